@@ -1,0 +1,81 @@
+"""flowsim: run, test and simulate Hatchet workflow code without a Hatchet server.
+
+``from flowsim import Hatchet, Context`` in place of ``from hatchet_sdk import ...`` runs a
+user's workflow definitions unchanged on an in-process engine with Hatchet's semantics, and
+reports slot deadlocks instead of hanging.
+"""
+
+from flowsim.clock import Clock, ManualClock, SystemClock
+from flowsim.engine.deadlock import DeadlockReport
+from flowsim.errors import (
+    BlockingCallError,
+    ConfigurationError,
+    FailedTaskRunExceptionGroup,
+    FlowsimError,
+    IllegalTaskOutputError,
+    InvalidInputError,
+    NonRetryableException,
+    RunNotFoundError,
+    SlotDeadlockError,
+    TaskRunError,
+    UnknownWorkflowError,
+    UnsupportedFeatureError,
+    WorkflowDefinitionError,
+)
+from flowsim.rules import RunStatus
+from flowsim.sdk import (
+    BaseWorkflow,
+    Context,
+    DurableContext,
+    EmptyModel,
+    Hatchet,
+    Priority,
+    RunCancelledError,
+    Standalone,
+    Task,
+    TaskRunRef,
+    TriggerWorkflowOptions,
+    Worker,
+    Workflow,
+    WorkflowRunRef,
+    WorkflowRunTriggerConfig,
+)
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "BaseWorkflow",
+    "BlockingCallError",
+    "Clock",
+    "ConfigurationError",
+    "Context",
+    "DeadlockReport",
+    "DurableContext",
+    "EmptyModel",
+    "FailedTaskRunExceptionGroup",
+    "FlowsimError",
+    "Hatchet",
+    "IllegalTaskOutputError",
+    "InvalidInputError",
+    "ManualClock",
+    "NonRetryableException",
+    "Priority",
+    "RunCancelledError",
+    "RunNotFoundError",
+    "RunStatus",
+    "SlotDeadlockError",
+    "Standalone",
+    "SystemClock",
+    "Task",
+    "TaskRunError",
+    "TaskRunRef",
+    "TriggerWorkflowOptions",
+    "UnknownWorkflowError",
+    "UnsupportedFeatureError",
+    "Worker",
+    "Workflow",
+    "WorkflowDefinitionError",
+    "WorkflowRunRef",
+    "WorkflowRunTriggerConfig",
+    "__version__",
+]

@@ -1,0 +1,415 @@
+"""Finding runs that can never progress, and explaining why.
+
+A run makes progress if it is executing, or if something it waits for makes progress. A
+queued task run makes progress if some running worker that registers its workflow has a
+free slot in the right pool, or has a slot held by a run that makes progress. We compute
+the set of runs that can progress as a least fixed point over the current state; every
+waiter whose run is outside it is stuck for good (no timing can rescue it short of a
+timeout failing a parent, which Hatchet would do minutes later). The result is sound on
+any consistent snapshot, so it is checked right when a worker's slots fill up with waiting
+runs, not after a generic timeout.
+
+Assumption, documented in docs/semantics.md: a task blocked in ``aio_run``/``result`` makes
+progress only through the runs it awaits (a task that also waits on something else, like
+``asyncio.wait_for(child.aio_run(), 5)``, is still judged by its child).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import networkx as nx
+
+from flowsim.engine.runtime import AttemptState, WorkerRuntime
+from flowsim.rules import RunStatus, SlotPool
+from flowsim.store.records import TaskRun, WorkflowRun
+
+
+@dataclass(frozen=True, slots=True)
+class SlotHolder:
+    worker: str
+    pool: str
+    slot: int
+    workflow: str
+    task: str
+    workflow_run_id: str
+    task_run_id: str
+    waiting_for: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class BlockedRun:
+    workflow: str
+    workflow_run_id: str
+    task: str
+    pool: str
+    candidates: tuple[str, ...]
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class PoolState:
+    worker: str
+    pool: str
+    capacity: int
+    held_by_waiting: int
+
+
+@dataclass(frozen=True)
+class DeadlockReport:
+    """The structured explanation a ``SlotDeadlockError`` carries: who holds which slot,
+    what each holder waits for, why no slot can take the runs they wait for, the wait-for
+    cycle, and the fixes."""
+
+    backend: str
+    at: float
+    pools: tuple[PoolState, ...]
+    holders: tuple[SlotHolder, ...]
+    blocked: tuple[BlockedRun, ...]
+    cycle: tuple[str, ...]
+    fixes: tuple[str, ...]
+    waiting_callers: int = 0
+    names: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def unregistered(self) -> tuple[BlockedRun, ...]:
+        return tuple(run for run in self.blocked if not run.candidates)
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["names"] = dict(self.names)
+        return data
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=2)
+
+    def graph(self) -> nx.DiGraph[str]:
+        """The wait-for graph: holder -> awaited run -> worker pool -> holder."""
+        graph: nx.DiGraph[str] = nx.DiGraph()
+        for holder in self.holders:
+            node = f"task:{holder.task_run_id}"
+            graph.add_node(node, kind="holder", label=f"{holder.workflow}/{holder.task}")
+            pool_node = f"pool:{holder.worker}/{holder.pool}"
+            graph.add_edge(pool_node, node, label=f"slot {holder.slot} held by")
+            for run_id in holder.waiting_for:
+                graph.add_edge(node, f"run:{run_id}", label="waits for")
+        for blocked in self.blocked:
+            for worker in blocked.candidates:
+                graph.add_edge(
+                    f"run:{blocked.workflow_run_id}",
+                    f"pool:{worker}/{blocked.pool}",
+                    label="needs a slot on",
+                )
+        return graph
+
+    def to_dot(self) -> str:
+        lines = ["digraph deadlock {", "  rankdir=LR;"]
+        graph = self.graph()
+        for node, data in graph.nodes(data=True):
+            label = data.get("label") or self.names.get(node, node)
+            shape = {"task": "box", "run": "ellipse", "pool": "cylinder"}[node.split(":")[0]]
+            lines.append(f'  "{node}" [label="{label}", shape={shape}];')
+        for source, target, data in graph.edges(data=True):
+            lines.append(f'  "{source}" -> "{target}" [label="{data.get("label", "")}"];')
+        lines.append("}")
+        return "\n".join(lines)
+
+    def render(self) -> str:
+        if self.unregistered and not self.holders:
+            return self._render_unregistered()
+        out = [
+            f"Slot deadlock on {self.backend} at t={self.at:.3f}: "
+            f"{len(self.holders)} run(s) hold slots while waiting for runs that can never start."
+        ]
+        for pool in self.pools:
+            out.append("")
+            out.append(
+                f'Worker "{pool.worker}", {pool.pool} slots: {pool.capacity}, '
+                f"{pool.held_by_waiting} held by waiting runs"
+            )
+            for holder in self.holders:
+                if holder.worker == pool.worker and holder.pool == pool.pool:
+                    waits = ", ".join(self.names.get(f"run:{r}", r) for r in holder.waiting_for)
+                    out.append(
+                        f"  slot {holder.slot}: {holder.workflow}/{holder.task} "
+                        f"(run {holder.workflow_run_id}) waits for {waits}"
+                    )
+        if self.blocked:
+            out.append("")
+            out.append("Waited-for runs that cannot start:")
+            for blocked in self.blocked:
+                out.append(
+                    f"  {blocked.workflow} run {blocked.workflow_run_id} "
+                    f"(task {blocked.task}): {blocked.reason}"
+                )
+        if self.cycle:
+            out.append("")
+            out.append("Wait-for cycle:")
+            out.append("  " + "\n    -> ".join(self.cycle))
+        if self.fixes:
+            out.append("")
+            out.append("How to fix:")
+            out.extend(f"  - {fix}" for fix in self.fixes)
+        return "\n".join(out)
+
+    def _render_unregistered(self) -> str:
+        lines = [f"Runs on {self.backend} can never start: no running worker registers them."]
+        for blocked in self.unregistered:
+            lines.append(f"  {blocked.workflow} run {blocked.workflow_run_id}: {blocked.reason}")
+        lines.extend(f"  - {fix}" for fix in self.fixes)
+        return "\n".join(lines)
+
+
+@dataclass
+class Stall:
+    """The outcome of one analysis: who is stuck, and the report to raise to them."""
+
+    report: DeadlockReport
+    stuck_runs: set[str]
+
+
+def _active_waits(task_run: TaskRun, runs: Mapping[str, WorkflowRun]) -> list[str]:
+    return [
+        run_id
+        for run_id in task_run.waiting_on
+        if run_id in runs and not runs[run_id].status.is_terminal
+    ]
+
+
+class _Analysis:
+    def __init__(
+        self,
+        workers: Sequence[WorkerRuntime],
+        runs: Mapping[str, WorkflowRun],
+        awaited: Iterable[str],
+    ) -> None:
+        self.workers = [w for w in workers]
+        self.runs = runs
+        self.holders: list[AttemptState] = [
+            state for w in self.workers for state in w.holders.values() if not state.finished
+        ]
+        self.relevant: dict[str, WorkflowRun] = {}
+        frontier = list(awaited)
+        for state in self.holders:
+            frontier.extend(_active_waits(state.task_run, runs))
+        while frontier:
+            run_id = frontier.pop()
+            run = runs.get(run_id)
+            if run is None or run_id in self.relevant or run.status.is_terminal:
+                continue
+            self.relevant[run_id] = run
+        self.progress_runs: set[str] = set()
+        self.progress_holders: set[str] = {
+            s.task_run.id for s in self.holders if not _active_waits(s.task_run, runs)
+        }
+
+    def pool_frees(self, worker: WorkerRuntime, pool: SlotPool, cost: int) -> bool:
+        if worker.accepting and worker.free(pool) >= cost:
+            return True
+        return any(
+            s.task_run.id in self.progress_holders and s.pool is pool
+            for s in worker.holders.values()
+        )
+
+    def candidates(self, task_run: TaskRun) -> list[WorkerRuntime]:
+        name = task_run.workflow_run.workflow_name
+        return [
+            w
+            for w in self.workers
+            if w.accepting and w.registers(name) and w.capacity.get(task_run.spec.pool, 0) > 0
+        ]
+
+    def task_progresses(self, task_run: TaskRun) -> bool:
+        if task_run.status is RunStatus.RUNNING:
+            return task_run.id in self.progress_holders
+        if task_run.status is RunStatus.QUEUED:
+            return any(
+                self.pool_frees(w, task_run.spec.pool, task_run.spec.slot_cost)
+                for w in self.candidates(task_run)
+            )
+        return True
+
+    def solve(self) -> None:
+        changed = True
+        while changed:
+            changed = False
+            for run_id, run in self.relevant.items():
+                if run_id in self.progress_runs:
+                    continue
+                if any(
+                    not t.status.is_terminal and self.task_progresses(t)
+                    for t in run.tasks.values()
+                ):
+                    self.progress_runs.add(run_id)
+                    changed = True
+            for state in self.holders:
+                if state.task_run.id in self.progress_holders:
+                    continue
+                if any(r in self.progress_runs for r in _active_waits(state.task_run, self.runs)):
+                    self.progress_holders.add(state.task_run.id)
+                    changed = True
+
+
+def find_stall(
+    backend: str,
+    now: float,
+    workers: Sequence[WorkerRuntime],
+    runs: Mapping[str, WorkflowRun],
+    awaited: Mapping[str, int],
+) -> Stall | None:
+    """Return the stall if any awaited run can never finish, else None."""
+    analysis = _Analysis(workers, runs, awaited)
+    analysis.solve()
+    stuck = {run_id for run_id in analysis.relevant if run_id not in analysis.progress_runs}
+    stuck_awaited = {run_id for run_id in awaited if run_id in stuck}
+    if not stuck_awaited:
+        return None
+    return Stall(report=_explain(backend, now, analysis, stuck), stuck_runs=stuck)
+
+
+def _short(run_id: str) -> str:
+    return run_id
+
+
+def _explain(backend: str, now: float, analysis: _Analysis, stuck: set[str]) -> DeadlockReport:
+    names: dict[str, str] = {}
+    holders: list[SlotHolder] = []
+    pools: list[PoolState] = []
+    for worker in analysis.workers:
+        for pool, capacity in worker.capacity.items():
+            in_pool = [s for s in worker.holders.values() if s.pool is pool and not s.finished]
+            stuck_here = [s for s in in_pool if s.task_run.id not in analysis.progress_holders]
+            if not stuck_here:
+                continue
+            pools.append(PoolState(worker.name, pool.value, capacity, len(stuck_here)))
+            for slot, state in enumerate(in_pool, 1):
+                if state.task_run.id in analysis.progress_holders:
+                    continue
+                run = state.task_run.workflow_run
+                waits = tuple(_active_waits(state.task_run, analysis.runs))
+                holders.append(
+                    SlotHolder(
+                        worker.name, pool.value, slot, run.workflow_name,
+                        state.task_run.name, run.id, state.task_run.id, waits,
+                    )
+                )
+    blocked: list[BlockedRun] = []
+    for run_id in sorted(stuck):
+        run = analysis.relevant[run_id]
+        names[f"run:{run_id}"] = f"{run.workflow_name} run {run_id}"
+        for task_run in run.tasks.values():
+            if task_run.status is not RunStatus.QUEUED:
+                continue
+            candidates = analysis.candidates(task_run)
+            pool = task_run.spec.pool.value
+            if candidates:
+                held = ", ".join(
+                    f"{w.name} ({w.capacity[task_run.spec.pool]}/"
+                    f"{w.capacity[task_run.spec.pool]} held by waiting runs)"
+                    for w in candidates
+                )
+                reason = f"QUEUED, needs a {pool} slot on {held}"
+            else:
+                registered = _registrations(analysis.workers)
+                reason = (
+                    f"QUEUED, but no running worker registers workflow {run.workflow_name!r} "
+                    f"({registered})"
+                )
+            blocked.append(
+                BlockedRun(
+                    run.workflow_name, run_id, task_run.name, pool,
+                    tuple(w.name for w in candidates), reason,
+                )
+            )
+    return DeadlockReport(
+        backend=backend,
+        at=now,
+        pools=tuple(pools),
+        holders=tuple(holders),
+        blocked=tuple(blocked),
+        cycle=tuple(_cycle(holders, blocked, names)),
+        fixes=tuple(_fixes(pools, holders, blocked)),
+        names=names,
+    )
+
+
+def _registrations(workers: Sequence[WorkerRuntime]) -> str:
+    if not workers:
+        return "no worker is running on this backend"
+    return "running: " + "; ".join(
+        f"{w.name} registers {', '.join(sorted(w.workflows)) or 'nothing'}" for w in workers
+    )
+
+
+def _cycle(
+    holders: Sequence[SlotHolder], blocked: Sequence[BlockedRun], names: Mapping[str, str]
+) -> list[str]:
+    graph: nx.DiGraph[str] = nx.DiGraph()
+    labels: dict[str, str] = {}
+    for holder in holders:
+        node = f"task:{holder.task_run_id}"
+        labels[node] = (
+            f"{holder.workflow}/{holder.task} (run {holder.workflow_run_id}) "
+            f"holding {holder.worker} {holder.pool} slot {holder.slot}"
+        )
+        graph.add_edge(f"pool:{holder.worker}/{holder.pool}", node)
+        for run_id in holder.waiting_for:
+            graph.add_edge(node, f"run:{run_id}")
+    for run in blocked:
+        labels[f"run:{run.workflow_run_id}"] = (
+            f"waits for {run.workflow} run {run.workflow_run_id} (QUEUED)"
+        )
+        for worker in run.candidates:
+            graph.add_edge(f"run:{run.workflow_run_id}", f"pool:{worker}/{run.pool}")
+            labels[f"pool:{worker}/{run.pool}"] = (
+                f"needs a {run.pool} slot on {worker}, all held by waiting runs"
+            )
+    try:
+        edges = nx.find_cycle(graph)
+    except nx.NetworkXNoCycle:
+        return []
+    nodes = [edge[0] for edge in edges]
+    start = next((i for i, n in enumerate(nodes) if n.startswith("task:")), 0)
+    ordered = nodes[start:] + nodes[:start]
+    ordered.append(ordered[0])
+    return [labels.get(node, names.get(node, node)) for node in ordered]
+
+
+def _fixes(
+    pools: Sequence[PoolState], holders: Sequence[SlotHolder], blocked: Sequence[BlockedRun]
+) -> list[str]:
+    fixes: list[str] = []
+    for run in blocked:
+        if not run.candidates:
+            fixes.append(
+                f"register workflow {run.workflow!r} on a running worker "
+                f"(hatchet.worker(..., workflows=[...])); run_no_wait() still queues it"
+            )
+    for pool in pools:
+        parents = sorted({h.workflow for h in holders if h.worker == pool.worker})
+        children = sorted(
+            {b.workflow for b in blocked if pool.worker in b.candidates and b.pool == pool.pool}
+        )
+        needed = pool.held_by_waiting + 1
+        keyword = "slots" if pool.pool == SlotPool.DEFAULT.value else "durable_slots"
+        fixes.append(
+            f"give worker {pool.worker!r} at least {needed} {pool.pool} slots "
+            f"(hatchet.worker({pool.worker!r}, {keyword}={needed})): {pool.held_by_waiting} "
+            f"held by waiting parents + 1 for a child; as many parents at once as slots "
+            f"deadlocks again"
+        )
+        if children:
+            fixes.append(
+                f"run {', '.join(children)} on a separate worker, so children never compete "
+                f"with their parents ({', '.join(parents)}) for {pool.pool} slots"
+            )
+        if pool.pool == SlotPool.DEFAULT.value:
+            fixes.append(
+                f"make the parent ({', '.join(parents)}) a durable task (@hatchet.durable_task): "
+                "durable tasks use the durable slot pool, so a waiting parent does not hold a "
+                "default slot"
+            )
+    return list(dict.fromkeys(fixes))

@@ -1,0 +1,619 @@
+"""The engine: one per backend URL, the in-process stand-in for Hatchet's server.
+
+It owns the store, the running workers and the callers waiting on runs. All execution
+happens on one event loop (the *engine loop*): the loop of the first worker started with
+``async with``/``start()``, or a background thread for ``with worker:``. Callers on other
+threads or loops reach it through thread-safe hand-offs; callers on the engine loop itself
+take the inline path, which is what makes fan-out fast (no thread hop per run).
+
+Nothing here polls. Queued work is dispatched when a run is queued or a slot frees; waiters
+are woken by the transition that finishes their run; timers come from the injected clock;
+the deadlock analysis runs when a worker's slots are all held by waiting runs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import contextvars
+import itertools
+import threading
+from collections import Counter
+from collections.abc import Callable, Coroutine, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, TypeVar
+
+from flowsim import rules
+from flowsim.clock import Clock, SystemClock, TimerHandle
+from flowsim.engine.deadlock import Stall, find_stall
+from flowsim.engine.runtime import AttemptState, Registrable, WorkerRuntime
+from flowsim.errors import (
+    BlockingCallError,
+    NonRetryableException,
+    SlotDeadlockError,
+    TaskRunError,
+    UnknownWorkflowError,
+)
+from flowsim.rules import RunStatus, SlotPool
+from flowsim.store.memory import MemoryStore, NewRun, Transition
+from flowsim.store.records import JSON, TaskRun, WorkflowRun
+
+T = TypeVar("T")
+
+#: The attempt whose code is running in the current context (task, thread or coroutine).
+CURRENT_ATTEMPT: contextvars.ContextVar[AttemptState | None] = contextvars.ContextVar(
+    "flowsim_current_attempt", default=None
+)
+
+#: Failures that another attempt cannot fix, so they are never retried.
+_NOT_RETRYABLE = (NonRetryableException, SlotDeadlockError, UnknownWorkflowError)
+
+
+class _Waiter:
+    __slots__ = ("attempt", "future", "loop")
+
+    def __init__(
+        self,
+        future: asyncio.Future[WorkflowRun] | concurrent.futures.Future[WorkflowRun],
+        loop: asyncio.AbstractEventLoop | None,
+        attempt: AttemptState | None,
+    ) -> None:
+        self.future = future
+        self.loop = loop
+        self.attempt = attempt
+
+
+def _settle(future: Any, value: WorkflowRun | None, error: BaseException | None) -> None:
+    if future.done():
+        return
+    if error is not None:
+        future.set_exception(error)
+    else:
+        future.set_result(value)
+
+
+class Engine:
+    def __init__(self, url: str, clock: Clock | None = None) -> None:
+        self.url = url
+        self.clock: Clock = clock or SystemClock()
+        self.store = MemoryStore()
+        self._lock = threading.RLock()
+        self._workers: dict[str, WorkerRuntime] = {}
+        self._worker_ids = itertools.count(1)
+        self._waiters: dict[str, list[_Waiter]] = {}
+        self._awaited: Counter[str] = Counter()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._loop_thread: int | None = None
+        self._owned_thread: threading.Thread | None = None
+        self._dispatch_pending = False
+        self._stall_check_pending = False
+        self._deadline_timer: TimerHandle | None = None
+        self._deadline_at: float | None = None
+        self.closed = False
+
+    # ------------------------------------------------------------ the engine loop
+
+    @property
+    def loop(self) -> asyncio.AbstractEventLoop | None:
+        return self._loop
+
+    def on_engine_loop(self) -> bool:
+        return self._loop is not None and threading.get_ident() == self._loop_thread
+
+    def _bind(self, loop: asyncio.AbstractEventLoop, thread: int | None) -> None:
+        self._loop = loop
+        self._loop_thread = thread
+        if isinstance(self.clock, SystemClock):
+            self.clock.attach(loop.call_later)
+
+    def _unbind(self) -> None:
+        self._loop = None
+        self._loop_thread = None
+        if isinstance(self.clock, SystemClock):
+            self.clock.attach(None)
+
+    def bind_current_loop(self) -> bool:
+        """Make the running loop the engine loop if none is bound; True if it now is."""
+        with self._lock:
+            if self._loop is None or self._loop.is_closed():
+                self._bind(asyncio.get_running_loop(), threading.get_ident())
+            return self.on_engine_loop()
+
+    def ensure_thread_loop(self) -> asyncio.AbstractEventLoop:
+        """Bind a background engine thread if no loop is bound yet (``with worker:``)."""
+        with self._lock:
+            if self._loop is not None and not self._loop.is_closed():
+                return self._loop
+            loop = asyncio.new_event_loop()
+            ready = threading.Event()
+
+            def serve() -> None:
+                asyncio.set_event_loop(loop)
+                loop.call_soon(ready.set)
+                try:
+                    loop.run_forever()
+                finally:
+                    pending = [t for t in asyncio.all_tasks(loop) if not t.done()]
+                    for task in pending:
+                        task.cancel()
+                    if pending:
+                        loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
+                    loop.run_until_complete(loop.shutdown_default_executor())
+                    loop.close()
+
+            thread = threading.Thread(target=serve, name=f"flowsim-engine[{self.url}]", daemon=True)
+            thread.start()
+            ready.wait()
+            self._owned_thread = thread
+            self._bind(loop, thread.ident)
+            return loop
+
+    def _release_loop_if_idle(self) -> None:
+        """Let go of the engine loop once no worker runs (so tests leave no threads)."""
+        with self._lock:
+            if self._workers or self._loop is None:
+                return
+            loop, thread = self._loop, self._owned_thread
+            self._unbind()
+            self._owned_thread = None
+        if thread is not None:
+            loop.call_soon_threadsafe(loop.stop)
+            if threading.get_ident() != thread.ident:
+                thread.join(timeout=10)
+
+    def post(self, callback: Callable[..., None], *args: Any) -> None:
+        """Run ``callback`` on the engine loop soon, from any thread; inline if no loop."""
+        loop = self._loop
+        if loop is None or loop.is_closed():
+            with self._lock:
+                callback(*args)
+        elif self.on_engine_loop():
+            loop.call_soon(callback, *args)
+        else:
+            loop.call_soon_threadsafe(callback, *args)
+
+    async def run_on_engine(self, factory: Callable[[], Coroutine[Any, Any, T]]) -> T:
+        """Await a coroutine on the engine loop from any loop."""
+        if self.on_engine_loop() or self._loop is None:
+            return await factory()
+        future = asyncio.run_coroutine_threadsafe(factory(), self._loop)
+        return await asyncio.wrap_future(future)
+
+    def run_on_engine_blocking(self, factory: Callable[[], Coroutine[Any, Any, T]]) -> T:
+        if self._loop is None:
+            raise BlockingCallError("no engine loop is running")
+        if self.on_engine_loop():
+            raise BlockingCallError(
+                "a blocking flowsim call was made on the engine's own event loop, which would "
+                "wait forever; use the aio_ variant (await wf.aio_run(...)) in async code"
+            )
+        return asyncio.run_coroutine_threadsafe(factory(), self._loop).result()
+
+    # ------------------------------------------------------------ workers
+
+    def add_worker(
+        self,
+        name: str,
+        capacity: dict[SlotPool, int],
+        workflows: Sequence[Registrable],
+        labels: dict[str, str | int] | None = None,
+    ) -> WorkerRuntime:
+        """Register a started worker; must be called on the engine loop."""
+        max_threads = max(1, capacity.get(SlotPool.DEFAULT, 0) + capacity.get(SlotPool.DURABLE, 0))
+        with self._lock:
+            order = next(self._worker_ids)
+            runtime = WorkerRuntime(
+                id=f"worker-{order}-{name}",
+                name=name,
+                capacity=dict(capacity),
+                workflows={wf.spec.name: wf for wf in workflows},
+                executor=ThreadPoolExecutor(
+                    max_workers=min(max_threads, 64), thread_name_prefix=f"flowsim-{name}"
+                ),
+                labels=dict(labels or {}),
+                started_order=order,
+                held={pool: 0 for pool in capacity},
+                waiting_holders={pool: 0 for pool in capacity},
+            )
+            self._workers[runtime.id] = runtime
+        self.request_dispatch()
+        return runtime
+
+    async def drain_worker(self, runtime: WorkerRuntime) -> None:
+        """Stop claiming, let running attempts finish, then unregister (on the engine loop)."""
+        with self._lock:
+            runtime.accepting = False
+            if runtime.holders:
+                runtime.drained = asyncio.Event()
+        if runtime.drained is not None:
+            await runtime.drained.wait()
+        with self._lock:
+            self._workers.pop(runtime.id, None)
+        runtime.executor.shutdown(wait=False, cancel_futures=True)
+        self.request_stall_check()
+
+    def workers(self) -> list[WorkerRuntime]:
+        with self._lock:
+            return list(self._workers.values())
+
+    # ------------------------------------------------------------ triggering
+
+    def trigger(self, items: Sequence[NewRun], parent: AttemptState | None = None) -> list[WorkflowRun]:
+        """Create runs (atomically, de-duplicated for children) and queue their first tasks."""
+        parent_run = parent.task_run if parent is not None and parent.engine is self else None
+        with self._lock:
+            runs, transition = self.store.create_runs(items, self.clock.now(), parent_run)
+        if transition.queued:
+            self.request_dispatch()
+        return runs
+
+    def request_dispatch(self) -> None:
+        with self._lock:
+            if self._dispatch_pending or self._loop is None:
+                return
+            self._dispatch_pending = True
+        self.post(self._dispatch)
+
+    def _dispatch(self) -> None:
+        started: list[tuple[WorkerRuntime, TaskRun]] = []
+        with self._lock:
+            self._dispatch_pending = False
+            now = self.clock.now()
+            for worker in sorted(self._workers.values(), key=lambda w: w.started_order):
+                if not worker.accepting:
+                    continue
+                for pool in worker.capacity:
+                    free = worker.free(pool)
+                    if free <= 0:
+                        continue
+                    for task_run in self.store.claim(worker.workflows, pool, free, worker.id, now):
+                        worker.held[pool] += task_run.spec.slot_cost
+                        started.append((worker, task_run))
+            self._arm_schedule_deadline()
+        for worker, task_run in started:
+            self._launch(worker, task_run)
+
+    # ------------------------------------------------------------ executing
+
+    def _launch(self, worker: WorkerRuntime, task_run: TaskRun) -> None:
+        assert self._loop is not None
+        runnable = worker.workflows[task_run.workflow_run.workflow_name].runnables()[task_run.name]
+        now = self.clock.now()
+        deadline = rules.execution_deadline(now, task_run.spec.execution_timeout)
+        attempt = AttemptState(
+            engine=self,
+            worker=worker,
+            task_run=task_run,
+            runnable=runnable,
+            retry_count=task_run.retry_count,
+            started_at=now,
+            deadline=deadline,
+        )
+        worker.holders[task_run.id] = attempt
+        attempt.timer = self.clock.call_at(deadline, lambda: self.post(self._on_deadline, attempt))
+        attempt.task = self._loop.create_task(self._execute(attempt))
+
+    async def _execute(self, attempt: AttemptState) -> None:
+        runnable = attempt.runnable
+        token = CURRENT_ATTEMPT.set(attempt)
+        try:
+            context = runnable.make_context(attempt)
+            if runnable.is_async:
+                value = await runnable.invoke(attempt, context)
+            else:
+                loop = asyncio.get_running_loop()
+                call = contextvars.copy_context().run
+                value = await loop.run_in_executor(
+                    attempt.worker.executor, call, runnable.invoke, attempt, context
+                )
+            output = runnable.serialize_output(value)
+        except asyncio.CancelledError:
+            if not attempt.finished:
+                self._record_failure(attempt, TaskRunError(
+                    "the worker was stopped while the task ran", "CancelledError", "",
+                    attempt.task_run.id,
+                ), non_retryable=False)
+            raise
+        except Exception as exc:  # the user's task failed: record it as Hatchet does
+            error = TaskRunError.from_exception(exc, attempt.task_run.id)
+            self._record_failure(attempt, error, isinstance(exc, _NOT_RETRYABLE))
+        else:
+            self._record_success(attempt, output)
+        finally:
+            CURRENT_ATTEMPT.reset(token)
+
+    def _end_attempt(self, attempt: AttemptState) -> bool:
+        """Fence: the first outcome of an attempt wins; later ones are ignored."""
+        if attempt.finished:
+            return False
+        attempt.finished = True
+        attempt.exit_flag.set()
+        if attempt.timer is not None:
+            attempt.timer.cancel()
+        self._release_slot(attempt)
+        worker = attempt.worker
+        worker.holders.pop(attempt.task_run.id, None)
+        if worker.drained is not None and not worker.holders:
+            worker.drained.set()
+        return True
+
+    def _release_slot(self, attempt: AttemptState) -> None:
+        if attempt.slot_released:
+            return
+        attempt.slot_released = True
+        attempt.worker.held[attempt.pool] -= attempt.task_run.spec.slot_cost
+        self.request_dispatch()
+
+    def release_slot_early(self, attempt: AttemptState) -> None:
+        """``ctx.release_slot()``: the attempt keeps running but frees its slot."""
+        with self._lock:
+            self._release_slot(attempt)
+
+    def _record_success(self, attempt: AttemptState, output: JSON) -> None:
+        with self._lock:
+            if not self._end_attempt(attempt):
+                return
+            transition = self.store.complete(attempt.task_run, output, self.clock.now())
+            self._apply(transition)
+
+    def _record_failure(self, attempt: AttemptState, error: TaskRunError, non_retryable: bool) -> None:
+        with self._lock:
+            if not self._end_attempt(attempt):
+                return
+            transition = self.store.fail(attempt.task_run, error, non_retryable, self.clock.now())
+            self._apply(transition)
+
+    def _on_deadline(self, attempt: AttemptState) -> None:
+        """Execution timeout: the attempt fails (retryable, as in Hatchet) and is cancelled."""
+        message = rules.timeout_message(attempt.task_run.spec.execution_timeout)
+        self._record_failure(
+            attempt, TaskRunError(message, "TimeoutError", "", attempt.task_run.id), False
+        )
+        if attempt.task is not None and not attempt.task.done():
+            attempt.task.cancel()
+
+    def refresh_deadline(self, attempt: AttemptState, seconds: float) -> None:
+        """``ctx.refresh_timeout``: push the current attempt's deadline back."""
+        with self._lock:
+            if attempt.finished:
+                return
+            if attempt.timer is not None:
+                attempt.timer.cancel()
+            attempt.deadline += seconds
+            attempt.timer = self.clock.call_at(
+                attempt.deadline, lambda: self.post(self._on_deadline, attempt)
+            )
+
+    def _apply(self, transition: Transition) -> None:
+        """Act on a store transition: wake waiters, arm retry timers, dispatch."""
+        for run in transition.finished:
+            self._finish_waiters(run)
+        for ready_at in transition.retry_at:
+            self.clock.call_at(ready_at, lambda: self.post(self._release_retries))
+        if transition.queued:
+            self.request_dispatch()
+
+    def _release_retries(self) -> None:
+        with self._lock:
+            self._apply(self.store.release_due_retries(self.clock.now()))
+
+    def _arm_schedule_deadline(self) -> None:
+        due = self.store.next_schedule_deadline()
+        if due is None or (self._deadline_at is not None and self._deadline_at <= due):
+            return
+        if self._deadline_timer is not None:
+            self._deadline_timer.cancel()
+        self._deadline_at = due
+        self._deadline_timer = self.clock.call_at(due, lambda: self.post(self._expire_queued))
+
+    def _expire_queued(self) -> None:
+        with self._lock:
+            self._deadline_at = None
+            self._deadline_timer = None
+            self._apply(self.store.expire_schedule_timeouts(self.clock.now()))
+            if self._loop is not None:
+                self._arm_schedule_deadline()
+
+    # ------------------------------------------------------------ waiting
+
+    def _check_servable(self, run: WorkflowRun) -> None:
+        name = run.workflow_name
+        if any(w.accepting and w.registers(name) for w in self._workers.values()):
+            return
+        stall = find_stall(self.url, self.clock.now(), list(self._workers.values()),
+                           self.store.runs, {run.id: 1})
+        if stall is None:
+            return
+        if any(not b.candidates for b in stall.report.blocked):
+            raise UnknownWorkflowError(stall.report.render())
+
+    def _begin_wait(self, run: WorkflowRun, waiter: _Waiter) -> None:
+        self._check_servable(run)
+        self._waiters.setdefault(run.id, []).append(waiter)
+        self._awaited[run.id] += 1
+        attempt = waiter.attempt
+        if attempt is None:
+            return
+        task_run = attempt.task_run
+        if not task_run.waiting_on and not attempt.slot_released:
+            worker, pool = attempt.worker, attempt.pool
+            worker.waiting_holders[pool] += 1
+            if worker.waiting_holders[pool] >= worker.capacity[pool]:
+                self.request_stall_check()
+        task_run.waiting_on[run.id] = task_run.waiting_on.get(run.id, 0) + 1
+
+    def _end_wait(self, run: WorkflowRun, attempt: AttemptState | None) -> None:
+        with self._lock:
+            count = self._awaited[run.id] - 1
+            if count <= 0:
+                self._awaited.pop(run.id, None)
+            else:
+                self._awaited[run.id] = count
+            if attempt is None:
+                return
+            waits = attempt.task_run.waiting_on
+            remaining = waits.get(run.id, 0) - 1
+            if remaining > 0:
+                waits[run.id] = remaining
+                return
+            waits.pop(run.id, None)
+            if not waits and not attempt.slot_released:
+                attempt.worker.waiting_holders[attempt.pool] -= 1
+
+    def current_attempt(self) -> AttemptState | None:
+        attempt = CURRENT_ATTEMPT.get()
+        return attempt if attempt is not None and attempt.engine is self else None
+
+    async def wait(self, run: WorkflowRun) -> WorkflowRun:
+        """Wait until ``run`` is terminal; raise at once if it can never finish."""
+        attempt = self.current_attempt()
+        loop = asyncio.get_running_loop()
+        with self._lock:
+            if run.status.is_terminal:
+                return run
+            future: asyncio.Future[WorkflowRun] = loop.create_future()
+            self._begin_wait(run, _Waiter(future, loop, attempt))
+        try:
+            return await future
+        finally:
+            self._end_wait(run, attempt)
+
+    async def wait_many(self, runs: Sequence[WorkflowRun], *, fail_fast: bool) -> None:
+        """Wait for many runs with one future each and no task per run (fan-out). With
+        ``fail_fast`` the first run to end other than COMPLETED ends the wait, as
+        ``asyncio.gather`` does for hatchet_sdk's ``aio_run_many``."""
+        attempt = self.current_attempt()
+        loop = asyncio.get_running_loop()
+        done: asyncio.Future[None] = loop.create_future()
+        registered: list[WorkflowRun] = []
+        remaining = 0
+
+        def settle(future: asyncio.Future[WorkflowRun]) -> None:
+            nonlocal remaining
+            remaining -= 1
+            if done.done():
+                return
+            if (error := future.exception()) is not None:
+                done.set_exception(error)
+            elif remaining == 0 or (
+                fail_fast and future.result().status is not RunStatus.COMPLETED
+            ):
+                done.set_result(None)
+
+        try:
+            with self._lock:
+                for run in runs:
+                    if run.status.is_terminal:
+                        if fail_fast and run.status is not RunStatus.COMPLETED:
+                            return
+                        continue
+                    future: asyncio.Future[WorkflowRun] = loop.create_future()
+                    self._begin_wait(run, _Waiter(future, loop, attempt))
+                    registered.append(run)
+                    future.add_done_callback(settle)
+                    remaining += 1
+            if remaining:
+                await done
+        finally:
+            for run in registered:
+                self._end_wait(run, attempt)
+
+    def wait_blocking(self, run: WorkflowRun) -> WorkflowRun:
+        """Blocking twin of ``wait`` for sync code (a sync task, or a script's main thread)."""
+        if self.on_engine_loop():
+            raise BlockingCallError(
+                "run()/result() blocks, and was called on the engine's event loop (inside an "
+                "async task or an async test); use 'await wf.aio_run(...)' / 'await "
+                "ref.aio_result()' there"
+            )
+        attempt = self.current_attempt()
+        with self._lock:
+            if run.status.is_terminal:
+                return run
+            future: concurrent.futures.Future[WorkflowRun] = concurrent.futures.Future()
+            self._begin_wait(run, _Waiter(future, None, attempt))
+        try:
+            return future.result()
+        finally:
+            self._end_wait(run, attempt)
+
+    def _finish_waiters(self, run: WorkflowRun) -> None:
+        for waiter in self._waiters.pop(run.id, ()):
+            self._deliver(waiter, run, None)
+
+    def _deliver(self, waiter: _Waiter, run: WorkflowRun | None, error: BaseException | None) -> None:
+        loop = waiter.loop
+        if loop is None or (loop is self._loop and self.on_engine_loop()):
+            _settle(waiter.future, run, error)
+        elif not loop.is_closed():
+            loop.call_soon_threadsafe(_settle, waiter.future, run, error)
+
+    # ------------------------------------------------------------ stalls
+
+    def request_stall_check(self) -> None:
+        with self._lock:
+            if self._stall_check_pending:
+                return
+            self._stall_check_pending = True
+        self.post(self._check_stall)
+
+    def _check_stall(self) -> None:
+        with self._lock:
+            self._stall_check_pending = False
+            if not self._awaited:
+                return
+            stall = find_stall(
+                self.url, self.clock.now(), list(self._workers.values()),
+                self.store.runs, self._awaited,
+            )
+            if stall is None:
+                return
+            delivered = self._raise_stall(stall)
+        del delivered
+
+    def _raise_stall(self, stall: Stall) -> int:
+        count = 0
+        for run_id in list(self._waiters):
+            if run_id not in stall.stuck_runs:
+                continue
+            run = self.store.runs[run_id]
+            unregistered = any(
+                b.workflow_run_id == run_id and not b.candidates for b in stall.report.blocked
+            )
+            for waiter in self._waiters.pop(run_id):
+                error: Exception = (
+                    UnknownWorkflowError(stall.report.render())
+                    if unregistered
+                    else SlotDeadlockError(stall.report)
+                )
+                self._deliver(waiter, run, error)
+                count += 1
+        return count
+
+    def find_stall(self) -> Stall | None:
+        """The current stall, if any (for reports and tests)."""
+        with self._lock:
+            return find_stall(
+                self.url, self.clock.now(), list(self._workers.values()),
+                self.store.runs, self._awaited,
+            )
+
+    # ------------------------------------------------------------ shutdown
+
+    def close(self) -> None:
+        """Forget all state and stop the engine thread (the pytest plugin does this per test)."""
+        with self._lock:
+            self.closed = True
+            for waiters in self._waiters.values():
+                for waiter in waiters:
+                    self._deliver(waiter, None, BlockingCallError("the backend was closed"))
+            self._waiters.clear()
+            workers = list(self._workers.values())
+            for worker in workers:
+                worker.accepting = False
+                for attempt in worker.holders.values():
+                    if attempt.task is not None:
+                        self.post(attempt.task.cancel)
+                worker.executor.shutdown(wait=False, cancel_futures=True)
+            self._workers.clear()
+        self._release_loop_if_idle()

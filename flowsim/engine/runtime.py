@@ -1,0 +1,96 @@
+"""The engine's view of workers and in-flight attempts.
+
+A ``WorkerRuntime`` is what a started worker is to the engine: its slot pools, the task runs
+holding slots, the workflows it registers. An ``AttemptState`` is one execution of a task
+run; the SDK's ``Context`` reads it, the engine uses it to time out, cancel and fence late
+results (an attempt that already ended cannot record a second outcome).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import Awaitable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Protocol
+
+from flowsim.clock import TimerHandle
+from flowsim.rules import SlotPool
+from flowsim.store.records import JSON, TaskRun, TaskSpec, WorkflowSpec
+
+if TYPE_CHECKING:
+    from flowsim.engine.engine import Engine
+
+
+class Runnable(Protocol):
+    """What the engine needs from a task definition to execute it (the SDK's Task)."""
+
+    @property
+    def spec(self) -> TaskSpec: ...
+
+    @property
+    def is_async(self) -> bool: ...
+
+    def make_context(self, attempt: AttemptState) -> Any: ...
+
+    def invoke(self, attempt: AttemptState, context: Any) -> Any:
+        """Validate the input and call the user's function (a coroutine if async)."""
+
+    def serialize_output(self, value: Any) -> JSON: ...
+
+
+class Registrable(Protocol):
+    """What a worker registers: a workflow's spec and a runnable per task."""
+
+    @property
+    def spec(self) -> WorkflowSpec: ...
+
+    def runnables(self) -> dict[str, Runnable]: ...
+
+
+@dataclass(eq=False)
+class WorkerRuntime:
+    id: str
+    name: str
+    capacity: dict[SlotPool, int]
+    workflows: dict[str, Registrable]
+    executor: ThreadPoolExecutor
+    labels: dict[str, str | int] = field(default_factory=dict)
+    accepting: bool = True
+    held: dict[SlotPool, int] = field(default_factory=dict)
+    waiting_holders: dict[SlotPool, int] = field(default_factory=dict)
+    holders: dict[str, AttemptState] = field(default_factory=dict)
+    started_order: int = 0
+    drained: asyncio.Event | None = None
+
+    def registers(self, workflow_name: str) -> bool:
+        return workflow_name in self.workflows
+
+    def free(self, pool: SlotPool) -> int:
+        return self.capacity.get(pool, 0) - self.held.get(pool, 0)
+
+
+@dataclass(eq=False)
+class AttemptState:
+    """One execution of a task run on a worker."""
+
+    engine: Engine
+    worker: WorkerRuntime
+    task_run: TaskRun
+    runnable: Runnable
+    retry_count: int
+    started_at: float
+    deadline: float
+    finished: bool = False
+    exit_flag: threading.Event = field(default_factory=threading.Event)
+    task: asyncio.Task[None] | None = None
+    timer: TimerHandle | None = None
+    slot_released: bool = False
+
+    @property
+    def pool(self) -> SlotPool:
+        return self.task_run.spec.pool
+
+
+AwaitableJSON = Awaitable[JSON]

@@ -1,0 +1,126 @@
+"""Every error flowsim raises, in one family.
+
+Each class also derives from the builtin a caller would already catch, so code written
+against hatchet_sdk (which raises ``ValueError``/``LookupError`` in the same places) keeps
+working. Messages say what went wrong, where, and what to do about it.
+
+The tree::
+
+    FlowsimError
+    ├── ConfigurationError (ValueError)          bad backend URL, bad worker settings
+    ├── WorkflowDefinitionError (ValueError)     cycles, unknown parents, duplicate names
+    ├── InvalidInputError (ValueError)           workflow input failed validation
+    ├── UnknownWorkflowError (LookupError)       a run of a workflow no running worker registers
+    ├── RunNotFoundError (LookupError)           a run id the backend does not know
+    ├── SlotDeadlockError (RuntimeError)         no run can progress; carries the explanation
+    ├── BlockingCallError (RuntimeError)         sync run() called on the engine's own event loop
+    ├── UnsupportedFeatureError (NotImplementedError)
+    ├── TaskRunError                             one failed task: type name, message, trace
+    ├── FailedTaskRunExceptionGroup (ValueError) a run failed; holds TaskRunErrors
+    ├── NonRetryableException                    raised by user code: fail without retrying
+    └── IllegalTaskOutputError                   a task returned something not JSON-shaped
+"""
+
+from __future__ import annotations
+
+import traceback
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from flowsim.engine.deadlock import DeadlockReport
+
+
+class FlowsimError(Exception):
+    """Root of every error flowsim raises on its own account."""
+
+
+class ConfigurationError(FlowsimError, ValueError):
+    """A backend URL, worker or client setting is not usable."""
+
+
+class WorkflowDefinitionError(FlowsimError, ValueError):
+    """A workflow's definition is inconsistent (cycle, unknown parent, duplicate task)."""
+
+
+class InvalidInputError(FlowsimError, ValueError):
+    """Workflow input did not validate; nothing was queued."""
+
+
+class UnknownWorkflowError(FlowsimError, LookupError):
+    """A run waits on a workflow that no running worker registers, so it can never start."""
+
+
+class RunNotFoundError(FlowsimError, LookupError):
+    """The backend has no run with this id."""
+
+
+class BlockingCallError(FlowsimError, RuntimeError):
+    """A blocking call was made on the event loop that would have to serve it."""
+
+
+class UnsupportedFeatureError(FlowsimError, NotImplementedError):
+    """User code touched a Hatchet feature flowsim does not model yet; never ignored silently."""
+
+
+class SlotDeadlockError(FlowsimError, RuntimeError):
+    """No waiting run can ever progress: every slot that could take a queued run is held by a
+    run that (transitively) waits on queued runs. ``report`` holds the structured explanation."""
+
+    def __init__(self, report: DeadlockReport) -> None:
+        self.report = report
+        super().__init__(report.render())
+
+
+class NonRetryableException(FlowsimError):  # noqa: N818 - hatchet_sdk's name
+    """Raise from a task to fail it at once, whatever its ``retries``."""
+
+
+class IllegalTaskOutputError(FlowsimError):
+    """A task returned a value Hatchet cannot store (not a dict, model or dataclass)."""
+
+
+class TaskRunError(FlowsimError):
+    """One failed task run, shaped like hatchet_sdk's: the original exception's type *name*,
+    its message and traceback text. The original exception is not re-raised, as in Hatchet,
+    because results cross process boundaries on the SQL backends."""
+
+    def __init__(
+        self, exc: str, exc_type: str, trace: str, task_run_external_id: str | None
+    ) -> None:
+        self.exc = exc
+        self.exc_type = exc_type
+        self.trace = trace
+        self.task_run_external_id = task_run_external_id
+        super().__init__(self.serialize(include_metadata=False))
+
+    def __str__(self) -> str:
+        return self.serialize(include_metadata=False)
+
+    def serialize(self, include_metadata: bool = False) -> str:
+        header = f"{self.exc_type}: {self.exc}" if self.exc_type and self.exc else self.exc_type
+        text = f"{header}\n{self.trace}" if self.trace else header
+        if include_metadata and self.task_run_external_id:
+            text += f"\n\n(task run {self.task_run_external_id})"
+        return text
+
+    @classmethod
+    def from_exception(cls, exc: BaseException, task_run_external_id: str | None) -> TaskRunError:
+        trace = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
+        return cls(str(exc), type(exc).__name__, trace, task_run_external_id)
+
+
+class FailedTaskRunExceptionGroup(FlowsimError, ValueError):  # noqa: N818 - hatchet_sdk's name
+    """A workflow run ended FAILED (or, on the async path, CANCELLED); ``exceptions`` holds
+    one TaskRunError per failed task, as hatchet_sdk raises it."""
+
+    def __init__(self, message: str, exceptions: list[TaskRunError]) -> None:
+        self.message = message
+        self.exceptions = exceptions
+        super().__init__(message)
+
+    def __str__(self) -> str:
+        parts = [self.message.strip()]
+        for index, error in enumerate(self.exceptions, 1):
+            parts.append(f"\n--- Exception {index} ---")
+            parts.append(str(error))
+        return "\n".join(parts)

@@ -1,0 +1,220 @@
+"""``Context``: what a running task sees, with hatchet_sdk's names."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from flowsim.engine.runtime import AttemptState
+from flowsim.errors import TaskRunError, UnsupportedFeatureError
+from flowsim.rules import RunStatus
+from flowsim.sdk.types import Duration, to_seconds
+
+if TYPE_CHECKING:
+    from flowsim.sdk.task import Task
+    from flowsim.sdk.workflow import BaseWorkflow
+
+R = TypeVar("R")
+logger = logging.getLogger("flowsim.task")
+
+
+class Context:
+    """Per-attempt information and controls for a running task."""
+
+    def __init__(self, attempt: AttemptState, workflow: BaseWorkflow) -> None:
+        self._attempt = attempt
+        self._workflow = workflow
+        self._task_run = attempt.task_run
+        self._run = attempt.task_run.workflow_run
+
+    # ---------------------------------------------------------------- identity
+
+    @property
+    def workflow_run_id(self) -> str:
+        return self._run.id
+
+    @property
+    def task_run_id(self) -> str:
+        return self._task_run.id
+
+    @property
+    def step_run_id(self) -> str:
+        return self._task_run.id
+
+    @property
+    def workflow_name(self) -> str:
+        return self._run.workflow_name
+
+    @property
+    def task_name(self) -> str:
+        return self._task_run.name
+
+    @property
+    def worker_id(self) -> str:
+        return self._attempt.worker.id
+
+    @property
+    def worker_labels(self) -> dict[str, str | int]:
+        return dict(self._attempt.worker.labels)
+
+    @property
+    def parent_workflow_run_id(self) -> str | None:
+        parent_id = self._run.parent_task_run_id
+        if parent_id is None:
+            return None
+        parent = self._attempt.engine.store.task_runs.get(parent_id)
+        return parent.workflow_run.id if parent is not None else None
+
+    @property
+    def child_index(self) -> int | None:
+        return self._run.child_index
+
+    @property
+    def child_key(self) -> str | None:
+        return self._run.child_key
+
+    @property
+    def priority(self) -> int | None:
+        return self._run.priority
+
+    # ---------------------------------------------------------------- attempts
+
+    @property
+    def retry_count(self) -> int:
+        return self._attempt.retry_count
+
+    @property
+    def attempt_number(self) -> int:
+        """One more than the retry count, as in hatchet_sdk."""
+        return self._attempt.retry_count + 1
+
+    @property
+    def max_attempts(self) -> int:
+        return self._task_run.spec.retries + 1
+
+    # ---------------------------------------------------------------- data
+
+    @property
+    def additional_metadata(self) -> dict[str, Any]:
+        return dict(self._run.additional_metadata)
+
+    @property
+    def input(self) -> dict[str, Any]:
+        return dict(self._run.input or {})
+
+    @property
+    def workflow_input(self) -> dict[str, Any]:
+        return self.input
+
+    @property
+    def lifespan(self) -> Any:
+        return None
+
+    def was_skipped(self, task: Task[Any]) -> bool:
+        parent = self._run.tasks.get(task.name)
+        return parent is not None and parent.output == {"skipped": True}
+
+    def task_output(self, task: Task[R]) -> R:
+        """A parent's output, validated with the parent's return type (hatchet_sdk)."""
+        if self.was_skipped(task):
+            raise ValueError(f"{task.name} was skipped")
+        if task.name not in self._task_run.spec.parents:
+            raise ValueError(
+                f"Step output for '{task.name}' not found: it is not a parent of "
+                f"{self.task_name!r} (parents: {', '.join(self._task_run.spec.parents) or 'none'})"
+            )
+        parent = self._run.tasks.get(task.name)
+        if parent is None or parent.status is not RunStatus.COMPLETED:
+            raise ValueError(f"Step output for '{task.name}' not found")
+        result: R = task.parse_output(parent.output or {})
+        return result
+
+    @property
+    def task_run_errors(self) -> dict[str, str]:
+        return {
+            name: str(task.error)
+            for name, task in self._run.tasks.items()
+            if task.error is not None and name != self.task_name
+        }
+
+    def get_task_run_error(self, task: Task[Any]) -> TaskRunError | None:
+        parent = self._run.tasks.get(task.name)
+        return parent.error if parent is not None else None
+
+    # ---------------------------------------------------------------- controls
+
+    @property
+    def exit_flag(self) -> bool:
+        """True once this attempt was cancelled or timed out: long sync loops should stop."""
+        return self._attempt.exit_flag.is_set()
+
+    @property
+    def is_cancelled(self) -> bool:
+        return self.exit_flag
+
+    def done(self) -> bool:
+        return self._attempt.finished
+
+    def log(self, line: str | dict[str, Any], raise_on_error: bool = False) -> None:
+        """Keep the line with the task run (engine snapshots, reports) and log it."""
+        text = line if isinstance(line, str) else repr(line)
+        self._task_run.logs.append(text)
+        logger.info("%s/%s: %s", self.workflow_name, self.task_name, text)
+
+    async def aio_log(self, line: str | dict[str, Any], raise_on_error: bool = False) -> None:
+        self.log(line, raise_on_error)
+
+    def refresh_timeout(self, increment_by: Duration) -> None:
+        self._attempt.engine.refresh_deadline(
+            self._attempt, to_seconds(increment_by, "refresh_timeout(increment_by)")
+        )
+
+    async def aio_refresh_timeout(self, increment_by: Duration) -> None:
+        self.refresh_timeout(increment_by)
+
+    def release_slot(self) -> None:
+        """Free this task's slot while it keeps running (an advanced Hatchet feature)."""
+        self._attempt.engine.release_slot_early(self._attempt)
+
+    async def aio_release_slot(self) -> None:
+        self.release_slot()
+
+    def _unsupported(self, feature: str) -> UnsupportedFeatureError:
+        return UnsupportedFeatureError(
+            f"{feature} is not modelled by flowsim yet (task {self.workflow_name}/"
+            f"{self.task_name}); see docs/semantics.md for what is supported"
+        )
+
+    def cancel(self) -> None:
+        raise self._unsupported("ctx.cancel()")
+
+    async def aio_cancel(self) -> None:
+        raise self._unsupported("ctx.aio_cancel()")
+
+    def put_stream(self, data: str | bytes) -> None:
+        raise self._unsupported("ctx.put_stream()")
+
+
+class DurableContext(Context):
+    """Context of a durable task. Waiting is on the engine's clock, so virtual in tests."""
+
+    async def aio_sleep_for(self, duration: Duration) -> dict[str, Any]:
+        seconds = to_seconds(duration, "aio_sleep_for(duration)")
+        engine = self._attempt.engine
+        loop = asyncio.get_running_loop()
+        woken: asyncio.Future[None] = loop.create_future()
+
+        def wake() -> None:
+            if not loop.is_closed():
+                loop.call_soon_threadsafe(lambda: woken.done() or woken.set_result(None))
+
+        handle = engine.clock.call_at(engine.clock.now() + seconds, wake)
+        try:
+            await woken
+        finally:
+            handle.cancel()
+        return {"sleep_duration_seconds": seconds}
+
+    async def aio_wait_for(self, signal_key: str, *conditions: Any) -> dict[str, Any]:
+        raise self._unsupported("DurableContext.aio_wait_for (events and conditions)")

@@ -1,0 +1,77 @@
+"""Run references and the translation of a finished run into what hatchet_sdk returns."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, Generic, TypeVar
+
+from flowsim.engine.engine import Engine
+from flowsim.errors import FailedTaskRunExceptionGroup, FlowsimError
+from flowsim.rules import RunStatus
+from flowsim.store.records import WorkflowRun
+
+R = TypeVar("R")
+
+
+class RunCancelledError(FlowsimError, ValueError):
+    """A run waited on with the sync ``result()`` was cancelled (hatchet_sdk raises
+    ``ValueError("Workflow run <id> was cancelled.")`` there)."""
+
+
+def outcome(run: WorkflowRun, *, sync: bool) -> dict[str, Any]:
+    """The run's result dict, or the exception hatchet_sdk raises for its status."""
+    if run.status is RunStatus.COMPLETED:
+        return run.result()
+    if run.status is RunStatus.CANCELLED and sync:
+        raise RunCancelledError(f"Workflow run {run.id} was cancelled.")
+    raise FailedTaskRunExceptionGroup(f"Workflow run {run.id} failed.", run.errors())
+
+
+def outcome_or_error(run: WorkflowRun, sync: bool) -> dict[str, Any] | BaseException:
+    try:
+        return outcome(run, sync=sync)
+    except FlowsimError as exc:
+        return exc
+
+
+class WorkflowRunRef:
+    """A handle on a triggered workflow run (``run(wait_for_result=False)``)."""
+
+    def __init__(self, engine: Engine, run: WorkflowRun) -> None:
+        self._engine = engine
+        self._run = run
+        self.workflow_run_id = run.id
+
+    def __str__(self) -> str:
+        return self.workflow_run_id
+
+    def __repr__(self) -> str:
+        return f"<WorkflowRunRef {self._run.workflow_name} {self.workflow_run_id}>"
+
+    @property
+    def status(self) -> RunStatus:
+        return self._run.status
+
+    async def aio_result(self) -> dict[str, Any]:
+        return outcome(await self._engine.wait(self._run), sync=False)
+
+    def result(self, poll_interval: float | None = None) -> dict[str, Any]:
+        return outcome(self._engine.wait_blocking(self._run), sync=True)
+
+
+class TaskRunRef(Generic[R]):
+    """A handle on a standalone task's run: results come back typed."""
+
+    def __init__(self, ref: WorkflowRunRef, extract: Callable[[dict[str, Any]], R]) -> None:
+        self._ref = ref
+        self._extract = extract
+        self.workflow_run_id = ref.workflow_run_id
+
+    def __str__(self) -> str:
+        return self.workflow_run_id
+
+    async def aio_result(self) -> R:
+        return self._extract(await self._ref.aio_result())
+
+    def result(self, poll_interval: float | None = None) -> R:
+        return self._extract(self._ref.result(poll_interval))

@@ -1,0 +1,171 @@
+"""A task definition: the user's function plus its settings, as the engine runs it."""
+
+from __future__ import annotations
+
+import dataclasses
+import inspect
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, Generic, TypeVar, get_type_hints
+
+from pydantic import BaseModel, TypeAdapter, ValidationError
+from pydantic_core import to_jsonable_python
+
+from flowsim import rules
+from flowsim.engine.runtime import AttemptState
+from flowsim.errors import ConfigurationError, IllegalTaskOutputError, InvalidInputError
+from flowsim.sdk.types import Duration, to_seconds
+from flowsim.store.records import JSON, TaskSpec
+
+if TYPE_CHECKING:
+    from flowsim.sdk.context import Context
+    from flowsim.sdk.workflow import BaseWorkflow
+
+R = TypeVar("R")
+TaskFunction = Callable[..., Any]
+
+
+def output_adapter(fn: TaskFunction) -> TypeAdapter[Any] | None:
+    """The validator for a task's return annotation, as hatchet_sdk builds it (None if the
+    function is not annotated, or annotated with a type pydantic cannot validate)."""
+    try:
+        annotation = get_type_hints(fn).get("return")
+    except Exception:  # unresolvable forward refs: fall back to the raw JSON
+        return None
+    if annotation is None or annotation is type(None):
+        return None
+    try:
+        return TypeAdapter(annotation)
+    except Exception:
+        return None
+
+
+def describe_validation_error(workflow: str, error: ValidationError, given: Any) -> str:
+    problems = []
+    for item in error.errors():
+        where = ".".join(str(part) for part in item["loc"]) or "(input)"
+        problems.append(f"field {where!r}: {item['msg']}")
+    return (
+        f"invalid input for workflow {workflow!r}: {'; '.join(problems)} (got {given!r}). "
+        "Nothing was queued; pass an input that matches the workflow's input_validator."
+    )
+
+
+class Task(Generic[R]):
+    """One task of a workflow. Hatchet lower-cases task names; so do we."""
+
+    def __init__(
+        self,
+        fn: TaskFunction,
+        workflow: BaseWorkflow,
+        *,
+        name: str | None,
+        parents: list[Task[Any] | str] | None,
+        retries: int,
+        backoff_factor: float | None,
+        backoff_max_seconds: float | None,
+        execution_timeout: Duration,
+        schedule_timeout: Duration,
+        durable: bool,
+        slot_cost: int | None = None,
+    ) -> None:
+        if not callable(fn):
+            raise ConfigurationError(f"a task must decorate a function, got {fn!r}")
+        self.fn = fn
+        self.workflow = workflow
+        self.name = (name or fn.__name__).lower()
+        where = f"task {self.name!r} of workflow {workflow.name!r}"
+        if retries < 0:
+            raise ConfigurationError(f"{where}: retries must be >= 0, got {retries}")
+        if backoff_factor is not None and backoff_factor <= 0:
+            raise ConfigurationError(f"{where}: backoff_factor must be > 0, got {backoff_factor}")
+        if slot_cost is not None and slot_cost <= 0:
+            raise ConfigurationError(f"{where}: slot_cost must be > 0, got {slot_cost}")
+        self.is_async = inspect.iscoroutinefunction(fn)
+        if durable and not self.is_async:
+            raise ConfigurationError(f"{where}: durable tasks must be async functions")
+        self.durable = durable
+        self.parent_names = tuple(workflow.resolve_parent(self.name, p) for p in parents or [])
+        self._spec = TaskSpec(
+            name=self.name,
+            parents=self.parent_names,
+            retries=retries,
+            backoff_factor=backoff_factor,
+            backoff_max_seconds=backoff_max_seconds,
+            execution_timeout=to_seconds(execution_timeout, f"{where}: execution_timeout"),
+            schedule_timeout=to_seconds(schedule_timeout, f"{where}: schedule_timeout"),
+            durable=durable,
+            slot_cost=slot_cost or 1,
+        )
+        self.output_validator = output_adapter(fn)
+
+    @property
+    def spec(self) -> TaskSpec:
+        return self._spec
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        """Calling a task calls the function, as a plain decorated function would."""
+        return self.fn(*args, **kwargs)
+
+    def __repr__(self) -> str:
+        return f"<Task {self.workflow.name}/{self.name}>"
+
+    # ---------------------------------------------------------------- the engine's side
+
+    def make_context(self, attempt: AttemptState) -> Context:
+        from flowsim.sdk.context import Context, DurableContext
+
+        cls = DurableContext if self.durable else Context
+        return cls(attempt, self.workflow)
+
+    def invoke(self, attempt: AttemptState, context: Context) -> Any:
+        payload = self.workflow.input_adapter.validate_python(attempt.task_run.workflow_run.input)
+        return self.fn(payload, context)
+
+    def serialize_output(self, value: Any) -> JSON:
+        """Hatchet stores outputs as JSON objects: falsy means no output; anything but a
+        dict, pydantic model or dataclass is an error (a retryable failure, as in Hatchet)."""
+        if not value:
+            return None
+        if not isinstance(value, dict | BaseModel) and not dataclasses.is_dataclass(value):
+            raise IllegalTaskOutputError(
+                f"task {self.name!r} of workflow {self.workflow.name!r} returned "
+                f"{type(value).__name__}; tasks must return a dict, a pydantic BaseModel or a "
+                "dataclass that serializes to a JSON object"
+            )
+        try:
+            return to_jsonable_python(value)
+        except Exception as exc:
+            raise IllegalTaskOutputError(
+                f"task {self.name!r} of workflow {self.workflow.name!r}: output is not "
+                f"JSON-serializable: {exc}"
+            ) from exc
+
+    def parse_output(self, output: JSON) -> Any:
+        """Turn stored JSON back into the task's declared return type (ctx.task_output)."""
+        if self.output_validator is None:
+            return output
+        return self.output_validator.validate_python(output)
+
+
+def validate_input(workflow: BaseWorkflow, value: Any) -> JSON:
+    """Validate a trigger's input against the workflow's input_validator, and return its
+    JSON form. Raises InvalidInputError naming the workflow and the fields."""
+    adapter = workflow.input_adapter
+    model = workflow.input_model
+    if value is None:
+        value = {}
+    if isinstance(model, type) and isinstance(value, model):
+        validated = value
+    else:
+        if isinstance(value, BaseModel):
+            value = value.model_dump()
+        try:
+            validated = adapter.validate_python(value)
+        except ValidationError as exc:
+            raise InvalidInputError(describe_validation_error(workflow.name, exc, value)) from None
+    if isinstance(validated, BaseModel):
+        return validated.model_dump(mode="json")
+    return to_jsonable_python(validated)
+
+
+__all__ = ["Task", "rules", "validate_input"]

@@ -1,0 +1,169 @@
+"""Workers: slots plus registered workflows, started blocking or in the background.
+
+``start()`` blocks like hatchet_sdk's and drains on SIGINT/SIGTERM. For tests and scripts,
+``with worker:`` runs it on a background engine thread and ``async with worker:`` on the
+running loop; leaving either stops claiming new runs and waits for running ones (drain).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+from collections.abc import Sequence
+from types import TracebackType
+from typing import TYPE_CHECKING, Any
+
+from flowsim import rules
+from flowsim.engine.runtime import WorkerRuntime
+from flowsim.errors import ConfigurationError
+from flowsim.sdk.workflow import BaseWorkflow
+
+if TYPE_CHECKING:
+    from flowsim.sdk.client import Hatchet
+
+
+class Worker:
+    def __init__(
+        self,
+        client: Hatchet,
+        name: str,
+        slots: int | None = None,
+        durable_slots: int | None = None,
+        labels: dict[str, str | int] | None = None,
+        workflows: Sequence[BaseWorkflow] | None = None,
+    ) -> None:
+        if not name:
+            raise ConfigurationError("a worker needs a non-empty name")
+        for value, what in ((slots, "slots"), (durable_slots, "durable_slots")):
+            if value is not None and (not isinstance(value, int) or value < 1):
+                raise ConfigurationError(
+                    f"worker {name!r}: {what} must be a whole number >= 1, got {value!r}"
+                )
+        self._client = client
+        self.name = name
+        self._slots = slots
+        self._durable_slots = durable_slots
+        self.labels = dict(labels or {})
+        self._workflows: list[BaseWorkflow] = []
+        self._runtime: WorkerRuntime | None = None
+        self.register_workflows(list(workflows or []))
+
+    # ---------------------------------------------------------------- registration
+
+    def register_workflow(self, workflow: BaseWorkflow) -> None:
+        if not isinstance(workflow, BaseWorkflow):
+            raise ConfigurationError(
+                f"worker {self.name!r}: workflows=[...] takes workflows made by "
+                f"hatchet.workflow / hatchet.task / hatchet.durable_task, got {workflow!r}; "
+                "you likely passed a task (the result of @wf.task) instead of its workflow"
+            )
+        if any(existing.name == workflow.name for existing in self._workflows):
+            return
+        workflow.spec  # noqa: B018 - definition errors surface at registration, not mid-run
+        self._workflows.append(workflow)
+
+    def register_workflows(self, workflows: Sequence[BaseWorkflow]) -> None:
+        for workflow in workflows:
+            self.register_workflow(workflow)
+
+    @property
+    def workflows(self) -> list[BaseWorkflow]:
+        return list(self._workflows)
+
+    @property
+    def slot_config(self) -> dict[str, int]:
+        return {pool.value: count for pool, count in self._capacity().items()}
+
+    @property
+    def slots(self) -> int:
+        return self._capacity().get(rules.SlotPool.DEFAULT, 0)
+
+    @property
+    def durable_slots(self) -> int:
+        return self._capacity().get(rules.SlotPool.DURABLE, 0)
+
+    def _capacity(self) -> dict[rules.SlotPool, int]:
+        tasks = [t for wf in self._workflows for t in wf.tasks]
+        return rules.resolve_worker_slots(
+            self._slots,
+            self._durable_slots,
+            has_tasks=any(not t.durable for t in tasks),
+            has_durable=any(t.durable for t in tasks),
+        )
+
+    @property
+    def running(self) -> bool:
+        return self._runtime is not None
+
+    # ---------------------------------------------------------------- lifecycle
+
+    def _register(self) -> WorkerRuntime:
+        if self._runtime is not None:
+            raise ConfigurationError(f"worker {self.name!r} is already running")
+        engine = self._client.engine
+        self._runtime = engine.add_worker(self.name, self._capacity(), self._workflows, self.labels)
+        return self._runtime
+
+    def __enter__(self) -> Worker:
+        self._client.engine.ensure_thread_loop()
+        self._register()
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+    def stop(self) -> None:
+        """Drain and unregister (blocking)."""
+        runtime, self._runtime = self._runtime, None
+        if runtime is None:
+            return
+        engine = self._client.engine
+        engine.run_on_engine_blocking(lambda: engine.drain_worker(runtime))
+        engine._release_loop_if_idle()
+
+    async def __aenter__(self) -> Worker:
+        self._client.engine.bind_current_loop()
+        self._register()
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aio_stop()
+
+    async def aio_stop(self) -> None:
+        runtime, self._runtime = self._runtime, None
+        if runtime is None:
+            return
+        engine = self._client.engine
+        await engine.run_on_engine(lambda: engine.drain_worker(runtime))
+        engine._release_loop_if_idle()
+
+    def start(self, options: Any = None) -> None:
+        """Run until SIGINT or SIGTERM, then drain: the blocking entry point of a worker
+        process, as in hatchet_sdk."""
+        asyncio.run(self._serve_until_signal())
+
+    async def _serve_until_signal(self) -> None:
+        loop = asyncio.get_running_loop()
+        stop = asyncio.Event()
+        installed = []
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            try:
+                loop.add_signal_handler(sig, stop.set)
+                installed.append(sig)
+            except (NotImplementedError, RuntimeError, ValueError):
+                pass  # not the main thread: stop() from elsewhere instead
+        self._stop_event = stop
+        async with self:
+            await stop.wait()
+        for sig in installed:
+            loop.remove_signal_handler(sig)
+
+    def __repr__(self) -> str:
+        names = ", ".join(wf.name for wf in self._workflows)
+        return f"<Worker {self.name!r} slots={self.slot_config} workflows=[{names}]>"

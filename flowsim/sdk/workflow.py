@@ -1,0 +1,403 @@
+"""Workflows and standalone tasks, with hatchet_sdk's run methods and return shapes.
+
+``Workflow.run`` returns a dict keyed by task name; a ``Standalone`` (``@hatchet.task``)
+returns its task's typed output; the ``*_many`` variants keep input order. Runs spawned
+from inside a running task become its children (de-duplicated by spawn index or key).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from datetime import timedelta
+from typing import TYPE_CHECKING, Any, Generic, Literal, TypeVar, overload
+
+from pydantic import BaseModel, TypeAdapter
+
+from flowsim import rules
+from flowsim.engine.engine import Engine
+from flowsim.errors import WorkflowDefinitionError
+from flowsim.sdk.refs import TaskRunRef, WorkflowRunRef, outcome, outcome_or_error
+from flowsim.sdk.task import Task, TaskFunction, validate_input
+from flowsim.sdk.types import (
+    Duration,
+    EmptyModel,
+    JSONSerializableMapping,
+    TriggerWorkflowOptions,
+    WorkflowRunTriggerConfig,
+)
+from flowsim.store.memory import NewRun
+from flowsim.store.records import WorkflowRun, WorkflowSpec
+
+if TYPE_CHECKING:
+    from flowsim.engine.runtime import Runnable
+    from flowsim.sdk.client import Hatchet
+
+R = TypeVar("R")
+TInput = TypeVar("TInput")
+DEFAULT_EXECUTION_TIMEOUT = timedelta(seconds=rules.DEFAULT_EXECUTION_TIMEOUT)
+DEFAULT_SCHEDULE_TIMEOUT = timedelta(seconds=rules.DEFAULT_SCHEDULE_TIMEOUT)
+
+
+class BaseWorkflow:
+    """What workflows and standalone tasks share: definition, triggering, waiting."""
+
+    def __init__(
+        self,
+        client: Hatchet,
+        name: str,
+        input_validator: type[Any] | None,
+        default_priority: int = rules.DEFAULT_PRIORITY,
+        default_additional_metadata: JSONSerializableMapping | None = None,
+    ) -> None:
+        if not name:
+            raise WorkflowDefinitionError("a workflow needs a non-empty name")
+        self._client = client
+        self._name = name
+        self.input_model: type[Any] = input_validator or EmptyModel
+        self.input_adapter: TypeAdapter[Any] = TypeAdapter(self.input_model)
+        self.default_priority = int(default_priority)
+        self.default_additional_metadata = dict(default_additional_metadata or {})
+        self._tasks: dict[str, Task[Any]] = {}
+        self._spec: WorkflowSpec | None = None
+
+    @property
+    def name(self) -> str:
+        return self._name
+
+    @property
+    def tasks(self) -> list[Task[Any]]:
+        return list(self._tasks.values())
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self._name!r}>"
+
+    # ---------------------------------------------------------------- definition
+
+    def resolve_parent(self, task_name: str, parent: Task[Any] | str) -> str:
+        """Parents must be tasks of this workflow, defined before their children."""
+        if isinstance(parent, Task):
+            if parent.workflow is not self:
+                raise WorkflowDefinitionError(
+                    f"workflow {self._name!r}: task {task_name!r} names parent "
+                    f"{parent.workflow.name}/{parent.name}, a task of another workflow; "
+                    "parents=[...] must list tasks of the same workflow"
+                )
+            return parent.name
+        if isinstance(parent, str):
+            return parent.lower()
+        raise WorkflowDefinitionError(
+            f"workflow {self._name!r}: task {task_name!r} has parent {parent!r}; parents=[...] "
+            "takes tasks of this workflow"
+        )
+
+    def _add_task(self, task: Task[Any]) -> None:
+        if task.name in self._tasks:
+            raise WorkflowDefinitionError(
+                f"workflow {self._name!r} already has a task named {task.name!r}; task names "
+                "must be unique within a workflow"
+            )
+        self._tasks[task.name] = task
+        self._spec = None
+        if all(p in self._tasks for p in task.parent_names):
+            rules.check_dag(self._name, {t.name: t.parent_names for t in self._tasks.values()})
+
+    @property
+    def spec(self) -> WorkflowSpec:
+        """The engine's view, checked (unknown parents, cycles) when first needed."""
+        if self._spec is None:
+            if not self._tasks:
+                raise WorkflowDefinitionError(
+                    f"workflow {self._name!r} has no tasks; decorate a function with "
+                    f"@{self._name}.task() before running or registering it"
+                )
+            rules.check_dag(self._name, {t.name: t.parent_names for t in self._tasks.values()})
+            self._spec = WorkflowSpec(
+                name=self._name,
+                tasks={t.name: t.spec for t in self._tasks.values()},
+                default_priority=self.default_priority,
+            )
+        return self._spec
+
+    def runnables(self) -> dict[str, Runnable]:
+        return dict(self._tasks)
+
+    # ---------------------------------------------------------------- triggering
+
+    def _engine(self) -> Engine:
+        return self._client.engine
+
+    def create_bulk_run_item(
+        self,
+        input: Any = None,
+        key: str | None = None,
+        options: TriggerWorkflowOptions | None = None,
+        child_key: str | None = None,
+        additional_metadata: JSONSerializableMapping | None = None,
+        priority: int | None = None,
+        desired_worker_id: str | None = None,
+        sticky: bool = False,
+        desired_worker_labels: Any = None,
+    ) -> WorkflowRunTriggerConfig:
+        merged = (options or TriggerWorkflowOptions()).model_copy()
+        if child_key is not None:
+            merged.child_key = child_key
+        if additional_metadata:
+            merged.additional_metadata = {**merged.additional_metadata, **additional_metadata}
+        if priority is not None:
+            merged.priority = priority
+        return WorkflowRunTriggerConfig(
+            workflow_name=self._name, input=input, options=merged, key=key
+        )
+
+    def _new_run(
+        self,
+        input: Any,
+        options: TriggerWorkflowOptions | None,
+        child_key: str | None,
+        additional_metadata: JSONSerializableMapping | None,
+        priority: int | None,
+    ) -> NewRun:
+        opts = options or TriggerWorkflowOptions()
+        metadata = {
+            **self.default_additional_metadata,
+            **opts.additional_metadata,
+            **(additional_metadata or {}),
+        }
+        chosen = priority if priority is not None else opts.priority
+        return NewRun(
+            spec=self.spec,
+            input=validate_input(self, input),
+            additional_metadata=metadata,
+            priority=int(chosen) if chosen is not None else self.default_priority,
+            child_key=child_key if child_key is not None else opts.child_key,
+        )
+
+    def _trigger(self, items: list[NewRun]) -> list[WorkflowRun]:
+        engine = self._engine()
+        return engine.trigger(items, engine.current_attempt())
+
+    def _items(self, configs: Sequence[WorkflowRunTriggerConfig]) -> list[NewRun]:
+        items = []
+        for config in configs:
+            if config.workflow_name != self._name:
+                raise WorkflowDefinitionError(
+                    f"bulk item for workflow {config.workflow_name!r} passed to "
+                    f"{self._name!r}.run_many(); build items with this workflow's "
+                    "create_bulk_run_item()"
+                )
+            items.append(
+                self._new_run(config.input, config.options, None, None, config.options.priority)
+            )
+        return items
+
+    def _ref(self, run: WorkflowRun) -> WorkflowRunRef:
+        return WorkflowRunRef(self._engine(), run)
+
+    def run_no_wait(
+        self,
+        input: Any = None,
+        options: TriggerWorkflowOptions | None = None,
+        child_key: str | None = None,
+        additional_metadata: JSONSerializableMapping | None = None,
+        priority: int | None = None,
+        **_: Any,
+    ) -> Any:
+        run = self._trigger([self._new_run(input, options, child_key, additional_metadata, priority)])[0]
+        return self._wrap_ref(self._ref(run))
+
+    async def aio_run_no_wait(
+        self,
+        input: Any = None,
+        options: TriggerWorkflowOptions | None = None,
+        child_key: str | None = None,
+        additional_metadata: JSONSerializableMapping | None = None,
+        priority: int | None = None,
+        **_: Any,
+    ) -> Any:
+        return self.run_no_wait(input, options, child_key, additional_metadata, priority)
+
+    def run(
+        self,
+        input: Any = None,
+        options: TriggerWorkflowOptions | None = None,
+        wait_for_result: bool = True,
+        child_key: str | None = None,
+        additional_metadata: JSONSerializableMapping | None = None,
+        priority: int | None = None,
+        **_: Any,
+    ) -> Any:
+        item = self._new_run(input, options, child_key, additional_metadata, priority)
+        run = self._trigger([item])[0]
+        if not wait_for_result:
+            return self._wrap_ref(self._ref(run))
+        return self._extract(outcome(self._engine().wait_blocking(run), sync=True))
+
+    async def aio_run(
+        self,
+        input: Any = None,
+        options: TriggerWorkflowOptions | None = None,
+        wait_for_result: bool = True,
+        child_key: str | None = None,
+        additional_metadata: JSONSerializableMapping | None = None,
+        priority: int | None = None,
+        **_: Any,
+    ) -> Any:
+        item = self._new_run(input, options, child_key, additional_metadata, priority)
+        run = self._trigger([item])[0]
+        if not wait_for_result:
+            return self._wrap_ref(self._ref(run))
+        return self._extract(outcome(await self._engine().wait(run), sync=False))
+
+    def run_many(
+        self,
+        workflows: list[WorkflowRunTriggerConfig],
+        return_exceptions: bool = False,
+        wait_for_result: bool = True,
+    ) -> list[Any]:
+        runs = self._trigger(self._items(workflows))
+        if not wait_for_result:
+            return [self._wrap_ref(self._ref(run)) for run in runs]
+        engine = self._engine()
+        finished = [engine.wait_blocking(run) for run in runs]
+        return self._collect(finished, return_exceptions, sync=True)
+
+    async def aio_run_many(
+        self,
+        workflows: list[WorkflowRunTriggerConfig],
+        return_exceptions: bool = False,
+        wait_for_result: bool = True,
+    ) -> list[Any]:
+        runs = self._trigger(self._items(workflows))
+        if not wait_for_result:
+            return [self._wrap_ref(self._ref(run)) for run in runs]
+        await self._engine().wait_many(runs, fail_fast=not return_exceptions)
+        return self._collect(runs, return_exceptions, sync=False)
+
+    def _collect(self, runs: list[WorkflowRun], return_exceptions: bool, sync: bool) -> list[Any]:
+        if return_exceptions:
+            results = [outcome_or_error(run, sync) for run in runs]
+            return [r if isinstance(r, BaseException) else self._extract(r) for r in results]
+        return [self._extract(outcome(run, sync=sync)) for run in runs]
+
+    # ---------------------------------------------------------------- result shapes
+
+    def _extract(self, result: dict[str, Any]) -> Any:
+        return result
+
+    def _wrap_ref(self, ref: WorkflowRunRef) -> Any:
+        return ref
+
+
+class Workflow(BaseWorkflow):
+    """A workflow of one or more tasks (``hatchet.workflow``); runs return
+    ``{task_name: output}``."""
+
+    def task(
+        self,
+        name: str | None = None,
+        schedule_timeout: Duration = DEFAULT_SCHEDULE_TIMEOUT,
+        execution_timeout: Duration = DEFAULT_EXECUTION_TIMEOUT,
+        parents: list[Task[Any] | str] | None = None,
+        retries: int = 0,
+        backoff_factor: float | None = None,
+        backoff_max_seconds: int | None = None,
+        slot_cost: int | None = None,
+        **unsupported: Any,
+    ) -> Callable[[TaskFunction], Task[Any]]:
+        return self._decorator(
+            name, schedule_timeout, execution_timeout, parents, retries,
+            backoff_factor, backoff_max_seconds, slot_cost, False, unsupported,
+        )
+
+    def durable_task(
+        self,
+        name: str | None = None,
+        schedule_timeout: Duration = DEFAULT_SCHEDULE_TIMEOUT,
+        execution_timeout: Duration = DEFAULT_EXECUTION_TIMEOUT,
+        parents: list[Task[Any] | str] | None = None,
+        retries: int = 0,
+        backoff_factor: float | None = None,
+        backoff_max_seconds: int | None = None,
+        **unsupported: Any,
+    ) -> Callable[[TaskFunction], Task[Any]]:
+        unsupported.pop("eviction_policy", None)
+        return self._decorator(
+            name, schedule_timeout, execution_timeout, parents, retries,
+            backoff_factor, backoff_max_seconds, None, True, unsupported,
+        )
+
+    def _decorator(
+        self,
+        name: str | None,
+        schedule_timeout: Duration,
+        execution_timeout: Duration,
+        parents: list[Task[Any] | str] | None,
+        retries: int,
+        backoff_factor: float | None,
+        backoff_max_seconds: int | None,
+        slot_cost: int | None,
+        durable: bool,
+        unsupported: dict[str, Any],
+    ) -> Callable[[TaskFunction], Task[Any]]:
+        self._client.refuse_unsupported(f"{self.name}.task", unsupported)
+
+        def decorate(fn: TaskFunction) -> Task[Any]:
+            task: Task[Any] = Task(
+                fn, self, name=name, parents=parents, retries=retries,
+                backoff_factor=backoff_factor, backoff_max_seconds=backoff_max_seconds,
+                execution_timeout=execution_timeout, schedule_timeout=schedule_timeout,
+                durable=durable, slot_cost=slot_cost,
+            )
+            self._add_task(task)
+            return task
+
+        return decorate
+
+
+class Standalone(BaseWorkflow, Generic[R]):
+    """A single-task workflow (``@hatchet.task``): runs return the task's typed output."""
+
+    def __init__(self, client: Hatchet, name: str, input_validator: type[Any] | None,
+                 default_priority: int, default_additional_metadata: JSONSerializableMapping | None
+                 ) -> None:
+        super().__init__(client, name, input_validator, default_priority, default_additional_metadata)
+        self._task: Task[R] | None = None
+
+    def bind(self, task: Task[R]) -> Standalone[R]:
+        self._add_task(task)
+        self._task = task
+        return self
+
+    @property
+    def task(self) -> Task[R]:
+        assert self._task is not None
+        return self._task
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        return self.task.fn(*args, **kwargs)
+
+    def _extract(self, result: dict[str, Any]) -> R:
+        output = result.get(self.task.name) or result or {}
+        validator = self.task.output_validator
+        if validator is None:
+            return output  # type: ignore[return-value]
+        parsed: R = validator.validate_python(output)
+        return parsed
+
+    def _wrap_ref(self, ref: WorkflowRunRef) -> TaskRunRef[R]:
+        return TaskRunRef(ref, self._extract)
+
+    # typing helpers so `await standalone.aio_run(x)` is typed R for users running mypy
+    if TYPE_CHECKING:
+
+        @overload
+        async def aio_run(self, input: Any = ..., options: Any = ...,
+                          wait_for_result: Literal[True] = ..., **kw: Any) -> R: ...
+        @overload
+        async def aio_run(self, input: Any = ..., options: Any = ..., *,
+                          wait_for_result: Literal[False], **kw: Any) -> TaskRunRef[R]: ...
+        async def aio_run(self, input: Any = None, options: Any = None,
+                          wait_for_result: bool = True, **kw: Any) -> Any: ...
+
+
+__all__ = ["BaseModel", "BaseWorkflow", "Standalone", "Workflow"]

@@ -1,0 +1,6 @@
+"""Where runs live. The in-memory store is the default and the reference model."""
+
+from flowsim.store.memory import MemoryStore, NewRun
+from flowsim.store.records import TaskRun, TaskSpec, WorkflowRun, WorkflowSpec
+
+__all__ = ["MemoryStore", "NewRun", "TaskRun", "TaskSpec", "WorkflowRun", "WorkflowSpec"]

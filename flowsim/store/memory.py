@@ -1,0 +1,306 @@
+"""The in-memory store: the default backend and the reference the SQL stores are held to.
+
+It keeps runs in dicts and queued task runs in one heap per (workflow, slot pool), ordered
+by ``rules.claim_key``. Every transition goes through ``flowsim.rules``; this module only
+decides *where* things are kept. It is not thread-safe by itself: the engine serialises
+calls under its lock, which keeps each call inline and cheap (no thread hops).
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+import uuid
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+
+from flowsim import rules
+from flowsim.errors import RunNotFoundError, TaskRunError
+from flowsim.rules import RunStatus, SlotPool
+from flowsim.store.records import JSON, Attempt, TaskRun, WorkflowRun, WorkflowSpec
+
+
+@dataclass(slots=True)
+class NewRun:
+    """One run to create: validated JSON input plus trigger options."""
+
+    spec: WorkflowSpec
+    input: JSON
+    additional_metadata: dict[str, JSON]
+    priority: int
+    child_key: str | None = None
+
+
+@dataclass(slots=True)
+class Transition:
+    """What one store call changed, for the engine to act on: runs that reached a terminal
+    status (wake their waiters), task runs newly queued (dispatch), retry times (timers)."""
+
+    finished: list[WorkflowRun] = field(default_factory=list)
+    queued: int = 0
+    retry_at: list[float] = field(default_factory=list)
+
+
+QueueKey = tuple[str, SlotPool]
+
+
+class MemoryStore:
+    def __init__(self) -> None:
+        self.runs: dict[str, WorkflowRun] = {}
+        self.task_runs: dict[str, TaskRun] = {}
+        self._queues: dict[QueueKey, list[tuple[int, int, TaskRun]]] = {}
+        self._backoff: list[tuple[float, int, TaskRun, int]] = []
+        self._deadlines: list[tuple[float, int, TaskRun, int]] = []
+        self._children: dict[str, WorkflowRun] = {}
+        self._sequence = itertools.count()
+        prefix = uuid.uuid4().hex
+        self._id_prefix = f"{prefix[:8]}-{prefix[8:12]}-4{prefix[13:16]}-8{prefix[17:20]}-"
+        self._ids = itertools.count(1)
+
+    # ------------------------------------------------------------ ids and lookups
+
+    def _new_id(self) -> str:
+        return f"{self._id_prefix}{next(self._ids):012x}"
+
+    def get_run(self, run_id: str) -> WorkflowRun:
+        try:
+            return self.runs[run_id]
+        except KeyError:
+            raise RunNotFoundError(f"no workflow run with id {run_id!r} on this backend") from None
+
+    def children_of(self, task_run_id: str) -> list[WorkflowRun]:
+        prefix = f"{task_run_id}."
+        return [run for key, run in self._children.items() if key.startswith(prefix)]
+
+    def queued_count(self) -> int:
+        return sum(len(queue) for queue in self._queues.values())
+
+    def queued(self) -> Iterator[TaskRun]:
+        for queue in self._queues.values():
+            for _, _, task_run in queue:
+                yield task_run
+        for _, _, task_run, retry_count in self._backoff:
+            if task_run.status is RunStatus.QUEUED and task_run.retry_count == retry_count:
+                yield task_run
+
+    # ------------------------------------------------------------ creating runs
+
+    def create_runs(
+        self, items: Iterable[NewRun], now: float, parent: TaskRun | None = None
+    ) -> tuple[list[WorkflowRun], Transition]:
+        """Create runs atomically. A child is de-duplicated by (parent task, child_key or
+        spawn index): spawning it again returns the run that exists."""
+        created: list[WorkflowRun] = []
+        transition = Transition()
+        for item in items:
+            spawn_key: str | None = None
+            child_index: int | None = None
+            metadata = item.additional_metadata
+            if parent is not None:
+                child_index = parent.spawn_index
+                parent.spawn_index += 1
+                spawn_key = rules.child_spawn_key(parent.id, item.child_key, child_index)
+                existing = self._children.get(spawn_key)
+                if existing is not None:
+                    created.append(existing)
+                    continue
+                metadata = {**parent.workflow_run.additional_metadata, **metadata}
+            run = WorkflowRun(
+                id=self._new_id(),
+                spec=item.spec,
+                input=item.input,
+                additional_metadata=metadata,
+                priority=item.priority,
+                created_at=now,
+                parent_task_run_id=parent.id if parent is not None else None,
+                child_key=item.child_key,
+                child_index=child_index,
+            )
+            self.runs[run.id] = run
+            if spawn_key is not None:
+                self._children[spawn_key] = run
+            for name in run.spec.roots:
+                self._create_task(run, name, now, run.priority)
+                transition.queued += 1
+            created.append(run)
+        return created, transition
+
+    def _create_task(self, run: WorkflowRun, name: str, now: float, priority: int) -> TaskRun:
+        spec = run.spec.tasks[name]
+        task_run = TaskRun(
+            id=self._new_id(),
+            workflow_run=run,
+            spec=spec,
+            sequence=next(self._sequence),
+            priority=priority,
+            enqueued_at=now,
+            ready_at=now,
+        )
+        run.tasks[name] = task_run
+        self.task_runs[task_run.id] = task_run
+        self._enqueue(task_run, now)
+        return task_run
+
+    def _enqueue(self, task_run: TaskRun, now: float) -> None:
+        key = rules.claim_key(task_run.priority, task_run.sequence)
+        queue = self._queues.setdefault((task_run.workflow_run.spec.name, task_run.spec.pool), [])
+        heapq.heappush(queue, (key[0], key[1], task_run))
+        deadline = rules.schedule_deadline(now, task_run.spec.schedule_timeout)
+        heapq.heappush(
+            self._deadlines, (deadline, task_run.sequence, task_run, task_run.retry_count)
+        )
+
+    # ------------------------------------------------------------ claiming
+
+    def claim(
+        self, workflows: Iterable[str], pool: SlotPool, free: int, worker_id: str, now: float
+    ) -> list[TaskRun]:
+        """Take up to ``free`` slots' worth of queued task runs of the given workflows, in
+        claim order, and mark them RUNNING on ``worker_id``."""
+        queues = [q for name in workflows if (q := self._queues.get((name, pool)))]
+        claimed: list[TaskRun] = []
+        while free > 0 and queues:
+            queue = queues[0] if len(queues) == 1 else min(queues, key=lambda q: q[0][:2])
+            task_run = queue[0][2]
+            if task_run.spec.slot_cost > free:
+                break
+            heapq.heappop(queue)
+            if not queue:
+                queues.remove(queue)
+            free -= task_run.spec.slot_cost
+            self._start(task_run, worker_id, now)
+            claimed.append(task_run)
+        return claimed
+
+    def _start(self, task_run: TaskRun, worker_id: str, now: float) -> None:
+        task_run.status = RunStatus.RUNNING
+        task_run.worker_id = worker_id
+        task_run.attempts.append(Attempt(task_run.attempt_number, worker_id, now))
+        run = task_run.workflow_run
+        if run.status is RunStatus.QUEUED:
+            run.status = RunStatus.RUNNING
+
+    # ------------------------------------------------------------ outcomes
+
+    def complete(self, task_run: TaskRun, output: JSON, now: float) -> Transition:
+        task_run.status = RunStatus.COMPLETED
+        task_run.output = output
+        task_run.attempts[-1].finished_at = now
+        return self._advance(task_run.workflow_run, now)
+
+    def fail(
+        self, task_run: TaskRun, error: TaskRunError, non_retryable: bool, now: float
+    ) -> Transition:
+        """Record a failed attempt; retry it per ``rules.decide_after_failure`` or end it."""
+        spec = task_run.spec
+        attempt = task_run.attempts[-1]
+        attempt.finished_at = now
+        attempt.error = str(error)
+        decision = rules.decide_after_failure(
+            retry_count=task_run.retry_count,
+            retries=spec.retries,
+            non_retryable=non_retryable,
+            backoff_factor=spec.backoff_factor,
+            backoff_max=spec.backoff_max_seconds,
+            now=now,
+        )
+        if not decision.retry:
+            task_run.status = RunStatus.FAILED
+            task_run.error = error
+            return self._advance(task_run.workflow_run, now)
+        task_run.status = RunStatus.QUEUED
+        task_run.worker_id = None
+        task_run.retry_count = decision.retry_count
+        task_run.spawn_index = 0
+        task_run.priority = rules.RETRY_PRIORITY
+        task_run.sequence = next(self._sequence)
+        task_run.enqueued_at = now
+        task_run.ready_at = decision.ready_at
+        transition = Transition()
+        if decision.ready_at <= now:
+            self._enqueue(task_run, now)
+            transition.queued = 1
+        else:
+            heapq.heappush(
+                self._backoff,
+                (decision.ready_at, task_run.sequence, task_run, task_run.retry_count),
+            )
+            transition.retry_at.append(decision.ready_at)
+        return transition
+
+    def cancel_task(self, task_run: TaskRun, reason: str, now: float) -> Transition:
+        task_run.status = RunStatus.CANCELLED
+        task_run.error = TaskRunError(reason, "CancelledError", "", task_run.id)
+        if task_run.attempts and task_run.attempts[-1].finished_at is None:
+            task_run.attempts[-1].finished_at = now
+        self._drop_from_queue(task_run)
+        return self._advance(task_run.workflow_run, now)
+
+    def _drop_from_queue(self, task_run: TaskRun) -> None:
+        queue = self._queues.get((task_run.workflow_run.spec.name, task_run.spec.pool))
+        if queue is None:
+            return
+        for index, entry in enumerate(queue):
+            if entry[2] is task_run:
+                queue[index] = queue[-1]
+                queue.pop()
+                heapq.heapify(queue)
+                return
+
+    def _advance(self, run: WorkflowRun, now: float) -> Transition:
+        """Move a DAG forward after a task reached a terminal status: cancel what can no
+        longer run, create what became ready, and roll the run's status up."""
+        transition = Transition()
+        parents = run.spec.parents
+        statuses = run.statuses()
+        for name in rules.upstream_cancelled(parents, statuses):
+            task_run = self._create_task(run, name, now, run.priority)
+            self._drop_from_queue(task_run)
+            task_run.status = RunStatus.CANCELLED
+            statuses[name] = RunStatus.CANCELLED
+        for name in rules.ready_tasks(parents, statuses):
+            self._create_task(run, name, now, run.priority)
+            statuses[name] = RunStatus.QUEUED
+            transition.queued += 1
+        status = rules.rollup_status(parents, statuses)
+        if status.is_terminal and not run.status.is_terminal:
+            run.status = status
+            run.finished_at = now
+            transition.finished.append(run)
+        return transition
+
+    # ------------------------------------------------------------ time-driven changes
+
+    def release_due_retries(self, now: float) -> Transition:
+        """Queue the retries whose backoff has elapsed."""
+        transition = Transition()
+        while self._backoff and self._backoff[0][0] <= now:
+            _, _, task_run, retry_count = heapq.heappop(self._backoff)
+            if task_run.status is RunStatus.QUEUED and task_run.retry_count == retry_count:
+                self._enqueue(task_run, task_run.ready_at)
+                transition.queued += 1
+        return transition
+
+    def next_schedule_deadline(self) -> float | None:
+        while self._deadlines:
+            _, _, task_run, retry_count = self._deadlines[0]
+            if task_run.status is RunStatus.QUEUED and task_run.retry_count == retry_count:
+                return self._deadlines[0][0]
+            heapq.heappop(self._deadlines)
+        return None
+
+    def expire_schedule_timeouts(self, now: float) -> Transition:
+        """Cancel queued task runs that waited past their schedule timeout (Hatchet:
+        SCHEDULING_TIMED_OUT, cancelled, not retried)."""
+        transition = Transition()
+        while self._deadlines and self._deadlines[0][0] <= now:
+            _, _, task_run, retry_count = heapq.heappop(self._deadlines)
+            if task_run.status is not RunStatus.QUEUED or task_run.retry_count != retry_count:
+                continue
+            timeout = rules.format_duration(task_run.spec.schedule_timeout)
+            step = self.cancel_task(
+                task_run, f"Task exceeded schedule timeout of {timeout} (SCHEDULING_TIMED_OUT)", now
+            )
+            transition.finished.extend(step.finished)
+            transition.queued += step.queued
+        return transition

@@ -1,0 +1,121 @@
+"""What a backend stores about workflows and runs.
+
+``WorkflowSpec``/``TaskSpec`` are the engine's view of a definition (no SDK objects), so a
+store, the engine and the simulator can reason about a workflow without importing user
+code. ``WorkflowRun``/``TaskRun`` are the live records; payloads are JSON-shaped values.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from flowsim.errors import TaskRunError
+from flowsim.rules import RunStatus, SlotPool
+
+JSON = Any  # a JSON-compatible value: dict, list, str, int, float, bool or None
+
+
+@dataclass(frozen=True, slots=True)
+class TaskSpec:
+    name: str
+    parents: tuple[str, ...]
+    retries: int
+    backoff_factor: float | None
+    backoff_max_seconds: float | None
+    execution_timeout: float
+    schedule_timeout: float
+    durable: bool
+    slot_cost: int = 1
+
+    @property
+    def pool(self) -> SlotPool:
+        return SlotPool.DURABLE if self.durable else SlotPool.DEFAULT
+
+
+@dataclass(frozen=True, slots=True)
+class WorkflowSpec:
+    name: str
+    tasks: dict[str, TaskSpec]
+    default_priority: int = 1
+
+    @property
+    def parents(self) -> dict[str, tuple[str, ...]]:
+        return {name: task.parents for name, task in self.tasks.items()}
+
+    @property
+    def roots(self) -> list[str]:
+        return [name for name, task in self.tasks.items() if not task.parents]
+
+
+@dataclass(slots=True)
+class Attempt:
+    """One execution of a task run: when, where, and how it ended."""
+
+    number: int
+    worker: str
+    started_at: float
+    finished_at: float | None = None
+    error: str | None = None
+
+
+@dataclass(slots=True, eq=False)
+class TaskRun:
+    id: str
+    workflow_run: WorkflowRun
+    spec: TaskSpec
+    sequence: int
+    priority: int
+    enqueued_at: float
+    ready_at: float
+    status: RunStatus = RunStatus.QUEUED
+    retry_count: int = 0
+    worker_id: str | None = None
+    output: JSON = None
+    error: TaskRunError | None = None
+    attempts: list[Attempt] = field(default_factory=list)
+    #: workflow runs this task run is blocked on right now (for deadlock analysis)
+    waiting_on: dict[str, int] = field(default_factory=dict)
+    spawn_index: int = 0
+    logs: list[str] = field(default_factory=list)
+
+    @property
+    def name(self) -> str:
+        return self.spec.name
+
+    @property
+    def attempt_number(self) -> int:
+        return self.retry_count + 1
+
+
+@dataclass(slots=True, eq=False)
+class WorkflowRun:
+    id: str
+    spec: WorkflowSpec
+    input: JSON
+    additional_metadata: dict[str, JSON]
+    priority: int
+    created_at: float
+    parent_task_run_id: str | None = None
+    child_key: str | None = None
+    child_index: int | None = None
+    status: RunStatus = RunStatus.QUEUED
+    finished_at: float | None = None
+    tasks: dict[str, TaskRun] = field(default_factory=dict)
+    #: callbacks to run once when the run reaches a terminal status
+    on_finish: list[Callable[[WorkflowRun], None]] = field(default_factory=list)
+
+    @property
+    def workflow_name(self) -> str:
+        return self.spec.name
+
+    def statuses(self) -> dict[str, RunStatus]:
+        return {name: task.status for name, task in self.tasks.items()}
+
+    def result(self) -> dict[str, JSON]:
+        """Hatchet's result shape: outputs keyed by task name, empty outputs omitted."""
+        return {name: task.output for name, task in self.tasks.items() if task.output}
+
+    def errors(self) -> list[TaskRunError]:
+        return [task.error for task in self.tasks.values() if task.error is not None]
