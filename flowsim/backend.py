@@ -22,12 +22,15 @@ DEFAULT_URL = "memory://"
 SCHEMES = {"memory": "in-process, the default: memory:// or memory://NAME for a separate one"}
 
 _engines: dict[str, Engine] = {}
+#: Set by the pytest plugin (--flowsim-backend / ini key); wins over the environment.
+configured_default: str | None = None
 _lock = threading.Lock()
 
 
 def resolve_url(explicit: str | None = None) -> str:
-    """The backend URL: the argument, else ``$FLOWSIM_BACKEND``, else ``memory://``."""
-    url = explicit or os.environ.get(ENV_VAR) or DEFAULT_URL
+    """The backend URL: the argument, else the pytest plugin's choice, else
+    ``$FLOWSIM_BACKEND``, else ``memory://``."""
+    url = explicit or configured_default or os.environ.get(ENV_VAR) or DEFAULT_URL
     return validate_url(url)
 
 

@@ -227,6 +227,8 @@ class Engine:
                 runtime.drained = asyncio.Event()
         if runtime.drained is not None:
             await runtime.drained.wait()
+        if runtime.tasks:
+            await asyncio.wait(list(runtime.tasks))
         with self._lock:
             self._workers.pop(runtime.id, None)
         runtime.executor.shutdown(wait=False, cancel_futures=True)
@@ -292,6 +294,8 @@ class Engine:
         worker.holders[task_run.id] = attempt
         attempt.timer = self.clock.call_at(deadline, lambda: self.post(self._on_deadline, attempt))
         attempt.task = self._loop.create_task(self._execute(attempt))
+        worker.tasks.add(attempt.task)
+        attempt.task.add_done_callback(worker.tasks.discard)
 
     async def _execute(self, attempt: AttemptState) -> None:
         runnable = attempt.runnable

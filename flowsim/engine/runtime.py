@@ -61,6 +61,9 @@ class WorkerRuntime:
     held: dict[SlotPool, int] = field(default_factory=dict)
     waiting_holders: dict[SlotPool, int] = field(default_factory=dict)
     holders: dict[str, AttemptState] = field(default_factory=dict)
+    #: asyncio tasks executing attempts, including ones whose attempt already ended
+    #: (a timed-out attempt still unwinding its cancellation)
+    tasks: set[asyncio.Task[None]] = field(default_factory=set)
     started_order: int = 0
     drained: asyncio.Event | None = None
 

@@ -6,7 +6,8 @@ from collections.abc import Callable, Sequence
 from datetime import timedelta
 from typing import Any
 
-from flowsim import backend, rules
+from flowsim import backend as backends
+from flowsim import rules
 from flowsim.clock import Clock
 from flowsim.engine.engine import Engine
 from flowsim.errors import UnsupportedFeatureError
@@ -42,17 +43,19 @@ class Hatchet:
     ) -> None:
         self._explicit = backend or backend_url
         self._clock = clock
-        if self._explicit is not None or clock is not None:
-            self.engine  # noqa: B018 - fail fast on a bad URL or clock clash
+        if self._explicit is not None:
+            backends.validate_url(self._explicit)  # fail fast on a bad URL
+        if clock is not None:
+            self.engine  # noqa: B018 - fail fast on a clock clash
 
     @property
     def backend_url(self) -> str:
-        return backend.resolve_url(self._explicit)
+        return backends.resolve_url(self._explicit)
 
     @property
     def engine(self) -> Engine:
         """The engine behind this client's URL (fresh after a pytest-plugin reset)."""
-        return backend.engine_for(self.backend_url, self._clock)
+        return backends.engine_for(self.backend_url, self._clock)
 
     def refuse_unsupported(self, where: str, options: dict[str, Any]) -> None:
         """Hatchet options flowsim does not model are refused by name, never ignored."""

@@ -1,0 +1,170 @@
+"""Slot deadlocks: found the moment they are certain, explained, and never hung on."""
+
+import asyncio
+import json
+import time
+from typing import Any
+
+import pytest
+
+from flowsim import (
+    Context,
+    DurableContext,
+    EmptyModel,
+    Hatchet,
+    SlotDeadlockError,
+    Standalone,
+    UnknownWorkflowError,
+)
+from tests.helpers import settle
+
+
+def chain(hatchet: Hatchet, depth: int) -> list[Standalone[Any]]:
+    """depth levels: level 0 is a leaf, level k awaits one run of level k-1."""
+    levels: list[Standalone[Any]] = []
+
+    @hatchet.task(name="level-0")
+    async def leaf(input: EmptyModel, ctx: Context) -> dict[str, int]:
+        return {"depth": 0}
+
+    levels.append(leaf)
+    for k in range(1, depth):
+        below = levels[-1]
+
+        async def body(input: EmptyModel, ctx: Context, below: Any = below, k: int = k) -> Any:
+            result = await below.aio_run()
+            return {"depth": result["depth"] + 1}
+
+        levels.append(hatchet.task(name=f"level-{k}")(body))
+    return levels
+
+
+@pytest.mark.parametrize(("depth", "slots", "deadlocks"), [(3, 2, True), (3, 3, False), (4, 3, True)])
+async def test_nested_waits_deadlock_iff_slots_are_fewer_than_levels(
+    hatchet: Hatchet, depth: int, slots: int, deadlocks: bool
+) -> None:
+    levels = chain(hatchet, depth)
+    async with hatchet.worker("w", slots=slots, workflows=levels):
+        if deadlocks:
+            with pytest.raises(SlotDeadlockError) as caught:
+                await asyncio.wait_for(levels[-1].aio_run(), timeout=5)
+            assert len(caught.value.report.holders) == slots
+        else:
+            assert await levels[-1].aio_run() == {"depth": depth - 1}
+
+
+async def test_a_durable_parent_does_not_hold_a_task_slot(hatchet: Hatchet) -> None:
+    @hatchet.task(name="work")
+    async def work(input: EmptyModel, ctx: Context) -> dict[str, str]:
+        return {"ok": "yes"}
+
+    @hatchet.durable_task(name="durable-parent")
+    async def durable_parent(input: EmptyModel, ctx: DurableContext) -> dict[str, Any]:
+        return {"children": await asyncio.gather(work.aio_run(), work.aio_run())}
+
+    async with hatchet.worker("w", slots=1, workflows=[work, durable_parent]) as worker:
+        assert worker.slot_config == {"default": 1, "durable": 1000}
+        assert await durable_parent.aio_run() == {"children": [{"ok": "yes"}] * 2}
+
+
+async def test_children_on_a_separate_worker_do_not_deadlock(hatchet: Hatchet) -> None:
+    @hatchet.task(name="kid")
+    async def kid(input: EmptyModel, ctx: Context) -> dict[str, str]:
+        return {"kid": "done"}
+
+    @hatchet.task(name="boss")
+    async def boss(input: EmptyModel, ctx: Context) -> dict[str, Any]:
+        return {"kids": await kid.aio_run_many([kid.create_bulk_run_item() for _ in range(5)])}
+
+    async with (
+        hatchet.worker("parents", slots=1, workflows=[boss]),
+        hatchet.worker("children", slots=1, workflows=[kid]),
+    ):
+        assert await boss.aio_run() == {"kids": [{"kid": "done"}] * 5}
+
+
+def test_a_sync_parent_blocked_in_run_is_reported_too(hatchet: Hatchet) -> None:
+    @hatchet.task(name="sync-child")
+    def sync_child(input: EmptyModel, ctx: Context) -> dict[str, str]:
+        return {"child": "ok"}
+
+    @hatchet.task(name="sync-parent")
+    def sync_parent(input: EmptyModel, ctx: Context) -> dict[str, Any]:
+        return {"child": sync_child.run()}
+
+    with hatchet.worker("w", slots=1, workflows=[sync_child, sync_parent]):
+        started = time.monotonic()
+        with pytest.raises(SlotDeadlockError):
+            sync_parent.run()
+        assert time.monotonic() - started < 1.0
+
+
+async def test_after_a_deadlock_nothing_is_lost(hatchet: Hatchet) -> None:
+    """The deadlocked parent fails (not retried: another attempt would deadlock again),
+    its slot frees, and the children it spawned still run to completion."""
+
+    @hatchet.task(name="c")
+    async def child(input: EmptyModel, ctx: Context) -> dict[str, str]:
+        return {"c": "ran"}
+
+    @hatchet.task(name="p", retries=3)
+    async def parent(input: EmptyModel, ctx: Context) -> dict[str, Any]:
+        return {"c": await child.aio_run()}
+
+    async with hatchet.worker("w", slots=1, workflows=[child, parent]):
+        ref = parent.run_no_wait()
+        with pytest.raises(SlotDeadlockError):
+            await ref.aio_result()
+        await settle()
+    runs = list(hatchet.engine.store.runs.values())
+    assert {r.workflow_name: r.status for r in runs} == {"p": "FAILED", "c": "COMPLETED"}
+    parent_task = hatchet.engine.store.get_run(ref.workflow_run_id).tasks["p"]
+    assert len(parent_task.attempts) == 1
+    assert parent_task.error is not None and parent_task.error.exc_type == "SlotDeadlockError"
+
+
+async def test_the_report_is_data_json_and_dot(hatchet: Hatchet) -> None:
+    @hatchet.task(name="leaf")
+    async def leaf(input: EmptyModel, ctx: Context) -> None:
+        return None
+
+    @hatchet.task(name="root")
+    async def root(input: EmptyModel, ctx: Context) -> None:
+        await leaf.aio_run()
+
+    async with hatchet.worker("solo", slots=1, workflows=[leaf, root]):
+        with pytest.raises(SlotDeadlockError) as caught:
+            await root.aio_run()
+    report = caught.value.report
+    data = json.loads(report.to_json())
+    assert data["holders"][0]["worker"] == "solo" and data["holders"][0]["workflow"] == "root"
+    assert data["blocked"][0]["workflow"] == "leaf"
+    graph = report.graph()
+    holder = f"task:{report.holders[0].task_run_id}"
+    assert graph.has_edge(holder, f"run:{report.blocked[0].workflow_run_id}")
+    assert graph.has_edge("pool:solo/default", holder)
+    assert report.to_dot().startswith("digraph deadlock {")
+
+
+async def test_stopping_the_only_worker_for_a_child_fails_its_waiter_at_once(
+    hatchet: Hatchet,
+) -> None:
+    gate = asyncio.Event()
+
+    @hatchet.task(name="gated")
+    async def gated(input: EmptyModel, ctx: Context) -> dict[str, str]:
+        await gate.wait()
+        return {}
+
+    @hatchet.task(name="orphan")
+    async def orphan(input: EmptyModel, ctx: Context) -> None:
+        return None
+
+    async with hatchet.worker("main", slots=1, workflows=[gated]):
+        async with hatchet.worker("orphans", slots=1, workflows=[orphan]):
+            blocker = gated.run_no_wait()
+        # 'orphans' is gone: a new orphan run can never start
+        with pytest.raises(UnknownWorkflowError, match="no running worker registers workflow 'orphan'"):
+            await orphan.aio_run()
+        gate.set()
+        await blocker.aio_result()

@@ -1,0 +1,106 @@
+"""Bad definitions fail at definition time with a message that says what to change."""
+
+from typing import Any
+
+import pytest
+
+from flowsim import (
+    ConfigurationError,
+    Context,
+    EmptyModel,
+    Hatchet,
+    UnsupportedFeatureError,
+    WorkflowDefinitionError,
+)
+
+
+def test_a_parent_from_another_workflow_is_rejected(hatchet: Hatchet) -> None:
+    first = hatchet.workflow(name="first")
+    second = hatchet.workflow(name="second")
+
+    @first.task()
+    def a(input: EmptyModel, ctx: Context) -> None: ...
+
+    with pytest.raises(WorkflowDefinitionError, match="a task of another workflow"):
+
+        @second.task(parents=[a])
+        def b(input: EmptyModel, ctx: Context) -> None: ...
+
+
+def test_a_cycle_is_rejected_naming_its_tasks(hatchet: Hatchet) -> None:
+    wf = hatchet.workflow(name="loopy")
+
+    @wf.task(parents=["b"])
+    def a(input: EmptyModel, ctx: Context) -> None: ...
+
+    with pytest.raises(WorkflowDefinitionError, match=r"cycle \((a -> b -> a|b -> a -> b)\)"):
+
+        @wf.task(parents=[a])
+        def b(input: EmptyModel, ctx: Context) -> None: ...
+
+
+def test_an_unknown_parent_name_is_rejected_before_anything_runs(hatchet: Hatchet) -> None:
+    wf = hatchet.workflow(name="typo")
+
+    @wf.task(parents=["stpe1"])
+    def step2(input: EmptyModel, ctx: Context) -> None: ...
+
+    with pytest.raises(WorkflowDefinitionError, match="names parent 'stpe1'"):
+        wf.run_no_wait()
+    with pytest.raises(WorkflowDefinitionError, match="names parent 'stpe1'"):
+        hatchet.worker("w", workflows=[wf])
+
+
+def test_duplicate_task_names_and_empty_workflows_are_rejected(hatchet: Hatchet) -> None:
+    wf = hatchet.workflow(name="dupes")
+
+    @wf.task(name="Same")
+    def one(input: EmptyModel, ctx: Context) -> None: ...
+
+    with pytest.raises(WorkflowDefinitionError, match="already has a task named 'same'"):
+
+        @wf.task(name="same")
+        def two(input: EmptyModel, ctx: Context) -> None: ...
+
+    with pytest.raises(WorkflowDefinitionError, match="has no tasks"):
+        hatchet.workflow(name="empty").run_no_wait()
+
+
+def test_invalid_settings_are_configuration_errors(hatchet: Hatchet) -> None:
+    with pytest.raises(ConfigurationError, match="durable tasks must be async"):
+
+        @hatchet.durable_task(name="sync-durable")
+        def sync_durable(input: EmptyModel, ctx: Context) -> None: ...
+
+    with pytest.raises(ConfigurationError, match="slots must be a whole number >= 1"):
+        hatchet.worker("w", slots=0)
+    with pytest.raises(ConfigurationError, match="retries must be >= 0"):
+        hatchet.task(name="neg", retries=-1)(lambda i, c: None)
+    with pytest.raises(ConfigurationError, match="execution_timeout"):
+        hatchet.task(name="bad-timeout", execution_timeout="soon")(lambda i, c: None)
+    with pytest.raises(ConfigurationError, match="took a task"):
+        pass_task_not_workflow(hatchet)
+    with pytest.raises(ConfigurationError, match="unknown flowsim backend URL 'redis://x'"):
+        Hatchet("redis://x")
+
+
+def pass_task_not_workflow(hatchet: Hatchet) -> None:
+    wf = hatchet.workflow(name="holder")
+
+    @wf.task()
+    def inner(input: EmptyModel, ctx: Context) -> None: ...
+
+    try:
+        hatchet.worker("w", workflows=[inner])  # type: ignore[list-item]
+    except ConfigurationError as exc:
+        assert "passed a task" in str(exc)
+        raise ConfigurationError("took a task") from exc
+
+
+def test_unsupported_hatchet_options_are_refused_by_name(hatchet: Hatchet) -> None:
+    with pytest.raises(UnsupportedFeatureError, match="concurrency"):
+        hatchet.workflow(name="limited", concurrency=3)
+    with pytest.raises(UnsupportedFeatureError, match="rate_limits"):
+        hatchet.task(name="rl", rate_limits=["x"])
+    kept: dict[str, Any] = {"description": "harmless", "version": "1"}
+    assert hatchet.workflow(name="ok", **kept).name == "ok"

@@ -1,0 +1,161 @@
+"""Retries, backoff and timeouts as Hatchet does them, driven by a manual clock: time moves
+only when the test says so, and no test sleeps."""
+
+import asyncio
+import threading
+import time
+from datetime import timedelta
+from typing import Any
+
+import pytest
+
+from flowsim import (
+    Context,
+    EmptyModel,
+    FailedTaskRunExceptionGroup,
+    Hatchet,
+    ManualClock,
+    NonRetryableException,
+)
+from tests.helpers import settle
+
+
+async def test_backoff_waits_min_of_max_and_factor_power_n(
+    hatchet: Hatchet, flowsim_clock: ManualClock
+) -> None:
+    @hatchet.task(name="flaky", retries=3, backoff_factor=2.0, backoff_max_seconds=5)
+    async def flaky(input: EmptyModel, ctx: Context) -> dict[str, Any]:
+        raise ValueError(f"attempt {ctx.attempt_number} of {ctx.max_attempts}")
+
+    async with hatchet.worker("w", slots=1, workflows=[flaky]):
+        ref = flaky.run_no_wait()
+        task = hatchet.engine.store.get_run(ref.workflow_run_id).tasks["flaky"]
+        await settle()
+        assert len(task.attempts) == 1 and task.status == "QUEUED"
+        # retry n waits min(5, 2**n): 2, 4, 5
+        for delay in (2.0, 4.0, 5.0):
+            flowsim_clock.advance(delay - 0.001)
+            await settle()
+            before = len(task.attempts)
+            flowsim_clock.advance(0.001)
+            await settle()
+            assert len(task.attempts) == before + 1
+        with pytest.raises(FailedTaskRunExceptionGroup) as caught:
+            await ref.aio_result()
+    assert [a.started_at for a in task.attempts] == pytest.approx([0.0, 2.0, 6.0, 11.0])
+    assert task.status == "FAILED"
+    [error] = caught.value.exceptions
+    assert error.exc_type == "ValueError" and error.exc == "attempt 4 of 4"
+
+
+async def test_without_backoff_factor_retries_immediately(
+    hatchet: Hatchet, flowsim_clock: ManualClock
+) -> None:
+    @hatchet.task(name="fail-twice", retries=3)
+    async def fail_twice(input: EmptyModel, ctx: Context) -> dict[str, Any]:
+        if ctx.retry_count < 2:
+            raise RuntimeError("not yet")
+        return {"attempt": ctx.attempt_number}
+
+    async with hatchet.worker("w", slots=1, workflows=[fail_twice]):
+        assert await fail_twice.aio_run() == {"attempt": 3}
+    assert flowsim_clock.now() == 0.0
+
+
+async def test_non_retryable_exception_is_not_retried(hatchet: Hatchet) -> None:
+    calls: list[int] = []
+
+    @hatchet.task(name="give-up", retries=5)
+    async def give_up(input: EmptyModel, ctx: Context) -> dict[str, Any]:
+        calls.append(ctx.retry_count)
+        raise NonRetryableException("bad data")
+
+    async with hatchet.worker("w", slots=1, workflows=[give_up]):
+        with pytest.raises(FailedTaskRunExceptionGroup, match="bad data"):
+            await give_up.aio_run()
+    assert calls == [0]
+
+
+async def test_execution_timeout_cancels_and_counts_as_a_failed_attempt(
+    hatchet: Hatchet, flowsim_clock: ManualClock
+) -> None:
+    cancelled: list[int] = []
+
+    @hatchet.task(name="hang", execution_timeout=timedelta(seconds=5), retries=1)
+    async def hang(input: EmptyModel, ctx: Context) -> dict[str, Any]:
+        try:
+            await asyncio.Event().wait()
+        except asyncio.CancelledError:
+            cancelled.append(ctx.retry_count)
+            raise
+        return {}
+
+    async with hatchet.worker("w", slots=1, workflows=[hang]):
+        ref = hang.run_no_wait()
+        task = hatchet.engine.store.get_run(ref.workflow_run_id).tasks["hang"]
+        await settle()
+        flowsim_clock.advance(4.9)
+        await settle()
+        assert task.status == "RUNNING" and len(task.attempts) == 1
+        flowsim_clock.advance(0.1)
+        await settle()
+        assert len(task.attempts) == 2 and task.attempts[0].error is not None
+        assert "Task exceeded timeout of 5s" in task.attempts[0].error
+        flowsim_clock.advance(5)
+        with pytest.raises(FailedTaskRunExceptionGroup, match="Task exceeded timeout of 5s"):
+            await ref.aio_result()
+    assert cancelled == [0, 1]
+    assert [a.started_at for a in task.attempts] == [0.0, 5.0]
+
+
+def test_sync_task_sees_exit_flag_on_timeout_and_its_late_result_is_ignored(
+    hatchet: Hatchet, flowsim_clock: ManualClock
+) -> None:
+    started = threading.Event()
+    saw_exit_flag = threading.Event()
+
+    @hatchet.task(name="loop", execution_timeout="2s")
+    def loop(input: EmptyModel, ctx: Context) -> dict[str, Any]:
+        started.set()
+        deadline = time.monotonic() + 5
+        while not ctx.exit_flag and time.monotonic() < deadline:
+            time.sleep(0.001)
+        saw_exit_flag.set()
+        return {"late": True}
+
+    with hatchet.worker("w", slots=1, workflows=[loop]):
+        ref = loop.run_no_wait()
+        assert started.wait(5)
+        flowsim_clock.advance(2)
+        with pytest.raises(FailedTaskRunExceptionGroup, match="Task exceeded timeout of 2s"):
+            ref.result()
+        assert saw_exit_flag.wait(5)
+    run = hatchet.engine.store.get_run(ref.workflow_run_id)
+    assert run.status == "FAILED" and run.tasks["loop"].output is None
+
+
+async def test_schedule_timeout_cancels_a_run_that_never_got_a_slot(
+    hatchet: Hatchet, flowsim_clock: ManualClock
+) -> None:
+    release = asyncio.Event()
+
+    @hatchet.task(name="blocker")
+    async def blocker(input: EmptyModel, ctx: Context) -> dict[str, Any]:
+        await release.wait()
+        return {"done": True}
+
+    @hatchet.task(name="starved", schedule_timeout=timedelta(seconds=10))
+    async def starved(input: EmptyModel, ctx: Context) -> dict[str, Any]:
+        return {"ran": True}
+
+    async with hatchet.worker("w", slots=1, workflows=[blocker, starved]):
+        blocking = blocker.run_no_wait()
+        await settle()
+        ref = starved.run_no_wait()
+        await settle()
+        flowsim_clock.advance(10)
+        with pytest.raises(FailedTaskRunExceptionGroup, match="schedule timeout of 10s"):
+            await ref.aio_result()
+        release.set()
+        assert await blocking.aio_result() == {"done": True}
+    assert hatchet.engine.store.get_run(ref.workflow_run_id).status == "CANCELLED"

@@ -1,0 +1,72 @@
+"""Worker lifecycles: blocking start() draining on SIGTERM, background with/async with."""
+
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from flowsim import BlockingCallError, Context, EmptyModel, FailedTaskRunExceptionGroup, Hatchet
+
+SCRIPT = textwrap.dedent(
+    """
+    import os, signal, time
+    from flowsim import Context, EmptyModel, Hatchet
+
+    hatchet = Hatchet()
+
+    @hatchet.task(name="slow")
+    def slow(input: EmptyModel, ctx: Context) -> dict:
+        os.kill(os.getpid(), signal.SIGTERM)  # the worker is asked to stop mid-task
+        time.sleep(0.3)
+        return {"finished": True}
+
+    ref = slow.run_no_wait()
+    hatchet.worker("drainer", slots=1, workflows=[slow]).start()
+    run = hatchet.engine.store.get_run(ref.workflow_run_id)
+    print("after start():", run.status, run.result())
+    """
+)
+
+
+def test_start_blocks_and_drains_running_tasks_on_sigterm(tmp_path: Path) -> None:
+    script = tmp_path / "worker_script.py"
+    script.write_text(SCRIPT)
+    done = subprocess.run(
+        [sys.executable, str(script)], capture_output=True, text=True, timeout=60,
+        cwd=Path(__file__).resolve().parents[2],
+    )
+    assert done.returncode == 0, done.stderr
+    assert "after start(): COMPLETED {'slow': {'finished': True}}" in done.stdout
+
+
+async def test_blocking_run_inside_async_code_on_the_engine_loop_is_an_error(
+    hatchet: Hatchet,
+) -> None:
+    @hatchet.task(name="inner")
+    async def inner(input: EmptyModel, ctx: Context) -> dict[str, Any]:
+        return {"ok": True}
+
+    @hatchet.task(name="outer")
+    async def outer(input: EmptyModel, ctx: Context) -> dict[str, Any]:
+        return {"inner": inner.run()}  # sync run() would block the loop forever
+
+    async with hatchet.worker("w", slots=2, workflows=[inner, outer]):
+        with pytest.raises(FailedTaskRunExceptionGroup) as caught:
+            await outer.aio_run()
+        with pytest.raises(BlockingCallError, match="aio_run"):
+            inner.run()
+    assert caught.value.exceptions[0].exc_type == "BlockingCallError"
+
+
+def test_leaving_with_stops_the_engine_thread(hatchet: Hatchet) -> None:
+    @hatchet.task(name="noop")
+    def noop(input: EmptyModel, ctx: Context) -> None:
+        return None
+
+    with hatchet.worker("w", slots=1, workflows=[noop]) as worker:
+        assert worker.running and hatchet.engine.loop is not None
+        assert noop.run() == {}
+    assert not worker.running and hatchet.engine.loop is None
