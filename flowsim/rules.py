@@ -60,7 +60,9 @@ class SlotPool(enum.StrEnum):
 # ---------------------------------------------------------------- retries
 
 
-def backoff_delay(retry_number: int, backoff_factor: float | None, backoff_max: float | None) -> float:
+def backoff_delay(
+    retry_number: int, backoff_factor: float | None, backoff_max: float | None
+) -> float:
     """Seconds to wait before retry number ``retry_number`` (1 for the first retry).
 
     Hatchet: ``min(backoff_max_seconds or 86400, backoff_factor ** n)``, no jitter; without a

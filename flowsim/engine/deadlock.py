@@ -17,6 +17,7 @@ progress only through the runs it awaits (a task that also waits on something el
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -121,7 +122,7 @@ class DeadlockReport:
         if self.unregistered and not self.holders:
             return self._render_unregistered()
         out = [
-            f"Slot deadlock on {self.backend} at t={self.at:.3f}: "
+            f"Slot deadlock on {self.backend} at {_instant(self.at)}: "
             f"{len(self.holders)} run(s) hold slots while waiting for runs that can never start."
         ]
         for pool in self.pools:
@@ -161,6 +162,13 @@ class DeadlockReport:
             lines.append(f"  {blocked.workflow} run {blocked.workflow_run_id}: {blocked.reason}")
         lines.extend(f"  - {fix}" for fix in self.fixes)
         return "\n".join(lines)
+
+
+def _instant(at: float) -> str:
+    """Wall-clock readings as UTC times; virtual (simulated, manual) ones as seconds."""
+    if at > 1e8:
+        return datetime.fromtimestamp(at, UTC).isoformat(timespec="milliseconds")
+    return f"t={at:g}s"
 
 
 @dataclass
@@ -240,8 +248,7 @@ class _Analysis:
                 if run_id in self.progress_runs:
                     continue
                 if any(
-                    not t.status.is_terminal and self.task_progresses(t)
-                    for t in run.tasks.values()
+                    not t.status.is_terminal and self.task_progresses(t) for t in run.tasks.values()
                 ):
                     self.progress_runs.add(run_id)
                     changed = True
@@ -292,8 +299,14 @@ def _explain(backend: str, now: float, analysis: _Analysis, stuck: set[str]) -> 
                 waits = tuple(_active_waits(state.task_run, analysis.runs))
                 holders.append(
                     SlotHolder(
-                        worker.name, pool.value, slot, run.workflow_name,
-                        state.task_run.name, run.id, state.task_run.id, waits,
+                        worker.name,
+                        pool.value,
+                        slot,
+                        run.workflow_name,
+                        state.task_run.name,
+                        run.id,
+                        state.task_run.id,
+                        waits,
                     )
                 )
     blocked: list[BlockedRun] = []
@@ -304,14 +317,14 @@ def _explain(backend: str, now: float, analysis: _Analysis, stuck: set[str]) -> 
             if task_run.status is not RunStatus.QUEUED:
                 continue
             candidates = analysis.candidates(task_run)
-            pool = task_run.spec.pool.value
+            pool_name = task_run.spec.pool.value
             if candidates:
                 held = ", ".join(
-                    f"{w.name} ({w.capacity[task_run.spec.pool]}/"
+                    f"{w.name} ({_waiting_holders(w, task_run.spec.pool, analysis)}/"
                     f"{w.capacity[task_run.spec.pool]} held by waiting runs)"
                     for w in candidates
                 )
-                reason = f"QUEUED, needs a {pool} slot on {held}"
+                reason = f"QUEUED, needs a {pool_name} slot on {held}"
             else:
                 registered = _registrations(analysis.workers)
                 reason = (
@@ -320,8 +333,12 @@ def _explain(backend: str, now: float, analysis: _Analysis, stuck: set[str]) -> 
                 )
             blocked.append(
                 BlockedRun(
-                    run.workflow_name, run_id, task_run.name, pool,
-                    tuple(w.name for w in candidates), reason,
+                    run.workflow_name,
+                    run_id,
+                    task_run.name,
+                    pool_name,
+                    tuple(w.name for w in candidates),
+                    reason,
                 )
             )
     return DeadlockReport(
@@ -333,6 +350,14 @@ def _explain(backend: str, now: float, analysis: _Analysis, stuck: set[str]) -> 
         cycle=tuple(_cycle(holders, blocked, names)),
         fixes=tuple(_fixes(pools, holders, blocked)),
         names=names,
+    )
+
+
+def _waiting_holders(worker: WorkerRuntime, pool: SlotPool, analysis: _Analysis) -> int:
+    return sum(
+        1
+        for state in worker.holders.values()
+        if state.pool is pool and state.task_run.id not in analysis.progress_holders
     )
 
 

@@ -72,6 +72,10 @@ def _settle(future: Any, value: WorkflowRun | None, error: BaseException | None)
         future.set_result(value)
 
 
+def _cancel_task(task: asyncio.Task[None]) -> None:
+    task.cancel()
+
+
 class Engine:
     def __init__(self, url: str, clock: Clock | None = None) -> None:
         self.url = url
@@ -240,7 +244,9 @@ class Engine:
 
     # ------------------------------------------------------------ triggering
 
-    def trigger(self, items: Sequence[NewRun], parent: AttemptState | None = None) -> list[WorkflowRun]:
+    def trigger(
+        self, items: Sequence[NewRun], parent: AttemptState | None = None
+    ) -> list[WorkflowRun]:
         """Create runs (atomically, de-duplicated for children) and queue their first tasks."""
         parent_run = parent.task_run if parent is not None and parent.engine is self else None
         with self._lock:
@@ -313,10 +319,16 @@ class Engine:
             output = runnable.serialize_output(value)
         except asyncio.CancelledError:
             if not attempt.finished:
-                self._record_failure(attempt, TaskRunError(
-                    "the worker was stopped while the task ran", "CancelledError", "",
-                    attempt.task_run.id,
-                ), non_retryable=False)
+                self._record_failure(
+                    attempt,
+                    TaskRunError(
+                        "the worker was stopped while the task ran",
+                        "CancelledError",
+                        "",
+                        attempt.task_run.id,
+                    ),
+                    non_retryable=False,
+                )
             raise
         except Exception as exc:  # the user's task failed: record it as Hatchet does
             error = TaskRunError.from_exception(exc, attempt.task_run.id)
@@ -360,7 +372,9 @@ class Engine:
             transition = self.store.complete(attempt.task_run, output, self.clock.now())
             self._apply(transition)
 
-    def _record_failure(self, attempt: AttemptState, error: TaskRunError, non_retryable: bool) -> None:
+    def _record_failure(
+        self, attempt: AttemptState, error: TaskRunError, non_retryable: bool
+    ) -> None:
         with self._lock:
             if not self._end_attempt(attempt):
                 return
@@ -424,8 +438,9 @@ class Engine:
         name = run.workflow_name
         if any(w.accepting and w.registers(name) for w in self._workers.values()):
             return
-        stall = find_stall(self.url, self.clock.now(), list(self._workers.values()),
-                           self.store.runs, {run.id: 1})
+        stall = find_stall(
+            self.url, self.clock.now(), list(self._workers.values()), self.store.runs, {run.id: 1}
+        )
         if stall is None:
             return
         if any(not b.candidates for b in stall.report.blocked):
@@ -545,7 +560,9 @@ class Engine:
         for waiter in self._waiters.pop(run.id, ()):
             self._deliver(waiter, run, None)
 
-    def _deliver(self, waiter: _Waiter, run: WorkflowRun | None, error: BaseException | None) -> None:
+    def _deliver(
+        self, waiter: _Waiter, run: WorkflowRun | None, error: BaseException | None
+    ) -> None:
         loop = waiter.loop
         if loop is None or (loop is self._loop and self.on_engine_loop()):
             _settle(waiter.future, run, error)
@@ -567,8 +584,11 @@ class Engine:
             if not self._awaited:
                 return
             stall = find_stall(
-                self.url, self.clock.now(), list(self._workers.values()),
-                self.store.runs, self._awaited,
+                self.url,
+                self.clock.now(),
+                list(self._workers.values()),
+                self.store.runs,
+                self._awaited,
             )
             if stall is None:
                 return
@@ -598,8 +618,11 @@ class Engine:
         """The current stall, if any (for reports and tests)."""
         with self._lock:
             return find_stall(
-                self.url, self.clock.now(), list(self._workers.values()),
-                self.store.runs, self._awaited,
+                self.url,
+                self.clock.now(),
+                list(self._workers.values()),
+                self.store.runs,
+                self._awaited,
             )
 
     # ------------------------------------------------------------ shutdown
@@ -617,7 +640,7 @@ class Engine:
                 worker.accepting = False
                 for attempt in worker.holders.values():
                     if attempt.task is not None:
-                        self.post(attempt.task.cancel)
+                        self.post(_cancel_task, attempt.task)
                 worker.executor.shutdown(wait=False, cancel_futures=True)
             self._workers.clear()
         self._release_loop_if_idle()

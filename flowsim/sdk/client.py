@@ -59,7 +59,9 @@ class Hatchet:
 
     def refuse_unsupported(self, where: str, options: dict[str, Any]) -> None:
         """Hatchet options flowsim does not model are refused by name, never ignored."""
-        unknown = {k: v for k, v in options.items() if k not in _HARMLESS and v not in (None, [], {})}
+        unknown = {
+            k: v for k, v in options.items() if k not in _HARMLESS and v not in (None, [], {})
+        }
         if unknown:
             raise UnsupportedFeatureError(
                 f"{where}: flowsim does not model {', '.join(sorted(unknown))} yet; remove it "
@@ -96,9 +98,18 @@ class Hatchet:
         **unsupported: Any,
     ) -> Callable[[TaskFunction], Standalone[Any]]:
         return self._standalone(
-            name, input_validator, schedule_timeout, execution_timeout, retries, backoff_factor,
-            backoff_max_seconds, default_priority, default_additional_metadata, slot_cost,
-            durable=False, unsupported=unsupported,
+            name,
+            input_validator,
+            schedule_timeout,
+            execution_timeout,
+            retries,
+            backoff_factor,
+            backoff_max_seconds,
+            default_priority,
+            default_additional_metadata,
+            slot_cost,
+            durable=False,
+            unsupported=unsupported,
         )
 
     def durable_task(
@@ -117,9 +128,18 @@ class Hatchet:
     ) -> Callable[[TaskFunction], Standalone[Any]]:
         unsupported.pop("eviction_policy", None)
         return self._standalone(
-            name, input_validator, schedule_timeout, execution_timeout, retries, backoff_factor,
-            backoff_max_seconds, default_priority, default_additional_metadata, None,
-            durable=True, unsupported=unsupported,
+            name,
+            input_validator,
+            schedule_timeout,
+            execution_timeout,
+            retries,
+            backoff_factor,
+            backoff_max_seconds,
+            default_priority,
+            default_additional_metadata,
+            None,
+            durable=True,
+            unsupported=unsupported,
         )
 
     def _standalone(
@@ -146,10 +166,17 @@ class Hatchet:
                 self, workflow_name, input_validator, default_priority, default_additional_metadata
             )
             task: Task[Any] = Task(
-                fn, standalone, name=workflow_name, parents=None, retries=retries,
-                backoff_factor=backoff_factor, backoff_max_seconds=backoff_max_seconds,
-                execution_timeout=execution_timeout, schedule_timeout=schedule_timeout,
-                durable=durable, slot_cost=slot_cost,
+                fn,
+                standalone,
+                name=workflow_name,
+                parents=None,
+                retries=retries,
+                backoff_factor=backoff_factor,
+                backoff_max_seconds=backoff_max_seconds,
+                execution_timeout=execution_timeout,
+                schedule_timeout=schedule_timeout,
+                durable=durable,
+                slot_cost=slot_cost,
             )
             return standalone.bind(task)
 

@@ -205,9 +205,13 @@ class DurableContext(Context):
         loop = asyncio.get_running_loop()
         woken: asyncio.Future[None] = loop.create_future()
 
+        def resolve() -> None:
+            if not woken.done():
+                woken.set_result(None)
+
         def wake() -> None:
             if not loop.is_closed():
-                loop.call_soon_threadsafe(lambda: woken.done() or woken.set_result(None))
+                loop.call_soon_threadsafe(resolve)
 
         handle = engine.clock.call_at(engine.clock.now() + seconds, wake)
         try:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from datetime import timedelta
-from typing import TYPE_CHECKING, Any, Generic, Literal, TypeVar, overload
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from pydantic import BaseModel, TypeAdapter
 
@@ -202,7 +202,9 @@ class BaseWorkflow:
         priority: int | None = None,
         **_: Any,
     ) -> Any:
-        run = self._trigger([self._new_run(input, options, child_key, additional_metadata, priority)])[0]
+        run = self._trigger(
+            [self._new_run(input, options, child_key, additional_metadata, priority)]
+        )[0]
         return self._wrap_ref(self._ref(run))
 
     async def aio_run_no_wait(
@@ -305,8 +307,16 @@ class Workflow(BaseWorkflow):
         **unsupported: Any,
     ) -> Callable[[TaskFunction], Task[Any]]:
         return self._decorator(
-            name, schedule_timeout, execution_timeout, parents, retries,
-            backoff_factor, backoff_max_seconds, slot_cost, False, unsupported,
+            name,
+            schedule_timeout,
+            execution_timeout,
+            parents,
+            retries,
+            backoff_factor,
+            backoff_max_seconds,
+            slot_cost,
+            False,
+            unsupported,
         )
 
     def durable_task(
@@ -322,8 +332,16 @@ class Workflow(BaseWorkflow):
     ) -> Callable[[TaskFunction], Task[Any]]:
         unsupported.pop("eviction_policy", None)
         return self._decorator(
-            name, schedule_timeout, execution_timeout, parents, retries,
-            backoff_factor, backoff_max_seconds, None, True, unsupported,
+            name,
+            schedule_timeout,
+            execution_timeout,
+            parents,
+            retries,
+            backoff_factor,
+            backoff_max_seconds,
+            None,
+            True,
+            unsupported,
         )
 
     def _decorator(
@@ -343,10 +361,17 @@ class Workflow(BaseWorkflow):
 
         def decorate(fn: TaskFunction) -> Task[Any]:
             task: Task[Any] = Task(
-                fn, self, name=name, parents=parents, retries=retries,
-                backoff_factor=backoff_factor, backoff_max_seconds=backoff_max_seconds,
-                execution_timeout=execution_timeout, schedule_timeout=schedule_timeout,
-                durable=durable, slot_cost=slot_cost,
+                fn,
+                self,
+                name=name,
+                parents=parents,
+                retries=retries,
+                backoff_factor=backoff_factor,
+                backoff_max_seconds=backoff_max_seconds,
+                execution_timeout=execution_timeout,
+                schedule_timeout=schedule_timeout,
+                durable=durable,
+                slot_cost=slot_cost,
             )
             self._add_task(task)
             return task
@@ -357,10 +382,17 @@ class Workflow(BaseWorkflow):
 class Standalone(BaseWorkflow, Generic[R]):
     """A single-task workflow (``@hatchet.task``): runs return the task's typed output."""
 
-    def __init__(self, client: Hatchet, name: str, input_validator: type[Any] | None,
-                 default_priority: int, default_additional_metadata: JSONSerializableMapping | None
-                 ) -> None:
-        super().__init__(client, name, input_validator, default_priority, default_additional_metadata)
+    def __init__(
+        self,
+        client: Hatchet,
+        name: str,
+        input_validator: type[Any] | None,
+        default_priority: int,
+        default_additional_metadata: JSONSerializableMapping | None,
+    ) -> None:
+        super().__init__(
+            client, name, input_validator, default_priority, default_additional_metadata
+        )
         self._task: Task[R] | None = None
 
     def bind(self, task: Task[R]) -> Standalone[R]:
@@ -386,18 +418,6 @@ class Standalone(BaseWorkflow, Generic[R]):
 
     def _wrap_ref(self, ref: WorkflowRunRef) -> TaskRunRef[R]:
         return TaskRunRef(ref, self._extract)
-
-    # typing helpers so `await standalone.aio_run(x)` is typed R for users running mypy
-    if TYPE_CHECKING:
-
-        @overload
-        async def aio_run(self, input: Any = ..., options: Any = ...,
-                          wait_for_result: Literal[True] = ..., **kw: Any) -> R: ...
-        @overload
-        async def aio_run(self, input: Any = ..., options: Any = ..., *,
-                          wait_for_result: Literal[False], **kw: Any) -> TaskRunRef[R]: ...
-        async def aio_run(self, input: Any = None, options: Any = None,
-                          wait_for_result: bool = True, **kw: Any) -> Any: ...
 
 
 __all__ = ["BaseModel", "BaseWorkflow", "Standalone", "Workflow"]

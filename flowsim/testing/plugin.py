@@ -34,8 +34,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         OPTION,
         dest="flowsim_backend",
         default=None,
-        help=f"backend URL for flowsim fixtures and Hatchet() clients (default: ${backend.ENV_VAR}, "
-        f"then the {INI_KEY} ini key, then memory://)",
+        help=f"backend URL for flowsim fixtures and Hatchet() clients "
+        f"(default: ${backend.ENV_VAR}, then the {INI_KEY} ini key, then memory://)",
     )
     parser.addini(INI_KEY, help="backend URL for flowsim (e.g. memory://)", default=None)
 

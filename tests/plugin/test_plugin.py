@@ -42,7 +42,9 @@ def user_repo(pytester: pytest.Pytester) -> pytest.Pytester:
     return pytester
 
 
-def test_module_level_workflows_run_in_every_test_on_fresh_state(user_repo: pytest.Pytester) -> None:
+def test_module_level_workflows_run_in_every_test_on_fresh_state(
+    user_repo: pytest.Pytester,
+) -> None:
     result = user_repo.runpytest("-p", "no:asyncio", "-s")
     result.assert_outcomes(passed=4)
     result.stdout.fnmatch_lines(["flowsim: backend memory://", "*URL memory://"])

@@ -81,7 +81,10 @@ def test_a_failed_dag_task_cancels_its_descendants_but_not_siblings(hatchet: Hat
     assert str(caught.value).startswith(f"Workflow run {ref.workflow_run_id} failed.")
     run = hatchet.engine.store.get_run(ref.workflow_run_id)
     assert run.statuses() == {
-        "step1": "FAILED", "step2": "COMPLETED", "step3": "CANCELLED", "step4": "CANCELLED",
+        "step1": "FAILED",
+        "step2": "COMPLETED",
+        "step3": "CANCELLED",
+        "step4": "CANCELLED",
     }
     assert "step3" not in order and "step4" not in order
 
@@ -224,5 +227,7 @@ def test_sync_result_of_a_cancelled_run_raises_value_error(hatchet: Hatchet) -> 
     engine = hatchet.engine
     with engine._lock:  # what the schedule-timeout sweep does when the deadline passes
         engine.store.expire_schedule_timeouts(engine.clock.now() + 2)
-    with pytest.raises(RunCancelledError, match=f"Workflow run {ref.workflow_run_id} was cancelled"):
+    with pytest.raises(
+        RunCancelledError, match=f"Workflow run {ref.workflow_run_id} was cancelled"
+    ):
         ref.result()

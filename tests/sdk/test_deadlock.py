@@ -39,7 +39,9 @@ def chain(hatchet: Hatchet, depth: int) -> list[Standalone[Any]]:
     return levels
 
 
-@pytest.mark.parametrize(("depth", "slots", "deadlocks"), [(3, 2, True), (3, 3, False), (4, 3, True)])
+@pytest.mark.parametrize(
+    ("depth", "slots", "deadlocks"), [(3, 2, True), (3, 3, False), (4, 3, True)]
+)
 async def test_nested_waits_deadlock_iff_slots_are_fewer_than_levels(
     hatchet: Hatchet, depth: int, slots: int, deadlocks: bool
 ) -> None:
@@ -164,7 +166,9 @@ async def test_stopping_the_only_worker_for_a_child_fails_its_waiter_at_once(
         async with hatchet.worker("orphans", slots=1, workflows=[orphan]):
             blocker = gated.run_no_wait()
         # 'orphans' is gone: a new orphan run can never start
-        with pytest.raises(UnknownWorkflowError, match="no running worker registers workflow 'orphan'"):
+        with pytest.raises(
+            UnknownWorkflowError, match="no running worker registers workflow 'orphan'"
+        ):
             await orphan.aio_run()
         gate.set()
         await blocker.aio_result()

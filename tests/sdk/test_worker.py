@@ -35,7 +35,10 @@ def test_start_blocks_and_drains_running_tasks_on_sigterm(tmp_path: Path) -> Non
     script = tmp_path / "worker_script.py"
     script.write_text(SCRIPT)
     done = subprocess.run(
-        [sys.executable, str(script)], capture_output=True, text=True, timeout=60,
+        [sys.executable, str(script)],
+        capture_output=True,
+        text=True,
+        timeout=60,
         cwd=Path(__file__).resolve().parents[2],
     )
     assert done.returncode == 0, done.stderr

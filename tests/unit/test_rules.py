@@ -30,8 +30,12 @@ def test_a_task_runs_at_most_retries_plus_one_times(
     now, count, attempts, delays = 0.0, 0, 1, []
     for _ in range(failures):
         decision = rules.decide_after_failure(
-            retry_count=count, retries=retries, non_retryable=False,
-            backoff_factor=factor, backoff_max=cap, now=now,
+            retry_count=count,
+            retries=retries,
+            non_retryable=False,
+            backoff_factor=factor,
+            backoff_max=cap,
+            now=now,
         )
         if not decision.retry:
             break
@@ -83,7 +87,8 @@ def test_worker_slot_defaults_follow_hatchet() -> None:
     assert rules.resolve_worker_slots(None, None, True, False) == {SlotPool.DEFAULT: 100}
     assert rules.resolve_worker_slots(None, None, False, True) == {SlotPool.DURABLE: 1000}
     assert rules.resolve_worker_slots(2, None, True, True) == {
-        SlotPool.DEFAULT: 2, SlotPool.DURABLE: 1000,
+        SlotPool.DEFAULT: 2,
+        SlotPool.DURABLE: 1000,
     }
 
 
