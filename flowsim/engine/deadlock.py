@@ -17,9 +17,9 @@ progress only through the runs it awaits (a task that also waits on something el
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 import networkx as nx

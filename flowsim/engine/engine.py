@@ -19,12 +19,13 @@ import contextvars
 import itertools
 import threading
 from collections import Counter
-from collections.abc import Callable, Coroutine, Sequence
+from collections.abc import Callable, Coroutine, Generator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
 from flowsim import rules
 from flowsim.clock import Clock, SystemClock, TimerHandle
+from flowsim.deadlines import DeadlineQueue
 from flowsim.engine.deadlock import Stall, find_stall
 from flowsim.engine.runtime import AttemptState, Registrable, WorkerRuntime
 from flowsim.errors import (
@@ -49,27 +50,97 @@ CURRENT_ATTEMPT: contextvars.ContextVar[AttemptState | None] = contextvars.Conte
 _NOT_RETRYABLE = (NonRetryableException, SlotDeadlockError, UnknownWorkflowError)
 
 
+class _Group:
+    """One wait for many runs (``aio_run_many``): a counter and one future, instead of a
+    future, a callback and a loop hand-off per run."""
+
+    __slots__ = ("done", "fail_fast", "remaining")
+
+    def __init__(self, done: asyncio.Future[None], fail_fast: bool) -> None:
+        self.done = done
+        self.fail_fast = fail_fast
+        self.remaining = 0
+
+    def notify(self, run: WorkflowRun | None, error: BaseException | None) -> None:
+        self.remaining -= 1
+        if self.done.done():
+            return
+        if error is not None:
+            self.done.set_exception(error)
+        elif self.remaining == 0 or (
+            self.fail_fast and run is not None and run.status is not RunStatus.COMPLETED
+        ):
+            self.done.set_result(None)
+
+
 class _Waiter:
-    __slots__ = ("attempt", "future", "loop")
+    __slots__ = ("attempt", "future", "group", "loop")
 
     def __init__(
         self,
-        future: asyncio.Future[WorkflowRun] | concurrent.futures.Future[WorkflowRun],
+        future: asyncio.Future[WorkflowRun] | concurrent.futures.Future[WorkflowRun] | None,
         loop: asyncio.AbstractEventLoop | None,
         attempt: AttemptState | None,
+        group: _Group | None = None,
     ) -> None:
         self.future = future
         self.loop = loop
         self.attempt = attempt
+        self.group = group
+
+    def notify(self, run: WorkflowRun | None, error: BaseException | None) -> None:
+        if self.group is not None:
+            self.group.notify(run, error)
+            return
+        future = self.future
+        if future is None or future.done():
+            return
+        if error is not None:
+            future.set_exception(error)
+        else:
+            future.set_result(run)  # type: ignore[arg-type]
 
 
-def _settle(future: Any, value: WorkflowRun | None, error: BaseException | None) -> None:
-    if future.done():
-        return
-    if error is not None:
-        future.set_exception(error)
-    else:
-        future.set_result(value)
+class _Resume:
+    """Drives a task coroutine whose first step already ran outside any asyncio Task.
+
+    Task bodies are started eagerly, inline in the dispatcher: most fan-out children finish
+    without ever suspending, and then need no Task and no extra loop iteration at all. A
+    body that does suspend is handed to a Task through this awaitable, which re-yields the
+    future the body is blocked on and forwards results, exceptions and cancellation."""
+
+    __slots__ = ("_coro", "_pending")
+
+    def __init__(self, coro: Coroutine[Any, Any, None], pending: Any) -> None:
+        self._coro = coro
+        self._pending = pending
+
+    def __await__(self) -> Generator[Any, Any, None]:
+        coro, value = self._coro, self._pending
+        while True:
+            try:
+                sent = yield value
+            except GeneratorExit:
+                coro.close()
+                raise
+            except BaseException as exc:
+                try:
+                    value = coro.throw(exc)
+                except StopIteration:
+                    return
+            else:
+                try:
+                    value = coro.send(sent)
+                except StopIteration:
+                    return
+
+
+async def _resume(coro: Coroutine[Any, Any, None], pending: Any) -> None:
+    await _Resume(coro, pending)
+
+
+def _attempt_live(attempt: AttemptState, version: int) -> bool:
+    return not attempt.finished and attempt.deadline_version == version
 
 
 def _cancel_task(task: asyncio.Task[None]) -> None:
@@ -93,6 +164,9 @@ class Engine:
         self._stall_check_pending = False
         self._deadline_timer: TimerHandle | None = None
         self._deadline_at: float | None = None
+        self._exec_deadlines: DeadlineQueue[AttemptState] = DeadlineQueue(_attempt_live)
+        self._exec_timer: TimerHandle | None = None
+        self._exec_timer_at: float | None = None
         self.closed = False
 
     # ------------------------------------------------------------ the engine loop
@@ -287,7 +361,6 @@ class Engine:
         assert self._loop is not None
         runnable = worker.workflows[task_run.workflow_run.workflow_name].runnables()[task_run.name]
         now = self.clock.now()
-        deadline = rules.execution_deadline(now, task_run.spec.execution_timeout)
         attempt = AttemptState(
             engine=self,
             worker=worker,
@@ -295,13 +368,48 @@ class Engine:
             runnable=runnable,
             retry_count=task_run.retry_count,
             started_at=now,
-            deadline=deadline,
+            deadline=now + task_run.spec.execution_timeout,
         )
         worker.holders[task_run.id] = attempt
-        attempt.timer = self.clock.call_at(deadline, lambda: self.post(self._on_deadline, attempt))
-        attempt.task = self._loop.create_task(self._execute(attempt))
-        worker.tasks.add(attempt.task)
-        attempt.task.add_done_callback(worker.tasks.discard)
+        self._exec_deadlines.push(task_run.spec.execution_timeout, now, attempt, 0)
+        if self._exec_timer_at is None or attempt.deadline < self._exec_timer_at:
+            self._arm_exec_timer()
+        context = contextvars.copy_context()
+        body = self._execute(attempt)
+        try:
+            pending = context.run(body.send, None)
+        except StopIteration:
+            return  # finished without suspending: no Task needed
+        task = self._loop.create_task(_resume(body, pending), context=context)
+        attempt.task = task
+        worker.tasks.add(task)
+        task.add_done_callback(worker.tasks.discard)
+        # a Task cancelled before its first step never drives the body: close it here, in
+        # its own context, rather than leave it to the garbage collector
+        task.add_done_callback(lambda _: body.close(), context=context)
+
+    def _arm_exec_timer(self) -> None:
+        due = self._exec_deadlines.next_due()
+        if due == self._exec_timer_at:
+            return
+        if self._exec_timer is not None:
+            self._exec_timer.cancel()
+        self._exec_timer_at = due
+        self._exec_timer = (
+            None
+            if due is None
+            else self.clock.call_at(due, lambda: self.post(self._expire_attempts))
+        )
+
+    def _expire_attempts(self) -> None:
+        with self._lock:
+            self._exec_timer = None
+            self._exec_timer_at = None
+            expired = self._exec_deadlines.pop_expired(self.clock.now())
+        for attempt in expired:
+            self._on_deadline(attempt)
+        with self._lock:
+            self._arm_exec_timer()
 
     async def _execute(self, attempt: AttemptState) -> None:
         runnable = attempt.runnable
@@ -343,7 +451,7 @@ class Engine:
         if attempt.finished:
             return False
         attempt.finished = True
-        attempt.exit_flag.set()
+        attempt.exit_requested = True
         if attempt.timer is not None:
             attempt.timer.cancel()
         self._release_slot(attempt)
@@ -397,6 +505,7 @@ class Engine:
                 return
             if attempt.timer is not None:
                 attempt.timer.cancel()
+            attempt.deadline_version += 1  # retires its entry in the deadline queue
             attempt.deadline += seconds
             attempt.timer = self.clock.call_at(
                 attempt.deadline, lambda: self.post(self._on_deadline, attempt)
@@ -498,27 +607,13 @@ class Engine:
             self._end_wait(run, attempt)
 
     async def wait_many(self, runs: Sequence[WorkflowRun], *, fail_fast: bool) -> None:
-        """Wait for many runs with one future each and no task per run (fan-out). With
-        ``fail_fast`` the first run to end other than COMPLETED ends the wait, as
-        ``asyncio.gather`` does for hatchet_sdk's ``aio_run_many``."""
+        """Wait for many runs with one shared future (fan-out). With ``fail_fast`` the first
+        run to end other than COMPLETED ends the wait, as ``asyncio.gather`` does for
+        hatchet_sdk's ``aio_run_many``."""
         attempt = self.current_attempt()
         loop = asyncio.get_running_loop()
-        done: asyncio.Future[None] = loop.create_future()
+        group = _Group(loop.create_future(), fail_fast)
         registered: list[WorkflowRun] = []
-        remaining = 0
-
-        def settle(future: asyncio.Future[WorkflowRun]) -> None:
-            nonlocal remaining
-            remaining -= 1
-            if done.done():
-                return
-            if (error := future.exception()) is not None:
-                done.set_exception(error)
-            elif remaining == 0 or (
-                fail_fast and future.result().status is not RunStatus.COMPLETED
-            ):
-                done.set_result(None)
-
         try:
             with self._lock:
                 for run in runs:
@@ -526,16 +621,15 @@ class Engine:
                         if fail_fast and run.status is not RunStatus.COMPLETED:
                             return
                         continue
-                    future: asyncio.Future[WorkflowRun] = loop.create_future()
-                    self._begin_wait(run, _Waiter(future, loop, attempt))
+                    self._begin_wait(run, _Waiter(None, loop, attempt, group))
                     registered.append(run)
-                    future.add_done_callback(settle)
-                    remaining += 1
-            if remaining:
-                await done
+                    group.remaining += 1
+            if group.remaining:
+                await group.done
         finally:
-            for run in registered:
-                self._end_wait(run, attempt)
+            with self._lock:
+                for run in registered:
+                    self._end_wait(run, attempt)
 
     def wait_blocking(self, run: WorkflowRun) -> WorkflowRun:
         """Blocking twin of ``wait`` for sync code (a sync task, or a script's main thread)."""
@@ -565,9 +659,9 @@ class Engine:
     ) -> None:
         loop = waiter.loop
         if loop is None or (loop is self._loop and self.on_engine_loop()):
-            _settle(waiter.future, run, error)
+            waiter.notify(run, error)
         elif not loop.is_closed():
-            loop.call_soon_threadsafe(_settle, waiter.future, run, error)
+            loop.call_soon_threadsafe(waiter.notify, run, error)
 
     # ------------------------------------------------------------ stalls
 

@@ -9,7 +9,6 @@ results (an attempt that already ended cannot record a second outcome).
 from __future__ import annotations
 
 import asyncio
-import threading
 from collections.abc import Awaitable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -74,7 +73,7 @@ class WorkerRuntime:
         return self.capacity.get(pool, 0) - self.held.get(pool, 0)
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, slots=True)
 class AttemptState:
     """One execution of a task run on a worker."""
 
@@ -86,8 +85,11 @@ class AttemptState:
     started_at: float
     deadline: float
     finished: bool = False
-    exit_flag: threading.Event = field(default_factory=threading.Event)
+    #: set when the attempt is cancelled or times out; sync task code polls ctx.exit_flag
+    exit_requested: bool = False
     task: asyncio.Task[None] | None = None
+    #: bumped when ctx.refresh_timeout moves the deadline, which retires the old entry
+    deadline_version: int = 0
     timer: TimerHandle | None = None
     slot_released: bool = False
 

@@ -147,7 +147,7 @@ class Context:
     @property
     def exit_flag(self) -> bool:
         """True once this attempt was cancelled or timed out: long sync loops should stop."""
-        return self._attempt.exit_flag.is_set()
+        return self._attempt.exit_requested
 
     @property
     def is_cancelled(self) -> bool:

@@ -118,7 +118,7 @@ class Task(Generic[R]):
         return cls(attempt, self.workflow)
 
     def invoke(self, attempt: AttemptState, context: Context) -> Any:
-        payload = self.workflow.input_adapter.validate_python(attempt.task_run.workflow_run.input)
+        payload = self.workflow.parse_input(attempt.task_run.workflow_run.input)
         return self.fn(payload, context)
 
     def serialize_output(self, value: Any) -> JSON:

@@ -55,6 +55,12 @@ class BaseWorkflow:
         self._name = name
         self.input_model: type[Any] = input_validator or EmptyModel
         self.input_adapter: TypeAdapter[Any] = TypeAdapter(self.input_model)
+        model = self.input_model
+        is_model = isinstance(model, type) and issubclass(model, BaseModel)
+        #: a pydantic model validates faster through its own validator than a TypeAdapter
+        self.parse_input: Callable[[Any], Any] = (
+            model.model_validate if is_model else self.input_adapter.validate_python
+        )
         self.default_priority = int(default_priority)
         self.default_additional_metadata = dict(default_additional_metadata or {})
         self._tasks: dict[str, Task[Any]] = {}
@@ -138,13 +144,20 @@ class BaseWorkflow:
         sticky: bool = False,
         desired_worker_labels: Any = None,
     ) -> WorkflowRunTriggerConfig:
-        merged = (options or TriggerWorkflowOptions()).model_copy()
-        if child_key is not None:
-            merged.child_key = child_key
-        if additional_metadata:
-            merged.additional_metadata = {**merged.additional_metadata, **additional_metadata}
-        if priority is not None:
-            merged.priority = priority
+        if options is None:
+            merged = TriggerWorkflowOptions(
+                child_key=child_key,
+                additional_metadata=dict(additional_metadata or {}),
+                priority=priority,
+            )
+        else:
+            merged = options.model_copy()
+            if child_key is not None:
+                merged.child_key = child_key
+            if additional_metadata:
+                merged.additional_metadata = {**merged.additional_metadata, **additional_metadata}
+            if priority is not None:
+                merged.priority = priority
         return WorkflowRunTriggerConfig(
             workflow_name=self._name, input=input, options=merged, key=key
         )

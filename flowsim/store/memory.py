@@ -15,6 +15,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 
 from flowsim import rules
+from flowsim.deadlines import DeadlineQueue
 from flowsim.errors import RunNotFoundError, TaskRunError
 from flowsim.rules import RunStatus, SlotPool
 from flowsim.store.records import JSON, Attempt, TaskRun, WorkflowRun, WorkflowSpec
@@ -44,13 +45,18 @@ class Transition:
 QueueKey = tuple[str, SlotPool]
 
 
+def _still_queued(task_run: TaskRun, retry_count: int) -> bool:
+    """A schedule deadline applies while the attempt it was set for is still queued."""
+    return task_run.status is RunStatus.QUEUED and task_run.retry_count == retry_count
+
+
 class MemoryStore:
     def __init__(self) -> None:
         self.runs: dict[str, WorkflowRun] = {}
         self.task_runs: dict[str, TaskRun] = {}
         self._queues: dict[QueueKey, list[tuple[int, int, TaskRun]]] = {}
         self._backoff: list[tuple[float, int, TaskRun, int]] = []
-        self._deadlines: list[tuple[float, int, TaskRun, int]] = []
+        self._deadlines: DeadlineQueue[TaskRun] = DeadlineQueue(_still_queued)
         self._children: dict[str, WorkflowRun] = {}
         self._sequence = itertools.count()
         prefix = uuid.uuid4().hex
@@ -80,7 +86,7 @@ class MemoryStore:
             for _, _, task_run in queue:
                 yield task_run
         for _, _, task_run, retry_count in self._backoff:
-            if task_run.status is RunStatus.QUEUED and task_run.retry_count == retry_count:
+            if _still_queued(task_run, retry_count):
                 yield task_run
 
     # ------------------------------------------------------------ creating runs
@@ -145,10 +151,7 @@ class MemoryStore:
         key = rules.claim_key(task_run.priority, task_run.sequence)
         queue = self._queues.setdefault((task_run.workflow_run.spec.name, task_run.spec.pool), [])
         heapq.heappush(queue, (key[0], key[1], task_run))
-        deadline = rules.schedule_deadline(now, task_run.spec.schedule_timeout)
-        heapq.heappush(
-            self._deadlines, (deadline, task_run.sequence, task_run, task_run.retry_count)
-        )
+        self._deadlines.push(task_run.spec.schedule_timeout, now, task_run, task_run.retry_count)
 
     # ------------------------------------------------------------ claiming
 
@@ -251,6 +254,13 @@ class MemoryStore:
         """Move a DAG forward after a task reached a terminal status: cancel what can no
         longer run, create what became ready, and roll the run's status up."""
         transition = Transition()
+        if len(run.tasks) == 1 and len(run.spec.tasks) == 1:  # the common single-task run
+            (only,) = run.tasks.values()
+            if only.status.is_terminal and not run.status.is_terminal:
+                run.status = only.status
+                run.finished_at = now
+                transition.finished.append(run)
+            return transition
         parents = run.spec.parents
         statuses = run.statuses()
         for name in rules.upstream_cancelled(parents, statuses):
@@ -276,27 +286,19 @@ class MemoryStore:
         transition = Transition()
         while self._backoff and self._backoff[0][0] <= now:
             _, _, task_run, retry_count = heapq.heappop(self._backoff)
-            if task_run.status is RunStatus.QUEUED and task_run.retry_count == retry_count:
-                self._enqueue(task_run, task_run.ready_at)
+            if _still_queued(task_run, retry_count):
+                self._enqueue(task_run, now)
                 transition.queued += 1
         return transition
 
     def next_schedule_deadline(self) -> float | None:
-        while self._deadlines:
-            _, _, task_run, retry_count = self._deadlines[0]
-            if task_run.status is RunStatus.QUEUED and task_run.retry_count == retry_count:
-                return self._deadlines[0][0]
-            heapq.heappop(self._deadlines)
-        return None
+        return self._deadlines.next_due()
 
     def expire_schedule_timeouts(self, now: float) -> Transition:
         """Cancel queued task runs that waited past their schedule timeout (Hatchet:
         SCHEDULING_TIMED_OUT, cancelled, not retried)."""
         transition = Transition()
-        while self._deadlines and self._deadlines[0][0] <= now:
-            _, _, task_run, retry_count = heapq.heappop(self._deadlines)
-            if task_run.status is not RunStatus.QUEUED or task_run.retry_count != retry_count:
-                continue
+        for task_run in self._deadlines.pop_expired(now):
             timeout = rules.format_duration(task_run.spec.schedule_timeout)
             step = self.cancel_task(
                 task_run, f"Task exceeded schedule timeout of {timeout} (SCHEDULING_TIMED_OUT)", now

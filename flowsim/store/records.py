@@ -7,7 +7,6 @@ code. ``WorkflowRun``/``TaskRun`` are the live records; payloads are JSON-shaped
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -28,10 +27,10 @@ class TaskSpec:
     schedule_timeout: float
     durable: bool
     slot_cost: int = 1
+    pool: SlotPool = field(init=False)
 
-    @property
-    def pool(self) -> SlotPool:
-        return SlotPool.DURABLE if self.durable else SlotPool.DEFAULT
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "pool", SlotPool.DURABLE if self.durable else SlotPool.DEFAULT)
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,14 +38,14 @@ class WorkflowSpec:
     name: str
     tasks: dict[str, TaskSpec]
     default_priority: int = 1
+    #: derived once, read on every run created
+    parents: dict[str, tuple[str, ...]] = field(init=False)
+    roots: tuple[str, ...] = field(init=False)
 
-    @property
-    def parents(self) -> dict[str, tuple[str, ...]]:
-        return {name: task.parents for name, task in self.tasks.items()}
-
-    @property
-    def roots(self) -> list[str]:
-        return [name for name, task in self.tasks.items() if not task.parents]
+    def __post_init__(self) -> None:
+        parents = {name: task.parents for name, task in self.tasks.items()}
+        object.__setattr__(self, "parents", parents)
+        object.__setattr__(self, "roots", tuple(n for n, p in parents.items() if not p))
 
 
 @dataclass(slots=True)
@@ -103,8 +102,6 @@ class WorkflowRun:
     status: RunStatus = RunStatus.QUEUED
     finished_at: float | None = None
     tasks: dict[str, TaskRun] = field(default_factory=dict)
-    #: callbacks to run once when the run reaches a terminal status
-    on_finish: list[Callable[[WorkflowRun], None]] = field(default_factory=list)
 
     @property
     def workflow_name(self) -> str:
