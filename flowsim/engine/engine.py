@@ -26,7 +26,7 @@ from typing import Any, TypeVar
 from flowsim import rules
 from flowsim.clock import Clock, SystemClock, TimerHandle
 from flowsim.deadlines import DeadlineQueue
-from flowsim.engine.deadlock import Stall, find_stall
+from flowsim.engine.deadlock import DeadlockReport, Stall, find_stall
 from flowsim.engine.runtime import AttemptState, Registrable, WorkerRuntime
 from flowsim.errors import (
     BlockingCallError,
@@ -167,6 +167,7 @@ class Engine:
         self._exec_deadlines: DeadlineQueue[AttemptState] = DeadlineQueue(_attempt_live)
         self._exec_timer: TimerHandle | None = None
         self._exec_timer_at: float | None = None
+        self._deadlocks: dict[str, DeadlockReport] = {}
         self.closed = False
 
     # ------------------------------------------------------------ the engine loop
@@ -689,7 +690,17 @@ class Engine:
             delivered = self._raise_stall(stall)
         del delivered
 
+    def deadlock_for(self, run: WorkflowRun) -> DeadlockReport | None:
+        """The deadlock a FAILED run was caught in, if that is why it failed."""
+        return self._deadlocks.get(run.id)
+
     def _raise_stall(self, stall: Stall) -> int:
+        # Remember the report for every run caught in it: a caller that starts waiting on
+        # one of them after this moment (a race with the check) must see the same error.
+        for run_id in stall.stuck_runs:
+            self._deadlocks[run_id] = stall.report
+        for holder in stall.report.holders:
+            self._deadlocks[holder.workflow_run_id] = stall.report
         count = 0
         for run_id in list(self._waiters):
             if run_id not in stall.stuck_runs:

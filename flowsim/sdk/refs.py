@@ -6,7 +6,7 @@ from collections.abc import Callable
 from typing import Any, Generic, TypeVar
 
 from flowsim.engine.engine import Engine
-from flowsim.errors import FailedTaskRunExceptionGroup, FlowsimError
+from flowsim.errors import FailedTaskRunExceptionGroup, FlowsimError, SlotDeadlockError
 from flowsim.rules import RunStatus
 from flowsim.store.records import WorkflowRun
 
@@ -18,18 +18,23 @@ class RunCancelledError(FlowsimError, ValueError):
     ``ValueError("Workflow run <id> was cancelled.")`` there)."""
 
 
-def outcome(run: WorkflowRun, *, sync: bool) -> dict[str, Any]:
-    """The run's result dict, or the exception hatchet_sdk raises for its status."""
+def outcome(engine: Engine, run: WorkflowRun, *, sync: bool) -> dict[str, Any]:
+    """The run's result dict, or the exception hatchet_sdk raises for its status (a run
+    that failed because it was caught in a slot deadlock raises that deadlock)."""
     if run.status is RunStatus.COMPLETED:
         return run.result()
+    if run.status is RunStatus.FAILED and (report := engine.deadlock_for(run)) is not None:
+        raise SlotDeadlockError(report)
     if run.status is RunStatus.CANCELLED and sync:
         raise RunCancelledError(f"Workflow run {run.id} was cancelled.")
     raise FailedTaskRunExceptionGroup(f"Workflow run {run.id} failed.", run.errors())
 
 
-def outcome_or_error(run: WorkflowRun, sync: bool) -> dict[str, Any] | BaseException:
+def outcome_or_error(
+    engine: Engine, run: WorkflowRun, sync: bool
+) -> dict[str, Any] | BaseException:
     try:
-        return outcome(run, sync=sync)
+        return outcome(engine, run, sync=sync)
     except FlowsimError as exc:
         return exc
 
@@ -53,10 +58,10 @@ class WorkflowRunRef:
         return self._run.status
 
     async def aio_result(self) -> dict[str, Any]:
-        return outcome(await self._engine.wait(self._run), sync=False)
+        return outcome(self._engine, await self._engine.wait(self._run), sync=False)
 
     def result(self, poll_interval: float | None = None) -> dict[str, Any]:
-        return outcome(self._engine.wait_blocking(self._run), sync=True)
+        return outcome(self._engine, self._engine.wait_blocking(self._run), sync=True)
 
 
 class TaskRunRef(Generic[R]):

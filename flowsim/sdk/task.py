@@ -13,11 +13,11 @@ from pydantic_core import to_jsonable_python
 from flowsim import rules
 from flowsim.engine.runtime import AttemptState
 from flowsim.errors import ConfigurationError, IllegalTaskOutputError, InvalidInputError
+from flowsim.sdk.context import Context, DurableContext
 from flowsim.sdk.types import Duration, to_seconds
 from flowsim.store.records import JSON, TaskSpec
 
 if TYPE_CHECKING:
-    from flowsim.sdk.context import Context
     from flowsim.sdk.workflow import BaseWorkflow
 
 R = TypeVar("R")
@@ -84,6 +84,7 @@ class Task(Generic[R]):
         if durable and not self.is_async:
             raise ConfigurationError(f"{where}: durable tasks must be async functions")
         self.durable = durable
+        self._context_class = DurableContext if durable else Context
         self.parent_names = tuple(workflow.resolve_parent(self.name, p) for p in parents or [])
         self._spec = TaskSpec(
             name=self.name,
@@ -112,10 +113,7 @@ class Task(Generic[R]):
     # ---------------------------------------------------------------- the engine's side
 
     def make_context(self, attempt: AttemptState) -> Context:
-        from flowsim.sdk.context import Context, DurableContext
-
-        cls = DurableContext if self.durable else Context
-        return cls(attempt, self.workflow)
+        return self._context_class(attempt, self.workflow)
 
     def invoke(self, attempt: AttemptState, context: Context) -> Any:
         payload = self.workflow.parse_input(attempt.task_run.workflow_run.input)

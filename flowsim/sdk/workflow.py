@@ -245,7 +245,8 @@ class BaseWorkflow:
         run = self._trigger([item])[0]
         if not wait_for_result:
             return self._wrap_ref(self._ref(run))
-        return self._extract(outcome(self._engine().wait_blocking(run), sync=True))
+        engine = self._engine()
+        return self._extract(outcome(engine, engine.wait_blocking(run), sync=True))
 
     async def aio_run(
         self,
@@ -261,7 +262,8 @@ class BaseWorkflow:
         run = self._trigger([item])[0]
         if not wait_for_result:
             return self._wrap_ref(self._ref(run))
-        return self._extract(outcome(await self._engine().wait(run), sync=False))
+        engine = self._engine()
+        return self._extract(outcome(engine, await engine.wait(run), sync=False))
 
     def run_many(
         self,
@@ -290,9 +292,10 @@ class BaseWorkflow:
 
     def _collect(self, runs: list[WorkflowRun], return_exceptions: bool, sync: bool) -> list[Any]:
         if return_exceptions:
-            results = [outcome_or_error(run, sync) for run in runs]
+            engine = self._engine()
+            results = [outcome_or_error(engine, run, sync) for run in runs]
             return [r if isinstance(r, BaseException) else self._extract(r) for r in results]
-        return [self._extract(outcome(run, sync=sync)) for run in runs]
+        return [self._extract(outcome(self._engine(), run, sync=sync)) for run in runs]
 
     # ---------------------------------------------------------------- result shapes
 

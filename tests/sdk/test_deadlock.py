@@ -172,3 +172,26 @@ async def test_stopping_the_only_worker_for_a_child_fails_its_waiter_at_once(
             await orphan.aio_run()
         gate.set()
         await blocker.aio_result()
+
+
+async def test_a_caller_that_waits_after_the_deadlock_was_found_still_gets_it(
+    hatchet: Hatchet,
+) -> None:
+    """The check can run before the top-level caller starts waiting; the parent then fails
+    first. Waiting on it afterwards must still raise the deadlock, not a generic failure."""
+
+    @hatchet.task(name="kid")
+    async def kid(input: EmptyModel, ctx: Context) -> None:
+        return None
+
+    @hatchet.task(name="dad")
+    async def dad(input: EmptyModel, ctx: Context) -> None:
+        await kid.aio_run()
+
+    async with hatchet.worker("w", slots=1, workflows=[kid, dad]):
+        ref = dad.run_no_wait()
+        await settle()
+        assert hatchet.engine.store.get_run(ref.workflow_run_id).status == "FAILED"
+        with pytest.raises(SlotDeadlockError) as caught:
+            await ref.aio_result()
+    assert caught.value.report.holders[0].workflow == "dad"
