@@ -108,3 +108,42 @@ def test_clock_fixture_drives_time(pytester: pytest.Pytester) -> None:
         """
     )
     pytester.runpytest("-p", "no:asyncio").assert_outcomes(passed=1)
+
+
+def test_async_tests_work_with_the_worker_fixture(pytester: pytest.Pytester) -> None:
+    pytester.makeini("[pytest]\nasyncio_mode = auto\nasyncio_default_fixture_loop_scope = function\n")
+    pytester.makepyfile(
+        test_async="""
+        import asyncio
+        from flowsim import Context, EmptyModel, SlotDeadlockError
+        import pytest
+
+        async def test_fan_out_from_an_async_test(hatchet, flowsim_worker):
+            @hatchet.task(name="leaf")
+            async def leaf(input: EmptyModel, ctx: Context) -> dict:
+                return {"ok": True}
+
+            @hatchet.task(name="root")
+            async def root(input: EmptyModel, ctx: Context) -> dict:
+                items = [leaf.create_bulk_run_item() for _ in range(50)]
+                return {"n": len(await leaf.aio_run_many(items))}
+
+            flowsim_worker(slots=2, workflows=[leaf, root])
+            assert await root.aio_run() == {"n": 50}
+            assert await asyncio.gather(*(leaf.aio_run() for _ in range(5))) == [{"ok": True}] * 5
+
+        async def test_deadlock_from_an_async_test(hatchet, flowsim_worker):
+            @hatchet.task(name="leaf")
+            async def leaf(input: EmptyModel, ctx: Context) -> dict:
+                return {"ok": True}
+
+            @hatchet.task(name="root")
+            async def root(input: EmptyModel, ctx: Context) -> dict:
+                return await leaf.aio_run()
+
+            flowsim_worker(slots=1, workflows=[leaf, root])
+            with pytest.raises(SlotDeadlockError):
+                await asyncio.wait_for(root.aio_run(), 5)
+        """
+    )
+    pytester.runpytest().assert_outcomes(passed=2)
