@@ -291,11 +291,11 @@ class BaseWorkflow:
         return self._collect(runs, return_exceptions, sync=False)
 
     def _collect(self, runs: list[WorkflowRun], return_exceptions: bool, sync: bool) -> list[Any]:
+        engine = self._engine()
         if return_exceptions:
-            engine = self._engine()
             results = [outcome_or_error(engine, run, sync) for run in runs]
             return [r if isinstance(r, BaseException) else self._extract(r) for r in results]
-        return [self._extract(outcome(self._engine(), run, sync=sync)) for run in runs]
+        return [self._extract(outcome(engine, run, sync=sync)) for run in runs]
 
     # ---------------------------------------------------------------- result shapes
 
