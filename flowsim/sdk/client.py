@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Sequence
 from datetime import timedelta
 from typing import Any
@@ -11,16 +12,16 @@ from flowsim import rules
 from flowsim.clock import Clock
 from flowsim.engine.engine import Engine
 from flowsim.errors import UnsupportedFeatureError
-from flowsim.sdk.task import Task, TaskFunction
-from flowsim.sdk.types import Duration, JSONSerializableMapping
-from flowsim.sdk.worker import Worker
-from flowsim.sdk.workflow import (
+from flowsim.sdk.task import (
     DEFAULT_EXECUTION_TIMEOUT,
     DEFAULT_SCHEDULE_TIMEOUT,
-    BaseWorkflow,
-    Standalone,
-    Workflow,
+    Task,
+    TaskFunction,
+    TaskSettings,
 )
+from flowsim.sdk.types import Duration, JSONSerializableMapping
+from flowsim.sdk.worker import Worker
+from flowsim.sdk.workflow import BaseWorkflow, Standalone, Workflow
 
 #: Keyword arguments hatchet_sdk accepts that change nothing observable here.
 _HARMLESS = frozenset({"description", "version", "debug", "labels"})
@@ -97,20 +98,12 @@ class Hatchet:
         slot_cost: int | None = None,
         **unsupported: Any,
     ) -> Callable[[TaskFunction], Standalone[Any]]:
-        return self._standalone(
-            name,
-            input_validator,
-            schedule_timeout,
-            execution_timeout,
-            retries,
-            backoff_factor,
-            backoff_max_seconds,
-            default_priority,
-            default_additional_metadata,
-            slot_cost,
-            durable=False,
-            unsupported=unsupported,
-        )
+        settings = TaskSettings(
+            name, schedule_timeout, execution_timeout, (), retries, backoff_factor,
+            backoff_max_seconds, slot_cost, durable=False,
+        )  # fmt: skip
+        workflow_options = (input_validator, default_priority, default_additional_metadata)
+        return self._standalone(settings, workflow_options, unsupported)
 
     def durable_task(
         self,
@@ -127,58 +120,26 @@ class Hatchet:
         **unsupported: Any,
     ) -> Callable[[TaskFunction], Standalone[Any]]:
         unsupported.pop("eviction_policy", None)
-        return self._standalone(
-            name,
-            input_validator,
-            schedule_timeout,
-            execution_timeout,
-            retries,
-            backoff_factor,
-            backoff_max_seconds,
-            default_priority,
-            default_additional_metadata,
-            None,
-            durable=True,
-            unsupported=unsupported,
-        )
+        settings = TaskSettings(
+            name, schedule_timeout, execution_timeout, (), retries, backoff_factor,
+            backoff_max_seconds, durable=True,
+        )  # fmt: skip
+        workflow_options = (input_validator, default_priority, default_additional_metadata)
+        return self._standalone(settings, workflow_options, unsupported)
 
     def _standalone(
         self,
-        name: str | None,
-        input_validator: type[Any] | None,
-        schedule_timeout: Duration,
-        execution_timeout: Duration,
-        retries: int,
-        backoff_factor: float | None,
-        backoff_max_seconds: int | None,
-        default_priority: int,
-        default_additional_metadata: JSONSerializableMapping | None,
-        slot_cost: int | None,
-        *,
-        durable: bool,
+        settings: TaskSettings,
+        workflow_options: tuple[type[Any] | None, int, JSONSerializableMapping | None],
         unsupported: dict[str, Any],
     ) -> Callable[[TaskFunction], Standalone[Any]]:
-        self.refuse_unsupported(f"hatchet.task(name={name!r})", unsupported)
+        self.refuse_unsupported(f"hatchet.task(name={settings.name!r})", unsupported)
 
         def decorate(fn: TaskFunction) -> Standalone[Any]:
-            workflow_name = name or fn.__name__
-            standalone: Standalone[Any] = Standalone(
-                self, workflow_name, input_validator, default_priority, default_additional_metadata
-            )
-            task: Task[Any] = Task(
-                fn,
-                standalone,
-                name=workflow_name,
-                parents=None,
-                retries=retries,
-                backoff_factor=backoff_factor,
-                backoff_max_seconds=backoff_max_seconds,
-                execution_timeout=execution_timeout,
-                schedule_timeout=schedule_timeout,
-                durable=durable,
-                slot_cost=slot_cost,
-            )
-            return standalone.bind(task)
+            workflow_name = settings.name or fn.__name__
+            standalone: Standalone[Any] = Standalone(self, workflow_name, *workflow_options)
+            named = dataclasses.replace(settings, name=workflow_name)
+            return standalone.bind(Task(fn, standalone, named))
 
         return decorate
 

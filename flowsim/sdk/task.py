@@ -5,6 +5,8 @@ from __future__ import annotations
 import dataclasses
 import inspect
 from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import timedelta
 from typing import TYPE_CHECKING, Any, Generic, TypeVar, get_type_hints
 
 from pydantic import BaseModel, TypeAdapter, ValidationError
@@ -22,6 +24,8 @@ if TYPE_CHECKING:
 
 R = TypeVar("R")
 TaskFunction = Callable[..., Any]
+DEFAULT_EXECUTION_TIMEOUT = timedelta(seconds=rules.DEFAULT_EXECUTION_TIMEOUT)
+DEFAULT_SCHEDULE_TIMEOUT = timedelta(seconds=rules.DEFAULT_SCHEDULE_TIMEOUT)
 
 
 def output_adapter(fn: TaskFunction) -> TypeAdapter[Any] | None:
@@ -50,53 +54,56 @@ def describe_validation_error(workflow: str, error: ValidationError, given: Any)
     )
 
 
+@dataclass(frozen=True)
+class TaskSettings:
+    """A task's options as the decorators receive them (hatchet_sdk's names)."""
+
+    name: str | None = None
+    schedule_timeout: Duration = DEFAULT_SCHEDULE_TIMEOUT
+    execution_timeout: Duration = DEFAULT_EXECUTION_TIMEOUT
+    parents: tuple[Task[Any] | str, ...] = ()
+    retries: int = 0
+    backoff_factor: float | None = None
+    backoff_max_seconds: float | None = None
+    slot_cost: int | None = None
+    durable: bool = False
+
+
 class Task(Generic[R]):
     """One task of a workflow. Hatchet lower-cases task names; so do we."""
 
-    def __init__(
-        self,
-        fn: TaskFunction,
-        workflow: BaseWorkflow,
-        *,
-        name: str | None,
-        parents: list[Task[Any] | str] | None,
-        retries: int,
-        backoff_factor: float | None,
-        backoff_max_seconds: float | None,
-        execution_timeout: Duration,
-        schedule_timeout: Duration,
-        durable: bool,
-        slot_cost: int | None = None,
-    ) -> None:
+    def __init__(self, fn: TaskFunction, workflow: BaseWorkflow, settings: TaskSettings) -> None:
         if not callable(fn):
             raise ConfigurationError(f"a task must decorate a function, got {fn!r}")
         self.fn = fn
         self.workflow = workflow
-        self.name = (name or fn.__name__).lower()
+        self.name = (settings.name or fn.__name__).lower()
         where = f"task {self.name!r} of workflow {workflow.name!r}"
-        if retries < 0:
-            raise ConfigurationError(f"{where}: retries must be >= 0, got {retries}")
-        if backoff_factor is not None and backoff_factor <= 0:
-            raise ConfigurationError(f"{where}: backoff_factor must be > 0, got {backoff_factor}")
-        if slot_cost is not None and slot_cost <= 0:
-            raise ConfigurationError(f"{where}: slot_cost must be > 0, got {slot_cost}")
+        if settings.retries < 0:
+            raise ConfigurationError(f"{where}: retries must be >= 0, got {settings.retries}")
+        factor = settings.backoff_factor
+        if factor is not None and factor <= 0:
+            raise ConfigurationError(f"{where}: backoff_factor must be > 0, got {factor}")
+        if settings.slot_cost is not None and settings.slot_cost <= 0:
+            raise ConfigurationError(f"{where}: slot_cost must be > 0, got {settings.slot_cost}")
         self.is_async = inspect.iscoroutinefunction(fn)
-        if durable and not self.is_async:
+        if settings.durable and not self.is_async:
             raise ConfigurationError(f"{where}: durable tasks must be async functions")
-        self.durable = durable
-        self._context_class = DurableContext if durable else Context
-        self.parent_names = tuple(workflow.resolve_parent(self.name, p) for p in parents or [])
+        self.durable = settings.durable
+        self._context_class = DurableContext if settings.durable else Context
+        self.parent_names = tuple(workflow.resolve_parent(self.name, p) for p in settings.parents)
         self._spec = TaskSpec(
             name=self.name,
             parents=self.parent_names,
-            retries=retries,
-            backoff_factor=backoff_factor,
-            backoff_max_seconds=backoff_max_seconds,
-            execution_timeout=to_seconds(execution_timeout, f"{where}: execution_timeout"),
-            schedule_timeout=to_seconds(schedule_timeout, f"{where}: schedule_timeout"),
-            durable=durable,
-            slot_cost=slot_cost or 1,
+            retries=settings.retries,
+            backoff_factor=factor,
+            backoff_max_seconds=settings.backoff_max_seconds,
+            execution_timeout=to_seconds(settings.execution_timeout, f"{where}: execution_timeout"),
+            schedule_timeout=to_seconds(settings.schedule_timeout, f"{where}: schedule_timeout"),
+            durable=settings.durable,
+            slot_cost=settings.slot_cost or 1,
         )
+        self.output_validator = output_adapter(fn)
         self.output_validator = output_adapter(fn)
 
     @property
@@ -166,4 +173,4 @@ def validate_input(workflow: BaseWorkflow, value: Any) -> JSON:
     return to_jsonable_python(validated)
 
 
-__all__ = ["Task", "rules", "validate_input"]
+__all__ = ["Task", "TaskSettings", "validate_input"]

@@ -8,7 +8,6 @@ from inside a running task become its children (de-duplicated by spawn index or 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from datetime import timedelta
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from pydantic import BaseModel, TypeAdapter
@@ -17,7 +16,14 @@ from flowsim import rules
 from flowsim.engine.engine import Engine
 from flowsim.errors import WorkflowDefinitionError
 from flowsim.sdk.refs import TaskRunRef, WorkflowRunRef, outcome, outcome_or_error
-from flowsim.sdk.task import Task, TaskFunction, validate_input
+from flowsim.sdk.task import (
+    DEFAULT_EXECUTION_TIMEOUT,
+    DEFAULT_SCHEDULE_TIMEOUT,
+    Task,
+    TaskFunction,
+    TaskSettings,
+    validate_input,
+)
 from flowsim.sdk.types import (
     Duration,
     EmptyModel,
@@ -34,8 +40,6 @@ if TYPE_CHECKING:
 
 R = TypeVar("R")
 TInput = TypeVar("TInput")
-DEFAULT_EXECUTION_TIMEOUT = timedelta(seconds=rules.DEFAULT_EXECUTION_TIMEOUT)
-DEFAULT_SCHEDULE_TIMEOUT = timedelta(seconds=rules.DEFAULT_SCHEDULE_TIMEOUT)
 
 
 class BaseWorkflow:
@@ -206,6 +210,17 @@ class BaseWorkflow:
     def _ref(self, run: WorkflowRun) -> WorkflowRunRef:
         return WorkflowRunRef(self._engine(), run)
 
+    def _start_one(
+        self,
+        input: Any,
+        options: TriggerWorkflowOptions | None,
+        child_key: str | None,
+        additional_metadata: JSONSerializableMapping | None,
+        priority: int | None,
+    ) -> WorkflowRun:
+        item = self._new_run(input, options, child_key, additional_metadata, priority)
+        return self._trigger([item])[0]
+
     def run_no_wait(
         self,
         input: Any = None,
@@ -215,9 +230,7 @@ class BaseWorkflow:
         priority: int | None = None,
         **_: Any,
     ) -> Any:
-        run = self._trigger(
-            [self._new_run(input, options, child_key, additional_metadata, priority)]
-        )[0]
+        run = self._start_one(input, options, child_key, additional_metadata, priority)
         return self._wrap_ref(self._ref(run))
 
     async def aio_run_no_wait(
@@ -241,8 +254,7 @@ class BaseWorkflow:
         priority: int | None = None,
         **_: Any,
     ) -> Any:
-        item = self._new_run(input, options, child_key, additional_metadata, priority)
-        run = self._trigger([item])[0]
+        run = self._start_one(input, options, child_key, additional_metadata, priority)
         if not wait_for_result:
             return self._wrap_ref(self._ref(run))
         engine = self._engine()
@@ -258,8 +270,7 @@ class BaseWorkflow:
         priority: int | None = None,
         **_: Any,
     ) -> Any:
-        item = self._new_run(input, options, child_key, additional_metadata, priority)
-        run = self._trigger([item])[0]
+        run = self._start_one(input, options, child_key, additional_metadata, priority)
         if not wait_for_result:
             return self._wrap_ref(self._ref(run))
         engine = self._engine()
@@ -322,18 +333,11 @@ class Workflow(BaseWorkflow):
         slot_cost: int | None = None,
         **unsupported: Any,
     ) -> Callable[[TaskFunction], Task[Any]]:
-        return self._decorator(
-            name,
-            schedule_timeout,
-            execution_timeout,
-            parents,
-            retries,
-            backoff_factor,
-            backoff_max_seconds,
-            slot_cost,
-            False,
-            unsupported,
-        )
+        settings = TaskSettings(
+            name, schedule_timeout, execution_timeout, tuple(parents or ()), retries,
+            backoff_factor, backoff_max_seconds, slot_cost, durable=False,
+        )  # fmt: skip
+        return self._decorator(settings, unsupported)
 
     def durable_task(
         self,
@@ -347,48 +351,19 @@ class Workflow(BaseWorkflow):
         **unsupported: Any,
     ) -> Callable[[TaskFunction], Task[Any]]:
         unsupported.pop("eviction_policy", None)
-        return self._decorator(
-            name,
-            schedule_timeout,
-            execution_timeout,
-            parents,
-            retries,
-            backoff_factor,
-            backoff_max_seconds,
-            None,
-            True,
-            unsupported,
-        )
+        settings = TaskSettings(
+            name, schedule_timeout, execution_timeout, tuple(parents or ()), retries,
+            backoff_factor, backoff_max_seconds, durable=True,
+        )  # fmt: skip
+        return self._decorator(settings, unsupported)
 
     def _decorator(
-        self,
-        name: str | None,
-        schedule_timeout: Duration,
-        execution_timeout: Duration,
-        parents: list[Task[Any] | str] | None,
-        retries: int,
-        backoff_factor: float | None,
-        backoff_max_seconds: int | None,
-        slot_cost: int | None,
-        durable: bool,
-        unsupported: dict[str, Any],
+        self, settings: TaskSettings, unsupported: dict[str, Any]
     ) -> Callable[[TaskFunction], Task[Any]]:
         self._client.refuse_unsupported(f"{self.name}.task", unsupported)
 
         def decorate(fn: TaskFunction) -> Task[Any]:
-            task: Task[Any] = Task(
-                fn,
-                self,
-                name=name,
-                parents=parents,
-                retries=retries,
-                backoff_factor=backoff_factor,
-                backoff_max_seconds=backoff_max_seconds,
-                execution_timeout=execution_timeout,
-                schedule_timeout=schedule_timeout,
-                durable=durable,
-                slot_cost=slot_cost,
-            )
+            task: Task[Any] = Task(fn, self, settings)
             self._add_task(task)
             return task
 

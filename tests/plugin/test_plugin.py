@@ -111,7 +111,9 @@ def test_clock_fixture_drives_time(pytester: pytest.Pytester) -> None:
 
 
 def test_async_tests_work_with_the_worker_fixture(pytester: pytest.Pytester) -> None:
-    pytester.makeini("[pytest]\nasyncio_mode = auto\nasyncio_default_fixture_loop_scope = function\n")
+    pytester.makeini(
+        "[pytest]\nasyncio_mode = auto\nasyncio_default_fixture_loop_scope = function\n"
+    )
     pytester.makepyfile(
         test_async="""
         import asyncio
