@@ -168,6 +168,7 @@ class Engine:
         self._exec_timer: TimerHandle | None = None
         self._exec_timer_at: float | None = None
         self._deadlocks: dict[str, DeadlockReport] = {}
+        self._saturated_pools = 0
         self.closed = False
 
     # ------------------------------------------------------------ the engine loop
@@ -440,6 +441,9 @@ class Engine:
                 )
             raise
         except Exception as exc:  # the user's task failed: record it as Hatchet does
+            if isinstance(exc, SlotDeadlockError):
+                # the deadlock travels up the parent chain: whoever waits on this run gets it
+                self._deadlocks[attempt.task_run.workflow_run.id] = exc.report
             error = TaskRunError.from_exception(exc, attempt.task_run.id)
             self._record_failure(attempt, error, isinstance(exc, _NOT_RETRYABLE))
         else:
@@ -466,6 +470,7 @@ class Engine:
         if attempt.slot_released:
             return
         attempt.slot_released = True
+        self._set_waiting(attempt, False)
         attempt.worker.held[attempt.pool] -= attempt.task_run.spec.slot_cost
         self.request_dispatch()
 
@@ -516,6 +521,9 @@ class Engine:
         """Act on a store transition: wake waiters, arm retry timers, dispatch."""
         for run in transition.finished:
             self._finish_waiters(run)
+        if transition.finished and self._saturated_pools:
+            # a run a blocked holder also waited on ended: the rest may now be stuck
+            self.request_stall_check()
         for ready_at in transition.retry_at:
             self.clock.call_at(ready_at, lambda: self.post(self._release_retries))
         if transition.queued:
@@ -564,12 +572,25 @@ class Engine:
         if attempt is None:
             return
         task_run = attempt.task_run
-        if not task_run.waiting_on and not attempt.slot_released:
-            worker, pool = attempt.worker, attempt.pool
-            worker.waiting_holders[pool] += 1
-            if worker.waiting_holders[pool] >= worker.capacity[pool]:
-                self.request_stall_check()
+        if not attempt.slot_released:
+            self._set_waiting(attempt, True)
         task_run.waiting_on[run.id] = task_run.waiting_on.get(run.id, 0) + 1
+        if self._saturated_pools:
+            # A pool full of waiting holders can turn into a deadlock through a wait in any
+            # pool, not just its own: check whenever one exists.
+            self.request_stall_check()
+
+    def _set_waiting(self, attempt: AttemptState, waiting: bool) -> None:
+        """Keep ``waiting_holders`` and the count of pools whose every slot is held by a
+        waiting run in step; the stall check runs only while such a pool exists."""
+        if attempt.counted_waiting == waiting:
+            return
+        attempt.counted_waiting = waiting
+        worker, pool = attempt.worker, attempt.pool
+        was_full = worker.waiting_holders[pool] >= worker.capacity[pool]
+        worker.waiting_holders[pool] += 1 if waiting else -1
+        is_full = worker.waiting_holders[pool] >= worker.capacity[pool]
+        self._saturated_pools += int(is_full) - int(was_full)
 
     def _end_wait(self, run: WorkflowRun, attempt: AttemptState | None) -> None:
         with self._lock:
@@ -586,8 +607,8 @@ class Engine:
                 waits[run.id] = remaining
                 return
             waits.pop(run.id, None)
-            if not waits and not attempt.slot_released:
-                attempt.worker.waiting_holders[attempt.pool] -= 1
+            if not waits:
+                self._set_waiting(attempt, False)
 
     def current_attempt(self) -> AttemptState | None:
         attempt = CURRENT_ATTEMPT.get()

@@ -92,6 +92,8 @@ class AttemptState:
     deadline_version: int = 0
     timer: TimerHandle | None = None
     slot_released: bool = False
+    #: counted in its worker's ``waiting_holders`` (holds a slot while blocked on runs)
+    counted_waiting: bool = False
 
     @property
     def pool(self) -> SlotPool:
