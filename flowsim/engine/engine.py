@@ -161,6 +161,7 @@ class Engine:
         self._loop_thread: int | None = None
         self._owned_thread: threading.Thread | None = None
         self._dispatch_pending = False
+        self._dispatching = False
         self._stall_check_pending = False
         self._deadline_timer: TimerHandle | None = None
         self._deadline_at: float | None = None
@@ -328,7 +329,12 @@ class Engine:
         with self._lock:
             runs, transition = self.store.create_runs(items, self.clock.now(), parent_run)
         if transition.queued:
-            self.request_dispatch()
+            if self.on_engine_loop() and not self._dispatching:
+                # Dispatch inline: a child that finishes without suspending is done before
+                # its caller waits, which then returns without a future or a loop turn.
+                self._dispatch()
+            else:
+                self.request_dispatch()
         return runs
 
     def request_dispatch(self) -> None:
@@ -343,7 +349,7 @@ class Engine:
         with self._lock:
             self._dispatch_pending = False
             now = self.clock.now()
-            for worker in sorted(self._workers.values(), key=lambda w: w.started_order):
+            for worker in self._workers.values():  # in start order (dicts keep insertion)
                 if not worker.accepting:
                     continue
                 for pool in worker.capacity:
@@ -354,8 +360,12 @@ class Engine:
                         worker.held[pool] += task_run.spec.slot_cost
                         started.append((worker, task_run))
             self._arm_schedule_deadline()
-        for worker, task_run in started:
-            self._launch(worker, task_run)
+        self._dispatching = True
+        try:
+            for worker, task_run in started:
+                self._launch(worker, task_run)
+        finally:
+            self._dispatching = False
 
     # ------------------------------------------------------------ executing
 
@@ -376,7 +386,7 @@ class Engine:
         self._exec_deadlines.push(task_run.spec.execution_timeout, now, attempt, 0)
         if self._exec_timer_at is None or attempt.deadline < self._exec_timer_at:
             self._arm_exec_timer()
-        context = contextvars.copy_context()
+        context = contextvars.Context()  # a fresh context, as on a worker: nothing leaks in
         body = self._execute(attempt)
         try:
             pending = context.run(body.send, None)
@@ -472,7 +482,8 @@ class Engine:
         attempt.slot_released = True
         self._set_waiting(attempt, False)
         attempt.worker.held[attempt.pool] -= attempt.task_run.spec.slot_cost
-        self.request_dispatch()
+        if self.store.has_ready():
+            self.request_dispatch()
 
     def release_slot_early(self, attempt: AttemptState) -> None:
         """``ctx.release_slot()``: the attempt keeps running but frees its slot."""

@@ -44,6 +44,8 @@ class Hatchet:
     ) -> None:
         self._explicit = backend or backend_url
         self._clock = clock
+        self._url: str | None = None
+        self._engine: Engine | None = None
         if self._explicit is not None:
             backends.validate_url(self._explicit)  # fail fast on a bad URL
         if clock is not None:
@@ -51,12 +53,19 @@ class Hatchet:
 
     @property
     def backend_url(self) -> str:
-        return backends.resolve_url(self._explicit)
+        """Resolved on first use, as hatchet_sdk reads its configuration once; first use
+        comes after the pytest plugin has applied its choice."""
+        if self._url is None:
+            self._url = backends.resolve_url(self._explicit)
+        return self._url
 
     @property
     def engine(self) -> Engine:
-        """The engine behind this client's URL (fresh after a pytest-plugin reset)."""
-        return backends.engine_for(self.backend_url, self._clock)
+        """The engine behind this client's URL (a fresh one after a pytest-plugin reset)."""
+        engine = self._engine
+        if engine is None or engine.closed:
+            engine = self._engine = backends.engine_for(self.backend_url, self._clock)
+        return engine
 
     def refuse_unsupported(self, where: str, options: dict[str, Any]) -> None:
         """Hatchet options flowsim does not model are refused by name, never ignored."""

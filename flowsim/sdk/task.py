@@ -7,7 +7,7 @@ import inspect
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import TYPE_CHECKING, Any, Generic, TypeVar, get_type_hints
+from typing import TYPE_CHECKING, Any, Generic, TypeVar, get_args, get_origin, get_type_hints
 
 from pydantic import BaseModel, TypeAdapter, ValidationError
 from pydantic_core import to_jsonable_python
@@ -35,12 +35,20 @@ def output_adapter(fn: TaskFunction) -> TypeAdapter[Any] | None:
         annotation = get_type_hints(fn).get("return")
     except Exception:  # unresolvable forward refs: fall back to the raw JSON
         return None
-    if annotation is None or annotation is type(None):
+    if annotation is None or annotation is type(None) or _accepts_any_json_object(annotation):
         return None
     try:
         return TypeAdapter(annotation)
     except Exception:
         return None
+
+
+def _accepts_any_json_object(annotation: Any) -> bool:
+    """``dict``, ``dict[str, Any]`` and ``Any`` validate a stored JSON object to itself, so
+    they need no validator (it would only copy the dict on every result)."""
+    if annotation is Any or annotation is dict:
+        return True
+    return get_origin(annotation) is dict and get_args(annotation)[1:] == (Any,)
 
 
 def describe_validation_error(workflow: str, error: ValidationError, given: Any) -> str:

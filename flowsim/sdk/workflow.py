@@ -174,19 +174,19 @@ class BaseWorkflow:
         additional_metadata: JSONSerializableMapping | None,
         priority: int | None,
     ) -> NewRun:
-        opts = options or TriggerWorkflowOptions()
-        metadata = {
-            **self.default_additional_metadata,
-            **opts.additional_metadata,
-            **(additional_metadata or {}),
-        }
-        chosen = priority if priority is not None else opts.priority
+        metadata = {**self.default_additional_metadata}
+        if options is not None:
+            metadata.update(options.additional_metadata)
+            priority = priority if priority is not None else options.priority
+            child_key = child_key if child_key is not None else options.child_key
+        if additional_metadata:
+            metadata.update(additional_metadata)
         return NewRun(
             spec=self.spec,
             input=validate_input(self, input),
             additional_metadata=metadata,
-            priority=int(chosen) if chosen is not None else self.default_priority,
-            child_key=child_key if child_key is not None else opts.child_key,
+            priority=int(priority) if priority is not None else self.default_priority,
+            child_key=child_key,
         )
 
     def _trigger(self, items: list[NewRun]) -> list[WorkflowRun]:

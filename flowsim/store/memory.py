@@ -78,6 +78,10 @@ class MemoryStore:
         prefix = f"{task_run_id}."
         return [run for key, run in self._children.items() if key.startswith(prefix)]
 
+    def has_ready(self) -> bool:
+        """Whether any task run waits in a claimable queue (not in backoff)."""
+        return any(self._queues.values())
+
     def queued_count(self) -> int:
         return sum(len(queue) for queue in self._queues.values())
 
