@@ -72,7 +72,6 @@ class DeadlockReport:
     blocked: tuple[BlockedRun, ...]
     cycle: tuple[str, ...]
     fixes: tuple[str, ...]
-    waiting_callers: int = 0
     names: Mapping[str, str] = field(default_factory=dict)
 
     @property
@@ -365,7 +364,9 @@ def _registrations(workers: Sequence[WorkerRuntime]) -> str:
     if not workers:
         return "no worker is running on this backend"
     return "running: " + "; ".join(
-        f"{w.name} registers {', '.join(sorted(w.workflows)) or 'nothing'}" for w in workers
+        f"{w.name}{'' if w.accepting else ' (draining: claims nothing new)'} registers "
+        f"{', '.join(sorted(w.workflows)) or 'nothing'}"
+        for w in workers
     )
 
 

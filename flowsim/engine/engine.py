@@ -280,7 +280,9 @@ class Engine:
         labels: dict[str, str | int] | None = None,
     ) -> WorkerRuntime:
         """Register a started worker; must be called on the engine loop."""
-        max_threads = max(1, capacity.get(SlotPool.DEFAULT, 0) + capacity.get(SlotPool.DURABLE, 0))
+        # one thread per task slot, as hatchet_sdk sizes its pool (durable tasks are async);
+        # threads start lazily, so a large slot count costs nothing until used
+        max_threads = max(1, capacity.get(SlotPool.DEFAULT, 0))
         with self._lock:
             order = next(self._worker_ids)
             runtime = WorkerRuntime(
@@ -289,7 +291,7 @@ class Engine:
                 capacity=dict(capacity),
                 workflows={wf.spec.name: wf for wf in workflows},
                 executor=ThreadPoolExecutor(
-                    max_workers=min(max_threads, 64), thread_name_prefix=f"flowsim-{name}"
+                    max_workers=max_threads, thread_name_prefix=f"flowsim-{name}"
                 ),
                 labels=dict(labels or {}),
                 started_order=order,
@@ -306,6 +308,8 @@ class Engine:
             runtime.accepting = False
             if runtime.holders:
                 runtime.drained = asyncio.Event()
+        # a running parent may wait on children only this worker would have claimed
+        self.request_stall_check()
         if runtime.drained is not None:
             await runtime.drained.wait()
         if runtime.tasks:

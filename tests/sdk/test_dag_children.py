@@ -231,3 +231,22 @@ def test_sync_result_of_a_cancelled_run_raises_value_error(hatchet: Hatchet) -> 
         RunCancelledError, match=f"Workflow run {ref.workflow_run_id} was cancelled"
     ):
         ref.result()
+
+
+async def test_every_slot_has_a_thread_for_sync_tasks(hatchet: Hatchet) -> None:
+    """70 sync parents blocked in child.run() plus their sync children need 80 threads on an
+    80-slot worker; a smaller thread pool would strand the children (Hatchet sizes the
+    pool at ``slots``)."""
+
+    @hatchet.task(name="sync-kid")
+    def sync_kid(input: EmptyModel, ctx: Context) -> dict[str, int]:
+        return {"kid": 1}
+
+    @hatchet.task(name="sync-dad")
+    def sync_dad(input: EmptyModel, ctx: Context) -> dict[str, Any]:
+        return sync_kid.run()
+
+    async with hatchet.worker("w", slots=80, workflows=[sync_kid, sync_dad]):
+        items = [sync_dad.create_bulk_run_item() for _ in range(70)]
+        results = await asyncio.wait_for(sync_dad.aio_run_many(items), timeout=20)
+    assert results == [{"kid": 1}] * 70

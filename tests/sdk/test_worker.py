@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from flowsim import BlockingCallError, Context, EmptyModel, FailedTaskRunExceptionGroup, Hatchet
+from tests.helpers import settle
 
 SCRIPT = textwrap.dedent(
     """
@@ -73,3 +74,42 @@ def test_leaving_with_stops_the_engine_thread(hatchet: Hatchet) -> None:
         assert worker.running and hatchet.engine.loop is not None
         assert noop.run() == {}
     assert not worker.running and hatchet.engine.loop is None
+
+
+
+async def test_draining_fails_a_parent_waiting_on_children_only_this_worker_would_run(
+    hatchet: Hatchet,
+) -> None:
+    """Leaving ``async with`` stops claiming: a parent already waiting on a queued child
+    that no other worker registers can never finish, so it fails when the drain starts
+    (it would otherwise hold the drain until its execution timeout)."""
+    import asyncio
+
+    hog_gate = asyncio.Event()
+
+    @hatchet.task(name="hog")
+    async def hog(input: EmptyModel, ctx: Context) -> None:
+        await hog_gate.wait()
+
+    @hatchet.task(name="late-kid")
+    async def late_kid(input: EmptyModel, ctx: Context) -> None:
+        return None
+
+    @hatchet.task(name="waiting-parent")
+    async def waiting_parent(input: EmptyModel, ctx: Context) -> None:
+        await late_kid.aio_run()
+
+    worker = hatchet.worker("w", slots=2, workflows=[hog, late_kid, waiting_parent])
+    async with worker:
+        hog.run_no_wait()
+        ref = waiting_parent.run_no_wait()
+        await settle()  # both slots taken: the hog runs, the parent waits on a queued kid
+        drain = asyncio.ensure_future(worker.aio_stop())
+        await settle()
+        run = hatchet.engine.store.get_run(ref.workflow_run_id)
+        assert run.status == "FAILED"
+        hog_gate.set()
+        await asyncio.wait_for(drain, 5)
+    error = run.tasks["waiting-parent"].error
+    assert error is not None and error.exc_type == "UnknownWorkflowError"
+    assert "w (draining: claims nothing new) registers" in error.exc
