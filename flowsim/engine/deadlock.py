@@ -119,7 +119,7 @@ class DeadlockReport:
 
     def render(self) -> str:
         if self.unregistered and not self.holders:
-            return self._render_unregistered()
+            return self.render_unregistered()
         out = [
             f"Slot deadlock on {self.backend} at {_instant(self.at)}: "
             f"{len(self.holders)} run(s) hold slots while waiting for runs that can never start."
@@ -155,11 +155,12 @@ class DeadlockReport:
             out.extend(f"  - {fix}" for fix in self.fixes)
         return "\n".join(out)
 
-    def _render_unregistered(self) -> str:
+    def render_unregistered(self) -> str:
+        """The text for ``UnknownWorkflowError``: only the runs no worker will take."""
         lines = [f"Runs on {self.backend} can never start: no running worker registers them."]
         for blocked in self.unregistered:
             lines.append(f"  {blocked.workflow} run {blocked.workflow_run_id}: {blocked.reason}")
-        lines.extend(f"  - {fix}" for fix in self.fixes)
+        lines.extend(f"  - {fix}" for fix in self.fixes if fix.startswith("register workflow"))
         return "\n".join(lines)
 
 
@@ -419,6 +420,8 @@ def _fixes(
         children = sorted(
             {b.workflow for b in blocked if pool.worker in b.candidates and b.pool == pool.pool}
         )
+        if not children:
+            continue  # nothing they wait for could use this pool: more slots would not help
         needed = pool.held_by_waiting + 1
         keyword = "slots" if pool.pool == SlotPool.DEFAULT.value else "durable_slots"
         fixes.append(
@@ -427,11 +430,10 @@ def _fixes(
             f"held by waiting parents + 1 for a child; as many parents at once as slots "
             f"deadlocks again"
         )
-        if children:
-            fixes.append(
-                f"run {', '.join(children)} on a separate worker, so children never compete "
-                f"with their parents ({', '.join(parents)}) for {pool.pool} slots"
-            )
+        fixes.append(
+            f"run {', '.join(children)} on a separate worker, so children never compete "
+            f"with their parents ({', '.join(parents)}) for {pool.pool} slots"
+        )
         if pool.pool == SlotPool.DEFAULT.value:
             fixes.append(
                 f"make the parent ({', '.join(parents)}) a durable task (@hatchet.durable_task): "

@@ -34,6 +34,7 @@ from flowsim.errors import (
     SlotDeadlockError,
     TaskRunError,
     UnknownWorkflowError,
+    WorkflowDefinitionError,
 )
 from flowsim.rules import RunStatus, SlotPool
 from flowsim.store.memory import MemoryStore, NewRun, Transition
@@ -47,19 +48,25 @@ CURRENT_ATTEMPT: contextvars.ContextVar[AttemptState | None] = contextvars.Conte
 )
 
 #: Failures that another attempt cannot fix, so they are never retried.
-_NOT_RETRYABLE = (NonRetryableException, SlotDeadlockError, UnknownWorkflowError)
+_NOT_RETRYABLE = (
+    NonRetryableException,
+    SlotDeadlockError,
+    UnknownWorkflowError,
+    WorkflowDefinitionError,
+)
 
 
 class _Group:
     """One wait for many runs (``aio_run_many``): a counter and one future, instead of a
     future, a callback and a loop hand-off per run."""
 
-    __slots__ = ("done", "fail_fast", "remaining")
+    __slots__ = ("done", "fail_fast", "first_failure", "remaining")
 
     def __init__(self, done: asyncio.Future[None], fail_fast: bool) -> None:
         self.done = done
         self.fail_fast = fail_fast
         self.remaining = 0
+        self.first_failure: WorkflowRun | None = None
 
     def notify(self, run: WorkflowRun | None, error: BaseException | None) -> None:
         self.remaining -= 1
@@ -67,9 +74,10 @@ class _Group:
             return
         if error is not None:
             self.done.set_exception(error)
-        elif self.remaining == 0 or (
-            self.fail_fast and run is not None and run.status is not RunStatus.COMPLETED
-        ):
+        elif self.fail_fast and run is not None and run.status is not RunStatus.COMPLETED:
+            self.first_failure = run
+            self.done.set_result(None)
+        elif self.remaining == 0:
             self.done.set_result(None)
 
 
@@ -137,6 +145,31 @@ class _Resume:
 
 async def _resume(coro: Coroutine[Any, Any, None], pending: Any) -> None:
     await _Resume(coro, pending)
+
+
+class _MissingTask:
+    """Stands in for a task the worker's definition of a workflow lacks: two different
+    workflows share a name. The attempt fails, non-retryably, saying so."""
+
+    is_async = True
+
+    def __init__(self, task_run: TaskRun, worker: WorkerRuntime, registered: Registrable) -> None:
+        self.spec = task_run.spec
+        self._message = (
+            f"worker {worker.name!r} registers a workflow named "
+            f"{task_run.workflow_run.workflow_name!r} with tasks "
+            f"{sorted(registered.spec.tasks)}, but this run was created from a different "
+            f"definition with task {task_run.name!r}; give different workflows different names"
+        )
+
+    def make_context(self, attempt: AttemptState) -> None:
+        return None
+
+    def invoke(self, attempt: AttemptState, context: Any) -> Any:
+        raise WorkflowDefinitionError(self._message)
+
+    def serialize_output(self, value: Any) -> JSON:
+        return None
 
 
 def _attempt_live(attempt: AttemptState, version: int) -> bool:
@@ -332,6 +365,9 @@ class Engine:
         parent_run = parent.task_run if parent is not None and parent.engine is self else None
         with self._lock:
             runs, transition = self.store.create_runs(items, self.clock.now(), parent_run)
+            if self._loop is None and transition.queued:
+                # no worker to dispatch (which arms it): schedule timeouts still apply
+                self._arm_schedule_deadline()
         if transition.queued:
             if self.on_engine_loop() and not self._dispatching:
                 # Dispatch inline: a child that finishes without suspending is done before
@@ -375,7 +411,10 @@ class Engine:
 
     def _launch(self, worker: WorkerRuntime, task_run: TaskRun) -> None:
         assert self._loop is not None
-        runnable = worker.workflows[task_run.workflow_run.workflow_name].runnables()[task_run.name]
+        registered = worker.workflows[task_run.workflow_run.workflow_name]
+        runnable = registered.runnables().get(task_run.name) or _MissingTask(
+            task_run, worker, registered
+        )
         now = self.clock.now()
         attempt = AttemptState(
             engine=self,
@@ -562,8 +601,7 @@ class Engine:
             self._deadline_at = None
             self._deadline_timer = None
             self._apply(self.store.expire_schedule_timeouts(self.clock.now()))
-            if self._loop is not None:
-                self._arm_schedule_deadline()
+            self._arm_schedule_deadline()
 
     # ------------------------------------------------------------ waiting
 
@@ -577,7 +615,7 @@ class Engine:
         if stall is None:
             return
         if any(not b.candidates for b in stall.report.blocked):
-            raise UnknownWorkflowError(stall.report.render())
+            raise UnknownWorkflowError(stall.report.render_unregistered())
 
     def _begin_wait(self, run: WorkflowRun, waiter: _Waiter) -> None:
         self._check_servable(run)
@@ -643,10 +681,12 @@ class Engine:
         finally:
             self._end_wait(run, attempt)
 
-    async def wait_many(self, runs: Sequence[WorkflowRun], *, fail_fast: bool) -> None:
+    async def wait_many(
+        self, runs: Sequence[WorkflowRun], *, fail_fast: bool
+    ) -> WorkflowRun | None:
         """Wait for many runs with one shared future (fan-out). With ``fail_fast`` the first
-        run to end other than COMPLETED ends the wait, as ``asyncio.gather`` does for
-        hatchet_sdk's ``aio_run_many``."""
+        run to end other than COMPLETED ends the wait and is returned, as
+        ``asyncio.gather`` raises the first failure for hatchet_sdk's ``aio_run_many``."""
         attempt = self.current_attempt()
         loop = asyncio.get_running_loop()
         group = _Group(loop.create_future(), fail_fast)
@@ -656,13 +696,14 @@ class Engine:
                 for run in runs:
                     if run.status.is_terminal:
                         if fail_fast and run.status is not RunStatus.COMPLETED:
-                            return
+                            return run
                         continue
                     self._begin_wait(run, _Waiter(None, loop, attempt, group))
                     registered.append(run)
                     group.remaining += 1
             if group.remaining:
                 await group.done
+            return group.first_failure
         finally:
             with self._lock:
                 for run in registered:
@@ -747,7 +788,7 @@ class Engine:
             )
             for waiter in self._waiters.pop(run_id):
                 error: Exception = (
-                    UnknownWorkflowError(stall.report.render())
+                    UnknownWorkflowError(stall.report.render_unregistered())
                     if unregistered
                     else SlotDeadlockError(stall.report)
                 )

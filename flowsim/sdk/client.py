@@ -24,7 +24,16 @@ from flowsim.sdk.worker import Worker
 from flowsim.sdk.workflow import BaseWorkflow, Standalone, Workflow
 
 #: Keyword arguments hatchet_sdk accepts that change nothing observable here.
-_HARMLESS = frozenset({"description", "version", "debug", "labels"})
+_HARMLESS = frozenset({"description", "version", "debug"})
+#: hatchet_sdk 1.43 options of workflow/task decorators and triggers that flowsim does not
+#: model yet: refused by name. Any other unexpected keyword is a TypeError, as in Python.
+HATCHET_OPTIONS_NOT_MODELLED = frozenset(
+    {
+        "concurrency", "rate_limits", "desired_worker_labels", "on_events", "on_crons",
+        "cron_input", "sticky", "wait_for", "skip_if", "cancel_if", "default_filters",
+        "idempotency", "eviction_policy", "desired_worker_id", "lifespan", "task_defaults",
+    }
+)  # fmt: skip
 
 
 class Hatchet:
@@ -69,6 +78,9 @@ class Hatchet:
 
     def refuse_unsupported(self, where: str, options: dict[str, Any]) -> None:
         """Hatchet options flowsim does not model are refused by name, never ignored."""
+        typos = sorted(set(options) - HATCHET_OPTIONS_NOT_MODELLED - _HARMLESS)
+        if typos:
+            raise TypeError(f"{where}: unexpected keyword argument(s) {', '.join(typos)}")
         unknown = {
             k: v for k, v in options.items() if k not in _HARMLESS and v not in (None, [], {})
         }
@@ -128,7 +140,6 @@ class Hatchet:
         default_additional_metadata: JSONSerializableMapping | None = None,
         **unsupported: Any,
     ) -> Callable[[TaskFunction], Standalone[Any]]:
-        unsupported.pop("eviction_policy", None)
         settings = TaskSettings(
             name, schedule_timeout, execution_timeout, (), retries, backoff_factor,
             backoff_max_seconds, durable=True,
@@ -142,7 +153,8 @@ class Hatchet:
         workflow_options: tuple[type[Any] | None, int, JSONSerializableMapping | None],
         unsupported: dict[str, Any],
     ) -> Callable[[TaskFunction], Standalone[Any]]:
-        self.refuse_unsupported(f"hatchet.task(name={settings.name!r})", unsupported)
+        kind = "durable_task" if settings.durable else "task"
+        self.refuse_unsupported(f"hatchet.{kind}(name={settings.name!r})", unsupported)
 
         def decorate(fn: TaskFunction) -> Standalone[Any]:
             workflow_name = settings.name or fn.__name__

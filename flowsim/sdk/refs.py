@@ -75,6 +75,10 @@ class TaskRunRef(Generic[R]):
     def __str__(self) -> str:
         return self.workflow_run_id
 
+    @property
+    def status(self) -> RunStatus:
+        return self._ref.status
+
     async def aio_result(self) -> R:
         return self._extract(await self._ref.aio_result())
 

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from flowsim import rules
 from flowsim.engine.runtime import WorkerRuntime
-from flowsim.errors import ConfigurationError
+from flowsim.errors import ConfigurationError, WorkflowDefinitionError
 from flowsim.sdk.workflow import BaseWorkflow
 
 if TYPE_CHECKING:
@@ -57,8 +57,15 @@ class Worker:
                 f"hatchet.workflow / hatchet.task / hatchet.durable_task, got {workflow!r}; "
                 "you likely passed a task (the result of @wf.task) instead of its workflow"
             )
-        if any(existing.name == workflow.name for existing in self._workflows):
-            return
+        for existing in self._workflows:
+            if existing is workflow:
+                return
+            if existing.name == workflow.name:
+                raise WorkflowDefinitionError(
+                    f"worker {self.name!r}: two different workflows are named "
+                    f"{workflow.name!r}; the engine keys runs by name, so give them distinct "
+                    "names"
+                )
         workflow.spec  # noqa: B018 - definition errors surface at registration, not mid-run
         self._workflows.append(workflow)
 

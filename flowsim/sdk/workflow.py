@@ -148,6 +148,7 @@ class BaseWorkflow:
         sticky: bool = False,
         desired_worker_labels: Any = None,
     ) -> WorkflowRunTriggerConfig:
+        self._refuse_placement(sticky, desired_worker_id, desired_worker_labels)
         if options is None:
             merged = TriggerWorkflowOptions(
                 child_key=child_key,
@@ -176,6 +177,7 @@ class BaseWorkflow:
     ) -> NewRun:
         metadata = {**self.default_additional_metadata}
         if options is not None:
+            self._refuse_placement(options.sticky, options.desired_worker_id, None)
             metadata.update(options.additional_metadata)
             priority = priority if priority is not None else options.priority
             child_key = child_key if child_key is not None else options.child_key
@@ -210,6 +212,18 @@ class BaseWorkflow:
     def _ref(self, run: WorkflowRun) -> WorkflowRunRef:
         return WorkflowRunRef(self._engine(), run)
 
+    def _refuse_placement(
+        self, sticky: bool, desired_worker_id: str | None, desired_worker_labels: Any
+    ) -> None:
+        """Worker placement options change which worker runs a task; flowsim does not model
+        them yet, so it refuses them rather than run the task somewhere else silently."""
+        placement = {
+            "sticky": sticky or None,
+            "desired_worker_id": desired_worker_id,
+            "desired_worker_labels": desired_worker_labels,
+        }
+        self._client.refuse_unsupported(f"{self._name} trigger", placement)
+
     def _start_one(
         self,
         input: Any,
@@ -217,7 +231,9 @@ class BaseWorkflow:
         child_key: str | None,
         additional_metadata: JSONSerializableMapping | None,
         priority: int | None,
+        placement: tuple[bool, str | None, Any] = (False, None, None),
     ) -> WorkflowRun:
+        self._refuse_placement(*placement)
         item = self._new_run(input, options, child_key, additional_metadata, priority)
         return self._trigger([item])[0]
 
@@ -228,9 +244,12 @@ class BaseWorkflow:
         child_key: str | None = None,
         additional_metadata: JSONSerializableMapping | None = None,
         priority: int | None = None,
-        **_: Any,
+        sticky: bool = False,
+        desired_worker_id: str | None = None,
+        desired_worker_labels: Any = None,
     ) -> Any:
-        run = self._start_one(input, options, child_key, additional_metadata, priority)
+        placement = (sticky, desired_worker_id, desired_worker_labels)
+        run = self._start_one(input, options, child_key, additional_metadata, priority, placement)
         return self._wrap_ref(self._ref(run))
 
     async def aio_run_no_wait(
@@ -240,9 +259,14 @@ class BaseWorkflow:
         child_key: str | None = None,
         additional_metadata: JSONSerializableMapping | None = None,
         priority: int | None = None,
-        **_: Any,
+        sticky: bool = False,
+        desired_worker_id: str | None = None,
+        desired_worker_labels: Any = None,
     ) -> Any:
-        return self.run_no_wait(input, options, child_key, additional_metadata, priority)
+        return self.run_no_wait(
+            input, options, child_key, additional_metadata, priority,
+            sticky, desired_worker_id, desired_worker_labels,
+        )  # fmt: skip
 
     def run(
         self,
@@ -252,9 +276,12 @@ class BaseWorkflow:
         child_key: str | None = None,
         additional_metadata: JSONSerializableMapping | None = None,
         priority: int | None = None,
-        **_: Any,
+        sticky: bool = False,
+        desired_worker_id: str | None = None,
+        desired_worker_labels: Any = None,
     ) -> Any:
-        run = self._start_one(input, options, child_key, additional_metadata, priority)
+        placement = (sticky, desired_worker_id, desired_worker_labels)
+        run = self._start_one(input, options, child_key, additional_metadata, priority, placement)
         if not wait_for_result:
             return self._wrap_ref(self._ref(run))
         engine = self._engine()
@@ -268,9 +295,12 @@ class BaseWorkflow:
         child_key: str | None = None,
         additional_metadata: JSONSerializableMapping | None = None,
         priority: int | None = None,
-        **_: Any,
+        sticky: bool = False,
+        desired_worker_id: str | None = None,
+        desired_worker_labels: Any = None,
     ) -> Any:
-        run = self._start_one(input, options, child_key, additional_metadata, priority)
+        placement = (sticky, desired_worker_id, desired_worker_labels)
+        run = self._start_one(input, options, child_key, additional_metadata, priority, placement)
         if not wait_for_result:
             return self._wrap_ref(self._ref(run))
         engine = self._engine()
@@ -298,7 +328,10 @@ class BaseWorkflow:
         runs = self._trigger(self._items(workflows))
         if not wait_for_result:
             return [self._wrap_ref(self._ref(run)) for run in runs]
-        await self._engine().wait_many(runs, fail_fast=not return_exceptions)
+        engine = self._engine()
+        failed = await engine.wait_many(runs, fail_fast=not return_exceptions)
+        if failed is not None:
+            outcome(engine, failed, sync=False)  # raises, for the run that failed first
         return self._collect(runs, return_exceptions, sync=False)
 
     def _collect(self, runs: list[WorkflowRun], return_exceptions: bool, sync: bool) -> list[Any]:
@@ -350,7 +383,6 @@ class Workflow(BaseWorkflow):
         backoff_max_seconds: int | None = None,
         **unsupported: Any,
     ) -> Callable[[TaskFunction], Task[Any]]:
-        unsupported.pop("eviction_policy", None)
         settings = TaskSettings(
             name, schedule_timeout, execution_timeout, tuple(parents or ()), retries,
             backoff_factor, backoff_max_seconds, durable=True,
@@ -360,7 +392,8 @@ class Workflow(BaseWorkflow):
     def _decorator(
         self, settings: TaskSettings, unsupported: dict[str, Any]
     ) -> Callable[[TaskFunction], Task[Any]]:
-        self._client.refuse_unsupported(f"{self.name}.task", unsupported)
+        kind = "durable_task" if settings.durable else "task"
+        self._client.refuse_unsupported(f"{self.name}.{kind}", unsupported)
 
         def decorate(fn: TaskFunction) -> Task[Any]:
             task: Task[Any] = Task(fn, self, settings)

@@ -250,3 +250,48 @@ async def test_every_slot_has_a_thread_for_sync_tasks(hatchet: Hatchet) -> None:
         items = [sync_dad.create_bulk_run_item() for _ in range(70)]
         results = await asyncio.wait_for(sync_dad.aio_run_many(items), timeout=20)
     assert results == [{"kid": 1}] * 70
+
+
+async def test_aio_run_many_raises_for_the_run_that_failed_first(hatchet: Hatchet) -> None:
+    gate = asyncio.Event()
+
+    @hatchet.task(name="slow-or-bad", input_validator=Numbers)
+    async def slow_or_bad(input: Numbers, ctx: Context) -> dict[str, int]:
+        if input.a == 0:
+            await gate.wait()  # run 0 is still running when run 1 fails
+            return {"a": 0}
+        raise ValueError("run 1 is bad")
+
+    async with hatchet.worker("w", slots=2, workflows=[slow_or_bad]):
+        items = [slow_or_bad.create_bulk_run_item(input=Numbers(a=i, b=0)) for i in range(2)]
+        with pytest.raises(FailedTaskRunExceptionGroup) as caught:
+            await slow_or_bad.aio_run_many(items)
+        gate.set()
+    assert [e.exc for e in caught.value.exceptions] == ["run 1 is bad"]
+
+
+def test_two_workflows_with_one_name_are_refused_and_never_crash_dispatch(
+    hatchet: Hatchet,
+) -> None:
+    from flowsim import WorkflowDefinitionError
+
+    first = hatchet.workflow(name="same")
+    second = hatchet.workflow(name="same")
+
+    @first.task()
+    def one(input: EmptyModel, ctx: Context) -> dict[str, int]:
+        return {"one": 1}
+
+    @second.task()
+    def two(input: EmptyModel, ctx: Context) -> dict[str, int]:
+        return {"two": 2}
+
+    with pytest.raises(WorkflowDefinitionError, match="two different workflows are named 'same'"):
+        hatchet.worker("w", workflows=[first, second])
+    with (
+        hatchet.worker("w", slots=1, workflows=[first]),
+        pytest.raises(FailedTaskRunExceptionGroup) as caught,
+    ):
+        second.run()
+    [error] = caught.value.exceptions
+    assert error.exc_type == "WorkflowDefinitionError" and "different definition" in error.exc

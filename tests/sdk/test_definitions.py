@@ -104,3 +104,23 @@ def test_unsupported_hatchet_options_are_refused_by_name(hatchet: Hatchet) -> No
         hatchet.task(name="rl", rate_limits=["x"])
     kept: dict[str, Any] = {"description": "harmless", "version": "1"}
     assert hatchet.workflow(name="ok", **kept).name == "ok"
+
+
+def test_placement_options_and_eviction_are_refused_and_typos_are_type_errors(
+    hatchet: Hatchet,
+) -> None:
+    @hatchet.task(name="placed")
+    def placed(input: EmptyModel, ctx: Context) -> None:
+        return None
+
+    with pytest.raises(UnsupportedFeatureError, match="sticky"):
+        placed.run_no_wait(sticky=True)
+    with pytest.raises(UnsupportedFeatureError, match="desired_worker_id"):
+        placed.create_bulk_run_item(desired_worker_id="w-1")
+    with pytest.raises(UnsupportedFeatureError, match=r"hatchet.durable_task.*eviction_policy"):
+        hatchet.durable_task(name="evictable", eviction_policy=object())
+    with pytest.raises(TypeError, match=r"unexpected keyword argument.*nmae"):
+        hatchet.task(nmae="typo")
+    with pytest.raises(TypeError):
+        placed.run_no_wait(not_an_option=1)  # type: ignore[call-arg]
+    assert hatchet.engine.store.runs == {}

@@ -16,6 +16,7 @@ from flowsim import (
     Hatchet,
     ManualClock,
     NonRetryableException,
+    RunCancelledError,
 )
 from tests.helpers import settle
 
@@ -159,3 +160,22 @@ async def test_schedule_timeout_cancels_a_run_that_never_got_a_slot(
         release.set()
         assert await blocking.aio_result() == {"done": True}
     assert hatchet.engine.store.get_run(ref.workflow_run_id).status == "CANCELLED"
+
+
+def test_schedule_timeout_applies_with_no_worker_running(
+    hatchet: Hatchet, flowsim_clock: ManualClock
+) -> None:
+    @hatchet.task(name="unserved", schedule_timeout="10s")
+    def unserved(input: EmptyModel, ctx: Context) -> dict[str, Any]:
+        return {"ran": True}
+
+    ref = unserved.run_no_wait()
+    flowsim_clock.advance(9.9)
+    assert hatchet.engine.store.get_run(ref.workflow_run_id).status == "QUEUED"
+    flowsim_clock.advance(0.1)
+    assert hatchet.engine.store.get_run(ref.workflow_run_id).status == "CANCELLED"
+    with (
+        hatchet.worker("late", slots=1, workflows=[unserved]),
+        pytest.raises(RunCancelledError, match="was cancelled"),
+    ):
+        ref.result()
