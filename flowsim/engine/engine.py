@@ -19,15 +19,19 @@ import contextvars
 import itertools
 import threading
 from collections import Counter
-from collections.abc import Callable, Coroutine, Generator, Sequence
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, TypeVar
+from typing import TypeVar
 
 from flowsim import rules
 from flowsim.clock import Clock, SystemClock, TimerHandle
 from flowsim.deadlines import DeadlineQueue
 from flowsim.engine.deadlock import DeadlockReport, Stall, find_stall
+from flowsim.engine.eager import resume
+from flowsim.engine.loop import LoopHost
+from flowsim.engine.missing import MissingTask
 from flowsim.engine.runtime import AttemptState, Registrable, WorkerRuntime
+from flowsim.engine.waiters import Group, Waiter
 from flowsim.errors import (
     BlockingCallError,
     NonRetryableException,
@@ -56,122 +60,6 @@ _NOT_RETRYABLE = (
 )
 
 
-class _Group:
-    """One wait for many runs (``aio_run_many``): a counter and one future, instead of a
-    future, a callback and a loop hand-off per run."""
-
-    __slots__ = ("done", "fail_fast", "first_failure", "remaining")
-
-    def __init__(self, done: asyncio.Future[None], fail_fast: bool) -> None:
-        self.done = done
-        self.fail_fast = fail_fast
-        self.remaining = 0
-        self.first_failure: WorkflowRun | None = None
-
-    def notify(self, run: WorkflowRun | None, error: BaseException | None) -> None:
-        self.remaining -= 1
-        if self.done.done():
-            return
-        if error is not None:
-            self.done.set_exception(error)
-        elif self.fail_fast and run is not None and run.status is not RunStatus.COMPLETED:
-            self.first_failure = run
-            self.done.set_result(None)
-        elif self.remaining == 0:
-            self.done.set_result(None)
-
-
-class _Waiter:
-    __slots__ = ("attempt", "future", "group", "loop")
-
-    def __init__(
-        self,
-        future: asyncio.Future[WorkflowRun] | concurrent.futures.Future[WorkflowRun] | None,
-        loop: asyncio.AbstractEventLoop | None,
-        attempt: AttemptState | None,
-        group: _Group | None = None,
-    ) -> None:
-        self.future = future
-        self.loop = loop
-        self.attempt = attempt
-        self.group = group
-
-    def notify(self, run: WorkflowRun | None, error: BaseException | None) -> None:
-        if self.group is not None:
-            self.group.notify(run, error)
-            return
-        future = self.future
-        if future is None or future.done():
-            return
-        if error is not None:
-            future.set_exception(error)
-        else:
-            future.set_result(run)  # type: ignore[arg-type]
-
-
-class _Resume:
-    """Drives a task coroutine whose first step already ran outside any asyncio Task.
-
-    Task bodies are started eagerly, inline in the dispatcher: most fan-out children finish
-    without ever suspending, and then need no Task and no extra loop iteration at all. A
-    body that does suspend is handed to a Task through this awaitable, which re-yields the
-    future the body is blocked on and forwards results, exceptions and cancellation."""
-
-    __slots__ = ("_coro", "_pending")
-
-    def __init__(self, coro: Coroutine[Any, Any, None], pending: Any) -> None:
-        self._coro = coro
-        self._pending = pending
-
-    def __await__(self) -> Generator[Any, Any, None]:
-        coro, value = self._coro, self._pending
-        while True:
-            try:
-                sent = yield value
-            except GeneratorExit:
-                coro.close()
-                raise
-            except BaseException as exc:
-                try:
-                    value = coro.throw(exc)
-                except StopIteration:
-                    return
-            else:
-                try:
-                    value = coro.send(sent)
-                except StopIteration:
-                    return
-
-
-async def _resume(coro: Coroutine[Any, Any, None], pending: Any) -> None:
-    await _Resume(coro, pending)
-
-
-class _MissingTask:
-    """Stands in for a task the worker's definition of a workflow lacks: two different
-    workflows share a name. The attempt fails, non-retryably, saying so."""
-
-    is_async = True
-
-    def __init__(self, task_run: TaskRun, worker: WorkerRuntime, registered: Registrable) -> None:
-        self.spec = task_run.spec
-        self._message = (
-            f"worker {worker.name!r} registers a workflow named "
-            f"{task_run.workflow_run.workflow_name!r} with tasks "
-            f"{sorted(registered.spec.tasks)}, but this run was created from a different "
-            f"definition with task {task_run.name!r}; give different workflows different names"
-        )
-
-    def make_context(self, attempt: AttemptState) -> None:
-        return None
-
-    def invoke(self, attempt: AttemptState, context: Any) -> Any:
-        raise WorkflowDefinitionError(self._message)
-
-    def serialize_output(self, value: Any) -> JSON:
-        return None
-
-
 def _attempt_live(attempt: AttemptState, version: int) -> bool:
     return not attempt.finished and attempt.deadline_version == version
 
@@ -180,19 +68,17 @@ def _cancel_task(task: asyncio.Task[None]) -> None:
     task.cancel()
 
 
-class Engine:
+class Engine(LoopHost):
     def __init__(self, url: str, clock: Clock | None = None) -> None:
+        super().__init__()
         self.url = url
         self.clock: Clock = clock or SystemClock()
         self.store = MemoryStore()
         self._lock = threading.RLock()
         self._workers: dict[str, WorkerRuntime] = {}
         self._worker_ids = itertools.count(1)
-        self._waiters: dict[str, list[_Waiter]] = {}
+        self._waiters: dict[str, list[Waiter]] = {}
         self._awaited: Counter[str] = Counter()
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._loop_thread: int | None = None
-        self._owned_thread: threading.Thread | None = None
         self._dispatch_pending = False
         self._dispatching = False
         self._stall_check_pending = False
@@ -205,105 +91,10 @@ class Engine:
         self._saturated_pools = 0
         self.closed = False
 
-    # ------------------------------------------------------------ the engine loop
-
-    @property
-    def loop(self) -> asyncio.AbstractEventLoop | None:
-        return self._loop
-
-    def on_engine_loop(self) -> bool:
-        return self._loop is not None and threading.get_ident() == self._loop_thread
-
-    def _bind(self, loop: asyncio.AbstractEventLoop, thread: int | None) -> None:
-        self._loop = loop
-        self._loop_thread = thread
-        if isinstance(self.clock, SystemClock):
-            self.clock.attach(loop.call_later)
-
-    def _unbind(self) -> None:
-        self._loop = None
-        self._loop_thread = None
-        if isinstance(self.clock, SystemClock):
-            self.clock.attach(None)
-
-    def bind_current_loop(self) -> bool:
-        """Make the running loop the engine loop if none is bound; True if it now is."""
-        with self._lock:
-            if self._loop is None or self._loop.is_closed():
-                self._bind(asyncio.get_running_loop(), threading.get_ident())
-            return self.on_engine_loop()
-
-    def ensure_thread_loop(self) -> asyncio.AbstractEventLoop:
-        """Bind a background engine thread if no loop is bound yet (``with worker:``)."""
-        with self._lock:
-            if self._loop is not None and not self._loop.is_closed():
-                return self._loop
-            loop = asyncio.new_event_loop()
-            ready = threading.Event()
-
-            def serve() -> None:
-                asyncio.set_event_loop(loop)
-                loop.call_soon(ready.set)
-                try:
-                    loop.run_forever()
-                finally:
-                    pending = [t for t in asyncio.all_tasks(loop) if not t.done()]
-                    for task in pending:
-                        task.cancel()
-                    if pending:
-                        loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
-                    loop.run_until_complete(loop.shutdown_default_executor())
-                    loop.close()
-
-            thread = threading.Thread(target=serve, name=f"flowsim-engine[{self.url}]", daemon=True)
-            thread.start()
-            ready.wait()
-            self._owned_thread = thread
-            self._bind(loop, thread.ident)
-            return loop
-
-    def _release_loop_if_idle(self) -> None:
-        """Let go of the engine loop once no worker runs (so tests leave no threads)."""
-        with self._lock:
-            if self._workers or self._loop is None:
-                return
-            loop, thread = self._loop, self._owned_thread
-            self._unbind()
-            self._owned_thread = None
-        if thread is not None:
-            loop.call_soon_threadsafe(loop.stop)
-            if threading.get_ident() != thread.ident:
-                thread.join(timeout=10)
-
-    def post(self, callback: Callable[..., None], *args: Any) -> None:
-        """Run ``callback`` on the engine loop soon, from any thread; inline if no loop."""
-        loop = self._loop
-        if loop is None or loop.is_closed():
-            with self._lock:
-                callback(*args)
-        elif self.on_engine_loop():
-            loop.call_soon(callback, *args)
-        else:
-            loop.call_soon_threadsafe(callback, *args)
-
-    async def run_on_engine(self, factory: Callable[[], Coroutine[Any, Any, T]]) -> T:
-        """Await a coroutine on the engine loop from any loop."""
-        if self.on_engine_loop() or self._loop is None:
-            return await factory()
-        future = asyncio.run_coroutine_threadsafe(factory(), self._loop)
-        return await asyncio.wrap_future(future)
-
-    def run_on_engine_blocking(self, factory: Callable[[], Coroutine[Any, Any, T]]) -> T:
-        if self._loop is None:
-            raise BlockingCallError("no engine loop is running")
-        if self.on_engine_loop():
-            raise BlockingCallError(
-                "a blocking flowsim call was made on the engine's own event loop, which would "
-                "wait forever; use the aio_ variant (await wf.aio_run(...)) in async code"
-            )
-        return asyncio.run_coroutine_threadsafe(factory(), self._loop).result()
-
     # ------------------------------------------------------------ workers
+
+    def _has_workers(self) -> bool:
+        return bool(self._workers)
 
     def add_worker(
         self,
@@ -412,7 +203,7 @@ class Engine:
     def _launch(self, worker: WorkerRuntime, task_run: TaskRun) -> None:
         assert self._loop is not None
         registered = worker.workflows[task_run.workflow_run.workflow_name]
-        runnable = registered.runnables().get(task_run.name) or _MissingTask(
+        runnable = registered.runnables().get(task_run.name) or MissingTask(
             task_run, worker, registered
         )
         now = self.clock.now()
@@ -435,7 +226,7 @@ class Engine:
             pending = context.run(body.send, None)
         except StopIteration:
             return  # finished without suspending: no Task needed
-        task = self._loop.create_task(_resume(body, pending), context=context)
+        task = self._loop.create_task(resume(body, pending), context=context)
         attempt.task = task
         worker.tasks.add(task)
         task.add_done_callback(worker.tasks.discard)
@@ -617,7 +408,7 @@ class Engine:
         if any(not b.candidates for b in stall.report.blocked):
             raise UnknownWorkflowError(stall.report.render_unregistered())
 
-    def _begin_wait(self, run: WorkflowRun, waiter: _Waiter) -> None:
+    def _begin_wait(self, run: WorkflowRun, waiter: Waiter) -> None:
         self._check_servable(run)
         self._waiters.setdefault(run.id, []).append(waiter)
         self._awaited[run.id] += 1
@@ -675,7 +466,7 @@ class Engine:
             if run.status.is_terminal:
                 return run
             future: asyncio.Future[WorkflowRun] = loop.create_future()
-            self._begin_wait(run, _Waiter(future, loop, attempt))
+            self._begin_wait(run, Waiter(future, loop, attempt))
         try:
             return await future
         finally:
@@ -689,7 +480,7 @@ class Engine:
         ``asyncio.gather`` raises the first failure for hatchet_sdk's ``aio_run_many``."""
         attempt = self.current_attempt()
         loop = asyncio.get_running_loop()
-        group = _Group(loop.create_future(), fail_fast)
+        group = Group(loop.create_future(), fail_fast)
         registered: list[WorkflowRun] = []
         try:
             with self._lock:
@@ -698,7 +489,7 @@ class Engine:
                         if fail_fast and run.status is not RunStatus.COMPLETED:
                             return run
                         continue
-                    self._begin_wait(run, _Waiter(None, loop, attempt, group))
+                    self._begin_wait(run, Waiter(None, loop, attempt, group))
                     registered.append(run)
                     group.remaining += 1
             if group.remaining:
@@ -722,7 +513,7 @@ class Engine:
             if run.status.is_terminal:
                 return run
             future: concurrent.futures.Future[WorkflowRun] = concurrent.futures.Future()
-            self._begin_wait(run, _Waiter(future, None, attempt))
+            self._begin_wait(run, Waiter(future, None, attempt))
         try:
             return future.result()
         finally:
@@ -733,7 +524,7 @@ class Engine:
             self._deliver(waiter, run, None)
 
     def _deliver(
-        self, waiter: _Waiter, run: WorkflowRun | None, error: BaseException | None
+        self, waiter: Waiter, run: WorkflowRun | None, error: BaseException | None
     ) -> None:
         loop = waiter.loop
         if loop is None or (loop is self._loop and self.on_engine_loop()):

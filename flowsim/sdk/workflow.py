@@ -177,7 +177,8 @@ class BaseWorkflow:
     ) -> NewRun:
         metadata = {**self.default_additional_metadata}
         if options is not None:
-            self._refuse_placement(options.sticky, options.desired_worker_id, None)
+            if options.sticky or options.desired_worker_id is not None:
+                self._refuse_placement(options.sticky, options.desired_worker_id, None)
             metadata.update(options.additional_metadata)
             priority = priority if priority is not None else options.priority
             child_key = child_key if child_key is not None else options.child_key
@@ -204,9 +205,7 @@ class BaseWorkflow:
                     f"{self._name!r}.run_many(); build items with this workflow's "
                     "create_bulk_run_item()"
                 )
-            items.append(
-                self._new_run(config.input, config.options, None, None, config.options.priority)
-            )
+            items.append(self._new_run(config.input, config.options, None, None, None))
         return items
 
     def _ref(self, run: WorkflowRun) -> WorkflowRunRef:
@@ -233,7 +232,8 @@ class BaseWorkflow:
         priority: int | None,
         placement: tuple[bool, str | None, Any] = (False, None, None),
     ) -> WorkflowRun:
-        self._refuse_placement(*placement)
+        if placement != (False, None, None):
+            self._refuse_placement(*placement)
         item = self._new_run(input, options, child_key, additional_metadata, priority)
         return self._trigger([item])[0]
 
