@@ -148,7 +148,8 @@ class BaseWorkflow:
         sticky: bool = False,
         desired_worker_labels: Any = None,
     ) -> WorkflowRunTriggerConfig:
-        self._refuse_placement(sticky, desired_worker_id, desired_worker_labels)
+        if sticky or desired_worker_id is not None or desired_worker_labels is not None:
+            self._refuse_placement(sticky, desired_worker_id, desired_worker_labels)
         if options is None:
             merged = TriggerWorkflowOptions(
                 child_key=child_key,
