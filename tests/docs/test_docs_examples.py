@@ -1,7 +1,8 @@
 """Every example in docs/ runs as printed and prints what the docs say it prints.
 
 Each doc writes files in blocks that start with a ``# name.py`` (or ``# name.ini``) line,
-then shows ``python name.py`` in a bash block followed by a text block with the output.
+then shows ``python name.py`` or ``pytest -q [file]`` in a bash block followed by a text
+block with the output.
 Run ids and wall-clock instants differ from run to run, so both sides are normalised.
 """
 
@@ -38,10 +39,10 @@ def examples(doc: Path) -> tuple[dict[str, str], list[tuple[str, str]]]:
         if (header := FILE_HEADER.match(body)) is not None:
             files[header.group(1)] = body
         command = body.strip()
-        if kind == "bash" and re.fullmatch(r"python [\w.-]+\.py", command):
+        if kind == "bash" and re.fullmatch(r"python [\w.-]+\.py|pytest -q( [\w.-]+\.py)?", command):
             following = blocks[index + 1] if index + 1 < len(blocks) else ("", "")
             if following[0] == "text":
-                runs.append((command.split()[1], following[1]))
+                runs.append((command, following[1]))
     return files, runs
 
 
@@ -49,20 +50,24 @@ CASES = [(doc, script, expected) for doc in DOCS for script, expected in example
 
 
 @pytest.mark.parametrize(
-    ("doc", "script", "expected"), CASES, ids=[f"{d.name}:{s}" for d, s, _ in CASES]
+    ("doc", "command", "expected"), CASES, ids=[f"{d.name}:{c}" for d, c, _ in CASES]
 )
 def test_documented_example_prints_what_the_docs_say(
-    doc: Path, script: str, expected: str, tmp_path: Path
+    doc: Path, command: str, expected: str, tmp_path: Path
 ) -> None:
     files, _ = examples(doc)
     for name, body in files.items():
         (tmp_path / name).write_text(body)
-    done = subprocess.run(
-        [sys.executable, script], capture_output=True, text=True, timeout=120, cwd=tmp_path
+    program, *args = command.split()
+    argv = (
+        [sys.executable, *args]
+        if program == "python"
+        else [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", *args]
     )
+    done = subprocess.run(argv, capture_output=True, text=True, timeout=120, cwd=tmp_path)
     assert normalise(done.stdout + done.stderr) == normalise(expected)
 
 
 def test_every_doc_with_examples_is_covered() -> None:
     covered = {doc.name for doc, _, _ in CASES}
-    assert {"tutorial.md", "semantics.md", "errors.md"} <= covered
+    assert {"tutorial.md", "semantics.md", "errors.md", "pytest.md"} <= covered
