@@ -151,19 +151,24 @@ class BaseWorkflow:
         if sticky or desired_worker_id is not None or desired_worker_labels is not None:
             self._refuse_placement(sticky, desired_worker_id, desired_worker_labels)
         if options is None:
-            merged = TriggerWorkflowOptions(
+            return WorkflowRunTriggerConfig(
+                self._name,
+                input,
+                None,
+                key,
                 child_key=child_key,
-                additional_metadata=dict(additional_metadata or {}),
+                additional_metadata=dict(additional_metadata) if additional_metadata else None,
                 priority=priority,
             )
-        else:
-            merged = options.model_copy()
-            if child_key is not None:
-                merged.child_key = child_key
-            if additional_metadata:
-                merged.additional_metadata = {**merged.additional_metadata, **additional_metadata}
-            if priority is not None:
-                merged.priority = priority
+        if options.sticky or options.desired_worker_id is not None:
+            self._refuse_placement(options.sticky, options.desired_worker_id, None)
+        merged = options.model_copy()
+        if child_key is not None:
+            merged.child_key = child_key
+        if additional_metadata:
+            merged.additional_metadata = {**merged.additional_metadata, **additional_metadata}
+        if priority is not None:
+            merged.priority = priority
         return WorkflowRunTriggerConfig(
             workflow_name=self._name, input=input, options=merged, key=key
         )
@@ -206,7 +211,18 @@ class BaseWorkflow:
                     f"{self._name!r}.run_many(); build items with this workflow's "
                     "create_bulk_run_item()"
                 )
-            items.append(self._new_run(config.input, config.options, None, None, None))
+            given = config.given_options()
+            if given is not None and (given.sticky or given.desired_worker_id is not None):
+                self._refuse_placement(given.sticky, given.desired_worker_id, None)
+            items.append(
+                self._new_run(
+                    config.input,
+                    None,
+                    config.child_key,
+                    config.additional_metadata,
+                    config.priority,
+                )
+            )
         return items
 
     def _ref(self, run: WorkflowRun) -> WorkflowRunRef:

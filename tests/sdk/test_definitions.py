@@ -124,3 +124,23 @@ def test_placement_options_and_eviction_are_refused_and_typos_are_type_errors(
     with pytest.raises(TypeError):
         placed.run_no_wait(not_an_option=1)  # type: ignore[call-arg]
     assert hatchet.engine.store.runs == {}
+
+
+def test_bulk_items_keep_hatchets_fields_and_refuse_placement_in_options(
+    hatchet: Hatchet,
+) -> None:
+    from flowsim import TriggerWorkflowOptions, WorkflowRunTriggerConfig
+
+    @hatchet.task(name="bulk")
+    def bulk(input: EmptyModel, ctx: Context) -> None:
+        return None
+
+    item = bulk.create_bulk_run_item(child_key="k", additional_metadata={"a": 1}, priority=3)
+    assert (item.workflow_name, item.key) == ("bulk", None)
+    assert item.options.child_key == "k" and item.options.additional_metadata == {"a": 1}
+    assert item.options.priority == 3
+    sticky = WorkflowRunTriggerConfig("bulk", None, TriggerWorkflowOptions(sticky=True))
+    with pytest.raises(UnsupportedFeatureError, match="sticky"):
+        bulk.run_many([sticky])
+    with pytest.raises(UnsupportedFeatureError, match="desired_worker_id"):
+        bulk.create_bulk_run_item(options=TriggerWorkflowOptions(desired_worker_id="w"))
