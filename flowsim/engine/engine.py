@@ -396,20 +396,28 @@ class Engine(LoopHost):
 
     # ------------------------------------------------------------ waiting
 
-    def _check_servable(self, run: WorkflowRun) -> None:
+    def _check_servable(self, run: WorkflowRun) -> bool:
+        """Raise UnknownWorkflowError if ``run`` can never finish for want of a worker;
+        True if a running worker registers its workflow (the common, cacheable answer)."""
         name = run.workflow_name
         if any(w.accepting and w.registers(name) for w in self._workers.values()):
-            return
+            return True
         stall = find_stall(
             self.url, self.clock.now(), list(self._workers.values()), self.store.runs, {run.id: 1}
         )
-        if stall is None:
-            return
-        if any(not b.candidates for b in stall.report.blocked):
+        if stall is not None and any(not b.candidates for b in stall.report.blocked):
             raise UnknownWorkflowError(stall.report.render_unregistered())
+        return False
 
-    def _begin_wait(self, run: WorkflowRun, waiter: Waiter) -> None:
-        self._check_servable(run)
+    def _begin_wait(
+        self, run: WorkflowRun, waiter: Waiter, servable: set[str] | None = None
+    ) -> None:
+        """Register a wait. ``servable`` caches, across one batch, the workflows already
+        known to have a running worker."""
+        if servable is None:
+            self._check_servable(run)
+        elif run.workflow_name not in servable and self._check_servable(run):
+            servable.add(run.workflow_name)
         self._waiters.setdefault(run.id, []).append(waiter)
         self._awaited[run.id] += 1
         attempt = waiter.attempt
@@ -482,6 +490,7 @@ class Engine(LoopHost):
         loop = asyncio.get_running_loop()
         group = Group(loop.create_future(), fail_fast)
         registered: list[WorkflowRun] = []
+        servable: set[str] = set()
         try:
             with self._lock:
                 for run in runs:
@@ -489,7 +498,7 @@ class Engine(LoopHost):
                         if fail_fast and run.status is not RunStatus.COMPLETED:
                             return run
                         continue
-                    self._begin_wait(run, Waiter(None, loop, attempt, group))
+                    self._begin_wait(run, Waiter(None, loop, attempt, group), servable)
                     registered.append(run)
                     group.remaining += 1
             if group.remaining:

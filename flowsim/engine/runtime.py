@@ -9,7 +9,7 @@ results (an attempt that already ended cannot record a second outcome).
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
@@ -45,7 +45,7 @@ class Registrable(Protocol):
     @property
     def spec(self) -> WorkflowSpec: ...
 
-    def runnables(self) -> dict[str, Runnable]: ...
+    def runnables(self) -> Mapping[str, Runnable]: ...
 
 
 @dataclass(eq=False)

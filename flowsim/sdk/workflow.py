@@ -7,7 +7,7 @@ from inside a running task become its children (de-duplicated by spawn index or 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from pydantic import BaseModel, TypeAdapter
@@ -128,8 +128,9 @@ class BaseWorkflow:
             )
         return self._spec
 
-    def runnables(self) -> dict[str, Runnable]:
-        return dict(self._tasks)
+    def runnables(self) -> Mapping[str, Runnable]:
+        """Read-only view, looked up on every launch (so no copy)."""
+        return self._tasks
 
     # ---------------------------------------------------------------- triggering
 
