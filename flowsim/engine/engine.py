@@ -89,6 +89,9 @@ class Engine(LoopHost):
         self._exec_timer_at: float | None = None
         self._deadlocks: dict[str, DeadlockReport] = {}
         self._saturated_pools = 0
+        #: run sync task functions on the loop instead of a thread (virtual time has no
+        #: threads); their duration is then zero unless the simulation gives them one
+        self.inline_sync = False
         self.closed = False
 
     # ------------------------------------------------------------ workers
@@ -264,6 +267,8 @@ class Engine(LoopHost):
             context = runnable.make_context(attempt)
             if runnable.is_async:
                 value = await runnable.invoke(attempt, context)
+            elif self.inline_sync:
+                value = runnable.invoke(attempt, context)
             else:
                 loop = asyncio.get_running_loop()
                 call = contextvars.copy_context().run

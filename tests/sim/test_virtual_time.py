@@ -1,0 +1,119 @@
+"""The real engine and real task code in virtual time: sleeps cost no wall time, and the
+results match closed forms exactly."""
+
+import asyncio
+import math
+import time
+import uuid
+from typing import Any
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from flowsim import Context, EmptyModel, Hatchet, SlotDeadlockError
+from flowsim.sim import SimulationStalledError, VirtualTimeLoop, run_virtual, virtual_backend
+
+
+def fan_out(n: int, slots: int, duration: float) -> tuple[float, Any]:
+    """One parent spawns n children of ``duration`` each on one worker with ``slots``;
+    returns (virtual makespan, result or the exception raised)."""
+
+    async def main(loop: VirtualTimeLoop) -> tuple[float, Any]:
+        hatchet = Hatchet(virtual_backend(loop, f"sim-{uuid.uuid4().hex}"))
+
+        # Hatchet's defaults (60 s to run, 5 min in the queue) would cancel these long
+        # fan-outs, as they would in production; the closed form assumes no timeouts
+        @hatchet.task(name="child", execution_timeout=10**9, schedule_timeout=10**9)
+        async def child(input: EmptyModel, ctx: Context) -> dict[str, int]:
+            await asyncio.sleep(duration)
+            return {"done": 1}
+
+        @hatchet.task(name="parent", execution_timeout=10**9)
+        async def parent(input: EmptyModel, ctx: Context) -> dict[str, int]:
+            results = await child.aio_run_many([child.create_bulk_run_item() for _ in range(n)])
+            return {"children": len(results)}
+
+        async with hatchet.worker("w", slots=slots, workflows=[child, parent]):
+            try:
+                outcome: Any = await parent.aio_run()
+            except SlotDeadlockError as error:
+                outcome = error
+        return loop.time(), outcome
+
+    return run_virtual(main)
+
+
+@settings(max_examples=25, deadline=None)
+@given(n=st.integers(1, 60), slots=st.integers(2, 8), duration=st.integers(1, 100))
+def test_fan_out_makespan_matches_the_closed_form(n: int, slots: int, duration: int) -> None:
+    """The parent holds one slot; children run S-1 at a time: ceil(N/(S-1))·d."""
+    makespan, result = fan_out(n, slots, float(duration))
+    assert result == {"children": n}
+    assert makespan == math.ceil(n / (slots - 1)) * duration
+
+
+def test_one_slot_deadlocks_at_virtual_time_zero() -> None:
+    makespan, result = fan_out(5, 1, 30.0)
+    assert isinstance(result, SlotDeadlockError)
+    assert makespan == 0.0
+    assert "at t=0s" in str(result)
+
+
+def test_a_day_of_virtual_sleeps_takes_milliseconds() -> None:
+    started = time.monotonic()
+    makespan, result = fan_out(1000, 11, 3600.0)
+    assert result == {"children": 1000}
+    assert makespan == 100 * 3600.0
+    assert time.monotonic() - started < 10
+
+
+def test_retry_backoff_and_timeouts_run_on_virtual_time() -> None:
+    async def main(loop: VirtualTimeLoop) -> list[float]:
+        hatchet = Hatchet(virtual_backend(loop, f"sim-{uuid.uuid4().hex}"))
+
+        @hatchet.task(name="slow-then-ok", retries=2, backoff_factor=3.0, execution_timeout=10)
+        async def flaky(input: EmptyModel, ctx: Context) -> dict[str, int]:
+            if ctx.retry_count < 2:
+                await asyncio.sleep(60)  # exceeds the 10 s timeout
+            return {"attempt": ctx.attempt_number}
+
+        async with hatchet.worker("w", slots=1, workflows=[flaky]):
+            ref = flaky.run_no_wait()
+            assert await ref.aio_result() == {"attempt": 3}
+        run = hatchet.engine.store.get_run(ref.workflow_run_id)
+        return [a.started_at for a in run.tasks["slow-then-ok"].attempts]
+
+    # attempt 1 at 0, times out at 10, waits 3**1; attempt 2 at 13, times out at 23,
+    # waits 3**2; attempt 3 at 32
+    assert run_virtual(main) == [0.0, 13.0, 32.0]
+
+
+def test_hatchets_default_schedule_timeout_cancels_a_long_queue() -> None:
+    """100 one-minute children on 2 slots: the last ones would wait ~99 minutes in the
+    queue; Hatchet's default schedule timeout (5 min) cancels them, and so does flowsim."""
+
+    async def main(loop: VirtualTimeLoop) -> Any:
+        hatchet = Hatchet(virtual_backend(loop, f"sim-{uuid.uuid4().hex}"))
+
+        @hatchet.task(name="minute")
+        async def minute(input: EmptyModel, ctx: Context) -> dict[str, int]:
+            await asyncio.sleep(59)
+            return {"ok": 1}
+
+        async with hatchet.worker("w", slots=2, workflows=[minute]):
+            items = [minute.create_bulk_run_item() for _ in range(100)]
+            results = await minute.aio_run_many(items, return_exceptions=True)
+        return sum(1 for r in results if r == {"ok": 1}), loop.time()
+
+    completed, finished_at = run_virtual(main)
+    assert completed == 2 * math.floor(300 / 59) + 2  # those started within the 5 minutes
+    assert finished_at < 400
+
+
+def test_a_coroutine_waiting_on_nothing_is_reported_not_hung() -> None:
+    async def main(loop: VirtualTimeLoop) -> None:
+        await asyncio.Event().wait()
+
+    with pytest.raises(SimulationStalledError, match="can never make progress"):
+        run_virtual(main)
