@@ -69,34 +69,39 @@ async def _fan_out(mode: str, defs: Definitions, children: int) -> int:
     raise ValueError(mode)
 
 
-async def _repeats(mode: str, config: Config) -> list[Sample]:
+async def _once(mode: str, config: Config, index: int) -> Sample:
+    defs = define(f"memory://fanout-{index}", config.children, config.budget)
+    workflows = [defs.child, defs.parent]
+    async with defs.hatchet.worker("bench", slots=config.slots, workflows=workflows):
+        work = functools.partial(_fan_out, mode, defs, config.children)
+        seconds, completed = await timed(work, config.budget)
+    return Sample(seconds, completed or 0)
+
+
+def _repeats(mode: str, config: Config) -> list[Sample]:
     samples: list[Sample] = []
     for index in range(config.repeat):
-        defs = define(f"memory://fanout-{index}", config.children, config.budget)
-        workflows = [defs.child, defs.parent]
-        async with defs.hatchet.worker("bench", slots=config.slots, workflows=workflows):
-            work = functools.partial(_fan_out, mode, defs, config.children)
-            seconds, completed = await timed(work, config.budget)
-        samples.append(Sample(seconds, completed or 0))
-        # Each repeat gets a fresh backend; drop the last one's runs so peak RSS is the
-        # cost of one fan-out of N, as for the peers.
+        # A fresh backend and a fresh event loop per repeat, then drop both, so peak RSS is
+        # the cost of one fan-out of N, as for the peers.
+        sample = asyncio.run(_once(mode, config, index))
         flowsim_backend.reset()
         gc.collect()
-        if completed is None:
+        samples.append(sample)
+        if sample.completed < config.children:
             break
     return samples
 
 
 def run_many(config: Config) -> list[Sample]:
     """Case A: ``await child.aio_run_many([...N bulk items...])`` from the top level."""
-    return asyncio.run(_repeats("run_many", config))
+    return _repeats("run_many", config)
 
 
 def gather(config: Config) -> list[Sample]:
     """Case B: ``await asyncio.gather(*(child.aio_run(...) for N))`` from the top level."""
-    return asyncio.run(_repeats("gather", config))
+    return _repeats("gather", config)
 
 
 def parent(config: Config) -> list[Sample]:
     """Case C: a parent task fans out N children with ``aio_run_many``."""
-    return asyncio.run(_repeats("parent", config))
+    return _repeats("parent", config)

@@ -60,6 +60,14 @@ _NOT_RETRYABLE = (
 )
 
 
+def _fired(timer: TimerHandle, clock: Clock) -> bool:
+    """Whether a timer's moment has passed (asyncio and manual timers expose ``when``)."""
+    when = getattr(timer, "when", None)
+    if callable(when):
+        when = when()
+    return when is not None and when <= clock.now()
+
+
 def _attempt_live(attempt: AttemptState, version: int) -> bool:
     return not attempt.finished and attempt.deadline_version == version
 
@@ -92,6 +100,8 @@ class Engine(LoopHost):
         #: run sync task functions on the loop instead of a thread (virtual time has no
         #: threads); their duration is then zero unless the simulation gives them one
         self.inline_sync = False
+        #: backoff timers still pending; cancelled on close so nothing keeps this engine alive
+        self._retry_timers: list[TimerHandle] = []
         self.closed = False
 
     # ------------------------------------------------------------ workers
@@ -375,12 +385,14 @@ class Engine(LoopHost):
             # a run a blocked holder also waited on ended: the rest may now be stuck
             self.request_stall_check()
         for ready_at in transition.retry_at:
-            self.clock.call_at(ready_at, lambda: self.post(self._release_retries))
+            handle = self.clock.call_at(ready_at, lambda: self.post(self._release_retries))
+            self._retry_timers.append(handle)
         if transition.queued:
             self.request_dispatch()
 
     def _release_retries(self) -> None:
         with self._lock:
+            self._retry_timers = [t for t in self._retry_timers if not _fired(t, self.clock)]
             self._apply(self.store.release_due_retries(self.clock.now()))
 
     def _arm_schedule_deadline(self) -> None:
@@ -615,9 +627,19 @@ class Engine(LoopHost):
     # ------------------------------------------------------------ shutdown
 
     def close(self) -> None:
-        """Forget all state and stop the engine thread (the pytest plugin does this per test)."""
+        """Forget all state and stop the engine thread (the pytest plugin does this per test).
+        Pending timers are cancelled: they hold the engine, and so every run, alive."""
         with self._lock:
             self.closed = True
+            timers = [self._deadline_timer, self._exec_timer, *self._retry_timers]
+            for worker in self._workers.values():
+                timers.extend(attempt.timer for attempt in worker.holders.values())
+            for timer in timers:
+                if timer is not None:
+                    timer.cancel()
+            self._deadline_timer = self._exec_timer = None
+            self._deadline_at = self._exec_timer_at = None
+            self._retry_timers.clear()
             for waiters in self._waiters.values():
                 for waiter in waiters:
                     self._deliver(waiter, None, BlockingCallError("the backend was closed"))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import weakref
 from collections.abc import Callable, Sequence
 from datetime import timedelta
 from typing import Any
@@ -54,7 +55,8 @@ class Hatchet:
         self._explicit = backend or backend_url
         self._clock = clock
         self._url: str | None = None
-        self._engine: Engine | None = None
+        # weak, so a client defined once at import does not keep a reset engine alive
+        self._engine: weakref.ReferenceType[Engine] | None = None
         if self._explicit is not None:
             backends.validate_url(self._explicit)  # fail fast on a bad URL
         if clock is not None:
@@ -71,9 +73,10 @@ class Hatchet:
     @property
     def engine(self) -> Engine:
         """The engine behind this client's URL (a fresh one after a pytest-plugin reset)."""
-        engine = self._engine
+        engine = self._engine() if self._engine is not None else None
         if engine is None or engine.closed:
-            engine = self._engine = backends.engine_for(self.backend_url, self._clock)
+            engine = backends.engine_for(self.backend_url, self._clock)
+            self._engine = weakref.ref(engine)
         return engine
 
     def refuse_unsupported(self, where: str, options: dict[str, Any]) -> None:

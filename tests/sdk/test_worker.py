@@ -113,3 +113,30 @@ async def test_draining_fails_a_parent_waiting_on_children_only_this_worker_woul
     assert error is not None and error.exc_type == "UnknownWorkflowError"
     assert "w (draining: claims nothing new) registers" in error.exc
     assert not error.exc.startswith("Slot deadlock") and "slots=" not in error.exc
+
+
+async def test_a_reset_backend_is_not_kept_alive_by_its_timers(hatchet: Hatchet) -> None:
+    """Resetting must cancel the engine's pending timers (schedule, execution, backoff):
+    they reference the engine, and with it every run it ever held."""
+    import gc
+    import weakref
+
+    from flowsim import backend
+
+    @hatchet.task(name="quick")
+    async def quick(input: EmptyModel, ctx: Context) -> dict[str, int]:
+        return {"ok": 1}
+
+    @hatchet.task(name="backs-off", retries=1, backoff_factor=600.0)
+    async def backs_off(input: EmptyModel, ctx: Context) -> None:
+        raise RuntimeError("retry in 10 minutes")
+
+    async with hatchet.worker("w", slots=2, workflows=[quick, backs_off]):
+        await quick.aio_run_many([quick.create_bulk_run_item() for _ in range(10)])
+        backs_off.run_no_wait()
+        await settle()
+    engine = weakref.ref(hatchet.engine)
+    backend.reset()
+    await settle()  # callbacks already queued for the next loop turn may run first
+    gc.collect()
+    assert engine() is None
