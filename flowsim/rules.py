@@ -109,10 +109,6 @@ def decide_after_failure(
 # ---------------------------------------------------------------- timeouts
 
 
-def execution_deadline(started_at: float, execution_timeout: float) -> float:
-    return started_at + execution_timeout
-
-
 def schedule_deadline(enqueued_at: float, schedule_timeout: float) -> float:
     """Hatchet measures the schedule timeout from (re-)enqueue; expiry cancels the task."""
     return enqueued_at + schedule_timeout
@@ -141,14 +137,6 @@ def claim_key(priority: int, sequence: int) -> tuple[int, int]:
     """Claim order: higher priority first, then first queued first (a global sequence,
     never wall-clock or set order, so a run is reproducible)."""
     return (-priority, sequence)
-
-
-def free_slots(capacity: int, held: int) -> int:
-    return max(0, capacity - held)
-
-
-def pool_for(durable: bool) -> SlotPool:
-    return SlotPool.DURABLE if durable else SlotPool.DEFAULT
 
 
 def resolve_worker_slots(

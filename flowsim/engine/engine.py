@@ -131,7 +131,6 @@ class Engine(LoopHost):
                     max_workers=max_threads, thread_name_prefix=f"flowsim-{name}"
                 ),
                 labels=dict(labels or {}),
-                started_order=order,
                 held={pool: 0 for pool in capacity},
                 waiting_holders={pool: 0 for pool in capacity},
             )
@@ -581,21 +580,19 @@ class Engine(LoopHost):
             )
             if stall is None:
                 return
-            delivered = self._raise_stall(stall)
-        del delivered
+            self._raise_stall(stall)
 
     def deadlock_for(self, run: WorkflowRun) -> DeadlockReport | None:
         """The deadlock a FAILED run was caught in, if that is why it failed."""
         return self._deadlocks.get(run.id)
 
-    def _raise_stall(self, stall: Stall) -> int:
+    def _raise_stall(self, stall: Stall) -> None:
         # Remember the report for every run caught in it: a caller that starts waiting on
         # one of them after this moment (a race with the check) must see the same error.
         for run_id in stall.stuck_runs:
             self._deadlocks[run_id] = stall.report
         for holder in stall.report.holders:
             self._deadlocks[holder.workflow_run_id] = stall.report
-        count = 0
         for run_id in list(self._waiters):
             if run_id not in stall.stuck_runs:
                 continue
@@ -610,8 +607,6 @@ class Engine(LoopHost):
                     else SlotDeadlockError(stall.report)
                 )
                 self._deliver(waiter, run, error)
-                count += 1
-        return count
 
     def find_stall(self) -> Stall | None:
         """The current stall, if any (for reports and tests)."""

@@ -9,7 +9,7 @@ results (an attempt that already ended cannot record a second outcome).
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Mapping
+from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
@@ -63,7 +63,6 @@ class WorkerRuntime:
     #: asyncio tasks executing attempts, including ones whose attempt already ended
     #: (a timed-out attempt still unwinding its cancellation)
     tasks: set[asyncio.Task[None]] = field(default_factory=set)
-    started_order: int = 0
     drained: asyncio.Event | None = None
 
     def registers(self, workflow_name: str) -> bool:
@@ -98,6 +97,3 @@ class AttemptState:
     @property
     def pool(self) -> SlotPool:
         return self.task_run.spec.pool
-
-
-AwaitableJSON = Awaitable[JSON]

@@ -11,7 +11,7 @@ from __future__ import annotations
 import heapq
 import itertools
 import uuid
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from flowsim import rules
@@ -74,24 +74,9 @@ class MemoryStore:
         except KeyError:
             raise RunNotFoundError(f"no workflow run with id {run_id!r} on this backend") from None
 
-    def children_of(self, task_run_id: str) -> list[WorkflowRun]:
-        prefix = f"{task_run_id}."
-        return [run for key, run in self._children.items() if key.startswith(prefix)]
-
     def has_ready(self) -> bool:
         """Whether any task run waits in a claimable queue (not in backoff)."""
         return any(self._queues.values())
-
-    def queued_count(self) -> int:
-        return sum(len(queue) for queue in self._queues.values())
-
-    def queued(self) -> Iterator[TaskRun]:
-        for queue in self._queues.values():
-            for _, _, task_run in queue:
-                yield task_run
-        for _, _, task_run, retry_count in self._backoff:
-            if _still_queued(task_run, retry_count):
-                yield task_run
 
     # ------------------------------------------------------------ creating runs
 
