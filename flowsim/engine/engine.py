@@ -24,13 +24,14 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import TypeVar
 
 from flowsim import rules
-from flowsim.clock import Clock, SystemClock, TimerHandle
+from flowsim.clock import Clock, SystemClock
 from flowsim.deadlines import DeadlineQueue
 from flowsim.engine.deadlock import DeadlockReport, Stall, find_stall
 from flowsim.engine.eager import resume
 from flowsim.engine.loop import LoopHost
 from flowsim.engine.missing import MissingTask
 from flowsim.engine.runtime import AttemptState, Registrable, WorkerRuntime
+from flowsim.engine.timers import EarliestTimer
 from flowsim.engine.waiters import Group, Waiter
 from flowsim.errors import (
     BlockingCallError,
@@ -60,14 +61,6 @@ _NOT_RETRYABLE = (
 )
 
 
-def _fired(timer: TimerHandle, clock: Clock) -> bool:
-    """Whether a timer's moment has passed (asyncio and manual timers expose ``when``)."""
-    when = getattr(timer, "when", None)
-    if callable(when):
-        when = when()
-    return when is not None and when <= clock.now()
-
-
 def _attempt_live(attempt: AttemptState, version: int) -> bool:
     return not attempt.finished and attempt.deadline_version == version
 
@@ -90,18 +83,15 @@ class Engine(LoopHost):
         self._dispatch_pending = False
         self._dispatching = False
         self._stall_check_pending = False
-        self._deadline_timer: TimerHandle | None = None
-        self._deadline_at: float | None = None
+        self._schedule_timer = EarliestTimer(self.clock, lambda: self.post(self._expire_queued))
         self._exec_deadlines: DeadlineQueue[AttemptState] = DeadlineQueue(_attempt_live)
-        self._exec_timer: TimerHandle | None = None
-        self._exec_timer_at: float | None = None
+        self._exec_timer = EarliestTimer(self.clock, lambda: self.post(self._expire_attempts))
+        self._retry_timer = EarliestTimer(self.clock, lambda: self.post(self._release_retries))
         self._deadlocks: dict[str, DeadlockReport] = {}
         self._saturated_pools = 0
         #: run sync task functions on the loop instead of a thread (virtual time has no
         #: threads); their duration is then zero unless the simulation gives them one
         self.inline_sync = False
-        #: backoff timers still pending; cancelled on close so nothing keeps this engine alive
-        self._retry_timers: list[TimerHandle] = []
         self.closed = False
 
     # ------------------------------------------------------------ workers
@@ -170,7 +160,7 @@ class Engine(LoopHost):
             runs, transition = self.store.create_runs(items, self.clock.now(), parent_run)
             if self._loop is None and transition.queued:
                 # no worker to dispatch (which arms it): schedule timeouts still apply
-                self._arm_schedule_deadline()
+                self._schedule_timer.arm(self.store.next_schedule_deadline())
         if transition.queued:
             if self.on_engine_loop() and not self._dispatching:
                 # Dispatch inline: a child that finishes without suspending is done before
@@ -202,7 +192,7 @@ class Engine(LoopHost):
                     for task_run in self.store.claim(worker.workflows, pool, free, worker.id, now):
                         worker.held[pool] += task_run.spec.slot_cost
                         started.append((worker, task_run))
-            self._arm_schedule_deadline()
+            self._schedule_timer.arm(self.store.next_schedule_deadline())
         self._dispatching = True
         try:
             for worker, task_run in started:
@@ -230,8 +220,7 @@ class Engine(LoopHost):
         )
         worker.holders[task_run.id] = attempt
         self._exec_deadlines.push(task_run.spec.execution_timeout, now, attempt, 0)
-        if self._exec_timer_at is None or attempt.deadline < self._exec_timer_at:
-            self._arm_exec_timer()
+        self._exec_timer.arm(attempt.deadline)
         context = contextvars.Context()  # a fresh context, as on a worker: nothing leaks in
         body = self._execute(attempt)
         try:
@@ -246,28 +235,14 @@ class Engine(LoopHost):
         # its own context, rather than leave it to the garbage collector
         task.add_done_callback(lambda _: body.close(), context=context)
 
-    def _arm_exec_timer(self) -> None:
-        due = self._exec_deadlines.next_due()
-        if due == self._exec_timer_at:
-            return
-        if self._exec_timer is not None:
-            self._exec_timer.cancel()
-        self._exec_timer_at = due
-        self._exec_timer = (
-            None
-            if due is None
-            else self.clock.call_at(due, lambda: self.post(self._expire_attempts))
-        )
-
     def _expire_attempts(self) -> None:
         with self._lock:
-            self._exec_timer = None
-            self._exec_timer_at = None
+            self._exec_timer.fired()
             expired = self._exec_deadlines.pop_expired(self.clock.now())
         for attempt in expired:
             self._on_deadline(attempt)
         with self._lock:
-            self._arm_exec_timer()
+            self._exec_timer.arm(self._exec_deadlines.next_due())
 
     async def _execute(self, attempt: AttemptState) -> None:
         runnable = attempt.runnable
@@ -383,32 +358,22 @@ class Engine(LoopHost):
         if transition.finished and self._saturated_pools:
             # a run a blocked holder also waited on ended: the rest may now be stuck
             self.request_stall_check()
-        for ready_at in transition.retry_at:
-            handle = self.clock.call_at(ready_at, lambda: self.post(self._release_retries))
-            self._retry_timers.append(handle)
+        if transition.retry_at:
+            self._retry_timer.arm(min(transition.retry_at))
         if transition.queued:
             self.request_dispatch()
 
     def _release_retries(self) -> None:
         with self._lock:
-            self._retry_timers = [t for t in self._retry_timers if not _fired(t, self.clock)]
+            self._retry_timer.fired()
             self._apply(self.store.release_due_retries(self.clock.now()))
-
-    def _arm_schedule_deadline(self) -> None:
-        due = self.store.next_schedule_deadline()
-        if due is None or (self._deadline_at is not None and self._deadline_at <= due):
-            return
-        if self._deadline_timer is not None:
-            self._deadline_timer.cancel()
-        self._deadline_at = due
-        self._deadline_timer = self.clock.call_at(due, lambda: self.post(self._expire_queued))
+            self._retry_timer.arm(self.store.next_retry_due())
 
     def _expire_queued(self) -> None:
         with self._lock:
-            self._deadline_at = None
-            self._deadline_timer = None
+            self._schedule_timer.fired()
             self._apply(self.store.expire_schedule_timeouts(self.clock.now()))
-            self._arm_schedule_deadline()
+            self._schedule_timer.arm(self.store.next_schedule_deadline())
 
     # ------------------------------------------------------------ waiting
 
@@ -626,15 +591,12 @@ class Engine(LoopHost):
         Pending timers are cancelled: they hold the engine, and so every run, alive."""
         with self._lock:
             self.closed = True
-            timers = [self._deadline_timer, self._exec_timer, *self._retry_timers]
+            for timer in (self._schedule_timer, self._exec_timer, self._retry_timer):
+                timer.cancel()
             for worker in self._workers.values():
-                timers.extend(attempt.timer for attempt in worker.holders.values())
-            for timer in timers:
-                if timer is not None:
-                    timer.cancel()
-            self._deadline_timer = self._exec_timer = None
-            self._deadline_at = self._exec_timer_at = None
-            self._retry_timers.clear()
+                for attempt in worker.holders.values():
+                    if attempt.timer is not None:
+                        attempt.timer.cancel()
             for waiters in self._waiters.values():
                 for waiter in waiters:
                     self._deliver(waiter, None, BlockingCallError("the backend was closed"))

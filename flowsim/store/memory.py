@@ -280,6 +280,12 @@ class MemoryStore:
                 transition.queued += 1
         return transition
 
+    def next_retry_due(self) -> float | None:
+        """When the earliest pending backoff ends (dropping retries that moved on)."""
+        while self._backoff and not _still_queued(self._backoff[0][2], self._backoff[0][3]):
+            heapq.heappop(self._backoff)
+        return self._backoff[0][0] if self._backoff else None
+
     def next_schedule_deadline(self) -> float | None:
         return self._deadlines.next_due()
 
