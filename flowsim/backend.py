@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import os
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from urllib.parse import urlsplit
 
 from flowsim.clock import Clock
@@ -24,6 +26,9 @@ SCHEMES = {"memory": "in-process, the default: memory:// or memory://NAME for a 
 _engines: dict[str, Engine] = {}
 #: Set by the pytest plugin (--flowsim-backend / ini key); wins over the environment.
 configured_default: str | None = None
+#: Set while a simulation runs: every client, whatever URL it names, uses this backend,
+#: so the users' own module-level ``Hatchet()`` clients run in virtual time.
+redirect_url: str | None = None
 _lock = threading.Lock()
 
 
@@ -58,6 +63,25 @@ def engine_for(url: str, clock: Clock | None = None) -> Engine:
                 "first Hatchet() on this URL, or use a separate URL (memory://NAME)"
             )
         return engine
+
+
+@contextmanager
+def redirected(url: str) -> Iterator[None]:
+    """Route every client to ``url`` for the duration (the simulator's virtual backend)."""
+    global redirect_url
+    previous, redirect_url = redirect_url, url
+    try:
+        yield
+    finally:
+        redirect_url = previous
+
+
+def close_engine(url: str) -> None:
+    """Close and forget one backend's engine (a finished simulation's)."""
+    with _lock:
+        engine = _engines.pop(url, None)
+    if engine is not None:
+        engine.close()
 
 
 def reset() -> None:

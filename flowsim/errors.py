@@ -8,6 +8,7 @@ The tree::
 
     FlowsimError
     ├── ConfigurationError (ValueError)          bad backend URL, bad worker settings
+    │   └── ScenarioError                        a scenario file that cannot be simulated
     ├── WorkflowDefinitionError (ValueError)     cycles, unknown parents, duplicate names
     ├── InvalidInputError (ValueError)           workflow input failed validation
     ├── UnknownWorkflowError (LookupError)       a run of a workflow no running worker registers
@@ -36,6 +37,11 @@ class FlowsimError(Exception):
 
 class ConfigurationError(FlowsimError, ValueError):
     """A backend URL, worker or client setting is not usable."""
+
+
+class ScenarioError(ConfigurationError):
+    """A scenario file is broken: the message names the file, the key (and line where
+    known) and what was expected."""
 
 
 class WorkflowDefinitionError(FlowsimError, ValueError):

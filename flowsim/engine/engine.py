@@ -19,7 +19,7 @@ import contextvars
 import itertools
 import threading
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import TypeVar
 
@@ -92,6 +92,14 @@ class Engine(LoopHost):
         #: run sync task functions on the loop instead of a thread (virtual time has no
         #: threads); their duration is then zero unless the simulation gives them one
         self.inline_sync = False
+        #: awaited before each attempt's body: the simulator's task durations and injected
+        #: faults (None outside a simulation, which costs one attribute check per attempt)
+        self.attempt_prelude: Callable[[AttemptState], Awaitable[None]] | None = None
+        #: task runs of dead workers, queued again when their lease expires
+        self._lost: dict[str, TaskRun] = {}
+        #: workers announced to (re)start later, e.g. a simulated crashed worker's restart:
+        #: while any is expected, no run is declared stuck for want of a slot or a worker
+        self.workers_expected = 0
         self.closed = False
 
     # ------------------------------------------------------------ workers
@@ -143,6 +151,42 @@ class Engine(LoopHost):
         with self._lock:
             self._workers.pop(runtime.id, None)
         runtime.executor.shutdown(wait=False, cancel_futures=True)
+        self.request_stall_check()
+
+    def crash_worker(self, runtime: WorkerRuntime, lease_seconds: float) -> None:
+        """The worker's process dies (on the engine loop). Its attempts are fenced (nothing
+        they do later is recorded) and their task runs stay RUNNING on the dead worker until
+        the lease expires, then they are queued again: nothing is lost, and a body that
+        runs again finds the children it already spawned."""
+        with self._lock:
+            runtime.accepting = False
+            self._workers.pop(runtime.id, None)
+            for attempt in list(runtime.holders.values()):
+                attempt.finished = attempt.exit_requested = True
+                if attempt.timer is not None:
+                    attempt.timer.cancel()
+                self._set_waiting(attempt, False)
+                self._lost[attempt.task_run.id] = attempt.task_run
+                if attempt.task is not None and not attempt.task.done():
+                    attempt.task.cancel()
+            lost = [attempt.task_run for attempt in runtime.holders.values()]
+            runtime.holders.clear()
+            if lost:
+                reason = f"worker {runtime.name!r} was lost; reclaimed after its lease expired"
+                self.clock.call_at(
+                    self.clock.now() + lease_seconds,
+                    lambda: self.post(self._reclaim, lost, runtime.id, reason),
+                )
+        runtime.executor.shutdown(wait=False, cancel_futures=True)
+        self.request_stall_check()
+
+    def _reclaim(self, lost: list[TaskRun], worker_id: str, reason: str) -> None:
+        with self._lock:
+            now = self.clock.now()
+            for task_run in lost:
+                self._lost.pop(task_run.id, None)
+                if task_run.status is RunStatus.RUNNING and task_run.worker_id == worker_id:
+                    self._apply(self.store.requeue_lost(task_run, reason, now))
         self.request_stall_check()
 
     def workers(self) -> list[WorkerRuntime]:
@@ -248,6 +292,8 @@ class Engine(LoopHost):
         runnable = attempt.runnable
         token = CURRENT_ATTEMPT.set(attempt)
         try:
+            if self.attempt_prelude is not None:
+                await self.attempt_prelude(attempt)
             context = runnable.make_context(attempt)
             if runnable.is_async:
                 value = await runnable.invoke(attempt, context)
@@ -383,6 +429,8 @@ class Engine(LoopHost):
         name = run.workflow_name
         if any(w.accepting and w.registers(name) for w in self._workers.values()):
             return True
+        if self.workers_expected:
+            return False
         stall = find_stall(
             self.url, self.clock.now(), list(self._workers.values()), self.store.runs, {run.id: 1}
         )
@@ -534,8 +582,8 @@ class Engine(LoopHost):
     def _check_stall(self) -> None:
         with self._lock:
             self._stall_check_pending = False
-            if not self._awaited:
-                return
+            if not self._awaited or self._lost or self.workers_expected:
+                return  # runs of a dead worker come back, or a worker is coming: not stuck
             stall = find_stall(
                 self.url,
                 self.clock.now(),
@@ -546,6 +594,11 @@ class Engine(LoopHost):
             if stall is None:
                 return
             self._raise_stall(stall)
+
+    def deadlock_reports(self) -> list[DeadlockReport]:
+        """Every deadlock raised so far (one report may cover many runs)."""
+        with self._lock:
+            return list({id(r): r for r in self._deadlocks.values()}.values())
 
     def deadlock_for(self, run: WorkflowRun) -> DeadlockReport | None:
         """The deadlock a FAILED run was caught in, if that is why it failed."""

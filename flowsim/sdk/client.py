@@ -73,6 +73,8 @@ class Hatchet:
     @property
     def engine(self) -> Engine:
         """The engine behind this client's URL (a fresh one after a pytest-plugin reset)."""
+        if backends.redirect_url is not None:
+            return backends.engine_for(backends.redirect_url)
         engine = self._engine() if self._engine is not None else None
         if engine is None or engine.closed:
             engine = backends.engine_for(self.backend_url, self._clock)

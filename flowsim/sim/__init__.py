@@ -1,8 +1,8 @@
-"""Virtual time for the real engine and the users' real task code.
+"""The simulator: the users' real workflow code on the real engine, in virtual time.
 
-Groundwork for the simulator: an asyncio event loop whose clock is virtual and jumps to
-the next timer whenever nothing is ready, so ``await asyncio.sleep(3600)`` inside a task
-takes no wall time, and the engine's own timers (retries, timeouts) ride the same heap.
+``simulate(load_scenario("scenarios/seed-deadlock.toml"))`` runs a scenario and returns a
+``SimulationResult`` (runs, attempts, metrics, deadlock reports, assertion outcomes).
+simpy is the clock and the world (arrivals, crashes); the engine is the only scheduler.
 """
 
 from flowsim.sim.loop import (
@@ -12,11 +12,21 @@ from flowsim.sim.loop import (
     run_virtual,
     virtual_backend,
 )
+from flowsim.sim.results import SimulationResult
+from flowsim.sim.runner import simulate
+from flowsim.sim.scenario import Scenario, load_scenario, parse_scenario
+from flowsim.sim.work import InjectedFault
 
 __all__ = [
+    "InjectedFault",
     "LoopClock",
+    "Scenario",
+    "SimulationResult",
     "SimulationStalledError",
     "VirtualTimeLoop",
+    "load_scenario",
+    "parse_scenario",
     "run_virtual",
+    "simulate",
     "virtual_backend",
 ]

@@ -1,23 +1,26 @@
-"""An asyncio loop on virtual time.
+"""An asyncio loop whose clock is a simpy environment.
 
-``VirtualTimeLoop.time()`` is a virtual clock starting at 0. The loop's selector never
-blocks: when asyncio would wait ``timeout`` seconds for the next timer, the clock jumps by
-``timeout`` instead, so timers fire in order at their virtual instants and the run is
-deterministic (asyncio breaks ties between equal instants by scheduling order). If nothing
-is ready and no timer is pending, nothing can ever happen again: that is reported as
-``SimulationStalledError`` rather than waited on.
+Every timer asyncio knows about (``asyncio.sleep``, ``call_later``, ``wait_for``, the
+engine's retry and timeout timers) becomes a simpy event, so simpy's one heap orders the
+whole simulated world: the users' coroutines, the engine, and the simulator's own
+processes (arrivals, worker crashes). When the loop has nothing ready it does not block in
+``select``: it steps simpy to its next event, which takes no wall time. simpy breaks ties
+between equal instants by insertion order, so a seed reproduces a trace exactly.
 
-asyncio's own timer heap is the single event heap here (one heap, as the design asks);
-threads would break virtual time, so an engine on this loop runs sync task functions
-inline (``Engine.inline_sync``).
+If nothing is ready and simpy has no event left, nothing can ever happen again: that is
+reported as ``SimulationStalledError`` rather than waited on. Threads would break virtual
+time, so an engine on this loop runs sync task functions inline (``Engine.inline_sync``).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import selectors
 from collections.abc import Callable, Coroutine, Mapping
 from typing import Any, TypeVar
+
+import simpy
 
 from flowsim.clock import TimerHandle
 from flowsim.errors import FlowsimError
@@ -26,16 +29,16 @@ T = TypeVar("T")
 
 
 class SimulationStalledError(FlowsimError, RuntimeError):
-    """Every coroutine waits and no timer is pending: virtual time cannot move on."""
+    """Every coroutine waits and no event is pending: virtual time cannot move on."""
 
 
 class _VirtualSelector(selectors.BaseSelector):
     """Delegates registration to a real selector (the loop's self-pipe), but where the
-    real one would sleep, advances the virtual clock instead."""
+    real one would sleep, steps the simulated world instead."""
 
-    def __init__(self, loop_clock: Callable[[float], None]) -> None:
+    def __init__(self, step_world: Callable[[], None]) -> None:
         self._real = selectors.DefaultSelector()
-        self._advance = loop_clock
+        self._step_world = step_world
 
     def register(self, fileobj: Any, events: int, data: Any = None) -> selectors.SelectorKey:
         return self._real.register(fileobj, events, data)
@@ -50,12 +53,9 @@ class _VirtualSelector(selectors.BaseSelector):
         ready = self._real.select(0)
         if ready or timeout == 0:
             return ready
-        if timeout is None:
-            raise SimulationStalledError(
-                "every coroutine is waiting and no timer is pending: the simulated system "
-                "can never make progress"
-            )
-        self._advance(timeout)
+        # asyncio's own timer heap stays empty (every timer is a simpy event), so a
+        # non-zero timeout means "nothing ready": advance the world instead of sleeping
+        self._step_world()
         return []
 
     def close(self) -> None:
@@ -66,15 +66,54 @@ class _VirtualSelector(selectors.BaseSelector):
 
 
 class VirtualTimeLoop(asyncio.SelectorEventLoop):
-    def __init__(self) -> None:
-        self._virtual_now = 0.0
-        super().__init__(selector=_VirtualSelector(self._advance))
+    """``time()`` is ``env.now``; ``call_at`` schedules on simpy's heap."""
 
-    def _advance(self, seconds: float) -> None:
-        self._virtual_now += seconds
+    def __init__(self, env: simpy.Environment | None = None) -> None:
+        self.env = env if env is not None else simpy.Environment()
+        self._woken = False
+        super().__init__(selector=_VirtualSelector(self._step_world))
 
     def time(self) -> float:
-        return self._virtual_now
+        return float(self.env.now)
+
+    def call_at(  # type: ignore[override]
+        self,
+        when: float,
+        callback: Callable[..., object],
+        *args: Any,
+        context: contextvars.Context | None = None,
+    ) -> asyncio.TimerHandle:
+        handle = asyncio.TimerHandle(when, callback, args, self, context)
+        event = self.env.timeout(max(0.0, when - self.env.now))
+        event.callbacks.append(lambda _: self._fire(handle, callback, args, context))
+        return handle
+
+    def _fire(
+        self,
+        handle: asyncio.TimerHandle,
+        callback: Callable[..., object],
+        args: tuple[Any, ...],
+        context: contextvars.Context | None,
+    ) -> None:
+        if not handle.cancelled():
+            self.call_soon(callback, *args, context=context)
+            self._woken = True
+
+    def on_world(self, callback: Callable[[], None]) -> None:
+        """Run ``callback`` on the loop soon: how simpy processes act on the engine and
+        the users' code (never from inside simpy's step, which runs within ``select``)."""
+        self.call_soon(callback)
+        self._woken = True
+
+    def _step_world(self) -> None:
+        self._woken = False
+        while not self._woken:
+            if self.env.peek() == simpy.core.Infinity:
+                raise SimulationStalledError(
+                    "every coroutine is waiting and no event is pending: the simulated "
+                    "system can never make progress"
+                )
+            self.env.step()
 
 
 class LoopClock:
@@ -102,9 +141,12 @@ def virtual_backend(loop: VirtualTimeLoop, name: str) -> str:
     return url
 
 
-def run_virtual(main: Callable[[VirtualTimeLoop], Coroutine[Any, Any, T]]) -> T:
+def run_virtual(
+    main: Callable[[VirtualTimeLoop], Coroutine[Any, Any, T]],
+    env: simpy.Environment | None = None,
+) -> T:
     """Run ``main(loop)`` to completion on a fresh virtual-time loop."""
-    loop = VirtualTimeLoop()
+    loop = VirtualTimeLoop(env)
     try:
         return loop.run_until_complete(main(loop))
     finally:

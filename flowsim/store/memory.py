@@ -65,6 +65,11 @@ class MemoryStore:
 
     # ------------------------------------------------------------ ids and lookups
 
+    def use_sequential_ids(self) -> None:
+        """Ids that depend only on creation order, so a simulation's trace is reproducible
+        (call before the first run is created)."""
+        self._id_prefix = "00000000-0000-4000-8000-"
+
     def _new_id(self) -> str:
         return f"{self._id_prefix}{next(self._ids):012x}"
 
@@ -167,7 +172,8 @@ class MemoryStore:
     def _start(self, task_run: TaskRun, worker_id: str, now: float) -> None:
         task_run.status = RunStatus.RUNNING
         task_run.worker_id = worker_id
-        task_run.attempts.append(Attempt(task_run.attempt_number, worker_id, now))
+        queued_at = max(task_run.ready_at, task_run.enqueued_at)
+        task_run.attempts.append(Attempt(task_run.attempt_number, worker_id, now, queued_at))
         run = task_run.workflow_run
         if run.status is RunStatus.QUEUED:
             run.status = RunStatus.RUNNING
@@ -177,7 +183,9 @@ class MemoryStore:
     def complete(self, task_run: TaskRun, output: JSON, now: float) -> Transition:
         task_run.status = RunStatus.COMPLETED
         task_run.output = output
-        task_run.attempts[-1].finished_at = now
+        attempt = task_run.attempts[-1]
+        attempt.finished_at = now
+        attempt.outcome = "COMPLETED"
         return self._advance(task_run.workflow_run, now)
 
     def fail(
@@ -188,6 +196,7 @@ class MemoryStore:
         attempt = task_run.attempts[-1]
         attempt.finished_at = now
         attempt.error = str(error)
+        attempt.outcome = "FAILED"
         decision = rules.decide_after_failure(
             retry_count=task_run.retry_count,
             retries=spec.retries,
@@ -220,11 +229,29 @@ class MemoryStore:
             transition.retry_at.append(decision.ready_at)
         return transition
 
+    def requeue_lost(self, task_run: TaskRun, reason: str, now: float) -> Transition:
+        """The worker running ``task_run`` died and its lease expired: queue it again as a
+        new attempt. No retry is consumed (the task did not fail), and the spawn index
+        restarts, so a body that runs again re-attaches to the children it already spawned."""
+        attempt = task_run.attempts[-1]
+        attempt.finished_at = now
+        attempt.error = reason
+        attempt.outcome = "LOST"
+        task_run.status = RunStatus.QUEUED
+        task_run.worker_id = None
+        task_run.spawn_index = 0
+        task_run.waiting_on.clear()
+        task_run.sequence = next(self._sequence)
+        task_run.enqueued_at = task_run.ready_at = now
+        self._enqueue(task_run, now)
+        return Transition(queued=1)
+
     def cancel_task(self, task_run: TaskRun, reason: str, now: float) -> Transition:
         task_run.status = RunStatus.CANCELLED
         task_run.error = TaskRunError(reason, "CancelledError", "", task_run.id)
         if task_run.attempts and task_run.attempts[-1].finished_at is None:
             task_run.attempts[-1].finished_at = now
+            task_run.attempts[-1].outcome = "CANCELLED"
         self._drop_from_queue(task_run)
         return self._advance(task_run.workflow_run, now)
 

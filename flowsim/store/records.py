@@ -55,8 +55,13 @@ class Attempt:
     number: int
     worker: str
     started_at: float
+    #: when the task run became claimable for this attempt (queue wait = started - queued)
+    queued_at: float
     finished_at: float | None = None
     error: str | None = None
+    #: RUNNING until it ends: COMPLETED, FAILED (timeouts too), CANCELLED, or LOST (its
+    #: worker died and the run was reclaimed after the lease)
+    outcome: str = "RUNNING"
 
 
 @dataclass(slots=True, eq=False)
