@@ -14,6 +14,7 @@ from typing import Any
 from flowsim.engine.deadlock import DeadlockReport
 from flowsim.sim.metrics import Metrics
 from flowsim.sim.scenario import Scenario
+from flowsim.store.records import JSON
 
 
 @dataclass(frozen=True, slots=True)
@@ -25,6 +26,9 @@ class RunRecord:
     finished_at: float | None
     #: the workflow run whose task spawned this one (None for an arrival)
     parent_run_id: str | None
+    input: JSON = None
+    #: Hatchet's result shape: outputs keyed by task name
+    output: JSON = None
 
 
 @dataclass(frozen=True, slots=True)

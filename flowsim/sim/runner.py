@@ -264,6 +264,8 @@ class _World:
                     run.created_at,
                     run.finished_at,
                     parent.workflow_run.id if parent is not None else None,
+                    run.input,
+                    run.result(),
                 )
             )
             for task_run in run.tasks.values():
