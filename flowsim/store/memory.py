@@ -303,7 +303,8 @@ class MemoryStore:
         while self._backoff and self._backoff[0][0] <= now:
             _, _, task_run, retry_count = heapq.heappop(self._backoff)
             if _still_queued(task_run, retry_count):
-                self._enqueue(task_run, now)
+                # its schedule clock starts when it became claimable, however late we look
+                self._enqueue(task_run, task_run.ready_at)
                 transition.queued += 1
         return transition
 

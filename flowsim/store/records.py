@@ -121,3 +121,60 @@ class WorkflowRun:
 
     def errors(self) -> list[TaskRunError]:
         return [task.error for task in self.tasks.values() if task.error is not None]
+
+
+# ---------------------------------------------------------------- JSON forms for SQL stores
+
+
+def spec_to_json(spec: WorkflowSpec) -> dict[str, JSON]:
+    """A workflow spec as JSON, stored once per (name, digest) by the SQL stores so a
+    worker process that does not register a workflow can still advance its DAG."""
+    return {
+        "name": spec.name,
+        "default_priority": spec.default_priority,
+        "tasks": [
+            {
+                "name": t.name,
+                "parents": list(t.parents),
+                "retries": t.retries,
+                "backoff_factor": t.backoff_factor,
+                "backoff_max_seconds": t.backoff_max_seconds,
+                "execution_timeout": t.execution_timeout,
+                "schedule_timeout": t.schedule_timeout,
+                "durable": t.durable,
+                "slot_cost": t.slot_cost,
+            }
+            for t in spec.tasks.values()
+        ],
+    }
+
+
+def spec_from_json(data: dict[str, Any]) -> WorkflowSpec:
+    tasks = {
+        t["name"]: TaskSpec(
+            name=t["name"],
+            parents=tuple(t["parents"]),
+            retries=t["retries"],
+            backoff_factor=t["backoff_factor"],
+            backoff_max_seconds=t["backoff_max_seconds"],
+            execution_timeout=t["execution_timeout"],
+            schedule_timeout=t["schedule_timeout"],
+            durable=t["durable"],
+            slot_cost=t["slot_cost"],
+        )
+        for t in data["tasks"]
+    }
+    return WorkflowSpec(data["name"], tasks, data["default_priority"])
+
+
+def error_to_json(error: TaskRunError) -> dict[str, JSON]:
+    return {
+        "exc": error.exc,
+        "exc_type": error.exc_type,
+        "trace": error.trace,
+        "task_run_external_id": error.task_run_external_id,
+    }
+
+
+def error_from_json(data: dict[str, Any]) -> TaskRunError:
+    return TaskRunError(data["exc"], data["exc_type"], data["trace"], data["task_run_external_id"])

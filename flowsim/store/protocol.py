@@ -1,0 +1,272 @@
+"""The run store protocol: what a durable backend must do, in domain terms.
+
+Worker processes on many machines share one store (a SQLite file, a Postgres database), so
+everything here is addressed by id and carried as JSON-shaped values; nothing holds a live
+object of another process. Every transition follows ``flowsim.rules`` (retry decisions,
+DAG readiness and cancellation, status roll-up, claim order, child de-duplication), the
+same functions the in-memory store calls, and the contract suite
+(``flowsim.testing.contract``) holds every implementation to the in-memory reference.
+
+Semantics every store implements exactly:
+
+- **Time is a parameter.** No method reads a clock; ``now`` comes from the caller's
+  injected clock (SQL receives it as a bound parameter), so leases, backoff and timeouts
+  are testable without sleeping.
+- **create_runs** is atomic for the whole batch. With ``parent_task_run_id`` each item is
+  a child: its spawn index is the parent task run's counter (incremented per item, reset
+  when the task run is retried or reclaimed) and it is de-duplicated by
+  ``rules.child_spawn_key(parent, child_key, index)``: spawning it again returns the run
+  that exists. A child inherits the parent run's additional metadata (its own keys win).
+  A new run's root tasks are QUEUED with ``ready_at = enqueued_at = now`` and a schedule
+  deadline of ``now + schedule_timeout``.
+- **claim** takes up to ``free`` slots' worth of QUEUED, ready (``ready_at <= now``) task
+  runs of the given workflows in one pool, in ``rules.claim_key`` order (priority high
+  first, then creation/requeue sequence) across those workflows, stopping at the first
+  whose ``slot_cost`` does not fit. Each becomes RUNNING on the worker with a new attempt,
+  a lease until ``now + lease_seconds`` and a new **fencing token** (strictly greater than
+  any earlier token of that task run). Concurrent claimers never get the same task run.
+- **complete / fail** are fenced: they apply only if the task run is RUNNING with that
+  token; otherwise nothing changes and ``Outcome.accepted`` is False (a late result of a
+  reclaimed or timed-out attempt is ignored, so a completion is never recorded twice).
+  ``fail`` follows ``rules.decide_after_failure``: a retry re-queues the task run with
+  ``retry_count + 1``, priority ``rules.RETRY_PRIORITY``, ``ready_at`` from the backoff,
+  a fresh sequence and spawn index 0; otherwise it ends FAILED. Every terminal task
+  advances its run's DAG (``rules.upstream_cancelled``, ``rules.ready_tasks``,
+  ``rules.rollup_status``).
+- **expire** does what time alone does: task runs still QUEUED past their schedule
+  deadline are CANCELLED (Hatchet's SCHEDULING_TIMED_OUT; never retried); RUNNING task
+  runs whose lease expired (their worker stopped heartbeating) are re-queued as a new
+  attempt *without* consuming a retry (the LOST attempt is recorded), spawn index 0.
+- **heartbeat** extends the worker's lease and the lease of every task run it holds.
+- Ids are strings, unique in the store. Payloads are JSON (never pickle).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Protocol, runtime_checkable
+
+from flowsim.errors import TaskRunError
+from flowsim.rules import RunStatus, SlotPool
+from flowsim.store.records import JSON, WorkflowSpec
+
+
+@dataclass(frozen=True, slots=True)
+class RunRequest:
+    """One run to create: validated JSON input plus trigger options."""
+
+    spec: WorkflowSpec
+    input: JSON
+    additional_metadata: dict[str, JSON] = field(default_factory=dict)
+    priority: int = 1
+    child_key: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class AttemptView:
+    number: int
+    worker_id: str
+    queued_at: float
+    started_at: float
+    finished_at: float | None
+    #: RUNNING, COMPLETED, FAILED, CANCELLED or LOST
+    outcome: str
+    error: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class TaskView:
+    id: str
+    name: str
+    status: RunStatus
+    retry_count: int
+    output: JSON
+    error: TaskRunError | None
+    worker_id: str | None
+    attempts: tuple[AttemptView, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class RunView:
+    """A workflow run as stored, with its task runs by name (those created so far)."""
+
+    id: str
+    workflow: str
+    status: RunStatus
+    input: JSON
+    additional_metadata: dict[str, JSON]
+    priority: int
+    created_at: float
+    finished_at: float | None
+    parent_task_run_id: str | None
+    child_key: str | None
+    child_index: int | None
+    tasks: dict[str, TaskView]
+
+    def result(self) -> dict[str, JSON]:
+        """Hatchet's result shape: outputs keyed by task name, empty outputs omitted."""
+        return {name: task.output for name, task in self.tasks.items() if task.output}
+
+    def errors(self) -> list[TaskRunError]:
+        return [task.error for task in self.tasks.values() if task.error is not None]
+
+
+@dataclass(frozen=True, slots=True)
+class Claim:
+    """A task run a worker now holds: everything needed to execute it."""
+
+    task_run_id: str
+    run_id: str
+    workflow: str
+    task: str
+    pool: SlotPool
+    slot_cost: int
+    retry_count: int
+    token: int
+    input: JSON
+    additional_metadata: dict[str, JSON]
+    #: outputs of the task's DAG parents, by task name (for ``ctx.task_output``)
+    parent_outputs: dict[str, JSON]
+    #: the workflow run whose task spawned this run, if any
+    parent_run_id: str | None
+    lease_expires_at: float
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """What a call changed: whether a fenced write applied, which runs reached a terminal
+    status (wake their waiters), and how many task runs became claimable."""
+
+    accepted: bool = True
+    finished: tuple[str, ...] = ()
+    queued: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class WorkerInfo:
+    id: str
+    name: str
+    capacity: dict[SlotPool, int]
+    workflows: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class WorkerState:
+    info: WorkerInfo
+    lease_expires_at: float
+    accepting: bool
+
+
+@dataclass(frozen=True, slots=True)
+class HeldTask:
+    """A RUNNING task run: who holds which slot, and which runs it waits on."""
+
+    task_run_id: str
+    run_id: str
+    workflow: str
+    task: str
+    pool: SlotPool
+    slot_cost: int
+    worker_id: str
+    waiting_on: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class QueuedTask:
+    task_run_id: str
+    run_id: str
+    workflow: str
+    task: str
+    pool: SlotPool
+    slot_cost: int
+    ready_at: float
+
+
+@dataclass(frozen=True, slots=True)
+class Snapshot:
+    """The state a deadlock analysis needs, read in one transaction."""
+
+    now: float
+    workers: tuple[WorkerState, ...]
+    held: tuple[HeldTask, ...]
+    queued: tuple[QueuedTask, ...]
+    #: status of every run that is held, queued or waited on
+    run_status: dict[str, RunStatus]
+
+
+@runtime_checkable
+class RunStore(Protocol):
+    """A durable run store. Synchronous and inline: the engine calls it on its loop, as
+    hatchet_sdk's sync ``run_no_wait`` makes a blocking call to the server; SQLite and
+    memory need no thread hop (a hop costs ~120 µs here, a SQLite transaction ~10 µs), and
+    a Postgres round trip on a worker's own loop is cheaper than handing it to a thread.
+    Only ``wait_for_change`` blocks for long; the engine runs it on a thread while idle."""
+
+    #: the store's URL with any password masked: safe for errors, logs and reports
+    display_url: str
+
+    def migrate(self) -> None:
+        """Create or upgrade the schema (idempotent, safe from concurrent processes);
+        refuse a store at a newer or unknown schema version with ``ConfigurationError``."""
+
+    def close(self) -> None: ...
+
+    def create_runs(
+        self,
+        requests: Sequence[RunRequest],
+        now: float,
+        parent_task_run_id: str | None = None,
+    ) -> list[RunView]: ...
+
+    def claim(
+        self,
+        worker_id: str,
+        workflows: Sequence[str],
+        pool: SlotPool,
+        free: int,
+        now: float,
+        lease_seconds: float,
+    ) -> list[Claim]: ...
+
+    def complete(self, task_run_id: str, token: int, output: JSON, now: float) -> Outcome: ...
+
+    def fail(
+        self,
+        task_run_id: str,
+        token: int,
+        error: TaskRunError,
+        non_retryable: bool,
+        now: float,
+    ) -> Outcome: ...
+
+    def expire(self, now: float) -> Outcome: ...
+
+    def cancel_run(self, run_id: str, reason: str, now: float) -> Outcome:
+        """Cancel every non-terminal task run of the run (queued ones leave the queue;
+        running ones are fenced off: their late results are ignored)."""
+
+    def get_runs(self, run_ids: Sequence[str]) -> list[RunView]:
+        """The runs, in the order asked; ``RunNotFoundError`` names an unknown id."""
+
+    def set_waiting(self, task_run_id: str, run_ids: Sequence[str]) -> None:
+        """Record the runs a held task run now waits on (replacing what was recorded),
+        for the cross-process deadlock analysis."""
+
+    def register_worker(self, info: WorkerInfo, now: float, lease_seconds: float) -> None: ...
+
+    def heartbeat(self, worker_id: str, now: float, lease_seconds: float) -> None: ...
+
+    def stop_worker(self, worker_id: str) -> None:
+        """The worker claims nothing more (draining) and leaves the snapshot once its held
+        task runs end."""
+
+    def snapshot(self, now: float, awaited: Sequence[str] = ()) -> Snapshot: ...
+
+    def next_wakeup(self, now: float) -> float | None:
+        """The earliest future instant something becomes claimable or expires (a backoff
+        ends, a schedule deadline or lease passes), for a worker's timer."""
+
+    def wait_for_change(self, timeout: float) -> None:
+        """Return when another process may have changed something (a notification, or
+        ``timeout`` seconds); a hint, callers re-read."""

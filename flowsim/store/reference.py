@@ -1,0 +1,296 @@
+"""The in-memory store behind the ``RunStore`` protocol: the reference the SQL stores are
+held to by the contract suite and the state-machine test.
+
+It adds to ``MemoryStore`` only what a shared, multi-process store needs and a single
+process does not: fencing tokens, leases, a worker registry and recorded waits. Every
+scheduling decision is still ``MemoryStore``'s, which is to say ``flowsim.rules``'.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+from flowsim.errors import RunNotFoundError, TaskRunError
+from flowsim.rules import RunStatus, SlotPool
+from flowsim.store.memory import MemoryStore, NewRun, Transition
+from flowsim.store.protocol import (
+    AttemptView,
+    Claim,
+    HeldTask,
+    Outcome,
+    QueuedTask,
+    RunRequest,
+    RunView,
+    Snapshot,
+    TaskView,
+    WorkerInfo,
+    WorkerState,
+)
+from flowsim.store.records import JSON, TaskRun, WorkflowRun
+
+
+@dataclass(slots=True)
+class _Worker:
+    info: WorkerInfo
+    lease_expires_at: float
+    accepting: bool = True
+
+
+def task_view(task_run: TaskRun) -> TaskView:
+    return TaskView(
+        id=task_run.id,
+        name=task_run.name,
+        status=task_run.status,
+        retry_count=task_run.retry_count,
+        output=task_run.output,
+        error=task_run.error,
+        worker_id=task_run.worker_id,
+        attempts=tuple(
+            AttemptView(
+                a.number, a.worker, a.queued_at, a.started_at, a.finished_at, a.outcome, a.error
+            )
+            for a in task_run.attempts
+        ),
+    )
+
+
+def run_view(run: WorkflowRun) -> RunView:
+    return RunView(
+        id=run.id,
+        workflow=run.workflow_name,
+        status=run.status,
+        input=run.input,
+        additional_metadata=dict(run.additional_metadata),
+        priority=run.priority,
+        created_at=run.created_at,
+        finished_at=run.finished_at,
+        parent_task_run_id=run.parent_task_run_id,
+        child_key=run.child_key,
+        child_index=run.child_index,
+        tasks={name: task_view(task) for name, task in run.tasks.items()},
+    )
+
+
+def _merge(outcomes: Iterable[Transition]) -> Outcome:
+    finished: list[str] = []
+    queued = 0
+    for transition in outcomes:
+        finished.extend(run.id for run in transition.finished)
+        queued += transition.queued
+    return Outcome(True, tuple(finished), queued)
+
+
+class ReferenceStore:
+    display_url = "memory://reference"
+
+    def __init__(self) -> None:
+        self.inner = MemoryStore()
+        self._tokens: dict[str, int] = {}
+        self._leases: dict[str, float] = {}
+        self._workers: dict[str, _Worker] = {}
+        self._waits: dict[str, tuple[str, ...]] = {}
+
+    def migrate(self) -> None:
+        """Nothing to create: the schema is the Python classes."""
+
+    def close(self) -> None:
+        """Nothing to release."""
+
+    # ------------------------------------------------------------ runs
+
+    def create_runs(
+        self, requests: Sequence[RunRequest], now: float, parent_task_run_id: str | None = None
+    ) -> list[RunView]:
+        parent = None
+        if parent_task_run_id is not None:
+            parent = self.inner.task_runs.get(parent_task_run_id)
+            if parent is None:
+                raise RunNotFoundError(f"no task run with id {parent_task_run_id!r}")
+        items = [
+            NewRun(r.spec, r.input, dict(r.additional_metadata), r.priority, r.child_key)
+            for r in requests
+        ]
+        runs, _ = self.inner.create_runs(items, now, parent)
+        return [run_view(run) for run in runs]
+
+    def get_runs(self, run_ids: Sequence[str]) -> list[RunView]:
+        return [run_view(self.inner.get_run(run_id)) for run_id in run_ids]
+
+    # ------------------------------------------------------------ claiming and outcomes
+
+    def claim(
+        self,
+        worker_id: str,
+        workflows: Sequence[str],
+        pool: SlotPool,
+        free: int,
+        now: float,
+        lease_seconds: float,
+    ) -> list[Claim]:
+        self.inner.release_due_retries(now)
+        claims: list[Claim] = []
+        for task_run in self.inner.claim(workflows, pool, free, worker_id, now):
+            token = self._tokens.get(task_run.id, 0) + 1
+            self._tokens[task_run.id] = token
+            self._leases[task_run.id] = now + lease_seconds
+            run = task_run.workflow_run
+            parent = self.inner.task_runs.get(run.parent_task_run_id or "")
+            claims.append(
+                Claim(
+                    task_run_id=task_run.id,
+                    run_id=run.id,
+                    workflow=run.workflow_name,
+                    task=task_run.name,
+                    pool=task_run.spec.pool,
+                    slot_cost=task_run.spec.slot_cost,
+                    retry_count=task_run.retry_count,
+                    token=token,
+                    input=run.input,
+                    additional_metadata=dict(run.additional_metadata),
+                    parent_outputs={
+                        name: run.tasks[name].output
+                        for name in task_run.spec.parents
+                        if name in run.tasks
+                    },
+                    parent_run_id=parent.workflow_run.id if parent is not None else None,
+                    lease_expires_at=now + lease_seconds,
+                )
+            )
+        return claims
+
+    def _held(self, task_run_id: str, token: int) -> TaskRun | None:
+        task_run = self.inner.task_runs.get(task_run_id)
+        if task_run is None or task_run.status is not RunStatus.RUNNING:
+            return None
+        if self._tokens.get(task_run_id) != token:
+            return None
+        return task_run
+
+    def _release(self, task_run_id: str) -> None:
+        self._leases.pop(task_run_id, None)
+        self._waits.pop(task_run_id, None)
+
+    def complete(self, task_run_id: str, token: int, output: JSON, now: float) -> Outcome:
+        task_run = self._held(task_run_id, token)
+        if task_run is None:
+            return Outcome(accepted=False)
+        self._release(task_run_id)
+        return _merge([self.inner.complete(task_run, output, now)])
+
+    def fail(
+        self, task_run_id: str, token: int, error: TaskRunError, non_retryable: bool, now: float
+    ) -> Outcome:
+        task_run = self._held(task_run_id, token)
+        if task_run is None:
+            return Outcome(accepted=False)
+        self._release(task_run_id)
+        return _merge([self.inner.fail(task_run, error, non_retryable, now)])
+
+    def cancel_run(self, run_id: str, reason: str, now: float) -> Outcome:
+        run = self.inner.get_run(run_id)
+        steps: list[Transition] = []
+        for task_run in list(run.tasks.values()):
+            if task_run.status.is_terminal:
+                continue
+            self._release(task_run.id)
+            self._tokens[task_run.id] = self._tokens.get(task_run.id, 0) + 1  # fence it off
+            steps.append(self.inner.cancel_task(task_run, reason, now))
+        return _merge(steps)
+
+    # ------------------------------------------------------------ time
+
+    def expire(self, now: float) -> Outcome:
+        steps = [self.inner.release_due_retries(now), self.inner.expire_schedule_timeouts(now)]
+        for task_run_id, lease in sorted(self._leases.items(), key=lambda item: item[1]):
+            if lease > now:
+                continue
+            task_run = self.inner.task_runs[task_run_id]
+            self._release(task_run_id)
+            reason = f"worker {task_run.worker_id} stopped heartbeating; lease expired"
+            steps.append(self.inner.requeue_lost(task_run, reason, now))
+        return _merge(steps)
+
+    def next_wakeup(self, now: float) -> float | None:
+        candidates = [
+            when
+            for when in (
+                self.inner.next_retry_due(),
+                self.inner.next_schedule_deadline(),
+                min(self._leases.values(), default=None),
+            )
+            if when is not None
+        ]
+        return min(candidates, default=None)
+
+    # ------------------------------------------------------------ workers and waits
+
+    def register_worker(self, info: WorkerInfo, now: float, lease_seconds: float) -> None:
+        self._workers[info.id] = _Worker(info, now + lease_seconds)
+
+    def heartbeat(self, worker_id: str, now: float, lease_seconds: float) -> None:
+        worker = self._workers.get(worker_id)
+        if worker is not None:
+            worker.lease_expires_at = now + lease_seconds
+        for task_run_id in self._leases:
+            if self.inner.task_runs[task_run_id].worker_id == worker_id:
+                self._leases[task_run_id] = now + lease_seconds
+
+    def stop_worker(self, worker_id: str) -> None:
+        worker = self._workers.get(worker_id)
+        if worker is not None:
+            worker.accepting = False
+
+    def set_waiting(self, task_run_id: str, run_ids: Sequence[str]) -> None:
+        if task_run_id in self._leases:
+            self._waits[task_run_id] = tuple(run_ids)
+
+    def snapshot(self, now: float, awaited: Sequence[str] = ()) -> Snapshot:
+        workers = tuple(
+            WorkerState(w.info, w.lease_expires_at, w.accepting)
+            for w in self._workers.values()
+            if w.lease_expires_at > now
+        )
+        held: list[HeldTask] = []
+        queued: list[QueuedTask] = []
+        status: dict[str, RunStatus] = {}
+        for task_run in self.inner.task_runs.values():
+            run = task_run.workflow_run
+            if task_run.status is RunStatus.RUNNING and task_run.id in self._leases:
+                waits = self._waits.get(task_run.id, ())
+                held.append(
+                    HeldTask(
+                        task_run.id,
+                        run.id,
+                        run.workflow_name,
+                        task_run.name,
+                        task_run.spec.pool,
+                        task_run.spec.slot_cost,
+                        task_run.worker_id or "",
+                        waits,
+                    )
+                )
+                status[run.id] = run.status
+                for waited in waits:
+                    status[waited] = self.inner.get_run(waited).status
+            elif task_run.status is RunStatus.QUEUED:
+                queued.append(
+                    QueuedTask(
+                        task_run.id,
+                        run.id,
+                        run.workflow_name,
+                        task_run.name,
+                        task_run.spec.pool,
+                        task_run.spec.slot_cost,
+                        task_run.ready_at,
+                    )
+                )
+                status[run.id] = run.status
+        for run_id in awaited:
+            status[run_id] = self.inner.get_run(run_id).status
+        return Snapshot(now, workers, tuple(held), tuple(queued), status)
+
+    def wait_for_change(self, timeout: float) -> None:
+        """Only this process changes an in-memory store: nothing can arrive meanwhile."""
+        time.sleep(timeout)
