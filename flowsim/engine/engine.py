@@ -188,10 +188,7 @@ class Engine(Waiting):
         """Create runs (atomically, de-duplicated for children) and queue their first tasks."""
         parent_run = parent.task_run if parent is not None and parent.engine is self else None
         with self._lock:
-            runs, transition = self.store.create_runs(items, self.clock.now(), parent_run)
-            if self._loop is None and transition.queued:
-                # no worker to dispatch (which arms it): schedule timeouts still apply
-                self._schedule_timer.arm(self.store.next_schedule_deadline())
+            runs, transition = self._create(items, parent_run)
         if transition.queued:
             if self.on_engine_loop() and not self._dispatching:
                 # Dispatch inline: a child that finishes without suspending is done before
@@ -220,16 +217,46 @@ class Engine(Waiting):
                     free = worker.free(pool)
                     if free <= 0:
                         continue
-                    for task_run in self.store.claim(worker.workflows, pool, free, worker.id, now):
+                    for task_run in self._claim(worker, pool, free, now):
                         worker.held[pool] += task_run.spec.slot_cost
                         started.append((worker, task_run))
-            self._schedule_timer.arm(self.store.next_schedule_deadline())
+            self._after_claims(now)
         self._dispatching = True
         try:
             for worker, task_run in started:
                 self._launch(worker, task_run)
         finally:
             self._dispatching = False
+
+    # ------------------------------------------------------------ store calls
+    # The durable engine (flowsim.engine.durable) overrides these to talk to a RunStore
+    # shared with other processes; everything else about executing runs is the same.
+
+    def _create(
+        self, items: Sequence[NewRun], parent: TaskRun | None
+    ) -> tuple[list[WorkflowRun], Transition]:
+        runs, transition = self.store.create_runs(items, self.clock.now(), parent)
+        if self._loop is None and transition.queued:
+            # no worker to dispatch (which arms it): schedule timeouts still apply
+            self._schedule_timer.arm(self.store.next_schedule_deadline())
+        return runs, transition
+
+    def _claim(self, worker: WorkerRuntime, pool: SlotPool, free: int, now: float) -> list[TaskRun]:
+        return self.store.claim(worker.workflows, pool, free, worker.id, now)
+
+    def _after_claims(self, now: float) -> None:
+        self._schedule_timer.arm(self.store.next_schedule_deadline())
+
+    def _store_complete(self, task_run: TaskRun, output: JSON) -> Transition:
+        return self.store.complete(task_run, output, self.clock.now())
+
+    def _store_fail(
+        self, task_run: TaskRun, error: TaskRunError, non_retryable: bool
+    ) -> Transition:
+        return self.store.fail(task_run, error, non_retryable, self.clock.now())
+
+    def _has_ready(self) -> bool:
+        return self.store.has_ready()
 
     # ------------------------------------------------------------ executing
 
@@ -338,7 +365,7 @@ class Engine(Waiting):
         attempt.slot_released = True
         self._set_waiting(attempt, False)
         attempt.worker.held[attempt.pool] -= attempt.task_run.spec.slot_cost
-        if self.store.has_ready():
+        if self._has_ready():
             self.request_dispatch()
 
     def release_slot_early(self, attempt: AttemptState) -> None:
@@ -350,8 +377,7 @@ class Engine(Waiting):
         with self._lock:
             if not self._end_attempt(attempt):
                 return
-            transition = self.store.complete(attempt.task_run, output, self.clock.now())
-            self._apply(transition)
+            self._apply(self._store_complete(attempt.task_run, output))
 
     def _record_failure(
         self, attempt: AttemptState, error: TaskRunError, non_retryable: bool
@@ -359,8 +385,7 @@ class Engine(Waiting):
         with self._lock:
             if not self._end_attempt(attempt):
                 return
-            transition = self.store.fail(attempt.task_run, error, non_retryable, self.clock.now())
-            self._apply(transition)
+            self._apply(self._store_fail(attempt.task_run, error, non_retryable))
 
     def _on_deadline(self, attempt: AttemptState) -> None:
         """Execution timeout: the attempt fails (retryable, as in Hatchet) and is cancelled."""

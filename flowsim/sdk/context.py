@@ -60,11 +60,7 @@ class Context:
 
     @property
     def parent_workflow_run_id(self) -> str | None:
-        parent_id = self._run.parent_task_run_id
-        if parent_id is None:
-            return None
-        parent = self._attempt.engine.store.task_runs.get(parent_id)
-        return parent.workflow_run.id if parent is not None else None
+        return self._run.parent_run_id
 
     @property
     def child_index(self) -> int | None:

@@ -113,6 +113,7 @@ class MemoryStore:
                 priority=item.priority,
                 created_at=now,
                 parent_task_run_id=parent.id if parent is not None else None,
+                parent_run_id=parent.workflow_run.id if parent is not None else None,
                 child_key=item.child_key,
                 child_index=child_index,
             )

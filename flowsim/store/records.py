@@ -83,6 +83,8 @@ class TaskRun:
     waiting_on: dict[str, int] = field(default_factory=dict)
     spawn_index: int = 0
     logs: list[str] = field(default_factory=list)
+    #: the durable stores' fencing token of the current attempt (unused in memory)
+    fencing_token: int = 0
 
     @property
     def name(self) -> str:
@@ -102,6 +104,8 @@ class WorkflowRun:
     priority: int
     created_at: float
     parent_task_run_id: str | None = None
+    #: the workflow run of the task that spawned this one
+    parent_run_id: str | None = None
     child_key: str | None = None
     child_index: int | None = None
     status: RunStatus = RunStatus.QUEUED
