@@ -13,15 +13,18 @@ import os
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
+from functools import cache
+from importlib.metadata import entry_points
 from urllib.parse import urlsplit
 
 from flowsim.clock import Clock
 from flowsim.engine.engine import Engine
 from flowsim.errors import ConfigurationError
+from flowsim.store.plugin import ENTRY_POINT_GROUP, BackendPlugin
 
 ENV_VAR = "FLOWSIM_BACKEND"
 DEFAULT_URL = "memory://"
-SCHEMES = {"memory": "in-process, the default: memory:// or memory://NAME for a separate one"}
+MEMORY = "in-process, the default: memory:// or memory://NAME for a separate one"
 
 _engines: dict[str, Engine] = {}
 #: Set by the pytest plugin (--flowsim-backend / ini key); wins over the environment.
@@ -39,15 +42,74 @@ def resolve_url(explicit: str | None = None) -> str:
     return validate_url(url)
 
 
+def mask_url(url: str) -> str:
+    """The URL with its password replaced by ``***``: how a DSN appears in errors, logs
+    and reports."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return "<malformed URL>"
+    if parts.password is None:
+        return url
+    user = parts.username or ""
+    host = parts.netloc.rsplit("@", 1)[1]
+    return parts._replace(netloc=f"{user}:***@{host}").geturl()
+
+
+@cache
+def plugins() -> dict[str, BackendPlugin]:
+    """Backends installed through the ``flowsim.backends`` entry-point group, by scheme."""
+    found: dict[str, BackendPlugin] = {}
+    for entry in entry_points(group=ENTRY_POINT_GROUP):
+        try:
+            plugin = entry.load()
+        except Exception as exc:  # a broken third-party package must not hide the others
+            raise ConfigurationError(
+                f"the flowsim backend entry point {entry.name!r} ({entry.value}) failed to "
+                f"load: {type(exc).__name__}: {exc}"
+            ) from exc
+        if not isinstance(plugin, BackendPlugin):
+            raise ConfigurationError(
+                f"the flowsim backend entry point {entry.name!r} ({entry.value}) is not a "
+                "flowsim.store.plugin.BackendPlugin"
+            )
+        for scheme in plugin.schemes:
+            found.setdefault(scheme, plugin)
+    return found
+
+
+def available() -> dict[str, str]:
+    schemes = {"memory": MEMORY}
+    schemes.update({scheme: plugin.description for scheme, plugin in plugins().items()})
+    return schemes
+
+
 def validate_url(url: str) -> str:
     scheme = urlsplit(url).scheme if "://" in url else ""
-    if scheme not in SCHEMES:
-        available = "; ".join(f"{name}:// ({text})" for name, text in SCHEMES.items())
+    schemes = available()
+    if scheme not in schemes:
+        listed = "; ".join(f"{name}:// ({text})" for name, text in schemes.items())
         source = f" (from ${ENV_VAR})" if os.environ.get(ENV_VAR) == url else ""
         raise ConfigurationError(
-            f"unknown flowsim backend URL {url!r}{source}: the scheme must be one of: {available}"
+            f"unknown flowsim backend URL {mask_url(url)!r}{source}: the scheme must be one "
+            f"of: {listed}"
         )
     return url
+
+
+def _open(url: str, clock: Clock | None) -> Engine:
+    scheme = urlsplit(url).scheme
+    if scheme == "memory":
+        return Engine(url, clock)
+    from flowsim.engine.durable import DurableEngine
+
+    store = plugins()[scheme].open_store(url)
+    store.migrate()
+    lease = os.environ.get("FLOWSIM_LEASE_SECONDS")
+    engine = DurableEngine(url, store, clock)
+    if lease:
+        engine.lease_seconds = float(lease)
+    return engine
 
 
 def engine_for(url: str, clock: Clock | None = None) -> Engine:
@@ -55,12 +117,12 @@ def engine_for(url: str, clock: Clock | None = None) -> Engine:
     with _lock:
         engine = _engines.get(url)
         if engine is None or engine.closed:
-            engine = Engine(url, clock)
+            engine = _open(validate_url(url), clock)
             _engines[url] = engine
         elif clock is not None and engine.clock is not clock:
             raise ConfigurationError(
-                f"backend {url!r} is already running with another clock; pass the clock to the "
-                "first Hatchet() on this URL, or use a separate URL (memory://NAME)"
+                f"backend {mask_url(url)!r} is already running with another clock; pass the "
+                "clock to the first Hatchet() on this URL, or use a separate URL (memory://NAME)"
             )
         return engine
 

@@ -20,13 +20,41 @@ import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Protocol
 
 import networkx as nx
 
-from flowsim.engine.runtime import AttemptState, WorkerRuntime
 from flowsim.rules import RunStatus, SlotPool
 from flowsim.store.records import TaskRun, WorkflowRun
+
+
+class HolderLike(Protocol):
+    """An attempt holding a slot: the engine's HolderLike, or one read off a durable
+    store's snapshot."""
+
+    @property
+    def finished(self) -> bool: ...
+    @property
+    def task_run(self) -> TaskRun: ...
+    @property
+    def pool(self) -> SlotPool: ...
+
+
+class WorkerLike(Protocol):
+    """A worker as the analysis sees it: the engine's WorkerLike, or a snapshot's."""
+
+    @property
+    def name(self) -> str: ...
+    @property
+    def accepting(self) -> bool: ...
+    @property
+    def capacity(self) -> Mapping[SlotPool, int]: ...
+    @property
+    def holders(self) -> Mapping[str, HolderLike]: ...
+    @property
+    def workflows(self) -> Mapping[str, object]: ...
+    def registers(self, workflow_name: str) -> bool: ...
+    def free(self, pool: SlotPool) -> int: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -190,13 +218,13 @@ def _active_waits(task_run: TaskRun, runs: Mapping[str, WorkflowRun]) -> list[st
 class _Analysis:
     def __init__(
         self,
-        workers: Sequence[WorkerRuntime],
+        workers: Sequence[WorkerLike],
         runs: Mapping[str, WorkflowRun],
         awaited: Iterable[str],
     ) -> None:
         self.workers = [w for w in workers]
         self.runs = runs
-        self.holders: list[AttemptState] = [
+        self.holders: list[HolderLike] = [
             state for w in self.workers for state in w.holders.values() if not state.finished
         ]
         self.relevant: dict[str, WorkflowRun] = {}
@@ -214,7 +242,7 @@ class _Analysis:
             s.task_run.id for s in self.holders if not _active_waits(s.task_run, runs)
         }
 
-    def pool_frees(self, worker: WorkerRuntime, pool: SlotPool, cost: int) -> bool:
+    def pool_frees(self, worker: WorkerLike, pool: SlotPool, cost: int) -> bool:
         if worker.accepting and worker.free(pool) >= cost:
             return True
         return any(
@@ -222,7 +250,7 @@ class _Analysis:
             for s in worker.holders.values()
         )
 
-    def candidates(self, task_run: TaskRun) -> list[WorkerRuntime]:
+    def candidates(self, task_run: TaskRun) -> list[WorkerLike]:
         name = task_run.workflow_run.workflow_name
         return [
             w
@@ -263,7 +291,7 @@ class _Analysis:
 def find_stall(
     backend: str,
     now: float,
-    workers: Sequence[WorkerRuntime],
+    workers: Sequence[WorkerLike],
     runs: Mapping[str, WorkflowRun],
     awaited: Mapping[str, int],
 ) -> Stall | None:
@@ -353,7 +381,7 @@ def _explain(backend: str, now: float, analysis: _Analysis, stuck: set[str]) -> 
     )
 
 
-def _waiting_holders(worker: WorkerRuntime, pool: SlotPool, analysis: _Analysis) -> int:
+def _waiting_holders(worker: WorkerLike, pool: SlotPool, analysis: _Analysis) -> int:
     return sum(
         1
         for state in worker.holders.values()
@@ -361,7 +389,7 @@ def _waiting_holders(worker: WorkerRuntime, pool: SlotPool, analysis: _Analysis)
     )
 
 
-def _registrations(workers: Sequence[WorkerRuntime]) -> str:
+def _registrations(workers: Sequence[WorkerLike]) -> str:
     if not workers:
         return "no worker is running on this backend"
     return "running: " + "; ".join(

@@ -108,7 +108,7 @@ class Engine(Waiting):
         with self._lock:
             order = next(self._worker_ids)
             runtime = WorkerRuntime(
-                id=f"worker-{order}-{name}",
+                id=self._worker_id(order, name),
                 name=name,
                 capacity=dict(capacity),
                 workflows={wf.spec.name: wf for wf in workflows},
@@ -122,6 +122,10 @@ class Engine(Waiting):
             self._workers[runtime.id] = runtime
         self.request_dispatch()
         return runtime
+
+    def _worker_id(self, order: int, name: str) -> str:
+        """Unique within this engine (a durable engine makes it unique across processes)."""
+        return f"worker-{order}-{name}"
 
     async def drain_worker(self, runtime: WorkerRuntime) -> None:
         """Stop claiming, let running attempts finish, then unregister (on the engine loop)."""

@@ -95,7 +95,7 @@ class TaskRun:
         return self.retry_count + 1
 
 
-@dataclass(slots=True, eq=False)
+@dataclass(slots=True, eq=False, weakref_slot=True)
 class WorkflowRun:
     id: str
     spec: WorkflowSpec

@@ -1,0 +1,359 @@
+"""The engine on a durable store shared by worker processes (SQLite file, Postgres).
+
+It is the in-memory engine with its store calls pointed at a ``RunStore``: the same
+dispatch, execution, timeouts, context and SDK surface. What differs is what another
+process can do meanwhile, so:
+
+- **claims** carry a lease and a fencing token; results are written with the token, and a
+  late result of an attempt whose lease lapsed is ignored by the store;
+- **heartbeats** renew the leases of every held task run while the worker lives; a
+  worker killed with SIGKILL stops renewing and its runs are re-queued on expiry;
+- **waiting** re-reads the awaited runs whenever the store reports a change (a
+  ``ChangeFeed`` thread), and runs the deadlock analysis on the store's snapshot, so a
+  slot deadlock whose holder sits in another process is still reported, not waited on.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+import weakref
+from collections.abc import Sequence
+
+from flowsim.clock import Clock, TimerHandle
+from flowsim.engine.changes import ChangeFeed
+from flowsim.engine.engine import Engine
+from flowsim.engine.runtime import AttemptState, Registrable, WorkerRuntime
+from flowsim.engine.snapshot_stall import find_stall_in_snapshot
+from flowsim.engine.timers import EarliestTimer
+from flowsim.errors import BlockingCallError, SlotDeadlockError, TaskRunError
+from flowsim.rules import RunStatus, SlotPool
+from flowsim.store.memory import NewRun, Transition
+from flowsim.store.protocol import Claim, RunRequest, RunStore, RunView, WorkerInfo
+from flowsim.store.records import JSON, TaskRun, TaskSpec, WorkflowRun, WorkflowSpec
+
+#: How often a waiter re-runs the deadlock analysis while nothing it waits on finishes.
+STALL_CHECK_SECONDS = 0.2
+DEFAULT_LEASE_SECONDS = 30.0
+
+
+def _fallback_spec(workflow: str, task_names: Sequence[str]) -> WorkflowSpec:
+    """A spec for a run this process has no definition of (triggered elsewhere)."""
+    tasks = {n: TaskSpec(n, (), 0, None, None, 0.0, 0.0, False) for n in task_names}
+    return WorkflowSpec(workflow, tasks)
+
+
+class DurableEngine(Engine):
+    def __init__(
+        self,
+        url: str,
+        store: RunStore,
+        clock: Clock | None = None,
+        lease_seconds: float = DEFAULT_LEASE_SECONDS,
+    ) -> None:
+        super().__init__(url, clock)
+        self.run_store = store
+        self.display_url = store.display_url
+        self.lease_seconds = lease_seconds
+        self.changes = ChangeFeed(store.wait_for_change)
+        #: run objects handed to callers, refreshed in place from the store
+        self._runs: weakref.WeakValueDictionary[str, WorkflowRun] = weakref.WeakValueDictionary()
+        self._specs: dict[str, WorkflowSpec] = {}
+        self._wake_timer = EarliestTimer(self.clock, lambda: self.post(self._on_wake))
+        self._heartbeat: TimerHandle | None = None
+        self._listener: asyncio.Task[None] | None = None
+
+    # ------------------------------------------------------------ run objects
+
+    def _adopt(self, view: RunView) -> WorkflowRun:
+        """The caller-facing object for a stored run, updated to what the store says."""
+        run = self._runs.get(view.id)
+        if run is None:
+            spec = self._specs.get(view.workflow) or _fallback_spec(view.workflow, list(view.tasks))
+            run = WorkflowRun(
+                id=view.id,
+                spec=spec,
+                input=view.input,
+                additional_metadata=view.additional_metadata,
+                priority=view.priority,
+                created_at=view.created_at,
+                parent_task_run_id=view.parent_task_run_id,
+                child_key=view.child_key,
+                child_index=view.child_index,
+            )
+            self._runs[view.id] = run
+        run.status = view.status
+        run.finished_at = view.finished_at
+        if view.status.is_terminal:
+            for name, task in view.tasks.items():
+                task_spec = (
+                    run.spec.tasks.get(name) or _fallback_spec(view.workflow, [name]).tasks[name]
+                )
+                record = TaskRun(task.id, run, task_spec, 0, 0, 0.0, 0.0, status=task.status)
+                record.output, record.error = task.output, task.error
+                record.retry_count = task.retry_count
+                run.tasks[name] = record
+        return run
+
+    def _task_run_for(self, worker: WorkerRuntime, claim: Claim, now: float) -> TaskRun:
+        spec = worker.workflows[claim.workflow].spec
+        run = self._runs.get(claim.run_id)
+        if run is None:
+            run = WorkflowRun(
+                claim.run_id,
+                spec,
+                claim.input,
+                claim.additional_metadata,
+                0,
+                now,
+                parent_run_id=claim.parent_run_id,
+            )
+            self._runs[claim.run_id] = run
+        run.status = RunStatus.RUNNING
+        for name, output in claim.parent_outputs.items():
+            parent_spec = spec.tasks.get(name) or _fallback_spec(claim.workflow, [name]).tasks[name]
+            done = TaskRun(f"{claim.run_id}/{name}", run, parent_spec, 0, 0, now, now,
+                           status=RunStatus.COMPLETED, output=output)  # fmt: skip
+            run.tasks[name] = done
+        task_spec = (
+            spec.tasks.get(claim.task)
+            or _fallback_spec(claim.workflow, [claim.task]).tasks[claim.task]
+        )
+        task_run = TaskRun(
+            claim.task_run_id,
+            run,
+            task_spec,
+            0,
+            0,
+            now,
+            now,
+            status=RunStatus.RUNNING,
+            retry_count=claim.retry_count,
+            worker_id=worker.id,
+            fencing_token=claim.token,
+        )
+        run.tasks[claim.task] = task_run
+        return task_run
+
+    # ------------------------------------------------------------ store calls
+
+    def _create(
+        self, items: Sequence[NewRun], parent: TaskRun | None
+    ) -> tuple[list[WorkflowRun], Transition]:
+        requests = []
+        for item in items:
+            self._specs.setdefault(item.spec.name, item.spec)
+            requests.append(
+                RunRequest(
+                    item.spec, item.input, item.additional_metadata, item.priority, item.child_key
+                )
+            )
+        parent_id = parent.id if parent is not None else None
+        views = self.run_store.create_runs(requests, self.clock.now(), parent_id)
+        queued = sum(1 for view in views if view.status is RunStatus.QUEUED)
+        return [self._adopt(view) for view in views], Transition(queued=queued)
+
+    def _claim(self, worker: WorkerRuntime, pool: SlotPool, free: int, now: float) -> list[TaskRun]:
+        claims = self.run_store.claim(
+            worker.id, list(worker.workflows), pool, free, now, self.lease_seconds
+        )
+        return [self._task_run_for(worker, claim, now) for claim in claims]
+
+    def _after_claims(self, now: float) -> None:
+        self._wake_timer.arm(self.run_store.next_wakeup(now))
+
+    def _store_complete(self, task_run: TaskRun, output: JSON) -> Transition:
+        outcome = self.run_store.complete(
+            task_run.id, task_run.fencing_token, output, self.clock.now()
+        )
+        self.changes.bump()
+        return Transition(queued=outcome.queued)
+
+    def _store_fail(
+        self, task_run: TaskRun, error: TaskRunError, non_retryable: bool
+    ) -> Transition:
+        outcome = self.run_store.fail(
+            task_run.id, task_run.fencing_token, error, non_retryable, self.clock.now()
+        )
+        self.changes.bump()
+        return Transition(queued=outcome.queued)
+
+    def _has_ready(self) -> bool:
+        return True  # another process may have queued work: a freed slot always looks
+
+    def _apply(self, transition: Transition) -> None:
+        """Waiters re-read the store on the change feed; only dispatch is left to do."""
+        if transition.queued:
+            self.request_dispatch()
+
+    def _on_wake(self) -> None:
+        """Time passed: expire what is due (backoffs, schedule deadlines, leases)."""
+        with self._lock:
+            self._wake_timer.fired()
+            outcome = self.run_store.expire(self.clock.now())
+        if outcome.queued or outcome.finished:
+            self.changes.bump()
+        self.request_dispatch()
+
+    # ------------------------------------------------------------ workers
+
+    def _worker_id(self, order: int, name: str) -> str:
+        return f"{name}-{uuid.uuid4().hex[:12]}"
+
+    def add_worker(
+        self,
+        name: str,
+        capacity: dict[SlotPool, int],
+        workflows: Sequence[Registrable],
+        labels: dict[str, str | int] | None = None,
+    ) -> WorkerRuntime:
+        runtime = super().add_worker(name, capacity, workflows, labels)
+        for workflow in workflows:
+            self._specs[workflow.spec.name] = workflow.spec
+        info = WorkerInfo(runtime.id, name, dict(capacity), tuple(runtime.workflows))
+        self.run_store.register_worker(info, self.clock.now(), self.lease_seconds)
+        self._beat()
+        if self._listener is None and self._loop is not None:
+            self._listener = self._loop.create_task(self._listen())
+        return runtime
+
+    def _beat(self) -> None:
+        """Renew every local worker's lease, a third of a lease apart."""
+        with self._lock:
+            if self.closed or not self._workers:
+                self._heartbeat = None
+                return
+            now = self.clock.now()
+            for worker in self._workers.values():
+                self.run_store.heartbeat(worker.id, now, self.lease_seconds)
+            if self._heartbeat is not None:
+                self._heartbeat.cancel()
+            self._heartbeat = self.clock.call_at(
+                now + self.lease_seconds / 3, lambda: self.post(self._beat)
+            )
+
+    async def _listen(self) -> None:
+        """Work queued by other processes: claim when the store reports a change."""
+        try:
+            while self._workers and not self.closed:
+                seen = self.changes.generation
+                await self.changes.changed_since(seen)
+                self._on_wake()
+        finally:
+            self._listener = None
+
+    async def drain_worker(self, runtime: WorkerRuntime) -> None:
+        self.run_store.stop_worker(runtime.id)
+        await super().drain_worker(runtime)
+
+    # ------------------------------------------------------------ waiting
+
+    def request_stall_check(self) -> None:
+        """Stalls are found by the waiters themselves, on the store's snapshot."""
+
+    async def wait(self, run: WorkflowRun) -> WorkflowRun:
+        await self.wait_many([run], fail_fast=False)
+        return run
+
+    async def wait_many(
+        self, runs: Sequence[WorkflowRun], *, fail_fast: bool
+    ) -> WorkflowRun | None:
+        watch = _Watch(self, runs, fail_fast, self.current_attempt())
+        try:
+            while True:
+                seen = self.changes.generation
+                done, failure = watch.step()
+                if done:
+                    return failure
+                await self.changes.changed_since(seen)
+        finally:
+            watch.close()
+
+    def wait_blocking(self, run: WorkflowRun) -> WorkflowRun:
+        if self.on_engine_loop():
+            raise BlockingCallError(
+                "run()/result() blocks, and was called on the engine's event loop; use "
+                "'await wf.aio_run(...)' there"
+            )
+        watch = _Watch(self, [run], False, self.current_attempt())
+        try:
+            while True:
+                seen = self.changes.generation
+                done, _ = watch.step()
+                if done:
+                    return run
+                self.changes.changed_since_blocking(seen)
+        finally:
+            watch.close()
+
+    def close(self) -> None:
+        with self._lock:
+            self._wake_timer.cancel()
+            if self._heartbeat is not None:
+                self._heartbeat.cancel()
+        self.changes.stop()
+        super().close()
+        self.run_store.close()
+
+
+class _Watch:
+    """One wait on runs in a durable store: re-read them on every change, expire what is
+    due, and look for a deadlock on the snapshot every STALL_CHECK_SECONDS."""
+
+    def __init__(
+        self,
+        engine: DurableEngine,
+        runs: Sequence[WorkflowRun],
+        fail_fast: bool,
+        attempt: AttemptState | None,
+    ) -> None:
+        self.engine = engine
+        self.fail_fast = fail_fast
+        self.pending = {run.id: run for run in runs if not run.status.is_terminal}
+        self.attempt = attempt
+        self.next_check = time.monotonic()
+        if attempt is not None and self.pending:
+            engine.run_store.set_waiting(attempt.task_run.id, list(self.pending))
+
+    def step(self) -> tuple[bool, WorkflowRun | None]:
+        """(done, first failure): done when every run ended or, with fail_fast, one failed."""
+        engine = self.engine
+        if not self.pending:
+            return True, None
+        for view in engine.run_store.get_runs(list(self.pending)):
+            run = engine._adopt(view)
+            if run.status.is_terminal:
+                del self.pending[run.id]
+                if self.fail_fast and run.status is not RunStatus.COMPLETED:
+                    return True, run
+        if not self.pending:
+            return True, None
+        if time.monotonic() >= self.next_check:
+            self.next_check = time.monotonic() + STALL_CHECK_SECONDS
+            self._check_stall()
+        return False, None
+
+    def _check_stall(self) -> None:
+        engine = self.engine
+        now = engine.clock.now()
+        outcome = engine.run_store.expire(now)
+        if outcome.queued:
+            engine.request_dispatch()
+        snapshot = engine.run_store.snapshot(now, list(self.pending))
+        awaited = dict.fromkeys(self.pending, 1)
+        stall = find_stall_in_snapshot(engine.display_url, snapshot, awaited)
+        if stall is None:
+            return
+        if (
+            any(not blocked.candidates for blocked in stall.report.blocked)
+            and not stall.report.holders
+        ):
+            return  # no worker registers it yet: one may start (Hatchet queues it too)
+        for run_id in stall.stuck_runs:
+            engine._deadlocks[run_id] = stall.report
+        raise SlotDeadlockError(stall.report)
+
+    def close(self) -> None:
+        if self.attempt is not None:
+            self.engine.run_store.set_waiting(self.attempt.task_run.id, [])
