@@ -138,6 +138,12 @@ def redirected(url: str) -> Iterator[None]:
         redirect_url = previous
 
 
+def is_open(url: str) -> bool:
+    with _lock:
+        engine = _engines.get(url)
+        return engine is not None and not engine.closed
+
+
 def close_engine(url: str) -> None:
     """Close and forget one backend's engine (a finished simulation's)."""
     with _lock:

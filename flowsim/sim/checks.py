@@ -22,7 +22,13 @@ def judge(
     if stalled is not None:
         checks.append(CheckOutcome("progress", False, stalled))
     if assertions.no_deadlock:
-        if deadlocks:
+        if deadlocks and not deadlocks[0].holders:
+            first = deadlocks[0]
+            names = ", ".join(sorted({b.workflow for b in first.unregistered}))
+            detail = (
+                f"runs can never start at t={first.at:g}s: no running worker registers {names}"
+            )
+        elif deadlocks:
             first = deadlocks[0]
             detail = (
                 f"slot deadlock at t={first.at:g}s: {len(first.holders)} run(s) hold slots "

@@ -32,7 +32,7 @@ from flowsim.errors import (
     SlotDeadlockError,
     UnknownWorkflowError,
 )
-from flowsim.rules import SlotPool
+from flowsim.rules import RunStatus, SlotPool
 from flowsim.sdk.task import validate_input
 from flowsim.sdk.workflow import BaseWorkflow
 from flowsim.sim.checks import judge
@@ -44,15 +44,26 @@ from flowsim.sim.results import (
     RunRecord,
     SimulationResult,
     WorkerRecord,
-    trace_hash,
 )
 from flowsim.sim.scenario import Arrival, Crash, Scenario, WorkerSpec, arrival_times
 from flowsim.sim.work import SimulatedWork
 from flowsim.store.records import WorkflowRun
 
-_simulations = itertools.count(1)
-#: a full-collection threshold no simulation reaches (``gc.set_threshold`` takes a C int)
-_NEVER = 2**30
+
+
+def _free_url() -> str:
+    """The same URL for every simulation that runs alone, so nothing in a trace (errors
+    quote the backend) depends on how many simulations ran before in this process."""
+    for number in itertools.count(1):
+        url = "memory://flowsim-simulation" + (f"-{number}" if number > 1 else "")
+        if not backend.is_open(url):
+            return url
+    raise AssertionError("unreachable")
+
+
+def _first_line(error: str | None) -> str | None:
+    """An attempt's error without its traceback: file paths differ between checkouts."""
+    return error.split("\n", 1)[0] if error is not None else None
 
 
 def simulate(scenario: Scenario, *, seed: int | None = None) -> SimulationResult:
@@ -115,7 +126,7 @@ class _World:
         self.workflows = workflows
         self.env = simpy.Environment()
         self.loop = VirtualTimeLoop(self.env)
-        self.url = f"memory://flowsim-simulation-{next(_simulations)}"
+        self.url = _free_url()
         self.engine: Engine = backend.engine_for(self.url, LoopClock(self.loop))
         self.engine.inline_sync = True
         self.engine.store.use_sequential_ids()
@@ -259,6 +270,9 @@ class _World:
     def _result(self, stalled: str | None) -> SimulationResult:
         store = self.engine.store
         names = {worker_id: record.name for worker_id, record in self.records.items()}
+        # a dict lookup, not the enum's ``.value`` descriptor: this loop runs per record
+        statuses = {status: status.value for status in RunStatus}
+        pools = {pool: pool.value for pool in SlotPool}
         runs: list[RunRecord] = []
         attempts: list[AttemptRecord] = []
         for run in store.runs.values():
@@ -267,7 +281,7 @@ class _World:
                 RunRecord(
                     run.id,
                     run.workflow_name,
-                    run.status.value,
+                    statuses[run.status],
                     run.created_at,
                     run.finished_at,
                     parent.workflow_run.id if parent is not None else None,
@@ -285,12 +299,12 @@ class _World:
                             task_run.name,
                             number,
                             names.get(attempt.worker, attempt.worker),
-                            task_run.spec.pool.value,
+                            pools[task_run.spec.pool],
                             attempt.queued_at,
                             attempt.started_at,
                             attempt.finished_at,
                             attempt.outcome,
-                            attempt.error,
+                            _first_line(attempt.error),
                         )
                     )
         end = self.loop.time()
@@ -300,7 +314,7 @@ class _World:
         checks = judge(
             self.scenario.assertions, runs, metrics, deadlocks, self.horizon_reached, stalled
         )
-        result = SimulationResult(
+        return SimulationResult(
             scenario=self.scenario,
             seed=self.scenario.seed,
             end_time=end,
@@ -313,7 +327,6 @@ class _World:
             checks=checks,
             stalled=stalled,
         )
-        return replace(result, trace_hash=trace_hash(result))
 
     def _shutdown(self) -> None:
         """Stop what still runs (a horizon cut it short) and free the engine."""
@@ -329,6 +342,10 @@ class _World:
             pass  # a task that ignores cancellation cannot stall a finished simulation
         finally:
             self.loop.close()
+
+
+#: a full-collection threshold no simulation reaches (``gc.set_threshold`` takes a C int)
+_NEVER = 2**30
 
 
 @contextmanager

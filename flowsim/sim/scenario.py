@@ -222,7 +222,16 @@ def parse_scenario(data: dict[str, Any], source: Path | None = None, text: str =
         return Scenario.model_validate({**data, "source": source})
     except ValidationError as exc:
         where = str(source) if source is not None else "scenario"
-        problems = [_describe(error, text) for error in exc.errors()]
+        errors = exc.errors()
+        locations = [tuple(error["loc"]) for error in errors]
+        # a list reported as a whole ("should have at least 1 item") because an item in it
+        # failed adds nothing to the item's own error
+        specific = [
+            error
+            for error, loc in zip(errors, locations, strict=True)
+            if not any(other != loc and other[: len(loc)] == loc for other in locations)
+        ]
+        problems = [_describe(error, text) for error in specific]
         raise ScenarioError(
             f"{where}: {len(problems)} problem(s):\n" + "\n".join(f"  - {p}" for p in problems)
         ) from None
