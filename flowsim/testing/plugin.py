@@ -7,6 +7,11 @@ another test's runs.
 
 Backend choice, first match wins: ``--flowsim-backend``, ``$FLOWSIM_BACKEND``, the
 ``flowsim_backend`` ini key, ``memory://``. It is shown in the report header.
+
+``--flowsim-hatchet-compat`` (or ``$FLOWSIM_HATCHET_COMPAT=1``, or ``flowsim_hatchet_compat =
+true`` in the ini file) makes ``import hatchet_sdk`` give flowsim's API for the session, so a
+test suite written against hatchet_sdk runs unchanged. It is turned on before conftest files
+are imported, since they are where such a suite usually imports its workflows.
 """
 
 from __future__ import annotations
@@ -16,7 +21,7 @@ from collections.abc import Callable, Iterator, Sequence
 
 import pytest
 
-from flowsim import backend
+from flowsim import backend, compat
 from flowsim.clock import ManualClock
 from flowsim.sdk.client import Hatchet
 from flowsim.sdk.worker import Worker
@@ -24,6 +29,8 @@ from flowsim.sdk.workflow import BaseWorkflow
 
 OPTION = "--flowsim-backend"
 INI_KEY = "flowsim_backend"
+COMPAT_OPTION = "--flowsim-hatchet-compat"
+COMPAT_INI_KEY = "flowsim_hatchet_compat"
 
 WorkerFactory = Callable[..., Worker]
 
@@ -38,6 +45,20 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         f"(default: ${backend.ENV_VAR}, then the {INI_KEY} ini key, then memory://)",
     )
     parser.addini(INI_KEY, help="backend URL for flowsim (e.g. memory://)", default=None)
+    group.addoption(
+        COMPAT_OPTION,
+        dest="flowsim_hatchet_compat",
+        action="store_true",
+        default=False,
+        help=f"serve `import hatchet_sdk` from flowsim for this session (also "
+        f"${compat.ENV_VAR}=1 or the {COMPAT_INI_KEY} ini key)",
+    )
+    parser.addini(
+        COMPAT_INI_KEY,
+        type="bool",
+        default=False,
+        help="serve `import hatchet_sdk` from flowsim for this session",
+    )
 
 
 def _chosen_url(config: pytest.Config) -> str:
@@ -50,7 +71,38 @@ def _chosen_url(config: pytest.Config) -> str:
     return backend.validate_url(str(url))
 
 
+def _hatchet_compat_source(config: pytest.Config, option_given: bool) -> str | None:
+    """What turns the alias on (for the header), or None if it stays off. The option wins,
+    then the environment (which can also turn off what the ini file turns on), then ini."""
+    if option_given:
+        return COMPAT_OPTION
+    try:
+        from_env = compat.requested_by_environment()
+    except ValueError as error:
+        raise pytest.UsageError(str(error)) from error
+    if from_env is not None:
+        return f"${compat.ENV_VAR}" if from_env else None
+    return f"ini {COMPAT_INI_KEY}" if config.getini(COMPAT_INI_KEY) else None
+
+
+def _apply_hatchet_compat(config: pytest.Config, option_given: bool) -> None:
+    source = _hatchet_compat_source(config, option_given)
+    installed_here = source is not None and not compat.is_installed()
+    if installed_here:
+        compat.install()
+    config.stash[_COMPAT_KEY] = (source, installed_here)
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_load_initial_conftests(early_config: pytest.Config) -> None:
+    """Before conftest files are imported: they often import the user's hatchet_sdk code."""
+    option_given = bool(getattr(early_config.known_args_namespace, "flowsim_hatchet_compat", False))
+    _apply_hatchet_compat(early_config, option_given)
+
+
 def pytest_configure(config: pytest.Config) -> None:
+    if _COMPAT_KEY not in config.stash:  # registered too late for pytest_load_initial_conftests
+        _apply_hatchet_compat(config, bool(config.getoption("flowsim_hatchet_compat")))
     url = _chosen_url(config)
     config.stash[_URL_KEY] = url
     config.stash[_PREVIOUS_KEY] = backend.configured_default
@@ -61,14 +113,23 @@ def pytest_configure(config: pytest.Config) -> None:
 def pytest_unconfigure(config: pytest.Config) -> None:
     if _PREVIOUS_KEY in config.stash:
         backend.configured_default = config.stash[_PREVIOUS_KEY]
+    _source, installed_here = config.stash.get(_COMPAT_KEY, (None, False))
+    if installed_here:  # an enclosing session (pytester) that turned it on keeps it on
+        compat.uninstall()
 
 
-def pytest_report_header(config: pytest.Config) -> str:
-    return f"flowsim: backend {config.stash[_URL_KEY]}"
+def pytest_report_header(config: pytest.Config) -> list[str]:
+    lines = [f"flowsim: backend {backend.mask_url(config.stash[_URL_KEY])}"]
+    source, _installed_here = config.stash.get(_COMPAT_KEY, (None, False))
+    if source is not None:
+        lines.append(f"flowsim: hatchet_sdk imports served by flowsim (from {source})")
+    return lines
 
 
 _URL_KEY = pytest.StashKey[str]()
 _PREVIOUS_KEY = pytest.StashKey[str | None]()
+#: (what turned the hatchet_sdk alias on or None, whether this session installed it)
+_COMPAT_KEY = pytest.StashKey[tuple[str | None, bool]]()
 
 
 @pytest.fixture(autouse=True)

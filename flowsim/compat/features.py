@@ -1,0 +1,61 @@
+"""The Hatchet features flowsim does not model, as the alias names them in its refusals.
+
+A refusal that only said "not available" would leave the user guessing whether the name is a
+typo, a version mismatch or a missing feature. Naming the feature tells them which row of
+docs/hatchet-compatibility.md applies and whether a test against flowsim can ever cover it.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+DOCS: Final = "docs/hatchet-compatibility.md"
+
+#: key -> the feature as a Hatchet user knows it.
+FEATURES: Final[dict[str, str]] = {
+    "batch": "batch tasks (BatchTaskConfig)",
+    "cel": "CEL expression evaluation (hatchet.cel)",
+    "client-config": "client configuration for a Hatchet server (token, host, TLS, namespace)",
+    "concurrency": "concurrency limits (concurrency=, ConcurrencyExpression)",
+    "conditions": "conditions (wait_for=, skip_if=, cancel_if=, DurableContext.aio_wait_for)",
+    "cron": "cron triggers (on_crons=, hatchet.cron)",
+    "dedupe": "run de-duplication by key (DedupeViolationError)",
+    "dependency-injection": "dependency injection (Depends)",
+    "embedded": "the embedded Hatchet engine (Hatchet.from_embedded)",
+    "engine-version": "engine version negotiation",
+    "eviction": "durable eviction and replay (eviction_policy=, EvictionPolicy)",
+    "events": "events (hatchet.event.push, on_events=, event filters)",
+    "grpc": "Hatchet's gRPC contracts and connections",
+    "idempotency": "workflow idempotency keys (idempotency=)",
+    "internals": "hatchet_sdk internals (not part of its public API)",
+    "labels": "worker labels and affinity (desired_worker_labels=, DesiredWorkerLabel)",
+    "lifespan": "worker lifespans (lifespan=)",
+    "logs": "the logs API (hatchet.logs)",
+    "mcp": "MCP tool providers",
+    "metrics": "the metrics API (hatchet.metrics)",
+    "opentelemetry": "OpenTelemetry instrumentation",
+    "rate-limits": "rate limits (rate_limits=, RateLimit, hatchet.rate_limits)",
+    "rest-api": "Hatchet's REST API and its models (runs, workflows, tenants, events as data)",
+    "retry-after": "delayed retries (RetryAfterException)",
+    "run-listener": "run event streams (subscribing to a run's events)",
+    "runs-api": "the runs API (hatchet.runs: list, get, cancel, replay)",
+    "scheduled": "scheduled runs (wf.schedule, hatchet.scheduled)",
+    "server-apis": "the clients of a Hatchet server's APIs (hatchet.runs, hatchet.workflows, "
+    "hatchet.cron, hatchet.scheduled, hatchet.workers, hatchet.logs, ...: hatchet_sdk.features)",
+    "serde": "hatchet_sdk's serialization helpers",
+    "slot-types": "explicit slot types (SlotType)",
+    "sticky": "sticky worker assignment (sticky=, StickyStrategy)",
+    "stubs": "stub workflows for other services (hatchet.stubs)",
+    "task-defaults": "workflow-wide task defaults (task_defaults=, TaskDefaults)",
+    "tenant": "the tenant API (hatchet.tenant)",
+    "webhooks": "webhooks (hatchet.webhooks)",
+    "worker-context": "the worker context (ctx.worker: runtime labels)",
+    "worker-internals": "worker start options and status",
+    "workers-api": "the workers API (hatchet.workers)",
+    "workflows-api": "the workflows API (hatchet.workflows)",
+}
+
+
+def describe(feature: str) -> str:
+    """The feature's description; a key missing from the catalogue is a bug in the table."""
+    return FEATURES[feature]

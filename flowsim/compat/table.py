@@ -1,0 +1,320 @@
+"""The declared table: which ``hatchet_sdk`` modules the alias serves, and with what.
+
+A declared table rather than a catch-all module: every name the alias serves is a flowsim
+object a reviewer can check against hatchet-sdk 1.43.1, and every hatchet-sdk name flowsim
+does not implement is listed with the feature it belongs to, so a refusal can say which
+feature is missing instead of "cannot import name".
+
+The module paths and public names were taken from hatchet-sdk 1.43.1 as installed from PyPI
+(its ``__init__`` and the modules Hatchet's examples import from). ``hatchet_sdk`` itself is
+complete: each of its 140 exports is served or refused. For submodules, the names users
+import are listed; anything else is an ``AttributeError``, as for any module.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Final
+
+from flowsim import errors, rules, sdk
+
+ROOT: Final = "hatchet_sdk"
+
+#: The objects flowsim implements, under their hatchet_sdk names.
+FLOWSIM: Final[Mapping[str, object]] = {
+    "BaseWorkflow": sdk.BaseWorkflow,
+    "Context": sdk.Context,
+    "DurableContext": sdk.DurableContext,
+    "EmptyModel": sdk.EmptyModel,
+    "FailedTaskRunExceptionGroup": errors.FailedTaskRunExceptionGroup,
+    "Hatchet": sdk.Hatchet,
+    "IllegalTaskOutputError": errors.IllegalTaskOutputError,
+    "NonRetryableException": errors.NonRetryableException,
+    "Priority": sdk.Priority,
+    "RunStatus": rules.RunStatus,
+    "Standalone": sdk.Standalone,
+    "Task": sdk.Task,
+    "TaskRunError": errors.TaskRunError,
+    "TaskRunRef": sdk.TaskRunRef,
+    "TriggerWorkflowOptions": sdk.TriggerWorkflowOptions,
+    "Worker": sdk.Worker,
+    "Workflow": sdk.Workflow,
+    "WorkflowRunRef": sdk.WorkflowRunRef,
+    "WorkflowRunTriggerConfig": sdk.WorkflowRunTriggerConfig,
+}
+
+
+def _names(features: Mapping[str, str]) -> dict[str, str]:
+    """{feature: "Name Name ..."} -> {name: feature}: the table reads by feature."""
+    return {name: feature for feature, names in features.items() for name in names.split()}
+
+
+#: Every hatchet_sdk name flowsim refuses, whichever module it is imported from: a name
+#: means the same thing throughout hatchet_sdk.
+REFUSED_NAMES: Final[Mapping[str, str]] = _names(
+    {
+        "batch": "BatchMemberId BatchTaskConfig",
+        "cel": "CELClient CELEvaluationResult CELFailure CELSuccess",
+        "client-config": "Client ClientConfig ClientTLSConfig HealthcheckConfig TenacityConfig",
+        "concurrency": "ConcurrencyExpression ConcurrencyLimitStrategy",
+        "conditions": "Condition OrGroup ParentCondition SleepCondition UserEventCondition or_",
+        "cron": "CronClient CronWorkflows",
+        "dedupe": "DedupeViolationError",
+        "dependency-injection": "Depends DependencyFunc InvalidDependencyError",
+        "embedded": "EmbeddedHatchetConfig",
+        "engine-version": "MinEngineVersion",
+        "eviction": "EvictionNotSupportedError EvictionPolicy NonDeterminismError "
+        "DEFAULT_DURABLE_TASK_EVICTION_POLICY DurableSpawnResult MemoNowResult SleepResult",
+        "events": "BulkPushEventOptions BulkPushEventWithMetadata DefaultFilter EventClient "
+        "FiltersClient PushEventOptions V1Filter",
+        "grpc": "AdminClient CreateWorkflowVersionOpts DispatcherClient DurableEventListener",
+        "idempotency": "BulkTriggerIdempotencyCollisionError IdempotencyCollisionError "
+        "StatusBasedIdempotencyConfig TTLBasedIdempotencyConfig",
+        "internals": "ComputedTaskParameters P R StepType TaskIOValidator TWorkflowInput "
+        "TypedTriggerWorkflowRunConfig WorkflowConfig",
+        "labels": "DesiredWorkerLabel WorkerLabel WorkerLabelComparator",
+        "lifespan": "LifespanFn LifespanGenerator LifespanSetupError",
+        "logs": "LogsClient",
+        "mcp": "MCPProvider",
+        "metrics": "MetricsClient",
+        "opentelemetry": "OTelAttribute OpenTelemetryConfig",
+        "rate-limits": "RateLimit RateLimitDuration RateLimitsClient",
+        "rest-api": "APIError APIErrors APIMeta APIMetaAuth APIMetaIntegration APIResourceMeta "
+        "APIToken AcceptInviteRequest CreateAPITokenRequest CreateAPITokenResponse "
+        "CreatePullRequestFromStepRun CreateTenantInviteRequest CreateTenantRequest Event "
+        "EventData EventKeyList EventList EventOrderByDirection EventOrderByField "
+        "EventWorkflowRunSummary GetStepRunDiffResponse Job JobRun JobRunStatus "
+        "ListAPITokensResponse ListPullRequestsResponse LogLine LogLineLevel LogLineList "
+        "LogLineOrderByDirection LogLineOrderByField PaginationResponse PullRequest "
+        "PullRequestState RejectInviteRequest ReplayEventRequest RerunStepRunRequest StepRun "
+        "StepRunDiff StepRunStatus Tenant TenantInvite TenantInviteList TenantList TenantMember "
+        "TenantMemberList TenantMemberRole TriggerWorkflowRunRequest UpdateTenantInviteRequest "
+        "User UserLoginRequest UserRegisterRequest UserTenantMembershipsList UserTenantPublic "
+        "V1TaskStatus V1TaskSummary V1WebhookHMACAlgorithm V1WebhookHMACEncoding "
+        "V1WebhookSourceName WorkerList Workflow WorkflowList WorkflowModel WorkflowRun "
+        "WorkflowRunList WorkflowRunStatus WorkflowRunTriggeredBy WorkflowTag "
+        "WorkflowTriggerCronRef WorkflowTriggerEventRef WorkflowTriggers WorkflowVersion "
+        "WorkflowVersionDefinition WorkflowVersionMeta",
+        "retry-after": "RetryAfterException",
+        "run-listener": "RunEventListener RunEventListenerClient StepRunEventType "
+        "WorkflowRunEventType",
+        "runs-api": "BulkCancelReplayOpts RunFilter RunsClient TaskRunDetail WorkflowRunDetail",
+        "scheduled": "ScheduleTriggerWorkflowOptions ScheduledClient",
+        "serde": "is_in_hatchet_serialization_context remove_null_unicode_character",
+        "slot-types": "SlotType",
+        "sticky": "StickyStrategy",
+        "stubs": "StubsClient",
+        "task-defaults": "TaskDefaults",
+        "webhooks": "WebhooksClient",
+        "worker-context": "WorkerContext",
+        "worker-internals": "LoopAlreadyRunningError WorkerStartOptions WorkerStatus",
+        "workers-api": "WorkersClient",
+        "workflows-api": "WorkflowsClient",
+    }
+)
+
+#: Extra advice for a refused name whose Hatchet meaning is easy to mistake.
+HINTS: Final[Mapping[tuple[str, str], str]] = {
+    (ROOT, "Workflow"): (
+        "hatchet_sdk.Workflow is the REST API's description of a registered workflow, not the "
+        "object hatchet.workflow() returns; that one is served as "
+        "hatchet_sdk.runnables.workflow.Workflow."
+    ),
+}
+
+#: Submodules and subpackages refused as a whole, by path prefix (the longest one applies).
+REFUSED_MODULES: Final[Mapping[str, str]] = {
+    f"{ROOT}.{path}": feature
+    for path, feature in {
+        "client": "client-config",
+        "clients.dispatcher": "grpc",
+        "clients.event_ts": "events",
+        "clients.events": "events",
+        "clients.listeners": "run-listener",
+        "clients.rest": "rest-api",
+        "clients.v1": "rest-api",
+        "conditions": "conditions",
+        "config": "client-config",
+        "connection": "grpc",
+        "context.pre_eviction": "eviction",
+        "context.worker_context": "worker-context",
+        "contracts": "grpc",
+        "deprecated": "internals",
+        "embedded": "embedded",
+        "engine_version": "engine-version",
+        "features": "server-apis",
+        "labels": "labels",
+        "logger": "internals",
+        "opentelemetry": "opentelemetry",
+        "rate_limit": "rate-limits",
+        "runnables.action": "internals",
+        "runnables.contextvars": "internals",
+        "runnables.eviction": "eviction",
+        "runnables.mcp": "mcp",
+        "serde": "serde",
+        "token": "client-config",
+        "types.concurrency": "concurrency",
+        "types.idempotency": "idempotency",
+        "types.labels": "labels",
+        "types.rate_limit": "rate-limits",
+        "types.slot_types": "slot-types",
+        "types.sticky": "sticky",
+        "utils": "internals",
+        "worker.action_listener_process": "worker-internals",
+        "worker.durable_eviction": "eviction",
+        "worker.runner": "worker-internals",
+        "worker.slot_types": "slot-types",
+        "worker.slot_usage": "worker-internals",
+    }.items()
+}
+
+
+@dataclass(frozen=True)
+class AliasSpec:
+    """One served module: the flowsim objects under their names, and the names refused."""
+
+    served: Mapping[str, object]
+    refused: frozenset[str] = frozenset()
+    package: bool = False
+
+
+def _spec(served: str, refused: str = "", *, package: bool = False) -> AliasSpec:
+    return AliasSpec(
+        served={name: FLOWSIM[name] for name in served.split()},
+        refused=frozenset(refused.split()),
+        package=package,
+    )
+
+
+def refused_module(fullname: str) -> str | None:
+    """The feature of a refused hatchet_sdk module path (longest prefix), or None."""
+    parts = fullname.split(".")
+    for end in range(len(parts), 1, -1):
+        feature = REFUSED_MODULES.get(".".join(parts[:end]))
+        if feature is not None:
+            return feature
+    return None
+
+
+def children(package: str) -> frozenset[str]:
+    """Direct submodule names of ``package`` that hatchet_sdk has, served or refused: an
+    attribute access such as ``hatchet_sdk.runnables`` imports them, as after a real
+    ``import hatchet_sdk``."""
+    prefix = package + "."
+    paths = [*MODULES, *REFUSED_MODULES]
+    return frozenset(path[len(prefix) :].split(".")[0] for path in paths if path.startswith(prefix))
+
+
+#: Every module the alias serves. Packages without served names exist so that their
+#: submodules can be imported, as in hatchet_sdk.
+MODULES: Final[Mapping[str, AliasSpec]] = {
+    ROOT: _spec(
+        "Context DurableContext EmptyModel FailedTaskRunExceptionGroup Hatchet "
+        "NonRetryableException Priority RunStatus Task TaskRunError TaskRunRef "
+        "TriggerWorkflowOptions Worker WorkflowRunRef WorkflowRunTriggerConfig",
+        # every other export of hatchet_sdk 1.43.1
+        "APIError APIErrors APIMeta APIMetaAuth APIMetaIntegration APIResourceMeta APIToken "
+        "AcceptInviteRequest BulkCancelReplayOpts BulkPushEventOptions "
+        "BulkPushEventWithMetadata BulkTriggerIdempotencyCollisionError CELEvaluationResult "
+        "CELFailure CELSuccess ClientConfig ClientTLSConfig ConcurrencyExpression "
+        "ConcurrencyLimitStrategy Condition CreateAPITokenRequest CreateAPITokenResponse "
+        "CreatePullRequestFromStepRun CreateTenantInviteRequest CreateTenantRequest "
+        "CreateWorkflowVersionOpts DedupeViolationError DefaultFilter Depends "
+        "DesiredWorkerLabel EmbeddedHatchetConfig Event EventData EventKeyList EventList "
+        "EventOrderByDirection EventOrderByField EventWorkflowRunSummary "
+        "EvictionNotSupportedError EvictionPolicy GetStepRunDiffResponse HealthcheckConfig "
+        "IdempotencyCollisionError Job JobRun JobRunStatus ListAPITokensResponse "
+        "ListPullRequestsResponse LogLine LogLineLevel LogLineList LogLineOrderByDirection "
+        "LogLineOrderByField NonDeterminismError OTelAttribute OpenTelemetryConfig OrGroup "
+        "PaginationResponse ParentCondition PullRequest PullRequestState PushEventOptions "
+        "RateLimit RateLimitDuration RejectInviteRequest ReplayEventRequest RerunStepRunRequest "
+        "RetryAfterException RunEventListener RunFilter ScheduleTriggerWorkflowOptions "
+        "SleepCondition SlotType StatusBasedIdempotencyConfig StepRun StepRunDiff "
+        "StepRunEventType StepRunStatus StickyStrategy TTLBasedIdempotencyConfig TaskDefaults "
+        "TenacityConfig Tenant TenantInvite TenantInviteList TenantList TenantMember "
+        "TenantMemberList TenantMemberRole TriggerWorkflowRunRequest UpdateTenantInviteRequest "
+        "User UserEventCondition UserLoginRequest UserRegisterRequest UserTenantMembershipsList "
+        "UserTenantPublic V1TaskStatus V1WebhookHMACAlgorithm V1WebhookHMACEncoding "
+        "V1WebhookSourceName WorkerContext WorkerLabel WorkerLabelComparator WorkerList "
+        "WorkerStartOptions WorkerStatus Workflow WorkflowConfig WorkflowList WorkflowRun "
+        "WorkflowRunEventType WorkflowRunList WorkflowRunStatus WorkflowRunTriggeredBy "
+        "WorkflowTag WorkflowTriggerCronRef WorkflowTriggerEventRef WorkflowTriggers "
+        "WorkflowVersion WorkflowVersionDefinition WorkflowVersionMeta "
+        "is_in_hatchet_serialization_context or_ remove_null_unicode_character",
+        package=True,
+    ),
+    f"{ROOT}.hatchet": _spec(
+        "BaseWorkflow Context DurableContext EmptyModel Hatchet Priority Standalone Worker "
+        "Workflow",
+        "CELClient Client ClientConfig ConcurrencyExpression CronClient DefaultFilter "
+        "DesiredWorkerLabel DispatcherClient EmbeddedHatchetConfig EventClient EvictionPolicy "
+        "FiltersClient LogsClient MetricsClient RateLimit RateLimitsClient "
+        "RunEventListenerClient RunsClient ScheduledClient StatusBasedIdempotencyConfig "
+        "StickyStrategy StubsClient TTLBasedIdempotencyConfig TaskDefaults WebhooksClient "
+        "WorkersClient WorkflowConfig WorkflowsClient",
+    ),
+    f"{ROOT}.clients": _spec("", package=True),
+    f"{ROOT}.clients.admin": _spec(
+        "Priority RunStatus TriggerWorkflowOptions WorkflowRunRef WorkflowRunTriggerConfig",
+        "AdminClient BulkTriggerIdempotencyCollisionError ClientConfig DedupeViolationError "
+        "DesiredWorkerLabel IdempotencyCollisionError RateLimitDuration "
+        "ScheduleTriggerWorkflowOptions TaskRunDetail V1TaskStatus WorkflowRunDetail",
+    ),
+    f"{ROOT}.context": _spec("", package=True),
+    f"{ROOT}.context.context": _spec(
+        "Context DurableContext TaskRunError WorkflowRunTriggerConfig",
+        "AdminClient DispatcherClient DurableEventListener DurableSpawnResult EventClient "
+        "MemoNowResult OrGroup RunsClient SleepCondition SleepResult UserEventCondition "
+        "WorkerContext WorkerLabel",
+    ),
+    f"{ROOT}.exceptions": _spec(
+        "FailedTaskRunExceptionGroup IllegalTaskOutputError NonRetryableException TaskRunError",
+        "BulkTriggerIdempotencyCollisionError DedupeViolationError EvictionNotSupportedError "
+        "IdempotencyCollisionError InvalidDependencyError LifespanSetupError "
+        "LoopAlreadyRunningError MinEngineVersion NonDeterminismError RetryAfterException",
+    ),
+    f"{ROOT}.runnables": _spec("", package=True),
+    f"{ROOT}.runnables.task": _spec(
+        "Context DurableContext Priority Task",
+        "ConcurrencyExpression Condition DependencyFunc Depends DesiredWorkerLabel "
+        "EvictionPolicy InvalidDependencyError OrGroup ParentCondition SleepCondition "
+        "UserEventCondition WorkerContext",
+    ),
+    f"{ROOT}.runnables.types": _spec(
+        "EmptyModel Priority",
+        "BatchMemberId BatchTaskConfig ConcurrencyExpression DefaultFilter P R "
+        "StatusBasedIdempotencyConfig StepType StickyStrategy TTLBasedIdempotencyConfig "
+        "TWorkflowInput TaskDefaults TaskIOValidator WorkflowConfig",
+    ),
+    f"{ROOT}.runnables.workflow": _spec(
+        "BaseWorkflow Context DurableContext EmptyModel Priority Standalone Task TaskRunRef "
+        "TriggerWorkflowOptions Workflow WorkflowRunRef WorkflowRunTriggerConfig",
+        "ComputedTaskParameters ConcurrencyExpression Condition CronWorkflows "
+        "DesiredWorkerLabel EvictionPolicy MCPProvider OrGroup RateLimit RunEventListener "
+        "ScheduleTriggerWorkflowOptions TaskDefaults TypedTriggerWorkflowRunConfig V1Filter "
+        "V1TaskStatus V1TaskSummary WorkflowConfig WorkflowModel",
+    ),
+    f"{ROOT}.types": _spec(
+        "Priority",
+        "ConcurrencyExpression ConcurrencyLimitStrategy DesiredWorkerLabel RateLimit "
+        "RateLimitDuration SlotType StickyStrategy WorkerLabelComparator",
+        package=True,
+    ),
+    f"{ROOT}.types.priority": _spec("Priority"),
+    f"{ROOT}.types.trigger": _spec(
+        "Priority TriggerWorkflowOptions WorkflowRunTriggerConfig",
+        "BulkPushEventOptions BulkPushEventWithMetadata DesiredWorkerLabel PushEventOptions "
+        "ScheduleTriggerWorkflowOptions",
+    ),
+    f"{ROOT}.worker": _spec("", package=True),
+    f"{ROOT}.worker.worker": _spec(
+        "BaseWorkflow Task Worker",
+        "ClientConfig LifespanFn LifespanGenerator LifespanSetupError LoopAlreadyRunningError "
+        "SlotType WorkerLabel WorkerStartOptions WorkerStatus",
+    ),
+    f"{ROOT}.workflow_run": _spec(
+        "FailedTaskRunExceptionGroup TaskRunError WorkflowRunRef",
+        "RunEventListener RunEventListenerClient",
+    ),
+}
