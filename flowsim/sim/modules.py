@@ -13,6 +13,7 @@ import sys
 from pathlib import Path
 from types import ModuleType
 
+from flowsim import compat
 from flowsim.errors import ScenarioError
 from flowsim.sdk.workflow import BaseWorkflow
 from flowsim.sim.scenario import Scenario
@@ -24,9 +25,12 @@ def import_module(scenario: Scenario) -> ModuleType:
     added = [str(p) for p in (base, Path.cwd()) if str(p) not in sys.path]
     sys.path[:0] = added
     try:
-        if scenario.module.endswith(".py"):
-            return _import_path((base / scenario.module).resolve(), where)
-        return importlib.import_module(scenario.module)
+        # a module written against hatchet_sdk is simulated unchanged: its imports get
+        # flowsim's API (an installed hatchet-sdk would need a server)
+        with compat.installed():
+            if scenario.module.endswith(".py"):
+                return _import_path((base / scenario.module).resolve(), where)
+            return importlib.import_module(scenario.module)
     except ModuleNotFoundError as exc:
         if exc.name and exc.name.split(".")[0] == scenario.module.split(".")[0]:
             raise ScenarioError(
