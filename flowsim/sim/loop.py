@@ -18,6 +18,7 @@ import asyncio
 import contextvars
 import selectors
 from collections.abc import Callable, Coroutine, Mapping
+from functools import partial
 from typing import Any, TypeVar
 
 import simpy
@@ -50,8 +51,13 @@ class _VirtualSelector(selectors.BaseSelector):
         return self._real.modify(fileobj, events, data)
 
     def select(self, timeout: float | None = None) -> list[tuple[selectors.SelectorKey, int]]:
+        if timeout == 0:
+            # callbacks are ready: the only file is the loop's self-pipe, whose bytes wake a
+            # sleeping select and can wait until the loop is idle (a thread-safe callback
+            # is already queued), so skip the system call on this busy turn
+            return []
         ready = self._real.select(0)
-        if ready or timeout == 0:
+        if ready:
             return ready
         # asyncio's own timer heap stays empty (every timer is a simpy event), so a
         # non-zero timeout means "nothing ready": advance the world instead of sleeping
@@ -85,7 +91,7 @@ class VirtualTimeLoop(asyncio.SelectorEventLoop):
     ) -> asyncio.TimerHandle:
         handle = asyncio.TimerHandle(when, callback, args, self, context)
         event = self.env.timeout(max(0.0, when - self.env.now))
-        event.callbacks.append(lambda _: self._fire(handle, callback, args, context))
+        event.callbacks.append(partial(self._fire, handle, callback, args, context))
         return handle
 
     def _fire(
@@ -94,9 +100,27 @@ class VirtualTimeLoop(asyncio.SelectorEventLoop):
         callback: Callable[..., object],
         args: tuple[Any, ...],
         context: contextvars.Context | None,
+        _event: simpy.Event,
     ) -> None:
         if not handle.cancelled():
             self.call_soon(callback, *args, context=context)
+            self._woken = True
+
+    def sleep(self, delay: float) -> asyncio.Future[None]:
+        """A future done ``delay`` virtual seconds from now: ``asyncio.sleep`` without the
+        timer handle and the extra loop turn (the simpy event resolves the future directly,
+        which only queues its callbacks). Cancelling the future is all the cleanup needed:
+        the event then finds it done and does nothing."""
+        future: asyncio.Future[None] = self.create_future()
+        # the same arithmetic as asyncio.sleep -> call_later -> call_at, to the last bit:
+        # equal-looking instants must tie (or not) exactly as they did through a timer
+        event = self.env.timeout(max(0.0, (self.time() + delay) - self.env.now))
+        event.callbacks.append(partial(self._resolve, future))
+        return future
+
+    def _resolve(self, future: asyncio.Future[None], _event: simpy.Event) -> None:
+        if not future.done():
+            future.set_result(None)
             self._woken = True
 
     def on_world(self, callback: Callable[[], None]) -> None:
@@ -107,13 +131,14 @@ class VirtualTimeLoop(asyncio.SelectorEventLoop):
 
     def _step_world(self) -> None:
         self._woken = False
+        env = self.env
         while not self._woken:
-            if self.env.peek() == simpy.core.Infinity:
+            if env.peek() == simpy.core.Infinity:
                 raise SimulationStalledError(
                     "every coroutine is waiting and no event is pending: the simulated "
                     "system can never make progress"
                 )
-            self.env.step()
+            env.step()
 
 
 class LoopClock:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -96,60 +96,84 @@ def compute_metrics(
     for run in runs:
         if run.finished_at is not None:
             latency[run.workflow].append(run.finished_at - run.created_at)
-    waits: dict[str, list[float]] = defaultdict(list)
-    for attempt in attempts:
-        waits[attempt.workflow].append(attempt.started_at - attempt.queued_at)
-    by_task: dict[str, list[AttemptRecord]] = defaultdict(list)
-    for attempt in attempts:
-        by_task[attempt.task_run_id].append(attempt)
-    # a retry follows a failed attempt; one after a LOST attempt is a reassignment
-    retries = sum(
-        1 for chain in by_task.values() for prev in chain[:-1] if prev.outcome == "FAILED"
-    )
+    tally = _tally(attempts, end_time)
     span = max(makespan, end_time if not finished else makespan)
     return Metrics(
         makespan=makespan,
         runs_by_status=dict(Counter(run.status for run in runs)),
         latency={name: Stats.of(values) for name, values in sorted(latency.items())},
-        queue_wait={name: Stats.of(values) for name, values in sorted(waits.items())},
-        utilisation=_utilisation(attempts, workers, span, end_time),
-        busy_over_time={w.name: _busy_steps(attempts, w.name, end_time) for w in workers},
+        queue_wait={name: Stats.of(values) for name, values in sorted(tally.waits.items())},
+        utilisation=_utilisation(tally.busy, workers, span),
+        busy_over_time={w.name: _busy_steps(tally.changes.get(w.name)) for w in workers},
         attempts=len(attempts),
-        failed_attempts=sum(1 for a in attempts if a.outcome == "FAILED"),
-        lost_attempts=sum(1 for a in attempts if a.outcome == "LOST"),
-        retries=retries,
+        failed_attempts=tally.failed,
+        lost_attempts=tally.lost,
+        retries=tally.retries,
     )
 
 
-def _utilisation(
-    attempts: Sequence[AttemptRecord], workers: Sequence[WorkerRecord], span: float, end: float
-) -> dict[str, dict[str, float]]:
-    busy: dict[tuple[str, str], float] = defaultdict(float)
+@dataclass
+class _Tally:
+    waits: dict[str, list[float]] = field(default_factory=lambda: defaultdict(list))
+    #: busy slot-seconds per (worker, pool), summed in attempt order
+    busy: dict[tuple[str, str], float] = field(default_factory=lambda: defaultdict(float))
+    #: +1 at each start, -1 at each end, per worker, default pool
+    changes: dict[str, Counter[float]] = field(default_factory=lambda: defaultdict(Counter))
+    failed: int = 0
+    lost: int = 0
+    retries: int = 0
+
+
+def _tally(attempts: Iterable[AttemptRecord], end: float) -> _Tally:
+    """Everything the metrics need from the attempts, in one pass over them (a large
+    fan-out has a million)."""
+    tally = _Tally()
+    waits, busy, changes = tally.waits, tally.busy, tally.changes
+    #: task runs whose latest attempt so far FAILED: their next attempt is a retry (one
+    #: after a LOST attempt is a reassignment)
+    failed_last: set[str] = set()
     for attempt in attempts:
+        started = attempt.started_at
         stop = attempt.finished_at if attempt.finished_at is not None else end
-        busy[attempt.worker, attempt.pool] += stop - attempt.started_at
+        waits[attempt.workflow].append(started - attempt.queued_at)
+        busy[attempt.worker, attempt.pool] += stop - started
+        if attempt.pool == "default":
+            steps = changes[attempt.worker]
+            steps[started] += 1
+            steps[stop] -= 1
+        task_run = attempt.task_run_id
+        if task_run in failed_last:
+            tally.retries += 1
+        if attempt.outcome == "FAILED":
+            tally.failed += 1
+            failed_last.add(task_run)
+        else:
+            failed_last.discard(task_run)
+            if attempt.outcome == "LOST":
+                tally.lost += 1
+    return tally
+
+
+def _utilisation(
+    busy: Mapping[tuple[str, str], float], workers: Sequence[WorkerRecord], span: float
+) -> dict[str, dict[str, float]]:
     out: dict[str, dict[str, float]] = {}
     for worker in workers:
         pools = {"default": worker.slots, "durable": worker.durable_slots}
         out[worker.name] = {
-            pool: (busy[worker.name, pool] / (capacity * span)) if capacity and span else 0.0
+            pool: (busy.get((worker.name, pool), 0.0) / (capacity * span))
+            if capacity and span
+            else 0.0
             for pool, capacity in pools.items()
         }
     return out
 
 
-def _busy_steps(
-    attempts: Sequence[AttemptRecord], worker: str, end: float
-) -> list[tuple[float, int]]:
-    changes: Counter[float] = Counter()
-    for attempt in attempts:
-        if attempt.worker != worker or attempt.pool != "default":
-            continue
-        changes[attempt.started_at] += 1
-        changes[attempt.finished_at if attempt.finished_at is not None else end] -= 1
+def _busy_steps(changes: Counter[float] | None) -> list[tuple[float, int]]:
     steps: list[tuple[float, int]] = [(0.0, 0)]
     level = 0
-    for at in sorted(changes):
+    for at in sorted(changes or ()):
+        assert changes is not None
         level += changes[at]
         if at == steps[-1][0]:
             steps[-1] = (at, level)

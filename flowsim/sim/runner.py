@@ -10,11 +10,9 @@ happened off the engine's store.
 from __future__ import annotations
 
 import asyncio
-import gc
 import itertools
 import random
-from collections.abc import Generator, Iterator
-from contextlib import contextmanager
+from collections.abc import Generator
 from dataclasses import replace
 from functools import partial
 from typing import Any
@@ -44,11 +42,11 @@ from flowsim.sim.results import (
     RunRecord,
     SimulationResult,
     WorkerRecord,
+    no_full_collections,
 )
 from flowsim.sim.scenario import Arrival, Crash, Scenario, WorkerSpec, arrival_times
 from flowsim.sim.work import SimulatedWork
 from flowsim.store.records import WorkflowRun
-
 
 
 def _free_url() -> str:
@@ -147,7 +145,7 @@ class _World:
 
     def run(self) -> SimulationResult:
         stalled: str | None = None
-        with backend.redirected(self.url), _no_full_collections():
+        with backend.redirected(self.url), no_full_collections():
             try:
                 self.loop.run_until_complete(self._main())
             except SimulationStalledError as exc:
@@ -342,27 +340,6 @@ class _World:
             pass  # a task that ignores cancellation cannot stall a finished simulation
         finally:
             self.loop.close()
-
-
-#: a full-collection threshold no simulation reaches (``gc.set_threshold`` takes a C int)
-_NEVER = 2**30
-
-
-@contextmanager
-def _no_full_collections() -> Iterator[None]:
-    """Pause the cyclic collector's full (oldest-generation) passes while a simulation
-    runs, and restore its thresholds after. The store only grows until the end (every
-    run, task run and attempt is kept for the results), and each full pass traverses all
-    of it and frees next to nothing: at 100,000 children they took half the wall time.
-    Young collections go on, so short-lived cycles (a failed attempt's traceback) are
-    still freed as they arise; cycles that outlive them wait for the next full pass after
-    the simulation."""
-    thresholds = gc.get_threshold()
-    gc.set_threshold(thresholds[0], thresholds[1], _NEVER)
-    try:
-        yield
-    finally:
-        gc.set_threshold(*thresholds)
 
 
 def _unique_reports(engine: Engine) -> tuple[DeadlockReport, ...]:
