@@ -10,6 +10,7 @@ which dominated the cost of a large fan-out.
 
 from __future__ import annotations
 
+import bisect
 from collections import deque
 from collections.abc import Callable
 from typing import Generic, TypeVar
@@ -28,7 +29,13 @@ class DeadlineQueue(Generic[T]):
         if bucket is None:
             bucket = self._buckets[timeout] = deque()
         deadline = now + timeout
-        bucket.append((deadline, item, token))
+        if bucket and deadline < bucket[-1][0]:
+            # a late-released retry dates its deadline from its ready time, earlier than
+            # the newest entries: keep the bucket sorted (rare, so O(n) is fine)
+            index = bisect.bisect_right(bucket, deadline, key=lambda entry: entry[0])
+            bucket.insert(index, (deadline, item, token))
+        else:
+            bucket.append((deadline, item, token))
         return deadline
 
     def next_due(self) -> float | None:

@@ -231,7 +231,7 @@ class Waiting(LoopHost):
     def _raise_stall(self, stall: Stall) -> None:
         # Remember the report for every run caught in it: a caller that starts waiting on
         # one of them after this moment (a race with the check) must see the same error.
-        for run_id in stall.stuck_runs:
+        for run_id in sorted(stall.stuck_runs):  # not set order: reproducible
             self._deadlocks[run_id] = stall.report
         for holder in stall.report.holders:
             self._deadlocks[holder.workflow_run_id] = stall.report

@@ -45,9 +45,9 @@ class Transition:
 QueueKey = tuple[str, SlotPool]
 
 
-def _still_queued(task_run: TaskRun, retry_count: int) -> bool:
+def _still_queued(task_run: TaskRun, sequence: int) -> bool:
     """A schedule deadline applies while the attempt it was set for is still queued."""
-    return task_run.status is RunStatus.QUEUED and task_run.retry_count == retry_count
+    return task_run.status is RunStatus.QUEUED and task_run.sequence == sequence
 
 
 class MemoryStore:
@@ -146,7 +146,9 @@ class MemoryStore:
         key = rules.claim_key(task_run.priority, task_run.sequence)
         queue = self._queues.setdefault((task_run.workflow_run.spec.name, task_run.spec.pool), [])
         heapq.heappush(queue, (key[0], key[1], task_run))
-        self._deadlines.push(task_run.spec.schedule_timeout, now, task_run, task_run.retry_count)
+        # keyed by the queueing's sequence: a retried or reclaimed task run gets a new one,
+        # which retires the deadline of its earlier wait in the queue
+        self._deadlines.push(task_run.spec.schedule_timeout, now, task_run, task_run.sequence)
 
     # ------------------------------------------------------------ claiming
 
@@ -225,7 +227,7 @@ class MemoryStore:
         else:
             heapq.heappush(
                 self._backoff,
-                (decision.ready_at, task_run.sequence, task_run, task_run.retry_count),
+                (decision.ready_at, task_run.sequence, task_run, task_run.sequence),
             )
             transition.retry_at.append(decision.ready_at)
         return transition
@@ -302,8 +304,8 @@ class MemoryStore:
         """Queue the retries whose backoff has elapsed."""
         transition = Transition()
         while self._backoff and self._backoff[0][0] <= now:
-            _, _, task_run, retry_count = heapq.heappop(self._backoff)
-            if _still_queued(task_run, retry_count):
+            _, _, task_run, sequence = heapq.heappop(self._backoff)
+            if _still_queued(task_run, sequence):
                 # its schedule clock starts when it became claimable, however late we look
                 self._enqueue(task_run, task_run.ready_at)
                 transition.queued += 1
