@@ -1,0 +1,249 @@
+"""Fenced results, retries and cancellation, and what they do to the run's DAG.
+
+Lock order, everywhere: a run's row first, then its task runs' rows (in id order when
+several). Claims lock only queued task-run rows and never wait (SKIP LOCKED), so these
+transactions cannot deadlock with them.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from flowsim import rules
+from flowsim.errors import RunNotFoundError, TaskRunError
+from flowsim.rules import RunStatus
+from flowsim.store.protocol import Outcome
+from flowsim.store.records import JSON, WorkflowSpec, error_to_json
+from flowsim_postgres.dag import advance
+from flowsim_postgres.rows import RELEASE, Conn, Session, dumps, dumps_or_null
+from flowsim_postgres.runs import NewTask, insert_tasks
+
+_RUN = "SELECT id, spec_digest, terminal_status, priority FROM runs "
+
+
+@dataclass(slots=True)
+class LockedRun:
+    """A run whose row this transaction holds: its DAG may be advanced."""
+
+    id: str
+    spec: WorkflowSpec
+    terminal: bool
+    priority: int
+
+
+def _locked(session: Session, row: Sequence[Any] | None) -> LockedRun | None:
+    if row is None:
+        return None
+    run_id, digest, terminal_status, priority = row
+    spec = session.specs.get(session.conn, digest)
+    return LockedRun(run_id, spec, terminal_status is not None, priority)
+
+
+def lock_run(session: Session, run_id: str, skip_locked: bool = False) -> LockedRun | None:
+    lock = "FOR NO KEY UPDATE SKIP LOCKED" if skip_locked else "FOR NO KEY UPDATE"
+    query = _RUN + "WHERE id = %s " + lock
+    return _locked(session, session.conn.execute(query, (run_id,)).fetchone())
+
+
+_LOCK_RUN_OF_TASK = (
+    _RUN + "WHERE id = (SELECT run_id FROM task_runs WHERE id = %s) FOR NO KEY UPDATE"
+)
+
+
+def _statuses(conn: Conn, run_id: str) -> dict[str, RunStatus]:
+    rows = conn.execute(
+        "SELECT name, status FROM task_runs WHERE run_id = %s ORDER BY ord", (run_id,)
+    )
+    return {name: RunStatus(status) for name, status in rows}
+
+
+def _advance(session: Session, run: LockedRun, ended: tuple[str, RunStatus], now: float) -> Outcome:
+    """After the task run named ``ended[0]`` reached ``ended[1]`` (run row locked): cancel
+    what can no longer run, create what became ready, end the run if it ended."""
+    if len(run.spec.tasks) == 1:  # the common single-task run ends with its task
+        return _write(session, run, [], ended[1], now)
+    statuses = _statuses(session.conn, run.id)
+    statuses[ended[0]] = ended[1]
+    step = advance(run.spec, statuses, run.terminal)
+    return _write(session, run, step.created, step.finished, now)
+
+
+def _write(
+    session: Session,
+    run: LockedRun,
+    created: list[tuple[str, RunStatus]],
+    finished: RunStatus | None,
+    now: float,
+) -> Outcome:
+    conn = session.conn
+    insert_tasks(
+        conn,
+        [
+            NewTask(str(uuid.uuid4()), run.id, run.spec, name, status, run.priority)
+            for name, status in created
+        ],
+        now,
+    )
+    queued = sum(1 for _, status in created if status is RunStatus.QUEUED)
+    if finished is not None and not run.terminal:
+        conn.execute(
+            "UPDATE runs SET terminal_status = %s, finished_at = %s WHERE id = %s",
+            (finished.value, now, run.id),
+        )
+        run.terminal = True
+    else:
+        finished = None
+    if queued or finished is not None:
+        session.changed = True
+    return Outcome(True, (run.id,) if finished is not None else (), queued)
+
+
+_COMPLETE = f"""
+WITH t AS (
+    UPDATE task_runs SET status = 'COMPLETED', output = %(output)s::jsonb, {RELEASE}
+    WHERE id = %(id)s AND held_token = %(token)s
+    RETURNING name, attempt_count
+)
+UPDATE attempts SET finished_at = %(now)s, outcome = 'COMPLETED'
+WHERE task_run_id = %(id)s AND n = (SELECT attempt_count FROM t)
+RETURNING (SELECT name FROM t)
+"""
+
+
+def complete(session: Session, task_run_id: str, token: int, output: JSON, now: float) -> Outcome:
+    conn = session.conn
+    # sent together: lock the run, then write the result if the token still holds the task
+    locking = conn.execute(_LOCK_RUN_OF_TASK, (task_run_id,))
+    params = {"id": task_run_id, "token": token, "output": dumps_or_null(output), "now": now}
+    writing = conn.cursor().execute(_COMPLETE, params)
+    run, row = _locked(session, locking.fetchone()), writing.fetchone()
+    if run is None or row is None:  # not held with this token: a late or unknown result
+        return Outcome(accepted=False)
+    return _advance(session, run, (row[0], RunStatus.COMPLETED), now)
+
+
+_RETRY = f"""
+UPDATE task_runs
+SET status = 'QUEUED', worker_id = NULL, retry_count = %(retry_count)s, spawn_index = 0,
+    priority = %(priority)s, seq = nextval('claim_seq'), enqueued_at = %(now)s,
+    ready_at = %(ready_at)s, deadline = %(ready_at)s + schedule_timeout,
+    in_backoff = %(backoff)s, {RELEASE}
+WHERE id = %(id)s
+"""
+
+
+def fail(
+    session: Session,
+    task_run_id: str,
+    token: int,
+    error: TaskRunError,
+    non_retryable: bool,
+    now: float,
+) -> Outcome:
+    conn = session.conn
+    locking = conn.execute(_LOCK_RUN_OF_TASK, (task_run_id,))
+    holding = conn.cursor().execute(
+        "SELECT name, retry_count, attempt_count FROM task_runs "
+        "WHERE id = %s AND held_token = %s FOR NO KEY UPDATE",
+        (task_run_id, token),
+    )
+    run, row = _locked(session, locking.fetchone()), holding.fetchone()
+    if run is None or row is None:
+        return Outcome(accepted=False)
+    name, retry_count, attempt_count = row
+    conn.execute(
+        "UPDATE attempts SET finished_at = %s, error = %s, outcome = 'FAILED' "
+        "WHERE task_run_id = %s AND n = %s",
+        (now, str(error), task_run_id, attempt_count),
+    )
+    spec = run.spec.tasks[name]
+    decision = rules.decide_after_failure(
+        retry_count=retry_count,
+        retries=spec.retries,
+        non_retryable=non_retryable,
+        backoff_factor=spec.backoff_factor,
+        backoff_max=spec.backoff_max_seconds,
+        now=now,
+    )
+    if not decision.retry:
+        conn.execute(
+            f"UPDATE task_runs SET status = 'FAILED', error = %s::jsonb, {RELEASE} WHERE id = %s",
+            (dumps(error_to_json(error)), task_run_id),
+        )
+        return _advance(session, run, (name, RunStatus.FAILED), now)
+    backoff = decision.ready_at > now
+    conn.execute(
+        _RETRY,
+        {
+            "id": task_run_id,
+            "retry_count": decision.retry_count,
+            "priority": rules.RETRY_PRIORITY,
+            "now": now,
+            "ready_at": decision.ready_at,
+            "backoff": backoff,
+        },
+    )
+    session.changed = True  # queued now, or a new instant for other workers' timers
+    return Outcome(True, (), 0 if backoff else 1)
+
+
+_CANCEL = f"""
+UPDATE task_runs
+SET status = 'CANCELLED', token = token + 1, in_backoff = false, {RELEASE},
+    error = jsonb_build_object('exc', %(reason)s::text, 'exc_type', 'CancelledError',
+                               'trace', '', 'task_run_external_id', id)
+WHERE id = ANY(%(ids)s)
+"""
+_CANCEL_ATTEMPTS = """
+UPDATE attempts a SET finished_at = %(now)s, outcome = 'CANCELLED'
+FROM task_runs t
+WHERE t.id = ANY(%(ids)s) AND a.task_run_id = t.id AND a.n = t.attempt_count
+  AND a.finished_at IS NULL
+"""
+
+
+def cancel_tasks(
+    session: Session,
+    run: LockedRun,
+    statuses: dict[str, RunStatus],
+    targets: Sequence[tuple[str, str]],
+    reason: str,
+    now: float,
+) -> Outcome:
+    """Cancel ``targets`` ((id, name), locked, in creation order) of a locked run, advancing
+    its DAG after each as the reference does; ``statuses`` is kept up to date."""
+    if not targets:
+        return Outcome(True)
+    conn = session.conn
+    ids = [task_id for task_id, _ in targets]
+    conn.execute(_CANCEL, {"reason": reason, "ids": ids})
+    conn.execute(_CANCEL_ATTEMPTS, {"now": now, "ids": ids})
+    created: list[tuple[str, RunStatus]] = []
+    finished: RunStatus | None = None
+    for _, name in targets:
+        statuses[name] = RunStatus.CANCELLED
+        step = advance(run.spec, statuses, run.terminal or finished is not None)
+        created.extend(step.created)
+        finished = finished or step.finished
+    session.changed = True
+    return _write(session, run, created, finished, now)
+
+
+def cancel_run(session: Session, run_id: str, reason: str, now: float) -> Outcome:
+    run = lock_run(session, run_id)
+    if run is None:
+        raise RunNotFoundError(f"no workflow run with id {run_id!r} on this backend")
+    rows = session.conn.execute(
+        "SELECT id, name, status, ord FROM task_runs WHERE run_id = %s ORDER BY id "
+        "FOR NO KEY UPDATE",
+        (run_id,),
+    ).fetchall()
+    rows.sort(key=lambda row: row[3])
+    statuses = {name: RunStatus(status) for _, name, status, _ in rows}
+    targets = [
+        (task_id, name) for task_id, name, status, _ in rows if not RunStatus(status).is_terminal
+    ]
+    return cancel_tasks(session, run, statuses, targets, reason, now)

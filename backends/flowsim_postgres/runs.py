@@ -1,0 +1,275 @@
+"""Creating runs (children de-duplicated by spawn key) and reading them back."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from flowsim import rules
+from flowsim.errors import RunNotFoundError
+from flowsim.rules import RunStatus
+from flowsim.store.protocol import AttemptView, RunRequest, RunView, TaskView
+from flowsim.store.records import JSON, WorkflowSpec
+from flowsim_postgres.rows import Conn, Session, attempt_view, dumps, run_status, task_view
+
+
+@dataclass(frozen=True, slots=True)
+class NewTask:
+    id: str
+    run_id: str
+    spec: WorkflowSpec
+    name: str
+    status: RunStatus
+    priority: int
+
+
+_INSERT_TASKS = """
+INSERT INTO task_runs (id, run_id, workflow, name, pool, slot_cost, schedule_timeout, status,
+                       priority, seq, enqueued_at, ready_at, deadline)
+SELECT u.id, u.run_id, u.workflow, u.name, u.pool, u.slot_cost, u.timeout, u.status,
+       u.priority, nextval('claim_seq'), %(now)s, %(now)s, %(now)s + u.timeout
+FROM unnest(%(ids)s::text[], %(run_ids)s::text[], %(workflows)s::text[], %(names)s::text[],
+            %(pools)s::text[], %(costs)s::int[], %(timeouts)s::float8[], %(statuses)s::text[],
+            %(priorities)s::int[])
+     WITH ORDINALITY AS u(id, run_id, workflow, name, pool, slot_cost, timeout, status,
+                          priority, i)
+ORDER BY u.i
+"""
+
+
+def insert_tasks(conn: Conn, tasks: Sequence[NewTask], now: float) -> None:
+    """Insert task runs in order: each takes the next value of the claim sequence (a
+    volatile target-list expression is evaluated after ORDER BY, so in ``u.i`` order)."""
+    if not tasks:
+        return
+    specs = [task.spec.tasks[task.name] for task in tasks]
+    conn.execute(
+        _INSERT_TASKS,
+        {
+            "now": now,
+            "ids": [task.id for task in tasks],
+            "run_ids": [task.run_id for task in tasks],
+            "workflows": [task.spec.name for task in tasks],
+            "names": [task.name for task in tasks],
+            "pools": [spec.pool.value for spec in specs],
+            "costs": [spec.slot_cost for spec in specs],
+            "timeouts": [float(spec.schedule_timeout) for spec in specs],
+            "statuses": [task.status.value for task in tasks],
+            "priorities": [task.priority for task in tasks],
+        },
+    )
+
+
+_INSERT_RUNS = """
+INSERT INTO runs (id, workflow, spec_digest, input, additional_metadata, priority, created_at,
+                  parent_task_run_id, parent_run_id, child_key, child_index, spawn_key)
+SELECT u.id, u.workflow, u.digest, u.input::jsonb, u.meta::jsonb, u.priority, %(now)s,
+       %(parent)s, %(parent_run)s, u.child_key, u.child_index, u.spawn_key
+FROM unnest(%(ids)s::text[], %(workflows)s::text[], %(digests)s::text[], %(inputs)s::text[],
+            %(metas)s::text[], %(priorities)s::int[], %(child_keys)s::text[],
+            %(child_indexes)s::int[], %(spawn_keys)s::text[])
+     WITH ORDINALITY AS u(id, workflow, digest, input, meta, priority, child_key, child_index,
+                          spawn_key, i)
+ORDER BY u.i
+"""
+
+
+@dataclass(slots=True)
+class _Parent:
+    task_run_id: str
+    run_id: str
+    metadata: dict[str, JSON]
+    first_index: int
+
+
+def _reserve_spawn_indexes(conn: Conn, task_run_id: str, count: int) -> _Parent:
+    """Take ``count`` spawn indexes of the parent task run (its row lock serialises spawns
+    of one parent, so de-duplication by spawn key cannot race)."""
+    row = conn.execute(
+        "UPDATE task_runs t SET spawn_index = t.spawn_index + %s FROM runs r "
+        "WHERE t.id = %s AND r.id = t.run_id "
+        "RETURNING t.spawn_index, t.run_id, r.additional_metadata",
+        (count, task_run_id),
+    ).fetchone()
+    if row is None:
+        raise RunNotFoundError(f"no task run with id {task_run_id!r}")
+    return _Parent(task_run_id, row[1], dict(row[2]), row[0] - count)
+
+
+def _store_specs(session: Session, specs: Sequence[WorkflowSpec]) -> list[str]:
+    digests: list[str] = []
+    new: dict[str, tuple[str, str]] = {}
+    for spec in specs:
+        digest, text = session.specs.digest(spec)
+        digests.append(digest)
+        if digest not in session.specs.stored:
+            new[digest] = (spec.name, text)
+    if new:
+        session.conn.execute(
+            "INSERT INTO workflow_specs (digest, name, spec) "
+            "SELECT * FROM unnest(%s::text[], %s::text[], %s::text[]::jsonb[]) "
+            "ON CONFLICT (digest) DO NOTHING",
+            (list(new), [n for n, _ in new.values()], [t for _, t in new.values()]),
+        )
+        session.specs.stored.update(new)
+    return digests
+
+
+def create_runs(
+    session: Session,
+    requests: Sequence[RunRequest],
+    now: float,
+    parent_task_run_id: str | None,
+) -> list[RunView]:
+    conn = session.conn
+    parent = None
+    spawn_keys: list[str | None] = [None] * len(requests)
+    existing: dict[str, str] = {}
+    if parent_task_run_id is not None:
+        parent = _reserve_spawn_indexes(conn, parent_task_run_id, len(requests))
+        spawn_keys = [
+            rules.child_spawn_key(parent.task_run_id, request.child_key, parent.first_index + i)
+            for i, request in enumerate(requests)
+        ]
+        if requests:
+            existing = dict(
+                conn.execute(
+                    "SELECT spawn_key, id FROM runs WHERE spawn_key = ANY(%s)", (spawn_keys,)
+                ).fetchall()
+            )
+    results: list[RunView | str] = []
+    views: dict[str, RunView] = {}
+    new_requests: list[RunRequest] = []
+    new_views: list[RunView] = []
+    new_keys: list[str | None] = []
+    for index, request in enumerate(requests):
+        key = spawn_keys[index]
+        if key is not None and key in existing:
+            results.append(existing[key])
+            continue
+        if key is not None and key in views:
+            results.append(views[key])
+            continue
+        metadata = dict(request.additional_metadata)
+        if parent is not None:
+            metadata = {**parent.metadata, **metadata}
+        run_id = str(uuid.uuid4())
+        tasks = {
+            name: TaskView(str(uuid.uuid4()), name, RunStatus.QUEUED, 0, None, None, None)
+            for name in request.spec.roots
+        }
+        view = RunView(
+            id=run_id,
+            workflow=request.spec.name,
+            status=RunStatus.QUEUED,
+            input=request.input,
+            additional_metadata=metadata,
+            priority=request.priority,
+            created_at=now,
+            finished_at=None,
+            parent_task_run_id=parent.task_run_id if parent is not None else None,
+            child_key=request.child_key,
+            child_index=parent.first_index + index if parent is not None else None,
+            tasks=tasks,
+        )
+        if key is not None:
+            views[key] = view
+        new_requests.append(request)
+        new_views.append(view)
+        new_keys.append(key)
+        results.append(view)
+    if new_views:
+        digests = _store_specs(session, [request.spec for request in new_requests])
+        conn.execute(
+            _INSERT_RUNS,
+            {
+                "now": now,
+                "parent": parent.task_run_id if parent is not None else None,
+                "parent_run": parent.run_id if parent is not None else None,
+                "ids": [view.id for view in new_views],
+                "workflows": [view.workflow for view in new_views],
+                "digests": digests,
+                "inputs": [dumps(view.input) for view in new_views],
+                "metas": [dumps(view.additional_metadata) for view in new_views],
+                "priorities": [view.priority for view in new_views],
+                "child_keys": [view.child_key for view in new_views],
+                "child_indexes": [view.child_index for view in new_views],
+                "spawn_keys": new_keys,
+            },
+        )
+        insert_tasks(
+            conn,
+            [
+                NewTask(task.id, view.id, request.spec, name, RunStatus.QUEUED, view.priority)
+                for request, view in zip(new_requests, new_views, strict=True)
+                for name, task in view.tasks.items()
+            ],
+            now,
+        )
+        session.changed = True
+    found = fetch_runs(conn, [r for r in results if isinstance(r, str)])
+    return [found[r] if isinstance(r, str) else r for r in results]
+
+
+def fetch_runs(conn: Conn, run_ids: Sequence[str]) -> dict[str, RunView]:
+    """The stored runs among ``run_ids``, by id (unknown ids are left out)."""
+    wanted = list(dict.fromkeys(run_ids))
+    if not wanted:
+        return {}
+    # three queries sent together (one round trip in pipeline mode), read afterwards
+    run_cursor = conn.execute(
+        "SELECT id, workflow, terminal_status, input, additional_metadata, priority, "
+        "created_at, finished_at, parent_task_run_id, child_key, child_index "
+        "FROM runs WHERE id = ANY(%s)",
+        (wanted,),
+    )
+    task_cursor = conn.cursor().execute(
+        "SELECT id, name, status, retry_count, output, error, worker_id, run_id, attempt_count "
+        "FROM task_runs WHERE run_id = ANY(%s) ORDER BY ord",
+        (wanted,),
+    )
+    attempt_cursor = conn.cursor().execute(
+        "SELECT a.task_run_id, a.number, a.worker_id, a.queued_at, a.started_at, "
+        "a.finished_at, a.outcome, a.error FROM attempts a "
+        "JOIN task_runs t ON t.id = a.task_run_id WHERE t.run_id = ANY(%s) "
+        "ORDER BY a.task_run_id, a.n",
+        (wanted,),
+    )
+    run_rows, task_rows = run_cursor.fetchall(), task_cursor.fetchall()
+    attempts: dict[str, list[AttemptView]] = {}
+    for row in attempt_cursor.fetchall():
+        attempts.setdefault(row[0], []).append(attempt_view(row[1:]))
+    tasks: dict[str, dict[str, TaskView]] = {}
+    started: set[str] = set()
+    for row in task_rows:
+        run_tasks = tasks.setdefault(row[7], {})
+        run_tasks[row[1]] = task_view(row[:7], tuple(attempts.get(row[0], ())))
+        if row[8]:
+            started.add(row[7])
+    views: dict[str, RunView] = {}
+    for row in run_rows:
+        run_id = row[0]
+        views[run_id] = RunView(
+            id=run_id,
+            workflow=row[1],
+            status=run_status(row[2], run_id in started),
+            input=row[3],
+            additional_metadata=row[4],
+            priority=row[5],
+            created_at=row[6],
+            finished_at=row[7],
+            parent_task_run_id=row[8],
+            child_key=row[9],
+            child_index=row[10],
+            tasks=tasks.get(run_id, {}),
+        )
+    return views
+
+
+def get_runs(conn: Conn, run_ids: Sequence[str]) -> list[RunView]:
+    views = fetch_runs(conn, run_ids)
+    for run_id in run_ids:
+        if run_id not in views:
+            raise RunNotFoundError(f"no workflow run with id {run_id!r} on this backend")
+    return [views[run_id] for run_id in run_ids]

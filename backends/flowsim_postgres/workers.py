@@ -1,0 +1,132 @@
+"""Workers, their leases, recorded waits, and the snapshot a deadlock analysis reads."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from flowsim.errors import RunNotFoundError
+from flowsim.rules import RunStatus, SlotPool
+from flowsim.store.protocol import HeldTask, QueuedTask, Snapshot, WorkerInfo
+from flowsim_postgres.rows import Conn, dumps, run_status, worker_state
+
+
+def register_worker(conn: Conn, info: WorkerInfo, now: float, lease_seconds: float) -> None:
+    """Registering again replaces the worker's details and makes it accept work again; it
+    keeps its place in the registration order."""
+    conn.execute(
+        "INSERT INTO workers (id, name, capacity, workflows, lease_expires_at, accepting) "
+        "VALUES (%s, %s, %s::jsonb, %s, %s, true) "
+        "ON CONFLICT (id) DO UPDATE SET name = excluded.name, capacity = excluded.capacity, "
+        "workflows = excluded.workflows, lease_expires_at = excluded.lease_expires_at, "
+        "accepting = true",
+        (
+            info.id,
+            info.name,
+            dumps({pool.value: slots for pool, slots in info.capacity.items()}),
+            list(info.workflows),
+            now + lease_seconds,
+        ),
+    )
+
+
+_HEARTBEAT_TASKS = """
+UPDATE task_runs SET lease_expires_at = %(lease)s
+WHERE id IN (SELECT id FROM task_runs WHERE worker_id = %(worker)s AND status = 'RUNNING'
+             ORDER BY id FOR NO KEY UPDATE)
+"""
+
+
+def heartbeat(conn: Conn, worker_id: str, now: float, lease_seconds: float) -> None:
+    """Extend the worker's lease and those of the task runs it holds (rows locked in id
+    order, as every multi-row locker does)."""
+    lease = now + lease_seconds
+    conn.execute("UPDATE workers SET lease_expires_at = %s WHERE id = %s", (lease, worker_id))
+    conn.execute(_HEARTBEAT_TASKS, {"lease": lease, "worker": worker_id})
+
+
+def stop_worker(conn: Conn, worker_id: str) -> None:
+    conn.execute("UPDATE workers SET accepting = false WHERE id = %s", (worker_id,))
+
+
+def set_waiting(conn: Conn, task_run_id: str, run_ids: Sequence[str]) -> None:
+    """Recorded only while the task run is held (a released one waits on nothing)."""
+    conn.execute(
+        "UPDATE task_runs SET waiting_on = %s::text[] WHERE id = %s AND held_token IS NOT NULL",
+        (list(run_ids), task_run_id),
+    )
+
+
+_ACTIVE_TASKS = (
+    "SELECT id, run_id, workflow, name, pool, slot_cost, status, worker_id, waiting_on, ready_at "
+    "FROM task_runs WHERE status IN ('QUEUED', 'RUNNING') ORDER BY ord"
+)
+#: the status of every run with a queued or held task run, without sending their ids back
+_ACTIVE_RUNS = """
+SELECT r.id, r.terminal_status, bool_or(t.attempt_count > 0)
+FROM runs r JOIN task_runs t ON t.run_id = r.id
+WHERE r.id IN (SELECT run_id FROM task_runs WHERE status IN ('QUEUED', 'RUNNING'))
+GROUP BY r.id
+"""
+_POOLS = {pool.value: pool for pool in SlotPool}
+
+
+def snapshot(conn: Conn, now: float, awaited: Sequence[str]) -> Snapshot:
+    """Live workers, held and queued task runs (in creation order) and the status of every
+    run involved; the caller runs this in one REPEATABLE READ transaction."""
+    worker_rows = conn.execute(
+        "SELECT id, name, capacity, workflows, lease_expires_at, accepting FROM workers "
+        "WHERE lease_expires_at > %s ORDER BY ord",
+        (now,),
+    )
+    task_rows = conn.cursor().execute(_ACTIVE_TASKS)
+    run_rows = conn.cursor().execute(_ACTIVE_RUNS)
+    workers = tuple(worker_state(row) for row in worker_rows.fetchall())
+    held: list[HeldTask] = []
+    queued: list[QueuedTask] = []
+    others: list[str] = list(awaited)
+    for (
+        task_id,
+        run_id,
+        workflow,
+        name,
+        pool,
+        cost,
+        status,
+        holder,
+        waits,
+        ready_at,
+    ) in task_rows.fetchall():
+        if status == "RUNNING":
+            waits = tuple(waits or ())
+            held.append(
+                HeldTask(task_id, run_id, workflow, name, _POOLS[pool], cost, holder or "", waits)
+            )
+            others.extend(waits)
+        else:
+            queued.append(QueuedTask(task_id, run_id, workflow, name, _POOLS[pool], cost, ready_at))
+    found = {
+        run_id: run_status(terminal, started) for run_id, terminal, started in run_rows.fetchall()
+    }
+    missing = [run_id for run_id in others if run_id not in found]
+    found.update(statuses(conn, missing))
+    return Snapshot(now, workers, tuple(held), tuple(queued), found)
+
+
+def statuses(conn: Conn, run_ids: Sequence[str]) -> dict[str, RunStatus]:
+    """The status of each run; ``RunNotFoundError`` names an unknown one."""
+    wanted = list(dict.fromkeys(run_ids))
+    if not wanted:
+        return {}
+    found = {
+        run_id: run_status(terminal, started)
+        for run_id, terminal, started in conn.execute(
+            "SELECT r.id, r.terminal_status, "
+            "EXISTS (SELECT 1 FROM task_runs t WHERE t.run_id = r.id AND t.attempt_count > 0) "
+            "FROM runs r WHERE r.id = ANY(%s)",
+            (wanted,),
+        )
+    }
+    for run_id in wanted:
+        if run_id not in found:
+            raise RunNotFoundError(f"no workflow run with id {run_id!r} on this backend")
+    return {run_id: found[run_id] for run_id in wanted}

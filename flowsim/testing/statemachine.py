@@ -1,0 +1,545 @@
+"""A differential test: drive the reference store and another store with the same calls.
+
+``make_parity_machine(store_factory)`` builds a hypothesis ``RuleBasedStateMachine`` that
+creates runs (roots, and children of held task runs, sometimes keyed, spawned again when a
+task body re-runs), claims with random workers, pools and free slots, completes and fails
+(sometimes with a stale token), heartbeats, moves one manual clock (by random steps, to the
+next wakeup and to the last instant before it), expires, cancels and records waits, on
+``ReferenceStore`` and on the store under test alike. Every call's result is compared, and
+after every step so is everything observable: each run (status, tasks, retry counts,
+outputs, error type names, attempts), the snapshot and the next wakeup. Ids differ between
+the stores, so the machine maps them by creation order (runs) and by name within a run
+(task runs); tokens need only increase per task run, so each store's own are kept.
+
+Run it from a test, with a factory that opens a fresh, migrated store per example::
+
+    import itertools
+    from hypothesis import settings
+    from hypothesis.stateful import run_state_machine_as_test
+    from flowsim.testing.statemachine import make_parity_machine
+
+    def test_parity(tmp_path):
+        numbers = itertools.count()
+        machine = make_parity_machine(lambda: open_my_store(tmp_path / f"{next(numbers)}.db"))
+        run_state_machine_as_test(machine, settings=settings(max_examples=50, deadline=None))
+
+A discrepancy raises ``ParityError`` (an ``AssertionError``) naming the call and the first
+difference; hypothesis then prints the shortest sequence of steps it found.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from hypothesis import strategies as st
+from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
+
+from flowsim.errors import TaskRunError
+from flowsim.rules import RunStatus, SlotPool
+from flowsim.store.protocol import (
+    Claim,
+    Outcome,
+    RunRequest,
+    RunStore,
+    RunView,
+    Snapshot,
+    WorkerInfo,
+)
+from flowsim.store.records import WorkflowSpec
+from flowsim.store.reference import ReferenceStore
+from flowsim.testing.contract import (
+    canonical_views,
+    diamond_spec,
+    first_difference,
+    single_spec,
+    task_spec,
+    workflow_spec,
+)
+
+__all__ = ["WORKFLOWS", "ParityError", "make_parity_machine"]
+
+#: the workflows the machine runs: retries with and without backoff, a DAG, a durable
+#: task, a task costing two slots; short schedule timeouts so that they fire
+WORKFLOWS: dict[str, WorkflowSpec] = {
+    spec.name: spec
+    for spec in (
+        single_spec(
+            "single", retries=2, backoff_factor=2.0, backoff_max_seconds=8.0, schedule_timeout=40.0
+        ),
+        diamond_spec("diamond", retries=1, schedule_timeout=60.0),
+        single_spec("durable", durable=True, retries=1, schedule_timeout=20.0),
+        workflow_spec(
+            "heavy",
+            task_spec("big", slot_cost=2, retries=1, backoff_factor=1.5, schedule_timeout=30.0),
+            task_spec("after", parents=("big",), schedule_timeout=30.0),
+        ),
+    )
+}
+WORKERS = ("w1", "w2")
+CHILD_KEYS = (None, None, "k0", "k1")
+LEASES = (5.0, 10.0)
+#: most claims are for the pool most tasks use
+POOLS = (SlotPool.DEFAULT, SlotPool.DEFAULT, SlotPool.DEFAULT, SlotPool.DURABLE)
+STEPS = (0.5, 1.0, 2.0, 5.0, 10.0, 25.0)
+EXC_TYPES = ("ValueError", "KeyError", "TimeoutError")
+#: a result with a stale token one time in three
+STALE = st.sampled_from((False, False, True))
+#: runs beyond this make every step slower without finding more
+MAX_RUNS = 40
+
+
+class ParityError(AssertionError):
+    """The store under test and the reference disagree."""
+
+
+StoreFactory = Callable[[], RunStore]
+
+
+def make_parity_machine(
+    store_factory: StoreFactory, reference_factory: StoreFactory = ReferenceStore
+) -> type[RuleBasedStateMachine]:
+    """A state machine comparing ``store_factory()``'s stores with the reference's; each
+    example opens a fresh pair (the factory must return a fresh, migrated store) and
+    closes it at the end."""
+
+    class ParityMachine(RuleBasedStateMachine):
+        def __init__(self) -> None:
+            super().__init__()
+            self.ref = reference_factory()
+            self.other = store_factory()
+            self.now = 0.0
+            #: (reference id, other id) of every run, in creation order
+            self.runs: list[tuple[str, str]] = []
+            #: reference id -> the store's id, runs and task runs alike, and back
+            self.run_ids: dict[str, str] = {}
+            self.task_ids: dict[str, str] = {}
+            self.ref_ids: dict[str, str] = {}
+            #: reference task run id -> the (reference, other) token of each claim
+            self.tokens: dict[str, list[tuple[int, int]]] = {}
+            self.views: list[RunView] = []
+            #: reference task run id -> the batches of children it spawned
+            self.spawned: dict[str, list[list[RunRequest]]] = {}
+
+        def teardown(self) -> None:
+            self.ref.close()
+            self.other.close()
+
+        # -------------------------------------------------------- id mapping
+
+        def _map(self, mapping: dict[str, str], ref_id: str, other_id: str, what: str) -> None:
+            """Pair a reference id with the store's; the same object must keep its id and
+            two objects must not share one."""
+            known = mapping.get(ref_id)
+            if known is None:
+                if other_id in self.ref_ids:
+                    raise ParityError(
+                        f"{what}: the store returned existing id {other_id!r} for a new object"
+                    )
+                mapping[ref_id] = other_id
+                self.ref_ids[other_id] = ref_id
+            elif known != other_id:
+                raise ParityError(f"{what}: the store returned id {other_id!r}, not {known!r}")
+
+        def _to_ref(self, other_id: str | None) -> str | None:
+            if other_id is None:
+                return None
+            return self.ref_ids.get(other_id, f"<unmapped {other_id}>")
+
+        def _run_pair(self, index: int) -> tuple[str, str]:
+            return self.runs[index % len(self.runs)]
+
+        def _held(self) -> list[str]:
+            """Reference ids of the task runs RUNNING now, in a reproducible order."""
+            return [
+                task.id
+                for view in self.views
+                for task in view.tasks.values()
+                if task.status is RunStatus.RUNNING
+            ]
+
+        # -------------------------------------------------------- comparisons
+
+        def _same_views(self, what: str, ref: Sequence[RunView], other: Sequence[RunView]) -> None:
+            left = canonical_views(ref, messages=False)
+            right = canonical_views(other, messages=False)
+            difference = first_difference(left, right)
+            if difference is not None:
+                raise ParityError(f"{what}: runs differ (reference vs store) at {difference}")
+
+        def _same_outcome(self, what: str, ref: Outcome, other: Outcome) -> None:
+            left = (ref.accepted, sorted(ref.finished), ref.queued)
+            right = (
+                other.accepted,
+                sorted(str(self._to_ref(run_id)) for run_id in other.finished),
+                other.queued,
+            )
+            if left != right:
+                raise ParityError(
+                    f"{what}: outcomes differ (accepted, finished, queued): "
+                    f"reference {left} != store {right}"
+                )
+
+        def _claim_form(self, claim: Claim, translate: bool) -> dict[str, Any]:
+            def ids(value: str | None) -> str | None:
+                return self._to_ref(value) if translate else value
+
+            return {
+                "task_run_id": ids(claim.task_run_id),
+                "run_id": ids(claim.run_id),
+                "workflow": claim.workflow,
+                "task": claim.task,
+                "pool": str(claim.pool),
+                "slot_cost": claim.slot_cost,
+                "retry_count": claim.retry_count,
+                "input": claim.input,
+                "additional_metadata": claim.additional_metadata,
+                "parent_outputs": claim.parent_outputs,
+                "parent_run_id": ids(claim.parent_run_id),
+                "lease_expires_at": claim.lease_expires_at,
+            }
+
+        def _snapshot_form(self, snapshot: Snapshot, translate: bool) -> dict[str, Any]:
+            def ids(value: str) -> str:
+                return str(self._to_ref(value)) if translate else value
+
+            held = sorted(
+                (
+                    ids(h.task_run_id),
+                    ids(h.run_id),
+                    h.workflow,
+                    h.task,
+                    str(h.pool),
+                    h.slot_cost,
+                    h.worker_id,
+                    tuple(ids(w) for w in h.waiting_on),
+                )
+                for h in snapshot.held
+            )
+            queued = sorted(
+                (
+                    ids(q.task_run_id),
+                    ids(q.run_id),
+                    q.workflow,
+                    q.task,
+                    str(q.pool),
+                    q.slot_cost,
+                    q.ready_at,
+                )
+                for q in snapshot.queued
+            )
+            workers = sorted(
+                (
+                    w.info.id,
+                    w.info.name,
+                    sorted((str(pool), slots) for pool, slots in w.info.capacity.items()),
+                    tuple(w.info.workflows),
+                    w.lease_expires_at,
+                    w.accepting,
+                )
+                for w in snapshot.workers
+            )
+            status = sorted((ids(run_id), str(s)) for run_id, s in snapshot.run_status.items())
+            return {
+                "now": snapshot.now,
+                "workers": workers,
+                "held": held,
+                "queued": queued,
+                "run_status": status,
+            }
+
+        def _target(self, data: st.DataObject, stale: bool) -> str:
+            """A task run to report a result for: a held one with its current token mostly,
+            else any task run ever claimed (finished, re-queued or reclaimed since)."""
+            held = [task for task in self._held() if task in self.tokens]
+            choices = held if held and not stale else list(self.tokens)
+            return data.draw(st.sampled_from(choices), label="task run")
+
+        def _token_of(self, ref_task: str, stale: bool) -> tuple[int, int]:
+            history = self.tokens[ref_task]
+            if not stale:
+                return history[-1]
+            if len(history) > 1:
+                return history[-2]
+            ref_token, other_token = history[-1]
+            return ref_token - 1, other_token - 1
+
+        # -------------------------------------------------------- rules
+
+        @initialize()
+        def register_workers(self) -> None:
+            for worker in WORKERS:
+                info = WorkerInfo(
+                    worker,
+                    f"worker {worker}",
+                    {SlotPool.DEFAULT: 4, SlotPool.DURABLE: 4},
+                    tuple(WORKFLOWS),
+                )
+                self.ref.register_worker(info, self.now, 20.0)
+                self.other.register_worker(info, self.now, 20.0)
+
+        def _create(self, requests: list[RunRequest], parent: str | None, what: str) -> None:
+            other_parent = self.task_ids[parent] if parent is not None else None
+            ref_views = self.ref.create_runs(requests, self.now, parent)
+            other_views = self.other.create_runs(requests, self.now, other_parent)
+            if len(ref_views) != len(other_views):
+                raise ParityError(f"{what}: {len(ref_views)} runs != {len(other_views)} runs")
+            for ref_view, other_view in zip(ref_views, other_views, strict=True):
+                if ref_view.id not in self.run_ids:
+                    self.runs.append((ref_view.id, other_view.id))
+                self._map(self.run_ids, ref_view.id, other_view.id, f"{what}: run")
+                for name, task in ref_view.tasks.items():
+                    if name in other_view.tasks:
+                        self._map(self.task_ids, task.id, other_view.tasks[name].id, what)
+            self._same_views(what, ref_views, other_views)
+
+        @precondition(lambda self: len(self.runs) < MAX_RUNS)
+        @rule(
+            items=st.lists(
+                st.tuples(
+                    st.sampled_from(sorted(WORKFLOWS)),
+                    st.integers(1, 3),
+                    st.sampled_from([{}, {"tenant": "a"}, {"tenant": "b", "n": 1}]),
+                ),
+                min_size=1,
+                max_size=2,
+            )
+        )
+        def create_roots(self, items: list[tuple[str, int, dict[str, Any]]]) -> None:
+            requests = [
+                RunRequest(WORKFLOWS[name], {"n": index}, metadata, priority)
+                for index, (name, priority, metadata) in enumerate(items)
+            ]
+            self._create(requests, None, "create_runs (roots)")
+
+        @precondition(lambda self: len(self.runs) < MAX_RUNS and bool(self._held()))
+        @rule(
+            data=st.data(),
+            items=st.lists(
+                st.tuples(
+                    st.sampled_from(sorted(WORKFLOWS)),
+                    st.sampled_from(CHILD_KEYS),
+                    st.sampled_from([{}, {"tenant": "child"}]),
+                ),
+                min_size=1,
+                max_size=3,
+            ),
+        )
+        def spawn_children(
+            self, data: st.DataObject, items: list[tuple[str, str | None, dict[str, Any]]]
+        ) -> None:
+            parent = data.draw(st.sampled_from(self._held()), label="parent task run")
+            requests = [
+                RunRequest(WORKFLOWS[name], {"child": index}, metadata, 2, key)
+                for index, (name, key, metadata) in enumerate(items)
+            ]
+            self._create(requests, parent, "create_runs (children)")
+            self.spawned.setdefault(parent, []).append(requests)
+
+        @precondition(lambda self: any(task in self.spawned for task in self._held()))
+        @rule(data=st.data())
+        def respawn(self, data: st.DataObject) -> None:
+            """A task body running again (after a retry or a reclaim) spawns what it spawned
+            before: the store must hand back the same children."""
+            parent = data.draw(
+                st.sampled_from([task for task in self._held() if task in self.spawned]),
+                label="parent task run",
+            )
+            for requests in self.spawned[parent]:
+                self._create(requests, parent, "create_runs (children spawned again)")
+
+        @rule(
+            worker=st.sampled_from(WORKERS),
+            pool=st.sampled_from(POOLS),
+            workflows=st.one_of(
+                st.just(sorted(WORKFLOWS)),
+                st.lists(st.sampled_from(sorted(WORKFLOWS)), unique=True, max_size=4),
+            ),
+            free=st.integers(0, 4),
+            lease=st.sampled_from(LEASES),
+        )
+        def claim(
+            self, worker: str, pool: SlotPool, workflows: list[str], free: int, lease: float
+        ) -> None:
+            self._claim(worker, pool, workflows, free, lease)
+
+        @rule(worker=st.sampled_from(WORKERS), lease=st.sampled_from(LEASES))
+        def claim_default(self, worker: str, lease: float) -> None:
+            """What a busy worker does most: claim default slots of every workflow (a rule
+            of its own so that claims are frequent enough to reach retries and reclaims)."""
+            self._claim(worker, SlotPool.DEFAULT, sorted(WORKFLOWS), 3, lease)
+
+        def _claim(
+            self, worker: str, pool: SlotPool, workflows: list[str], free: int, lease: float
+        ) -> None:
+            what = f"claim({worker!r}, {workflows}, {pool}, free={free}, now={self.now})"
+            ref_claims = self.ref.claim(worker, workflows, pool, free, self.now, lease)
+            other_claims = self.other.claim(worker, workflows, pool, free, self.now, lease)
+            left = [self._claim_form(c, translate=False) for c in ref_claims]
+            right = [self._claim_form(c, translate=True) for c in other_claims]
+            difference = first_difference(left, right)
+            if difference is not None:
+                raise ParityError(f"{what} returned different claims at {difference}")
+            for ref_claim, other_claim in zip(ref_claims, other_claims, strict=True):
+                history = self.tokens.setdefault(ref_claim.task_run_id, [])
+                if history and other_claim.token <= history[-1][1]:
+                    raise ParityError(
+                        f"{what}: token {other_claim.token} of a reclaimed task run does not "
+                        f"exceed its earlier token {history[-1][1]}"
+                    )
+                history.append((ref_claim.token, other_claim.token))
+
+        @precondition(lambda self: bool(self.tokens))
+        @rule(data=st.data(), stale=STALE, value=st.integers(0, 9))
+        def complete(self, data: st.DataObject, stale: bool, value: int) -> None:
+            task = self._target(data, stale)
+            ref_token, other_token = self._token_of(task, stale)
+            what = f"complete(stale={stale}, now={self.now})"
+            output = {"value": value, "at": self.now}
+            self._same_outcome(
+                what,
+                self.ref.complete(task, ref_token, output, self.now),
+                self.other.complete(self.task_ids[task], other_token, output, self.now),
+            )
+
+        @precondition(lambda self: bool(self.tokens))
+        @rule(
+            data=st.data(),
+            stale=STALE,
+            non_retryable=st.sampled_from((False, False, False, True)),
+            exc_type=st.sampled_from(EXC_TYPES),
+        )
+        def fail(
+            self, data: st.DataObject, stale: bool, non_retryable: bool, exc_type: str
+        ) -> None:
+            task = self._target(data, stale)
+            ref_token, other_token = self._token_of(task, stale)
+            other_task = self.task_ids[task]
+            what = f"fail(stale={stale}, non_retryable={non_retryable}, now={self.now})"
+            self._same_outcome(
+                what,
+                self.ref.fail(
+                    task,
+                    ref_token,
+                    TaskRunError("injected", exc_type, "trace", task),
+                    non_retryable,
+                    self.now,
+                ),
+                self.other.fail(
+                    other_task,
+                    other_token,
+                    TaskRunError("injected", exc_type, "trace", other_task),
+                    non_retryable,
+                    self.now,
+                ),
+            )
+
+        @rule(worker=st.sampled_from(WORKERS), lease=st.sampled_from(LEASES))
+        def heartbeat(self, worker: str, lease: float) -> None:
+            self.ref.heartbeat(worker, self.now, lease)
+            self.other.heartbeat(worker, self.now, lease)
+
+        @rule(worker=st.sampled_from(WORKERS))
+        def stop_worker(self, worker: str) -> None:
+            self.ref.stop_worker(worker)
+            self.other.stop_worker(worker)
+
+        @rule(step=st.sampled_from((*STEPS, "wakeup", "just before wakeup")))
+        def advance(self, step: float | str) -> None:
+            """Move the clock by a step, or exactly to (or to the last instant before) the
+            reference's next wakeup, where the boundaries are."""
+            if isinstance(step, float):
+                self.now += step
+                return
+            wakeup = self._future_wakeup()
+            if wakeup is None:
+                self.now += STEPS[0]
+            elif step == "wakeup":
+                self.now = wakeup
+            else:
+                self.now = max(self.now, math.nextafter(wakeup, -math.inf))
+
+        def _future_wakeup(self) -> float | None:
+            wakeup = self.ref.next_wakeup(self.now)
+            return wakeup if wakeup is not None and wakeup > self.now else None
+
+        @precondition(lambda self: self._future_wakeup() is not None)
+        @rule(worker=st.sampled_from(WORKERS))
+        def claim_just_before_wakeup(self, worker: str) -> None:
+            """Probe the boundary: at the last instant before a backoff ends or a deadline
+            or lease passes, nothing of it may have happened yet."""
+            wakeup = self._future_wakeup()
+            assert wakeup is not None
+            self.now = max(self.now, math.nextafter(wakeup, -math.inf))
+            self._claim(worker, SlotPool.DEFAULT, sorted(WORKFLOWS), 3, LEASES[0])
+
+        @rule()
+        def expire(self) -> None:
+            self._same_outcome(
+                f"expire(now={self.now})", self.ref.expire(self.now), self.other.expire(self.now)
+            )
+
+        @precondition(lambda self: self._future_wakeup() is not None)
+        @rule()
+        def wake(self) -> None:
+            """A worker's timer: sleep until the next wakeup, then expire (as the engine does;
+            a rule of its own so that boundaries are met often)."""
+            wakeup = self._future_wakeup()
+            assert wakeup is not None
+            self.now = wakeup
+            self.expire()
+
+        @precondition(lambda self: bool(self.runs))
+        @rule(index=st.integers(0, MAX_RUNS))
+        def cancel_run(self, index: int) -> None:
+            ref_id, other_id = self._run_pair(index)
+            self._same_outcome(
+                f"cancel_run(now={self.now})",
+                self.ref.cancel_run(ref_id, "cancelled by the test", self.now),
+                self.other.cancel_run(other_id, "cancelled by the test", self.now),
+            )
+
+        @precondition(lambda self: bool(self._held()))
+        @rule(data=st.data(), indexes=st.lists(st.integers(0, MAX_RUNS), max_size=3))
+        def set_waiting(self, data: st.DataObject, indexes: list[int]) -> None:
+            task = data.draw(st.sampled_from(self._held()), label="waiting task run")
+            pairs = [self._run_pair(index) for index in indexes]
+            self.ref.set_waiting(task, [ref for ref, _ in pairs])
+            self.other.set_waiting(self.task_ids[task], [other for _, other in pairs])
+
+        # -------------------------------------------------------- what must stay equal
+
+        @invariant()
+        def same_observable_state(self) -> None:
+            ref_views = self.ref.get_runs([ref for ref, _ in self.runs])
+            other_views = self.other.get_runs([other for _, other in self.runs])
+            for ref_view, other_view in zip(ref_views, other_views, strict=True):
+                for name, task in ref_view.tasks.items():
+                    if name in other_view.tasks:
+                        self._map(self.task_ids, task.id, other_view.tasks[name].id, name)
+            self._same_views(f"after the step (now={self.now})", ref_views, other_views)
+            self.views = ref_views
+            awaited = self.runs[:5]
+            left = self._snapshot_form(
+                self.ref.snapshot(self.now, [ref for ref, _ in awaited]), translate=False
+            )
+            right = self._snapshot_form(
+                self.other.snapshot(self.now, [other for _, other in awaited]), translate=True
+            )
+            difference = first_difference(left, right)
+            if difference is not None:
+                raise ParityError(f"snapshot(now={self.now}) differs at {difference}")
+            ref_wakeup = self._clamped(self.ref.next_wakeup(self.now))
+            other_wakeup = self._clamped(self.other.next_wakeup(self.now))
+            if ref_wakeup != other_wakeup:
+                raise ParityError(
+                    f"next_wakeup(now={self.now}) differs (an instant passed counts as now): "
+                    f"reference {ref_wakeup} != store {other_wakeup}"
+                )
+
+        def _clamped(self, wakeup: float | None) -> float | None:
+            return None if wakeup is None else max(wakeup, self.now)
+
+    ParityMachine.__name__ = ParityMachine.__qualname__ = "ParityMachine"
+    return ParityMachine

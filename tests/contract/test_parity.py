@@ -1,0 +1,113 @@
+"""The parity machine: silent on two reference stores, loud on a broken one."""
+
+from __future__ import annotations
+
+import heapq
+import math
+from collections.abc import Sequence
+
+import pytest
+from hypothesis import HealthCheck, Phase, settings
+from hypothesis.stateful import run_state_machine_as_test
+
+from flowsim.rules import SlotPool
+from flowsim.store.memory import MemoryStore, Transition
+from flowsim.store.protocol import Claim, Outcome
+from flowsim.store.records import TaskRun
+from flowsim.store.reference import ReferenceStore
+from flowsim.testing.statemachine import ParityError, make_parity_machine
+
+SANITY = settings(
+    max_examples=100,
+    stateful_step_count=50,
+    deadline=None,
+    derandomize=True,
+    database=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
+)
+#: a broken store must be caught; stop at the first discrepancy (no shrinking)
+HUNT = settings(SANITY, max_examples=1000, phases=[Phase.generate])
+
+
+def test_two_reference_stores_stay_equal() -> None:
+    run_state_machine_as_test(make_parity_machine(ReferenceStore), settings=SANITY)
+
+
+class _FifoMemoryStore(MemoryStore):
+    """Queues by creation order alone: priority (and RETRY_PRIORITY) ignored."""
+
+    def _enqueue(self, task_run: TaskRun, now: float) -> None:
+        queue = self._queues.setdefault((task_run.workflow_run.spec.name, task_run.spec.pool), [])
+        heapq.heappush(queue, (0, task_run.sequence, task_run))
+        self._deadlines.push(task_run.spec.schedule_timeout, now, task_run, task_run.sequence)
+
+
+class FifoStore(ReferenceStore):
+    def __init__(self) -> None:
+        super().__init__()
+        self.inner = _FifoMemoryStore()
+
+
+class UnfencedStore(ReferenceStore):
+    """Accepts a result from any attempt of a running task run, stale or not."""
+
+    def _held(self, task_run_id: str, token: int) -> TaskRun | None:
+        return super()._held(task_run_id, self._tokens.get(task_run_id, 0))
+
+
+class LateLeaseStore(ReferenceStore):
+    """Treats a lease ending exactly now as still live (``<`` where the rule says ``<=``)."""
+
+    def expire(self, now: float) -> Outcome:
+        ending = {task: lease for task, lease in self._leases.items() if lease == now}
+        self._leases.update(dict.fromkeys(ending, math.inf))
+        try:
+            return super().expire(now)
+        finally:
+            self._leases.update({task: ending[task] for task in ending if task in self._leases})
+
+
+class _LostUsesRetryMemoryStore(MemoryStore):
+    def requeue_lost(self, task_run: TaskRun, reason: str, now: float) -> Transition:
+        transition = super().requeue_lost(task_run, reason, now)
+        task_run.retry_count += 1
+        return transition
+
+
+class LostUsesRetryStore(ReferenceStore):
+    """Counts a reclaim after a lost lease as a retry."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.inner = _LostUsesRetryMemoryStore()
+
+
+class EarlyRetryStore(ReferenceStore):
+    """Lets a retry be claimed half a second before its backoff ends."""
+
+    def claim(
+        self,
+        worker_id: str,
+        workflows: Sequence[str],
+        pool: SlotPool,
+        free: int,
+        now: float,
+        lease_seconds: float,
+    ) -> list[Claim]:
+        self.inner.release_due_retries(now + 0.5)
+        return super().claim(worker_id, workflows, pool, free, now, lease_seconds)
+
+
+@pytest.mark.parametrize(
+    ("broken", "symptom"),
+    [
+        (FifoStore, r"claim\(.*returned different claims"),
+        (UnfencedStore, r"(complete|fail)\(stale=True.*outcomes differ"),
+        (LateLeaseStore, r"expire\(.*outcomes differ"),
+        (LostUsesRetryStore, r"runs differ .*\['retry_count'\]"),
+        (EarlyRetryStore, r"claim\(.*returned different claims|next_wakeup\(.*differs"),
+    ],
+)
+def test_the_machine_finds_a_broken_store(broken: type[ReferenceStore], symptom: str) -> None:
+    with pytest.raises(ParityError, match=symptom):
+        run_state_machine_as_test(make_parity_machine(broken), settings=HUNT)
