@@ -12,6 +12,8 @@ from typing import Annotated
 import typer
 
 from flowsim import __version__
+from flowsim.cli.check import check_command
+from flowsim.cli.graph import graph_command
 from flowsim.cli.simulate import simulate_command
 from flowsim.cli.sweep import sweep_command
 from flowsim.cli.worker import worker_command
@@ -31,6 +33,10 @@ app.command(
 
 
 app.command("worker", no_args_is_help=True)(worker_command)
+app.command(
+    "graph", no_args_is_help=True, short_help="Draw the workflows and spawns; find deadlocks."
+)(graph_command)
+app.command("check", short_help="Run the checks [tool.flowsim] configures (for CI).")(check_command)
 
 
 def _print_version(value: bool) -> None:
