@@ -26,6 +26,7 @@ from flowsim.clock import ManualClock
 from flowsim.sdk.client import Hatchet
 from flowsim.sdk.worker import Worker
 from flowsim.sdk.workflow import BaseWorkflow
+from flowsim.testing.isolation import isolated
 
 OPTION = "--flowsim-backend"
 INI_KEY = "flowsim_backend"
@@ -132,17 +133,34 @@ _PREVIOUS_KEY = pytest.StashKey[str | None]()
 _COMPAT_KEY = pytest.StashKey[tuple[str | None, bool]]()
 
 
+@pytest.fixture
+def flowsim_base_url(request: pytest.FixtureRequest) -> str:
+    """The backend chosen for the session; override it (e.g. parametrized) in a conftest
+    to run tests on several backends."""
+    return request.config.stash[_URL_KEY]
+
+
 @pytest.fixture(autouse=True)
-def _flowsim_fresh_state() -> Iterator[None]:
-    """Reset every backend before and after each test (isolation without redefinition)."""
+def _flowsim_fresh_state(
+    flowsim_base_url: str, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[str]:
+    """A fresh backend for each test: every engine is reset before and after, and a
+    durable backend gets its own file or schema (isolation without redefinition)."""
     backend.reset()
-    yield
-    backend.reset()
+    url, cleanup = isolated(flowsim_base_url, tmp_path_factory.mktemp("flowsim"))
+    previous, backend.configured_default = backend.configured_default, url
+    try:
+        yield url
+    finally:
+        backend.reset()
+        backend.configured_default = previous
+        cleanup()
 
 
 @pytest.fixture
-def flowsim_backend_url(request: pytest.FixtureRequest) -> str:
-    return request.config.stash[_URL_KEY]
+def flowsim_backend_url(_flowsim_fresh_state: str) -> str:
+    """This test's backend URL (its own SQLite file or Postgres schema on those)."""
+    return _flowsim_fresh_state
 
 
 @pytest.fixture
