@@ -114,6 +114,24 @@ class DeadlockReport:
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), indent=2)
 
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> DeadlockReport:
+        """The inverse of ``to_dict``: how a report crosses processes on a durable store."""
+        return cls(
+            backend=data["backend"],
+            at=data["at"],
+            pools=tuple(PoolState(**p) for p in data["pools"]),
+            holders=tuple(
+                SlotHolder(**{**h, "waiting_for": tuple(h["waiting_for"])}) for h in data["holders"]
+            ),
+            blocked=tuple(
+                BlockedRun(**{**b, "candidates": tuple(b["candidates"])}) for b in data["blocked"]
+            ),
+            cycle=tuple(data["cycle"]),
+            fixes=tuple(data["fixes"]),
+            names=dict(data["names"]),
+        )
+
     def graph(self) -> nx.DiGraph[str]:
         """The wait-for graph: holder -> awaited run -> worker pool -> holder."""
         graph: nx.DiGraph[str] = nx.DiGraph()

@@ -16,6 +16,7 @@ process can do meanwhile, so:
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 import uuid
 import weakref
@@ -23,6 +24,7 @@ from collections.abc import Sequence
 
 from flowsim.clock import Clock, TimerHandle
 from flowsim.engine.changes import ChangeFeed
+from flowsim.engine.deadlock import DeadlockReport
 from flowsim.engine.engine import Engine
 from flowsim.engine.runtime import AttemptState, Registrable, WorkerRuntime
 from flowsim.engine.snapshot_stall import find_stall_in_snapshot
@@ -173,6 +175,12 @@ class DurableEngine(Engine):
     def _store_fail(
         self, task_run: TaskRun, error: TaskRunError, non_retryable: bool
     ) -> Transition:
+        report = self._deadlocks.get(task_run.workflow_run.id)
+        if error.exc_type == SlotDeadlockError.__name__ and report is not None:
+            # the caller may wait in another process: it rebuilds the report from this
+            error = TaskRunError(
+                error.exc, error.exc_type, report.to_json(), error.task_run_external_id
+            )
         outcome = self.run_store.fail(
             task_run.id, task_run.fencing_token, error, non_retryable, self.clock.now()
         )
@@ -286,6 +294,19 @@ class DurableEngine(Engine):
                 self.changes.changed_since_blocking(seen)
         finally:
             watch.close()
+
+    def deadlock_for(self, run: WorkflowRun) -> DeadlockReport | None:
+        """The deadlock a FAILED run was caught in, found here or in another process."""
+        local = super().deadlock_for(run)
+        if local is not None:
+            return local
+        for error in run.errors():
+            if error.exc_type == SlotDeadlockError.__name__:
+                try:
+                    return DeadlockReport.from_dict(json.loads(error.trace))
+                except (ValueError, KeyError, TypeError):
+                    return None
+        return None
 
     def close(self) -> None:
         with self._lock:
