@@ -84,11 +84,20 @@ def available() -> dict[str, str]:
     return schemes
 
 
+def _listing() -> str:
+    """Each backend once, with all its schemes: ``postgresql:// or postgres:// (...)``."""
+    groups: dict[str, list[str]] = {MEMORY: ["memory"]}
+    for scheme, plugin in plugins().items():
+        groups.setdefault(plugin.description, []).append(scheme)
+    return "; ".join(
+        f"{' or '.join(f'{s}://' for s in schemes)} ({text})" for text, schemes in groups.items()
+    )
+
+
 def validate_url(url: str) -> str:
     scheme = urlsplit(url).scheme if "://" in url else ""
-    schemes = available()
-    if scheme not in schemes:
-        listed = "; ".join(f"{name}:// ({text})" for name, text in schemes.items())
+    if scheme not in available():
+        listed = _listing()
         source = f" (from ${ENV_VAR})" if os.environ.get(ENV_VAR) == url else ""
         raise ConfigurationError(
             f"unknown flowsim backend URL {mask_url(url)!r}{source}: the scheme must be one "
