@@ -38,7 +38,9 @@ def drop_schema(dsn: str, schema: str) -> None:
     from psycopg import sql
 
     with psycopg.connect(dsn, autocommit=True) as connection:
-        connection.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(schema)))
+        connection.execute(
+            sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(schema))
+        )
 
 
 def backend_url(kind: str, tmp_path: Path) -> tuple[str, str | None]:

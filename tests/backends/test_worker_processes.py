@@ -147,7 +147,9 @@ def test_sigkilled_workers_lose_nothing_and_duplicate_nothing(
         assert outcomes.count("COMPLETED") == 1, outcomes  # recorded exactly once
         assert set(outcomes) <= {"COMPLETED", "LOST"}, outcomes
     lost = sum(
-        1 for view in [*views, *parent_views] for a in next(iter(view.tasks.values())).attempts
+        1
+        for view in [*views, *parent_views]
+        for a in next(iter(view.tasks.values())).attempts
         if a.outcome == "LOST"
     )
     assert workers.started == 52
