@@ -1,0 +1,141 @@
+"""Claiming: the queue read in claim order, then one conditional ``UPDATE ... RETURNING``.
+
+The whole claim runs inside ``BEGIN IMMEDIATE``, which holds SQLite's single write lock
+from the first read, so two processes claiming from one file are serialised and can never
+take the same task run; the ``status = 'QUEUED'`` condition on the update makes that
+visible in the statement itself. Each workflow's queue is read through the partial index
+``task_runs_queue`` (O(log n) to its head, at most ``free`` rows), and the heads are merged
+in ``rules.claim_key`` order here, stopping at the first whose slot cost does not fit.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from flowsim.rules import SlotPool
+from flowsim.store.protocol import Claim
+from flowsim.store.records import JSON
+from flowsim_sqlite.rows import SpecCache, Tx, attempt_json, id_list, load_optional, loads
+
+_CANDIDATES = (
+    "SELECT id, run_id, name, spec_id, slot_cost, priority, seq, retry_count, ready_at, "
+    "enqueued_at, token FROM task_runs "
+    "WHERE status = 'QUEUED' AND in_backoff = 0 AND workflow = ? AND pool = ? "
+    "ORDER BY priority DESC, seq LIMIT ?"
+)
+#: a compare-and-set per task run: it applies only if the row is still queued with the
+#: token read above (certain under the write lock, and checked by the row count). The new
+#: attempt is JSON text built here, since SQLite would print a bound REAL to 15 digits.
+_TAKE = (
+    "UPDATE task_runs SET status = 'RUNNING', worker_id = ?, token = ?, lease_expires_at = ?, "
+    "lease_batch = ?, attempts = json_insert(attempts, '$[#]', json(?)) "
+    "WHERE id = ? AND status = 'QUEUED' AND in_backoff = 0 AND token = ?"
+)
+#: the claimed task runs' runs start (a DAG's second task finds its run RUNNING already)
+_START_RUNS = (
+    "UPDATE runs SET status = CASE status WHEN 'QUEUED' THEN 'RUNNING' ELSE status END "
+    "WHERE id IN (SELECT value FROM json_each(?)) "
+    "RETURNING id, input, additional_metadata, parent_run_id"
+)
+
+
+def release_due(tx: Tx, now: float) -> int:
+    """Retries whose backoff ended become claimable; their schedule clocks start at their
+    ready times, in (ready time, sequence) order. Returns how many were released."""
+    due = tx.execute(
+        "SELECT id FROM task_runs WHERE status = 'QUEUED' AND in_backoff = 1 AND ready_at <= ? "
+        "ORDER BY ready_at, seq",
+        (now,),
+    ).fetchall()
+    if not due:
+        return 0
+    first = tx.sequence(len(due))
+    tx.executemany(
+        "UPDATE task_runs SET in_backoff = 0, deadline_seq = ? WHERE id = ?",
+        [(first + offset, task_id) for offset, (task_id,) in enumerate(due)],
+    )
+    return len(due)
+
+
+def _choose(heads: list[Any], free: int) -> list[Any]:
+    chosen = []
+    for row in heads:
+        if free <= 0 or row[4] > free:
+            break
+        free -= row[4]
+        chosen.append(row)
+    return chosen
+
+
+def claim(
+    tx: Tx,
+    specs: SpecCache,
+    worker_id: str,
+    workflows: Sequence[str],
+    pool: SlotPool,
+    free: int,
+    now: float,
+    lease_seconds: float,
+) -> list[Claim]:
+    release_due(tx, now)
+    if free <= 0:
+        return []
+    heads: list[Any] = []
+    names = list(dict.fromkeys(workflows))
+    for name in names:
+        heads.extend(tx.execute(_CANDIDATES, (name, pool.value, free)).fetchall())
+    if len(names) > 1:
+        heads.sort(key=lambda row: (-row[5], row[6]))  # rules.claim_key across workflows
+    chosen = _choose(heads, free)
+    if not chosen:
+        return []
+    lease = now + lease_seconds
+    batch = tx.sequence(1)
+    taken = tx.executemany(
+        _TAKE,
+        [
+            (
+                worker_id, row[10] + 1, lease, batch,
+                attempt_json(row[7] + 1, worker_id, max(row[8], row[9]), now), row[0], row[10],
+            )
+            for row in chosen
+        ],
+    ).rowcount  # fmt: skip
+    if taken != len(chosen):  # impossible under the write lock: say so loudly
+        raise RuntimeError("flowsim_sqlite: a queued task run changed during its claim")
+    run_ids = id_list(dict.fromkeys(row[1] for row in chosen))
+    runs = {row[0]: row for row in tx.execute(_START_RUNS, (run_ids,)).fetchall()}
+    claims = []
+    for task_id, run_id, name, spec_id, cost, _, _, retry_count, _, _, token in chosen:
+        spec = specs.spec(tx, spec_id)
+        task = spec.tasks[name]
+        run = runs[run_id]
+        parent_outputs: dict[str, JSON] = {}
+        if task.parents:
+            outputs = dict(
+                tx.execute("SELECT name, output FROM task_runs WHERE run_id = ?", (run_id,))
+            )
+            parent_outputs = {
+                parent: load_optional(outputs[parent])
+                for parent in task.parents
+                if parent in outputs
+            }
+        claims.append(
+            Claim(
+                task_run_id=task_id,
+                run_id=run_id,
+                workflow=spec.name,
+                task=name,
+                pool=task.pool,
+                slot_cost=cost,
+                retry_count=retry_count,
+                token=token + 1,
+                input=loads(run[1]),
+                additional_metadata=loads(run[2]),
+                parent_outputs=parent_outputs,
+                parent_run_id=run[3],
+                lease_expires_at=lease,
+            )
+        )
+    return claims

@@ -1,0 +1,140 @@
+"""Task runs coming into being and ending: creation, cancellation, and moving a run's DAG
+forward once one of its tasks is terminal.
+
+Every decision is ``flowsim.rules``' (which tasks are ready or can never run, the run's
+rolled-up status); this module reads the statuses it needs and writes the result, in the
+order the in-memory store does it, so sequence numbers come out in the same order.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from flowsim import rules
+from flowsim.errors import TaskRunError
+from flowsim.rules import RunStatus
+from flowsim.store.records import WorkflowSpec, error_to_json
+from flowsim_sqlite.rows import STATUS, SpecCache, Tx, dumps
+
+INSERT_TASK = (
+    "INSERT INTO task_runs (id, run_id, workflow, name, spec_id, pool, slot_cost, "
+    "schedule_timeout, bucket, status, priority, seq, enqueued_at, ready_at, deadline, "
+    "deadline_seq) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+)
+
+TaskRow = tuple[str, str, str, str, int, str, int, float, int, str, int, int, float, float,
+                float, int]  # fmt: skip
+
+
+@dataclass(slots=True)
+class Changes:
+    """What one operation changed: runs that finished, task runs that became claimable."""
+
+    finished: list[str] = field(default_factory=list)
+    queued: int = 0
+
+
+def task_row(
+    task_id: str,
+    run_id: str,
+    spec: WorkflowSpec,
+    spec_id: int,
+    name: str,
+    bucket: int,
+    status: str,
+    priority: int,
+    seq: int,
+    now: float,
+) -> TaskRow:
+    """A new task run, enqueued at ``now`` with its schedule deadline set in creation order."""
+    task = spec.tasks[name]
+    return (
+        task_id, run_id, spec.name, name, spec_id, task.pool.value, task.slot_cost,
+        task.schedule_timeout, bucket, status, priority, seq, now, now,
+        now + task.schedule_timeout, seq,
+    )  # fmt: skip
+
+
+def finish_run(tx: Tx, run_id: str, status: RunStatus, now: float, changes: Changes) -> None:
+    """Give the run its terminal status, unless it already has one."""
+    cursor = tx.execute(
+        "UPDATE runs SET status = ?, finished_at = ? WHERE id = ? "
+        "AND status IN ('QUEUED', 'RUNNING')",
+        (status.value, now, run_id),
+    )
+    if cursor.rowcount:
+        changes.finished.append(run_id)
+
+
+def advance(
+    tx: Tx,
+    specs: SpecCache,
+    run_id: str,
+    spec_id: int,
+    status: RunStatus,
+    now: float,
+    changes: Changes,
+) -> None:
+    """After a task of the run reached terminal ``status``: cancel what can no longer run,
+    create what became ready, and roll the run's status up."""
+    spec = specs.spec(tx, spec_id)
+    if len(spec.tasks) == 1:  # the common single-task run: its task's status is the run's
+        finish_run(tx, run_id, status, now, changes)
+        return
+    statuses = {
+        name: STATUS[state]
+        for name, state in tx.execute(
+            "SELECT name, status FROM task_runs WHERE run_id = ?", (run_id,)
+        )
+    }
+    parents = spec.parents
+    doomed = rules.upstream_cancelled(parents, statuses)
+    for name in doomed:
+        statuses[name] = RunStatus.CANCELLED
+    ready = rules.ready_tasks(parents, statuses)
+    if doomed or ready:
+        (priority,) = tx.execute("SELECT priority FROM runs WHERE id = ?", (run_id,)).fetchone()
+        first = tx.sequence(len(doomed) + len(ready))
+        rows = [
+            task_row(tx.new_id(), run_id, spec, spec_id, name,
+                     specs.bucket(tx, spec.tasks[name].schedule_timeout),
+                     state, priority, first + offset, now)
+            for offset, (name, state) in enumerate(
+                [(n, "CANCELLED") for n in doomed] + [(n, "QUEUED") for n in ready]
+            )
+        ]  # fmt: skip
+        tx.executemany(INSERT_TASK, rows)
+        for name in ready:
+            statuses[name] = RunStatus.QUEUED
+        changes.queued += len(ready)
+    rolled = rules.rollup_status(parents, statuses)
+    if rolled.is_terminal:
+        finish_run(tx, run_id, rolled, now, changes)
+
+
+def cancel_tasks(
+    tx: Tx,
+    specs: SpecCache,
+    rows: Sequence[tuple[str, str, int]],
+    reasons: Sequence[str],
+    now: float,
+    changes: Changes,
+    fence: bool,
+) -> None:
+    """Cancel task runs ``(id, run_id, spec_id)``, each with its reason, one after the
+    other (each advances its run's DAG before the next is cancelled); a running attempt
+    ends CANCELLED. ``fence`` also moves the fencing token on, so that attempt's late
+    result is refused."""
+    bump = 1 if fence else 0
+    finished_at = dumps(now)
+    for (task_id, run_id, spec_id), reason in zip(rows, reasons, strict=True):
+        error = dumps(error_to_json(TaskRunError(reason, "CancelledError", "", task_id)))
+        tx.execute(
+            "UPDATE task_runs SET status = 'CANCELLED', error = ?, token = token + ?, "
+            "lease_expires_at = NULL, lease_batch = NULL, waiting_on = NULL, "
+            "attempts = CASE WHEN status = 'RUNNING' THEN json_replace(attempts, "
+            "'$[#-1][4]', json(?), '$[#-1][5]', 'CANCELLED') ELSE attempts END WHERE id = ?",
+            (error, bump, finished_at, task_id),
+        )
+        advance(tx, specs, run_id, spec_id, RunStatus.CANCELLED, now, changes)

@@ -1,0 +1,148 @@
+"""Results and what time alone does: complete, fail, cancel a run, expire.
+
+``complete`` and ``fail`` are fenced by the token in their ``WHERE`` clause: a result of an
+attempt that no longer holds the task run (reclaimed after its lease, cancelled, timed out)
+matches no row and changes nothing. A failure's fate is ``rules.decide_after_failure``'s.
+"""
+
+from __future__ import annotations
+
+from flowsim import rules
+from flowsim.errors import RunNotFoundError, TaskRunError
+from flowsim.rules import RunStatus
+from flowsim.store.records import JSON, error_to_json
+from flowsim_sqlite.claims import release_due
+from flowsim_sqlite.dag import Changes, advance, cancel_tasks
+from flowsim_sqlite.rows import SpecCache, Tx, dumps
+
+#: ends the running (last) attempt; its finish time is bound as JSON text (json(?)),
+#: which keeps every digit, where a bound REAL would be printed to 15
+_END_ATTEMPT = (
+    "attempts = json_replace(attempts, '$[#-1][4]', json(?), '$[#-1][5]', ?, '$[#-1][6]', ?)"
+)
+_RELEASE = "lease_expires_at = NULL, lease_batch = NULL, waiting_on = NULL"
+_COMPLETE = (
+    f"UPDATE task_runs SET status = 'COMPLETED', output = ?, {_RELEASE}, {_END_ATTEMPT} "
+    "WHERE id = ? AND status = 'RUNNING' AND token = ? RETURNING run_id, spec_id"
+)
+
+
+def complete(
+    tx: Tx, specs: SpecCache, task_run_id: str, token: int, output: JSON, now: float
+) -> Changes | None:
+    """``None`` when the token does not hold the task run (nothing changed)."""
+    rows = tx.execute(
+        _COMPLETE, (dumps(output), dumps(now), "COMPLETED", None, task_run_id, token)
+    ).fetchall()
+    if not rows:
+        return None
+    run_id, spec_id = rows[0]
+    changes = Changes()
+    advance(tx, specs, run_id, spec_id, RunStatus.COMPLETED, now, changes)
+    return changes
+
+
+def fail(
+    tx: Tx,
+    specs: SpecCache,
+    task_run_id: str,
+    token: int,
+    error: TaskRunError,
+    non_retryable: bool,
+    now: float,
+) -> Changes | None:
+    row = tx.execute(
+        "SELECT run_id, spec_id, name, retry_count FROM task_runs "
+        "WHERE id = ? AND status = 'RUNNING' AND token = ?",
+        (task_run_id, token),
+    ).fetchone()
+    if row is None:
+        return None
+    run_id, spec_id, name, retry_count = row
+    ended = (dumps(now), "FAILED", str(error))
+    task = specs.spec(tx, spec_id).tasks[name]
+    decision = rules.decide_after_failure(
+        retry_count=retry_count,
+        retries=task.retries,
+        non_retryable=non_retryable,
+        backoff_factor=task.backoff_factor,
+        backoff_max=task.backoff_max_seconds,
+        now=now,
+    )
+    changes = Changes()
+    if not decision.retry:
+        tx.execute(
+            f"UPDATE task_runs SET status = 'FAILED', error = ?, {_RELEASE}, {_END_ATTEMPT} "
+            "WHERE id = ?",
+            (dumps(error_to_json(error)), *ended, task_run_id),
+        )
+        advance(tx, specs, run_id, spec_id, RunStatus.FAILED, now, changes)
+        return changes
+    seq = tx.sequence(1)
+    waits = decision.ready_at > now
+    tx.execute(
+        "UPDATE task_runs SET status = 'QUEUED', worker_id = NULL, retry_count = ?, "
+        "spawn_index = 0, priority = ?, seq = ?, enqueued_at = ?, ready_at = ?, in_backoff = ?, "
+        f"deadline = ?, deadline_seq = ?, {_RELEASE}, {_END_ATTEMPT} WHERE id = ?",
+        (
+            decision.retry_count, rules.RETRY_PRIORITY, seq, now, decision.ready_at, int(waits),
+            decision.ready_at + task.schedule_timeout, seq, *ended, task_run_id,
+        ),
+    )  # fmt: skip
+    changes.queued = 0 if waits else 1
+    return changes
+
+
+def cancel_run(tx: Tx, specs: SpecCache, run_id: str, reason: str, now: float) -> Changes:
+    if tx.execute("SELECT 1 FROM runs WHERE id = ?", (run_id,)).fetchone() is None:
+        raise RunNotFoundError(f"no workflow run with id {run_id!r} on this backend")
+    rows = tx.execute(
+        "SELECT id, run_id, spec_id FROM task_runs "
+        "WHERE run_id = ? AND status IN ('QUEUED', 'RUNNING') ORDER BY rowid",
+        (run_id,),
+    ).fetchall()
+    changes = Changes()
+    cancel_tasks(tx, specs, rows, [reason] * len(rows), now, changes, fence=True)
+    return changes
+
+
+def expire(tx: Tx, specs: SpecCache, now: float) -> Changes:
+    """Release due retries, cancel what waited past its schedule deadline, and re-queue
+    what a dead worker held (a new attempt, no retry consumed, spawn index 0)."""
+    changes = Changes(queued=release_due(tx, now))
+    late = tx.execute(
+        "SELECT id, run_id, spec_id, schedule_timeout FROM task_runs "
+        "WHERE status = 'QUEUED' AND in_backoff = 0 AND deadline <= ? "
+        "ORDER BY deadline, bucket, deadline_seq",
+        (now,),
+    ).fetchall()
+    if late:
+        reasons = [
+            f"Task exceeded schedule timeout of {rules.format_duration(row[3])} "
+            "(SCHEDULING_TIMED_OUT)"
+            for row in late
+        ]
+        cancel_tasks(tx, specs, [row[:3] for row in late], reasons, now, changes, fence=False)
+    lost = tx.execute(
+        "SELECT id, worker_id, schedule_timeout FROM task_runs "
+        "WHERE status = 'RUNNING' AND lease_expires_at <= ? "
+        "ORDER BY lease_expires_at, lease_batch, priority DESC, seq",
+        (now,),
+    ).fetchall()
+    if lost:
+        first = tx.sequence(len(lost))
+        ended = dumps(now)
+        tx.executemany(
+            "UPDATE task_runs SET status = 'QUEUED', worker_id = NULL, spawn_index = 0, "
+            "seq = ?, enqueued_at = ?, ready_at = ?, deadline = ?, deadline_seq = ?, "
+            f"{_RELEASE}, {_END_ATTEMPT} WHERE id = ?",
+            [
+                (
+                    first + i, now, now, now + timeout, first + i, ended, "LOST",
+                    f"worker {worker} stopped heartbeating; lease expired", task_id,
+                )
+                for i, (task_id, worker, timeout) in enumerate(lost)
+            ],
+        )  # fmt: skip
+        changes.queued += len(lost)
+    return changes

@@ -1,0 +1,216 @@
+"""Rows to domain values and back: JSON text, statuses, workflow specs, run views.
+
+Everything an operation needs inside one transaction goes through ``Tx``: the connection,
+the global sequence, and the caches that may only learn what a transaction wrote once it
+commits (a rolled-back spec id could be reused by another process for another spec).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import json
+import sqlite3
+import uuid
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any
+
+from flowsim.errors import RunNotFoundError
+from flowsim.rules import RunStatus, SlotPool
+from flowsim.store.protocol import AttemptView, RunView, TaskView
+from flowsim.store.records import (
+    JSON,
+    WorkflowSpec,
+    error_from_json,
+    spec_from_json,
+    spec_to_json,
+)
+
+#: compact JSON, keys in insertion order (the order the caller gave them)
+dumps: Callable[[Any], str] = json.JSONEncoder(separators=(",", ":")).encode
+loads: Callable[[str], Any] = json.loads
+EMPTY_OBJECT = "{}"
+
+STATUS: dict[str, RunStatus] = {s.value: s for s in RunStatus}
+POOL: dict[str, SlotPool] = {p.value: p for p in SlotPool}
+TERMINAL = ("COMPLETED", "FAILED", "CANCELLED")
+
+
+def dump_object(value: dict[str, JSON]) -> str:
+    return dumps(value) if value else EMPTY_OBJECT
+
+
+def load_optional(text: str | None) -> JSON:
+    return None if text is None else loads(text)
+
+
+class IdMaker:
+    """uuid4-shaped ids: a random prefix per open store, then a counter (as ``MemoryStore``
+    makes them). One store's ids sort together, so inserting rows appends to the id
+    indexes instead of dirtying a random page per row, as fully random uuid4s would; two
+    stores share a prefix with odds of one in 2**76."""
+
+    def __init__(self) -> None:
+        hex_ = uuid.uuid4().hex
+        self._prefix = f"{hex_[:8]}-{hex_[8:12]}-4{hex_[13:16]}-8{hex_[17:20]}-"
+        self._count = itertools.count(1)
+
+    def __call__(self) -> str:
+        return f"{self._prefix}{next(self._count):012x}"
+
+
+def id_list(ids: Iterable[str]) -> str:
+    """A JSON array of ids, bound as one parameter and read with ``json_each``: one cached
+    statement whatever the number of ids."""
+    return dumps(list(ids))
+
+
+class Tx:
+    """One open transaction: the connection, sequence numbers, and what to remember once
+    it commits."""
+
+    __slots__ = ("conn", "new_id", "on_commit")
+
+    def __init__(self, conn: sqlite3.Connection, new_id: IdMaker) -> None:
+        self.conn = conn
+        self.new_id = new_id
+        self.on_commit: list[Callable[[], object]] = []
+
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> sqlite3.Cursor:
+        return self.conn.execute(sql, params)
+
+    def executemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> sqlite3.Cursor:
+        return self.conn.executemany(sql, rows)
+
+    def sequence(self, count: int) -> int:
+        """Take ``count`` consecutive values of the global sequence; return the first."""
+        (end,) = self.conn.execute(
+            "UPDATE counters SET value = value + ? WHERE name = 'seq' RETURNING value", (count,)
+        ).fetchall()[0]
+        return int(end) - count + 1
+
+
+class SpecCache:
+    """Workflow specs by row id, and the row id of each spec object this process created
+    runs of. Spec rows are immutable once committed, so both caches live as long as the
+    store."""
+
+    def __init__(self) -> None:
+        self._ids: dict[int, tuple[WorkflowSpec, int]] = {}
+        self._specs: dict[int, WorkflowSpec] = {}
+        self._buckets: dict[float, int] = {}
+
+    def spec_id(self, tx: Tx, spec: WorkflowSpec) -> int:
+        known = self._ids.get(id(spec))
+        if known is not None and known[0] is spec:
+            return known[1]
+        text = dumps(spec_to_json(spec))
+        digest = hashlib.sha256(text.encode()).hexdigest()
+        tx.execute(
+            "INSERT INTO workflow_specs (digest, name, spec) VALUES (?, ?, ?) "
+            "ON CONFLICT (digest) DO NOTHING",
+            (digest, spec.name, text),
+        )
+        (row_id,) = tx.execute(
+            "SELECT id FROM workflow_specs WHERE digest = ?", (digest,)
+        ).fetchone()
+
+        def remember() -> None:
+            self._ids[id(spec)] = (spec, row_id)
+            self._specs.setdefault(row_id, spec)
+
+        tx.on_commit.append(remember)
+        return int(row_id)
+
+    def spec(self, tx: Tx, spec_id: int) -> WorkflowSpec:
+        spec = self._specs.get(spec_id)
+        if spec is None:
+            (text,) = tx.execute(
+                "SELECT spec FROM workflow_specs WHERE id = ?", (spec_id,)
+            ).fetchone()
+            spec = spec_from_json(loads(text))
+            # rows read were committed (or written by this transaction, which then cannot
+            # have come from elsewhere): remember on commit either way
+            tx.on_commit.append(lambda: self._specs.setdefault(spec_id, spec))
+        return spec
+
+    def bucket(self, tx: Tx, seconds: float) -> int:
+        """The rank of a schedule timeout among the distinct timeouts in first-use order."""
+        rank = self._buckets.get(seconds)
+        if rank is not None:
+            return rank
+        tx.execute(
+            "INSERT INTO timeout_buckets (seconds) VALUES (?) ON CONFLICT (seconds) DO NOTHING",
+            (seconds,),
+        )
+        (found,) = tx.execute(
+            "SELECT id FROM timeout_buckets WHERE seconds = ?", (seconds,)
+        ).fetchone()
+        tx.on_commit.append(lambda: self._buckets.setdefault(seconds, int(found)))
+        return int(found)
+
+
+# ---------------------------------------------------------------- reading run views
+
+_RUNS = (
+    "SELECT id, workflow, status, input, additional_metadata, priority, created_at, "
+    "finished_at, parent_task_run_id, child_key, child_index FROM runs "
+    "WHERE id IN (SELECT value FROM json_each(?))"
+)
+_TASKS = (
+    "SELECT id, run_id, name, status, retry_count, output, error, worker_id, attempts "
+    "FROM task_runs WHERE run_id IN (SELECT value FROM json_each(?)) ORDER BY rowid"
+)
+NO_ATTEMPTS = "[]"
+
+
+def attempt_json(number: int, worker_id: str, queued_at: float, started_at: float) -> str:
+    """A new, running attempt as the JSON text appended to ``task_runs.attempts``."""
+    return dumps([number, worker_id, queued_at, started_at, None, "RUNNING", None])
+
+
+def attempt_views(text: str) -> tuple[AttemptView, ...]:
+    if text == NO_ATTEMPTS:
+        return ()
+    return tuple(AttemptView(*attempt) for attempt in loads(text))
+
+
+def read_views(tx: Tx, run_ids: Sequence[str]) -> list[RunView]:
+    """The runs, in the order asked; ``RunNotFoundError`` names the first unknown id."""
+    wanted = list(dict.fromkeys(run_ids))
+    runs = {row[0]: row for row in tx.execute(_RUNS, (id_list(wanted),))}
+    for run_id in wanted:
+        if run_id not in runs:
+            raise RunNotFoundError(f"no workflow run with id {run_id!r} on this backend")
+    tasks: dict[str, dict[str, TaskView]] = {run_id: {} for run_id in wanted}
+    for task_id, run_id, name, status, retry, output, error, worker, attempts in tx.execute(
+        _TASKS, (id_list(wanted),)
+    ):
+        tasks[run_id][name] = TaskView(
+            id=task_id,
+            name=name,
+            status=STATUS[status],
+            retry_count=retry,
+            output=load_optional(output),
+            error=None if error is None else error_from_json(loads(error)),
+            worker_id=worker,
+            attempts=attempt_views(attempts),
+        )
+    views = {
+        run_id: RunView(
+            id=run_id,
+            workflow=row[1],
+            status=STATUS[row[2]],
+            input=loads(row[3]),
+            additional_metadata=loads(row[4]),
+            priority=row[5],
+            created_at=row[6],
+            finished_at=row[7],
+            parent_task_run_id=row[8],
+            child_key=row[9],
+            child_index=row[10],
+            tasks=tasks[run_id],
+        )
+        for run_id, row in runs.items()
+    }
+    return [views[run_id] for run_id in run_ids]

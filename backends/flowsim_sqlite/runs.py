@@ -1,0 +1,138 @@
+"""Creating runs: one batch, one transaction, a few ``executemany`` statements.
+
+A child is de-duplicated by ``rules.child_spawn_key`` (a unique index on ``spawn_key``):
+spawning it again, from a retried or reclaimed parent whose spawn index restarted, returns
+the run that exists. The views returned for new runs are built from the rows just written,
+not read back.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from flowsim import rules
+from flowsim.errors import RunNotFoundError
+from flowsim.rules import RunStatus
+from flowsim.store.protocol import RunRequest, RunView, TaskView
+from flowsim.store.records import JSON
+from flowsim_sqlite.dag import INSERT_TASK, TaskRow, task_row
+from flowsim_sqlite.rows import (
+    SpecCache,
+    Tx,
+    dump_object,
+    dumps,
+    id_list,
+    loads,
+    read_views,
+)
+
+INSERT_RUN = (
+    "INSERT INTO runs (id, workflow, spec_id, status, input, additional_metadata, priority, "
+    "created_at, parent_task_run_id, parent_run_id, child_key, child_index, spawn_key) "
+    "VALUES (?, ?, ?, 'QUEUED', ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+)
+
+
+def create_runs(
+    tx: Tx,
+    specs: SpecCache,
+    requests: Sequence[RunRequest],
+    now: float,
+    parent_task_run_id: str | None,
+) -> list[RunView]:
+    parent_run_id: str | None = None
+    parent_metadata: dict[str, JSON] = {}
+    keys: list[str | None] = [None] * len(requests)
+    indexes: list[int | None] = [None] * len(requests)
+    existing: dict[str, str] = {}
+    if parent_task_run_id is not None:
+        row = tx.execute(
+            "SELECT t.run_id, t.spawn_index, r.additional_metadata FROM task_runs AS t "
+            "JOIN runs AS r ON r.id = t.run_id WHERE t.id = ?",
+            (parent_task_run_id,),
+        ).fetchone()
+        if row is None:
+            raise RunNotFoundError(f"no task run with id {parent_task_run_id!r}")
+        parent_run_id, base, metadata_text = row
+        parent_metadata = loads(metadata_text)
+        if requests:
+            tx.execute(
+                "UPDATE task_runs SET spawn_index = spawn_index + ? WHERE id = ?",
+                (len(requests), parent_task_run_id),
+            )
+        for offset, request in enumerate(requests):
+            indexes[offset] = base + offset
+            keys[offset] = rules.child_spawn_key(
+                parent_task_run_id, request.child_key, base + offset
+            )
+        existing = dict(
+            tx.execute(
+                "SELECT spawn_key, id FROM runs WHERE spawn_key IN "
+                "(SELECT value FROM json_each(?))",
+                (id_list(k for k in keys if k is not None),),
+            ).fetchall()
+        )
+
+    # which items are new (a key repeated within the batch is new only the first time)
+    fresh: list[int] = []
+    run_ids: list[str] = []
+    for position, key in enumerate(keys):
+        if key is not None and key in existing:
+            run_ids.append(existing[key])
+            continue
+        run_id = tx.new_id()
+        if key is not None:
+            existing[key] = run_id
+        fresh.append(position)
+        run_ids.append(run_id)
+
+    run_rows = []
+    task_rows: list[TaskRow] = []
+    views: dict[str, RunView] = {}
+    seq = tx.sequence(sum(len(requests[p].spec.roots) for p in fresh)) if fresh else 0
+    for position in fresh:
+        request = requests[position]
+        spec = request.spec
+        run_id = run_ids[position]
+        spec_id = specs.spec_id(tx, spec)
+        metadata = request.additional_metadata
+        if parent_task_run_id is not None:
+            metadata = {**parent_metadata, **metadata}
+        run_rows.append(
+            (
+                run_id, spec.name, spec_id, dumps(request.input), dump_object(metadata),
+                request.priority, now, parent_task_run_id, parent_run_id, request.child_key,
+                indexes[position], keys[position],
+            )
+        )  # fmt: skip
+        tasks: dict[str, TaskView] = {}
+        for name in spec.roots:
+            task_id = tx.new_id()
+            bucket = specs.bucket(tx, spec.tasks[name].schedule_timeout)
+            task_rows.append(
+                task_row(task_id, run_id, spec, spec_id, name, bucket, "QUEUED",
+                         request.priority, seq, now)
+            )  # fmt: skip
+            seq += 1
+            tasks[name] = TaskView(task_id, name, RunStatus.QUEUED, 0, None, None, None)
+        views[run_id] = RunView(
+            id=run_id,
+            workflow=spec.name,
+            status=RunStatus.QUEUED,
+            input=request.input,
+            additional_metadata=dict(metadata),
+            priority=request.priority,
+            created_at=now,
+            finished_at=None,
+            parent_task_run_id=parent_task_run_id,
+            child_key=request.child_key,
+            child_index=indexes[position],
+            tasks=tasks,
+        )
+    if run_rows:
+        tx.executemany(INSERT_RUN, run_rows)
+        tx.executemany(INSERT_TASK, task_rows)
+    missing = [run_id for run_id in dict.fromkeys(run_ids) if run_id not in views]
+    if missing:
+        views.update((view.id, view) for view in read_views(tx, missing))
+    return [views[run_id] for run_id in run_ids]

@@ -1,0 +1,297 @@
+"""``SqliteStore``: the ``RunStore`` protocol on one SQLite file shared by worker processes
+on one machine.
+
+This module owns the connection and the transactions; what each operation does is in the
+module named after it. Every operation is one transaction on one connection, called
+inline (no thread hop): writes in ``BEGIN IMMEDIATE``, which takes the file's write lock
+up front so a transaction never has to upgrade a read lock and fail half-way; reads in a
+deferred transaction, which in WAL mode sees one consistent state and never blocks a
+writer. A lock serialises the threads of one process on the connection (the engine's loop,
+a user thread blocked in ``run()``, the change-feed thread). ``sqlite3`` errors become
+``StoreError``/``ConfigurationError`` here and nowhere else.
+
+The one place SQLite polls is ``wait_for_change``: SQLite has no cross-process
+notification, so it reads ``PRAGMA data_version`` (a counter that moves when another
+connection commits; a read of shared memory, no I/O) every 1 ms at first, backing off to
+every 50 ms while nothing happens.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import sqlite3
+import threading
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Concatenate, ParamSpec, TypeVar
+
+from flowsim.errors import ConfigurationError, TaskRunError
+from flowsim.rules import SlotPool
+from flowsim.store.protocol import Claim, Outcome, RunRequest, RunView, Snapshot, WorkerInfo
+from flowsim.store.records import JSON
+from flowsim_sqlite import claims, errors, migrate, outcomes, runs, workers
+from flowsim_sqlite.busy import retry_busy
+from flowsim_sqlite.checkpoint import BACKSTOP_PAGES, Checkpointer
+from flowsim_sqlite.dag import Changes
+from flowsim_sqlite.rows import IdMaker, SpecCache, Tx, read_views
+from flowsim_sqlite.urls import parse_url
+
+P = ParamSpec("P")
+T = TypeVar("T")
+
+#: seconds a transaction waits for another process's write lock before failing
+BUSY_TIMEOUT = 5.0
+#: ``wait_for_change`` polling: first interval, and the cap it doubles up to
+POLL_FIRST = 0.001
+POLL_MAX = 0.05
+REFUSED = Outcome(accepted=False)
+
+
+def _outcome(changes: Changes | None) -> Outcome:
+    if changes is None:
+        return REFUSED
+    return Outcome(True, tuple(changes.finished), changes.queued)
+
+
+def connect(path: Path, busy_timeout: float = BUSY_TIMEOUT) -> sqlite3.Connection:
+    """Open the file and check, with reads only, that it is empty or ours; then switch it
+    to WAL. Nothing is written to a file that is refused. The connection has no busy
+    timeout of its own: callers wait with ``busy.retry_busy``."""
+    migrate.check_header(path)
+    try:
+        conn = sqlite3.connect(
+            str(path),
+            timeout=0,
+            isolation_level=None,
+            check_same_thread=False,
+            cached_statements=256,
+        )
+    except sqlite3.Error as exc:
+        raise errors.cannot_open(path, exc) from exc
+
+    def set_up() -> None:  # every step is idempotent: all of it is retried while busy
+        conn.execute("PRAGMA foreign_keys = ON")
+        conn.execute("PRAGMA synchronous = NORMAL")  # reads the header: may find it busy
+        migrate.inspect(conn, path)
+        conn.execute("PRAGMA journal_mode = WAL").fetchall()
+        conn.execute(f"PRAGMA wal_autocheckpoint = {BACKSTOP_PAGES}")
+
+    try:
+        retry_busy(set_up, busy_timeout)
+    except ConfigurationError:
+        conn.close()
+        raise
+    except sqlite3.OperationalError as exc:  # cannot open, busy past the timeout
+        conn.close()
+        raise errors.cannot_open(path, exc) from exc
+    except sqlite3.DatabaseError as exc:  # SQLITE_NOTADB, SQLITE_CORRUPT: even a pragma
+        conn.close()  # may read the header and find it is not a database
+        raise errors.not_a_database(path, str(exc)) from exc
+    return conn
+
+
+class SqliteStore:
+    def __init__(self, url: str, busy_timeout: float = BUSY_TIMEOUT) -> None:
+        self.path = parse_url(url)
+        self.display_url = url
+        self._busy_timeout = busy_timeout
+        self._lock = threading.Lock()
+        self._specs = SpecCache()
+        self._ids = IdMaker()
+        self._conn = connect(self.path, busy_timeout)
+        try:
+            self._seen_version = retry_busy(self._data_version, busy_timeout)
+        except sqlite3.Error as exc:
+            self._conn.close()
+            raise errors.cannot_open(self.path, exc) from exc
+        self._checkpointer = Checkpointer(self.path)
+        self.closed = False
+
+    def __repr__(self) -> str:
+        return f"SqliteStore({self.display_url!r})"
+
+    # ------------------------------------------------------------ transactions
+
+    def _data_version(self) -> int:
+        return int(self._conn.execute("PRAGMA data_version").fetchone()[0])
+
+    def _transact(
+        self,
+        begin: str,
+        action: str,
+        operation: Callable[Concatenate[Tx, P], T],
+        *args: P.args,
+        **kwargs: P.kwargs,
+    ) -> T:
+        with self._lock:
+            if self.closed:
+                raise errors.StoreError(
+                    f"SQLite run store {self.display_url}: {action} after close"
+                )
+            conn = self._conn
+
+            def attempt() -> tuple[T, Tx]:
+                tx = Tx(conn, self._ids)
+                conn.execute(begin)
+                try:
+                    result = operation(tx, *args, **kwargs)
+                    conn.execute("COMMIT")
+                except BaseException:
+                    if conn.in_transaction:
+                        with contextlib.suppress(sqlite3.Error):
+                            conn.execute("ROLLBACK")
+                    raise
+                return result, tx
+
+            try:
+                result, tx = retry_busy(attempt, self._busy_timeout)
+            except sqlite3.Error as exc:
+                raise errors.failed(self.path, action, exc) from exc
+            for remember in tx.on_commit:
+                remember()
+            return result
+
+    def _write(
+        self,
+        action: str,
+        operation: Callable[Concatenate[Tx, P], T],
+        *args: P.args,
+        **kwargs: P.kwargs,
+    ) -> T:
+        return self._transact("BEGIN IMMEDIATE", action, operation, *args, **kwargs)
+
+    def _read(
+        self,
+        action: str,
+        operation: Callable[Concatenate[Tx, P], T],
+        *args: P.args,
+        **kwargs: P.kwargs,
+    ) -> T:
+        return self._transact("BEGIN", action, operation, *args, **kwargs)
+
+    # ------------------------------------------------------------ lifecycle
+
+    def migrate(self) -> None:
+        with self._lock:
+            try:
+                retry_busy(lambda: migrate.migrate(self._conn, self.path), self._busy_timeout)
+            except sqlite3.Error as exc:
+                raise errors.cannot_open(self.path, exc) from exc
+
+    def close(self) -> None:
+        with self._lock:
+            if self.closed:
+                return
+            self.closed = True
+        self._checkpointer.stop()
+        with self._lock:
+            self._conn.close()
+
+    # ------------------------------------------------------------ runs
+
+    def create_runs(
+        self, requests: Sequence[RunRequest], now: float, parent_task_run_id: str | None = None
+    ) -> list[RunView]:
+        return self._write(
+            "create_runs", runs.create_runs, self._specs, requests, now, parent_task_run_id
+        )
+
+    def get_runs(self, run_ids: Sequence[str]) -> list[RunView]:
+        if not run_ids:
+            return []
+        return self._read("get_runs", read_views, run_ids)
+
+    # ------------------------------------------------------------ claiming and outcomes
+
+    def claim(
+        self,
+        worker_id: str,
+        workflows: Sequence[str],
+        pool: SlotPool,
+        free: int,
+        now: float,
+        lease_seconds: float,
+    ) -> list[Claim]:
+        return self._write(
+            "claim", claims.claim, self._specs, worker_id, workflows, pool, free, now, lease_seconds
+        )
+
+    def complete(self, task_run_id: str, token: int, output: JSON, now: float) -> Outcome:
+        return _outcome(
+            self._write("complete", outcomes.complete, self._specs, task_run_id, token, output, now)
+        )
+
+    def fail(
+        self, task_run_id: str, token: int, error: TaskRunError, non_retryable: bool, now: float
+    ) -> Outcome:
+        return _outcome(
+            self._write(
+                "fail", outcomes.fail, self._specs, task_run_id, token, error, non_retryable, now
+            )
+        )
+
+    def cancel_run(self, run_id: str, reason: str, now: float) -> Outcome:
+        return _outcome(
+            self._write("cancel_run", outcomes.cancel_run, self._specs, run_id, reason, now)
+        )
+
+    # ------------------------------------------------------------ time
+
+    def expire(self, now: float) -> Outcome:
+        return _outcome(self._write("expire", outcomes.expire, self._specs, now))
+
+    def next_wakeup(self, now: float) -> float | None:
+        return self._read("next_wakeup", workers.next_wakeup, now)
+
+    def wait_for_change(self, timeout: float) -> None:
+        """Poll ``PRAGMA data_version`` (see the module docstring) until another connection
+        commits or ``timeout`` passes. A commit since the previous call returns at once, so
+        nothing committed between two calls goes unnoticed."""
+        deadline = time.monotonic() + timeout
+        delay = POLL_FIRST
+        while True:
+            with self._lock:
+                if self.closed:
+                    return
+                try:
+                    version = self._data_version()
+                except sqlite3.Error as exc:
+                    raise errors.failed(self.path, "wait_for_change", exc) from exc
+                if version != self._seen_version:
+                    self._seen_version = version
+                    return
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return
+            time.sleep(min(delay, remaining))
+            delay = min(delay * 2, POLL_MAX)
+
+    # ------------------------------------------------------------ workers and waits
+
+    def register_worker(self, info: WorkerInfo, now: float, lease_seconds: float) -> None:
+        self._write("register_worker", workers.register_worker, info, now, lease_seconds)
+
+    def heartbeat(self, worker_id: str, now: float, lease_seconds: float) -> None:
+        self._write("heartbeat", workers.heartbeat, worker_id, now, lease_seconds)
+
+    def stop_worker(self, worker_id: str) -> None:
+        self._write("stop_worker", workers.stop_worker, worker_id)
+
+    def set_waiting(self, task_run_id: str, run_ids: Sequence[str]) -> None:
+        self._write("set_waiting", workers.set_waiting, task_run_id, run_ids)
+
+    def snapshot(self, now: float, awaited: Sequence[str] = ()) -> Snapshot:
+        return self._read("snapshot", workers.snapshot, now, awaited)
+
+
+def open_store(url: str) -> SqliteStore:
+    """Open and migrate the store a ``sqlite://`` URL names; ``ConfigurationError`` for a
+    malformed URL or a file that cannot be opened, is not a database, or is not ours."""
+    store = SqliteStore(url)
+    try:
+        store.migrate()
+    except BaseException:
+        store.close()
+        raise
+    return store
