@@ -267,6 +267,10 @@ def fetch_runs(conn: Conn, run_ids: Sequence[str]) -> dict[str, RunView]:
     return views
 
 
+def run_ids(conn: Conn) -> list[str]:
+    return [row[0] for row in conn.execute("SELECT id FROM runs ORDER BY ord")]
+
+
 def get_runs(conn: Conn, run_ids: Sequence[str]) -> list[RunView]:
     views = fetch_runs(conn, run_ids)
     for run_id in run_ids:

@@ -175,6 +175,11 @@ def attempt_views(text: str) -> tuple[AttemptView, ...]:
     return tuple(AttemptView(*attempt) for attempt in loads(text))
 
 
+def read_run_ids(tx: Tx) -> list[str]:
+    """Oldest first: ids are inserted in creation order, so rowid order is that order."""
+    return [row[0] for row in tx.execute("SELECT id FROM runs ORDER BY rowid")]
+
+
 def read_views(tx: Tx, run_ids: Sequence[str]) -> list[RunView]:
     """The runs, in the order asked; ``RunNotFoundError`` names the first unknown id."""
     wanted = list(dict.fromkeys(run_ids))

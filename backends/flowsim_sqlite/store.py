@@ -34,7 +34,7 @@ from flowsim_sqlite import claims, errors, migrate, outcomes, runs, workers
 from flowsim_sqlite.busy import retry_busy
 from flowsim_sqlite.checkpoint import BACKSTOP_PAGES, Checkpointer
 from flowsim_sqlite.dag import Changes
-from flowsim_sqlite.rows import IdMaker, SpecCache, Tx, read_views
+from flowsim_sqlite.rows import IdMaker, SpecCache, Tx, read_run_ids, read_views
 from flowsim_sqlite.urls import parse_url
 
 P = ParamSpec("P")
@@ -201,6 +201,9 @@ class SqliteStore:
         if not run_ids:
             return []
         return self._read("get_runs", read_views, run_ids)
+
+    def run_ids(self) -> list[str]:
+        return self._read("run_ids", read_run_ids)
 
     # ------------------------------------------------------------ claiming and outcomes
 

@@ -295,6 +295,10 @@ class DurableEngine(Engine):
         finally:
             watch.close()
 
+    def run_views(self, run_ids: Sequence[str] | None = None) -> list[RunView]:
+        ids = self.run_store.run_ids() if run_ids is None else run_ids
+        return self.run_store.get_runs(ids)
+
     def deadlock_for(self, run: WorkflowRun) -> DeadlockReport | None:
         """The deadlock a FAILED run was caught in, found here or in another process."""
         local = super().deadlock_for(run)

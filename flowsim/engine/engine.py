@@ -39,6 +39,8 @@ from flowsim.errors import (
 )
 from flowsim.rules import RunStatus, SlotPool
 from flowsim.store.memory import MemoryStore, NewRun, Transition
+from flowsim.store.protocol import RunView
+from flowsim.store.reference import run_view
 from flowsim.store.records import JSON, TaskRun, WorkflowRun
 
 T = TypeVar("T")
@@ -183,6 +185,15 @@ class Engine(Waiting):
     def workers(self) -> list[WorkerRuntime]:
         with self._lock:
             return list(self._workers.values())
+
+    # ------------------------------------------------------------ inspection
+
+    def run_views(self, run_ids: Sequence[str] | None = None) -> list[RunView]:
+        """Stored runs as the ``RunStore`` protocol shows them (all, oldest first, when no
+        ids are given): one read path for tests and tools on every backend."""
+        with self._lock:
+            ids = list(self.store.runs) if run_ids is None else run_ids
+            return [run_view(self.store.get_run(run_id)) for run_id in ids]
 
     # ------------------------------------------------------------ triggering
 

@@ -13,6 +13,7 @@ from flowsim import rules
 from flowsim.clock import Clock
 from flowsim.engine.engine import Engine
 from flowsim.errors import UnsupportedFeatureError
+from flowsim.sdk.runs import RunsClient
 from flowsim.sdk.task import (
     DEFAULT_EXECUTION_TIMEOUT,
     DEFAULT_SCHEDULE_TIMEOUT,
@@ -80,6 +81,11 @@ class Hatchet:
             engine = backends.engine_for(self.backend_url, self._clock)
             self._engine = weakref.ref(engine)
         return engine
+
+    @property
+    def runs(self) -> RunsClient:
+        """Read runs back: ``get_status`` as in hatchet_sdk, and flowsim's ``view``/``views``."""
+        return RunsClient(lambda: self.engine)
 
     def refuse_unsupported(self, where: str, options: dict[str, Any]) -> None:
         """Hatchet options flowsim does not model are refused by name, never ignored."""

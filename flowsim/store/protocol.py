@@ -111,6 +111,10 @@ class RunView:
     def errors(self) -> list[TaskRunError]:
         return [task.error for task in self.tasks.values() if task.error is not None]
 
+    def statuses(self) -> dict[str, RunStatus]:
+        """Each task run's status by task name: what a test usually asserts first."""
+        return {name: task.status for name, task in self.tasks.items()}
+
 
 @dataclass(frozen=True, slots=True)
 class Claim:
@@ -248,6 +252,9 @@ class RunStore(Protocol):
 
     def get_runs(self, run_ids: Sequence[str]) -> list[RunView]:
         """The runs, in the order asked; ``RunNotFoundError`` names an unknown id."""
+
+    def run_ids(self) -> list[str]:
+        """Every stored run's id, oldest first: what ``hatchet.runs.views()`` lists."""
 
     def set_waiting(self, task_run_id: str, run_ids: Sequence[str]) -> None:
         """Record the runs a held task run now waits on (replacing what was recorded),

@@ -118,6 +118,9 @@ class ReferenceStore:
     def get_runs(self, run_ids: Sequence[str]) -> list[RunView]:
         return [run_view(self.inner.get_run(run_id)) for run_id in run_ids]
 
+    def run_ids(self) -> list[str]:
+        return list(self.inner.runs)
+
     # ------------------------------------------------------------ claiming and outcomes
 
     def claim(

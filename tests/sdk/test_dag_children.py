@@ -79,7 +79,7 @@ def test_a_failed_dag_task_cancels_its_descendants_but_not_siblings(hatchet: Hat
             ref.result()
     assert [e.exc for e in caught.value.exceptions] == ["step1 failed"]
     assert str(caught.value).startswith(f"Workflow run {ref.workflow_run_id} failed.")
-    run = hatchet.engine.store.get_run(ref.workflow_run_id)
+    run = hatchet.runs.view(ref.workflow_run_id)
     assert run.statuses() == {
         "step1": "FAILED",
         "step2": "COMPLETED",
@@ -183,7 +183,7 @@ def test_retried_parent_reattaches_to_its_children(hatchet: Hatchet) -> None:
     with hatchet.worker("w", slots=4, workflows=[kid, keyed_parent]):
         assert keyed_parent.run() == {"keys": ["child-2", "child-3", "child-1"]}
     assert attempts == [0, 1]
-    assert len(hatchet.engine.store.runs) == 4
+    assert len(hatchet.runs.views()) == 4
 
 
 def test_metadata_propagates_from_parent_to_children(hatchet: Hatchet) -> None:
@@ -215,7 +215,7 @@ def test_invalid_input_names_the_field_and_workflow_and_queues_nothing(hatchet: 
     assert "'needs-numbers'" in message and "field 'b'" in message
     with pytest.raises(ValueError, match="field 'a'"):  # also a ValueError, as in pydantic
         wf.run_no_wait({"a": "not a number", "b": 2})
-    assert hatchet.engine.store.runs == {}
+    assert hatchet.runs.views() == []
 
 
 def test_sync_result_of_a_cancelled_run_raises_value_error(hatchet: Hatchet) -> None:

@@ -118,9 +118,9 @@ async def test_after_a_deadlock_nothing_is_lost(hatchet: Hatchet) -> None:
         with pytest.raises(SlotDeadlockError):
             await ref.aio_result()
         await settle()
-    runs = list(hatchet.engine.store.runs.values())
-    assert {r.workflow_name: r.status for r in runs} == {"p": "FAILED", "c": "COMPLETED"}
-    parent_task = hatchet.engine.store.get_run(ref.workflow_run_id).tasks["p"]
+    runs = hatchet.runs.views()
+    assert {r.workflow: r.status for r in runs} == {"p": "FAILED", "c": "COMPLETED"}
+    parent_task = hatchet.runs.view(ref.workflow_run_id).tasks["p"]
     assert len(parent_task.attempts) == 1
     assert parent_task.error is not None and parent_task.error.exc_type == "SlotDeadlockError"
 
@@ -191,7 +191,7 @@ async def test_a_caller_that_waits_after_the_deadlock_was_found_still_gets_it(
     async with hatchet.worker("w", slots=1, workflows=[kid, dad]):
         ref = dad.run_no_wait()
         await settle()
-        assert hatchet.engine.store.get_run(ref.workflow_run_id).status == "FAILED"
+        assert hatchet.runs.view(ref.workflow_run_id).status == "FAILED"
         with pytest.raises(SlotDeadlockError) as caught:
             await ref.aio_result()
     assert caught.value.report.holders[0].workflow == "dad"

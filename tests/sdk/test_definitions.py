@@ -123,7 +123,7 @@ def test_placement_options_and_eviction_are_refused_and_typos_are_type_errors(
         hatchet.task(nmae="typo")
     with pytest.raises(TypeError):
         placed.run_no_wait(not_an_option=1)  # type: ignore[call-arg]
-    assert hatchet.engine.store.runs == {}
+    assert hatchet.runs.views() == []
 
 
 def test_bulk_items_keep_hatchets_fields_and_refuse_placement_in_options(

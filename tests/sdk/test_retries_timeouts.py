@@ -18,6 +18,7 @@ from flowsim import (
     NonRetryableException,
     RunCancelledError,
 )
+from flowsim.store.protocol import TaskView
 from tests.helpers import settle
 
 
@@ -30,21 +31,23 @@ async def test_backoff_waits_min_of_max_and_factor_power_n(
 
     async with hatchet.worker("w", slots=1, workflows=[flaky]):
         ref = flaky.run_no_wait()
-        task = hatchet.engine.store.get_run(ref.workflow_run_id).tasks["flaky"]
+        def task() -> TaskView:
+            return hatchet.runs.view(ref.workflow_run_id).tasks["flaky"]
+
         await settle()
-        assert len(task.attempts) == 1 and task.status == "QUEUED"
+        assert len(task().attempts) == 1 and task().status == "QUEUED"
         # retry n waits min(5, 2**n): 2, 4, 5
         for delay in (2.0, 4.0, 5.0):
             flowsim_clock.advance(delay - 0.001)
             await settle()
-            before = len(task.attempts)
+            before = len(task().attempts)
             flowsim_clock.advance(0.001)
             await settle()
-            assert len(task.attempts) == before + 1
+            assert len(task().attempts) == before + 1
         with pytest.raises(FailedTaskRunExceptionGroup) as caught:
             await ref.aio_result()
-    assert [a.started_at for a in task.attempts] == pytest.approx([0.0, 2.0, 6.0, 11.0])
-    assert task.status == "FAILED"
+    assert [a.started_at for a in task().attempts] == pytest.approx([0.0, 2.0, 6.0, 11.0])
+    assert task().status == "FAILED"
     [error] = caught.value.exceptions
     assert error.exc_type == "ValueError" and error.exc == "attempt 4 of 4"
 
@@ -93,20 +96,24 @@ async def test_execution_timeout_cancels_and_counts_as_a_failed_attempt(
 
     async with hatchet.worker("w", slots=1, workflows=[hang]):
         ref = hang.run_no_wait()
-        task = hatchet.engine.store.get_run(ref.workflow_run_id).tasks["hang"]
+
+        def task() -> TaskView:
+            return hatchet.runs.view(ref.workflow_run_id).tasks["hang"]
+
         await settle()
         flowsim_clock.advance(4.9)
         await settle()
-        assert task.status == "RUNNING" and len(task.attempts) == 1
+        assert task().status == "RUNNING" and len(task().attempts) == 1
         flowsim_clock.advance(0.1)
         await settle()
-        assert len(task.attempts) == 2 and task.attempts[0].error is not None
-        assert "Task exceeded timeout of 5s" in task.attempts[0].error
+        first = task().attempts[0]
+        assert len(task().attempts) == 2 and first.error is not None
+        assert "Task exceeded timeout of 5s" in first.error
         flowsim_clock.advance(5)
         with pytest.raises(FailedTaskRunExceptionGroup, match="Task exceeded timeout of 5s"):
             await ref.aio_result()
     assert cancelled == [0, 1]
-    assert [a.started_at for a in task.attempts] == [0.0, 5.0]
+    assert [a.started_at for a in task().attempts] == [0.0, 5.0]
 
 
 def test_sync_task_sees_exit_flag_on_timeout_and_its_late_result_is_ignored(
@@ -131,7 +138,7 @@ def test_sync_task_sees_exit_flag_on_timeout_and_its_late_result_is_ignored(
         with pytest.raises(FailedTaskRunExceptionGroup, match="Task exceeded timeout of 2s"):
             ref.result()
         assert saw_exit_flag.wait(5)
-    run = hatchet.engine.store.get_run(ref.workflow_run_id)
+    run = hatchet.runs.view(ref.workflow_run_id)
     assert run.status == "FAILED" and run.tasks["loop"].output is None
 
 
@@ -159,7 +166,7 @@ async def test_schedule_timeout_cancels_a_run_that_never_got_a_slot(
             await ref.aio_result()
         release.set()
         assert await blocking.aio_result() == {"done": True}
-    assert hatchet.engine.store.get_run(ref.workflow_run_id).status == "CANCELLED"
+    assert hatchet.runs.view(ref.workflow_run_id).status == "CANCELLED"
 
 
 def test_schedule_timeout_applies_with_no_worker_running(
@@ -171,9 +178,9 @@ def test_schedule_timeout_applies_with_no_worker_running(
 
     ref = unserved.run_no_wait()
     flowsim_clock.advance(9.9)
-    assert hatchet.engine.store.get_run(ref.workflow_run_id).status == "QUEUED"
+    assert hatchet.runs.view(ref.workflow_run_id).status == "QUEUED"
     flowsim_clock.advance(0.1)
-    assert hatchet.engine.store.get_run(ref.workflow_run_id).status == "CANCELLED"
+    assert hatchet.runs.view(ref.workflow_run_id).status == "CANCELLED"
     with (
         hatchet.worker("late", slots=1, workflows=[unserved]),
         pytest.raises(RunCancelledError, match="was cancelled"),

@@ -26,7 +26,7 @@ SCRIPT = textwrap.dedent(
 
     ref = slow.run_no_wait()
     hatchet.worker("drainer", slots=1, workflows=[slow]).start()
-    run = hatchet.engine.store.get_run(ref.workflow_run_id)
+    run = hatchet.runs.view(ref.workflow_run_id)
     print("after start():", run.status, run.result())
     """
 )
@@ -105,7 +105,7 @@ async def test_draining_fails_a_parent_waiting_on_children_only_this_worker_woul
         await settle()  # both slots taken: the hog runs, the parent waits on a queued kid
         drain = asyncio.ensure_future(worker.aio_stop())
         await settle()
-        run = hatchet.engine.store.get_run(ref.workflow_run_id)
+        run = hatchet.runs.view(ref.workflow_run_id)
         assert run.status == "FAILED"
         hog_gate.set()
         await asyncio.wait_for(drain, 5)

@@ -33,7 +33,7 @@ def test_the_seeds_worker_does_not_register_the_parent(hatchet: Hatchet) -> None
 
 def test_run_no_wait_still_queues_an_unregistered_workflow(hatchet: Hatchet) -> None:
     ref = parent.run_no_wait()
-    assert hatchet.engine.store.get_run(ref.workflow_run_id).status == "QUEUED"
+    assert hatchet.runs.view(ref.workflow_run_id).status == "QUEUED"
     with hatchet.worker("test-worker", slots=2, workflows=[child_task, parent]):
         assert ref.result() == EXPECTED
 
@@ -85,6 +85,6 @@ async def test_fan_out(hatchet: Hatchet, fanout: object, n: int) -> None:
         result = await fanout.aio_run(FanoutInput(n=n))  # type: ignore[attr-defined]
     outputs = [r["step1"]["transformed_message"] for r in result["results"]]
     assert outputs == [f"MSG {i}" for i in range(n)]
-    runs = hatchet.engine.store.runs.values()
-    assert sum(1 for r in runs if r.workflow_name == "first-task") == n
+    runs = hatchet.runs.views()
+    assert sum(1 for r in runs if r.workflow == "first-task") == n
     assert all(r.status == "COMPLETED" for r in runs)
