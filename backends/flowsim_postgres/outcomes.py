@@ -13,10 +13,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from flowsim import rules
-from flowsim.errors import RunNotFoundError, TaskRunError
+from flowsim.errors import TaskRunError
 from flowsim.rules import RunStatus
 from flowsim.store.protocol import Outcome
 from flowsim.store.records import JSON, WorkflowSpec, error_to_json
+from flowsim.store.views import run_not_found
 from flowsim_postgres.dag import advance
 from flowsim_postgres.rows import RELEASE, Conn, Session, dumps, dumps_or_null
 from flowsim_postgres.runs import NewTask, insert_tasks
@@ -235,7 +236,7 @@ def cancel_tasks(
 def cancel_run(session: Session, run_id: str, reason: str, now: float) -> Outcome:
     run = lock_run(session, run_id)
     if run is None:
-        raise RunNotFoundError(f"no workflow run with id {run_id!r} on this backend")
+        raise run_not_found(run_id)
     rows = session.conn.execute(
         "SELECT id, name, status, ord FROM task_runs WHERE run_id = %s ORDER BY id "
         "FOR NO KEY UPDATE",

@@ -15,7 +15,8 @@ from flowsim import rules
 from flowsim.errors import TaskRunError
 from flowsim.rules import RunStatus
 from flowsim.store.records import WorkflowSpec, error_to_json
-from flowsim_sqlite.rows import STATUS, SpecCache, Tx, dumps
+from flowsim.store.views import STATUS
+from flowsim_sqlite.rows import SpecCache, Tx, dumps
 
 INSERT_TASK = (
     "INSERT INTO task_runs (id, run_id, workflow, name, spec_id, pool, slot_cost, "

@@ -8,9 +8,10 @@ matches no row and changes nothing. A failure's fate is ``rules.decide_after_fai
 from __future__ import annotations
 
 from flowsim import rules
-from flowsim.errors import RunNotFoundError, TaskRunError
+from flowsim.errors import TaskRunError
 from flowsim.rules import RunStatus
 from flowsim.store.records import JSON, error_to_json
+from flowsim.store.views import run_not_found
 from flowsim_sqlite.claims import release_due
 from flowsim_sqlite.dag import Changes, advance, cancel_tasks
 from flowsim_sqlite.rows import SpecCache, Tx, dumps
@@ -95,7 +96,7 @@ def fail(
 
 def cancel_run(tx: Tx, specs: SpecCache, run_id: str, reason: str, now: float) -> Changes:
     if tx.execute("SELECT 1 FROM runs WHERE id = ?", (run_id,)).fetchone() is None:
-        raise RunNotFoundError(f"no workflow run with id {run_id!r} on this backend")
+        raise run_not_found(run_id)
     rows = tx.execute(
         "SELECT id, run_id, spec_id FROM task_runs "
         "WHERE run_id = ? AND status IN ('QUEUED', 'RUNNING') ORDER BY rowid",
