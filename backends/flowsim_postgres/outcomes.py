@@ -15,6 +15,7 @@ from typing import Any
 from flowsim import rules
 from flowsim.errors import TaskRunError
 from flowsim.rules import RunStatus
+from flowsim.store.failures import decide
 from flowsim.store.protocol import Outcome
 from flowsim.store.records import JSON, WorkflowSpec, error_to_json
 from flowsim.store.views import run_not_found
@@ -160,15 +161,7 @@ def fail(
         "WHERE task_run_id = %s AND n = %s",
         (now, str(error), task_run_id, attempt_count),
     )
-    spec = run.spec.tasks[name]
-    decision = rules.decide_after_failure(
-        retry_count=retry_count,
-        retries=spec.retries,
-        non_retryable=non_retryable,
-        backoff_factor=spec.backoff_factor,
-        backoff_max=spec.backoff_max_seconds,
-        now=now,
-    )
+    decision = decide(run.spec.tasks[name], retry_count, non_retryable, now)
     if not decision.retry:
         conn.execute(
             f"UPDATE task_runs SET status = 'FAILED', error = %s::jsonb, {RELEASE} WHERE id = %s",
