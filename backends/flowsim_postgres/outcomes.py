@@ -15,11 +15,11 @@ from typing import Any
 from flowsim import rules
 from flowsim.errors import TaskRunError
 from flowsim.rules import RunStatus
+from flowsim.store.dag import advance
 from flowsim.store.failures import decide
 from flowsim.store.protocol import Outcome
 from flowsim.store.records import JSON, WorkflowSpec, error_to_json
 from flowsim.store.views import run_not_found
-from flowsim_postgres.dag import advance
 from flowsim_postgres.rows import RELEASE, Conn, Session, dumps, dumps_or_null
 from flowsim_postgres.runs import NewTask, insert_tasks
 
