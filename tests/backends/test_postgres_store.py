@@ -34,6 +34,7 @@ from flowsim.store.protocol import Claim, RunRequest, RunStore, RunView, WorkerI
 from flowsim.store.records import TaskSpec, WorkflowSpec
 from flowsim.store.reference import ReferenceStore
 from tests.backends import servers
+from tests.backends.endtoend import run_parent_and_children
 from tests.backends.servers import admin, with_query
 
 
@@ -967,29 +968,8 @@ def test_the_plugin_is_found_through_the_entry_points() -> None:
 async def test_a_parent_and_its_children_run_end_to_end_on_postgres(
     store_url: str, make_store: Callable[[], Any]
 ) -> None:
-    from pydantic import BaseModel
-
-    from flowsim import Context, EmptyModel, Hatchet
-
     watcher = make_store()  # empties the schema
-    hatchet = Hatchet(store_url)
-
-    class Item(BaseModel):
-        i: int
-
-    @hatchet.task(name="pg-child", input_validator=Item)
-    async def child(input: Item, ctx: Context) -> dict[str, int]:
-        return {"double": input.i * 2}
-
-    @hatchet.task(name="pg-parent")
-    async def parent(input: EmptyModel, ctx: Context) -> dict[str, Any]:
-        items = [child.create_bulk_run_item(Item(i=i)) for i in range(6)]
-        results = await child.aio_run_many(items)
-        return {"doubles": [r["double"] for r in results]}
-
-    async with hatchet.worker("pg-worker", slots=3, workflows=[parent, child]):
-        result = await parent.aio_run()
-    assert result == {"doubles": [0, 2, 4, 6, 8, 10]}
+    hatchet = await run_parent_and_children(store_url, "pg")
     assert hatchet.engine.display_url == mask_url(store_url)
     snap = watcher.snapshot(time.time())
     assert (snap.queued, snap.held) == ((), ())
