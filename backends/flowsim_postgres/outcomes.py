@@ -13,11 +13,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from flowsim import rules
-from flowsim.errors import RunNotFoundError, TaskRunError
+from flowsim.errors import TaskRunError
 from flowsim.rules import RunStatus
+from flowsim.store.dag import advance
+from flowsim.store.failures import decide
 from flowsim.store.protocol import Outcome
 from flowsim.store.records import JSON, WorkflowSpec, error_to_json
-from flowsim_postgres.dag import advance
+from flowsim.store.views import run_not_found
 from flowsim_postgres.rows import RELEASE, Conn, Session, dumps, dumps_or_null
 from flowsim_postgres.runs import NewTask, insert_tasks
 
@@ -159,15 +161,7 @@ def fail(
         "WHERE task_run_id = %s AND n = %s",
         (now, str(error), task_run_id, attempt_count),
     )
-    spec = run.spec.tasks[name]
-    decision = rules.decide_after_failure(
-        retry_count=retry_count,
-        retries=spec.retries,
-        non_retryable=non_retryable,
-        backoff_factor=spec.backoff_factor,
-        backoff_max=spec.backoff_max_seconds,
-        now=now,
-    )
+    decision = decide(run.spec.tasks[name], retry_count, non_retryable, now)
     if not decision.retry:
         conn.execute(
             f"UPDATE task_runs SET status = 'FAILED', error = %s::jsonb, {RELEASE} WHERE id = %s",
@@ -235,7 +229,7 @@ def cancel_tasks(
 def cancel_run(session: Session, run_id: str, reason: str, now: float) -> Outcome:
     run = lock_run(session, run_id)
     if run is None:
-        raise RunNotFoundError(f"no workflow run with id {run_id!r} on this backend")
+        raise run_not_found(run_id)
     rows = session.conn.execute(
         "SELECT id, name, status, ord FROM task_runs WHERE run_id = %s ORDER BY id "
         "FOR NO KEY UPDATE",

@@ -1,5 +1,6 @@
-"""Rows in, views out: how stored values become the protocol's data types, and the cache of
-workflow specs a store has stored or read (immutable per content digest)."""
+"""What every Postgres operation shares: the transaction's session, JSON parameters, a
+run's derived status, and the cache of workflow specs a store has stored or read
+(immutable per content digest). The views themselves are built by ``flowsim.store.views``."""
 
 from __future__ import annotations
 
@@ -7,14 +8,12 @@ import hashlib
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
 
 import psycopg
 from psycopg.rows import TupleRow
 
-from flowsim.rules import RunStatus, SlotPool
-from flowsim.store.protocol import AttemptView, TaskView, WorkerInfo, WorkerState
-from flowsim.store.records import JSON, WorkflowSpec, error_from_json, spec_from_json, spec_to_json
+from flowsim.rules import RunStatus
+from flowsim.store.records import JSON, WorkflowSpec, spec_from_json, spec_to_json
 
 Conn = psycopg.Connection[TupleRow]
 
@@ -81,41 +80,8 @@ class SpecCache:
         return self.by_digest[digest]
 
 
-def task_view(row: Sequence[Any], attempts: tuple[AttemptView, ...]) -> TaskView:
-    """From ``id, name, status, retry_count, output, error, worker_id``."""
-    task_id, name, status, retry_count, output, error, worker_id = row
-    return TaskView(
-        id=task_id,
-        name=name,
-        status=RunStatus(status),
-        retry_count=retry_count,
-        output=output,
-        error=error_from_json(error) if error is not None else None,
-        worker_id=worker_id,
-        attempts=attempts,
-    )
-
-
-def attempt_view(row: Sequence[Any]) -> AttemptView:
-    """From ``number, worker_id, queued_at, started_at, finished_at, outcome, error``."""
-    number, worker_id, queued_at, started_at, finished_at, outcome, error = row
-    return AttemptView(number, worker_id, queued_at, started_at, finished_at, outcome, error)
-
-
 def run_status(terminal_status: str | None, started: bool) -> RunStatus:
     """A run is QUEUED until one of its task runs is claimed, RUNNING until it ends."""
     if terminal_status is not None:
         return RunStatus(terminal_status)
     return RunStatus.RUNNING if started else RunStatus.QUEUED
-
-
-def worker_state(row: Sequence[Any]) -> WorkerState:
-    """From ``id, name, capacity, workflows, lease_expires_at, accepting``."""
-    worker_id, name, capacity, workflows, lease_expires_at, accepting = row
-    info = WorkerInfo(
-        worker_id,
-        name,
-        {SlotPool(pool): int(slots) for pool, slots in capacity.items()},
-        tuple(workflows),
-    )
-    return WorkerState(info, lease_expires_at, accepting)

@@ -11,7 +11,8 @@ from flowsim.errors import RunNotFoundError
 from flowsim.rules import RunStatus
 from flowsim.store.protocol import AttemptView, RunRequest, RunView, TaskView
 from flowsim.store.records import JSON, WorkflowSpec
-from flowsim_postgres.rows import Conn, Session, attempt_view, dumps, run_status, task_view
+from flowsim.store.views import attempt_view, in_order, new_run_view, run_view, task_view
+from flowsim_postgres.rows import Conn, Session, dumps, run_status
 
 
 @dataclass(frozen=True, slots=True)
@@ -151,27 +152,14 @@ def create_runs(
         if key is not None and key in views:
             results.append(views[key])
             continue
-        metadata = dict(request.additional_metadata)
-        if parent is not None:
-            metadata = {**parent.metadata, **metadata}
-        run_id = str(uuid.uuid4())
-        tasks = {
-            name: TaskView(str(uuid.uuid4()), name, RunStatus.QUEUED, 0, None, None, None)
-            for name in request.spec.roots
-        }
-        view = RunView(
-            id=run_id,
-            workflow=request.spec.name,
-            status=RunStatus.QUEUED,
-            input=request.input,
-            additional_metadata=metadata,
-            priority=request.priority,
-            created_at=now,
-            finished_at=None,
+        view = new_run_view(
+            request,
+            str(uuid.uuid4()),
+            [str(uuid.uuid4()) for _ in request.spec.roots],
+            now,
             parent_task_run_id=parent.task_run_id if parent is not None else None,
-            child_key=request.child_key,
+            parent_metadata=parent.metadata if parent is not None else None,
             child_index=parent.first_index + index if parent is not None else None,
-            tasks=tasks,
         )
         if key is not None:
             views[key] = view
@@ -247,24 +235,10 @@ def fetch_runs(conn: Conn, run_ids: Sequence[str]) -> dict[str, RunView]:
         run_tasks[row[1]] = task_view(row[:7], tuple(attempts.get(row[0], ())))
         if row[8]:
             started.add(row[7])
-    views: dict[str, RunView] = {}
-    for row in run_rows:
-        run_id = row[0]
-        views[run_id] = RunView(
-            id=run_id,
-            workflow=row[1],
-            status=run_status(row[2], run_id in started),
-            input=row[3],
-            additional_metadata=row[4],
-            priority=row[5],
-            created_at=row[6],
-            finished_at=row[7],
-            parent_task_run_id=row[8],
-            child_key=row[9],
-            child_index=row[10],
-            tasks=tasks.get(run_id, {}),
-        )
-    return views
+    return {
+        row[0]: run_view(row, run_status(row[2], row[0] in started), tasks.get(row[0], {}))
+        for row in run_rows
+    }
 
 
 def run_ids(conn: Conn) -> list[str]:
@@ -272,8 +246,4 @@ def run_ids(conn: Conn) -> list[str]:
 
 
 def get_runs(conn: Conn, run_ids: Sequence[str]) -> list[RunView]:
-    views = fetch_runs(conn, run_ids)
-    for run_id in run_ids:
-        if run_id not in views:
-            raise RunNotFoundError(f"no workflow run with id {run_id!r} on this backend")
-    return [views[run_id] for run_id in run_ids]
+    return in_order(fetch_runs(conn, run_ids), run_ids)

@@ -10,8 +10,8 @@ from __future__ import annotations
 import psycopg
 from psycopg.rows import TupleRow
 
-from flowsim import rules
 from flowsim.rules import RunStatus
+from flowsim.store.failures import schedule_timeout_reason
 from flowsim.store.protocol import Outcome
 from flowsim_postgres.outcomes import LockedRun, cancel_tasks, lock_run
 from flowsim_postgres.rows import RELEASE, Conn, Session
@@ -102,8 +102,7 @@ def expire_schedule_timeouts(session: Session, now: float) -> Outcome:
                     "SELECT name, status FROM task_runs WHERE run_id = %s", (run_id,)
                 )
             }
-        timeout = rules.format_duration(run.spec.tasks[row[0]].schedule_timeout)
-        reason = f"Task exceeded schedule timeout of {timeout} (SCHEDULING_TIMED_OUT)"
+        reason = schedule_timeout_reason(run.spec.tasks[row[0]].schedule_timeout)
         outcome = cancel_tasks(session, run, statuses[run_id], [(task_id, row[0])], reason, now)
         finished.extend(outcome.finished)
         queued += outcome.queued

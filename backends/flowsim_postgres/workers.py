@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from flowsim.errors import RunNotFoundError
-from flowsim.rules import RunStatus, SlotPool
+from flowsim.rules import RunStatus
 from flowsim.store.protocol import HeldTask, QueuedTask, Snapshot, WorkerInfo
-from flowsim_postgres.rows import Conn, dumps, run_status, worker_state
+from flowsim.store.views import POOL, require_runs, worker_state
+from flowsim_postgres.rows import Conn, dumps, run_status
 
 
 def register_worker(conn: Conn, info: WorkerInfo, now: float, lease_seconds: float) -> None:
@@ -67,7 +67,6 @@ FROM runs r JOIN task_runs t ON t.run_id = r.id
 WHERE r.id IN (SELECT run_id FROM task_runs WHERE status IN ('QUEUED', 'RUNNING'))
 GROUP BY r.id
 """
-_POOLS = {pool.value: pool for pool in SlotPool}
 
 
 def snapshot(conn: Conn, now: float, awaited: Sequence[str]) -> Snapshot:
@@ -99,11 +98,11 @@ def snapshot(conn: Conn, now: float, awaited: Sequence[str]) -> Snapshot:
         if status == "RUNNING":
             waits = tuple(waits or ())
             held.append(
-                HeldTask(task_id, run_id, workflow, name, _POOLS[pool], cost, holder or "", waits)
+                HeldTask(task_id, run_id, workflow, name, POOL[pool], cost, holder or "", waits)
             )
             others.extend(waits)
         else:
-            queued.append(QueuedTask(task_id, run_id, workflow, name, _POOLS[pool], cost, ready_at))
+            queued.append(QueuedTask(task_id, run_id, workflow, name, POOL[pool], cost, ready_at))
     found = {
         run_id: run_status(terminal, started) for run_id, terminal, started in run_rows.fetchall()
     }
@@ -126,7 +125,5 @@ def statuses(conn: Conn, run_ids: Sequence[str]) -> dict[str, RunStatus]:
             (wanted,),
         )
     }
-    for run_id in wanted:
-        if run_id not in found:
-            raise RunNotFoundError(f"no workflow run with id {run_id!r} on this backend")
+    require_runs(found, wanted)
     return {run_id: found[run_id] for run_id in wanted}

@@ -11,11 +11,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from flowsim import rules
 from flowsim.errors import TaskRunError
 from flowsim.rules import RunStatus
+from flowsim.store.dag import advance as plan_advance
 from flowsim.store.records import WorkflowSpec, error_to_json
-from flowsim_sqlite.rows import STATUS, SpecCache, Tx, dumps
+from flowsim.store.views import STATUS
+from flowsim_sqlite.rows import SpecCache, Tx, dumps
 
 INSERT_TASK = (
     "INSERT INTO task_runs (id, run_id, workflow, name, spec_id, pool, slot_cost, "
@@ -88,29 +89,21 @@ def advance(
             "SELECT name, status FROM task_runs WHERE run_id = ?", (run_id,)
         )
     }
-    parents = spec.parents
-    doomed = rules.upstream_cancelled(parents, statuses)
-    for name in doomed:
-        statuses[name] = RunStatus.CANCELLED
-    ready = rules.ready_tasks(parents, statuses)
-    if doomed or ready:
+    # the run may be terminal already: finish_run then changes nothing
+    step = plan_advance(spec, statuses, run_terminal=False)
+    if step.created:
         (priority,) = tx.execute("SELECT priority FROM runs WHERE id = ?", (run_id,)).fetchone()
-        first = tx.sequence(len(doomed) + len(ready))
+        first = tx.sequence(len(step.created))
         rows = [
             task_row(tx.new_id(), run_id, spec, spec_id, name,
                      specs.bucket(tx, spec.tasks[name].schedule_timeout),
-                     state, priority, first + offset, now)
-            for offset, (name, state) in enumerate(
-                [(n, "CANCELLED") for n in doomed] + [(n, "QUEUED") for n in ready]
-            )
+                     state.value, priority, first + offset, now)
+            for offset, (name, state) in enumerate(step.created)
         ]  # fmt: skip
         tx.executemany(INSERT_TASK, rows)
-        for name in ready:
-            statuses[name] = RunStatus.QUEUED
-        changes.queued += len(ready)
-    rolled = rules.rollup_status(parents, statuses)
-    if rolled.is_terminal:
-        finish_run(tx, run_id, rolled, now, changes)
+        changes.queued += sum(1 for _, state in step.created if state is RunStatus.QUEUED)
+    if step.finished is not None:
+        finish_run(tx, run_id, step.finished, now, changes)
 
 
 def cancel_tasks(

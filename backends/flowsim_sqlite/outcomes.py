@@ -8,9 +8,11 @@ matches no row and changes nothing. A failure's fate is ``rules.decide_after_fai
 from __future__ import annotations
 
 from flowsim import rules
-from flowsim.errors import RunNotFoundError, TaskRunError
+from flowsim.errors import TaskRunError
 from flowsim.rules import RunStatus
+from flowsim.store.failures import decide, lease_lost_reason, schedule_timeout_reason
 from flowsim.store.records import JSON, error_to_json
+from flowsim.store.views import run_not_found
 from flowsim_sqlite.claims import release_due
 from flowsim_sqlite.dag import Changes, advance, cancel_tasks
 from flowsim_sqlite.rows import SpecCache, Tx, dumps
@@ -61,14 +63,7 @@ def fail(
     run_id, spec_id, name, retry_count = row
     ended = (dumps(now), "FAILED", str(error))
     task = specs.spec(tx, spec_id).tasks[name]
-    decision = rules.decide_after_failure(
-        retry_count=retry_count,
-        retries=task.retries,
-        non_retryable=non_retryable,
-        backoff_factor=task.backoff_factor,
-        backoff_max=task.backoff_max_seconds,
-        now=now,
-    )
+    decision = decide(task, retry_count, non_retryable, now)
     changes = Changes()
     if not decision.retry:
         tx.execute(
@@ -95,7 +90,7 @@ def fail(
 
 def cancel_run(tx: Tx, specs: SpecCache, run_id: str, reason: str, now: float) -> Changes:
     if tx.execute("SELECT 1 FROM runs WHERE id = ?", (run_id,)).fetchone() is None:
-        raise RunNotFoundError(f"no workflow run with id {run_id!r} on this backend")
+        raise run_not_found(run_id)
     rows = tx.execute(
         "SELECT id, run_id, spec_id FROM task_runs "
         "WHERE run_id = ? AND status IN ('QUEUED', 'RUNNING') ORDER BY rowid",
@@ -117,11 +112,7 @@ def expire(tx: Tx, specs: SpecCache, now: float) -> Changes:
         (now,),
     ).fetchall()
     if late:
-        reasons = [
-            f"Task exceeded schedule timeout of {rules.format_duration(row[3])} "
-            "(SCHEDULING_TIMED_OUT)"
-            for row in late
-        ]
+        reasons = [schedule_timeout_reason(row[3]) for row in late]
         cancel_tasks(tx, specs, [row[:3] for row in late], reasons, now, changes, fence=False)
     lost = tx.execute(
         "SELECT id, worker_id, schedule_timeout FROM task_runs "
@@ -139,7 +130,7 @@ def expire(tx: Tx, specs: SpecCache, now: float) -> Changes:
             [
                 (
                     first + i, now, now, now + timeout, first + i, ended, "LOST",
-                    f"worker {worker} stopped heartbeating; lease expired", task_id,
+                    lease_lost_reason(worker), task_id,
                 )
                 for i, (task_id, worker, timeout) in enumerate(lost)
             ],

@@ -15,24 +15,15 @@ import uuid
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
-from flowsim.errors import RunNotFoundError
-from flowsim.rules import RunStatus, SlotPool
 from flowsim.store.protocol import AttemptView, RunView, TaskView
-from flowsim.store.records import (
-    JSON,
-    WorkflowSpec,
-    error_from_json,
-    spec_from_json,
-    spec_to_json,
-)
+from flowsim.store.records import JSON, WorkflowSpec, spec_from_json, spec_to_json
+from flowsim.store.views import STATUS, attempt_view, require_runs, run_view, task_view
 
 #: compact JSON, keys in insertion order (the order the caller gave them)
 dumps: Callable[[Any], str] = json.JSONEncoder(separators=(",", ":")).encode
 loads: Callable[[str], Any] = json.loads
 EMPTY_OBJECT = "{}"
 
-STATUS: dict[str, RunStatus] = {s.value: s for s in RunStatus}
-POOL: dict[str, SlotPool] = {p.value: p for p in SlotPool}
 TERMINAL = ("COMPLETED", "FAILED", "CANCELLED")
 
 
@@ -158,7 +149,7 @@ _RUNS = (
     "WHERE id IN (SELECT value FROM json_each(?))"
 )
 _TASKS = (
-    "SELECT id, run_id, name, status, retry_count, output, error, worker_id, attempts "
+    "SELECT id, name, status, retry_count, output, error, worker_id, run_id, attempts "
     "FROM task_runs WHERE run_id IN (SELECT value FROM json_each(?)) ORDER BY rowid"
 )
 NO_ATTEMPTS = "[]"
@@ -172,7 +163,7 @@ def attempt_json(number: int, worker_id: str, queued_at: float, started_at: floa
 def attempt_views(text: str) -> tuple[AttemptView, ...]:
     if text == NO_ATTEMPTS:
         return ()
-    return tuple(AttemptView(*attempt) for attempt in loads(text))
+    return tuple(attempt_view(attempt) for attempt in loads(text))
 
 
 def read_run_ids(tx: Tx) -> list[str]:
@@ -184,38 +175,11 @@ def read_views(tx: Tx, run_ids: Sequence[str]) -> list[RunView]:
     """The runs, in the order asked; ``RunNotFoundError`` names the first unknown id."""
     wanted = list(dict.fromkeys(run_ids))
     runs = {row[0]: row for row in tx.execute(_RUNS, (id_list(wanted),))}
-    for run_id in wanted:
-        if run_id not in runs:
-            raise RunNotFoundError(f"no workflow run with id {run_id!r} on this backend")
+    require_runs(runs, wanted)
     tasks: dict[str, dict[str, TaskView]] = {run_id: {} for run_id in wanted}
-    for task_id, run_id, name, status, retry, output, error, worker, attempts in tx.execute(
-        _TASKS, (id_list(wanted),)
-    ):
-        tasks[run_id][name] = TaskView(
-            id=task_id,
-            name=name,
-            status=STATUS[status],
-            retry_count=retry,
-            output=load_optional(output),
-            error=None if error is None else error_from_json(loads(error)),
-            worker_id=worker,
-            attempts=attempt_views(attempts),
-        )
+    for row in tx.execute(_TASKS, (id_list(wanted),)):  # task_view's columns, run_id, attempts
+        tasks[row[7]][row[1]] = task_view(row[:7], attempt_views(row[8]), loads)
     views = {
-        run_id: RunView(
-            id=run_id,
-            workflow=row[1],
-            status=STATUS[row[2]],
-            input=loads(row[3]),
-            additional_metadata=loads(row[4]),
-            priority=row[5],
-            created_at=row[6],
-            finished_at=row[7],
-            parent_task_run_id=row[8],
-            child_key=row[9],
-            child_index=row[10],
-            tasks=tasks[run_id],
-        )
-        for run_id, row in runs.items()
+        run_id: run_view(row, STATUS[row[2]], tasks[run_id], loads) for run_id, row in runs.items()
     }
     return [views[run_id] for run_id in run_ids]

@@ -12,9 +12,9 @@ from collections.abc import Sequence
 
 from flowsim import rules
 from flowsim.errors import RunNotFoundError
-from flowsim.rules import RunStatus
-from flowsim.store.protocol import RunRequest, RunView, TaskView
+from flowsim.store.protocol import RunRequest, RunView
 from flowsim.store.records import JSON
+from flowsim.store.views import new_run_view
 from flowsim_sqlite.dag import INSERT_TASK, TaskRow, task_row
 from flowsim_sqlite.rows import (
     SpecCache,
@@ -41,7 +41,7 @@ def create_runs(
     parent_task_run_id: str | None,
 ) -> list[RunView]:
     parent_run_id: str | None = None
-    parent_metadata: dict[str, JSON] = {}
+    parent_metadata: dict[str, JSON] | None = None
     keys: list[str | None] = [None] * len(requests)
     indexes: list[int | None] = [None] * len(requests)
     existing: dict[str, str] = {}
@@ -93,42 +93,31 @@ def create_runs(
     for position in fresh:
         request = requests[position]
         spec = request.spec
-        run_id = run_ids[position]
         spec_id = specs.spec_id(tx, spec)
-        metadata = request.additional_metadata
-        if parent_task_run_id is not None:
-            metadata = {**parent_metadata, **metadata}
+        view = new_run_view(
+            request,
+            run_ids[position],
+            [tx.new_id() for _ in spec.roots],
+            now,
+            parent_task_run_id=parent_task_run_id,
+            parent_metadata=parent_metadata,
+            child_index=indexes[position],
+        )
+        views[view.id] = view
         run_rows.append(
             (
-                run_id, spec.name, spec_id, dumps(request.input), dump_object(metadata),
-                request.priority, now, parent_task_run_id, parent_run_id, request.child_key,
-                indexes[position], keys[position],
+                view.id, spec.name, spec_id, dumps(request.input),
+                dump_object(view.additional_metadata), request.priority, now, parent_task_run_id,
+                parent_run_id, request.child_key, indexes[position], keys[position],
             )
         )  # fmt: skip
-        tasks: dict[str, TaskView] = {}
-        for name in spec.roots:
-            task_id = tx.new_id()
+        for name, task in view.tasks.items():
             bucket = specs.bucket(tx, spec.tasks[name].schedule_timeout)
             task_rows.append(
-                task_row(task_id, run_id, spec, spec_id, name, bucket, "QUEUED",
+                task_row(task.id, view.id, spec, spec_id, name, bucket, "QUEUED",
                          request.priority, seq, now)
             )  # fmt: skip
             seq += 1
-            tasks[name] = TaskView(task_id, name, RunStatus.QUEUED, 0, None, None, None)
-        views[run_id] = RunView(
-            id=run_id,
-            workflow=spec.name,
-            status=RunStatus.QUEUED,
-            input=request.input,
-            additional_metadata=dict(metadata),
-            priority=request.priority,
-            created_at=now,
-            finished_at=None,
-            parent_task_run_id=parent_task_run_id,
-            child_key=request.child_key,
-            child_index=indexes[position],
-            tasks=tasks,
-        )
     if run_rows:
         tx.executemany(INSERT_RUN, run_rows)
         tx.executemany(INSERT_TASK, task_rows)

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from flowsim.errors import RunNotFoundError
 from flowsim.rules import RunStatus
-from flowsim.store.protocol import HeldTask, QueuedTask, Snapshot, WorkerInfo, WorkerState
-from flowsim_sqlite.rows import POOL, STATUS, Tx, dumps, id_list, loads
+from flowsim.store.protocol import HeldTask, QueuedTask, Snapshot, WorkerInfo
+from flowsim.store.views import POOL, STATUS, require_runs, worker_state
+from flowsim_sqlite.rows import Tx, dumps, id_list, loads
 
 
 def register_worker(tx: Tx, info: WorkerInfo, now: float, lease_seconds: float) -> None:
@@ -52,25 +52,14 @@ def _statuses(tx: Tx, run_ids: Sequence[str]) -> dict[str, RunStatus]:
             (id_list(run_ids),),
         )
     }
-    for run_id in run_ids:
-        if run_id not in found:
-            raise RunNotFoundError(f"no workflow run with id {run_id!r} on this backend")
+    require_runs(found, run_ids)
     return found
 
 
 def snapshot(tx: Tx, now: float, awaited: Sequence[str]) -> Snapshot:
     workers = tuple(
-        WorkerState(
-            WorkerInfo(
-                worker_id,
-                name,
-                {POOL[pool]: slots for pool, slots in loads(capacity).items()},
-                tuple(loads(workflows)),
-            ),
-            lease,
-            bool(accepting),
-        )
-        for worker_id, name, capacity, workflows, lease, accepting in tx.execute(
+        worker_state(row, loads)
+        for row in tx.execute(
             "SELECT id, name, capacity, workflows, lease_expires_at, accepting FROM workers "
             "WHERE lease_expires_at > ? ORDER BY rowid",
             (now,),

@@ -18,6 +18,7 @@ from flowsim import rules
 from flowsim.deadlines import DeadlineQueue
 from flowsim.errors import RunNotFoundError, TaskRunError
 from flowsim.rules import RunStatus, SlotPool
+from flowsim.store.failures import decide, schedule_timeout_reason
 from flowsim.store.records import JSON, Attempt, TaskRun, WorkflowRun, WorkflowSpec
 
 
@@ -195,19 +196,11 @@ class MemoryStore:
         self, task_run: TaskRun, error: TaskRunError, non_retryable: bool, now: float
     ) -> Transition:
         """Record a failed attempt; retry it per ``rules.decide_after_failure`` or end it."""
-        spec = task_run.spec
         attempt = task_run.attempts[-1]
         attempt.finished_at = now
         attempt.error = str(error)
         attempt.outcome = "FAILED"
-        decision = rules.decide_after_failure(
-            retry_count=task_run.retry_count,
-            retries=spec.retries,
-            non_retryable=non_retryable,
-            backoff_factor=spec.backoff_factor,
-            backoff_max=spec.backoff_max_seconds,
-            now=now,
-        )
+        decision = decide(task_run.spec, task_run.retry_count, non_retryable, now)
         if not decision.retry:
             task_run.status = RunStatus.FAILED
             task_run.error = error
@@ -325,10 +318,8 @@ class MemoryStore:
         SCHEDULING_TIMED_OUT, cancelled, not retried)."""
         transition = Transition()
         for task_run in self._deadlines.pop_expired(now):
-            timeout = rules.format_duration(task_run.spec.schedule_timeout)
-            step = self.cancel_task(
-                task_run, f"Task exceeded schedule timeout of {timeout} (SCHEDULING_TIMED_OUT)", now
-            )
+            reason = schedule_timeout_reason(task_run.spec.schedule_timeout)
+            step = self.cancel_task(task_run, reason, now)
             transition.finished.extend(step.finished)
             transition.queued += step.queued
         return transition

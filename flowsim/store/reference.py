@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 from flowsim.errors import RunNotFoundError, TaskRunError
 from flowsim.rules import RunStatus, SlotPool
+from flowsim.store.failures import lease_lost_reason
 from flowsim.store.memory import MemoryStore, NewRun, Transition
 from flowsim.store.protocol import (
     AttemptView,
@@ -211,7 +212,7 @@ class ReferenceStore:
                 continue
             task_run = self.inner.task_runs[task_run_id]
             self._release(task_run_id)
-            reason = f"worker {task_run.worker_id} stopped heartbeating; lease expired"
+            reason = lease_lost_reason(task_run.worker_id)
             steps.append(self.inner.requeue_lost(task_run, reason, now))
         return _merge(steps)
 

@@ -14,14 +14,13 @@ the stores, so the machine maps them by creation order (runs) and by name within
 Run it from a test, with a factory that opens a fresh, migrated store per example::
 
     import itertools
-    from hypothesis import settings
     from hypothesis.stateful import run_state_machine_as_test
-    from flowsim.testing.statemachine import make_parity_machine
+    from flowsim.testing.statemachine import make_parity_machine, parity_settings
 
     def test_parity(tmp_path):
         numbers = itertools.count()
         machine = make_parity_machine(lambda: open_my_store(tmp_path / f"{next(numbers)}.db"))
-        run_state_machine_as_test(machine, settings=settings(max_examples=50, deadline=None))
+        run_state_machine_as_test(machine, settings=parity_settings(50, 40))
 
 A discrepancy raises ``ParityError`` (an ``AssertionError``) naming the call and the first
 difference; hypothesis then prints the shortest sequence of steps it found.
@@ -33,6 +32,7 @@ import math
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
 
@@ -95,6 +95,22 @@ class ParityError(AssertionError):
 
 
 StoreFactory = Callable[[], RunStore]
+
+
+def parity_settings(max_examples: int, stateful_step_count: int) -> settings:
+    """Hypothesis settings for running the parity machine against a real store: no
+    deadline (a step's time depends on the disk or the server, not on the code), the same
+    examples on every run and no example database (a CI failure reproduces locally, and
+    nothing is written next to the tests), and no complaint about slow or filtered data.
+    Only the size is the caller's: how many examples its store can afford."""
+    return settings(
+        max_examples=max_examples,
+        stateful_step_count=stateful_step_count,
+        deadline=None,
+        derandomize=True,
+        database=None,
+        suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
+    )
 
 
 def make_parity_machine(

@@ -1,9 +1,15 @@
 """Where the durable-backend tests find their databases: a SQLite file in the test's
 directory, and the Postgres server named by ``$FLOWSIM_TEST_POSTGRES_DSN`` (skipped with
-the reason when unreachable, except under CI, where that fails the test)."""
+the reason when unreachable, except under CI, where that fails the test).
+
+Every Postgres test module (the store's own tests, the contract suite, the parity
+machine, the worker processes) reaches the server through these helpers, so the skip
+rule, the schema naming and the way a schema is emptied are the same for all of them."""
 
 import os
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -12,6 +18,8 @@ from flowsim.backend import mask_url
 
 DSN_VARIABLE = "FLOWSIM_TEST_POSTGRES_DSN"
 DEFAULT_DSN = "postgresql://postgres@127.0.0.1:5432/test"
+#: the store's tables, emptied between tests that share a schema
+TABLES = ("runs", "task_runs", "attempts", "workers", "workflow_specs")
 
 
 def postgres_dsn() -> str:
@@ -33,6 +41,26 @@ def postgres_dsn() -> str:
     return dsn
 
 
+def admin(dsn: str, *statements: str) -> None:
+    """Run ``statements`` on a connection of their own, outside any store."""
+    import psycopg
+
+    with psycopg.connect(dsn, autocommit=True) as connection:
+        for statement in statements:
+            connection.execute(statement)
+
+
+def with_query(dsn: str, **params: object) -> str:
+    """``dsn`` with query parameters appended (``?`` or ``&`` as it needs)."""
+    extra = "&".join(f"{key}={value}" for key, value in params.items())
+    return f"{dsn}{'&' if '?' in dsn else '?'}{extra}"
+
+
+def new_schema(kind: str) -> str:
+    """A schema name no other test or test session uses."""
+    return f"flowsim_{kind}_{os.getpid()}_{uuid.uuid4().hex[:8]}"
+
+
 def drop_schema(dsn: str, schema: str) -> None:
     import psycopg
     from psycopg import sql
@@ -43,11 +71,30 @@ def drop_schema(dsn: str, schema: str) -> None:
         )
 
 
+def empty_schema(dsn: str, schema: str) -> None:
+    """Delete every row of a migrated store's schema (the tables stay, at their version)."""
+    admin(
+        dsn,
+        f"TRUNCATE {', '.join(f'{schema}.{table}' for table in TABLES)} RESTART IDENTITY CASCADE",
+    )
+
+
+@contextmanager
+def postgres_schema(kind: str) -> Iterator[tuple[str, str]]:
+    """(server DSN, a new schema's name) for the ``with`` block; the schema is dropped
+    afterwards. Skips (or, under CI, fails) without a server."""
+    dsn = postgres_dsn()
+    schema = new_schema(kind)
+    try:
+        yield dsn, schema
+    finally:
+        drop_schema(dsn, schema)
+
+
 def backend_url(kind: str, tmp_path: Path) -> tuple[str, str | None]:
     """(URL, Postgres schema to drop afterwards or None)."""
     if kind == "sqlite":
         return f"sqlite:///{tmp_path / 'shared.db'}", None
     dsn = postgres_dsn()
     schema = f"flowsim_proc_{uuid.uuid4().hex[:10]}"
-    separator = "&" if "?" in dsn else "?"
-    return f"{dsn}{separator}schema={schema}", schema
+    return with_query(dsn, schema=schema), schema

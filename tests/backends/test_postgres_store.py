@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import dataclasses
 import enum
-import os
 import random
 import sys
 import threading
@@ -34,64 +33,34 @@ from flowsim.rules import RETRY_PRIORITY, RunStatus, SlotPool
 from flowsim.store.protocol import Claim, RunRequest, RunStore, RunView, WorkerInfo
 from flowsim.store.records import TaskSpec, WorkflowSpec
 from flowsim.store.reference import ReferenceStore
-
-DSN_VARIABLE = "FLOWSIM_TEST_POSTGRES_DSN"
-DEFAULT_DSN = "postgresql://postgres@127.0.0.1:5432/test"
-TABLES = "runs, task_runs, attempts, workers, workflow_specs"
-
-
-def _unavailable(reason: str) -> None:
-    if os.environ.get("CI"):
-        pytest.fail(f"{reason} (CI is set, so this fails instead of skipping)", pytrace=False)
-    pytest.skip(reason)
-
-
-def _with_query(dsn: str, **params: str) -> str:
-    extra = "&".join(f"{key}={value}" for key, value in params.items())
-    return f"{dsn}{'&' if '?' in dsn else '?'}{extra}"
+from tests.backends import servers
+from tests.backends.endtoend import run_parent_and_children
+from tests.backends.servers import admin, with_query
 
 
 @pytest.fixture(scope="session")
 def postgres_dsn() -> str:
-    dsn = os.environ.get(DSN_VARIABLE, DEFAULT_DSN)
-    try:
-        import psycopg
-    except ImportError:
-        _unavailable("psycopg is not installed: pip install -e '.[postgres]'")
-    try:
-        psycopg.connect(dsn, connect_timeout=3).close()
-    except psycopg.Error as exc:
-        reason = str(exc).strip().splitlines()[0]
-        _unavailable(f"PostgreSQL at {mask_url(dsn)} is unreachable ({reason}); set {DSN_VARIABLE}")
-    return dsn
-
-
-def _admin(dsn: str, *statements: str) -> None:
-    import psycopg
-
-    with psycopg.connect(dsn, autocommit=True) as conn:
-        for statement in statements:
-            conn.execute(statement)
+    return servers.postgres_dsn()
 
 
 @pytest.fixture(scope="session")
 def session_schema(postgres_dsn: str) -> Iterator[str]:
-    schema = f"flowsim_test_{os.getpid()}_{uuid.uuid4().hex[:8]}"
+    schema = servers.new_schema("test")
     yield schema
-    _admin(postgres_dsn, f"DROP SCHEMA IF EXISTS {schema} CASCADE")
+    servers.drop_schema(postgres_dsn, schema)
 
 
 @pytest.fixture
 def store_url(postgres_dsn: str, session_schema: str) -> str:
-    return _with_query(postgres_dsn, schema=session_schema)
+    return with_query(postgres_dsn, schema=session_schema)
 
 
 @pytest.fixture
 def fresh_schema(postgres_dsn: str) -> Iterator[str]:
     """A schema name nobody has created yet (dropped afterwards)."""
-    schema = f"flowsim_fresh_{uuid.uuid4().hex[:12]}"
+    schema = servers.new_schema("fresh")
     yield schema
-    _admin(postgres_dsn, f"DROP SCHEMA IF EXISTS {schema} CASCADE")
+    servers.drop_schema(postgres_dsn, schema)
 
 
 @pytest.fixture
@@ -106,11 +75,7 @@ def make_store(
         nonlocal emptied
         store = open_store(store_url)
         if not emptied:
-            _admin(
-                postgres_dsn,
-                f"SET search_path TO {session_schema}",
-                f"TRUNCATE {TABLES} RESTART IDENTITY CASCADE",
-            )
+            servers.empty_schema(postgres_dsn, session_schema)
             emptied = True
         opened.append(store)
         return store
@@ -790,7 +755,7 @@ def test_the_store_reconnects_when_the_server_drops_its_connections(
 ) -> None:
     make_store()  # empties the schema
     name = f"flowsim_dropped_{uuid.uuid4().hex[:8]}"
-    store = open_store(_with_query(store_url, application_name=name, pool_min=2, pool_max=2))
+    store = open_store(with_query(store_url, application_name=name, pool_min=2, pool_max=2))
     try:
         (first,) = store.create_runs([new_run(single())], 0.0)
         store.wait_for_change(0)
@@ -817,9 +782,7 @@ def test_a_store_survives_its_schema_being_emptied_under_it(
     """The store remembers which workflow specs it stored; emptied tables make it store
     them again instead of failing on the missing spec."""
     store.create_runs([new_run(single())], 0.0)
-    _admin(
-        postgres_dsn, f"TRUNCATE {', '.join(f'{session_schema}.{t}' for t in TABLES.split(', '))}"
-    )
+    servers.empty_schema(postgres_dsn, session_schema)
     (run,) = store.create_runs([new_run(single())], 1.0)
     assert [c.run_id for c in claim_all(store, 2.0)] == [run.id]
 
@@ -904,11 +867,11 @@ def test_the_store_and_its_errors_show_the_url_masked(postgres_dsn: str, fresh_s
 
     user_part, host_part = postgres_dsn.split("://", 1)[1].split("@", 1)
     url = f"postgresql://{user_part.split(':')[0]}:s3cret@{host_part}"
-    store = open_store(_with_query(url, schema=fresh_schema))  # trust auth ignores it
+    store = open_store(with_query(url, schema=fresh_schema))  # trust auth ignores it
     try:
         assert "s3cret" not in repr(store) and ":***@" in repr(store)
         assert ":***@" in store.display_url
-        _admin(postgres_dsn, f"DROP SCHEMA {fresh_schema} CASCADE")
+        admin(postgres_dsn, f"DROP SCHEMA {fresh_schema} CASCADE")
         with pytest.raises(StoreError) as caught:
             store.get_runs(["x"])
         assert ":***@" in str(caught.value) and "s3cret" not in str(caught.value)
@@ -927,7 +890,7 @@ def test_concurrent_migrations_of_a_fresh_schema_apply_it_once(
     from flowsim_postgres.migrate import latest_version
     from flowsim_postgres.store import PostgresStore
 
-    url = _with_query(postgres_dsn, schema=fresh_schema)
+    url = with_query(postgres_dsn, schema=fresh_schema)
     stores = [PostgresStore(url) for _ in range(4)]  # connected, not migrated
     start = threading.Barrier(len(stores))
     errors: list[BaseException] = []
@@ -956,9 +919,9 @@ def test_concurrent_migrations_of_a_fresh_schema_apply_it_once(
 
 
 def test_a_schema_at_a_newer_version_is_refused(postgres_dsn: str, fresh_schema: str) -> None:
-    url = _with_query(postgres_dsn, schema=fresh_schema)
+    url = with_query(postgres_dsn, schema=fresh_schema)
     open_store(url).close()
-    _admin(
+    admin(
         postgres_dsn,
         f"INSERT INTO {fresh_schema}.flowsim_schema (version, name) "
         "VALUES (999, 'from_the_future')",
@@ -972,14 +935,14 @@ def test_a_schema_holding_other_tables_is_refused_and_left_alone(
 ) -> None:
     import psycopg
 
-    _admin(
+    admin(
         postgres_dsn,
         f"CREATE SCHEMA {fresh_schema}",
         f"CREATE TABLE {fresh_schema}.invoices (id int)",
         f"INSERT INTO {fresh_schema}.invoices VALUES (7)",
     )
     with pytest.raises(ConfigurationError, match="not flowsim's \\(invoices\\)"):
-        open_store(_with_query(postgres_dsn, schema=fresh_schema))
+        open_store(with_query(postgres_dsn, schema=fresh_schema))
     with psycopg.connect(postgres_dsn) as conn:
         tables = conn.execute(
             "SELECT table_name FROM information_schema.tables WHERE table_schema = %s",
@@ -1005,29 +968,8 @@ def test_the_plugin_is_found_through_the_entry_points() -> None:
 async def test_a_parent_and_its_children_run_end_to_end_on_postgres(
     store_url: str, make_store: Callable[[], Any]
 ) -> None:
-    from pydantic import BaseModel
-
-    from flowsim import Context, EmptyModel, Hatchet
-
     watcher = make_store()  # empties the schema
-    hatchet = Hatchet(store_url)
-
-    class Item(BaseModel):
-        i: int
-
-    @hatchet.task(name="pg-child", input_validator=Item)
-    async def child(input: Item, ctx: Context) -> dict[str, int]:
-        return {"double": input.i * 2}
-
-    @hatchet.task(name="pg-parent")
-    async def parent(input: EmptyModel, ctx: Context) -> dict[str, Any]:
-        items = [child.create_bulk_run_item(Item(i=i)) for i in range(6)]
-        results = await child.aio_run_many(items)
-        return {"doubles": [r["double"] for r in results]}
-
-    async with hatchet.worker("pg-worker", slots=3, workflows=[parent, child]):
-        result = await parent.aio_run()
-    assert result == {"doubles": [0, 2, 4, 6, 8, 10]}
+    hatchet = await run_parent_and_children(store_url, "pg")
     assert hatchet.engine.display_url == mask_url(store_url)
     snap = watcher.snapshot(time.time())
     assert (snap.queued, snap.held) == ((), ())

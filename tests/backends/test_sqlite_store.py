@@ -48,6 +48,7 @@ from flowsim.testing.contract import (
     single_spec,
     task_error,
 )
+from tests.backends.endtoend import run_parent_and_children
 
 SPAWN = multiprocessing.get_context("spawn")
 
@@ -833,29 +834,8 @@ def test_unknown_ids_are_named(store: SqliteStore) -> None:
 
 
 async def test_a_parent_and_its_children_run_end_to_end_on_sqlite(db_path: Path) -> None:
-    from pydantic import BaseModel
-
-    from flowsim import Context, EmptyModel, Hatchet
-
     url = url_of(db_path)
-    hatchet = Hatchet(url)
-
-    class Item(BaseModel):
-        i: int
-
-    @hatchet.task(name="sq-child", input_validator=Item)
-    async def child(input: Item, ctx: Context) -> dict[str, int]:
-        return {"double": input.i * 2}
-
-    @hatchet.task(name="sq-parent")
-    async def parent(input: EmptyModel, ctx: Context) -> dict[str, Any]:
-        items = [child.create_bulk_run_item(Item(i=i)) for i in range(6)]
-        results = await child.aio_run_many(items)
-        return {"doubles": [r["double"] for r in results]}
-
-    async with hatchet.worker("sq-worker", slots=3, workflows=[parent, child]):
-        result = await parent.aio_run()
-    assert result == {"doubles": [0, 2, 4, 6, 8, 10]}
+    hatchet = await run_parent_and_children(url, "sq")
     assert hatchet.engine.display_url == url
     watcher = open_store(url)
     snap = watcher.snapshot(time.time())

@@ -7,7 +7,7 @@ import math
 from collections.abc import Sequence
 
 import pytest
-from hypothesis import HealthCheck, Phase, settings
+from hypothesis import Phase, settings
 from hypothesis.stateful import run_state_machine_as_test
 
 from flowsim.rules import SlotPool
@@ -15,16 +15,9 @@ from flowsim.store.memory import MemoryStore, Transition
 from flowsim.store.protocol import Claim, Outcome
 from flowsim.store.records import TaskRun
 from flowsim.store.reference import ReferenceStore
-from flowsim.testing.statemachine import ParityError, make_parity_machine
+from flowsim.testing.statemachine import ParityError, make_parity_machine, parity_settings
 
-SANITY = settings(
-    max_examples=100,
-    stateful_step_count=50,
-    deadline=None,
-    derandomize=True,
-    database=None,
-    suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
-)
+SANITY = parity_settings(max_examples=100, stateful_step_count=50)
 #: a broken store must be caught; stop at the first discrepancy (no shrinking)
 HUNT = settings(SANITY, max_examples=1000, phases=[Phase.generate])
 

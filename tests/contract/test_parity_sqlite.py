@@ -6,22 +6,14 @@ import itertools
 from pathlib import Path
 
 import pytest
-from hypothesis import HealthCheck, settings
 from hypothesis.stateful import run_state_machine_as_test
 
 from flowsim.store.protocol import RunStore
-from flowsim.testing.statemachine import make_parity_machine
+from flowsim.testing.statemachine import make_parity_machine, parity_settings
 
 flowsim_sqlite = pytest.importorskip("flowsim_sqlite")
 
-PARITY = settings(
-    max_examples=100,
-    stateful_step_count=50,
-    deadline=None,
-    derandomize=True,
-    database=None,
-    suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
-)
+PARITY = parity_settings(max_examples=100, stateful_step_count=50)
 
 
 def test_sqlite_store_matches_the_reference(tmp_path: Path) -> None:

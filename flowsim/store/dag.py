@@ -1,7 +1,9 @@
 """What a terminal task run does to its workflow run, decided by ``flowsim.rules``.
 
-The store reads the run's task statuses under the run's row lock, asks ``advance`` what to
-create and whether the run ended, and writes that; no rule is re-derived in SQL.
+A SQL store reads the run's task statuses (under the run's row lock, or the file's write
+lock), asks ``advance`` what to create and whether the run ended, and writes that; no rule
+is re-derived in SQL, and both backends create task runs in the same order (cancelled
+first, then ready: their sequence numbers must match the reference's).
 """
 
 from __future__ import annotations
