@@ -40,8 +40,8 @@ from flowsim.errors import (
 from flowsim.rules import RunStatus, SlotPool
 from flowsim.store.memory import MemoryStore, NewRun, Transition
 from flowsim.store.protocol import RunView
-from flowsim.store.reference import run_view
 from flowsim.store.records import JSON, TaskRun, WorkflowRun
+from flowsim.store.reference import run_view
 
 T = TypeVar("T")
 

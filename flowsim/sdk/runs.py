@@ -11,6 +11,7 @@ import asyncio
 from collections.abc import Callable
 
 from flowsim.engine.engine import Engine
+from flowsim.errors import UnsupportedFeatureError
 from flowsim.rules import RunStatus
 from flowsim.store.protocol import RunView
 
@@ -34,3 +35,16 @@ class RunsClient:
 
     async def aio_get_status(self, workflow_run_id: str) -> RunStatus:
         return await asyncio.to_thread(self.get_status, workflow_run_id)
+
+    def cancel(self, run_id: str) -> None:
+        raise _cancellation_refused("hatchet.runs.cancel()")
+
+    async def aio_cancel(self, run_id: str) -> None:
+        raise _cancellation_refused("hatchet.runs.aio_cancel()")
+
+
+def _cancellation_refused(call: str) -> UnsupportedFeatureError:
+    # refused by name rather than left undefined, so a test cannot pass by not cancelling
+    return UnsupportedFeatureError(
+        f"{call} is not modelled by flowsim yet; see docs/hatchet-compatibility.md"
+    )
