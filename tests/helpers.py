@@ -1,6 +1,8 @@
 """Small helpers shared by the test modules."""
 
 import asyncio
+import time
+from collections.abc import Callable
 
 
 async def settle(rounds: int = 50) -> None:
@@ -8,3 +10,15 @@ async def settle(rounds: int = 50) -> None:
     last action scheduled: dispatches, completions, timer callbacks. No wall-clock wait."""
     for _ in range(rounds):
         await asyncio.sleep(0)
+
+
+async def eventually(condition: Callable[[], bool], within: float = 5.0) -> None:
+    """Wait until ``condition()`` holds. On a durable backend a waiter notices a change (a
+    finished child, a deadlock on the stored snapshot) on its next re-read, a fraction of a
+    second later in wall-clock time; the memory engine sees it at once. Fails after
+    ``within`` seconds rather than hanging."""
+    deadline = time.monotonic() + within
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"condition still false after {within} s")
+        await asyncio.sleep(0.01)

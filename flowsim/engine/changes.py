@@ -34,8 +34,12 @@ class ChangeFeed:
         """Something changed (here or elsewhere): wake every waiter."""
         with self._condition:
             self._generation += 1
-            futures, self._futures = self._futures, []
             self._condition.notify_all()
+        self._wake_async_waiters()
+
+    def _wake_async_waiters(self) -> None:
+        with self._condition:
+            futures, self._futures = self._futures, []
         for loop, future in futures:
             if not loop.is_closed():
                 loop.call_soon_threadsafe(_resolve, future)
@@ -45,7 +49,7 @@ class ChangeFeed:
         self._start()
         loop = asyncio.get_running_loop()
         with self._condition:
-            if self._generation != seen:
+            if self._generation != seen or self._stopped:
                 return
             future: asyncio.Future[None] = loop.create_future()
             self._futures.append((loop, future))
@@ -74,9 +78,11 @@ class ChangeFeed:
             self.bump()
 
     def stop(self) -> None:
+        """Release every waiter (a pending async one would keep its engine alive)."""
         with self._condition:
             self._stopped = True
             self._condition.notify_all()
+        self._wake_async_waiters()
         thread = self._thread
         if thread is not None and thread is not threading.current_thread():
             thread.join(timeout=5)

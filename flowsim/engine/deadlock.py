@@ -24,6 +24,7 @@ from typing import Any, Protocol
 
 import networkx as nx
 
+from flowsim.errors import FlowsimError, SlotDeadlockError, UnknownWorkflowError
 from flowsim.rules import RunStatus, SlotPool
 from flowsim.store.records import TaskRun, WorkflowRun
 
@@ -200,6 +201,14 @@ class DeadlockReport:
             out.append("How to fix:")
             out.extend(f"  - {fix}" for fix in self.fixes)
         return "\n".join(out)
+
+    def error_for(self, run_id: str) -> FlowsimError:
+        """What a caller waiting on ``run_id`` gets: ``UnknownWorkflowError`` when the run
+        is blocked because no running worker registers it (not a matter of slots),
+        ``SlotDeadlockError`` otherwise."""
+        if any(b.workflow_run_id == run_id and not b.candidates for b in self.blocked):
+            return UnknownWorkflowError(self.render_unregistered())
+        return SlotDeadlockError(self)
 
     def render_unregistered(self) -> str:
         """The text for ``UnknownWorkflowError``: only the runs no worker will take."""

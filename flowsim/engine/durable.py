@@ -27,7 +27,7 @@ from flowsim.engine.changes import ChangeFeed
 from flowsim.engine.deadlock import DeadlockReport
 from flowsim.engine.engine import Engine
 from flowsim.engine.runtime import AttemptState, Registrable, WorkerRuntime
-from flowsim.engine.snapshot_stall import find_stall_in_snapshot
+from flowsim.engine.shared_reads import SharedReads
 from flowsim.engine.timers import EarliestTimer
 from flowsim.errors import BlockingCallError, SlotDeadlockError, TaskRunError
 from flowsim.rules import RunStatus, SlotPool
@@ -59,6 +59,7 @@ class DurableEngine(Engine):
         self.display_url = store.display_url
         self.lease_seconds = lease_seconds
         self.changes = ChangeFeed(store.wait_for_change)
+        self.reads = SharedReads(store, lambda: self.changes.generation, STALL_CHECK_SECONDS)
         #: run objects handed to callers, refreshed in place from the store
         self._runs: weakref.WeakValueDictionary[str, WorkflowRun] = weakref.WeakValueDictionary()
         self._specs: dict[str, WorkflowSpec] = {}
@@ -112,6 +113,8 @@ class DurableEngine(Engine):
                 parent_run_id=claim.parent_run_id,
             )
             self._runs[claim.run_id] = run
+        # a run adopted from a RunView (its spawner awaits it here) lacks the parent run id
+        run.parent_run_id = claim.parent_run_id
         run.status = RunStatus.RUNNING
         for name, output in claim.parent_outputs.items():
             parent_spec = spec.tasks.get(name) or _fallback_spec(claim.workflow, [name]).tasks[name]
@@ -163,6 +166,8 @@ class DurableEngine(Engine):
         return [self._task_run_for(worker, claim, now) for claim in claims]
 
     def _after_claims(self, now: float) -> None:
+        if self.closed:  # a dispatch that ran after close must not arm a timer again
+            return
         self._wake_timer.arm(self.run_store.next_wakeup(now))
 
     def _store_complete(self, task_run: TaskRun, output: JSON) -> Transition:
@@ -196,9 +201,14 @@ class DurableEngine(Engine):
             self.request_dispatch()
 
     def _on_wake(self) -> None:
-        """Time passed: expire what is due (backoffs, schedule deadlines, leases)."""
+        """The wake timer fired: it is no longer armed; expire what is due."""
+        self._wake_timer.fired()
+        self._expire_and_dispatch()
+
+    def _expire_and_dispatch(self) -> None:
+        """Time passed or another process changed something: expire what is due
+        (backoffs, schedule deadlines, leases) and claim."""
         with self._lock:
-            self._wake_timer.fired()
             outcome = self.run_store.expire(self.clock.now())
         if outcome.queued or outcome.finished:
             self.changes.bump()
@@ -247,7 +257,9 @@ class DurableEngine(Engine):
             while self._workers and not self.closed:
                 seen = self.changes.generation
                 await self.changes.changed_since(seen)
-                self._on_wake()
+                if self.closed:
+                    return
+                self._expire_and_dispatch()
         finally:
             self._listener = None
 
@@ -271,7 +283,7 @@ class DurableEngine(Engine):
         try:
             while True:
                 seen = self.changes.generation
-                done, failure = watch.step()
+                done, failure = watch.step(seen)
                 if done:
                     return failure
                 await self.changes.changed_since(seen)
@@ -288,7 +300,7 @@ class DurableEngine(Engine):
         try:
             while True:
                 seen = self.changes.generation
-                done, _ = watch.step()
+                done, _ = watch.step(seen)
                 if done:
                     return run
                 self.changes.changed_since_blocking(seen)
@@ -296,6 +308,10 @@ class DurableEngine(Engine):
             watch.close()
 
     def run_views(self, run_ids: Sequence[str] | None = None) -> list[RunView]:
+        # deadlines that passed with no worker or waiter to expire them are applied first:
+        # a run read after its schedule timeout is CANCELLED, as a Hatchet server shows it
+        if self.run_store.expire(self.clock.now()).queued:
+            self.request_dispatch()
         ids = self.run_store.run_ids() if run_ids is None else run_ids
         return self.run_store.get_runs(ids)
 
@@ -340,13 +356,17 @@ class _Watch:
         self.next_check = time.monotonic()
         if attempt is not None and self.pending:
             engine.run_store.set_waiting(attempt.task_run.id, list(self.pending))
+        # after set_waiting: a shared snapshot that covers these runs also has this wait
+        self.watched = list(self.pending)
+        engine.reads.watch(self.watched)
 
-    def step(self) -> tuple[bool, WorkflowRun | None]:
-        """(done, first failure): done when every run ended or, with fail_fast, one failed."""
+    def step(self, seen: int) -> tuple[bool, WorkflowRun | None]:
+        """(done, first failure): done when every run ended or, with fail_fast, one failed;
+        ``seen`` is the change generation the caller saw before this step."""
         engine = self.engine
         if not self.pending:
             return True, None
-        for view in engine.run_store.get_runs(list(self.pending)):
+        for view in engine.reads.views(list(self.pending), seen):
             run = engine._adopt(view)
             if run.status.is_terminal:
                 del self.pending[run.id]
@@ -361,14 +381,11 @@ class _Watch:
 
     def _check_stall(self) -> None:
         engine = self.engine
-        now = engine.clock.now()
-        outcome = engine.run_store.expire(now)
-        if outcome.queued:
+        check = engine.reads.stall_check(engine.clock.now(), self.pending)
+        if check.fresh and check.expired.queued:
             engine.request_dispatch()
-        snapshot = engine.run_store.snapshot(now, list(self.pending))
-        awaited = dict.fromkeys(self.pending, 1)
-        stall = find_stall_in_snapshot(engine.display_url, snapshot, awaited)
-        if stall is None:
+        stall = check.stall
+        if stall is None or stall.stuck_runs.isdisjoint(self.pending):
             return
         if (
             any(not blocked.candidates for blocked in stall.report.blocked)
@@ -377,8 +394,9 @@ class _Watch:
             return  # no worker registers it yet: one may start (Hatchet queues it too)
         for run_id in stall.stuck_runs:
             engine._deadlocks[run_id] = stall.report
-        raise SlotDeadlockError(stall.report)
+        raise stall.report.error_for(min(stall.stuck_runs.intersection(self.pending)))
 
     def close(self) -> None:
+        self.engine.reads.unwatch(self.watched)
         if self.attempt is not None:
             self.engine.run_store.set_waiting(self.attempt.task_run.id, [])

@@ -7,6 +7,7 @@ it fires, the handler takes what is due and re-arms for the next.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 
 from flowsim.clock import Clock, TimerHandle
@@ -18,21 +19,31 @@ class EarliestTimer:
         self._fire = fire
         self._handle: TimerHandle | None = None
         self._at: float | None = None
+        # arming from two threads at once must not drop a handle: a dropped one is never
+        # cancelled, and keeps the engine (and every run it held) alive until it fires
+        self._lock = threading.Lock()
 
     def arm(self, due: float | None) -> None:
         """Make sure the timer fires no later than ``due`` (None: nothing is due)."""
-        if due is None or (self._at is not None and self._at <= due):
-            return
-        self.cancel()
-        self._at = due
-        self._handle = self._clock.call_at(due, self._fire)
+        with self._lock:
+            if due is None or (self._at is not None and self._at <= due):
+                return
+            self._cancel()
+            self._at = due
+            self._handle = self._clock.call_at(due, self._fire)
 
     def fired(self) -> None:
         """Called by the handler (under the engine lock) before it re-arms."""
-        self._handle = None
-        self._at = None
+        with self._lock:
+            self._handle = None
+            self._at = None
 
     def cancel(self) -> None:
+        with self._lock:
+            self._cancel()
+
+    def _cancel(self) -> None:
         if self._handle is not None:
             self._handle.cancel()
-        self.fired()
+        self._handle = None
+        self._at = None

@@ -20,7 +20,7 @@ from flowsim.engine.deadlock import DeadlockReport, Stall, find_stall
 from flowsim.engine.loop import LoopHost
 from flowsim.engine.runtime import AttemptState, WorkerRuntime
 from flowsim.engine.waiters import Group, Waiter
-from flowsim.errors import BlockingCallError, SlotDeadlockError, UnknownWorkflowError
+from flowsim.errors import BlockingCallError, UnknownWorkflowError
 from flowsim.rules import RunStatus
 from flowsim.store.memory import MemoryStore
 from flowsim.store.records import TaskRun, WorkflowRun
@@ -239,16 +239,8 @@ class Waiting(LoopHost):
             if run_id not in stall.stuck_runs:
                 continue
             run = self.store.runs[run_id]
-            unregistered = any(
-                b.workflow_run_id == run_id and not b.candidates for b in stall.report.blocked
-            )
             for waiter in self._waiters.pop(run_id):
-                error: Exception = (
-                    UnknownWorkflowError(stall.report.render_unregistered())
-                    if unregistered
-                    else SlotDeadlockError(stall.report)
-                )
-                self._deliver(waiter, run, error)
+                self._deliver(waiter, run, stall.report.error_for(run_id))
 
     def find_stall(self) -> Stall | None:
         """The current stall, if any (for reports and tests)."""

@@ -78,6 +78,11 @@ class Hatchet:
             return backends.engine_for(backends.redirect_url)
         engine = self._engine() if self._engine is not None else None
         if engine is None or engine.closed:
+            if self._explicit is None:
+                # after a reset, a client with no URL of its own follows the configured
+                # default again: a module-level client then runs each parametrized test
+                # on that test's backend
+                self._url = None
             engine = backends.engine_for(self.backend_url, self._clock)
             self._engine = weakref.ref(engine)
         return engine

@@ -149,8 +149,13 @@ async def test_the_report_is_data_json_and_dot(hatchet: Hatchet) -> None:
 
 
 async def test_stopping_the_only_worker_for_a_child_fails_its_waiter_at_once(
-    hatchet: Hatchet,
+    hatchet: Hatchet, flowsim_base_url: str
 ) -> None:
+    if flowsim_base_url != "memory://":
+        pytest.skip(
+            "memory-only rule: on a durable backend a worker in another process may still "
+            "register the workflow (test_a_run_no_live_worker_registers_waits_for_one)"
+        )
     gate = asyncio.Event()
 
     @hatchet.task(name="gated")
@@ -172,6 +177,32 @@ async def test_stopping_the_only_worker_for_a_child_fails_its_waiter_at_once(
             await orphan.aio_run()
         gate.set()
         await blocker.aio_result()
+
+
+async def test_a_run_no_live_worker_registers_waits_for_one(
+    hatchet: Hatchet, flowsim_base_url: str
+) -> None:
+    """On SQLite and Postgres, workers in other processes share the store, so a run no live
+    worker registers stays queued (as on a Hatchet server) until one starts."""
+    if flowsim_base_url == "memory://":
+        pytest.skip("in memory no other process can start a worker: the wait fails at once")
+
+    @hatchet.task(name="gated")
+    async def gated(input: EmptyModel, ctx: Context) -> dict[str, str]:
+        return {}
+
+    @hatchet.task(name="orphan")
+    async def orphan(input: EmptyModel, ctx: Context) -> dict[str, str]:
+        return {"ran": "yes"}
+
+    async with hatchet.worker("main", slots=1, workflows=[gated]):
+        ref = await orphan.aio_run_no_wait()
+        waiting = asyncio.ensure_future(ref.aio_result())
+        await asyncio.sleep(0.6)  # three stall checks by the waiter
+        assert not waiting.done()
+        assert hatchet.runs.get_status(ref.workflow_run_id) == "QUEUED"
+        async with hatchet.worker("late", slots=1, workflows=[orphan]):
+            assert await asyncio.wait_for(waiting, 10) == {"ran": "yes"}
 
 
 async def test_a_caller_that_waits_after_the_deadlock_was_found_still_gets_it(

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from flowsim import BlockingCallError, Context, EmptyModel, FailedTaskRunExceptionGroup, Hatchet
-from tests.helpers import settle
+from tests.helpers import eventually, settle
 
 SCRIPT = textwrap.dedent(
     """
@@ -104,9 +104,8 @@ async def test_draining_fails_a_parent_waiting_on_children_only_this_worker_woul
         ref = waiting_parent.run_no_wait()
         await settle()  # both slots taken: the hog runs, the parent waits on a queued kid
         drain = asyncio.ensure_future(worker.aio_stop())
-        await settle()
+        await eventually(lambda: hatchet.runs.view(ref.workflow_run_id).status == "FAILED")
         run = hatchet.runs.view(ref.workflow_run_id)
-        assert run.status == "FAILED"
         hog_gate.set()
         await asyncio.wait_for(drain, 5)
     error = run.tasks["waiting-parent"].error

@@ -1,0 +1,104 @@
+"""One read of the store per change for every waiter in a process.
+
+Each waiter on a durable backend re-reads its runs whenever the change feed moves, and
+looks for a deadlock on a fresh snapshot a few times a second. Done per waiter, 70 sync
+parents blocked in ``child.run()`` made 70 ``get_runs`` per child completion plus 350
+``expire`` + ``snapshot`` calls a second; on Postgres that starved the connection pool and
+the children never got a connection to finish on. Here the waiters share: one
+``get_runs`` of every awaited run serves every waiter that saw the same change
+generation, and one ``expire`` + ``snapshot`` + deadlock analysis serves every stall
+check in its period. One analysis seeded with every awaited run finds each run stuck
+exactly when an analysis seeded with that run alone would: the runs slot holders wait on
+seed both, and progress only flows from a run to the holders waiting on it.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+
+from flowsim.engine.deadlock import Stall
+from flowsim.engine.snapshot_stall import find_stall_in_snapshot
+from flowsim.store.protocol import Outcome, RunStore, RunView
+
+
+@dataclass(frozen=True, slots=True)
+class StallCheck:
+    """What one shared stall check found: whether its ``expire`` queued work (the caller
+    then asks the workers to dispatch), and the stall among the awaited runs, if any."""
+
+    expired: Outcome
+    stall: Stall | None
+    #: the runs awaited when the snapshot was taken: a later wait needs a fresh one
+    covers: frozenset[str]
+    #: whether this caller ran the check (False: it got the cached result of another's)
+    fresh: bool
+
+
+class SharedReads:
+    def __init__(
+        self, store: RunStore, generation: Callable[[], int], period_seconds: float
+    ) -> None:
+        self._store = store
+        self._generation = generation
+        self._period = period_seconds
+        # three locks: registering a wait must not queue behind a query in flight, and a
+        # re-read must not queue behind a stall check's snapshot
+        self._registry_lock = threading.Lock()
+        self._read_lock = threading.Lock()
+        self._check_lock = threading.Lock()
+        #: run id -> how many open waits are on it
+        self._awaited: Counter[str] = Counter()
+        self._views: dict[str, RunView] = {}
+        self._views_generation = -1
+        self._check: StallCheck | None = None
+        self._check_due = 0.0
+
+    def watch(self, run_ids: Iterable[str]) -> None:
+        with self._registry_lock:
+            self._awaited.update(run_ids)
+
+    def unwatch(self, run_ids: Iterable[str]) -> None:
+        with self._registry_lock:
+            self._awaited.subtract(run_ids)
+            for run_id in [r for r, n in self._awaited.items() if n <= 0]:
+                del self._awaited[run_id]
+
+    def _awaited_now(self) -> list[str]:
+        with self._registry_lock:
+            return list(self._awaited)
+
+    def views(self, run_ids: Sequence[str], seen: int) -> list[RunView]:
+        """The runs as stored after every change up to generation ``seen`` at least."""
+        with self._read_lock:
+            stale = self._views_generation < seen
+            if stale or any(run_id not in self._views for run_id in run_ids):
+                generation = self._generation()  # read before the query: it covers this
+                wanted = list(dict.fromkeys([*self._awaited_now(), *run_ids]))
+                self._views = {view.id: view for view in self._store.get_runs(wanted)}
+                self._views_generation = generation
+            return [self._views[run_id] for run_id in run_ids]
+
+    def stall_check(self, now: float, awaited: Iterable[str]) -> StallCheck:
+        """Expire what is due and snapshot, at most once per period for all waiters (and
+        again for a wait the last snapshot did not cover)."""
+        with self._check_lock:
+            check = self._check
+            if (
+                check is not None
+                and time.monotonic() < self._check_due
+                and check.covers.issuperset(awaited)
+            ):
+                return StallCheck(check.expired, check.stall, check.covers, fresh=False)
+            covers = frozenset(self._awaited_now())
+            expired = self._store.expire(now)
+            snapshot = self._store.snapshot(now, list(covers))
+            stall = find_stall_in_snapshot(
+                self._store.display_url, snapshot, dict.fromkeys(covers, 1)
+            )
+            self._check = StallCheck(expired, stall, covers, fresh=True)
+            self._check_due = time.monotonic() + self._period
+            return self._check
