@@ -20,10 +20,13 @@ DEFAULT_POOL_MIN = 1
 DEFAULT_POOL_MAX = 10
 #: seconds libpq may spend connecting: an unreachable database fails fast, not after minutes
 DEFAULT_CONNECT_TIMEOUT = 5
+#: seconds an operation keeps retrying once the database went away mid-run (a server
+#: restart or failover takes a few); after that the outage is reported, not waited out
+DEFAULT_RECONNECT_SECONDS = 30.0
 #: lower-case letters, digits and underscores, not starting with a digit, at most 63 bytes
 #: (Postgres truncates longer names): one spelling whether quoted or not
 SCHEMA_NAME = re.compile(r"[a-z_][a-z0-9_]{0,62}")
-_OURS = ("schema", "pool_min", "pool_max")
+_OURS = ("schema", "pool_min", "pool_max", "reconnect_seconds")
 _PASSWORD_PARAMETER = re.compile(r"(?i)(\bpassword\s*=\s*)('[^']*'|[^&\s]*)")
 
 
@@ -68,6 +71,9 @@ class PostgresURL:
     schema: str
     pool_min: int
     pool_max: int
+    #: how long a lost connection is retried (capped exponential backoff) before an
+    #: operation fails with ``DatabaseLostError``; 0 fails at the first loss
+    reconnect_seconds: float
     #: the libpq parameters the URL sets itself (flowsim adds defaults for the others)
     libpq_keys: frozenset[str]
 
@@ -79,7 +85,8 @@ class PostgresURL:
 
 def parse_url(url: str) -> PostgresURL:
     """Split a ``postgresql://user:pass@host:port/db?schema=NAME&pool_min=1&pool_max=10``
-    URL; ``ConfigurationError`` (with the masked URL) says what is wrong with it."""
+    (and ``&reconnect_seconds=30``) URL; ``ConfigurationError`` (with the masked URL) says
+    what is wrong with it."""
     display = mask_url(url)
     try:
         parts = urlsplit(url)
@@ -112,6 +119,7 @@ def parse_url(url: str) -> PostgresURL:
         raise ConfigurationError(
             f"{display!r}: pool_min={pool_min} is larger than pool_max={pool_max}"
         )
+    reconnect_seconds = _seconds(display, options, "reconnect_seconds", DEFAULT_RECONNECT_SECONDS)
     conninfo = urlunsplit(parts._replace(query="&".join(raw for _, raw in passed)))
     return PostgresURL(
         conninfo=conninfo,
@@ -119,6 +127,7 @@ def parse_url(url: str) -> PostgresURL:
         schema=schema,
         pool_min=pool_min,
         pool_max=pool_max,
+        reconnect_seconds=reconnect_seconds,
         libpq_keys=frozenset(key for key, _ in passed),
     )
 
@@ -134,5 +143,21 @@ def _count(display: str, options: dict[str, str], key: str, default: int, minimu
     if value < minimum:
         raise ConfigurationError(
             f"{display!r}: {key}={text!r} must be a whole number of connections, at least {minimum}"
+        )
+    return value
+
+
+def _seconds(display: str, options: dict[str, str], key: str, default: float) -> float:
+    text = options.get(key)
+    if text is None:
+        return default
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not 0 <= value < float("inf"):
+        raise ConfigurationError(
+            f"{display!r}: {key}={text!r} must be a number of seconds, 0 or more "
+            f"(default {default:g})"
         )
     return value
