@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import psycopg
@@ -122,54 +123,65 @@ class PostgresStore:
         while True:
             attempt += 1
             conn = self._connection(action, outage)
-            committing = False
-            xid: str | None = None
+            commit = _Commit(conn.info.backend_pid)
+            computed: list[T] = []
             try:
-                session = Session(conn, self._specs)
-                try:
-                    batching = pipeline and PIPELINES
-                    with conn.pipeline() if batching else contextlib.nullcontext():
-                        if read_only:
-                            conn.execute(
-                                "SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY"
-                            )
-                            marker = None
-                        else:
-                            marker = conn.execute(reconnect.TRANSACTION_ID)
-                        result = body(session)
-                        if session.changed:
-                            conn.execute("SELECT pg_notify(%s, '')", (self.url.channel,))
-                        if marker is not None:
-                            row = marker.fetchone()
-                            xid = None if row is None else row[0]
-                        committing = True
-                        conn.commit()
-                except BaseException:
-                    _rollback_quietly(conn)
-                    raise
-                return result
+                return self._once(conn, body, read_only, pipeline, commit, computed)
             except RunNotFoundError as exc:  # name the store, as every error here does
                 raise RunNotFoundError(f"{exc} ({self.display_url})") from None
             except psycopg.Error as exc:
-                if reconnect.is_lost(conn, exc):
-                    self._pool.check()  # replace the pool's other dead connections too
-                    if committing and xid is not None:
-                        where = f"{action} (lost at COMMIT: whether it applied is unknown)"
-                        if self._committed(where, xid, conn.info.backend_pid, outage, exc):
-                            return result
-                    outage.lost(action, exc)
-                    continue
-                forgotten = isinstance(exc, pg_errors.ForeignKeyViolation) and self._specs.stored
-                if forgotten and attempt < ATTEMPTS:
-                    # a spec we stored earlier is gone (the schema was emptied): store it again
-                    self._specs.stored.clear()
-                    continue
-                if attempt >= ATTEMPTS or not errors.is_retryable(exc):
-                    raise errors.failed(self.display_url, action, exc) from exc
-                time.sleep(delay)
-                delay *= 3
+                failure, lost = exc, reconnect.is_lost(conn, exc)
             finally:
-                self._pool.putconn(conn)
+                self._pool.putconn(conn)  # first: settling a lost COMMIT needs a connection
+            if lost:
+                self._pool.check()  # replace the pool's other dead connections too
+                if commit.sent and commit.xid is not None:
+                    where = f"{action} (lost at COMMIT: whether it applied is unknown)"
+                    if self._committed(where, commit.xid, commit.pid, outage, failure):
+                        return computed[0]
+                outage.lost(action, failure)
+                continue
+            forgotten = isinstance(failure, pg_errors.ForeignKeyViolation) and self._specs.stored
+            if forgotten and attempt < ATTEMPTS:
+                # a spec we stored earlier is gone (the schema was emptied): store it again
+                self._specs.stored.clear()
+                continue
+            if attempt >= ATTEMPTS or not errors.is_retryable(failure):
+                raise errors.failed(self.display_url, action, failure) from failure
+            time.sleep(delay)
+            delay *= 3
+
+    def _once(
+        self,
+        conn: Conn,
+        body: Callable[[Session], T],
+        read_only: bool,
+        pipeline: bool,
+        commit: _Commit,
+        computed: list[T],
+    ) -> T:
+        """One try of ``_run``: ``commit`` records whether COMMIT was sent and for which
+        transaction id, ``computed`` the result, for settling a COMMIT that was lost."""
+        session = Session(conn, self._specs)
+        try:
+            with conn.pipeline() if pipeline and PIPELINES else contextlib.nullcontext():
+                if read_only:
+                    conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
+                    marker = None
+                else:
+                    marker = conn.execute(reconnect.TRANSACTION_ID)
+                computed.append(body(session))
+                if session.changed:
+                    conn.execute("SELECT pg_notify(%s, '')", (self.url.channel,))
+                if marker is not None:
+                    row = marker.fetchone()
+                    commit.xid = None if row is None else row[0]
+                commit.sent = True
+                conn.commit()
+        except BaseException:
+            _rollback_quietly(conn)
+            raise
+        return computed[0]
 
     def _connection(self, action: str, outage: Outage) -> Conn:
         """A pooled connection; while the database is away, the server is probed (with the
@@ -329,6 +341,16 @@ class PostgresStore:
         return self._run(
             "snapshot", lambda s: workers.snapshot(s.conn, now, awaited), read_only=True
         )
+
+
+@dataclass(slots=True)
+class _Commit:
+    """How far one try of a transaction got: whether its COMMIT was sent, and the
+    transaction id to ask the server about if that COMMIT's answer was lost."""
+
+    pid: int
+    sent: bool = False
+    xid: str | None = None
 
 
 def _rollback_quietly(conn: Conn) -> None:

@@ -2,64 +2,20 @@
 database: they split the work, a one-slot deadlock in another process is reported to the
 waiting caller, and killing workers with SIGKILL loses and duplicates nothing."""
 
-import asyncio
-import os
 import random
-import signal
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from flowsim import SlotDeadlockError, backend
 from flowsim.engine.durable import DurableEngine
 from tests.backends import crashflows
+from tests.backends.processes import Workers
+from tests.backends.processes import wait_for as _wait
 from tests.backends.servers import backend_url, drop_schema, postgres_dsn
 from tests.seed import parent as seed_parent
-
-ROOT = Path(__file__).parents[2]
-FLOWSIM = Path(sys.executable).with_name("flowsim")
-LEASE = "1.0"
-
-
-class Workers:
-    """``flowsim worker`` processes through the installed console script."""
-
-    def __init__(self, url: str, target: str, log_dir: Path) -> None:
-        self.url, self.target, self.log_dir = url, target, log_dir
-        self.processes: list[subprocess.Popen[bytes]] = []
-        self.started = 0
-
-    def start(self) -> subprocess.Popen[bytes]:
-        self.started += 1
-        log = (self.log_dir / f"worker-{self.started}.log").open("wb")
-        process = subprocess.Popen(
-            [str(FLOWSIM), "worker", self.target, "--backend", self.url, "--lease-seconds", LEASE],
-            cwd=ROOT,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            env={**os.environ, "PYTHONPATH": str(ROOT)},
-        )
-        self.processes.append(process)
-        return process
-
-    def kill(self, process: subprocess.Popen[bytes]) -> None:
-        process.send_signal(signal.SIGKILL)
-        process.wait()
-        self.processes.remove(process)
-
-    def stop_all(self) -> None:
-        for process in self.processes:
-            process.send_signal(signal.SIGTERM)
-        for process in self.processes:
-            try:
-                process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                process.kill()
 
 
 @pytest.fixture(params=["sqlite", "postgres"])
@@ -69,13 +25,6 @@ def shared_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     backend.reset()
     if schema is not None:
         drop_schema(postgres_dsn(), schema)
-
-
-def _wait(awaitable: Any, seconds: float) -> Any:
-    async def bounded() -> Any:
-        return await asyncio.wait_for(awaitable, seconds)
-
-    return asyncio.run(bounded())
 
 
 def test_the_seed_deadlock_in_a_worker_process_is_reported_to_the_caller(
