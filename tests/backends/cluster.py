@@ -59,12 +59,17 @@ class PrivateCluster:
         self.data = root / "data"
         self.port = free_port()
         self.dsn = f"postgresql://postgres@127.0.0.1:{self.port}/postgres"
+        self.log = str(root / "server.log")
 
     def _ctl(self, *args: str, timeout: float = 60) -> None:
+        """pg_ctl with its output (and the server's, which it hands its descriptors to)
+        in a file: a pipe would be held open by the server and never reach EOF."""
         command = [*self.run_as, str(self.bin_dir / "pg_ctl"), "-D", str(self.data), *args]
-        done = subprocess.run(command, capture_output=True, text=True, timeout=timeout)
+        with (self.root / "pg_ctl.out").open("ab") as out:
+            done = subprocess.run(command, stdout=out, stderr=out, timeout=timeout)
         if done.returncode != 0:
-            raise RuntimeError(f"{' '.join(args)} failed: {done.stdout}{done.stderr}")
+            tail = (self.root / "pg_ctl.out").read_text(errors="replace")[-2000:]
+            raise RuntimeError(f"pg_ctl {' '.join(args)} failed: {tail}")
 
     def init(self) -> None:
         command = [*self.run_as, str(self.bin_dir / "initdb"), "-D", str(self.data),
@@ -78,12 +83,12 @@ class PrivateCluster:
             f"-p {self.port} -k {self.root} -c listen_addresses=127.0.0.1 "
             "-c fsync=off -c max_connections=60"
         )
-        self._ctl("-l", str(self.root / "server.log"), "-w", "-o", options, "start")
+        self._ctl("-l", self.log, "-w", "-o", options, "start")
 
     def restart(self) -> None:
         """``pg_ctl restart -m fast``: every session is ended, in-flight transactions
         roll back, and the server comes back on the same port."""
-        self._ctl("-w", "-m", "fast", "restart")
+        self._ctl("-l", self.log, "-w", "-m", "fast", "restart")
 
     def stop(self) -> None:
         self._ctl("-w", "-m", "fast", "stop")
