@@ -8,12 +8,16 @@ libpq refuses a URL with parameters it does not know; every other parameter (``s
 
 from __future__ import annotations
 
+import math
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TypeVar
 from urllib.parse import unquote_plus, urlsplit, urlunsplit
 
 from flowsim.errors import ConfigurationError
 
+N = TypeVar("N", int, float)
 SCHEMES = ("postgresql", "postgres")
 DEFAULT_SCHEMA = "flowsim"
 DEFAULT_POOL_MIN = 1
@@ -133,31 +137,33 @@ def parse_url(url: str) -> PostgresURL:
 
 
 def _count(display: str, options: dict[str, str], key: str, default: int, minimum: int) -> int:
-    text = options.get(key)
-    if text is None:
-        return default
-    try:
-        value = int(text)
-    except ValueError:
-        value = minimum - 1
-    if value < minimum:
-        raise ConfigurationError(
-            f"{display!r}: {key}={text!r} must be a whole number of connections, at least {minimum}"
-        )
-    return value
+    requirement = f"a whole number of connections, at least {minimum}"
+    return _number(display, options, key, default, int, lambda n: n >= minimum, requirement)
 
 
 def _seconds(display: str, options: dict[str, str], key: str, default: float) -> float:
+    requirement = f"a number of seconds, 0 or more (default {default:g})"
+    return _number(display, options, key, default, float, lambda n: 0 <= n < math.inf, requirement)
+
+
+def _number(
+    display: str,
+    options: dict[str, str],
+    key: str,
+    default: N,
+    parse: Callable[[str], N],
+    valid: Callable[[N], bool],
+    requirement: str,
+) -> N:
+    """The option ``key`` as a number (``default`` when absent); refused, naming the URL
+    and what it must be, when it does not parse or is out of range."""
     text = options.get(key)
     if text is None:
         return default
     try:
-        value = float(text)
+        value = parse(text)
     except ValueError:
-        value = -1.0
-    if not 0 <= value < float("inf"):
-        raise ConfigurationError(
-            f"{display!r}: {key}={text!r} must be a number of seconds, 0 or more "
-            f"(default {default:g})"
-        )
+        value = None
+    if value is None or not valid(value):
+        raise ConfigurationError(f"{display!r}: {key}={text!r} must be {requirement}")
     return value
