@@ -4,9 +4,10 @@ processes on many machines.
 This module owns the connections (a ``psycopg_pool.ConnectionPool`` whose connections
 search only the store's schema, plus the listener's) and runs every operation as one
 transaction: driver errors are translated here, a transaction the server rolled back
-(deadlock, lost connection before COMMIT) is retried with backoff, and a change other
-processes should hear about sends one NOTIFY before the commit. What each operation does
-is in the modules named after it.
+(deadlock, serialization failure) is retried with backoff, a lost database is waited for
+within the URL's ``reconnect_seconds`` and a COMMIT whose answer was lost is settled by
+its transaction id (``reconnect``), and a change other processes should hear about sends
+one NOTIFY before the commit. What each operation does is in the modules named after it.
 """
 
 from __future__ import annotations
