@@ -16,6 +16,7 @@ process can do meanwhile, so:
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import time
 import uuid
@@ -29,7 +30,7 @@ from flowsim.engine.engine import Engine
 from flowsim.engine.runtime import AttemptState, Registrable, WorkerRuntime
 from flowsim.engine.snapshot_stall import find_stall_in_snapshot
 from flowsim.engine.timers import EarliestTimer
-from flowsim.errors import BlockingCallError, SlotDeadlockError, TaskRunError
+from flowsim.errors import BlockingCallError, DatabaseLostError, SlotDeadlockError, TaskRunError
 from flowsim.rules import RunStatus, SlotPool
 from flowsim.store.memory import NewRun, Transition
 from flowsim.store.protocol import Claim, RunRequest, RunStore, RunView, WorkerInfo
@@ -227,27 +228,34 @@ class DurableEngine(Engine):
         return runtime
 
     def _beat(self) -> None:
-        """Renew every local worker's lease, a third of a lease apart."""
+        """Renew every local worker's lease, a third of a lease apart. The next beat is
+        armed first: a heartbeat that fails (the database lost for longer than the
+        reconnect window) must not end the heartbeats for good, or a worker that outlives
+        the outage would run work under leases nobody renews."""
         with self._lock:
             if self.closed or not self._workers:
                 self._heartbeat = None
                 return
             now = self.clock.now()
-            for worker in self._workers.values():
-                self.run_store.heartbeat(worker.id, now, self.lease_seconds)
             if self._heartbeat is not None:
                 self._heartbeat.cancel()
             self._heartbeat = self.clock.call_at(
                 now + self.lease_seconds / 3, lambda: self.post(self._beat)
             )
+            for worker in self._workers.values():
+                self.run_store.heartbeat(worker.id, now, self.lease_seconds)
 
     async def _listen(self) -> None:
-        """Work queued by other processes: claim when the store reports a change."""
+        """Work queued by other processes: claim when the store reports a change. A
+        database lost for longer than the reconnect window is the waiters' and the
+        heartbeat's to report (``flowsim worker`` exits on it); this loop keeps going, so
+        an in-process worker claims again once the database is back."""
         try:
             while self._workers and not self.closed:
                 seen = self.changes.generation
                 await self.changes.changed_since(seen)
-                self._on_wake()
+                with contextlib.suppress(DatabaseLostError):
+                    self._on_wake()
         finally:
             self._listener = None
 

@@ -12,6 +12,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import subprocess
 import threading
 import time
@@ -299,6 +300,31 @@ def _wait_for_log(path: Path, text: str) -> None:
             return
         time.sleep(0.05)
     raise AssertionError(f"{text!r} not in {path} after 40 s")
+
+
+async def test_an_in_process_worker_outlives_an_outage_longer_than_the_window(
+    cluster: PrivateCluster, on_cluster: Callable[..., str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Inside your own process nothing exits: the heartbeat that gave up is logged, and
+    once the database is back the worker heartbeats and runs work again."""
+    monkeypatch.setenv("FLOWSIM_LEASE_SECONDS", "0.6")  # a heartbeat every 0.2 s
+    url = on_cluster(reconnect_seconds=0.3)
+    schema = url.rsplit("schema=", 1)[1].split("&", 1)[0]
+    hatchet = Hatchet(backend=url)
+    task = hatchet.task(name="after-outage")(_noop)
+    try:
+        async with hatchet.worker("outlives", slots=1, workflows=[task]):
+            assert await task.aio_run() == {}
+            cluster.stop()
+            await asyncio.sleep(1.0)  # heartbeats give up meanwhile (window 0.3 s)
+            cluster.start()
+            back = time.time()
+            assert await task.aio_run() == {}
+            await asyncio.sleep(0.6)
+            ((lease,),) = rows(cluster.dsn, f"SELECT lease_expires_at FROM {schema}.workers")
+    finally:
+        backend.reset()
+    assert lease > back + 0.6  # renewed after the outage
 
 
 #: seconds a claim lives without a heartbeat in the restart test: longer than a restart
