@@ -105,6 +105,7 @@ class PostgresStore:
         read_only: bool = False,
         pipeline: bool = True,
         outage: Outage | None = None,
+        idempotent: bool = False,
     ) -> T:
         """Run ``body`` in one transaction and commit it; every driver error leaves as
         ``StoreError`` naming ``action``, a database lost for longer than the reconnect
@@ -113,7 +114,9 @@ class PostgresStore:
         Retried: a transaction the server rolled back (deadlock, serialization failure;
         ``ATTEMPTS`` times) and one whose connection was lost (until the window closes).
         A connection lost at COMMIT is settled by asking the server whether the
-        transaction's id committed (``reconnect``), so nothing is applied twice.
+        transaction's id committed (``reconnect``), so nothing is applied twice; an
+        ``idempotent`` body (a heartbeat: running it twice is harmless) skips reading its
+        id, which costs a round trip where the body reads nothing, and is simply rerun.
 
         The body runs in pipeline mode: a statement whose result is not read is sent with
         the next one that is, so the writes ending a transaction, its NOTIFY and COMMIT
@@ -127,7 +130,8 @@ class PostgresStore:
             commit = _Commit(conn.info.backend_pid)
             computed: list[T] = []
             try:
-                return self._once(conn, body, read_only, pipeline, commit, computed)
+                settle = not (read_only or idempotent)
+                return self._once(conn, body, read_only, pipeline, settle, commit, computed)
             except RunNotFoundError as exc:  # name the store, as every error here does
                 raise RunNotFoundError(f"{exc} ({self.display_url})") from None
             except psycopg.Error as exc:
@@ -158,6 +162,7 @@ class PostgresStore:
         body: Callable[[Session], T],
         read_only: bool,
         pipeline: bool,
+        settle: bool,
         commit: _Commit,
         computed: list[T],
     ) -> T:
@@ -168,9 +173,7 @@ class PostgresStore:
             with conn.pipeline() if pipeline and PIPELINES else contextlib.nullcontext():
                 if read_only:
                     conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
-                    marker = None
-                else:
-                    marker = conn.execute(reconnect.TRANSACTION_ID)
+                marker = conn.execute(reconnect.TRANSACTION_ID) if settle else None
                 computed.append(body(session))
                 if session.changed:
                     conn.execute("SELECT pg_notify(%s, '')", (self.url.channel,))
@@ -243,7 +246,8 @@ class PostgresStore:
             apply_migrations(session.conn, self.schema, self.display_url)
 
         try:
-            self._run("migrate", body, pipeline=False)  # a migration file is many statements
+            # a migration file is many statements; applying one is recorded, and skipped after
+            self._run("migrate", body, pipeline=False, idempotent=True)
         except errors.StoreError as exc:  # e.g. no CREATE privilege: the setup is at fault
             raise ConfigurationError(
                 f"{exc} (flowsim creates its tables in schema {self.schema!r}; the user needs "
@@ -314,10 +318,11 @@ class PostgresStore:
     # ------------------------------------------------------------ time
 
     def expire(self, now: float) -> Outcome:
-        return self._run("expire", lambda s: timing.expire(s, now))
+        # what is due and not yet handled: handled once, whoever asks again
+        return self._run("expire", lambda s: timing.expire(s, now), idempotent=True)
 
     def next_wakeup(self, now: float) -> float | None:
-        return self._run("next_wakeup", lambda s: timing.next_wakeup(s.conn))
+        return self._run("next_wakeup", lambda s: timing.next_wakeup(s.conn), idempotent=True)
 
     def wait_for_change(self, timeout: float) -> None:
         self._listener.wait(timeout)
@@ -326,17 +331,27 @@ class PostgresStore:
 
     def register_worker(self, info: WorkerInfo, now: float, lease_seconds: float) -> None:
         self._run(
-            "register_worker", lambda s: workers.register_worker(s.conn, info, now, lease_seconds)
+            "register_worker",
+            lambda s: workers.register_worker(s.conn, info, now, lease_seconds),
+            idempotent=True,
         )
 
     def heartbeat(self, worker_id: str, now: float, lease_seconds: float) -> None:
-        self._run("heartbeat", lambda s: workers.heartbeat(s.conn, worker_id, now, lease_seconds))
+        self._run(
+            "heartbeat",
+            lambda s: workers.heartbeat(s.conn, worker_id, now, lease_seconds),
+            idempotent=True,
+        )
 
     def stop_worker(self, worker_id: str) -> None:
-        self._run("stop_worker", lambda s: workers.stop_worker(s.conn, worker_id))
+        self._run("stop_worker", lambda s: workers.stop_worker(s.conn, worker_id), idempotent=True)
 
     def set_waiting(self, task_run_id: str, run_ids: Sequence[str]) -> None:
-        self._run("set_waiting", lambda s: workers.set_waiting(s.conn, task_run_id, run_ids))
+        self._run(
+            "set_waiting",
+            lambda s: workers.set_waiting(s.conn, task_run_id, run_ids),
+            idempotent=True,
+        )
 
     def snapshot(self, now: float, awaited: Sequence[str] = ()) -> Snapshot:
         return self._run(
