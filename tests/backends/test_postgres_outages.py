@@ -24,6 +24,7 @@ from urllib.parse import urlsplit, urlunsplit
 import psycopg
 import pytest
 from flowsim_postgres import open_store
+from flowsim_postgres.reconnect import commit_status
 
 from flowsim import ConfigurationError, DatabaseLostError, Hatchet, backend
 from flowsim.rules import SlotPool
@@ -110,6 +111,25 @@ def test_a_commit_cut_off_is_applied_exactly_once(
     (top,) = store.create_runs([RunRequest(TOP, {})], 5.0)
     assert rows(dsn, f"SELECT id FROM {schema}.runs WHERE workflow = 'cut-top'") == [(top.id,)]
     assert cutter.cuts == [when] * 4  # every cut really happened, at a COMMIT
+
+
+def test_a_transaction_left_open_by_a_lost_session_is_ended_so_its_fate_is_known() -> None:
+    """When the server has not yet noticed that a client is gone, its transaction is still
+    in progress: asking about it ends that session (same pid and transaction only), after
+    which the answer is final."""
+    dsn = servers.postgres_dsn()
+    with psycopg.connect(dsn) as lost, psycopg.connect(dsn) as asking:
+        (xid,) = lost.execute("SELECT pg_current_xact_id()::text").fetchone() or ("",)
+        pid = lost.info.backend_pid
+        assert commit_status(asking, xid, pid + 100_000) == "in progress"  # not that one
+        assert commit_status(asking, xid, pid) == "in progress"
+        for _ in range(100):
+            if commit_status(asking, xid, pid) != "in progress":
+                break
+            time.sleep(0.05)
+        assert commit_status(asking, xid, pid) == "aborted"
+        with pytest.raises(psycopg.OperationalError):
+            lost.execute("SELECT 1")  # that session was ended
 
 
 # ---------------------------------------------------------------- a private server
