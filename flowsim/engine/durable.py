@@ -10,7 +10,10 @@ process can do meanwhile, so:
   worker killed with SIGKILL stops renewing and its runs are re-queued on expiry;
 - **waiting** re-reads the awaited runs whenever the store reports a change (a
   ``ChangeFeed`` thread), and runs the deadlock analysis on the store's snapshot, so a
-  slot deadlock whose holder sits in another process is still reported, not waited on.
+  slot deadlock whose holder sits in another process is still reported, not waited on;
+- **a lost database** (``DatabaseLostError``, after the store's reconnect window) reaches
+  whoever made the call; heartbeats and the change listener keep going, and a result
+  that could not be written is written by the next heartbeat that gets through.
 """
 
 from __future__ import annotations
@@ -21,7 +24,7 @@ import json
 import time
 import uuid
 import weakref
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from flowsim.clock import Clock, TimerHandle
 from flowsim.engine.changes import ChangeFeed
@@ -33,7 +36,7 @@ from flowsim.engine.timers import EarliestTimer
 from flowsim.errors import BlockingCallError, DatabaseLostError, SlotDeadlockError, TaskRunError
 from flowsim.rules import RunStatus, SlotPool
 from flowsim.store.memory import NewRun, Transition
-from flowsim.store.protocol import Claim, RunRequest, RunStore, RunView, WorkerInfo
+from flowsim.store.protocol import Claim, Outcome, RunRequest, RunStore, RunView, WorkerInfo
 from flowsim.store.records import JSON, TaskRun, TaskSpec, WorkflowRun, WorkflowSpec
 
 #: How often a waiter re-runs the deadlock analysis while nothing it waits on finishes.
@@ -65,6 +68,8 @@ class DurableEngine(Engine):
         self._specs: dict[str, WorkflowSpec] = {}
         self._wake_timer = EarliestTimer(self.clock, lambda: self.post(self._on_wake))
         self._heartbeat: TimerHandle | None = None
+        #: results not written because the database was lost (see _store_result)
+        self._unsaved: list[Callable[[], Outcome]] = []
         self._listener: asyncio.Task[None] | None = None
 
     # ------------------------------------------------------------ run objects
@@ -167,11 +172,8 @@ class DurableEngine(Engine):
         self._wake_timer.arm(self.run_store.next_wakeup(now))
 
     def _store_complete(self, task_run: TaskRun, output: JSON) -> Transition:
-        outcome = self.run_store.complete(
-            task_run.id, task_run.fencing_token, output, self.clock.now()
-        )
-        self.changes.bump()
-        return Transition(queued=outcome.queued)
+        token, now = task_run.fencing_token, self.clock.now()
+        return self._store_result(lambda: self.run_store.complete(task_run.id, token, output, now))
 
     def _store_fail(
         self, task_run: TaskRun, error: TaskRunError, non_retryable: bool
@@ -182,11 +184,34 @@ class DurableEngine(Engine):
             error = TaskRunError(
                 error.exc, error.exc_type, report.to_json(), error.task_run_external_id
             )
-        outcome = self.run_store.fail(
-            task_run.id, task_run.fencing_token, error, non_retryable, self.clock.now()
+        token, now = task_run.fencing_token, self.clock.now()
+        return self._store_result(
+            lambda: self.run_store.fail(task_run.id, token, error, non_retryable, now)
         )
+
+    def _store_result(self, write: Callable[[], Outcome]) -> Transition:
+        """Write an attempt's result. One that gives up because the database was lost for
+        longer than the reconnect window is kept and written again by the next heartbeat
+        that reaches the database: the attempt has ended here, and its task run, still
+        held by this worker's renewed lease, would otherwise never end (the token makes
+        a late write harmless if the lease lapsed and another attempt took over)."""
+        try:
+            outcome = write()
+        except DatabaseLostError:
+            self._unsaved.append(write)
+            raise
         self.changes.bump()
         return Transition(queued=outcome.queued)
+
+    def _write_unsaved(self) -> None:
+        """The results kept by ``_store_result``, in order; one that fails stays first."""
+        written = bool(self._unsaved)
+        while self._unsaved:
+            self._unsaved[0]()
+            self._unsaved.pop(0)
+        if written:
+            self.changes.bump()
+            self.request_dispatch()
 
     def _has_ready(self) -> bool:
         return True  # another process may have queued work: a freed slot always looks
@@ -244,6 +269,7 @@ class DurableEngine(Engine):
             )
             for worker in self._workers.values():
                 self.run_store.heartbeat(worker.id, now, self.lease_seconds)
+            self._write_unsaved()
 
     async def _listen(self) -> None:
         """Work queued by other processes: claim when the store reports a change. A

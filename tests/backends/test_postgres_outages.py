@@ -350,6 +350,39 @@ async def test_an_in_process_worker_outlives_an_outage_longer_than_the_window(
     assert lease > back + 0.6  # renewed after the outage
 
 
+async def test_a_result_the_database_missed_is_written_when_it_is_back(
+    cluster: PrivateCluster, on_cluster: Callable[..., str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A task that ends while the database is away for longer than the window: its
+    completion gives up, is kept, and the first heartbeat that reaches the database
+    writes it. (Dropping it would strand the run: the task run stays held under a lease
+    the live worker keeps renewing.)"""
+    monkeypatch.setenv("FLOWSIM_LEASE_SECONDS", "6")  # no lease lapses during the outage
+    url = on_cluster(reconnect_seconds=0.3)
+    hatchet = Hatchet(backend=url)
+    started = asyncio.Event()
+
+    @hatchet.task(name="ends-in-the-dark")
+    async def slow(input: Any, ctx: Any) -> dict[str, str]:
+        started.set()
+        await asyncio.sleep(1.0)
+        return {"done": "yes"}
+
+    try:
+        async with hatchet.worker("keeps-results", slots=1, workflows=[slow]):
+            ref = await slow.aio_run_no_wait()
+            await asyncio.wait_for(started.wait(), 20)
+            cluster.stop()
+            await asyncio.sleep(1.5)  # the task ends at 1.0 s, its completion gives up
+            cluster.start()
+            result = await asyncio.wait_for(ref.aio_result(), 10)
+            (view,) = hatchet.engine.run_views([ref.workflow_run_id])
+    finally:
+        backend.reset()
+    assert result == {"done": "yes"}
+    assert [a.outcome for a in view.tasks["ends-in-the-dark"].attempts] == ["COMPLETED"]
+
+
 #: seconds a claim lives without a heartbeat in the restart test: longer than a restart
 LEASE = 10.0
 
