@@ -197,9 +197,15 @@ class DurableEngine(Engine):
         a late write harmless if the lease lapsed and another attempt took over)."""
         try:
             outcome = write()
-        except DatabaseLostError:
+        except DatabaseLostError as exc:
             self._unsaved.append(write)
-            raise
+            if self._loop is None:
+                raise
+            # reported now, through the loop (``flowsim worker`` exits on it), rather than
+            # left in the attempt's Task to be logged whenever it is garbage-collected
+            message = "flowsim: a task's result is kept until the database is back"
+            self._loop.call_exception_handler({"message": message, "exception": exc})
+            return Transition()
         self.changes.bump()
         return Transition(queued=outcome.queued)
 

@@ -152,6 +152,8 @@ class CommitCutter:
             self._armed = when
 
     def close(self) -> None:
+        with suppress(OSError):  # wakes the accepting thread, which then ends
+            self._server.shutdown(socket.SHUT_RDWR)
         self._server.close()
 
     def _accept(self) -> None:
