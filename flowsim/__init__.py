@@ -10,6 +10,7 @@ from flowsim.engine.deadlock import DeadlockReport
 from flowsim.errors import (
     BlockingCallError,
     ConfigurationError,
+    DatabaseLostError,
     FailedTaskRunExceptionGroup,
     FlowsimError,
     IllegalTaskOutputError,
@@ -49,6 +50,7 @@ __all__ = [
     "Clock",
     "ConfigurationError",
     "Context",
+    "DatabaseLostError",
     "DeadlockReport",
     "DurableContext",
     "EmptyModel",

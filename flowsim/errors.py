@@ -13,6 +13,7 @@ The tree::
     ├── InvalidInputError (ValueError)           workflow input failed validation
     ├── UnknownWorkflowError (LookupError)       a run of a workflow no running worker registers
     ├── RunNotFoundError (LookupError)           a run id the backend does not know
+    ├── DatabaseLostError (ConnectionError)      the backend's database went away mid-run
     ├── SlotDeadlockError (RuntimeError)         no run can progress; carries the explanation
     ├── BlockingCallError (RuntimeError)         sync run() called on the engine's own event loop
     ├── UnsupportedFeatureError (NotImplementedError)
@@ -58,6 +59,29 @@ class UnknownWorkflowError(FlowsimError, LookupError):
 
 class RunNotFoundError(FlowsimError, LookupError):
     """The backend has no run with this id."""
+
+
+class DatabaseLostError(FlowsimError, ConnectionError):
+    """The backend's database went away mid-run and did not come back within the
+    reconnect window. Raised by the operation that gave up (a completion, a claim, a
+    wait), so the caller knows which one and can stop cleanly: retries inside the window
+    never apply an operation twice, and ``action`` says when the last attempt was lost at
+    its COMMIT (whether that one applied could not be checked).
+
+    An unreachable database when a store *opens* is a ``ConfigurationError`` instead, at
+    once: at start nothing is in flight, so a wrong URL should not look like an outage."""
+
+    def __init__(self, display_url: str, seconds: float, reason: str, action: str) -> None:
+        self.display_url = display_url
+        self.seconds = seconds
+        self.reason = reason
+        self.action = action
+        super().__init__(
+            f"lost the database at {display_url} for {seconds:.1f} s ({action}: {reason}); "
+            "gave up after the reconnect window (reconnect_seconds= in the URL). Check that "
+            "the server is up and reachable; runs already stored are kept, and a worker "
+            "started again picks up where this one stopped"
+        )
 
 
 class BlockingCallError(FlowsimError, RuntimeError):

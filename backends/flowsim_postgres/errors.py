@@ -32,7 +32,10 @@ def reason(exc: BaseException) -> str:
 def unreachable(display_url: str, exc: BaseException) -> ConfigurationError:
     """Opening failed: say where, why, and what to check."""
     message = reason(exc)
-    hint = "check that the server runs and the host, port, user and database are right"
+    hint = (
+        "check that the server runs and the host, port, user and database are right; "
+        "at start flowsim does not wait for the database"
+    )
     if isinstance(exc, psycopg.ProgrammingError):
         hint = "check the URL's query parameters (libpq refused one)"
     elif "password" in message.lower() or "authentication" in message.lower():

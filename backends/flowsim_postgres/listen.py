@@ -4,6 +4,11 @@ Every transaction that queues work, schedules a retry or ends a run sends ``pg_n
 the schema's channel before it commits, so the notification is delivered at commit (and
 never for a rolled-back change). A waiter blocks on the connection's socket until one
 arrives or the timeout passes: no polling.
+
+A lost connection is dropped and made again on the next wait, backing off as store
+operations do (50 ms doubling to 1 s) while the server refuses; the wait that listens
+again returns at once, because whatever was notified meanwhile was not heard: every
+waiter re-reads once, so a missed notification strands nothing.
 """
 
 from __future__ import annotations
@@ -15,6 +20,8 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
+from flowsim_postgres.reconnect import FIRST_BACKOFF, MAX_BACKOFF
+
 
 class Listener:
     def __init__(self, conninfo: str, connect_kwargs: dict[str, Any], channel: str) -> None:
@@ -24,6 +31,9 @@ class Listener:
         self._conn: psycopg.Connection[Any] | None = None
         self._lock = threading.Lock()
         self._closed = False
+        #: while the server refuses: when to try again, and the backoff after that
+        self._retry_at = 0.0
+        self._delay = FIRST_BACKOFF
 
     def wait(self, timeout: float) -> None:
         """Return at the first notification or after ``timeout`` seconds. The first call
@@ -36,6 +46,11 @@ class Listener:
                 return
             conn = self._conn
             if conn is None or conn.closed:
+                pause = self._retry_at - time.monotonic()
+                if pause > 0:  # backing off: until the next try, or the timeout if sooner
+                    time.sleep(min(pause, max(0.0, deadline - time.monotonic())))
+                    if time.monotonic() < self._retry_at:
+                        return
                 self._conn = self._connect()
                 if self._conn is None:  # the database is away: waiters re-read and see it
                     time.sleep(max(0.0, deadline - time.monotonic()))
@@ -52,13 +67,22 @@ class Listener:
         try:
             conn = psycopg.connect(self._conninfo, autocommit=True, **self._kwargs)
         except psycopg.Error:
+            self._back_off()
             return None
         try:
             conn.execute(sql.SQL("LISTEN {}").format(sql.Identifier(self._channel)))
         except psycopg.Error:
             conn.close()
+            self._back_off()
             return None
+        self._delay = FIRST_BACKOFF
         return conn
+
+    def _back_off(self) -> None:
+        """The server refused: no new try before the backoff has passed (each wait still
+        returns by its timeout, so waiters keep re-reading meanwhile)."""
+        self._retry_at = time.monotonic() + self._delay
+        self._delay = min(self._delay * 2, MAX_BACKOFF)
 
     def _drop(self) -> None:
         conn, self._conn = self._conn, None

@@ -4,9 +4,10 @@ processes on many machines.
 This module owns the connections (a ``psycopg_pool.ConnectionPool`` whose connections
 search only the store's schema, plus the listener's) and runs every operation as one
 transaction: driver errors are translated here, a transaction the server rolled back
-(deadlock, lost connection before COMMIT) is retried with backoff, and a change other
-processes should hear about sends one NOTIFY before the commit. What each operation does
-is in the modules named after it.
+(deadlock, serialization failure) is retried with backoff, a lost database is waited for
+within the URL's ``reconnect_seconds`` and a COMMIT whose answer was lost is settled by
+its transaction id (``reconnect``), and a change other processes should hear about sends
+one NOTIFY before the commit. What each operation does is in the modules named after it.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import psycopg
@@ -25,18 +27,21 @@ from flowsim.errors import ConfigurationError, RunNotFoundError, TaskRunError
 from flowsim.rules import SlotPool
 from flowsim.store.protocol import Claim, Outcome, RunRequest, RunView, Snapshot, WorkerInfo
 from flowsim.store.records import JSON
-from flowsim_postgres import claims, errors, outcomes, runs, timing, workers
+from flowsim_postgres import claims, errors, outcomes, reconnect, runs, timing, workers
 from flowsim_postgres.listen import Listener
 from flowsim_postgres.migrate import migrate as apply_migrations
+from flowsim_postgres.reconnect import FIRST_BACKOFF, Outage
 from flowsim_postgres.rows import Conn, Session, SpecCache
 from flowsim_postgres.urls import DEFAULT_CONNECT_TIMEOUT, PostgresURL, parse_url
 
 T = TypeVar("T")
 #: runs of a transaction the server rolled back before giving up (backoff between them)
 ATTEMPTS = 4
-FIRST_BACKOFF = 0.05
 #: seconds an operation waits for a free pooled connection
 POOL_WAIT = 30.0
+#: the pool is asked for at most this long at a time, so a server that went down while we
+#: waited is noticed (and waited for with backoff) instead of timing out the whole wait
+POOL_SLICE = 1.0
 #: pipeline mode needs libpq 14 (psycopg[binary] bundles a newer one)
 PIPELINES = psycopg.Pipeline.is_supported()
 
@@ -51,7 +56,8 @@ class PostgresStore:
         kwargs: dict[str, Any] = {
             key: value for key, value in defaults.items() if key not in self.url.libpq_keys
         }
-        self._probe(kwargs)
+        self._connect_kwargs = kwargs
+        self._probe()
         self._pool: ConnectionPool[Conn] = ConnectionPool(
             self.url.conninfo,
             kwargs={**kwargs, "autocommit": False},
@@ -60,6 +66,9 @@ class PostgresStore:
             configure=self._configure,
             open=False,
             timeout=POOL_WAIT,
+            # no reconnecting in the background on the pool's own (uncapped) backoff:
+            # an operation that finds the server gone waits for it itself (_connection)
+            reconnect_timeout=0,
             name=f"flowsim {self.display_url}",
         )
         try:
@@ -73,13 +82,14 @@ class PostgresStore:
     def __repr__(self) -> str:
         return f"PostgresStore({self.display_url!r})"
 
-    def _probe(self, kwargs: dict[str, Any]) -> None:
+    def _probe(self) -> None:
         """Connect once, so an unreachable or refusing server is reported with its reason
-        within the connect timeout (a pool would only time out, without one)."""
-        try:
-            psycopg.connect(self.url.conninfo, autocommit=True, **kwargs).close()
-        except psycopg.Error as exc:
-            raise errors.unreachable(self.display_url, exc) from exc
+        within the connect timeout (a pool would only time out, without one). Opening
+        does not wait for the server: nothing is in flight yet, and a wrong URL or a
+        server that is down should be said at once, not after the reconnect window."""
+        down = self._unreachable()
+        if down is not None:
+            raise errors.unreachable(self.display_url, down) from down
 
     def _configure(self, conn: Conn) -> None:
         """Every pooled connection finds the store's tables, sequences only in its schema."""
@@ -94,62 +104,140 @@ class PostgresStore:
         body: Callable[[Session], T],
         read_only: bool = False,
         pipeline: bool = True,
+        outage: Outage | None = None,
+        idempotent: bool = False,
     ) -> T:
-        """Run ``body`` in one transaction and commit it, retrying what certainly did not
-        commit; every driver error leaves as ``StoreError`` naming ``action``.
+        """Run ``body`` in one transaction and commit it; every driver error leaves as
+        ``StoreError`` naming ``action``, a database lost for longer than the reconnect
+        window as ``DatabaseLostError``.
+
+        Retried: a transaction the server rolled back (deadlock, serialization failure;
+        ``ATTEMPTS`` times) and one whose connection was lost (until the window closes).
+        A connection lost at COMMIT is settled by asking the server whether the
+        transaction's id committed (``reconnect``), so nothing is applied twice; an
+        ``idempotent`` body (a heartbeat: running it twice is harmless) skips reading its
+        id, which costs a round trip where the body reads nothing, and is simply rerun.
 
         The body runs in pipeline mode: a statement whose result is not read is sent with
         the next one that is, so the writes ending a transaction, its NOTIFY and COMMIT
         cost one round trip together."""
+        outage = outage or Outage(self.display_url, self.url.reconnect_seconds)
         delay = FIRST_BACKOFF
-        for attempt in range(1, ATTEMPTS + 1):
+        attempt = 0
+        while True:
+            attempt += 1
+            conn = self._connection(action, outage)
+            commit = _Commit(conn.info.backend_pid)
+            computed: list[T] = []
             try:
-                conn = self._pool.getconn()
-            except psycopg.Error as exc:  # no free connection in time, or the store is closed
-                raise errors.failed(self.display_url, action, exc) from exc
-            committing = False
-            try:
-                session = Session(conn, self._specs)
-                try:
-                    batching = pipeline and PIPELINES
-                    with conn.pipeline() if batching else contextlib.nullcontext():
-                        if read_only:
-                            conn.execute(
-                                "SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY"
-                            )
-                        result = body(session)
-                        if session.changed:
-                            conn.execute("SELECT pg_notify(%s, '')", (self.url.channel,))
-                        committing = True
-                        conn.commit()
-                except BaseException:
-                    _rollback_quietly(conn)
-                    raise
-                return result
+                settle = not (read_only or idempotent)
+                return self._once(conn, body, read_only, pipeline, settle, commit, computed)
             except RunNotFoundError as exc:  # name the store, as every error here does
                 raise RunNotFoundError(f"{exc} ({self.display_url})") from None
-            except psycopg.OperationalError as exc:
-                if committing:  # the connection broke around COMMIT: it may have applied
-                    where = f"{action} (at commit: it may or may not have applied)"
-                    raise errors.failed(self.display_url, where, exc) from exc
-                if attempt == ATTEMPTS:
-                    raise errors.failed(self.display_url, action, exc) from exc
-                self._pool.check()  # replace the pool's other dead connections too
-                time.sleep(delay)
-                delay *= 3
-            except pg_errors.ForeignKeyViolation as exc:
-                # a spec we stored earlier is gone (the schema was emptied): store it again
-                if attempt == ATTEMPTS or not self._specs.stored:
-                    raise errors.failed(self.display_url, action, exc) from exc
-                self._specs.stored.clear()
             except psycopg.Error as exc:
-                if attempt == ATTEMPTS or not errors.is_retryable(exc):
-                    raise errors.failed(self.display_url, action, exc) from exc
-                time.sleep(delay)
-                delay *= 3
+                failure, lost = exc, reconnect.is_lost(conn, exc)
             finally:
-                self._pool.putconn(conn)
-        raise AssertionError("unreachable")  # pragma: no cover
+                self._pool.putconn(conn)  # first: settling a lost COMMIT needs a connection
+            if lost:
+                self._pool.check()  # replace the pool's other dead connections too
+                if commit.sent and commit.xid is not None:
+                    where = f"{action} (lost at COMMIT: whether it applied is unknown)"
+                    if self._committed(where, commit.xid, commit.pid, outage, failure):
+                        return computed[0]
+                outage.lost(action, failure)
+                continue
+            forgotten = isinstance(failure, pg_errors.ForeignKeyViolation) and self._specs.stored
+            if forgotten and attempt < ATTEMPTS:
+                # a spec we stored earlier is gone (the schema was emptied): store it again
+                self._specs.stored.clear()
+                continue
+            if attempt >= ATTEMPTS or not errors.is_retryable(failure):
+                raise errors.failed(self.display_url, action, failure) from failure
+            time.sleep(delay)
+            delay *= 3
+
+    def _once(
+        self,
+        conn: Conn,
+        body: Callable[[Session], T],
+        read_only: bool,
+        pipeline: bool,
+        settle: bool,
+        commit: _Commit,
+        computed: list[T],
+    ) -> T:
+        """One try of ``_run``: ``commit`` records whether COMMIT was sent and for which
+        transaction id, ``computed`` the result, for settling a COMMIT that was lost."""
+        session = Session(conn, self._specs)
+        try:
+            with conn.pipeline() if pipeline and PIPELINES else contextlib.nullcontext():
+                if read_only:
+                    conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
+                marker = conn.execute(reconnect.TRANSACTION_ID) if settle else None
+                computed.append(body(session))
+                if session.changed:
+                    conn.execute("SELECT pg_notify(%s, '')", (self.url.channel,))
+                if marker is not None:
+                    row = marker.fetchone()
+                    commit.xid = None if row is None else row[0]
+                commit.sent = True
+                conn.commit()
+        except BaseException:
+            _rollback_quietly(conn)
+            raise
+        return computed[0]
+
+    def _connection(self, action: str, outage: Outage) -> Conn:
+        """A pooled connection; while the database is away, the server is probed (with the
+        outage's backoff) before the pool is asked, since the pool cannot tell a server
+        that is down from one whose connections are all busy."""
+        deadline = time.monotonic() + POOL_WAIT
+        while True:
+            if outage.active:
+                down = self._unreachable()
+                if down is not None:
+                    outage.lost(action, down)
+                    continue
+            wait = max(0.001, min(POOL_SLICE, deadline - time.monotonic()))
+            try:
+                return self._pool.getconn(timeout=wait)
+            except PoolTimeout as exc:
+                down = self._unreachable()
+                if down is not None:
+                    outage.lost(action, down)
+                elif time.monotonic() >= deadline:  # up, but every connection is busy
+                    raise errors.failed(self.display_url, action, exc) from exc
+            except psycopg.Error as exc:  # the store is closed
+                raise errors.failed(self.display_url, action, exc) from exc
+
+    def _unreachable(self) -> psycopg.Error | None:
+        """Why a fresh connection to the server fails now, or None if it succeeds."""
+        try:
+            psycopg.connect(self.url.conninfo, autocommit=True, **self._connect_kwargs).close()
+        except psycopg.Error as exc:
+            return exc
+        return None
+
+    def _committed(
+        self, action: str, xid: str, backend_pid: int, outage: Outage, lost: psycopg.Error
+    ) -> bool:
+        """Whether the transaction ``xid``, whose COMMIT lost its connection, committed;
+        asked on a new connection once the server answers (within the outage's window)."""
+        while True:
+            outage.lost(action, lost)
+            status = self._run(
+                f"{action}, checking its outcome",
+                lambda s: reconnect.commit_status(s.conn, xid, backend_pid),
+                read_only=True,
+                outage=outage,
+            )
+            if status == "committed":
+                return True
+            if status == "aborted":
+                return False
+            if status is None:
+                raise errors.failed(self.display_url, action, lost)
+            # in progress: the lost session still held it; it was ended, so ask again
 
     # ------------------------------------------------------------ lifecycle
 
@@ -158,7 +246,8 @@ class PostgresStore:
             apply_migrations(session.conn, self.schema, self.display_url)
 
         try:
-            self._run("migrate", body, pipeline=False)  # a migration file is many statements
+            # a migration file is many statements; applying one is recorded, and skipped after
+            self._run("migrate", body, pipeline=False, idempotent=True)
         except errors.StoreError as exc:  # e.g. no CREATE privilege: the setup is at fault
             raise ConfigurationError(
                 f"{exc} (flowsim creates its tables in schema {self.schema!r}; the user needs "
@@ -229,10 +318,11 @@ class PostgresStore:
     # ------------------------------------------------------------ time
 
     def expire(self, now: float) -> Outcome:
-        return self._run("expire", lambda s: timing.expire(s, now))
+        # what is due and not yet handled: handled once, whoever asks again
+        return self._run("expire", lambda s: timing.expire(s, now), idempotent=True)
 
     def next_wakeup(self, now: float) -> float | None:
-        return self._run("next_wakeup", lambda s: timing.next_wakeup(s.conn))
+        return self._run("next_wakeup", lambda s: timing.next_wakeup(s.conn), idempotent=True)
 
     def wait_for_change(self, timeout: float) -> None:
         self._listener.wait(timeout)
@@ -241,22 +331,42 @@ class PostgresStore:
 
     def register_worker(self, info: WorkerInfo, now: float, lease_seconds: float) -> None:
         self._run(
-            "register_worker", lambda s: workers.register_worker(s.conn, info, now, lease_seconds)
+            "register_worker",
+            lambda s: workers.register_worker(s.conn, info, now, lease_seconds),
+            idempotent=True,
         )
 
     def heartbeat(self, worker_id: str, now: float, lease_seconds: float) -> None:
-        self._run("heartbeat", lambda s: workers.heartbeat(s.conn, worker_id, now, lease_seconds))
+        self._run(
+            "heartbeat",
+            lambda s: workers.heartbeat(s.conn, worker_id, now, lease_seconds),
+            idempotent=True,
+        )
 
     def stop_worker(self, worker_id: str) -> None:
-        self._run("stop_worker", lambda s: workers.stop_worker(s.conn, worker_id))
+        self._run("stop_worker", lambda s: workers.stop_worker(s.conn, worker_id), idempotent=True)
 
     def set_waiting(self, task_run_id: str, run_ids: Sequence[str]) -> None:
-        self._run("set_waiting", lambda s: workers.set_waiting(s.conn, task_run_id, run_ids))
+        self._run(
+            "set_waiting",
+            lambda s: workers.set_waiting(s.conn, task_run_id, run_ids),
+            idempotent=True,
+        )
 
     def snapshot(self, now: float, awaited: Sequence[str] = ()) -> Snapshot:
         return self._run(
             "snapshot", lambda s: workers.snapshot(s.conn, now, awaited), read_only=True
         )
+
+
+@dataclass(slots=True)
+class _Commit:
+    """How far one try of a transaction got: whether its COMMIT was sent, and the
+    transaction id to ask the server about if that COMMIT's answer was lost."""
+
+    pid: int
+    sent: bool = False
+    xid: str | None = None
 
 
 def _rollback_quietly(conn: Conn) -> None:

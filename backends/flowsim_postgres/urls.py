@@ -8,22 +8,29 @@ libpq refuses a URL with parameters it does not know; every other parameter (``s
 
 from __future__ import annotations
 
+import math
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TypeVar
 from urllib.parse import unquote_plus, urlsplit, urlunsplit
 
 from flowsim.errors import ConfigurationError
 
+N = TypeVar("N", int, float)
 SCHEMES = ("postgresql", "postgres")
 DEFAULT_SCHEMA = "flowsim"
 DEFAULT_POOL_MIN = 1
 DEFAULT_POOL_MAX = 10
 #: seconds libpq may spend connecting: an unreachable database fails fast, not after minutes
 DEFAULT_CONNECT_TIMEOUT = 5
+#: seconds an operation keeps retrying once the database went away mid-run (a server
+#: restart or failover takes a few); after that the outage is reported, not waited out
+DEFAULT_RECONNECT_SECONDS = 30.0
 #: lower-case letters, digits and underscores, not starting with a digit, at most 63 bytes
 #: (Postgres truncates longer names): one spelling whether quoted or not
 SCHEMA_NAME = re.compile(r"[a-z_][a-z0-9_]{0,62}")
-_OURS = ("schema", "pool_min", "pool_max")
+_OURS = ("schema", "pool_min", "pool_max", "reconnect_seconds")
 _PASSWORD_PARAMETER = re.compile(r"(?i)(\bpassword\s*=\s*)('[^']*'|[^&\s]*)")
 
 
@@ -68,6 +75,9 @@ class PostgresURL:
     schema: str
     pool_min: int
     pool_max: int
+    #: how long a lost connection is retried (capped exponential backoff) before an
+    #: operation fails with ``DatabaseLostError``; 0 fails at the first loss
+    reconnect_seconds: float
     #: the libpq parameters the URL sets itself (flowsim adds defaults for the others)
     libpq_keys: frozenset[str]
 
@@ -79,7 +89,8 @@ class PostgresURL:
 
 def parse_url(url: str) -> PostgresURL:
     """Split a ``postgresql://user:pass@host:port/db?schema=NAME&pool_min=1&pool_max=10``
-    URL; ``ConfigurationError`` (with the masked URL) says what is wrong with it."""
+    (and ``&reconnect_seconds=30``) URL; ``ConfigurationError`` (with the masked URL) says
+    what is wrong with it."""
     display = mask_url(url)
     try:
         parts = urlsplit(url)
@@ -112,6 +123,7 @@ def parse_url(url: str) -> PostgresURL:
         raise ConfigurationError(
             f"{display!r}: pool_min={pool_min} is larger than pool_max={pool_max}"
         )
+    reconnect_seconds = _seconds(display, options, "reconnect_seconds", DEFAULT_RECONNECT_SECONDS)
     conninfo = urlunsplit(parts._replace(query="&".join(raw for _, raw in passed)))
     return PostgresURL(
         conninfo=conninfo,
@@ -119,20 +131,39 @@ def parse_url(url: str) -> PostgresURL:
         schema=schema,
         pool_min=pool_min,
         pool_max=pool_max,
+        reconnect_seconds=reconnect_seconds,
         libpq_keys=frozenset(key for key, _ in passed),
     )
 
 
 def _count(display: str, options: dict[str, str], key: str, default: int, minimum: int) -> int:
+    requirement = f"a whole number of connections, at least {minimum}"
+    return _number(display, options, key, default, int, lambda n: n >= minimum, requirement)
+
+
+def _seconds(display: str, options: dict[str, str], key: str, default: float) -> float:
+    requirement = f"a number of seconds, 0 or more (default {default:g})"
+    return _number(display, options, key, default, float, lambda n: 0 <= n < math.inf, requirement)
+
+
+def _number(
+    display: str,
+    options: dict[str, str],
+    key: str,
+    default: N,
+    parse: Callable[[str], N],
+    valid: Callable[[N], bool],
+    requirement: str,
+) -> N:
+    """The option ``key`` as a number (``default`` when absent); refused, naming the URL
+    and what it must be, when it does not parse or is out of range."""
     text = options.get(key)
     if text is None:
         return default
     try:
-        value = int(text)
+        value = parse(text)
     except ValueError:
-        value = minimum - 1
-    if value < minimum:
-        raise ConfigurationError(
-            f"{display!r}: {key}={text!r} must be a whole number of connections, at least {minimum}"
-        )
+        value = None
+    if value is None or not valid(value):
+        raise ConfigurationError(f"{display!r}: {key}={text!r} must be {requirement}")
     return value

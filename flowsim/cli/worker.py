@@ -7,15 +7,16 @@ loses nothing; its runs are claimed again when the lease expires.
 
 from __future__ import annotations
 
+import asyncio
 import importlib
 import os
 import sys
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
 from flowsim import backend
-from flowsim.errors import ConfigurationError, FlowsimError
+from flowsim.errors import ConfigurationError, DatabaseLostError, FlowsimError
 from flowsim.sdk.worker import Worker
 
 
@@ -41,6 +42,27 @@ def load_worker(target: str) -> Worker:
             "hatchet.worker(...) (or a function returning one)"
         )
     return value
+
+
+def _exit_when_the_database_is_lost(
+    loop: asyncio.AbstractEventLoop, context: dict[str, Any]
+) -> None:
+    """A store call that gave up after the reconnect window ends the process at once,
+    with the error and exit code 2, as a SIGKILL would: the runs it held are re-run by
+    the other workers when their leases lapse. Draining instead would wait out the
+    window again for every store call it makes, and a worker that carried on would keep
+    claiming what it can no longer finish."""
+    error = context.get("exception")
+    if isinstance(error, DatabaseLostError):
+        typer.echo(f"flowsim worker: {error}", err=True)
+        sys.stderr.flush()
+        os._exit(2)
+    loop.default_exception_handler(context)
+
+
+async def _serve(worker: Worker) -> None:
+    asyncio.get_running_loop().set_exception_handler(_exit_when_the_database_is_lost)
+    await worker._serve_until_signal()
 
 
 def worker_command(
@@ -77,7 +99,7 @@ def worker_command(
                 f"slots {worker.slot_config}, workflows {names}",
                 err=True,
             )
-            worker.start()
+            asyncio.run(_serve(worker))  # worker.start(), watching for a lost database
     except FlowsimError as exc:
         typer.echo(f"flowsim worker: {exc}", err=True)
         raise typer.Exit(2) from None

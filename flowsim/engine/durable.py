@@ -10,17 +10,21 @@ process can do meanwhile, so:
   worker killed with SIGKILL stops renewing and its runs are re-queued on expiry;
 - **waiting** re-reads the awaited runs whenever the store reports a change (a
   ``ChangeFeed`` thread), and runs the deadlock analysis on the store's snapshot, so a
-  slot deadlock whose holder sits in another process is still reported, not waited on.
+  slot deadlock whose holder sits in another process is still reported, not waited on;
+- **a lost database** (``DatabaseLostError``, after the store's reconnect window) reaches
+  whoever made the call; heartbeats and the change listener keep going, and a result
+  that could not be written is written by the next heartbeat that gets through.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import time
 import uuid
 import weakref
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from flowsim.clock import Clock, TimerHandle
 from flowsim.engine.changes import ChangeFeed
@@ -29,10 +33,10 @@ from flowsim.engine.engine import Engine
 from flowsim.engine.runtime import AttemptState, Registrable, WorkerRuntime
 from flowsim.engine.shared_reads import SharedReads
 from flowsim.engine.timers import EarliestTimer
-from flowsim.errors import BlockingCallError, SlotDeadlockError, TaskRunError
+from flowsim.errors import BlockingCallError, DatabaseLostError, SlotDeadlockError, TaskRunError
 from flowsim.rules import RunStatus, SlotPool
 from flowsim.store.memory import NewRun, Transition
-from flowsim.store.protocol import Claim, RunRequest, RunStore, RunView, WorkerInfo
+from flowsim.store.protocol import Claim, Outcome, RunRequest, RunStore, RunView, WorkerInfo
 from flowsim.store.records import JSON, TaskRun, TaskSpec, WorkflowRun, WorkflowSpec
 
 #: How often a waiter re-runs the deadlock analysis while nothing it waits on finishes.
@@ -65,6 +69,8 @@ class DurableEngine(Engine):
         self._specs: dict[str, WorkflowSpec] = {}
         self._wake_timer = EarliestTimer(self.clock, lambda: self.post(self._on_wake))
         self._heartbeat: TimerHandle | None = None
+        #: results not written because the database was lost (see _store_result)
+        self._unsaved: list[Callable[[], Outcome]] = []
         self._listener: asyncio.Task[None] | None = None
 
     # ------------------------------------------------------------ run objects
@@ -171,11 +177,8 @@ class DurableEngine(Engine):
         self._wake_timer.arm(self.run_store.next_wakeup(now))
 
     def _store_complete(self, task_run: TaskRun, output: JSON) -> Transition:
-        outcome = self.run_store.complete(
-            task_run.id, task_run.fencing_token, output, self.clock.now()
-        )
-        self.changes.bump()
-        return Transition(queued=outcome.queued)
+        token, now = task_run.fencing_token, self.clock.now()
+        return self._store_result(lambda: self.run_store.complete(task_run.id, token, output, now))
 
     def _store_fail(
         self, task_run: TaskRun, error: TaskRunError, non_retryable: bool
@@ -186,11 +189,40 @@ class DurableEngine(Engine):
             error = TaskRunError(
                 error.exc, error.exc_type, report.to_json(), error.task_run_external_id
             )
-        outcome = self.run_store.fail(
-            task_run.id, task_run.fencing_token, error, non_retryable, self.clock.now()
+        token, now = task_run.fencing_token, self.clock.now()
+        return self._store_result(
+            lambda: self.run_store.fail(task_run.id, token, error, non_retryable, now)
         )
+
+    def _store_result(self, write: Callable[[], Outcome]) -> Transition:
+        """Write an attempt's result. One that gives up because the database was lost for
+        longer than the reconnect window is kept and written again by the next heartbeat
+        that reaches the database: the attempt has ended here, and its task run, still
+        held by this worker's renewed lease, would otherwise never end (the token makes
+        a late write harmless if the lease lapsed and another attempt took over)."""
+        try:
+            outcome = write()
+        except DatabaseLostError as exc:
+            self._unsaved.append(write)
+            if self._loop is None:
+                raise
+            # reported now, through the loop (``flowsim worker`` exits on it), rather than
+            # left in the attempt's Task to be logged whenever it is garbage-collected
+            message = "flowsim: a task's result is kept until the database is back"
+            self._loop.call_exception_handler({"message": message, "exception": exc})
+            return Transition()
         self.changes.bump()
         return Transition(queued=outcome.queued)
+
+    def _write_unsaved(self) -> None:
+        """The results kept by ``_store_result``, in order; one that fails stays first."""
+        written = bool(self._unsaved)
+        while self._unsaved:
+            self._unsaved[0]()
+            self._unsaved.pop(0)
+        if written:
+            self.changes.bump()
+            self.request_dispatch()
 
     def _has_ready(self) -> bool:
         return True  # another process may have queued work: a freed slot always looks
@@ -237,29 +269,37 @@ class DurableEngine(Engine):
         return runtime
 
     def _beat(self) -> None:
-        """Renew every local worker's lease, a third of a lease apart."""
+        """Renew every local worker's lease, a third of a lease apart. The next beat is
+        armed first: a heartbeat that fails (the database lost for longer than the
+        reconnect window) must not end the heartbeats for good, or a worker that outlives
+        the outage would run work under leases nobody renews."""
         with self._lock:
             if self.closed or not self._workers:
                 self._heartbeat = None
                 return
             now = self.clock.now()
-            for worker in self._workers.values():
-                self.run_store.heartbeat(worker.id, now, self.lease_seconds)
             if self._heartbeat is not None:
                 self._heartbeat.cancel()
             self._heartbeat = self.clock.call_at(
                 now + self.lease_seconds / 3, lambda: self.post(self._beat)
             )
+            for worker in self._workers.values():
+                self.run_store.heartbeat(worker.id, now, self.lease_seconds)
+            self._write_unsaved()
 
     async def _listen(self) -> None:
-        """Work queued by other processes: claim when the store reports a change."""
+        """Work queued by other processes: claim when the store reports a change. A
+        database lost for longer than the reconnect window is the waiters' and the
+        heartbeat's to report (``flowsim worker`` exits on it); this loop keeps going, so
+        an in-process worker claims again once the database is back."""
         try:
             while self._workers and not self.closed:
                 seen = self.changes.generation
                 await self.changes.changed_since(seen)
                 if self.closed:
                     return
-                self._expire_and_dispatch()
+                with contextlib.suppress(DatabaseLostError):
+                    self._expire_and_dispatch()
         finally:
             self._listener = None
 

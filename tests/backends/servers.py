@@ -22,6 +22,19 @@ DEFAULT_DSN = "postgresql://postgres@127.0.0.1:5432/test"
 TABLES = ("runs", "task_runs", "attempts", "workers", "workflow_specs")
 
 
+def require_driver(module: bool = False) -> None:
+    """Skip (or, under CI, fail) without psycopg: ``module=True`` at a test module's top,
+    before it imports psycopg itself."""
+    import importlib.util
+
+    if importlib.util.find_spec("psycopg") is not None:
+        return
+    reason = "psycopg is not installed: pip install -e '.[postgres]'"
+    if os.environ.get("CI"):
+        pytest.fail(f"{reason} (CI is set, so this fails instead of skipping)", pytrace=False)
+    pytest.skip(reason, allow_module_level=module)
+
+
 def postgres_dsn() -> str:
     dsn = os.environ.get(DSN_VARIABLE, DEFAULT_DSN)
     reason = None

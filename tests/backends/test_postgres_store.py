@@ -817,6 +817,9 @@ def test_flowsim_query_parameters_are_taken_out_of_the_libpq_url() -> None:
     assert parsed.conninfo == "postgresql://u:pw@h/db?sslmode=disable"
     assert (parsed.schema, parsed.pool_min, parsed.pool_max) == ("runs_1", 1, 3)
     assert parsed.display == "postgresql://u:***@h/db?sslmode=disable&schema=runs_1&pool_max=3"
+    assert parsed.reconnect_seconds == 30.0
+    tuned = parse_url("postgresql://h/db?reconnect_seconds=2.5&sslmode=disable")
+    assert (tuned.reconnect_seconds, tuned.conninfo) == (2.5, "postgresql://h/db?sslmode=disable")
 
 
 @pytest.mark.parametrize(
@@ -827,6 +830,9 @@ def test_flowsim_query_parameters_are_taken_out_of_the_libpq_url() -> None:
         ("pool_min=5&pool_max=2", "pool_min=5 is larger than pool_max=2"),
         ("pool_max=lots", "pool_max='lots' must be a whole number"),
         ("schema=a&schema=b", "gives schema= twice"),
+        ("reconnect_seconds=soon", "reconnect_seconds='soon' must be a number of seconds"),
+        ("reconnect_seconds=-1", "reconnect_seconds='-1' must be a number of seconds"),
+        ("reconnect_seconds=inf", "reconnect_seconds='inf' must be a number of seconds"),
     ],
 )
 def test_a_malformed_url_is_refused_before_connecting(query: str, complaint: str) -> None:
