@@ -111,9 +111,23 @@ class Processes:
                     f"worker {index} exited with {process.returncode}: {self.log_tail(index)}"
                 )
 
+    def wait_for_output(self, marker: str, what: str) -> None:
+        """Until every process has printed ``marker`` (each prints it once ready)."""
+
+        def ready() -> bool:
+            self.check_alive()
+            return all(marker in self.log_text(i) for i in self.indices())
+
+        wait_until(ready, READY_SECONDS, what)
+
+    def indices(self) -> range:
+        return range(1, len(self.processes) + 1)
+
+    def log_text(self, index: int) -> str:
+        return (self.log_dir / f"worker-{index}.log").read_text(errors="replace")
+
     def log_tail(self, index: int) -> str:
-        text = (self.log_dir / f"worker-{index}.log").read_text(errors="replace").strip()
-        return " | ".join(text.splitlines()[-5:]) or "no output"
+        return " | ".join(self.log_text(index).strip().splitlines()[-5:]) or "no output"
 
     def stop(self) -> None:
         for process in self.processes:
@@ -137,9 +151,7 @@ def processes(tag: str) -> Iterator[Processes]:
         except Skipped:
             raise
         except Exception as exc:
-            tails = "; ".join(
-                f"worker {i}: {workers.log_tail(i)}" for i in range(1, len(workers.processes) + 1)
-            )
+            tails = "; ".join(f"worker {i}: {workers.log_tail(i)}" for i in workers.indices())
             raise RuntimeError(f"{exc} (worker logs: {tails})") from exc
         finally:
             workers.stop()
