@@ -351,14 +351,17 @@ def environment() -> dict[str, Any]:
         "implementation": platform.python_implementation(),
         "platform": platform.platform(),
         "cpus": os.cpu_count(),
+        #: other work on the machine moves every figure: the 1-minute load when the run began
+        "load_average": round(os.getloadavg()[0], 1) if hasattr(os, "getloadavg") else None,
         "flowsim_revision": git_revision(),
     }
 
 
 def describe_environment(env: dict[str, Any]) -> str:
     return (
-        f"{env['date']}, {env['implementation']} {env['python']}, {env['cpus']} CPUs, "
-        f"{env['platform']}, flowsim {env['flowsim_revision']}"
+        f"{env['date']}, {env['implementation']} {env['python']}, {env['cpus']} CPUs "
+        f"(load average {env['load_average']}), {env['platform']}, "
+        f"flowsim {env['flowsim_revision']}"
     )
 
 

@@ -15,7 +15,8 @@ import logging
 import signal
 import sys
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
+from typing import Any
 
 from benchmarks._common import Config, Sample, Skipped, timed
 from benchmarks._places import Processes, postgres_database, processes
@@ -40,8 +41,8 @@ async def _serve_pgqueuer(url: str) -> None:
     pgq = PgQueuer.from_psycopg_connection(connection)
 
     @pgq.entrypoint("child")
-    async def child(job: Job) -> dict[str, int]:
-        return {"i": int(job.payload or b"0")}
+    async def child(job: Job) -> None:  # pgqueuer keeps no results: compute one, as the others
+        {"i": int(job.payload or b"0")}
 
     asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, pgq.shutdown.set)
     print(READY, flush=True)
@@ -62,7 +63,7 @@ async def _serve_procrastinate(url: str) -> None:
         await app.run_worker_async(concurrency=PROCRASTINATE_CONCURRENCY, delete_jobs="never")
 
 
-SERVERS: dict[str, Callable[[str], Awaitable[None]]] = {
+SERVERS: dict[str, Callable[[str], Coroutine[Any, Any, None]]] = {
     "pgqueuer": _serve_pgqueuer,
     "procrastinate": _serve_procrastinate,
 }
@@ -119,7 +120,8 @@ async def _procrastinate_caller(url: str, config: Config, latency: bool) -> Samp
             return int(row["n"])
 
         async def enqueue(first: int, count: int) -> None:
-            await child.batch_defer_async(*({"i": i} for i in range(first, first + count)))
+            kwargs: list[dict[str, Any]] = [{"i": i} for i in range(first, first + count)]
+            await child.batch_defer_async(*kwargs)
 
         return await _measure(enqueue, remaining, config, latency)
 

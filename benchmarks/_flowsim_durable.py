@@ -10,6 +10,8 @@ from the call until its result, with one worker process serving.
 from __future__ import annotations
 
 import asyncio
+import os
+import signal
 import sqlite3
 import sys
 import time
@@ -30,6 +32,17 @@ from benchmarks._places import (
 
 FLOWSIM = Path(sys.executable).with_name("flowsim")
 TARGET = "benchmarks._backend_workflows:worker"
+#: a directory: run every worker process under cProfile, writing worker-PID-N.prof there
+PROFILE_VARIABLE = "FLOWSIM_BENCH_PROFILE"
+
+
+def _worker_command(url: str, index: int) -> list[str]:
+    arguments = ["worker", TARGET, "--backend", url]
+    profile_dir = os.environ.get(PROFILE_VARIABLE)
+    if not profile_dir:
+        return [str(FLOWSIM), *arguments]
+    output = Path(profile_dir) / f"worker-{os.getpid()}-{index}.prof"
+    return [sys.executable, "-m", "benchmarks._profiled_worker", str(output), *arguments]
 
 
 @contextmanager
@@ -44,16 +57,28 @@ def _sqlite_url() -> Iterator[str]:
         yield f"sqlite:///{path}"
 
 
-def _registered_workers(url: str) -> int:
-    """How many worker processes have registered with the store so far."""
+def _count(url: str, table: str, where: str = "true") -> int:
+    """``count(*)`` of one of the store's tables, read behind flowsim's back (the benchmark
+    must not disturb the engine it measures)."""
     if url.startswith("sqlite"):
         with sqlite3.connect(url.removeprefix("sqlite:///"), timeout=10) as conn:
-            return int(conn.execute("SELECT count(*) FROM workers").fetchone()[0])
+            return int(conn.execute(f"SELECT count(*) FROM {table} WHERE {where}").fetchone()[0])
     import psycopg
 
     with psycopg.connect(url.partition("?")[0]) as conn:
-        row = conn.execute("SELECT count(*) FROM flowsim.workers").fetchone()
+        row = conn.execute(f"SELECT count(*) FROM flowsim.{table} WHERE {where}").fetchone()
         return int(row[0]) if row else 0
+
+
+def _registered_workers(url: str) -> int:
+    """How many worker processes have registered with the store so far."""
+    return _count(url, "workers")
+
+
+def _children_done(url: str) -> int:
+    """How many children have completed (for a repeat cut short by its budget)."""
+    status = "status" if url.startswith("sqlite") else "terminal_status"
+    return _count(url, "runs", f"workflow = '{flows.child.name}' AND {status} = 'COMPLETED'")
 
 
 @contextmanager
@@ -63,18 +88,20 @@ def _serving(url: str, count: int, slots: int) -> Iterator[Processes]:
 
     backend.engine_for(url)  # create and migrate the store before the workers start
     with processes("flowsim") as workers:
-        for _ in range(count):
-            workers.start(
-                [str(FLOWSIM), "worker", TARGET, "--backend", url],
-                env={flows.SLOTS_VARIABLE: str(slots)},
-            )
+        for index in range(count):
+            workers.start(_worker_command(url, index), env={flows.SLOTS_VARIABLE: str(slots)})
 
         def ready() -> bool:
             workers.check_alive()
             return _registered_workers(url) >= count
 
         wait_until(ready, READY_SECONDS, f"{count} flowsim worker processes registering")
-        yield workers
+        try:
+            yield workers
+        finally:
+            if os.environ.get(PROFILE_VARIABLE):
+                workers.signal(signal.SIGUSR1)
+                time.sleep(2.0)  # let each write its profile before it is stopped
 
 
 def _fresh(place: Callable[[], AbstractContextManager[str]], once: Callable[[str], Sample],
@@ -105,7 +132,9 @@ def _fan_out(config: Config) -> Callable[[str], Sample]:
                 return config.children
 
             seconds, completed = asyncio.run(timed(work, config.budget))
-        return Sample(seconds, completed or 0, config.children)
+            if completed is None:
+                completed = _children_done(url)
+        return Sample(seconds, completed, config.children)
 
     return once
 

@@ -129,6 +129,11 @@ class Processes:
     def log_tail(self, index: int) -> str:
         return " | ".join(self.log_text(index).strip().splitlines()[-5:]) or "no output"
 
+    def signal(self, signum: int) -> None:
+        for process in self.processes:
+            if process.poll() is None:
+                process.send_signal(signum)
+
     def stop(self) -> None:
         for process in self.processes:
             if process.poll() is None:

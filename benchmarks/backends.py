@@ -12,8 +12,10 @@ of one child (trigger → result) with one worker process serving, and report p5
 
 from __future__ import annotations
 
+import os
 import statistics
 import sys
+from pathlib import Path
 
 from benchmarks._common import Config
 from benchmarks._driver import (
@@ -33,6 +35,7 @@ from benchmarks._driver import (
     unknown_cases,
     write_json,
 )
+from benchmarks._flowsim_durable import PROFILE_VARIABLE
 
 #: The issue's targets for flowsim with 2 worker processes, child runs/s.
 TARGETS = {"flowsim-postgres": 20_000, "flowsim-sqlite": 20_000}
@@ -183,7 +186,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--latency-runs", type=int, default=200, help="sequential round trips per latency case"
     )
+    parser.add_argument(
+        "--profile-workers",
+        metavar="DIR",
+        help="run the flowsim worker processes under cProfile, one .prof file each in DIR",
+    )
     args = parser.parse_args(argv)
+    if args.profile_workers:
+        Path(args.profile_workers).mkdir(parents=True, exist_ok=True)
+        os.environ[PROFILE_VARIABLE] = str(Path(args.profile_workers).resolve())
     if args.case:
         return case_main(SUITE, args.case, args.config)
     check_positive(parser, args)
