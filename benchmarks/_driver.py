@@ -28,6 +28,8 @@ from benchmarks._common import Config, Sample, Skipped
 
 ROOT = Path(__file__).resolve().parent.parent
 MARKER = "__BENCHMARK_RESULT__ "
+#: characters of a case's note shown in the table
+NOTE_WIDTH = 120
 #: seconds a case subprocess gets beyond its repeats' budgets (start, imports, set-up)
 SUBPROCESS_SLACK = 60.0
 
@@ -266,6 +268,8 @@ def rows(suite: Suite, results: list[Result]) -> list[list[str]]:
         else:
             rate = "—"
             note = f"{r.status}: {r.reason}"
+        if len(note) > NOTE_WIDTH:  # the whole reason is printed below the table, and in JSON
+            note = note[: NOTE_WIDTH - 1] + "…"
         rss = f"{r.peak_rss_mib:,.0f}" if r.peak_rss_mib is not None else "—"
         table.append(
             [r.label, r.version, rate, ratio(r.rate, reference), ratio(r.rate, floor), rss, note]
