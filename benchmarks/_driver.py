@@ -370,9 +370,15 @@ def describe_environment(env: dict[str, Any]) -> str:
 
 
 def write_json(
-    path: str, suite: Suite, keys: list[str], config: Config, results: list[Result], **extra: Any
+    path: str,
+    env: dict[str, Any],
+    suite: Suite,
+    keys: list[str],
+    config: Config,
+    results: list[Result],
+    **extra: Any,
 ) -> None:
-    env = environment()
+    """The run as JSON; ``env`` is ``environment()`` as it was when the run began."""
     payload = {
         "environment": env,
         "config": dataclasses.asdict(config),

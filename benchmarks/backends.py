@@ -146,11 +146,12 @@ def verdict(results: list[Result], floors: dict[str, float | None]) -> list[str]
 
 
 def driver_main(keys: list[str], config: Config, plain: bool, json_path: str | None) -> int:
+    env = environment()
     print(
         f"{config.children:,} children end to end, {config.workers} worker processes, best of "
         f"{config.repeat} repeat(s), flowsim worker slots={config.slots}, budget "
         f"{config.budget:.0f} s per repeat; latency over {config.latency_runs} round trips\n"
-        + describe_environment(environment()),
+        + describe_environment(env),
         flush=True,
     )
     results = run_cases(SUITE, keys, config)
@@ -170,7 +171,7 @@ def driver_main(keys: list[str], config: Config, plain: bool, json_path: str | N
         print(line)
     print_not_run(results)
     if json_path:
-        write_json(json_path, SUITE, keys, config, results, targets=TARGETS)
+        write_json(json_path, env, SUITE, keys, config, results, targets=TARGETS)
     return 0
 
 

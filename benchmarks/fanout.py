@@ -141,10 +141,11 @@ def driver_main(args: argparse.Namespace, config: Config) -> int:
     if problem:
         print(problem)
         return 2
+    env = environment()
     print(
         f"fan-out of {config.children:,} children, best of {config.repeat} repeat(s), "
         f"flowsim worker slots={config.slots}, budget {config.budget:.0f} s per repeat\n"
-        + describe_environment(environment()),
+        + describe_environment(env),
         flush=True,
     )
     results = run_cases(SUITE, keys, config)
@@ -156,7 +157,13 @@ def driver_main(args: argparse.Namespace, config: Config) -> int:
     print_not_run(results)
     if args.json:
         write_json(
-            args.json, SUITE, keys, config, results, target_runs_per_second=TARGET_RUNS_PER_SECOND
+            args.json,
+            env,
+            SUITE,
+            keys,
+            config,
+            results,
+            target_runs_per_second=TARGET_RUNS_PER_SECOND,
         )
     return 0
 
