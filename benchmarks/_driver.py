@@ -292,7 +292,7 @@ def print_table(headers: list[str], body: list[list[str]], numeric: set[int], pl
                 table.add_row(*row)
             Console().print(table)
             return
-    widths = [max(len(h), *(len(row[i]) for row in body)) for i, h in enumerate(headers)]
+    widths = [max([len(h), *(len(row[i]) for row in body)]) for i, h in enumerate(headers)]
 
     def line(cells: list[str]) -> str:
         padded = [

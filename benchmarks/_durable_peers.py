@@ -206,6 +206,10 @@ def pgqueuer_latency(config: Config) -> list[Sample]:
     return _run("pgqueuer", config, latency=True)
 
 
+def procrastinate_latency(config: Config) -> list[Sample]:
+    return _run("procrastinate", config, latency=True)
+
+
 if __name__ == "__main__":
     logging.basicConfig(level=logging.WARNING)
     asyncio.run(SERVERS[sys.argv[1]](sys.argv[2]))

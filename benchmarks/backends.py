@@ -78,6 +78,9 @@ CASES = [
     _case("latency-pgqueuer", "latency: pgqueuer (Postgres)", "_durable_peers",
           "pgqueuer_latency", "pgqueuer",
           "enqueue one job, wait until it is done, one after another; one worker process"),
+    _case("latency-procrastinate", "latency: procrastinate (Postgres)", "_durable_peers",
+          "procrastinate_latency", "procrastinate",
+          "defer one job, wait until it has succeeded, one after another; one worker process"),
     _case("latency-dbos-postgres", "latency: DBOS (Postgres)", "_dbos_cases",
           "postgres_latency", "dbos",
           "enqueue one workflow, get_result(), one after another; one worker process"),
@@ -155,8 +158,10 @@ def driver_main(keys: list[str], config: Config, plain: bool, json_path: str | N
         flush=True,
     )
     results = run_cases(SUITE, keys, config)
-    print()
-    print_rates(SUITE, [r for r in results if not is_latency(r)], plain)
+    throughput = [r for r in results if not is_latency(r)]
+    if throughput:
+        print()
+        print_rates(SUITE, throughput, plain)
     latency = latency_rows(results)
     if latency:
         print()
