@@ -19,12 +19,13 @@ import sqlite3
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
-from contextlib import AbstractContextManager, contextmanager
+from collections.abc import Callable
+from contextlib import AbstractContextManager
+from functools import partial
 from typing import Any
 
 from benchmarks._common import Config, Sample, Skipped
-from benchmarks._places import postgres_database, processes, sqlite_file
+from benchmarks._places import postgres_database, processes, sqlite_url
 
 QUEUE = "bench"
 WORKFLOW = "bench_child"
@@ -62,7 +63,7 @@ def _succeeded(url: str) -> Callable[[], int]:
     """A function counting the workflows that have succeeded so far."""
     query = "SELECT count(*) FROM {} WHERE status = 'SUCCESS'"
     if url.startswith("sqlite"):
-        conn = sqlite3.connect(url.removeprefix("sqlite:///"), timeout=30)
+        conn = sqlite3.connect(url.removeprefix("sqlite:///"), timeout=30)  # closed on exit
         return lambda: int(conn.execute(query.format("workflow_status")).fetchone()[0])
     import psycopg
 
@@ -112,18 +113,6 @@ def _one_by_one(client: Any, options: Any, config: Config, deadline: float) -> S
     return Sample(time.perf_counter() - start, len(latencies), config.latency_runs, latencies)
 
 
-@contextmanager
-def _postgres_url() -> Iterator[str]:
-    with postgres_database("dbos") as url:
-        yield url
-
-
-@contextmanager
-def _sqlite_url() -> Iterator[str]:
-    with sqlite_file("dbos") as path:
-        yield f"sqlite:///{path}"
-
-
 def _run(place: Callable[[], AbstractContextManager[str]], config: Config, latency: bool
          ) -> list[Sample]:  # fmt: skip
     try:
@@ -145,15 +134,15 @@ def _run(place: Callable[[], AbstractContextManager[str]], config: Config, laten
 
 
 def postgres(config: Config) -> list[Sample]:
-    return _run(_postgres_url, config, latency=False)
+    return _run(partial(postgres_database, "dbos"), config, latency=False)
 
 
 def sqlite(config: Config) -> list[Sample]:
-    return _run(_sqlite_url, config, latency=False)
+    return _run(partial(sqlite_url, "dbos"), config, latency=False)
 
 
 def postgres_latency(config: Config) -> list[Sample]:
-    return _run(_postgres_url, config, latency=True)
+    return _run(partial(postgres_database, "dbos"), config, latency=True)
 
 
 if __name__ == "__main__":

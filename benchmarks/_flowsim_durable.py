@@ -16,7 +16,8 @@ import sqlite3
 import sys
 import time
 from collections.abc import Callable, Iterator
-from contextlib import AbstractContextManager, contextmanager
+from contextlib import AbstractContextManager, closing, contextmanager
+from functools import partial
 from pathlib import Path
 
 from benchmarks import _backend_workflows as flows
@@ -26,7 +27,7 @@ from benchmarks._places import (
     Processes,
     postgres_database,
     processes,
-    sqlite_file,
+    sqlite_url,
     wait_until,
 )
 
@@ -51,17 +52,11 @@ def _postgres_url() -> Iterator[str]:
         yield f"{url}?schema=flowsim"
 
 
-@contextmanager
-def _sqlite_url() -> Iterator[str]:
-    with sqlite_file("flowsim") as path:
-        yield f"sqlite:///{path}"
-
-
 def _count(url: str, table: str, where: str = "true") -> int:
     """``count(*)`` of one of the store's tables, read behind flowsim's back (the benchmark
     must not disturb the engine it measures)."""
     if url.startswith("sqlite"):
-        with sqlite3.connect(url.removeprefix("sqlite:///"), timeout=10) as conn:
+        with closing(sqlite3.connect(url.removeprefix("sqlite:///"), timeout=10)) as conn:
             return int(conn.execute(f"SELECT count(*) FROM {table} WHERE {where}").fetchone()[0])
     import psycopg
 
@@ -165,7 +160,7 @@ def postgres(config: Config) -> list[Sample]:
 
 
 def sqlite(config: Config) -> list[Sample]:
-    return _fresh(_sqlite_url, _fan_out(config), config)
+    return _fresh(partial(sqlite_url, "flowsim"), _fan_out(config), config)
 
 
 def postgres_latency(config: Config) -> list[Sample]:
@@ -173,4 +168,4 @@ def postgres_latency(config: Config) -> list[Sample]:
 
 
 def sqlite_latency(config: Config) -> list[Sample]:
-    return _fresh(_sqlite_url, _latency(config), config)
+    return _fresh(partial(sqlite_url, "flowsim"), _latency(config), config)

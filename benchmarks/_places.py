@@ -71,6 +71,13 @@ def sqlite_file(tag: str) -> Iterator[Path]:
         yield Path(folder) / f"{tag}.db"
 
 
+@contextmanager
+def sqlite_url(tag: str) -> Iterator[str]:
+    """``sqlite:///PATH`` of a new SQLite file, deleted afterwards."""
+    with sqlite_file(tag) as path:
+        yield f"sqlite:///{path}"
+
+
 def wait_until(condition: Callable[[], bool], seconds: float, what: str) -> None:
     """Poll ``condition`` every 20 ms until it holds; RuntimeError naming ``what`` if not."""
     deadline = time.monotonic() + seconds
