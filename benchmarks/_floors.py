@@ -20,7 +20,7 @@ from collections.abc import Callable
 from typing import Any
 
 from benchmarks._common import Config, Sample
-from benchmarks._places import postgres_database, sqlite_file
+from benchmarks._places import READY_SECONDS, postgres_database, sqlite_file
 
 PG_SCHEMA = """
 CREATE TABLE jobs (
@@ -56,11 +56,12 @@ CREATE INDEX jobs_queued ON jobs (id) WHERE status = 0;
 # ------------------------------------------------------------------ worker processes
 
 
-def _postgres_worker(url: str, batch: int, go: Any, done: Any) -> None:
+def _postgres_worker(url: str, batch: int, ready: Any, go: Any, done: Any) -> None:
     import psycopg
     from psycopg.types.json import Jsonb
 
     with psycopg.connect(url, autocommit=True) as conn:
+        ready.wait()
         go.wait()
         count = 0
         while True:
@@ -82,10 +83,11 @@ def _sqlite_connect(path: str) -> sqlite3.Connection:
     return conn
 
 
-def _sqlite_worker(path: str, batch: int, go: Any, done: Any) -> None:
+def _sqlite_worker(path: str, batch: int, ready: Any, go: Any, done: Any) -> None:
     import json
 
     conn = _sqlite_connect(path)
+    ready.wait()
     go.wait()
     count = 0
     while True:
@@ -110,22 +112,23 @@ def _sqlite_worker(path: str, batch: int, go: Any, done: Any) -> None:
 
 
 def _drain(
-    worker: Callable[[str, int, Any, Any], None],
+    worker: Callable[[str, int, Any, Any, Any], None],
     target: str,
     insert: Callable[[], None],
     config: Config,
 ) -> Sample:
-    """Start the workers, then time ``insert()`` plus their draining of the table."""
+    """Start the workers and wait until each has connected, then time ``insert()`` plus
+    their draining of the table."""
     context = multiprocessing.get_context("spawn")
-    go, done = context.Event(), context.Queue()
+    ready, go, done = context.Barrier(config.workers + 1), context.Event(), context.Queue()
     workers = [
-        context.Process(target=worker, args=(target, config.slots, go, done))
+        context.Process(target=worker, args=(target, config.slots, ready, go, done))
         for _ in range(config.workers)
     ]
     for process in workers:
         process.start()
-    time.sleep(1.0)  # let them import and connect (spawn), outside the clock
     try:
+        ready.wait(timeout=READY_SECONDS)
         start = time.perf_counter()
         insert()
         go.set()
