@@ -27,7 +27,6 @@ import json
 import math
 import os
 import pstats
-import subprocess
 import sys
 import time
 import traceback
@@ -38,7 +37,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from benchmarks.fanout import environment, max_rss_mib
+from benchmarks._driver import environment, marked_result, max_rss_mib, run_subprocess
 
 ROOT = Path(__file__).resolve().parent.parent
 MARKER = "__SIMULATOR_RESULT__ "
@@ -365,54 +364,32 @@ def subprocess_command(args: argparse.Namespace, *extra: str) -> list[str]:
     ]
 
 
-def subprocess_env() -> dict[str, str]:
-    env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
-    return env
-
-
 def run_case(args: argparse.Namespace, model: str, children: int) -> Result:
     repeat = 1 if children >= RUN_ONCE_FROM else args.repeat
     command = subprocess_command(
         args, "--case", model, "--children", str(children), "--repeat", str(repeat)
     )
-    try:
-        proc = subprocess.run(
-            command,
-            cwd=ROOT,
-            env=subprocess_env(),
-            capture_output=True,
-            text=True,
-            timeout=args.timeout,
-            check=False,
-        )
-    except subprocess.TimeoutExpired:
+    proc = run_subprocess(command, args.timeout)
+    if proc is None:
         return Result(model, children, "timeout", f"killed after {args.timeout:.0f} s")
-    for line in reversed(proc.stdout.splitlines()):
-        if line.startswith(MARKER):
-            data: dict[str, Any] = json.loads(line[len(MARKER) :])
-            data["samples"] = [Sample(**s) for s in data["samples"]]
-            result = Result(**data)
-            if result.status == "error":
-                sys.stderr.write(f"--- {model} {children:,} failed:\n{proc.stderr[-4000:]}\n")
-            return result
-    tail = (proc.stderr.strip().splitlines() or ["no output"])[-1]
-    return Result(model, children, "error", f"exit code {proc.returncode}: {tail}")
+    data = marked_result(proc.stdout, MARKER)
+    if data is None:
+        tail = (proc.stderr.strip().splitlines() or ["no output"])[-1]
+        return Result(model, children, "error", f"exit code {proc.returncode}: {tail}")
+    data["samples"] = [Sample(**s) for s in data["samples"]]
+    result = Result(**data)
+    if result.status == "error":
+        sys.stderr.write(f"--- {model} {children:,} failed:\n{proc.stderr[-4000:]}\n")
+    return result
 
 
 def run_profile(args: argparse.Namespace) -> str:
     command = subprocess_command(
         args, "--profile-case", "--children", str(args.profile_children), "--top", str(args.top)
     )
-    proc = subprocess.run(
-        command,
-        cwd=ROOT,
-        env=subprocess_env(),
-        capture_output=True,
-        text=True,
-        timeout=args.timeout,
-        check=False,
-    )
+    proc = run_subprocess(command, args.timeout)
+    if proc is None:
+        return f"(profile killed after {args.timeout:.0f} s)"
     if proc.returncode != 0:
         return f"profile failed (exit code {proc.returncode}):\n{proc.stderr[-4000:]}"
     return proc.stdout
