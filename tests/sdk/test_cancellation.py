@@ -6,12 +6,14 @@ import asyncio
 import threading
 import time
 from collections.abc import Callable
+from datetime import timedelta
 from typing import Any
 
 import pytest
 
 from flowsim import (
     Context,
+    DurableContext,
     EmptyModel,
     FailedTaskRunExceptionGroup,
     Hatchet,
@@ -162,3 +164,29 @@ async def test_cancelling_a_parent_cancels_its_children_and_grandchildren(
 def test_cancel_of_an_unknown_run_says_which_id_to_pass(hatchet: Hatchet) -> None:
     with pytest.raises(RunNotFoundError, match=r"no-such-run.*workflow run id"):
         hatchet.runs.cancel("no-such-run")
+
+
+async def test_a_waiting_durable_task_is_cancelled_and_frees_its_durable_slot(
+    hatchet: Hatchet,
+) -> None:
+    sleeping: list[str] = []
+
+    @hatchet.durable_task(name="durable-sleeper")
+    async def durable_sleeper(input: EmptyModel, ctx: DurableContext) -> dict[str, str]:
+        sleeping.append(ctx.workflow_run_id)
+        await ctx.aio_sleep_for(timedelta(hours=1))
+        return {"woke": ctx.workflow_run_id}
+
+    async with hatchet.worker("w", slots=1, durable_slots=1, workflows=[durable_sleeper]):
+        first = await durable_sleeper.aio_run_no_wait()
+        await _until(lambda: len(sleeping) == 1)
+        second = await durable_sleeper.aio_run_no_wait()  # waits for the one durable slot
+        await hatchet.runs.aio_cancel(first.workflow_run_id)
+        await _until(lambda: len(sleeping) == 2)  # the freed slot went to the second
+        await hatchet.runs.aio_cancel(second.workflow_run_id)
+        for ref in (first, second):
+            with pytest.raises(FailedTaskRunExceptionGroup):
+                await ref.aio_result()
+    assert [hatchet.runs.get_status(r.workflow_run_id) for r in (first, second)] == [
+        RunStatus.CANCELLED
+    ] * 2
