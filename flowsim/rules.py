@@ -238,3 +238,62 @@ def rollup_status(task_names: Iterable[str], statuses: Mapping[str, RunStatus]) 
     if RunStatus.CANCELLED in states:
         return RunStatus.CANCELLED
     return RunStatus.COMPLETED
+
+
+# ---------------------------------------------------------------- concurrency
+
+
+class ConcurrencyStrategy(enum.StrEnum):
+    """The ``ConcurrencyLimitStrategy`` values flowsim models (Hatchet's Concurrency guide)."""
+
+    GROUP_ROUND_ROBIN = "GROUP_ROUND_ROBIN"
+    CANCEL_IN_PROGRESS = "CANCEL_IN_PROGRESS"
+    CANCEL_NEWEST = "CANCEL_NEWEST"
+
+
+#: The message Hatchet gives a run a concurrency strategy cancelled.
+CONCURRENCY_CANCEL_REASON = "Cancelled due to concurrency strategy"
+
+
+@dataclass(frozen=True, slots=True)
+class Arrival:
+    """What happens when a run arrives in a concurrency group: whether it takes a place in
+    the group now, whether it is cancelled instead, and which holders it cancels."""
+
+    admit: bool
+    cancel_new: bool = False
+    #: holders of the group cancelled to make room, oldest first
+    cancel_holders: tuple[str, ...] = ()
+
+
+def on_arrival(
+    strategy: ConcurrencyStrategy, max_runs: int, holders: list[str], waiting: int
+) -> Arrival:
+    """A run arrives in a group whose places ``holders`` take (oldest first) while
+    ``waiting`` runs already wait for one. GROUP_ROUND_ROBIN admits it only if a place is
+    free and nobody waits before it, else it waits; CANCEL_NEWEST cancels it if the group
+    is full ("the newly triggered run is cancelled immediately"); CANCEL_IN_PROGRESS admits
+    it and cancels the oldest holders to make room ("a running instance ... will be
+    cancelled to free up a slot")."""
+    room = max_runs - len(holders)
+    if strategy is ConcurrencyStrategy.GROUP_ROUND_ROBIN:
+        return Arrival(admit=room > 0 and waiting == 0)
+    if strategy is ConcurrencyStrategy.CANCEL_NEWEST:
+        return Arrival(admit=room > 0, cancel_new=room <= 0)
+    overflow = len(holders) - max_runs + 1
+    return Arrival(admit=True, cancel_holders=tuple(holders[:overflow]) if overflow > 0 else ())
+
+
+def round_robin_order(waiting: list[tuple[str, int]]) -> list[int]:
+    """The order GROUP_ROUND_ROBIN serves waiting runs ``(group key, sequence)`` in, as
+    indices into ``waiting``: the oldest of every group, then the second of every group,
+    and so on, by sequence within a round ("in round-robin order" across keys). In SQL:
+    ``ORDER BY ROW_NUMBER() OVER (PARTITION BY key ORDER BY seq), seq``."""
+    ranked: list[tuple[int, int, int]] = []
+    seen: dict[str, int] = {}
+    for index in sorted(range(len(waiting)), key=lambda i: waiting[i][1]):
+        group = waiting[index][0]
+        rank = seen.get(group, 0)
+        seen[group] = rank + 1
+        ranked.append((rank, waiting[index][1], index))
+    return [index for _, _, index in sorted(ranked)]

@@ -226,10 +226,35 @@ def cancel_tasks(
     return _write(session, run, created, finished, now)
 
 
+_FAMILY = """
+WITH RECURSIVE family(id) AS (
+    SELECT id FROM runs WHERE id = %s
+    UNION SELECT runs.id FROM runs JOIN family ON runs.parent_run_id = family.id
+)
+SELECT runs.id FROM runs JOIN family USING (id) ORDER BY runs.ord
+"""
+
+
 def cancel_run(session: Session, run_id: str, reason: str, now: float) -> Outcome:
+    """Cancel the run and every run spawned below it, oldest first. Run rows are locked in
+    creation order, the order any other cancel locks them in, so two cancels cannot
+    deadlock."""
+    family = [row[0] for row in session.conn.execute(_FAMILY, (run_id,))]
+    if not family:
+        raise run_not_found(run_id)
+    finished: list[str] = []
+    queued = 0
+    for member in family:
+        outcome = _cancel_one(session, member, reason, now)
+        finished.extend(outcome.finished)
+        queued += outcome.queued
+    return Outcome(True, tuple(finished), queued)
+
+
+def _cancel_one(session: Session, run_id: str, reason: str, now: float) -> Outcome:
     run = lock_run(session, run_id)
     if run is None:
-        raise run_not_found(run_id)
+        return Outcome(True)
     rows = session.conn.execute(
         "SELECT id, name, status, ord FROM task_runs WHERE run_id = %s ORDER BY id "
         "FOR NO KEY UPDATE",

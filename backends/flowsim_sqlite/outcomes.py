@@ -92,8 +92,11 @@ def cancel_run(tx: Tx, specs: SpecCache, run_id: str, reason: str, now: float) -
     if tx.execute("SELECT 1 FROM runs WHERE id = ?", (run_id,)).fetchone() is None:
         raise run_not_found(run_id)
     rows = tx.execute(
-        "SELECT id, run_id, spec_id FROM task_runs "
-        "WHERE run_id = ? AND status IN ('QUEUED', 'RUNNING') ORDER BY rowid",
+        "WITH RECURSIVE family(id) AS (SELECT ? UNION "
+        "  SELECT runs.id FROM runs JOIN family ON runs.parent_run_id = family.id) "
+        "SELECT t.id, t.run_id, t.spec_id FROM task_runs t JOIN runs r ON r.id = t.run_id "
+        "WHERE t.run_id IN (SELECT id FROM family) AND t.status IN ('QUEUED', 'RUNNING') "
+        "ORDER BY r.rowid, t.rowid",
         (run_id,),
     ).fetchall()
     changes = Changes()

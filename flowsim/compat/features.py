@@ -38,7 +38,7 @@ FEATURES: Final[dict[str, str]] = {
     "rest-api": "Hatchet's REST API and its models (runs, workflows, tenants, events as data)",
     "retry-after": "delayed retries (RetryAfterException)",
     "run-listener": "run event streams (subscribing to a run's events)",
-    "runs-api": "the runs API (hatchet.runs: list, get, cancel, replay)",
+    "runs-api": "the runs API (hatchet.runs: list, bulk cancel, replay)",
     "scheduled": "scheduled runs (wf.schedule, hatchet.scheduled)",
     "server-apis": "the clients of a Hatchet server's APIs (hatchet.runs, hatchet.workflows, "
     "hatchet.cron, hatchet.scheduled, hatchet.workers, hatchet.logs, ...: hatchet_sdk.features)",

@@ -224,6 +224,29 @@ class DurableEngine(Engine):
             self.changes.bump()
             self.request_dispatch()
 
+    def _store_cancel(self, run_id: str, reason: str) -> set[str]:
+        outcome = self.run_store.cancel_run(run_id, reason, self.clock.now())
+        self.changes.bump()
+        if outcome.queued:
+            self.request_dispatch()
+        return set(outcome.finished)
+
+    def _notice_cancelled(self) -> None:
+        """Stop local attempts whose task runs were cancelled by another process: the
+        worker learns it on its heartbeat, as a Hatchet worker gets a cancel action."""
+        held = [a for w in self._workers.values() for a in w.holders.values()]
+        if not held:
+            return
+        views = self.run_store.get_runs(list(dict.fromkeys(a.task_run.workflow_run.id
+                                                           for a in held)))  # fmt: skip
+        cancelled = {
+            task.id
+            for view in views
+            for task in view.tasks.values()
+            if task.status is RunStatus.CANCELLED
+        }
+        self._stop_attempts(lambda attempt: attempt.task_run.id in cancelled)
+
     def _has_ready(self) -> bool:
         return True  # another process may have queued work: a freed slot always looks
 
@@ -286,6 +309,7 @@ class DurableEngine(Engine):
             for worker in self._workers.values():
                 self.run_store.heartbeat(worker.id, now, self.lease_seconds)
             self._write_unsaved()
+            self._notice_cancelled()
 
     async def _listen(self) -> None:
         """Work queued by other processes: claim when the store reports a change. A

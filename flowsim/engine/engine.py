@@ -302,6 +302,8 @@ class Engine(Waiting):
             return  # finished without suspending: no Task needed
         task = self._loop.create_task(resume(body, pending), context=context)
         attempt.task = task
+        if attempt.finished:
+            task.cancel()  # cancelled before its first suspension (``await ctx.aio_cancel()``)
         worker.tasks.add(task)
         task.add_done_callback(worker.tasks.discard)
         # a Task cancelled before its first step never drives the body: close it here, in
@@ -410,6 +412,49 @@ class Engine(Waiting):
         )
         if attempt.task is not None and not attempt.task.done():
             attempt.task.cancel()
+
+    # ------------------------------------------------------------ cancelling
+
+    def cancel(self, run_id: str, reason: str) -> None:
+        """Cancel the run and every run spawned below it (``hatchet.runs.cancel``,
+        ``ctx.cancel``): queued task runs never start, running ones are fenced off, see
+        ``ctx.exit_flag`` and have their asyncio task cancelled, and their slots free at
+        once; nothing cancelled is retried. Returns when that is done."""
+        loop = self._loop
+        if loop is None or loop.is_closed() or self.on_engine_loop():
+            self._cancel_now(run_id, reason)
+        else:
+            asyncio.run_coroutine_threadsafe(self._cancel_soon(run_id, reason), loop).result()
+
+    async def aio_cancel(self, run_id: str, reason: str) -> None:
+        await self.run_on_engine(lambda: self._cancel_soon(run_id, reason))
+
+    async def _cancel_soon(self, run_id: str, reason: str) -> None:
+        self._cancel_now(run_id, reason)
+
+    def _cancel_now(self, run_id: str, reason: str) -> None:
+        """On the engine loop (asyncio tasks are cancelled from their own loop)."""
+        with self._lock:
+            ended = self._store_cancel(run_id, reason)
+            self._stop_attempts(lambda attempt: attempt.task_run.workflow_run.id in ended)
+
+    def _store_cancel(self, run_id: str, reason: str) -> set[str]:
+        """Cancel in the store; the ids of the runs that ended."""
+        _, transition = self.store.cancel_family(run_id, reason, self.clock.now())
+        self._apply(transition)
+        return {run.id for run in transition.finished}
+
+    def _stop_attempts(self, cancelled: Callable[[AttemptState], bool]) -> None:
+        """Stop the local attempts whose task runs the store cancelled, as the execution
+        timeout stops an attempt (the same fence, slot release and asyncio cancellation),
+        except that no failure is recorded: Hatchet reports nothing for a cancelled task.
+        A sync task's thread cannot be interrupted; it sees ``ctx.exit_flag``."""
+        for worker in list(self._workers.values()):
+            for attempt in list(worker.holders.values()):
+                if not cancelled(attempt) or not self._end_attempt(attempt):
+                    continue
+                if attempt.task is not None and not attempt.task.done():
+                    attempt.task.cancel()
 
     def refresh_deadline(self, attempt: AttemptState, seconds: float) -> None:
         """``ctx.refresh_timeout``: push the current attempt's deadline back."""

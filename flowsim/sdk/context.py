@@ -183,10 +183,19 @@ class Context:
         )
 
     def cancel(self) -> None:
-        raise self._unsupported("ctx.cancel()")
+        """Cancel this task's workflow run (and the runs it spawned) and set the exit flag.
+        An async task is cancelled at its next ``await``; a sync one should check
+        ``ctx.exit_flag`` and return, as in Hatchet. Hatchet cancels only this task run
+        (DAG tasks downstream follow); flowsim cancels the whole workflow run."""
+        self._attempt.exit_requested = True
+        self._attempt.engine.cancel(self.workflow_run_id, self._cancel_reason())
 
     async def aio_cancel(self) -> None:
-        raise self._unsupported("ctx.aio_cancel()")
+        self._attempt.exit_requested = True
+        await self._attempt.engine.aio_cancel(self.workflow_run_id, self._cancel_reason())
+
+    def _cancel_reason(self) -> str:
+        return f"cancelled by task {self.workflow_name}/{self.task_name} (ctx.cancel())"
 
     def put_stream(self, data: str | bytes) -> None:
         raise self._unsupported("ctx.put_stream()")

@@ -251,6 +251,35 @@ class MemoryStore:
         self._drop_from_queue(task_run)
         return self._advance(task_run.workflow_run, now)
 
+    def family(self, run_id: str) -> list[WorkflowRun]:
+        """The run and every run spawned below it (children, their children, ...), oldest
+        first: what cancelling the run cancels. ``RunNotFoundError`` names an unknown id."""
+        root = self.get_run(run_id)
+        members = {root.id}
+        tree = [root]
+        for run in self.runs.values():  # creation order: a parent precedes its children
+            if run.parent_run_id in members:
+                members.add(run.id)
+                tree.append(run)
+        return tree
+
+    def cancel_family(
+        self, run_id: str, reason: str, now: float
+    ) -> tuple[list[TaskRun], Transition]:
+        """Cancel every non-terminal task run of the run and of the runs spawned below it,
+        run by run, oldest first: the task runs cancelled, and what changed."""
+        cancelled: list[TaskRun] = []
+        transition = Transition()
+        for run in self.family(run_id):
+            for task_run in list(run.tasks.values()):
+                if task_run.status.is_terminal:
+                    continue
+                cancelled.append(task_run)
+                step = self.cancel_task(task_run, reason, now)
+                transition.finished.extend(step.finished)
+                transition.queued += step.queued
+        return cancelled, transition
+
     def _drop_from_queue(self, task_run: TaskRun) -> None:
         queue = self._queues.get((task_run.workflow_run.spec.name, task_run.spec.pool))
         if queue is None:

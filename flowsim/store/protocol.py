@@ -247,8 +247,11 @@ class RunStore(Protocol):
     def expire(self, now: float) -> Outcome: ...
 
     def cancel_run(self, run_id: str, reason: str, now: float) -> Outcome:
-        """Cancel every non-terminal task run of the run (queued ones leave the queue;
-        running ones are fenced off: their late results are ignored)."""
+        """Cancel every non-terminal task run of the run and of every run spawned below it
+        (children, grandchildren, ...), run by run, oldest run first: queued ones leave the
+        queue, running ones are fenced off (their late results are ignored, never retried).
+        ``finished`` lists the runs this ended, in that order; their workers notice on their
+        next heartbeat (``get_runs`` shows the task CANCELLED)."""
 
     def get_runs(self, run_ids: Sequence[str]) -> list[RunView]:
         """The runs, in the order asked; ``RunNotFoundError`` names an unknown id."""

@@ -193,15 +193,11 @@ class ReferenceStore:
         return _merge([self.inner.fail(task_run, error, non_retryable, now)])
 
     def cancel_run(self, run_id: str, reason: str, now: float) -> Outcome:
-        run = self.inner.get_run(run_id)
-        steps: list[Transition] = []
-        for task_run in list(run.tasks.values()):
-            if task_run.status.is_terminal:
-                continue
+        cancelled, transition = self.inner.cancel_family(run_id, reason, now)
+        for task_run in cancelled:
             self._release(task_run.id)
             self._tokens[task_run.id] = self._tokens.get(task_run.id, 0) + 1  # fence it off
-            steps.append(self.inner.cancel_task(task_run, reason, now))
-        return _merge(steps)
+        return _merge([transition])
 
     # ------------------------------------------------------------ time
 

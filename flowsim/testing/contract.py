@@ -1123,6 +1123,40 @@ class RunStoreContract:
         assert (outcome.accepted, outcome.finished, outcome.queued) == (True, (), 0)
         assert canonical_views(store.get_runs([view.id])) == before
 
+    def _family(self, store: RunStore) -> tuple[RunView, Claim, list[RunView], Claim]:
+        """A parent holding its slot, two children (one running), a grandchild queued."""
+        parent = create_run(store, single_spec("parent"), 0.0)
+        parent_claim = _only(claim_all(store, ["parent"], 0.0, lease=1000.0))
+        child = single_spec("child")
+        children = store.create_runs([run_request(child), run_request(child)], 1.0,
+                                     parent_claim.task_run_id)  # fmt: skip
+        child_claim = claim_all(store, ["child"], 2.0, free=1, lease=1000.0)[0]
+        (grandchild,) = store.create_runs(
+            [run_request(single_spec("grandchild"))], 3.0, child_claim.task_run_id
+        )
+        return parent, parent_claim, [*children, grandchild], child_claim
+
+    def test_cancel_run_cascades_to_children_and_grandchildren(self, store: RunStore) -> None:
+        parent, parent_claim, family, child_claim = self._family(store)
+        outcome = store.cancel_run(parent.id, "stop", 4.0)
+        # the run first, then what it spawned, oldest first
+        assert outcome.finished == (parent.id, *[view.id for view in family])
+        views = store.get_runs([parent.id, *[view.id for view in family]])
+        assert [(v.status, v.finished_at) for v in views] == [(RunStatus.CANCELLED, 4.0)] * 4
+        for claim in (parent_claim, child_claim):
+            assert not store.complete(claim.task_run_id, claim.token, {"late": 1}, 5.0).accepted
+        assert claim_all(store, ["child", "grandchild"], 5.0) == []
+        assert store.snapshot(5.0).held == ()
+
+    def test_cancel_run_of_a_child_leaves_its_parent_running(self, store: RunStore) -> None:
+        parent, parent_claim, family, _ = self._family(store)
+        running_child, queued_child, grandchild = family
+        outcome = store.cancel_run(running_child.id, "stop", 4.0)
+        assert outcome.finished == (running_child.id, grandchild.id)
+        statuses = [v.status for v in store.get_runs([parent.id, queued_child.id])]
+        assert statuses == [RunStatus.RUNNING, RunStatus.QUEUED]
+        assert store.complete(parent_claim.task_run_id, parent_claim.token, {}, 5.0).accepted
+
     def test_cancel_run_of_an_unknown_id_raises_run_not_found(self, store: RunStore) -> None:
         with pytest.raises(RunNotFoundError, match="no-such-run"):
             store.cancel_run("no-such-run", "stop", 0.0)

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from flowsim import SlotDeadlockError, backend
+from tests.backends import cancelflows
 from tests.backends.processes import Workers, fan_in, fan_out
 from tests.backends.processes import wait_for as _wait
 from tests.backends.servers import backend_url, drop_schema, postgres_dsn
@@ -82,3 +83,38 @@ def test_sigkilled_workers_lose_nothing_and_duplicate_nothing(
     lost = sum(attempts.count("LOST") for attempts in outcomes)
     assert workers.started == 52
     assert lost > 0, "no kill landed on a running task: the test exercised nothing"
+
+
+def _appears(path: Path, seconds: float) -> bool:
+    deadline = time.monotonic() + seconds
+    while not path.exists():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.02)
+    return True
+
+
+def test_a_cancel_from_another_process_reaches_the_running_worker(
+    shared_url: str, tmp_path: Path
+) -> None:
+    """The caller's process cancels; the worker process notices on its next heartbeat (a
+    third of its 1 s lease), sets the exit flag and cancels the task's asyncio task."""
+    workers = Workers(shared_url, "tests.backends.cancelflows:worker", tmp_path)
+    marker = tmp_path / "sleeper"
+    with backend.redirected(shared_url):
+        workers.start()
+        try:
+            ref = cancelflows.sleeper.run_no_wait(cancelflows.Marker(path=str(marker)))
+            assert _appears(marker.with_suffix(".started"), 30)
+            cancelflows.hatchet.runs.cancel(ref.workflow_run_id)
+            cancelled_at = time.monotonic()
+            assert _appears(marker.with_suffix(".cancelled"), 10)
+            noticed = time.monotonic() - cancelled_at
+            view = cancelflows.hatchet.runs.view(ref.workflow_run_id)
+        finally:
+            workers.stop_all()
+    assert marker.with_suffix(".cancelled").read_text() == "exit_flag=True"
+    assert noticed < 2.0  # within a heartbeat or two, not the task's 60 s
+    task = view.tasks["cancel-sleeper"]
+    assert (view.status.value, task.status.value) == ("CANCELLED", "CANCELLED")
+    assert [attempt.outcome for attempt in task.attempts] == ["CANCELLED"]

@@ -290,23 +290,12 @@ async def test_durable_wait_for_is_refused_when_called(hatchet: Hatchet) -> None
     assert error.exc_type == "UnsupportedFeatureError" and "aio_wait_for" in error.exc
 
 
-async def test_cancellation_api_is_refused_by_name(
+def test_bulk_cancel_and_replay_are_refused_by_name(
     hatchet_sdk: ModuleType, hatchet: Hatchet
 ) -> None:
     refusal("from hatchet_sdk import BulkCancelReplayOpts")
     refusal("from hatchet_sdk.features.runs import RunsClient")
-
-    @hatchet.task(name="self-cancel")
-    async def self_cancel(input: EmptyModel, ctx: Context) -> None:
-        await ctx.aio_cancel()
-
-    async with hatchet.worker("w", slots=1, workflows=[self_cancel]):
-        with pytest.raises(FailedTaskRunExceptionGroup) as caught:
-            await self_cancel.aio_run()
-    [error] = caught.value.exceptions
-    assert error.exc_type == "UnsupportedFeatureError" and "ctx.aio_cancel()" in error.exc
-    with pytest.raises(UnsupportedFeatureError, match=r"hatchet\.runs\.cancel\(\)"):
-        hatchet.runs.cancel("any-run")
+    assert not hasattr(hatchet.runs, "bulk_cancel") and not hasattr(hatchet.runs, "replay")
 
 
 def test_durable_eviction_is_refused_by_name(hatchet_sdk: ModuleType, hatchet: Hatchet) -> None:

@@ -125,3 +125,44 @@ def test_worker_labels_are_accepted_and_visible_to_tasks(
         "gpu-worker", slots=1, labels={"gpu": "a100", "memory": 80}, workflows=[where]
     ):
         assert where.run() == {"labels": {"gpu": "a100", "memory": 80}}
+
+
+async def test_hatchets_cancellation_example_runs_unchanged(
+    hatchet_sdk: ModuleType, hatchet: Hatchet
+) -> None:
+    """Hatchet's examples/cancellation: a task cancels itself with ``ctx.aio_cancel()`` and
+    its test waits for the run to be CANCELLED; the sync task polling ``ctx.exit_flag`` is
+    cancelled through ``hatchet.runs.cancel``."""
+    import time
+
+    from hatchet_sdk import Context, EmptyModel, FailedTaskRunExceptionGroup, RunStatus
+
+    cancellation_workflow = hatchet.workflow(name="CancelWorkflow")
+
+    @cancellation_workflow.task()
+    async def self_cancel(input: EmptyModel, ctx: Context) -> dict[str, str]:
+        await asyncio.sleep(0.01)
+        await ctx.aio_cancel()
+        await asyncio.sleep(10)
+        return {"error": "Task should have been cancelled"}
+
+    checked = hatchet.workflow(name="CheckFlag")
+
+    @checked.task()
+    def check_flag(input: EmptyModel, ctx: Context) -> dict[str, str]:
+        for _ in range(2000):
+            time.sleep(0.005)
+            if ctx.exit_flag:
+                raise ValueError("Task has been cancelled")
+        return {"error": "Task should have been cancelled"}
+
+    async with hatchet.worker("w", slots=2, workflows=[cancellation_workflow, checked]):
+        ref = await cancellation_workflow.aio_run_no_wait()
+        flagged = await checked.aio_run_no_wait()
+        await asyncio.sleep(0.05)
+        await hatchet.runs.aio_cancel(flagged.workflow_run_id)
+        for run in (ref, flagged):
+            with pytest.raises(FailedTaskRunExceptionGroup, match="cancel"):
+                await run.aio_result()
+    assert hatchet.runs.get_status(ref.workflow_run_id) == RunStatus.CANCELLED
+    assert hatchet.runs.get_status(flagged.workflow_run_id) == RunStatus.CANCELLED

@@ -117,3 +117,38 @@ def test_a_coroutine_waiting_on_nothing_is_reported_not_hung() -> None:
 
     with pytest.raises(SimulationStalledError, match="can never make progress"):
         run_virtual(main)
+
+
+def test_a_cancelled_run_frees_its_slot_at_that_virtual_instant() -> None:
+    """Two slots, held by a parent and its child; a third run waits. Cancelling the parent at
+    t=5 cancels its child too, and the waiting run starts at t=5 exactly."""
+
+    async def main(loop: VirtualTimeLoop) -> tuple[Any, ...]:
+        hatchet = Hatchet(virtual_backend(loop, f"sim-{uuid.uuid4().hex}"))
+        started: dict[str, float] = {}
+
+        @hatchet.task(name="sleeper", execution_timeout=10**6, schedule_timeout=10**6)
+        async def sleeper(input: EmptyModel, ctx: Context) -> dict[str, int]:
+            started[ctx.workflow_run_id] = loop.time()
+            await asyncio.sleep(100)
+            return {"done": 1}
+
+        @hatchet.task(name="spawner", execution_timeout=10**6)
+        async def spawner(input: EmptyModel, ctx: Context) -> dict[str, Any]:
+            return await sleeper.aio_run()
+
+        async with hatchet.worker("w", slots=2, workflows=[sleeper, spawner]):
+            first = await spawner.aio_run_no_wait()
+            second = await sleeper.aio_run_no_wait()
+            await asyncio.sleep(5)
+            await hatchet.runs.aio_cancel(first.workflow_run_id)
+            result = await second.aio_result()
+        statuses = [(view.workflow, view.status.value) for view in hatchet.runs.views()]
+        return started[second.workflow_run_id], loop.time(), result, statuses
+
+    assert run_virtual(main) == (
+        5.0,
+        105.0,
+        {"done": 1},
+        [("spawner", "CANCELLED"), ("sleeper", "CANCELLED"), ("sleeper", "COMPLETED")],
+    )

@@ -100,3 +100,49 @@ def test_child_spawn_key_prefers_the_key_over_the_index() -> None:
 def test_durations_are_formatted_like_hatchet() -> None:
     assert rules.timeout_message(60) == "Task exceeded timeout of 1m"
     assert [rules.format_duration(s) for s in (5, 90, 7200, 0.5)] == ["5s", "90s", "2h", "0.5s"]
+
+
+# ---------------------------------------------------------------- concurrency
+
+GRR = rules.ConcurrencyStrategy.GROUP_ROUND_ROBIN
+CIP = rules.ConcurrencyStrategy.CANCEL_IN_PROGRESS
+CN = rules.ConcurrencyStrategy.CANCEL_NEWEST
+
+
+def test_group_round_robin_admits_while_room_and_nobody_waits_before() -> None:
+    assert rules.on_arrival(GRR, 2, ["a"], waiting=0) == rules.Arrival(admit=True)
+    assert rules.on_arrival(GRR, 2, ["a"], waiting=1) == rules.Arrival(admit=False)
+    assert rules.on_arrival(GRR, 1, ["a"], waiting=0) == rules.Arrival(admit=False)
+
+
+def test_cancel_newest_cancels_the_arrival_when_the_group_is_full() -> None:
+    # Hatchet's test: one run, then ten more with its key: the first completes
+    assert rules.on_arrival(CN, 1, [], waiting=0) == rules.Arrival(admit=True)
+    assert rules.on_arrival(CN, 1, ["first"], waiting=0) == rules.Arrival(
+        admit=False, cancel_new=True
+    )
+
+
+def test_cancel_in_progress_admits_and_cancels_the_oldest_holders() -> None:
+    assert rules.on_arrival(CIP, 1, ["old"], waiting=0) == rules.Arrival(
+        admit=True, cancel_holders=("old",)
+    )
+    assert rules.on_arrival(CIP, 2, ["a", "b", "c"], waiting=0).cancel_holders == ("a", "b")
+    assert rules.on_arrival(CIP, 3, ["a"], waiting=0).cancel_holders == ()
+
+
+def test_round_robin_serves_the_oldest_of_each_group_in_turn() -> None:
+    waiting = [("A", 1), ("A", 2), ("A", 3), ("B", 4), ("B", 5), ("C", 6)]
+    order = rules.round_robin_order(waiting)
+    assert [waiting[i] for i in order] == [
+        ("A", 1), ("B", 4), ("C", 6), ("A", 2), ("B", 5), ("A", 3)
+    ]  # fmt: skip
+
+
+@given(st.lists(st.tuples(st.sampled_from("ABC"), st.integers(0, 10**6)), unique_by=lambda e: e[1]))
+def test_round_robin_keeps_each_groups_own_order(waiting: list[tuple[str, int]]) -> None:
+    order = rules.round_robin_order(waiting)
+    assert sorted(order) == list(range(len(waiting)))
+    for group in "ABC":
+        served = [waiting[i][1] for i in order if waiting[i][0] == group]
+        assert served == sorted(served)
