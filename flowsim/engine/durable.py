@@ -351,6 +351,9 @@ class DurableEngine(Engine):
                 if done:
                     return failure
                 await self.changes.changed_since(seen)
+                delay = self.reads.read_delay()
+                if delay:
+                    await asyncio.sleep(delay)
         finally:
             watch.close()
 
@@ -368,6 +371,7 @@ class DurableEngine(Engine):
                 if done:
                     return run
                 self.changes.changed_since_blocking(seen)
+                time.sleep(self.reads.read_delay())
         finally:
             watch.close()
 

@@ -7,7 +7,9 @@ parents blocked in ``child.run()`` made 70 ``get_runs`` per child completion plu
 the children never got a connection to finish on. Here the waiters share: one
 ``get_runs`` of every awaited run serves every waiter that saw the same change
 generation, and one ``expire`` + ``snapshot`` + deadlock analysis serves every stall
-check in its period. One analysis seeded with every awaited run finds each run stuck
+check in its period. Re-reads are also spaced at least ``READ_INTERVAL`` apart: a fan-out
+of N children changes the store N times, and reading every remaining child after each
+change is quadratic; spaced out, one read covers every change of the interval. One analysis seeded with every awaited run finds each run stuck
 exactly when an analysis seeded with that run alone would: the runs slot holders wait on
 seed both, and progress only flows from a run to the holders waiting on it.
 """
@@ -38,6 +40,10 @@ class StallCheck:
     fresh: bool
 
 
+#: the least time between two re-reads of the awaited runs (the latency it can add)
+READ_INTERVAL = 0.01
+
+
 class SharedReads:
     def __init__(
         self, store: RunStore, generation: Callable[[], int], period_seconds: float
@@ -54,6 +60,7 @@ class SharedReads:
         self._awaited: Counter[str] = Counter()
         self._views: dict[str, RunView] = {}
         self._views_generation = -1
+        self._read_at = -READ_INTERVAL
         self._check: StallCheck | None = None
         self._check_due = 0.0
 
@@ -80,19 +87,23 @@ class SharedReads:
                 wanted = list(dict.fromkeys([*self._awaited_now(), *run_ids]))
                 self._views = {view.id: view for view in self._store.get_runs(wanted)}
                 self._views_generation = generation
+                self._read_at = time.monotonic()
             return [self._views[run_id] for run_id in run_ids]
 
+    def read_delay(self) -> float:
+        """Seconds a waiter woken by a change should let pass before it re-reads."""
+        return max(0.0, self._read_at + READ_INTERVAL - time.monotonic())
+
     def stall_check(self, now: float, awaited: Iterable[str]) -> StallCheck:
-        """Expire what is due and snapshot, at most once per period for all waiters (and
-        again for a wait the last snapshot did not cover)."""
+        """Expire what is due and snapshot, at most once per period for all waiters. A
+        wait that began after the last snapshot gets no verdict until the next one:
+        a fan-out starting a thousand waits must not take a thousand snapshots."""
         with self._check_lock:
             check = self._check
-            if (
-                check is not None
-                and time.monotonic() < self._check_due
-                and check.covers.issuperset(awaited)
-            ):
-                return StallCheck(check.expired, check.stall, check.covers, fresh=False)
+            if check is not None and time.monotonic() < self._check_due:
+                if check.covers.issuperset(awaited):
+                    return StallCheck(check.expired, check.stall, check.covers, fresh=False)
+                return StallCheck(Outcome(), None, check.covers, fresh=False)
             covers = frozenset(self._awaited_now())
             expired = self._store.expire(now)
             snapshot = self._store.snapshot(now, list(covers))
