@@ -223,6 +223,13 @@ def upstream_cancelled(
     return list(doomed)
 
 
+def on_failure_due(statuses: Mapping[str, RunStatus]) -> bool:
+    """Hatchet queues a workflow's on-failure task as soon as any other task of the run
+    FAILED (one OR group over every task's FAILED event), even while siblings still run;
+    when every task ends COMPLETED or CANCELLED it is skipped (here: never created)."""
+    return RunStatus.FAILED in statuses.values()
+
+
 def rollup_status(task_names: Iterable[str], statuses: Mapping[str, RunStatus]) -> RunStatus:
     """A workflow run is RUNNING (or QUEUED, before any task started) while any task is not
     terminal; then FAILED if any task failed, else CANCELLED if any was cancelled, else

@@ -120,6 +120,7 @@ class BaseWorkflow:
                     f"workflow {self._name!r} has no tasks; decorate a function with "
                     f"@{self._name}.task() before running or registering it"
                 )
+            self._place_on_success()
             rules.check_dag(self._name, {t.name: t.parent_names for t in self._tasks.values()})
             self._spec = WorkflowSpec(
                 name=self._name,
@@ -127,6 +128,17 @@ class BaseWorkflow:
                 default_priority=self.default_priority,
             )
         return self._spec
+
+    def _place_on_success(self) -> None:
+        """hatchet_sdk gives the on-success task the workflow's leaf tasks as parents when
+        it sends the workflow to the server; here when the spec is built, for the same
+        reason: tasks may be added after the on-success task is decorated."""
+        hook = next((t for t in self._tasks.values() if t.kind == "on_success"), None)
+        if hook is None:
+            return
+        dag = [t for t in self._tasks.values() if t.kind == "default"]
+        used = {parent for t in dag for parent in t.parent_names}
+        hook.with_parents(tuple(t.name for t in dag if t.name not in used))
 
     def runnables(self) -> Mapping[str, Runnable]:
         """Read-only view, looked up on every launch (so no copy)."""
@@ -407,10 +419,61 @@ class Workflow(BaseWorkflow):
         )  # fmt: skip
         return self._decorator(settings, unsupported)
 
+    def on_failure_task(
+        self,
+        name: str | None = None,
+        schedule_timeout: Duration = DEFAULT_SCHEDULE_TIMEOUT,
+        execution_timeout: Duration = DEFAULT_EXECUTION_TIMEOUT,
+        retries: int = 0,
+        rate_limits: Any = None,
+        backoff_factor: float | None = None,
+        backoff_max_seconds: int | None = None,
+        concurrency: Any = None,
+    ) -> Callable[[TaskFunction], Task[Any]]:
+        """A task queued as soon as any other task of the run fails (``ctx.task_run_errors``
+        holds the errors so far); never run when none fails. Named ``<name>-on-failure``."""
+        settings = TaskSettings(
+            name, schedule_timeout, execution_timeout, (), retries, backoff_factor,
+            backoff_max_seconds, kind="on_failure",
+        )  # fmt: skip
+        return self._hook(settings, {"rate_limits": rate_limits, "concurrency": concurrency})
+
+    def on_success_task(
+        self,
+        name: str | None = None,
+        schedule_timeout: Duration = DEFAULT_SCHEDULE_TIMEOUT,
+        execution_timeout: Duration = DEFAULT_EXECUTION_TIMEOUT,
+        retries: int = 0,
+        rate_limits: Any = None,
+        backoff_factor: float | None = None,
+        backoff_max_seconds: int | None = None,
+        concurrency: Any = None,
+    ) -> Callable[[TaskFunction], Task[Any]]:
+        """A task whose parents are the workflow's leaf tasks: it runs once they all
+        complete and is cancelled with the rest of the DAG when one fails, as any DAG task.
+        Named ``<name>-on-success``."""
+        settings = TaskSettings(
+            name, schedule_timeout, execution_timeout, (), retries, backoff_factor,
+            backoff_max_seconds, kind="on_success",
+        )  # fmt: skip
+        return self._hook(settings, {"rate_limits": rate_limits, "concurrency": concurrency})
+
+    def _hook(
+        self, settings: TaskSettings, unsupported: dict[str, Any]
+    ) -> Callable[[TaskFunction], Task[Any]]:
+        label = settings.kind.replace("_", "-")
+        if any(task.kind == settings.kind for task in self._tasks.values()):
+            raise WorkflowDefinitionError(
+                f"workflow {self.name!r} already has an {label} task; Hatchet allows only one "
+                f"per workflow: put the handling in one @{self.name}.{settings.kind}_task()"
+            )
+        return self._decorator(settings, unsupported)
+
     def _decorator(
         self, settings: TaskSettings, unsupported: dict[str, Any]
     ) -> Callable[[TaskFunction], Task[Any]]:
-        kind = "durable_task" if settings.durable else "task"
+        kind = "task" if settings.kind == "default" else f"{settings.kind}_task"
+        kind = "durable_task" if settings.durable else kind
         self._client.refuse_unsupported(f"{self.name}.{kind}", unsupported)
 
         def decorate(fn: TaskFunction) -> Task[Any]:

@@ -18,6 +18,7 @@ from flowsim import rules
 from flowsim.deadlines import DeadlineQueue
 from flowsim.errors import RunNotFoundError, TaskRunError
 from flowsim.rules import RunStatus, SlotPool
+from flowsim.store.dag import advance
 from flowsim.store.failures import decide, schedule_timeout_reason
 from flowsim.store.records import JSON, Attempt, TaskRun, WorkflowRun, WorkflowSpec
 
@@ -273,20 +274,16 @@ class MemoryStore:
                 run.finished_at = now
                 transition.finished.append(run)
             return transition
-        parents = run.spec.parents
-        statuses = run.statuses()
-        for name in rules.upstream_cancelled(parents, statuses):
+        step = advance(run.spec, run.statuses(), run.status.is_terminal)
+        for name, state in step.created:
             task_run = self._create_task(run, name, now, run.priority)
-            self._drop_from_queue(task_run)
-            task_run.status = RunStatus.CANCELLED
-            statuses[name] = RunStatus.CANCELLED
-        for name in rules.ready_tasks(parents, statuses):
-            self._create_task(run, name, now, run.priority)
-            statuses[name] = RunStatus.QUEUED
-            transition.queued += 1
-        status = rules.rollup_status(parents, statuses)
-        if status.is_terminal and not run.status.is_terminal:
-            run.status = status
+            if state is RunStatus.CANCELLED:
+                self._drop_from_queue(task_run)
+                task_run.status = RunStatus.CANCELLED
+            else:
+                transition.queued += 1
+        if step.finished is not None:
+            run.status = step.finished
             run.finished_at = now
             transition.finished.append(run)
         return transition

@@ -260,13 +260,6 @@ def test_cron_and_scheduled_runs_are_refused_by_name(
             getattr(workflow, missing)
 
 
-def test_on_failure_and_on_success_tasks_are_not_defined(hatchet: Hatchet) -> None:
-    workflow = hatchet.workflow(name="with-handlers")
-    for missing in ("on_failure_task", "on_success_task"):
-        with pytest.raises(AttributeError, match=f"'{missing}'"):
-            getattr(workflow, missing)
-
-
 def test_conditions_are_refused_by_name(hatchet_sdk: ModuleType, hatchet: Hatchet) -> None:
     refusal("from hatchet_sdk import SleepCondition, UserEventCondition, or_")
     refusal("from hatchet_sdk.conditions import ParentCondition")
