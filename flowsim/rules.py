@@ -162,6 +162,13 @@ def child_spawn_key(parent_task_run_id: str, child_key: str | None, spawn_index:
     return f"{parent_task_run_id}.{child_key if child_key is not None else spawn_index}"
 
 
+def trigger_spawn_key(trigger_key: str) -> str:
+    """A top-level run created by a trigger that several processes may fire at once (one
+    cron tick seen by every worker process) is de-duplicated by this key, as a child is by
+    its spawn key: the second creation returns the run the first made."""
+    return f"trigger:{trigger_key}"
+
+
 # ---------------------------------------------------------------- DAGs
 
 

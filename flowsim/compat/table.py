@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import Final
 
 from flowsim import errors, rules, sdk
+from flowsim.sdk import scheduling
 
 ROOT: Final = "hatchet_sdk"
 
@@ -25,6 +26,9 @@ ROOT: Final = "hatchet_sdk"
 FLOWSIM: Final[Mapping[str, object]] = {
     "BaseWorkflow": sdk.BaseWorkflow,
     "Context": sdk.Context,
+    "CronClient": scheduling.CronClient,
+    "CronWorkflows": scheduling.CronWorkflows,
+    "ScheduledClient": scheduling.ScheduledClient,
     "DurableContext": sdk.DurableContext,
     "EmptyModel": sdk.EmptyModel,
     "FailedTaskRunExceptionGroup": errors.FailedTaskRunExceptionGroup,
@@ -59,7 +63,6 @@ REFUSED_NAMES: Final[Mapping[str, str]] = _names(
         "client-config": "Client ClientConfig ClientTLSConfig HealthcheckConfig TenacityConfig",
         "concurrency": "ConcurrencyExpression ConcurrencyLimitStrategy",
         "conditions": "Condition OrGroup ParentCondition SleepCondition UserEventCondition or_",
-        "cron": "CronClient CronWorkflows",
         "dedupe": "DedupeViolationError",
         "dependency-injection": "Depends DependencyFunc InvalidDependencyError",
         "embedded": "EmbeddedHatchetConfig",
@@ -100,7 +103,7 @@ REFUSED_NAMES: Final[Mapping[str, str]] = _names(
         "run-listener": "RunEventListener RunEventListenerClient StepRunEventType "
         "WorkflowRunEventType",
         "runs-api": "BulkCancelReplayOpts RunFilter RunsClient TaskRunDetail WorkflowRunDetail",
-        "scheduled": "ScheduleTriggerWorkflowOptions ScheduledClient",
+        "scheduled": "ScheduleTriggerWorkflowOptions",
         "serde": "is_in_hatchet_serialization_context remove_null_unicode_character",
         "slot-types": "SlotType",
         "sticky": "StickyStrategy",
@@ -245,12 +248,12 @@ MODULES: Final[Mapping[str, AliasSpec]] = {
         package=True,
     ),
     f"{ROOT}.hatchet": _spec(
-        "BaseWorkflow Context DurableContext EmptyModel Hatchet Priority Standalone Worker "
-        "Workflow",
-        "CELClient Client ClientConfig ConcurrencyExpression CronClient DefaultFilter "
+        "BaseWorkflow Context CronClient DurableContext EmptyModel Hatchet Priority "
+        "ScheduledClient Standalone Worker Workflow",
+        "CELClient Client ClientConfig ConcurrencyExpression DefaultFilter "
         "DesiredWorkerLabel DispatcherClient EmbeddedHatchetConfig EventClient EvictionPolicy "
         "FiltersClient LogsClient MetricsClient RateLimit RateLimitsClient "
-        "RunEventListenerClient RunsClient ScheduledClient StatusBasedIdempotencyConfig "
+        "RunEventListenerClient RunsClient StatusBasedIdempotencyConfig "
         "StickyStrategy StubsClient TTLBasedIdempotencyConfig TaskDefaults WebhooksClient "
         "WorkersClient WorkflowConfig WorkflowsClient",
     ),
@@ -288,9 +291,9 @@ MODULES: Final[Mapping[str, AliasSpec]] = {
         "TWorkflowInput TaskDefaults TaskIOValidator WorkflowConfig",
     ),
     f"{ROOT}.runnables.workflow": _spec(
-        "BaseWorkflow Context DurableContext EmptyModel Priority Standalone Task TaskRunRef "
-        "TriggerWorkflowOptions Workflow WorkflowRunRef WorkflowRunTriggerConfig",
-        "ComputedTaskParameters ConcurrencyExpression Condition CronWorkflows "
+        "BaseWorkflow Context CronWorkflows DurableContext EmptyModel Priority Standalone Task "
+        "TaskRunRef TriggerWorkflowOptions Workflow WorkflowRunRef WorkflowRunTriggerConfig",
+        "ComputedTaskParameters ConcurrencyExpression Condition "
         "DesiredWorkerLabel EvictionPolicy MCPProvider OrGroup RateLimit RunEventListener "
         "ScheduleTriggerWorkflowOptions TaskDefaults TypedTriggerWorkflowRunConfig V1Filter "
         "V1TaskStatus V1TaskSummary WorkflowConfig WorkflowModel",

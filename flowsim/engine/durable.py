@@ -162,7 +162,13 @@ class DurableEngine(Engine):
             self._specs.setdefault(item.spec.name, item.spec)
             requests.append(
                 RunRequest(
-                    item.spec, item.input, item.additional_metadata, item.priority, item.child_key
+                    item.spec,
+                    item.input,
+                    item.additional_metadata,
+                    item.priority,
+                    item.child_key,
+                    item.run_at,
+                    item.trigger_key,
                 )
             )
         parent_id = parent.id if parent is not None else None

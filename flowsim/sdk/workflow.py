@@ -8,14 +8,24 @@ from inside a running task become its children (de-duplicated by spawn index or 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
+from datetime import datetime
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from pydantic import BaseModel, TypeAdapter
 
 from flowsim import rules
+from flowsim.engine.crons import CronTrigger, check_expression
 from flowsim.engine.engine import Engine
-from flowsim.errors import WorkflowDefinitionError
+from flowsim.errors import UnsupportedFeatureError, WorkflowDefinitionError
+from flowsim.sdk.hooks import WorkflowHooks
 from flowsim.sdk.refs import TaskRunRef, WorkflowRunRef, outcome, outcome_or_error
+from flowsim.sdk.scheduling import (
+    CronWorkflows,
+    ScheduledRun,
+    create_cron,
+    cron_trigger,
+    schedule_run,
+)
 from flowsim.sdk.task import (
     DEFAULT_EXECUTION_TIMEOUT,
     DEFAULT_SCHEDULE_TIMEOUT,
@@ -52,6 +62,8 @@ class BaseWorkflow:
         input_validator: type[Any] | None,
         default_priority: int = rules.DEFAULT_PRIORITY,
         default_additional_metadata: JSONSerializableMapping | None = None,
+        on_crons: Sequence[str] | None = None,
+        cron_input: Any = None,
     ) -> None:
         if not name:
             raise WorkflowDefinitionError("a workflow needs a non-empty name")
@@ -69,6 +81,15 @@ class BaseWorkflow:
         self.default_additional_metadata = dict(default_additional_metadata or {})
         self._tasks: dict[str, Task[Any]] = {}
         self._spec: WorkflowSpec | None = None
+        self.on_crons = tuple(
+            check_expression(e, f"workflow {name!r} on_crons") for e in on_crons or ()
+        )
+        #: validated when the crons are first armed (the input model is known by then)
+        self.cron_input = cron_input
+
+    @property
+    def client(self) -> Hatchet:
+        return self._client
 
     @property
     def name(self) -> str:
@@ -139,6 +160,63 @@ class BaseWorkflow:
         dag = [t for t in self._tasks.values() if t.kind == "default"]
         used = {parent for t in dag for parent in t.parent_names}
         hook.with_parents(tuple(t.name for t in dag if t.name not in used))
+
+    # ---------------------------------------------------------------- schedules and crons
+
+    def cron_triggers(self) -> list[CronTrigger]:
+        """The ``on_crons=`` of this workflow, for the engine of a worker registering it."""
+        return [
+            cron_trigger(self, expression, expression, self.cron_input, None, None)
+            for expression in self.on_crons
+        ]
+
+    def schedule(
+        self,
+        run_at: datetime,
+        input: Any = None,
+        options: Any = None,
+        child_key: str | None = None,
+        additional_metadata: JSONSerializableMapping | None = None,
+        priority: int | None = None,
+    ) -> ScheduledRun:
+        """Store a run that no worker claims before ``run_at``."""
+        if options is not None or child_key is not None:
+            raise UnsupportedFeatureError(
+                f"{self._name}.schedule(): options= and child_key= are not modelled for "
+                "scheduled runs; pass additional_metadata= and priority= instead"
+            )
+        return schedule_run(self, run_at, input, additional_metadata, priority)
+
+    async def aio_schedule(
+        self,
+        run_at: datetime,
+        input: Any = None,
+        options: Any = None,
+        child_key: str | None = None,
+        additional_metadata: JSONSerializableMapping | None = None,
+        priority: int | None = None,
+    ) -> ScheduledRun:
+        return self.schedule(run_at, input, options, child_key, additional_metadata, priority)
+
+    def create_cron(
+        self,
+        cron_name: str,
+        expression: str,
+        input: Any = None,
+        additional_metadata: JSONSerializableMapping | None = None,
+        priority: int | None = None,
+    ) -> CronWorkflows:
+        return create_cron(self, cron_name, expression, input, additional_metadata, priority)
+
+    async def aio_create_cron(
+        self,
+        cron_name: str,
+        expression: str,
+        input: Any = None,
+        additional_metadata: JSONSerializableMapping | None = None,
+        priority: int | None = None,
+    ) -> CronWorkflows:
+        return self.create_cron(cron_name, expression, input, additional_metadata, priority)
 
     def runnables(self) -> Mapping[str, Runnable]:
         """Read-only view, looked up on every launch (so no copy)."""
@@ -380,7 +458,7 @@ class BaseWorkflow:
         return ref
 
 
-class Workflow(BaseWorkflow):
+class Workflow(BaseWorkflow, WorkflowHooks):
     """A workflow of one or more tasks (``hatchet.workflow``); runs return
     ``{task_name: output}``."""
 
@@ -419,56 +497,6 @@ class Workflow(BaseWorkflow):
         )  # fmt: skip
         return self._decorator(settings, unsupported)
 
-    def on_failure_task(
-        self,
-        name: str | None = None,
-        schedule_timeout: Duration = DEFAULT_SCHEDULE_TIMEOUT,
-        execution_timeout: Duration = DEFAULT_EXECUTION_TIMEOUT,
-        retries: int = 0,
-        rate_limits: Any = None,
-        backoff_factor: float | None = None,
-        backoff_max_seconds: int | None = None,
-        concurrency: Any = None,
-    ) -> Callable[[TaskFunction], Task[Any]]:
-        """A task queued as soon as any other task of the run fails (``ctx.task_run_errors``
-        holds the errors so far); never run when none fails. Named ``<name>-on-failure``."""
-        settings = TaskSettings(
-            name, schedule_timeout, execution_timeout, (), retries, backoff_factor,
-            backoff_max_seconds, kind="on_failure",
-        )  # fmt: skip
-        return self._hook(settings, {"rate_limits": rate_limits, "concurrency": concurrency})
-
-    def on_success_task(
-        self,
-        name: str | None = None,
-        schedule_timeout: Duration = DEFAULT_SCHEDULE_TIMEOUT,
-        execution_timeout: Duration = DEFAULT_EXECUTION_TIMEOUT,
-        retries: int = 0,
-        rate_limits: Any = None,
-        backoff_factor: float | None = None,
-        backoff_max_seconds: int | None = None,
-        concurrency: Any = None,
-    ) -> Callable[[TaskFunction], Task[Any]]:
-        """A task whose parents are the workflow's leaf tasks: it runs once they all
-        complete and is cancelled with the rest of the DAG when one fails, as any DAG task.
-        Named ``<name>-on-success``."""
-        settings = TaskSettings(
-            name, schedule_timeout, execution_timeout, (), retries, backoff_factor,
-            backoff_max_seconds, kind="on_success",
-        )  # fmt: skip
-        return self._hook(settings, {"rate_limits": rate_limits, "concurrency": concurrency})
-
-    def _hook(
-        self, settings: TaskSettings, unsupported: dict[str, Any]
-    ) -> Callable[[TaskFunction], Task[Any]]:
-        label = settings.kind.replace("_", "-")
-        if any(task.kind == settings.kind for task in self._tasks.values()):
-            raise WorkflowDefinitionError(
-                f"workflow {self.name!r} already has an {label} task; Hatchet allows only one "
-                f"per workflow: put the handling in one @{self.name}.{settings.kind}_task()"
-            )
-        return self._decorator(settings, unsupported)
-
     def _decorator(
         self, settings: TaskSettings, unsupported: dict[str, Any]
     ) -> Callable[[TaskFunction], Task[Any]]:
@@ -494,10 +522,13 @@ class Standalone(BaseWorkflow, Generic[R]):
         input_validator: type[Any] | None,
         default_priority: int,
         default_additional_metadata: JSONSerializableMapping | None,
+        on_crons: Sequence[str] | None = None,
+        cron_input: Any = None,
     ) -> None:
         super().__init__(
-            client, name, input_validator, default_priority, default_additional_metadata
-        )
+            client, name, input_validator, default_priority, default_additional_metadata,
+            on_crons, cron_input,
+        )  # fmt: skip
         self._task: Task[R] | None = None
 
     def bind(self, task: Task[R]) -> Standalone[R]:

@@ -130,9 +130,17 @@ def run_request(
     metadata: Mapping[str, JSON] | None = None,
     priority: int = rules.DEFAULT_PRIORITY,
     child_key: str | None = None,
+    run_at: float | None = None,
+    trigger_key: str | None = None,
 ) -> RunRequest:
     return RunRequest(
-        spec, {} if input is None else input, dict(metadata or {}), priority, child_key
+        spec,
+        {} if input is None else input,
+        dict(metadata or {}),
+        priority,
+        child_key,
+        run_at,
+        trigger_key,
     )
 
 
@@ -1111,6 +1119,44 @@ class RunStoreContract:
         store.cancel_run(view.id, "cancelled by test", 1.0)
         run = get_run(store, view.id)
         assert (run.status, "h" in run.tasks) == (RunStatus.CANCELLED, False)
+
+    # ------------------------------------------------------------ scheduled and triggered runs
+
+    def test_scheduled_run_is_claimable_exactly_at_its_time(self, store: RunStore) -> None:
+        view = create_run(store, single_spec(), 0.0, run_at=100.0)
+        assert (view.status, view.tasks["t"].status) == (RunStatus.QUEUED, RunStatus.QUEUED)
+        assert store.next_wakeup(1.0) == 100.0
+        assert claim_all(store, ["single"], just_before(100.0)) == []
+        claim = _only(claim_all(store, ["single"], 100.0))
+        attempt = _task(store, view.id, "t").attempts[0]
+        assert (claim.run_id, attempt.queued_at, attempt.started_at) == (view.id, 100.0, 100.0)
+
+    def test_scheduled_run_schedule_clock_starts_at_its_time(self, store: RunStore) -> None:
+        view = create_run(store, single_spec(schedule_timeout=10.0), 0.0, run_at=100.0)
+        store.expire(50.0)  # long before it is due: its schedule clock has not started
+        store.expire(just_before(110.0))
+        assert _task(store, view.id, "t").status is RunStatus.QUEUED
+        outcome = store.expire(110.0)
+        assert outcome.finished == (view.id,)
+        assert get_run(store, view.id).status is RunStatus.CANCELLED
+
+    def test_run_at_in_the_past_queues_at_once(self, store: RunStore) -> None:
+        create_run(store, single_spec(), 50.0, run_at=10.0)
+        assert len(claim_all(store, ["single"], 50.0)) == 1
+
+    def test_scheduled_run_can_be_cancelled_before_it_is_due(self, store: RunStore) -> None:
+        view = create_run(store, single_spec(), 0.0, run_at=100.0)
+        store.cancel_run(view.id, "deleted", 1.0)
+        assert get_run(store, view.id).status is RunStatus.CANCELLED
+        assert claim_all(store, ["single"], 200.0) == []
+
+    def test_trigger_key_creates_a_top_level_run_once(self, store: RunStore) -> None:
+        spec = single_spec()
+        first = create_run(store, spec, 0.0, trigger_key="cron:single:*/5:300")
+        again = create_run(store, spec, 1.0, trigger_key="cron:single:*/5:300")
+        other = create_run(store, spec, 1.0, trigger_key="cron:single:*/5:600")
+        assert again.id == first.id != other.id
+        assert store.run_ids() == [first.id, other.id]
 
     # ------------------------------------------------------------ cancelling
 

@@ -246,18 +246,16 @@ def test_events_are_refused_by_name(hatchet_sdk: ModuleType, hatchet: Hatchet) -
         hatchet.event  # noqa: B018 - no event client to push to
 
 
-def test_cron_and_scheduled_runs_are_refused_by_name(
+def test_scheduled_options_and_deleting_a_schedule_are_refused_by_name(
     hatchet_sdk: ModuleType, hatchet: Hatchet
 ) -> None:
     refusal("from hatchet_sdk import ScheduleTriggerWorkflowOptions")
-    with pytest.raises(UnsupportedFeatureError, match="on_crons"):
-        hatchet.task(name="nightly", on_crons=["0 2 * * *"])
-    with pytest.raises(UnsupportedFeatureError, match="cron_input"):
-        hatchet.workflow(name="nightly-wf", cron_input={"a": 1})
-    workflow = hatchet.workflow(name="later")
-    for missing in ("schedule", "aio_schedule", "create_cron"):
-        with pytest.raises(AttributeError, match=f"'{missing}'"):
-            getattr(workflow, missing)
+    from hatchet_sdk.hatchet import CronClient, ScheduledClient  # served
+
+    assert isinstance(hatchet.cron, CronClient)
+    assert isinstance(hatchet.scheduled, ScheduledClient)
+    with pytest.raises(UnsupportedFeatureError, match="cancellation"):
+        hatchet.scheduled.delete("some-id")
 
 
 def test_conditions_are_refused_by_name(hatchet_sdk: ModuleType, hatchet: Hatchet) -> None:
@@ -344,7 +342,7 @@ def test_server_configuration_and_apis_are_refused_by_name(
     refusal("from hatchet_sdk import ClientConfig")
     refusal("from hatchet_sdk.config import ClientConfig")
     refusal("from hatchet_sdk import V1TaskStatus")
-    for api in ("workflows", "workers", "scheduled", "cron", "logs", "metrics"):
+    for api in ("workflows", "workers", "logs", "metrics"):
         with pytest.raises(AttributeError, match=f"'{api}'"):
             getattr(hatchet, api)
 
