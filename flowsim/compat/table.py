@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from typing import Final
 
 from flowsim import errors, rules, sdk
-from flowsim.sdk import scheduling
+from flowsim.sdk import events, scheduling
 
 ROOT: Final = "hatchet_sdk"
 
@@ -31,6 +31,8 @@ FLOWSIM: Final[Mapping[str, object]] = {
     "ScheduledClient": scheduling.ScheduledClient,
     "DurableContext": sdk.DurableContext,
     "EmptyModel": sdk.EmptyModel,
+    "EventClient": events.EventClient,
+    "PushEventOptions": events.PushEventOptions,
     "FailedTaskRunExceptionGroup": errors.FailedTaskRunExceptionGroup,
     "Hatchet": sdk.Hatchet,
     "IllegalTaskOutputError": errors.IllegalTaskOutputError,
@@ -69,8 +71,8 @@ REFUSED_NAMES: Final[Mapping[str, str]] = _names(
         "engine-version": "MinEngineVersion",
         "eviction": "EvictionNotSupportedError EvictionPolicy NonDeterminismError "
         "DEFAULT_DURABLE_TASK_EVICTION_POLICY DurableSpawnResult MemoNowResult SleepResult",
-        "events": "BulkPushEventOptions BulkPushEventWithMetadata DefaultFilter EventClient "
-        "FiltersClient PushEventOptions V1Filter",
+        "events": "BulkPushEventOptions BulkPushEventWithMetadata DefaultFilter FiltersClient "
+        "V1Filter",
         "grpc": "AdminClient CreateWorkflowVersionOpts DispatcherClient DurableEventListener",
         "idempotency": "BulkTriggerIdempotencyCollisionError IdempotencyCollisionError "
         "StatusBasedIdempotencyConfig TTLBasedIdempotencyConfig",
@@ -214,8 +216,8 @@ def children(package: str) -> frozenset[str]:
 MODULES: Final[Mapping[str, AliasSpec]] = {
     ROOT: _spec(
         "Context DurableContext EmptyModel FailedTaskRunExceptionGroup Hatchet "
-        "NonRetryableException Priority RunStatus Task TaskRunError TaskRunRef "
-        "TriggerWorkflowOptions Worker WorkflowRunRef WorkflowRunTriggerConfig",
+        "NonRetryableException Priority PushEventOptions RunStatus Task TaskRunError "
+        "TaskRunRef TriggerWorkflowOptions Worker WorkflowRunRef WorkflowRunTriggerConfig",
         # every other export of hatchet_sdk 1.43.1
         "APIError APIErrors APIMeta APIMetaAuth APIMetaIntegration APIResourceMeta APIToken "
         "AcceptInviteRequest BulkCancelReplayOpts BulkPushEventOptions "
@@ -230,7 +232,7 @@ MODULES: Final[Mapping[str, AliasSpec]] = {
         "IdempotencyCollisionError Job JobRun JobRunStatus ListAPITokensResponse "
         "ListPullRequestsResponse LogLine LogLineLevel LogLineList LogLineOrderByDirection "
         "LogLineOrderByField NonDeterminismError OTelAttribute OpenTelemetryConfig OrGroup "
-        "PaginationResponse ParentCondition PullRequest PullRequestState PushEventOptions "
+        "PaginationResponse ParentCondition PullRequest PullRequestState "
         "RateLimit RateLimitDuration RejectInviteRequest ReplayEventRequest RerunStepRunRequest "
         "RetryAfterException RunEventListener RunFilter ScheduleTriggerWorkflowOptions "
         "SleepCondition SlotType StatusBasedIdempotencyConfig StepRun StepRunDiff "
@@ -248,10 +250,10 @@ MODULES: Final[Mapping[str, AliasSpec]] = {
         package=True,
     ),
     f"{ROOT}.hatchet": _spec(
-        "BaseWorkflow Context CronClient DurableContext EmptyModel Hatchet Priority "
-        "ScheduledClient Standalone Worker Workflow",
+        "BaseWorkflow Context CronClient DurableContext EmptyModel EventClient Hatchet "
+        "Priority ScheduledClient Standalone Worker Workflow",
         "CELClient Client ClientConfig ConcurrencyExpression DefaultFilter "
-        "DesiredWorkerLabel DispatcherClient EmbeddedHatchetConfig EventClient EvictionPolicy "
+        "DesiredWorkerLabel DispatcherClient EmbeddedHatchetConfig EvictionPolicy "
         "FiltersClient LogsClient MetricsClient RateLimit RateLimitsClient "
         "RunEventListenerClient RunsClient StatusBasedIdempotencyConfig "
         "StickyStrategy StubsClient TTLBasedIdempotencyConfig TaskDefaults WebhooksClient "
@@ -266,8 +268,8 @@ MODULES: Final[Mapping[str, AliasSpec]] = {
     ),
     f"{ROOT}.context": _spec("", package=True),
     f"{ROOT}.context.context": _spec(
-        "Context DurableContext TaskRunError WorkflowRunTriggerConfig",
-        "AdminClient DispatcherClient DurableEventListener DurableSpawnResult EventClient "
+        "Context DurableContext EventClient TaskRunError WorkflowRunTriggerConfig",
+        "AdminClient DispatcherClient DurableEventListener DurableSpawnResult "
         "MemoNowResult OrGroup RunsClient SleepCondition SleepResult UserEventCondition "
         "WorkerContext WorkerLabel",
     ),
@@ -306,8 +308,8 @@ MODULES: Final[Mapping[str, AliasSpec]] = {
     ),
     f"{ROOT}.types.priority": _spec("Priority"),
     f"{ROOT}.types.trigger": _spec(
-        "Priority TriggerWorkflowOptions WorkflowRunTriggerConfig",
-        "BulkPushEventOptions BulkPushEventWithMetadata DesiredWorkerLabel PushEventOptions "
+        "Priority PushEventOptions TriggerWorkflowOptions WorkflowRunTriggerConfig",
+        "BulkPushEventOptions BulkPushEventWithMetadata DesiredWorkerLabel "
         "ScheduleTriggerWorkflowOptions",
     ),
     f"{ROOT}.worker": _spec("", package=True),

@@ -13,6 +13,7 @@ from flowsim import rules
 from flowsim.clock import Clock
 from flowsim.engine.engine import Engine
 from flowsim.errors import UnknownWorkflowError, UnsupportedFeatureError
+from flowsim.sdk.events import EventClient
 from flowsim.sdk.runs import RunsClient
 from flowsim.sdk.scheduling import CronClient, ScheduledClient
 from flowsim.sdk.task import (
@@ -32,7 +33,7 @@ _HARMLESS = frozenset({"description", "version", "debug"})
 #: model yet: refused by name. Any other unexpected keyword is a TypeError, as in Python.
 HATCHET_OPTIONS_NOT_MODELLED = frozenset(
     {
-        "concurrency", "rate_limits", "desired_worker_labels", "on_events", "sticky",
+        "concurrency", "rate_limits", "desired_worker_labels", "sticky",
         "wait_for", "skip_if", "cancel_if", "default_filters", "idempotency", "eviction_policy",
         "desired_worker_id", "lifespan", "task_defaults",
     }
@@ -40,9 +41,9 @@ HATCHET_OPTIONS_NOT_MODELLED = frozenset(
 
 
 #: a standalone task's workflow options: input_validator, default_priority,
-#: default_additional_metadata, on_crons, cron_input
+#: default_additional_metadata, on_crons, cron_input, on_events
 WorkflowOptions = tuple[
-    type[Any] | None, int, JSONSerializableMapping | None, list[str] | None, Any
+    type[Any] | None, int, JSONSerializableMapping | None, list[str] | None, Any, list[str] | None
 ]
 
 
@@ -103,6 +104,14 @@ class Hatchet:
         return ScheduledClient(self)
 
     @property
+    def event(self) -> EventClient:
+        """Push events to the workflows defined with ``on_events=``."""
+        return EventClient(self)
+
+    def defined_workflows(self) -> list[BaseWorkflow]:
+        return list(self._defined.values())
+
+    @property
     def cron(self) -> CronClient:
         """Cron triggers by workflow name (``on_crons=``, ``wf.create_cron``)."""
         return CronClient(self)
@@ -148,12 +157,13 @@ class Hatchet:
         default_additional_metadata: JSONSerializableMapping | None = None,
         on_crons: list[str] | None = None,
         cron_input: Any = None,
+        on_events: list[str] | None = None,
         **unsupported: Any,
     ) -> Workflow:
         self.refuse_unsupported(f"hatchet.workflow(name={name!r})", unsupported)
         workflow = Workflow(
             self, name, input_validator, default_priority, default_additional_metadata,
-            on_crons, cron_input,
+            on_crons, cron_input, on_events,
         )  # fmt: skip
         self._define(workflow)
         return workflow
@@ -173,6 +183,7 @@ class Hatchet:
         slot_cost: int | None = None,
         on_crons: list[str] | None = None,
         cron_input: Any = None,
+        on_events: list[str] | None = None,
         **unsupported: Any,
     ) -> Callable[[TaskFunction], Standalone[Any]]:
         settings = TaskSettings(
@@ -181,6 +192,7 @@ class Hatchet:
         )  # fmt: skip
         workflow_options = (
             input_validator, default_priority, default_additional_metadata, on_crons, cron_input,
+            on_events,
         )  # fmt: skip
         return self._standalone(settings, workflow_options, unsupported)
 
@@ -198,6 +210,7 @@ class Hatchet:
         default_additional_metadata: JSONSerializableMapping | None = None,
         on_crons: list[str] | None = None,
         cron_input: Any = None,
+        on_events: list[str] | None = None,
         **unsupported: Any,
     ) -> Callable[[TaskFunction], Standalone[Any]]:
         settings = TaskSettings(
@@ -206,6 +219,7 @@ class Hatchet:
         )  # fmt: skip
         workflow_options = (
             input_validator, default_priority, default_additional_metadata, on_crons, cron_input,
+            on_events,
         )  # fmt: skip
         return self._standalone(settings, workflow_options, unsupported)
 

@@ -64,6 +64,7 @@ class BaseWorkflow:
         default_additional_metadata: JSONSerializableMapping | None = None,
         on_crons: Sequence[str] | None = None,
         cron_input: Any = None,
+        on_events: Sequence[str] | None = None,
     ) -> None:
         if not name:
             raise WorkflowDefinitionError("a workflow needs a non-empty name")
@@ -86,6 +87,12 @@ class BaseWorkflow:
         )
         #: validated when the crons are first armed (the input model is known by then)
         self.cron_input = cron_input
+        self.on_events = tuple(on_events or ())
+        if not all(isinstance(key, str) and key for key in self.on_events):
+            raise WorkflowDefinitionError(
+                f"workflow {name!r}: on_events={list(self.on_events)!r} must list non-empty "
+                "event keys, e.g. ['order:created'] ('*' matches any characters)"
+            )
 
     @property
     def client(self) -> Hatchet:
@@ -524,10 +531,11 @@ class Standalone(BaseWorkflow, Generic[R]):
         default_additional_metadata: JSONSerializableMapping | None,
         on_crons: Sequence[str] | None = None,
         cron_input: Any = None,
+        on_events: Sequence[str] | None = None,
     ) -> None:
         super().__init__(
             client, name, input_validator, default_priority, default_additional_metadata,
-            on_crons, cron_input,
+            on_crons, cron_input, on_events,
         )  # fmt: skip
         self._task: Task[R] | None = None
 

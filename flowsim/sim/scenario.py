@@ -87,9 +87,12 @@ class Arrival(_Strict):
     """Runs of one workflow: ``count`` of them at ``start``, or at the given times
     (``at``), or every ``every`` seconds, or as a Poisson process of ``rate`` per second,
     or at the first ``count`` ticks of a ``cron`` expression after ``start`` (virtual
-    seconds since the epoch, UTC: 0 is 1970-01-01 00:00)."""
+    seconds since the epoch, UTC: 0 is 1970-01-01 00:00). With ``event`` instead of
+    ``workflow``, each arrival pushes that event (``input`` is its payload) and every
+    workflow subscribed with ``on_events=`` gets a run."""
 
-    workflow: str
+    workflow: str | None = None
+    event: str | None = None
     input: dict[str, Any] = Field(default_factory=dict)
     count: int = Field(default=1, ge=0)
     start: float = Field(default=0.0, ge=0)
@@ -100,6 +103,8 @@ class Arrival(_Strict):
 
     @model_validator(mode="after")
     def _one_pattern(self) -> Arrival:
+        if (self.workflow is None) == (self.event is None):
+            raise ValueError("give one of workflow (a run) or event (a push), not both or neither")
         patterns = ("at", "every", "rate", "cron")
         given = [name for name in patterns if getattr(self, name) is not None]
         if len(given) > 1:

@@ -235,15 +235,21 @@ def test_sticky_assignment_is_refused_by_name(hatchet_sdk: ModuleType, hatchet: 
         hatchet.workflow(name="sticky", sticky="SOFT")
 
 
-def test_events_are_refused_by_name(hatchet_sdk: ModuleType, hatchet: Hatchet) -> None:
-    refusal("from hatchet_sdk import PushEventOptions")
+def test_event_filters_and_bulk_pushes_are_refused_by_name(
+    hatchet_sdk: ModuleType, hatchet: Hatchet
+) -> None:
     refusal("from hatchet_sdk import DefaultFilter")
-    with pytest.raises(UnsupportedFeatureError, match="on_events"):
-        hatchet.workflow(name="on-order", on_events=["order:created"])
+    refusal("from hatchet_sdk import BulkPushEventWithMetadata")
+    from hatchet_sdk import PushEventOptions  # served
+    from hatchet_sdk.hatchet import EventClient
+
+    assert isinstance(hatchet.event, EventClient)
+    with pytest.raises(UnsupportedFeatureError, match="namespace"):
+        hatchet.event.push("k", {}, options=PushEventOptions(namespace="ns"))
     with pytest.raises(UnsupportedFeatureError, match="default_filters"):
-        hatchet.task(name="filtered", default_filters=[object()])
-    with pytest.raises(AttributeError, match="'event'"):
-        hatchet.event  # noqa: B018 - no event client to push to
+        hatchet.task(name="filtered", on_events=["k"], default_filters=[object()])
+    with pytest.raises(UnsupportedFeatureError, match="bulk_push"):
+        hatchet.event.bulk_push([])
 
 
 def test_scheduled_options_and_deleting_a_schedule_are_refused_by_name(

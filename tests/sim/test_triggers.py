@@ -117,3 +117,40 @@ def test_a_scenario_cron_must_be_a_cron_expression() -> None:
                 "arrivals": [{"workflow": "fan-out", "cron": "hourly", "count": 2}],
             }
         )
+
+
+EVENTFLOWS = Path(__file__).with_name("eventflows.py")
+
+
+def test_a_scenario_can_push_events_to_subscribed_workflows() -> None:
+    scenario = parse_scenario(
+        {
+            "module": str(EVENTFLOWS),
+            "workers": [{"name": "w", "slots": 2}],
+            "arrivals": [
+                {"event": "order:paid", "input": {"id": 1}, "every": 60.0, "count": 3},
+                {"event": "order:refunded", "input": {"id": 2}, "at": [30.0]},
+            ],
+        }
+    )
+    result = simulate(scenario)
+    assert result.ok
+    started = sorted((run.workflow, run.created_at) for run in result.runs)
+    assert started == [
+        ("audit", 0.0), ("audit", 30.0), ("audit", 60.0), ("audit", 120.0),
+        ("ship", 0.0), ("ship", 60.0), ("ship", 120.0),
+    ]  # fmt: skip
+    assert result.metrics.runs_by_status == {"COMPLETED": 7}
+
+
+def test_a_scenario_event_nobody_subscribes_to_is_a_scenario_error() -> None:
+    with pytest.raises(ScenarioError, match="subscribes to 'user:signup'"):
+        simulate(
+            parse_scenario(
+                {
+                    "module": str(EVENTFLOWS),
+                    "workers": [{"name": "w", "slots": 2}],
+                    "arrivals": [{"event": "user:signup"}],
+                }
+            )
+        )
