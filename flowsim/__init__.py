@@ -41,6 +41,7 @@ from flowsim.sdk import (
     WorkflowRunRef,
     WorkflowRunTriggerConfig,
 )
+from flowsim.sdk.events import PushEventOptions
 
 __version__ = "0.1.0"
 
@@ -62,6 +63,7 @@ __all__ = [
     "ManualClock",
     "NonRetryableException",
     "Priority",
+    "PushEventOptions",
     "RunCancelledError",
     "RunNotFoundError",
     "RunStatus",

@@ -162,6 +162,13 @@ def child_spawn_key(parent_task_run_id: str, child_key: str | None, spawn_index:
     return f"{parent_task_run_id}.{child_key if child_key is not None else spawn_index}"
 
 
+def trigger_spawn_key(trigger_key: str) -> str:
+    """A top-level run created by a trigger that several processes may fire at once (one
+    cron tick seen by every worker process) is de-duplicated by this key, as a child is by
+    its spawn key: the second creation returns the run the first made."""
+    return f"trigger:{trigger_key}"
+
+
 # ---------------------------------------------------------------- DAGs
 
 
@@ -221,6 +228,13 @@ def upstream_cancelled(
                     changed = True
                     break
     return list(doomed)
+
+
+def on_failure_due(statuses: Mapping[str, RunStatus]) -> bool:
+    """Hatchet queues a workflow's on-failure task as soon as any other task of the run
+    FAILED (one OR group over every task's FAILED event), even while siblings still run;
+    when every task ends COMPLETED or CANCELLED it is skipped (here: never created)."""
+    return RunStatus.FAILED in statuses.values()
 
 
 def rollup_status(task_names: Iterable[str], statuses: Mapping[str, RunStatus]) -> RunStatus:

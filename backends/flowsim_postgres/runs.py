@@ -23,18 +23,22 @@ class NewTask:
     name: str
     status: RunStatus
     priority: int
+    #: a scheduled run's root task waits, as a retry in backoff, until then
+    ready_at: float | None = None
 
 
+# a task run ready later than now waits in backoff; its schedule clock starts when ready
 _INSERT_TASKS = """
 INSERT INTO task_runs (id, run_id, workflow, name, pool, slot_cost, schedule_timeout, status,
-                       priority, seq, enqueued_at, ready_at, deadline)
+                       priority, seq, enqueued_at, ready_at, deadline, in_backoff)
 SELECT u.id, u.run_id, u.workflow, u.name, u.pool, u.slot_cost, u.timeout, u.status,
-       u.priority, nextval('claim_seq'), %(now)s, %(now)s, %(now)s + u.timeout
+       u.priority, nextval('claim_seq'), %(now)s, u.ready, u.ready + u.timeout,
+       u.ready > %(now)s
 FROM unnest(%(ids)s::text[], %(run_ids)s::text[], %(workflows)s::text[], %(names)s::text[],
             %(pools)s::text[], %(costs)s::int[], %(timeouts)s::float8[], %(statuses)s::text[],
-            %(priorities)s::int[])
+            %(priorities)s::int[], %(ready)s::float8[])
      WITH ORDINALITY AS u(id, run_id, workflow, name, pool, slot_cost, timeout, status,
-                          priority, i)
+                          priority, ready, i)
 ORDER BY u.i
 """
 
@@ -58,6 +62,7 @@ def insert_tasks(conn: Conn, tasks: Sequence[NewTask], now: float) -> None:
             "timeouts": [float(spec.schedule_timeout) for spec in specs],
             "statuses": [task.status.value for task in tasks],
             "priorities": [task.priority for task in tasks],
+            "ready": [now if t.ready_at is None else max(now, t.ready_at) for t in tasks],
         },
     )
 
@@ -133,12 +138,25 @@ def create_runs(
             rules.child_spawn_key(parent.task_run_id, request.child_key, parent.first_index + i)
             for i, request in enumerate(requests)
         ]
-        if requests:
-            existing = dict(
-                conn.execute(
-                    "SELECT spawn_key, id FROM runs WHERE spawn_key = ANY(%s)", (spawn_keys,)
-                ).fetchall()
+    else:  # top-level runs: only a trigger (a cron tick) gives one a key
+        spawn_keys = [
+            rules.trigger_spawn_key(r.trigger_key) if r.trigger_key is not None else None
+            for r in requests
+        ]
+        triggered = sorted({key for key in spawn_keys if key is not None})
+        if triggered:
+            # every worker process fires the same cron tick: the first creates the run, the
+            # others wait here for it to commit and then find it (SELECT below)
+            conn.execute(
+                "SELECT pg_advisory_xact_lock(hashtext(k)) FROM unnest(%s::text[]) AS k",
+                (triggered,),
             )
+    if any(key is not None for key in spawn_keys):
+        existing = dict(
+            conn.execute(
+                "SELECT spawn_key, id FROM runs WHERE spawn_key = ANY(%s)", (spawn_keys,)
+            ).fetchall()
+        )
     results: list[RunView | str] = []
     views: dict[str, RunView] = {}
     new_requests: list[RunRequest] = []
@@ -189,7 +207,15 @@ def create_runs(
         insert_tasks(
             conn,
             [
-                NewTask(task.id, view.id, request.spec, name, RunStatus.QUEUED, view.priority)
+                NewTask(
+                    task.id,
+                    view.id,
+                    request.spec,
+                    name,
+                    RunStatus.QUEUED,
+                    view.priority,
+                    request.run_at,
+                )
                 for request, view in zip(new_requests, new_views, strict=True)
                 for name, task in view.tasks.items()
             ],

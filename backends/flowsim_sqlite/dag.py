@@ -21,11 +21,11 @@ from flowsim_sqlite.rows import SpecCache, Tx, dumps
 INSERT_TASK = (
     "INSERT INTO task_runs (id, run_id, workflow, name, spec_id, pool, slot_cost, "
     "schedule_timeout, bucket, status, priority, seq, enqueued_at, ready_at, deadline, "
-    "deadline_seq) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    "deadline_seq, in_backoff) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )
 
 TaskRow = tuple[str, str, str, str, int, str, int, float, int, str, int, int, float, float,
-                float, int]  # fmt: skip
+                float, int, int]  # fmt: skip
 
 
 @dataclass(slots=True)
@@ -47,13 +47,17 @@ def task_row(
     priority: int,
     seq: int,
     now: float,
+    ready_at: float | None = None,
 ) -> TaskRow:
-    """A new task run, enqueued at ``now`` with its schedule deadline set in creation order."""
+    """A new task run, enqueued at ``now`` with its schedule deadline set in creation order.
+    A later ``ready_at`` (a scheduled run's root task) waits as a retry in backoff does:
+    not claimable before it, its schedule clock starting then."""
     task = spec.tasks[name]
+    ready = now if ready_at is None else max(now, ready_at)
     return (
         task_id, run_id, spec.name, name, spec_id, task.pool.value, task.slot_cost,
-        task.schedule_timeout, bucket, status, priority, seq, now, now,
-        now + task.schedule_timeout, seq,
+        task.schedule_timeout, bucket, status, priority, seq, now, ready,
+        ready + task.schedule_timeout, seq, int(ready > now),
     )  # fmt: skip
 
 

@@ -65,6 +65,12 @@ def create_runs(
             keys[offset] = rules.child_spawn_key(
                 parent_task_run_id, request.child_key, base + offset
             )
+    else:  # top-level runs: only a trigger (a cron tick) gives one a key
+        keys = [
+            rules.trigger_spawn_key(r.trigger_key) if r.trigger_key is not None else None
+            for r in requests
+        ]
+    if any(key is not None for key in keys):
         existing = dict(
             tx.execute(
                 "SELECT spawn_key, id FROM runs WHERE spawn_key IN "
@@ -115,7 +121,7 @@ def create_runs(
             bucket = specs.bucket(tx, spec.tasks[name].schedule_timeout)
             task_rows.append(
                 task_row(task.id, view.id, spec, spec_id, name, bucket, "QUEUED",
-                         request.priority, seq, now)
+                         request.priority, seq, now, request.run_at)
             )  # fmt: skip
             seq += 1
     if run_rows:

@@ -24,7 +24,8 @@ FEATURES: Final[dict[str, str]] = {
     "embedded": "the embedded Hatchet engine (Hatchet.from_embedded)",
     "engine-version": "engine version negotiation",
     "eviction": "durable eviction and replay (eviction_policy=, EvictionPolicy)",
-    "events": "events (hatchet.event.push, on_events=, event filters)",
+    "events": "event filters and bulk pushes (default_filters=, DefaultFilter, "
+    "hatchet.filters, hatchet.event.bulk_push)",
     "grpc": "Hatchet's gRPC contracts and connections",
     "idempotency": "workflow idempotency keys (idempotency=)",
     "internals": "hatchet_sdk internals (not part of its public API)",

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import Final
 
 from flowsim import errors, rules, sdk
+from flowsim.sdk import events, scheduling
 
 ROOT: Final = "hatchet_sdk"
 
@@ -25,8 +26,13 @@ ROOT: Final = "hatchet_sdk"
 FLOWSIM: Final[Mapping[str, object]] = {
     "BaseWorkflow": sdk.BaseWorkflow,
     "Context": sdk.Context,
+    "CronClient": scheduling.CronClient,
+    "CronWorkflows": scheduling.CronWorkflows,
+    "ScheduledClient": scheduling.ScheduledClient,
     "DurableContext": sdk.DurableContext,
     "EmptyModel": sdk.EmptyModel,
+    "EventClient": events.EventClient,
+    "PushEventOptions": events.PushEventOptions,
     "FailedTaskRunExceptionGroup": errors.FailedTaskRunExceptionGroup,
     "Hatchet": sdk.Hatchet,
     "IllegalTaskOutputError": errors.IllegalTaskOutputError,
@@ -59,15 +65,14 @@ REFUSED_NAMES: Final[Mapping[str, str]] = _names(
         "client-config": "Client ClientConfig ClientTLSConfig HealthcheckConfig TenacityConfig",
         "concurrency": "ConcurrencyExpression ConcurrencyLimitStrategy",
         "conditions": "Condition OrGroup ParentCondition SleepCondition UserEventCondition or_",
-        "cron": "CronClient CronWorkflows",
         "dedupe": "DedupeViolationError",
         "dependency-injection": "Depends DependencyFunc InvalidDependencyError",
         "embedded": "EmbeddedHatchetConfig",
         "engine-version": "MinEngineVersion",
         "eviction": "EvictionNotSupportedError EvictionPolicy NonDeterminismError "
         "DEFAULT_DURABLE_TASK_EVICTION_POLICY DurableSpawnResult MemoNowResult SleepResult",
-        "events": "BulkPushEventOptions BulkPushEventWithMetadata DefaultFilter EventClient "
-        "FiltersClient PushEventOptions V1Filter",
+        "events": "BulkPushEventOptions BulkPushEventWithMetadata DefaultFilter FiltersClient "
+        "V1Filter",
         "grpc": "AdminClient CreateWorkflowVersionOpts DispatcherClient DurableEventListener",
         "idempotency": "BulkTriggerIdempotencyCollisionError IdempotencyCollisionError "
         "StatusBasedIdempotencyConfig TTLBasedIdempotencyConfig",
@@ -100,7 +105,7 @@ REFUSED_NAMES: Final[Mapping[str, str]] = _names(
         "run-listener": "RunEventListener RunEventListenerClient StepRunEventType "
         "WorkflowRunEventType",
         "runs-api": "BulkCancelReplayOpts RunFilter RunsClient TaskRunDetail WorkflowRunDetail",
-        "scheduled": "ScheduleTriggerWorkflowOptions ScheduledClient",
+        "scheduled": "ScheduleTriggerWorkflowOptions",
         "serde": "is_in_hatchet_serialization_context remove_null_unicode_character",
         "slot-types": "SlotType",
         "sticky": "StickyStrategy",
@@ -211,8 +216,8 @@ def children(package: str) -> frozenset[str]:
 MODULES: Final[Mapping[str, AliasSpec]] = {
     ROOT: _spec(
         "Context DurableContext EmptyModel FailedTaskRunExceptionGroup Hatchet "
-        "NonRetryableException Priority RunStatus Task TaskRunError TaskRunRef "
-        "TriggerWorkflowOptions Worker WorkflowRunRef WorkflowRunTriggerConfig",
+        "NonRetryableException Priority PushEventOptions RunStatus Task TaskRunError "
+        "TaskRunRef TriggerWorkflowOptions Worker WorkflowRunRef WorkflowRunTriggerConfig",
         # every other export of hatchet_sdk 1.43.1
         "APIError APIErrors APIMeta APIMetaAuth APIMetaIntegration APIResourceMeta APIToken "
         "AcceptInviteRequest BulkCancelReplayOpts BulkPushEventOptions "
@@ -227,7 +232,7 @@ MODULES: Final[Mapping[str, AliasSpec]] = {
         "IdempotencyCollisionError Job JobRun JobRunStatus ListAPITokensResponse "
         "ListPullRequestsResponse LogLine LogLineLevel LogLineList LogLineOrderByDirection "
         "LogLineOrderByField NonDeterminismError OTelAttribute OpenTelemetryConfig OrGroup "
-        "PaginationResponse ParentCondition PullRequest PullRequestState PushEventOptions "
+        "PaginationResponse ParentCondition PullRequest PullRequestState "
         "RateLimit RateLimitDuration RejectInviteRequest ReplayEventRequest RerunStepRunRequest "
         "RetryAfterException RunEventListener RunFilter ScheduleTriggerWorkflowOptions "
         "SleepCondition SlotType StatusBasedIdempotencyConfig StepRun StepRunDiff "
@@ -245,12 +250,12 @@ MODULES: Final[Mapping[str, AliasSpec]] = {
         package=True,
     ),
     f"{ROOT}.hatchet": _spec(
-        "BaseWorkflow Context DurableContext EmptyModel Hatchet Priority Standalone Worker "
-        "Workflow",
-        "CELClient Client ClientConfig ConcurrencyExpression CronClient DefaultFilter "
-        "DesiredWorkerLabel DispatcherClient EmbeddedHatchetConfig EventClient EvictionPolicy "
+        "BaseWorkflow Context CronClient DurableContext EmptyModel EventClient Hatchet "
+        "Priority ScheduledClient Standalone Worker Workflow",
+        "CELClient Client ClientConfig ConcurrencyExpression DefaultFilter "
+        "DesiredWorkerLabel DispatcherClient EmbeddedHatchetConfig EvictionPolicy "
         "FiltersClient LogsClient MetricsClient RateLimit RateLimitsClient "
-        "RunEventListenerClient RunsClient ScheduledClient StatusBasedIdempotencyConfig "
+        "RunEventListenerClient RunsClient StatusBasedIdempotencyConfig "
         "StickyStrategy StubsClient TTLBasedIdempotencyConfig TaskDefaults WebhooksClient "
         "WorkersClient WorkflowConfig WorkflowsClient",
     ),
@@ -263,8 +268,8 @@ MODULES: Final[Mapping[str, AliasSpec]] = {
     ),
     f"{ROOT}.context": _spec("", package=True),
     f"{ROOT}.context.context": _spec(
-        "Context DurableContext TaskRunError WorkflowRunTriggerConfig",
-        "AdminClient DispatcherClient DurableEventListener DurableSpawnResult EventClient "
+        "Context DurableContext EventClient TaskRunError WorkflowRunTriggerConfig",
+        "AdminClient DispatcherClient DurableEventListener DurableSpawnResult "
         "MemoNowResult OrGroup RunsClient SleepCondition SleepResult UserEventCondition "
         "WorkerContext WorkerLabel",
     ),
@@ -288,9 +293,9 @@ MODULES: Final[Mapping[str, AliasSpec]] = {
         "TWorkflowInput TaskDefaults TaskIOValidator WorkflowConfig",
     ),
     f"{ROOT}.runnables.workflow": _spec(
-        "BaseWorkflow Context DurableContext EmptyModel Priority Standalone Task TaskRunRef "
-        "TriggerWorkflowOptions Workflow WorkflowRunRef WorkflowRunTriggerConfig",
-        "ComputedTaskParameters ConcurrencyExpression Condition CronWorkflows "
+        "BaseWorkflow Context CronWorkflows DurableContext EmptyModel Priority Standalone Task "
+        "TaskRunRef TriggerWorkflowOptions Workflow WorkflowRunRef WorkflowRunTriggerConfig",
+        "ComputedTaskParameters ConcurrencyExpression Condition "
         "DesiredWorkerLabel EvictionPolicy MCPProvider OrGroup RateLimit RunEventListener "
         "ScheduleTriggerWorkflowOptions TaskDefaults TypedTriggerWorkflowRunConfig V1Filter "
         "V1TaskStatus V1TaskSummary WorkflowConfig WorkflowModel",
@@ -303,8 +308,8 @@ MODULES: Final[Mapping[str, AliasSpec]] = {
     ),
     f"{ROOT}.types.priority": _spec("Priority"),
     f"{ROOT}.types.trigger": _spec(
-        "Priority TriggerWorkflowOptions WorkflowRunTriggerConfig",
-        "BulkPushEventOptions BulkPushEventWithMetadata DesiredWorkerLabel PushEventOptions "
+        "Priority PushEventOptions TriggerWorkflowOptions WorkflowRunTriggerConfig",
+        "BulkPushEventOptions BulkPushEventWithMetadata DesiredWorkerLabel "
         "ScheduleTriggerWorkflowOptions",
     ),
     f"{ROOT}.worker": _spec("", package=True),

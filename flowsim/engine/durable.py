@@ -36,7 +36,15 @@ from flowsim.engine.timers import EarliestTimer
 from flowsim.errors import BlockingCallError, DatabaseLostError, SlotDeadlockError, TaskRunError
 from flowsim.rules import RunStatus, SlotPool
 from flowsim.store.memory import NewRun, Transition
-from flowsim.store.protocol import Claim, Outcome, RunRequest, RunStore, RunView, WorkerInfo
+from flowsim.store.protocol import (
+    Claim,
+    Outcome,
+    RunRequest,
+    RunStore,
+    RunView,
+    TaskView,
+    WorkerInfo,
+)
 from flowsim.store.records import JSON, TaskRun, TaskSpec, WorkflowRun, WorkflowSpec
 
 #: How often a waiter re-runs the deadlock analysis while nothing it waits on finishes.
@@ -48,6 +56,20 @@ def _fallback_spec(workflow: str, task_names: Sequence[str]) -> WorkflowSpec:
     """A spec for a run this process has no definition of (triggered elsewhere)."""
     tasks = {n: TaskSpec(n, (), 0, None, None, 0.0, 0.0, False) for n in task_names}
     return WorkflowSpec(workflow, tasks)
+
+
+def _task_spec(spec: WorkflowSpec, task: str) -> TaskSpec:
+    """The named task's spec, or a stand-in when this process does not define it."""
+    return spec.tasks.get(task) or _fallback_spec(spec.name, [task]).tasks[task]
+
+
+def _stored_task(run: WorkflowRun, task: TaskView) -> TaskRun:
+    """A caller-side record of a task run as the store shows it (status and results)."""
+    record = TaskRun(task.id, run, _task_spec(run.spec, task.name), 0, 0, 0.0, 0.0,
+                     status=task.status)  # fmt: skip
+    record.output, record.error = task.output, task.error
+    record.retry_count = task.retry_count
+    return record
 
 
 class DurableEngine(Engine):
@@ -96,13 +118,7 @@ class DurableEngine(Engine):
         run.finished_at = view.finished_at
         if view.status.is_terminal:
             for name, task in view.tasks.items():
-                task_spec = (
-                    run.spec.tasks.get(name) or _fallback_spec(view.workflow, [name]).tasks[name]
-                )
-                record = TaskRun(task.id, run, task_spec, 0, 0, 0.0, 0.0, status=task.status)
-                record.output, record.error = task.output, task.error
-                record.retry_count = task.retry_count
-                run.tasks[name] = record
+                run.tasks[name] = _stored_task(run, task)
         return run
 
     def _task_run_for(self, worker: WorkerRuntime, claim: Claim, now: float) -> TaskRun:
@@ -123,14 +139,10 @@ class DurableEngine(Engine):
         run.parent_run_id = claim.parent_run_id
         run.status = RunStatus.RUNNING
         for name, output in claim.parent_outputs.items():
-            parent_spec = spec.tasks.get(name) or _fallback_spec(claim.workflow, [name]).tasks[name]
-            done = TaskRun(f"{claim.run_id}/{name}", run, parent_spec, 0, 0, now, now,
+            done = TaskRun(f"{claim.run_id}/{name}", run, _task_spec(spec, name), 0, 0, now, now,
                            status=RunStatus.COMPLETED, output=output)  # fmt: skip
             run.tasks[name] = done
-        task_spec = (
-            spec.tasks.get(claim.task)
-            or _fallback_spec(claim.workflow, [claim.task]).tasks[claim.task]
-        )
+        task_spec = _task_spec(spec, claim.task)
         task_run = TaskRun(
             claim.task_run_id,
             run,
@@ -145,7 +157,17 @@ class DurableEngine(Engine):
             fencing_token=claim.token,
         )
         run.tasks[claim.task] = task_run
+        if task_spec.on_failure:
+            self._copy_failures(run, claim)
         return task_run
+
+    def _copy_failures(self, run: WorkflowRun, claim: Claim) -> None:
+        """An on-failure task reads its run's failed tasks (``ctx.task_run_errors``); a
+        claim carries only DAG parents' outputs, so read them from the store."""
+        (view,) = self.run_store.get_runs([claim.run_id])
+        for name, task in view.tasks.items():
+            if task.status is RunStatus.FAILED:
+                run.tasks[name] = _stored_task(run, task)
 
     # ------------------------------------------------------------ store calls
 
@@ -157,7 +179,13 @@ class DurableEngine(Engine):
             self._specs.setdefault(item.spec.name, item.spec)
             requests.append(
                 RunRequest(
-                    item.spec, item.input, item.additional_metadata, item.priority, item.child_key
+                    item.spec,
+                    item.input,
+                    item.additional_metadata,
+                    item.priority,
+                    item.child_key,
+                    item.run_at,
+                    item.trigger_key,
                 )
             )
         parent_id = parent.id if parent is not None else None

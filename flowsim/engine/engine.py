@@ -24,6 +24,7 @@ from typing import TypeVar
 from flowsim import rules
 from flowsim.clock import Clock, SystemClock
 from flowsim.deadlines import DeadlineQueue
+from flowsim.engine.crons import CronTable, DeclaresCrons
 from flowsim.engine.eager import resume
 from flowsim.engine.missing import MissingTask
 from flowsim.engine.runtime import AttemptState, Registrable, WorkerRuntime
@@ -90,6 +91,8 @@ class Engine(Waiting):
         #: while any is expected, no run is declared stuck for want of a slot or a worker
         self.workers_expected = 0
         self.closed = False
+        #: cron triggers (``on_crons=``, ``wf.create_cron``), fired while a worker runs
+        self.crons = CronTable(self.clock, self.post, lambda item: self.trigger([item]))
 
     # ------------------------------------------------------------ workers
 
@@ -122,6 +125,11 @@ class Engine(Waiting):
                 waiting_holders={pool: 0 for pool in capacity},
             )
             self._workers[runtime.id] = runtime
+            for workflow in workflows:
+                if isinstance(workflow, DeclaresCrons):
+                    for cron in workflow.cron_triggers():
+                        self.crons.add(cron)
+            self.crons.start()
         self.request_dispatch()
         return runtime
 
@@ -143,6 +151,8 @@ class Engine(Waiting):
             await asyncio.wait(list(runtime.tasks))
         with self._lock:
             self._workers.pop(runtime.id, None)
+            if not self._workers:
+                self.crons.stop()
         runtime.executor.shutdown(wait=False, cancel_futures=True)
         self.request_stall_check()
 
@@ -204,6 +214,8 @@ class Engine(Waiting):
         parent_run = parent.task_run if parent is not None and parent.engine is self else None
         with self._lock:
             runs, transition = self._create(items, parent_run)
+            if transition.retry_at:  # scheduled runs: released when due, as retries are
+                self._retry_timer.arm(min(transition.retry_at))
         if transition.queued:
             if self.on_engine_loop() and not self._dispatching:
                 # Dispatch inline: a child that finishes without suspending is done before
@@ -500,6 +512,7 @@ class Engine(Waiting):
         Pending timers are cancelled: they hold the engine, and so every run, alive."""
         with self._lock:
             self.closed = True
+            self.crons.stop()
             for timer in (self._schedule_timer, self._exec_timer, self._retry_timer):
                 timer.cancel()
             for worker in self._workers.values():

@@ -9,9 +9,11 @@ the children never got a connection to finish on. Here the waiters share: one
 generation, and one ``expire`` + ``snapshot`` + deadlock analysis serves every stall
 check in its period. Re-reads are also spaced at least ``READ_INTERVAL`` apart: a fan-out
 of N children changes the store N times, and reading every remaining child after each
-change is quadratic; spaced out, one read covers every change of the interval. One analysis seeded with every awaited run finds each run stuck
-exactly when an analysis seeded with that run alone would: the runs slot holders wait on
-seed both, and progress only flows from a run to the holders waiting on it.
+change is quadratic; spaced out, one read covers every change of the interval.
+
+One analysis seeded with every awaited run finds each run stuck exactly when an analysis
+seeded with that run alone would: the runs slot holders wait on seed both, and progress
+only flows from a run to the holders waiting on it.
 """
 
 from __future__ import annotations

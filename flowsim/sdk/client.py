@@ -12,8 +12,10 @@ from flowsim import backend as backends
 from flowsim import rules
 from flowsim.clock import Clock
 from flowsim.engine.engine import Engine
-from flowsim.errors import UnsupportedFeatureError
+from flowsim.errors import UnknownWorkflowError, UnsupportedFeatureError
+from flowsim.sdk.events import EventClient
 from flowsim.sdk.runs import RunsClient
+from flowsim.sdk.scheduling import CronClient, ScheduledClient
 from flowsim.sdk.task import (
     DEFAULT_EXECUTION_TIMEOUT,
     DEFAULT_SCHEDULE_TIMEOUT,
@@ -31,11 +33,18 @@ _HARMLESS = frozenset({"description", "version", "debug"})
 #: model yet: refused by name. Any other unexpected keyword is a TypeError, as in Python.
 HATCHET_OPTIONS_NOT_MODELLED = frozenset(
     {
-        "concurrency", "rate_limits", "desired_worker_labels", "on_events", "on_crons",
-        "cron_input", "sticky", "wait_for", "skip_if", "cancel_if", "default_filters",
-        "idempotency", "eviction_policy", "desired_worker_id", "lifespan", "task_defaults",
+        "concurrency", "rate_limits", "desired_worker_labels", "sticky",
+        "wait_for", "skip_if", "cancel_if", "default_filters", "idempotency", "eviction_policy",
+        "desired_worker_id", "lifespan", "task_defaults",
     }
 )  # fmt: skip
+
+
+#: a standalone task's workflow options: input_validator, default_priority,
+#: default_additional_metadata, on_crons, cron_input, on_events
+WorkflowOptions = tuple[
+    type[Any] | None, int, JSONSerializableMapping | None, list[str] | None, Any, list[str] | None
+]
 
 
 class Hatchet:
@@ -58,6 +67,8 @@ class Hatchet:
         self._url: str | None = None
         # weak, so a client defined once at import does not keep a reset engine alive
         self._engine: weakref.ReferenceType[Engine] | None = None
+        #: workflows defined through this client, by name (``hatchet.cron.create`` names one)
+        self._defined: dict[str, BaseWorkflow] = {}
         if self._explicit is not None:
             backends.validate_url(self._explicit)  # fail fast on a bad URL
         if clock is not None:
@@ -92,6 +103,40 @@ class Hatchet:
         """Read runs back: ``get_status`` as in hatchet_sdk, and flowsim's ``view``/``views``."""
         return RunsClient(lambda: self.engine)
 
+    @property
+    def scheduled(self) -> ScheduledClient:
+        """Scheduled runs by workflow name (``wf.schedule`` is the usual spelling)."""
+        return ScheduledClient(self)
+
+    @property
+    def event(self) -> EventClient:
+        """Push events to the workflows defined with ``on_events=``."""
+        return EventClient(self)
+
+    def defined_workflows(self) -> list[BaseWorkflow]:
+        return list(self._defined.values())
+
+    @property
+    def cron(self) -> CronClient:
+        """Cron triggers by workflow name (``on_crons=``, ``wf.create_cron``)."""
+        return CronClient(self)
+
+    def defined_workflow(self, name: str) -> BaseWorkflow:
+        """A workflow defined through this client, for the by-name APIs."""
+        try:
+            return self._defined[name]
+        except KeyError:
+            known = ", ".join(sorted(self._defined)) or "none"
+            raise UnknownWorkflowError(
+                f"no workflow named {name!r} was defined through this Hatchet client "
+                f"(defined: {known}); define it with hatchet.workflow(name=...) or "
+                "@hatchet.task first"
+            ) from None
+
+    def _define(self, workflow: BaseWorkflow) -> BaseWorkflow:
+        self._defined[workflow.name] = workflow
+        return workflow
+
     def refuse_unsupported(self, where: str, options: dict[str, Any]) -> None:
         """Hatchet options flowsim does not model are refused by name, never ignored."""
         typos = sorted(set(options) - HATCHET_OPTIONS_NOT_MODELLED - _HARMLESS)
@@ -115,10 +160,18 @@ class Hatchet:
         input_validator: type[Any] | None = None,
         default_priority: int = rules.DEFAULT_PRIORITY,
         default_additional_metadata: JSONSerializableMapping | None = None,
+        on_crons: list[str] | None = None,
+        cron_input: Any = None,
+        on_events: list[str] | None = None,
         **unsupported: Any,
     ) -> Workflow:
         self.refuse_unsupported(f"hatchet.workflow(name={name!r})", unsupported)
-        return Workflow(self, name, input_validator, default_priority, default_additional_metadata)
+        workflow = Workflow(
+            self, name, input_validator, default_priority, default_additional_metadata,
+            on_crons, cron_input, on_events,
+        )  # fmt: skip
+        self._define(workflow)
+        return workflow
 
     def task(
         self,
@@ -133,13 +186,19 @@ class Hatchet:
         default_priority: int = rules.DEFAULT_PRIORITY,
         default_additional_metadata: JSONSerializableMapping | None = None,
         slot_cost: int | None = None,
+        on_crons: list[str] | None = None,
+        cron_input: Any = None,
+        on_events: list[str] | None = None,
         **unsupported: Any,
     ) -> Callable[[TaskFunction], Standalone[Any]]:
         settings = TaskSettings(
             name, schedule_timeout, execution_timeout, (), retries, backoff_factor,
             backoff_max_seconds, slot_cost, durable=False,
         )  # fmt: skip
-        workflow_options = (input_validator, default_priority, default_additional_metadata)
+        workflow_options = (
+            input_validator, default_priority, default_additional_metadata, on_crons, cron_input,
+            on_events,
+        )  # fmt: skip
         return self._standalone(settings, workflow_options, unsupported)
 
     def durable_task(
@@ -154,19 +213,25 @@ class Hatchet:
         backoff_max_seconds: int | None = None,
         default_priority: int = rules.DEFAULT_PRIORITY,
         default_additional_metadata: JSONSerializableMapping | None = None,
+        on_crons: list[str] | None = None,
+        cron_input: Any = None,
+        on_events: list[str] | None = None,
         **unsupported: Any,
     ) -> Callable[[TaskFunction], Standalone[Any]]:
         settings = TaskSettings(
             name, schedule_timeout, execution_timeout, (), retries, backoff_factor,
             backoff_max_seconds, durable=True,
         )  # fmt: skip
-        workflow_options = (input_validator, default_priority, default_additional_metadata)
+        workflow_options = (
+            input_validator, default_priority, default_additional_metadata, on_crons, cron_input,
+            on_events,
+        )  # fmt: skip
         return self._standalone(settings, workflow_options, unsupported)
 
     def _standalone(
         self,
         settings: TaskSettings,
-        workflow_options: tuple[type[Any] | None, int, JSONSerializableMapping | None],
+        workflow_options: WorkflowOptions,
         unsupported: dict[str, Any],
     ) -> Callable[[TaskFunction], Standalone[Any]]:
         kind = "durable_task" if settings.durable else "task"
@@ -176,6 +241,7 @@ class Hatchet:
             workflow_name = settings.name or fn.__name__
             standalone: Standalone[Any] = Standalone(self, workflow_name, *workflow_options)
             named = dataclasses.replace(settings, name=workflow_name)
+            self._define(standalone)
             return standalone.bind(Task(fn, standalone, named))
 
         return decorate

@@ -128,15 +128,24 @@ class Context:
 
     @property
     def task_run_errors(self) -> dict[str, str]:
+        """The errors of the run's FAILED tasks by task name: what an on-failure task reads
+        (the failures recorded so far: siblings may still be running)."""
         return {
             name: str(task.error)
             for name, task in self._run.tasks.items()
-            if task.error is not None and name != self.task_name
+            if task.status is RunStatus.FAILED and task.error is not None and name != self.task_name
         }
 
     def get_task_run_error(self, task: Task[Any]) -> TaskRunError | None:
-        parent = self._run.tasks.get(task.name)
-        return parent.error if parent is not None else None
+        failed = self._run.tasks.get(task.name)
+        if failed is None or failed.status is not RunStatus.FAILED:
+            return None
+        return failed.error
+
+    def fetch_task_run_error(self, task: Task[Any]) -> str | None:
+        """hatchet_sdk's deprecated spelling of ``get_task_run_error``, as text."""
+        error = self.get_task_run_error(task)
+        return str(error) if error is not None else None
 
     # ---------------------------------------------------------------- controls
 

@@ -75,6 +75,13 @@ class TaskSettings:
     backoff_max_seconds: float | None = None
     slot_cost: int | None = None
     durable: bool = False
+    #: hatchet_sdk's StepType: "default", "on_failure" or "on_success"; the last two get a
+    #: name suffix and are placed in the DAG by the workflow, not by ``parents=``
+    kind: str = "default"
+
+
+#: hatchet_sdk appends these to the task name of an on-failure / on-success task.
+NAME_SUFFIX = {"default": "", "on_failure": "-on-failure", "on_success": "-on-success"}
 
 
 class Task(Generic[R]):
@@ -85,7 +92,8 @@ class Task(Generic[R]):
             raise ConfigurationError(f"a task must decorate a function, got {fn!r}")
         self.fn = fn
         self.workflow = workflow
-        self.name = (settings.name or fn.__name__).lower()
+        self.name = (settings.name or fn.__name__).lower() + NAME_SUFFIX[settings.kind]
+        self.kind = settings.kind
         where = f"task {self.name!r} of workflow {workflow.name!r}"
         if settings.retries < 0:
             raise ConfigurationError(f"{where}: retries must be >= 0, got {settings.retries}")
@@ -110,12 +118,19 @@ class Task(Generic[R]):
             schedule_timeout=to_seconds(settings.schedule_timeout, f"{where}: schedule_timeout"),
             durable=settings.durable,
             slot_cost=settings.slot_cost or 1,
+            on_failure=settings.kind == "on_failure",
         )
-        self.output_validator = output_adapter(fn)
         self.output_validator = output_adapter(fn)
 
     @property
     def spec(self) -> TaskSpec:
+        return self._spec
+
+    def with_parents(self, parents: tuple[str, ...]) -> TaskSpec:
+        """This task's spec under other parents: an on-success task's parents are the
+        workflow's leaf tasks, known only once every task is defined."""
+        self.parent_names = parents
+        self._spec = dataclasses.replace(self._spec, parents=parents)
         return self._spec
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:

@@ -8,14 +8,24 @@ from inside a running task become its children (de-duplicated by spawn index or 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
+from datetime import datetime
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from pydantic import BaseModel, TypeAdapter
 
 from flowsim import rules
+from flowsim.engine.crons import CronTrigger, check_expression
 from flowsim.engine.engine import Engine
-from flowsim.errors import WorkflowDefinitionError
+from flowsim.errors import UnsupportedFeatureError, WorkflowDefinitionError
+from flowsim.sdk.hooks import WorkflowHooks
 from flowsim.sdk.refs import TaskRunRef, WorkflowRunRef, outcome, outcome_or_error
+from flowsim.sdk.scheduling import (
+    CronWorkflows,
+    ScheduledRun,
+    create_cron,
+    cron_trigger,
+    schedule_run,
+)
 from flowsim.sdk.task import (
     DEFAULT_EXECUTION_TIMEOUT,
     DEFAULT_SCHEDULE_TIMEOUT,
@@ -52,6 +62,9 @@ class BaseWorkflow:
         input_validator: type[Any] | None,
         default_priority: int = rules.DEFAULT_PRIORITY,
         default_additional_metadata: JSONSerializableMapping | None = None,
+        on_crons: Sequence[str] | None = None,
+        cron_input: Any = None,
+        on_events: Sequence[str] | None = None,
     ) -> None:
         if not name:
             raise WorkflowDefinitionError("a workflow needs a non-empty name")
@@ -69,6 +82,21 @@ class BaseWorkflow:
         self.default_additional_metadata = dict(default_additional_metadata or {})
         self._tasks: dict[str, Task[Any]] = {}
         self._spec: WorkflowSpec | None = None
+        self.on_crons = tuple(
+            check_expression(e, f"workflow {name!r} on_crons") for e in on_crons or ()
+        )
+        #: validated when the crons are first armed (the input model is known by then)
+        self.cron_input = cron_input
+        self.on_events = tuple(on_events or ())
+        if not all(isinstance(key, str) and key for key in self.on_events):
+            raise WorkflowDefinitionError(
+                f"workflow {name!r}: on_events={list(self.on_events)!r} must list non-empty "
+                "event keys, e.g. ['order:created'] ('*' matches any characters)"
+            )
+
+    @property
+    def client(self) -> Hatchet:
+        return self._client
 
     @property
     def name(self) -> str:
@@ -120,6 +148,7 @@ class BaseWorkflow:
                     f"workflow {self._name!r} has no tasks; decorate a function with "
                     f"@{self._name}.task() before running or registering it"
                 )
+            self._place_on_success()
             rules.check_dag(self._name, {t.name: t.parent_names for t in self._tasks.values()})
             self._spec = WorkflowSpec(
                 name=self._name,
@@ -127,6 +156,74 @@ class BaseWorkflow:
                 default_priority=self.default_priority,
             )
         return self._spec
+
+    def _place_on_success(self) -> None:
+        """hatchet_sdk gives the on-success task the workflow's leaf tasks as parents when
+        it sends the workflow to the server; here when the spec is built, for the same
+        reason: tasks may be added after the on-success task is decorated."""
+        hook = next((t for t in self._tasks.values() if t.kind == "on_success"), None)
+        if hook is None:
+            return
+        dag = [t for t in self._tasks.values() if t.kind == "default"]
+        used = {parent for t in dag for parent in t.parent_names}
+        hook.with_parents(tuple(t.name for t in dag if t.name not in used))
+
+    # ---------------------------------------------------------------- schedules and crons
+
+    def cron_triggers(self) -> list[CronTrigger]:
+        """The ``on_crons=`` of this workflow, for the engine of a worker registering it."""
+        return [
+            cron_trigger(self, expression, expression, self.cron_input, None, None)
+            for expression in self.on_crons
+        ]
+
+    def schedule(
+        self,
+        run_at: datetime,
+        input: Any = None,
+        options: Any = None,
+        child_key: str | None = None,
+        additional_metadata: JSONSerializableMapping | None = None,
+        priority: int | None = None,
+    ) -> ScheduledRun:
+        """Store a run that no worker claims before ``run_at``."""
+        if options is not None or child_key is not None:
+            raise UnsupportedFeatureError(
+                f"{self._name}.schedule(): options= and child_key= are not modelled for "
+                "scheduled runs; pass additional_metadata= and priority= instead"
+            )
+        return schedule_run(self, run_at, input, additional_metadata, priority)
+
+    async def aio_schedule(
+        self,
+        run_at: datetime,
+        input: Any = None,
+        options: Any = None,
+        child_key: str | None = None,
+        additional_metadata: JSONSerializableMapping | None = None,
+        priority: int | None = None,
+    ) -> ScheduledRun:
+        return self.schedule(run_at, input, options, child_key, additional_metadata, priority)
+
+    def create_cron(
+        self,
+        cron_name: str,
+        expression: str,
+        input: Any = None,
+        additional_metadata: JSONSerializableMapping | None = None,
+        priority: int | None = None,
+    ) -> CronWorkflows:
+        return create_cron(self, cron_name, expression, input, additional_metadata, priority)
+
+    async def aio_create_cron(
+        self,
+        cron_name: str,
+        expression: str,
+        input: Any = None,
+        additional_metadata: JSONSerializableMapping | None = None,
+        priority: int | None = None,
+    ) -> CronWorkflows:
+        return self.create_cron(cron_name, expression, input, additional_metadata, priority)
 
     def runnables(self) -> Mapping[str, Runnable]:
         """Read-only view, looked up on every launch (so no copy)."""
@@ -368,7 +465,7 @@ class BaseWorkflow:
         return ref
 
 
-class Workflow(BaseWorkflow):
+class Workflow(BaseWorkflow, WorkflowHooks):
     """A workflow of one or more tasks (``hatchet.workflow``); runs return
     ``{task_name: output}``."""
 
@@ -410,7 +507,8 @@ class Workflow(BaseWorkflow):
     def _decorator(
         self, settings: TaskSettings, unsupported: dict[str, Any]
     ) -> Callable[[TaskFunction], Task[Any]]:
-        kind = "durable_task" if settings.durable else "task"
+        kind = "task" if settings.kind == "default" else f"{settings.kind}_task"
+        kind = "durable_task" if settings.durable else kind
         self._client.refuse_unsupported(f"{self.name}.{kind}", unsupported)
 
         def decorate(fn: TaskFunction) -> Task[Any]:
@@ -431,10 +529,14 @@ class Standalone(BaseWorkflow, Generic[R]):
         input_validator: type[Any] | None,
         default_priority: int,
         default_additional_metadata: JSONSerializableMapping | None,
+        on_crons: Sequence[str] | None = None,
+        cron_input: Any = None,
+        on_events: Sequence[str] | None = None,
     ) -> None:
         super().__init__(
-            client, name, input_validator, default_priority, default_additional_metadata
-        )
+            client, name, input_validator, default_priority, default_additional_metadata,
+            on_crons, cron_input, on_events,
+        )  # fmt: skip
         self._task: Task[R] | None = None
 
     def bind(self, task: Task[R]) -> Standalone[R]:

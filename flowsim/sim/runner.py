@@ -31,6 +31,7 @@ from flowsim.errors import (
     UnknownWorkflowError,
 )
 from flowsim.rules import RunStatus, SlotPool
+from flowsim.sdk.events import matches, push_event, subscribers
 from flowsim.sdk.task import validate_input
 from flowsim.sdk.workflow import BaseWorkflow
 from flowsim.sim.checks import judge
@@ -87,6 +88,13 @@ def check_references(scenario: Scenario, workflows: dict[str, BaseWorkflow]) -> 
             if name not in workflows:
                 problems.append(f"workers[{index}].workflows: no workflow {name!r} (have {known})")
     for index, arrival in enumerate(scenario.arrivals):
+        if arrival.event is not None:
+            keys = [s for w in registered if w in workflows for s in workflows[w].on_events]
+            if not any(matches(key, arrival.event) for key in keys):
+                problems.append(f"arrivals[{index}].event: no registered workflow subscribes to "
+                                f"{arrival.event!r} (on_events=)")  # fmt: skip
+            continue
+        assert arrival.workflow is not None
         workflow = workflows.get(arrival.workflow)
         if workflow is None:
             problems.append(f"arrivals[{index}].workflow: no workflow {arrival.workflow!r} "
@@ -187,14 +195,19 @@ class _World:
     # ------------------------------------------------------------ simpy processes
 
     def _arrive(self, arrival: Arrival, times: list[float]) -> Generator[simpy.Event, Any, None]:
-        workflow = self.workflows[arrival.workflow]
         for at in times:
             yield self.env.timeout(at - self.env.now)
-            self.loop.on_world(partial(self._trigger, workflow, arrival.input))
+            self.loop.on_world(partial(self._trigger, arrival))
 
-    def _trigger(self, workflow: BaseWorkflow, data: dict[str, Any]) -> None:
-        ref = workflow.run_no_wait(data)
-        self.top_runs.append(self.engine.store.get_run(ref.workflow_run_id))
+    def _trigger(self, arrival: Arrival) -> None:
+        if arrival.event is not None:
+            listeners = subscribers(self.engine, self.workflows.values())
+            event = push_event(self.engine, listeners, arrival.event, arrival.input)
+            run_ids = list(event.workflow_run_ids)
+        else:
+            assert arrival.workflow is not None
+            run_ids = [self.workflows[arrival.workflow].run_no_wait(arrival.input).workflow_run_id]
+        self.top_runs.extend(self.engine.store.get_run(run_id) for run_id in run_ids)
         self.arrivals_left -= 1
         if self.arrivals_left == 0 and self.arrivals_done is not None:
             self.arrivals_done.set()

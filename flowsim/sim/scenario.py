@@ -16,6 +16,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
+from croniter import croniter
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from flowsim.errors import ScenarioError
@@ -84,21 +85,34 @@ class WorkerSpec(_Strict):
 
 class Arrival(_Strict):
     """Runs of one workflow: ``count`` of them at ``start``, or at the given times
-    (``at``), or every ``every`` seconds, or as a Poisson process of ``rate`` per second."""
+    (``at``), or every ``every`` seconds, or as a Poisson process of ``rate`` per second,
+    or at the first ``count`` ticks of a ``cron`` expression after ``start`` (virtual
+    seconds since the epoch, UTC: 0 is 1970-01-01 00:00). With ``event`` instead of
+    ``workflow``, each arrival pushes that event (``input`` is its payload) and every
+    workflow subscribed with ``on_events=`` gets a run."""
 
-    workflow: str
+    workflow: str | None = None
+    event: str | None = None
     input: dict[str, Any] = Field(default_factory=dict)
     count: int = Field(default=1, ge=0)
     start: float = Field(default=0.0, ge=0)
     at: tuple[float, ...] | None = None
     every: float | None = Field(default=None, gt=0)
     rate: float | None = Field(default=None, gt=0)
+    cron: str | None = None
 
     @model_validator(mode="after")
     def _one_pattern(self) -> Arrival:
-        given = [name for name in ("at", "every", "rate") if getattr(self, name) is not None]
+        if (self.workflow is None) == (self.event is None):
+            raise ValueError("give one of workflow (a run) or event (a push), not both or neither")
+        patterns = ("at", "every", "rate", "cron")
+        given = [name for name in patterns if getattr(self, name) is not None]
         if len(given) > 1:
-            raise ValueError(f"give one of at / every / rate, not {' and '.join(given)}")
+            raise ValueError(f"give one of at / every / rate / cron, not {' and '.join(given)}")
+        if self.cron is not None and not croniter.is_valid(self.cron):
+            raise ValueError(
+                f"cron {self.cron!r} is not a cron expression; use five fields, e.g. '*/5 * * * *'"
+            )
         if self.at is not None and any(t < 0 for t in self.at):
             raise ValueError("arrival times must be >= 0")
         return self
@@ -310,6 +324,9 @@ def arrival_times(arrival: Arrival, rng_uniform: Any) -> list[float]:
         return sorted(arrival.at)
     if arrival.every is not None:
         return [arrival.start + i * arrival.every for i in range(arrival.count)]
+    if arrival.cron is not None:
+        ticks = croniter(arrival.cron, arrival.start)
+        return [float(ticks.get_next(float)) for _ in range(arrival.count)]
     if arrival.rate is not None:
         times: list[float] = []
         now = arrival.start

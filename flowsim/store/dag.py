@@ -25,9 +25,13 @@ class Step:
 
 
 def advance(spec: WorkflowSpec, statuses: dict[str, RunStatus], run_terminal: bool) -> Step:
-    """Move the DAG forward after a task reached a terminal status, as the in-memory store
-    does: cancel what can no longer run, create what became ready, roll the status up.
-    ``statuses`` (by task name, the task runs created so far) is updated in place."""
+    """Move the DAG forward after a task reached a terminal status: cancel what can no
+    longer run, create what became ready (the on-failure task once a task failed), roll the
+    status up. ``statuses`` (by task name, the task runs created so far) is updated in place.
+
+    The on-failure task counts in the roll-up only once created, so a run none of whose
+    tasks failed ends when its DAG does, and one that failed stays RUNNING until its
+    on-failure task ends (Hatchet creates it SKIPPED, or runs it, before the run ends)."""
     step = Step()
     parents = spec.parents
     for name in rules.upstream_cancelled(parents, statuses):
@@ -36,7 +40,15 @@ def advance(spec: WorkflowSpec, statuses: dict[str, RunStatus], run_terminal: bo
     for name in rules.ready_tasks(parents, statuses):
         statuses[name] = RunStatus.QUEUED
         step.created.append((name, RunStatus.QUEUED))
-    status = rules.rollup_status(parents, statuses)
+    names = list(parents)
+    on_failure = spec.on_failure
+    if on_failure is not None:
+        if on_failure not in statuses and rules.on_failure_due(statuses):
+            statuses[on_failure] = RunStatus.QUEUED
+            step.created.append((on_failure, RunStatus.QUEUED))
+        if on_failure in statuses:
+            names.append(on_failure)
+    status = rules.rollup_status(names, statuses)
     if status.is_terminal and not run_terminal:
         step.finished = status
     return step

@@ -18,6 +18,7 @@ from flowsim import rules
 from flowsim.deadlines import DeadlineQueue
 from flowsim.errors import RunNotFoundError, TaskRunError
 from flowsim.rules import RunStatus, SlotPool
+from flowsim.store.dag import advance
 from flowsim.store.failures import decide, schedule_timeout_reason
 from flowsim.store.records import JSON, Attempt, TaskRun, WorkflowRun, WorkflowSpec
 
@@ -31,6 +32,8 @@ class NewRun:
     additional_metadata: dict[str, JSON]
     priority: int
     child_key: str | None = None
+    run_at: float | None = None
+    trigger_key: str | None = None
 
 
 @dataclass(slots=True)
@@ -106,6 +109,12 @@ class MemoryStore:
                     created.append(existing)
                     continue
                 metadata = {**parent.workflow_run.additional_metadata, **metadata}
+            elif item.trigger_key is not None:
+                spawn_key = rules.trigger_spawn_key(item.trigger_key)
+                existing = self._children.get(spawn_key)
+                if existing is not None:
+                    created.append(existing)
+                    continue
             run = WorkflowRun(
                 id=self._new_id(),
                 spec=item.spec,
@@ -121,13 +130,21 @@ class MemoryStore:
             self.runs[run.id] = run
             if spawn_key is not None:
                 self._children[spawn_key] = run
+            ready_at = item.run_at if item.run_at is not None and item.run_at > now else now
             for name in run.spec.roots:
-                self._create_task(run, name, now, run.priority)
-                transition.queued += 1
+                self._create_task(run, name, now, run.priority, ready_at)
+                if ready_at > now:
+                    transition.retry_at.append(ready_at)
+                else:
+                    transition.queued += 1
             created.append(run)
         return created, transition
 
-    def _create_task(self, run: WorkflowRun, name: str, now: float, priority: int) -> TaskRun:
+    def _create_task(
+        self, run: WorkflowRun, name: str, now: float, priority: int, ready_at: float | None = None
+    ) -> TaskRun:
+        """Queue a new task run; with a later ``ready_at`` (a scheduled run's root task) it
+        waits as a retry waits out its backoff, and its schedule clock starts then."""
         spec = run.spec.tasks[name]
         task_run = TaskRun(
             id=self._new_id(),
@@ -136,12 +153,19 @@ class MemoryStore:
             sequence=next(self._sequence),
             priority=priority,
             enqueued_at=now,
-            ready_at=now,
+            ready_at=now if ready_at is None else ready_at,
         )
         run.tasks[name] = task_run
         self.task_runs[task_run.id] = task_run
-        self._enqueue(task_run, now)
+        if task_run.ready_at > now:
+            self._wait_until_ready(task_run)
+        else:
+            self._enqueue(task_run, now)
         return task_run
+
+    def _wait_until_ready(self, task_run: TaskRun) -> None:
+        entry = (task_run.ready_at, task_run.sequence, task_run, task_run.sequence)
+        heapq.heappush(self._backoff, entry)
 
     def _enqueue(self, task_run: TaskRun, now: float) -> None:
         key = rules.claim_key(task_run.priority, task_run.sequence)
@@ -218,10 +242,7 @@ class MemoryStore:
             self._enqueue(task_run, now)
             transition.queued = 1
         else:
-            heapq.heappush(
-                self._backoff,
-                (decision.ready_at, task_run.sequence, task_run, task_run.sequence),
-            )
+            self._wait_until_ready(task_run)
             transition.retry_at.append(decision.ready_at)
         return transition
 
@@ -302,20 +323,16 @@ class MemoryStore:
                 run.finished_at = now
                 transition.finished.append(run)
             return transition
-        parents = run.spec.parents
-        statuses = run.statuses()
-        for name in rules.upstream_cancelled(parents, statuses):
+        step = advance(run.spec, run.statuses(), run.status.is_terminal)
+        for name, state in step.created:
             task_run = self._create_task(run, name, now, run.priority)
-            self._drop_from_queue(task_run)
-            task_run.status = RunStatus.CANCELLED
-            statuses[name] = RunStatus.CANCELLED
-        for name in rules.ready_tasks(parents, statuses):
-            self._create_task(run, name, now, run.priority)
-            statuses[name] = RunStatus.QUEUED
-            transition.queued += 1
-        status = rules.rollup_status(parents, statuses)
-        if status.is_terminal and not run.status.is_terminal:
-            run.status = status
+            if state is RunStatus.CANCELLED:
+                self._drop_from_queue(task_run)
+                task_run.status = RunStatus.CANCELLED
+            else:
+                transition.queued += 1
+        if step.finished is not None:
+            run.status = step.finished
             run.finished_at = now
             transition.finished.append(run)
         return transition

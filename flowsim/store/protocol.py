@@ -18,7 +18,10 @@ Semantics every store implements exactly:
   ``rules.child_spawn_key(parent, child_key, index)``: spawning it again returns the run
   that exists. A child inherits the parent run's additional metadata (its own keys win).
   A new run's root tasks are QUEUED with ``ready_at = enqueued_at = now`` and a schedule
-  deadline of ``now + schedule_timeout``.
+  deadline of ``now + schedule_timeout``. A **scheduled** run (``run_at`` later than
+  ``now``) has them wait as a retry waits out its backoff: ``ready_at = run_at``, not
+  claimable before, schedule clock starting then, ``next_wakeup`` reporting it. A
+  top-level run with a ``trigger_key`` is de-duplicated by ``rules.trigger_spawn_key``.
 - **claim** takes up to ``free`` slots' worth of QUEUED, ready (``ready_at <= now``) task
   runs of the given workflows in one pool, in ``rules.claim_key`` order (priority high
   first, then creation/requeue sequence) across those workflows, stopping at the first
@@ -61,6 +64,10 @@ class RunRequest:
     additional_metadata: dict[str, JSON] = field(default_factory=dict)
     priority: int = 1
     child_key: str | None = None
+    #: a scheduled run: its root tasks are not claimable before this instant
+    run_at: float | None = None
+    #: a top-level run made by a trigger (a cron tick) is created once per key
+    trigger_key: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

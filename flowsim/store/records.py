@@ -27,6 +27,9 @@ class TaskSpec:
     schedule_timeout: float
     durable: bool
     slot_cost: int = 1
+    #: Hatchet's on-failure task: no parents; queued when any other task of the run FAILS,
+    #: never created when none does (``rules.on_failure_due``)
+    on_failure: bool = False
     pool: SlotPool = field(init=False)
 
     def __post_init__(self) -> None:
@@ -38,14 +41,18 @@ class WorkflowSpec:
     name: str
     tasks: dict[str, TaskSpec]
     default_priority: int = 1
-    #: derived once, read on every run created
+    #: derived once, read on every run created. ``parents`` is the DAG proper: every task
+    #: but the on-failure task, which ``flowsim.store.dag.advance`` handles on its own
     parents: dict[str, tuple[str, ...]] = field(init=False)
     roots: tuple[str, ...] = field(init=False)
+    on_failure: str | None = field(init=False)
 
     def __post_init__(self) -> None:
-        parents = {name: task.parents for name, task in self.tasks.items()}
+        parents = {name: t.parents for name, t in self.tasks.items() if not t.on_failure}
+        on_failure = next((name for name, t in self.tasks.items() if t.on_failure), None)
         object.__setattr__(self, "parents", parents)
         object.__setattr__(self, "roots", tuple(n for n, p in parents.items() if not p))
+        object.__setattr__(self, "on_failure", on_failure)
 
 
 @dataclass(slots=True)
@@ -147,6 +154,8 @@ def spec_to_json(spec: WorkflowSpec) -> dict[str, JSON]:
                 "schedule_timeout": t.schedule_timeout,
                 "durable": t.durable,
                 "slot_cost": t.slot_cost,
+                # only when set, so the digests of specs stored before it existed hold
+                **({"on_failure": True} if t.on_failure else {}),
             }
             for t in spec.tasks.values()
         ],
@@ -165,6 +174,7 @@ def spec_from_json(data: dict[str, Any]) -> WorkflowSpec:
             schedule_timeout=t["schedule_timeout"],
             durable=t["durable"],
             slot_cost=t["slot_cost"],
+            on_failure=t.get("on_failure", False),
         )
         for t in data["tasks"]
     }

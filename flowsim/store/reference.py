@@ -110,7 +110,15 @@ class ReferenceStore:
             if parent is None:
                 raise RunNotFoundError(f"no task run with id {parent_task_run_id!r}")
         items = [
-            NewRun(r.spec, r.input, dict(r.additional_metadata), r.priority, r.child_key)
+            NewRun(
+                r.spec,
+                r.input,
+                dict(r.additional_metadata),
+                r.priority,
+                r.child_key,
+                r.run_at,
+                r.trigger_key,
+            )
             for r in requests
         ]
         runs, _ = self.inner.create_runs(items, now, parent)

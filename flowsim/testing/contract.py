@@ -86,6 +86,7 @@ def task_spec(
     schedule_timeout: float = rules.DEFAULT_SCHEDULE_TIMEOUT,
     durable: bool = False,
     slot_cost: int = 1,
+    on_failure: bool = False,
 ) -> TaskSpec:
     return TaskSpec(
         name=name,
@@ -97,6 +98,7 @@ def task_spec(
         schedule_timeout=schedule_timeout,
         durable=durable,
         slot_cost=slot_cost,
+        on_failure=on_failure,
     )
 
 
@@ -128,9 +130,17 @@ def run_request(
     metadata: Mapping[str, JSON] | None = None,
     priority: int = rules.DEFAULT_PRIORITY,
     child_key: str | None = None,
+    run_at: float | None = None,
+    trigger_key: str | None = None,
 ) -> RunRequest:
     return RunRequest(
-        spec, {} if input is None else input, dict(metadata or {}), priority, child_key
+        spec,
+        {} if input is None else input,
+        dict(metadata or {}),
+        priority,
+        child_key,
+        run_at,
+        trigger_key,
     )
 
 
@@ -1057,6 +1067,96 @@ class RunStoreContract:
         run = get_run(store, view.id)
         assert (run.status, run.finished_at) == (RunStatus.COMPLETED, 4.0)
         assert run.result() == {}  # empty outputs are left out
+
+    def _with_on_failure(self) -> WorkflowSpec:
+        """``a -> b`` and ``c``, plus the on-failure task ``h`` (no parents)."""
+        return workflow_spec(
+            "guarded",
+            task_spec("a"),
+            task_spec("b", parents=("a",)),
+            task_spec("c"),
+            task_spec("h", on_failure=True),
+        )
+
+    def test_on_failure_task_is_queued_at_the_first_failure_and_ends_the_run_failed(
+        self, store: RunStore
+    ) -> None:
+        view = create_run(store, self._with_on_failure(), 0.0)
+        assert sorted(view.tasks) == ["a", "c"]  # not a root: created only on a failure
+        a, c = claim_all(store, ["guarded"], 1.0)
+        outcome = store.fail(a.task_run_id, a.token, task_error("a broke"), True, 2.0)
+        assert (outcome.finished, outcome.queued) == ((), 1)
+        run = get_run(store, view.id)
+        assert run.statuses() == {
+            "a": RunStatus.FAILED,
+            "c": RunStatus.RUNNING,  # a sibling still running does not hold it back
+            "b": RunStatus.CANCELLED,
+            "h": RunStatus.QUEUED,
+        }
+        h = _only(claim_all(store, ["guarded"], 3.0))
+        assert h.task == "h"
+        store.complete(c.task_run_id, c.token, {"c": 1}, 4.0)
+        assert get_run(store, view.id).status is RunStatus.RUNNING  # h still runs
+        outcome = store.complete(h.task_run_id, h.token, {"handled": True}, 5.0)
+        assert outcome.finished == (view.id,)
+        run = get_run(store, view.id)
+        assert (run.status, run.finished_at) == (RunStatus.FAILED, 5.0)
+        assert run.tasks["h"].output == {"handled": True}
+
+    def test_on_failure_task_is_never_created_when_no_task_fails(self, store: RunStore) -> None:
+        view = create_run(store, self._with_on_failure(), 0.0)
+        a, c = claim_all(store, ["guarded"], 1.0)
+        store.complete(a.task_run_id, a.token, {}, 2.0)
+        store.complete(c.task_run_id, c.token, {}, 3.0)
+        b = _only(claim_all(store, ["guarded"], 4.0))
+        outcome = store.complete(b.task_run_id, b.token, {}, 5.0)
+        assert outcome.finished == (view.id,)
+        run = get_run(store, view.id)
+        assert (run.status, sorted(run.tasks)) == (RunStatus.COMPLETED, ["a", "b", "c"])
+
+    def test_on_failure_task_is_not_created_for_a_cancelled_run(self, store: RunStore) -> None:
+        view = create_run(store, self._with_on_failure(), 0.0)
+        store.cancel_run(view.id, "cancelled by test", 1.0)
+        run = get_run(store, view.id)
+        assert (run.status, "h" in run.tasks) == (RunStatus.CANCELLED, False)
+
+    # ------------------------------------------------------------ scheduled and triggered runs
+
+    def test_scheduled_run_is_claimable_exactly_at_its_time(self, store: RunStore) -> None:
+        view = create_run(store, single_spec(), 0.0, run_at=100.0)
+        assert (view.status, view.tasks["t"].status) == (RunStatus.QUEUED, RunStatus.QUEUED)
+        assert store.next_wakeup(1.0) == 100.0
+        assert claim_all(store, ["single"], just_before(100.0)) == []
+        claim = _only(claim_all(store, ["single"], 100.0))
+        attempt = _task(store, view.id, "t").attempts[0]
+        assert (claim.run_id, attempt.queued_at, attempt.started_at) == (view.id, 100.0, 100.0)
+
+    def test_scheduled_run_schedule_clock_starts_at_its_time(self, store: RunStore) -> None:
+        view = create_run(store, single_spec(schedule_timeout=10.0), 0.0, run_at=100.0)
+        store.expire(50.0)  # long before it is due: its schedule clock has not started
+        store.expire(just_before(110.0))
+        assert _task(store, view.id, "t").status is RunStatus.QUEUED
+        outcome = store.expire(110.0)
+        assert outcome.finished == (view.id,)
+        assert get_run(store, view.id).status is RunStatus.CANCELLED
+
+    def test_run_at_in_the_past_queues_at_once(self, store: RunStore) -> None:
+        create_run(store, single_spec(), 50.0, run_at=10.0)
+        assert len(claim_all(store, ["single"], 50.0)) == 1
+
+    def test_scheduled_run_can_be_cancelled_before_it_is_due(self, store: RunStore) -> None:
+        view = create_run(store, single_spec(), 0.0, run_at=100.0)
+        store.cancel_run(view.id, "deleted", 1.0)
+        assert get_run(store, view.id).status is RunStatus.CANCELLED
+        assert claim_all(store, ["single"], 200.0) == []
+
+    def test_trigger_key_creates_a_top_level_run_once(self, store: RunStore) -> None:
+        spec = single_spec()
+        first = create_run(store, spec, 0.0, trigger_key="cron:single:*/5:300")
+        again = create_run(store, spec, 1.0, trigger_key="cron:single:*/5:300")
+        other = create_run(store, spec, 1.0, trigger_key="cron:single:*/5:600")
+        assert again.id == first.id != other.id
+        assert store.run_ids() == [first.id, other.id]
 
     # ------------------------------------------------------------ cancelling
 

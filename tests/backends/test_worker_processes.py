@@ -5,6 +5,7 @@ waiting caller, and killing workers with SIGKILL loses and duplicates nothing.""
 import random
 import time
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -15,6 +16,7 @@ from tests.backends.processes import Workers, fan_in, fan_out
 from tests.backends.processes import wait_for as _wait
 from tests.backends.servers import backend_url, drop_schema, postgres_dsn
 from tests.seed import parent as seed_parent
+from tests.seed.child import SimpleInput, child_task
 
 
 @pytest.fixture(params=["sqlite", "postgres"])
@@ -55,6 +57,30 @@ def test_two_slots_in_a_worker_process_finish_the_seed(shared_url: str, tmp_path
             workers.stop_all()
     messages = [r["step1"]["transformed_message"] for r in result["results"]]
     assert messages == ["HELLO, WORLD!", "HELLO, MOON!"]
+
+
+def test_a_run_scheduled_by_one_process_is_claimed_by_a_worker_process_when_due(
+    shared_url: str, tmp_path: Path
+) -> None:
+    """The scheduling process runs no worker; the worker process started later finds the
+    stored run and claims it at its time, not before."""
+    workers = Workers(shared_url, "tests.backends.seedworker:roomy", tmp_path)
+    with backend.redirected(shared_url):
+        run_at = time.time() + 3.0
+        scheduled = child_task.schedule(
+            datetime.fromtimestamp(run_at, tz=UTC), SimpleInput(message="later")
+        )
+        workers.start()
+        try:
+            view = child_task.client.runs.view(scheduled.id)
+            deadline = time.monotonic() + 60
+            while not view.status.is_terminal and time.monotonic() < deadline:
+                time.sleep(0.2)
+                view = child_task.client.runs.view(scheduled.id)
+        finally:
+            workers.stop_all()
+    assert view.result() == {"step1": {"transformed_message": "LATER"}}
+    assert view.tasks["step1"].attempts[0].started_at >= run_at
 
 
 def test_sigkilled_workers_lose_nothing_and_duplicate_nothing(

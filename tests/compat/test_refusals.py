@@ -235,36 +235,33 @@ def test_sticky_assignment_is_refused_by_name(hatchet_sdk: ModuleType, hatchet: 
         hatchet.workflow(name="sticky", sticky="SOFT")
 
 
-def test_events_are_refused_by_name(hatchet_sdk: ModuleType, hatchet: Hatchet) -> None:
-    refusal("from hatchet_sdk import PushEventOptions")
+def test_event_filters_and_bulk_pushes_are_refused_by_name(
+    hatchet_sdk: ModuleType, hatchet: Hatchet
+) -> None:
     refusal("from hatchet_sdk import DefaultFilter")
-    with pytest.raises(UnsupportedFeatureError, match="on_events"):
-        hatchet.workflow(name="on-order", on_events=["order:created"])
+    refusal("from hatchet_sdk import BulkPushEventWithMetadata")
+    from hatchet_sdk import PushEventOptions  # served
+    from hatchet_sdk.hatchet import EventClient
+
+    assert isinstance(hatchet.event, EventClient)
+    with pytest.raises(UnsupportedFeatureError, match="namespace"):
+        hatchet.event.push("k", {}, options=PushEventOptions(namespace="ns"))
     with pytest.raises(UnsupportedFeatureError, match="default_filters"):
-        hatchet.task(name="filtered", default_filters=[object()])
-    with pytest.raises(AttributeError, match="'event'"):
-        hatchet.event  # noqa: B018 - no event client to push to
+        hatchet.task(name="filtered", on_events=["k"], default_filters=[object()])
+    with pytest.raises(UnsupportedFeatureError, match="bulk_push"):
+        hatchet.event.bulk_push([])
 
 
-def test_cron_and_scheduled_runs_are_refused_by_name(
+def test_scheduled_options_and_deleting_a_schedule_are_refused_by_name(
     hatchet_sdk: ModuleType, hatchet: Hatchet
 ) -> None:
     refusal("from hatchet_sdk import ScheduleTriggerWorkflowOptions")
-    with pytest.raises(UnsupportedFeatureError, match="on_crons"):
-        hatchet.task(name="nightly", on_crons=["0 2 * * *"])
-    with pytest.raises(UnsupportedFeatureError, match="cron_input"):
-        hatchet.workflow(name="nightly-wf", cron_input={"a": 1})
-    workflow = hatchet.workflow(name="later")
-    for missing in ("schedule", "aio_schedule", "create_cron"):
-        with pytest.raises(AttributeError, match=f"'{missing}'"):
-            getattr(workflow, missing)
+    from hatchet_sdk.hatchet import CronClient, ScheduledClient  # served
 
-
-def test_on_failure_and_on_success_tasks_are_not_defined(hatchet: Hatchet) -> None:
-    workflow = hatchet.workflow(name="with-handlers")
-    for missing in ("on_failure_task", "on_success_task"):
-        with pytest.raises(AttributeError, match=f"'{missing}'"):
-            getattr(workflow, missing)
+    assert isinstance(hatchet.cron, CronClient)
+    assert isinstance(hatchet.scheduled, ScheduledClient)
+    with pytest.raises(UnsupportedFeatureError, match="cancellation"):
+        hatchet.scheduled.delete("some-id")
 
 
 def test_conditions_are_refused_by_name(hatchet_sdk: ModuleType, hatchet: Hatchet) -> None:
@@ -340,7 +337,7 @@ def test_server_configuration_and_apis_are_refused_by_name(
     refusal("from hatchet_sdk import ClientConfig")
     refusal("from hatchet_sdk.config import ClientConfig")
     refusal("from hatchet_sdk import V1TaskStatus")
-    for api in ("workflows", "workers", "scheduled", "cron", "logs", "metrics"):
+    for api in ("workflows", "workers", "logs", "metrics"):
         with pytest.raises(AttributeError, match=f"'{api}'"):
             getattr(hatchet, api)
 

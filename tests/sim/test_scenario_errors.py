@@ -57,13 +57,18 @@ def test_an_unknown_key_is_refused_not_ignored(tmp_path: Path) -> None:
 
 
 def test_a_missing_key_is_named(tmp_path: Path) -> None:
+    message = error_of(write(tmp_path, GOOD.replace('name = "w"\n', "")))
+    assert "workers[0].name" in message and "required key is missing" in message
+
+
+def test_an_arrival_needs_a_workflow_or_an_event(tmp_path: Path) -> None:
     message = error_of(write(tmp_path, GOOD.replace('workflow = "fan-out"\n', "")))
-    assert "arrivals[0].workflow" in message and "required key is missing" in message
+    assert "arrivals[0]" in message and "give one of workflow (a run) or event" in message
 
 
 def test_conflicting_arrival_patterns(tmp_path: Path) -> None:
     message = error_of(write(tmp_path, GOOD + "every = 1.0\nrate = 2.0\n"))
-    assert "give one of at / every / rate, not every and rate" in message
+    assert "give one of at / every / rate / cron, not every and rate" in message
 
 
 def test_a_bad_distribution_names_the_duration(tmp_path: Path) -> None:

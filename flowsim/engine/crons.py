@@ -1,0 +1,126 @@
+"""Cron triggers: a run of a workflow at every tick of a cron expression, on the engine clock.
+
+Hatchet's server fires crons; here the engine of every process that runs a worker does, on
+its injected clock (so a simulated day of ``*/5 * * * *`` is 288 runs in milliseconds).
+Several processes sharing a SQLite file or a Postgres database fire the same tick; the run
+is created with a trigger key naming the tick (``rules.trigger_spawn_key``), so the store
+creates it once. Ticks pass only while a worker runs (the engine has a loop): ticks missed
+while none ran are not back-filled, as a Hatchet server that was down does not either.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Protocol, runtime_checkable
+
+from croniter import croniter
+
+from flowsim.clock import Clock, TimerHandle
+from flowsim.errors import WorkflowDefinitionError
+from flowsim.store.memory import NewRun
+from flowsim.store.records import JSON, WorkflowSpec
+
+
+def check_expression(expression: str, where: str) -> str:
+    """A cron expression croniter understands (five fields, or ``@daily`` and the like)."""
+    if not isinstance(expression, str) or not croniter.is_valid(expression):
+        raise WorkflowDefinitionError(
+            f"{where}: {expression!r} is not a cron expression; use five fields "
+            "(minute hour day-of-month month day-of-week, in UTC), e.g. '*/5 * * * *', "
+            "or an alias such as '@daily'"
+        )
+    return expression
+
+
+def next_tick(expression: str, after: float) -> float:
+    """The first tick strictly after ``after`` (seconds since the epoch, UTC)."""
+    return float(croniter(expression, after).get_next(float))
+
+
+@dataclass(frozen=True, slots=True)
+class CronTrigger:
+    """One cron: which workflow to run at each tick, with what input and options."""
+
+    id: str
+    name: str
+    spec: WorkflowSpec
+    expression: str
+    input: JSON
+    additional_metadata: dict[str, JSON] = field(default_factory=dict)
+    priority: int = 1
+
+    def run_at_tick(self, tick: float) -> NewRun:
+        key = f"cron:{self.spec.name}:{self.name}:{tick!r}"
+        return NewRun(
+            self.spec, self.input, dict(self.additional_metadata), self.priority, trigger_key=key
+        )
+
+
+@runtime_checkable
+class DeclaresCrons(Protocol):
+    """A registered workflow with ``on_crons=``: its worker's engine fires them."""
+
+    def cron_triggers(self) -> list[CronTrigger]: ...
+
+
+class CronTable:
+    """The engine's crons and one clock timer per cron, re-armed after every tick."""
+
+    def __init__(
+        self,
+        clock: Clock,
+        post: Callable[[Callable[[], None]], None],
+        fire: Callable[[NewRun], object],
+    ) -> None:
+        self._clock = clock
+        self._post = post
+        self._fire = fire
+        self._crons: dict[str, CronTrigger] = {}
+        self._timers: dict[str, TimerHandle] = {}
+        self._running = False
+
+    def __len__(self) -> int:
+        return len(self._crons)
+
+    def list(self) -> list[CronTrigger]:
+        return list(self._crons.values())
+
+    def add(self, cron: CronTrigger) -> None:
+        """Register (or replace) a cron; its first tick is the next one after now."""
+        self.remove(cron.id)
+        self._crons[cron.id] = cron
+        if self._running:
+            self._arm(cron, self._clock.now())
+
+    def remove(self, cron_id: str) -> bool:
+        timer = self._timers.pop(cron_id, None)
+        if timer is not None:
+            timer.cancel()
+        return self._crons.pop(cron_id, None) is not None
+
+    def start(self) -> None:
+        """A worker started: ticks from now on are fired."""
+        self._running = True
+        now = self._clock.now()
+        for cron in self._crons.values():
+            if cron.id not in self._timers:
+                self._arm(cron, now)
+
+    def stop(self) -> None:
+        self._running = False
+        for timer in self._timers.values():
+            timer.cancel()
+        self._timers.clear()
+
+    def _arm(self, cron: CronTrigger, after: float) -> None:
+        tick = next_tick(cron.expression, after)
+        self._timers[cron.id] = self._clock.call_at(
+            tick, lambda: self._post(lambda: self._on_tick(cron, tick))
+        )
+
+    def _on_tick(self, cron: CronTrigger, tick: float) -> None:
+        if self._crons.get(cron.id) is not cron or not self._running:
+            return  # removed or replaced meanwhile
+        self._arm(cron, tick)
+        self._fire(cron.run_at_tick(tick))

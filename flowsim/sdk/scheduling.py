@@ -1,0 +1,237 @@
+"""Scheduled and cron runs: ``wf.schedule``, ``on_crons=``, ``wf.create_cron``,
+``hatchet.scheduled`` and ``hatchet.cron``.
+
+A scheduled run is stored at once, as a QUEUED run whose tasks are not claimable before
+``run_at`` (the store's not-before time, the one a retry's backoff uses): any worker process
+sharing the store claims it when due, and the run is in ``hatchet.runs.views()`` from the
+start (Hatchet keeps a separate scheduled record until it fires). Crons are fired by the
+engine (``flowsim.engine.crons``) on its clock.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+from flowsim import rules
+from flowsim.engine.crons import CronTrigger, check_expression
+from flowsim.errors import InvalidInputError, RunNotFoundError, UnsupportedFeatureError
+from flowsim.sdk.task import validate_input
+from flowsim.sdk.types import JSONSerializableMapping
+from flowsim.store.memory import NewRun
+from flowsim.store.records import JSON
+
+if TYPE_CHECKING:
+    from flowsim.engine.engine import Engine
+    from flowsim.sdk.workflow import BaseWorkflow
+
+
+@dataclass(frozen=True, slots=True)
+class ResourceMeta:
+    """hatchet_sdk's ``APIResourceMeta``: what ``.metadata.id`` is read from."""
+
+    id: str
+
+
+@dataclass(frozen=True, slots=True)
+class ScheduledRun:
+    """What ``wf.schedule`` / ``hatchet.scheduled.create`` return. The scheduled id is the
+    id of the run waiting for its time (``hatchet.runs.view(id)`` reads it)."""
+
+    metadata: ResourceMeta
+    workflow_name: str
+    trigger_at: datetime
+    input: JSON
+    additional_metadata: dict[str, JSON]
+    workflow_run_id: str
+
+    @property
+    def id(self) -> str:
+        return self.metadata.id
+
+
+@dataclass(frozen=True, slots=True)
+class CronWorkflows:
+    """What ``wf.create_cron`` / ``hatchet.cron.create`` return and ``list`` lists."""
+
+    metadata: ResourceMeta
+    workflow_name: str
+    name: str
+    cron: str
+    input: JSON
+    additional_metadata: dict[str, JSON] = field(default_factory=dict)
+    priority: int = rules.DEFAULT_PRIORITY
+
+
+def _timestamp(run_at: datetime, where: str) -> float:
+    if not isinstance(run_at, datetime):
+        raise InvalidInputError(
+            f"{where}: run_at must be a datetime, got {type(run_at).__name__}; pass e.g. "
+            "datetime.now(tz=UTC) + timedelta(minutes=5)"
+        )
+    return run_at.timestamp()
+
+
+def schedule_run(
+    workflow: BaseWorkflow,
+    run_at: datetime,
+    input: Any,
+    additional_metadata: JSONSerializableMapping | None,
+    priority: int | None,
+) -> ScheduledRun:
+    """Store a run of ``workflow`` that no worker claims before ``run_at``."""
+    when = _timestamp(run_at, f"{workflow.name}.schedule()")
+    metadata = {**workflow.default_additional_metadata, **(additional_metadata or {})}
+    item = NewRun(
+        workflow.spec,
+        validate_input(workflow, input),
+        metadata,
+        workflow.default_priority if priority is None else int(priority),
+        run_at=when,
+    )
+    engine = workflow.client.engine
+    (run,) = engine.trigger([item], None)  # not a child, even when called from a task
+    return ScheduledRun(
+        ResourceMeta(run.id),
+        workflow.name,
+        datetime.fromtimestamp(when, tz=UTC),
+        item.input,
+        metadata,
+        run.id,
+    )
+
+
+def cron_trigger(
+    workflow: BaseWorkflow,
+    name: str,
+    expression: str,
+    input: Any,
+    additional_metadata: JSONSerializableMapping | None,
+    priority: int | None,
+) -> CronTrigger:
+    where = f"workflow {workflow.name!r} cron {name!r}"
+    return CronTrigger(
+        id=f"{workflow.name}:{name}",
+        name=name,
+        spec=workflow.spec,
+        expression=check_expression(expression, where),
+        input=validate_input(workflow, input),
+        additional_metadata={**workflow.default_additional_metadata, **(additional_metadata or {})},
+        priority=workflow.default_priority if priority is None else int(priority),
+    )
+
+
+def describe(cron: CronTrigger) -> CronWorkflows:
+    return CronWorkflows(
+        ResourceMeta(cron.id),
+        cron.spec.name,
+        cron.name,
+        cron.expression,
+        cron.input,
+        dict(cron.additional_metadata),
+        cron.priority,
+    )
+
+
+def create_cron(
+    workflow: BaseWorkflow,
+    cron_name: str,
+    expression: str,
+    input: Any,
+    additional_metadata: JSONSerializableMapping | None,
+    priority: int | None,
+) -> CronWorkflows:
+    """Register a cron on this process's engine (fired while one of its workers runs)."""
+    cron = cron_trigger(workflow, cron_name, expression, input, additional_metadata, priority)
+    workflow.client.engine.crons.add(cron)
+    return describe(cron)
+
+
+class ScheduledClient:
+    """``hatchet.scheduled``: create scheduled runs by workflow name."""
+
+    def __init__(self, hatchet: Any) -> None:
+        self._hatchet = hatchet
+
+    def create(
+        self,
+        workflow_name: str,
+        trigger_at: datetime,
+        input: JSONSerializableMapping | None = None,
+        additional_metadata: JSONSerializableMapping | None = None,
+    ) -> ScheduledRun:
+        workflow = self._hatchet.defined_workflow(workflow_name)
+        return schedule_run(workflow, trigger_at, input, additional_metadata, None)
+
+    async def aio_create(
+        self,
+        workflow_name: str,
+        trigger_at: datetime,
+        input: JSONSerializableMapping | None = None,
+        additional_metadata: JSONSerializableMapping | None = None,
+    ) -> ScheduledRun:
+        return self.create(workflow_name, trigger_at, input, additional_metadata)
+
+    def delete(self, scheduled_id: str) -> None:
+        raise UnsupportedFeatureError(
+            "hatchet.scheduled.delete() would cancel a stored run, and flowsim does not model "
+            "the cancellation API yet; see docs/hatchet-compatibility.md"
+        )
+
+    async def aio_delete(self, scheduled_id: str) -> None:
+        self.delete(scheduled_id)
+
+
+class CronClient:
+    """``hatchet.cron``: create, list and delete crons by workflow name."""
+
+    def __init__(self, hatchet: Any) -> None:
+        self._hatchet = hatchet
+
+    def _engine(self) -> Engine:
+        engine: Engine = self._hatchet.engine
+        return engine
+
+    def create(
+        self,
+        workflow_name: str,
+        cron_name: str,
+        expression: str,
+        input: JSONSerializableMapping | None = None,
+        additional_metadata: JSONSerializableMapping | None = None,
+        priority: int | None = None,
+    ) -> CronWorkflows:
+        workflow = self._hatchet.defined_workflow(workflow_name)
+        return create_cron(workflow, cron_name, expression, input, additional_metadata, priority)
+
+    async def aio_create(
+        self,
+        workflow_name: str,
+        cron_name: str,
+        expression: str,
+        input: JSONSerializableMapping | None = None,
+        additional_metadata: JSONSerializableMapping | None = None,
+        priority: int | None = None,
+    ) -> CronWorkflows:
+        return self.create(
+            workflow_name, cron_name, expression, input, additional_metadata, priority
+        )
+
+    def list(self) -> Sequence[CronWorkflows]:
+        return [describe(cron) for cron in self._engine().crons.list()]
+
+    async def aio_list(self) -> Sequence[CronWorkflows]:
+        return self.list()
+
+    def delete(self, cron_id: str) -> None:
+        """Stop firing the cron (runs it already created are left alone, as in Hatchet)."""
+        if not self._engine().crons.remove(cron_id):
+            raise RunNotFoundError(
+                f"no cron trigger with id {cron_id!r} on this client; ids come from "
+                "hatchet.cron.create(...).metadata.id or hatchet.cron.list()"
+            )
+
+    async def aio_delete(self, cron_id: str) -> None:
+        self.delete(cron_id)

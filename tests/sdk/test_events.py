@@ -1,0 +1,93 @@
+"""Events, on every backend: ``hatchet.event.push(key, payload)`` starts a run of each
+workflow subscribed with ``on_events=``, the payload as its input (Hatchet's events guide:
+"every matching workflow gets a new run"; ``*`` is a wildcard)."""
+
+import asyncio
+from typing import Any
+
+import pytest
+from pydantic import BaseModel
+
+from flowsim import Context, Hatchet, RunStatus
+from flowsim.errors import InvalidInputError, UnsupportedFeatureError, WorkflowDefinitionError
+from flowsim.store.protocol import RunView
+
+
+class Order(BaseModel):
+    id: int
+
+
+async def finished(hatchet: Hatchet, run_id: str) -> RunView:
+    """The run once it ended (pushed runs are not awaited through a ref)."""
+    for _ in range(500):
+        view = hatchet.runs.view(run_id)
+        if view.status.is_terminal:
+            return view
+        await asyncio.sleep(0.01)
+    raise AssertionError(f"run {run_id} did not end: {view.statuses()}")
+
+
+async def test_push_runs_every_subscribed_workflow_with_the_payload(hatchet: Hatchet) -> None:
+    seen: list[tuple[str, int, dict[str, Any]]] = []
+
+    @hatchet.task(name="on-created", input_validator=Order, on_events=["order:created"])
+    async def on_created(input: Order, ctx: Context) -> None:
+        seen.append(("created", input.id, ctx.additional_metadata))
+
+    orders = hatchet.workflow(name="any-order", input_validator=Order, on_events=["order:*"])
+
+    @orders.task()
+    async def audit(input: Order, ctx: Context) -> dict[str, int]:
+        seen.append(("any", input.id, ctx.additional_metadata))
+        return {"audited": input.id}
+
+    @hatchet.task(name="unrelated", on_events=["user:signup"])
+    async def unrelated(input: Order, ctx: Context) -> None:
+        seen.append(("unrelated", input.id, {}))
+
+    async with hatchet.worker("w", slots=2, workflows=[on_created, orders, unrelated]):
+        event = await hatchet.event.aio_push(
+            "order:created", {"id": 7}, additional_metadata={"source": "test"}
+        )
+        assert event.key == "order:created" and event.payload == {"id": 7}
+        assert len(event.workflow_run_ids) == 2
+        views = [await finished(hatchet, run_id) for run_id in event.workflow_run_ids]
+    assert [view.status for view in views] == [RunStatus.COMPLETED] * 2
+    assert {view.workflow for view in views} == {"on-created", "any-order"}
+    assert sorted(seen) == [("any", 7, {"source": "test"}), ("created", 7, {"source": "test"})]
+
+
+def test_an_event_nobody_subscribes_to_starts_nothing(hatchet: Hatchet) -> None:
+    @hatchet.task(name="listener", on_events=["a:b"])
+    def listener(input: Order, ctx: Context) -> None:
+        return None
+
+    assert hatchet.event.push("a:c", {"id": 1}).workflow_run_ids == ()
+    assert hatchet.event.push("a:b*", {"id": 1}).workflow_run_ids == ()  # '*' in a key is plain
+    assert hatchet.runs.views() == []
+
+
+async def test_a_payload_the_subscriber_rejects_fails_its_run_not_the_push(
+    hatchet: Hatchet,
+) -> None:
+    @hatchet.task(name="strict", input_validator=Order, on_events=["order:created"])
+    async def strict(input: Order, ctx: Context) -> None:
+        return None
+
+    async with hatchet.worker("w", slots=1, workflows=[strict]):
+        event = hatchet.event.push("order:created", {"id": "not a number"})
+        (run_id,) = event.workflow_run_ids
+        view = await finished(hatchet, run_id)
+    assert view.status is RunStatus.FAILED
+    assert "ValidationError" in str(view.errors()[0])
+
+
+def test_bad_pushes_and_subscriptions_are_named(hatchet: Hatchet) -> None:
+    with pytest.raises(InvalidInputError, match="JSON object"):
+        hatchet.event.push("k", [1, 2])  # type: ignore[arg-type]
+    with pytest.raises(InvalidInputError, match="non-empty"):
+        hatchet.event.push("", {})
+    with pytest.raises(WorkflowDefinitionError, match="on_events"):
+        hatchet.workflow(name="bad", on_events=[""])
+    with pytest.raises(UnsupportedFeatureError, match="default_filters"):
+        hatchet.workflow(name="filtered", on_events=["k"], default_filters=[object()])
