@@ -27,6 +27,7 @@ import weakref
 from collections.abc import Callable, Sequence
 
 from flowsim.clock import Clock, TimerHandle
+from flowsim.engine.attempt_waits import AttemptWaits
 from flowsim.engine.changes import ChangeFeed
 from flowsim.engine.deadlock import DeadlockReport
 from flowsim.engine.engine import Engine
@@ -86,6 +87,7 @@ class DurableEngine(Engine):
         self.lease_seconds = lease_seconds
         self.changes = ChangeFeed(store.wait_for_change)
         self.reads = SharedReads(store, lambda: self.changes.generation, STALL_CHECK_SECONDS)
+        self.attempt_waits = AttemptWaits(store)
         #: run objects handed to callers, refreshed in place from the store
         self._runs: weakref.WeakValueDictionary[str, WorkflowRun] = weakref.WeakValueDictionary()
         self._specs: dict[str, WorkflowSpec] = {}
@@ -120,6 +122,14 @@ class DurableEngine(Engine):
             for name, task in view.tasks.items():
                 run.tasks[name] = _stored_task(run, task)
         return run
+
+    def _launch(self, worker: WorkerRuntime, task_run: TaskRun) -> None:
+        """A task run claimed again while an attempt of it still runs here lost its lease
+        (this process's loop was too busy to renew it): that attempt is a zombie. It is
+        stopped before the new one starts, or both would spawn children under one spawn
+        counter and a re-attaching parent would pair its calls with the wrong runs."""
+        self._stop_attempts(lambda attempt: attempt.task_run.id == task_run.id)
+        super()._launch(worker, task_run)
 
     def _task_run_for(self, worker: WorkerRuntime, claim: Claim, now: float) -> TaskRun:
         spec = worker.workflows[claim.workflow].spec
@@ -450,10 +460,9 @@ class _Watch:
         self.pending = {run.id: run for run in runs if not run.status.is_terminal}
         self.attempt = attempt
         self.next_check = time.monotonic()
-        if attempt is not None and self.pending:
-            engine.run_store.set_waiting(attempt.task_run.id, list(self.pending))
-        # after set_waiting: a shared snapshot that covers these runs also has this wait
         self.watched = list(self.pending)
+        if attempt is not None and self.watched:
+            engine.attempt_waits.add(attempt.task_run.id, self.watched)
         engine.reads.watch(self.watched)
 
     def step(self, seen: int) -> tuple[bool, WorkflowRun | None]:
@@ -477,6 +486,7 @@ class _Watch:
 
     def _check_stall(self) -> None:
         engine = self.engine
+        engine.attempt_waits.flush()  # the snapshot must show every wait begun so far
         check = engine.reads.stall_check(engine.clock.now(), self.pending)
         if check.fresh and check.expired.queued:
             engine.request_dispatch()
@@ -494,5 +504,5 @@ class _Watch:
 
     def close(self) -> None:
         self.engine.reads.unwatch(self.watched)
-        if self.attempt is not None:
-            self.engine.run_store.set_waiting(self.attempt.task_run.id, [])
+        if self.attempt is not None and self.watched:
+            self.engine.attempt_waits.remove(self.attempt.task_run.id, self.watched)

@@ -81,15 +81,23 @@ class SharedReads:
             return list(self._awaited)
 
     def views(self, run_ids: Sequence[str], seen: int) -> list[RunView]:
-        """The runs as stored after every change up to generation ``seen`` at least."""
+        """The runs as stored after every change up to generation ``seen`` at least.
+
+        Runs not read before (a wait just begun) are read alone, fresh: a parent starting
+        a thousand ``aio_run`` waits must not re-read every earlier child a thousand
+        times. Runs read before are re-read, with every other awaited run, once the
+        cache is older than ``seen`` (waiting out ``READ_INTERVAL`` since the last read)."""
         with self._read_lock:
-            stale = self._views_generation < seen
-            if stale or any(run_id not in self._views for run_id in run_ids):
+            missing = [run_id for run_id in run_ids if run_id not in self._views]
+            if self._views_generation < seen and len(missing) < len(run_ids):
+                time.sleep(self.read_delay())
                 generation = self._generation()  # read before the query: it covers this
                 wanted = list(dict.fromkeys([*self._awaited_now(), *run_ids]))
                 self._views = {view.id: view for view in self._store.get_runs(wanted)}
                 self._views_generation = generation
                 self._read_at = time.monotonic()
+            elif missing:
+                self._views.update((view.id, view) for view in self._store.get_runs(missing))
             return [self._views[run_id] for run_id in run_ids]
 
     def read_delay(self) -> float:
