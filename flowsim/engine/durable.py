@@ -459,7 +459,8 @@ class _Watch:
         self.fail_fast = fail_fast
         self.pending = {run.id: run for run in runs if not run.status.is_terminal}
         self.attempt = attempt
-        self.next_check = time.monotonic()
+        # not at once: the waits a parent begins together (gather) are all in the report
+        self.next_check = time.monotonic() + STALL_CHECK_SECONDS / 2
         self.watched = list(self.pending)
         if attempt is not None and self.watched:
             engine.attempt_waits.add(attempt.task_run.id, self.watched)
