@@ -6,6 +6,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -72,6 +73,23 @@ def fan_out(parents: int, children: int) -> list[Any]:
     return [
         crashflows.parent.run_no_wait(crashflows.Fan(tag=tag, n=children)) for tag in range(parents)
     ]
+
+
+def wait_until_every_worker_holds_work(processes: int, seconds: float) -> None:
+    """Block until ``processes`` distinct live workers hold a task run: a kill then lands
+    on running work even when the machine is so loaded that workers take a second to
+    start (random kills alone then hit only starting processes)."""
+    from flowsim.engine.durable import DurableEngine
+    from tests.backends import crashflows
+
+    engine = crashflows.hatchet.engine
+    assert isinstance(engine, DurableEngine)
+    store = engine.run_store
+    deadline = time.monotonic() + seconds
+    while len({held.worker_id for held in store.snapshot(time.time()).held}) < processes:
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{processes} workers did not all claim work in {seconds} s")
+        time.sleep(0.05)
 
 
 def fan_in(refs: list[Any], children: int, seconds: float) -> list[list[str]]:

@@ -12,7 +12,7 @@ import pytest
 
 from flowsim import SlotDeadlockError, backend
 from tests.backends import cancelflows
-from tests.backends.processes import Workers, fan_in, fan_out
+from tests.backends.processes import Workers, fan_in, fan_out, wait_until_every_worker_holds_work
 from tests.backends.processes import wait_for as _wait
 from tests.backends.servers import backend_url, drop_schema, postgres_dsn
 from tests.seed import parent as seed_parent
@@ -96,6 +96,7 @@ def test_sigkilled_workers_lose_nothing_and_duplicate_nothing(
             workers.start()
         try:
             refs = fan_out(parents, children)
+            wait_until_every_worker_holds_work(2, 60)  # so the first kill lands
             for _ in range(50):
                 time.sleep(rng.uniform(0.05, 0.25))
                 workers.kill(rng.choice(workers.processes))
