@@ -16,7 +16,7 @@ from flowsim import (
     Standalone,
     UnknownWorkflowError,
 )
-from tests.helpers import settle
+from tests.helpers import eventually
 
 
 def chain(hatchet: Hatchet, depth: int) -> list[Standalone[Any]]:
@@ -117,7 +117,7 @@ async def test_after_a_deadlock_nothing_is_lost(hatchet: Hatchet) -> None:
         ref = parent.run_no_wait()
         with pytest.raises(SlotDeadlockError):
             await ref.aio_result()
-        await settle()
+        await eventually(lambda: all(r.status.is_terminal for r in hatchet.runs.views()))
     runs = hatchet.runs.views()
     assert {r.workflow: r.status for r in runs} == {"p": "FAILED", "c": "COMPLETED"}
     parent_task = hatchet.runs.view(ref.workflow_run_id).tasks["p"]
@@ -221,8 +221,8 @@ async def test_a_caller_that_waits_after_the_deadlock_was_found_still_gets_it(
 
     async with hatchet.worker("w", slots=1, workflows=[kid, dad]):
         ref = dad.run_no_wait()
-        await settle()
-        assert hatchet.runs.view(ref.workflow_run_id).status == "FAILED"
+        # memory finds it at once; a durable waiter on its next periodic check
+        await eventually(lambda: hatchet.runs.view(ref.workflow_run_id).status == "FAILED")
         with pytest.raises(SlotDeadlockError) as caught:
             await ref.aio_result()
     assert caught.value.report.holders[0].workflow == "dad"
