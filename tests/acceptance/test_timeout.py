@@ -1,0 +1,123 @@
+"""Mirrors sdks/python/examples/timeout (worker.py, test_timeout.py) of hatchet-dev/hatchet.
+
+The example: a sync task with ``execution_timeout=5s`` (and ``schedule_timeout=10m``) that
+sleeps for 30 s, and a sync task with ``execution_timeout=4s`` that calls
+``ctx.refresh_timeout(10s)`` and then sleeps for 5 s. Its e2e test asserts the first run's
+result raises an error matching ``Task exceeded timeout|TIMED OUT`` and the second's result
+is ``{"refresh_task": {"status": "success"}}``. Time here is the manual clock: the sleeps
+are waits that end when the test says, or when the task's ``exit_flag`` is set.
+
+The example also gives its workflow ``task_defaults=TaskDefaults(...)``, which flowsim
+refuses by name (workflow-wide task defaults are not modelled); that refusal is asserted
+too, and the workflows here set the timeout on the task instead. The schedule timeout,
+which the example sets but its test does not reach, is tested on a task that never gets
+a slot."""
+
+import asyncio
+import threading
+import time
+from datetime import timedelta
+from types import ModuleType
+from typing import Any
+
+import pytest
+
+from flowsim import Hatchet, ManualClock, UnsupportedFeatureError
+from tests.helpers import settle
+
+
+def test_execution_timeout_fails_the_run_with_task_exceeded_timeout(
+    hatchet_sdk: ModuleType, hatchet: Hatchet, flowsim_clock: ManualClock
+) -> None:
+    from hatchet_sdk import Context, EmptyModel
+
+    started = threading.Event()
+    timeout_wf = hatchet.workflow(name="TimeoutExample")
+
+    @timeout_wf.task(execution_timeout=timedelta(seconds=5), schedule_timeout=timedelta(minutes=10))
+    def timeout_task(input: EmptyModel, ctx: Context) -> dict[str, str]:
+        started.set()
+        deadline = time.monotonic() + 5  # stands for the example's 30 s sleep
+        while not ctx.exit_flag and time.monotonic() < deadline:
+            time.sleep(0.001)
+        return {"status": "success"}
+
+    with hatchet.worker("timeout-worker", slots=4, workflows=[timeout_wf]):
+        ref = timeout_wf.run_no_wait()
+        assert started.wait(5)
+        flowsim_clock.advance(5)
+        with pytest.raises(Exception, match=r"(Task exceeded timeout|TIMED OUT)"):
+            ref.result()
+    assert hatchet.runs.view(ref.workflow_run_id).status == "FAILED"
+
+
+def test_refresh_timeout_lets_the_task_finish(
+    hatchet_sdk: ModuleType, hatchet: Hatchet, flowsim_clock: ManualClock
+) -> None:
+    from hatchet_sdk import Context, EmptyModel
+
+    refreshed = threading.Event()
+    slept = threading.Event()
+    refresh_wf = hatchet.workflow(name="RefreshTimeoutExample")
+
+    @refresh_wf.task(execution_timeout=timedelta(seconds=4))
+    def refresh_task(input: EmptyModel, ctx: Context) -> dict[str, str]:
+        ctx.refresh_timeout(timedelta(seconds=10))
+        refreshed.set()
+        assert slept.wait(5)  # the example's 5 s sleep: 5 s of manual clock
+        return {"status": "success"}
+
+    with hatchet.worker("timeout-worker", slots=4, workflows=[refresh_wf]):
+        ref = refresh_wf.run_no_wait()
+        assert refreshed.wait(5)
+        flowsim_clock.advance(5)
+        slept.set()
+        result = ref.result()
+    assert result["refresh_task"]["status"] == "success"
+
+
+async def test_schedule_timeout_cancels_a_run_that_never_got_a_slot(
+    hatchet_sdk: ModuleType, hatchet: Hatchet, flowsim_clock: ManualClock
+) -> None:
+    from hatchet_sdk import Context, EmptyModel, FailedTaskRunExceptionGroup
+
+    release = asyncio.Event()
+
+    # longer than the wait: Hatchet's default execution timeout (60 s) would free the slot
+    @hatchet.task(name="hog", execution_timeout=timedelta(hours=1))
+    async def hog(input: EmptyModel, ctx: Context) -> dict[str, Any]:
+        await release.wait()
+        return {}
+
+    @hatchet.task(
+        name="waits", execution_timeout=timedelta(seconds=5), schedule_timeout=timedelta(minutes=10)
+    )
+    async def waits(input: EmptyModel, ctx: Context) -> dict[str, str]:
+        return {"status": "success"}
+
+    async with hatchet.worker("timeout-worker", slots=1, workflows=[hog, waits]):
+        hogging = hog.run_no_wait()
+        await settle()
+        ref = waits.run_no_wait()
+        await settle()
+        try:
+            flowsim_clock.advance(599)
+            await settle()
+            assert hatchet.runs.view(ref.workflow_run_id).tasks["waits"].status == "QUEUED"
+            flowsim_clock.advance(1)
+            with pytest.raises(FailedTaskRunExceptionGroup, match="schedule timeout of 10m"):
+                await ref.aio_result()
+        finally:
+            release.set()
+        await hogging.aio_result()
+    assert hatchet.runs.view(ref.workflow_run_id).status == "CANCELLED"
+
+
+def test_the_examples_task_defaults_are_refused_by_name(
+    hatchet_sdk: ModuleType, hatchet: Hatchet
+) -> None:
+    with pytest.raises(ImportError, match="TaskDefaults") as caught:
+        from hatchet_sdk import TaskDefaults  # noqa: F401
+    assert isinstance(caught.value, UnsupportedFeatureError)
+    with pytest.raises(UnsupportedFeatureError, match="task_defaults"):
+        hatchet.workflow(name="TimeoutDefaults", task_defaults=object())
