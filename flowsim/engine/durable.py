@@ -128,7 +128,10 @@ class DurableEngine(Engine):
         (this process's loop was too busy to renew it): that attempt is a zombie. It is
         stopped before the new one starts, or both would spawn children under one spawn
         counter and a re-attaching parent would pair its calls with the wrong runs."""
-        self._stop_attempts(lambda attempt: attempt.task_run.id == task_run.id)
+        for holder in self._workers.values():  # a lookup, not a scan: this is every launch
+            zombie = holder.holders.get(task_run.id)
+            if zombie is not None:
+                self._stop_attempt(zombie)
         super()._launch(worker, task_run)
 
     def _task_run_for(self, worker: WorkerRuntime, claim: Claim, now: float) -> TaskRun:

@@ -463,10 +463,12 @@ class Engine(Waiting):
         A sync task's thread cannot be interrupted; it sees ``ctx.exit_flag``."""
         for worker in list(self._workers.values()):
             for attempt in list(worker.holders.values()):
-                if not cancelled(attempt) or not self._end_attempt(attempt):
-                    continue
-                if attempt.task is not None and not attempt.task.done():
-                    attempt.task.cancel()
+                if cancelled(attempt):
+                    self._stop_attempt(attempt)
+
+    def _stop_attempt(self, attempt: AttemptState) -> None:
+        if self._end_attempt(attempt) and attempt.task is not None and not attempt.task.done():
+            attempt.task.cancel()
 
     def refresh_deadline(self, attempt: AttemptState, seconds: float) -> None:
         """``ctx.refresh_timeout``: push the current attempt's deadline back."""

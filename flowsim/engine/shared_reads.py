@@ -87,11 +87,11 @@ class SharedReads:
         Runs not read before (a wait just begun) are read alone, fresh: a parent starting
         a thousand ``aio_run`` waits must not re-read every earlier child a thousand
         times. Runs read before are re-read, with every other awaited run, once the
-        cache is older than ``seen`` (after a pause as long as the last re-read took)."""
+        cache is older than ``seen``; the waiter loops pause for ``read_delay`` first,
+        where an async waiter can await the pause instead of blocking its loop."""
         with self._read_lock:
             missing = [run_id for run_id in run_ids if run_id not in self._views]
             if self._views_generation < seen and len(missing) < len(run_ids):
-                time.sleep(self.read_delay())
                 generation = self._generation()  # read before the query: it covers this
                 wanted = list(dict.fromkeys([*self._awaited_now(), *run_ids]))
                 started = time.monotonic()
