@@ -12,6 +12,16 @@ async def settle(rounds: int = 50) -> None:
         await asyncio.sleep(0)
 
 
+def wait_until(condition: Callable[[], bool], within: float, what: str = "condition") -> None:
+    """Block until ``condition()`` holds (another process's work, seen from the test);
+    fails after ``within`` seconds rather than hanging."""
+    deadline = time.monotonic() + within
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{what} still false after {within} s")
+        time.sleep(0.02)
+
+
 async def eventually(condition: Callable[[], bool], within: float = 5.0) -> None:
     """Wait until ``condition()`` holds. On a durable backend a waiter notices a change (a
     finished child, a deadlock on the stored snapshot) on its next re-read, a fraction of a

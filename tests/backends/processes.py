@@ -10,6 +10,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from tests.helpers import wait_until
+
 ROOT = Path(__file__).parents[2]
 FLOWSIM = Path(sys.executable).with_name("flowsim")
 LEASE = "1.0"
@@ -85,11 +87,11 @@ def wait_until_every_worker_holds_work(processes: int, seconds: float) -> None:
     engine = crashflows.hatchet.engine
     assert isinstance(engine, DurableEngine)
     store = engine.run_store
-    deadline = time.monotonic() + seconds
-    while len({held.worker_id for held in store.snapshot(time.time()).held}) < processes:
-        if time.monotonic() > deadline:
-            raise AssertionError(f"{processes} workers did not all claim work in {seconds} s")
-        time.sleep(0.05)
+    wait_until(
+        lambda: len({held.worker_id for held in store.snapshot(time.time()).held}) >= processes,
+        seconds,
+        f"{processes} workers holding work",
+    )
 
 
 def fan_in(refs: list[Any], children: int, seconds: float) -> list[list[str]]:

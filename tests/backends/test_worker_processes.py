@@ -15,6 +15,7 @@ from tests.backends import cancelflows
 from tests.backends.processes import Workers, fan_in, fan_out, wait_until_every_worker_holds_work
 from tests.backends.processes import wait_for as _wait
 from tests.backends.servers import backend_url, drop_schema, postgres_dsn
+from tests.helpers import wait_until
 from tests.seed import parent as seed_parent
 from tests.seed.child import SimpleInput, child_task
 
@@ -112,15 +113,6 @@ def test_sigkilled_workers_lose_nothing_and_duplicate_nothing(
     assert lost > 0, "no kill landed on a running task: the test exercised nothing"
 
 
-def _appears(path: Path, seconds: float) -> bool:
-    deadline = time.monotonic() + seconds
-    while not path.exists():
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.02)
-    return True
-
-
 def test_a_cancel_from_another_process_reaches_the_running_worker(
     shared_url: str, tmp_path: Path
 ) -> None:
@@ -132,10 +124,12 @@ def test_a_cancel_from_another_process_reaches_the_running_worker(
         workers.start()
         try:
             ref = cancelflows.sleeper.run_no_wait(cancelflows.Marker(path=str(marker)))
-            assert _appears(marker.with_suffix(".started"), 30)
+            started = marker.with_suffix(".started")
+            wait_until(started.exists, 30, f"{started} exists")
             cancelflows.hatchet.runs.cancel(ref.workflow_run_id)
             cancelled_at = time.monotonic()
-            assert _appears(marker.with_suffix(".cancelled"), 10)
+            cancelled = marker.with_suffix(".cancelled")
+            wait_until(cancelled.exists, 10, f"{cancelled} exists")
             noticed = time.monotonic() - cancelled_at
             view = cancelflows.hatchet.runs.view(ref.workflow_run_id)
         finally:

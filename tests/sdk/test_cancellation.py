@@ -5,7 +5,6 @@ at once, and what was spawned below a cancelled run is cancelled with it."""
 import asyncio
 import threading
 import time
-from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
@@ -21,14 +20,7 @@ from flowsim import (
     RunNotFoundError,
     RunStatus,
 )
-
-
-async def _until(condition: Callable[[], bool], seconds: float = 20.0) -> None:
-    """Wait (on the engine loop: the test's own) until the condition holds."""
-    deadline = time.monotonic() + seconds
-    while not condition():
-        assert time.monotonic() < deadline, "the condition never held"
-        await asyncio.sleep(0.01)
+from tests.helpers import eventually
 
 
 async def test_a_task_cancelling_itself_stops_at_its_next_await_and_is_not_retried(
@@ -102,7 +94,7 @@ async def test_a_queued_run_cancelled_never_runs(hatchet: Hatchet) -> None:
 
     async with hatchet.worker("w", slots=1, workflows=[queued]):
         first = await queued.aio_run_no_wait()
-        await _until(lambda: len(ran) == 1)
+        await eventually(lambda: len(ran) == 1, within=20.0)
         waiting = await queued.aio_run_no_wait()
         await hatchet.runs.aio_cancel(waiting.workflow_run_id)
         release.set()
@@ -139,7 +131,9 @@ async def test_cancelling_a_parent_cancels_its_children_and_grandchildren(
     # four slots: the parent, both children and one grandchild run; one grandchild is queued
     async with hatchet.worker("w", slots=4, workflows=[grandchild, child, parent]):
         ref = await parent.aio_run_no_wait()
-        await _until(lambda: len(hatchet.runs.views()) == 5 and len(started) == 1)
+        await eventually(
+            lambda: len(hatchet.runs.views()) == 5 and len(started) == 1, within=20.0
+        )
         await hatchet.runs.aio_cancel(ref.workflow_run_id)
         with pytest.raises(FailedTaskRunExceptionGroup):
             await ref.aio_result()
@@ -179,10 +173,11 @@ async def test_a_waiting_durable_task_is_cancelled_and_frees_its_durable_slot(
 
     async with hatchet.worker("w", slots=1, durable_slots=1, workflows=[durable_sleeper]):
         first = await durable_sleeper.aio_run_no_wait()
-        await _until(lambda: len(sleeping) == 1)
+        await eventually(lambda: len(sleeping) == 1, within=20.0)
         second = await durable_sleeper.aio_run_no_wait()  # waits for the one durable slot
         await hatchet.runs.aio_cancel(first.workflow_run_id)
-        await _until(lambda: len(sleeping) == 2)  # the freed slot went to the second
+        # the freed slot went to the second
+        await eventually(lambda: len(sleeping) == 2, within=20.0)
         await hatchet.runs.aio_cancel(second.workflow_run_id)
         for ref in (first, second):
             with pytest.raises(FailedTaskRunExceptionGroup):
