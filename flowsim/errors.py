@@ -16,6 +16,7 @@ The tree::
     ├── DatabaseLostError (ConnectionError)      the backend's database went away mid-run
     ├── SlotDeadlockError (RuntimeError)         no run can progress; carries the explanation
     ├── BlockingCallError (RuntimeError)         sync run() called on the engine's own event loop
+    ├── StaleAttemptError (RuntimeError)         an attempt that lost its task run tried to spawn
     ├── UnsupportedFeatureError (NotImplementedError)
     ├── TaskRunError                             one failed task: type name, message, trace
     ├── FailedTaskRunExceptionGroup (ValueError) a run failed; holds TaskRunErrors
@@ -86,6 +87,25 @@ class DatabaseLostError(FlowsimError, ConnectionError):
 
 class BlockingCallError(FlowsimError, RuntimeError):
     """A blocking call was made on the event loop that would have to serve it."""
+
+
+class StaleAttemptError(FlowsimError, RuntimeError):
+    """An attempt spawned children after it stopped holding its task run (its lease
+    expired and another attempt took over, or it timed out or was cancelled). The spawn is
+    refused so that the attempt that holds the task run now numbers its children from the
+    start and gets the same ones back: a zombie must not shift the spawn index."""
+
+    def __init__(self, task_run_id: str, token: int | None) -> None:
+        self.task_run_id = task_run_id
+        self.token = token
+        attempt = "this attempt" if token is None else f"this attempt (fencing token {token})"
+        super().__init__(
+            f"task run {task_run_id!r}: {attempt} no longer holds the task run (its lease "
+            "expired and it was taken over, or it timed out or was cancelled), so its child "
+            "spawn was refused; the attempt that holds the task run now spawns the children. "
+            "Nothing to fix in the workflow unless this repeats: then the task blocks its "
+            "event loop longer than the lease (see lease_seconds)"
+        )
 
 
 class UnsupportedFeatureError(FlowsimError, NotImplementedError):

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from flowsim import rules
-from flowsim.errors import RunNotFoundError
+from flowsim.errors import RunNotFoundError, StaleAttemptError
 from flowsim.rules import RunStatus
 from flowsim.store.protocol import AttemptView, RunRequest, RunView, TaskView
 from flowsim.store.records import JSON, WorkflowSpec
@@ -89,17 +89,24 @@ class _Parent:
     first_index: int
 
 
-def _reserve_spawn_indexes(conn: Conn, task_run_id: str, count: int) -> _Parent:
+def _reserve_spawn_indexes(
+    conn: Conn, task_run_id: str, count: int, token: int | None
+) -> _Parent:
     """Take ``count`` spawn indexes of the parent task run (its row lock serialises spawns
-    of one parent, so de-duplication by spawn key cannot race)."""
+    of one parent, so de-duplication by spawn key cannot race). With ``token``, only while
+    the attempt with that token holds the task run (checked under the same row lock)."""
     row = conn.execute(
-        "UPDATE task_runs t SET spawn_index = t.spawn_index + %s FROM runs r "
-        "WHERE t.id = %s AND r.id = t.run_id "
-        "RETURNING t.spawn_index, t.run_id, r.additional_metadata",
-        (count, task_run_id),
+        "UPDATE task_runs t SET spawn_index = t.spawn_index + "
+        "  CASE WHEN %(token)s::bigint IS NULL "
+        "    OR (t.status = 'RUNNING' AND t.token = %(token)s::bigint) THEN %(count)s ELSE 0 END "
+        "FROM runs r WHERE t.id = %(id)s AND r.id = t.run_id "
+        "RETURNING t.spawn_index, t.run_id, r.additional_metadata, t.status, t.token",
+        {"token": token, "count": count, "id": task_run_id},
     ).fetchone()
     if row is None:
         raise RunNotFoundError(f"no task run with id {task_run_id!r}")
+    if token is not None and (row[3] != "RUNNING" or row[4] != token):
+        raise StaleAttemptError(task_run_id, token)
     return _Parent(task_run_id, row[1], dict(row[2]), row[0] - count)
 
 
@@ -127,13 +134,14 @@ def create_runs(
     requests: Sequence[RunRequest],
     now: float,
     parent_task_run_id: str | None,
+    parent_token: int | None = None,
 ) -> list[RunView]:
     conn = session.conn
     parent = None
     spawn_keys: list[str | None] = [None] * len(requests)
     existing: dict[str, str] = {}
     if parent_task_run_id is not None:
-        parent = _reserve_spawn_indexes(conn, parent_task_run_id, len(requests))
+        parent = _reserve_spawn_indexes(conn, parent_task_run_id, len(requests), parent_token)
         spawn_keys = [
             rules.child_spawn_key(parent.task_run_id, request.child_key, parent.first_index + i)
             for i, request in enumerate(requests)

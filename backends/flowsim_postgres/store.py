@@ -268,9 +268,11 @@ class PostgresStore:
         requests: Sequence[RunRequest],
         now: float,
         parent_task_run_id: str | None = None,
+        parent_token: int | None = None,
     ) -> list[RunView]:
         return self._run(
-            "create_runs", lambda s: runs.create_runs(s, requests, now, parent_task_run_id)
+            "create_runs",
+            lambda s: runs.create_runs(s, requests, now, parent_task_run_id, parent_token),
         )
 
     def get_runs(self, run_ids: Sequence[str]) -> list[RunView]:

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from flowsim import rules
-from flowsim.errors import RunNotFoundError
+from flowsim.errors import RunNotFoundError, StaleAttemptError
 from flowsim.store.protocol import RunRequest, RunView
 from flowsim.store.records import JSON
 from flowsim.store.views import new_run_view
@@ -39,6 +39,7 @@ def create_runs(
     requests: Sequence[RunRequest],
     now: float,
     parent_task_run_id: str | None,
+    parent_token: int | None = None,
 ) -> list[RunView]:
     parent_run_id: str | None = None
     parent_metadata: dict[str, JSON] | None = None
@@ -47,13 +48,15 @@ def create_runs(
     existing: dict[str, str] = {}
     if parent_task_run_id is not None:
         row = tx.execute(
-            "SELECT t.run_id, t.spawn_index, r.additional_metadata FROM task_runs AS t "
-            "JOIN runs AS r ON r.id = t.run_id WHERE t.id = ?",
+            "SELECT t.run_id, t.spawn_index, r.additional_metadata, t.status, t.token "
+            "FROM task_runs AS t JOIN runs AS r ON r.id = t.run_id WHERE t.id = ?",
             (parent_task_run_id,),
         ).fetchone()
         if row is None:
             raise RunNotFoundError(f"no task run with id {parent_task_run_id!r}")
-        parent_run_id, base, metadata_text = row
+        parent_run_id, base, metadata_text, status, token = row
+        if parent_token is not None and (status != "RUNNING" or token != parent_token):
+            raise StaleAttemptError(parent_task_run_id, parent_token)
         parent_metadata = loads(metadata_text)
         if requests:
             tx.execute(

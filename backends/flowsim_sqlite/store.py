@@ -191,10 +191,20 @@ class SqliteStore:
     # ------------------------------------------------------------ runs
 
     def create_runs(
-        self, requests: Sequence[RunRequest], now: float, parent_task_run_id: str | None = None
+        self,
+        requests: Sequence[RunRequest],
+        now: float,
+        parent_task_run_id: str | None = None,
+        parent_token: int | None = None,
     ) -> list[RunView]:
         return self._write(
-            "create_runs", runs.create_runs, self._specs, requests, now, parent_task_run_id
+            "create_runs",
+            runs.create_runs,
+            self._specs,
+            requests,
+            now,
+            parent_task_run_id,
+            parent_token,
         )
 
     def get_runs(self, run_ids: Sequence[str]) -> list[RunView]:

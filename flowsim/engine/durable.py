@@ -201,8 +201,12 @@ class DurableEngine(Engine):
                     item.trigger_key,
                 )
             )
-        parent_id = parent.id if parent is not None else None
-        views = self.run_store.create_runs(requests, self.clock.now(), parent_id)
+        if parent is None:
+            views = self.run_store.create_runs(requests, self.clock.now())
+        else:  # fenced: a zombie attempt of the parent (lease lost) is refused
+            views = self.run_store.create_runs(
+                requests, self.clock.now(), parent.id, parent.fencing_token
+            )
         queued = sum(1 for view in views if view.status is RunStatus.QUEUED)
         return [self._adopt(view) for view in views], Transition(queued=queued)
 

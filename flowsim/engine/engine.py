@@ -34,6 +34,7 @@ from flowsim.errors import (
     BlockingCallError,
     NonRetryableException,
     SlotDeadlockError,
+    StaleAttemptError,
     TaskRunError,
     UnknownWorkflowError,
     WorkflowDefinitionError,
@@ -212,6 +213,9 @@ class Engine(Waiting):
     ) -> list[WorkflowRun]:
         """Create runs (atomically, de-duplicated for children) and queue their first tasks."""
         parent_run = parent.task_run if parent is not None and parent.engine is self else None
+        if parent is not None and parent_run is not None and parent.finished:
+            # timed out, cancelled or lost: its spawns would shift the next attempt's children
+            raise StaleAttemptError(parent_run.id, None)
         with self._lock:
             runs, transition = self._create(items, parent_run)
             if transition.retry_at:  # scheduled runs: released when due, as retries are

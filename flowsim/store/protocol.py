@@ -22,6 +22,10 @@ Semantics every store implements exactly:
   ``now``) has them wait as a retry waits out its backoff: ``ready_at = run_at``, not
   claimable before, schedule clock starting then, ``next_wakeup`` reporting it. A
   top-level run with a ``trigger_key`` is de-duplicated by ``rules.trigger_spawn_key``.
+  With ``parent_token`` the spawn is fenced like a completion: unless the parent task run
+  is RUNNING with that token, nothing is created, no spawn index is used and
+  ``StaleAttemptError`` is raised (a zombie attempt must not shift the numbering of the
+  children the attempt holding the task run now spawns).
 - **claim** takes up to ``free`` slots' worth of QUEUED, ready (``ready_at <= now``) task
   runs of the given workflows in one pool, in ``rules.claim_key`` order (priority high
   first, then creation/requeue sequence) across those workflows, stopping at the first
@@ -228,6 +232,7 @@ class RunStore(Protocol):
         requests: Sequence[RunRequest],
         now: float,
         parent_task_run_id: str | None = None,
+        parent_token: int | None = None,
     ) -> list[RunView]: ...
 
     def claim(

@@ -12,7 +12,7 @@ import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from flowsim.errors import RunNotFoundError, TaskRunError
+from flowsim.errors import RunNotFoundError, StaleAttemptError, TaskRunError
 from flowsim.rules import RunStatus, SlotPool
 from flowsim.store.failures import lease_lost_reason
 from flowsim.store.memory import MemoryStore, NewRun, Transition
@@ -102,13 +102,19 @@ class ReferenceStore:
     # ------------------------------------------------------------ runs
 
     def create_runs(
-        self, requests: Sequence[RunRequest], now: float, parent_task_run_id: str | None = None
+        self,
+        requests: Sequence[RunRequest],
+        now: float,
+        parent_task_run_id: str | None = None,
+        parent_token: int | None = None,
     ) -> list[RunView]:
         parent = None
         if parent_task_run_id is not None:
             parent = self.inner.task_runs.get(parent_task_run_id)
             if parent is None:
                 raise RunNotFoundError(f"no task run with id {parent_task_run_id!r}")
+            if parent_token is not None and self._held(parent_task_run_id, parent_token) is None:
+                raise StaleAttemptError(parent_task_run_id, parent_token)
         items = [
             NewRun(
                 r.spec,

@@ -32,7 +32,7 @@ from typing import Any, TypeAlias
 import pytest
 
 from flowsim import rules
-from flowsim.errors import RunNotFoundError, TaskRunError
+from flowsim.errors import RunNotFoundError, StaleAttemptError, TaskRunError
 from flowsim.rules import RunStatus, SlotPool
 from flowsim.store.protocol import (
     AttemptView,
@@ -552,6 +552,34 @@ class RunStoreContract:
         )
         assert [v.id for v in again] == [v.id for v in spawned]
         assert len(claim_all(store, ["child"], LEASE + 1)) == 2
+
+    def test_a_spawn_by_an_attempt_that_lost_its_lease_is_refused_and_uses_no_index(
+        self, store: RunStore
+    ) -> None:
+        create_run(store, single_spec("parent"), 0.0)
+        zombie = _only(claim_all(store, ["parent"], 0.0))
+        child = single_spec("child")
+        store.expire(LEASE)
+        holder = _only(claim_all(store, ["parent"], LEASE, worker=OTHER_WORKER))
+        with pytest.raises(StaleAttemptError) as refused:
+            store.create_runs([run_request(child)], LEASE, zombie.task_run_id, zombie.token)
+        assert refused.value.task_run_id == zombie.task_run_id
+        assert claim_all(store, ["child"], LEASE) == []
+        (first,) = store.create_runs([run_request(child)], LEASE, holder.task_run_id, holder.token)
+        assert first.child_index == 0
+
+    def test_a_spawn_fenced_by_the_holding_token_succeeds_and_by_a_finished_one_fails(
+        self, store: RunStore
+    ) -> None:
+        create_run(store, single_spec("parent"), 0.0)
+        claim = _only(claim_all(store, ["parent"], 0.0))
+        child = single_spec("child")
+        (first,) = store.create_runs([run_request(child)], 1.0, claim.task_run_id, claim.token)
+        assert first.child_index == 0
+        assert store.complete(claim.task_run_id, claim.token, {"ok": True}, 2.0).accepted
+        with pytest.raises(StaleAttemptError):
+            store.create_runs([run_request(child)], 3.0, claim.task_run_id, claim.token)
+        assert len(claim_all(store, ["child"], 4.0)) == 1
 
     # ------------------------------------------------------------ claiming
 

@@ -17,6 +17,7 @@ from flowsim import (
     ManualClock,
     NonRetryableException,
     RunCancelledError,
+    StaleAttemptError,
 )
 from flowsim.store.protocol import TaskView
 from tests.helpers import settle
@@ -114,6 +115,39 @@ async def test_execution_timeout_cancels_and_counts_as_a_failed_attempt(
             await ref.aio_result()
     assert cancelled == [0, 1]
     assert [a.started_at for a in task().attempts] == [0.0, 5.0]
+
+
+async def test_a_timed_out_attempt_cannot_spawn_so_the_retry_numbers_its_children_from_zero(
+    hatchet: Hatchet, flowsim_clock: ManualClock
+) -> None:
+    refused: list[str] = []
+
+    @hatchet.task(name="kid")
+    async def kid(input: EmptyModel, ctx: Context) -> dict[str, Any]:
+        return {"kid": True}
+
+    @hatchet.task(name="swallows-cancel", execution_timeout="5s", retries=1)
+    async def parent(input: EmptyModel, ctx: Context) -> dict[str, Any]:
+        if ctx.retry_count == 0:
+            try:
+                await asyncio.Event().wait()
+            except asyncio.CancelledError:
+                try:  # user code that swallows its cancellation and carries on spawning
+                    await kid.aio_run_no_wait()
+                except StaleAttemptError as error:
+                    refused.append(error.task_run_id)
+                raise
+        return await kid.aio_run()
+
+    async with hatchet.worker("w", slots=2, workflows=[parent, kid]):
+        ref = parent.run_no_wait()
+        await settle()
+        flowsim_clock.advance(5)
+        assert await ref.aio_result() == {"kid": True}
+    parent_task = hatchet.runs.view(ref.workflow_run_id).tasks["swallows-cancel"]
+    assert refused == [parent_task.id]
+    children = [run for run in hatchet.runs.views() if run.workflow == "kid"]
+    assert [child.child_index for child in children] == [0]
 
 
 def test_sync_task_sees_exit_flag_on_timeout_and_its_late_result_is_ignored(
