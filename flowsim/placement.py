@@ -105,9 +105,7 @@ def check_labels(labels: Mapping[str, Any], where: str) -> dict[str, LabelValue]
     checked: dict[str, LabelValue] = {}
     for key, value in labels.items():
         if not isinstance(key, str) or not key:
-            raise ConfigurationError(
-                f"{where}: label keys must be non-empty strings, got {key!r}"
-            )
+            raise ConfigurationError(f"{where}: label keys must be non-empty strings, got {key!r}")
         if isinstance(value, bool) or not isinstance(value, str | int):
             raise ConfigurationError(
                 f"{where}: label {key!r} has value {value!r}; worker label values are strings "

@@ -19,9 +19,7 @@ from flowsim.store.placement_filter import ClaimFilter, constrained
 def has_placement_rules(workflows: Iterable[Registrable]) -> bool:
     """Whether any task of these workflows has desired labels or a sticky strategy; a
     worker registering none of those claims with no filter at all."""
-    return any(
-        constrained(wf.spec, task) for wf in workflows for task in wf.spec.tasks.values()
-    )
+    return any(constrained(wf.spec, task) for wf in workflows for task in wf.spec.tasks.values())
 
 
 def peers(workers: Mapping[str, WorkerRuntime], workflow: str, pool: SlotPool) -> list[Peer]:

@@ -47,14 +47,16 @@ class ClaimFilter:
     def __init__(
         self,
         worker_id: str,
-        labels: Mapping[str, LabelValue],
+        labels: Mapping[str, LabelValue] | Callable[[], Mapping[str, LabelValue]],
         now: float,
         peers: PeersOf,
         pinned: PinnedOf,
         pin: Pin,
     ) -> None:
         self.worker_id = worker_id
-        self.labels = labels
+        #: the claimer's labels, or how to read them (a SQL store reads them only when a
+        #: task run of a constrained workflow comes up)
+        self._labels = labels
         self.now = now
         self._peers = peers
         self._pinned = pinned
@@ -72,6 +74,12 @@ class ClaimFilter:
         if spec.sticky is not None:
             pinned = self._pins.get(run_id) or self._pinned(run_id)
         return Placement(task.desired_labels, spec.sticky, pinned)
+
+    @property
+    def labels(self) -> Mapping[str, LabelValue]:
+        if callable(self._labels):
+            self._labels = self._labels()
+        return self._labels
 
     def admit(self, spec: WorkflowSpec, task: TaskSpec, run_id: str, queued_at: float) -> bool:
         """Whether this worker may take the task run now (before the slot check)."""
