@@ -10,17 +10,22 @@ without waiting, so claimers never block each other or a completion.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 from flowsim.rules import SlotPool
+from flowsim.store.placement_filter import MAX_SKIPPED, ClaimFilter, Deferrals
 from flowsim.store.protocol import Claim
-from flowsim_postgres.rows import Session
+from flowsim_postgres import placement
+from flowsim_postgres.rows import Conn, Session
 from flowsim_postgres.timing import release_due_retries
 
 _CANDIDATES = """
-SELECT c.id, c.slot_cost
+SELECT c.id, c.slot_cost, c.run_id, c.name, greatest(c.ready_at, c.enqueued_at),
+       (SELECT r.spec_digest FROM runs r WHERE r.id = c.run_id)
 FROM unnest(%(workflows)s::text[]) AS w(name),
 LATERAL (
-    SELECT t.id, t.slot_cost, t.priority, t.seq FROM task_runs t
+    SELECT t.id, t.slot_cost, t.priority, t.seq, t.run_id, t.name, t.ready_at, t.enqueued_at
+    FROM task_runs t
     WHERE t.status = 'QUEUED' AND t.workflow = w.name AND t.pool = %(pool)s
       AND t.ready_at <= %(now)s
     ORDER BY t.priority DESC, t.seq
@@ -60,6 +65,34 @@ ORDER BY t.pos
 """
 
 
+def _candidates(conn: Conn, names: list[str], pool: SlotPool, now: float, limit: int) -> list[Any]:
+    params = {"workflows": names, "pool": pool.value, "now": now, "limit": limit}
+    return conn.execute(_CANDIDATES, params).fetchall()
+
+
+def _pick(session: Session, candidates: list[Any], free: int, placed: ClaimFilter) -> list[str]:
+    """The ids to take, in order: the reference's stopping rule, with the rows the
+    placement filter does not admit passed over (they stay queued, and their row locks
+    are released at commit)."""
+    session.specs.load(session.conn, list({row[5] for row in candidates}))
+    picked: list[str] = []
+    for task_id, slot_cost, run_id, name, queued_at, digest in candidates:
+        if free <= 0:
+            break
+        spec = session.specs.by_digest[digest]
+        if not placed.admit(spec, spec.tasks[name], run_id, queued_at):
+            if placed.exhausted:
+                break
+            continue
+        if slot_cost > free:
+            break
+        if not placed.take(spec, run_id):
+            continue
+        free -= slot_cost
+        picked.append(task_id)
+    return picked
+
+
 def claim(
     session: Session,
     worker_id: str,
@@ -68,26 +101,20 @@ def claim(
     free: int,
     now: float,
     lease_seconds: float,
+    deferrals: Deferrals,
 ) -> list[Claim]:
     conn = session.conn
     release_due_retries(conn, now)
     if free <= 0 or not workflows:
         return []
-    candidates = conn.execute(
-        _CANDIDATES,
-        {
-            "workflows": list(dict.fromkeys(workflows)),
-            "pool": pool.value,
-            "now": now,
-            "limit": free,
-        },
-    ).fetchall()
-    picked: list[str] = []
-    for task_id, slot_cost in candidates:
-        if slot_cost > free:
-            break
-        free -= slot_cost
-        picked.append(task_id)
+    names = list(dict.fromkeys(workflows))
+    placed = placement.claim_filter(conn, worker_id, now)
+    picked = _pick(session, _candidates(conn, names, pool, now, free), free, placed)
+    if placed.skipped:  # rows were passed over: look further down the queue, once
+        placed = placement.claim_filter(conn, worker_id, now)
+        rows = _candidates(conn, names, pool, now, free + MAX_SKIPPED)
+        picked = _pick(session, rows, free, placed)
+    deferrals.add(placed.deferred_until)
     if not picked:
         return []
     lease = now + lease_seconds
