@@ -42,6 +42,13 @@ from flowsim.sdk import (
     WorkflowRunTriggerConfig,
 )
 from flowsim.sdk.events import PushEventOptions
+from flowsim.sdk.labels import (
+    DesiredWorkerLabel,
+    StickyStrategy,
+    WorkerContext,
+    WorkerLabel,
+    WorkerLabelComparator,
+)
 
 __version__ = "0.1.0"
 
@@ -53,6 +60,7 @@ __all__ = [
     "Context",
     "DatabaseLostError",
     "DeadlockReport",
+    "DesiredWorkerLabel",
     "DurableContext",
     "EmptyModel",
     "FailedTaskRunExceptionGroup",
@@ -69,6 +77,7 @@ __all__ = [
     "RunStatus",
     "SlotDeadlockError",
     "Standalone",
+    "StickyStrategy",
     "SystemClock",
     "Task",
     "TaskRunError",
@@ -77,6 +86,9 @@ __all__ = [
     "UnknownWorkflowError",
     "UnsupportedFeatureError",
     "Worker",
+    "WorkerContext",
+    "WorkerLabel",
+    "WorkerLabelComparator",
     "Workflow",
     "WorkflowDefinitionError",
     "WorkflowRunRef",

@@ -364,11 +364,20 @@ class BaseWorkflow:
         """Per-trigger placement (a worker id, desired labels on one run) changes which
         worker runs a task; flowsim models placement per task definition and sticky runs,
         not per trigger, so it refuses these rather than run the task elsewhere silently."""
-        placement = {
-            "desired_worker_id": desired_worker_id,
-            "desired_worker_labels": desired_worker_labels,
-        }
-        self._client.refuse_unsupported(f"{self._name} trigger", placement)
+        given = [
+            name
+            for name, value in (
+                ("desired_worker_id", desired_worker_id),
+                ("desired_worker_labels", desired_worker_labels),
+            )
+            if value not in (None, [], {})
+        ]
+        if given:
+            raise UnsupportedFeatureError(
+                f"{self._name} trigger: flowsim does not model {', '.join(given)} on a "
+                "trigger; put desired_worker_labels= on the task definition, or use a sticky "
+                "workflow with sticky=True (see docs/hatchet-compatibility.md)"
+            )
 
     def _start_one(
         self,
