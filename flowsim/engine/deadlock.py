@@ -25,9 +25,9 @@ from typing import Any, Protocol
 import networkx as nx
 
 from flowsim.errors import FlowsimError, SlotDeadlockError, UnknownWorkflowError
-from flowsim.placement import LabelValue, Placement, describe, score
+from flowsim.placement import LabelValue, Placement, Sticky, describe, score
 from flowsim.rules import RunStatus, SlotPool
-from flowsim.store.records import TaskRun, WorkflowRun
+from flowsim.store.records import TaskRun, WorkflowRun, WorkflowSpec
 
 
 class HolderLike(Protocol):
@@ -348,6 +348,14 @@ def find_stall(
     if not stuck_awaited:
         return None
     return Stall(report=_explain(backend, now, analysis, stuck), stuck_runs=stuck)
+
+
+def has_requirements(spec: WorkflowSpec) -> bool:
+    """Whether a run of the workflow can be unrunnable on workers that register it: a
+    task requires a label, or the workflow is HARD-sticky."""
+    return spec.sticky is Sticky.HARD or any(
+        label.required for task in spec.tasks.values() for label in task.desired_labels
+    )
 
 
 def placement_of(task_run: TaskRun) -> Placement | None:

@@ -16,7 +16,7 @@ import contextvars
 from collections import Counter
 from collections.abc import Sequence
 
-from flowsim.engine.deadlock import DeadlockReport, Stall, find_stall
+from flowsim.engine.deadlock import DeadlockReport, Stall, find_stall, has_requirements
 from flowsim.engine.loop import LoopHost
 from flowsim.engine.runtime import AttemptState, WorkerRuntime
 from flowsim.engine.waiters import Group, Waiter
@@ -51,7 +51,8 @@ class Waiting(LoopHost):
         """Raise UnknownWorkflowError if ``run`` can never finish for want of a worker;
         True if a running worker registers its workflow (the common, cacheable answer)."""
         name = run.workflow_name
-        if any(w.accepting and w.registers(name) for w in self._workers.values()):
+        registered = any(w.accepting and w.registers(name) for w in self._workers.values())
+        if registered and not has_requirements(run.spec):
             return True
         if self.workers_expected:
             return False
@@ -60,7 +61,8 @@ class Waiting(LoopHost):
         )
         if stall is not None and any(not b.candidates for b in stall.report.blocked):
             raise UnknownWorkflowError(stall.report.render_unregistered())
-        return False
+        # a registered workflow whose requirements some worker meets: cacheable per batch
+        return registered and stall is None
 
     def _begin_wait(
         self, run: WorkflowRun, waiter: Waiter, servable: set[str] | None = None

@@ -491,6 +491,13 @@ class BaseWorkflow:
             outcome(engine, failed, sync=False)  # raises, for the run that failed first
         return self._collect(runs, return_exceptions, sync=False)
 
+    def run_many_no_wait(self, workflows: list[WorkflowRunTriggerConfig]) -> list[Any]:
+        """Trigger the runs and return their refs (hatchet_sdk's name)."""
+        return self.run_many(workflows, wait_for_result=False)
+
+    async def aio_run_many_no_wait(self, workflows: list[WorkflowRunTriggerConfig]) -> list[Any]:
+        return await self.aio_run_many(workflows, wait_for_result=False)
+
     def _collect(self, runs: list[WorkflowRun], return_exceptions: bool, sync: bool) -> list[Any]:
         engine = self._engine()
         if return_exceptions:

@@ -221,7 +221,9 @@ def test_rate_limits_are_refused_by_name(hatchet_sdk: ModuleType, hatchet: Hatch
         hatchet.workflow(name="limited").task(rate_limits=[object()])
 
 
-def test_per_trigger_placement_is_refused_by_name(hatchet_sdk: ModuleType, hatchet: Hatchet) -> None:
+def test_per_trigger_placement_is_refused_by_name(
+    hatchet_sdk: ModuleType, hatchet: Hatchet
+) -> None:
     """Labels and sticky strategies on definitions are served; placing one run by a worker
     id or by desired labels passed to the trigger is not modelled, and says so."""
     from hatchet_sdk import DesiredWorkerLabel, StickyStrategy, WorkerContext  # served
