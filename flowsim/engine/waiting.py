@@ -60,9 +60,23 @@ class Waiting(LoopHost):
             self.url, self.clock.now(), list(self._workers.values()), self.store.runs, {run.id: 1}
         )
         if stall is not None and any(not b.candidates for b in stall.report.blocked):
+            if any(b.requires for b in stall.report.blocked):
+                # workers register it but none may run it: keep the report (the simulator
+                # and ``deadlock_reports`` show it), as for a deadlock
+                self._deadlocks.setdefault(run.id, stall.report)
             raise UnknownWorkflowError(stall.report.render_unregistered())
         # a registered workflow whose requirements some worker meets: cacheable per batch
         return registered and stall is None
+
+    def never_starts(self, run: WorkflowRun) -> bool:
+        """Whether the run can never start: no running worker registers its workflow, or
+        none may run it (required labels, a HARD pin to a worker that is gone)."""
+        with self._lock:
+            try:
+                self._check_servable(run)
+            except UnknownWorkflowError:
+                return True
+            return False
 
     def _begin_wait(
         self, run: WorkflowRun, waiter: Waiter, servable: set[str] | None = None

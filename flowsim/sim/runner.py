@@ -273,7 +273,8 @@ class _World:
                 # keep coming and no run ends are the rest truly unable to start
                 fruitless = fruitless + 1 if ended == ended_at_last_error else 0
                 if fruitless >= 5:
-                    self.abandoned.update(run.id for run in pending)
+                    never = {run.id for run in pending if self.engine.never_starts(run)}
+                    self.abandoned.update(never or {run.id for run in pending})
                 ended_at_last_error = ended
                 await asyncio.sleep(0)
 
