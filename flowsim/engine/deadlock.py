@@ -219,7 +219,12 @@ class DeadlockReport:
 
     def render_unregistered(self) -> str:
         """The text for ``UnknownWorkflowError``: only the runs no worker will take."""
-        lines = [f"Runs on {self.backend} can never start: no running worker can take them."]
+        why = (
+            "no running worker may run them"
+            if any(b.requires for b in self.unregistered)
+            else "no running worker registers them"
+        )
+        lines = [f"Runs on {self.backend} can never start: {why}."]
         for blocked in self.unregistered:
             lines.append(f"  {blocked.workflow} run {blocked.workflow_run_id}: {blocked.reason}")
         lines.extend(
