@@ -435,6 +435,13 @@ def _explain(backend: str, now: float, analysis: _Analysis, stuck: set[str]) -> 
                     for w in candidates
                 )
                 reason = f"QUEUED, needs a {pool_name} slot on {held}"
+                excluded = [w for w in analysis.registering(task_run) if w not in candidates]
+                placement = placement_of(task_run)
+                if excluded and placement is not None:
+                    reason += (
+                        f"; {', '.join(w.name for w in excluded)} may not run it "
+                        f"(it requires {describe(placement)})"
+                    )
             else:
                 registered = _registrations(analysis.workers)
                 reason = (

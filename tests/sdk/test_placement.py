@@ -80,3 +80,30 @@ def test_the_comparator_enum_and_defaults_are_hatchets() -> None:
     label = DesiredWorkerLabel(key="memory", value=256)
     assert (label.required, label.weight, label.comparator) == (False, None, None)
     assert [c.value for c in WorkerLabelComparator] == [0, 1, 2, 3, 4, 5]
+
+
+async def test_a_hard_sticky_child_of_a_waiting_parent_is_a_slot_deadlock(
+    hatchet: Hatchet, flowsim_base_url: str
+) -> None:
+    """The parent holds its worker's only slot while it waits for a child pinned to that
+    worker: another worker is free, but may not run the child. One process sees it at
+    once; a shared store's snapshot does not carry pins, so there the child waits for its
+    schedule timeout (docs/semantics.md)."""
+    from flowsim import SlotDeadlockError
+
+    if not flowsim_base_url.startswith("memory"):
+        pytest.skip("the cross-process deadlock analysis does not see sticky pins")
+    child = hatchet.workflow(name="pinned-child", sticky=StickyStrategy.HARD)
+    child.task()(lambda input, ctx: None)
+
+    @hatchet.task(name="parent")
+    async def parent(input: EmptyModel, ctx: Context) -> None:
+        await child.aio_run(options=TriggerWorkflowOptions(sticky=True))
+
+    async with (
+        hatchet.worker("busy", slots=1, workflows=[parent, child]),
+        hatchet.worker("idle", slots=1, workflows=[child]),
+    ):
+        with pytest.raises(SlotDeadlockError, match="idle may not run it") as info:
+            await parent.aio_run()
+    assert "HARD sticky to worker" in str(info.value)
