@@ -43,6 +43,13 @@ from flowsim.sdk import (
     WorkflowRunTriggerConfig,
 )
 from flowsim.sdk.events import PushEventOptions
+from flowsim.sdk.labels import (
+    DesiredWorkerLabel,
+    StickyStrategy,
+    WorkerContext,
+    WorkerLabel,
+    WorkerLabelComparator,
+)
 
 __version__ = "0.1.0"
 
@@ -54,6 +61,7 @@ __all__ = [
     "Context",
     "DatabaseLostError",
     "DeadlockReport",
+    "DesiredWorkerLabel",
     "DurableContext",
     "EmptyModel",
     "FailedTaskRunExceptionGroup",
@@ -71,6 +79,7 @@ __all__ = [
     "SlotDeadlockError",
     "StaleAttemptError",
     "Standalone",
+    "StickyStrategy",
     "SystemClock",
     "Task",
     "TaskRunError",
@@ -79,6 +88,9 @@ __all__ = [
     "UnknownWorkflowError",
     "UnsupportedFeatureError",
     "Worker",
+    "WorkerContext",
+    "WorkerLabel",
+    "WorkerLabelComparator",
     "Workflow",
     "WorkflowDefinitionError",
     "WorkflowRunRef",

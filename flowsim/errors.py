@@ -11,7 +11,7 @@ The tree::
     │   └── ScenarioError                        a scenario file that cannot be simulated
     ├── WorkflowDefinitionError (ValueError)     cycles, unknown parents, duplicate names
     ├── InvalidInputError (ValueError)           workflow input failed validation
-    ├── UnknownWorkflowError (LookupError)       a run of a workflow no running worker registers
+    ├── UnknownWorkflowError (LookupError)       a run no running worker registers (or may run)
     ├── RunNotFoundError (LookupError)           a run id the backend does not know
     ├── DatabaseLostError (ConnectionError)      the backend's database went away mid-run
     ├── SlotDeadlockError (RuntimeError)         no run can progress; carries the explanation
@@ -55,7 +55,9 @@ class InvalidInputError(FlowsimError, ValueError):
 
 
 class UnknownWorkflowError(FlowsimError, LookupError):
-    """A run waits on a workflow that no running worker registers, so it can never start."""
+    """A run waits on a workflow that no running worker registers, or that none may run
+    (its task requires labels no worker has, or it is HARD-sticky to a worker that is
+    gone), so it can never start."""
 
 
 class RunNotFoundError(FlowsimError, LookupError):

@@ -5,30 +5,50 @@ index scan), the candidates are merged in ``rules.claim_key`` order, and Python 
 reference's stopping rule (the first task run whose slot cost does not fit ends the batch);
 rows locked but not taken are released at commit. Only task-run rows are locked, and
 without waiting, so claimers never block each other or a completion.
+
+Workflows with placement rules (labels, sticky) are read without locks instead, filtered
+(``flowsim.store.placement_filter``), and only the rows chosen are then locked: a worker
+passing over task runs meant for another worker must not hide them from it.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 from flowsim.rules import SlotPool
+from flowsim.store.placement_filter import MAX_SKIPPED, ClaimFilter, Deferrals, constrained
 from flowsim.store.protocol import Claim
-from flowsim_postgres.rows import Session
+from flowsim_postgres import placement
+from flowsim_postgres.rows import Conn, Session
 from flowsim_postgres.timing import release_due_retries
 
-_CANDIDATES = """
-SELECT c.id, c.slot_cost
+_QUEUE = """
+SELECT c.id, c.slot_cost, c.run_id, c.name, greatest(c.ready_at, c.enqueued_at),
+       (SELECT r.spec_digest FROM runs r WHERE r.id = c.run_id), c.priority, c.seq
 FROM unnest(%(workflows)s::text[]) AS w(name),
 LATERAL (
-    SELECT t.id, t.slot_cost, t.priority, t.seq FROM task_runs t
+    SELECT t.id, t.slot_cost, t.priority, t.seq, t.run_id, t.name, t.ready_at, t.enqueued_at
+    FROM task_runs t
     WHERE t.status = 'QUEUED' AND t.workflow = w.name AND t.pool = %(pool)s
       AND t.ready_at <= %(now)s
     ORDER BY t.priority DESC, t.seq
     LIMIT %(limit)s
-    FOR NO KEY UPDATE SKIP LOCKED
+    {lock}
 ) c
 ORDER BY c.priority DESC, c.seq
 LIMIT %(limit)s
+"""
+#: the queue heads of workflows without placement rules, locked as they are read
+_CANDIDATES = _QUEUE.format(lock="FOR NO KEY UPDATE SKIP LOCKED")
+#: the queue of workflows with labels or a sticky strategy, read without locking: most
+#: rows a claimer passes over are meant for other workers, which must not find them locked
+_PLACED = _QUEUE.format(lock="")
+#: the placed rows chosen, locked now (a row another claimer holds or took is left out)
+_LOCK_CHOSEN = """
+SELECT id FROM task_runs
+WHERE id = ANY(%(ids)s) AND status = 'QUEUED' AND ready_at <= %(now)s
+FOR NO KEY UPDATE SKIP LOCKED
 """
 
 _TAKE = """
@@ -60,6 +80,59 @@ ORDER BY t.pos
 """
 
 
+def _candidates(
+    conn: Conn, query: str, names: list[str], pool: SlotPool, now: float, limit: int
+) -> list[Any]:
+    if not names:
+        return []
+    params = {"workflows": names, "pool": pool.value, "now": now, "limit": limit}
+    return conn.execute(query, params).fetchall()
+
+
+def _pick(session: Session, candidates: list[Any], free: int, placed: ClaimFilter) -> list[str]:
+    """The ids to take, in order: the reference's stopping rule, with the rows the
+    placement filter does not admit passed over (they stay queued)."""
+    session.specs.load(session.conn, list({row[5] for row in candidates}))
+    picked: list[str] = []
+    for task_id, slot_cost, run_id, name, queued_at, digest, *_ in candidates:
+        if free <= 0:
+            break
+        spec = session.specs.by_digest[digest]
+        if not placed.admit(spec, spec.tasks[name], run_id, queued_at):
+            if placed.exhausted:
+                break
+            continue
+        if slot_cost > free:
+            break
+        if not placed.take(spec, run_id):
+            continue
+        free -= slot_cost
+        picked.append(task_id)
+    return picked
+
+
+def _lock_chosen(conn: Conn, picked: list[str], read_unlocked: set[str], now: float) -> list[str]:
+    """Lock the chosen rows that were read unlocked; drop those another claimer holds or
+    took meanwhile (the claim takes fewer rather than wait)."""
+    wanted = [task_id for task_id in picked if task_id in read_unlocked]
+    if not wanted:
+        return picked
+    locked = {row[0] for row in conn.execute(_LOCK_CHOSEN, {"ids": wanted, "now": now})}
+    return [task_id for task_id in picked if task_id not in read_unlocked or task_id in locked]
+
+
+def _placed_names(session: Session, names: list[str]) -> set[str]:
+    """The workflows among ``names`` with placement rules, as far as this process has seen
+    their specs (a spec is seen when a run of it is created here or a row of it is read;
+    a workflow first seen in a locked read is read unlocked from its next claim on)."""
+    wanted = set(names)
+    return {
+        spec.name
+        for spec in session.specs.by_digest.values()
+        if spec.name in wanted and any(constrained(spec, task) for task in spec.tasks.values())
+    }
+
+
 def claim(
     session: Session,
     worker_id: str,
@@ -68,26 +141,25 @@ def claim(
     free: int,
     now: float,
     lease_seconds: float,
+    deferrals: Deferrals,
 ) -> list[Claim]:
     conn = session.conn
     release_due_retries(conn, now)
     if free <= 0 or not workflows:
         return []
-    candidates = conn.execute(
-        _CANDIDATES,
-        {
-            "workflows": list(dict.fromkeys(workflows)),
-            "pool": pool.value,
-            "now": now,
-            "limit": free,
-        },
-    ).fetchall()
-    picked: list[str] = []
-    for task_id, slot_cost in candidates:
-        if slot_cost > free:
-            break
-        free -= slot_cost
-        picked.append(task_id)
+    names = list(dict.fromkeys(workflows))
+    placed_names = _placed_names(session, names)
+    plain = [name for name in names if name not in placed_names]
+    rows = _candidates(conn, _CANDIDATES, plain, pool, now, free)
+    if placed_names:
+        placed_rows = _candidates(conn, _PLACED, sorted(placed_names), pool, now,
+                                  free + MAX_SKIPPED)  # fmt: skip
+        rows = sorted(rows + placed_rows, key=lambda row: (-row[6], row[7]))  # claim order
+    placed = placement.claim_filter(conn, worker_id, now)
+    picked = _pick(session, rows, free, placed)
+    deferrals.add(placed.deferred_until)
+    if placed_names and picked:
+        picked = _lock_chosen(conn, picked, {row[0] for row in placed_rows}, now)
     if not picked:
         return []
     lease = now + lease_seconds

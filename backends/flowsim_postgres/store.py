@@ -24,10 +24,21 @@ from psycopg import sql
 from psycopg_pool import ConnectionPool, PoolTimeout
 
 from flowsim.errors import ConfigurationError, RunNotFoundError, TaskRunError
+from flowsim.placement import LabelValue
 from flowsim.rules import SlotPool
+from flowsim.store.placement_filter import Deferrals
 from flowsim.store.protocol import Claim, Outcome, RunRequest, RunView, Snapshot, WorkerInfo
 from flowsim.store.records import JSON
-from flowsim_postgres import claims, errors, outcomes, reconnect, runs, timing, workers
+from flowsim_postgres import (
+    claims,
+    errors,
+    outcomes,
+    placement,
+    reconnect,
+    runs,
+    timing,
+    workers,
+)
 from flowsim_postgres.listen import Listener
 from flowsim_postgres.migrate import migrate as apply_migrations
 from flowsim_postgres.reconnect import FIRST_BACKOFF, Outage
@@ -52,6 +63,8 @@ class PostgresStore:
         self.display_url = self.url.display
         self.schema = self.url.schema
         self._specs = SpecCache()
+        #: ends of placement patience this process's claims passed over (next_wakeup)
+        self._deferred = Deferrals()
         defaults = {"connect_timeout": DEFAULT_CONNECT_TIMEOUT, "application_name": "flowsim"}
         kwargs: dict[str, Any] = {
             key: value for key, value in defaults.items() if key not in self.url.libpq_keys
@@ -272,7 +285,7 @@ class PostgresStore:
     ) -> list[RunView]:
         return self._run(
             "create_runs",
-            lambda s: runs.create_runs(s, requests, now, parent_task_run_id, parent_token),
+            lambda s: placement.create_runs(s, requests, now, parent_task_run_id, parent_token),
         )
 
     def get_runs(self, run_ids: Sequence[str]) -> list[RunView]:
@@ -294,7 +307,9 @@ class PostgresStore:
     ) -> list[Claim]:
         return self._run(
             "claim",
-            lambda s: claims.claim(s, worker_id, workflows, pool, free, now, lease_seconds),
+            lambda s: claims.claim(
+                s, worker_id, workflows, pool, free, now, lease_seconds, self._deferred
+            ),
         )
 
     def complete(self, task_run_id: str, token: int, output: JSON, now: float) -> Outcome:
@@ -324,7 +339,9 @@ class PostgresStore:
         return self._run("expire", lambda s: timing.expire(s, now), idempotent=True)
 
     def next_wakeup(self, now: float) -> float | None:
-        return self._run("next_wakeup", lambda s: timing.next_wakeup(s.conn), idempotent=True)
+        stored = self._run("next_wakeup", lambda s: timing.next_wakeup(s.conn), idempotent=True)
+        deferred = self._deferred.next_after(now)
+        return min((t for t in (stored, deferred) if t is not None), default=None)
 
     def wait_for_change(self, timeout: float) -> None:
         self._listener.wait(timeout)
@@ -342,6 +359,13 @@ class PostgresStore:
         self._run(
             "heartbeat",
             lambda s: workers.heartbeat(s.conn, worker_id, now, lease_seconds),
+            idempotent=True,
+        )
+
+    def set_worker_labels(self, worker_id: str, labels: dict[str, LabelValue]) -> None:
+        self._run(
+            "set_worker_labels",
+            lambda s: placement.set_labels(s.conn, worker_id, labels),
             idempotent=True,
         )
 

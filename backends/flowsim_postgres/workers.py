@@ -14,17 +14,18 @@ def register_worker(conn: Conn, info: WorkerInfo, now: float, lease_seconds: flo
     """Registering again replaces the worker's details and makes it accept work again; it
     keeps its place in the registration order."""
     conn.execute(
-        "INSERT INTO workers (id, name, capacity, workflows, lease_expires_at, accepting) "
-        "VALUES (%s, %s, %s::jsonb, %s, %s, true) "
+        "INSERT INTO workers (id, name, capacity, workflows, lease_expires_at, accepting, "
+        "labels) VALUES (%s, %s, %s::jsonb, %s, %s, true, %s::jsonb) "
         "ON CONFLICT (id) DO UPDATE SET name = excluded.name, capacity = excluded.capacity, "
         "workflows = excluded.workflows, lease_expires_at = excluded.lease_expires_at, "
-        "accepting = true",
+        "accepting = true, labels = excluded.labels",
         (
             info.id,
             info.name,
             dumps({pool.value: slots for pool, slots in info.capacity.items()}),
             list(info.workflows),
             now + lease_seconds,
+            dumps(dict(info.labels)),
         ),
     )
 
@@ -73,8 +74,8 @@ def snapshot(conn: Conn, now: float, awaited: Sequence[str]) -> Snapshot:
     """Live workers, held and queued task runs (in creation order) and the status of every
     run involved; the caller runs this in one REPEATABLE READ transaction."""
     worker_rows = conn.execute(
-        "SELECT id, name, capacity, workflows, lease_expires_at, accepting FROM workers "
-        "WHERE lease_expires_at > %s ORDER BY ord",
+        "SELECT id, name, capacity, workflows, lease_expires_at, accepting, labels "
+        "FROM workers WHERE lease_expires_at > %s ORDER BY ord",
         (now,),
     )
     task_rows = conn.cursor().execute(_ACTIVE_TASKS)

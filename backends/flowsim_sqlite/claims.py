@@ -14,8 +14,10 @@ from collections.abc import Sequence
 from typing import Any
 
 from flowsim.rules import SlotPool
+from flowsim.store.placement_filter import MAX_SKIPPED, ClaimFilter, Deferrals
 from flowsim.store.protocol import Claim
 from flowsim.store.records import JSON
+from flowsim_sqlite import placement
 from flowsim_sqlite.rows import SpecCache, Tx, attempt_json, id_list, load_optional, loads
 
 _CANDIDATES = (
@@ -58,14 +60,36 @@ def release_due(tx: Tx, now: float) -> int:
     return len(due)
 
 
-def _choose(heads: list[Any], free: int) -> list[Any]:
+def _choose(
+    heads: list[Any], free: int, placed: ClaimFilter, tx: Tx, specs: SpecCache
+) -> list[Any]:
+    """The rows to take, in order: the reference's stopping rule, with the rows the
+    placement filter does not admit passed over (they stay queued)."""
     chosen = []
     for row in heads:
-        if free <= 0 or row[4] > free:
+        if free <= 0:
             break
+        spec = specs.spec(tx, row[3])
+        if not placed.admit(spec, spec.tasks[row[2]], row[1], max(row[8], row[9])):
+            if placed.exhausted:
+                break
+            continue
+        if row[4] > free:
+            break
+        if not placed.take(spec, row[1]):
+            continue
         free -= row[4]
         chosen.append(row)
     return chosen
+
+
+def _heads(tx: Tx, names: list[str], pool: SlotPool, limit: int) -> list[Any]:
+    heads: list[Any] = []
+    for name in names:
+        heads.extend(tx.execute(_CANDIDATES, (name, pool.value, limit)).fetchall())
+    if len(names) > 1:
+        heads.sort(key=lambda row: (-row[5], row[6]))  # rules.claim_key across workflows
+    return heads
 
 
 def claim(
@@ -77,17 +101,18 @@ def claim(
     free: int,
     now: float,
     lease_seconds: float,
+    deferrals: Deferrals,
 ) -> list[Claim]:
     release_due(tx, now)
     if free <= 0:
         return []
-    heads: list[Any] = []
     names = list(dict.fromkeys(workflows))
-    for name in names:
-        heads.extend(tx.execute(_CANDIDATES, (name, pool.value, free)).fetchall())
-    if len(names) > 1:
-        heads.sort(key=lambda row: (-row[5], row[6]))  # rules.claim_key across workflows
-    chosen = _choose(heads, free)
+    placed = placement.claim_filter(tx, worker_id, now)
+    chosen = _choose(_heads(tx, names, pool, free), free, placed, tx, specs)
+    if placed.skipped:  # rows were passed over: look further down the queue, once
+        placed = placement.claim_filter(tx, worker_id, now)
+        chosen = _choose(_heads(tx, names, pool, free + MAX_SKIPPED), free, placed, tx, specs)
+    deferrals.add(placed.deferred_until)
     if not chosen:
         return []
     lease = now + lease_seconds

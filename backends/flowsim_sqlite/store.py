@@ -27,10 +27,12 @@ from pathlib import Path
 from typing import Concatenate, ParamSpec, TypeVar
 
 from flowsim.errors import ConfigurationError, TaskRunError
+from flowsim.placement import LabelValue
 from flowsim.rules import SlotPool
+from flowsim.store.placement_filter import Deferrals
 from flowsim.store.protocol import Claim, Outcome, RunRequest, RunView, Snapshot, WorkerInfo
 from flowsim.store.records import JSON
-from flowsim_sqlite import claims, errors, migrate, outcomes, runs, workers
+from flowsim_sqlite import claims, errors, migrate, outcomes, placement, workers
 from flowsim_sqlite.busy import retry_busy
 from flowsim_sqlite.checkpoint import BACKSTOP_PAGES, Checkpointer
 from flowsim_sqlite.dag import Changes
@@ -98,6 +100,8 @@ class SqliteStore:
         self._busy_timeout = busy_timeout
         self._lock = threading.Lock()
         self._specs = SpecCache()
+        #: ends of placement patience this process's claims passed over (next_wakeup)
+        self._deferred = Deferrals()
         self._ids = IdMaker()
         self._conn = connect(self.path, busy_timeout)
         try:
@@ -199,7 +203,7 @@ class SqliteStore:
     ) -> list[RunView]:
         return self._write(
             "create_runs",
-            runs.create_runs,
+            placement.create_runs,
             self._specs,
             requests,
             now,
@@ -227,8 +231,9 @@ class SqliteStore:
         lease_seconds: float,
     ) -> list[Claim]:
         return self._write(
-            "claim", claims.claim, self._specs, worker_id, workflows, pool, free, now, lease_seconds
-        )
+            "claim", claims.claim, self._specs, worker_id, workflows, pool, free, now,
+            lease_seconds, self._deferred,
+        )  # fmt: skip
 
     def complete(self, task_run_id: str, token: int, output: JSON, now: float) -> Outcome:
         return _outcome(
@@ -255,7 +260,9 @@ class SqliteStore:
         return _outcome(self._write("expire", outcomes.expire, self._specs, now))
 
     def next_wakeup(self, now: float) -> float | None:
-        return self._read("next_wakeup", workers.next_wakeup, now)
+        stored = self._read("next_wakeup", workers.next_wakeup, now)
+        deferred = self._deferred.next_after(now)
+        return min((t for t in (stored, deferred) if t is not None), default=None)
 
     def wait_for_change(self, timeout: float) -> None:
         """Poll ``PRAGMA data_version`` (see the module docstring) until another connection
@@ -287,6 +294,9 @@ class SqliteStore:
 
     def heartbeat(self, worker_id: str, now: float, lease_seconds: float) -> None:
         self._write("heartbeat", workers.heartbeat, worker_id, now, lease_seconds)
+
+    def set_worker_labels(self, worker_id: str, labels: dict[str, LabelValue]) -> None:
+        self._write("set_worker_labels", placement.set_labels, worker_id, labels)
 
     def stop_worker(self, worker_id: str) -> None:
         self._write("stop_worker", workers.stop_worker, worker_id)

@@ -16,12 +16,15 @@ def register_worker(tx: Tx, info: WorkerInfo, now: float, lease_seconds: float) 
     accepts work again."""
     capacity = dumps({pool.value: slots for pool, slots in info.capacity.items()})
     tx.execute(
-        "INSERT INTO workers (id, name, capacity, workflows, lease_expires_at, accepting) "
-        "VALUES (?, ?, ?, ?, ?, 1) ON CONFLICT (id) DO UPDATE SET name = excluded.name, "
-        "capacity = excluded.capacity, workflows = excluded.workflows, "
-        "lease_expires_at = excluded.lease_expires_at, accepting = 1",
-        (info.id, info.name, capacity, dumps(list(info.workflows)), now + lease_seconds),
-    )
+        "INSERT INTO workers (id, name, capacity, workflows, lease_expires_at, accepting, "
+        "labels) VALUES (?, ?, ?, ?, ?, 1, ?) ON CONFLICT (id) DO UPDATE SET "
+        "name = excluded.name, capacity = excluded.capacity, workflows = excluded.workflows, "
+        "lease_expires_at = excluded.lease_expires_at, accepting = 1, labels = excluded.labels",
+        (
+            info.id, info.name, capacity, dumps(list(info.workflows)), now + lease_seconds,
+            dumps(dict(info.labels)),
+        ),
+    )  # fmt: skip
 
 
 def heartbeat(tx: Tx, worker_id: str, now: float, lease_seconds: float) -> None:
@@ -60,8 +63,8 @@ def snapshot(tx: Tx, now: float, awaited: Sequence[str]) -> Snapshot:
     workers = tuple(
         worker_state(row, loads)
         for row in tx.execute(
-            "SELECT id, name, capacity, workflows, lease_expires_at, accepting FROM workers "
-            "WHERE lease_expires_at > ? ORDER BY rowid",
+            "SELECT id, name, capacity, workflows, lease_expires_at, accepting, labels "
+            "FROM workers WHERE lease_expires_at > ? ORDER BY rowid",
             (now,),
         )
     )

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from typing import Final
 
 from flowsim import errors, rules, sdk
-from flowsim.sdk import events, scheduling
+from flowsim.sdk import events, labels, scheduling
 
 ROOT: Final = "hatchet_sdk"
 
@@ -45,6 +45,11 @@ FLOWSIM: Final[Mapping[str, object]] = {
     "TaskRunRef": sdk.TaskRunRef,
     "TriggerWorkflowOptions": sdk.TriggerWorkflowOptions,
     "Worker": sdk.Worker,
+    "DesiredWorkerLabel": labels.DesiredWorkerLabel,
+    "WorkerLabel": labels.WorkerLabel,
+    "WorkerLabelComparator": labels.WorkerLabelComparator,
+    "StickyStrategy": labels.StickyStrategy,
+    "WorkerContext": labels.WorkerContext,
     "Workflow": sdk.Workflow,
     "WorkflowRunRef": sdk.WorkflowRunRef,
     "WorkflowRunTriggerConfig": sdk.WorkflowRunTriggerConfig,
@@ -78,7 +83,6 @@ REFUSED_NAMES: Final[Mapping[str, str]] = _names(
         "StatusBasedIdempotencyConfig TTLBasedIdempotencyConfig",
         "internals": "ComputedTaskParameters P R StepType TaskIOValidator TWorkflowInput "
         "TypedTriggerWorkflowRunConfig WorkflowConfig",
-        "labels": "DesiredWorkerLabel WorkerLabel WorkerLabelComparator",
         "lifespan": "LifespanFn LifespanGenerator LifespanSetupError",
         "logs": "LogsClient",
         "mcp": "MCPProvider",
@@ -108,11 +112,9 @@ REFUSED_NAMES: Final[Mapping[str, str]] = _names(
         "scheduled": "ScheduleTriggerWorkflowOptions",
         "serde": "is_in_hatchet_serialization_context remove_null_unicode_character",
         "slot-types": "SlotType",
-        "sticky": "StickyStrategy",
         "stubs": "StubsClient",
         "task-defaults": "TaskDefaults",
         "webhooks": "WebhooksClient",
-        "worker-context": "WorkerContext",
         "worker-internals": "LoopAlreadyRunningError WorkerStartOptions WorkerStatus",
         "workers-api": "WorkersClient",
         "workflows-api": "WorkflowsClient",
@@ -143,13 +145,11 @@ REFUSED_MODULES: Final[Mapping[str, str]] = {
         "config": "client-config",
         "connection": "grpc",
         "context.pre_eviction": "eviction",
-        "context.worker_context": "worker-context",
         "contracts": "grpc",
         "deprecated": "internals",
         "embedded": "embedded",
         "engine_version": "engine-version",
         "features": "server-apis",
-        "labels": "labels",
         "logger": "internals",
         "opentelemetry": "opentelemetry",
         "rate_limit": "rate-limits",
@@ -161,10 +161,8 @@ REFUSED_MODULES: Final[Mapping[str, str]] = {
         "token": "client-config",
         "types.concurrency": "concurrency",
         "types.idempotency": "idempotency",
-        "types.labels": "labels",
         "types.rate_limit": "rate-limits",
         "types.slot_types": "slot-types",
-        "types.sticky": "sticky",
         "utils": "internals",
         "worker.action_listener_process": "worker-internals",
         "worker.durable_eviction": "eviction",
@@ -215,9 +213,10 @@ def children(package: str) -> frozenset[str]:
 #: submodules can be imported, as in hatchet_sdk.
 MODULES: Final[Mapping[str, AliasSpec]] = {
     ROOT: _spec(
-        "Context DurableContext EmptyModel FailedTaskRunExceptionGroup Hatchet "
-        "NonRetryableException Priority PushEventOptions RunStatus Task TaskRunError "
-        "TaskRunRef TriggerWorkflowOptions Worker WorkflowRunRef WorkflowRunTriggerConfig",
+        "Context DesiredWorkerLabel DurableContext EmptyModel FailedTaskRunExceptionGroup "
+        "Hatchet NonRetryableException Priority PushEventOptions RunStatus StickyStrategy "
+        "Task TaskRunError TaskRunRef TriggerWorkflowOptions Worker WorkerContext "
+        "WorkerLabel WorkerLabelComparator WorkflowRunRef WorkflowRunTriggerConfig",
         # every other export of hatchet_sdk 1.43.1
         "APIError APIErrors APIMeta APIMetaAuth APIMetaIntegration APIResourceMeta APIToken "
         "AcceptInviteRequest BulkCancelReplayOpts BulkPushEventOptions "
@@ -226,53 +225,54 @@ MODULES: Final[Mapping[str, AliasSpec]] = {
         "ConcurrencyLimitStrategy Condition CreateAPITokenRequest CreateAPITokenResponse "
         "CreatePullRequestFromStepRun CreateTenantInviteRequest CreateTenantRequest "
         "CreateWorkflowVersionOpts DedupeViolationError DefaultFilter Depends "
-        "DesiredWorkerLabel EmbeddedHatchetConfig Event EventData EventKeyList EventList "
-        "EventOrderByDirection EventOrderByField EventWorkflowRunSummary "
-        "EvictionNotSupportedError EvictionPolicy GetStepRunDiffResponse HealthcheckConfig "
-        "IdempotencyCollisionError Job JobRun JobRunStatus ListAPITokensResponse "
-        "ListPullRequestsResponse LogLine LogLineLevel LogLineList LogLineOrderByDirection "
-        "LogLineOrderByField NonDeterminismError OTelAttribute OpenTelemetryConfig OrGroup "
-        "PaginationResponse ParentCondition PullRequest PullRequestState "
-        "RateLimit RateLimitDuration RejectInviteRequest ReplayEventRequest RerunStepRunRequest "
-        "RetryAfterException RunEventListener RunFilter ScheduleTriggerWorkflowOptions "
-        "SleepCondition SlotType StatusBasedIdempotencyConfig StepRun StepRunDiff "
-        "StepRunEventType StepRunStatus StickyStrategy TTLBasedIdempotencyConfig TaskDefaults "
-        "TenacityConfig Tenant TenantInvite TenantInviteList TenantList TenantMember "
-        "TenantMemberList TenantMemberRole TriggerWorkflowRunRequest UpdateTenantInviteRequest "
-        "User UserEventCondition UserLoginRequest UserRegisterRequest UserTenantMembershipsList "
-        "UserTenantPublic V1TaskStatus V1WebhookHMACAlgorithm V1WebhookHMACEncoding "
-        "V1WebhookSourceName WorkerContext WorkerLabel WorkerLabelComparator WorkerList "
-        "WorkerStartOptions WorkerStatus Workflow WorkflowConfig WorkflowList WorkflowRun "
-        "WorkflowRunEventType WorkflowRunList WorkflowRunStatus WorkflowRunTriggeredBy "
-        "WorkflowTag WorkflowTriggerCronRef WorkflowTriggerEventRef WorkflowTriggers "
-        "WorkflowVersion WorkflowVersionDefinition WorkflowVersionMeta "
+        "EmbeddedHatchetConfig Event EventData EventKeyList EventList EventOrderByDirection "
+        "EventOrderByField EventWorkflowRunSummary EvictionNotSupportedError EvictionPolicy "
+        "GetStepRunDiffResponse HealthcheckConfig IdempotencyCollisionError Job JobRun "
+        "JobRunStatus ListAPITokensResponse ListPullRequestsResponse LogLine LogLineLevel "
+        "LogLineList LogLineOrderByDirection LogLineOrderByField NonDeterminismError "
+        "OTelAttribute OpenTelemetryConfig OrGroup PaginationResponse ParentCondition "
+        "PullRequest PullRequestState RateLimit RateLimitDuration RejectInviteRequest "
+        "ReplayEventRequest RerunStepRunRequest RetryAfterException RunEventListener "
+        "RunFilter ScheduleTriggerWorkflowOptions SleepCondition SlotType "
+        "StatusBasedIdempotencyConfig StepRun StepRunDiff StepRunEventType StepRunStatus "
+        "TTLBasedIdempotencyConfig TaskDefaults TenacityConfig Tenant TenantInvite "
+        "TenantInviteList TenantList TenantMember TenantMemberList TenantMemberRole "
+        "TriggerWorkflowRunRequest UpdateTenantInviteRequest User UserEventCondition "
+        "UserLoginRequest UserRegisterRequest UserTenantMembershipsList UserTenantPublic "
+        "V1TaskStatus V1WebhookHMACAlgorithm V1WebhookHMACEncoding V1WebhookSourceName "
+        "WorkerList WorkerStartOptions WorkerStatus Workflow WorkflowConfig WorkflowList "
+        "WorkflowRun WorkflowRunEventType WorkflowRunList WorkflowRunStatus "
+        "WorkflowRunTriggeredBy WorkflowTag WorkflowTriggerCronRef WorkflowTriggerEventRef "
+        "WorkflowTriggers WorkflowVersion WorkflowVersionDefinition WorkflowVersionMeta "
         "is_in_hatchet_serialization_context or_ remove_null_unicode_character",
         package=True,
     ),
     f"{ROOT}.hatchet": _spec(
-        "BaseWorkflow Context CronClient DurableContext EmptyModel EventClient Hatchet "
-        "Priority ScheduledClient Standalone Worker Workflow",
-        "CELClient Client ClientConfig ConcurrencyExpression DefaultFilter "
-        "DesiredWorkerLabel DispatcherClient EmbeddedHatchetConfig EvictionPolicy "
-        "FiltersClient LogsClient MetricsClient RateLimit RateLimitsClient "
-        "RunEventListenerClient RunsClient StatusBasedIdempotencyConfig "
-        "StickyStrategy StubsClient TTLBasedIdempotencyConfig TaskDefaults WebhooksClient "
-        "WorkersClient WorkflowConfig WorkflowsClient",
+        "BaseWorkflow Context CronClient DesiredWorkerLabel DurableContext EmptyModel "
+        "EventClient Hatchet Priority ScheduledClient Standalone StickyStrategy Worker "
+        "Workflow",
+        "CELClient Client ClientConfig ConcurrencyExpression DefaultFilter DispatcherClient "
+        "EmbeddedHatchetConfig EvictionPolicy FiltersClient LogsClient MetricsClient "
+        "RateLimit RateLimitsClient RunEventListenerClient RunsClient "
+        "StatusBasedIdempotencyConfig StubsClient TTLBasedIdempotencyConfig TaskDefaults "
+        "WebhooksClient WorkersClient WorkflowConfig WorkflowsClient",
     ),
     f"{ROOT}.clients": _spec("", package=True),
     f"{ROOT}.clients.admin": _spec(
-        "Priority RunStatus TriggerWorkflowOptions WorkflowRunRef WorkflowRunTriggerConfig",
+        "DesiredWorkerLabel Priority RunStatus TriggerWorkflowOptions WorkflowRunRef "
+        "WorkflowRunTriggerConfig",
         "AdminClient BulkTriggerIdempotencyCollisionError ClientConfig DedupeViolationError "
-        "DesiredWorkerLabel IdempotencyCollisionError RateLimitDuration "
-        "ScheduleTriggerWorkflowOptions TaskRunDetail V1TaskStatus WorkflowRunDetail",
+        "IdempotencyCollisionError RateLimitDuration ScheduleTriggerWorkflowOptions "
+        "TaskRunDetail V1TaskStatus WorkflowRunDetail",
     ),
     f"{ROOT}.context": _spec("", package=True),
     f"{ROOT}.context.context": _spec(
-        "Context DurableContext EventClient TaskRunError WorkflowRunTriggerConfig",
-        "AdminClient DispatcherClient DurableEventListener DurableSpawnResult "
-        "MemoNowResult OrGroup RunsClient SleepCondition SleepResult UserEventCondition "
-        "WorkerContext WorkerLabel",
+        "Context DurableContext EventClient TaskRunError WorkerContext WorkerLabel "
+        "WorkflowRunTriggerConfig",
+        "AdminClient DispatcherClient DurableEventListener DurableSpawnResult MemoNowResult "
+        "OrGroup RunsClient SleepCondition SleepResult UserEventCondition",
     ),
+    f"{ROOT}.context.worker_context": _spec("WorkerContext WorkerLabel"),
     f"{ROOT}.exceptions": _spec(
         "FailedTaskRunExceptionGroup IllegalTaskOutputError NonRetryableException TaskRunError",
         "BulkTriggerIdempotencyCollisionError DedupeViolationError EvictionNotSupportedError "
@@ -281,42 +281,44 @@ MODULES: Final[Mapping[str, AliasSpec]] = {
     ),
     f"{ROOT}.runnables": _spec("", package=True),
     f"{ROOT}.runnables.task": _spec(
-        "Context DurableContext Priority Task",
-        "ConcurrencyExpression Condition DependencyFunc Depends DesiredWorkerLabel "
-        "EvictionPolicy InvalidDependencyError OrGroup ParentCondition SleepCondition "
-        "UserEventCondition WorkerContext",
+        "Context DesiredWorkerLabel DurableContext Priority Task WorkerContext",
+        "ConcurrencyExpression Condition DependencyFunc Depends EvictionPolicy "
+        "InvalidDependencyError OrGroup ParentCondition SleepCondition UserEventCondition",
     ),
     f"{ROOT}.runnables.types": _spec(
-        "EmptyModel Priority",
+        "EmptyModel Priority StickyStrategy",
         "BatchMemberId BatchTaskConfig ConcurrencyExpression DefaultFilter P R "
-        "StatusBasedIdempotencyConfig StepType StickyStrategy TTLBasedIdempotencyConfig "
-        "TWorkflowInput TaskDefaults TaskIOValidator WorkflowConfig",
+        "StatusBasedIdempotencyConfig StepType TTLBasedIdempotencyConfig TWorkflowInput "
+        "TaskDefaults TaskIOValidator WorkflowConfig",
     ),
     f"{ROOT}.runnables.workflow": _spec(
-        "BaseWorkflow Context CronWorkflows DurableContext EmptyModel Priority Standalone Task "
-        "TaskRunRef TriggerWorkflowOptions Workflow WorkflowRunRef WorkflowRunTriggerConfig",
-        "ComputedTaskParameters ConcurrencyExpression Condition "
-        "DesiredWorkerLabel EvictionPolicy MCPProvider OrGroup RateLimit RunEventListener "
-        "ScheduleTriggerWorkflowOptions TaskDefaults TypedTriggerWorkflowRunConfig V1Filter "
-        "V1TaskStatus V1TaskSummary WorkflowConfig WorkflowModel",
+        "BaseWorkflow Context CronWorkflows DesiredWorkerLabel DurableContext EmptyModel "
+        "Priority Standalone Task TaskRunRef TriggerWorkflowOptions Workflow WorkflowRunRef "
+        "WorkflowRunTriggerConfig",
+        "ComputedTaskParameters ConcurrencyExpression Condition EvictionPolicy MCPProvider "
+        "OrGroup RateLimit RunEventListener ScheduleTriggerWorkflowOptions TaskDefaults "
+        "TypedTriggerWorkflowRunConfig V1Filter V1TaskStatus V1TaskSummary WorkflowConfig "
+        "WorkflowModel",
     ),
     f"{ROOT}.types": _spec(
-        "Priority",
-        "ConcurrencyExpression ConcurrencyLimitStrategy DesiredWorkerLabel RateLimit "
-        "RateLimitDuration SlotType StickyStrategy WorkerLabelComparator",
+        "DesiredWorkerLabel Priority StickyStrategy WorkerLabelComparator",
+        "ConcurrencyExpression ConcurrencyLimitStrategy RateLimit RateLimitDuration SlotType",
         package=True,
     ),
     f"{ROOT}.types.priority": _spec("Priority"),
+    f"{ROOT}.types.labels": _spec("DesiredWorkerLabel WorkerLabel WorkerLabelComparator"),
+    f"{ROOT}.types.sticky": _spec("StickyStrategy"),
+    f"{ROOT}.labels": _spec("DesiredWorkerLabel WorkerLabel"),
     f"{ROOT}.types.trigger": _spec(
-        "Priority PushEventOptions TriggerWorkflowOptions WorkflowRunTriggerConfig",
-        "BulkPushEventOptions BulkPushEventWithMetadata DesiredWorkerLabel "
-        "ScheduleTriggerWorkflowOptions",
+        "DesiredWorkerLabel Priority PushEventOptions TriggerWorkflowOptions "
+        "WorkflowRunTriggerConfig",
+        "BulkPushEventOptions BulkPushEventWithMetadata ScheduleTriggerWorkflowOptions",
     ),
     f"{ROOT}.worker": _spec("", package=True),
     f"{ROOT}.worker.worker": _spec(
-        "BaseWorkflow Task Worker",
-        "ClientConfig LifespanFn LifespanGenerator LifespanSetupError LoopAlreadyRunningError "
-        "SlotType WorkerLabel WorkerStartOptions WorkerStatus",
+        "BaseWorkflow Task Worker WorkerLabel",
+        "ClientConfig LifespanFn LifespanGenerator LifespanSetupError "
+        "LoopAlreadyRunningError SlotType WorkerStartOptions WorkerStatus",
     ),
     f"{ROOT}.workflow_run": _spec(
         "FailedTaskRunExceptionGroup TaskRunError WorkflowRunRef",

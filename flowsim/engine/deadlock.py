@@ -25,8 +25,9 @@ from typing import Any, Protocol
 import networkx as nx
 
 from flowsim.errors import FlowsimError, SlotDeadlockError, UnknownWorkflowError
+from flowsim.placement import LabelValue, Placement, Sticky, describe, score
 from flowsim.rules import RunStatus, SlotPool
-from flowsim.store.records import TaskRun, WorkflowRun
+from flowsim.store.records import TaskRun, WorkflowRun, WorkflowSpec
 
 
 class HolderLike(Protocol):
@@ -45,7 +46,11 @@ class WorkerLike(Protocol):
     """A worker as the analysis sees it: the engine's WorkerLike, or a snapshot's."""
 
     @property
+    def id(self) -> str: ...
+    @property
     def name(self) -> str: ...
+    @property
+    def labels(self) -> Mapping[str, LabelValue]: ...
     @property
     def accepting(self) -> bool: ...
     @property
@@ -78,6 +83,8 @@ class BlockedRun:
     pool: str
     candidates: tuple[str, ...]
     reason: str
+    #: what its placement requires, when workers register it but none may run it
+    requires: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -212,10 +219,17 @@ class DeadlockReport:
 
     def render_unregistered(self) -> str:
         """The text for ``UnknownWorkflowError``: only the runs no worker will take."""
-        lines = [f"Runs on {self.backend} can never start: no running worker registers them."]
+        why = (
+            "no running worker may run them"
+            if any(b.requires for b in self.unregistered)
+            else "no running worker registers them"
+        )
+        lines = [f"Runs on {self.backend} can never start: {why}."]
         for blocked in self.unregistered:
             lines.append(f"  {blocked.workflow} run {blocked.workflow_run_id}: {blocked.reason}")
-        lines.extend(f"  - {fix}" for fix in self.fixes if fix.startswith("register workflow"))
+        lines.extend(
+            f"  - {fix}" for fix in self.fixes if fix.startswith(("register workflow", "start a"))
+        )
         return "\n".join(lines)
 
 
@@ -277,13 +291,22 @@ class _Analysis:
             for s in worker.holders.values()
         )
 
-    def candidates(self, task_run: TaskRun) -> list[WorkerLike]:
+    def registering(self, task_run: TaskRun) -> list[WorkerLike]:
         name = task_run.workflow_run.workflow_name
         return [
             w
             for w in self.workers
             if w.accepting and w.registers(name) and w.capacity.get(task_run.spec.pool, 0) > 0
         ]
+
+    def candidates(self, task_run: TaskRun) -> list[WorkerLike]:
+        """Workers that may ever claim the task run: they register it and its placement
+        (required labels, a HARD pin) admits them."""
+        placement = placement_of(task_run)
+        workers = self.registering(task_run)
+        if placement is None:
+            return workers
+        return [w for w in workers if score(placement, w.id, w.labels) is not None]
 
     def task_progresses(self, task_run: TaskRun) -> bool:
         if task_run.status is RunStatus.RUNNING:
@@ -332,6 +355,34 @@ def find_stall(
     return Stall(report=_explain(backend, now, analysis, stuck), stuck_runs=stuck)
 
 
+def has_requirements(spec: WorkflowSpec) -> bool:
+    """Whether a run of the workflow can be unrunnable on workers that register it: a
+    task requires a label, or the workflow is HARD-sticky."""
+    return spec.sticky is Sticky.HARD or any(
+        label.required for task in spec.tasks.values() for label in task.desired_labels
+    )
+
+
+def placement_of(task_run: TaskRun) -> Placement | None:
+    """The task run's placement, or None when nothing constrains it."""
+    run = task_run.workflow_run
+    if run.spec.sticky is None and not task_run.spec.desired_labels:
+        return None
+    return Placement(task_run.spec.desired_labels, run.spec.sticky, run.sticky_worker)
+
+
+def _unplaceable(task_run: TaskRun, workers: Sequence[WorkerLike]) -> tuple[str, str]:
+    """(reason, requires) for a task run that workers register but none may run."""
+    placement = placement_of(task_run)
+    requires = describe(placement) if placement is not None else "nothing"
+    seen = "; ".join(f"{w.name} has {dict(w.labels) or 'no labels'}" for w in workers)
+    reason = (
+        f"QUEUED, but no running worker may run it: it requires {requires} ({seen}); "
+        "it waits until its schedule timeout cancels it"
+    )
+    return reason, requires
+
+
 def _short(run_id: str) -> str:
     return run_id
 
@@ -373,13 +424,24 @@ def _explain(backend: str, now: float, analysis: _Analysis, stuck: set[str]) -> 
                 continue
             candidates = analysis.candidates(task_run)
             pool_name = task_run.spec.pool.value
-            if candidates:
+            requires = ""
+            registering = analysis.registering(task_run) if not candidates else []
+            if registering:
+                reason, requires = _unplaceable(task_run, registering)
+            elif candidates:
                 held = ", ".join(
                     f"{w.name} ({_waiting_holders(w, task_run.spec.pool, analysis)}/"
                     f"{w.capacity[task_run.spec.pool]} held by waiting runs)"
                     for w in candidates
                 )
                 reason = f"QUEUED, needs a {pool_name} slot on {held}"
+                excluded = [w for w in analysis.registering(task_run) if w not in candidates]
+                placement = placement_of(task_run)
+                if excluded and placement is not None:
+                    reason += (
+                        f"; {', '.join(w.name for w in excluded)} may not run it "
+                        f"(it requires {describe(placement)})"
+                    )
             else:
                 registered = _registrations(analysis.workers)
                 reason = (
@@ -394,6 +456,7 @@ def _explain(backend: str, now: float, analysis: _Analysis, stuck: set[str]) -> 
                     pool_name,
                     tuple(w.name for w in candidates),
                     reason,
+                    requires,
                 )
             )
     return DeadlockReport(
@@ -465,7 +528,13 @@ def _fixes(
 ) -> list[str]:
     fixes: list[str] = []
     for run in blocked:
-        if not run.candidates:
+        if run.requires:
+            fixes.append(
+                f"start a worker registering {run.workflow!r} whose labels satisfy "
+                f"{run.requires} (hatchet.worker(..., labels={{...}})), or relax the task's "
+                "desired_worker_labels / sticky strategy"
+            )
+        elif not run.candidates:
             fixes.append(
                 f"register workflow {run.workflow!r} on a running worker "
                 f"(hatchet.worker(..., workflows=[...])); run_no_wait() still queues it"

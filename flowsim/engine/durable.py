@@ -199,6 +199,7 @@ class DurableEngine(Engine):
                     item.child_key,
                     item.run_at,
                     item.trigger_key,
+                    item.sticky_worker,
                 )
             )
         if parent is None:
@@ -329,12 +330,19 @@ class DurableEngine(Engine):
         runtime = super().add_worker(name, capacity, workflows, labels)
         for workflow in workflows:
             self._specs[workflow.spec.name] = workflow.spec
-        info = WorkerInfo(runtime.id, name, dict(capacity), tuple(runtime.workflows))
+        info = WorkerInfo(
+            runtime.id, name, dict(capacity), tuple(runtime.workflows), dict(runtime.labels)
+        )
         self.run_store.register_worker(info, self.clock.now(), self.lease_seconds)
         self._beat()
         if self._listener is None and self._loop is not None:
             self._listener = self._loop.create_task(self._listen())
         return runtime
+
+    def set_worker_labels(self, runtime: WorkerRuntime, labels: dict[str, str | int]) -> None:
+        super().set_worker_labels(runtime, labels)
+        self.run_store.set_worker_labels(runtime.id, dict(runtime.labels))
+        self.changes.bump()
 
     def _beat(self) -> None:
         """Renew every local worker's lease, a third of a lease apart. The next beat is

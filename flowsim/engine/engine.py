@@ -27,6 +27,7 @@ from flowsim.deadlines import DeadlineQueue
 from flowsim.engine.crons import CronTable, DeclaresCrons
 from flowsim.engine.eager import resume
 from flowsim.engine.missing import MissingTask
+from flowsim.engine.placing import claim_filter, has_placement_rules
 from flowsim.engine.runtime import AttemptState, Registrable, WorkerRuntime
 from flowsim.engine.timers import EarliestTimer
 from flowsim.engine.waiting import CURRENT_ATTEMPT, Waiting
@@ -39,6 +40,7 @@ from flowsim.errors import (
     UnknownWorkflowError,
     WorkflowDefinitionError,
 )
+from flowsim.placement import check_labels
 from flowsim.rules import RunStatus, SlotPool
 from flowsim.store.memory import MemoryStore, NewRun, Transition
 from flowsim.store.protocol import RunView
@@ -80,6 +82,9 @@ class Engine(Waiting):
         self._exec_deadlines: DeadlineQueue[AttemptState] = DeadlineQueue(_attempt_live)
         self._exec_timer = EarliestTimer(self.clock, lambda: self.post(self._expire_attempts))
         self._retry_timer = EarliestTimer(self.clock, lambda: self.post(self._release_retries))
+        #: a task run left to a better-placed worker is claimable by any once its patience
+        #: ends (``flowsim.placement``): look again then
+        self._placement_timer = EarliestTimer(self.clock, lambda: self.post(self._patience_ended))
         #: run sync task functions on the loop instead of a thread (virtual time has no
         #: threads); their duration is then zero unless the simulation gives them one
         self.inline_sync = False
@@ -121,7 +126,8 @@ class Engine(Waiting):
                 executor=ThreadPoolExecutor(
                     max_workers=max_threads, thread_name_prefix=f"flowsim-{name}"
                 ),
-                labels=dict(labels or {}),
+                labels=check_labels(labels or {}, f"worker {name!r}"),
+                placement_rules=has_placement_rules(workflows),
                 held={pool: 0 for pool in capacity},
                 waiting_holders={pool: 0 for pool in capacity},
             )
@@ -273,7 +279,22 @@ class Engine(Waiting):
         return runs, transition
 
     def _claim(self, worker: WorkerRuntime, pool: SlotPool, free: int, now: float) -> list[TaskRun]:
-        return self.store.claim(worker.workflows, pool, free, worker.id, now)
+        placement = claim_filter(self.store, self._workers, worker, now)
+        claimed = self.store.claim(worker.workflows, pool, free, worker.id, now, placement)
+        if placement is not None:
+            self._placement_timer.arm(placement.deferred_until)
+        return claimed
+
+    def _patience_ended(self) -> None:
+        self._placement_timer.fired()
+        self.request_dispatch()
+
+    def set_worker_labels(self, runtime: WorkerRuntime, labels: dict[str, str | int]) -> None:
+        """``ctx.upsert_worker_labels``: merge into the worker's labels; what it claims
+        next is placed by the new ones."""
+        with self._lock:
+            runtime.labels = {**runtime.labels, **check_labels(labels, f"worker {runtime.name!r}")}
+        self.request_dispatch()
 
     def _after_claims(self, now: float) -> None:
         self._schedule_timer.arm(self.store.next_schedule_deadline())
@@ -519,7 +540,9 @@ class Engine(Waiting):
         with self._lock:
             self.closed = True
             self.crons.stop()
-            for timer in (self._schedule_timer, self._exec_timer, self._retry_timer):
+            timers = (self._schedule_timer, self._exec_timer, self._retry_timer,
+                      self._placement_timer)  # fmt: skip
+            for timer in timers:
                 timer.cancel()
             for worker in self._workers.values():
                 for attempt in worker.holders.values():

@@ -56,6 +56,9 @@ class WorkerRuntime:
     workflows: dict[str, Registrable]
     executor: ThreadPoolExecutor
     labels: dict[str, str | int] = field(default_factory=dict)
+    #: whether it registers a workflow with desired labels or a sticky strategy (its
+    #: claims then go through a placement filter)
+    placement_rules: bool = False
     accepting: bool = True
     held: dict[SlotPool, int] = field(default_factory=dict)
     waiting_holders: dict[SlotPool, int] = field(default_factory=dict)

@@ -13,6 +13,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 from flowsim.engine.deadlock import HolderLike, Stall, find_stall
+from flowsim.placement import LabelValue
 from flowsim.rules import RunStatus, SlotPool
 from flowsim.store.protocol import Snapshot
 from flowsim.store.records import TaskRun, TaskSpec, WorkflowRun, WorkflowSpec
@@ -30,10 +31,12 @@ class _Holder:
 
 @dataclass(slots=True)
 class _Worker:
+    id: str
     name: str
     accepting: bool
     capacity: dict[SlotPool, int]
     workflows: dict[str, object]
+    labels: dict[str, LabelValue] = field(default_factory=dict)
     holders: dict[str, HolderLike] = field(default_factory=dict)
 
     def registers(self, workflow_name: str) -> bool:
@@ -69,10 +72,12 @@ def find_stall_in_snapshot(
 
     workers: dict[str, _Worker] = {
         state.info.id: _Worker(
+            state.info.id,
             state.info.name,
             state.accepting,
             dict(state.info.capacity),
             dict.fromkeys(state.info.workflows),
+            dict(state.info.labels),
         )
         for state in snapshot.workers
     }

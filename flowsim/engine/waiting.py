@@ -16,7 +16,7 @@ import contextvars
 from collections import Counter
 from collections.abc import Sequence
 
-from flowsim.engine.deadlock import DeadlockReport, Stall, find_stall
+from flowsim.engine.deadlock import DeadlockReport, Stall, find_stall, has_requirements
 from flowsim.engine.loop import LoopHost
 from flowsim.engine.runtime import AttemptState, WorkerRuntime
 from flowsim.engine.waiters import Group, Waiter
@@ -51,7 +51,8 @@ class Waiting(LoopHost):
         """Raise UnknownWorkflowError if ``run`` can never finish for want of a worker;
         True if a running worker registers its workflow (the common, cacheable answer)."""
         name = run.workflow_name
-        if any(w.accepting and w.registers(name) for w in self._workers.values()):
+        registered = any(w.accepting and w.registers(name) for w in self._workers.values())
+        if registered and not has_requirements(run.spec):
             return True
         if self.workers_expected:
             return False
@@ -59,8 +60,23 @@ class Waiting(LoopHost):
             self.url, self.clock.now(), list(self._workers.values()), self.store.runs, {run.id: 1}
         )
         if stall is not None and any(not b.candidates for b in stall.report.blocked):
+            if any(b.requires for b in stall.report.blocked):
+                # workers register it but none may run it: keep the report (the simulator
+                # and ``deadlock_reports`` show it), as for a deadlock
+                self._deadlocks.setdefault(run.id, stall.report)
             raise UnknownWorkflowError(stall.report.render_unregistered())
-        return False
+        # a registered workflow whose requirements some worker meets: cacheable per batch
+        return registered and stall is None
+
+    def never_starts(self, run: WorkflowRun) -> bool:
+        """Whether the run can never start: no running worker registers its workflow, or
+        none may run it (required labels, a HARD pin to a worker that is gone)."""
+        with self._lock:
+            try:
+                self._check_servable(run)
+            except UnknownWorkflowError:
+                return True
+            return False
 
     def _begin_wait(
         self, run: WorkflowRun, waiter: Waiter, servable: set[str] | None = None

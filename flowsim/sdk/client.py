@@ -13,7 +13,9 @@ from flowsim import rules
 from flowsim.clock import Clock
 from flowsim.engine.engine import Engine
 from flowsim.errors import UnknownWorkflowError, UnsupportedFeatureError
+from flowsim.placement import Sticky
 from flowsim.sdk.events import EventClient
+from flowsim.sdk.labels import DesiredLabels, StickyStrategy, sticky_strategy
 from flowsim.sdk.runs import RunsClient
 from flowsim.sdk.scheduling import CronClient, ScheduledClient
 from flowsim.sdk.task import (
@@ -33,7 +35,7 @@ _HARMLESS = frozenset({"description", "version", "debug"})
 #: model yet: refused by name. Any other unexpected keyword is a TypeError, as in Python.
 HATCHET_OPTIONS_NOT_MODELLED = frozenset(
     {
-        "concurrency", "rate_limits", "desired_worker_labels", "sticky",
+        "concurrency", "rate_limits",
         "wait_for", "skip_if", "cancel_if", "default_filters", "idempotency", "eviction_policy",
         "desired_worker_id", "lifespan", "task_defaults",
     }
@@ -41,10 +43,11 @@ HATCHET_OPTIONS_NOT_MODELLED = frozenset(
 
 
 #: a standalone task's workflow options: input_validator, default_priority,
-#: default_additional_metadata, on_crons, cron_input, on_events
+#: default_additional_metadata, on_crons, cron_input, on_events, sticky
 WorkflowOptions = tuple[
-    type[Any] | None, int, JSONSerializableMapping | None, list[str] | None, Any, list[str] | None
-]
+    type[Any] | None, int, JSONSerializableMapping | None, list[str] | None, Any,
+    list[str] | None, Sticky | None,
+]  # fmt: skip
 
 
 class Hatchet:
@@ -163,12 +166,14 @@ class Hatchet:
         on_crons: list[str] | None = None,
         cron_input: Any = None,
         on_events: list[str] | None = None,
+        sticky: StickyStrategy | None = None,
         **unsupported: Any,
     ) -> Workflow:
-        self.refuse_unsupported(f"hatchet.workflow(name={name!r})", unsupported)
+        where = f"hatchet.workflow(name={name!r})"
+        self.refuse_unsupported(where, unsupported)
         workflow = Workflow(
             self, name, input_validator, default_priority, default_additional_metadata,
-            on_crons, cron_input, on_events,
+            on_crons, cron_input, on_events, sticky_strategy(sticky, where),
         )  # fmt: skip
         self._define(workflow)
         return workflow
@@ -189,15 +194,18 @@ class Hatchet:
         on_crons: list[str] | None = None,
         cron_input: Any = None,
         on_events: list[str] | None = None,
+        desired_worker_labels: DesiredLabels | None = None,
+        sticky: StickyStrategy | None = None,
         **unsupported: Any,
     ) -> Callable[[TaskFunction], Standalone[Any]]:
         settings = TaskSettings(
             name, schedule_timeout, execution_timeout, (), retries, backoff_factor,
             backoff_max_seconds, slot_cost, durable=False,
+            desired_worker_labels=desired_worker_labels,
         )  # fmt: skip
         workflow_options = (
             input_validator, default_priority, default_additional_metadata, on_crons, cron_input,
-            on_events,
+            on_events, sticky_strategy(sticky, f"hatchet.task(name={name!r})"),
         )  # fmt: skip
         return self._standalone(settings, workflow_options, unsupported)
 
@@ -216,15 +224,17 @@ class Hatchet:
         on_crons: list[str] | None = None,
         cron_input: Any = None,
         on_events: list[str] | None = None,
+        desired_worker_labels: DesiredLabels | None = None,
+        sticky: StickyStrategy | None = None,
         **unsupported: Any,
     ) -> Callable[[TaskFunction], Standalone[Any]]:
         settings = TaskSettings(
             name, schedule_timeout, execution_timeout, (), retries, backoff_factor,
-            backoff_max_seconds, durable=True,
+            backoff_max_seconds, durable=True, desired_worker_labels=desired_worker_labels,
         )  # fmt: skip
         workflow_options = (
             input_validator, default_priority, default_additional_metadata, on_crons, cron_input,
-            on_events,
+            on_events, sticky_strategy(sticky, f"hatchet.durable_task(name={name!r})"),
         )  # fmt: skip
         return self._standalone(settings, workflow_options, unsupported)
 
@@ -251,7 +261,7 @@ class Hatchet:
         name: str,
         slots: int | None = None,
         durable_slots: int | None = None,
-        labels: dict[str, str | int] | None = None,
+        labels: dict[str, str | int] | Sequence[Any] | None = None,
         workflows: Sequence[BaseWorkflow] | None = None,
         lifespan: Any = None,
     ) -> Worker:

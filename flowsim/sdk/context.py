@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from flowsim.engine.runtime import AttemptState
 from flowsim.errors import TaskRunError, UnsupportedFeatureError
 from flowsim.rules import RunStatus
+from flowsim.sdk.labels import WorkerContext
 from flowsim.sdk.types import Duration, to_seconds
 
 if TYPE_CHECKING:
@@ -57,6 +58,19 @@ class Context:
     @property
     def worker_labels(self) -> dict[str, str | int]:
         return dict(self._attempt.worker.labels)
+
+    @property
+    def worker(self) -> WorkerContext:
+        """hatchet_sdk's deprecated worker context (``ctx.worker.id()``, ``.labels()``,
+        ``.upsert_labels()``), which its affinity and sticky examples use."""
+        return WorkerContext(self._attempt)
+
+    def upsert_worker_labels(self, labels: dict[str, str | int]) -> None:
+        """Merge ``labels`` into this worker's labels; its next claims use them."""
+        self._attempt.engine.set_worker_labels(self._attempt.worker, labels)
+
+    async def aio_upsert_worker_labels(self, labels: dict[str, str | int]) -> None:
+        self.upsert_worker_labels(labels)
 
     @property
     def parent_workflow_run_id(self) -> str | None:

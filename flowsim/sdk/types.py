@@ -51,7 +51,7 @@ class WorkflowRunTriggerConfig:
     model is built only if someone reads it."""
 
     __slots__ = (
-        "_options", "additional_metadata", "child_key", "input", "key", "priority",
+        "_options", "additional_metadata", "child_key", "input", "key", "priority", "sticky",
         "workflow_name",
     )  # fmt: skip
 
@@ -65,6 +65,7 @@ class WorkflowRunTriggerConfig:
         child_key: str | None = None,
         additional_metadata: JSONSerializableMapping | None = None,
         priority: int | None = None,
+        sticky: bool = False,
     ) -> None:
         self.workflow_name = workflow_name
         self.input = input
@@ -75,6 +76,7 @@ class WorkflowRunTriggerConfig:
             options.additional_metadata if options is not None else additional_metadata or {}
         )
         self.priority = options.priority if options is not None else priority
+        self.sticky = options.sticky if options is not None else sticky
 
     def given_options(self) -> TriggerWorkflowOptions | None:
         """The options model the item was built with, if any (None: plain fields)."""
@@ -87,6 +89,7 @@ class WorkflowRunTriggerConfig:
                 child_key=self.child_key,
                 additional_metadata=dict(self.additional_metadata),
                 priority=self.priority,
+                sticky=self.sticky,
             )
         return self._options
 

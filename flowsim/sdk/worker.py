@@ -29,7 +29,7 @@ class Worker:
         name: str,
         slots: int | None = None,
         durable_slots: int | None = None,
-        labels: dict[str, str | int] | None = None,
+        labels: dict[str, str | int] | Sequence[Any] | None = None,
         workflows: Sequence[BaseWorkflow] | None = None,
     ) -> None:
         if not name:
@@ -43,7 +43,12 @@ class Worker:
         self.name = name
         self._slots = slots
         self._durable_slots = durable_slots
-        self.labels = dict(labels or {})
+        #: a dict, or hatchet_sdk's list of ``WorkerLabel(key=..., value=...)``
+        self.labels: dict[str, str | int] = (
+            {label.key: label.value for label in labels if label.key}
+            if isinstance(labels, Sequence)
+            else dict(labels or {})
+        )
         self._workflows: list[BaseWorkflow] = []
         self._runtime: WorkerRuntime | None = None
         self.register_workflows(list(workflows or []))

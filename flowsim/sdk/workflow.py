@@ -17,7 +17,9 @@ from flowsim import rules
 from flowsim.engine.crons import CronTrigger, check_expression
 from flowsim.engine.engine import Engine
 from flowsim.errors import UnsupportedFeatureError, WorkflowDefinitionError
+from flowsim.placement import Sticky
 from flowsim.sdk.hooks import WorkflowHooks
+from flowsim.sdk.labels import DesiredLabels
 from flowsim.sdk.refs import TaskRunRef, WorkflowRunRef, outcome, outcome_or_error
 from flowsim.sdk.scheduling import (
     CronWorkflows,
@@ -65,9 +67,11 @@ class BaseWorkflow:
         on_crons: Sequence[str] | None = None,
         cron_input: Any = None,
         on_events: Sequence[str] | None = None,
+        sticky: Sticky | None = None,
     ) -> None:
         if not name:
             raise WorkflowDefinitionError("a workflow needs a non-empty name")
+        self.sticky = sticky
         self._client = client
         self._name = name
         self.input_model: type[Any] = input_validator or EmptyModel
@@ -154,6 +158,7 @@ class BaseWorkflow:
                 name=self._name,
                 tasks={t.name: t.spec for t in self._tasks.values()},
                 default_priority=self.default_priority,
+                sticky=self.sticky,
             )
         return self._spec
 
@@ -246,8 +251,8 @@ class BaseWorkflow:
         sticky: bool = False,
         desired_worker_labels: Any = None,
     ) -> WorkflowRunTriggerConfig:
-        if sticky or desired_worker_id is not None or desired_worker_labels is not None:
-            self._refuse_placement(sticky, desired_worker_id, desired_worker_labels)
+        if desired_worker_id is not None or desired_worker_labels is not None:
+            self._refuse_placement(desired_worker_id, desired_worker_labels)
         if options is None:
             return WorkflowRunTriggerConfig(
                 self._name,
@@ -257,10 +262,12 @@ class BaseWorkflow:
                 child_key=child_key,
                 additional_metadata=dict(additional_metadata) if additional_metadata else None,
                 priority=priority,
+                sticky=sticky,
             )
-        if options.sticky or options.desired_worker_id is not None:
-            self._refuse_placement(options.sticky, options.desired_worker_id, None)
+        if options.desired_worker_id is not None:
+            self._refuse_placement(options.desired_worker_id, None)
         merged = options.model_copy()
+        merged.sticky = merged.sticky or sticky
         if child_key is not None:
             merged.child_key = child_key
         if additional_metadata:
@@ -278,14 +285,16 @@ class BaseWorkflow:
         child_key: str | None,
         additional_metadata: JSONSerializableMapping | None,
         priority: int | None,
+        sticky: bool = False,
     ) -> NewRun:
         metadata = {**self.default_additional_metadata}
         if options is not None:
-            if options.sticky or options.desired_worker_id is not None:
-                self._refuse_placement(options.sticky, options.desired_worker_id, None)
+            if options.desired_worker_id is not None:
+                self._refuse_placement(options.desired_worker_id, None)
             metadata.update(options.additional_metadata)
             priority = priority if priority is not None else options.priority
             child_key = child_key if child_key is not None else options.child_key
+            sticky = sticky or options.sticky
         if additional_metadata:
             metadata.update(additional_metadata)
         return NewRun(
@@ -294,7 +303,31 @@ class BaseWorkflow:
             additional_metadata=metadata,
             priority=int(priority) if priority is not None else self.default_priority,
             child_key=child_key,
+            sticky_worker=self._sticky_worker() if sticky else None,
         )
+
+    def _sticky_worker(self) -> str | None:
+        """``sticky=True`` on a trigger from inside a task: the child runs on the task's
+        worker (hatchet_sdk sends the current worker as ``desired_worker_id``). Outside a
+        task there is no worker to stick to, and Hatchet ignores it too. As Hatchet's
+        guide requires, the child workflow must declare a sticky strategy and be
+        registered on that worker."""
+        attempt = self._engine().current_attempt()
+        if attempt is None:
+            return None
+        worker = attempt.worker
+        where = f"{self._name} triggered with sticky=True from {worker.name!r}"
+        if self.sticky is None:
+            raise WorkflowDefinitionError(
+                f"{where}: the workflow has no sticky strategy; declare it with "
+                f"hatchet.workflow(name={self._name!r}, sticky=StickyStrategy.SOFT or HARD)"
+            )
+        if not worker.registers(self._name):
+            raise WorkflowDefinitionError(
+                f"{where}: that worker does not register {self._name!r}, so the child could "
+                "never run on it; add it to the worker's workflows=[...]"
+            )
+        return worker.id
 
     def _trigger(self, items: list[NewRun]) -> list[WorkflowRun]:
         engine = self._engine()
@@ -310,8 +343,8 @@ class BaseWorkflow:
                     "create_bulk_run_item()"
                 )
             given = config.given_options()
-            if given is not None and (given.sticky or given.desired_worker_id is not None):
-                self._refuse_placement(given.sticky, given.desired_worker_id, None)
+            if given is not None and given.desired_worker_id is not None:
+                self._refuse_placement(given.desired_worker_id, None)
             items.append(
                 self._new_run(
                     config.input,
@@ -319,6 +352,7 @@ class BaseWorkflow:
                     config.child_key,
                     config.additional_metadata,
                     config.priority,
+                    config.sticky,
                 )
             )
         return items
@@ -326,17 +360,24 @@ class BaseWorkflow:
     def _ref(self, run: WorkflowRun) -> WorkflowRunRef:
         return WorkflowRunRef(self._engine(), run)
 
-    def _refuse_placement(
-        self, sticky: bool, desired_worker_id: str | None, desired_worker_labels: Any
-    ) -> None:
-        """Worker placement options change which worker runs a task; flowsim does not model
-        them yet, so it refuses them rather than run the task somewhere else silently."""
-        placement = {
-            "sticky": sticky or None,
-            "desired_worker_id": desired_worker_id,
-            "desired_worker_labels": desired_worker_labels,
-        }
-        self._client.refuse_unsupported(f"{self._name} trigger", placement)
+    def _refuse_placement(self, desired_worker_id: str | None, desired_worker_labels: Any) -> None:
+        """Per-trigger placement (a worker id, desired labels on one run) changes which
+        worker runs a task; flowsim models placement per task definition and sticky runs,
+        not per trigger, so it refuses these rather than run the task elsewhere silently."""
+        given = [
+            name
+            for name, value in (
+                ("desired_worker_id", desired_worker_id),
+                ("desired_worker_labels", desired_worker_labels),
+            )
+            if value not in (None, [], {})
+        ]
+        if given:
+            raise UnsupportedFeatureError(
+                f"{self._name} trigger: flowsim does not model {', '.join(given)} on a "
+                "trigger; put desired_worker_labels= on the task definition, or use a sticky "
+                "workflow with sticky=True (see docs/hatchet-compatibility.md)"
+            )
 
     def _start_one(
         self,
@@ -347,9 +388,10 @@ class BaseWorkflow:
         priority: int | None,
         placement: tuple[bool, str | None, Any] = (False, None, None),
     ) -> WorkflowRun:
-        if placement != (False, None, None):
-            self._refuse_placement(*placement)
-        item = self._new_run(input, options, child_key, additional_metadata, priority)
+        sticky, worker_id, labels = placement
+        if worker_id is not None or labels is not None:
+            self._refuse_placement(worker_id, labels)
+        item = self._new_run(input, options, child_key, additional_metadata, priority, sticky)
         return self._trigger([item])[0]
 
     def run_no_wait(
@@ -449,6 +491,13 @@ class BaseWorkflow:
             outcome(engine, failed, sync=False)  # raises, for the run that failed first
         return self._collect(runs, return_exceptions, sync=False)
 
+    def run_many_no_wait(self, workflows: list[WorkflowRunTriggerConfig]) -> list[Any]:
+        """Trigger the runs and return their refs (hatchet_sdk's name)."""
+        return self.run_many(workflows, wait_for_result=False)
+
+    async def aio_run_many_no_wait(self, workflows: list[WorkflowRunTriggerConfig]) -> list[Any]:
+        return await self.aio_run_many(workflows, wait_for_result=False)
+
     def _collect(self, runs: list[WorkflowRun], return_exceptions: bool, sync: bool) -> list[Any]:
         engine = self._engine()
         if return_exceptions:
@@ -479,11 +528,13 @@ class Workflow(BaseWorkflow, WorkflowHooks):
         backoff_factor: float | None = None,
         backoff_max_seconds: int | None = None,
         slot_cost: int | None = None,
+        desired_worker_labels: DesiredLabels | None = None,
         **unsupported: Any,
     ) -> Callable[[TaskFunction], Task[Any]]:
         settings = TaskSettings(
             name, schedule_timeout, execution_timeout, tuple(parents or ()), retries,
             backoff_factor, backoff_max_seconds, slot_cost, durable=False,
+            desired_worker_labels=desired_worker_labels,
         )  # fmt: skip
         return self._decorator(settings, unsupported)
 
@@ -496,11 +547,13 @@ class Workflow(BaseWorkflow, WorkflowHooks):
         retries: int = 0,
         backoff_factor: float | None = None,
         backoff_max_seconds: int | None = None,
+        desired_worker_labels: DesiredLabels | None = None,
         **unsupported: Any,
     ) -> Callable[[TaskFunction], Task[Any]]:
         settings = TaskSettings(
             name, schedule_timeout, execution_timeout, tuple(parents or ()), retries,
             backoff_factor, backoff_max_seconds, durable=True,
+            desired_worker_labels=desired_worker_labels,
         )  # fmt: skip
         return self._decorator(settings, unsupported)
 
@@ -532,10 +585,11 @@ class Standalone(BaseWorkflow, Generic[R]):
         on_crons: Sequence[str] | None = None,
         cron_input: Any = None,
         on_events: Sequence[str] | None = None,
+        sticky: Sticky | None = None,
     ) -> None:
         super().__init__(
             client, name, input_validator, default_priority, default_additional_metadata,
-            on_crons, cron_input, on_events,
+            on_crons, cron_input, on_events, sticky,
         )  # fmt: skip
         self._task: Task[R] | None = None
 

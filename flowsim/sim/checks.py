@@ -24,10 +24,15 @@ def judge(
     if assertions.no_deadlock:
         if deadlocks and not deadlocks[0].holders:
             first = deadlocks[0]
-            names = ", ".join(sorted({b.workflow for b in first.unregistered}))
-            detail = (
-                f"runs can never start at t={first.at:g}s: no running worker registers {names}"
+            names = ", ".join(sorted({b.workflow for b in first.unregistered if not b.requires}))
+            placed = "; ".join(
+                sorted(
+                    {f"{b.workflow} (requires {b.requires})" for b in first.blocked if b.requires}
+                )
             )
+            why = [f"no running worker registers {names}"] if names else []
+            why += [f"no running worker may run {placed}"] if placed else []
+            detail = f"runs can never start at t={first.at:g}s: {'; '.join(why)}"
         elif deadlocks:
             first = deadlocks[0]
             detail = (

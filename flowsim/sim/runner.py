@@ -186,7 +186,8 @@ class _World:
     def _start_worker(self, spec: WorkerSpec, replica: int) -> WorkerRuntime:
         name = spec.name if spec.replicas == 1 else f"{spec.name}-{replica + 1}"
         names = spec.workflows if spec.workflows is not None else tuple(self.workflows)
-        runtime = self.engine.add_worker(name, _capacity(spec), [self.workflows[n] for n in names])
+        workflows = [self.workflows[n] for n in names]
+        runtime = self.engine.add_worker(name, _capacity(spec), workflows, dict(spec.labels))
         self.records[runtime.id] = WorkerRecord(
             name, spec.name, spec.slots, spec.durable_slots, self.loop.time()
         )
@@ -272,7 +273,8 @@ class _World:
                 # keep coming and no run ends are the rest truly unable to start
                 fruitless = fruitless + 1 if ended == ended_at_last_error else 0
                 if fruitless >= 5:
-                    self.abandoned.update(run.id for run in pending)
+                    never = {run.id for run in pending if self.engine.never_starts(run)}
+                    self.abandoned.update(never or {run.id for run in pending})
                 ended_at_last_error = ended
                 await asyncio.sleep(0)
 

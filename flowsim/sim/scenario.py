@@ -17,7 +17,15 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from croniter import croniter
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictInt,
+    StrictStr,
+    ValidationError,
+    model_validator,
+)
 
 from flowsim.errors import ScenarioError
 
@@ -81,6 +89,8 @@ class WorkerSpec(_Strict):
     workflows: tuple[str, ...] | None = None
     #: identical worker processes of this shape (``flowsim sweep --workers`` varies it)
     replicas: int = Field(default=1, ge=1)
+    #: ``hatchet.worker(..., labels=...)``: matched against tasks' desired_worker_labels
+    labels: dict[str, StrictStr | StrictInt] = Field(default_factory=dict)
 
 
 class Arrival(_Strict):

@@ -20,6 +20,7 @@ from flowsim.errors import RunNotFoundError, TaskRunError
 from flowsim.rules import RunStatus, SlotPool
 from flowsim.store.dag import advance
 from flowsim.store.failures import decide, schedule_timeout_reason
+from flowsim.store.placement_filter import ClaimFilter
 from flowsim.store.records import JSON, Attempt, TaskRun, WorkflowRun, WorkflowSpec
 
 
@@ -34,6 +35,8 @@ class NewRun:
     child_key: str | None = None
     run_at: float | None = None
     trigger_key: str | None = None
+    #: a child triggered with ``sticky=True``: pinned to its spawner's worker
+    sticky_worker: str | None = None
 
 
 @dataclass(slots=True)
@@ -126,6 +129,7 @@ class MemoryStore:
                 parent_run_id=parent.workflow_run.id if parent is not None else None,
                 child_key=item.child_key,
                 child_index=child_index,
+                sticky_worker=item.sticky_worker,
             )
             self.runs[run.id] = run
             if spawn_key is not None:
@@ -178,15 +182,30 @@ class MemoryStore:
     # ------------------------------------------------------------ claiming
 
     def claim(
-        self, workflows: Iterable[str], pool: SlotPool, free: int, worker_id: str, now: float
+        self,
+        workflows: Iterable[str],
+        pool: SlotPool,
+        free: int,
+        worker_id: str,
+        now: float,
+        placement: ClaimFilter | None = None,
     ) -> list[TaskRun]:
         """Take up to ``free`` slots' worth of queued task runs of the given workflows, in
-        claim order, and mark them RUNNING on ``worker_id``."""
+        claim order, and mark them RUNNING on ``worker_id``. With a ``placement`` filter,
+        task runs it does not admit are passed over and stay queued."""
         queues = [q for name in workflows if (q := self._queues.get((name, pool)))]
         claimed: list[TaskRun] = []
+        passed: list[tuple[list[tuple[int, int, TaskRun]], tuple[int, int, TaskRun]]] = []
         while free > 0 and queues:
             queue = queues[0] if len(queues) == 1 else min(queues, key=lambda q: q[0][:2])
             task_run = queue[0][2]
+            if placement is not None and not self._placed(placement, task_run, free):
+                passed.append((queue, heapq.heappop(queue)))
+                if not queue:
+                    queues.remove(queue)
+                if placement.exhausted:
+                    break
+                continue
             if task_run.spec.slot_cost > free:
                 break
             heapq.heappop(queue)
@@ -195,7 +214,19 @@ class MemoryStore:
             free -= task_run.spec.slot_cost
             self._start(task_run, worker_id, now)
             claimed.append(task_run)
+        for queue, entry in passed:
+            heapq.heappush(queue, entry)
         return claimed
+
+    @staticmethod
+    def _placed(placement: ClaimFilter, task_run: TaskRun, free: int) -> bool:
+        """Whether the filter lets this worker take the task run (pinning a sticky run to
+        it); a task run that does not fit the free slots is "placed" so the claim stops."""
+        run = task_run.workflow_run
+        queued_at = max(task_run.ready_at, task_run.enqueued_at)
+        if not placement.admit(run.spec, task_run.spec, run.id, queued_at):
+            return False
+        return task_run.spec.slot_cost > free or placement.take(run.spec, run.id)
 
     def _start(self, task_run: TaskRun, worker_id: str, now: float) -> None:
         task_run.status = RunStatus.RUNNING

@@ -32,6 +32,14 @@ Semantics every store implements exactly:
   whose ``slot_cost`` does not fit. Each becomes RUNNING on the worker with a new attempt,
   a lease until ``now + lease_seconds`` and a new **fencing token** (strictly greater than
   any earlier token of that task run). Concurrent claimers never get the same task run.
+  **Placement** (``flowsim.store.placement_filter``, ``flowsim.placement``): a task run
+  whose task has desired labels or whose workflow is sticky is passed over (it stays
+  queued, later ones are still claimed) when the worker misses a required label or the
+  run is HARD-pinned to another worker, or, for ``PREFERENCE_PATIENCE`` seconds after it
+  became claimable, when a live accepting worker registering it with a free slot scores
+  better. Taking the first task run of a sticky run pins the run to the worker (a child
+  created with ``sticky_worker`` is pinned from the start); ``next_wakeup`` includes the
+  end of the patience of a task run this process passed over.
 - **complete / fail** are fenced: they apply only if the task run is RUNNING with that
   token; otherwise nothing changes and ``Outcome.accepted`` is False (a late result of a
   reclaimed or timed-out attempt is ignored, so a completion is never recorded twice).
@@ -55,6 +63,7 @@ from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
 
 from flowsim.errors import TaskRunError
+from flowsim.placement import LabelValue
 from flowsim.rules import RunStatus, SlotPool
 from flowsim.store.records import JSON, WorkflowSpec
 
@@ -72,6 +81,8 @@ class RunRequest:
     run_at: float | None = None
     #: a top-level run made by a trigger (a cron tick) is created once per key
     trigger_key: str | None = None
+    #: a child triggered with ``sticky=True``: pinned to its spawner's worker
+    sticky_worker: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -164,6 +175,8 @@ class WorkerInfo:
     name: str
     capacity: dict[SlotPool, int]
     workflows: tuple[str, ...]
+    #: ``hatchet.worker(..., labels=...)``: what desired worker labels are matched against
+    labels: dict[str, LabelValue] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -278,6 +291,10 @@ class RunStore(Protocol):
     def register_worker(self, info: WorkerInfo, now: float, lease_seconds: float) -> None: ...
 
     def heartbeat(self, worker_id: str, now: float, lease_seconds: float) -> None: ...
+
+    def set_worker_labels(self, worker_id: str, labels: dict[str, LabelValue]) -> None:
+        """Replace the worker's labels (``ctx.upsert_worker_labels`` merges, then calls
+        this): its next claims are placed by the new ones."""
 
     def stop_worker(self, worker_id: str) -> None:
         """The worker claims nothing more (draining) and leaves the snapshot once its held

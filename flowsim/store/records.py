@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from flowsim.errors import TaskRunError
+from flowsim.placement import DesiredLabel, Sticky
 from flowsim.rules import RunStatus, SlotPool
 
 JSON = Any  # a JSON-compatible value: dict, list, str, int, float, bool or None
@@ -30,6 +31,8 @@ class TaskSpec:
     #: Hatchet's on-failure task: no parents; queued when any other task of the run FAILS,
     #: never created when none does (``rules.on_failure_due``)
     on_failure: bool = False
+    #: ``desired_worker_labels=``: which workers may run it, and which are preferred
+    desired_labels: tuple[DesiredLabel, ...] = ()
     pool: SlotPool = field(init=False)
 
     def __post_init__(self) -> None:
@@ -41,6 +44,8 @@ class WorkflowSpec:
     name: str
     tasks: dict[str, TaskSpec]
     default_priority: int = 1
+    #: ``sticky=``: every task of a run on the worker that took its first one
+    sticky: Sticky | None = None
     #: derived once, read on every run created. ``parents`` is the DAG proper: every task
     #: but the on-failure task, which ``flowsim.store.dag.advance`` handles on its own
     parents: dict[str, tuple[str, ...]] = field(init=False)
@@ -118,6 +123,9 @@ class WorkflowRun:
     status: RunStatus = RunStatus.QUEUED
     finished_at: float | None = None
     tasks: dict[str, TaskRun] = field(default_factory=dict)
+    #: the worker a sticky run is pinned to (its first task's, or its spawner's for a
+    #: child triggered with ``sticky=True``)
+    sticky_worker: str | None = None
 
     @property
     def workflow_name(self) -> str:
@@ -156,9 +164,15 @@ def spec_to_json(spec: WorkflowSpec) -> dict[str, JSON]:
                 "slot_cost": t.slot_cost,
                 # only when set, so the digests of specs stored before it existed hold
                 **({"on_failure": True} if t.on_failure else {}),
+                **(
+                    {"desired_labels": [d.to_json() for d in t.desired_labels]}
+                    if t.desired_labels
+                    else {}
+                ),
             }
             for t in spec.tasks.values()
         ],
+        **({"sticky": spec.sticky.value} if spec.sticky is not None else {}),
     }
 
 
@@ -175,10 +189,12 @@ def spec_from_json(data: dict[str, Any]) -> WorkflowSpec:
             durable=t["durable"],
             slot_cost=t["slot_cost"],
             on_failure=t.get("on_failure", False),
+            desired_labels=tuple(DesiredLabel.from_json(d) for d in t.get("desired_labels", ())),
         )
         for t in data["tasks"]
     }
-    return WorkflowSpec(data["name"], tasks, data["default_priority"])
+    sticky = Sticky(data["sticky"]) if data.get("sticky") else None
+    return WorkflowSpec(data["name"], tasks, data["default_priority"], sticky)
 
 
 def error_to_json(error: TaskRunError) -> dict[str, JSON]:

@@ -8,14 +8,17 @@ scheduling decision is still ``MemoryStore``'s, which is to say ``flowsim.rules`
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from flowsim.errors import RunNotFoundError, StaleAttemptError, TaskRunError
+from flowsim.placement import LabelValue, Peer
 from flowsim.rules import RunStatus, SlotPool
 from flowsim.store.failures import lease_lost_reason
 from flowsim.store.memory import MemoryStore, NewRun, Transition
+from flowsim.store.placement_filter import ClaimFilter, Deferrals
 from flowsim.store.protocol import (
     AttemptView,
     Claim,
@@ -92,6 +95,8 @@ class ReferenceStore:
         self._leases: dict[str, float] = {}
         self._workers: dict[str, _Worker] = {}
         self._waits: dict[str, tuple[str, ...]] = {}
+        #: ends of placement patience this store's claims passed over (``next_wakeup``)
+        self._deferred = Deferrals()
 
     def migrate(self) -> None:
         """Nothing to create: the schema is the Python classes."""
@@ -124,6 +129,7 @@ class ReferenceStore:
                 r.child_key,
                 r.run_at,
                 r.trigger_key,
+                r.sticky_worker,
             )
             for r in requests
         ]
@@ -149,7 +155,11 @@ class ReferenceStore:
     ) -> list[Claim]:
         self.inner.release_due_retries(now)
         claims: list[Claim] = []
-        for task_run in self.inner.claim(workflows, pool, free, worker_id, now):
+        placement = self._claim_filter(worker_id, now)
+        claimed = self.inner.claim(workflows, pool, free, worker_id, now, placement)
+        if placement is not None and placement.deferred_until is not None:
+            self._deferred.add(placement.deferred_until)
+        for task_run in claimed:
             token = self._tokens.get(task_run.id, 0) + 1
             self._tokens[task_run.id] = token
             self._leases[task_run.id] = now + lease_seconds
@@ -177,6 +187,33 @@ class ReferenceStore:
                 )
             )
         return claims
+
+    def _claim_filter(self, worker_id: str, now: float) -> ClaimFilter:
+        worker = self._workers.get(worker_id)
+        labels = worker.info.labels if worker is not None else {}
+
+        def peers(workflow: str, pool: SlotPool) -> list[Peer]:
+            used: dict[str, int] = {}
+            for task_run_id in self._leases:
+                held = self.inner.task_runs[task_run_id]
+                if held.spec.pool is pool and held.worker_id is not None:
+                    used[held.worker_id] = used.get(held.worker_id, 0) + held.spec.slot_cost
+            return [
+                Peer(w.info.id, w.info.labels, w.info.capacity[pool] - used.get(w.info.id, 0))
+                for w in self._workers.values()
+                if w.accepting and w.lease_expires_at > now and workflow in w.info.workflows
+                and w.info.capacity.get(pool, 0) > 0
+            ]  # fmt: skip
+
+        def pin(run_id: str, worker: str) -> str:
+            run = self.inner.runs[run_id]
+            if run.sticky_worker is None:
+                run.sticky_worker = worker
+            return run.sticky_worker
+
+        return ClaimFilter(
+            worker_id, labels, now, peers, lambda run_id: self.inner.runs[run_id].sticky_worker, pin
+        )
 
     def _held(self, task_run_id: str, token: int) -> TaskRun | None:
         task_run = self.inner.task_runs.get(task_run_id)
@@ -233,6 +270,7 @@ class ReferenceStore:
                 self.inner.next_retry_due(),
                 self.inner.next_schedule_deadline(),
                 min(self._leases.values(), default=None),
+                self._deferred.next_after(now),
             )
             if when is not None
         ]
@@ -250,6 +288,11 @@ class ReferenceStore:
         for task_run_id in self._leases:
             if self.inner.task_runs[task_run_id].worker_id == worker_id:
                 self._leases[task_run_id] = now + lease_seconds
+
+    def set_worker_labels(self, worker_id: str, labels: dict[str, LabelValue]) -> None:
+        worker = self._workers.get(worker_id)
+        if worker is not None:
+            worker.info = dataclasses.replace(worker.info, labels=dict(labels))
 
     def stop_worker(self, worker_id: str) -> None:
         worker = self._workers.get(worker_id)

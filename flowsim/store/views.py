@@ -125,14 +125,16 @@ def new_run_view(
 
 
 def worker_state(row: Sequence[Any], decode: Decode = _identity) -> WorkerState:
-    """From ``id, name, capacity, workflows, lease_expires_at, accepting``, where
-    ``capacity`` is an object of slots by pool name and ``workflows`` an array."""
-    worker_id, name, capacity, workflows, lease_expires_at, accepting = row
+    """From ``id, name, capacity, workflows, lease_expires_at, accepting[, labels]``,
+    where ``capacity`` is an object of slots by pool name, ``workflows`` an array and
+    ``labels`` an object."""
+    worker_id, name, capacity, workflows, lease_expires_at, accepting, *more = row
     info = WorkerInfo(
         worker_id,
         name,
         {POOL[pool]: int(slots) for pool, slots in decode(capacity).items()},
         tuple(decode(workflows)),
+        dict(decode(more[0])) if more and more[0] is not None else {},
     )
     return WorkerState(info, lease_expires_at, bool(accepting))
 

@@ -221,18 +221,20 @@ def test_rate_limits_are_refused_by_name(hatchet_sdk: ModuleType, hatchet: Hatch
         hatchet.workflow(name="limited").task(rate_limits=[object()])
 
 
-def test_worker_affinity_is_refused_by_name(hatchet_sdk: ModuleType, hatchet: Hatchet) -> None:
-    refusal("from hatchet_sdk import DesiredWorkerLabel")
-    refusal("from hatchet_sdk import WorkerLabelComparator")
-    refusal("from hatchet_sdk import WorkerContext")  # ctx.worker, with its runtime labels
+def test_per_trigger_placement_is_refused_by_name(
+    hatchet_sdk: ModuleType, hatchet: Hatchet
+) -> None:
+    """Labels and sticky strategies on definitions are served; placing one run by a worker
+    id or by desired labels passed to the trigger is not modelled, and says so."""
+    from hatchet_sdk import DesiredWorkerLabel, StickyStrategy, WorkerContext  # served
+
+    assert (StickyStrategy.HARD.value, WorkerContext.__name__) == ("HARD", "WorkerContext")
+    placed = hatchet.workflow(name="placed", sticky=StickyStrategy.SOFT)
+    placed.task()(lambda input, ctx: None)
     with pytest.raises(UnsupportedFeatureError, match="desired_worker_labels"):
-        hatchet.task(name="placed", desired_worker_labels={"gpu": object()})
-
-
-def test_sticky_assignment_is_refused_by_name(hatchet_sdk: ModuleType, hatchet: Hatchet) -> None:
-    refusal("from hatchet_sdk import StickyStrategy")
-    with pytest.raises(UnsupportedFeatureError, match="sticky"):
-        hatchet.workflow(name="sticky", sticky="SOFT")
+        placed.run_no_wait(desired_worker_labels=[DesiredWorkerLabel(key="gpu", value="a100")])
+    with pytest.raises(UnsupportedFeatureError, match="desired_worker_id"):
+        placed.run_no_wait(desired_worker_id="worker-1")
 
 
 def test_event_filters_and_bulk_pushes_are_refused_by_name(

@@ -10,7 +10,8 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 DOC = ROOT / "docs" / "hatchet-compatibility.md"
 STATUSES = {"supported", "partly", "not"}
-NODE_ID = re.compile(r"`(tests/[^`\s]+\.py::[^`]+)`")
+#: a test under tests/, or one of the contract suite shipped in flowsim/testing/
+NODE_ID = re.compile(r"`((?:tests|flowsim/testing)/[^`\s]+\.py::[^`]+)`")
 #: Features the table must keep a row for (matched inside the feature column).
 REQUIRED = [
     "`hatchet_sdk` imports", "Workflows", "Tasks", "Durable tasks", "`Context`", "`slots`",

@@ -113,8 +113,8 @@ def test_placement_options_and_eviction_are_refused_and_typos_are_type_errors(
     def placed(input: EmptyModel, ctx: Context) -> None:
         return None
 
-    with pytest.raises(UnsupportedFeatureError, match="sticky"):
-        placed.run_no_wait(sticky=True)
+    with pytest.raises(UnsupportedFeatureError, match="desired_worker_id"):
+        placed.run_no_wait(desired_worker_id="w-1")
     with pytest.raises(UnsupportedFeatureError, match="desired_worker_id"):
         placed.create_bulk_run_item(desired_worker_id="w-1")
     with pytest.raises(UnsupportedFeatureError, match=r"hatchet.durable_task.*eviction_policy"):
@@ -129,7 +129,7 @@ def test_placement_options_and_eviction_are_refused_and_typos_are_type_errors(
 def test_bulk_items_keep_hatchets_fields_and_refuse_placement_in_options(
     hatchet: Hatchet,
 ) -> None:
-    from flowsim import TriggerWorkflowOptions, WorkflowRunTriggerConfig
+    from flowsim import TriggerWorkflowOptions
 
     @hatchet.task(name="bulk")
     def bulk(input: EmptyModel, ctx: Context) -> None:
@@ -139,8 +139,7 @@ def test_bulk_items_keep_hatchets_fields_and_refuse_placement_in_options(
     assert (item.workflow_name, item.key) == ("bulk", None)
     assert item.options.child_key == "k" and item.options.additional_metadata == {"a": 1}
     assert item.options.priority == 3
-    sticky = WorkflowRunTriggerConfig("bulk", None, TriggerWorkflowOptions(sticky=True))
-    with pytest.raises(UnsupportedFeatureError, match="sticky"):
-        bulk.run_many([sticky])
+    sticky = bulk.create_bulk_run_item(options=TriggerWorkflowOptions(sticky=True))
+    assert sticky.sticky and sticky.options.sticky  # honoured: tests/sdk/test_placement.py
     with pytest.raises(UnsupportedFeatureError, match="desired_worker_id"):
         bulk.create_bulk_run_item(options=TriggerWorkflowOptions(desired_worker_id="w"))
