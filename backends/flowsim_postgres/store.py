@@ -25,9 +25,10 @@ from psycopg_pool import ConnectionPool, PoolTimeout
 
 from flowsim.errors import ConfigurationError, RunNotFoundError, TaskRunError
 from flowsim.rules import SlotPool
+from flowsim.store.durable_log import DurableStep
 from flowsim.store.protocol import Claim, Outcome, RunRequest, RunView, Snapshot, WorkerInfo
 from flowsim.store.records import JSON
-from flowsim_postgres import claims, errors, outcomes, reconnect, runs, timing, workers
+from flowsim_postgres import claims, durable, errors, outcomes, reconnect, runs, timing, workers
 from flowsim_postgres.listen import Listener
 from flowsim_postgres.migrate import migrate as apply_migrations
 from flowsim_postgres.reconnect import FIRST_BACKOFF, Outage
@@ -316,6 +317,30 @@ class PostgresStore:
         return self._run("cancel_run", lambda s: outcomes.cancel_run(s, run_id, reason, now))
 
     # ------------------------------------------------------------ time
+
+    # ------------------------------------------------------------ durable tasks
+
+    def durable_steps(self, task_run_id: str) -> list[DurableStep]:
+        return self._run(
+            "durable_steps", lambda s: durable.durable_steps(s.conn, task_run_id), read_only=True
+        )
+
+    def record_step(self, task_run_id: str, step: DurableStep) -> DurableStep:
+        return self._run("record_step", lambda s: durable.record_step(s, task_run_id, step))
+
+    def evict(
+        self,
+        task_run_id: str,
+        token: int,
+        resume_at: float | None,
+        awaiting: Sequence[str],
+        reason: str,
+        now: float,
+    ) -> Outcome:
+        return self._run(
+            "evict",
+            lambda s: durable.evict(s, task_run_id, token, resume_at, awaiting, reason, now),
+        )
 
     def expire(self, now: float) -> Outcome:
         # what is due and not yet handled: handled once, whoever asks again
