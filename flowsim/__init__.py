@@ -15,6 +15,7 @@ from flowsim.errors import (
     FlowsimError,
     IllegalTaskOutputError,
     InvalidInputError,
+    NonDeterminismError,
     NonRetryableException,
     RunNotFoundError,
     SlotDeadlockError,
@@ -42,6 +43,7 @@ from flowsim.sdk import (
     WorkflowRunTriggerConfig,
 )
 from flowsim.sdk.events import PushEventOptions
+from flowsim.sdk.eviction import EvictionPolicy
 
 __version__ = "0.1.0"
 
@@ -55,12 +57,14 @@ __all__ = [
     "DeadlockReport",
     "DurableContext",
     "EmptyModel",
+    "EvictionPolicy",
     "FailedTaskRunExceptionGroup",
     "FlowsimError",
     "Hatchet",
     "IllegalTaskOutputError",
     "InvalidInputError",
     "ManualClock",
+    "NonDeterminismError",
     "NonRetryableException",
     "Priority",
     "PushEventOptions",

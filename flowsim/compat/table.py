@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from typing import Final
 
 from flowsim import errors, rules, sdk
-from flowsim.sdk import events, scheduling
+from flowsim.sdk import eviction, events, scheduling
 
 ROOT: Final = "hatchet_sdk"
 
@@ -28,6 +28,9 @@ FLOWSIM: Final[Mapping[str, object]] = {
     "Context": sdk.Context,
     "CronClient": scheduling.CronClient,
     "CronWorkflows": scheduling.CronWorkflows,
+    "DEFAULT_DURABLE_TASK_EVICTION_POLICY": eviction.DEFAULT_DURABLE_TASK_EVICTION_POLICY,
+    "EvictionPolicy": eviction.EvictionPolicy,
+    "NonDeterminismError": errors.NonDeterminismError,
     "ScheduledClient": scheduling.ScheduledClient,
     "DurableContext": sdk.DurableContext,
     "EmptyModel": sdk.EmptyModel,
@@ -69,8 +72,7 @@ REFUSED_NAMES: Final[Mapping[str, str]] = _names(
         "dependency-injection": "Depends DependencyFunc InvalidDependencyError",
         "embedded": "EmbeddedHatchetConfig",
         "engine-version": "MinEngineVersion",
-        "eviction": "EvictionNotSupportedError EvictionPolicy NonDeterminismError "
-        "DEFAULT_DURABLE_TASK_EVICTION_POLICY DurableSpawnResult MemoNowResult SleepResult",
+        "eviction": "EvictionNotSupportedError DurableSpawnResult MemoNowResult SleepResult",
         "events": "BulkPushEventOptions BulkPushEventWithMetadata DefaultFilter FiltersClient "
         "V1Filter",
         "grpc": "AdminClient CreateWorkflowVersionOpts DispatcherClient DurableEventListener",
@@ -155,7 +157,6 @@ REFUSED_MODULES: Final[Mapping[str, str]] = {
         "rate_limit": "rate-limits",
         "runnables.action": "internals",
         "runnables.contextvars": "internals",
-        "runnables.eviction": "eviction",
         "runnables.mcp": "mcp",
         "serde": "serde",
         "token": "client-config",
@@ -215,9 +216,10 @@ def children(package: str) -> frozenset[str]:
 #: submodules can be imported, as in hatchet_sdk.
 MODULES: Final[Mapping[str, AliasSpec]] = {
     ROOT: _spec(
-        "Context DurableContext EmptyModel FailedTaskRunExceptionGroup Hatchet "
-        "NonRetryableException Priority PushEventOptions RunStatus Task TaskRunError "
-        "TaskRunRef TriggerWorkflowOptions Worker WorkflowRunRef WorkflowRunTriggerConfig",
+        "Context DurableContext EmptyModel EvictionPolicy FailedTaskRunExceptionGroup Hatchet "
+        "NonDeterminismError NonRetryableException Priority PushEventOptions RunStatus Task "
+        "TaskRunError TaskRunRef TriggerWorkflowOptions Worker WorkflowRunRef "
+        "WorkflowRunTriggerConfig",
         # every other export of hatchet_sdk 1.43.1
         "APIError APIErrors APIMeta APIMetaAuth APIMetaIntegration APIResourceMeta APIToken "
         "AcceptInviteRequest BulkCancelReplayOpts BulkPushEventOptions "
@@ -228,10 +230,10 @@ MODULES: Final[Mapping[str, AliasSpec]] = {
         "CreateWorkflowVersionOpts DedupeViolationError DefaultFilter Depends "
         "DesiredWorkerLabel EmbeddedHatchetConfig Event EventData EventKeyList EventList "
         "EventOrderByDirection EventOrderByField EventWorkflowRunSummary "
-        "EvictionNotSupportedError EvictionPolicy GetStepRunDiffResponse HealthcheckConfig "
+        "EvictionNotSupportedError GetStepRunDiffResponse HealthcheckConfig "
         "IdempotencyCollisionError Job JobRun JobRunStatus ListAPITokensResponse "
         "ListPullRequestsResponse LogLine LogLineLevel LogLineList LogLineOrderByDirection "
-        "LogLineOrderByField NonDeterminismError OTelAttribute OpenTelemetryConfig OrGroup "
+        "LogLineOrderByField OTelAttribute OpenTelemetryConfig OrGroup "
         "PaginationResponse ParentCondition PullRequest PullRequestState "
         "RateLimit RateLimitDuration RejectInviteRequest ReplayEventRequest RerunStepRunRequest "
         "RetryAfterException RunEventListener RunFilter ScheduleTriggerWorkflowOptions "
@@ -250,10 +252,10 @@ MODULES: Final[Mapping[str, AliasSpec]] = {
         package=True,
     ),
     f"{ROOT}.hatchet": _spec(
-        "BaseWorkflow Context CronClient DurableContext EmptyModel EventClient Hatchet "
-        "Priority ScheduledClient Standalone Worker Workflow",
+        "BaseWorkflow Context CronClient DurableContext EmptyModel EventClient EvictionPolicy "
+        "Hatchet Priority ScheduledClient Standalone Worker Workflow",
         "CELClient Client ClientConfig ConcurrencyExpression DefaultFilter "
-        "DesiredWorkerLabel DispatcherClient EmbeddedHatchetConfig EvictionPolicy "
+        "DesiredWorkerLabel DispatcherClient EmbeddedHatchetConfig "
         "FiltersClient LogsClient MetricsClient RateLimit RateLimitsClient "
         "RunEventListenerClient RunsClient StatusBasedIdempotencyConfig "
         "StickyStrategy StubsClient TTLBasedIdempotencyConfig TaskDefaults WebhooksClient "
@@ -274,16 +276,18 @@ MODULES: Final[Mapping[str, AliasSpec]] = {
         "WorkerContext WorkerLabel",
     ),
     f"{ROOT}.exceptions": _spec(
-        "FailedTaskRunExceptionGroup IllegalTaskOutputError NonRetryableException TaskRunError",
+        "FailedTaskRunExceptionGroup IllegalTaskOutputError NonDeterminismError "
+        "NonRetryableException TaskRunError",
         "BulkTriggerIdempotencyCollisionError DedupeViolationError EvictionNotSupportedError "
         "IdempotencyCollisionError InvalidDependencyError LifespanSetupError "
-        "LoopAlreadyRunningError MinEngineVersion NonDeterminismError RetryAfterException",
+        "LoopAlreadyRunningError MinEngineVersion RetryAfterException",
     ),
     f"{ROOT}.runnables": _spec("", package=True),
+    f"{ROOT}.runnables.eviction": _spec("DEFAULT_DURABLE_TASK_EVICTION_POLICY EvictionPolicy"),
     f"{ROOT}.runnables.task": _spec(
-        "Context DurableContext Priority Task",
+        "Context DurableContext EvictionPolicy Priority Task",
         "ConcurrencyExpression Condition DependencyFunc Depends DesiredWorkerLabel "
-        "EvictionPolicy InvalidDependencyError OrGroup ParentCondition SleepCondition "
+        "InvalidDependencyError OrGroup ParentCondition SleepCondition "
         "UserEventCondition WorkerContext",
     ),
     f"{ROOT}.runnables.types": _spec(
@@ -293,10 +297,11 @@ MODULES: Final[Mapping[str, AliasSpec]] = {
         "TWorkflowInput TaskDefaults TaskIOValidator WorkflowConfig",
     ),
     f"{ROOT}.runnables.workflow": _spec(
-        "BaseWorkflow Context CronWorkflows DurableContext EmptyModel Priority Standalone Task "
-        "TaskRunRef TriggerWorkflowOptions Workflow WorkflowRunRef WorkflowRunTriggerConfig",
+        "BaseWorkflow Context CronWorkflows DurableContext EmptyModel EvictionPolicy Priority "
+        "Standalone Task TaskRunRef TriggerWorkflowOptions Workflow WorkflowRunRef "
+        "WorkflowRunTriggerConfig",
         "ComputedTaskParameters ConcurrencyExpression Condition "
-        "DesiredWorkerLabel EvictionPolicy MCPProvider OrGroup RateLimit RunEventListener "
+        "DesiredWorkerLabel MCPProvider OrGroup RateLimit RunEventListener "
         "ScheduleTriggerWorkflowOptions TaskDefaults TypedTriggerWorkflowRunConfig V1Filter "
         "V1TaskStatus V1TaskSummary WorkflowConfig WorkflowModel",
     ),

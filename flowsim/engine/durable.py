@@ -36,6 +36,7 @@ from flowsim.engine.shared_reads import SharedReads
 from flowsim.engine.timers import EarliestTimer
 from flowsim.errors import BlockingCallError, DatabaseLostError, SlotDeadlockError, TaskRunError
 from flowsim.rules import RunStatus, SlotPool
+from flowsim.store.durable_log import DurableLogStore
 from flowsim.store.memory import NewRun, Transition
 from flowsim.store.protocol import (
     Claim,
@@ -183,6 +184,20 @@ class DurableEngine(Engine):
                 run.tasks[name] = _stored_task(run, task)
 
     # ------------------------------------------------------------ store calls
+
+    @property
+    def step_store(self) -> DurableLogStore:
+        return self.run_store
+
+    def _store_evict(
+        self, task_run: TaskRun, resume_at: float | None, runs: tuple[str, ...], reason: str
+    ) -> Transition:
+        token, now = task_run.fencing_token, self.clock.now()
+        transition = self._store_result(
+            lambda: self.run_store.evict(task_run.id, token, resume_at, runs, reason, now)
+        )
+        self.request_dispatch()  # re-arms the wake timer for the restore's resume time
+        return transition
 
     def _create(
         self, items: Sequence[NewRun], parent: TaskRun | None

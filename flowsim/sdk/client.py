@@ -14,6 +14,7 @@ from flowsim.clock import Clock
 from flowsim.engine.engine import Engine
 from flowsim.errors import UnknownWorkflowError, UnsupportedFeatureError
 from flowsim.sdk.events import EventClient
+from flowsim.sdk.eviction import DEFAULT_DURABLE_TASK_EVICTION_POLICY, EvictionPolicy
 from flowsim.sdk.runs import RunsClient
 from flowsim.sdk.scheduling import CronClient, ScheduledClient
 from flowsim.sdk.task import (
@@ -34,7 +35,7 @@ _HARMLESS = frozenset({"description", "version", "debug"})
 HATCHET_OPTIONS_NOT_MODELLED = frozenset(
     {
         "concurrency", "rate_limits", "desired_worker_labels", "sticky",
-        "wait_for", "skip_if", "cancel_if", "default_filters", "idempotency", "eviction_policy",
+        "wait_for", "skip_if", "cancel_if", "default_filters", "idempotency",
         "desired_worker_id", "lifespan", "task_defaults",
     }
 )  # fmt: skip
@@ -216,11 +217,12 @@ class Hatchet:
         on_crons: list[str] | None = None,
         cron_input: Any = None,
         on_events: list[str] | None = None,
+        eviction_policy: EvictionPolicy | None = DEFAULT_DURABLE_TASK_EVICTION_POLICY,
         **unsupported: Any,
     ) -> Callable[[TaskFunction], Standalone[Any]]:
         settings = TaskSettings(
             name, schedule_timeout, execution_timeout, (), retries, backoff_factor,
-            backoff_max_seconds, durable=True,
+            backoff_max_seconds, durable=True, eviction_policy=eviction_policy,
         )  # fmt: skip
         workflow_options = (
             input_validator, default_priority, default_additional_metadata, on_crons, cron_input,

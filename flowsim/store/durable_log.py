@@ -72,13 +72,17 @@ class DurableStep:
 
 
 class DurableLogStore(Protocol):
-    """The store operations durable tasks need (part of ``RunStore``)."""
+    """The event log's operations (part of ``RunStore``; the memory store has them too)."""
 
     def durable_steps(self, task_run_id: str) -> list[DurableStep]:
         """The task run's logged steps in position order (empty for an unknown id)."""
 
     def record_step(self, task_run_id: str, step: DurableStep) -> DurableStep:
         """Log ``step`` unless a step is logged at its position; return the logged one."""
+
+
+class EvictingStore(Protocol):
+    """Evicting a waiting durable task run (part of ``RunStore``)."""
 
     def evict(
         self,

@@ -54,7 +54,7 @@ from typing import Protocol, runtime_checkable
 
 from flowsim.errors import TaskRunError
 from flowsim.rules import RunStatus, SlotPool
-from flowsim.store.durable_log import DurableLogStore
+from flowsim.store.durable_log import DurableLogStore, EvictingStore
 from flowsim.store.records import JSON, WorkflowSpec
 
 
@@ -210,7 +210,7 @@ class Snapshot:
 
 
 @runtime_checkable
-class RunStore(DurableLogStore, Protocol):
+class RunStore(DurableLogStore, EvictingStore, Protocol):
     """A durable run store. Synchronous and inline: the engine calls it on its loop, as
     hatchet_sdk's sync ``run_no_wait`` makes a blocking call to the server; SQLite and
     memory need no thread hop (a hop costs ~120 µs here, a SQLite transaction ~10 µs), and

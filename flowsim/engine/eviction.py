@@ -1,0 +1,215 @@
+"""Evicting waiting durable tasks from their slots, as hatchet_sdk's eviction manager does.
+
+A durable attempt that waits (a durable sleep, a child's result) is marked waiting here,
+ref-counted over concurrent waits. It becomes an eviction candidate by its task's
+``EvictionRule`` (hatchet_sdk's ``EvictionPolicy``; ``None`` means never evicted):
+
+- **TTL**: it has waited, uninterrupted, at least ``ttl`` seconds;
+- **capacity**: every durable slot of its worker is held by a waiting evictable run
+  (hatchet_sdk: ``waiting >= durable_slots - reserve_slots``, reserve 0) and it has waited
+  at least ``CAPACITY_MIN_WAIT`` seconds (hatchet_sdk's ``min_wait_for_capacity_eviction``).
+
+Candidates go lowest ``priority`` first, then longest waiting, as hatchet_sdk sorts them.
+hatchet_sdk looks every second; flowsim arms a timer at the instant a wait becomes
+eligible (and looks again whenever a wait begins), so in virtual time an eviction happens
+exactly at its TTL. Evicting ends the attempt (its slot frees at once, its coroutine is
+cancelled) and the store queues the task run as a restore: claimable when the sleep's wake
+time comes, or when the runs it awaited have all ended (``flowsim.store.durable_log``).
+The restored attempt replays the event log (``flowsim.engine.replay``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections import Counter
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from flowsim.clock import TimerHandle
+from flowsim.rules import SlotPool
+from flowsim.store.durable_log import eviction_reason
+
+if TYPE_CHECKING:
+    from flowsim.engine.runtime import AttemptState, WorkerRuntime
+
+#: hatchet_sdk's DurableEvictionConfig.min_wait_for_capacity_eviction (10 s)
+CAPACITY_MIN_WAIT = 10.0
+
+
+@dataclass(frozen=True, slots=True)
+class EvictionRule:
+    """A durable task's eviction policy in engine terms (seconds, no SDK types)."""
+
+    ttl: float | None
+    allow_capacity_eviction: bool = True
+    priority: int = 0
+
+
+@dataclass(eq=False)
+class DurableWait:
+    """What one durable attempt waits on right now."""
+
+    attempt: AttemptState
+    rule: EvictionRule
+    since: float
+    count: int = 0
+    kind: str = ""
+    resource: str = ""
+    #: wake times of the sleeps in progress, and the runs awaited (with multiplicity)
+    wakes: Counter[float] = field(default_factory=Counter)
+    runs: Counter[str] = field(default_factory=Counter)
+    timers: list[TimerHandle] = field(default_factory=list)
+
+    def restore_when(self) -> tuple[float | None, tuple[str, ...]]:
+        """(resume time, awaited runs) for the store: runs if any are awaited (a restore
+        before they end would only wait again), else the earliest wake time."""
+        runs = tuple(sorted(self.runs))
+        if runs or not self.wakes:
+            return None, runs
+        return min(self.wakes), ()
+
+
+class Evictions:
+    """The engine's waiting durable attempts and the eviction decisions about them.
+
+    ``now``, ``call_at`` and ``post`` are the engine's clock and loop; ``evict`` ends an
+    attempt and records the eviction in the store (the engine's ``evict_attempt``)."""
+
+    def __init__(
+        self,
+        now: Callable[[], float],
+        call_at: Callable[[float, Callable[[], None]], TimerHandle],
+        post: Callable[[Callable[[], None]], None],
+        evict: Callable[[AttemptState, float | None, tuple[str, ...], str], None],
+    ) -> None:
+        self._now = now
+        self._call_at = call_at
+        self._post = post
+        self._evict = evict
+        self._waits: dict[str, DurableWait] = {}
+        #: evictions so far (the simulator reports it)
+        self.count = 0
+
+    @contextlib.contextmanager
+    def waiting(
+        self,
+        attempt: AttemptState | None,
+        kind: str,
+        resource: str,
+        *,
+        wake_at: float | None = None,
+        runs: Iterable[str] = (),
+    ) -> Iterator[None]:
+        """Mark ``attempt`` waiting for the ``with`` body (a no-op for a non-durable or
+        never-evicted attempt)."""
+        rule = attempt.runnable.eviction if attempt is not None else None
+        if attempt is None or rule is None or attempt.finished:
+            yield
+            return
+        awaited = list(runs)
+        wait = self._begin(attempt, rule, kind, resource, wake_at, awaited)
+        try:
+            yield
+        finally:
+            self._end(wait, wake_at, awaited)
+
+    def _begin(
+        self,
+        attempt: AttemptState,
+        rule: EvictionRule,
+        kind: str,
+        resource: str,
+        wake_at: float | None,
+        runs: list[str],
+    ) -> DurableWait:
+        key = attempt.task_run.id
+        wait = self._waits.get(key)
+        if wait is None or wait.attempt is not attempt:
+            wait = DurableWait(attempt, rule, self._now())
+            self._waits[key] = wait
+            self._arm(wait)
+        wait.count += 1
+        wait.kind, wait.resource = kind, resource
+        if wake_at is not None:
+            wait.wakes[wake_at] += 1
+        wait.runs.update(runs)
+        self._post(lambda: self.consider(attempt.worker))
+        return wait
+
+    def _arm(self, wait: DurableWait) -> None:
+        worker = wait.attempt.worker
+        instants = []
+        if wait.rule.ttl is not None:
+            instants.append(wait.since + wait.rule.ttl)
+        if wait.rule.allow_capacity_eviction:
+            instants.append(wait.since + CAPACITY_MIN_WAIT)
+        for instant in instants:
+            wait.timers.append(self._call_at(instant, self._looker(worker)))
+
+    def _looker(self, worker: WorkerRuntime) -> Callable[[], None]:
+        """A timer callback (any thread) that looks at ``worker`` on the engine loop."""
+        return lambda: self._post(lambda: self.consider(worker))
+
+    def _end(self, wait: DurableWait, wake_at: float | None, runs: list[str]) -> None:
+        wait.count -= 1
+        if wake_at is not None:
+            wait.wakes.subtract([wake_at])
+            wait.wakes += Counter()  # drop zero counts
+        wait.runs.subtract(runs)
+        wait.runs += Counter()
+        if wait.count > 0:
+            return
+        for timer in wait.timers:
+            timer.cancel()
+        if self._waits.get(wait.attempt.task_run.id) is wait:
+            del self._waits[wait.attempt.task_run.id]
+
+    def consider(self, worker: WorkerRuntime) -> None:
+        """Evict what is due on ``worker`` now: every TTL-eligible waiting attempt, then
+        capacity evictions while every durable slot is held by a waiting run."""
+        now = self._now()
+        while True:
+            waiting = [
+                w for w in self._waits.values()
+                if w.attempt.worker is worker and w.count > 0 and not w.attempt.finished
+            ]  # fmt: skip
+            due = [w for w in waiting if w.rule.ttl is not None and now >= w.since + w.rule.ttl]
+            if not due:
+                due = self._capacity_candidates(worker, waiting, now)
+            if not due:
+                return
+            chosen = min(due, key=lambda w: (w.rule.priority, w.since))
+            ttl = chosen.rule.ttl if _ttl_due(chosen, now) else None
+            resume_at, runs = chosen.restore_when()
+            reason = eviction_reason(chosen.kind, chosen.resource, ttl)
+            self._end_all(chosen)
+            self.count += 1
+            self._evict(chosen.attempt, resume_at, runs, reason)
+
+    def _capacity_candidates(
+        self, worker: WorkerRuntime, waiting: list[DurableWait], now: float
+    ) -> list[DurableWait]:
+        slots = worker.capacity.get(SlotPool.DURABLE, 0)
+        if slots <= 0 or len(waiting) < slots:
+            return []
+        return [
+            w for w in waiting
+            if w.rule.allow_capacity_eviction and now >= w.since + CAPACITY_MIN_WAIT
+        ]  # fmt: skip
+
+    def _end_all(self, wait: DurableWait) -> None:
+        for timer in wait.timers:
+            timer.cancel()
+        self._waits.pop(wait.attempt.task_run.id, None)
+        wait.count = 0
+
+    def close(self) -> None:
+        for wait in self._waits.values():
+            for timer in wait.timers:
+                timer.cancel()
+        self._waits.clear()
+
+
+def _ttl_due(wait: DurableWait, now: float) -> bool:
+    return wait.rule.ttl is not None and now >= wait.since + wait.rule.ttl
