@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from typing import Final
 
 from flowsim import errors, rules, sdk
-from flowsim.sdk import eviction, events, scheduling
+from flowsim.sdk import events, eviction, scheduling
 
 ROOT: Final = "hatchet_sdk"
 

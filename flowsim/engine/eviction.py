@@ -45,6 +45,11 @@ class EvictionRule:
     allow_capacity_eviction: bool = True
     priority: int = 0
 
+    @property
+    def frees_slot(self) -> bool:
+        """Whether a wait can ever end in an eviction (the deadlock analysis asks)."""
+        return self.ttl is not None or self.allow_capacity_eviction
+
 
 @dataclass(eq=False)
 class DurableWait:
