@@ -476,12 +476,15 @@ class _Watch:
         self.engine = engine
         self.fail_fast = fail_fast
         self.pending = {run.id: run for run in runs if not run.status.is_terminal}
-        self.attempt = attempt
+        # an evictable durable holder's waits are not recorded: the snapshot's deadlock
+        # analysis then counts it as freeing its slot, which eviction will do
+        rule = attempt.runnable.eviction if attempt is not None else None
+        self.attempt = attempt if rule is None or not rule.frees_slot else None
         # not at once: the waits a parent begins together (gather) are all in the report
         self.next_check = time.monotonic() + STALL_CHECK_SECONDS / 2
         self.watched = list(self.pending)
-        if attempt is not None and self.watched:
-            engine.attempt_waits.add(attempt.task_run.id, self.watched)
+        if self.attempt is not None and self.watched:
+            engine.attempt_waits.add(self.attempt.task_run.id, self.watched)
         engine.reads.watch(self.watched)
 
     def step(self, seen: int) -> tuple[bool, WorkflowRun | None]:

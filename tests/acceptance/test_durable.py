@@ -300,3 +300,35 @@ async def test_an_evictable_child_spawn_is_restored_when_its_child_ends(
     task = hatchet.runs.view(ref.workflow_run_id).tasks["evictable_child_spawn"]
     assert [a.outcome for a in task.attempts] == ["EVICTED", "COMPLETED"]
     assert len([v for v in hatchet.runs.views() if v.workflow == "slow_child"]) == 1
+
+
+async def test_capacity_eviction_lets_a_durable_child_run_in_its_waiting_parents_slot(
+    hatchet_sdk: ModuleType, hatchet: Hatchet, flowsim_clock: ManualClock
+) -> None:
+    """One durable slot, a durable parent waiting on a durable child (the example's
+    ``CAPACITY_EVICTION_POLICY``: no TTL): pinned, the parent would hold the only slot
+    forever; evictable, it gives it up after 10 s of waiting with every slot waiting."""
+    from hatchet_sdk import DurableContext, EmptyModel, EvictionPolicy
+
+    capacity_only = EvictionPolicy(ttl=None, allow_capacity_eviction=True, priority=0)
+
+    @hatchet.durable_task(name="capacity_child", eviction_policy=None)
+    async def capacity_child(input: EmptyModel, ctx: DurableContext) -> dict[str, str]:
+        await ctx.aio_sleep_for(timedelta(seconds=1))
+        return {"child_status": "completed"}
+
+    @hatchet.durable_task(eviction_policy=capacity_only)
+    async def capacity_parent(input: EmptyModel, ctx: DurableContext) -> dict[str, Any]:
+        return {"child": await capacity_child.aio_run()}
+
+    async with hatchet.worker(
+        "eviction-worker", durable_slots=1, workflows=[capacity_child, capacity_parent]
+    ):
+        ref = capacity_parent.run_no_wait()
+        result = await drive(flowsim_clock, ref, within=10)
+    assert result == {"child": {"child_status": "completed"}}
+    task = hatchet.runs.view(ref.workflow_run_id).tasks["capacity_parent"]
+    evicted, restored = task.attempts
+    assert evicted.outcome == "EVICTED" and "Worker at capacity" in (evicted.error or "")
+    assert (evicted.finished_at or 0) - evicted.started_at >= 10  # min wait for capacity
+    assert restored.outcome == "COMPLETED"
