@@ -162,6 +162,8 @@ class Engine(Waiting):
         """Stop claiming, let running attempts finish, then unregister (on the engine loop)."""
         with self._lock:
             runtime.accepting = False
+        self.evictions.evict_all(runtime)  # waiting durable tasks leave now, as in Hatchet
+        with self._lock:
             if runtime.holders:
                 runtime.drained = asyncio.Event()
         # a running parent may wait on children only this worker would have claimed

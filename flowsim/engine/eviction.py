@@ -56,7 +56,8 @@ class DurableWait:
     """What one durable attempt waits on right now."""
 
     attempt: AttemptState
-    rule: EvictionRule
+    #: None: never evicted by TTL or capacity (still evicted when its worker shuts down)
+    rule: EvictionRule | None
     since: float
     count: int = 0
     kind: str = ""
@@ -106,14 +107,12 @@ class Evictions:
         wake_at: float | None = None,
         runs: Iterable[str] = (),
     ) -> Iterator[None]:
-        """Mark ``attempt`` waiting for the ``with`` body (a no-op for a non-durable or
-        never-evicted attempt)."""
-        rule = attempt.runnable.eviction if attempt is not None else None
-        if attempt is None or rule is None or attempt.finished:
+        """Mark a durable ``attempt`` waiting for the ``with`` body (a no-op for any other)."""
+        if attempt is None or not attempt.task_run.spec.durable or attempt.finished:
             yield
             return
         awaited = list(runs)
-        wait = self._begin(attempt, rule, kind, resource, wake_at, awaited)
+        wait = self._begin(attempt, attempt.runnable.eviction, kind, resource, wake_at, awaited)
         try:
             yield
         finally:
@@ -122,7 +121,7 @@ class Evictions:
     def _begin(
         self,
         attempt: AttemptState,
-        rule: EvictionRule,
+        rule: EvictionRule | None,
         kind: str,
         resource: str,
         wake_at: float | None,
@@ -139,15 +138,18 @@ class Evictions:
         if wake_at is not None:
             wait.wakes[wake_at] += 1
         wait.runs.update(runs)
-        self._post(lambda: self.consider(attempt.worker))
+        if rule is not None:
+            self._post(lambda: self.consider(attempt.worker))
         return wait
 
     def _arm(self, wait: DurableWait) -> None:
-        worker = wait.attempt.worker
+        worker, rule = wait.attempt.worker, wait.rule
+        if rule is None:
+            return
         instants = []
-        if wait.rule.ttl is not None:
-            instants.append(wait.since + wait.rule.ttl)
-        if wait.rule.allow_capacity_eviction:
+        if rule.ttl is not None:
+            instants.append(wait.since + rule.ttl)
+        if rule.allow_capacity_eviction:
             instants.append(wait.since + CAPACITY_MIN_WAIT)
         for instant in instants:
             wait.timers.append(self._call_at(instant, self._looker(worker)))
@@ -175,22 +177,36 @@ class Evictions:
         capacity evictions while every durable slot is held by a waiting run."""
         now = self._now()
         while True:
-            waiting = [
-                w for w in self._waits.values()
-                if w.attempt.worker is worker and w.count > 0 and not w.attempt.finished
-            ]  # fmt: skip
-            due = [w for w in waiting if w.rule.ttl is not None and now >= w.since + w.rule.ttl]
+            waiting = [w for w in self._waiting_on(worker) if w.rule is not None]
+            due = [w for w in waiting if _ttl_due(w, now)]
+            cause = "ttl"
             if not due:
-                due = self._capacity_candidates(worker, waiting, now)
+                due, cause = self._capacity_candidates(worker, waiting, now), "capacity"
             if not due:
                 return
-            chosen = min(due, key=lambda w: (w.rule.priority, w.since))
-            ttl = chosen.rule.ttl if _ttl_due(chosen, now) else None
-            resume_at, runs = chosen.restore_when()
-            reason = eviction_reason(chosen.kind, chosen.resource, ttl)
-            self._end_all(chosen)
-            self.count += 1
-            self._evict(chosen.attempt, resume_at, runs, reason)
+            chosen = min(due, key=lambda w: (w.rule.priority if w.rule else 0, w.since))
+            self._evict_one(chosen, cause)
+
+    def evict_all(self, worker: WorkerRuntime) -> None:
+        """The worker shuts down: evict every durable attempt of it that waits, whatever
+        its policy (hatchet_sdk's ``evict_all_waiting`` on a graceful shutdown), so the
+        drain does not wait out sleeps and children; they are restored elsewhere."""
+        for wait in sorted(self._waiting_on(worker), key=lambda w: w.since):
+            self._evict_one(wait, "shutdown")
+
+    def _waiting_on(self, worker: WorkerRuntime) -> list[DurableWait]:
+        return [
+            w for w in self._waits.values()
+            if w.attempt.worker is worker and w.count > 0 and not w.attempt.finished
+        ]  # fmt: skip
+
+    def _evict_one(self, wait: DurableWait, cause: str) -> None:
+        ttl = wait.rule.ttl if cause == "ttl" and wait.rule is not None else None
+        resume_at, runs = wait.restore_when()
+        reason = eviction_reason(wait.kind, wait.resource, ttl, cause)
+        self._end_all(wait)
+        self.count += 1
+        self._evict(wait.attempt, resume_at, runs, reason)
 
     def _capacity_candidates(
         self, worker: WorkerRuntime, waiting: list[DurableWait], now: float
@@ -200,7 +216,8 @@ class Evictions:
             return []
         return [
             w for w in waiting
-            if w.rule.allow_capacity_eviction and now >= w.since + CAPACITY_MIN_WAIT
+            if w.rule is not None and w.rule.allow_capacity_eviction
+            and now >= w.since + CAPACITY_MIN_WAIT
         ]  # fmt: skip
 
     def _end_all(self, wait: DurableWait) -> None:
@@ -217,4 +234,5 @@ class Evictions:
 
 
 def _ttl_due(wait: DurableWait, now: float) -> bool:
-    return wait.rule.ttl is not None and now >= wait.since + wait.rule.ttl
+    rule = wait.rule
+    return rule is not None and rule.ttl is not None and now >= wait.since + rule.ttl

@@ -113,11 +113,15 @@ class StepLog:
         return self._steps.setdefault(task_run_id, {}).setdefault(step.position, step)
 
 
-def eviction_reason(kind: str, resource: str, ttl: float | None) -> str:
-    """The evicted attempt's recorded reason, in hatchet_sdk's words."""
-    if ttl is not None:
-        return f"Wait TTL ({ttl:g} s) exceeded while waiting on {kind}({resource})"
-    return f"Worker at capacity while waiting on {kind}({resource})"
+def eviction_reason(kind: str, resource: str, ttl: float | None, cause: str) -> str:
+    """The evicted attempt's recorded reason, in hatchet_sdk's words; ``cause`` is
+    ``ttl``, ``capacity`` or ``shutdown``."""
+    waited_on = f"{kind}({resource})"
+    if cause == "ttl":
+        return f"Wait TTL ({ttl:g} s) exceeded while waiting on {waited_on}"
+    if cause == "capacity":
+        return f"Worker at capacity while waiting on {waited_on}"
+    return f"Worker shutdown while waiting on {waited_on}"
 
 
 def check_parking(resume_at: float | None, awaiting: Sequence[str]) -> None:
