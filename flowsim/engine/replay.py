@@ -25,7 +25,7 @@ from flowsim.store.records import JSON
 if TYPE_CHECKING:
     from flowsim.engine.runtime import AttemptState
 
-DOCS = "docs/how-to/durable-tasks.md"
+DOCS = "docs/durable-tasks.md"
 
 
 class Replay:

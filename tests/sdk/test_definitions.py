@@ -106,7 +106,7 @@ def test_unsupported_hatchet_options_are_refused_by_name(hatchet: Hatchet) -> No
     assert hatchet.workflow(name="ok", **kept).name == "ok"
 
 
-def test_placement_options_and_eviction_are_refused_and_typos_are_type_errors(
+def test_placement_options_are_refused_a_bad_eviction_policy_rejected_and_typos_are_type_errors(
     hatchet: Hatchet,
 ) -> None:
     @hatchet.task(name="placed")
