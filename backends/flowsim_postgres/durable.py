@@ -34,20 +34,20 @@ def durable_steps(conn: Conn, task_run_id: str) -> list[DurableStep]:
     ]
 
 
-def record_step(session: Session, task_run_id: str, step: DurableStep) -> DurableStep:
+def record_steps(
+    session: Session, task_run_id: str, steps: Sequence[DurableStep]
+) -> list[DurableStep]:
     conn = session.conn
-    conn.execute(
+    conn.cursor().executemany(
         "INSERT INTO durable_steps (task_run_id, position, kind, key, data, created_at) "
         "VALUES (%s, %s, %s, %s, %s, %s) ON CONFLICT DO NOTHING",
-        (task_run_id, step.position, step.kind.value, step.key, Jsonb(step.data),
-         step.created_at),
-    )  # fmt: skip
-    row = conn.execute(
-        _STEP + "WHERE task_run_id = %s AND position = %s", (task_run_id, step.position)
-    ).fetchone()
-    assert row is not None  # inserted, or there already
-    position, kind, key, data, created_at = row
-    return DurableStep(position, StepKind(kind), key, data, created_at)
+        [
+            (task_run_id, s.position, s.kind.value, s.key, Jsonb(s.data), s.created_at)
+            for s in steps
+        ],
+    )
+    logged = {step.position: step for step in durable_steps(conn, task_run_id)}
+    return [logged[step.position] for step in steps]
 
 
 _EVICT = f"""

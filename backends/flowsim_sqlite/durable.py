@@ -33,19 +33,17 @@ def durable_steps(tx: Tx, task_run_id: str) -> list[DurableStep]:
     ]
 
 
-def record_step(tx: Tx, task_run_id: str, step: DurableStep) -> DurableStep:
-    tx.execute(
+def record_steps(tx: Tx, task_run_id: str, steps: Sequence[DurableStep]) -> list[DurableStep]:
+    tx.executemany(
         "INSERT OR IGNORE INTO durable_steps (task_run_id, position, kind, key, data, "
         "created_at) VALUES (?, ?, ?, ?, ?, ?)",
-        (task_run_id, step.position, step.kind.value, step.key, dumps(step.data),
-         step.created_at),
-    )  # fmt: skip
-    position, kind, key, data, created_at = tx.execute(
-        "SELECT position, kind, key, data, created_at FROM durable_steps "
-        "WHERE task_run_id = ? AND position = ?",
-        (task_run_id, step.position),
-    ).fetchone()
-    return DurableStep(position, StepKind(kind), key, loads(data), created_at)
+        [
+            (task_run_id, s.position, s.kind.value, s.key, dumps(s.data), s.created_at)
+            for s in steps
+        ],
+    )
+    logged = {step.position: step for step in durable_steps(tx, task_run_id)}
+    return [logged[step.position] for step in steps]
 
 
 #: ends the running attempt as EVICTED and queues the task run again (no retry consumed);

@@ -245,8 +245,10 @@ class SqliteStore:
     def durable_steps(self, task_run_id: str) -> list[DurableStep]:
         return self._read("durable_steps", durable.durable_steps, task_run_id)
 
-    def record_step(self, task_run_id: str, step: DurableStep) -> DurableStep:
-        return self._write("record_step", durable.record_step, task_run_id, step)
+    def record_steps(
+        self, task_run_id: str, steps: Sequence[DurableStep]
+    ) -> list[DurableStep]:
+        return self._write("record_steps", durable.record_steps, task_run_id, steps)
 
     def evict(
         self,

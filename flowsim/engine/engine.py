@@ -244,9 +244,8 @@ class Engine(Waiting):
             if transition.retry_at:  # scheduled runs: released when due, as retries are
                 self._retry_timer.arm(min(transition.retry_at))
         if durable is not None:
-            replay, now = self.replay_for(durable), self.clock.now()
-            for item, run in zip(items, runs, strict=True):
-                replay.step(StepKind.SPAWN, _spawn_key(item), _run_id_of(run), now)
+            calls = [(_spawn_key(i), _run_id_of(r)) for i, r in zip(items, runs, strict=True)]
+            self.replay_for(durable).steps(StepKind.SPAWN, calls, self.clock.now())
         if transition.queued:
             if self.on_engine_loop() and not self._dispatching:
                 # Dispatch inline: a child that finishes without suspending is done before

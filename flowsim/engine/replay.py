@@ -15,7 +15,7 @@ the same order, which is what Hatchet requires of durable code too.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
 from flowsim.errors import NonDeterminismError
@@ -44,10 +44,23 @@ class Replay:
     ) -> tuple[DurableStep, bool]:
         """The step at the next position and whether it was replayed; ``data`` builds a
         new step's data. Raises ``NonDeterminismError`` if the log disagrees."""
-        position, logged = self.reserve(kind, key)
-        if logged is not None:
-            return logged, True
-        return self.record(position, kind, key, data(), now)
+        return self.steps(kind, [(key, data)], now)[0]
+
+    def steps(
+        self, kind: StepKind, calls: Sequence[tuple[str, Callable[[], JSON]]], now: float
+    ) -> list[tuple[DurableStep, bool]]:
+        """``step`` for consecutive calls of one kind (the children of one spawn batch),
+        the new ones recorded in one store call."""
+        reserved = [(self.reserve(kind, key), key, data) for key, data in calls]
+        new = [
+            DurableStep(position, kind, key, data(), now)
+            for (position, logged), key, data in reserved
+            if logged is None
+        ]
+        stored = iter(self._record(new))
+        return [
+            (logged, True) if logged is not None else next(stored) for (_, logged), _, _ in reserved
+        ]
 
     def reserve(self, kind: StepKind, key: str) -> tuple[int, DurableStep | None]:
         """Take the next position for a call (checked against the log) and return it with
@@ -65,13 +78,19 @@ class Replay:
     ) -> tuple[DurableStep, bool]:
         """Write a reserved position's step; (the logged step, whether another attempt of
         this task run logged it first)."""
-        step = DurableStep(position, kind, key, data, now)
-        stored = self._store.record_step(self._attempt.task_run.id, step)
-        self._logs()[position] = stored
-        if stored != step:
-            self._check(stored, kind, key)
-            return stored, True
-        return stored, False
+        return self._record([DurableStep(position, kind, key, data, now)])[0]
+
+    def _record(self, steps: list[DurableStep]) -> list[tuple[DurableStep, bool]]:
+        if not steps:
+            return []
+        stored = self._store.record_steps(self._attempt.task_run.id, steps)
+        results = []
+        for step, logged in zip(steps, stored, strict=True):
+            self._logs()[step.position] = logged
+            if logged != step:  # another attempt of this task run logged it first
+                self._check(logged, step.kind, step.key)
+            results.append((logged, logged != step))
+        return results
 
     def peek(self, kind: StepKind, key: str, offset: int = 0) -> int:
         """Check the call at the next position (plus ``offset``) against the log without

@@ -11,7 +11,8 @@ the logged step (another kind, another key) is non-determinism (the engine repor
 
 The log is append-only and keyed by (task run, position): recording a step where one is
 already logged changes nothing and returns the logged one, so two attempts racing (a
-zombie and its successor) converge on the first. What a step means is the engine's
+zombie and its successor) converge on the first. A batch (the children of one
+``aio_run_many``) is recorded in one call. What a step means is the engine's
 business (``flowsim.engine.replay``); the store keeps ``kind``, ``key`` and ``data`` as
 given.
 
@@ -77,8 +78,11 @@ class DurableLogStore(Protocol):
     def durable_steps(self, task_run_id: str) -> list[DurableStep]:
         """The task run's logged steps in position order (empty for an unknown id)."""
 
-    def record_step(self, task_run_id: str, step: DurableStep) -> DurableStep:
-        """Log ``step`` unless a step is logged at its position; return the logged one."""
+    def record_steps(
+        self, task_run_id: str, steps: Sequence[DurableStep]
+    ) -> list[DurableStep]:
+        """Log each step unless one is logged at its position (one transaction); return
+        the logged steps, in the order given."""
 
 
 class EvictingStore(Protocol):
@@ -109,8 +113,11 @@ class StepLog:
         steps = self._steps.get(task_run_id, {})
         return [steps[position] for position in sorted(steps)]
 
-    def record_step(self, task_run_id: str, step: DurableStep) -> DurableStep:
-        return self._steps.setdefault(task_run_id, {}).setdefault(step.position, step)
+    def record_steps(
+        self, task_run_id: str, steps: Sequence[DurableStep]
+    ) -> list[DurableStep]:
+        logged = self._steps.setdefault(task_run_id, {})
+        return [logged.setdefault(step.position, step) for step in steps]
 
 
 def eviction_reason(kind: str, resource: str, ttl: float | None, cause: str) -> str:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import heapq
 import itertools
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 from flowsim import rules
@@ -274,8 +274,10 @@ class MemoryStore:
     def durable_steps(self, task_run_id: str) -> list[DurableStep]:
         return self.steps.durable_steps(task_run_id)
 
-    def record_step(self, task_run_id: str, step: DurableStep) -> DurableStep:
-        return self.steps.record_step(task_run_id, step)
+    def record_steps(
+        self, task_run_id: str, steps: Sequence[DurableStep]
+    ) -> list[DurableStep]:
+        return self.steps.record_steps(task_run_id, steps)
 
     def evict(
         self,

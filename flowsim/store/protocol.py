@@ -41,7 +41,7 @@ Semantics every store implements exactly:
   runs whose lease expired (their worker stopped heartbeating) are re-queued as a new
   attempt *without* consuming a retry (the LOST attempt is recorded), spawn index 0.
 - **durable tasks** keep an event log per task run and can be evicted while waiting
-  (``flowsim.store.durable_log``: ``durable_steps``, ``record_step``, ``evict``).
+  (``flowsim.store.durable_log``: ``durable_steps``, ``record_steps``, ``evict``).
 - **heartbeat** extends the worker's lease and the lease of every task run it holds.
 - Ids are strings, unique in the store. Payloads are JSON (never pickle).
 """

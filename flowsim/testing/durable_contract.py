@@ -68,8 +68,8 @@ class DurableStoreContract:
         assert store.durable_steps(claim.task_run_id) == []
         later = DurableStep(1, StepKind.SPAWN, "plain_child", {"run_id": "r-1"}, 2.5)
         first = DurableStep(0, StepKind.SLEEP, "5s", {"wake_at": 1234.000001}, 1.25)
-        assert store.record_step(claim.task_run_id, later) == later
-        assert store.record_step(claim.task_run_id, first) == first
+        assert store.record_steps(claim.task_run_id, [later]) == [later]
+        assert store.record_steps(claim.task_run_id, [first]) == [first]
         assert store.durable_steps(claim.task_run_id) == [first, later]
         assert store.durable_steps("no-such-task-run") == []
 
@@ -78,15 +78,16 @@ class DurableStoreContract:
     ) -> None:
         _, claim = _held_parent(store)
         logged = DurableStep(0, StepKind.SLEEP, "5s", {"wake_at": 5.0}, 0.0)
-        store.record_step(claim.task_run_id, logged)
+        store.record_steps(claim.task_run_id, [logged])
         other = DurableStep(0, StepKind.SPAWN, "plain_child", {"run_id": "x"}, 1.0)
-        assert store.record_step(claim.task_run_id, other) == logged
-        assert store.durable_steps(claim.task_run_id) == [logged]
+        new = DurableStep(1, StepKind.SPAWN, "plain_child", {"run_id": "y"}, 1.0)
+        assert store.record_steps(claim.task_run_id, [new, other]) == [new, logged]
+        assert store.durable_steps(claim.task_run_id) == [logged, new]
 
     def test_the_event_log_outlives_a_retry_and_a_lost_lease(self, store: RunStore) -> None:
         _, claim = _held_parent(store)
         step = DurableStep(0, StepKind.MEMO, "digest", {"result": [1, "two", None]}, 0.0)
-        store.record_step(claim.task_run_id, step)
+        store.record_steps(claim.task_run_id, [step])
         store.fail(claim.task_run_id, claim.token, _error(claim), False, 1.0)
         retry = _claim_one(store, PARENT, 1.0)
         assert store.durable_steps(retry.task_run_id) == [step]
