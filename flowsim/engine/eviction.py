@@ -94,8 +94,6 @@ class Evictions:
         self._post = post
         self._evict = evict
         self._waits: dict[str, DurableWait] = {}
-        #: evictions so far (the simulator reports it)
-        self.count = 0
 
     @contextlib.contextmanager
     def waiting(
@@ -205,7 +203,6 @@ class Evictions:
         resume_at, runs = wait.restore_when()
         reason = eviction_reason(wait.kind, wait.resource, ttl, cause)
         self._end_all(wait)
-        self.count += 1
         self._evict(wait.attempt, resume_at, runs, reason)
 
     def _capacity_candidates(
