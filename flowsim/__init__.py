@@ -15,6 +15,7 @@ from flowsim.errors import (
     FlowsimError,
     IllegalTaskOutputError,
     InvalidInputError,
+    NonDeterminismError,
     NonRetryableException,
     RunNotFoundError,
     SlotDeadlockError,
@@ -43,6 +44,7 @@ from flowsim.sdk import (
     WorkflowRunTriggerConfig,
 )
 from flowsim.sdk.events import PushEventOptions
+from flowsim.sdk.eviction import EvictionPolicy
 from flowsim.sdk.labels import (
     DesiredWorkerLabel,
     StickyStrategy,
@@ -64,12 +66,14 @@ __all__ = [
     "DesiredWorkerLabel",
     "DurableContext",
     "EmptyModel",
+    "EvictionPolicy",
     "FailedTaskRunExceptionGroup",
     "FlowsimError",
     "Hatchet",
     "IllegalTaskOutputError",
     "InvalidInputError",
     "ManualClock",
+    "NonDeterminismError",
     "NonRetryableException",
     "Priority",
     "PushEventOptions",

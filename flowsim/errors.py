@@ -18,6 +18,7 @@ The tree::
     ├── BlockingCallError (RuntimeError)         sync run() called on the engine's own event loop
     ├── StaleAttemptError (RuntimeError)         an attempt that lost its task run tried to spawn
     ├── UnsupportedFeatureError (NotImplementedError)
+    ├── NonDeterminismError (RuntimeError)       a durable replay diverged from its event log
     ├── TaskRunError                             one failed task: type name, message, trace
     ├── FailedTaskRunExceptionGroup (ValueError) a run failed; holds TaskRunErrors
     ├── NonRetryableException                    raised by user code: fail without retrying
@@ -112,6 +113,31 @@ class StaleAttemptError(FlowsimError, RuntimeError):
 
 class UnsupportedFeatureError(FlowsimError, NotImplementedError):
     """User code touched a Hatchet feature flowsim does not model yet; never ignored silently."""
+
+
+class NonDeterminismError(FlowsimError, RuntimeError):
+    """A durable task, replaying its event log after a retry, a crash or an eviction, made
+    a different durable call at a logged position than the one logged (hatchet_sdk's
+    name). The attributes are hatchet_sdk's: ``node_id`` is the position in the log,
+    ``invocation_count`` the attempt that diverged; ``logged`` and ``attempted`` say
+    what the log holds and what the code did instead."""
+
+    def __init__(
+        self,
+        task_external_id: str,
+        invocation_count: int,
+        message: str,
+        node_id: int,
+        logged: str = "",
+        attempted: str = "",
+    ) -> None:
+        self.task_external_id = task_external_id
+        self.invocation_count = invocation_count
+        self.message = message
+        self.node_id = node_id
+        self.logged = logged
+        self.attempted = attempted
+        super().__init__(message)
 
 
 class SlotDeadlockError(FlowsimError, RuntimeError):

@@ -26,11 +26,13 @@ from psycopg_pool import ConnectionPool, PoolTimeout
 from flowsim.errors import ConfigurationError, RunNotFoundError, TaskRunError
 from flowsim.placement import LabelValue
 from flowsim.rules import SlotPool
+from flowsim.store.durable_log import DurableStep
 from flowsim.store.placement_filter import Deferrals
 from flowsim.store.protocol import Claim, Outcome, RunRequest, RunView, Snapshot, WorkerInfo
 from flowsim.store.records import JSON
 from flowsim_postgres import (
     claims,
+    durable,
     errors,
     outcomes,
     placement,
@@ -333,6 +335,32 @@ class PostgresStore:
         return self._run("cancel_run", lambda s: outcomes.cancel_run(s, run_id, reason, now))
 
     # ------------------------------------------------------------ time
+
+    # ------------------------------------------------------------ durable tasks
+
+    def durable_steps(self, task_run_id: str) -> list[DurableStep]:
+        return self._run(
+            "durable_steps", lambda s: durable.durable_steps(s.conn, task_run_id), read_only=True
+        )
+
+    def record_steps(
+        self, task_run_id: str, steps: Sequence[DurableStep]
+    ) -> list[DurableStep]:
+        return self._run("record_steps", lambda s: durable.record_steps(s, task_run_id, steps))
+
+    def evict(
+        self,
+        task_run_id: str,
+        token: int,
+        resume_at: float | None,
+        awaiting: Sequence[str],
+        reason: str,
+        now: float,
+    ) -> Outcome:
+        return self._run(
+            "evict",
+            lambda s: durable.evict(s, task_run_id, token, resume_at, awaiting, reason, now),
+        )
 
     def expire(self, now: float) -> Outcome:
         # what is due and not yet handled: handled once, whoever asks again

@@ -15,6 +15,7 @@ from flowsim.store.records import JSON, error_to_json
 from flowsim.store.views import run_not_found
 from flowsim_sqlite.claims import release_due
 from flowsim_sqlite.dag import Changes, advance, cancel_tasks
+from flowsim_sqlite.durable import release_parked
 from flowsim_sqlite.rows import SpecCache, Tx, dumps
 
 #: ends the running (last) attempt; its finish time is bound as JSON text (json(?)),
@@ -107,7 +108,7 @@ def cancel_run(tx: Tx, specs: SpecCache, run_id: str, reason: str, now: float) -
 def expire(tx: Tx, specs: SpecCache, now: float) -> Changes:
     """Release due retries, cancel what waited past its schedule deadline, and re-queue
     what a dead worker held (a new attempt, no retry consumed, spawn index 0)."""
-    changes = Changes(queued=release_due(tx, now))
+    changes = Changes(queued=release_due(tx, now) + release_parked(tx, now))
     late = tx.execute(
         "SELECT id, run_id, spec_id, schedule_timeout FROM task_runs "
         "WHERE status = 'QUEUED' AND in_backoff = 0 AND deadline <= ? "

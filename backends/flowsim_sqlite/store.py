@@ -29,10 +29,11 @@ from typing import Concatenate, ParamSpec, TypeVar
 from flowsim.errors import ConfigurationError, TaskRunError
 from flowsim.placement import LabelValue
 from flowsim.rules import SlotPool
+from flowsim.store.durable_log import DurableStep
 from flowsim.store.placement_filter import Deferrals
 from flowsim.store.protocol import Claim, Outcome, RunRequest, RunView, Snapshot, WorkerInfo
 from flowsim.store.records import JSON
-from flowsim_sqlite import claims, errors, migrate, outcomes, placement, workers
+from flowsim_sqlite import claims, durable, errors, migrate, outcomes, placement, workers
 from flowsim_sqlite.busy import retry_busy
 from flowsim_sqlite.checkpoint import BACKSTOP_PAGES, Checkpointer
 from flowsim_sqlite.dag import Changes
@@ -252,6 +253,31 @@ class SqliteStore:
     def cancel_run(self, run_id: str, reason: str, now: float) -> Outcome:
         return _outcome(
             self._write("cancel_run", outcomes.cancel_run, self._specs, run_id, reason, now)
+        )
+
+    # ------------------------------------------------------------ durable tasks
+
+    def durable_steps(self, task_run_id: str) -> list[DurableStep]:
+        return self._read("durable_steps", durable.durable_steps, task_run_id)
+
+    def record_steps(
+        self, task_run_id: str, steps: Sequence[DurableStep]
+    ) -> list[DurableStep]:
+        return self._write("record_steps", durable.record_steps, task_run_id, steps)
+
+    def evict(
+        self,
+        task_run_id: str,
+        token: int,
+        resume_at: float | None,
+        awaiting: Sequence[str],
+        reason: str,
+        now: float,
+    ) -> Outcome:
+        return _outcome(
+            self._write(
+                "evict", durable.evict, task_run_id, token, resume_at, awaiting, reason, now
+            )
         )
 
     # ------------------------------------------------------------ time

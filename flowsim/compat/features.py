@@ -23,7 +23,8 @@ FEATURES: Final[dict[str, str]] = {
     "dependency-injection": "dependency injection (Depends)",
     "embedded": "the embedded Hatchet engine (Hatchet.from_embedded)",
     "engine-version": "engine version negotiation",
-    "eviction": "durable eviction and replay (eviction_policy=, EvictionPolicy)",
+    "eviction": "durable eviction internals (the eviction manager, pre-eviction contexts, "
+    "spawn and memo result types, SleepResult)",
     "events": "event filters and bulk pushes (default_filters=, DefaultFilter, "
     "hatchet.filters, hatchet.event.bulk_push)",
     "grpc": "Hatchet's gRPC contracts and connections",

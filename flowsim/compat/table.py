@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from typing import Final
 
 from flowsim import errors, rules, sdk
-from flowsim.sdk import events, labels, scheduling
+from flowsim.sdk import events, eviction, labels, scheduling
 
 ROOT: Final = "hatchet_sdk"
 
@@ -28,6 +28,9 @@ FLOWSIM: Final[Mapping[str, object]] = {
     "Context": sdk.Context,
     "CronClient": scheduling.CronClient,
     "CronWorkflows": scheduling.CronWorkflows,
+    "DEFAULT_DURABLE_TASK_EVICTION_POLICY": eviction.DEFAULT_DURABLE_TASK_EVICTION_POLICY,
+    "EvictionPolicy": eviction.EvictionPolicy,
+    "NonDeterminismError": errors.NonDeterminismError,
     "ScheduledClient": scheduling.ScheduledClient,
     "DurableContext": sdk.DurableContext,
     "EmptyModel": sdk.EmptyModel,
@@ -74,8 +77,7 @@ REFUSED_NAMES: Final[Mapping[str, str]] = _names(
         "dependency-injection": "Depends DependencyFunc InvalidDependencyError",
         "embedded": "EmbeddedHatchetConfig",
         "engine-version": "MinEngineVersion",
-        "eviction": "EvictionNotSupportedError EvictionPolicy NonDeterminismError "
-        "DEFAULT_DURABLE_TASK_EVICTION_POLICY DurableSpawnResult MemoNowResult SleepResult",
+        "eviction": "EvictionNotSupportedError DurableSpawnResult MemoNowResult SleepResult",
         "events": "BulkPushEventOptions BulkPushEventWithMetadata DefaultFilter FiltersClient "
         "V1Filter",
         "grpc": "AdminClient CreateWorkflowVersionOpts DispatcherClient DurableEventListener",
@@ -155,7 +157,6 @@ REFUSED_MODULES: Final[Mapping[str, str]] = {
         "rate_limit": "rate-limits",
         "runnables.action": "internals",
         "runnables.contextvars": "internals",
-        "runnables.eviction": "eviction",
         "runnables.mcp": "mcp",
         "serde": "serde",
         "token": "client-config",
@@ -213,10 +214,11 @@ def children(package: str) -> frozenset[str]:
 #: submodules can be imported, as in hatchet_sdk.
 MODULES: Final[Mapping[str, AliasSpec]] = {
     ROOT: _spec(
-        "Context DesiredWorkerLabel DurableContext EmptyModel FailedTaskRunExceptionGroup "
-        "Hatchet NonRetryableException Priority PushEventOptions RunStatus StickyStrategy "
-        "Task TaskRunError TaskRunRef TriggerWorkflowOptions Worker WorkerContext "
-        "WorkerLabel WorkerLabelComparator WorkflowRunRef WorkflowRunTriggerConfig",
+        "Context DesiredWorkerLabel DurableContext EmptyModel EvictionPolicy "
+        "FailedTaskRunExceptionGroup Hatchet NonDeterminismError NonRetryableException "
+        "Priority PushEventOptions RunStatus StickyStrategy Task TaskRunError "
+        "TaskRunRef TriggerWorkflowOptions Worker WorkerContext WorkerLabel "
+        "WorkerLabelComparator WorkflowRunRef WorkflowRunTriggerConfig",
         # every other export of hatchet_sdk 1.43.1
         "APIError APIErrors APIMeta APIMetaAuth APIMetaIntegration APIResourceMeta APIToken "
         "AcceptInviteRequest BulkCancelReplayOpts BulkPushEventOptions "
@@ -225,37 +227,40 @@ MODULES: Final[Mapping[str, AliasSpec]] = {
         "ConcurrencyLimitStrategy Condition CreateAPITokenRequest CreateAPITokenResponse "
         "CreatePullRequestFromStepRun CreateTenantInviteRequest CreateTenantRequest "
         "CreateWorkflowVersionOpts DedupeViolationError DefaultFilter Depends "
-        "EmbeddedHatchetConfig Event EventData EventKeyList EventList EventOrderByDirection "
-        "EventOrderByField EventWorkflowRunSummary EvictionNotSupportedError EvictionPolicy "
-        "GetStepRunDiffResponse HealthcheckConfig IdempotencyCollisionError Job JobRun "
-        "JobRunStatus ListAPITokensResponse ListPullRequestsResponse LogLine LogLineLevel "
-        "LogLineList LogLineOrderByDirection LogLineOrderByField NonDeterminismError "
-        "OTelAttribute OpenTelemetryConfig OrGroup PaginationResponse ParentCondition "
-        "PullRequest PullRequestState RateLimit RateLimitDuration RejectInviteRequest "
-        "ReplayEventRequest RerunStepRunRequest RetryAfterException RunEventListener "
-        "RunFilter ScheduleTriggerWorkflowOptions SleepCondition SlotType "
-        "StatusBasedIdempotencyConfig StepRun StepRunDiff StepRunEventType StepRunStatus "
-        "TTLBasedIdempotencyConfig TaskDefaults TenacityConfig Tenant TenantInvite "
-        "TenantInviteList TenantList TenantMember TenantMemberList TenantMemberRole "
-        "TriggerWorkflowRunRequest UpdateTenantInviteRequest User UserEventCondition "
-        "UserLoginRequest UserRegisterRequest UserTenantMembershipsList UserTenantPublic "
-        "V1TaskStatus V1WebhookHMACAlgorithm V1WebhookHMACEncoding V1WebhookSourceName "
-        "WorkerList WorkerStartOptions WorkerStatus Workflow WorkflowConfig WorkflowList "
+        "EmbeddedHatchetConfig Event EventData EventKeyList EventList "
+        "EventOrderByDirection EventOrderByField EventWorkflowRunSummary "
+        "EvictionNotSupportedError GetStepRunDiffResponse HealthcheckConfig "
+        "IdempotencyCollisionError Job JobRun JobRunStatus ListAPITokensResponse "
+        "ListPullRequestsResponse LogLine LogLineLevel LogLineList "
+        "LogLineOrderByDirection LogLineOrderByField OTelAttribute OpenTelemetryConfig "
+        "OrGroup PaginationResponse ParentCondition PullRequest PullRequestState "
+        "RateLimit RateLimitDuration RejectInviteRequest ReplayEventRequest "
+        "RerunStepRunRequest RetryAfterException RunEventListener RunFilter "
+        "ScheduleTriggerWorkflowOptions SleepCondition SlotType "
+        "StatusBasedIdempotencyConfig StepRun StepRunDiff StepRunEventType "
+        "StepRunStatus TTLBasedIdempotencyConfig TaskDefaults TenacityConfig Tenant "
+        "TenantInvite TenantInviteList TenantList TenantMember TenantMemberList "
+        "TenantMemberRole TriggerWorkflowRunRequest UpdateTenantInviteRequest User "
+        "UserEventCondition UserLoginRequest UserRegisterRequest "
+        "UserTenantMembershipsList UserTenantPublic V1TaskStatus "
+        "V1WebhookHMACAlgorithm V1WebhookHMACEncoding V1WebhookSourceName WorkerList "
+        "WorkerStartOptions WorkerStatus Workflow WorkflowConfig WorkflowList "
         "WorkflowRun WorkflowRunEventType WorkflowRunList WorkflowRunStatus "
-        "WorkflowRunTriggeredBy WorkflowTag WorkflowTriggerCronRef WorkflowTriggerEventRef "
-        "WorkflowTriggers WorkflowVersion WorkflowVersionDefinition WorkflowVersionMeta "
+        "WorkflowRunTriggeredBy WorkflowTag WorkflowTriggerCronRef "
+        "WorkflowTriggerEventRef WorkflowTriggers WorkflowVersion "
+        "WorkflowVersionDefinition WorkflowVersionMeta "
         "is_in_hatchet_serialization_context or_ remove_null_unicode_character",
         package=True,
     ),
     f"{ROOT}.hatchet": _spec(
         "BaseWorkflow Context CronClient DesiredWorkerLabel DurableContext EmptyModel "
-        "EventClient Hatchet Priority ScheduledClient Standalone StickyStrategy Worker "
-        "Workflow",
-        "CELClient Client ClientConfig ConcurrencyExpression DefaultFilter DispatcherClient "
-        "EmbeddedHatchetConfig EvictionPolicy FiltersClient LogsClient MetricsClient "
+        "EventClient EvictionPolicy Hatchet Priority ScheduledClient Standalone "
+        "StickyStrategy Worker Workflow",
+        "CELClient Client ClientConfig ConcurrencyExpression DefaultFilter "
+        "DispatcherClient EmbeddedHatchetConfig FiltersClient LogsClient MetricsClient "
         "RateLimit RateLimitsClient RunEventListenerClient RunsClient "
-        "StatusBasedIdempotencyConfig StubsClient TTLBasedIdempotencyConfig TaskDefaults "
-        "WebhooksClient WorkersClient WorkflowConfig WorkflowsClient",
+        "StatusBasedIdempotencyConfig StubsClient TTLBasedIdempotencyConfig "
+        "TaskDefaults WebhooksClient WorkersClient WorkflowConfig WorkflowsClient",
     ),
     f"{ROOT}.clients": _spec("", package=True),
     f"{ROOT}.clients.admin": _spec(
@@ -274,16 +279,19 @@ MODULES: Final[Mapping[str, AliasSpec]] = {
     ),
     f"{ROOT}.context.worker_context": _spec("WorkerContext WorkerLabel"),
     f"{ROOT}.exceptions": _spec(
-        "FailedTaskRunExceptionGroup IllegalTaskOutputError NonRetryableException TaskRunError",
+        "FailedTaskRunExceptionGroup IllegalTaskOutputError NonDeterminismError "
+        "NonRetryableException TaskRunError",
         "BulkTriggerIdempotencyCollisionError DedupeViolationError EvictionNotSupportedError "
         "IdempotencyCollisionError InvalidDependencyError LifespanSetupError "
-        "LoopAlreadyRunningError MinEngineVersion NonDeterminismError RetryAfterException",
+        "LoopAlreadyRunningError MinEngineVersion RetryAfterException",
     ),
     f"{ROOT}.runnables": _spec("", package=True),
+    f"{ROOT}.runnables.eviction": _spec("DEFAULT_DURABLE_TASK_EVICTION_POLICY EvictionPolicy"),
     f"{ROOT}.runnables.task": _spec(
-        "Context DesiredWorkerLabel DurableContext Priority Task WorkerContext",
-        "ConcurrencyExpression Condition DependencyFunc Depends EvictionPolicy "
-        "InvalidDependencyError OrGroup ParentCondition SleepCondition UserEventCondition",
+        "Context DesiredWorkerLabel DurableContext EvictionPolicy Priority Task "
+        "WorkerContext",
+        "ConcurrencyExpression Condition DependencyFunc Depends InvalidDependencyError "
+        "OrGroup ParentCondition SleepCondition UserEventCondition",
     ),
     f"{ROOT}.runnables.types": _spec(
         "EmptyModel Priority StickyStrategy",
@@ -292,13 +300,13 @@ MODULES: Final[Mapping[str, AliasSpec]] = {
         "TaskDefaults TaskIOValidator WorkflowConfig",
     ),
     f"{ROOT}.runnables.workflow": _spec(
-        "BaseWorkflow Context CronWorkflows DesiredWorkerLabel DurableContext EmptyModel "
-        "Priority Standalone Task TaskRunRef TriggerWorkflowOptions Workflow WorkflowRunRef "
-        "WorkflowRunTriggerConfig",
-        "ComputedTaskParameters ConcurrencyExpression Condition EvictionPolicy MCPProvider "
-        "OrGroup RateLimit RunEventListener ScheduleTriggerWorkflowOptions TaskDefaults "
-        "TypedTriggerWorkflowRunConfig V1Filter V1TaskStatus V1TaskSummary WorkflowConfig "
-        "WorkflowModel",
+        "BaseWorkflow Context CronWorkflows DesiredWorkerLabel DurableContext "
+        "EmptyModel EvictionPolicy Priority Standalone Task TaskRunRef "
+        "TriggerWorkflowOptions Workflow WorkflowRunRef WorkflowRunTriggerConfig",
+        "ComputedTaskParameters ConcurrencyExpression Condition MCPProvider OrGroup "
+        "RateLimit RunEventListener ScheduleTriggerWorkflowOptions TaskDefaults "
+        "TypedTriggerWorkflowRunConfig V1Filter V1TaskStatus V1TaskSummary "
+        "WorkflowConfig WorkflowModel",
     ),
     f"{ROOT}.types": _spec(
         "DesiredWorkerLabel Priority StickyStrategy WorkerLabelComparator",

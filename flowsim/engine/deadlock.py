@@ -279,8 +279,11 @@ class _Analysis:
                 continue
             self.relevant[run_id] = run
         self.progress_runs: set[str] = set()
+        # a holder that only waits still progresses if it can be evicted: its slot frees
         self.progress_holders: set[str] = {
-            s.task_run.id for s in self.holders if not _active_waits(s.task_run, runs)
+            s.task_run.id
+            for s in self.holders
+            if not _active_waits(s.task_run, runs) or _evictable(s)
         }
 
     def pool_frees(self, worker: WorkerLike, pool: SlotPool, cost: int) -> bool:
@@ -336,6 +339,13 @@ class _Analysis:
                 if any(r in self.progress_runs for r in _active_waits(state.task_run, self.runs)):
                     self.progress_holders.add(state.task_run.id)
                     changed = True
+
+
+def _evictable(holder: object) -> bool:
+    """Whether a waiting slot holder will give its slot up by eviction (a durable task
+    whose eviction policy allows it: ``flowsim.engine.eviction``)."""
+    rule = getattr(getattr(holder, "runnable", None), "eviction", None)
+    return rule is not None and bool(rule.frees_slot)
 
 
 def find_stall(

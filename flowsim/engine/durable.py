@@ -36,6 +36,7 @@ from flowsim.engine.shared_reads import SharedReads
 from flowsim.engine.timers import EarliestTimer
 from flowsim.errors import BlockingCallError, DatabaseLostError, SlotDeadlockError, TaskRunError
 from flowsim.rules import RunStatus, SlotPool
+from flowsim.store.durable_log import DurableLogStore
 from flowsim.store.memory import NewRun, Transition
 from flowsim.store.protocol import (
     Claim,
@@ -183,6 +184,20 @@ class DurableEngine(Engine):
                 run.tasks[name] = _stored_task(run, task)
 
     # ------------------------------------------------------------ store calls
+
+    @property
+    def step_store(self) -> DurableLogStore:
+        return self.run_store
+
+    def _store_evict(
+        self, task_run: TaskRun, resume_at: float | None, runs: tuple[str, ...], reason: str
+    ) -> Transition:
+        token, now = task_run.fencing_token, self.clock.now()
+        transition = self._store_result(
+            lambda: self.run_store.evict(task_run.id, token, resume_at, runs, reason, now)
+        )
+        self.request_dispatch()  # re-arms the wake timer for the restore's resume time
+        return transition
 
     def _create(
         self, items: Sequence[NewRun], parent: TaskRun | None
@@ -473,12 +488,15 @@ class _Watch:
         self.engine = engine
         self.fail_fast = fail_fast
         self.pending = {run.id: run for run in runs if not run.status.is_terminal}
-        self.attempt = attempt
+        # an evictable durable holder's waits are not recorded: the snapshot's deadlock
+        # analysis then counts it as freeing its slot, which eviction will do
+        rule = attempt.runnable.eviction if attempt is not None else None
+        self.attempt = attempt if rule is None or not rule.frees_slot else None
         # not at once: the waits a parent begins together (gather) are all in the report
         self.next_check = time.monotonic() + STALL_CHECK_SECONDS / 2
         self.watched = list(self.pending)
-        if attempt is not None and self.watched:
-            engine.attempt_waits.add(attempt.task_run.id, self.watched)
+        if self.attempt is not None and self.watched:
+            engine.attempt_waits.add(self.attempt.task_run.id, self.watched)
         engine.reads.watch(self.watched)
 
     def step(self, seen: int) -> tuple[bool, WorkflowRun | None]:

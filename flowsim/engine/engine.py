@@ -14,6 +14,7 @@ the deadlock analysis runs when a worker's slots are all held by waiting runs.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import contextvars
 import itertools
 import threading
@@ -26,13 +27,16 @@ from flowsim.clock import Clock, SystemClock
 from flowsim.deadlines import DeadlineQueue
 from flowsim.engine.crons import CronTable, DeclaresCrons
 from flowsim.engine.eager import resume
+from flowsim.engine.eviction import Evictions
 from flowsim.engine.missing import MissingTask
 from flowsim.engine.placing import claim_filter, has_placement_rules
+from flowsim.engine.replay import Replay
 from flowsim.engine.runtime import AttemptState, Registrable, WorkerRuntime
 from flowsim.engine.timers import EarliestTimer
 from flowsim.engine.waiting import CURRENT_ATTEMPT, Waiting
 from flowsim.errors import (
     BlockingCallError,
+    NonDeterminismError,
     NonRetryableException,
     SlotDeadlockError,
     StaleAttemptError,
@@ -42,6 +46,7 @@ from flowsim.errors import (
 )
 from flowsim.placement import check_labels
 from flowsim.rules import RunStatus, SlotPool
+from flowsim.store.durable_log import DurableLogStore, StepKind
 from flowsim.store.memory import MemoryStore, NewRun, Transition
 from flowsim.store.protocol import RunView
 from flowsim.store.records import JSON, TaskRun, WorkflowRun
@@ -52,6 +57,7 @@ T = TypeVar("T")
 
 #: Failures that another attempt cannot fix, so they are never retried.
 _NOT_RETRYABLE = (
+    NonDeterminismError,  # a retry replays the same log and diverges again
     NonRetryableException,
     SlotDeadlockError,
     UnknownWorkflowError,
@@ -65,6 +71,17 @@ def _attempt_live(attempt: AttemptState, version: int) -> bool:
 
 def _cancel_task(task: asyncio.Task[None]) -> None:
     task.cancel()
+
+
+def _run_id_of(run: WorkflowRun) -> Callable[[], JSON]:
+    """A spawn step's data: the child's run id."""
+    return lambda: {"run_id": run.id}
+
+
+def _spawn_key(item: NewRun) -> str:
+    """A child spawn's key in the event log: the workflow, and the child key if given."""
+    name = item.spec.name
+    return name if item.child_key is None else f"{name} (child key {item.child_key!r})"
 
 
 class Engine(Waiting):
@@ -99,6 +116,10 @@ class Engine(Waiting):
         self.closed = False
         #: cron triggers (``on_crons=``, ``wf.create_cron``), fired while a worker runs
         self.crons = CronTable(self.clock, self.post, lambda item: self.trigger([item]))
+        #: waiting durable attempts, evicted by their eviction policy (flowsim.engine.eviction)
+        self.evictions = Evictions(
+            self.clock.now, self.clock.call_at, self.post, self.evict_attempt
+        )
 
     # ------------------------------------------------------------ workers
 
@@ -148,6 +169,8 @@ class Engine(Waiting):
         """Stop claiming, let running attempts finish, then unregister (on the engine loop)."""
         with self._lock:
             runtime.accepting = False
+        self.evictions.evict_all(runtime)  # waiting durable tasks leave now, as in Hatchet
+        with self._lock:
             if runtime.holders:
                 runtime.drained = asyncio.Event()
         # a running parent may wait on children only this worker would have claimed
@@ -222,10 +245,17 @@ class Engine(Waiting):
         if parent is not None and parent_run is not None and parent.finished:
             # timed out, cancelled or lost: its spawns would shift the next attempt's children
             raise StaleAttemptError(parent_run.id, None)
+        durable = parent if parent_run is not None and parent_run.spec.durable else None
+        if durable is not None:
+            for offset, item in enumerate(items):  # diverging from the log spawns nothing
+                self.replay_for(durable).peek(StepKind.SPAWN, _spawn_key(item), offset)
         with self._lock:
             runs, transition = self._create(items, parent_run)
             if transition.retry_at:  # scheduled runs: released when due, as retries are
                 self._retry_timer.arm(min(transition.retry_at))
+        if durable is not None:
+            calls = [(_spawn_key(i), _run_id_of(r)) for i, r in zip(items, runs, strict=True)]
+            self.replay_for(durable).steps(StepKind.SPAWN, calls, self.clock.now())
         if transition.queued:
             if self.on_engine_loop() and not self._dispatching:
                 # Dispatch inline: a child that finishes without suspending is done before
@@ -309,6 +339,46 @@ class Engine(Waiting):
 
     def _has_ready(self) -> bool:
         return self.store.has_ready()
+
+    # ------------------------------------------------------------ durable tasks
+
+    @property
+    def step_store(self) -> DurableLogStore:
+        """Where durable task runs' event logs are kept."""
+        return self.store
+
+    def replay_for(self, attempt: AttemptState) -> Replay:
+        """The attempt's walk through its task run's event log."""
+        if attempt.replay is None:
+            attempt.replay = Replay(self.step_store, attempt)
+        return attempt.replay
+
+    def child_wait(self, runs: Sequence[WorkflowRun]) -> contextlib.AbstractContextManager[None]:
+        """Mark the current durable attempt (if any) waiting on ``runs`` while in the
+        ``with`` body: an evictable wait (hatchet_sdk's "spawn_child" wait)."""
+        names = ", ".join(sorted({run.workflow_name for run in runs}))
+        attempt = self.current_attempt()
+        ids = [run.id for run in runs if not run.status.is_terminal]
+        if not ids:
+            return contextlib.nullcontext()
+        return self.evictions.waiting(attempt, "spawn_child", names, runs=ids)
+
+    def evict_attempt(
+        self, attempt: AttemptState, resume_at: float | None, runs: tuple[str, ...], reason: str
+    ) -> None:
+        """Evict a waiting durable attempt (on the engine loop): it ends as a timeout ends
+        one, freeing its slot, and the store queues its task run to be restored."""
+        with self._lock:
+            if not self._end_attempt(attempt):
+                return
+            self._apply(self._store_evict(attempt.task_run, resume_at, runs, reason))
+        if attempt.task is not None and not attempt.task.done():
+            attempt.task.cancel()
+
+    def _store_evict(
+        self, task_run: TaskRun, resume_at: float | None, runs: tuple[str, ...], reason: str
+    ) -> Transition:
+        return self.store.evict(task_run, resume_at, runs, reason, self.clock.now())
 
     # ------------------------------------------------------------ executing
 
@@ -512,6 +582,8 @@ class Engine(Waiting):
         """Act on a store transition: wake waiters, arm retry timers, dispatch."""
         for run in transition.finished:
             self._finish_waiters(run)
+        if transition.finished and self.store.has_parked:  # evicted runs awaiting these
+            transition.queued += self.store.release_parked(self.clock.now()).queued
         if transition.finished and self._saturated_pools:
             # a run a blocked holder also waited on ended: the rest may now be stuck
             self.request_stall_check()
@@ -540,6 +612,7 @@ class Engine(Waiting):
         with self._lock:
             self.closed = True
             self.crons.stop()
+            self.evictions.close()
             timers = (self._schedule_timer, self._exec_timer, self._retry_timer,
                       self._placement_timer)  # fmt: skip
             for timer in timers:

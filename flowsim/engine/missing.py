@@ -14,6 +14,7 @@ class MissingTask:
     workflows share a name. The attempt fails, non-retryably, saying so."""
 
     is_async = True
+    eviction = None
 
     def __init__(self, task_run: TaskRun, worker: WorkerRuntime, registered: Registrable) -> None:
         self.spec = task_run.spec

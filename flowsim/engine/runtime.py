@@ -20,6 +20,8 @@ from flowsim.store.records import JSON, TaskRun, TaskSpec, WorkflowSpec
 
 if TYPE_CHECKING:
     from flowsim.engine.engine import Engine
+    from flowsim.engine.eviction import EvictionRule
+    from flowsim.engine.replay import Replay
 
 
 class Runnable(Protocol):
@@ -30,6 +32,10 @@ class Runnable(Protocol):
 
     @property
     def is_async(self) -> bool: ...
+
+    @property
+    def eviction(self) -> EvictionRule | None:
+        """A durable task's eviction policy; None: never evicted (and any other task)."""
 
     def make_context(self, attempt: AttemptState) -> Any: ...
 
@@ -96,6 +102,8 @@ class AttemptState:
     slot_released: bool = False
     #: counted in its worker's ``waiting_holders`` (holds a slot while blocked on runs)
     counted_waiting: bool = False
+    #: a durable attempt's walk through its event log (made at its first durable call)
+    replay: Replay | None = None
 
     @property
     def pool(self) -> SlotPool:

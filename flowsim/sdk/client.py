@@ -15,6 +15,7 @@ from flowsim.engine.engine import Engine
 from flowsim.errors import UnknownWorkflowError, UnsupportedFeatureError
 from flowsim.placement import Sticky
 from flowsim.sdk.events import EventClient
+from flowsim.sdk.eviction import DEFAULT_DURABLE_TASK_EVICTION_POLICY, EvictionPolicy
 from flowsim.sdk.labels import DesiredLabels, StickyStrategy, sticky_strategy
 from flowsim.sdk.runs import RunsClient
 from flowsim.sdk.scheduling import CronClient, ScheduledClient
@@ -36,7 +37,7 @@ _HARMLESS = frozenset({"description", "version", "debug"})
 HATCHET_OPTIONS_NOT_MODELLED = frozenset(
     {
         "concurrency", "rate_limits",
-        "wait_for", "skip_if", "cancel_if", "default_filters", "idempotency", "eviction_policy",
+        "wait_for", "skip_if", "cancel_if", "default_filters", "idempotency",
         "desired_worker_id", "lifespan", "task_defaults",
     }
 )  # fmt: skip
@@ -226,11 +227,13 @@ class Hatchet:
         on_events: list[str] | None = None,
         desired_worker_labels: DesiredLabels | None = None,
         sticky: StickyStrategy | None = None,
+        eviction_policy: EvictionPolicy | None = DEFAULT_DURABLE_TASK_EVICTION_POLICY,
         **unsupported: Any,
     ) -> Callable[[TaskFunction], Standalone[Any]]:
         settings = TaskSettings(
             name, schedule_timeout, execution_timeout, (), retries, backoff_factor,
             backoff_max_seconds, durable=True, desired_worker_labels=desired_worker_labels,
+            eviction_policy=eviction_policy,
         )  # fmt: skip
         workflow_options = (
             input_validator, default_priority, default_additional_metadata, on_crons, cron_input,

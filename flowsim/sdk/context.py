@@ -3,20 +3,28 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import json
 import logging
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, TypeVar
+
+from pydantic import TypeAdapter
 
 from flowsim.engine.runtime import AttemptState
 from flowsim.errors import TaskRunError, UnsupportedFeatureError
 from flowsim.rules import RunStatus
 from flowsim.sdk.labels import WorkerContext
 from flowsim.sdk.types import Duration, to_seconds
+from flowsim.store.durable_log import StepKind
 
 if TYPE_CHECKING:
     from flowsim.sdk.task import Task
     from flowsim.sdk.workflow import BaseWorkflow
 
 R = TypeVar("R")
+M = TypeVar("M")
 logger = logging.getLogger("flowsim.task")
 
 
@@ -224,11 +232,37 @@ class Context:
         raise self._unsupported("ctx.put_stream()")
 
 
+def memo_key(args: tuple[Any, ...], kwargs: dict[str, Any]) -> str:
+    """A memo's key in the event log: a digest of its arguments (as hatchet_sdk keys a
+    memo by its arguments), so a replay with other arguments is non-determinism."""
+    text = json.dumps([list(args), kwargs], sort_keys=True, default=repr)
+    return "args " + hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
 class DurableContext(Context):
-    """Context of a durable task. Waiting is on the engine's clock, so virtual in tests."""
+    """Context of a durable task. Waiting is on the engine's clock, so virtual in tests.
+
+    Every durable call is a step of the task run's event log (``flowsim.engine.replay``):
+    when the body runs again (a retry, a reclaim after a crash, a restore after an
+    eviction), a sleep already begun keeps its first wake time, so one that is over
+    returns at once; a child already spawned is found, not spawned again; a memo is not
+    recomputed. A call that differs from the logged one raises ``NonDeterminismError``."""
 
     async def aio_sleep_for(self, duration: Duration) -> dict[str, Any]:
         seconds = to_seconds(duration, "aio_sleep_for(duration)")
+        attempt = self._attempt
+        engine = attempt.engine
+        step, _ = engine.replay_for(attempt).step(
+            StepKind.SLEEP, f"{seconds:g}s", lambda: {"wake_at": engine.clock.now() + seconds},
+            engine.clock.now(),
+        )  # fmt: skip
+        wake_at = float(step.data["wake_at"])
+        if wake_at > engine.clock.now():
+            with engine.evictions.waiting(attempt, "sleep", f"{seconds:g}s", wake_at=wake_at):
+                await self._sleep_until(wake_at)
+        return {"sleep_duration_seconds": seconds}
+
+    async def _sleep_until(self, wake_at: float) -> None:
         engine = self._attempt.engine
         loop = asyncio.get_running_loop()
         woken: asyncio.Future[None] = loop.create_future()
@@ -241,12 +275,43 @@ class DurableContext(Context):
             if not loop.is_closed():
                 loop.call_soon_threadsafe(resolve)
 
-        handle = engine.clock.call_at(engine.clock.now() + seconds, wake)
+        handle = engine.clock.call_at(wake_at, wake)
         try:
             await woken
         finally:
             handle.cancel()
-        return {"sleep_duration_seconds": seconds}
+
+    async def _aio_memo(
+        self,
+        fn: Callable[..., Awaitable[Any]],
+        result_validator: type[M],
+        /,
+        *args: Any,
+        **kwargs: Any,
+    ) -> M:
+        """hatchet_sdk's memo: ``fn(*args, **kwargs)`` computed once per task run and
+        position, its result kept in the event log (JSON, validated with
+        ``result_validator``) and returned as is on every replay."""
+        adapter = TypeAdapter(result_validator)
+        engine = self._attempt.engine
+        replay = engine.replay_for(self._attempt)
+        key = memo_key(args, kwargs)
+        position, logged = replay.reserve(StepKind.MEMO, key)
+        if logged is None:
+            value = await fn(*args, **kwargs)
+            data = {"result": adapter.dump_python(value, mode="json")}
+            logged, _ = replay.record(position, StepKind.MEMO, key, data, engine.clock.now())
+        return adapter.validate_python(logged.data["result"])
+
+    async def aio_now(self) -> datetime:
+        """The current time on the engine's clock, memoized: the same on every replay."""
+        clock = self._attempt.engine.clock
+
+        async def now() -> float:
+            return clock.now()
+
+        seconds = await self._aio_memo(now, float)
+        return datetime.fromtimestamp(seconds, tz=UTC)
 
     async def aio_wait_for(self, signal_key: str, *conditions: Any) -> dict[str, Any]:
         raise self._unsupported("DurableContext.aio_wait_for (events and conditions)")

@@ -58,7 +58,9 @@ class WorkflowRunRef:
         return self._run.status
 
     async def aio_result(self) -> dict[str, Any]:
-        return outcome(self._engine, await self._engine.wait(self._run), sync=False)
+        with self._engine.child_wait([self._run]):
+            finished = await self._engine.wait(self._run)
+        return outcome(self._engine, finished, sync=False)
 
     def result(self, poll_interval: float | None = None) -> dict[str, Any]:
         return outcome(self._engine, self._engine.wait_blocking(self._run), sync=True)

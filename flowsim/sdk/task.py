@@ -13,9 +13,11 @@ from pydantic import BaseModel, TypeAdapter, ValidationError
 from pydantic_core import to_jsonable_python
 
 from flowsim import rules
+from flowsim.engine.eviction import EvictionRule
 from flowsim.engine.runtime import AttemptState
 from flowsim.errors import ConfigurationError, IllegalTaskOutputError, InvalidInputError
 from flowsim.sdk.context import Context, DurableContext
+from flowsim.sdk.eviction import DEFAULT_DURABLE_TASK_EVICTION_POLICY, EvictionPolicy
 from flowsim.sdk.labels import DesiredLabels, desired_labels
 from flowsim.sdk.types import Duration, to_seconds
 from flowsim.store.records import JSON, TaskSpec
@@ -81,6 +83,8 @@ class TaskSettings:
     kind: str = "default"
     #: ``desired_worker_labels=``, as given (a list of DesiredWorkerLabel, or a dict)
     desired_worker_labels: DesiredLabels | None = None
+    #: a durable task's eviction policy (None: never evicted); ignored for other tasks
+    eviction_policy: EvictionPolicy | None = DEFAULT_DURABLE_TASK_EVICTION_POLICY
 
 
 #: hatchet_sdk appends these to the task name of an on-failure / on-success task.
@@ -109,6 +113,15 @@ class Task(Generic[R]):
         if settings.durable and not self.is_async:
             raise ConfigurationError(f"{where}: durable tasks must be async functions")
         self.durable = settings.durable
+        policy = settings.eviction_policy
+        if policy is not None and not isinstance(policy, EvictionPolicy):
+            raise ConfigurationError(
+                f"{where}: eviction_policy must be an EvictionPolicy or None, got {policy!r}"
+            )
+        #: how the engine may evict it while it waits (durable tasks only)
+        self.eviction: EvictionRule | None = (
+            policy.rule() if settings.durable and policy is not None else None
+        )
         self._context_class = DurableContext if settings.durable else Context
         self.parent_names = tuple(workflow.resolve_parent(self.name, p) for p in settings.parents)
         self._spec = TaskSpec(

@@ -18,6 +18,7 @@ from flowsim.engine.crons import CronTrigger, check_expression
 from flowsim.engine.engine import Engine
 from flowsim.errors import UnsupportedFeatureError, WorkflowDefinitionError
 from flowsim.placement import Sticky
+from flowsim.sdk.eviction import DEFAULT_DURABLE_TASK_EVICTION_POLICY, EvictionPolicy
 from flowsim.sdk.hooks import WorkflowHooks
 from flowsim.sdk.labels import DesiredLabels
 from flowsim.sdk.refs import TaskRunRef, WorkflowRunRef, outcome, outcome_or_error
@@ -461,7 +462,9 @@ class BaseWorkflow:
         if not wait_for_result:
             return self._wrap_ref(self._ref(run))
         engine = self._engine()
-        return self._extract(outcome(engine, await engine.wait(run), sync=False))
+        with engine.child_wait([run]):
+            finished = await engine.wait(run)
+        return self._extract(outcome(engine, finished, sync=False))
 
     def run_many(
         self,
@@ -486,7 +489,8 @@ class BaseWorkflow:
         if not wait_for_result:
             return [self._wrap_ref(self._ref(run)) for run in runs]
         engine = self._engine()
-        failed = await engine.wait_many(runs, fail_fast=not return_exceptions)
+        with engine.child_wait(runs):
+            failed = await engine.wait_many(runs, fail_fast=not return_exceptions)
         if failed is not None:
             outcome(engine, failed, sync=False)  # raises, for the run that failed first
         return self._collect(runs, return_exceptions, sync=False)
@@ -548,12 +552,13 @@ class Workflow(BaseWorkflow, WorkflowHooks):
         backoff_factor: float | None = None,
         backoff_max_seconds: int | None = None,
         desired_worker_labels: DesiredLabels | None = None,
+        eviction_policy: EvictionPolicy | None = DEFAULT_DURABLE_TASK_EVICTION_POLICY,
         **unsupported: Any,
     ) -> Callable[[TaskFunction], Task[Any]]:
         settings = TaskSettings(
             name, schedule_timeout, execution_timeout, tuple(parents or ()), retries,
             backoff_factor, backoff_max_seconds, durable=True,
-            desired_worker_labels=desired_worker_labels,
+            desired_worker_labels=desired_worker_labels, eviction_policy=eviction_policy,
         )  # fmt: skip
         return self._decorator(settings, unsupported)
 

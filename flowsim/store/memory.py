@@ -11,7 +11,7 @@ from __future__ import annotations
 import heapq
 import itertools
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 from flowsim import rules
@@ -19,6 +19,7 @@ from flowsim.deadlines import DeadlineQueue
 from flowsim.errors import RunNotFoundError, TaskRunError
 from flowsim.rules import RunStatus, SlotPool
 from flowsim.store.dag import advance
+from flowsim.store.durable_log import EVICTED, PARKED_UNTIL, DurableStep, StepLog, check_parking
 from flowsim.store.failures import decide, schedule_timeout_reason
 from flowsim.store.placement_filter import ClaimFilter
 from flowsim.store.records import JSON, Attempt, TaskRun, WorkflowRun, WorkflowSpec
@@ -69,6 +70,11 @@ class MemoryStore:
         prefix = uuid.uuid4().hex
         self._id_prefix = f"{prefix[:8]}-{prefix[8:12]}-4{prefix[13:16]}-8{prefix[17:20]}-"
         self._ids = itertools.count(1)
+        #: durable task runs' event logs, by task run id
+        self.steps = StepLog()
+        #: evicted task runs waiting for runs to end: task run id -> (task run, its
+        #: queueing's sequence, the awaited run ids)
+        self._parked: dict[str, tuple[TaskRun, int, tuple[str, ...]]] = {}
 
     # ------------------------------------------------------------ ids and lookups
 
@@ -293,6 +299,66 @@ class MemoryStore:
         task_run.enqueued_at = task_run.ready_at = now
         self._enqueue(task_run, now)
         return Transition(queued=1)
+
+    # ------------------------------------------------------------ durable tasks
+
+    def durable_steps(self, task_run_id: str) -> list[DurableStep]:
+        return self.steps.durable_steps(task_run_id)
+
+    def record_steps(
+        self, task_run_id: str, steps: Sequence[DurableStep]
+    ) -> list[DurableStep]:
+        return self.steps.record_steps(task_run_id, steps)
+
+    def evict(
+        self,
+        task_run: TaskRun,
+        resume_at: float | None,
+        awaiting: tuple[str, ...],
+        reason: str,
+        now: float,
+    ) -> Transition:
+        """End the running attempt (outcome EVICTED, no retry consumed) and queue the task
+        run again, claimable from ``resume_at`` or once every awaited run has ended
+        (``flowsim.store.durable_log``)."""
+        check_parking(resume_at, awaiting)
+        attempt = task_run.attempts[-1]
+        attempt.finished_at = now
+        attempt.error = reason
+        attempt.outcome = EVICTED
+        task_run.status = RunStatus.QUEUED
+        task_run.worker_id = None
+        task_run.spawn_index = 0
+        task_run.waiting_on.clear()
+        task_run.sequence = next(self._sequence)
+        task_run.enqueued_at = now
+        if resume_at is None:
+            task_run.ready_at = PARKED_UNTIL
+            self._parked[task_run.id] = (task_run, task_run.sequence, awaiting)
+            return self.release_parked(now)
+        task_run.ready_at = max(resume_at, now)
+        if task_run.ready_at <= now:
+            self._enqueue(task_run, now)
+            return Transition(queued=1)
+        self._wait_until_ready(task_run)
+        return Transition(retry_at=[task_run.ready_at])
+
+    def release_parked(self, now: float) -> Transition:
+        """Queue the evicted task runs whose awaited runs have all ended."""
+        transition = Transition()
+        for task_run_id, (task_run, sequence, awaiting) in list(self._parked.items()):
+            if not _still_queued(task_run, sequence):
+                del self._parked[task_run_id]  # cancelled meanwhile
+            elif all(self.runs[run_id].status.is_terminal for run_id in awaiting):
+                del self._parked[task_run_id]
+                task_run.ready_at = now
+                self._enqueue(task_run, now)
+                transition.queued += 1
+        return transition
+
+    @property
+    def has_parked(self) -> bool:
+        return bool(self._parked)
 
     def cancel_task(self, task_run: TaskRun, reason: str, now: float) -> Transition:
         task_run.status = RunStatus.CANCELLED

@@ -52,6 +52,8 @@ Semantics every store implements exactly:
   deadline are CANCELLED (Hatchet's SCHEDULING_TIMED_OUT; never retried); RUNNING task
   runs whose lease expired (their worker stopped heartbeating) are re-queued as a new
   attempt *without* consuming a retry (the LOST attempt is recorded), spawn index 0.
+- **durable tasks** keep an event log per task run and can be evicted while waiting
+  (``flowsim.store.durable_log``: ``durable_steps``, ``record_steps``, ``evict``).
 - **heartbeat** extends the worker's lease and the lease of every task run it holds.
 - Ids are strings, unique in the store. Payloads are JSON (never pickle).
 """
@@ -65,6 +67,7 @@ from typing import Protocol, runtime_checkable
 from flowsim.errors import TaskRunError
 from flowsim.placement import LabelValue
 from flowsim.rules import RunStatus, SlotPool
+from flowsim.store.durable_log import DurableLogStore, EvictingStore
 from flowsim.store.records import JSON, WorkflowSpec
 
 
@@ -224,7 +227,7 @@ class Snapshot:
 
 
 @runtime_checkable
-class RunStore(Protocol):
+class RunStore(DurableLogStore, EvictingStore, Protocol):
     """A durable run store. Synchronous and inline: the engine calls it on its loop, as
     hatchet_sdk's sync ``run_no_wait`` makes a blocking call to the server; SQLite and
     memory need no thread hop (a hop costs ~120 µs here, a SQLite transaction ~10 µs), and

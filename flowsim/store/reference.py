@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from flowsim.errors import RunNotFoundError, StaleAttemptError, TaskRunError
 from flowsim.placement import LabelValue, Peer
 from flowsim.rules import RunStatus, SlotPool
+from flowsim.store.durable_log import DurableStep
 from flowsim.store.failures import lease_lost_reason
 from flowsim.store.memory import MemoryStore, NewRun, Transition
 from flowsim.store.placement_filter import ClaimFilter, Deferrals
@@ -250,10 +251,39 @@ class ReferenceStore:
             self._tokens[task_run.id] = self._tokens.get(task_run.id, 0) + 1  # fence it off
         return _merge([transition])
 
+    # ------------------------------------------------------------ durable tasks
+
+    def durable_steps(self, task_run_id: str) -> list[DurableStep]:
+        return self.inner.durable_steps(task_run_id)
+
+    def record_steps(
+        self, task_run_id: str, steps: Sequence[DurableStep]
+    ) -> list[DurableStep]:
+        return self.inner.record_steps(task_run_id, steps)
+
+    def evict(
+        self,
+        task_run_id: str,
+        token: int,
+        resume_at: float | None,
+        awaiting: Sequence[str],
+        reason: str,
+        now: float,
+    ) -> Outcome:
+        task_run = self._held(task_run_id, token)
+        if task_run is None:
+            return Outcome(accepted=False)
+        self._release(task_run_id)
+        return _merge([self.inner.evict(task_run, resume_at, tuple(awaiting), reason, now)])
+
     # ------------------------------------------------------------ time
 
     def expire(self, now: float) -> Outcome:
-        steps = [self.inner.release_due_retries(now), self.inner.expire_schedule_timeouts(now)]
+        steps = [
+            self.inner.release_parked(now),
+            self.inner.release_due_retries(now),
+            self.inner.expire_schedule_timeouts(now),
+        ]
         for task_run_id, lease in sorted(self._leases.items(), key=lambda item: item[1]):
             if lease > now:
                 continue

@@ -47,6 +47,7 @@ from flowsim.store.protocol import (
 )
 from flowsim.store.records import JSON, TaskSpec, WorkflowSpec
 from flowsim.testing.contract_placement import PlacementContract
+from flowsim.testing.durable_contract import DurableStoreContract
 
 __all__ = [
     "LEASE",
@@ -322,7 +323,7 @@ def assert_views_equal(
 # ---------------------------------------------------------------- the suite
 
 
-class RunStoreContract(PlacementContract):
+class RunStoreContract(PlacementContract, DurableStoreContract):
     """Inherit this in a ``Test...`` class that defines a ``store`` fixture (a fresh,
     migrated store, closed afterwards)."""
 

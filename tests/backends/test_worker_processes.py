@@ -139,3 +139,41 @@ def test_a_cancel_from_another_process_reaches_the_running_worker(
     task = view.tasks["cancel-sleeper"]
     assert (view.status.value, task.status.value) == ("CANCELLED", "CANCELLED")
     assert [attempt.outcome for attempt in task.attempts] == ["CANCELLED"]
+
+
+def test_a_sigkilled_durable_task_resumes_its_sleep_and_keeps_its_child(
+    shared_url: str, tmp_path: Path
+) -> None:
+    """The worker process is killed (SIGKILL) one second into a durable task's 6 s sleep,
+    after it spawned its child. Another worker process reclaims the task run once the
+    1 s lease lapses and replays its event log: the child is found, not spawned again,
+    and the sleep ends at its first wake time, not 6 s after the restart."""
+    from tests.backends import durableflows
+
+    workers = Workers(shared_url, "tests.backends.durableflows:worker", tmp_path)
+    path, sleep = str(tmp_path / "durable"), 6.0
+    sleeping = Path(path + ".sleeping")
+    with backend.redirected(shared_url):
+        workers.start()
+        try:
+            ref = durableflows.crash_parent.run_no_wait(durableflows.Plan(path=path, sleep=sleep))
+            wait_until(sleeping.exists, 60, f"{sleeping} exists")
+            began = float(sleeping.read_text().split()[0])
+            time.sleep(max(0.0, began + 1.0 - time.time()))
+            workers.kill(workers.processes[0])
+            workers.start()
+            result = _wait(ref.aio_result(), 60)
+            view = durableflows.hatchet.runs.view(ref.workflow_run_id)
+            children = [
+                v for v in durableflows.hatchet.runs.views() if v.workflow == "durable-crash-child"
+            ]
+        finally:
+            workers.stop_all()
+    lost, restored = view.tasks["durable-crash-parent"].attempts
+    assert (lost.outcome, restored.outcome) == ("LOST", "COMPLETED")  # killed mid-sleep
+    assert len(sleeping.read_text().split()) == 2  # the body ran twice ...
+    assert Path(path + ".child").read_text().split() == [children[0].id]  # ... the child once
+    assert len(children) == 1 and result["child"] == {"child": children[0].id}
+    assert result["woke_at"] - began >= sleep
+    # a sleep restarted from zero would end 6 s after the restored attempt started
+    assert result["woke_at"] - restored.started_at < sleep - 0.5, (began, restored, result)

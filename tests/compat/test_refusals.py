@@ -125,8 +125,8 @@ def test_every_hatchet_sdk_export_is_served_or_refused_by_name(hatchet_sdk: Modu
         ),
         ("from hatchet_sdk.rate_limit import RateLimit", "hatchet_sdk.rate_limit", "rate limits"),
         (
-            "from hatchet_sdk.runnables.eviction import EvictionPolicy",
-            "hatchet_sdk.runnables.eviction",
+            "from hatchet_sdk.worker.durable_eviction import DurableEvictionManager",
+            "hatchet_sdk.worker.durable_eviction",
             "eviction",
         ),
         ("import hatchet_sdk; hatchet_sdk.conditions", "hatchet_sdk.conditions", "conditions"),
@@ -297,11 +297,9 @@ def test_bulk_cancel_and_replay_are_refused_by_name(
     assert not hasattr(hatchet.runs, "bulk_cancel") and not hasattr(hatchet.runs, "replay")
 
 
-def test_durable_eviction_is_refused_by_name(hatchet_sdk: ModuleType, hatchet: Hatchet) -> None:
-    refusal("from hatchet_sdk import EvictionPolicy")
-    refusal("from hatchet_sdk import NonDeterminismError")
-    with pytest.raises(UnsupportedFeatureError, match="eviction_policy"):
-        hatchet.durable_task(name="evictable", eviction_policy=object())
+def test_durable_eviction_internals_are_refused_by_name(hatchet_sdk: ModuleType) -> None:
+    refusal("from hatchet_sdk import EvictionNotSupportedError")
+    refusal("from hatchet_sdk.context.context import SleepResult")
 
 
 async def test_streaming_is_refused_by_name(hatchet: Hatchet) -> None:

@@ -143,17 +143,22 @@ def define_workflows(hatchet: Hatchet, tree: Node, probe: Probe) -> dict[str, Ba
         finally:
             probe.leave(key)
 
+    # The slot model has no eviction: durable nodes are pinned to their slots (eviction_policy
+    # None). Eviction frees them (tests/sim/test_durable_eviction.py and
+    # tests/acceptance/test_durable.py prove that), which the model would call a deadlock.
+    pinned: dict[str, Any] = {"eviction_policy": None}
     for node_type in node_types(tree):
         name = node_type.workflow_name
+        options = pinned if node_type.durable else {}
         if node_type.kind == "standalone":
             factory = hatchet.durable_task if node_type.durable else hatchet.task
             registry[name] = factory(
-                name=name, input_validator=NodeInput, retries=node_type.retries
+                name=name, input_validator=NodeInput, retries=node_type.retries, **options
             )(body)
         else:
             workflow = hatchet.workflow(name=name, input_validator=NodeInput)
             decorator = workflow.durable_task if node_type.durable else workflow.task
-            decorator(name=TASK_NAME, retries=node_type.retries)(body)
+            decorator(name=TASK_NAME, retries=node_type.retries, **options)(body)
             registry[name] = workflow
     return registry
 

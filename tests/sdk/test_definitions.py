@@ -106,7 +106,7 @@ def test_unsupported_hatchet_options_are_refused_by_name(hatchet: Hatchet) -> No
     assert hatchet.workflow(name="ok", **kept).name == "ok"
 
 
-def test_placement_options_and_eviction_are_refused_and_typos_are_type_errors(
+def test_placement_options_are_refused_a_bad_eviction_policy_rejected_and_typos_are_type_errors(
     hatchet: Hatchet,
 ) -> None:
     @hatchet.task(name="placed")
@@ -117,8 +117,8 @@ def test_placement_options_and_eviction_are_refused_and_typos_are_type_errors(
         placed.run_no_wait(desired_worker_id="w-1")
     with pytest.raises(UnsupportedFeatureError, match="desired_worker_id"):
         placed.create_bulk_run_item(desired_worker_id="w-1")
-    with pytest.raises(UnsupportedFeatureError, match=r"hatchet.durable_task.*eviction_policy"):
-        hatchet.durable_task(name="evictable", eviction_policy=object())
+    with pytest.raises(ConfigurationError, match=r"evictable.*eviction_policy must be"):
+        hatchet.durable_task(name="evictable", eviction_policy=object())(_durable_body)
     with pytest.raises(TypeError, match=r"unexpected keyword argument.*nmae"):
         hatchet.task(nmae="typo")
     with pytest.raises(TypeError):
@@ -143,3 +143,7 @@ def test_bulk_items_keep_hatchets_fields_and_refuse_placement_in_options(
     assert sticky.sticky and sticky.options.sticky  # honoured: tests/sdk/test_placement.py
     with pytest.raises(UnsupportedFeatureError, match="desired_worker_id"):
         bulk.create_bulk_run_item(options=TriggerWorkflowOptions(desired_worker_id="w"))
+
+
+async def _durable_body(input: EmptyModel, ctx: Any) -> None:
+    return None
