@@ -27,6 +27,7 @@ from flowsim.deadlines import DeadlineQueue
 from flowsim.engine.crons import CronTable, DeclaresCrons
 from flowsim.engine.eager import resume
 from flowsim.engine.missing import MissingTask
+from flowsim.engine.rate_inputs import check_rate_limit_inputs
 from flowsim.engine.runtime import AttemptState, Registrable, WorkerRuntime
 from flowsim.engine.timers import EarliestTimer
 from flowsim.engine.waiting import CURRENT_ATTEMPT, Waiting
@@ -212,6 +213,8 @@ class Engine(Waiting):
     ) -> list[WorkflowRun]:
         """Create runs (atomically, de-duplicated for children) and queue their first tasks."""
         parent_run = parent.task_run if parent is not None and parent.engine is self else None
+        inherited = parent.task_run.workflow_run.additional_metadata if parent else {}
+        check_rate_limit_inputs(items, inherited)
         with self._lock:
             runs, transition = self._create(items, parent_run)
             if transition.retry_at:  # scheduled runs: released when due, as retries are
@@ -273,6 +276,14 @@ class Engine(Waiting):
 
     def _after_claims(self, now: float) -> None:
         self._schedule_timer.arm(self.store.next_schedule_deadline())
+        # a claim may have parked rate-limited task runs until their keys refill
+        self._retry_timer.arm(self.store.next_retry_due())
+
+    def put_rate_limit(self, key: str, limit: int, window: float) -> None:
+        """``hatchet.rate_limits.put``: create or change a key; runs waiting for it may
+        now be claimed."""
+        with self._lock:
+            self._apply(self.store.put_rate_limit(key, limit, window, self.clock.now()))
 
     def _store_complete(self, task_run: TaskRun, output: JSON) -> Transition:
         return self.store.complete(task_run, output, self.clock.now())

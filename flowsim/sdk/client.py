@@ -22,7 +22,9 @@ from flowsim.sdk.task import (
     Task,
     TaskFunction,
     TaskSettings,
+    with_rate_limits,
 )
+from flowsim.sdk.rate_limit import RateLimitsClient
 from flowsim.sdk.types import Duration, JSONSerializableMapping
 from flowsim.sdk.worker import Worker
 from flowsim.sdk.workflow import BaseWorkflow, Standalone, Workflow
@@ -33,7 +35,7 @@ _HARMLESS = frozenset({"description", "version", "debug"})
 #: model yet: refused by name. Any other unexpected keyword is a TypeError, as in Python.
 HATCHET_OPTIONS_NOT_MODELLED = frozenset(
     {
-        "concurrency", "rate_limits", "desired_worker_labels", "sticky",
+        "concurrency", "desired_worker_labels", "sticky",
         "wait_for", "skip_if", "cancel_if", "default_filters", "idempotency", "eviction_policy",
         "desired_worker_id", "lifespan", "task_defaults",
     }
@@ -102,6 +104,11 @@ class Hatchet:
     def runs(self) -> RunsClient:
         """Read runs back: ``get_status`` as in hatchet_sdk, and flowsim's ``view``/``views``."""
         return RunsClient(lambda: self.engine)
+
+    @property
+    def rate_limits(self) -> RateLimitsClient:
+        """Static rate limit keys: ``hatchet.rate_limits.put(key, limit, duration)``."""
+        return RateLimitsClient(lambda: self.engine)
 
     @property
     def scheduled(self) -> ScheduledClient:
@@ -235,6 +242,7 @@ class Hatchet:
         unsupported: dict[str, Any],
     ) -> Callable[[TaskFunction], Standalone[Any]]:
         kind = "durable_task" if settings.durable else "task"
+        settings = with_rate_limits(settings, unsupported)
         self.refuse_unsupported(f"hatchet.{kind}(name={settings.name!r})", unsupported)
 
         def decorate(fn: TaskFunction) -> Standalone[Any]:

@@ -16,6 +16,7 @@ from flowsim import rules
 from flowsim.engine.runtime import AttemptState
 from flowsim.errors import ConfigurationError, IllegalTaskOutputError, InvalidInputError
 from flowsim.sdk.context import Context, DurableContext
+from flowsim.sdk.rate_limit import to_specs
 from flowsim.sdk.types import Duration, to_seconds
 from flowsim.store.records import JSON, TaskSpec
 
@@ -78,6 +79,21 @@ class TaskSettings:
     #: hatchet_sdk's StepType: "default", "on_failure" or "on_success"; the last two get a
     #: name suffix and are placed in the DAG by the workflow, not by ``parents=``
     kind: str = "default"
+    #: ``rate_limits=[RateLimit(...)]``, checked and parsed when the task is defined
+    rate_limits: tuple[Any, ...] = ()
+
+
+def with_rate_limits(settings: TaskSettings, options: dict[str, Any]) -> TaskSettings:
+    """Move ``rate_limits=`` out of a decorator's other keyword options into the settings
+    (the rest are checked by ``Hatchet.refuse_unsupported``)."""
+    limits = options.pop("rate_limits", None)
+    if not limits:
+        return settings
+    if not isinstance(limits, list | tuple):
+        raise ConfigurationError(
+            f"task {settings.name!r}: rate_limits must be a list of RateLimit, got {limits!r}"
+        )
+    return dataclasses.replace(settings, rate_limits=tuple(limits))
 
 
 #: hatchet_sdk appends these to the task name of an on-failure / on-success task.
@@ -119,6 +135,7 @@ class Task(Generic[R]):
             durable=settings.durable,
             slot_cost=settings.slot_cost or 1,
             on_failure=settings.kind == "on_failure",
+            rate_limits=to_specs(settings.rate_limits, where),
         )
         self.output_validator = output_adapter(fn)
 
@@ -196,4 +213,4 @@ def validate_input(workflow: BaseWorkflow, value: Any) -> JSON:
     return to_jsonable_python(validated)
 
 
-__all__ = ["Task", "TaskSettings", "validate_input"]
+__all__ = ["Task", "TaskSettings", "validate_input", "with_rate_limits"]

@@ -33,6 +33,7 @@ from flowsim.sdk.task import (
     TaskFunction,
     TaskSettings,
     validate_input,
+    with_rate_limits,
 )
 from flowsim.sdk.types import (
     Duration,
@@ -509,6 +510,7 @@ class Workflow(BaseWorkflow, WorkflowHooks):
     ) -> Callable[[TaskFunction], Task[Any]]:
         kind = "task" if settings.kind == "default" else f"{settings.kind}_task"
         kind = "durable_task" if settings.durable else kind
+        settings = with_rate_limits(settings, unsupported)
         self._client.refuse_unsupported(f"{self.name}.{kind}", unsupported)
 
         def decorate(fn: TaskFunction) -> Task[Any]:

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from flowsim.errors import TaskRunError
+from flowsim.rate_limits import RateLimitSpec
 from flowsim.rules import RunStatus, SlotPool
 
 JSON = Any  # a JSON-compatible value: dict, list, str, int, float, bool or None
@@ -30,6 +31,9 @@ class TaskSpec:
     #: Hatchet's on-failure task: no parents; queued when any other task of the run FAILS,
     #: never created when none does (``rules.on_failure_due``)
     on_failure: bool = False
+    #: Hatchet's ``rate_limits=``: units taken from each key when a run is claimed
+    #: (``flowsim.rate_limits``)
+    rate_limits: tuple[RateLimitSpec, ...] = ()
     pool: SlotPool = field(init=False)
 
     def __post_init__(self) -> None:
@@ -156,6 +160,11 @@ def spec_to_json(spec: WorkflowSpec) -> dict[str, JSON]:
                 "slot_cost": t.slot_cost,
                 # only when set, so the digests of specs stored before it existed hold
                 **({"on_failure": True} if t.on_failure else {}),
+                **(
+                    {"rate_limits": [limit.to_json() for limit in t.rate_limits]}
+                    if t.rate_limits
+                    else {}
+                ),
             }
             for t in spec.tasks.values()
         ],
@@ -175,6 +184,7 @@ def spec_from_json(data: dict[str, Any]) -> WorkflowSpec:
             durable=t["durable"],
             slot_cost=t["slot_cost"],
             on_failure=t.get("on_failure", False),
+            rate_limits=tuple(RateLimitSpec.from_json(r) for r in t.get("rate_limits", ())),
         )
         for t in data["tasks"]
     }

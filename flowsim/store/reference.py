@@ -207,6 +207,9 @@ class ReferenceStore:
             self._tokens[task_run.id] = self._tokens.get(task_run.id, 0) + 1  # fence it off
         return _merge([transition])
 
+    def put_rate_limit(self, key: str, limit: int, window: float, now: float) -> Outcome:
+        return _merge([self.inner.put_rate_limit(key, limit, window, now)])
+
     # ------------------------------------------------------------ time
 
     def expire(self, now: float) -> Outcome:
