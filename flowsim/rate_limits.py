@@ -193,8 +193,10 @@ def admit(wanted: Iterable[Demand], buckets: Mapping[str, Bucket], now: float) -
         current = state.get(demand.key, buckets.get(demand.key))
         if demand.limit is not None:
             upserted = put(current, demand.limit, demand.window, now)
-            changed = changed or current is None or (
-                (upserted.limit, upserted.window) != (current.limit, current.window)
+            changed = (
+                changed
+                or current is None
+                or ((upserted.limit, upserted.window) != (current.limit, current.window))
             )
             current = upserted
         if current is not None:

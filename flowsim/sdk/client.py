@@ -14,6 +14,7 @@ from flowsim.clock import Clock
 from flowsim.engine.engine import Engine
 from flowsim.errors import UnknownWorkflowError, UnsupportedFeatureError
 from flowsim.sdk.events import EventClient
+from flowsim.sdk.rate_limit import RateLimitsClient
 from flowsim.sdk.runs import RunsClient
 from flowsim.sdk.scheduling import CronClient, ScheduledClient
 from flowsim.sdk.task import (
@@ -24,7 +25,6 @@ from flowsim.sdk.task import (
     TaskSettings,
     with_rate_limits,
 )
-from flowsim.sdk.rate_limit import RateLimitsClient
 from flowsim.sdk.types import Duration, JSONSerializableMapping
 from flowsim.sdk.worker import Worker
 from flowsim.sdk.workflow import BaseWorkflow, Standalone, Workflow

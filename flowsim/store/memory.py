@@ -17,10 +17,10 @@ from dataclasses import dataclass, field
 from flowsim import rules
 from flowsim.deadlines import DeadlineQueue
 from flowsim.errors import RunNotFoundError, TaskRunError
-from flowsim.store.rate_parking import RateLimitParking
 from flowsim.rules import RunStatus, SlotPool
 from flowsim.store.dag import advance
 from flowsim.store.failures import decide, schedule_timeout_reason
+from flowsim.store.rate_parking import RateLimitParking
 from flowsim.store.records import JSON, Attempt, TaskRun, WorkflowRun, WorkflowSpec
 
 
