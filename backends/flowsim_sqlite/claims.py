@@ -16,13 +16,14 @@ from typing import Any
 from flowsim.rules import SlotPool
 from flowsim.store.protocol import Claim
 from flowsim.store.records import JSON
+from flowsim_sqlite import rate_limits
 from flowsim_sqlite.rows import SpecCache, Tx, attempt_json, id_list, load_optional, loads
 
 _CANDIDATES = (
     "SELECT id, run_id, name, spec_id, slot_cost, priority, seq, retry_count, ready_at, "
     "enqueued_at, token FROM task_runs "
     "WHERE status = 'QUEUED' AND in_backoff = 0 AND workflow = ? AND pool = ? "
-    "ORDER BY priority DESC, seq LIMIT ?"
+    "AND rate_wait_until IS NULL ORDER BY priority DESC, seq LIMIT ?"
 )
 #: a compare-and-set per task run: it applies only if the row is still queued with the
 #: token read above (certain under the write lock, and checked by the row count). The new
@@ -48,14 +49,15 @@ def release_due(tx: Tx, now: float) -> int:
         "ORDER BY ready_at, seq",
         (now,),
     ).fetchall()
+    refilled = rate_limits.release_due(tx, now)
     if not due:
-        return 0
+        return refilled
     first = tx.sequence(len(due))
     tx.executemany(
         "UPDATE task_runs SET in_backoff = 0, deadline_seq = ? WHERE id = ?",
         [(first + offset, task_id) for offset, (task_id,) in enumerate(due)],
     )
-    return len(due)
+    return len(due) + refilled
 
 
 def _choose(heads: list[Any], free: int) -> list[Any]:
@@ -81,15 +83,18 @@ def claim(
     release_due(tx, now)
     if free <= 0:
         return []
-    heads: list[Any] = []
     names = list(dict.fromkeys(workflows))
-    for name in names:
-        heads.extend(tx.execute(_CANDIDATES, (name, pool.value, free)).fetchall())
-    if len(names) > 1:
-        heads.sort(key=lambda row: (-row[5], row[6]))  # rules.claim_key across workflows
-    chosen = _choose(heads, free)
-    if not chosen:
-        return []
+    while True:  # again after a pass that parked rate-limited picks (rate_limits.admitted)
+        heads: list[Any] = []
+        for name in names:
+            heads.extend(tx.execute(_CANDIDATES, (name, pool.value, free)).fetchall())
+        if len(names) > 1:
+            heads.sort(key=lambda row: (-row[5], row[6]))  # rules.claim_key across workflows
+        chosen = _choose(heads, free)
+        if not chosen:
+            return []
+        if rate_limits.admitted(tx, specs, chosen, now):
+            break
     lease = now + lease_seconds
     batch = tx.sequence(1)
     taken = tx.executemany(

@@ -30,7 +30,7 @@ from flowsim.errors import ConfigurationError, TaskRunError
 from flowsim.rules import SlotPool
 from flowsim.store.protocol import Claim, Outcome, RunRequest, RunView, Snapshot, WorkerInfo
 from flowsim.store.records import JSON
-from flowsim_sqlite import claims, errors, migrate, outcomes, runs, workers
+from flowsim_sqlite import claims, errors, migrate, outcomes, rate_limits, runs, workers
 from flowsim_sqlite.busy import retry_busy
 from flowsim_sqlite.checkpoint import BACKSTOP_PAGES, Checkpointer
 from flowsim_sqlite.dag import Changes
@@ -246,6 +246,12 @@ class SqliteStore:
 
     def next_wakeup(self, now: float) -> float | None:
         return self._read("next_wakeup", workers.next_wakeup, now)
+
+    def put_rate_limit(self, key: str, limit: int, window: float, now: float) -> Outcome:
+        released = self._write(
+            "put_rate_limit", rate_limits.put_rate_limit, key, limit, window, now
+        )
+        return Outcome(queued=released)
 
     def wait_for_change(self, timeout: float) -> None:
         """Poll ``PRAGMA data_version`` (see the module docstring) until another connection
