@@ -13,20 +13,23 @@ from collections.abc import Sequence
 
 from flowsim.rules import SlotPool
 from flowsim.store.protocol import Claim
+from flowsim.store.rate_screen import Picked
+from flowsim_postgres import rate_limits
 from flowsim_postgres.rows import Session
 from flowsim_postgres.timing import release_due_retries
 
 _CANDIDATES = """
-SELECT c.id, c.slot_cost
+SELECT c.id, c.slot_cost, c.run_id, c.name, r.spec_digest
 FROM unnest(%(workflows)s::text[]) AS w(name),
 LATERAL (
-    SELECT t.id, t.slot_cost, t.priority, t.seq FROM task_runs t
+    SELECT t.id, t.slot_cost, t.priority, t.seq, t.run_id, t.name FROM task_runs t
     WHERE t.status = 'QUEUED' AND t.workflow = w.name AND t.pool = %(pool)s
-      AND t.ready_at <= %(now)s
+      AND t.ready_at <= %(now)s AND t.rate_wait_until IS NULL
     ORDER BY t.priority DESC, t.seq
     LIMIT %(limit)s
     FOR NO KEY UPDATE SKIP LOCKED
 ) c
+JOIN runs r ON r.id = c.run_id
 ORDER BY c.priority DESC, c.seq
 LIMIT %(limit)s
 """
@@ -71,25 +74,27 @@ def claim(
 ) -> list[Claim]:
     conn = session.conn
     release_due_retries(conn, now)
+    rate_limits.release_due(conn, now)
     if free <= 0 or not workflows:
         return []
-    candidates = conn.execute(
-        _CANDIDATES,
-        {
-            "workflows": list(dict.fromkeys(workflows)),
-            "pool": pool.value,
-            "now": now,
-            "limit": free,
-        },
-    ).fetchall()
-    picked: list[str] = []
-    for task_id, slot_cost in candidates:
-        if slot_cost > free:
+    query = {"workflows": list(dict.fromkeys(workflows)), "pool": pool.value, "now": now}
+    while True:  # again after a pass that parked rate-limited picks (rate_limits.admitted)
+        candidates = conn.execute(_CANDIDATES, {**query, "limit": free}).fetchall()
+        left = free
+        chosen = []
+        for row in candidates:
+            if row[1] > left:
+                break
+            left -= row[1]
+            chosen.append(row)
+        if not chosen:
+            return []
+        session.specs.load(conn, [row[4] for row in chosen])
+        by_digest = session.specs.by_digest
+        screened = [Picked(row[0], row[2], by_digest[row[4]].tasks[row[3]]) for row in chosen]
+        if rate_limits.admitted(session, screened, now):
             break
-        free -= slot_cost
-        picked.append(task_id)
-    if not picked:
-        return []
+    picked = [row[0] for row in chosen]
     lease = now + lease_seconds
     rows = conn.execute(
         _TAKE, {"ids": picked, "worker": worker_id, "lease": lease, "now": now}

@@ -27,7 +27,16 @@ from flowsim.errors import ConfigurationError, RunNotFoundError, TaskRunError
 from flowsim.rules import SlotPool
 from flowsim.store.protocol import Claim, Outcome, RunRequest, RunView, Snapshot, WorkerInfo
 from flowsim.store.records import JSON
-from flowsim_postgres import claims, errors, outcomes, reconnect, runs, timing, workers
+from flowsim_postgres import (
+    claims,
+    errors,
+    outcomes,
+    rate_limits,
+    reconnect,
+    runs,
+    timing,
+    workers,
+)
 from flowsim_postgres.listen import Listener
 from flowsim_postgres.migrate import migrate as apply_migrations
 from flowsim_postgres.reconnect import FIRST_BACKOFF, Outage
@@ -323,6 +332,13 @@ class PostgresStore:
 
     def next_wakeup(self, now: float) -> float | None:
         return self._run("next_wakeup", lambda s: timing.next_wakeup(s.conn), idempotent=True)
+
+    def put_rate_limit(self, key: str, limit: int, window: float, now: float) -> Outcome:
+        released = self._run(
+            "put_rate_limit",
+            lambda s: rate_limits.put_rate_limit(s, key, limit, window, now),
+        )
+        return Outcome(queued=released)
 
     def wait_for_change(self, timeout: float) -> None:
         self._listener.wait(timeout)

@@ -16,8 +16,7 @@ from flowsim.store.rate_screen import FOREVER_THRESHOLD, Picked, screen
 from flowsim_sqlite.rows import SpecCache, Tx, id_list, loads
 
 _RUNS = (
-    "SELECT id, input, additional_metadata FROM runs "
-    "WHERE id IN (SELECT value FROM json_each(?))"
+    "SELECT id, input, additional_metadata FROM runs WHERE id IN (SELECT value FROM json_each(?))"
 )
 _BUCKETS = (
     "SELECT key, limit_units, window_seconds, units_left, last_refill FROM rate_limits "
@@ -31,8 +30,7 @@ _STORE = (
 )
 _PARK = "UPDATE task_runs SET rate_wait_until = ? WHERE id = ?"
 _RELEASE_CHANGED = (
-    "UPDATE task_runs SET rate_wait_until = NULL "
-    "WHERE status = 'QUEUED' AND rate_wait_until > ?"
+    "UPDATE task_runs SET rate_wait_until = NULL WHERE status = 'QUEUED' AND rate_wait_until > ?"
 )
 _RELEASE_DUE = (
     "UPDATE task_runs SET rate_wait_until = NULL "

@@ -49,7 +49,9 @@ RunInputs = Callable[[Sequence[str]], Mapping[str, tuple[Any, Any]]]
 LoadBuckets = Callable[[Sequence[str]], dict[str, Bucket]]
 
 
-def screen(picked: Sequence[Picked], run_inputs: RunInputs, load: LoadBuckets, now: float) -> Screen:
+def screen(
+    picked: Sequence[Picked], run_inputs: RunInputs, load: LoadBuckets, now: float
+) -> Screen:
     """Admit or refuse each rate-limited picked task run, in order."""
     limited = [p for p in picked if p.spec.rate_limits]
     result = Screen()
