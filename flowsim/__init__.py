@@ -42,6 +42,7 @@ from flowsim.sdk import (
     WorkflowRunTriggerConfig,
 )
 from flowsim.sdk.events import PushEventOptions
+from flowsim.sdk.rate_limit import RateLimit, RateLimitDuration
 
 __version__ = "0.1.0"
 
@@ -64,6 +65,8 @@ __all__ = [
     "NonRetryableException",
     "Priority",
     "PushEventOptions",
+    "RateLimit",
+    "RateLimitDuration",
     "RunCancelledError",
     "RunNotFoundError",
     "RunStatus",

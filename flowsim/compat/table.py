@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from typing import Final
 
 from flowsim import errors, rules, sdk
-from flowsim.sdk import events, scheduling
+from flowsim.sdk import events, rate_limit, scheduling
 
 ROOT: Final = "hatchet_sdk"
 
@@ -38,6 +38,9 @@ FLOWSIM: Final[Mapping[str, object]] = {
     "IllegalTaskOutputError": errors.IllegalTaskOutputError,
     "NonRetryableException": errors.NonRetryableException,
     "Priority": sdk.Priority,
+    "RateLimit": rate_limit.RateLimit,
+    "RateLimitDuration": rate_limit.RateLimitDuration,
+    "RateLimitsClient": rate_limit.RateLimitsClient,
     "RunStatus": rules.RunStatus,
     "Standalone": sdk.Standalone,
     "Task": sdk.Task,
@@ -84,7 +87,6 @@ REFUSED_NAMES: Final[Mapping[str, str]] = _names(
         "mcp": "MCPProvider",
         "metrics": "MetricsClient",
         "opentelemetry": "OTelAttribute OpenTelemetryConfig",
-        "rate-limits": "RateLimit RateLimitDuration RateLimitsClient",
         "rest-api": "APIError APIErrors APIMeta APIMetaAuth APIMetaIntegration APIResourceMeta "
         "APIToken AcceptInviteRequest CreateAPITokenRequest CreateAPITokenResponse "
         "CreatePullRequestFromStepRun CreateTenantInviteRequest CreateTenantRequest Event "
@@ -152,7 +154,6 @@ REFUSED_MODULES: Final[Mapping[str, str]] = {
         "labels": "labels",
         "logger": "internals",
         "opentelemetry": "opentelemetry",
-        "rate_limit": "rate-limits",
         "runnables.action": "internals",
         "runnables.contextvars": "internals",
         "runnables.eviction": "eviction",
@@ -162,7 +163,6 @@ REFUSED_MODULES: Final[Mapping[str, str]] = {
         "types.concurrency": "concurrency",
         "types.idempotency": "idempotency",
         "types.labels": "labels",
-        "types.rate_limit": "rate-limits",
         "types.slot_types": "slot-types",
         "types.sticky": "sticky",
         "utils": "internals",
@@ -216,8 +216,9 @@ def children(package: str) -> frozenset[str]:
 MODULES: Final[Mapping[str, AliasSpec]] = {
     ROOT: _spec(
         "Context DurableContext EmptyModel FailedTaskRunExceptionGroup Hatchet "
-        "NonRetryableException Priority PushEventOptions RunStatus Task TaskRunError "
-        "TaskRunRef TriggerWorkflowOptions Worker WorkflowRunRef WorkflowRunTriggerConfig",
+        "NonRetryableException Priority PushEventOptions RateLimit RateLimitDuration RunStatus "
+        "Task TaskRunError TaskRunRef TriggerWorkflowOptions Worker WorkflowRunRef "
+        "WorkflowRunTriggerConfig",
         # every other export of hatchet_sdk 1.43.1
         "APIError APIErrors APIMeta APIMetaAuth APIMetaIntegration APIResourceMeta APIToken "
         "AcceptInviteRequest BulkCancelReplayOpts BulkPushEventOptions "
@@ -233,7 +234,7 @@ MODULES: Final[Mapping[str, AliasSpec]] = {
         "ListPullRequestsResponse LogLine LogLineLevel LogLineList LogLineOrderByDirection "
         "LogLineOrderByField NonDeterminismError OTelAttribute OpenTelemetryConfig OrGroup "
         "PaginationResponse ParentCondition PullRequest PullRequestState "
-        "RateLimit RateLimitDuration RejectInviteRequest ReplayEventRequest RerunStepRunRequest "
+        "RejectInviteRequest ReplayEventRequest RerunStepRunRequest "
         "RetryAfterException RunEventListener RunFilter ScheduleTriggerWorkflowOptions "
         "SleepCondition SlotType StatusBasedIdempotencyConfig StepRun StepRunDiff "
         "StepRunEventType StepRunStatus StickyStrategy TTLBasedIdempotencyConfig TaskDefaults "
@@ -251,19 +252,20 @@ MODULES: Final[Mapping[str, AliasSpec]] = {
     ),
     f"{ROOT}.hatchet": _spec(
         "BaseWorkflow Context CronClient DurableContext EmptyModel EventClient Hatchet "
-        "Priority ScheduledClient Standalone Worker Workflow",
+        "Priority RateLimit RateLimitsClient ScheduledClient Standalone Worker Workflow",
         "CELClient Client ClientConfig ConcurrencyExpression DefaultFilter "
         "DesiredWorkerLabel DispatcherClient EmbeddedHatchetConfig EvictionPolicy "
-        "FiltersClient LogsClient MetricsClient RateLimit RateLimitsClient "
+        "FiltersClient LogsClient MetricsClient "
         "RunEventListenerClient RunsClient StatusBasedIdempotencyConfig "
         "StickyStrategy StubsClient TTLBasedIdempotencyConfig TaskDefaults WebhooksClient "
         "WorkersClient WorkflowConfig WorkflowsClient",
     ),
     f"{ROOT}.clients": _spec("", package=True),
     f"{ROOT}.clients.admin": _spec(
-        "Priority RunStatus TriggerWorkflowOptions WorkflowRunRef WorkflowRunTriggerConfig",
+        "Priority RateLimitDuration RunStatus TriggerWorkflowOptions WorkflowRunRef "
+        "WorkflowRunTriggerConfig",
         "AdminClient BulkTriggerIdempotencyCollisionError ClientConfig DedupeViolationError "
-        "DesiredWorkerLabel IdempotencyCollisionError RateLimitDuration "
+        "DesiredWorkerLabel IdempotencyCollisionError "
         "ScheduleTriggerWorkflowOptions TaskRunDetail V1TaskStatus WorkflowRunDetail",
     ),
     f"{ROOT}.context": _spec("", package=True),
@@ -293,20 +295,23 @@ MODULES: Final[Mapping[str, AliasSpec]] = {
         "TWorkflowInput TaskDefaults TaskIOValidator WorkflowConfig",
     ),
     f"{ROOT}.runnables.workflow": _spec(
-        "BaseWorkflow Context CronWorkflows DurableContext EmptyModel Priority Standalone Task "
-        "TaskRunRef TriggerWorkflowOptions Workflow WorkflowRunRef WorkflowRunTriggerConfig",
+        "BaseWorkflow Context CronWorkflows DurableContext EmptyModel Priority RateLimit "
+        "Standalone Task TaskRunRef TriggerWorkflowOptions Workflow WorkflowRunRef "
+        "WorkflowRunTriggerConfig",
         "ComputedTaskParameters ConcurrencyExpression Condition "
-        "DesiredWorkerLabel EvictionPolicy MCPProvider OrGroup RateLimit RunEventListener "
+        "DesiredWorkerLabel EvictionPolicy MCPProvider OrGroup RunEventListener "
         "ScheduleTriggerWorkflowOptions TaskDefaults TypedTriggerWorkflowRunConfig V1Filter "
         "V1TaskStatus V1TaskSummary WorkflowConfig WorkflowModel",
     ),
     f"{ROOT}.types": _spec(
-        "Priority",
-        "ConcurrencyExpression ConcurrencyLimitStrategy DesiredWorkerLabel RateLimit "
-        "RateLimitDuration SlotType StickyStrategy WorkerLabelComparator",
+        "Priority RateLimit RateLimitDuration",
+        "ConcurrencyExpression ConcurrencyLimitStrategy DesiredWorkerLabel "
+        "SlotType StickyStrategy WorkerLabelComparator",
         package=True,
     ),
     f"{ROOT}.types.priority": _spec("Priority"),
+    f"{ROOT}.types.rate_limit": _spec("RateLimit RateLimitDuration"),
+    f"{ROOT}.rate_limit": _spec("RateLimit RateLimitDuration"),
     f"{ROOT}.types.trigger": _spec(
         "Priority PushEventOptions TriggerWorkflowOptions WorkflowRunTriggerConfig",
         "BulkPushEventOptions BulkPushEventWithMetadata DesiredWorkerLabel "

@@ -93,6 +93,7 @@ def with_rate_limits(settings: TaskSettings, options: dict[str, Any]) -> TaskSet
         raise ConfigurationError(
             f"task {settings.name!r}: rate_limits must be a list of RateLimit, got {limits!r}"
         )
+    to_specs(limits, f"task {settings.name or '(unnamed)'!r}")  # refuse a bad item at once
     return dataclasses.replace(settings, rate_limits=tuple(limits))
 
 

@@ -78,12 +78,3 @@ def screen(
         if not admission.admitted:
             result.parked.append((item.task_run_id, admission.retry_at))
     return result
-
-
-def is_limited(spec: TaskSpec) -> bool:
-    return bool(spec.rate_limits)
-
-
-def needs_screen(specs: Sequence[TaskSpec]) -> bool:
-    """Whether any picked task has rate limits (the common case has none: no extra reads)."""
-    return any(spec.rate_limits for spec in specs)
