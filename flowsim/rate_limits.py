@@ -4,10 +4,13 @@ What Hatchet does (engine source, ``pkg/repository/v1/sqlcv1/rate_limits.sql`` a
 ``pkg/scheduling/v1/rate_limit.go``; Rate Limits guide):
 
 - A key holds ``limit`` units per ``window`` (``RateLimitDuration``: SECOND ... YEAR). Its
-  row keeps the units left (``value``) and when it was last refilled. It is a **fixed window
-  that restarts lazily**: once ``window`` has passed since the last refill, the next read
-  sets the value back to ``limit`` and the window starts again at that read
-  (``get_refill_value``). Nothing is carried over, and there is no token trickle.
+  row keeps the units left (``value``) and when it was last refilled. It is a **fixed
+  window**: once ``window`` has passed since the last refill, the value goes back to
+  ``limit`` (``get_refill_value``) and a new window starts. Nothing is carried over, and
+  there is no token trickle. Hatchet's scheduler refills every key whose window passed on
+  a one-second tick (``rateLimiter.loopFlush`` -> ``ListRateLimitsForTenantWithMutate``),
+  used or not, so windows follow each other from the ``put``; flowsim computes the same
+  chain exactly (``Bucket.refilled``), without the tick's up-to-a-second lag.
 - A task run's units are taken **when it is assigned** to a worker. If any key it uses has
   fewer units left than it asks for, it is not assigned: it stays QUEUED ("re-queues the
   step run until the rate limit is no longer exceeded") and other runs behind it in the
@@ -32,6 +35,7 @@ from __future__ import annotations
 
 import enum
 import functools
+import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
 from typing import Any, Final
@@ -78,10 +82,12 @@ class Bucket:
     last_refill: float
 
     def refilled(self, now: float) -> Bucket:
-        """The state a read at ``now`` sees: full again, window restarted, once the window
-        has passed."""
-        if now - self.last_refill >= self.window:
-            return replace(self, value=self.limit, last_refill=now)
+        """The state at ``now``: full again once the window has passed, in the window
+        that contains ``now`` (windows follow each other from the last refill)."""
+        elapsed = now - self.last_refill
+        if elapsed >= self.window:
+            start = self.last_refill + self.window * math.floor(elapsed / self.window)
+            return replace(self, value=self.limit, last_refill=start)
         return self
 
     @property

@@ -33,6 +33,7 @@ import pytest
 
 from flowsim import rules
 from flowsim.errors import RunNotFoundError, TaskRunError
+from flowsim.rate_limits import RateLimitSpec
 from flowsim.rules import RunStatus, SlotPool
 from flowsim.store.protocol import (
     AttemptView,
@@ -46,6 +47,7 @@ from flowsim.store.protocol import (
     WorkerInfo,
 )
 from flowsim.store.records import JSON, TaskSpec, WorkflowSpec
+from flowsim.testing.contract_rate_limits import RateLimitContract
 
 __all__ = [
     "LEASE",
@@ -87,6 +89,7 @@ def task_spec(
     durable: bool = False,
     slot_cost: int = 1,
     on_failure: bool = False,
+    rate_limits: Sequence[RateLimitSpec] = (),
 ) -> TaskSpec:
     return TaskSpec(
         name=name,
@@ -99,6 +102,7 @@ def task_spec(
         durable=durable,
         slot_cost=slot_cost,
         on_failure=on_failure,
+        rate_limits=tuple(rate_limits),
     )
 
 
@@ -321,7 +325,7 @@ def assert_views_equal(
 # ---------------------------------------------------------------- the suite
 
 
-class RunStoreContract:
+class RunStoreContract(RateLimitContract):
     """Inherit this in a ``Test...`` class that defines a ``store`` fixture (a fresh,
     migrated store, closed afterwards)."""
 
