@@ -97,7 +97,7 @@ def test_to_spec_reads_static_and_dynamic_limits() -> None:
     dynamic = RateLimit(dynamic_key="input.user", units="input.n", limit="10",
                         duration=RateLimitDuration.HOUR)  # fmt: skip
     assert to_spec(dynamic, "t") == RateLimitSpec("input.user", True, "input.n", 10, 3600.0)
-    with pytest.raises(WorkflowDefinitionError, match="static_key= .* or dynamic_key="):
+    with pytest.raises(WorkflowDefinitionError, match=r"static_key= .* or dynamic_key="):
         to_spec(RateLimit(), "t")
     with pytest.raises(WorkflowDefinitionError, match="rate limit key"):
         to_spec(RateLimit(dynamic_key="size(input.x)", limit=1), "t")
