@@ -118,3 +118,32 @@ def test_a_trigger_whose_input_lacks_a_key_field_creates_nothing(hatchet: Hatche
 def test_put_rejects_a_bad_limit(hatchet: Hatchet) -> None:
     with pytest.raises(ValueError, match="limit must be an int >= 0"):
         hatchet.rate_limits.put("k", -1)
+
+
+def test_every_task_decorator_takes_rate_limits(hatchet: Hatchet) -> None:
+    wf = hatchet.workflow(name="decorated")
+    limit = [RateLimit(static_key="api", units=2)]
+    expected = (RateLimitSpec("api", False, 2, None, 60.0),)
+
+    @wf.task(rate_limits=limit)
+    def plain(input: object, ctx: object) -> None:
+        return None
+
+    @wf.durable_task(rate_limits=limit)
+    async def durable(input: object, ctx: object) -> None:
+        return None
+
+    @wf.on_failure_task(rate_limits=limit)
+    def failed(input: object, ctx: object) -> None:
+        return None
+
+    @wf.on_success_task(rate_limits=limit)
+    def succeeded(input: object, ctx: object) -> None:
+        return None
+
+    @hatchet.task(name="standalone", rate_limits=limit)
+    def standalone(input: object, ctx: object) -> None:
+        return None
+
+    tasks = [plain, durable, failed, succeeded, standalone.task]
+    assert [task.spec.rate_limits for task in tasks] == [expected] * 5
