@@ -179,13 +179,14 @@ def _count(value: int | str, what: str) -> CountExpression:
 class Admission:
     """The verdict on one run: admitted (its units are taken) or not, with the key states
     to store either way and, if not, when to look again (``UNTIL_CHANGED``: only once a
-    key is put or upserted)."""
+    key is put or created)."""
 
     admitted: bool
     buckets: dict[str, Bucket]
     retry_at: float
-    #: a dynamic key was created or its limit or window changed: runs parked
-    #: ``UNTIL_CHANGED`` may fit now
+    #: a dynamic upsert created a key: runs parked ``UNTIL_CHANGED`` (one may wait for
+    #: that key) may fit now. A changed limit does not count: two runs whose upserts
+    #: disagree would otherwise release each other for ever; a ``put`` releases them.
     changed: bool = False
 
 
@@ -198,13 +199,8 @@ def admit(wanted: Iterable[Demand], buckets: Mapping[str, Bucket], now: float) -
     for demand in wanted:
         current = state.get(demand.key, buckets.get(demand.key))
         if demand.limit is not None:
-            upserted = put(current, demand.limit, demand.window, now)
-            changed = (
-                changed
-                or current is None
-                or ((upserted.limit, upserted.window) != (current.limit, current.window))
-            )
-            current = upserted
+            changed = changed or current is None
+            current = put(current, demand.limit, demand.window, now)
         if current is not None:
             state[demand.key] = current.refilled(now)
         asked[demand.key] = asked.get(demand.key, 0) + demand.units

@@ -276,9 +276,13 @@ class Engine(Waiting):
 
     def _after_claims(self, now: float) -> None:
         self._schedule_timer.arm(self.store.next_schedule_deadline())
-        # a claim may have parked rate-limited task runs until their keys refill
+        # a claim may have parked rate-limited task runs until their keys refill, or
+        # returned some to the queues (a dynamic key changed): claim those next
         if self.store.rate_limits.next_due() is not None:
             self._retry_timer.arm(self.store.next_retry_due())
+        if self.store.released_after_claim:
+            self.store.released_after_claim = 0
+            self.request_dispatch()
 
     def put_rate_limit(self, key: str, limit: int, window: float) -> None:
         """``hatchet.rate_limits.put``: create or change a key; runs waiting for it may

@@ -65,6 +65,8 @@ class MemoryStore:
         self._children: dict[str, WorkflowRun] = {}
         #: rate limit keys, and the queued task runs waiting for their units
         self.rate_limits = RateLimitParking(self._requeue)
+        #: task runs the last claim returned to the queues (a dynamic key changed)
+        self.released_after_claim = 0
         self._sequence = itertools.count()
         prefix = uuid.uuid4().hex
         self._id_prefix = f"{prefix[:8]}-{prefix[8:12]}-4{prefix[13:16]}-8{prefix[17:20]}-"
@@ -185,7 +187,6 @@ class MemoryStore:
     ) -> list[TaskRun]:
         """Take up to ``free`` slots' worth of queued task runs of the given workflows, in
         claim order, and mark them RUNNING on ``worker_id``."""
-        workflows = list(workflows)
         queues = [q for name in workflows if (q := self._queues.get((name, pool)))]
         claimed: list[TaskRun] = []
         while free > 0 and queues:
@@ -196,16 +197,12 @@ class MemoryStore:
             heapq.heappop(queue)
             if not queue:
                 queues.remove(queue)
-            if task_run.spec.rate_limits:
-                admitted = self.rate_limits.admit(task_run, now)
-                if self.rate_limits.released_in_claim:
-                    self.rate_limits.released_in_claim = 0
-                    queues = [q for name in workflows if (q := self._queues.get((name, pool)))]
-                if not admitted:
-                    continue  # parked until its keys have the units; the next one may run
+            if task_run.spec.rate_limits and not self.rate_limits.admit(task_run, now):
+                continue  # parked until its keys have the units; the next one may run
             free -= task_run.spec.slot_cost
             self._start(task_run, worker_id, now)
             claimed.append(task_run)
+        self.released_after_claim = self.rate_limits.end_claim()
         return claimed
 
     def _requeue(self, task_run: TaskRun) -> bool:

@@ -41,7 +41,8 @@ Semantics every store implements exactly:
   claimers never take the same units). One that is not admitted stays QUEUED, is skipped
   (the next in claim order may be claimed), and is not looked at again until its short key
   refills (``next_wakeup`` reports that instant) or, if no refill can admit it (key never
-  put, units above the limit), until a key is put or upserted; its schedule deadline runs.
+  put, units above the limit), until a key is put or a dynamic upsert creates one (released
+  when the claim ends); its schedule deadline runs.
 - **expire** does what time alone does: task runs still QUEUED past their schedule
   deadline are CANCELLED (Hatchet's SCHEDULING_TIMED_OUT; never retried); RUNNING task
   runs whose lease expired (their worker stopped heartbeating) are re-queued as a new

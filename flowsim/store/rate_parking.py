@@ -3,9 +3,10 @@
 A task run whose units are not available when it reaches the head of its queue is
 *parked*: taken out of the claimable heap (so claims do not trip over it again and
 ``has_ready`` stays honest) until the instant its short key refills, or, when no refill can
-admit it (a key never put, units above the limit), until a key is put or upserted. It stays
-QUEUED throughout and its schedule deadline keeps running, as in Hatchet's rate-limited
-queue. When it is released it goes back at its old place in the claim order.
+admit it (a key never put, units above the limit), until a key is put or created by a
+dynamic upsert. It stays QUEUED throughout and its schedule deadline keeps running, as in
+Hatchet's rate-limited queue. When it is released it goes back at its old place in the
+claim order.
 
 The decision itself is ``flowsim.rate_limits.admit``, which every store calls.
 """
@@ -29,9 +30,7 @@ class RateLimitParking:
         self._timed: list[tuple[float, int, TaskRun, int]] = []
         self._until_changed: list[tuple[TaskRun, int]] = []
         self._order = itertools.count()
-        #: task runs a dynamic upsert returned to their queues during a claim: the claim
-        #: looks at its queues again (and resets this)
-        self.released_in_claim = 0
+        self._changed_in_claim = False
 
     def admit(self, task_run: TaskRun, now: float) -> bool:
         """Take the task run's units (True), or park it (False). A run whose keys cannot
@@ -44,11 +43,19 @@ class RateLimitParking:
             return False
         admission = admit(wanted, self.buckets, now)
         self.buckets.update(admission.buckets)
-        if admission.changed:  # before parking this one, which would fit no better
-            self.released_in_claim += self._release_until_changed()
+        self._changed_in_claim = self._changed_in_claim or admission.changed
         if not admission.admitted:
             self._park(task_run, admission.retry_at)
         return admission.admitted
+
+    def end_claim(self) -> int:
+        """After a claim: if a dynamic upsert created or changed a key during it, the runs
+        waiting for a change go back to their queues now (as the SQL stores release them
+        when the claim commits); how many did. The caller dispatches again."""
+        if not self._changed_in_claim:
+            return 0
+        self._changed_in_claim = False
+        return self._release_until_changed()
 
     def _park(self, task_run: TaskRun, until: float) -> None:
         if until == UNTIL_CHANGED:

@@ -38,7 +38,7 @@ class Picked:
 @dataclass(slots=True)
 class Screen:
     """What one pass decided: task runs to park (id, until when), and otherwise the keys'
-    states to store; ``changed`` when a dynamic upsert created or changed a key."""
+    states to store; ``changed`` when a dynamic upsert created a key."""
 
     parked: list[tuple[str, float]] = field(default_factory=list)
     buckets: dict[str, Bucket] = field(default_factory=dict)

@@ -147,6 +147,18 @@ class RateLimitContract:
         c.create_run(store, two, 1.0, metadata={"user": "a"})
         assert _claim(store, ["one", "two"], 1.0) == [first.id]
 
+    def test_a_key_created_by_a_dynamic_upsert_releases_the_runs_waiting_for_it(
+        self, store: RunStore
+    ) -> None:
+        waiting = c.create_run(store, limited_spec("static", static("user:a")), 0.0)
+        assert _claim(store, ["static"], 0.0) == []
+        creator = limited_spec("dynamic", dynamic("'user:' + input.user", 2, MINUTE))
+        made = c.create_run(store, creator, 1.0, {"user": "a"})
+        # the claim that creates the key does not take the run it releases ...
+        assert _claim(store, ["static", "dynamic"], 2.0) == [made.id]
+        # ... the next one does, from the same key
+        assert _claim(store, ["static", "dynamic"], 2.0) == [waiting.id]
+
     def test_units_and_limit_may_be_read_from_the_input(self, store: RunStore) -> None:
         limit = dynamic("input.group", "input.limit", MINUTE, units="input.units")
         spec = limited_spec("limited", limit)

@@ -10,7 +10,7 @@ CREATE TABLE rate_limits (
 );
 
 -- NULL: claimable. Otherwise the task run is parked (still QUEUED) until then; infinity
--- means until a key is put or upserted. Claim and expire clear it once it has passed.
+-- means until a key is put (or created by a dynamic upsert). Claim and expire clear it once it has passed.
 ALTER TABLE task_runs ADD COLUMN rate_wait_until REAL;
 
 CREATE INDEX task_runs_rate_wait ON task_runs (rate_wait_until)
