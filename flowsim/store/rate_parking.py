@@ -19,6 +19,7 @@ from collections.abc import Callable
 
 from flowsim.errors import InvalidInputError
 from flowsim.rate_limits import UNTIL_CHANGED, Bucket, admit, demands, put
+from flowsim.rules import RunStatus
 from flowsim.store.records import TaskRun
 
 
@@ -86,5 +87,12 @@ class RateLimitParking:
         return task_run.sequence == sequence and self._requeue(task_run)
 
     def next_due(self) -> float | None:
-        """When the earliest timed wait ends."""
+        """When the earliest timed wait of a task run still parked ends (waits of runs
+        cancelled meanwhile are dropped)."""
+        while self._timed and not _still_parked(self._timed[0][2], self._timed[0][3]):
+            heapq.heappop(self._timed)
         return self._timed[0][0] if self._timed else None
+
+
+def _still_parked(task_run: TaskRun, sequence: int) -> bool:
+    return task_run.sequence == sequence and task_run.status is RunStatus.QUEUED
