@@ -10,10 +10,11 @@ without waiting, so claimers never block each other or a completion.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 from flowsim.rules import SlotPool
 from flowsim.store.protocol import Claim
-from flowsim.store.rate_screen import Picked
+from flowsim.store.rate_screen import Picked, choose
 from flowsim_postgres import rate_limits
 from flowsim_postgres.rows import Session
 from flowsim_postgres.timing import release_due_retries
@@ -78,22 +79,25 @@ def claim(
     if free <= 0 or not workflows:
         return []
     query = {"workflows": list(dict.fromkeys(workflows)), "pool": pool.value, "now": now}
-    while True:  # again after a pass that parked rate-limited picks (rate_limits.admitted)
-        candidates = conn.execute(_CANDIDATES, {**query, "limit": free}).fetchall()
-        left = free
-        chosen = []
-        for row in candidates:
-            if row[1] > left:
-                break
-            left -= row[1]
-            chosen.append(row)
-        if not chosen:
-            return []
-        session.specs.load(conn, [row[4] for row in chosen])
-        by_digest = session.specs.by_digest
-        screened = [Picked(row[0], row[2], by_digest[row[4]].tasks[row[3]]) for row in chosen]
-        if rate_limits.admitted(session, screened, now):
-            break
+
+    def read(limit: int) -> list[Any]:
+        rows = conn.execute(_CANDIDATES, {**query, "limit": limit}).fetchall()
+        session.specs.load(conn, [row[4] for row in rows])
+        return rows
+
+    by_digest = session.specs.by_digest
+    screen = rate_limits.screener(session, now)
+    chosen = choose(
+        read,
+        lambda row: Picked(row[0], row[2], by_digest[row[4]].tasks[row[3]]),
+        lambda row: int(row[1]),
+        free,
+        screen,
+        lambda parked: rate_limits.park(conn, parked),
+    )
+    rate_limits.finish(session, screen)
+    if not chosen:
+        return []
     picked = [row[0] for row in chosen]
     lease = now + lease_seconds
     rows = conn.execute(

@@ -1,13 +1,13 @@
 """Rate limits in Postgres: the ``rate_limits`` table and parked task runs.
 
-The claim (``claims.claim``) hands each pass's picks to ``admitted``; the decision is
-``flowsim.store.rate_screen.screen``. Claimers lock their candidate rows with SKIP LOCKED
-and never wait on each other, but a key's units are read, decided on and written back: so
-a claim that picked a rate-limited task run, and ``put``, first take a transaction-level
-advisory lock (one per schema). Rate-limited claims are serialised by it, and two workers
-never take the same units; claims of other task runs never touch it. Nothing holding that
-lock waits for a row lock (releases use SKIP LOCKED), so it cannot deadlock with a claim
-that holds rows and waits for it.
+The claim (``claims.claim``) walks its queue heads with ``flowsim.store.rate_screen.choose``
+and this module's ``screener``, ``park`` and ``finish``. Claimers lock their candidate rows
+with SKIP LOCKED and never wait on each other, but a key's units are read, decided on and
+written back: so a claim that meets a rate-limited task run, and ``put``, first take a
+transaction-level advisory lock (one per schema). Rate-limited claims are serialised by
+it, and two workers never take the same units; claims of other task runs never touch it.
+Nothing holding that lock waits for a row lock (releases use SKIP LOCKED), so it cannot
+deadlock with a claim that holds rows and waits for it.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from flowsim.rate_limits import Bucket, put
-from flowsim.store.rate_screen import FOREVER_THRESHOLD, Picked, screen
+from flowsim.store.rate_screen import FOREVER_THRESHOLD, Screener
 from flowsim_postgres.rows import Conn, Session
 
 _LOCK = "SELECT pg_advisory_xact_lock(hashtext(current_schema() || '.flowsim.rate_limits'))"
@@ -77,25 +77,34 @@ def _store(conn: Conn, buckets: Mapping[str, Bucket]) -> None:
     )  # fmt: skip
 
 
-def admitted(session: Session, picked: Sequence[Picked], now: float) -> bool:
-    """Screen a claim pass's picks. True: take them all (their units are now consumed).
-    False: some were parked; read the queue again."""
-    if not any(p.spec.rate_limits for p in picked):
-        return True
+def screener(session: Session, now: float) -> Screener:
+    """The claim's view of the keys: the advisory lock is taken before the first key is
+    read, so only claims that meet a rate-limited run wait for it."""
     conn = session.conn
-    conn.execute(_LOCK)
-    result = screen(picked, lambda ids: _inputs(conn, ids), lambda keys: _load(conn, keys), now)
-    if result.parked:
-        conn.execute(
-            _PARK, ([task_id for task_id, _ in result.parked], [u for _, u in result.parked])
-        )
-        return False
-    if result.buckets:
-        _store(conn, result.buckets)
-    if result.changed:
-        conn.execute(_RELEASE_CHANGED, (FOREVER_THRESHOLD,))
+    locked = False
+
+    def load(keys: Sequence[str]) -> dict[str, Bucket]:
+        nonlocal locked
+        if not locked:
+            conn.execute(_LOCK)
+            locked = True
+        return _load(conn, keys)
+
+    return Screener(lambda ids: _inputs(conn, ids), load, now)
+
+
+def park(conn: Conn, parked: Sequence[tuple[str, float]]) -> None:
+    conn.execute(_PARK, ([task_id for task_id, _ in parked], [until for _, until in parked]))
+
+
+def finish(session: Session, screen: Screener) -> None:
+    """Write the keys' states as the claim left them; release the runs waiting for a key
+    if the claim created one."""
+    if screen.touched:
+        _store(session.conn, screen.dirty())
+    if screen.changed:
+        session.conn.execute(_RELEASE_CHANGED, (FOREVER_THRESHOLD,))
         session.changed = True
-    return True
 
 
 def put_rate_limit(session: Session, key: str, limit: int, window: float, now: float) -> int:

@@ -5,7 +5,8 @@ from the first read, so two processes claiming from one file are serialised and 
 take the same task run; the ``status = 'QUEUED'`` condition on the update makes that
 visible in the statement itself. Each workflow's queue is read through the partial index
 ``task_runs_queue`` (O(log n) to its head, at most ``free`` rows), and the heads are merged
-in ``rules.claim_key`` order here, stopping at the first whose slot cost does not fit.
+in ``rules.claim_key`` order here, stopping at the first whose slot cost does not fit; a
+rate-limited one is admitted or parked on the way (``flowsim.store.rate_screen.choose``).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from typing import Any
 
 from flowsim.rules import SlotPool
 from flowsim.store.protocol import Claim
+from flowsim.store.rate_screen import Picked, choose
 from flowsim.store.records import JSON
 from flowsim_sqlite import rate_limits
 from flowsim_sqlite.rows import SpecCache, Tx, attempt_json, id_list, load_optional, loads
@@ -60,16 +62,6 @@ def release_due(tx: Tx, now: float) -> int:
     return len(due) + refilled
 
 
-def _choose(heads: list[Any], free: int) -> list[Any]:
-    chosen = []
-    for row in heads:
-        if free <= 0 or row[4] > free:
-            break
-        free -= row[4]
-        chosen.append(row)
-    return chosen
-
-
 def claim(
     tx: Tx,
     specs: SpecCache,
@@ -84,17 +76,27 @@ def claim(
     if free <= 0:
         return []
     names = list(dict.fromkeys(workflows))
-    while True:  # again after a pass that parked rate-limited picks (rate_limits.admitted)
+
+    def read(limit: int) -> list[Any]:
         heads: list[Any] = []
         for name in names:
-            heads.extend(tx.execute(_CANDIDATES, (name, pool.value, free)).fetchall())
+            heads.extend(tx.execute(_CANDIDATES, (name, pool.value, limit)).fetchall())
         if len(names) > 1:
             heads.sort(key=lambda row: (-row[5], row[6]))  # rules.claim_key across workflows
-        chosen = _choose(heads, free)
-        if not chosen:
-            return []
-        if rate_limits.admitted(tx, specs, chosen, now):
-            break
+        return heads
+
+    screen = rate_limits.screener(tx, now)
+    chosen = choose(
+        read,
+        lambda row: Picked(row[0], row[1], specs.spec(tx, row[3]).tasks[row[2]]),
+        lambda row: int(row[4]),
+        free,
+        screen,
+        lambda parked: rate_limits.park(tx, parked),
+    )
+    rate_limits.finish(tx, screen)
+    if not chosen:
+        return []
     lease = now + lease_seconds
     batch = tx.sequence(1)
     taken = tx.executemany(

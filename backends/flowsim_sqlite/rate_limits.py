@@ -1,9 +1,9 @@
 """Rate limits in SQLite: the ``rate_limits`` table and parked task runs.
 
-The claim (``claims.claim``) hands each pass's picks to ``admitted``; the decision is
-``flowsim.store.rate_screen.screen``. Everything runs inside the claim's ``BEGIN
-IMMEDIATE``, so the read of a key's units and their consumption cannot interleave with
-another process's claim.
+The claim (``claims.claim``) walks its queue heads with ``flowsim.store.rate_screen.choose``
+and this module's ``screener``, ``park`` and ``finish``. Everything runs inside the claim's
+``BEGIN IMMEDIATE``, so the read of a key's units and their consumption cannot interleave
+with another process's claim.
 """
 
 from __future__ import annotations
@@ -12,8 +12,8 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from flowsim.rate_limits import Bucket, put
-from flowsim.store.rate_screen import FOREVER_THRESHOLD, Picked, screen
-from flowsim_sqlite.rows import SpecCache, Tx, id_list, loads
+from flowsim.store.rate_screen import FOREVER_THRESHOLD, Screener
+from flowsim_sqlite.rows import Tx, id_list, loads
 
 _RUNS = (
     "SELECT id, input, additional_metadata FROM runs WHERE id IN (SELECT value FROM json_each(?))"
@@ -60,19 +60,22 @@ def _store(tx: Tx, buckets: Mapping[str, Bucket]) -> None:
     )
 
 
-def admitted(tx: Tx, specs: SpecCache, chosen: Sequence[Any], now: float) -> bool:
-    """Screen a claim pass's picks (claim rows: id, run_id, name, spec_id, ...). True: take
-    them all (their units are now consumed). False: some were parked; read the queue again."""
-    picked = [Picked(row[0], row[1], specs.spec(tx, row[3]).tasks[row[2]]) for row in chosen]
-    result = screen(picked, lambda ids: _inputs(tx, ids), lambda keys: _load(tx, keys), now)
-    if result.parked:
-        tx.executemany(_PARK, [(until, task_id) for task_id, until in result.parked])
-        return False
-    if result.buckets:
-        _store(tx, result.buckets)
-    if result.changed:
+def screener(tx: Tx, now: float) -> Screener:
+    """The claim's view of the keys (read under the write lock the claim holds)."""
+    return Screener(lambda ids: _inputs(tx, ids), lambda keys: _load(tx, keys), now)
+
+
+def park(tx: Tx, parked: Sequence[tuple[str, float]]) -> None:
+    tx.executemany(_PARK, [(until, task_id) for task_id, until in parked])
+
+
+def finish(tx: Tx, screen: Screener) -> None:
+    """Write the keys' states as the claim left them; release the runs waiting for a key
+    if the claim created one."""
+    if screen.touched:
+        _store(tx, screen.dirty())
+    if screen.changed:
         tx.execute(_RELEASE_CHANGED, (FOREVER_THRESHOLD,))
-    return True
 
 
 def put_rate_limit(tx: Tx, key: str, limit: int, window: float, now: float) -> int:

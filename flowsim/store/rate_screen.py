@@ -1,80 +1,122 @@
-"""Rate limit admission for a SQL store's claim: the Python half both backends share.
+"""Rate limit admission inside a SQL store's claim: the Python half both backends share.
 
-A SQL claim reads the queue heads in claim order and picks those whose slot costs fit
-(``_choose``). ``screen`` then runs ``flowsim.rate_limits.admit`` over the picked task runs
-that have rate limits, in that order, against the keys as stored, carrying each admission's
-consumption to the next (two runs on a key with one unit left: the first is admitted, the
-second is not). If it refuses any, the claim parks those (``rate_wait_until``) and reads the
-queue again, so the runs behind them get their turn, as in the in-memory store; when a pass
-refuses none, the claim writes the keys' new states and takes what it picked. The backend
-runs all of it in the claim's transaction, under a lock that serialises rate-limited claims
-(SQLite's write lock; a Postgres advisory lock), so two workers never take the same units.
+The in-memory store walks its queue heads in claim order: a head whose slot cost does not
+fit ends the claim; a rate-limited head is admitted (its units taken) or parked, and the
+walk goes on to the next head. ``choose`` makes the same walk over rows a SQL store reads:
+it reads the heads, walks them with a ``Screener`` (which keeps the keys' states as the
+walk changes them, loading each key once), parks refused rows at once (so the store's
+queue query no longer returns them) and reads again when it parked some and slots are
+left. The store then writes the keys' final states and takes the chosen rows, all in the
+claim's transaction, under a lock that serialises rate-limited claims (SQLite's write lock;
+a Postgres advisory lock, taken before the first key is read), so two workers never take
+the same units. The decisions are ``flowsim.rate_limits.admit``'s, as in memory.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, TypeVar
 
 from flowsim.errors import InvalidInputError
-from flowsim.rate_limits import UNTIL_CHANGED, Bucket, Demand, admit, demands
+from flowsim.rate_limits import UNTIL_CHANGED, Bucket, admit, demands
 from flowsim.store.records import TaskSpec
 
 #: SQL stores keep UNTIL_CHANGED (infinity) in ``rate_wait_until``; anything above this
 #: threshold is "until a key changes", never an instant to wake at
 FOREVER_THRESHOLD = 1e300
 
+Row = TypeVar("Row")
+RunInputs = Callable[[Sequence[str]], Mapping[str, tuple[Any, Any]]]
+LoadBuckets = Callable[[Sequence[str]], dict[str, Bucket]]
+
 
 @dataclass(frozen=True, slots=True)
 class Picked:
-    """A queue head the claim picked: its id, its run's id and its task's spec."""
+    """A queue head as the walk sees it: its id, its run's id, its task's spec."""
 
     task_run_id: str
     run_id: str
     spec: TaskSpec
 
 
-@dataclass(slots=True)
-class Screen:
-    """What one pass decided: task runs to park (id, until when), and otherwise the keys'
-    states to store; ``changed`` when a dynamic upsert created a key."""
+class Screener:
+    """The keys' states during one claim, and the admission of each rate-limited head."""
 
-    parked: list[tuple[str, float]] = field(default_factory=list)
-    buckets: dict[str, Bucket] = field(default_factory=dict)
-    changed: bool = False
+    def __init__(self, run_inputs: RunInputs, load: LoadBuckets, now: float) -> None:
+        self._run_inputs = run_inputs
+        self._load = load
+        self.now = now
+        self.state: dict[str, Bucket] = {}
+        self._loaded: set[str] = set()
+        self._inputs: dict[str, tuple[Any, Any]] = {}
+        #: keys whose state the claim must write back
+        self.touched: set[str] = set()
+        #: a dynamic upsert created a key: release the runs waiting for a change
+        self.changed = False
 
+    def prefetch(self, items: Sequence[Picked]) -> None:
+        """Read the inputs of the rate-limited heads in one query."""
+        missing = [p.run_id for p in items if p.spec.rate_limits and p.run_id not in self._inputs]
+        if missing:
+            self._inputs.update(self._run_inputs(list(dict.fromkeys(missing))))
 
-RunInputs = Callable[[Sequence[str]], Mapping[str, tuple[Any, Any]]]
-LoadBuckets = Callable[[Sequence[str]], dict[str, Bucket]]
-
-
-def screen(
-    picked: Sequence[Picked], run_inputs: RunInputs, load: LoadBuckets, now: float
-) -> Screen:
-    """Admit or refuse each rate-limited picked task run, in order."""
-    limited = [p for p in picked if p.spec.rate_limits]
-    result = Screen()
-    if not limited:
-        return result
-    inputs = run_inputs(list(dict.fromkeys(p.run_id for p in limited)))
-    wanted: list[tuple[Picked, list[Demand] | None]] = []
-    for item in limited:
-        data, metadata = inputs[item.run_id]
+    def admit(self, item: Picked) -> float | None:
+        """None: admitted, units taken. Otherwise park it until then (UNTIL_CHANGED: until
+        a key is put or created)."""
+        self.prefetch([item])
+        data, metadata = self._inputs[item.run_id]
         try:
-            wanted.append((item, demands(item.spec.rate_limits, data, metadata)))
+            wanted = demands(item.spec.rate_limits, data, metadata)
         except InvalidInputError:  # a definition changed under a stored run: wait for a put
-            wanted.append((item, None))
-    keys = sorted({d.key for _, ds in wanted if ds for d in ds})
-    state = load(keys) if keys else {}
-    for item, asked in wanted:
-        if asked is None:
-            result.parked.append((item.task_run_id, UNTIL_CHANGED))
-            continue
-        admission = admit(asked, state, now)
-        state.update(admission.buckets)
-        result.buckets.update(admission.buckets)
-        result.changed = result.changed or admission.changed
-        if not admission.admitted:
-            result.parked.append((item.task_run_id, admission.retry_at))
-    return result
+            return UNTIL_CHANGED
+        unknown = sorted({d.key for d in wanted} - self._loaded)
+        if unknown:
+            self.state.update(self._load(unknown))
+            self._loaded.update(unknown)
+        admission = admit(wanted, self.state, self.now)
+        self.state.update(admission.buckets)
+        self.touched.update(admission.buckets)
+        self.changed = self.changed or admission.changed
+        return None if admission.admitted else admission.retry_at
+
+    def dirty(self) -> dict[str, Bucket]:
+        return {key: self.state[key] for key in sorted(self.touched)}
+
+
+def choose(
+    read: Callable[[int], list[Row]],
+    picked_of: Callable[[Row], Picked],
+    cost_of: Callable[[Row], int],
+    free: int,
+    screener: Screener,
+    park: Callable[[list[tuple[str, float]]], None],
+) -> list[Row]:
+    """The rows to take, in claim order: ``read(limit)`` returns the queue heads (rows
+    parked by ``park`` no longer among them)."""
+    chosen: list[Row] = []
+    taken: set[str] = set()
+    left = free
+    while left > 0:
+        heads = [row for row in read(left + len(chosen)) if picked_of(row).task_run_id not in taken]
+        screener.prefetch([picked_of(row) for row in heads])
+        parked: list[tuple[str, float]] = []
+        stopped = False
+        for row in heads:
+            item = picked_of(row)
+            if cost_of(row) > left:
+                stopped = True
+                break
+            if item.spec.rate_limits:
+                until = screener.admit(item)
+                if until is not None:
+                    parked.append((item.task_run_id, until))
+                    continue
+            chosen.append(row)
+            taken.add(item.task_run_id)
+            left -= cost_of(row)
+        if parked:
+            park(parked)
+        if stopped or not parked:
+            break
+    return chosen
