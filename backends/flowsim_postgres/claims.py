@@ -89,8 +89,7 @@ def claim(
     screen = rate_limits.screener(session, now)
     chosen = choose(
         read,
-        lambda row: Picked(row[0], row[2], by_digest[row[4]].tasks[row[3]]),
-        lambda row: int(row[1]),
+        lambda row: Picked(row[0], row[2], by_digest[row[4]].tasks[row[3]], row[1]),
         free,
         screen,
         lambda parked: rate_limits.park(conn, parked),

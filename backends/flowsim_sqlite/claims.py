@@ -88,8 +88,7 @@ def claim(
     screen = rate_limits.screener(tx, now)
     chosen = choose(
         read,
-        lambda row: Picked(row[0], row[1], specs.spec(tx, row[3]).tasks[row[2]]),
-        lambda row: int(row[4]),
+        lambda row: Picked(row[0], row[1], specs.spec(tx, row[3]).tasks[row[2]], row[4]),
         free,
         screen,
         lambda parked: rate_limits.park(tx, parked),

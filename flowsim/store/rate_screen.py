@@ -15,8 +15,7 @@ the same units. The decisions are ``flowsim.rate_limits.admit``'s, as in memory.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any, NamedTuple, TypeVar
 
 from flowsim.errors import InvalidInputError
 from flowsim.rate_limits import UNTIL_CHANGED, Bucket, admit, demands
@@ -31,13 +30,14 @@ RunInputs = Callable[[Sequence[str]], Mapping[str, tuple[Any, Any]]]
 LoadBuckets = Callable[[Sequence[str]], dict[str, Bucket]]
 
 
-@dataclass(frozen=True, slots=True)
-class Picked:
-    """A queue head as the walk sees it: its id, its run's id, its task's spec."""
+class Picked(NamedTuple):
+    """A queue head as the walk sees it: its id, its run's id, its task's spec and slot
+    cost (a tuple: one is made per head read, on every claim)."""
 
     task_run_id: str
     run_id: str
     spec: TaskSpec
+    cost: int
 
 
 class Screener:
@@ -87,7 +87,6 @@ class Screener:
 def choose(
     read: Callable[[int], list[Row]],
     picked_of: Callable[[Row], Picked],
-    cost_of: Callable[[Row], int],
     free: int,
     screener: Screener,
     park: Callable[[list[tuple[str, float]]], None],
@@ -98,13 +97,14 @@ def choose(
     taken: set[str] = set()
     left = free
     while left > 0:
-        heads = [row for row in read(left + len(chosen)) if picked_of(row).task_run_id not in taken]
-        screener.prefetch([picked_of(row) for row in heads])
+        heads = [(row, picked_of(row)) for row in read(left + len(chosen))]
+        heads = [(row, item) for row, item in heads if item.task_run_id not in taken]
+        if any(item.spec.rate_limits for _, item in heads):
+            screener.prefetch([item for _, item in heads])
         parked: list[tuple[str, float]] = []
         stopped = False
-        for row in heads:
-            item = picked_of(row)
-            if cost_of(row) > left:
+        for row, item in heads:
+            if item.cost > left:
                 stopped = True
                 break
             if item.spec.rate_limits:
@@ -114,7 +114,7 @@ def choose(
                     continue
             chosen.append(row)
             taken.add(item.task_run_id)
-            left -= cost_of(row)
+            left -= item.cost
         if parked:
             park(parked)
         if stopped or not parked:
