@@ -52,6 +52,7 @@ from flowsim.sdk.labels import (
     WorkerLabel,
     WorkerLabelComparator,
 )
+from flowsim.sdk.rate_limit import RateLimit, RateLimitDuration
 
 __version__ = "0.1.0"
 
@@ -77,6 +78,8 @@ __all__ = [
     "NonRetryableException",
     "Priority",
     "PushEventOptions",
+    "RateLimit",
+    "RateLimitDuration",
     "RunCancelledError",
     "RunNotFoundError",
     "RunStatus",

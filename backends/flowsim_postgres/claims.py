@@ -19,7 +19,8 @@ from typing import Any
 from flowsim.rules import SlotPool
 from flowsim.store.placement_filter import MAX_SKIPPED, ClaimFilter, Deferrals, constrained
 from flowsim.store.protocol import Claim
-from flowsim_postgres import placement
+from flowsim.store.rate_screen import Picked, choose
+from flowsim_postgres import placement, rate_limits
 from flowsim_postgres.rows import Conn, Session
 from flowsim_postgres.timing import release_due_retries
 
@@ -31,7 +32,7 @@ LATERAL (
     SELECT t.id, t.slot_cost, t.priority, t.seq, t.run_id, t.name, t.ready_at, t.enqueued_at
     FROM task_runs t
     WHERE t.status = 'QUEUED' AND t.workflow = w.name AND t.pool = %(pool)s
-      AND t.ready_at <= %(now)s
+      AND t.ready_at <= %(now)s AND t.rate_wait_until IS NULL
     ORDER BY t.priority DESC, t.seq
     LIMIT %(limit)s
     {lock}
@@ -89,12 +90,13 @@ def _candidates(
     return conn.execute(query, params).fetchall()
 
 
-def _pick(session: Session, candidates: list[Any], free: int, placed: ClaimFilter) -> list[str]:
-    """The ids to take, in order: the reference's stopping rule, with the rows the
+def _pick(session: Session, candidates: list[Any], free: int, placed: ClaimFilter) -> list[Any]:
+    """The rows to take, in order: the reference's stopping rule, with the rows the
     placement filter does not admit passed over (they stay queued)."""
     session.specs.load(session.conn, list({row[5] for row in candidates}))
-    picked: list[str] = []
-    for task_id, slot_cost, run_id, name, queued_at, digest, *_ in candidates:
+    picked: list[Any] = []
+    for row in candidates:
+        _, slot_cost, run_id, name, queued_at, digest, *_ = row
         if free <= 0:
             break
         spec = session.specs.by_digest[digest]
@@ -107,7 +109,7 @@ def _pick(session: Session, candidates: list[Any], free: int, placed: ClaimFilte
         if not placed.take(spec, run_id):
             continue
         free -= slot_cost
-        picked.append(task_id)
+        picked.append(row)
     return picked
 
 
@@ -145,21 +147,41 @@ def claim(
 ) -> list[Claim]:
     conn = session.conn
     release_due_retries(conn, now)
+    rate_limits.release_due(conn, now)
     if free <= 0 or not workflows:
         return []
     names = list(dict.fromkeys(workflows))
     placed_names = _placed_names(session, names)
     plain = [name for name in names if name not in placed_names]
-    rows = _candidates(conn, _CANDIDATES, plain, pool, now, free)
-    if placed_names:
-        placed_rows = _candidates(conn, _PLACED, sorted(placed_names), pool, now,
-                                  free + MAX_SKIPPED)  # fmt: skip
-        rows = sorted(rows + placed_rows, key=lambda row: (-row[6], row[7]))  # claim order
-    placed = placement.claim_filter(conn, worker_id, now)
-    picked = _pick(session, rows, free, placed)
-    deferrals.add(placed.deferred_until)
+    read_unlocked: set[str] = set()
+
+    def placed_heads(limit: int) -> list[Any]:
+        """The queue heads this worker may take, in claim order (placement first: sticky
+        runs pinned to it); the rate limit walk below screens them next."""
+        rows = _candidates(conn, _CANDIDATES, plain, pool, now, limit)
+        if placed_names:
+            placed_rows = _candidates(conn, _PLACED, sorted(placed_names), pool, now,
+                                      limit + MAX_SKIPPED)  # fmt: skip
+            read_unlocked.update(row[0] for row in placed_rows)
+            rows = sorted(rows + placed_rows, key=lambda row: (-row[6], row[7]))  # claim order
+        placed = placement.claim_filter(conn, worker_id, now)
+        chosen = _pick(session, rows, limit, placed)
+        deferrals.add(placed.deferred_until)
+        return chosen
+
+    by_digest = session.specs.by_digest
+    screen = rate_limits.screener(session, now)
+    chosen = choose(
+        placed_heads,
+        lambda row: Picked(row[0], row[2], by_digest[row[5]].tasks[row[3]], row[1]),
+        free,
+        screen,
+        lambda parked: rate_limits.park(conn, parked),
+    )
+    rate_limits.finish(session, screen)
+    picked = [row[0] for row in chosen]
     if placed_names and picked:
-        picked = _lock_chosen(conn, picked, {row[0] for row in placed_rows}, now)
+        picked = _lock_chosen(conn, picked, read_unlocked, now)
     if not picked:
         return []
     lease = now + lease_seconds

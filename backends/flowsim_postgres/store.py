@@ -36,6 +36,7 @@ from flowsim_postgres import (
     errors,
     outcomes,
     placement,
+    rate_limits,
     reconnect,
     runs,
     timing,
@@ -370,6 +371,13 @@ class PostgresStore:
         stored = self._run("next_wakeup", lambda s: timing.next_wakeup(s.conn), idempotent=True)
         deferred = self._deferred.next_after(now)
         return min((t for t in (stored, deferred) if t is not None), default=None)
+
+    def put_rate_limit(self, key: str, limit: int, window: float, now: float) -> Outcome:
+        released = self._run(
+            "put_rate_limit",
+            lambda s: rate_limits.put_rate_limit(s, key, limit, window, now),
+        )
+        return Outcome(queued=released)
 
     def wait_for_change(self, timeout: float) -> None:
         self._listener.wait(timeout)

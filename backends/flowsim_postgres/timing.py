@@ -13,6 +13,7 @@ from psycopg.rows import TupleRow
 from flowsim.rules import RunStatus
 from flowsim.store.failures import schedule_timeout_reason
 from flowsim.store.protocol import Outcome
+from flowsim_postgres import rate_limits
 from flowsim_postgres.durable import release_parked
 from flowsim_postgres.outcomes import LockedRun, cancel_tasks, lock_run
 from flowsim_postgres.rows import RELEASE, Conn, Session
@@ -113,6 +114,7 @@ def expire_schedule_timeouts(session: Session, now: float) -> Outcome:
 def expire(session: Session, now: float) -> Outcome:
     released = len(release_due_retries(session.conn, now).fetchall())
     released += release_parked(session, now)
+    released += rate_limits.release_due(session.conn, now)
     timed_out = expire_schedule_timeouts(session, now)
     lost = requeue_lost(session.conn, now)
     if released or lost or timed_out.finished or timed_out.queued:
@@ -120,13 +122,14 @@ def expire(session: Session, now: float) -> Outcome:
     return Outcome(True, timed_out.finished, released + timed_out.queued + lost)
 
 
-_NEXT_WAKEUP = """
+_NEXT_WAKEUP = f"""
 SELECT least(
     (SELECT ready_at FROM task_runs WHERE in_backoff ORDER BY ready_at LIMIT 1),
     (SELECT deadline FROM task_runs WHERE status = 'QUEUED' AND NOT in_backoff
      ORDER BY deadline LIMIT 1),
     (SELECT lease_expires_at FROM task_runs WHERE lease_expires_at IS NOT NULL
-     ORDER BY lease_expires_at LIMIT 1)
+     ORDER BY lease_expires_at LIMIT 1),
+    {rate_limits.NEXT_REFILL}
 )
 """
 

@@ -5,7 +5,8 @@ from the first read, so two processes claiming from one file are serialised and 
 take the same task run; the ``status = 'QUEUED'`` condition on the update makes that
 visible in the statement itself. Each workflow's queue is read through the partial index
 ``task_runs_queue`` (O(log n) to its head, at most ``free`` rows), and the heads are merged
-in ``rules.claim_key`` order here, stopping at the first whose slot cost does not fit.
+in ``rules.claim_key`` order here, stopping at the first whose slot cost does not fit; a
+rate-limited one is admitted or parked on the way (``flowsim.store.rate_screen.choose``).
 """
 
 from __future__ import annotations
@@ -16,15 +17,16 @@ from typing import Any
 from flowsim.rules import SlotPool
 from flowsim.store.placement_filter import MAX_SKIPPED, ClaimFilter, Deferrals
 from flowsim.store.protocol import Claim
+from flowsim.store.rate_screen import Picked, choose
 from flowsim.store.records import JSON
-from flowsim_sqlite import placement
+from flowsim_sqlite import placement, rate_limits
 from flowsim_sqlite.rows import SpecCache, Tx, attempt_json, id_list, load_optional, loads
 
 _CANDIDATES = (
     "SELECT id, run_id, name, spec_id, slot_cost, priority, seq, retry_count, ready_at, "
     "enqueued_at, token FROM task_runs "
     "WHERE status = 'QUEUED' AND in_backoff = 0 AND workflow = ? AND pool = ? "
-    "ORDER BY priority DESC, seq LIMIT ?"
+    "AND rate_wait_until IS NULL ORDER BY priority DESC, seq LIMIT ?"
 )
 #: a compare-and-set per task run: it applies only if the row is still queued with the
 #: token read above (certain under the write lock, and checked by the row count). The new
@@ -50,14 +52,15 @@ def release_due(tx: Tx, now: float) -> int:
         "ORDER BY ready_at, seq",
         (now,),
     ).fetchall()
+    refilled = rate_limits.release_due(tx, now)
     if not due:
-        return 0
+        return refilled
     first = tx.sequence(len(due))
     tx.executemany(
         "UPDATE task_runs SET in_backoff = 0, deadline_seq = ? WHERE id = ?",
         [(first + offset, task_id) for offset, (task_id,) in enumerate(due)],
     )
-    return len(due)
+    return len(due) + refilled
 
 
 def _choose(
@@ -107,12 +110,28 @@ def claim(
     if free <= 0:
         return []
     names = list(dict.fromkeys(workflows))
-    placed = placement.claim_filter(tx, worker_id, now)
-    chosen = _choose(_heads(tx, names, pool, free), free, placed, tx, specs)
-    if placed.skipped:  # rows were passed over: look further down the queue, once
+
+    def placed_heads(limit: int) -> list[Any]:
+        """The queue heads this worker may take, in claim order (placement first: sticky
+        runs pinned to it); the rate limit walk below screens them next."""
         placed = placement.claim_filter(tx, worker_id, now)
-        chosen = _choose(_heads(tx, names, pool, free + MAX_SKIPPED), free, placed, tx, specs)
-    deferrals.add(placed.deferred_until)
+        chosen = _choose(_heads(tx, names, pool, limit), limit, placed, tx, specs)
+        if placed.skipped:  # rows were passed over: look further down the queue, once
+            placed = placement.claim_filter(tx, worker_id, now)
+            heads = _heads(tx, names, pool, limit + MAX_SKIPPED)
+            chosen = _choose(heads, limit, placed, tx, specs)
+        deferrals.add(placed.deferred_until)
+        return chosen
+
+    screen = rate_limits.screener(tx, now)
+    chosen = choose(
+        placed_heads,
+        lambda row: Picked(row[0], row[1], specs.spec(tx, row[3]).tasks[row[2]], row[4]),
+        free,
+        screen,
+        lambda parked: rate_limits.park(tx, parked),
+    )
+    rate_limits.finish(tx, screen)
     if not chosen:
         return []
     lease = now + lease_seconds

@@ -33,7 +33,16 @@ from flowsim.store.durable_log import DurableStep
 from flowsim.store.placement_filter import Deferrals
 from flowsim.store.protocol import Claim, Outcome, RunRequest, RunView, Snapshot, WorkerInfo
 from flowsim.store.records import JSON
-from flowsim_sqlite import claims, durable, errors, migrate, outcomes, placement, workers
+from flowsim_sqlite import (
+    claims,
+    durable,
+    errors,
+    migrate,
+    outcomes,
+    placement,
+    rate_limits,
+    workers,
+)
 from flowsim_sqlite.busy import retry_busy
 from flowsim_sqlite.checkpoint import BACKSTOP_PAGES, Checkpointer
 from flowsim_sqlite.dag import Changes
@@ -289,6 +298,12 @@ class SqliteStore:
         stored = self._read("next_wakeup", workers.next_wakeup, now)
         deferred = self._deferred.next_after(now)
         return min((t for t in (stored, deferred) if t is not None), default=None)
+
+    def put_rate_limit(self, key: str, limit: int, window: float, now: float) -> Outcome:
+        released = self._write(
+            "put_rate_limit", rate_limits.put_rate_limit, key, limit, window, now
+        )
+        return Outcome(queued=released)
 
     def wait_for_change(self, timeout: float) -> None:
         """Poll ``PRAGMA data_version`` (see the module docstring) until another connection

@@ -35,7 +35,6 @@ FEATURES: Final[dict[str, str]] = {
     "mcp": "MCP tool providers",
     "metrics": "the metrics API (hatchet.metrics)",
     "opentelemetry": "OpenTelemetry instrumentation",
-    "rate-limits": "rate limits (rate_limits=, RateLimit, hatchet.rate_limits)",
     "rest-api": "Hatchet's REST API and its models (runs, workflows, tenants, events as data)",
     "retry-after": "delayed retries (RetryAfterException)",
     "run-listener": "run event streams (subscribing to a run's events)",

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from typing import Final
 
 from flowsim import errors, rules, sdk
-from flowsim.sdk import events, eviction, labels, scheduling
+from flowsim.sdk import events, eviction, labels, rate_limit, scheduling
 
 ROOT: Final = "hatchet_sdk"
 
@@ -41,6 +41,9 @@ FLOWSIM: Final[Mapping[str, object]] = {
     "IllegalTaskOutputError": errors.IllegalTaskOutputError,
     "NonRetryableException": errors.NonRetryableException,
     "Priority": sdk.Priority,
+    "RateLimit": rate_limit.RateLimit,
+    "RateLimitDuration": rate_limit.RateLimitDuration,
+    "RateLimitsClient": rate_limit.RateLimitsClient,
     "RunStatus": rules.RunStatus,
     "Standalone": sdk.Standalone,
     "Task": sdk.Task,
@@ -90,7 +93,6 @@ REFUSED_NAMES: Final[Mapping[str, str]] = _names(
         "mcp": "MCPProvider",
         "metrics": "MetricsClient",
         "opentelemetry": "OTelAttribute OpenTelemetryConfig",
-        "rate-limits": "RateLimit RateLimitDuration RateLimitsClient",
         "rest-api": "APIError APIErrors APIMeta APIMetaAuth APIMetaIntegration APIResourceMeta "
         "APIToken AcceptInviteRequest CreateAPITokenRequest CreateAPITokenResponse "
         "CreatePullRequestFromStepRun CreateTenantInviteRequest CreateTenantRequest Event "
@@ -154,7 +156,6 @@ REFUSED_MODULES: Final[Mapping[str, str]] = {
         "features": "server-apis",
         "logger": "internals",
         "opentelemetry": "opentelemetry",
-        "rate_limit": "rate-limits",
         "runnables.action": "internals",
         "runnables.contextvars": "internals",
         "runnables.mcp": "mcp",
@@ -162,7 +163,6 @@ REFUSED_MODULES: Final[Mapping[str, str]] = {
         "token": "client-config",
         "types.concurrency": "concurrency",
         "types.idempotency": "idempotency",
-        "types.rate_limit": "rate-limits",
         "types.slot_types": "slot-types",
         "utils": "internals",
         "worker.action_listener_process": "worker-internals",
@@ -215,10 +215,11 @@ def children(package: str) -> frozenset[str]:
 MODULES: Final[Mapping[str, AliasSpec]] = {
     ROOT: _spec(
         "Context DesiredWorkerLabel DurableContext EmptyModel EvictionPolicy "
-        "FailedTaskRunExceptionGroup Hatchet NonDeterminismError NonRetryableException "
-        "Priority PushEventOptions RunStatus StickyStrategy Task TaskRunError "
-        "TaskRunRef TriggerWorkflowOptions Worker WorkerContext WorkerLabel "
-        "WorkerLabelComparator WorkflowRunRef WorkflowRunTriggerConfig",
+        "FailedTaskRunExceptionGroup Hatchet NonDeterminismError "
+        "NonRetryableException Priority PushEventOptions RateLimit RateLimitDuration "
+        "RunStatus StickyStrategy Task TaskRunError TaskRunRef TriggerWorkflowOptions "
+        "Worker WorkerContext WorkerLabel WorkerLabelComparator WorkflowRunRef "
+        "WorkflowRunTriggerConfig",
         # every other export of hatchet_sdk 1.43.1
         "APIError APIErrors APIMeta APIMetaAuth APIMetaIntegration APIResourceMeta APIToken "
         "AcceptInviteRequest BulkCancelReplayOpts BulkPushEventOptions "
@@ -232,10 +233,10 @@ MODULES: Final[Mapping[str, AliasSpec]] = {
         "EvictionNotSupportedError GetStepRunDiffResponse HealthcheckConfig "
         "IdempotencyCollisionError Job JobRun JobRunStatus ListAPITokensResponse "
         "ListPullRequestsResponse LogLine LogLineLevel LogLineList "
-        "LogLineOrderByDirection LogLineOrderByField OTelAttribute OpenTelemetryConfig "
-        "OrGroup PaginationResponse ParentCondition PullRequest PullRequestState "
-        "RateLimit RateLimitDuration RejectInviteRequest ReplayEventRequest "
-        "RerunStepRunRequest RetryAfterException RunEventListener RunFilter "
+        "LogLineOrderByDirection LogLineOrderByField OTelAttribute "
+        "OpenTelemetryConfig OrGroup PaginationResponse ParentCondition PullRequest "
+        "PullRequestState RejectInviteRequest ReplayEventRequest RerunStepRunRequest "
+        "RetryAfterException RunEventListener RunFilter "
         "ScheduleTriggerWorkflowOptions SleepCondition SlotType "
         "StatusBasedIdempotencyConfig StepRun StepRunDiff StepRunEventType "
         "StepRunStatus TTLBasedIdempotencyConfig TaskDefaults TenacityConfig Tenant "
@@ -254,21 +255,21 @@ MODULES: Final[Mapping[str, AliasSpec]] = {
     ),
     f"{ROOT}.hatchet": _spec(
         "BaseWorkflow Context CronClient DesiredWorkerLabel DurableContext EmptyModel "
-        "EventClient EvictionPolicy Hatchet Priority ScheduledClient Standalone "
-        "StickyStrategy Worker Workflow",
+        "EventClient EvictionPolicy Hatchet Priority RateLimit RateLimitsClient "
+        "ScheduledClient Standalone StickyStrategy Worker Workflow",
         "CELClient Client ClientConfig ConcurrencyExpression DefaultFilter "
-        "DispatcherClient EmbeddedHatchetConfig FiltersClient LogsClient MetricsClient "
-        "RateLimit RateLimitsClient RunEventListenerClient RunsClient "
-        "StatusBasedIdempotencyConfig StubsClient TTLBasedIdempotencyConfig "
-        "TaskDefaults WebhooksClient WorkersClient WorkflowConfig WorkflowsClient",
+        "DispatcherClient EmbeddedHatchetConfig FiltersClient LogsClient "
+        "MetricsClient RunEventListenerClient RunsClient StatusBasedIdempotencyConfig "
+        "StubsClient TTLBasedIdempotencyConfig TaskDefaults WebhooksClient "
+        "WorkersClient WorkflowConfig WorkflowsClient",
     ),
     f"{ROOT}.clients": _spec("", package=True),
     f"{ROOT}.clients.admin": _spec(
-        "DesiredWorkerLabel Priority RunStatus TriggerWorkflowOptions WorkflowRunRef "
-        "WorkflowRunTriggerConfig",
-        "AdminClient BulkTriggerIdempotencyCollisionError ClientConfig DedupeViolationError "
-        "IdempotencyCollisionError RateLimitDuration ScheduleTriggerWorkflowOptions "
-        "TaskRunDetail V1TaskStatus WorkflowRunDetail",
+        "DesiredWorkerLabel Priority RateLimitDuration RunStatus "
+        "TriggerWorkflowOptions WorkflowRunRef WorkflowRunTriggerConfig",
+        "AdminClient BulkTriggerIdempotencyCollisionError ClientConfig "
+        "DedupeViolationError IdempotencyCollisionError "
+        "ScheduleTriggerWorkflowOptions TaskRunDetail V1TaskStatus WorkflowRunDetail",
     ),
     f"{ROOT}.context": _spec("", package=True),
     f"{ROOT}.context.context": _spec(
@@ -301,22 +302,25 @@ MODULES: Final[Mapping[str, AliasSpec]] = {
     ),
     f"{ROOT}.runnables.workflow": _spec(
         "BaseWorkflow Context CronWorkflows DesiredWorkerLabel DurableContext "
-        "EmptyModel EvictionPolicy Priority Standalone Task TaskRunRef "
+        "EmptyModel EvictionPolicy Priority RateLimit Standalone Task TaskRunRef "
         "TriggerWorkflowOptions Workflow WorkflowRunRef WorkflowRunTriggerConfig",
         "ComputedTaskParameters ConcurrencyExpression Condition MCPProvider OrGroup "
-        "RateLimit RunEventListener ScheduleTriggerWorkflowOptions TaskDefaults "
+        "RunEventListener ScheduleTriggerWorkflowOptions TaskDefaults "
         "TypedTriggerWorkflowRunConfig V1Filter V1TaskStatus V1TaskSummary "
         "WorkflowConfig WorkflowModel",
     ),
     f"{ROOT}.types": _spec(
-        "DesiredWorkerLabel Priority StickyStrategy WorkerLabelComparator",
-        "ConcurrencyExpression ConcurrencyLimitStrategy RateLimit RateLimitDuration SlotType",
+        "DesiredWorkerLabel Priority RateLimit RateLimitDuration StickyStrategy "
+        "WorkerLabelComparator",
+        "ConcurrencyExpression ConcurrencyLimitStrategy SlotType",
         package=True,
     ),
     f"{ROOT}.types.priority": _spec("Priority"),
     f"{ROOT}.types.labels": _spec("DesiredWorkerLabel WorkerLabel WorkerLabelComparator"),
     f"{ROOT}.types.sticky": _spec("StickyStrategy"),
     f"{ROOT}.labels": _spec("DesiredWorkerLabel WorkerLabel"),
+    f"{ROOT}.types.rate_limit": _spec("RateLimit RateLimitDuration"),
+    f"{ROOT}.rate_limit": _spec("RateLimit RateLimitDuration"),
     f"{ROOT}.types.trigger": _spec(
         "DesiredWorkerLabel Priority PushEventOptions TriggerWorkflowOptions "
         "WorkflowRunTriggerConfig",

@@ -237,6 +237,13 @@ class DurableEngine(Engine):
             return
         self._wake_timer.arm(self.run_store.next_wakeup(now))
 
+    def put_rate_limit(self, key: str, limit: int, window: float) -> None:
+        """Write the key to the shared store; every process's waiting runs may now fit."""
+        with self._lock:
+            self.run_store.put_rate_limit(key, limit, window, self.clock.now())
+        self.changes.bump()
+        self.request_dispatch()
+
     def _store_complete(self, task_run: TaskRun, output: JSON) -> Transition:
         token, now = task_run.fencing_token, self.clock.now()
         return self._store_result(lambda: self.run_store.complete(task_run.id, token, output, now))

@@ -30,6 +30,7 @@ from flowsim.engine.eager import resume
 from flowsim.engine.eviction import Evictions
 from flowsim.engine.missing import MissingTask
 from flowsim.engine.placing import claim_filter, has_placement_rules
+from flowsim.engine.rate_inputs import check_rate_limit_inputs
 from flowsim.engine.replay import Replay
 from flowsim.engine.runtime import AttemptState, Registrable, WorkerRuntime
 from flowsim.engine.timers import EarliestTimer
@@ -249,6 +250,8 @@ class Engine(Waiting):
         if durable is not None:
             for offset, item in enumerate(items):  # diverging from the log spawns nothing
                 self.replay_for(durable).peek(StepKind.SPAWN, _spawn_key(item), offset)
+        inherited = parent.task_run.workflow_run.additional_metadata if parent else {}
+        check_rate_limit_inputs(items, inherited)
         with self._lock:
             runs, transition = self._create(items, parent_run)
             if transition.retry_at:  # scheduled runs: released when due, as retries are
@@ -328,6 +331,19 @@ class Engine(Waiting):
 
     def _after_claims(self, now: float) -> None:
         self._schedule_timer.arm(self.store.next_schedule_deadline())
+        # a claim may have parked rate-limited task runs until their keys refill, or
+        # returned some to the queues (a dynamic key changed): claim those next
+        if self.store.rate_limits.next_due() is not None:
+            self._retry_timer.arm(self.store.next_retry_due())
+        if self.store.released_after_claim:
+            self.store.released_after_claim = 0
+            self.request_dispatch()
+
+    def put_rate_limit(self, key: str, limit: int, window: float) -> None:
+        """``hatchet.rate_limits.put``: create or change a key; runs waiting for it may
+        now be claimed."""
+        with self._lock:
+            self._apply(self.store.put_rate_limit(key, limit, window, self.clock.now()))
 
     def _store_complete(self, task_run: TaskRun, output: JSON) -> Transition:
         return self.store.complete(task_run, output, self.clock.now())

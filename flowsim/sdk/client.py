@@ -17,6 +17,7 @@ from flowsim.placement import Sticky
 from flowsim.sdk.events import EventClient
 from flowsim.sdk.eviction import DEFAULT_DURABLE_TASK_EVICTION_POLICY, EvictionPolicy
 from flowsim.sdk.labels import DesiredLabels, StickyStrategy, sticky_strategy
+from flowsim.sdk.rate_limit import RateLimitsClient
 from flowsim.sdk.runs import RunsClient
 from flowsim.sdk.scheduling import CronClient, ScheduledClient
 from flowsim.sdk.task import (
@@ -25,6 +26,7 @@ from flowsim.sdk.task import (
     Task,
     TaskFunction,
     TaskSettings,
+    with_rate_limits,
 )
 from flowsim.sdk.types import Duration, JSONSerializableMapping
 from flowsim.sdk.worker import Worker
@@ -36,7 +38,7 @@ _HARMLESS = frozenset({"description", "version", "debug"})
 #: model yet: refused by name. Any other unexpected keyword is a TypeError, as in Python.
 HATCHET_OPTIONS_NOT_MODELLED = frozenset(
     {
-        "concurrency", "rate_limits",
+        "concurrency",
         "wait_for", "skip_if", "cancel_if", "default_filters", "idempotency",
         "desired_worker_id", "lifespan", "task_defaults",
     }
@@ -106,6 +108,11 @@ class Hatchet:
     def runs(self) -> RunsClient:
         """Read runs back: ``get_status`` as in hatchet_sdk, and flowsim's ``view``/``views``."""
         return RunsClient(lambda: self.engine)
+
+    @property
+    def rate_limits(self) -> RateLimitsClient:
+        """Static rate limit keys: ``hatchet.rate_limits.put(key, limit, duration)``."""
+        return RateLimitsClient(lambda: self.engine)
 
     @property
     def scheduled(self) -> ScheduledClient:
@@ -248,6 +255,7 @@ class Hatchet:
         unsupported: dict[str, Any],
     ) -> Callable[[TaskFunction], Standalone[Any]]:
         kind = "durable_task" if settings.durable else "task"
+        settings = with_rate_limits(settings, unsupported)
         self.refuse_unsupported(f"hatchet.{kind}(name={settings.name!r})", unsupported)
 
         def decorate(fn: TaskFunction) -> Standalone[Any]:

@@ -19,6 +19,7 @@ from flowsim.errors import ConfigurationError, IllegalTaskOutputError, InvalidIn
 from flowsim.sdk.context import Context, DurableContext
 from flowsim.sdk.eviction import DEFAULT_DURABLE_TASK_EVICTION_POLICY, EvictionPolicy
 from flowsim.sdk.labels import DesiredLabels, desired_labels
+from flowsim.sdk.rate_limit import to_specs
 from flowsim.sdk.types import Duration, to_seconds
 from flowsim.store.records import JSON, TaskSpec
 
@@ -85,6 +86,22 @@ class TaskSettings:
     desired_worker_labels: DesiredLabels | None = None
     #: a durable task's eviction policy (None: never evicted); ignored for other tasks
     eviction_policy: EvictionPolicy | None = DEFAULT_DURABLE_TASK_EVICTION_POLICY
+    #: ``rate_limits=[RateLimit(...)]``, checked and parsed when the task is defined
+    rate_limits: tuple[Any, ...] = ()
+
+
+def with_rate_limits(settings: TaskSettings, options: dict[str, Any]) -> TaskSettings:
+    """Move ``rate_limits=`` out of a decorator's other keyword options into the settings
+    (the rest are checked by ``Hatchet.refuse_unsupported``)."""
+    limits = options.pop("rate_limits", None)
+    if not limits:
+        return settings
+    if not isinstance(limits, list | tuple):
+        raise ConfigurationError(
+            f"task {settings.name!r}: rate_limits must be a list of RateLimit, got {limits!r}"
+        )
+    to_specs(limits, f"task {settings.name or '(unnamed)'!r}")  # refuse a bad item at once
+    return dataclasses.replace(settings, rate_limits=tuple(limits))
 
 
 #: hatchet_sdk appends these to the task name of an on-failure / on-success task.
@@ -136,6 +153,7 @@ class Task(Generic[R]):
             slot_cost=settings.slot_cost or 1,
             on_failure=settings.kind == "on_failure",
             desired_labels=desired_labels(settings.desired_worker_labels, where),
+            rate_limits=to_specs(settings.rate_limits, where),
         )
         self.output_validator = output_adapter(fn)
 
@@ -213,4 +231,4 @@ def validate_input(workflow: BaseWorkflow, value: Any) -> JSON:
     return to_jsonable_python(validated)
 
 
-__all__ = ["Task", "TaskSettings", "validate_input"]
+__all__ = ["Task", "TaskSettings", "validate_input", "with_rate_limits"]

@@ -36,6 +36,7 @@ from flowsim.sdk.task import (
     TaskFunction,
     TaskSettings,
     validate_input,
+    with_rate_limits,
 )
 from flowsim.sdk.types import (
     Duration,
@@ -567,6 +568,7 @@ class Workflow(BaseWorkflow, WorkflowHooks):
     ) -> Callable[[TaskFunction], Task[Any]]:
         kind = "task" if settings.kind == "default" else f"{settings.kind}_task"
         kind = "durable_task" if settings.durable else kind
+        settings = with_rate_limits(settings, unsupported)
         self._client.refuse_unsupported(f"{self.name}.{kind}", unsupported)
 
         def decorate(fn: TaskFunction) -> Task[Any]:

@@ -30,6 +30,7 @@ from flowsim.errors import (
     SlotDeadlockError,
     UnknownWorkflowError,
 )
+from flowsim.rate_limits import WINDOW_SECONDS
 from flowsim.rules import RunStatus, SlotPool
 from flowsim.sdk.events import matches, push_event, subscribers
 from flowsim.sdk.task import validate_input
@@ -166,6 +167,8 @@ class _World:
     async def _main(self) -> None:
         self.engine.bind_current_loop()
         self.arrivals_done = asyncio.Event()
+        for limit in self.scenario.rate_limits:
+            self.engine.put_rate_limit(limit.key, limit.limit, WINDOW_SECONDS[limit.duration])
         for spec in self.scenario.workers:
             self.live[spec.name] = [
                 self._start_worker(spec, replica) for replica in range(spec.replicas)

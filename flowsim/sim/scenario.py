@@ -28,6 +28,7 @@ from pydantic import (
 )
 
 from flowsim.errors import ScenarioError
+from flowsim.rate_limits import RateLimitDuration
 
 #: Hatchet's default slot counts (hatchet_sdk 1.43 ``worker()``)
 DEFAULT_SLOTS = 100
@@ -149,6 +150,16 @@ class Crash(_Strict):
     restart_after: float | None = Field(default=None, ge=0)
 
 
+class RateLimitPut(_Strict):
+    """A static rate limit key put before any run arrives, as a worker's startup calls
+    ``hatchet.rate_limits.put(key, limit, duration)`` (the default duration is SECOND, as
+    there). Dynamic keys need nothing here: their tasks' ``limit`` creates them."""
+
+    key: str = Field(min_length=1)
+    limit: int = Field(ge=0)
+    duration: RateLimitDuration = RateLimitDuration.SECOND
+
+
 class Assertions(_Strict):
     no_deadlock: bool = True
     all_succeed: bool = False
@@ -172,6 +183,8 @@ class Scenario(_Strict):
     durations: dict[str, DurationSpec] = Field(default_factory=dict)
     faults: tuple[Fault, ...] = ()
     crashes: tuple[Crash, ...] = ()
+    #: static rate limit keys, put at time 0
+    rate_limits: tuple[RateLimitPut, ...] = ()
     assertions: Assertions = Assertions()
     #: where the file was read from (module and CSV paths are relative to it)
     source: Path | None = Field(default=None, exclude=True)

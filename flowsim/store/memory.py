@@ -22,6 +22,7 @@ from flowsim.store.dag import advance
 from flowsim.store.durable_log import EVICTED, PARKED_UNTIL, DurableStep, StepLog, check_parking
 from flowsim.store.failures import decide, schedule_timeout_reason
 from flowsim.store.placement_filter import ClaimFilter
+from flowsim.store.rate_parking import RateLimitParking
 from flowsim.store.records import JSON, Attempt, TaskRun, WorkflowRun, WorkflowSpec
 
 
@@ -66,6 +67,10 @@ class MemoryStore:
         self._backoff: list[tuple[float, int, TaskRun, int]] = []
         self._deadlines: DeadlineQueue[TaskRun] = DeadlineQueue(_still_queued)
         self._children: dict[str, WorkflowRun] = {}
+        #: rate limit keys, and the queued task runs waiting for their units
+        self.rate_limits = RateLimitParking(self._requeue)
+        #: task runs the last claim returned to the queues (a dynamic key changed)
+        self.released_after_claim = 0
         self._sequence = itertools.count()
         prefix = uuid.uuid4().hex
         self._id_prefix = f"{prefix[:8]}-{prefix[8:12]}-4{prefix[13:16]}-8{prefix[17:20]}-"
@@ -217,11 +222,14 @@ class MemoryStore:
             heapq.heappop(queue)
             if not queue:
                 queues.remove(queue)
+            if task_run.spec.rate_limits and not self.rate_limits.admit(task_run, now):
+                continue  # parked until its keys have the units; the next one may run
             free -= task_run.spec.slot_cost
             self._start(task_run, worker_id, now)
             claimed.append(task_run)
         for queue, entry in passed:
             heapq.heappush(queue, entry)
+        self.released_after_claim = self.rate_limits.end_claim()
         return claimed
 
     @staticmethod
@@ -233,6 +241,20 @@ class MemoryStore:
         if not placement.admit(run.spec, task_run.spec, run.id, queued_at):
             return False
         return task_run.spec.slot_cost > free or placement.take(run.spec, run.id)
+
+    def _requeue(self, task_run: TaskRun) -> bool:
+        """Put a parked task run back in its queue at its old place (same priority and
+        sequence; its schedule deadline still runs), if it still waits there."""
+        if task_run.status is not RunStatus.QUEUED or task_run.worker_id is not None:
+            return False
+        key = rules.claim_key(task_run.priority, task_run.sequence)
+        queue = self._queues.setdefault((task_run.workflow_run.spec.name, task_run.spec.pool), [])
+        heapq.heappush(queue, (key[0], key[1], task_run))
+        return True
+
+    def put_rate_limit(self, key: str, limit: int, window: float, now: float) -> Transition:
+        """``hatchet.rate_limits.put``: runs that waited for this key may fit now."""
+        return Transition(queued=self.rate_limits.put(key, limit, window, now))
 
     def _start(self, task_run: TaskRun, worker_id: str, now: float) -> None:
         task_run.status = RunStatus.RUNNING
@@ -437,8 +459,9 @@ class MemoryStore:
     # ------------------------------------------------------------ time-driven changes
 
     def release_due_retries(self, now: float) -> Transition:
-        """Queue the retries whose backoff has elapsed."""
-        transition = Transition()
+        """Queue the retries whose backoff has elapsed, and the rate-limited task runs whose
+        keys refilled."""
+        transition = Transition(queued=self.rate_limits.release_due(now))
         while self._backoff and self._backoff[0][0] <= now:
             _, _, task_run, sequence = heapq.heappop(self._backoff)
             if _still_queued(task_run, sequence):
@@ -451,7 +474,11 @@ class MemoryStore:
         """When the earliest pending backoff ends (dropping retries that moved on)."""
         while self._backoff and not _still_queued(self._backoff[0][2], self._backoff[0][3]):
             heapq.heappop(self._backoff)
-        return self._backoff[0][0] if self._backoff else None
+        due = [self._backoff[0][0]] if self._backoff else []
+        refill = self.rate_limits.next_due()
+        if refill is not None:
+            due.append(refill)
+        return min(due, default=None)
 
     def next_schedule_deadline(self) -> float | None:
         return self._deadlines.next_due()

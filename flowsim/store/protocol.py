@@ -48,6 +48,13 @@ Semantics every store implements exactly:
   a fresh sequence and spawn index 0; otherwise it ends FAILED. Every terminal task
   advances its run's DAG (``rules.upstream_cancelled``, ``rules.ready_tasks``,
   ``rules.rollup_status``).
+- **rate limits**: a claimed task run with ``rate_limits`` first passes
+  ``flowsim.rate_limits.admit`` against the stored keys, in the claim's transaction (two
+  claimers never take the same units). One that is not admitted stays QUEUED, is skipped
+  (the next in claim order may be claimed), and is not looked at again until its short key
+  refills (``next_wakeup`` reports that instant) or, if no refill can admit it (key never
+  put, units above the limit), until a key is put or a dynamic upsert creates one (released
+  when the claim ends); its schedule deadline runs.
 - **expire** does what time alone does: task runs still QUEUED past their schedule
   deadline are CANCELLED (Hatchet's SCHEDULING_TIMED_OUT; never retried); RUNNING task
   runs whose lease expired (their worker stopped heartbeating) are re-queued as a new
@@ -273,6 +280,12 @@ class RunStore(DurableLogStore, EvictingStore, Protocol):
     ) -> Outcome: ...
 
     def expire(self, now: float) -> Outcome: ...
+
+    def put_rate_limit(self, key: str, limit: int, window: float, now: float) -> Outcome:
+        """``hatchet.rate_limits.put``: create ``key`` full (``limit`` units per ``window``
+        seconds, the window starting ``now``) or change its limit and window keeping the
+        units left, capped at the new limit (``flowsim.rate_limits.put``). Task runs that
+        waited for a key to change go back to the claimable queue (``queued`` counts them)."""
 
     def cancel_run(self, run_id: str, reason: str, now: float) -> Outcome:
         """Cancel every non-terminal task run of the run and of every run spawned below it

@@ -12,6 +12,7 @@ from typing import Any
 
 from flowsim.errors import TaskRunError
 from flowsim.placement import DesiredLabel, Sticky
+from flowsim.rate_limits import RateLimitSpec
 from flowsim.rules import RunStatus, SlotPool
 
 JSON = Any  # a JSON-compatible value: dict, list, str, int, float, bool or None
@@ -33,6 +34,9 @@ class TaskSpec:
     on_failure: bool = False
     #: ``desired_worker_labels=``: which workers may run it, and which are preferred
     desired_labels: tuple[DesiredLabel, ...] = ()
+    #: Hatchet's ``rate_limits=``: units taken from each key when a run is claimed
+    #: (``flowsim.rate_limits``)
+    rate_limits: tuple[RateLimitSpec, ...] = ()
     pool: SlotPool = field(init=False)
 
     def __post_init__(self) -> None:
@@ -169,6 +173,11 @@ def spec_to_json(spec: WorkflowSpec) -> dict[str, JSON]:
                     if t.desired_labels
                     else {}
                 ),
+                **(
+                    {"rate_limits": [limit.to_json() for limit in t.rate_limits]}
+                    if t.rate_limits
+                    else {}
+                ),
             }
             for t in spec.tasks.values()
         ],
@@ -190,6 +199,7 @@ def spec_from_json(data: dict[str, Any]) -> WorkflowSpec:
             slot_cost=t["slot_cost"],
             on_failure=t.get("on_failure", False),
             desired_labels=tuple(DesiredLabel.from_json(d) for d in t.get("desired_labels", ())),
+            rate_limits=tuple(RateLimitSpec.from_json(r) for r in t.get("rate_limits", ())),
         )
         for t in data["tasks"]
     }

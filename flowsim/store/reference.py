@@ -275,6 +275,8 @@ class ReferenceStore:
             return Outcome(accepted=False)
         self._release(task_run_id)
         return _merge([self.inner.evict(task_run, resume_at, tuple(awaiting), reason, now)])
+    def put_rate_limit(self, key: str, limit: int, window: float, now: float) -> Outcome:
+        return _merge([self.inner.put_rate_limit(key, limit, window, now)])
 
     # ------------------------------------------------------------ time
 

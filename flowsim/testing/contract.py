@@ -33,6 +33,7 @@ import pytest
 
 from flowsim import rules
 from flowsim.errors import RunNotFoundError, StaleAttemptError, TaskRunError
+from flowsim.rate_limits import RateLimitSpec
 from flowsim.rules import RunStatus, SlotPool
 from flowsim.store.protocol import (
     AttemptView,
@@ -47,6 +48,7 @@ from flowsim.store.protocol import (
 )
 from flowsim.store.records import JSON, TaskSpec, WorkflowSpec
 from flowsim.testing.contract_placement import PlacementContract
+from flowsim.testing.contract_rate_limits import RateLimitContract
 from flowsim.testing.durable_contract import DurableStoreContract
 
 __all__ = [
@@ -89,6 +91,7 @@ def task_spec(
     durable: bool = False,
     slot_cost: int = 1,
     on_failure: bool = False,
+    rate_limits: Sequence[RateLimitSpec] = (),
 ) -> TaskSpec:
     return TaskSpec(
         name=name,
@@ -101,6 +104,7 @@ def task_spec(
         durable=durable,
         slot_cost=slot_cost,
         on_failure=on_failure,
+        rate_limits=tuple(rate_limits),
     )
 
 
@@ -323,7 +327,7 @@ def assert_views_equal(
 # ---------------------------------------------------------------- the suite
 
 
-class RunStoreContract(PlacementContract, DurableStoreContract):
+class RunStoreContract(PlacementContract, DurableStoreContract, RateLimitContract):
     """Inherit this in a ``Test...`` class that defines a ``store`` fixture (a fresh,
     migrated store, closed afterwards)."""
 

@@ -37,6 +37,7 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
 
 from flowsim.errors import TaskRunError
+from flowsim.rate_limits import RateLimitSpec
 from flowsim.rules import RunStatus, SlotPool
 from flowsim.store.protocol import (
     Claim,
@@ -74,6 +75,17 @@ WORKFLOWS: dict[str, WorkflowSpec] = {
             "heavy",
             task_spec("big", slot_cost=2, retries=1, backoff_factor=1.5, schedule_timeout=30.0),
             task_spec("after", parents=("big",), schedule_timeout=30.0),
+        ),
+        # a static key the machine puts (or not), and a dynamic one per tenant (a run
+        # without a tenant waits for a key that is never created)
+        single_spec(
+            "limited",
+            retries=1,
+            schedule_timeout=30.0,
+            rate_limits=(
+                RateLimitSpec("api", False, 1, None, 0.0),
+                RateLimitSpec("additional_metadata.tenant", True, 1, 2, 5.0),
+            ),
         ),
     )
 }
@@ -489,6 +501,14 @@ def make_parity_machine(
             assert wakeup is not None
             self.now = max(self.now, math.nextafter(wakeup, -math.inf))
             self._claim(worker, SlotPool.DEFAULT, sorted(WORKFLOWS), 3, LEASES[0])
+
+        @rule(limit=st.integers(0, 3), window=st.sampled_from((2.0, 5.0)))
+        def put_rate_limit(self, limit: int, window: float) -> None:
+            self._same_outcome(
+                f"put_rate_limit('api', {limit}, {window}, now={self.now})",
+                self.ref.put_rate_limit("api", limit, window, self.now),
+                self.other.put_rate_limit("api", limit, window, self.now),
+            )
 
         @rule()
         def expire(self) -> None:

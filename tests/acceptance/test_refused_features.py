@@ -1,13 +1,12 @@
-"""Mirrors sdks/python/examples/concurrency_limit and sdks/python/examples/rate_limit
-(worker.py) of hatchet-dev/hatchet, which flowsim does not model.
+"""Mirrors sdks/python/examples/concurrency_limit (worker.py) of hatchet-dev/hatchet, which
+flowsim does not model.
 
 The concurrency example declares a workflow with ``concurrency=ConcurrencyExpression(
-expression="input.group", max_runs=5, limit_strategy=CANCEL_IN_PROGRESS)``; the rate-limit
-example gives tasks ``rate_limits=[RateLimit(static_key=..., units=1)]`` and a dynamic
-``RateLimit(dynamic_key="input.user_id", units=1, limit=10, duration=MINUTE)``, and calls
-``hatchet.rate_limits.put``. Their e2e tests time runs against those limits. Under flowsim
-the supported behaviour is a refusal by name, never a silent run without the limit: the
-names are refused at import, and the options at definition, with UnsupportedFeatureError."""
+expression="input.group", max_runs=5, limit_strategy=CANCEL_IN_PROGRESS)``. Its e2e test
+times runs against that limit. Under flowsim the supported behaviour is a refusal by name,
+never a silent run without the limit: the names are refused at import, and the option at
+definition, with UnsupportedFeatureError. (The rate_limit example, refused here before, now
+runs: tests/acceptance/test_rate_limit.py.)"""
 
 from types import ModuleType
 
@@ -32,19 +31,3 @@ def test_the_concurrency_limit_example_is_refused_by_name(
         hatchet.workflow(name="ConcurrencyDemo", concurrency=limit, input_validator=Grouped)
     with pytest.raises(UnsupportedFeatureError, match="concurrency"):
         hatchet.workflow(name="ConcurrencyTasks", input_validator=Grouped).task(concurrency=limit)
-
-
-def test_the_rate_limit_example_is_refused_by_name(
-    hatchet_sdk: ModuleType, hatchet: Hatchet
-) -> None:
-    with pytest.raises(UnsupportedFeatureError, match="rate limits"):
-        from hatchet_sdk import RateLimit, RateLimitDuration  # noqa: F401
-    with pytest.raises(UnsupportedFeatureError, match="rate limits"):
-        from hatchet_sdk.rate_limit import RateLimit  # noqa: F401
-    limited = hatchet.workflow(name="RateLimitDemo")
-    static = {"static_key": "test-limit", "units": 1}
-    dynamic = {"dynamic_key": "input.user_id", "units": 1, "limit": 10, "duration": "MINUTE"}
-    for rate_limit in (static, dynamic):
-        with pytest.raises(UnsupportedFeatureError, match="rate_limits"):
-            limited.task(rate_limits=[rate_limit])
-    assert not hasattr(hatchet, "rate_limits")

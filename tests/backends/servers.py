@@ -19,7 +19,7 @@ from flowsim.backend import mask_url
 DSN_VARIABLE = "FLOWSIM_TEST_POSTGRES_DSN"
 DEFAULT_DSN = "postgresql://postgres@127.0.0.1:5432/test"
 #: the store's tables, emptied between tests that share a schema
-TABLES = ("runs", "task_runs", "attempts", "workers", "workflow_specs")
+TABLES = ("runs", "task_runs", "attempts", "workers", "workflow_specs", "rate_limits")
 
 
 def require_driver(module: bool = False) -> None:

@@ -18,6 +18,7 @@ from flowsim import (
     FailedTaskRunExceptionGroup,
     Hatchet,
     UnsupportedFeatureError,
+    WorkflowDefinitionError,
 )
 from flowsim.compat import (
     UnknownHatchetModuleError,
@@ -85,7 +86,7 @@ def test_every_hatchet_sdk_export_is_served_or_refused_by_name(hatchet_sdk: Modu
 @pytest.mark.parametrize(
     ("statement", "symbol", "feature"),
     [
-        ("from hatchet_sdk import RateLimit", "hatchet_sdk.RateLimit", "rate limits"),
+        ("from hatchet_sdk import SlotType", "hatchet_sdk.SlotType", "slot types"),
         (
             "from hatchet_sdk import ConcurrencyExpression",
             "hatchet_sdk.ConcurrencyExpression",
@@ -123,7 +124,11 @@ def test_every_hatchet_sdk_export_is_served_or_refused_by_name(hatchet_sdk: Modu
             "hatchet_sdk.clients.rest",
             "REST API",
         ),
-        ("from hatchet_sdk.rate_limit import RateLimit", "hatchet_sdk.rate_limit", "rate limits"),
+        (
+            "from hatchet_sdk.labels import DesiredWorkerLabel",
+            "hatchet_sdk.labels",
+            "worker labels",
+        ),
         (
             "from hatchet_sdk.worker.durable_eviction import DurableEvictionManager",
             "hatchet_sdk.worker.durable_eviction",
@@ -156,7 +161,7 @@ def test_except_import_error_guards_see_a_refusal_as_a_missing_name(
     hatchet_sdk: ModuleType,
 ) -> None:
     try:
-        from hatchet_sdk import RateLimit  # noqa: F401
+        from hatchet_sdk import StickyStrategy  # noqa: F401
     except ImportError:
         guarded = True
     else:
@@ -179,7 +184,7 @@ def test_names_hatchet_sdk_does_not_have_are_ordinary_missing_names(
 def test_refusals_pickle(hatchet_sdk: ModuleType) -> None:
     import pickle
 
-    error = refusal("from hatchet_sdk import RateLimit")
+    error = refusal("from hatchet_sdk import StickyStrategy")
     copy = pickle.loads(pickle.dumps(error))
     assert (type(copy), str(copy), copy.symbol) == (type(error), str(error), error.symbol)
 
@@ -215,10 +220,22 @@ def test_concurrency_is_refused_by_name(hatchet_sdk: ModuleType, hatchet: Hatche
         hatchet.workflow(name="tasks").task(concurrency=2)
 
 
-def test_rate_limits_are_refused_by_name(hatchet_sdk: ModuleType, hatchet: Hatchet) -> None:
-    refusal("from hatchet_sdk import RateLimit, RateLimitDuration")
-    with pytest.raises(UnsupportedFeatureError, match="rate_limits"):
+def test_rate_limits_are_served_and_pausing_or_listing_keys_is_refused_by_name(
+    hatchet_sdk: ModuleType, hatchet: Hatchet
+) -> None:
+    from datetime import UTC, datetime
+
+    from hatchet_sdk import RateLimit, RateLimitDuration
+    from hatchet_sdk.rate_limit import RateLimit as FromRateLimit
+    from hatchet_sdk.types.rate_limit import RateLimitDuration as FromTypes
+
+    assert (RateLimit, RateLimitDuration) == (FromRateLimit, FromTypes)
+    with pytest.raises(WorkflowDefinitionError, match="must be RateLimit"):
         hatchet.workflow(name="limited").task(rate_limits=[object()])
+    with pytest.raises(UnsupportedFeatureError, match="pausing keys"):
+        hatchet.rate_limits.pause("key", datetime.now(UTC))
+    with pytest.raises(UnsupportedFeatureError, match="listing them"):
+        hatchet.rate_limits.list()
 
 
 def test_per_trigger_placement_is_refused_by_name(
