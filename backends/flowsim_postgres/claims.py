@@ -17,9 +17,9 @@ from collections.abc import Sequence
 from typing import Any
 
 from flowsim.rules import SlotPool
-from flowsim.store.placement_filter import MAX_SKIPPED, ClaimFilter, Deferrals, constrained
+from flowsim.store.placement_filter import MAX_SKIPPED, Deferrals, constrained
 from flowsim.store.protocol import Claim
-from flowsim.store.rate_screen import Picked, choose
+from flowsim.store.rate_screen import Picked, Placing, choose
 from flowsim_postgres import placement, rate_limits
 from flowsim_postgres.rows import Conn, Session
 from flowsim_postgres.timing import release_due_retries
@@ -90,29 +90,6 @@ def _candidates(
     return conn.execute(query, params).fetchall()
 
 
-def _pick(session: Session, candidates: list[Any], free: int, placed: ClaimFilter) -> list[Any]:
-    """The rows to take, in order: the reference's stopping rule, with the rows the
-    placement filter does not admit passed over (they stay queued)."""
-    session.specs.load(session.conn, list({row[5] for row in candidates}))
-    picked: list[Any] = []
-    for row in candidates:
-        _, slot_cost, run_id, name, queued_at, digest, *_ = row
-        if free <= 0:
-            break
-        spec = session.specs.by_digest[digest]
-        if not placed.admit(spec, spec.tasks[name], run_id, queued_at):
-            if placed.exhausted:
-                break
-            continue
-        if slot_cost > free:
-            break
-        if not placed.take(spec, run_id):
-            continue
-        free -= slot_cost
-        picked.append(row)
-    return picked
-
-
 def _lock_chosen(conn: Conn, picked: list[str], read_unlocked: set[str], now: float) -> list[str]:
     """Lock the chosen rows that were read unlocked; drop those another claimer holds or
     took meanwhile (the claim takes fewer rather than wait)."""
@@ -154,31 +131,39 @@ def claim(
     placed_names = _placed_names(session, names)
     plain = [name for name in names if name not in placed_names]
     read_unlocked: set[str] = set()
+    by_digest = session.specs.by_digest
 
-    def placed_heads(limit: int) -> list[Any]:
-        """The queue heads this worker may take, in claim order (placement first: sticky
-        runs pinned to it); the rate limit walk below screens them next."""
+    def read(limit: int) -> list[Any]:
         rows = _candidates(conn, _CANDIDATES, plain, pool, now, limit)
         if placed_names:
             placed_rows = _candidates(conn, _PLACED, sorted(placed_names), pool, now,
                                       limit + MAX_SKIPPED)  # fmt: skip
             read_unlocked.update(row[0] for row in placed_rows)
             rows = sorted(rows + placed_rows, key=lambda row: (-row[6], row[7]))  # claim order
-        placed = placement.claim_filter(conn, worker_id, now)
-        chosen = _pick(session, rows, limit, placed)
-        deferrals.add(placed.deferred_until)
-        return chosen
+        session.specs.load(conn, list({row[5] for row in rows}))
+        return rows
 
-    by_digest = session.specs.by_digest
+    def admit(row: Any) -> bool:
+        spec = by_digest[row[5]]
+        return placed.admit(spec, spec.tasks[row[3]], row[2], row[4])
+
+    placed = placement.claim_filter(conn, worker_id, now)
     screen = rate_limits.screener(session, now)
     chosen = choose(
-        placed_heads,
+        read,
         lambda row: Picked(row[0], row[2], by_digest[row[5]].tasks[row[3]], row[1]),
         free,
         screen,
         lambda parked: rate_limits.park(conn, parked),
+        Placing(
+            admit,
+            lambda row: placed.take(by_digest[row[5]], row[2]),
+            lambda: placed.exhausted,
+            MAX_SKIPPED,
+        ),
     )
     rate_limits.finish(session, screen)
+    deferrals.add(placed.deferred_until)
     picked = [row[0] for row in chosen]
     if placed_names and picked:
         picked = _lock_chosen(conn, picked, read_unlocked, now)

@@ -15,9 +15,9 @@ from collections.abc import Sequence
 from typing import Any
 
 from flowsim.rules import SlotPool
-from flowsim.store.placement_filter import MAX_SKIPPED, ClaimFilter, Deferrals
+from flowsim.store.placement_filter import MAX_SKIPPED, Deferrals
 from flowsim.store.protocol import Claim
-from flowsim.store.rate_screen import Picked, choose
+from flowsim.store.rate_screen import Picked, Placing, choose
 from flowsim.store.records import JSON
 from flowsim_sqlite import placement, rate_limits
 from flowsim_sqlite.rows import SpecCache, Tx, attempt_json, id_list, load_optional, loads
@@ -63,29 +63,6 @@ def release_due(tx: Tx, now: float) -> int:
     return len(due) + refilled
 
 
-def _choose(
-    heads: list[Any], free: int, placed: ClaimFilter, tx: Tx, specs: SpecCache
-) -> list[Any]:
-    """The rows to take, in order: the reference's stopping rule, with the rows the
-    placement filter does not admit passed over (they stay queued)."""
-    chosen = []
-    for row in heads:
-        if free <= 0:
-            break
-        spec = specs.spec(tx, row[3])
-        if not placed.admit(spec, spec.tasks[row[2]], row[1], max(row[8], row[9])):
-            if placed.exhausted:
-                break
-            continue
-        if row[4] > free:
-            break
-        if not placed.take(spec, row[1]):
-            continue
-        free -= row[4]
-        chosen.append(row)
-    return chosen
-
-
 def _heads(tx: Tx, names: list[str], pool: SlotPool, limit: int) -> list[Any]:
     heads: list[Any] = []
     for name in names:
@@ -110,28 +87,28 @@ def claim(
     if free <= 0:
         return []
     names = list(dict.fromkeys(workflows))
+    placed = placement.claim_filter(tx, worker_id, now)
 
-    def placed_heads(limit: int) -> list[Any]:
-        """The queue heads this worker may take, in claim order (placement first: sticky
-        runs pinned to it); the rate limit walk below screens them next."""
-        placed = placement.claim_filter(tx, worker_id, now)
-        chosen = _choose(_heads(tx, names, pool, limit), limit, placed, tx, specs)
-        if placed.skipped:  # rows were passed over: look further down the queue, once
-            placed = placement.claim_filter(tx, worker_id, now)
-            heads = _heads(tx, names, pool, limit + MAX_SKIPPED)
-            chosen = _choose(heads, limit, placed, tx, specs)
-        deferrals.add(placed.deferred_until)
-        return chosen
+    def admit(row: Any) -> bool:
+        spec = specs.spec(tx, row[3])
+        return placed.admit(spec, spec.tasks[row[2]], row[1], max(row[8], row[9]))
 
     screen = rate_limits.screener(tx, now)
     chosen = choose(
-        placed_heads,
+        lambda limit: _heads(tx, names, pool, limit),
         lambda row: Picked(row[0], row[1], specs.spec(tx, row[3]).tasks[row[2]], row[4]),
         free,
         screen,
         lambda parked: rate_limits.park(tx, parked),
+        Placing(
+            admit,
+            lambda row: placed.take(specs.spec(tx, row[3]), row[1]),
+            lambda: placed.exhausted,
+            MAX_SKIPPED,
+        ),
     )
     rate_limits.finish(tx, screen)
+    deferrals.add(placed.deferred_until)
     if not chosen:
         return []
     lease = now + lease_seconds

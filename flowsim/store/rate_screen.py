@@ -15,7 +15,8 @@ the same units. The decisions are ``flowsim.rate_limits.admit``'s, as in memory.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any, NamedTuple, TypeVar
+from dataclasses import dataclass
+from typing import Any, Generic, NamedTuple, TypeVar
 
 from flowsim.errors import InvalidInputError
 from flowsim.rate_limits import UNTIL_CHANGED, Bucket, admit, demands
@@ -84,26 +85,47 @@ class Screener:
         return {key: self.state[key] for key in sorted(self.touched)}
 
 
+@dataclass(frozen=True, slots=True)
+class Placing(Generic[Row]):
+    """The placement step of the same walk (``flowsim.store.placement_filter``): a head
+    this worker may not take is passed over (it stays queued, not parked) before its slot
+    cost is looked at; a head taken pins its sticky run to the worker."""
+
+    admit: Callable[[Row], bool]
+    take: Callable[[Row], bool]
+    exhausted: Callable[[], bool]
+    #: how many more heads to read, once, when some were passed over
+    look_further: int
+
+
 def choose(
     read: Callable[[int], list[Row]],
     picked_of: Callable[[Row], Picked],
     free: int,
     screener: Screener,
     park: Callable[[list[tuple[str, float]]], None],
+    placing: Placing[Row] | None = None,
 ) -> list[Row]:
     """The rows to take, in claim order: ``read(limit)`` returns the queue heads (rows
     parked by ``park`` no longer among them)."""
     chosen: list[Row] = []
     taken: set[str] = set()
     left = free
+    further = 0
     while left > 0:
-        heads = [(row, picked_of(row)) for row in read(left + len(chosen))]
+        heads = [(row, picked_of(row)) for row in read(left + len(chosen) + further)]
         heads = [(row, item) for row, item in heads if item.task_run_id not in taken]
         if any(item.spec.rate_limits for _, item in heads):
             screener.prefetch([item for _, item in heads])
         parked: list[tuple[str, float]] = []
-        stopped = False
+        stopped = passed_over = False
         for row, item in heads:
+            if placing is not None and not placing.admit(row):
+                passed_over = True
+                if placing.exhausted():
+                    stopped = True
+                    break
+                continue
             if item.cost > left:
                 stopped = True
                 break
@@ -112,11 +134,17 @@ def choose(
                 if until is not None:
                     parked.append((item.task_run_id, until))
                     continue
+            if placing is not None and not placing.take(row):
+                continue
             chosen.append(row)
             taken.add(item.task_run_id)
             left -= item.cost
         if parked:
             park(parked)
-        if stopped or not parked:
+        if stopped:
             break
+        if not parked:
+            if not passed_over or further or placing is None:
+                break
+            further = placing.look_further  # heads were passed over: look further, once
     return chosen

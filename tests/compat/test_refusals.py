@@ -125,9 +125,9 @@ def test_every_hatchet_sdk_export_is_served_or_refused_by_name(hatchet_sdk: Modu
             "REST API",
         ),
         (
-            "from hatchet_sdk.labels import DesiredWorkerLabel",
-            "hatchet_sdk.labels",
-            "worker labels",
+            "from hatchet_sdk import TTLBasedIdempotencyConfig",
+            "hatchet_sdk.TTLBasedIdempotencyConfig",
+            "idempotency keys",
         ),
         (
             "from hatchet_sdk.worker.durable_eviction import DurableEvictionManager",
@@ -161,7 +161,7 @@ def test_except_import_error_guards_see_a_refusal_as_a_missing_name(
     hatchet_sdk: ModuleType,
 ) -> None:
     try:
-        from hatchet_sdk import StickyStrategy  # noqa: F401
+        from hatchet_sdk import TTLBasedIdempotencyConfig  # noqa: F401
     except ImportError:
         guarded = True
     else:
@@ -184,7 +184,7 @@ def test_names_hatchet_sdk_does_not_have_are_ordinary_missing_names(
 def test_refusals_pickle(hatchet_sdk: ModuleType) -> None:
     import pickle
 
-    error = refusal("from hatchet_sdk import StickyStrategy")
+    error = refusal("from hatchet_sdk import TTLBasedIdempotencyConfig")
     copy = pickle.loads(pickle.dumps(error))
     assert (type(copy), str(copy), copy.symbol) == (type(error), str(error), error.symbol)
 
