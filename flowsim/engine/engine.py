@@ -216,6 +216,9 @@ class Engine(Waiting):
             runs, transition = self._create(items, parent_run)
             if transition.retry_at:  # scheduled runs: released when due, as retries are
                 self._retry_timer.arm(min(transition.retry_at))
+            if transition.finished or transition.cancelled:  # a concurrency strategy
+                self._apply(Transition(finished=transition.finished,
+                                       cancelled=transition.cancelled))  # fmt: skip
         if transition.queued:
             if self.on_engine_loop() and not self._dispatching:
                 # Dispatch inline: a child that finishes without suspending is done before
@@ -466,6 +469,18 @@ class Engine(Waiting):
                 if cancelled(attempt):
                     self._stop_attempt(attempt)
 
+    def _stop_cancelled(self, task_runs: Sequence[TaskRun]) -> None:
+        """Stop the attempts of task runs a concurrency strategy cancelled, from any thread
+        (under the lock): fenced at once, so a result they still produce is not recorded,
+        their asyncio tasks cancelled on the engine loop."""
+        ids = {task_run.id for task_run in task_runs}
+        for worker in list(self._workers.values()):
+            for attempt in list(worker.holders.values()):
+                if attempt.task_run.id in ids and self._end_attempt(attempt):
+                    task = attempt.task
+                    if task is not None and not task.done():
+                        self.post(_cancel_task, task)
+
     def _stop_attempt(self, attempt: AttemptState) -> None:
         if self._end_attempt(attempt) and attempt.task is not None and not attempt.task.done():
             attempt.task.cancel()
@@ -485,6 +500,8 @@ class Engine(Waiting):
 
     def _apply(self, transition: Transition) -> None:
         """Act on a store transition: wake waiters, arm retry timers, dispatch."""
+        if transition.cancelled:
+            self._stop_cancelled(transition.cancelled)
         for run in transition.finished:
             self._finish_waiters(run)
         if transition.finished and self._saturated_pools:

@@ -33,7 +33,7 @@ _HARMLESS = frozenset({"description", "version", "debug"})
 #: model yet: refused by name. Any other unexpected keyword is a TypeError, as in Python.
 HATCHET_OPTIONS_NOT_MODELLED = frozenset(
     {
-        "concurrency", "rate_limits", "desired_worker_labels", "sticky",
+        "rate_limits", "desired_worker_labels", "sticky",
         "wait_for", "skip_if", "cancel_if", "default_filters", "idempotency", "eviction_policy",
         "desired_worker_id", "lifespan", "task_defaults",
     }
@@ -163,12 +163,13 @@ class Hatchet:
         on_crons: list[str] | None = None,
         cron_input: Any = None,
         on_events: list[str] | None = None,
+        concurrency: Any = None,
         **unsupported: Any,
     ) -> Workflow:
         self.refuse_unsupported(f"hatchet.workflow(name={name!r})", unsupported)
         workflow = Workflow(
             self, name, input_validator, default_priority, default_additional_metadata,
-            on_crons, cron_input, on_events,
+            on_crons, cron_input, on_events, concurrency=concurrency,
         )  # fmt: skip
         self._define(workflow)
         return workflow
@@ -189,11 +190,12 @@ class Hatchet:
         on_crons: list[str] | None = None,
         cron_input: Any = None,
         on_events: list[str] | None = None,
+        concurrency: Any = None,
         **unsupported: Any,
     ) -> Callable[[TaskFunction], Standalone[Any]]:
         settings = TaskSettings(
             name, schedule_timeout, execution_timeout, (), retries, backoff_factor,
-            backoff_max_seconds, slot_cost, durable=False,
+            backoff_max_seconds, slot_cost, durable=False, concurrency=concurrency,
         )  # fmt: skip
         workflow_options = (
             input_validator, default_priority, default_additional_metadata, on_crons, cron_input,
@@ -216,11 +218,12 @@ class Hatchet:
         on_crons: list[str] | None = None,
         cron_input: Any = None,
         on_events: list[str] | None = None,
+        concurrency: Any = None,
         **unsupported: Any,
     ) -> Callable[[TaskFunction], Standalone[Any]]:
         settings = TaskSettings(
             name, schedule_timeout, execution_timeout, (), retries, backoff_factor,
-            backoff_max_seconds, durable=True,
+            backoff_max_seconds, durable=True, concurrency=concurrency,
         )  # fmt: skip
         workflow_options = (
             input_validator, default_priority, default_additional_metadata, on_crons, cron_input,

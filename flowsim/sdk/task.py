@@ -15,6 +15,7 @@ from pydantic_core import to_jsonable_python
 from flowsim import rules
 from flowsim.engine.runtime import AttemptState
 from flowsim.errors import ConfigurationError, IllegalTaskOutputError, InvalidInputError
+from flowsim.sdk.concurrency import to_limits
 from flowsim.sdk.context import Context, DurableContext
 from flowsim.sdk.types import Duration, to_seconds
 from flowsim.store.records import JSON, TaskSpec
@@ -78,6 +79,8 @@ class TaskSettings:
     #: hatchet_sdk's StepType: "default", "on_failure" or "on_success"; the last two get a
     #: name suffix and are placed in the DAG by the workflow, not by ``parents=``
     kind: str = "default"
+    #: ``concurrency=`` as given (an int, a ConcurrencyExpression or a list of them)
+    concurrency: Any = None
 
 
 #: hatchet_sdk appends these to the task name of an on-failure / on-success task.
@@ -119,6 +122,7 @@ class Task(Generic[R]):
             durable=settings.durable,
             slot_cost=settings.slot_cost or 1,
             on_failure=settings.kind == "on_failure",
+            concurrency=to_limits(settings.concurrency, workflow.name, self.name),
         )
         self.output_validator = output_adapter(fn)
 

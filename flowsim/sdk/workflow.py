@@ -17,6 +17,7 @@ from flowsim import rules
 from flowsim.engine.crons import CronTrigger, check_expression
 from flowsim.engine.engine import Engine
 from flowsim.errors import UnsupportedFeatureError, WorkflowDefinitionError
+from flowsim.sdk.concurrency import to_limits
 from flowsim.sdk.hooks import WorkflowHooks
 from flowsim.sdk.refs import TaskRunRef, WorkflowRunRef, outcome, outcome_or_error
 from flowsim.sdk.scheduling import (
@@ -65,9 +66,12 @@ class BaseWorkflow:
         on_crons: Sequence[str] | None = None,
         cron_input: Any = None,
         on_events: Sequence[str] | None = None,
+        concurrency: Any = None,
     ) -> None:
         if not name:
             raise WorkflowDefinitionError("a workflow needs a non-empty name")
+        #: workflow-level concurrency: a run holds its places until it ends
+        self.concurrency = to_limits(concurrency, name)
         self._client = client
         self._name = name
         self.input_model: type[Any] = input_validator or EmptyModel
@@ -154,6 +158,7 @@ class BaseWorkflow:
                 name=self._name,
                 tasks={t.name: t.spec for t in self._tasks.values()},
                 default_priority=self.default_priority,
+                concurrency=self.concurrency,
             )
         return self._spec
 
@@ -479,11 +484,13 @@ class Workflow(BaseWorkflow, WorkflowHooks):
         backoff_factor: float | None = None,
         backoff_max_seconds: int | None = None,
         slot_cost: int | None = None,
+        concurrency: Any = None,
         **unsupported: Any,
     ) -> Callable[[TaskFunction], Task[Any]]:
         settings = TaskSettings(
             name, schedule_timeout, execution_timeout, tuple(parents or ()), retries,
             backoff_factor, backoff_max_seconds, slot_cost, durable=False,
+            concurrency=concurrency,
         )  # fmt: skip
         return self._decorator(settings, unsupported)
 
@@ -496,11 +503,12 @@ class Workflow(BaseWorkflow, WorkflowHooks):
         retries: int = 0,
         backoff_factor: float | None = None,
         backoff_max_seconds: int | None = None,
+        concurrency: Any = None,
         **unsupported: Any,
     ) -> Callable[[TaskFunction], Task[Any]]:
         settings = TaskSettings(
             name, schedule_timeout, execution_timeout, tuple(parents or ()), retries,
-            backoff_factor, backoff_max_seconds, durable=True,
+            backoff_factor, backoff_max_seconds, durable=True, concurrency=concurrency,
         )  # fmt: skip
         return self._decorator(settings, unsupported)
 
