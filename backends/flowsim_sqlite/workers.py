@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from flowsim.rules import RunStatus
 from flowsim.store.protocol import HeldTask, QueuedTask, Snapshot, WorkerInfo
 from flowsim.store.views import POOL, STATUS, require_runs, worker_state
+from flowsim_sqlite import places
 from flowsim_sqlite.rows import Tx, dumps, id_list, loads
 
 
@@ -113,4 +114,7 @@ def next_wakeup(tx: Tx, now: float) -> float | None:
         row = tx.execute(sql).fetchone()
         if row is not None:
             candidates.append(row[0])
+    parked = places.parked_deadline(tx)
+    if parked is not None:
+        candidates.append(parked)
     return min(candidates, default=None)

@@ -14,14 +14,17 @@ from flowsim.concurrency import Gate, Group, Waiting, admit_until_settled, plan_
 
 class Places:
     def __init__(self) -> None:
-        self._holders: dict[Group, dict[str, None]] = {}
+        #: holders by group, each with its arrival sequence (oldest = lowest)
+        self._holders: dict[Group, dict[str, int]] = {}
         self._waiters: dict[Group, dict[str, Waiting]] = {}
-        self._holding: dict[str, tuple[Gate, ...]] = {}
+        self._holding: dict[str, Waiting] = {}
         self._waiting: dict[str, Waiting] = {}
         self._touched: set[Group] = set()
 
     def holders(self, group: Group) -> list[str]:
-        return list(self._holders.get(group, ()))
+        """Oldest arrival first (what CANCEL_IN_PROGRESS cancels first)."""
+        held = self._holders.get(group, {})
+        return sorted(held, key=held.__getitem__)
 
     def _held(self, group: Group) -> int:
         return len(self._holders.get(group, ()))
@@ -35,10 +38,10 @@ class Places:
     def arrive(self, gates: tuple[Gate, ...]) -> rules.Arrival:
         return plan_arrival(gates, self.holders, self._waiting_in)
 
-    def hold(self, unit: str, gates: tuple[Gate, ...]) -> None:
-        self._holding[unit] = gates
+    def hold(self, unit: str, gates: tuple[Gate, ...], seq: int) -> None:
+        self._holding[unit] = Waiting(unit, gates, seq)
         for gate in gates:
-            self._holders.setdefault(gate.group, {})[unit] = None
+            self._holders.setdefault(gate.group, {})[unit] = seq
 
     def wait(self, unit: str, gates: tuple[Gate, ...], seq: int) -> None:
         waiting = Waiting(unit, gates, seq)
@@ -49,9 +52,9 @@ class Places:
     def release(self, unit: str) -> None:
         """The unit ended: its places free (or it stops waiting). Unknown units are fine:
         every ended task run is offered, whether or not it was a unit."""
-        gates = self._holding.pop(unit, None)
-        if gates is not None:
-            for gate in gates:
+        holding = self._holding.pop(unit, None)
+        if holding is not None:
+            for gate in holding.gates:
                 self._holders[gate.group].pop(unit, None)
                 self._touched.add(gate.group)
             return
@@ -79,4 +82,4 @@ class Places:
             del self._waiting[waiting.unit]
             for gate in waiting.gates:
                 self._waiters[gate.group].pop(waiting.unit, None)
-            self.hold(waiting.unit, waiting.gates)
+            self.hold(waiting.unit, waiting.gates, waiting.seq)
