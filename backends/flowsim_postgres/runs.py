@@ -6,7 +6,7 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from flowsim import rules
+from flowsim import concurrency, rules
 from flowsim.errors import RunNotFoundError
 from flowsim.rules import RunStatus
 from flowsim.store.protocol import AttemptView, RunRequest, RunView, TaskView
@@ -186,6 +186,11 @@ def create_runs(
         new_keys.append(key)
         results.append(view)
     if new_views:
+        parent_metadata = parent.metadata if parent is not None else {}
+        for request in new_requests:  # every key evaluates, or nothing is written
+            if request.spec.limited:
+                metadata = {**parent_metadata, **request.additional_metadata}
+                concurrency.check_run(request.spec, request.input, metadata)
         digests = _store_specs(session, [request.spec for request in new_requests])
         conn.execute(
             _INSERT_RUNS,
@@ -222,8 +227,47 @@ def create_runs(
             now,
         )
         session.changed = True
+        limited = [(v, r.spec) for r, v in zip(new_requests, new_views, strict=True)
+                   if r.spec.limited]  # fmt: skip
+        if limited:
+            changed = set(_arrive_runs(session, limited, now))
+            results = [r.id if isinstance(r, RunView) and r.id in changed else r
+                       for r in results]  # fmt: skip
     found = fetch_runs(conn, [r for r in results if isinstance(r, str)])
     return [found[r] if isinstance(r, str) else r for r in results]
+
+
+def _arrive_runs(
+    session: Session, created: list[tuple[RunView, WorkflowSpec]], now: float
+) -> list[str]:
+    """New limited runs arrive in their groups one after the other (workflow-level first,
+    taking the next sequence as its arrival, then each root task run), as the in-memory
+    store creates them; returns the runs to read back (any may have been cancelled).
+    Settles what cancelled holders freed."""
+    from flowsim_postgres import places  # places cancels through outcomes, which imports us
+
+    conn = session.conn
+    for view, spec in created:
+        given = (view.input, view.additional_metadata)
+        cancel_new = False
+        if spec.concurrency:
+            row = conn.execute("SELECT nextval('claim_seq')").fetchone()
+            assert row is not None
+            gates = concurrency.run_gates(spec, *given)
+            plan = places.arrive(session, view.id, view.id, gates, int(row[0]), now)
+            cancel_new = plan.cancel_new
+            if not plan.admit and not cancel_new:
+                places.park(conn, [task.id for task in view.tasks.values()])
+        if not cancel_new:
+            for name, task in view.tasks.items():
+                if spec.tasks[name].concurrency:
+                    places.arrive_task(session, task.id, view.id, name, given, now)
+        if cancel_new:
+            places.cancel_unit(session, view.id, now)
+        session.limited_runs.add(view.id)
+    touched = list(session.limited_runs)
+    places.settle(session, now)
+    return touched
 
 
 def fetch_runs(conn: Conn, run_ids: Sequence[str]) -> dict[str, RunView]:

@@ -75,7 +75,7 @@ def snapshot(tx: Tx, now: float, awaited: Sequence[str]) -> Snapshot:
         f"SELECT {columns}, t.ready_at, r.status FROM task_runs AS t "
         "JOIN runs AS r ON r.id = t.run_id WHERE t.status = 'QUEUED' AND t.in_backoff = 0 "
         f"UNION ALL SELECT {columns}, t.ready_at, r.status FROM task_runs AS t "
-        "JOIN runs AS r ON r.id = t.run_id WHERE t.status = 'QUEUED' AND t.in_backoff = 1"
+        "JOIN runs AS r ON r.id = t.run_id WHERE t.status = 'QUEUED' AND t.in_backoff IN (1, 2)"
     ).fetchall()
     held_rows.sort(key=lambda row: row[0])
     queued_rows.sort(key=lambda row: row[0])
