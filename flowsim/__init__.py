@@ -41,6 +41,7 @@ from flowsim.sdk import (
     WorkflowRunRef,
     WorkflowRunTriggerConfig,
 )
+from flowsim.sdk.concurrency import ConcurrencyExpression, ConcurrencyLimitStrategy
 from flowsim.sdk.events import PushEventOptions
 
 __version__ = "0.1.0"
@@ -49,6 +50,8 @@ __all__ = [
     "BaseWorkflow",
     "BlockingCallError",
     "Clock",
+    "ConcurrencyExpression",
+    "ConcurrencyLimitStrategy",
     "ConfigurationError",
     "Context",
     "DatabaseLostError",

@@ -18,13 +18,15 @@ from dataclasses import dataclass
 from typing import Final
 
 from flowsim import errors, rules, sdk
-from flowsim.sdk import events, scheduling
+from flowsim.sdk import concurrency, events, scheduling
 
 ROOT: Final = "hatchet_sdk"
 
 #: The objects flowsim implements, under their hatchet_sdk names.
 FLOWSIM: Final[Mapping[str, object]] = {
     "BaseWorkflow": sdk.BaseWorkflow,
+    "ConcurrencyExpression": concurrency.ConcurrencyExpression,
+    "ConcurrencyLimitStrategy": concurrency.ConcurrencyLimitStrategy,
     "Context": sdk.Context,
     "CronClient": scheduling.CronClient,
     "CronWorkflows": scheduling.CronWorkflows,
@@ -63,7 +65,6 @@ REFUSED_NAMES: Final[Mapping[str, str]] = _names(
         "batch": "BatchMemberId BatchTaskConfig",
         "cel": "CELClient CELEvaluationResult CELFailure CELSuccess",
         "client-config": "Client ClientConfig ClientTLSConfig HealthcheckConfig TenacityConfig",
-        "concurrency": "ConcurrencyExpression ConcurrencyLimitStrategy",
         "conditions": "Condition OrGroup ParentCondition SleepCondition UserEventCondition or_",
         "dedupe": "DedupeViolationError",
         "dependency-injection": "Depends DependencyFunc InvalidDependencyError",
@@ -159,7 +160,6 @@ REFUSED_MODULES: Final[Mapping[str, str]] = {
         "runnables.mcp": "mcp",
         "serde": "serde",
         "token": "client-config",
-        "types.concurrency": "concurrency",
         "types.idempotency": "idempotency",
         "types.labels": "labels",
         "types.rate_limit": "rate-limits",
@@ -215,6 +215,7 @@ def children(package: str) -> frozenset[str]:
 #: submodules can be imported, as in hatchet_sdk.
 MODULES: Final[Mapping[str, AliasSpec]] = {
     ROOT: _spec(
+        "ConcurrencyExpression ConcurrencyLimitStrategy "
         "Context DurableContext EmptyModel FailedTaskRunExceptionGroup Hatchet "
         "NonRetryableException Priority PushEventOptions RunStatus Task TaskRunError "
         "TaskRunRef TriggerWorkflowOptions Worker WorkflowRunRef WorkflowRunTriggerConfig",
@@ -222,8 +223,8 @@ MODULES: Final[Mapping[str, AliasSpec]] = {
         "APIError APIErrors APIMeta APIMetaAuth APIMetaIntegration APIResourceMeta APIToken "
         "AcceptInviteRequest BulkCancelReplayOpts BulkPushEventOptions "
         "BulkPushEventWithMetadata BulkTriggerIdempotencyCollisionError CELEvaluationResult "
-        "CELFailure CELSuccess ClientConfig ClientTLSConfig ConcurrencyExpression "
-        "ConcurrencyLimitStrategy Condition CreateAPITokenRequest CreateAPITokenResponse "
+        "CELFailure CELSuccess ClientConfig ClientTLSConfig "
+        "Condition CreateAPITokenRequest CreateAPITokenResponse "
         "CreatePullRequestFromStepRun CreateTenantInviteRequest CreateTenantRequest "
         "CreateWorkflowVersionOpts DedupeViolationError DefaultFilter Depends "
         "DesiredWorkerLabel EmbeddedHatchetConfig Event EventData EventKeyList EventList "
@@ -250,9 +251,9 @@ MODULES: Final[Mapping[str, AliasSpec]] = {
         package=True,
     ),
     f"{ROOT}.hatchet": _spec(
-        "BaseWorkflow Context CronClient DurableContext EmptyModel EventClient Hatchet "
-        "Priority ScheduledClient Standalone Worker Workflow",
-        "CELClient Client ClientConfig ConcurrencyExpression DefaultFilter "
+        "BaseWorkflow ConcurrencyExpression Context CronClient DurableContext EmptyModel "
+        "EventClient Hatchet Priority ScheduledClient Standalone Worker Workflow",
+        "CELClient Client ClientConfig DefaultFilter "
         "DesiredWorkerLabel DispatcherClient EmbeddedHatchetConfig EvictionPolicy "
         "FiltersClient LogsClient MetricsClient RateLimit RateLimitsClient "
         "RunEventListenerClient RunsClient StatusBasedIdempotencyConfig "
@@ -281,31 +282,33 @@ MODULES: Final[Mapping[str, AliasSpec]] = {
     ),
     f"{ROOT}.runnables": _spec("", package=True),
     f"{ROOT}.runnables.task": _spec(
-        "Context DurableContext Priority Task",
-        "ConcurrencyExpression Condition DependencyFunc Depends DesiredWorkerLabel "
+        "ConcurrencyExpression Context DurableContext Priority Task",
+        "Condition DependencyFunc Depends DesiredWorkerLabel "
         "EvictionPolicy InvalidDependencyError OrGroup ParentCondition SleepCondition "
         "UserEventCondition WorkerContext",
     ),
     f"{ROOT}.runnables.types": _spec(
-        "EmptyModel Priority",
-        "BatchMemberId BatchTaskConfig ConcurrencyExpression DefaultFilter P R "
+        "ConcurrencyExpression EmptyModel Priority",
+        "BatchMemberId BatchTaskConfig DefaultFilter P R "
         "StatusBasedIdempotencyConfig StepType StickyStrategy TTLBasedIdempotencyConfig "
         "TWorkflowInput TaskDefaults TaskIOValidator WorkflowConfig",
     ),
     f"{ROOT}.runnables.workflow": _spec(
         "BaseWorkflow Context CronWorkflows DurableContext EmptyModel Priority Standalone Task "
-        "TaskRunRef TriggerWorkflowOptions Workflow WorkflowRunRef WorkflowRunTriggerConfig",
-        "ComputedTaskParameters ConcurrencyExpression Condition "
+        "TaskRunRef TriggerWorkflowOptions Workflow WorkflowRunRef WorkflowRunTriggerConfig "
+        "ConcurrencyExpression",
+        "ComputedTaskParameters Condition "
         "DesiredWorkerLabel EvictionPolicy MCPProvider OrGroup RateLimit RunEventListener "
         "ScheduleTriggerWorkflowOptions TaskDefaults TypedTriggerWorkflowRunConfig V1Filter "
         "V1TaskStatus V1TaskSummary WorkflowConfig WorkflowModel",
     ),
     f"{ROOT}.types": _spec(
-        "Priority",
-        "ConcurrencyExpression ConcurrencyLimitStrategy DesiredWorkerLabel RateLimit "
+        "ConcurrencyExpression ConcurrencyLimitStrategy Priority",
+        "DesiredWorkerLabel RateLimit "
         "RateLimitDuration SlotType StickyStrategy WorkerLabelComparator",
         package=True,
     ),
+    f"{ROOT}.types.concurrency": _spec("ConcurrencyExpression ConcurrencyLimitStrategy"),
     f"{ROOT}.types.priority": _spec("Priority"),
     f"{ROOT}.types.trigger": _spec(
         "Priority PushEventOptions TriggerWorkflowOptions WorkflowRunTriggerConfig",

@@ -11,10 +11,10 @@ by name at definition time rather than run with a guessed meaning.
 from __future__ import annotations
 
 import enum
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
-from pydantic import BaseModel, field_validator, model_validator
+from pydantic import BaseModel, ValidationError, field_validator, model_validator
 
 from flowsim import concurrency, rules
 from flowsim.errors import UnsupportedFeatureError, WorkflowDefinitionError
@@ -91,6 +91,11 @@ def to_limits(value: Any, workflow: str, task: str | None = None) -> tuple[Concu
 
 
 def _limit(item: Any, where: str) -> ConcurrencyLimit:
+    if isinstance(item, Mapping):  # hatchet_sdk's pydantic config accepts the fields as a dict
+        try:
+            item = ConcurrencyExpression.model_validate(item)
+        except ValidationError as exc:
+            raise WorkflowDefinitionError(f"{where}: concurrency={item!r}: {exc}") from None
     try:
         expression = item.expression
         max_runs = item.max_runs

@@ -1,37 +1,19 @@
-"""Mirrors sdks/python/examples/concurrency_limit and sdks/python/examples/rate_limit
-(worker.py) of hatchet-dev/hatchet, which flowsim does not model.
+"""Mirrors sdks/python/examples/rate_limit (worker.py) of hatchet-dev/hatchet, which flowsim
+does not model.
 
-The concurrency example declares a workflow with ``concurrency=ConcurrencyExpression(
-expression="input.group", max_runs=5, limit_strategy=CANCEL_IN_PROGRESS)``; the rate-limit
-example gives tasks ``rate_limits=[RateLimit(static_key=..., units=1)]`` and a dynamic
-``RateLimit(dynamic_key="input.user_id", units=1, limit=10, duration=MINUTE)``, and calls
-``hatchet.rate_limits.put``. Their e2e tests time runs against those limits. Under flowsim
-the supported behaviour is a refusal by name, never a silent run without the limit: the
-names are refused at import, and the options at definition, with UnsupportedFeatureError."""
+The rate-limit example gives tasks ``rate_limits=[RateLimit(static_key=..., units=1)]`` and
+a dynamic ``RateLimit(dynamic_key="input.user_id", units=1, limit=10, duration=MINUTE)``,
+and calls ``hatchet.rate_limits.put``. Its e2e test times runs against those limits. Under
+flowsim the supported behaviour is a refusal by name, never a silent run without the limit:
+the names are refused at import, and the options at definition, with
+UnsupportedFeatureError. (Concurrency limits are modelled: tests/acceptance/
+test_concurrency.py mirrors Hatchet's concurrency examples.)"""
 
 from types import ModuleType
 
 import pytest
-from pydantic import BaseModel
 
 from flowsim import Hatchet, UnsupportedFeatureError
-
-
-class Grouped(BaseModel):
-    run: int
-    group_key: str
-
-
-def test_the_concurrency_limit_example_is_refused_by_name(
-    hatchet_sdk: ModuleType, hatchet: Hatchet
-) -> None:
-    with pytest.raises(UnsupportedFeatureError, match="concurrency"):
-        from hatchet_sdk import ConcurrencyExpression, ConcurrencyLimitStrategy  # noqa: F401
-    limit = {"expression": "input.group", "max_runs": 5, "limit_strategy": "CANCEL_IN_PROGRESS"}
-    with pytest.raises(UnsupportedFeatureError, match="concurrency"):
-        hatchet.workflow(name="ConcurrencyDemo", concurrency=limit, input_validator=Grouped)
-    with pytest.raises(UnsupportedFeatureError, match="concurrency"):
-        hatchet.workflow(name="ConcurrencyTasks", input_validator=Grouped).task(concurrency=limit)
 
 
 def test_the_rate_limit_example_is_refused_by_name(
