@@ -209,26 +209,18 @@ def create_runs(
                 "spawn_keys": new_keys,
             },
         )
-        insert_tasks(
-            conn,
+        tasks = [
             [
-                NewTask(
-                    task.id,
-                    view.id,
-                    request.spec,
-                    name,
-                    RunStatus.QUEUED,
-                    view.priority,
-                    request.run_at,
-                )
-                for request, view in zip(new_requests, new_views, strict=True)
+                NewTask(task.id, view.id, request.spec, name, RunStatus.QUEUED, view.priority,
+                        request.run_at)
                 for name, task in view.tasks.items()
-            ],
-            now,
-        )
+            ]
+            for request, view in zip(new_requests, new_views, strict=True)
+        ]  # fmt: skip
+        arrivals = _insert_tasks_with_arrivals(conn, new_requests, new_views, tasks, now)
         session.changed = True
-        limited = [(v, r.spec) for r, v in zip(new_requests, new_views, strict=True)
-                   if r.spec.limited]  # fmt: skip
+        pairs = zip(new_requests, new_views, strict=True)
+        limited = [(v, r.spec, arrivals.get(v.id)) for r, v in pairs if r.spec.limited]
         if limited:
             changed = set(_arrive_runs(session, limited, now))
             results = [r.id if isinstance(r, RunView) and r.id in changed else r
@@ -237,8 +229,31 @@ def create_runs(
     return [found[r] if isinstance(r, str) else r for r in results]
 
 
+def _insert_tasks_with_arrivals(
+    conn: Conn,
+    requests: list[RunRequest],
+    views: list[RunView],
+    tasks: list[list[NewTask]],
+    now: float,
+) -> dict[str, int]:
+    """Insert the new runs' root task runs; a run with workflow-level limits first takes
+    the next sequence as its arrival order (before its roots', as the in-memory store
+    does), so such a batch is inserted run by run. Returns the arrivals by run id."""
+    if not any(request.spec.concurrency for request in requests):
+        insert_tasks(conn, [task for run_tasks in tasks for task in run_tasks], now)
+        return {}
+    arrivals: dict[str, int] = {}
+    for request, view, run_tasks in zip(requests, views, tasks, strict=True):
+        if request.spec.concurrency:
+            row = conn.execute("SELECT nextval('claim_seq')").fetchone()
+            assert row is not None
+            arrivals[view.id] = int(row[0])
+        insert_tasks(conn, run_tasks, now)
+    return arrivals
+
+
 def _arrive_runs(
-    session: Session, created: list[tuple[RunView, WorkflowSpec]], now: float
+    session: Session, created: list[tuple[RunView, WorkflowSpec, int | None]], now: float
 ) -> list[str]:
     """New limited runs arrive in their groups one after the other (workflow-level first,
     taking the next sequence as its arrival, then each root task run), as the in-memory
@@ -247,14 +262,12 @@ def _arrive_runs(
     from flowsim_postgres import places  # places cancels through outcomes, which imports us
 
     conn = session.conn
-    for view, spec in created:
+    for view, spec, arrival in created:
         given = (view.input, view.additional_metadata)
         cancel_new = False
-        if spec.concurrency:
-            row = conn.execute("SELECT nextval('claim_seq')").fetchone()
-            assert row is not None
+        if arrival is not None:
             gates = concurrency.run_gates(spec, *given)
-            plan = places.arrive(session, view.id, view.id, gates, int(row[0]), now)
+            plan = places.arrive(session, view.id, view.id, gates, arrival, now)
             cancel_new = plan.cancel_new
             if not plan.admit and not cancel_new:
                 places.park(conn, [task.id for task in view.tasks.values()])

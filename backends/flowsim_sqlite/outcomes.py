@@ -116,6 +116,7 @@ def expire(tx: Tx, specs: SpecCache, now: float) -> Changes:
     if late:
         reasons = [schedule_timeout_reason(row[3]) for row in late]
         cancel_tasks(tx, specs, [row[:3] for row in late], reasons, now, changes, fence=False)
+        settle(tx, specs, now, changes)  # before re-queued attempts take their sequences
     lost = tx.execute(
         "SELECT id, worker_id, schedule_timeout FROM task_runs "
         "WHERE status = 'RUNNING' AND lease_expires_at <= ? "
@@ -138,5 +139,4 @@ def expire(tx: Tx, specs: SpecCache, now: float) -> Changes:
             ],
         )  # fmt: skip
         changes.queued += len(lost)
-    settle(tx, specs, now, changes)
     return changes

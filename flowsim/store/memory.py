@@ -166,7 +166,7 @@ class MemoryStore:
             if cancel_new:
                 self._cancel_unit(run.id, now)
             created.append(run)
-        return created, self._take_effects(transition)
+        return created, self._settle(transition)
 
     def _create_task(
         self,
@@ -268,8 +268,9 @@ class MemoryStore:
         self._effects.merge(step)
 
     def _ended(self, task_run: TaskRun, now: float) -> Transition:
-        """A task run reached a terminal status: advance its DAG, free the places it (and
-        its run, if that ended) held, and admit whom that lets in."""
+        """A task run reached a terminal status: advance its DAG and free the places it
+        (and its run, if that ended) held. Whom that lets in is admitted once, when the
+        whole operation is done (``_settle``), as the SQL stores do at commit."""
         run = task_run.workflow_run
         if not run.spec.limited:
             return self._advance(run, now)
@@ -277,6 +278,10 @@ class MemoryStore:
         transition = self._advance(run, now)
         if run.status.is_terminal:
             self._places.release(run.id)
+        return self._take_effects(transition)
+
+    def _settle(self, transition: Transition) -> Transition:
+        """The end of an operation: admit the units the places freed during it let in."""
         for unit in self._places.admit():
             self._unpark(unit)
         return self._take_effects(transition)
@@ -335,7 +340,7 @@ class MemoryStore:
         attempt = task_run.attempts[-1]
         attempt.finished_at = now
         attempt.outcome = "COMPLETED"
-        return self._ended(task_run, now)
+        return self._settle(self._ended(task_run, now))
 
     def fail(
         self, task_run: TaskRun, error: TaskRunError, non_retryable: bool, now: float
@@ -349,7 +354,7 @@ class MemoryStore:
         if not decision.retry:
             task_run.status = RunStatus.FAILED
             task_run.error = error
-            return self._ended(task_run, now)
+            return self._settle(self._ended(task_run, now))
         task_run.status = RunStatus.QUEUED
         task_run.worker_id = None
         task_run.retry_count = decision.retry_count
@@ -423,7 +428,7 @@ class MemoryStore:
                     continue
                 cancelled.append(task_run)
                 transition.merge(self.cancel_task(task_run, reason, now))
-        return cancelled, transition
+        return cancelled, self._settle(transition)
 
     def _drop_from_queue(self, task_run: TaskRun) -> None:
         queue = self._queues.get((task_run.workflow_run.spec.name, task_run.spec.pool))
@@ -492,4 +497,4 @@ class MemoryStore:
         for task_run in self._deadlines.pop_expired(now):
             reason = schedule_timeout_reason(task_run.spec.schedule_timeout)
             transition.merge(self.cancel_task(task_run, reason, now))
-        return transition
+        return self._settle(transition)
