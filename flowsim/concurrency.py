@@ -184,6 +184,11 @@ def plan_admissions(candidates: Sequence[Waiting], held: Callable[[Group], int])
     return admitted
 
 
+def group_size(unit: Waiting, group: Group) -> int:
+    """The places of ``group``, as the unit's gate for it says."""
+    return next(gate.max_runs for gate in unit.gates if gate.group == group)
+
+
 def admit_until_settled(
     touched: Iterable[Group],
     candidates: Callable[[set[Group]], list[Waiting]],
@@ -193,8 +198,11 @@ def admit_until_settled(
     """Admit waiting units after places freed in the ``touched`` groups. A unit admitted
     leaves the wait in every group it names, which may let a unit behind it there in: so
     the groups of admitted units are looked at again, until nothing more is admitted.
-    ``candidates`` lists the units waiting in any of the given groups (arrival order),
-    ``held`` counts a group's holders and ``admit`` records units as holders."""
+    ``candidates`` lists, for each given group, its first waiting units, as many as the
+    group has free places (a group's queue is first come first served: a unit blocked by
+    another of its groups holds up those behind it there), in arrival order; ``held``
+    counts a group's holders and ``admit`` records units as holders. Looking at no more
+    than the free places keeps an admission O(places), whatever the backlog."""
     groups = set(touched)
     admitted: list[str] = []
     while groups:

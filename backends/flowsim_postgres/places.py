@@ -192,13 +192,21 @@ def settle(session: Session, now: float) -> int:
 
 def _candidates(conn: Conn, groups: set[Group]) -> list[Waiting]:
     units: set[str] = set()
-    for group in groups:
+    for group in groups:  # each group's first waiters, as many as it has free places
+        head = conn.execute(
+            "SELECT max_runs FROM concurrency_slots WHERE strategy = %s AND group_key = %s "
+            "AND NOT holding ORDER BY seq LIMIT 1",
+            group,
+        ).fetchone()
+        room = 0 if head is None else int(head[0]) - _count(conn, group, True)
+        if room <= 0:
+            continue
         units.update(
             row[0]
             for row in conn.execute(
                 "SELECT unit_id FROM concurrency_slots WHERE strategy = %s AND group_key = %s "
-                "AND NOT holding",
-                group,
+                "AND NOT holding ORDER BY seq LIMIT %s",
+                (*group, room),
             )
         )
     if not units:

@@ -183,13 +183,21 @@ def settle(tx: Tx, specs: SpecCache, now: float, changes: Changes) -> None:
 
 def _candidates(tx: Tx, groups: set[Group]) -> list[Waiting]:
     units: set[str] = set()
-    for group in groups:
+    for group in groups:  # each group's first waiters, as many as it has free places
+        head = tx.execute(
+            "SELECT max_runs FROM concurrency_slots WHERE strategy = ? AND group_key = ? "
+            "AND holding = 0 ORDER BY seq LIMIT 1",
+            group,
+        ).fetchone()
+        room = 0 if head is None else head[0] - _count(tx, group, 1)
+        if room <= 0:
+            continue
         units.update(
             row[0]
             for row in tx.execute(
                 "SELECT unit_id FROM concurrency_slots WHERE strategy = ? AND group_key = ? "
-                "AND holding = 0",
-                group,
+                "AND holding = 0 ORDER BY seq LIMIT ?",
+                (*group, room),
             )
         )
     if not units:

@@ -8,8 +8,17 @@ changed since the last admission, so admitting looks only where a place may have
 
 from __future__ import annotations
 
+import itertools
+
 from flowsim import rules
-from flowsim.concurrency import Gate, Group, Waiting, admit_until_settled, plan_arrival
+from flowsim.concurrency import (
+    Gate,
+    Group,
+    Waiting,
+    admit_until_settled,
+    group_size,
+    plan_arrival,
+)
 
 
 class Places:
@@ -72,9 +81,16 @@ class Places:
         return admit_until_settled(touched, self._candidates, self._held, self._record)
 
     def _candidates(self, groups: set[Group]) -> list[Waiting]:
+        """Each group's first waiters, as many as it has free places (arrival order: the
+        dicts keep it, units arriving in sequence order)."""
         found: dict[str, Waiting] = {}
         for group in groups:
-            found.update(self._waiters.get(group, {}))
+            waiters = self._waiters.get(group)
+            if not waiters:
+                continue
+            head = next(iter(waiters.values()))
+            room = group_size(head, group) - self._held(group)
+            found.update(itertools.islice(waiters.items(), max(room, 0)))
         return sorted(found.values(), key=lambda unit: unit.seq)
 
     def _record(self, admitted: list[Waiting]) -> None:
