@@ -64,6 +64,10 @@ def _cancel_task(task: asyncio.Task[None]) -> None:
     task.cancel()
 
 
+def _nothing() -> None:
+    """Posted only to wake the engine loop."""
+
+
 class Engine(Waiting):
     def __init__(self, url: str, clock: Clock | None = None) -> None:
         super().__init__()
@@ -474,12 +478,17 @@ class Engine(Waiting):
         (under the lock): fenced at once, so a result they still produce is not recorded,
         their asyncio tasks cancelled on the engine loop."""
         ids = {task_run.id for task_run in task_runs}
+        stopped = False
         for worker in list(self._workers.values()):
             for attempt in list(worker.holders.values()):
                 if attempt.task_run.id in ids and self._end_attempt(attempt):
+                    stopped = True
                     task = attempt.task
                     if task is not None and not task.done():
                         self.post(_cancel_task, task)
+        if stopped and not self.on_engine_loop():
+            # a draining worker's event may have been set from this thread: wake the loop
+            self.post(_nothing)
 
     def _stop_attempt(self, attempt: AttemptState) -> None:
         if self._end_attempt(attempt) and attempt.task is not None and not attempt.task.done():

@@ -130,3 +130,33 @@ async def test_the_waiter_of_a_run_a_strategy_cancelled_gets_hatchets_errors(
             await asyncio.to_thread(first.result)
         assert hatchet.runs.get_status(first.workflow_run_id) == RunStatus.CANCELLED
         await hatchet.runs.aio_cancel(second.workflow_run_id)
+
+
+async def test_a_run_triggered_from_another_thread_cancels_a_sync_holder_for_good(
+    hatchet: Hatchet,
+) -> None:
+    """The holder is a sync task (its thread cannot be interrupted) and the newcomer is
+    triggered with the blocking ``run_no_wait`` from a thread: the holder's late result is
+    ignored, its run stays CANCELLED, and the newcomer runs."""
+    started, finish = threading.Event(), threading.Event()
+    wf = hatchet.workflow(
+        name="sync-holder", input_validator=Grouped,
+        concurrency=_limit("input.group", "CANCEL_IN_PROGRESS"),
+    )  # fmt: skip
+
+    @wf.task()
+    def step(input: Grouped, ctx: Context) -> dict[str, bool]:
+        if not started.is_set():
+            started.set()
+            finish.wait(10)
+        return {"finished": True}
+
+    async with hatchet.worker("w", slots=4, workflows=[wf]):
+        first = await wf.aio_run_no_wait(Grouped(group="A"))
+        await eventually(started.is_set)
+        second = await asyncio.to_thread(wf.run_no_wait, Grouped(group="A"))
+        with pytest.raises(FailedTaskRunExceptionGroup, match=CONCURRENCY_CANCEL_REASON):
+            await asyncio.wait_for(first.aio_result(), 10)
+        finish.set()  # the cancelled attempt now returns: too late to count
+        assert await asyncio.wait_for(second.aio_result(), 10) == {"step": {"finished": True}}
+    assert hatchet.runs.get_status(first.workflow_run_id) == RunStatus.CANCELLED
