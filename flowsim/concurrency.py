@@ -184,6 +184,21 @@ def plan_admissions(candidates: Sequence[Waiting], held: Callable[[Group], int])
     return admitted
 
 
+def waiting_units(rows: Iterable[tuple[str, str, str, int, str, int]]) -> list[Waiting]:
+    """Waiting units from stored rows ``(unit, strategy id, key, max_runs, strategy,
+    arrival)``, each unit's rows in its limits' order; the units in arrival order (how a
+    SQL store reads its candidates for ``admit_until_settled``)."""
+    gates: dict[str, list[Gate]] = {}
+    seqs: dict[str, int] = {}
+    for unit, sid, key, max_runs, strategy, seq in rows:
+        gates.setdefault(unit, []).append(
+            Gate(sid, key, int(max_runs), rules.ConcurrencyStrategy(strategy))
+        )
+        seqs[unit] = int(seq)
+    waiting = [Waiting(unit, tuple(unit_gates), seqs[unit]) for unit, unit_gates in gates.items()]
+    return sorted(waiting, key=lambda unit: unit.seq)
+
+
 def group_size(unit: Waiting, group: Group) -> int:
     """The places of ``group``, as the unit's gate for it says."""
     return next(gate.max_runs for gate in unit.gates if gate.group == group)

@@ -17,7 +17,7 @@ from typing import Any
 
 from flowsim import concurrency, rules
 from flowsim.concurrency import Gate, Group, Waiting
-from flowsim.rules import ConcurrencyStrategy, RunStatus
+from flowsim.rules import RunStatus
 from flowsim.store.protocol import Outcome
 from flowsim_postgres.rows import Conn, Session
 
@@ -211,17 +211,13 @@ def _candidates(conn: Conn, groups: set[Group]) -> list[Waiting]:
         )
     if not units:
         return []
-    gates: dict[str, list[Gate]] = {}
-    seqs: dict[str, int] = {}
-    for unit, strategy, key, max_runs, kind, seq in conn.execute(
-        "SELECT unit_id, strategy, group_key, max_runs, limit_strategy, seq "
-        "FROM concurrency_slots WHERE unit_id = ANY(%s) ORDER BY unit_id, position",
-        (sorted(units),),
-    ):
-        gates.setdefault(unit, []).append(Gate(strategy, key, max_runs, ConcurrencyStrategy(kind)))
-        seqs[unit] = int(seq)
-    waiting = [Waiting(unit, tuple(unit_gates), seqs[unit]) for unit, unit_gates in gates.items()]
-    return sorted(waiting, key=lambda unit: unit.seq)
+    return concurrency.waiting_units(
+        conn.execute(
+            "SELECT unit_id, strategy, group_key, max_runs, limit_strategy, seq "
+            "FROM concurrency_slots WHERE unit_id = ANY(%s) ORDER BY unit_id, position",
+            (sorted(units),),
+        ).fetchall()
+    )
 
 
 def _unpark(conn: Conn, unit: str) -> int:

@@ -14,7 +14,6 @@ from typing import Any
 
 from flowsim import concurrency, rules
 from flowsim.concurrency import Gate, Group, Waiting
-from flowsim.rules import ConcurrencyStrategy
 from flowsim_sqlite.dag import Changes, cancel_tasks
 from flowsim_sqlite.rows import SpecCache, Tx, id_list
 
@@ -202,18 +201,14 @@ def _candidates(tx: Tx, groups: set[Group]) -> list[Waiting]:
         )
     if not units:
         return []
-    gates: dict[str, list[Gate]] = {}
-    seqs: dict[str, int] = {}
-    for unit, strategy, key, max_runs, kind, seq in tx.execute(
-        "SELECT unit_id, strategy, group_key, max_runs, limit_strategy, seq "
-        "FROM concurrency_slots WHERE unit_id IN (SELECT value FROM json_each(?)) "
-        "ORDER BY unit_id, position",
-        (id_list(sorted(units)),),
-    ):
-        gates.setdefault(unit, []).append(Gate(strategy, key, max_runs, ConcurrencyStrategy(kind)))
-        seqs[unit] = seq
-    waiting = [Waiting(unit, tuple(unit_gates), seqs[unit]) for unit, unit_gates in gates.items()]
-    return sorted(waiting, key=lambda unit: unit.seq)
+    return concurrency.waiting_units(
+        tx.execute(
+            "SELECT unit_id, strategy, group_key, max_runs, limit_strategy, seq "
+            "FROM concurrency_slots WHERE unit_id IN (SELECT value FROM json_each(?)) "
+            "ORDER BY unit_id, position",
+            (id_list(sorted(units)),),
+        ).fetchall()
+    )
 
 
 def _unpark(tx: Tx, unit: str, now: float, changes: Changes) -> None:
