@@ -113,12 +113,11 @@ class MemoryStore:
         created: list[WorkflowRun] = []
         transition = Transition()
         items = list(items)
+        inherited = parent.workflow_run.additional_metadata if parent is not None else {}
         for item in items:  # a key no run can satisfy refuses the whole batch, before any write
             if item.spec.limited:
-                metadata = item.additional_metadata
-                if parent is not None:
-                    metadata = {**parent.workflow_run.additional_metadata, **metadata}
-                concurrency.check_run(item.spec, item.input, metadata)
+                given = {**inherited, **item.additional_metadata}
+                concurrency.check_run(item.spec, item.input, given)
         for item in items:
             spawn_key: str | None = None
             child_index: int | None = None
@@ -298,7 +297,10 @@ class MemoryStore:
                 self._effects.queued += 1
 
     def _take_effects(self, transition: Transition) -> Transition:
-        effects, self._effects = self._effects, Transition()
+        effects = self._effects
+        if not (effects.finished or effects.queued or effects.cancelled or effects.retry_at):
+            return transition  # the common case, on every result: nothing to move
+        self._effects = Transition()
         return transition.merge(effects)
 
     # ------------------------------------------------------------ claiming
