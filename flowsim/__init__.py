@@ -43,6 +43,7 @@ from flowsim.sdk import (
     WorkflowRunRef,
     WorkflowRunTriggerConfig,
 )
+from flowsim.sdk.concurrency import ConcurrencyExpression, ConcurrencyLimitStrategy
 from flowsim.sdk.events import PushEventOptions
 from flowsim.sdk.eviction import EvictionPolicy
 from flowsim.sdk.labels import (
@@ -60,6 +61,8 @@ __all__ = [
     "BaseWorkflow",
     "BlockingCallError",
     "Clock",
+    "ConcurrencyExpression",
+    "ConcurrencyLimitStrategy",
     "ConfigurationError",
     "Context",
     "DatabaseLostError",

@@ -20,6 +20,7 @@ from flowsim.store.failures import decide
 from flowsim.store.protocol import Outcome
 from flowsim.store.records import JSON, WorkflowSpec, error_to_json
 from flowsim.store.views import run_not_found
+from flowsim_postgres import places
 from flowsim_postgres.rows import RELEASE, Conn, Session, dumps, dumps_or_null
 from flowsim_postgres.runs import NewTask, insert_tasks
 
@@ -81,14 +82,14 @@ def _write(
     now: float,
 ) -> Outcome:
     conn = session.conn
-    insert_tasks(
-        conn,
-        [
-            NewTask(str(uuid.uuid4()), run.id, run.spec, name, status, run.priority)
-            for name, status in created
-        ],
-        now,
-    )
+    new = [
+        NewTask(str(uuid.uuid4()), run.id, run.spec, name, status, run.priority)
+        for name, status in created
+    ]
+    insert_tasks(conn, new, now)
+    if run.spec.limited:
+        session.limited_runs.add(run.id)
+        _arrive_created(session, run, new, now)
     queued = sum(1 for _, status in created if status is RunStatus.QUEUED)
     if finished is not None and not run.terminal:
         conn.execute(
@@ -101,6 +102,23 @@ def _write(
     if queued or finished is not None:
         session.changed = True
     return Outcome(True, (run.id,) if finished is not None else (), queued)
+
+
+def _arrive_created(session: Session, run: LockedRun, new: list[NewTask], now: float) -> None:
+    """DAG task runs just created QUEUED with task-level limits arrive in their groups."""
+    limited = [
+        task
+        for task in new
+        if task.status is RunStatus.QUEUED and run.spec.tasks[task.name].concurrency
+    ]
+    if not limited:
+        return
+    row = session.conn.execute(
+        "SELECT input, additional_metadata FROM runs WHERE id = %s", (run.id,)
+    ).fetchone()
+    assert row is not None  # the run's row is locked by this transaction
+    for task in limited:
+        places.arrive_task(session, task.id, run.id, task.name, (row[0], row[1]), now)
 
 
 _COMPLETE = f"""
@@ -124,7 +142,8 @@ def complete(session: Session, task_run_id: str, token: int, output: JSON, now: 
     run, row = _locked(session, locking.fetchone()), writing.fetchone()
     if run is None or row is None:  # not held with this token: a late or unknown result
         return Outcome(accepted=False)
-    return _advance(session, run, (row[0], RunStatus.COMPLETED), now)
+    outcome = _advance(session, run, (row[0], RunStatus.COMPLETED), now)
+    return places.settled(session, outcome, now)
 
 
 _RETRY = f"""
@@ -167,7 +186,8 @@ def fail(
             f"UPDATE task_runs SET status = 'FAILED', error = %s::jsonb, {RELEASE} WHERE id = %s",
             (dumps(error_to_json(error)), task_run_id),
         )
-        return _advance(session, run, (name, RunStatus.FAILED), now)
+        outcome = _advance(session, run, (name, RunStatus.FAILED), now)
+        return places.settled(session, outcome, now)
     backoff = decision.ready_at > now
     conn.execute(
         _RETRY,
@@ -248,7 +268,7 @@ def cancel_run(session: Session, run_id: str, reason: str, now: float) -> Outcom
         outcome = _cancel_one(session, member, reason, now)
         finished.extend(outcome.finished)
         queued += outcome.queued
-    return Outcome(True, tuple(finished), queued)
+    return places.settled(session, Outcome(True, tuple(finished), queued), now)
 
 
 def _cancel_one(session: Session, run_id: str, reason: str, now: float) -> Outcome:

@@ -42,6 +42,8 @@ class Session:
     conn: Conn
     specs: SpecCache
     changed: bool = False
+    #: runs with concurrency limits whose tasks ended: ``places.settle`` frees their places
+    limited_runs: set[str] = field(default_factory=set)
 
 
 @dataclass(slots=True)

@@ -6,7 +6,7 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from flowsim import rules
+from flowsim import concurrency, rules
 from flowsim.errors import RunNotFoundError, StaleAttemptError
 from flowsim.rules import RunStatus
 from flowsim.store.protocol import AttemptView, RunRequest, RunView, TaskView
@@ -194,6 +194,11 @@ def create_runs(
         new_keys.append(key)
         results.append(view)
     if new_views:
+        parent_metadata = parent.metadata if parent is not None else {}
+        for request in new_requests:  # every key evaluates, or nothing is written
+            if request.spec.limited:
+                metadata = {**parent_metadata, **request.additional_metadata}
+                concurrency.check_run(request.spec, request.input, metadata)
         digests = _store_specs(session, [request.spec for request in new_requests])
         conn.execute(
             _INSERT_RUNS,
@@ -212,26 +217,78 @@ def create_runs(
                 "spawn_keys": new_keys,
             },
         )
-        insert_tasks(
-            conn,
+        tasks = [
             [
-                NewTask(
-                    task.id,
-                    view.id,
-                    request.spec,
-                    name,
-                    RunStatus.QUEUED,
-                    view.priority,
-                    request.run_at,
-                )
-                for request, view in zip(new_requests, new_views, strict=True)
+                NewTask(task.id, view.id, request.spec, name, RunStatus.QUEUED, view.priority,
+                        request.run_at)
                 for name, task in view.tasks.items()
-            ],
-            now,
-        )
+            ]
+            for request, view in zip(new_requests, new_views, strict=True)
+        ]  # fmt: skip
+        arrivals = _insert_tasks_with_arrivals(conn, new_requests, new_views, tasks, now)
         session.changed = True
+        pairs = zip(new_requests, new_views, strict=True)
+        limited = [(v, r.spec, arrivals.get(v.id)) for r, v in pairs if r.spec.limited]
+        if limited:
+            changed = set(_arrive_runs(session, limited, now))
+            results = [r.id if isinstance(r, RunView) and r.id in changed else r
+                       for r in results]  # fmt: skip
     found = fetch_runs(conn, [r for r in results if isinstance(r, str)])
     return [found[r] if isinstance(r, str) else r for r in results]
+
+
+def _insert_tasks_with_arrivals(
+    conn: Conn,
+    requests: list[RunRequest],
+    views: list[RunView],
+    tasks: list[list[NewTask]],
+    now: float,
+) -> dict[str, int]:
+    """Insert the new runs' root task runs; a run with workflow-level limits first takes
+    the next sequence as its arrival order (before its roots', as the in-memory store
+    does), so such a batch is inserted run by run. Returns the arrivals by run id."""
+    if not any(request.spec.concurrency for request in requests):
+        insert_tasks(conn, [task for run_tasks in tasks for task in run_tasks], now)
+        return {}
+    arrivals: dict[str, int] = {}
+    for request, view, run_tasks in zip(requests, views, tasks, strict=True):
+        if request.spec.concurrency:
+            row = conn.execute("SELECT nextval('claim_seq')").fetchone()
+            assert row is not None
+            arrivals[view.id] = int(row[0])
+        insert_tasks(conn, run_tasks, now)
+    return arrivals
+
+
+def _arrive_runs(
+    session: Session, created: list[tuple[RunView, WorkflowSpec, int | None]], now: float
+) -> list[str]:
+    """New limited runs arrive in their groups one after the other (workflow-level first,
+    taking the next sequence as its arrival, then each root task run), as the in-memory
+    store creates them; returns the runs to read back (any may have been cancelled).
+    Settles what cancelled holders freed."""
+    from flowsim_postgres import places  # places cancels through outcomes, which imports us
+
+    conn = session.conn
+    for view, spec, arrival in created:
+        given = (view.input, view.additional_metadata)
+        cancel_new = False
+        if arrival is not None:
+            gates = concurrency.run_gates(spec, *given)
+            plan = places.arrive(session, view.id, view.id, gates, arrival, now)
+            cancel_new = plan.cancel_new
+            if not plan.admit and not cancel_new:
+                places.park(conn, [task.id for task in view.tasks.values()])
+        if not cancel_new:
+            for name, task in view.tasks.items():
+                if spec.tasks[name].concurrency:
+                    places.arrive_task(session, task.id, view.id, name, given, now)
+        if cancel_new:
+            places.cancel_unit(session, view.id, now)
+        session.limited_runs.add(view.id)
+    touched = list(session.limited_runs)
+    places.settle(session, now)
+    return touched
 
 
 def fetch_runs(conn: Conn, run_ids: Sequence[str]) -> dict[str, RunView]:

@@ -13,7 +13,7 @@ from psycopg.rows import TupleRow
 from flowsim.rules import RunStatus
 from flowsim.store.failures import schedule_timeout_reason
 from flowsim.store.protocol import Outcome
-from flowsim_postgres import rate_limits
+from flowsim_postgres import places, rate_limits
 from flowsim_postgres.durable import release_parked
 from flowsim_postgres.outcomes import LockedRun, cancel_tasks, lock_run
 from flowsim_postgres.rows import RELEASE, Conn, Session
@@ -115,7 +115,7 @@ def expire(session: Session, now: float) -> Outcome:
     released = len(release_due_retries(session.conn, now).fetchall())
     released += release_parked(session, now)
     released += rate_limits.release_due(session.conn, now)
-    timed_out = expire_schedule_timeouts(session, now)
+    timed_out = places.settled(session, expire_schedule_timeouts(session, now), now)
     lost = requeue_lost(session.conn, now)
     if released or lost or timed_out.finished or timed_out.queued:
         session.changed = True

@@ -58,7 +58,9 @@ def set_waiting(conn: Conn, task_run_id: str, run_ids: Sequence[str]) -> None:
 
 
 _ACTIVE_TASKS = (
-    "SELECT id, run_id, workflow, name, pool, slot_cost, status, worker_id, waiting_on, ready_at "
+    # a task run parked for a concurrency place shows its real ready time
+    "SELECT id, run_id, workflow, name, pool, slot_cost, status, worker_id, waiting_on, "
+    "coalesce(parked_ready_at, ready_at) "
     "FROM task_runs WHERE status IN ('QUEUED', 'RUNNING') ORDER BY ord"
 )
 #: the status of every run with a queued or held task run, without sending their ids back

@@ -16,7 +16,7 @@ from flowsim.rules import RunStatus
 from flowsim.store.dag import advance as plan_advance
 from flowsim.store.records import WorkflowSpec, error_to_json
 from flowsim.store.views import STATUS
-from flowsim_sqlite.rows import SpecCache, Tx, dumps
+from flowsim_sqlite.rows import SpecCache, Tx, dumps, loads
 
 INSERT_TASK = (
     "INSERT INTO task_runs (id, run_id, workflow, name, spec_id, pool, slot_cost, "
@@ -34,6 +34,8 @@ class Changes:
 
     finished: list[str] = field(default_factory=list)
     queued: int = 0
+    #: runs with concurrency limits whose tasks ended: ``places.settle`` frees their places
+    limited_runs: set[str] = field(default_factory=set)
 
 
 def task_row(
@@ -84,6 +86,8 @@ def advance(
     """After a task of the run reached terminal ``status``: cancel what can no longer run,
     create what became ready, and roll the run's status up."""
     spec = specs.spec(tx, spec_id)
+    if spec.limited:
+        changes.limited_runs.add(run_id)
     if len(spec.tasks) == 1:  # the common single-task run: its task's status is the run's
         finish_run(tx, run_id, status, now, changes)
         return
@@ -106,8 +110,35 @@ def advance(
         ]  # fmt: skip
         tx.executemany(INSERT_TASK, rows)
         changes.queued += sum(1 for _, state in step.created if state is RunStatus.QUEUED)
+        if spec.limited:
+            _arrive_created(tx, specs, run_id, spec_id, spec, rows, now, changes)
     if step.finished is not None:
         finish_run(tx, run_id, step.finished, now, changes)
+
+
+def _arrive_created(
+    tx: Tx,
+    specs: SpecCache,
+    run_id: str,
+    spec_id: int,
+    spec: WorkflowSpec,
+    rows: Sequence[TaskRow],
+    now: float,
+    changes: Changes,
+) -> None:
+    """DAG task runs just created QUEUED with task-level limits arrive in their groups."""
+    from flowsim_sqlite import places  # places cancels through this module
+
+    limited = [row for row in rows if row[9] == "QUEUED" and spec.tasks[row[3]].concurrency]
+    if not limited:
+        return
+    input_text, metadata_text = tx.execute(
+        "SELECT input, additional_metadata FROM runs WHERE id = ?", (run_id,)
+    ).fetchone()
+    given = (loads(input_text), loads(metadata_text))
+    for row in limited:
+        places.arrive_task(tx, specs, (row[0], run_id, spec_id, row[3], row[11]), given, now,
+                           changes)  # fmt: skip
 
 
 def cancel_tasks(

@@ -16,6 +16,7 @@ from flowsim.store.views import run_not_found
 from flowsim_sqlite.claims import release_due
 from flowsim_sqlite.dag import Changes, advance, cancel_tasks
 from flowsim_sqlite.durable import release_parked
+from flowsim_sqlite.places import late_queued, settle
 from flowsim_sqlite.rows import SpecCache, Tx, dumps
 
 #: ends the running (last) attempt; its finish time is bound as JSON text (json(?)),
@@ -42,6 +43,7 @@ def complete(
     run_id, spec_id = rows[0]
     changes = Changes()
     advance(tx, specs, run_id, spec_id, RunStatus.COMPLETED, now, changes)
+    settle(tx, specs, now, changes)
     return changes
 
 
@@ -73,6 +75,7 @@ def fail(
             (dumps(error_to_json(error)), *ended, task_run_id),
         )
         advance(tx, specs, run_id, spec_id, RunStatus.FAILED, now, changes)
+        settle(tx, specs, now, changes)
         return changes
     seq = tx.sequence(1)
     waits = decision.ready_at > now
@@ -102,6 +105,7 @@ def cancel_run(tx: Tx, specs: SpecCache, run_id: str, reason: str, now: float) -
     ).fetchall()
     changes = Changes()
     cancel_tasks(tx, specs, rows, [reason] * len(rows), now, changes, fence=True)
+    settle(tx, specs, now, changes)
     return changes
 
 
@@ -109,15 +113,11 @@ def expire(tx: Tx, specs: SpecCache, now: float) -> Changes:
     """Release due retries, cancel what waited past its schedule deadline, and re-queue
     what a dead worker held (a new attempt, no retry consumed, spawn index 0)."""
     changes = Changes(queued=release_due(tx, now) + release_parked(tx, now))
-    late = tx.execute(
-        "SELECT id, run_id, spec_id, schedule_timeout FROM task_runs "
-        "WHERE status = 'QUEUED' AND in_backoff = 0 AND deadline <= ? "
-        "ORDER BY deadline, bucket, deadline_seq",
-        (now,),
-    ).fetchall()
+    late = late_queued(tx, now)
     if late:
         reasons = [schedule_timeout_reason(row[3]) for row in late]
         cancel_tasks(tx, specs, [row[:3] for row in late], reasons, now, changes, fence=False)
+        settle(tx, specs, now, changes)  # before re-queued attempts take their sequences
     lost = tx.execute(
         "SELECT id, worker_id, schedule_timeout FROM task_runs "
         "WHERE status = 'RUNNING' AND lease_expires_at <= ? "

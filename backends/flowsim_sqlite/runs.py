@@ -10,12 +10,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from flowsim import rules
+from flowsim import concurrency, rules
 from flowsim.errors import RunNotFoundError, StaleAttemptError
 from flowsim.store.protocol import RunRequest, RunView
-from flowsim.store.records import JSON
+from flowsim.store.records import JSON, WorkflowSpec
 from flowsim.store.views import new_run_view
-from flowsim_sqlite.dag import INSERT_TASK, TaskRow, task_row
+from flowsim_sqlite import places
+from flowsim_sqlite.dag import INSERT_TASK, Changes, TaskRow, task_row
 from flowsim_sqlite.rows import (
     SpecCache,
     Tx,
@@ -31,6 +32,53 @@ INSERT_RUN = (
     "created_at, parent_task_run_id, parent_run_id, child_key, child_index, spawn_key) "
     "VALUES (?, ?, ?, 'QUEUED', ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )
+
+
+def check_keys(
+    requests: Sequence[RunRequest], fresh: list[int], parent_metadata: dict[str, JSON] | None
+) -> None:
+    """Every concurrency key of the new runs evaluates, or nothing is written."""
+    for position in fresh:
+        request = requests[position]
+        if request.spec.limited:
+            metadata = {**(parent_metadata or {}), **request.additional_metadata}
+            concurrency.check_run(request.spec, request.input, metadata)
+
+
+def arrive_runs(
+    tx: Tx,
+    specs: SpecCache,
+    created: list[tuple[RunView, WorkflowSpec, int | None]],
+    task_rows: list[TaskRow],
+    now: float,
+) -> list[str]:
+    """New limited runs arrive in their groups one after the other (workflow-level first,
+    then each root task run), as the in-memory store creates them; returns the runs whose
+    views changed (parked runs look the same; cancelled ones, and holders cancelled to make
+    room, do not). Settles what the cancellations freed."""
+    changes = Changes()
+    seqs = {row[0]: row[11] for row in task_rows}
+    for view, spec, arrival in created:
+        spec_id = specs.spec_id(tx, spec)
+        given = (view.input, view.additional_metadata)
+        cancel_new = False
+        if arrival is not None:
+            gates = concurrency.run_gates(spec, *given)
+            plan = places.arrive(tx, specs, view.id, view.id, gates, arrival, now, changes)
+            cancel_new = plan.cancel_new
+            if not plan.admit and not cancel_new:
+                places.park(tx, [task.id for task in view.tasks.values()])
+        if not cancel_new:
+            for name, task in view.tasks.items():
+                if spec.tasks[name].concurrency:
+                    places.arrive_task(tx, specs, (task.id, view.id, spec_id, name, seqs[task.id]),
+                                       given, now, changes)  # fmt: skip
+        if cancel_new:
+            places.cancel_unit(tx, specs, view.id, now, changes)
+        changes.limited_runs.add(view.id)
+    touched = changes.limited_runs | set(changes.finished)
+    places.settle(tx, specs, now, changes)
+    return sorted(touched)
 
 
 def create_runs(
@@ -95,14 +143,21 @@ def create_runs(
         fresh.append(position)
         run_ids.append(run_id)
 
+    check_keys(requests, fresh, parent_metadata)
     run_rows = []
     task_rows: list[TaskRow] = []
     views: dict[str, RunView] = {}
-    seq = tx.sequence(sum(len(requests[p].spec.roots) for p in fresh)) if fresh else 0
+    # a run with workflow-level limits takes a sequence (its arrival) before its roots'
+    arrivals: dict[int, int] = {}
+    count = sum(len(requests[p].spec.roots) + bool(requests[p].spec.concurrency) for p in fresh)
+    seq = tx.sequence(count) if fresh else 0
     for position in fresh:
         request = requests[position]
         spec = request.spec
         spec_id = specs.spec_id(tx, spec)
+        if spec.concurrency:
+            arrivals[position] = seq
+            seq += 1
         view = new_run_view(
             request,
             run_ids[position],
@@ -130,6 +185,11 @@ def create_runs(
     if run_rows:
         tx.executemany(INSERT_RUN, run_rows)
         tx.executemany(INSERT_TASK, task_rows)
+        limited = [p for p in fresh if requests[p].spec.limited]
+        if limited:
+            changed = arrive_runs(tx, specs, [(views[run_ids[p]], requests[p].spec,
+                                               arrivals.get(p)) for p in limited], task_rows, now)
+            views.update((view.id, view) for view in read_views(tx, changed))
     missing = [run_id for run_id in dict.fromkeys(run_ids) if run_id not in views]
     if missing:
         views.update((view.id, view) for view in read_views(tx, missing))

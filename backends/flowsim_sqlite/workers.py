@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from flowsim.rules import RunStatus
 from flowsim.store.protocol import HeldTask, QueuedTask, Snapshot, WorkerInfo
 from flowsim.store.views import POOL, STATUS, require_runs, worker_state
-from flowsim_sqlite import rate_limits
+from flowsim_sqlite import places, rate_limits
 from flowsim_sqlite.rows import Tx, dumps, id_list, loads
 
 
@@ -78,7 +78,7 @@ def snapshot(tx: Tx, now: float, awaited: Sequence[str]) -> Snapshot:
         f"SELECT {columns}, t.ready_at, r.status FROM task_runs AS t "
         "JOIN runs AS r ON r.id = t.run_id WHERE t.status = 'QUEUED' AND t.in_backoff = 0 "
         f"UNION ALL SELECT {columns}, t.ready_at, r.status FROM task_runs AS t "
-        "JOIN runs AS r ON r.id = t.run_id WHERE t.status = 'QUEUED' AND t.in_backoff = 1"
+        "JOIN runs AS r ON r.id = t.run_id WHERE t.status = 'QUEUED' AND t.in_backoff IN (1, 2)"
     ).fetchall()
     held_rows.sort(key=lambda row: row[0])
     queued_rows.sort(key=lambda row: row[0])
@@ -120,4 +120,7 @@ def next_wakeup(tx: Tx, now: float) -> float | None:
     refill = rate_limits.next_refill(tx)
     if refill is not None:
         candidates.append(refill)
+    parked = places.parked_deadline(tx)
+    if parked is not None:
+        candidates.append(parked)
     return min(candidates, default=None)

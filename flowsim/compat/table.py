@@ -18,13 +18,15 @@ from dataclasses import dataclass
 from typing import Final
 
 from flowsim import errors, rules, sdk
-from flowsim.sdk import events, eviction, labels, rate_limit, scheduling
+from flowsim.sdk import concurrency, events, eviction, labels, rate_limit, scheduling
 
 ROOT: Final = "hatchet_sdk"
 
 #: The objects flowsim implements, under their hatchet_sdk names.
 FLOWSIM: Final[Mapping[str, object]] = {
     "BaseWorkflow": sdk.BaseWorkflow,
+    "ConcurrencyExpression": concurrency.ConcurrencyExpression,
+    "ConcurrencyLimitStrategy": concurrency.ConcurrencyLimitStrategy,
     "Context": sdk.Context,
     "CronClient": scheduling.CronClient,
     "CronWorkflows": scheduling.CronWorkflows,
@@ -74,7 +76,6 @@ REFUSED_NAMES: Final[Mapping[str, str]] = _names(
         "batch": "BatchMemberId BatchTaskConfig",
         "cel": "CELClient CELEvaluationResult CELFailure CELSuccess",
         "client-config": "Client ClientConfig ClientTLSConfig HealthcheckConfig TenacityConfig",
-        "concurrency": "ConcurrencyExpression ConcurrencyLimitStrategy",
         "conditions": "Condition OrGroup ParentCondition SleepCondition UserEventCondition or_",
         "dedupe": "DedupeViolationError",
         "dependency-injection": "Depends DependencyFunc InvalidDependencyError",
@@ -161,7 +162,6 @@ REFUSED_MODULES: Final[Mapping[str, str]] = {
         "runnables.mcp": "mcp",
         "serde": "serde",
         "token": "client-config",
-        "types.concurrency": "concurrency",
         "types.idempotency": "idempotency",
         "types.slot_types": "slot-types",
         "utils": "internals",
@@ -214,18 +214,18 @@ def children(package: str) -> frozenset[str]:
 #: submodules can be imported, as in hatchet_sdk.
 MODULES: Final[Mapping[str, AliasSpec]] = {
     ROOT: _spec(
-        "Context DesiredWorkerLabel DurableContext EmptyModel EvictionPolicy "
-        "FailedTaskRunExceptionGroup Hatchet NonDeterminismError "
-        "NonRetryableException Priority PushEventOptions RateLimit RateLimitDuration "
-        "RunStatus StickyStrategy Task TaskRunError TaskRunRef TriggerWorkflowOptions "
-        "Worker WorkerContext WorkerLabel WorkerLabelComparator WorkflowRunRef "
-        "WorkflowRunTriggerConfig",
+        "ConcurrencyExpression ConcurrencyLimitStrategy Context DesiredWorkerLabel "
+        "DurableContext EmptyModel EvictionPolicy FailedTaskRunExceptionGroup Hatchet "
+        "NonDeterminismError NonRetryableException Priority PushEventOptions "
+        "RateLimit RateLimitDuration RunStatus StickyStrategy Task TaskRunError "
+        "TaskRunRef TriggerWorkflowOptions Worker WorkerContext WorkerLabel "
+        "WorkerLabelComparator WorkflowRunRef WorkflowRunTriggerConfig",
         # every other export of hatchet_sdk 1.43.1
         "APIError APIErrors APIMeta APIMetaAuth APIMetaIntegration APIResourceMeta APIToken "
         "AcceptInviteRequest BulkCancelReplayOpts BulkPushEventOptions "
         "BulkPushEventWithMetadata BulkTriggerIdempotencyCollisionError CELEvaluationResult "
-        "CELFailure CELSuccess ClientConfig ClientTLSConfig ConcurrencyExpression "
-        "ConcurrencyLimitStrategy Condition CreateAPITokenRequest CreateAPITokenResponse "
+        "CELFailure CELSuccess ClientConfig ClientTLSConfig "
+        "Condition CreateAPITokenRequest CreateAPITokenResponse "
         "CreatePullRequestFromStepRun CreateTenantInviteRequest CreateTenantRequest "
         "CreateWorkflowVersionOpts DedupeViolationError DefaultFilter Depends "
         "EmbeddedHatchetConfig Event EventData EventKeyList EventList "
@@ -254,13 +254,14 @@ MODULES: Final[Mapping[str, AliasSpec]] = {
         package=True,
     ),
     f"{ROOT}.hatchet": _spec(
-        "BaseWorkflow Context CronClient DesiredWorkerLabel DurableContext EmptyModel "
-        "EventClient EvictionPolicy Hatchet Priority RateLimit RateLimitsClient "
-        "ScheduledClient Standalone StickyStrategy Worker Workflow",
-        "CELClient Client ClientConfig ConcurrencyExpression DefaultFilter "
-        "DispatcherClient EmbeddedHatchetConfig FiltersClient LogsClient "
-        "MetricsClient RunEventListenerClient RunsClient StatusBasedIdempotencyConfig "
-        "StubsClient TTLBasedIdempotencyConfig TaskDefaults WebhooksClient "
+        "BaseWorkflow ConcurrencyExpression Context CronClient DesiredWorkerLabel "
+        "DurableContext EmptyModel EventClient EvictionPolicy Hatchet Priority "
+        "RateLimit RateLimitsClient ScheduledClient Standalone StickyStrategy Worker "
+        "Workflow",
+        "CELClient Client ClientConfig DefaultFilter DispatcherClient "
+        "EmbeddedHatchetConfig FiltersClient LogsClient MetricsClient "
+        "RunEventListenerClient RunsClient StatusBasedIdempotencyConfig StubsClient "
+        "TTLBasedIdempotencyConfig TaskDefaults WebhooksClient "
         "WorkersClient WorkflowConfig WorkflowsClient",
     ),
     f"{ROOT}.clients": _spec("", package=True),
@@ -289,32 +290,33 @@ MODULES: Final[Mapping[str, AliasSpec]] = {
     f"{ROOT}.runnables": _spec("", package=True),
     f"{ROOT}.runnables.eviction": _spec("DEFAULT_DURABLE_TASK_EVICTION_POLICY EvictionPolicy"),
     f"{ROOT}.runnables.task": _spec(
-        "Context DesiredWorkerLabel DurableContext EvictionPolicy Priority Task "
-        "WorkerContext",
-        "ConcurrencyExpression Condition DependencyFunc Depends InvalidDependencyError "
-        "OrGroup ParentCondition SleepCondition UserEventCondition",
+        "ConcurrencyExpression Context DesiredWorkerLabel DurableContext "
+        "EvictionPolicy Priority Task WorkerContext",
+        "Condition DependencyFunc Depends InvalidDependencyError OrGroup "
+        "ParentCondition SleepCondition UserEventCondition",
     ),
     f"{ROOT}.runnables.types": _spec(
-        "EmptyModel Priority StickyStrategy",
-        "BatchMemberId BatchTaskConfig ConcurrencyExpression DefaultFilter P R "
-        "StatusBasedIdempotencyConfig StepType TTLBasedIdempotencyConfig TWorkflowInput "
-        "TaskDefaults TaskIOValidator WorkflowConfig",
+        "ConcurrencyExpression EmptyModel Priority StickyStrategy",
+        "BatchMemberId BatchTaskConfig DefaultFilter P R StatusBasedIdempotencyConfig "
+        "StepType TTLBasedIdempotencyConfig TWorkflowInput TaskDefaults "
+        "TaskIOValidator WorkflowConfig",
     ),
     f"{ROOT}.runnables.workflow": _spec(
-        "BaseWorkflow Context CronWorkflows DesiredWorkerLabel DurableContext "
-        "EmptyModel EvictionPolicy Priority RateLimit Standalone Task TaskRunRef "
-        "TriggerWorkflowOptions Workflow WorkflowRunRef WorkflowRunTriggerConfig",
-        "ComputedTaskParameters ConcurrencyExpression Condition MCPProvider OrGroup "
-        "RunEventListener ScheduleTriggerWorkflowOptions TaskDefaults "
-        "TypedTriggerWorkflowRunConfig V1Filter V1TaskStatus V1TaskSummary "
-        "WorkflowConfig WorkflowModel",
+        "BaseWorkflow ConcurrencyExpression Context CronWorkflows DesiredWorkerLabel "
+        "DurableContext EmptyModel EvictionPolicy Priority RateLimit Standalone Task "
+        "TaskRunRef TriggerWorkflowOptions Workflow WorkflowRunRef "
+        "WorkflowRunTriggerConfig",
+        "ComputedTaskParameters Condition MCPProvider OrGroup RunEventListener "
+        "ScheduleTriggerWorkflowOptions TaskDefaults TypedTriggerWorkflowRunConfig "
+        "V1Filter V1TaskStatus V1TaskSummary WorkflowConfig WorkflowModel",
     ),
     f"{ROOT}.types": _spec(
-        "DesiredWorkerLabel Priority RateLimit RateLimitDuration StickyStrategy "
-        "WorkerLabelComparator",
-        "ConcurrencyExpression ConcurrencyLimitStrategy SlotType",
+        "ConcurrencyExpression ConcurrencyLimitStrategy DesiredWorkerLabel Priority "
+        "RateLimit RateLimitDuration StickyStrategy WorkerLabelComparator",
+        "SlotType",
         package=True,
     ),
+    f"{ROOT}.types.concurrency": _spec("ConcurrencyExpression ConcurrencyLimitStrategy"),
     f"{ROOT}.types.priority": _spec("Priority"),
     f"{ROOT}.types.labels": _spec("DesiredWorkerLabel WorkerLabel WorkerLabelComparator"),
     f"{ROOT}.types.sticky": _spec("StickyStrategy"),

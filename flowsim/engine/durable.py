@@ -27,6 +27,7 @@ import weakref
 from collections.abc import Callable, Sequence
 
 from flowsim.clock import Clock, TimerHandle
+from flowsim.concurrency import cancels_running
 from flowsim.engine.attempt_waits import AttemptWaits
 from flowsim.engine.changes import ChangeFeed
 from flowsim.engine.deadlock import DeadlockReport
@@ -223,6 +224,8 @@ class DurableEngine(Engine):
             views = self.run_store.create_runs(
                 requests, self.clock.now(), parent.id, parent.fencing_token
             )
+        if any(item.spec.limited for item in items):
+            self._after_concurrency(any(cancels_running(item.spec) for item in items))
         queued = sum(1 for view in views if view.status is RunStatus.QUEUED)
         return [self._adopt(view) for view in views], Transition(queued=queued)
 
@@ -246,7 +249,20 @@ class DurableEngine(Engine):
 
     def _store_complete(self, task_run: TaskRun, output: JSON) -> Transition:
         token, now = task_run.fencing_token, self.clock.now()
-        return self._store_result(lambda: self.run_store.complete(task_run.id, token, output, now))
+        transition = self._store_result(
+            lambda: self.run_store.complete(task_run.id, token, output, now)
+        )
+        spec = task_run.workflow_run.spec
+        if spec.limited:  # a DAG task created now may cancel a running holder elsewhere
+            self._after_concurrency(cancels_running(spec))
+        return transition
+
+    def _after_concurrency(self, may_cancel: bool) -> None:
+        """A concurrency strategy may have cancelled runs (waiters re-read on the change
+        feed) and running task runs, maybe held here: look now, as the heartbeat would."""
+        self.changes.bump()
+        if may_cancel:
+            self.post(self._notice_cancelled)
 
     def _store_fail(
         self, task_run: TaskRun, error: TaskRunError, non_retryable: bool

@@ -83,6 +83,8 @@ def _spawn_key(item: NewRun) -> str:
     """A child spawn's key in the event log: the workflow, and the child key if given."""
     name = item.spec.name
     return name if item.child_key is None else f"{name} (child key {item.child_key!r})"
+def _nothing() -> None:
+    """Posted only to wake the engine loop."""
 
 
 class Engine(Waiting):
@@ -256,6 +258,9 @@ class Engine(Waiting):
             runs, transition = self._create(items, parent_run)
             if transition.retry_at:  # scheduled runs: released when due, as retries are
                 self._retry_timer.arm(min(transition.retry_at))
+            if transition.finished or transition.cancelled:  # a concurrency strategy
+                self._apply(Transition(finished=transition.finished,
+                                       cancelled=transition.cancelled))  # fmt: skip
         if durable is not None:
             calls = [(_spawn_key(i), _run_id_of(r)) for i, r in zip(items, runs, strict=True)]
             self.replay_for(durable).steps(StepKind.SPAWN, calls, self.clock.now())
@@ -577,6 +582,23 @@ class Engine(Waiting):
                 if cancelled(attempt):
                     self._stop_attempt(attempt)
 
+    def _stop_cancelled(self, task_runs: Sequence[TaskRun]) -> None:
+        """Stop the attempts of task runs a concurrency strategy cancelled, from any thread
+        (under the lock): fenced at once, so a result they still produce is not recorded,
+        their asyncio tasks cancelled on the engine loop."""
+        ids = {task_run.id for task_run in task_runs}
+        stopped = False
+        for worker in list(self._workers.values()):
+            for attempt in list(worker.holders.values()):
+                if attempt.task_run.id in ids and self._end_attempt(attempt):
+                    stopped = True
+                    task = attempt.task
+                    if task is not None and not task.done():
+                        self.post(_cancel_task, task)
+        if stopped and not self.on_engine_loop():
+            # a draining worker's event may have been set from this thread: wake the loop
+            self.post(_nothing)
+
     def _stop_attempt(self, attempt: AttemptState) -> None:
         if self._end_attempt(attempt) and attempt.task is not None and not attempt.task.done():
             attempt.task.cancel()
@@ -596,6 +618,8 @@ class Engine(Waiting):
 
     def _apply(self, transition: Transition) -> None:
         """Act on a store transition: wake waiters, arm retry timers, dispatch."""
+        if transition.cancelled:
+            self._stop_cancelled(transition.cancelled)
         for run in transition.finished:
             self._finish_waiters(run)
         if transition.finished and self.store.has_parked:  # evicted runs awaiting these

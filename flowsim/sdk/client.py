@@ -38,7 +38,6 @@ _HARMLESS = frozenset({"description", "version", "debug"})
 #: model yet: refused by name. Any other unexpected keyword is a TypeError, as in Python.
 HATCHET_OPTIONS_NOT_MODELLED = frozenset(
     {
-        "concurrency",
         "wait_for", "skip_if", "cancel_if", "default_filters", "idempotency",
         "desired_worker_id", "lifespan", "task_defaults",
     }
@@ -175,6 +174,7 @@ class Hatchet:
         cron_input: Any = None,
         on_events: list[str] | None = None,
         sticky: StickyStrategy | None = None,
+        concurrency: Any = None,
         **unsupported: Any,
     ) -> Workflow:
         where = f"hatchet.workflow(name={name!r})"
@@ -182,6 +182,7 @@ class Hatchet:
         workflow = Workflow(
             self, name, input_validator, default_priority, default_additional_metadata,
             on_crons, cron_input, on_events, sticky_strategy(sticky, where),
+            concurrency=concurrency,
         )  # fmt: skip
         self._define(workflow)
         return workflow
@@ -204,12 +205,13 @@ class Hatchet:
         on_events: list[str] | None = None,
         desired_worker_labels: DesiredLabels | None = None,
         sticky: StickyStrategy | None = None,
+        concurrency: Any = None,
         **unsupported: Any,
     ) -> Callable[[TaskFunction], Standalone[Any]]:
         settings = TaskSettings(
             name, schedule_timeout, execution_timeout, (), retries, backoff_factor,
             backoff_max_seconds, slot_cost, durable=False,
-            desired_worker_labels=desired_worker_labels,
+            desired_worker_labels=desired_worker_labels, concurrency=concurrency,
         )  # fmt: skip
         workflow_options = (
             input_validator, default_priority, default_additional_metadata, on_crons, cron_input,
@@ -235,12 +237,13 @@ class Hatchet:
         desired_worker_labels: DesiredLabels | None = None,
         sticky: StickyStrategy | None = None,
         eviction_policy: EvictionPolicy | None = DEFAULT_DURABLE_TASK_EVICTION_POLICY,
+        concurrency: Any = None,
         **unsupported: Any,
     ) -> Callable[[TaskFunction], Standalone[Any]]:
         settings = TaskSettings(
             name, schedule_timeout, execution_timeout, (), retries, backoff_factor,
             backoff_max_seconds, durable=True, desired_worker_labels=desired_worker_labels,
-            eviction_policy=eviction_policy,
+            eviction_policy=eviction_policy, concurrency=concurrency,
         )  # fmt: skip
         workflow_options = (
             input_validator, default_priority, default_additional_metadata, on_crons, cron_input,

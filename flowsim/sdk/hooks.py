@@ -56,9 +56,9 @@ class WorkflowHooks:
         holds the errors so far); never run when none fails. Named ``<name>-on-failure``."""
         settings = TaskSettings(
             name, schedule_timeout, execution_timeout, (), retries, backoff_factor,
-            backoff_max_seconds, kind="on_failure",
+            backoff_max_seconds, kind="on_failure", concurrency=concurrency,
         )  # fmt: skip
-        return self._hook(settings, {"rate_limits": rate_limits, "concurrency": concurrency})
+        return self._hook(settings, {"rate_limits": rate_limits})
 
     def on_success_task(
         self: _Decorating,
@@ -76,9 +76,9 @@ class WorkflowHooks:
         Named ``<name>-on-success``."""
         settings = TaskSettings(
             name, schedule_timeout, execution_timeout, (), retries, backoff_factor,
-            backoff_max_seconds, kind="on_success",
+            backoff_max_seconds, kind="on_success", concurrency=concurrency,
         )  # fmt: skip
-        return self._hook(settings, {"rate_limits": rate_limits, "concurrency": concurrency})
+        return self._hook(settings, {"rate_limits": rate_limits})
 
     def _hook(
         self: _Decorating, settings: TaskSettings, unsupported: dict[str, Any]

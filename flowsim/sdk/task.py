@@ -16,6 +16,7 @@ from flowsim import rules
 from flowsim.engine.eviction import EvictionRule
 from flowsim.engine.runtime import AttemptState
 from flowsim.errors import ConfigurationError, IllegalTaskOutputError, InvalidInputError
+from flowsim.sdk.concurrency import to_limits
 from flowsim.sdk.context import Context, DurableContext
 from flowsim.sdk.eviction import DEFAULT_DURABLE_TASK_EVICTION_POLICY, EvictionPolicy
 from flowsim.sdk.labels import DesiredLabels, desired_labels
@@ -88,6 +89,8 @@ class TaskSettings:
     eviction_policy: EvictionPolicy | None = DEFAULT_DURABLE_TASK_EVICTION_POLICY
     #: ``rate_limits=[RateLimit(...)]``, checked and parsed when the task is defined
     rate_limits: tuple[Any, ...] = ()
+    #: ``concurrency=`` as given (an int, a ConcurrencyExpression or a list of them)
+    concurrency: Any = None
 
 
 def with_rate_limits(settings: TaskSettings, options: dict[str, Any]) -> TaskSettings:
@@ -154,6 +157,7 @@ class Task(Generic[R]):
             on_failure=settings.kind == "on_failure",
             desired_labels=desired_labels(settings.desired_worker_labels, where),
             rate_limits=to_specs(settings.rate_limits, where),
+            concurrency=to_limits(settings.concurrency, workflow.name, self.name),
         )
         self.output_validator = output_adapter(fn)
 

@@ -18,6 +18,7 @@ from flowsim.engine.crons import CronTrigger, check_expression
 from flowsim.engine.engine import Engine
 from flowsim.errors import UnsupportedFeatureError, WorkflowDefinitionError
 from flowsim.placement import Sticky
+from flowsim.sdk.concurrency import to_limits
 from flowsim.sdk.eviction import DEFAULT_DURABLE_TASK_EVICTION_POLICY, EvictionPolicy
 from flowsim.sdk.hooks import WorkflowHooks
 from flowsim.sdk.labels import DesiredLabels
@@ -70,10 +71,13 @@ class BaseWorkflow:
         cron_input: Any = None,
         on_events: Sequence[str] | None = None,
         sticky: Sticky | None = None,
+        concurrency: Any = None,
     ) -> None:
         if not name:
             raise WorkflowDefinitionError("a workflow needs a non-empty name")
         self.sticky = sticky
+        #: workflow-level concurrency: a run holds its places until it ends
+        self.concurrency = to_limits(concurrency, name)
         self._client = client
         self._name = name
         self.input_model: type[Any] = input_validator or EmptyModel
@@ -161,6 +165,7 @@ class BaseWorkflow:
                 tasks={t.name: t.spec for t in self._tasks.values()},
                 default_priority=self.default_priority,
                 sticky=self.sticky,
+                concurrency=self.concurrency,
             )
         return self._spec
 
@@ -534,12 +539,13 @@ class Workflow(BaseWorkflow, WorkflowHooks):
         backoff_max_seconds: int | None = None,
         slot_cost: int | None = None,
         desired_worker_labels: DesiredLabels | None = None,
+        concurrency: Any = None,
         **unsupported: Any,
     ) -> Callable[[TaskFunction], Task[Any]]:
         settings = TaskSettings(
             name, schedule_timeout, execution_timeout, tuple(parents or ()), retries,
             backoff_factor, backoff_max_seconds, slot_cost, durable=False,
-            desired_worker_labels=desired_worker_labels,
+            desired_worker_labels=desired_worker_labels, concurrency=concurrency,
         )  # fmt: skip
         return self._decorator(settings, unsupported)
 
@@ -554,12 +560,14 @@ class Workflow(BaseWorkflow, WorkflowHooks):
         backoff_max_seconds: int | None = None,
         desired_worker_labels: DesiredLabels | None = None,
         eviction_policy: EvictionPolicy | None = DEFAULT_DURABLE_TASK_EVICTION_POLICY,
+        concurrency: Any = None,
         **unsupported: Any,
     ) -> Callable[[TaskFunction], Task[Any]]:
         settings = TaskSettings(
             name, schedule_timeout, execution_timeout, tuple(parents or ()), retries,
             backoff_factor, backoff_max_seconds, durable=True,
             desired_worker_labels=desired_worker_labels, eviction_policy=eviction_policy,
+            concurrency=concurrency,
         )  # fmt: skip
         return self._decorator(settings, unsupported)
 

@@ -14,7 +14,7 @@ import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
-from flowsim import rules
+from flowsim import concurrency, rules
 from flowsim.deadlines import DeadlineQueue
 from flowsim.errors import RunNotFoundError, TaskRunError
 from flowsim.rules import RunStatus, SlotPool
@@ -22,6 +22,7 @@ from flowsim.store.dag import advance
 from flowsim.store.durable_log import EVICTED, PARKED_UNTIL, DurableStep, StepLog, check_parking
 from flowsim.store.failures import decide, schedule_timeout_reason
 from flowsim.store.placement_filter import ClaimFilter
+from flowsim.store.places import Places
 from flowsim.store.rate_parking import RateLimitParking
 from flowsim.store.records import JSON, Attempt, TaskRun, WorkflowRun, WorkflowSpec
 
@@ -49,6 +50,16 @@ class Transition:
     finished: list[WorkflowRun] = field(default_factory=list)
     queued: int = 0
     retry_at: list[float] = field(default_factory=list)
+    #: RUNNING task runs this call cancelled as a side effect (a concurrency strategy):
+    #: the engine stops their attempts, a durable store fences their tokens
+    cancelled: list[TaskRun] = field(default_factory=list)
+
+    def merge(self, other: Transition) -> Transition:
+        self.finished.extend(other.finished)
+        self.queued += other.queued
+        self.retry_at.extend(other.retry_at)
+        self.cancelled.extend(other.cancelled)
+        return self
 
 
 QueueKey = tuple[str, SlotPool]
@@ -80,6 +91,11 @@ class MemoryStore:
         #: evicted task runs waiting for runs to end: task run id -> (task run, its
         #: queueing's sequence, the awaited run ids)
         self._parked: dict[str, tuple[TaskRun, int, tuple[str, ...]]] = {}
+        #: concurrency: places held and waited for, task runs parked until their unit
+        #: (run or task run) is admitted, and what concurrency did during the current call
+        self._places = Places()
+        self._awaiting_place: dict[str, TaskRun] = {}
+        self._effects = Transition()
 
     # ------------------------------------------------------------ ids and lookups
 
@@ -110,6 +126,12 @@ class MemoryStore:
         spawn index): spawning it again returns the run that exists."""
         created: list[WorkflowRun] = []
         transition = Transition()
+        items = list(items)
+        inherited = parent.workflow_run.additional_metadata if parent is not None else {}
+        for item in items:  # a key no run can satisfy refuses the whole batch, before any write
+            if item.spec.limited:
+                given = {**inherited, **item.additional_metadata}
+                concurrency.check_run(item.spec, item.input, given)
         for item in items:
             spawn_key: str | None = None
             child_index: int | None = None
@@ -146,20 +168,33 @@ class MemoryStore:
             if spawn_key is not None:
                 self._children[spawn_key] = run
             ready_at = item.run_at if item.run_at is not None and item.run_at > now else now
+            cancel_new = bool(run.spec.concurrency) and self._arrive(
+                run.id, concurrency.run_gates(run.spec, run.input, metadata), now
+            )
             for name in run.spec.roots:
-                self._create_task(run, name, now, run.priority, ready_at)
+                self._create_task(run, name, now, run.priority, ready_at, not cancel_new)
                 if ready_at > now:
                     transition.retry_at.append(ready_at)
                 else:
                     transition.queued += 1
+            if cancel_new:
+                self._cancel_unit(run.id, now)
             created.append(run)
-        return created, transition
+        return created, self._settle(transition)
 
     def _create_task(
-        self, run: WorkflowRun, name: str, now: float, priority: int, ready_at: float | None = None
+        self,
+        run: WorkflowRun,
+        name: str,
+        now: float,
+        priority: int,
+        ready_at: float | None = None,
+        arrive: bool = True,
     ) -> TaskRun:
         """Queue a new task run; with a later ``ready_at`` (a scheduled run's root task) it
-        waits as a retry waits out its backoff, and its schedule clock starts then."""
+        waits as a retry waits out its backoff, and its schedule clock starts then. With
+        task-level concurrency it ``arrive``s in its groups first (not when it is created
+        only to be cancelled)."""
         spec = run.spec.tasks[name]
         task_run = TaskRun(
             id=self._new_id(),
@@ -172,10 +207,22 @@ class MemoryStore:
         )
         run.tasks[name] = task_run
         self.task_runs[task_run.id] = task_run
+        cancel_new = (
+            arrive
+            and bool(spec.concurrency)
+            and self._arrive(
+                task_run.id,
+                concurrency.task_gates(run.spec, name, run.input, run.additional_metadata),
+                now,
+                task_run.sequence,
+            )
+        )
         if task_run.ready_at > now:
             self._wait_until_ready(task_run)
         else:
             self._enqueue(task_run, now)
+        if cancel_new:
+            self._cancel_unit(task_run.id, now)
         return task_run
 
     def _wait_until_ready(self, task_run: TaskRun) -> None:
@@ -183,12 +230,93 @@ class MemoryStore:
         heapq.heappush(self._backoff, entry)
 
     def _enqueue(self, task_run: TaskRun, now: float) -> None:
-        key = rules.claim_key(task_run.priority, task_run.sequence)
+        # keyed by the queueing's sequence: a retried or reclaimed task run gets a new one,
+        # which retires the deadline of its earlier wait in the queue. A task run parked for
+        # a concurrency place waits under the same deadline (Hatchet: schedule timeouts
+        # apply in concurrency queues too)
+        self._deadlines.push(task_run.spec.schedule_timeout, now, task_run, task_run.sequence)
+        if task_run.workflow_run.spec.limited and self._blocked(task_run):
+            self._awaiting_place[task_run.id] = task_run
+            return
+        self._push(task_run, task_run.sequence)
+
+    def _push(self, task_run: TaskRun, sequence: int) -> None:
+        key = rules.claim_key(task_run.priority, sequence)
         queue = self._queues.setdefault((task_run.workflow_run.spec.name, task_run.spec.pool), [])
         heapq.heappush(queue, (key[0], key[1], task_run))
-        # keyed by the queueing's sequence: a retried or reclaimed task run gets a new one,
-        # which retires the deadline of its earlier wait in the queue
-        self._deadlines.push(task_run.spec.schedule_timeout, now, task_run, task_run.sequence)
+
+    # ------------------------------------------------------------ concurrency
+
+    def _blocked(self, task_run: TaskRun) -> bool:
+        """A task run may be claimed only while its run and itself hold their places."""
+        places = self._places
+        return places.is_waiting(task_run.workflow_run.id) or places.is_waiting(task_run.id)
+
+    def _arrive(
+        self, unit: str, gates: tuple[concurrency.Gate, ...], now: float, seq: int | None = None
+    ) -> bool:
+        """A unit arrives (``concurrency.plan_arrival``): cancel the holders its strategy
+        cancels, then hold or wait. Its arrival order is its task run's sequence, or for a
+        run the next sequence, taken before its root task runs'. True when the newcomer
+        itself is to be cancelled (the caller does that once its task runs exist)."""
+        arrival = next(self._sequence) if seq is None else seq
+        plan = self._places.arrive(gates)
+        if plan.cancel_new:
+            return True
+        for holder in plan.cancel_holders:
+            self._cancel_unit(holder, now)
+        if plan.admit:
+            self._places.hold(unit, gates, arrival)
+        else:
+            self._places.wait(unit, gates, arrival)
+        return False
+
+    def _cancel_unit(self, unit: str, now: float) -> None:
+        """Cancel a run (and what it spawned, as ``cancel_run`` does) or one task run with
+        Hatchet's concurrency reason; what that changes is this call's effect."""
+        reason = rules.CONCURRENCY_CANCEL_REASON
+        if unit in self.runs:
+            _, step = self.cancel_family(unit, reason, now)
+        else:
+            step = self.cancel_task(self.task_runs[unit], reason, now)
+        self._effects.merge(step)
+
+    def _ended(self, task_run: TaskRun, now: float) -> Transition:
+        """A task run reached a terminal status: advance its DAG and free the places it
+        (and its run, if that ended) held. Whom that lets in is admitted once, when the
+        whole operation is done (``_settle``), as the SQL stores do at commit."""
+        run = task_run.workflow_run
+        if not run.spec.limited:
+            return self._advance(run, now)
+        self._places.release(task_run.id)
+        transition = self._advance(run, now)
+        if run.status.is_terminal:
+            self._places.release(run.id)
+        return self._take_effects(transition)
+
+    def _settle(self, transition: Transition) -> Transition:
+        """The end of an operation: admit the units the places freed during it let in."""
+        for unit in self._places.admit():
+            self._unpark(unit)
+        return self._take_effects(transition)
+
+    def _unpark(self, unit: str) -> None:
+        """A unit was admitted: its parked task runs join the claim queue, behind what is
+        queued already (a fresh claim sequence, in admission order)."""
+        run = self.runs.get(unit)
+        candidates = list(run.tasks.values()) if run is not None else [self.task_runs[unit]]
+        for task_run in candidates:
+            if task_run.id in self._awaiting_place and not self._blocked(task_run):
+                del self._awaiting_place[task_run.id]
+                self._push(task_run, next(self._sequence))
+                self._effects.queued += 1
+
+    def _take_effects(self, transition: Transition) -> Transition:
+        effects = self._effects
+        if not (effects.finished or effects.queued or effects.cancelled or effects.retry_at):
+            return transition  # the common case, on every result: nothing to move
+        self._effects = Transition()
+        return transition.merge(effects)
 
     # ------------------------------------------------------------ claiming
 
@@ -273,7 +401,7 @@ class MemoryStore:
         attempt = task_run.attempts[-1]
         attempt.finished_at = now
         attempt.outcome = "COMPLETED"
-        return self._advance(task_run.workflow_run, now)
+        return self._settle(self._ended(task_run, now))
 
     def fail(
         self, task_run: TaskRun, error: TaskRunError, non_retryable: bool, now: float
@@ -287,7 +415,7 @@ class MemoryStore:
         if not decision.retry:
             task_run.status = RunStatus.FAILED
             task_run.error = error
-            return self._advance(task_run.workflow_run, now)
+            return self._settle(self._ended(task_run, now))
         task_run.status = RunStatus.QUEUED
         task_run.worker_id = None
         task_run.retry_count = decision.retry_count
@@ -383,13 +511,18 @@ class MemoryStore:
         return bool(self._parked)
 
     def cancel_task(self, task_run: TaskRun, reason: str, now: float) -> Transition:
+        was_running = task_run.status is RunStatus.RUNNING
         task_run.status = RunStatus.CANCELLED
         task_run.error = TaskRunError(reason, "CancelledError", "", task_run.id)
         if task_run.attempts and task_run.attempts[-1].finished_at is None:
             task_run.attempts[-1].finished_at = now
             task_run.attempts[-1].outcome = "CANCELLED"
         self._drop_from_queue(task_run)
-        return self._advance(task_run.workflow_run, now)
+        self._awaiting_place.pop(task_run.id, None)
+        transition = self._ended(task_run, now)
+        if was_running:
+            transition.cancelled.append(task_run)
+        return transition
 
     def family(self, run_id: str) -> list[WorkflowRun]:
         """The run and every run spawned below it (children, their children, ...), oldest
@@ -415,10 +548,8 @@ class MemoryStore:
                 if task_run.status.is_terminal:
                     continue
                 cancelled.append(task_run)
-                step = self.cancel_task(task_run, reason, now)
-                transition.finished.extend(step.finished)
-                transition.queued += step.queued
-        return cancelled, transition
+                transition.merge(self.cancel_task(task_run, reason, now))
+        return cancelled, self._settle(transition)
 
     def _drop_from_queue(self, task_run: TaskRun) -> None:
         queue = self._queues.get((task_run.workflow_run.spec.name, task_run.spec.pool))
@@ -444,9 +575,11 @@ class MemoryStore:
             return transition
         step = advance(run.spec, run.statuses(), run.status.is_terminal)
         for name, state in step.created:
-            task_run = self._create_task(run, name, now, run.priority)
-            if state is RunStatus.CANCELLED:
+            queued = state is RunStatus.QUEUED
+            task_run = self._create_task(run, name, now, run.priority, arrive=queued)
+            if not queued:
                 self._drop_from_queue(task_run)
+                self._awaiting_place.pop(task_run.id, None)
                 task_run.status = RunStatus.CANCELLED
             else:
                 transition.queued += 1
@@ -489,7 +622,5 @@ class MemoryStore:
         transition = Transition()
         for task_run in self._deadlines.pop_expired(now):
             reason = schedule_timeout_reason(task_run.spec.schedule_timeout)
-            step = self.cancel_task(task_run, reason, now)
-            transition.finished.extend(step.finished)
-            transition.queued += step.queued
-        return transition
+            transition.merge(self.cancel_task(task_run, reason, now))
+        return self._settle(transition)

@@ -13,9 +13,20 @@ from typing import Any
 from flowsim.errors import TaskRunError
 from flowsim.placement import DesiredLabel, Sticky
 from flowsim.rate_limits import RateLimitSpec
-from flowsim.rules import RunStatus, SlotPool
+from flowsim.rules import ConcurrencyStrategy, RunStatus, SlotPool
 
 JSON = Any  # a JSON-compatible value: dict, list, str, int, float, bool or None
+
+
+@dataclass(frozen=True, slots=True)
+class ConcurrencyLimit:
+    """One ``ConcurrencyExpression``: runs (or task runs) whose ``expression`` evaluates to
+    the same key share ``max_runs`` places, and ``strategy`` says what happens to one that
+    arrives when they are all taken (``flowsim.concurrency``)."""
+
+    expression: str
+    max_runs: int
+    strategy: ConcurrencyStrategy
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,6 +48,8 @@ class TaskSpec:
     #: Hatchet's ``rate_limits=``: units taken from each key when a run is claimed
     #: (``flowsim.rate_limits``)
     rate_limits: tuple[RateLimitSpec, ...] = ()
+    #: task-level concurrency (``@wf.task(concurrency=...)``): every limit must admit it
+    concurrency: tuple[ConcurrencyLimit, ...] = ()
     pool: SlotPool = field(init=False)
 
     def __post_init__(self) -> None:
@@ -50,13 +63,21 @@ class WorkflowSpec:
     default_priority: int = 1
     #: ``sticky=``: every task of a run on the worker that took its first one
     sticky: Sticky | None = None
+    #: workflow-level concurrency (``hatchet.workflow(concurrency=...)``): a run holds its
+    #: place from admission until it ends, its tasks claimable only while it holds one
+    concurrency: tuple[ConcurrencyLimit, ...] = ()
     #: derived once, read on every run created. ``parents`` is the DAG proper: every task
     #: but the on-failure task, which ``flowsim.store.dag.advance`` handles on its own
     parents: dict[str, tuple[str, ...]] = field(init=False)
     roots: tuple[str, ...] = field(init=False)
     on_failure: str | None = field(init=False)
+    #: whether any concurrency limit applies to the run or one of its tasks: stores skip
+    #: every concurrency step for the (common) runs without
+    limited: bool = field(init=False)
 
     def __post_init__(self) -> None:
+        limited = bool(self.concurrency) or any(t.concurrency for t in self.tasks.values())
+        object.__setattr__(self, "limited", limited)
         parents = {name: t.parents for name, t in self.tasks.items() if not t.on_failure}
         on_failure = next((name for name, t in self.tasks.items() if t.on_failure), None)
         object.__setattr__(self, "parents", parents)
@@ -178,11 +199,24 @@ def spec_to_json(spec: WorkflowSpec) -> dict[str, JSON]:
                     if t.rate_limits
                     else {}
                 ),
+                **({"concurrency": _limits_to_json(t.concurrency)} if t.concurrency else {}),
             }
             for t in spec.tasks.values()
         ],
         **({"sticky": spec.sticky.value} if spec.sticky is not None else {}),
+        **({"concurrency": _limits_to_json(spec.concurrency)} if spec.concurrency else {}),
     }
+
+
+def _limits_to_json(limits: tuple[ConcurrencyLimit, ...]) -> list[JSON]:
+    return [[limit.expression, limit.max_runs, limit.strategy.value] for limit in limits]
+
+
+def _limits_from_json(data: list[Any]) -> tuple[ConcurrencyLimit, ...]:
+    return tuple(
+        ConcurrencyLimit(expression, max_runs, ConcurrencyStrategy(strategy))
+        for expression, max_runs, strategy in data
+    )
 
 
 def spec_from_json(data: dict[str, Any]) -> WorkflowSpec:
@@ -200,11 +234,15 @@ def spec_from_json(data: dict[str, Any]) -> WorkflowSpec:
             on_failure=t.get("on_failure", False),
             desired_labels=tuple(DesiredLabel.from_json(d) for d in t.get("desired_labels", ())),
             rate_limits=tuple(RateLimitSpec.from_json(r) for r in t.get("rate_limits", ())),
+            concurrency=_limits_from_json(t.get("concurrency", [])),
         )
         for t in data["tasks"]
     }
     sticky = Sticky(data["sticky"]) if data.get("sticky") else None
-    return WorkflowSpec(data["name"], tasks, data["default_priority"], sticky)
+    concurrency = _limits_from_json(data.get("concurrency", []))
+    return WorkflowSpec(
+        data["name"], tasks, data["default_priority"], sticky=sticky, concurrency=concurrency
+    )
 
 
 def error_to_json(error: TaskRunError) -> dict[str, JSON]:

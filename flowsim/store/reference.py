@@ -134,7 +134,8 @@ class ReferenceStore:
             )
             for r in requests
         ]
-        runs, _ = self.inner.create_runs(items, now, parent)
+        runs, transition = self.inner.create_runs(items, now, parent)
+        self._fence_cancelled([transition])
         return [run_view(run) for run in runs]
 
     def get_runs(self, run_ids: Sequence[str]) -> list[RunView]:
@@ -233,7 +234,7 @@ class ReferenceStore:
         if task_run is None:
             return Outcome(accepted=False)
         self._release(task_run_id)
-        return _merge([self.inner.complete(task_run, output, now)])
+        return self._outcome([self.inner.complete(task_run, output, now)])
 
     def fail(
         self, task_run_id: str, token: int, error: TaskRunError, non_retryable: bool, now: float
@@ -242,14 +243,27 @@ class ReferenceStore:
         if task_run is None:
             return Outcome(accepted=False)
         self._release(task_run_id)
-        return _merge([self.inner.fail(task_run, error, non_retryable, now)])
+        return self._outcome([self.inner.fail(task_run, error, non_retryable, now)])
+
+    def _fence_cancelled(self, transitions: Iterable[Transition]) -> None:
+        """Running task runs a concurrency strategy cancelled as a side effect are fenced
+        off as ``cancel_run`` fences its own: their lease ends, their token moves on."""
+        for transition in transitions:
+            for task_run in transition.cancelled:
+                self._release(task_run.id)
+                self._tokens[task_run.id] = self._tokens.get(task_run.id, 0) + 1
+
+    def _outcome(self, transitions: list[Transition]) -> Outcome:
+        self._fence_cancelled(transitions)
+        return _merge(transitions)
 
     def cancel_run(self, run_id: str, reason: str, now: float) -> Outcome:
         cancelled, transition = self.inner.cancel_family(run_id, reason, now)
         for task_run in cancelled:
-            self._release(task_run.id)
-            self._tokens[task_run.id] = self._tokens.get(task_run.id, 0) + 1  # fence it off
-        return _merge([transition])
+            if task_run not in transition.cancelled:  # fenced below
+                self._release(task_run.id)
+                self._tokens[task_run.id] = self._tokens.get(task_run.id, 0) + 1
+        return self._outcome([transition])
 
     # ------------------------------------------------------------ durable tasks
 
@@ -293,7 +307,7 @@ class ReferenceStore:
             self._release(task_run_id)
             reason = lease_lost_reason(task_run.worker_id)
             steps.append(self.inner.requeue_lost(task_run, reason, now))
-        return _merge(steps)
+        return self._outcome(steps)
 
     def next_wakeup(self, now: float) -> float | None:
         candidates = [

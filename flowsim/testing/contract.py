@@ -47,6 +47,7 @@ from flowsim.store.protocol import (
     WorkerInfo,
 )
 from flowsim.store.records import JSON, TaskSpec, WorkflowSpec
+from flowsim.testing.contract_concurrency import ConcurrencyContract
 from flowsim.testing.contract_placement import PlacementContract
 from flowsim.testing.contract_rate_limits import RateLimitContract
 from flowsim.testing.durable_contract import DurableStoreContract
@@ -327,7 +328,9 @@ def assert_views_equal(
 # ---------------------------------------------------------------- the suite
 
 
-class RunStoreContract(PlacementContract, DurableStoreContract, RateLimitContract):
+class RunStoreContract(
+    PlacementContract, DurableStoreContract, RateLimitContract, ConcurrencyContract
+):
     """Inherit this in a ``Test...`` class that defines a ``store`` fixture (a fresh,
     migrated store, closed afterwards)."""
 

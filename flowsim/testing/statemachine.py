@@ -38,7 +38,7 @@ from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, pr
 
 from flowsim.errors import TaskRunError
 from flowsim.rate_limits import RateLimitSpec
-from flowsim.rules import RunStatus, SlotPool
+from flowsim.rules import ConcurrencyStrategy, RunStatus, SlotPool
 from flowsim.store.protocol import (
     Claim,
     Outcome,
@@ -48,7 +48,7 @@ from flowsim.store.protocol import (
     Snapshot,
     WorkerInfo,
 )
-from flowsim.store.records import WorkflowSpec
+from flowsim.store.records import ConcurrencyLimit, WorkflowSpec
 from flowsim.store.reference import ReferenceStore
 from flowsim.testing.contract import (
     canonical_views,
@@ -58,11 +58,20 @@ from flowsim.testing.contract import (
     task_spec,
     workflow_spec,
 )
+from flowsim.testing.contract_concurrency import limited
 
 __all__ = ["WORKFLOWS", "ParityError", "make_parity_machine"]
 
+def _limit(key: str, max_runs: int, strategy: ConcurrencyStrategy) -> ConcurrencyLimit:
+    return ConcurrencyLimit(key, max_runs, strategy)
+
+
 #: the workflows the machine runs: retries with and without backoff, a DAG, a durable
-#: task, a task costing two slots; short schedule timeouts so that they fire
+#: task, a task costing two slots; short schedule timeouts so that they fire. Three have
+#: concurrency limits: two places for all its runs (waiting, admission, a waiting run's
+#: schedule deadline), one place that the newest run takes (cancelling the
+#: running holder), and a DAG whose runs a newcomer cannot join while one runs, with one
+#: place for its last task across runs
 WORKFLOWS: dict[str, WorkflowSpec] = {
     spec.name: spec
     for spec in (
@@ -86,6 +95,23 @@ WORKFLOWS: dict[str, WorkflowSpec] = {
                 RateLimitSpec("api", False, 1, None, 0.0),
                 RateLimitSpec("additional_metadata.tenant", True, 1, 2, 5.0),
             ),
+        ),
+        limited(
+            single_spec("throttled", retries=1, schedule_timeout=30.0),
+            _limit("'all'", 2, ConcurrencyStrategy.GROUP_ROUND_ROBIN),
+        ),
+        limited(
+            single_spec("newest", retries=1, schedule_timeout=60.0),
+            _limit("'newest'", 1, ConcurrencyStrategy.CANCEL_IN_PROGRESS),
+            task="t",
+        ),
+        limited(
+            limited(
+                diamond_spec("exclusive", schedule_timeout=60.0),
+                _limit("'one'", 1, ConcurrencyStrategy.GROUP_ROUND_ROBIN),
+                task="d",
+            ),
+            _limit("'dag'", 1, ConcurrencyStrategy.CANCEL_NEWEST),
         ),
     )
 }

@@ -19,7 +19,8 @@ from flowsim.backend import mask_url
 DSN_VARIABLE = "FLOWSIM_TEST_POSTGRES_DSN"
 DEFAULT_DSN = "postgresql://postgres@127.0.0.1:5432/test"
 #: the store's tables, emptied between tests that share a schema
-TABLES = ("runs", "task_runs", "attempts", "workers", "workflow_specs", "rate_limits")
+#: the migrations' bookkeeping table: the one table emptying a store keeps
+VERSION_TABLE = "flowsim_schema"
 
 
 def require_driver(module: bool = False) -> None:
@@ -85,11 +86,22 @@ def drop_schema(dsn: str, schema: str) -> None:
 
 
 def empty_schema(dsn: str, schema: str) -> None:
-    """Delete every row of a migrated store's schema (the tables stay, at their version)."""
-    admin(
-        dsn,
-        f"TRUNCATE {', '.join(f'{schema}.{table}' for table in TABLES)} RESTART IDENTITY CASCADE",
-    )
+    """Delete every row of a migrated store's schema (the tables stay, at their version):
+    every table the migrations made, so a table a later migration adds is emptied too."""
+    import psycopg
+
+    with psycopg.connect(dsn, autocommit=True) as connection:
+        tables = [
+            row[0]
+            for row in connection.execute(
+                "SELECT tablename FROM pg_tables WHERE schemaname = %s AND tablename <> %s "
+                "ORDER BY tablename",
+                (schema, VERSION_TABLE),
+            )
+        ]
+        if tables:
+            names = ", ".join(f"{schema}.{table}" for table in tables)
+            connection.execute(f"TRUNCATE {names} RESTART IDENTITY CASCADE")
 
 
 @contextmanager

@@ -87,11 +87,6 @@ def test_every_hatchet_sdk_export_is_served_or_refused_by_name(hatchet_sdk: Modu
     ("statement", "symbol", "feature"),
     [
         ("from hatchet_sdk import SlotType", "hatchet_sdk.SlotType", "slot types"),
-        (
-            "from hatchet_sdk import ConcurrencyExpression",
-            "hatchet_sdk.ConcurrencyExpression",
-            "concurrency limits",
-        ),
         ("from hatchet_sdk import SleepCondition", "hatchet_sdk.SleepCondition", "conditions"),
         (
             "from hatchet_sdk import ClientConfig",
@@ -212,12 +207,39 @@ def test_the_table_is_consistent() -> None:
 # ---------------------------------------------------------------- features (the "not" rows)
 
 
-def test_concurrency_is_refused_by_name(hatchet_sdk: ModuleType, hatchet: Hatchet) -> None:
-    refusal("from hatchet_sdk import ConcurrencyExpression, ConcurrencyLimitStrategy")
-    with pytest.raises(UnsupportedFeatureError, match="concurrency"):
-        hatchet.workflow(name="limited", concurrency=2)
-    with pytest.raises(UnsupportedFeatureError, match="concurrency"):
-        hatchet.workflow(name="tasks").task(concurrency=2)
+def test_concurrency_strategies_and_options_not_modelled_are_refused_by_name(
+    hatchet_sdk: ModuleType, hatchet: Hatchet
+) -> None:
+    from hatchet_sdk import ConcurrencyExpression, ConcurrencyLimitStrategy
+
+    for strategy in ("QUEUE_NEWEST", "QUEUE_OLDEST", "CANCEL_QUEUED_EXCEPT_NEWEST",
+                     "CANCEL_QUEUED_EXCEPT_OLDEST"):  # fmt: skip
+        limit = ConcurrencyExpression(
+            expression="input.group",
+            max_runs=1,
+            limit_strategy=ConcurrencyLimitStrategy(strategy),
+        )
+        with pytest.raises(UnsupportedFeatureError, match=f"strategy {strategy}"):
+            hatchet.workflow(name="limited", concurrency=limit)
+    dynamic = ConcurrencyExpression(
+        expression="input.group",
+        max_runs="input.tier == 'premium' ? 10 : 1",
+        limit_strategy=ConcurrencyLimitStrategy.GROUP_ROUND_ROBIN,
+    )
+    with pytest.raises(UnsupportedFeatureError, match="max_runs"):
+
+        @hatchet.workflow(name="tasks").task(concurrency=[dynamic])
+        def tiered(input: Any, ctx: Any) -> None: ...
+
+    shared = ConcurrencyExpression(
+        expression="input.group",
+        max_runs=1,
+        limit_strategy=ConcurrencyLimitStrategy.GROUP_ROUND_ROBIN,
+        name="tenant-wide",
+        is_tenant_scoped=True,
+    )
+    with pytest.raises(UnsupportedFeatureError, match="tenant-scoped"):
+        hatchet.workflow(name="shared", concurrency=shared)
 
 
 def test_rate_limits_are_served_and_pausing_or_listing_keys_is_refused_by_name(

@@ -98,8 +98,8 @@ def pass_task_not_workflow(hatchet: Hatchet) -> None:
 
 
 def test_unsupported_hatchet_options_are_refused_by_name(hatchet: Hatchet) -> None:
-    with pytest.raises(UnsupportedFeatureError, match="concurrency"):
-        hatchet.workflow(name="limited", concurrency=3)
+    with pytest.raises(UnsupportedFeatureError, match="idempotency"):
+        hatchet.workflow(name="keyed", idempotency=object())
     with pytest.raises(UnsupportedFeatureError, match="task_defaults"):
         hatchet.workflow(name="defaults", task_defaults={})
     kept: dict[str, Any] = {"description": "harmless", "version": "1"}

@@ -162,5 +162,5 @@ def test_one_on_failure_task_per_workflow_and_unmodelled_options_refused(
 
     with pytest.raises(WorkflowDefinitionError, match="only one"):
         wf.on_failure_task(name="second")
-    with pytest.raises(UnsupportedFeatureError, match="concurrency"):
-        wf.on_success_task(concurrency=2)
+    with pytest.raises(UnsupportedFeatureError, match="rate_limits"):
+        wf.on_success_task(rate_limits=[object()])

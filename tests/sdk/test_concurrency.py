@@ -1,0 +1,162 @@
+"""``concurrency=`` as hatchet_sdk takes it, on every backend: the forms it accepts, the
+errors a bad limit gives (at definition, or when a run is triggered) naming the workflow
+and the expression, and what a waiter of a run a strategy cancelled receives."""
+
+import asyncio
+import threading
+from typing import Any
+
+import pytest
+from pydantic import BaseModel, ValidationError
+
+from flowsim import (
+    ConcurrencyExpression,
+    ConcurrencyLimitStrategy,
+    Context,
+    EmptyModel,
+    FailedTaskRunExceptionGroup,
+    Hatchet,
+    InvalidInputError,
+    RunCancelledError,
+    RunStatus,
+)
+from flowsim.errors import WorkflowDefinitionError
+from flowsim.rules import CONCURRENCY_CANCEL_REASON
+from tests.helpers import eventually
+
+
+class Grouped(BaseModel):
+    group: str
+
+
+def _limit(expression: str, strategy: str = "GROUP_ROUND_ROBIN", max_runs: int = 1) -> Any:
+    return ConcurrencyExpression(expression=expression, max_runs=max_runs,
+                                 limit_strategy=ConcurrencyLimitStrategy(strategy))  # fmt: skip
+
+
+def test_an_expression_outside_the_modelled_cel_is_refused_at_definition(
+    hatchet: Hatchet,
+) -> None:
+    with pytest.raises(WorkflowDefinitionError, match=r"workflow 'scored'.*input\.score > 3"):
+        hatchet.workflow(name="scored", concurrency=_limit("input.score > 3"))
+    wf = hatchet.workflow(name="tasked")
+    with pytest.raises(WorkflowDefinitionError, match=r"workflow 'tasked' task 'step'.*size\("):
+
+        @wf.task(concurrency=[_limit("size(input.items)")])
+        def step(input: EmptyModel, ctx: Context) -> None: ...
+
+
+def test_max_runs_must_be_positive_as_in_hatchet_sdk(hatchet: Hatchet) -> None:
+    with pytest.raises(ValidationError, match="greater than 0"):
+        _limit("input.group", max_runs=0)
+    with pytest.raises(WorkflowDefinitionError, match="greater than 0"):
+        hatchet.workflow(name="none", concurrency=0)
+
+
+async def test_a_key_a_run_cannot_evaluate_is_refused_when_triggered_and_nothing_runs(
+    hatchet: Hatchet,
+) -> None:
+    wf = hatchet.workflow(name="keyed", concurrency=_limit("additional_metadata.tenant"))
+
+    @wf.task()
+    async def step(input: EmptyModel, ctx: Context) -> None: ...
+
+    with pytest.raises(InvalidInputError, match=r"workflow 'keyed'.*additional_metadata\.tenant"):
+        await wf.aio_run_no_wait()
+    with pytest.raises(InvalidInputError, match="must be a string"):
+        await wf.aio_run_no_wait(additional_metadata={"tenant": 7})
+    assert hatchet.runs.views() == []
+
+
+async def test_an_int_limit_is_n_runs_at_once_and_a_dict_is_an_expression(
+    hatchet: Hatchet,
+) -> None:
+    running: list[int] = []
+    most: list[int] = [0]
+    release = asyncio.Event()
+
+    async def body() -> None:
+        running.append(1)
+        most[0] = max(most[0], len(running))
+        await release.wait()
+        running.pop()
+
+    two = hatchet.workflow(name="two-at-once", concurrency=2)
+
+    @two.task()
+    async def step(input: EmptyModel, ctx: Context) -> None:
+        await body()
+
+    keyed = hatchet.workflow(name="dict-limit", input_validator=Grouped)
+
+    @keyed.task(concurrency=[{"expression": "input.group", "max_runs": 1,
+                              "limit_strategy": "GROUP_ROUND_ROBIN"}])  # fmt: skip
+    async def grouped(input: Grouped, ctx: Context) -> None:
+        await body()
+
+    async with hatchet.worker("w", slots=10, workflows=[two, keyed]):
+        refs = [await two.aio_run_no_wait() for _ in range(5)]
+        refs += [await keyed.aio_run_no_wait(Grouped(group=g)) for g in "AAB"]
+        await eventually(lambda: len(running) == 4)  # two of five, then one A and the B
+        await asyncio.sleep(0.05)
+        assert len(running) == 4
+        release.set()
+        await asyncio.gather(*(ref.aio_result() for ref in refs))
+    assert most[0] == 4
+
+
+async def test_the_waiter_of_a_run_a_strategy_cancelled_gets_hatchets_errors(
+    hatchet: Hatchet,
+) -> None:
+    started = threading.Event()
+    wf = hatchet.workflow(
+        name="newest-wins", input_validator=Grouped,
+        concurrency=_limit("input.group", "CANCEL_IN_PROGRESS"),
+    )  # fmt: skip
+
+    @wf.task()
+    async def step(input: Grouped, ctx: Context) -> None:
+        started.set()
+        await asyncio.sleep(30)
+
+    async with hatchet.worker("w", slots=4, workflows=[wf]):
+        first = await wf.aio_run_no_wait(Grouped(group="A"))
+        await eventually(started.is_set)
+        second = await wf.aio_run_no_wait(Grouped(group="A"))
+        with pytest.raises(FailedTaskRunExceptionGroup, match=CONCURRENCY_CANCEL_REASON):
+            await asyncio.wait_for(first.aio_result(), 10)
+        # the sync result() of a cancelled run raises hatchet_sdk's ValueError
+        with pytest.raises(RunCancelledError, match="was cancelled"):
+            await asyncio.to_thread(first.result)
+        assert hatchet.runs.get_status(first.workflow_run_id) == RunStatus.CANCELLED
+        await hatchet.runs.aio_cancel(second.workflow_run_id)
+
+
+async def test_a_run_triggered_from_another_thread_cancels_a_sync_holder_for_good(
+    hatchet: Hatchet,
+) -> None:
+    """The holder is a sync task (its thread cannot be interrupted) and the newcomer is
+    triggered with the blocking ``run_no_wait`` from a thread: the holder's late result is
+    ignored, its run stays CANCELLED, and the newcomer runs."""
+    started, finish = threading.Event(), threading.Event()
+    wf = hatchet.workflow(
+        name="sync-holder", input_validator=Grouped,
+        concurrency=_limit("input.group", "CANCEL_IN_PROGRESS"),
+    )  # fmt: skip
+
+    @wf.task()
+    def step(input: Grouped, ctx: Context) -> dict[str, bool]:
+        if not started.is_set():
+            started.set()
+            finish.wait(10)
+        return {"finished": True}
+
+    async with hatchet.worker("w", slots=4, workflows=[wf]):
+        first = await wf.aio_run_no_wait(Grouped(group="A"))
+        await eventually(started.is_set)
+        second = await asyncio.to_thread(wf.run_no_wait, Grouped(group="A"))
+        with pytest.raises(FailedTaskRunExceptionGroup, match=CONCURRENCY_CANCEL_REASON):
+            await asyncio.wait_for(first.aio_result(), 10)
+        finish.set()  # the cancelled attempt now returns: too late to count
+        assert await asyncio.wait_for(second.aio_result(), 10) == {"step": {"finished": True}}
+    assert hatchet.runs.get_status(first.workflow_run_id) == RunStatus.CANCELLED
