@@ -143,11 +143,12 @@ def claim(
         session.specs.load(conn, list({row[5] for row in rows}))
         return rows
 
+    filters = [placement.claim_filter(conn, worker_id, now)]
+
     def admit(row: Any) -> bool:
         spec = by_digest[row[5]]
-        return placed.admit(spec, spec.tasks[row[3]], row[2], row[4])
+        return filters[-1].admit(spec, spec.tasks[row[3]], row[2], row[4])
 
-    placed = placement.claim_filter(conn, worker_id, now)
     screen = rate_limits.screener(session, now)
     chosen = choose(
         read,
@@ -157,13 +158,15 @@ def claim(
         lambda parked: rate_limits.park(conn, parked),
         Placing(
             admit,
-            lambda row: placed.take(by_digest[row[5]], row[2]),
-            lambda: placed.exhausted,
+            lambda row: filters[-1].take(by_digest[row[5]], row[2]),
+            lambda: filters[-1].exhausted,
             MAX_SKIPPED,
+            lambda: filters.append(placement.claim_filter(conn, worker_id, now)),
         ),
     )
     rate_limits.finish(session, screen)
-    deferrals.add(placed.deferred_until)
+    for placed in filters:
+        deferrals.add(placed.deferred_until)
     picked = [row[0] for row in chosen]
     if placed_names and picked:
         picked = _lock_chosen(conn, picked, read_unlocked, now)

@@ -87,11 +87,11 @@ def claim(
     if free <= 0:
         return []
     names = list(dict.fromkeys(workflows))
-    placed = placement.claim_filter(tx, worker_id, now)
+    filters = [placement.claim_filter(tx, worker_id, now)]
 
     def admit(row: Any) -> bool:
         spec = specs.spec(tx, row[3])
-        return placed.admit(spec, spec.tasks[row[2]], row[1], max(row[8], row[9]))
+        return filters[-1].admit(spec, spec.tasks[row[2]], row[1], max(row[8], row[9]))
 
     screen = rate_limits.screener(tx, now)
     chosen = choose(
@@ -102,13 +102,15 @@ def claim(
         lambda parked: rate_limits.park(tx, parked),
         Placing(
             admit,
-            lambda row: placed.take(specs.spec(tx, row[3]), row[1]),
-            lambda: placed.exhausted,
+            lambda row: filters[-1].take(specs.spec(tx, row[3]), row[1]),
+            lambda: filters[-1].exhausted,
             MAX_SKIPPED,
+            lambda: filters.append(placement.claim_filter(tx, worker_id, now)),
         ),
     )
     rate_limits.finish(tx, screen)
-    deferrals.add(placed.deferred_until)
+    for placed in filters:
+        deferrals.add(placed.deferred_until)
     if not chosen:
         return []
     lease = now + lease_seconds

@@ -96,6 +96,9 @@ class Placing(Generic[Row]):
     exhausted: Callable[[], bool]
     #: how many more heads to read, once, when some were passed over
     look_further: int
+    #: a fresh placement filter for a new read: a filter's decisions change what it
+    #: decides next (a deferral counts the peer's free slot as promised)
+    restart: Callable[[], None]
 
 
 def choose(
@@ -112,7 +115,11 @@ def choose(
     taken: set[str] = set()
     left = free
     further = 0
+    first = True
     while left > 0:
+        if placing is not None and not first:
+            placing.restart()
+        first = False
         heads = [(row, picked_of(row)) for row in read(left + len(chosen) + further)]
         heads = [(row, item) for row, item in heads if item.task_run_id not in taken]
         if any(item.spec.rate_limits for _, item in heads):
