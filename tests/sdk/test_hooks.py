@@ -17,7 +17,6 @@ from flowsim import (
     RunStatus,
     WorkflowDefinitionError,
 )
-from flowsim.errors import UnsupportedFeatureError
 
 
 def failing_workflow(hatchet: Hatchet, fail: bool, seen: dict[str, Any]) -> Any:
@@ -151,7 +150,7 @@ def test_on_success_task_is_cancelled_when_a_task_fails(hatchet: Hatchet) -> Non
     assert seen == {}
 
 
-def test_one_on_failure_task_per_workflow_and_unmodelled_options_refused(
+def test_one_on_failure_task_per_workflow_and_unknown_options_are_type_errors(
     hatchet: Hatchet,
 ) -> None:
     wf = hatchet.workflow(name="twice")
@@ -162,5 +161,5 @@ def test_one_on_failure_task_per_workflow_and_unmodelled_options_refused(
 
     with pytest.raises(WorkflowDefinitionError, match="only one"):
         wf.on_failure_task(name="second")
-    with pytest.raises(UnsupportedFeatureError, match="rate_limits"):
-        wf.on_success_task(rate_limits=[object()])
+    with pytest.raises(TypeError, match="idempotency"):
+        wf.on_success_task(idempotency=object())  # type: ignore[call-arg]
