@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from flowsim import rules
 from flowsim.errors import RunNotFoundError
 from flowsim.rules import RunStatus
-from flowsim.store.protocol import AttemptView, RunRequest, RunView, TaskView
+from flowsim.store.protocol import AttemptView, Finished, RunRequest, RunView, TaskView
 from flowsim.store.records import JSON, WorkflowSpec
 from flowsim.store.views import attempt_view, in_order, new_run_view, run_view, task_view
 from flowsim_postgres.rows import Conn, Session, dumps, run_status
@@ -273,3 +273,20 @@ def run_ids(conn: Conn) -> list[str]:
 
 def get_runs(conn: Conn, run_ids: Sequence[str]) -> list[RunView]:
     return in_order(fetch_runs(conn, run_ids), run_ids)
+
+
+_FINISHED_SINCE = """
+SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint,
+       array(SELECT id FROM runs WHERE finish_xid >= %s::text::xid8)
+"""
+
+
+def finished_since(conn: Conn, cursor: int | None) -> Finished:
+    """Runs ended by a transaction at or after ``cursor``, and the next cursor: the oldest
+    transaction id this statement's snapshot saw still in flight. Every run ended by an
+    older transaction is visible to the statement; one ended by a newer one is found by
+    the next call, which starts there (so a run may be reported twice, never missed)."""
+    row = conn.execute(_FINISHED_SINCE, (str(cursor if cursor is not None else 0),)).fetchone()
+    assert row is not None  # a SELECT without FROM returns one row
+    xmin, ids = row
+    return Finished(() if cursor is None else tuple(ids), int(xmin))

@@ -25,9 +25,18 @@ from psycopg_pool import ConnectionPool, PoolTimeout
 
 from flowsim.errors import ConfigurationError, RunNotFoundError, TaskRunError
 from flowsim.rules import SlotPool
-from flowsim.store.protocol import Claim, Outcome, RunRequest, RunView, Snapshot, WorkerInfo
+from flowsim.store.protocol import (
+    Claim,
+    Completion,
+    Finished,
+    Outcome,
+    RunRequest,
+    RunView,
+    Snapshot,
+    WorkerInfo,
+)
 from flowsim.store.records import JSON
-from flowsim_postgres import claims, errors, outcomes, reconnect, runs, timing, workers
+from flowsim_postgres import batch, claims, errors, outcomes, reconnect, runs, timing, workers
 from flowsim_postgres.listen import Listener
 from flowsim_postgres.migrate import migrate as apply_migrations
 from flowsim_postgres.reconnect import FIRST_BACKOFF, Outage
@@ -279,6 +288,11 @@ class PostgresStore:
     def run_ids(self) -> list[str]:
         return self._run("run_ids", lambda s: runs.run_ids(s.conn), read_only=True)
 
+    def finished_since(self, cursor: int | None) -> Finished:
+        return self._run(
+            "finished_since", lambda s: runs.finished_since(s.conn, cursor), read_only=True
+        )
+
     # ------------------------------------------------------------ claims and outcomes
 
     def claim(
@@ -299,6 +313,11 @@ class PostgresStore:
         return self._run(
             "complete", lambda s: outcomes.complete(s, task_run_id, token, output, now)
         )
+
+    def complete_many(self, items: Sequence[Completion], now: float) -> list[Outcome]:
+        if not items:
+            return []
+        return self._run("complete_many", lambda s: batch.complete_many(s, items, now))
 
     def fail(
         self,

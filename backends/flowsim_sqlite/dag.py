@@ -62,10 +62,12 @@ def task_row(
 
 
 def finish_run(tx: Tx, run_id: str, status: RunStatus, now: float, changes: Changes) -> None:
-    """Give the run its terminal status, unless it already has one."""
+    """Give the run its terminal status, unless it already has one, and the next place
+    in the order runs ended (``finished_since``)."""
     cursor = tx.execute(
-        "UPDATE runs SET status = ?, finished_at = ? WHERE id = ? "
-        "AND status IN ('QUEUED', 'RUNNING')",
+        "UPDATE runs SET status = ?, finished_at = ?, "
+        "finish_seq = (SELECT coalesce(max(finish_seq), 0) + 1 FROM runs) "
+        "WHERE id = ? AND status IN ('QUEUED', 'RUNNING')",
         (status.value, now, run_id),
     )
     if cursor.rowcount:

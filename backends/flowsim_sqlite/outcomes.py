@@ -7,10 +7,13 @@ matches no row and changes nothing. A failure's fate is ``rules.decide_after_fai
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from flowsim import rules
 from flowsim.errors import TaskRunError
 from flowsim.rules import RunStatus
 from flowsim.store.failures import decide, lease_lost_reason, schedule_timeout_reason
+from flowsim.store.protocol import Completion
 from flowsim.store.records import JSON, error_to_json
 from flowsim.store.views import run_not_found
 from flowsim_sqlite.claims import release_due
@@ -42,6 +45,13 @@ def complete(
     changes = Changes()
     advance(tx, specs, run_id, spec_id, RunStatus.COMPLETED, now, changes)
     return changes
+
+
+def complete_many(
+    tx: Tx, specs: SpecCache, items: Sequence[Completion], now: float
+) -> list[Changes | None]:
+    """``complete`` of each item in order, in the caller's one transaction."""
+    return [complete(tx, specs, i.task_run_id, i.token, i.output, now) for i in items]
 
 
 def fail(

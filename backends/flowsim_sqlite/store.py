@@ -28,7 +28,16 @@ from typing import Concatenate, ParamSpec, TypeVar
 
 from flowsim.errors import ConfigurationError, TaskRunError
 from flowsim.rules import SlotPool
-from flowsim.store.protocol import Claim, Outcome, RunRequest, RunView, Snapshot, WorkerInfo
+from flowsim.store.protocol import (
+    Claim,
+    Completion,
+    Finished,
+    Outcome,
+    RunRequest,
+    RunView,
+    Snapshot,
+    WorkerInfo,
+)
 from flowsim.store.records import JSON
 from flowsim_sqlite import claims, errors, migrate, outcomes, runs, workers
 from flowsim_sqlite.busy import retry_busy
@@ -205,6 +214,9 @@ class SqliteStore:
     def run_ids(self) -> list[str]:
         return self._read("run_ids", read_run_ids)
 
+    def finished_since(self, cursor: int | None) -> Finished:
+        return self._read("finished_since", runs.finished_since, cursor)
+
     # ------------------------------------------------------------ claiming and outcomes
 
     def claim(
@@ -224,6 +236,12 @@ class SqliteStore:
         return _outcome(
             self._write("complete", outcomes.complete, self._specs, task_run_id, token, output, now)
         )
+
+    def complete_many(self, items: Sequence[Completion], now: float) -> list[Outcome]:
+        if not items:
+            return []
+        changes = self._write("complete_many", outcomes.complete_many, self._specs, items, now)
+        return [_outcome(change) for change in changes]
 
     def fail(
         self, task_run_id: str, token: int, error: TaskRunError, non_retryable: bool, now: float

@@ -36,6 +36,12 @@ Semantics every store implements exactly:
   a fresh sequence and spawn index 0; otherwise it ends FAILED. Every terminal task
   advances its run's DAG (``rules.upstream_cancelled``, ``rules.ready_tasks``,
   ``rules.rollup_status``).
+- **complete_many** is ``complete`` applied to each item in order, in one transaction:
+  each item is fenced on its own (a stale token rejects that item only), and the outcomes
+  come back in item order. A worker finishing many task runs at once pays for one commit.
+- **finished_since** reads what changed cheaply: the ids of runs that reached a terminal
+  status after a cursor, so a parent waiting on 10,000 children re-reads only those that
+  ended, not every pending one. It may report a run more than once (callers re-read).
 - **expire** does what time alone does: task runs still QUEUED past their schedule
   deadline are CANCELLED (Hatchet's SCHEDULING_TIMED_OUT; never retried); RUNNING task
   runs whose lease expired (their worker stopped heartbeating) are re-queued as a new
@@ -155,6 +161,24 @@ class Outcome:
 
 
 @dataclass(frozen=True, slots=True)
+class Completion:
+    """One finished attempt to record with ``complete_many``: what ``complete`` takes."""
+
+    task_run_id: str
+    token: int
+    output: JSON
+
+
+@dataclass(frozen=True, slots=True)
+class Finished:
+    """What ``finished_since`` found: runs that may have ended after the cursor asked
+    about (ids may repeat across calls), and the cursor to ask with next time."""
+
+    run_ids: tuple[str, ...]
+    cursor: int
+
+
+@dataclass(frozen=True, slots=True)
 class WorkerInfo:
     id: str
     name: str
@@ -242,6 +266,9 @@ class RunStore(Protocol):
 
     def complete(self, task_run_id: str, token: int, output: JSON, now: float) -> Outcome: ...
 
+    def complete_many(self, items: Sequence[Completion], now: float) -> list[Outcome]:
+        """``complete`` of each item, in order, in one transaction; one outcome per item."""
+
     def fail(
         self,
         task_run_id: str,
@@ -262,6 +289,11 @@ class RunStore(Protocol):
 
     def get_runs(self, run_ids: Sequence[str]) -> list[RunView]:
         """The runs, in the order asked; ``RunNotFoundError`` names an unknown id."""
+
+    def finished_since(self, cursor: int | None) -> Finished:
+        """Runs that reached a terminal status after ``cursor`` (a value an earlier call
+        returned). ``None`` asks only for the current cursor (no ids): take it before
+        reading the runs to watch, and nothing that ends after that read is missed."""
 
     def run_ids(self) -> list[str]:
         """Every stored run's id, oldest first: what ``hatchet.runs.views()`` lists."""
