@@ -15,7 +15,7 @@ from flowsim.errors import RunNotFoundError
 from flowsim.store.protocol import Finished, RunRequest, RunView
 from flowsim.store.records import JSON
 from flowsim.store.views import new_run_view
-from flowsim_sqlite.dag import INSERT_TASK, TaskRow, task_row
+from flowsim_sqlite.dag import INSERT_TASK, LAST_FINISH_SEQ, TaskRow, task_row
 from flowsim_sqlite.rows import (
     SpecCache,
     Tx,
@@ -137,7 +137,7 @@ def finished_since(tx: Tx, cursor: int | None) -> Finished:
     """Runs given a ``finish_seq`` after ``cursor`` (``dag.finish_run`` numbers them in
     commit order), read through the index on it: the cost is what ended, not what waits."""
     if cursor is None:
-        (last,) = tx.execute("SELECT coalesce(max(finish_seq), 0) FROM runs").fetchone()
+        (last,) = tx.execute(f"SELECT coalesce(({LAST_FINISH_SEQ}), 0)").fetchone()
         return Finished((), int(last))
     rows = tx.execute(
         "SELECT id, finish_seq FROM runs WHERE finish_seq > ? ORDER BY finish_seq", (cursor,)

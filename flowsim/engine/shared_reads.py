@@ -14,6 +14,12 @@ more than half the time goes to re-reading. A read of one run takes a fraction o
 millisecond, so a single round trip gains no latency from it (a fixed 10 ms spacing
 tripled SQLite's p50, 3 to 11 ms).
 
+A re-read asks the store only which runs ended since the last one (``finished_since``, a
+cursor over the order runs ended) and reads those of them awaited here: a parent waiting
+on 10,000 children pays per change for what changed, not for every child still pending.
+A pending run's cached view is not refreshed until it ends (a waiter wants terminal
+statuses; a run's QUEUED-to-RUNNING move is not worth a read of every pending run).
+
 One analysis seeded with every awaited run finds each run stuck exactly when an analysis
 seeded with that run alone would: the runs slot holders wait on seed both, and progress
 only flows from a run to the holders waiting on it.
@@ -61,6 +67,11 @@ class SharedReads:
         self._awaited: Counter[str] = Counter()
         self._views: dict[str, RunView] = {}
         self._views_generation = -1
+        #: ``finished_since`` cursor: taken before the first view is read, so no run that
+        #: ends after its view was read goes unnoticed
+        self._cursor: int | None = None
+        #: when a re-read last found that some run in the store had ended (progress)
+        self.ended_at = 0.0
         #: when the last full re-read ended, and how long it took
         self._read_at = 0.0
         self._read_cost = 0.0
@@ -86,22 +97,57 @@ class SharedReads:
 
         Runs not read before (a wait just begun) are read alone, fresh: a parent starting
         a thousand ``aio_run`` waits must not re-read every earlier child a thousand
-        times. Runs read before are re-read, with every other awaited run, once the
-        cache is older than ``seen``; the waiter loops pause for ``read_delay`` first,
+        times. Runs read before are re-read once the cache is older than ``seen`` and
+        the store says they ended (one ``finished_since`` serves every awaited run);
+        the waiter loops pause for ``read_delay`` first,
         where an async waiter can await the pause instead of blocking its loop."""
+        self.start_cursor()
         with self._read_lock:
             missing = [run_id for run_id in run_ids if run_id not in self._views]
             if self._views_generation < seen and len(missing) < len(run_ids):
                 generation = self._generation()  # read before the query: it covers this
-                wanted = list(dict.fromkeys([*self._awaited_now(), *run_ids]))
                 started = time.monotonic()
-                self._views = {view.id: view for view in self._store.get_runs(wanted)}
+                self._read_ended(missing)
                 self._views_generation = generation
                 self._read_at = time.monotonic()
                 self._read_cost = self._read_at - started
-            elif missing:
+            if missing:
                 self._views.update((view.id, view) for view in self._store.get_runs(missing))
             return [self._views[run_id] for run_id in run_ids]
+
+    def _read_ended(self, missing: Sequence[str]) -> None:
+        """Refresh the cached views of the runs that ended since the cursor (and drop the
+        views no wait needs any more, once they outnumber the awaited runs)."""
+        found = self._store.finished_since(self._cursor)
+        self._cursor = found.cursor
+        if found.run_ids:
+            self.ended_at = time.monotonic()
+        views = self._views
+        ended = [
+            run_id
+            for run_id in dict.fromkeys(found.run_ids)
+            if run_id in views and not views[run_id].status.is_terminal
+        ]
+        if ended:
+            views.update((view.id, view) for view in self._store.get_runs(ended))
+        awaited = self._awaited_now()
+        if len(views) > 2 * len(awaited) + 64:
+            keep = set(awaited).union(missing)
+            self._views = {run_id: view for run_id, view in views.items() if run_id in keep}
+
+    def seed(self, views: Sequence[RunView]) -> None:
+        """Views of runs just created, read by ``create_runs`` after ``start_cursor``:
+        the cursor will report them when they end, so a wait on them reads nothing
+        until then (a fan-out of 10,000 need not read its 10,000 children back)."""
+        with self._read_lock:
+            for view in views:
+                self._views.setdefault(view.id, view)
+
+    def start_cursor(self) -> None:
+        """Take the ``finished_since`` cursor now, if not yet taken (see ``seed``)."""
+        with self._read_lock:
+            if self._cursor is None:
+                self._cursor = self._store.finished_since(None).cursor
 
     def read_delay(self) -> float:
         """Seconds a waiter woken by a change should let pass before it re-reads."""
