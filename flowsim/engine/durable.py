@@ -56,8 +56,9 @@ STALL_CHECK_SECONDS = 0.2
 #: standstill, and a snapshot of a large backlog is costly (a caller awaiting one parent
 #: of 10,000 children spent most of a core on it): the check waits for STALL_CHECK_SECONDS
 #: without progress, but never longer than this since the last one (a deadlock may hold
-#: some runs while others progress).
+#: some runs while others progress), or than STALL_CHECK_SHARE of the time while they do.
 STALL_CHECK_CEILING = 2.0
+STALL_CHECK_SHARE = 0.05
 DEFAULT_LEASE_SECONDS = 30.0
 
 
@@ -542,9 +543,11 @@ class _Watch:
             self.next_check = min(max(self.next_check, now + STALL_CHECK_SECONDS),
                                   self.latest_check)  # fmt: skip
         if now >= self.next_check:
-            self.next_check = now + STALL_CHECK_SECONDS
-            self.latest_check = now + STALL_CHECK_CEILING
             self._check_stall()
+            now = time.monotonic()
+            self.next_check = now + STALL_CHECK_SECONDS
+            spacing = max(STALL_CHECK_CEILING, engine.reads.check_cost / STALL_CHECK_SHARE)
+            self.latest_check = now + spacing
         return False, None
 
     def _check_stall(self) -> None:

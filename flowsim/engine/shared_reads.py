@@ -72,6 +72,8 @@ class SharedReads:
         self._cursor: int | None = None
         #: when a re-read last found that some run in the store had ended (progress)
         self.ended_at = 0.0
+        #: seconds the last stall check took (a snapshot of a large backlog is costly)
+        self.check_cost = 0.0
         #: when the last full re-read ended, and how long it took
         self._read_at = 0.0
         self._read_cost = 0.0
@@ -164,6 +166,7 @@ class SharedReads:
                     return StallCheck(check.expired, check.stall, check.covers, fresh=False)
                 return StallCheck(Outcome(), None, check.covers, fresh=False)
             covers = frozenset(self._awaited_now())
+            started = time.monotonic()
             expired = self._store.expire(now)
             snapshot = self._store.snapshot(now, list(covers))
             stall = find_stall_in_snapshot(
@@ -171,4 +174,5 @@ class SharedReads:
             )
             self._check = StallCheck(expired, stall, covers, fresh=True)
             self._check_due = time.monotonic() + self._period
+            self.check_cost = self._check_due - self._period - started
             return self._check
