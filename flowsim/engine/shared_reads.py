@@ -37,6 +37,11 @@ from flowsim.engine.deadlock import Stall
 from flowsim.engine.snapshot_stall import find_stall_in_snapshot
 from flowsim.store.protocol import Outcome, RunStore, RunView
 
+#: cached views kept for runs nobody awaits yet (a process that only triggers runs must not
+#: keep every view it ever created; past this, those not awaited are dropped and read
+#: from the store if a wait on them begins later)
+SEEDED_LIMIT = 100_000
+
 
 @dataclass(frozen=True, slots=True)
 class StallCheck:
@@ -142,6 +147,9 @@ class SharedReads:
         the cursor will report them when they end, so a wait on them reads nothing
         until then (a fan-out of 10,000 need not read its 10,000 children back)."""
         with self._read_lock:
+            if len(self._views) > SEEDED_LIMIT:  # runs created and never awaited here
+                awaited = set(self._awaited_now())
+                self._views = {r: view for r, view in self._views.items() if r in awaited}
             for view in views:
                 self._views.setdefault(view.id, view)
 
