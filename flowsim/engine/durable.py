@@ -518,6 +518,8 @@ class _Watch:
         self.next_check = time.monotonic() + STALL_CHECK_SECONDS / 2
         self.latest_check = time.monotonic() + STALL_CHECK_CEILING
         self.watched = list(self.pending)
+        #: how far this wait has read the log of ended runs (None: not yet)
+        self.position: int | None = None
         if attempt is not None and self.watched:
             engine.attempt_waits.add(attempt.task_run.id, self.watched)
         engine.reads.watch(self.watched)
@@ -529,7 +531,13 @@ class _Watch:
         if not self.pending:
             return True, None
         before = len(self.pending)
-        for view in engine.reads.views(list(self.pending), seen):
+        ended = None
+        if self.position is not None:
+            ended = engine.reads.ended_views(self.pending, seen, self.position)
+        if ended is None:  # the first step, or one that fell behind the log: read all
+            ended = engine.reads.first_views(list(self.pending), seen)
+        views, self.position = ended
+        for view in views:
             run = engine._adopt(view)
             if run.status.is_terminal:
                 del self.pending[run.id]

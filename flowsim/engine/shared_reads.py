@@ -30,7 +30,7 @@ from __future__ import annotations
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Container, Iterable, Sequence
 from dataclasses import dataclass
 
 from flowsim.engine.deadlock import Stall
@@ -77,6 +77,10 @@ class SharedReads:
         self._cursor: int | None = None
         #: when a re-read last found that some run in the store had ended (progress)
         self.ended_at = 0.0
+        #: ids of runs whose cached view became terminal, in that order; ``_log_base`` is
+        #: the position of its first entry (older ones are dropped)
+        self._log: list[str] = []
+        self._log_base = 0
         #: seconds the last stall check took (a snapshot of a large backlog is costly)
         self.check_cost = 0.0
         #: when the last full re-read ended, and how long it took
@@ -108,23 +112,55 @@ class SharedReads:
         the store says they ended (one ``finished_since`` serves every awaited run);
         the waiter loops pause for ``read_delay`` first,
         where an async waiter can await the pause instead of blocking its loop."""
+        return self.first_views(run_ids, seen)[0]
+
+    def first_views(self, run_ids: Sequence[str], seen: int) -> tuple[list[RunView], int]:
+        """``views``, and the position in the log of ended runs it covers: from there,
+        ``ended_views`` tells a waiter only what ended since."""
         self.start_cursor()
         with self._read_lock:
             missing = [run_id for run_id in run_ids if run_id not in self._views]
-            if self._views_generation < seen and len(missing) < len(run_ids):
-                generation = self._generation()  # read before the query: it covers this
-                started = time.monotonic()
-                self._read_ended(missing)
-                self._views_generation = generation
-                self._read_at = time.monotonic()
-                self._read_cost = self._read_at - started
+            if len(missing) < len(run_ids):
+                self._refresh(seen, missing)
             if missing:
                 self._views.update((view.id, view) for view in self._store.get_runs(missing))
-            return [self._views[run_id] for run_id in run_ids]
+            return [self._views[run_id] for run_id in run_ids], self._log_base + len(self._log)
+
+    def ended_views(
+        self, pending: Container[str], seen: int, position: int
+    ) -> tuple[list[RunView], int] | None:
+        """The views of the runs among ``pending`` (all read before) that ended after
+        ``position`` of the log, and the new position: a waiter's step costs what ended,
+        not what it still waits on. None when the log no longer reaches back that far
+        (the caller reads everything with ``first_views``)."""
+        self.start_cursor()
+        with self._read_lock:
+            self._refresh(seen, ())
+            if position < self._log_base:
+                return None
+            views = self._views
+            ended = [
+                views[run_id]
+                for run_id in self._log[position - self._log_base :]
+                if run_id in pending and run_id in views
+            ]
+            return ended, self._log_base + len(self._log)
+
+    def _refresh(self, seen: int, missing: Sequence[str]) -> None:
+        """Read what ended, if the cache is older than generation ``seen``."""
+        if self._views_generation >= seen:
+            return
+        generation = self._generation()  # read before the query: it covers this
+        started = time.monotonic()
+        self._read_ended(missing)
+        self._views_generation = generation
+        self._read_at = time.monotonic()
+        self._read_cost = self._read_at - started
 
     def _read_ended(self, missing: Sequence[str]) -> None:
-        """Refresh the cached views of the runs that ended since the cursor (and drop the
-        views no wait needs any more, once they outnumber the awaited runs)."""
+        """Refresh the cached views of the runs that ended since the cursor, log those
+        now terminal, and drop the views (and log entries) no wait needs any more, once
+        they outnumber the awaited runs."""
         found = self._store.finished_since(self._cursor)
         self._cursor = found.cursor
         if found.run_ids:
@@ -136,11 +172,19 @@ class SharedReads:
             if run_id in views and not views[run_id].status.is_terminal
         ]
         if ended:
-            views.update((view.id, view) for view in self._store.get_runs(ended))
+            for view in self._store.get_runs(ended):
+                views[view.id] = view
+                if view.status.is_terminal:
+                    self._log.append(view.id)
         awaited = self._awaited_now()
-        if len(views) > 2 * len(awaited) + 64:
+        limit = 2 * len(awaited) + 64
+        if len(views) > limit:
             keep = set(awaited).union(missing)
             self._views = {run_id: view for run_id, view in views.items() if run_id in keep}
+        if len(self._log) > limit:
+            drop = len(self._log) - limit // 2
+            self._log_base += drop
+            del self._log[:drop]
 
     def seed(self, views: Sequence[RunView]) -> None:
         """Views of runs just created, read by ``create_runs`` after ``start_cursor``:
