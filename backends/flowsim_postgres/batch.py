@@ -22,14 +22,14 @@ from flowsim_postgres.rows import RELEASE, Session, dumps_or_null
 _LOCK_RUNS = """
 SELECT t.id, r.id, r.spec_digest, r.terminal_status FROM task_runs t
 JOIN runs r ON r.id = t.run_id
-WHERE t.id = ANY(%s)
+WHERE t.id = ANY(%b::text[])
 ORDER BY r.ord
 FOR NO KEY UPDATE OF r
 """
 
 _COMPLETE = f"""
 WITH u AS (
-    SELECT * FROM unnest(%(ids)s::text[], %(tokens)s::bigint[], %(outputs)s::text[])
+    SELECT * FROM unnest(%(ids)b::text[], %(tokens)b::bigint[], %(outputs)b::text[])
         AS u(id, token, output)
 ),
 t AS (
@@ -47,7 +47,7 @@ SELECT id, token FROM t
 _FINISH = """
 UPDATE runs SET terminal_status = 'COMPLETED', finished_at = %s,
     finish_xid = pg_current_xact_id()
-WHERE id = ANY(%s) AND terminal_status IS NULL
+WHERE id = ANY(%b::text[]) AND terminal_status IS NULL
 """
 
 REJECTED = Outcome(accepted=False)

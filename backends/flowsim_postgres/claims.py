@@ -18,7 +18,7 @@ from flowsim_postgres.timing import release_due_retries
 
 _CANDIDATES = """
 SELECT c.id, c.slot_cost
-FROM unnest(%(workflows)s::text[]) AS w(name),
+FROM unnest(%(workflows)b::text[]) AS w(name),
 LATERAL (
     SELECT t.id, t.slot_cost, t.priority, t.seq FROM task_runs t
     WHERE t.status = 'QUEUED' AND t.workflow = w.name AND t.pool = %(pool)s
@@ -33,7 +33,7 @@ LIMIT %(limit)s
 
 _TAKE = """
 WITH batch AS (SELECT nextval('lease_seq') AS n),
-picked AS (SELECT * FROM unnest(%(ids)s::text[]) WITH ORDINALITY AS p(id, pos)),
+picked AS (SELECT * FROM unnest(%(ids)b::text[]) WITH ORDINALITY AS p(id, pos)),
 t AS (
     UPDATE task_runs t
     SET status = 'RUNNING', worker_id = %(worker)s, token = t.token + 1,
