@@ -221,6 +221,12 @@ class DurableEngine(Engine):
         queued = sum(1 for view in views if view.status is RunStatus.QUEUED)
         return [self._adopt(view) for view in views], Transition(queued=queued)
 
+    def _dispatch(self) -> None:
+        """Results first: the slot release that asked for this dispatch came just before
+        its attempt's result was buffered, and a waiter should not wait for a claim."""
+        self._flush_completions()
+        super()._dispatch()
+
     def _claim(self, worker: WorkerRuntime, pool: SlotPool, free: int, now: float) -> list[TaskRun]:
         batch = min(free, self.claim_batch)
         claims = self.run_store.claim(
@@ -247,9 +253,11 @@ class DurableEngine(Engine):
         return Transition()
 
     def _flush_completions(self) -> None:
-        """On the engine loop, after the turn whose attempts finished."""
+        """Write what is buffered: on the engine loop after the turn whose attempts
+        finished, before a dispatch, or from a caller about to wait."""
         with self._lock:
-            self._apply(self._write_completions())
+            if len(self._completions):
+                self._apply(self._write_completions())
 
     def _write_completions(self) -> Transition:
         """Write every buffered completion in one ``complete_many``. Called before any
@@ -432,6 +440,7 @@ class DurableEngine(Engine):
     async def wait_many(
         self, runs: Sequence[WorkflowRun], *, fail_fast: bool
     ) -> WorkflowRun | None:
+        self._flush_completions()  # a run that just ran inline here is then seen ended
         watch = _Watch(self, runs, fail_fast, self.current_attempt())
         try:
             while True:
@@ -452,6 +461,7 @@ class DurableEngine(Engine):
                 "run()/result() blocks, and was called on the engine's event loop; use "
                 "'await wf.aio_run(...)' there"
             )
+        self._flush_completions()
         watch = _Watch(self, [run], False, self.current_attempt())
         try:
             while True:
