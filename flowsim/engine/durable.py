@@ -35,7 +35,13 @@ from flowsim.engine.engine import Engine
 from flowsim.engine.runtime import AttemptState, Registrable, WorkerRuntime
 from flowsim.engine.shared_reads import SharedReads
 from flowsim.engine.timers import EarliestTimer
-from flowsim.errors import BlockingCallError, DatabaseLostError, SlotDeadlockError, TaskRunError
+from flowsim.errors import (
+    BlockingCallError,
+    DatabaseLostError,
+    FlowsimError,
+    SlotDeadlockError,
+    TaskRunError,
+)
 from flowsim.rules import RunStatus, SlotPool
 from flowsim.store.memory import NewRun, Transition
 from flowsim.store.protocol import (
@@ -256,8 +262,18 @@ class DurableEngine(Engine):
         """Write what is buffered: on the engine loop after the turn whose attempts
         finished, before a dispatch, or from a caller about to wait."""
         with self._lock:
-            if len(self._completions):
+            if not len(self._completions):
+                return
+            try:
                 self._apply(self._write_completions())
+            except FlowsimError as exc:  # a backend's StoreError: the write failed
+                if self._loop is None:
+                    raise
+                # not the caller's error (it may only be about to wait): reported through
+                # the loop, as a result that cannot be written always was; the task runs
+                # stay held until their leases lapse, and then run again
+                message = "flowsim: buffered task results could not be written"
+                self._loop.call_exception_handler({"message": message, "exception": exc})
 
     def _write_completions(self) -> Transition:
         """Write every buffered completion in one ``complete_many``. Called before any
