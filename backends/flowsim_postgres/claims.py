@@ -27,7 +27,7 @@ from flowsim_postgres.timing import release_due_retries
 _QUEUE = """
 SELECT c.id, c.slot_cost, c.run_id, c.name, greatest(c.ready_at, c.enqueued_at),
        (SELECT r.spec_digest FROM runs r WHERE r.id = c.run_id), c.priority, c.seq
-FROM unnest(%(workflows)s::text[]) AS w(name),
+FROM unnest(%(workflows)b::text[]) AS w(name),
 LATERAL (
     SELECT t.id, t.slot_cost, t.priority, t.seq, t.run_id, t.name, t.ready_at, t.enqueued_at
     FROM task_runs t
@@ -48,13 +48,13 @@ _PLACED = _QUEUE.format(lock="")
 #: the placed rows chosen, locked now (a row another claimer holds or took is left out)
 _LOCK_CHOSEN = """
 SELECT id FROM task_runs
-WHERE id = ANY(%(ids)s) AND status = 'QUEUED' AND ready_at <= %(now)s
+WHERE id = ANY(%(ids)b::text[]) AND status = 'QUEUED' AND ready_at <= %(now)s
 FOR NO KEY UPDATE SKIP LOCKED
 """
 
 _TAKE = """
 WITH batch AS (SELECT nextval('lease_seq') AS n),
-picked AS (SELECT * FROM unnest(%(ids)s::text[]) WITH ORDINALITY AS p(id, pos)),
+picked AS (SELECT * FROM unnest(%(ids)b::text[]) WITH ORDINALITY AS p(id, pos)),
 t AS (
     UPDATE task_runs t
     SET status = 'RUNNING', worker_id = %(worker)s, token = t.token + 1,

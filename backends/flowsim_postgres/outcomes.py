@@ -93,7 +93,8 @@ def _write(
     queued = sum(1 for _, status in created if status is RunStatus.QUEUED)
     if finished is not None and not run.terminal:
         conn.execute(
-            "UPDATE runs SET terminal_status = %s, finished_at = %s WHERE id = %s",
+            "UPDATE runs SET terminal_status = %s, finished_at = %s, "
+            "finish_xid = pg_current_xact_id() WHERE id = %s",
             (finished.value, now, run.id),
         )
         run.terminal = True

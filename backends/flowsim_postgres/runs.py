@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from flowsim import concurrency, rules
 from flowsim.errors import RunNotFoundError, StaleAttemptError
 from flowsim.rules import RunStatus
-from flowsim.store.protocol import AttemptView, RunRequest, RunView, TaskView
+from flowsim.store.protocol import AttemptView, Finished, RunRequest, RunView, TaskView
 from flowsim.store.records import JSON, WorkflowSpec
 from flowsim.store.views import attempt_view, in_order, new_run_view, run_view, task_view
 from flowsim_postgres.rows import Conn, Session, dumps, run_status
@@ -34,9 +34,9 @@ INSERT INTO task_runs (id, run_id, workflow, name, pool, slot_cost, schedule_tim
 SELECT u.id, u.run_id, u.workflow, u.name, u.pool, u.slot_cost, u.timeout, u.status,
        u.priority, nextval('claim_seq'), %(now)s, u.ready, u.ready + u.timeout,
        u.ready > %(now)s
-FROM unnest(%(ids)s::text[], %(run_ids)s::text[], %(workflows)s::text[], %(names)s::text[],
-            %(pools)s::text[], %(costs)s::int[], %(timeouts)s::float8[], %(statuses)s::text[],
-            %(priorities)s::int[], %(ready)s::float8[])
+FROM unnest(%(ids)b::text[], %(run_ids)b::text[], %(workflows)b::text[], %(names)b::text[],
+            %(pools)b::text[], %(costs)b::int[], %(timeouts)b::float8[], %(statuses)b::text[],
+            %(priorities)b::int[], %(ready)b::float8[])
      WITH ORDINALITY AS u(id, run_id, workflow, name, pool, slot_cost, timeout, status,
                           priority, ready, i)
 ORDER BY u.i
@@ -72,9 +72,9 @@ INSERT INTO runs (id, workflow, spec_digest, input, additional_metadata, priorit
                   parent_task_run_id, parent_run_id, child_key, child_index, spawn_key)
 SELECT u.id, u.workflow, u.digest, u.input::jsonb, u.meta::jsonb, u.priority, %(now)s,
        %(parent)s, %(parent_run)s, u.child_key, u.child_index, u.spawn_key
-FROM unnest(%(ids)s::text[], %(workflows)s::text[], %(digests)s::text[], %(inputs)s::text[],
-            %(metas)s::text[], %(priorities)s::int[], %(child_keys)s::text[],
-            %(child_indexes)s::int[], %(spawn_keys)s::text[])
+FROM unnest(%(ids)b::text[], %(workflows)b::text[], %(digests)b::text[], %(inputs)b::text[],
+            %(metas)b::text[], %(priorities)b::int[], %(child_keys)b::text[],
+            %(child_indexes)b::int[], %(spawn_keys)b::text[])
      WITH ORDINALITY AS u(id, workflow, digest, input, meta, priority, child_key, child_index,
                           spawn_key, i)
 ORDER BY u.i
@@ -162,7 +162,7 @@ def create_runs(
     if any(key is not None for key in spawn_keys):
         existing = dict(
             conn.execute(
-                "SELECT spawn_key, id FROM runs WHERE spawn_key = ANY(%s)", (spawn_keys,)
+                "SELECT spawn_key, id FROM runs WHERE spawn_key = ANY(%b::text[])", (spawn_keys,)
             ).fetchall()
         )
     results: list[RunView | str] = []
@@ -300,18 +300,18 @@ def fetch_runs(conn: Conn, run_ids: Sequence[str]) -> dict[str, RunView]:
     run_cursor = conn.execute(
         "SELECT id, workflow, terminal_status, input, additional_metadata, priority, "
         "created_at, finished_at, parent_task_run_id, child_key, child_index "
-        "FROM runs WHERE id = ANY(%s)",
+        "FROM runs WHERE id = ANY(%b::text[])",
         (wanted,),
     )
     task_cursor = conn.cursor().execute(
         "SELECT id, name, status, retry_count, output, error, worker_id, run_id, attempt_count "
-        "FROM task_runs WHERE run_id = ANY(%s) ORDER BY ord",
+        "FROM task_runs WHERE run_id = ANY(%b::text[]) ORDER BY ord",
         (wanted,),
     )
     attempt_cursor = conn.cursor().execute(
         "SELECT a.task_run_id, a.number, a.worker_id, a.queued_at, a.started_at, "
         "a.finished_at, a.outcome, a.error FROM attempts a "
-        "JOIN task_runs t ON t.id = a.task_run_id WHERE t.run_id = ANY(%s) "
+        "JOIN task_runs t ON t.id = a.task_run_id WHERE t.run_id = ANY(%b::text[]) "
         "ORDER BY a.task_run_id, a.n",
         (wanted,),
     )
@@ -338,3 +338,20 @@ def run_ids(conn: Conn) -> list[str]:
 
 def get_runs(conn: Conn, run_ids: Sequence[str]) -> list[RunView]:
     return in_order(fetch_runs(conn, run_ids), run_ids)
+
+
+_FINISHED_SINCE = """
+SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint,
+       array(SELECT id FROM runs WHERE finish_xid >= %s::text::xid8)
+"""
+
+
+def finished_since(conn: Conn, cursor: int | None) -> Finished:
+    """Runs ended by a transaction at or after ``cursor``, and the next cursor: the oldest
+    transaction id this statement's snapshot saw still in flight. Every run ended by an
+    older transaction is visible to the statement; one ended by a newer one is found by
+    the next call, which starts there (so a run may be reported twice, never missed)."""
+    row = conn.execute(_FINISHED_SINCE, (str(cursor if cursor is not None else 0),)).fetchone()
+    assert row is not None  # a SELECT without FROM returns one row
+    xmin, ids = row
+    return Finished(() if cursor is None else tuple(ids), int(xmin))

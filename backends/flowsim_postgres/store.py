@@ -28,9 +28,19 @@ from flowsim.placement import LabelValue
 from flowsim.rules import SlotPool
 from flowsim.store.durable_log import DurableStep
 from flowsim.store.placement_filter import Deferrals
-from flowsim.store.protocol import Claim, Outcome, RunRequest, RunView, Snapshot, WorkerInfo
+from flowsim.store.protocol import (
+    Claim,
+    Completion,
+    Finished,
+    Outcome,
+    RunRequest,
+    RunView,
+    Snapshot,
+    WorkerInfo,
+)
 from flowsim.store.records import JSON
 from flowsim_postgres import (
+    batch,
     claims,
     durable,
     errors,
@@ -297,6 +307,11 @@ class PostgresStore:
     def run_ids(self) -> list[str]:
         return self._run("run_ids", lambda s: runs.run_ids(s.conn), read_only=True)
 
+    def finished_since(self, cursor: int | None) -> Finished:
+        return self._run(
+            "finished_since", lambda s: runs.finished_since(s.conn, cursor), read_only=True
+        )
+
     # ------------------------------------------------------------ claims and outcomes
 
     def claim(
@@ -319,6 +334,11 @@ class PostgresStore:
         return self._run(
             "complete", lambda s: outcomes.complete(s, task_run_id, token, output, now)
         )
+
+    def complete_many(self, items: Sequence[Completion], now: float) -> list[Outcome]:
+        if not items:
+            return []
+        return self._run("complete_many", lambda s: batch.complete_many(s, items, now))
 
     def fail(
         self,

@@ -52,7 +52,7 @@ def stop_worker(conn: Conn, worker_id: str) -> None:
 def set_waiting(conn: Conn, task_run_id: str, run_ids: Sequence[str]) -> None:
     """Recorded only while the task run is held (a released one waits on nothing)."""
     conn.execute(
-        "UPDATE task_runs SET waiting_on = %s::text[] WHERE id = %s AND held_token IS NOT NULL",
+        "UPDATE task_runs SET waiting_on = %b::text[] WHERE id = %s AND held_token IS NOT NULL",
         (list(run_ids), task_run_id),
     )
 

@@ -69,7 +69,11 @@ def _heads(tx: Tx, names: list[str], pool: SlotPool, limit: int) -> list[Any]:
         heads.extend(tx.execute(_CANDIDATES, (name, pool.value, limit)).fetchall())
     if len(names) > 1:
         heads.sort(key=lambda row: (-row[5], row[6]))  # rules.claim_key across workflows
-    return heads
+    # the first ``limit`` heads of the merged queue, as Postgres's outer LIMIT: each
+    # workflow's read may return ``limit``, and a walk that parks rate-limited rows must
+    # not see heads of one workflow beyond another's unread ones (it would take a later
+    # row and leave an earlier one unvisited, which the reference walks in claim order)
+    return heads[:limit]
 
 
 def claim(

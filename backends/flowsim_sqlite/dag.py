@@ -24,6 +24,11 @@ INSERT_TASK = (
     "deadline_seq, in_backoff) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )
 
+#: the highest finish_seq, read through its (partial) index: max() would scan the table
+LAST_FINISH_SEQ = (
+    "SELECT finish_seq FROM runs WHERE finish_seq IS NOT NULL ORDER BY finish_seq DESC LIMIT 1"
+)
+
 TaskRow = tuple[str, str, str, str, int, str, int, float, int, str, int, int, float, float,
                 float, int, int]  # fmt: skip
 
@@ -64,10 +69,12 @@ def task_row(
 
 
 def finish_run(tx: Tx, run_id: str, status: RunStatus, now: float, changes: Changes) -> None:
-    """Give the run its terminal status, unless it already has one."""
+    """Give the run its terminal status, unless it already has one, and the next place
+    in the order runs ended (``finished_since``)."""
     cursor = tx.execute(
-        "UPDATE runs SET status = ?, finished_at = ? WHERE id = ? "
-        "AND status IN ('QUEUED', 'RUNNING')",
+        "UPDATE runs SET status = ?, finished_at = ?, "
+        f"finish_seq = coalesce(({LAST_FINISH_SEQ}), 0) + 1 "
+        "WHERE id = ? AND status IN ('QUEUED', 'RUNNING')",
         (status.value, now, run_id),
     )
     if cursor.rowcount:

@@ -96,6 +96,12 @@ _READY = (
 )
 
 
+def parked_ready(tx: Tx) -> bool:
+    """Whether a parked task run's awaited runs have all ended (``release_parked`` would
+    queue it): what ``expire``'s read-only look for work due asks besides the clocks."""
+    return tx.execute(f"{_READY} LIMIT 1").fetchone() is not None
+
+
 def release_parked(tx: Tx, now: float) -> int:
     """Queue the parked task runs whose awaited runs have all ended (their schedule
     clocks start now); forget parked rows of task runs that moved on (cancelled)."""

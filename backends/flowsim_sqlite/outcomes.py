@@ -7,17 +7,21 @@ matches no row and changes nothing. A failure's fate is ``rules.decide_after_fai
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from flowsim import rules
 from flowsim.errors import TaskRunError
 from flowsim.rules import RunStatus
 from flowsim.store.failures import decide, lease_lost_reason, schedule_timeout_reason
+from flowsim.store.protocol import Completion
 from flowsim.store.records import JSON, error_to_json
 from flowsim.store.views import run_not_found
 from flowsim_sqlite.claims import release_due
 from flowsim_sqlite.dag import Changes, advance, cancel_tasks
-from flowsim_sqlite.durable import release_parked
+from flowsim_sqlite.durable import parked_ready, release_parked
 from flowsim_sqlite.places import late_queued, settle
 from flowsim_sqlite.rows import SpecCache, Tx, dumps
+from flowsim_sqlite.workers import next_wakeup
 
 #: ends the running (last) attempt; its finish time is bound as JSON text (json(?)),
 #: which keeps every digit, where a bound REAL would be printed to 15
@@ -45,6 +49,13 @@ def complete(
     advance(tx, specs, run_id, spec_id, RunStatus.COMPLETED, now, changes)
     settle(tx, specs, now, changes)
     return changes
+
+
+def complete_many(
+    tx: Tx, specs: SpecCache, items: Sequence[Completion], now: float
+) -> list[Changes | None]:
+    """``complete`` of each item in order, in the caller's one transaction."""
+    return [complete(tx, specs, i.task_run_id, i.token, i.output, now) for i in items]
 
 
 def fail(
@@ -107,6 +118,14 @@ def cancel_run(tx: Tx, specs: SpecCache, run_id: str, reason: str, now: float) -
     cancel_tasks(tx, specs, rows, [reason] * len(rows), now, changes, fence=True)
     settle(tx, specs, now, changes)
     return changes
+
+
+def expire_due(tx: Tx, now: float) -> bool:
+    """Whether ``expire`` would find anything to do at ``now``, read without writing: a
+    clock that has run out (backoff, schedule deadline, lease, rate-limit refill; see
+    ``workers.next_wakeup``) or a parked durable task run whose awaited runs all ended."""
+    due = next_wakeup(tx, now)
+    return (due is not None and due <= now) or parked_ready(tx)
 
 
 def expire(tx: Tx, specs: SpecCache, now: float) -> Changes:

@@ -12,11 +12,11 @@ from collections.abc import Sequence
 
 from flowsim import concurrency, rules
 from flowsim.errors import RunNotFoundError, StaleAttemptError
-from flowsim.store.protocol import RunRequest, RunView
+from flowsim.store.protocol import Finished, RunRequest, RunView
 from flowsim.store.records import JSON, WorkflowSpec
 from flowsim.store.views import new_run_view
 from flowsim_sqlite import places
-from flowsim_sqlite.dag import INSERT_TASK, Changes, TaskRow, task_row
+from flowsim_sqlite.dag import INSERT_TASK, LAST_FINISH_SEQ, Changes, TaskRow, task_row
 from flowsim_sqlite.rows import (
     SpecCache,
     Tx,
@@ -194,3 +194,15 @@ def create_runs(
     if missing:
         views.update((view.id, view) for view in read_views(tx, missing))
     return [views[run_id] for run_id in run_ids]
+
+
+def finished_since(tx: Tx, cursor: int | None) -> Finished:
+    """Runs given a ``finish_seq`` after ``cursor`` (``dag.finish_run`` numbers them in
+    commit order), read through the index on it: the cost is what ended, not what waits."""
+    if cursor is None:
+        (last,) = tx.execute(f"SELECT coalesce(({LAST_FINISH_SEQ}), 0)").fetchone()
+        return Finished((), int(last))
+    rows = tx.execute(
+        "SELECT id, finish_seq FROM runs WHERE finish_seq > ? ORDER BY finish_seq", (cursor,)
+    ).fetchall()
+    return Finished(tuple(row[0] for row in rows), int(rows[-1][1]) if rows else cursor)

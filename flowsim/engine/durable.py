@@ -29,18 +29,26 @@ from collections.abc import Callable, Sequence
 from flowsim.clock import Clock, TimerHandle
 from flowsim.concurrency import cancels_running
 from flowsim.engine.attempt_waits import AttemptWaits
+from flowsim.engine.batching import CompletionBuffer, claim_batch_from_environment
 from flowsim.engine.changes import ChangeFeed
 from flowsim.engine.deadlock import DeadlockReport
 from flowsim.engine.engine import Engine
 from flowsim.engine.runtime import AttemptState, Registrable, WorkerRuntime
 from flowsim.engine.shared_reads import SharedReads
 from flowsim.engine.timers import EarliestTimer
-from flowsim.errors import BlockingCallError, DatabaseLostError, SlotDeadlockError, TaskRunError
+from flowsim.errors import (
+    BlockingCallError,
+    DatabaseLostError,
+    FlowsimError,
+    SlotDeadlockError,
+    TaskRunError,
+)
 from flowsim.rules import RunStatus, SlotPool
 from flowsim.store.durable_log import DurableLogStore
 from flowsim.store.memory import NewRun, Transition
 from flowsim.store.protocol import (
     Claim,
+    Completion,
     Outcome,
     RunRequest,
     RunStore,
@@ -52,6 +60,13 @@ from flowsim.store.records import JSON, TaskRun, TaskSpec, WorkflowRun, Workflow
 
 #: How often a waiter re-runs the deadlock analysis while nothing it waits on finishes.
 STALL_CHECK_SECONDS = 0.2
+#: While runs keep ending (a waiter's own, or any in the store), the system is not at a
+#: standstill, and a snapshot of a large backlog is costly (a caller awaiting one parent
+#: of 10,000 children spent most of a core on it): the check waits for STALL_CHECK_SECONDS
+#: without progress, but never longer than this since the last one (a deadlock may hold
+#: some runs while others progress), or than STALL_CHECK_SHARE of the time while they do.
+STALL_CHECK_CEILING = 2.0
+STALL_CHECK_SHARE = 0.05
 DEFAULT_LEASE_SECONDS = 30.0
 
 
@@ -98,6 +113,10 @@ class DurableEngine(Engine):
         #: results not written because the database was lost (see _store_result)
         self._unsaved: list[Callable[[], Outcome]] = []
         self._listener: asyncio.Task[None] | None = None
+        #: completions of this loop turn, written together (see flowsim.engine.batching)
+        self._completions = CompletionBuffer()
+        #: most task runs one claim takes (see flowsim.engine.batching)
+        self.claim_batch = claim_batch_from_environment()
 
     # ------------------------------------------------------------ run objects
 
@@ -193,6 +212,9 @@ class DurableEngine(Engine):
     def _store_evict(
         self, task_run: TaskRun, resume_at: float | None, runs: tuple[str, ...], reason: str
     ) -> Transition:
+        # buffered results first, in the order the attempts ended: a run this one awaits
+        # that just ended is then terminal when the eviction parks it (and is released)
+        self._apply(self._write_completions())
         token, now = task_run.fencing_token, self.clock.now()
         transition = self._store_result(
             lambda: self.run_store.evict(task_run.id, token, resume_at, runs, reason, now)
@@ -218,21 +240,33 @@ class DurableEngine(Engine):
                     item.sticky_worker,
                 )
             )
+        parent_id = parent.id if parent is not None else None
+        self.reads.start_cursor()  # before the runs exist: their ends are all reported
         if parent is None:
             views = self.run_store.create_runs(requests, self.clock.now())
         else:  # fenced: a zombie attempt of the parent (lease lost) is refused
             views = self.run_store.create_runs(
-                requests, self.clock.now(), parent.id, parent.fencing_token
+                requests, self.clock.now(), parent_id, parent.fencing_token
             )
+        self.reads.seed(views)
         if any(item.spec.limited for item in items):
             self._after_concurrency(any(cancels_running(item.spec) for item in items))
         queued = sum(1 for view in views if view.status is RunStatus.QUEUED)
         return [self._adopt(view) for view in views], Transition(queued=queued)
 
+    def _dispatch(self) -> None:
+        """Results first: the slot release that asked for this dispatch came just before
+        its attempt's result was buffered, and a waiter should not wait for a claim."""
+        self._flush_completions()
+        super()._dispatch()
+
     def _claim(self, worker: WorkerRuntime, pool: SlotPool, free: int, now: float) -> list[TaskRun]:
+        batch = min(free, self.claim_batch)
         claims = self.run_store.claim(
-            worker.id, list(worker.workflows), pool, free, now, self.lease_seconds
+            worker.id, list(worker.workflows), pool, batch, now, self.lease_seconds
         )
+        if batch < free and len(claims) == batch:
+            self.request_dispatch()  # more may be queued: the next batch on the next turn
         return [self._task_run_for(worker, claim, now) for claim in claims]
 
     def _after_claims(self, now: float) -> None:
@@ -248,14 +282,53 @@ class DurableEngine(Engine):
         self.request_dispatch()
 
     def _store_complete(self, task_run: TaskRun, output: JSON) -> Transition:
-        token, now = task_run.fencing_token, self.clock.now()
-        transition = self._store_result(
-            lambda: self.run_store.complete(task_run.id, token, output, now)
-        )
+        """Buffered: written with the other completions of this loop turn (or at once when
+        the buffer is full, or when there is no loop to write them on later)."""
+        full = self._completions.add(Completion(task_run.id, task_run.fencing_token, output))
         spec = task_run.workflow_run.spec
         if spec.limited:  # a DAG task created now may cancel a running holder elsewhere
+            transition = self._write_completions()
             self._after_concurrency(cancels_running(spec))
-        return transition
+            return transition
+        if full or self._loop is None:
+            return self._write_completions()
+        if not self._completions.flush_posted:
+            self._completions.flush_posted = True
+            self.post(self._flush_completions)
+        return Transition()
+
+    def _flush_completions(self) -> None:
+        """Write what is buffered: on the engine loop after the turn whose attempts
+        finished, before a dispatch, or from a caller about to wait."""
+        with self._lock:
+            if not len(self._completions):
+                return
+            try:
+                self._apply(self._write_completions())
+            except FlowsimError as exc:  # a backend's StoreError: the write failed
+                if self._loop is None:
+                    raise
+                # not the caller's error (it may only be about to wait): reported through
+                # the loop, as a result that cannot be written always was; the task runs
+                # stay held until their leases lapse, and then run again
+                message = "flowsim: buffered task results could not be written"
+                self._loop.call_exception_handler({"message": message, "exception": exc})
+
+    def _write_completions(self) -> Transition:
+        """Write every buffered completion in one ``complete_many``. Called before any
+        other result or cancel is written, so the store sees results in the order the
+        attempts ended, as it would one call at a time."""
+        self._completions.flush_posted = False
+        items = self._completions.take()
+        if not items:
+            return Transition()
+        now = self.clock.now()
+
+        def write() -> Outcome:
+            outcomes = self.run_store.complete_many(items, now)
+            return Outcome(queued=sum(outcome.queued for outcome in outcomes))
+
+        return self._store_result(write)
 
     def _after_concurrency(self, may_cancel: bool) -> None:
         """A concurrency strategy may have cancelled runs (waiters re-read on the change
@@ -273,6 +346,7 @@ class DurableEngine(Engine):
             error = TaskRunError(
                 error.exc, error.exc_type, report.to_json(), error.task_run_external_id
             )
+        self._apply(self._write_completions())
         token, now = task_run.fencing_token, self.clock.now()
         return self._store_result(
             lambda: self.run_store.fail(task_run.id, token, error, non_retryable, now)
@@ -309,6 +383,7 @@ class DurableEngine(Engine):
             self.request_dispatch()
 
     def _store_cancel(self, run_id: str, reason: str) -> set[str]:
+        self._apply(self._write_completions())
         outcome = self.run_store.cancel_run(run_id, reason, self.clock.now())
         self.changes.bump()
         if outcome.queued:
@@ -434,6 +509,7 @@ class DurableEngine(Engine):
     async def wait_many(
         self, runs: Sequence[WorkflowRun], *, fail_fast: bool
     ) -> WorkflowRun | None:
+        self._flush_completions()  # a run that just ran inline here is then seen ended
         watch = _Watch(self, runs, fail_fast, self.current_attempt())
         try:
             while True:
@@ -454,6 +530,7 @@ class DurableEngine(Engine):
                 "run()/result() blocks, and was called on the engine's event loop; use "
                 "'await wf.aio_run(...)' there"
             )
+        self._flush_completions()
         watch = _Watch(self, [run], False, self.current_attempt())
         try:
             while True:
@@ -489,6 +566,10 @@ class DurableEngine(Engine):
 
     def close(self) -> None:
         with self._lock:
+            # results of attempts that ended are written; a lost database loses them, and
+            # their leases then expire and re-run them, as after a crash
+            with contextlib.suppress(DatabaseLostError):
+                self._write_completions()
             self._wake_timer.cancel()
             if self._heartbeat is not None:
                 self._heartbeat.cancel()
@@ -517,7 +598,10 @@ class _Watch:
         self.attempt = attempt if rule is None or not rule.frees_slot else None
         # not at once: the waits a parent begins together (gather) are all in the report
         self.next_check = time.monotonic() + STALL_CHECK_SECONDS / 2
+        self.latest_check = time.monotonic() + STALL_CHECK_CEILING
         self.watched = list(self.pending)
+        #: how far this wait has read the log of ended runs (None: not yet)
+        self.position: int | None = None
         if self.attempt is not None and self.watched:
             engine.attempt_waits.add(self.attempt.task_run.id, self.watched)
         engine.reads.watch(self.watched)
@@ -528,7 +612,14 @@ class _Watch:
         engine = self.engine
         if not self.pending:
             return True, None
-        for view in engine.reads.views(list(self.pending), seen):
+        before = len(self.pending)
+        ended = None
+        if self.position is not None:
+            ended = engine.reads.ended_views(self.pending, seen, self.position)
+        if ended is None:  # the first step, or one that fell behind the log: read all
+            ended = engine.reads.first_views(list(self.pending), seen)
+        views, self.position = ended
+        for view in views:
             run = engine._adopt(view)
             if run.status.is_terminal:
                 del self.pending[run.id]
@@ -536,9 +627,17 @@ class _Watch:
                     return True, run
         if not self.pending:
             return True, None
-        if time.monotonic() >= self.next_check:
-            self.next_check = time.monotonic() + STALL_CHECK_SECONDS
+        now = time.monotonic()
+        progressed = engine.reads.ended_at > now - STALL_CHECK_SECONDS
+        if len(self.pending) < before or progressed:  # look for a deadlock once it stops
+            self.next_check = min(max(self.next_check, now + STALL_CHECK_SECONDS),
+                                  self.latest_check)  # fmt: skip
+        if now >= self.next_check:
             self._check_stall()
+            now = time.monotonic()
+            self.next_check = now + STALL_CHECK_SECONDS
+            spacing = max(STALL_CHECK_CEILING, engine.reads.check_cost / STALL_CHECK_SHARE)
+            self.latest_check = now + spacing
         return False, None
 
     def _check_stall(self) -> None:

@@ -14,6 +14,14 @@ more than half the time goes to re-reading. A read of one run takes a fraction o
 millisecond, so a single round trip gains no latency from it (a fixed 10 ms spacing
 tripled SQLite's p50, 3 to 11 ms).
 
+A re-read asks the store only which runs ended since the last one (``finished_since``, a
+cursor over the order runs ended) and reads those of them awaited here (with only a few
+runs awaited, it reads them directly: the same one round trip, and none extra on the
+latency of a single ``aio_run``): a parent waiting
+on 10,000 children pays per change for what changed, not for every child still pending.
+A pending run's cached view is not refreshed until it ends (a waiter wants terminal
+statuses; a run's QUEUED-to-RUNNING move is not worth a read of every pending run).
+
 One analysis seeded with every awaited run finds each run stuck exactly when an analysis
 seeded with that run alone would: the runs slot holders wait on seed both, and progress
 only flows from a run to the holders waiting on it.
@@ -24,12 +32,22 @@ from __future__ import annotations
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Container, Iterable, Sequence
 from dataclasses import dataclass
 
 from flowsim.engine.deadlock import Stall
 from flowsim.engine.snapshot_stall import find_stall_in_snapshot
 from flowsim.store.protocol import Outcome, RunStore, RunView
+
+#: with this many runs awaited or fewer, a re-read reads them directly (one round trip, as
+#: cheap as asking what ended, and a round trip fewer on a single run's latency path)...
+DIRECT_READ_LIMIT = 16
+#: ...and the ``finished_since`` cursor is still advanced this often
+CURSOR_REFRESH_SECONDS = 1.0
+#: cached views kept for runs nobody awaits yet (a process that only triggers runs must not
+#: keep every view it ever created; past this, those not awaited are dropped and read
+#: from the store if a wait on them begins later)
+SEEDED_LIMIT = 100_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,6 +79,18 @@ class SharedReads:
         self._awaited: Counter[str] = Counter()
         self._views: dict[str, RunView] = {}
         self._views_generation = -1
+        #: ``finished_since`` cursor: taken before the first view is read, so no run that
+        #: ends after its view was read goes unnoticed
+        self._cursor: int | None = None
+        self._cursor_at = 0.0
+        #: when a re-read last found that some run in the store had ended (progress)
+        self.ended_at = 0.0
+        #: ids of runs whose cached view became terminal, in that order; ``_log_base`` is
+        #: the position of its first entry (older ones are dropped)
+        self._log: list[str] = []
+        self._log_base = 0
+        #: seconds the last stall check took (a snapshot of a large backlog is costly)
+        self.check_cost = 0.0
         #: when the last full re-read ended, and how long it took
         self._read_at = 0.0
         self._read_cost = 0.0
@@ -86,22 +116,108 @@ class SharedReads:
 
         Runs not read before (a wait just begun) are read alone, fresh: a parent starting
         a thousand ``aio_run`` waits must not re-read every earlier child a thousand
-        times. Runs read before are re-read, with every other awaited run, once the
-        cache is older than ``seen``; the waiter loops pause for ``read_delay`` first,
+        times. Runs read before are re-read once the cache is older than ``seen`` and
+        the store says they ended (one ``finished_since`` serves every awaited run);
+        the waiter loops pause for ``read_delay`` first,
         where an async waiter can await the pause instead of blocking its loop."""
+        return self.first_views(run_ids, seen)[0]
+
+    def first_views(self, run_ids: Sequence[str], seen: int) -> tuple[list[RunView], int]:
+        """``views``, and the position in the log of ended runs it covers: from there,
+        ``ended_views`` tells a waiter only what ended since."""
+        self.start_cursor()
         with self._read_lock:
             missing = [run_id for run_id in run_ids if run_id not in self._views]
-            if self._views_generation < seen and len(missing) < len(run_ids):
-                generation = self._generation()  # read before the query: it covers this
-                wanted = list(dict.fromkeys([*self._awaited_now(), *run_ids]))
-                started = time.monotonic()
-                self._views = {view.id: view for view in self._store.get_runs(wanted)}
-                self._views_generation = generation
-                self._read_at = time.monotonic()
-                self._read_cost = self._read_at - started
-            elif missing:
+            if len(missing) < len(run_ids):
+                self._refresh(seen, missing)
+            if missing:
                 self._views.update((view.id, view) for view in self._store.get_runs(missing))
-            return [self._views[run_id] for run_id in run_ids]
+            return [self._views[run_id] for run_id in run_ids], self._log_base + len(self._log)
+
+    def ended_views(
+        self, pending: Container[str], seen: int, position: int
+    ) -> tuple[list[RunView], int] | None:
+        """The views of the runs among ``pending`` (all read before) that ended after
+        ``position`` of the log, and the new position: a waiter's step costs what ended,
+        not what it still waits on. None when the log no longer reaches back that far
+        (the caller reads everything with ``first_views``)."""
+        self.start_cursor()
+        with self._read_lock:
+            self._refresh(seen, ())
+            if position < self._log_base:
+                return None
+            views = self._views
+            ended = [
+                views[run_id]
+                for run_id in self._log[position - self._log_base :]
+                if run_id in pending and run_id in views
+            ]
+            return ended, self._log_base + len(self._log)
+
+    def _refresh(self, seen: int, missing: Sequence[str]) -> None:
+        """Read what ended, if the cache is older than generation ``seen``."""
+        if self._views_generation >= seen:
+            return
+        generation = self._generation()  # read before the query: it covers this
+        started = time.monotonic()
+        self._read_ended(missing)
+        self._views_generation = generation
+        self._read_at = time.monotonic()
+        self._read_cost = self._read_at - started
+
+    def _read_ended(self, missing: Sequence[str]) -> None:
+        """Refresh the cached views of the runs that ended since the cursor, log those
+        now terminal, and drop the views (and log entries) no wait needs any more, once
+        they outnumber the awaited runs."""
+        views = self._views
+        awaited = self._awaited_now()
+        now = time.monotonic()
+        if len(awaited) <= DIRECT_READ_LIMIT and now < self._cursor_at + CURSOR_REFRESH_SECONDS:
+            # a few runs awaited: re-read them, one round trip (the cursor is advanced
+            # now and then all the same, so switching back to it reads little)
+            ended = [r for r in awaited if r in views and not views[r].status.is_terminal]
+        else:
+            found = self._store.finished_since(self._cursor)
+            self._cursor, self._cursor_at = found.cursor, now
+            if found.run_ids:
+                self.ended_at = now
+            ended = [
+                run_id
+                for run_id in dict.fromkeys(found.run_ids)
+                if run_id in views and not views[run_id].status.is_terminal
+            ]
+        if ended:
+            for view in self._store.get_runs(ended):
+                views[view.id] = view
+                if view.status.is_terminal:
+                    self._log.append(view.id)
+                    self.ended_at = now
+        limit = 2 * len(awaited) + 64
+        if len(views) > limit:
+            keep = set(awaited).union(missing)
+            self._views = {run_id: view for run_id, view in views.items() if run_id in keep}
+        if len(self._log) > limit:
+            drop = len(self._log) - limit // 2
+            self._log_base += drop
+            del self._log[:drop]
+
+    def seed(self, views: Sequence[RunView]) -> None:
+        """Views of runs just created, read by ``create_runs`` after ``start_cursor``:
+        the cursor will report them when they end, so a wait on them reads nothing
+        until then (a fan-out of 10,000 need not read its 10,000 children back)."""
+        with self._read_lock:
+            if len(self._views) > SEEDED_LIMIT:  # runs created and never awaited here
+                awaited = set(self._awaited_now())
+                self._views = {r: view for r, view in self._views.items() if r in awaited}
+            for view in views:
+                self._views.setdefault(view.id, view)
+
+    def start_cursor(self) -> None:
+        """Take the ``finished_since`` cursor now, if not yet taken (see ``seed``)."""
+        with self._read_lock:
+            if self._cursor is None:
+                self._cursor = self._store.finished_since(None).cursor
+                self._cursor_at = time.monotonic()
 
     def read_delay(self) -> float:
         """Seconds a waiter woken by a change should let pass before it re-reads."""
@@ -118,6 +234,7 @@ class SharedReads:
                     return StallCheck(check.expired, check.stall, check.covers, fresh=False)
                 return StallCheck(Outcome(), None, check.covers, fresh=False)
             covers = frozenset(self._awaited_now())
+            started = time.monotonic()
             expired = self._store.expire(now)
             snapshot = self._store.snapshot(now, list(covers))
             stall = find_stall_in_snapshot(
@@ -125,4 +242,5 @@ class SharedReads:
             )
             self._check = StallCheck(expired, stall, covers, fresh=True)
             self._check_due = time.monotonic() + self._period
+            self.check_cost = self._check_due - self._period - started
             return self._check

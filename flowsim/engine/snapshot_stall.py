@@ -38,13 +38,21 @@ class _Worker:
     workflows: dict[str, object]
     labels: dict[str, LabelValue] = field(default_factory=dict)
     holders: dict[str, HolderLike] = field(default_factory=dict)
+    #: slots used per pool, summed once per set of holders: the analysis asks for every
+    #: queued task run, and summing a thousand holders for each of 10,000 was most of it
+    _used: tuple[int, dict[SlotPool, int]] = (-1, {})
 
     def registers(self, workflow_name: str) -> bool:
         return workflow_name in self.workflows
 
     def free(self, pool: SlotPool) -> int:
-        used = sum(h.task_run.spec.slot_cost for h in self.holders.values() if h.pool is pool)
-        return self.capacity.get(pool, 0) - used
+        count, used = self._used
+        if count != len(self.holders):
+            used = {}
+            for holder in self.holders.values():
+                used[holder.pool] = used.get(holder.pool, 0) + holder.task_run.spec.slot_cost
+            self._used = (len(self.holders), used)
+        return self.capacity.get(pool, 0) - used.get(pool, 0)
 
 
 def _spec(task: str, pool: SlotPool, slot_cost: int) -> TaskSpec:

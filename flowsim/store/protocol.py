@@ -55,6 +55,12 @@ Semantics every store implements exactly:
   refills (``next_wakeup`` reports that instant) or, if no refill can admit it (key never
   put, units above the limit), until a key is put or a dynamic upsert creates one (released
   when the claim ends); its schedule deadline runs.
+- **complete_many** is ``complete`` applied to each item in order, in one transaction:
+  each item is fenced on its own (a stale token rejects that item only), and the outcomes
+  come back in item order. A worker finishing many task runs at once pays for one commit.
+- **finished_since** reads what changed cheaply: the ids of runs that reached a terminal
+  status after a cursor, so a parent waiting on 10,000 children re-reads only those that
+  ended, not every pending one. It may report a run more than once (callers re-read).
 - **expire** does what time alone does: task runs still QUEUED past their schedule
   deadline are CANCELLED (Hatchet's SCHEDULING_TIMED_OUT; never retried); RUNNING task
   runs whose lease expired (their worker stopped heartbeating) are re-queued as a new
@@ -180,6 +186,24 @@ class Outcome:
 
 
 @dataclass(frozen=True, slots=True)
+class Completion:
+    """One finished attempt to record with ``complete_many``: what ``complete`` takes."""
+
+    task_run_id: str
+    token: int
+    output: JSON
+
+
+@dataclass(frozen=True, slots=True)
+class Finished:
+    """What ``finished_since`` found: runs that may have ended after the cursor asked
+    about (ids may repeat across calls), and the cursor to ask with next time."""
+
+    run_ids: tuple[str, ...]
+    cursor: int
+
+
+@dataclass(frozen=True, slots=True)
 class WorkerInfo:
     id: str
     name: str
@@ -270,6 +294,9 @@ class RunStore(DurableLogStore, EvictingStore, Protocol):
 
     def complete(self, task_run_id: str, token: int, output: JSON, now: float) -> Outcome: ...
 
+    def complete_many(self, items: Sequence[Completion], now: float) -> list[Outcome]:
+        """``complete`` of each item, in order, in one transaction; one outcome per item."""
+
     def fail(
         self,
         task_run_id: str,
@@ -296,6 +323,11 @@ class RunStore(DurableLogStore, EvictingStore, Protocol):
 
     def get_runs(self, run_ids: Sequence[str]) -> list[RunView]:
         """The runs, in the order asked; ``RunNotFoundError`` names an unknown id."""
+
+    def finished_since(self, cursor: int | None) -> Finished:
+        """Runs that reached a terminal status after ``cursor`` (a value an earlier call
+        returned). ``None`` asks only for the current cursor (no ids): take it before
+        reading the runs to watch, and nothing that ends after that read is missed."""
 
     def run_ids(self) -> list[str]:
         """Every stored run's id, oldest first: what ``hatchet.runs.views()`` lists."""

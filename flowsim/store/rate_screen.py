@@ -113,6 +113,9 @@ def choose(
     parked by ``park`` no longer among them)."""
     chosen: list[Row] = []
     taken: set[str] = set()
+    #: rows the placement filter passed over: a further read returns them again, and
+    #: they are not admitted twice (the first refusal reserved a peer's slot for them)
+    passed: set[str] = set()
     left = free
     further = 0
     first = True
@@ -121,7 +124,11 @@ def choose(
             placing.restart()
         first = False
         heads = [(row, picked_of(row)) for row in read(left + len(chosen) + further)]
-        heads = [(row, item) for row, item in heads if item.task_run_id not in taken]
+        heads = [
+            (row, item)
+            for row, item in heads
+            if item.task_run_id not in taken and item.task_run_id not in passed
+        ]
         if any(item.spec.rate_limits for _, item in heads):
             screener.prefetch([item for _, item in heads])
         parked: list[tuple[str, float]] = []
@@ -129,6 +136,7 @@ def choose(
         for row, item in heads:
             if placing is not None and not placing.admit(row):
                 passed_over = True
+                passed.add(item.task_run_id)
                 if placing.exhausted():
                     stopped = True
                     break

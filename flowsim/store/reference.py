@@ -23,6 +23,8 @@ from flowsim.store.placement_filter import ClaimFilter, Deferrals
 from flowsim.store.protocol import (
     AttemptView,
     Claim,
+    Completion,
+    Finished,
     HeldTask,
     Outcome,
     QueuedTask,
@@ -98,6 +100,13 @@ class ReferenceStore:
         self._waits: dict[str, tuple[str, ...]] = {}
         #: ends of placement patience this store's claims passed over (``next_wakeup``)
         self._deferred = Deferrals()
+        #: ids of runs in the order they ended: ``finished_since``'s cursor is a position
+        self._ended: list[str] = []
+
+    def _record(self, outcome: Outcome) -> Outcome:
+        """Note the runs an outcome ended, for ``finished_since``."""
+        self._ended.extend(outcome.finished)
+        return outcome
 
     def migrate(self) -> None:
         """Nothing to create: the schema is the Python classes."""
@@ -135,7 +144,7 @@ class ReferenceStore:
             for r in requests
         ]
         runs, transition = self.inner.create_runs(items, now, parent)
-        self._fence_cancelled([transition])
+        self._record(self._outcome([transition]))  # a concurrency strategy may end runs
         return [run_view(run) for run in runs]
 
     def get_runs(self, run_ids: Sequence[str]) -> list[RunView]:
@@ -143,6 +152,12 @@ class ReferenceStore:
 
     def run_ids(self) -> list[str]:
         return list(self.inner.runs)
+
+    def finished_since(self, cursor: int | None) -> Finished:
+        end = len(self._ended)
+        if cursor is None:
+            return Finished((), end)
+        return Finished(tuple(self._ended[cursor:]), end)
 
     # ------------------------------------------------------------ claiming and outcomes
 
@@ -234,7 +249,10 @@ class ReferenceStore:
         if task_run is None:
             return Outcome(accepted=False)
         self._release(task_run_id)
-        return self._outcome([self.inner.complete(task_run, output, now)])
+        return self._record(self._outcome([self.inner.complete(task_run, output, now)]))
+
+    def complete_many(self, items: Sequence[Completion], now: float) -> list[Outcome]:
+        return [self.complete(item.task_run_id, item.token, item.output, now) for item in items]
 
     def fail(
         self, task_run_id: str, token: int, error: TaskRunError, non_retryable: bool, now: float
@@ -243,7 +261,7 @@ class ReferenceStore:
         if task_run is None:
             return Outcome(accepted=False)
         self._release(task_run_id)
-        return self._outcome([self.inner.fail(task_run, error, non_retryable, now)])
+        return self._record(self._outcome([self.inner.fail(task_run, error, non_retryable, now)]))
 
     def _fence_cancelled(self, transitions: Iterable[Transition]) -> None:
         """Running task runs a concurrency strategy cancelled as a side effect are fenced
@@ -263,7 +281,7 @@ class ReferenceStore:
             if task_run not in transition.cancelled:  # fenced below
                 self._release(task_run.id)
                 self._tokens[task_run.id] = self._tokens.get(task_run.id, 0) + 1
-        return self._outcome([transition])
+        return self._record(self._outcome([transition]))
 
     # ------------------------------------------------------------ durable tasks
 
@@ -288,9 +306,12 @@ class ReferenceStore:
         if task_run is None:
             return Outcome(accepted=False)
         self._release(task_run_id)
-        return _merge([self.inner.evict(task_run, resume_at, tuple(awaiting), reason, now)])
+        return self._record(
+            _merge([self.inner.evict(task_run, resume_at, tuple(awaiting), reason, now)])
+        )
+
     def put_rate_limit(self, key: str, limit: int, window: float, now: float) -> Outcome:
-        return _merge([self.inner.put_rate_limit(key, limit, window, now)])
+        return self._record(_merge([self.inner.put_rate_limit(key, limit, window, now)]))
 
     # ------------------------------------------------------------ time
 
@@ -307,7 +328,7 @@ class ReferenceStore:
             self._release(task_run_id)
             reason = lease_lost_reason(task_run.worker_id)
             steps.append(self.inner.requeue_lost(task_run, reason, now))
-        return self._outcome(steps)
+        return self._record(self._outcome(steps))
 
     def next_wakeup(self, now: float) -> float | None:
         candidates = [

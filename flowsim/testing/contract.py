@@ -38,6 +38,7 @@ from flowsim.rules import RunStatus, SlotPool
 from flowsim.store.protocol import (
     AttemptView,
     Claim,
+    Completion,
     HeldTask,
     QueuedTask,
     RunRequest,
@@ -758,6 +759,88 @@ class RunStoreContract(
         task = run.tasks["t"]
         assert (task.status, task.output, task.error) == (RunStatus.COMPLETED, {"answer": 42}, None)
         assert task.attempts == (AttemptView(1, WORKER, 0.0, 1.0, 3.0, "COMPLETED", None),)
+
+    # ------------------------------------------------------------ completing in batches
+
+    def test_complete_many_is_complete_of_each_item_in_order(self, store: RunStore) -> None:
+        """Fenced item by item, DAGs advanced item by item: a stale token, a repeat and an
+        unknown id are rejected alone; the first of two results for one task run wins;
+        of a diamond's two middle tasks completed together, the second creates ``d``."""
+        one, two, three = (create_run(store, single_spec(), 0.0) for _ in range(3))
+        diamond = create_run(store, diamond_spec(), 0.0)
+        held = {claim.run_id: claim for claim in claim_all(store, ["single", "diamond"], 1.0)}
+        a = held[diamond.id]
+        store.complete(a.task_run_id, a.token, {"from": "a"}, 2.0)
+        b, c = claim_all(store, ["diamond"], 3.0)
+        first, second, third = held[one.id], held[two.id], held[three.id]
+        items = [
+            Completion(first.task_run_id, first.token, {"n": 1}),
+            Completion(b.task_run_id, b.token, {"from": "b"}),
+            Completion(first.task_run_id, first.token, {"n": 2}),
+            Completion(third.task_run_id, third.token + 1, {"stale": True}),
+            Completion("no-such-task-run", 1, {}),
+            Completion(c.task_run_id, c.token, {"from": "c"}),
+            Completion(second.task_run_id, second.token, None),
+            Completion(third.task_run_id, third.token, {"n": 3}),
+        ]
+        outcomes = store.complete_many(items, 4.0)
+        assert [(o.accepted, o.finished, o.queued) for o in outcomes] == [
+            (True, (one.id,), 0),
+            (True, (), 0),
+            (False, (), 0),
+            (False, (), 0),
+            (False, (), 0),
+            (True, (), 1),
+            (True, (two.id,), 0),
+            (True, (three.id,), 0),
+        ]
+        runs = {view.id: view for view in store.get_runs([one.id, two.id, three.id])}
+        outputs = [runs[run.id].tasks["t"].output for run in (one, two, three)]
+        assert outputs == [{"n": 1}, None, {"n": 3}]
+        for view in runs.values():
+            assert (view.status, view.finished_at) == (RunStatus.COMPLETED, 4.0)
+            assert view.tasks["t"].attempts == (
+                AttemptView(1, WORKER, 0.0, 1.0, 4.0, "COMPLETED", None),
+            )
+        d = _only(claim_all(store, ["diamond"], 5.0))
+        assert (d.task, d.parent_outputs) == ("d", {"b": {"from": "b"}, "c": {"from": "c"}})
+
+    def test_complete_many_of_no_items_changes_nothing(self, store: RunStore) -> None:
+        view = create_run(store, single_spec(), 0.0)
+        _only(claim_all(store, ["single"], 1.0))
+        assert store.complete_many([], 2.0) == []
+        assert get_run(store, view.id).status is RunStatus.RUNNING
+
+    # ------------------------------------------------------------ finished runs
+
+    def test_finished_since_names_the_runs_that_ended_after_the_cursor(
+        self, store: RunStore
+    ) -> None:
+        """Whatever ends a run (a result, a failure, a cancel, a schedule timeout) puts it
+        in the next read; a run still going never appears; ``None`` only starts a cursor."""
+        completed, failed, cancelled, pending = (
+            create_run(store, single_spec(), 0.0) for _ in range(4)
+        )
+        start = store.finished_since(None)
+        assert start.run_ids == ()
+        claims = {c.run_id: c for c in claim_all(store, ["single"], 1.0, free=2)}
+        done = claims[completed.id]
+        store.complete(done.task_run_id, done.token, {}, 2.0)
+        after_one = store.finished_since(start.cursor)
+        assert completed.id in after_one.run_ids
+        assert {failed.id, cancelled.id, pending.id}.isdisjoint(after_one.run_ids)
+        broken = claims[failed.id]
+        store.fail(broken.task_run_id, broken.token, task_error(), True, 3.0)
+        store.cancel_run(cancelled.id, "stop", 3.0)
+        after_three = store.finished_since(after_one.cursor)
+        assert {failed.id, cancelled.id} <= set(after_three.run_ids)
+        assert pending.id not in after_three.run_ids
+        timeout = single_spec().tasks["t"].schedule_timeout
+        store.expire(timeout + 1.0)
+        last = store.finished_since(after_three.cursor)
+        assert pending.id in last.run_ids
+        ended = {*after_one.run_ids, *after_three.run_ids, *last.run_ids}
+        assert ended == {completed.id, failed.id, cancelled.id, pending.id}
 
     # ------------------------------------------------------------ retries
 

@@ -41,6 +41,7 @@ from flowsim.rate_limits import RateLimitSpec
 from flowsim.rules import ConcurrencyStrategy, RunStatus, SlotPool
 from flowsim.store.protocol import (
     Claim,
+    Completion,
     Outcome,
     RunRequest,
     RunStore,
@@ -175,6 +176,9 @@ def make_parity_machine(
             self.views: list[RunView] = []
             #: reference task run id -> the batches of children it spawned
             self.spawned: dict[str, list[list[RunRequest]]] = {}
+            #: the store's ``finished_since`` cursor, and every run it has reported ended
+            self.finish_cursor = self.other.finished_since(None).cursor
+            self.reported_ended: set[str] = set()
 
         def teardown(self) -> None:
             self.ref.close()
@@ -458,6 +462,26 @@ def make_parity_machine(
             )
 
         @precondition(lambda self: bool(self.tokens))
+        @rule(data=st.data(), stales=st.lists(STALE, min_size=1, max_size=4))
+        def complete_many(self, data: st.DataObject, stales: list[bool]) -> None:
+            """The store's ``complete_many`` against the reference's ``complete`` of each
+            item in turn: a batch may mix stale tokens, repeats and DAG tasks."""
+            ref_items: list[Completion] = []
+            other_items: list[Completion] = []
+            for position, stale in enumerate(stales):
+                task = self._target(data, stale)
+                ref_token, other_token = self._token_of(task, stale)
+                output = {"value": position, "at": self.now}
+                ref_items.append(Completion(task, ref_token, output))
+                other_items.append(Completion(self.task_ids[task], other_token, output))
+            ref = [self.ref.complete(i.task_run_id, i.token, i.output, self.now) for i in ref_items]
+            other = self.other.complete_many(other_items, self.now)
+            assert len(other) == len(other_items), "complete_many: one outcome per item"
+            for position, (left, right) in enumerate(zip(ref, other, strict=True)):
+                what = f"complete_many item {position} (stales={stales}, now={self.now})"
+                self._same_outcome(what, left, right)
+
+        @precondition(lambda self: bool(self.tokens))
         @rule(
             data=st.data(),
             stale=STALE,
@@ -571,6 +595,28 @@ def make_parity_machine(
             self.other.set_waiting(self.task_ids[task], [other for _, other in pairs])
 
         # -------------------------------------------------------- what must stay equal
+
+        @invariant()
+        def finished_since_reports_every_ended_run(self) -> None:
+            """Read from cursor to cursor, ``finished_since`` has named exactly the runs
+            that are terminal (ids may repeat, none may be missing or still running)."""
+            found = self.other.finished_since(self.finish_cursor)
+            self.finish_cursor = found.cursor
+            self.reported_ended.update(str(self._to_ref(run_id)) for run_id in found.run_ids)
+            ended = {
+                ref
+                for ref, view in zip(
+                    [ref for ref, _ in self.runs],
+                    self.ref.get_runs([ref for ref, _ in self.runs]),
+                    strict=True,
+                )
+                if view.status.is_terminal
+            }
+            if self.reported_ended != ended:
+                raise ParityError(
+                    f"finished_since(now={self.now}) reported {sorted(self.reported_ended)}, "
+                    f"the runs that ended are {sorted(ended)}"
+                )
 
         @invariant()
         def same_observable_state(self) -> None:

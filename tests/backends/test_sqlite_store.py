@@ -372,6 +372,32 @@ def test_an_expired_lease_requeues_without_using_a_retry(db_path: Path) -> None:
     run_on_both(lease_script, db_path)
 
 
+def parked_script(store: RunStore, trace: Trace) -> None:
+    """A durable task run evicted until its child ends is released by the next ``expire``
+    once the child has ended, though no clock is due then (SQLite's ``expire`` first looks
+    for work due in a read transaction: that look must see the parked task run too)."""
+    parent_view = create_run(store, single_spec("parent"), 0.0)
+    parent = only(trace.claims(claim_all(store, ["parent"], 1.0)))
+    (child_view,) = store.create_runs(
+        [run_request(single_spec("child"))], 2.0, parent.task_run_id, parent.token
+    )
+    evicted = store.evict(parent.task_run_id, parent.token, None, [child_view.id], "ttl", 3.0)
+    assert trace.outcome(evicted).accepted
+    child = only(trace.claims(claim_all(store, ["child", "parent"], 4.0)))
+    assert child.run_id == child_view.id  # the parent stays parked while its child runs
+    done = store.complete(child.task_run_id, child.token, {"c": 1}, 5.0)
+    assert trace.outcome(done).finished == (child_view.id,)
+    wakeup = store.next_wakeup(6.0)
+    assert wakeup is None or wakeup > 6.0  # nothing is due by the clock
+    assert trace.outcome(store.expire(6.0)).queued == 1
+    restored = only(trace.claims(claim_all(store, ["parent"], 7.0)))
+    assert restored.run_id == parent_view.id
+
+
+def test_an_evicted_task_run_is_released_by_expire_once_its_child_ended(db_path: Path) -> None:
+    run_on_both(parked_script, db_path)
+
+
 def diamond_script(store: RunStore, trace: Trace) -> None:
     view = create_run(store, diamond_spec(), 0.0, {"x": 1})
     assert list(view.tasks) == ["a"]

@@ -1,0 +1,117 @@
+"""How a worker on a durable store batches its writes (``flowsim.engine.batching``): the
+children that finish in one loop turn are written by one ``complete_many``, one claim
+takes at most ``claim_batch`` task runs, and a parent waiting on many children reads back
+only the children that ended. On ``memory://`` none of this applies (there is no store
+round trip to save), so those cases skip."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any
+
+import pytest
+from pydantic import BaseModel
+
+from flowsim import Context, EmptyModel, Hatchet
+from flowsim.engine.batching import (
+    CLAIM_BATCH_VARIABLE,
+    DEFAULT_CLAIM_BATCH,
+    claim_batch_from_environment,
+)
+from flowsim.engine.durable import DurableEngine
+from flowsim.errors import ConfigurationError
+
+CHILDREN = 60
+
+
+class Item(BaseModel):
+    i: int
+
+
+def _durable(hatchet: Hatchet) -> DurableEngine:
+    engine = hatchet.engine
+    if not isinstance(engine, DurableEngine):
+        pytest.skip("the in-memory backend has no store writes to batch")
+    return engine
+
+
+def _fan_out(hatchet: Hatchet, slots: int = 1_000) -> Callable[[], Any]:
+    """A parent spawning CHILDREN trivial children with ``aio_run_many``."""
+
+    @hatchet.task(name="batch-child", input_validator=Item)
+    async def child(input: Item, ctx: Context) -> dict[str, int]:
+        return {"i": input.i}
+
+    @hatchet.task(name="batch-parent")
+    async def parent(input: EmptyModel, ctx: Context) -> dict[str, Any]:
+        results = await child.aio_run_many(
+            [child.create_bulk_run_item(Item(i=i)) for i in range(CHILDREN)]
+        )
+        return {"sum": sum(r["i"] for r in results)}
+
+    async def run() -> Any:
+        async with hatchet.worker("batch-worker", slots=slots, workflows=[parent, child]):
+            return await parent.aio_run()
+
+    return run
+
+
+class _Spy:
+    """Records the calls of some store methods while passing them through."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch, store: object, names: Sequence[str]):
+        self.calls: dict[str, list[tuple[Any, ...]]] = {name: [] for name in names}
+        for name in names:
+            real = getattr(store, name)
+
+            def spy(*args: Any, _real: Any = real, _name: str = name, **kwargs: Any) -> Any:
+                self.calls[_name].append(args)
+                return _real(*args, **kwargs)
+
+            monkeypatch.setattr(store, name, spy)
+
+
+@pytest.fixture
+def spied(hatchet: Hatchet, monkeypatch: pytest.MonkeyPatch) -> Iterator[_Spy]:
+    store = _durable(hatchet).run_store
+    yield _Spy(monkeypatch, store, ["complete", "complete_many", "claim", "get_runs"])
+
+
+async def test_children_that_finish_together_are_written_in_few_transactions(
+    hatchet: Hatchet, spied: _Spy
+) -> None:
+    assert await _fan_out(hatchet)() == {"sum": sum(range(CHILDREN))}
+    assert spied.calls["complete"] == []  # every completion goes through complete_many
+    batches = [items for items, _ in spied.calls["complete_many"]]
+    assert sum(len(items) for items in batches) == CHILDREN + 1  # the children and the parent
+    assert len(batches) <= CHILDREN // 10, f"{len(batches)} transactions for {CHILDREN + 1}"
+
+
+async def test_one_claim_takes_at_most_claim_batch_and_the_worker_still_fills_its_slots(
+    hatchet: Hatchet, spied: _Spy
+) -> None:
+    _durable(hatchet).claim_batch = 7
+    assert await _fan_out(hatchet)() == {"sum": sum(range(CHILDREN))}
+    asked = [args[3] for args in spied.calls["claim"]]  # (worker, workflows, pool, free, ...)
+    assert asked and max(asked) == 7, asked
+
+
+async def test_a_waiting_parent_reads_back_each_child_about_once(
+    hatchet: Hatchet, spied: _Spy
+) -> None:
+    """Not every pending child after every change (quadratic): the children are known
+    from ``create_runs``, and only those ``finished_since`` names are read again."""
+    assert await _fan_out(hatchet, slots=5)() == {"sum": sum(range(CHILDREN))}
+    read = sum(len(args[0]) for args in spied.calls["get_runs"])
+    assert read <= 2 * CHILDREN, f"{read} run views read for {CHILDREN} children"
+
+
+def test_claim_batch_comes_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv(CLAIM_BATCH_VARIABLE, raising=False)
+    assert claim_batch_from_environment() == DEFAULT_CLAIM_BATCH
+    monkeypatch.setenv(CLAIM_BATCH_VARIABLE, "250")
+    assert claim_batch_from_environment() == 250
+    for bad in ("0", "-3", "many"):
+        monkeypatch.setenv(CLAIM_BATCH_VARIABLE, bad)
+        with pytest.raises(ConfigurationError, match=f"{CLAIM_BATCH_VARIABLE}={bad!r}"):
+            claim_batch_from_environment()
