@@ -18,13 +18,20 @@ from dataclasses import dataclass
 from typing import Final
 
 from flowsim import errors, rules, sdk
-from flowsim.sdk import events, scheduling
+from flowsim.sdk import conditions, events, scheduling
 
 ROOT: Final = "hatchet_sdk"
 
 #: The objects flowsim implements, under their hatchet_sdk names.
 FLOWSIM: Final[Mapping[str, object]] = {
+    "Action": conditions.Action,
     "BaseWorkflow": sdk.BaseWorkflow,
+    "Condition": conditions.Condition,
+    "OrGroup": conditions.OrGroup,
+    "ParentCondition": conditions.ParentCondition,
+    "SleepCondition": conditions.SleepCondition,
+    "UserEventCondition": conditions.UserEventCondition,
+    "or_": conditions.or_,
     "Context": sdk.Context,
     "CronClient": scheduling.CronClient,
     "CronWorkflows": scheduling.CronWorkflows,
@@ -64,7 +71,6 @@ REFUSED_NAMES: Final[Mapping[str, str]] = _names(
         "cel": "CELClient CELEvaluationResult CELFailure CELSuccess",
         "client-config": "Client ClientConfig ClientTLSConfig HealthcheckConfig TenacityConfig",
         "concurrency": "ConcurrencyExpression ConcurrencyLimitStrategy",
-        "conditions": "Condition OrGroup ParentCondition SleepCondition UserEventCondition or_",
         "dedupe": "DedupeViolationError",
         "dependency-injection": "Depends DependencyFunc InvalidDependencyError",
         "embedded": "EmbeddedHatchetConfig",
@@ -139,7 +145,6 @@ REFUSED_MODULES: Final[Mapping[str, str]] = {
         "clients.listeners": "run-listener",
         "clients.rest": "rest-api",
         "clients.v1": "rest-api",
-        "conditions": "conditions",
         "config": "client-config",
         "connection": "grpc",
         "context.pre_eviction": "eviction",
@@ -215,15 +220,16 @@ def children(package: str) -> frozenset[str]:
 #: submodules can be imported, as in hatchet_sdk.
 MODULES: Final[Mapping[str, AliasSpec]] = {
     ROOT: _spec(
-        "Context DurableContext EmptyModel FailedTaskRunExceptionGroup Hatchet "
-        "NonRetryableException Priority PushEventOptions RunStatus Task TaskRunError "
-        "TaskRunRef TriggerWorkflowOptions Worker WorkflowRunRef WorkflowRunTriggerConfig",
+        "Condition Context DurableContext EmptyModel FailedTaskRunExceptionGroup Hatchet "
+        "NonRetryableException OrGroup ParentCondition Priority PushEventOptions RunStatus "
+        "SleepCondition Task TaskRunError TaskRunRef TriggerWorkflowOptions UserEventCondition "
+        "Worker WorkflowRunRef WorkflowRunTriggerConfig or_",
         # every other export of hatchet_sdk 1.43.1
         "APIError APIErrors APIMeta APIMetaAuth APIMetaIntegration APIResourceMeta APIToken "
         "AcceptInviteRequest BulkCancelReplayOpts BulkPushEventOptions "
         "BulkPushEventWithMetadata BulkTriggerIdempotencyCollisionError CELEvaluationResult "
         "CELFailure CELSuccess ClientConfig ClientTLSConfig ConcurrencyExpression "
-        "ConcurrencyLimitStrategy Condition CreateAPITokenRequest CreateAPITokenResponse "
+        "ConcurrencyLimitStrategy CreateAPITokenRequest CreateAPITokenResponse "
         "CreatePullRequestFromStepRun CreateTenantInviteRequest CreateTenantRequest "
         "CreateWorkflowVersionOpts DedupeViolationError DefaultFilter Depends "
         "DesiredWorkerLabel EmbeddedHatchetConfig Event EventData EventKeyList EventList "
@@ -231,22 +237,22 @@ MODULES: Final[Mapping[str, AliasSpec]] = {
         "EvictionNotSupportedError EvictionPolicy GetStepRunDiffResponse HealthcheckConfig "
         "IdempotencyCollisionError Job JobRun JobRunStatus ListAPITokensResponse "
         "ListPullRequestsResponse LogLine LogLineLevel LogLineList LogLineOrderByDirection "
-        "LogLineOrderByField NonDeterminismError OTelAttribute OpenTelemetryConfig OrGroup "
-        "PaginationResponse ParentCondition PullRequest PullRequestState "
+        "LogLineOrderByField NonDeterminismError OTelAttribute OpenTelemetryConfig "
+        "PaginationResponse PullRequest PullRequestState "
         "RateLimit RateLimitDuration RejectInviteRequest ReplayEventRequest RerunStepRunRequest "
         "RetryAfterException RunEventListener RunFilter ScheduleTriggerWorkflowOptions "
-        "SleepCondition SlotType StatusBasedIdempotencyConfig StepRun StepRunDiff "
+        "SlotType StatusBasedIdempotencyConfig StepRun StepRunDiff "
         "StepRunEventType StepRunStatus StickyStrategy TTLBasedIdempotencyConfig TaskDefaults "
         "TenacityConfig Tenant TenantInvite TenantInviteList TenantList TenantMember "
         "TenantMemberList TenantMemberRole TriggerWorkflowRunRequest UpdateTenantInviteRequest "
-        "User UserEventCondition UserLoginRequest UserRegisterRequest UserTenantMembershipsList "
+        "User UserLoginRequest UserRegisterRequest UserTenantMembershipsList "
         "UserTenantPublic V1TaskStatus V1WebhookHMACAlgorithm V1WebhookHMACEncoding "
         "V1WebhookSourceName WorkerContext WorkerLabel WorkerLabelComparator WorkerList "
         "WorkerStartOptions WorkerStatus Workflow WorkflowConfig WorkflowList WorkflowRun "
         "WorkflowRunEventType WorkflowRunList WorkflowRunStatus WorkflowRunTriggeredBy "
         "WorkflowTag WorkflowTriggerCronRef WorkflowTriggerEventRef WorkflowTriggers "
         "WorkflowVersion WorkflowVersionDefinition WorkflowVersionMeta "
-        "is_in_hatchet_serialization_context or_ remove_null_unicode_character",
+        "is_in_hatchet_serialization_context remove_null_unicode_character",
         package=True,
     ),
     f"{ROOT}.hatchet": _spec(
@@ -266,12 +272,15 @@ MODULES: Final[Mapping[str, AliasSpec]] = {
         "DesiredWorkerLabel IdempotencyCollisionError RateLimitDuration "
         "ScheduleTriggerWorkflowOptions TaskRunDetail V1TaskStatus WorkflowRunDetail",
     ),
+    f"{ROOT}.conditions": _spec(
+        "Action Condition OrGroup ParentCondition SleepCondition UserEventCondition or_"
+    ),
     f"{ROOT}.context": _spec("", package=True),
     f"{ROOT}.context.context": _spec(
-        "Context DurableContext EventClient TaskRunError WorkflowRunTriggerConfig",
+        "Context DurableContext EventClient OrGroup SleepCondition TaskRunError "
+        "UserEventCondition WorkflowRunTriggerConfig",
         "AdminClient DispatcherClient DurableEventListener DurableSpawnResult "
-        "MemoNowResult OrGroup RunsClient SleepCondition SleepResult UserEventCondition "
-        "WorkerContext WorkerLabel",
+        "MemoNowResult RunsClient SleepResult WorkerContext WorkerLabel",
     ),
     f"{ROOT}.exceptions": _spec(
         "FailedTaskRunExceptionGroup IllegalTaskOutputError NonRetryableException TaskRunError",
@@ -281,10 +290,10 @@ MODULES: Final[Mapping[str, AliasSpec]] = {
     ),
     f"{ROOT}.runnables": _spec("", package=True),
     f"{ROOT}.runnables.task": _spec(
-        "Context DurableContext Priority Task",
-        "ConcurrencyExpression Condition DependencyFunc Depends DesiredWorkerLabel "
-        "EvictionPolicy InvalidDependencyError OrGroup ParentCondition SleepCondition "
-        "UserEventCondition WorkerContext",
+        "Condition Context DurableContext OrGroup ParentCondition Priority SleepCondition Task "
+        "UserEventCondition",
+        "ConcurrencyExpression DependencyFunc Depends DesiredWorkerLabel "
+        "EvictionPolicy InvalidDependencyError WorkerContext",
     ),
     f"{ROOT}.runnables.types": _spec(
         "EmptyModel Priority",
@@ -294,9 +303,10 @@ MODULES: Final[Mapping[str, AliasSpec]] = {
     ),
     f"{ROOT}.runnables.workflow": _spec(
         "BaseWorkflow Context CronWorkflows DurableContext EmptyModel Priority Standalone Task "
-        "TaskRunRef TriggerWorkflowOptions Workflow WorkflowRunRef WorkflowRunTriggerConfig",
-        "ComputedTaskParameters ConcurrencyExpression Condition "
-        "DesiredWorkerLabel EvictionPolicy MCPProvider OrGroup RateLimit RunEventListener "
+        "TaskRunRef TriggerWorkflowOptions Workflow WorkflowRunRef WorkflowRunTriggerConfig "
+        "Condition OrGroup",
+        "ComputedTaskParameters ConcurrencyExpression "
+        "DesiredWorkerLabel EvictionPolicy MCPProvider RateLimit RunEventListener "
         "ScheduleTriggerWorkflowOptions TaskDefaults TypedTriggerWorkflowRunConfig V1Filter "
         "V1TaskStatus V1TaskSummary WorkflowConfig WorkflowModel",
     ),

@@ -24,6 +24,7 @@ from typing import TypeVar
 from flowsim import rules
 from flowsim.clock import Clock, SystemClock
 from flowsim.deadlines import DeadlineQueue
+from flowsim.engine.conditions import ConditionWaits
 from flowsim.engine.crons import CronTable, DeclaresCrons
 from flowsim.engine.eager import resume
 from flowsim.engine.missing import MissingTask
@@ -64,7 +65,7 @@ def _cancel_task(task: asyncio.Task[None]) -> None:
     task.cancel()
 
 
-class Engine(Waiting):
+class Engine(ConditionWaits, Waiting):
     def __init__(self, url: str, clock: Clock | None = None) -> None:
         super().__init__()
         self.url = url
@@ -485,6 +486,8 @@ class Engine(Waiting):
 
     def _apply(self, transition: Transition) -> None:
         """Act on a store transition: wake waiters, arm retry timers, dispatch."""
+        if transition.signals:
+            self._signals_fired(transition.signals)
         for run in transition.finished:
             self._finish_waiters(run)
         if transition.finished and self._saturated_pools:

@@ -34,7 +34,7 @@ _HARMLESS = frozenset({"description", "version", "debug"})
 HATCHET_OPTIONS_NOT_MODELLED = frozenset(
     {
         "concurrency", "rate_limits", "desired_worker_labels", "sticky",
-        "wait_for", "skip_if", "cancel_if", "default_filters", "idempotency", "eviction_policy",
+        "default_filters", "idempotency", "eviction_policy",
         "desired_worker_id", "lifespan", "task_defaults",
     }
 )  # fmt: skip

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from flowsim.engine.runtime import AttemptState
 from flowsim.errors import TaskRunError, UnsupportedFeatureError
 from flowsim.rules import RunStatus
+from flowsim.sdk.conditions import OrGroup, SleepCondition, UserEventCondition, wait_conditions
 from flowsim.sdk.types import Duration, to_seconds
 
 if TYPE_CHECKING:
@@ -108,8 +109,11 @@ class Context:
         return None
 
     def was_skipped(self, task: Task[Any]) -> bool:
+        """hatchet_sdk: the parent's output has ``"skipped": True`` (a ``skip_if`` held,
+        or every one of its own parents was skipped)."""
         parent = self._run.tasks.get(task.name)
-        return parent is not None and parent.output == {"skipped": True}
+        output = parent.output if parent is not None else None
+        return isinstance(output, dict) and output.get("skipped") is True
 
     def task_output(self, task: Task[R]) -> R:
         """A parent's output, validated with the parent's return type (hatchet_sdk)."""
@@ -234,5 +238,20 @@ class DurableContext(Context):
             handle.cancel()
         return {"sleep_duration_seconds": seconds}
 
-    async def aio_wait_for(self, signal_key: str, *conditions: Any) -> dict[str, Any]:
-        raise self._unsupported("DurableContext.aio_wait_for (events and conditions)")
+    async def aio_wait_for(
+        self,
+        signal_key: str,
+        *conditions: SleepCondition | UserEventCondition | OrGroup,
+        label: str | None = None,
+    ) -> dict[str, Any]:
+        """Wait durably until the conditions hold (AND across arguments, OR within an
+        ``or_``): a sleep on the engine's clock, an event pushed after the wait began.
+        Returns hatchet_sdk's shape, ``{"CREATE": {readable_data_key: [data]}}`` for the
+        conditions that held (an event's data is its payload). The wait is stored, so an
+        event pushed by another process sharing the backend reaches it."""
+        where = f"{self.workflow_name}/{self.task_name}: aio_wait_for({signal_key!r})"
+        specs = wait_conditions(where, conditions)
+        engine = self._attempt.engine
+        wait_id = engine.open_signal_wait(self._attempt, specs)
+        result: dict[str, Any] = await engine.await_signal(wait_id)
+        return result

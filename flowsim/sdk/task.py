@@ -15,6 +15,7 @@ from pydantic_core import to_jsonable_python
 from flowsim import rules
 from flowsim.engine.runtime import AttemptState
 from flowsim.errors import ConfigurationError, IllegalTaskOutputError, InvalidInputError
+from flowsim.sdk.conditions import Condition, OrGroup, task_conditions
 from flowsim.sdk.context import Context, DurableContext
 from flowsim.sdk.types import Duration, to_seconds
 from flowsim.store.records import JSON, TaskSpec
@@ -78,6 +79,10 @@ class TaskSettings:
     #: hatchet_sdk's StepType: "default", "on_failure" or "on_success"; the last two get a
     #: name suffix and are placed in the DAG by the workflow, not by ``parents=``
     kind: str = "default"
+    #: hatchet_sdk's condition lists (``flowsim.sdk.conditions``)
+    wait_for: tuple[Condition | OrGroup, ...] = ()
+    skip_if: tuple[Condition | OrGroup, ...] = ()
+    cancel_if: tuple[Condition | OrGroup, ...] = ()
 
 
 #: hatchet_sdk appends these to the task name of an on-failure / on-success task.
@@ -119,6 +124,9 @@ class Task(Generic[R]):
             durable=settings.durable,
             slot_cost=settings.slot_cost or 1,
             on_failure=settings.kind == "on_failure",
+            conditions=task_conditions(
+                where, self.parent_names, settings.wait_for, settings.skip_if, settings.cancel_if
+            ),
         )
         self.output_validator = output_adapter(fn)
 

@@ -17,6 +17,7 @@ from flowsim import rules
 from flowsim.engine.crons import CronTrigger, check_expression
 from flowsim.engine.engine import Engine
 from flowsim.errors import UnsupportedFeatureError, WorkflowDefinitionError
+from flowsim.sdk.conditions import Condition, OrGroup
 from flowsim.sdk.hooks import WorkflowHooks
 from flowsim.sdk.refs import TaskRunRef, WorkflowRunRef, outcome, outcome_or_error
 from flowsim.sdk.scheduling import (
@@ -479,11 +480,16 @@ class Workflow(BaseWorkflow, WorkflowHooks):
         backoff_factor: float | None = None,
         backoff_max_seconds: int | None = None,
         slot_cost: int | None = None,
+        wait_for: list[Condition | OrGroup] | None = None,
+        skip_if: list[Condition | OrGroup] | None = None,
+        cancel_if: list[Condition | OrGroup] | None = None,
         **unsupported: Any,
     ) -> Callable[[TaskFunction], Task[Any]]:
         settings = TaskSettings(
             name, schedule_timeout, execution_timeout, tuple(parents or ()), retries,
             backoff_factor, backoff_max_seconds, slot_cost, durable=False,
+            wait_for=tuple(wait_for or ()), skip_if=tuple(skip_if or ()),
+            cancel_if=tuple(cancel_if or ()),
         )  # fmt: skip
         return self._decorator(settings, unsupported)
 
@@ -496,11 +502,16 @@ class Workflow(BaseWorkflow, WorkflowHooks):
         retries: int = 0,
         backoff_factor: float | None = None,
         backoff_max_seconds: int | None = None,
+        wait_for: list[Condition | OrGroup] | None = None,
+        skip_if: list[Condition | OrGroup] | None = None,
+        cancel_if: list[Condition | OrGroup] | None = None,
         **unsupported: Any,
     ) -> Callable[[TaskFunction], Task[Any]]:
         settings = TaskSettings(
             name, schedule_timeout, execution_timeout, tuple(parents or ()), retries,
             backoff_factor, backoff_max_seconds, durable=True,
+            wait_for=tuple(wait_for or ()), skip_if=tuple(skip_if or ()),
+            cancel_if=tuple(cancel_if or ()),
         )  # fmt: skip
         return self._decorator(settings, unsupported)
 

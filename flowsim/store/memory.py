@@ -18,9 +18,11 @@ from flowsim import rules
 from flowsim.deadlines import DeadlineQueue
 from flowsim.errors import RunNotFoundError, TaskRunError
 from flowsim.rules import RunStatus, SlotPool
-from flowsim.store.dag import advance
+from flowsim.store import conditions as cond
+from flowsim.store.dag import advance, start_task
 from flowsim.store.failures import decide, schedule_timeout_reason
 from flowsim.store.records import JSON, Attempt, TaskRun, WorkflowRun, WorkflowSpec
+from flowsim.store.waits import Fired, Wait, WaitBook
 
 
 @dataclass(slots=True)
@@ -44,6 +46,14 @@ class Transition:
     finished: list[WorkflowRun] = field(default_factory=list)
     queued: int = 0
     retry_at: list[float] = field(default_factory=list)
+    #: durable waits (``aio_wait_for``) whose conditions fired: their results are ready
+    signals: list[str] = field(default_factory=list)
+
+    def merge(self, other: Transition) -> None:
+        self.finished.extend(other.finished)
+        self.queued += other.queued
+        self.retry_at.extend(other.retry_at)
+        self.signals.extend(other.signals)
 
 
 QueueKey = tuple[str, SlotPool]
@@ -66,6 +76,10 @@ class MemoryStore:
         prefix = uuid.uuid4().hex
         self._id_prefix = f"{prefix[:8]}-{prefix[8:12]}-4{prefix[13:16]}-8{prefix[17:20]}-"
         self._ids = itertools.count(1)
+        #: held tasks (by task run id) and durable waits, until their conditions fire
+        self.waits = WaitBook()
+        self._durable_waits: dict[str, str] = {}
+        self._wait_results: dict[str, JSON] = {}
 
     # ------------------------------------------------------------ ids and lookups
 
@@ -132,6 +146,11 @@ class MemoryStore:
                 self._children[spawn_key] = run
             ready_at = item.run_at if item.run_at is not None and item.run_at > now else now
             for name in run.spec.roots:
+                if run.spec.tasks[name].conditions:
+                    started = self._start_with_conditions(run, name, now, ready_at)
+                    if started is not None:
+                        transition.merge(started)
+                        continue
                 self._create_task(run, name, now, run.priority, ready_at)
                 if ready_at > now:
                     transition.retry_at.append(ready_at)
@@ -140,11 +159,35 @@ class MemoryStore:
             created.append(run)
         return created, transition
 
+    def _start_with_conditions(
+        self, run: WorkflowRun, name: str, now: float, ready_at: float
+    ) -> Transition | None:
+        """A root task with conditions: held from its ready time (a scheduled run's
+        ``run_at``) until they decide, or decided at once as a DAG task would be (None:
+        queue it as any root)."""
+        _, action, satisfied = start_task(run.spec, name, set(), dict)
+        if action is cond.Action.QUEUE:
+            return None
+        task_run = self._create_task(run, name, now, run.priority, ready_at, held=True)
+        if action is None:
+            conditions = task_run.spec.conditions
+            self.waits.add(Wait(task_run.id, conditions, ready_at, satisfied))
+            due = cond.wake_at(conditions, ready_at, satisfied)
+            return Transition(retry_at=[due] if due is not None else [])
+        return self._resolve(task_run, action, now)
+
     def _create_task(
-        self, run: WorkflowRun, name: str, now: float, priority: int, ready_at: float | None = None
+        self,
+        run: WorkflowRun,
+        name: str,
+        now: float,
+        priority: int,
+        ready_at: float | None = None,
+        held: bool = False,
     ) -> TaskRun:
         """Queue a new task run; with a later ``ready_at`` (a scheduled run's root task) it
-        waits as a retry waits out its backoff, and its schedule clock starts then."""
+        waits as a retry waits out its backoff, and its schedule clock starts then. A
+        ``held`` one stays QUEUED but unclaimable until its conditions decide."""
         spec = run.spec.tasks[name]
         task_run = TaskRun(
             id=self._new_id(),
@@ -157,6 +200,8 @@ class MemoryStore:
         )
         run.tasks[name] = task_run
         self.task_runs[task_run.id] = task_run
+        if held:
+            return task_run
         if task_run.ready_at > now:
             self._wait_until_ready(task_run)
         else:
@@ -264,6 +309,7 @@ class MemoryStore:
         return Transition(queued=1)
 
     def cancel_task(self, task_run: TaskRun, reason: str, now: float) -> Transition:
+        self.waits.discard(task_run.id)
         task_run.status = RunStatus.CANCELLED
         task_run.error = TaskRunError(reason, "CancelledError", "", task_run.id)
         if task_run.attempts and task_run.attempts[-1].finished_at is None:
@@ -323,12 +369,32 @@ class MemoryStore:
                 run.finished_at = now
                 transition.finished.append(run)
             return transition
-        step = advance(run.spec, run.statuses(), run.status.is_terminal)
+        skipped = {name for name, task in run.tasks.items() if task.skipped}
+        step = advance(
+            run.spec,
+            run.statuses(),
+            run.status.is_terminal,
+            skipped,
+            lambda: {name: task.output for name, task in run.tasks.items()},
+        )
+        held = dict(step.held)
+        skip = set(step.skipped)
         for name, state in step.created:
-            task_run = self._create_task(run, name, now, run.priority)
+            hold = name in held or name in skip or state is RunStatus.CANCELLED
+            task_run = self._create_task(run, name, now, run.priority, held=hold)
             if state is RunStatus.CANCELLED:
-                self._drop_from_queue(task_run)
                 task_run.status = RunStatus.CANCELLED
+                if name in step.cancelled:
+                    reason = cond.cancel_reason(name)
+                    task_run.error = TaskRunError(reason, "CancelledError", "", task_run.id)
+            elif name in skip:
+                self._mark_skipped(task_run)
+            elif name in held:
+                satisfied = held[name]
+                self.waits.add(Wait(task_run.id, task_run.spec.conditions, now, satisfied))
+                due = cond.wake_at(task_run.spec.conditions, now, satisfied)
+                if due is not None:
+                    transition.retry_at.append(due)
             else:
                 transition.queued += 1
         if step.finished is not None:
@@ -337,11 +403,78 @@ class MemoryStore:
             transition.finished.append(run)
         return transition
 
+    # ------------------------------------------------------------ conditions
+
+    @staticmethod
+    def _mark_skipped(task_run: TaskRun) -> None:
+        task_run.status = RunStatus.COMPLETED
+        task_run.output = dict(cond.SKIPPED_OUTPUT)
+        task_run.skipped = True
+
+    def _resolve(self, task_run: TaskRun, action: cond.Action, now: float) -> Transition:
+        """A held task's conditions fired: queue it (its schedule clock starts now), skip
+        it, or cancel it (and so its downstream tasks)."""
+        if action is cond.Action.SKIP:
+            self._mark_skipped(task_run)
+            return self._advance(task_run.workflow_run, now)
+        if action is cond.Action.CANCEL:
+            return self.cancel_task(task_run, cond.cancel_reason(task_run.name), now)
+        task_run.sequence = next(self._sequence)
+        task_run.enqueued_at = task_run.ready_at = now
+        self._enqueue(task_run, now)
+        return Transition(queued=1)
+
+    def _fire(self, fired: Fired, now: float) -> Transition:
+        transition = Transition()
+        for wait, action in fired:
+            if wait.id in self._durable_waits:
+                self._wait_results[wait.id] = cond.wait_result(
+                    wait.conditions, wait.satisfied, action
+                )
+                transition.signals.append(wait.id)
+                continue
+            task_run = self.task_runs[wait.id]
+            if task_run.status is RunStatus.QUEUED:
+                transition.merge(self._resolve(task_run, action, now))
+        return transition
+
+    def push_event(
+        self, key: str, payload: JSON, additional_metadata: JSON, now: float
+    ) -> Transition:
+        """``hatchet.event.push``: satisfy the event conditions it passes and act on the
+        waits that fire, oldest first."""
+        return self._fire(self.waits.on_event(key, payload, additional_metadata), now)
+
+    def open_wait(
+        self,
+        wait_id: str,
+        task_run_id: str,
+        conditions: tuple[cond.ConditionSpec, ...],
+        now: float,
+    ) -> Transition:
+        """A durable task's ``aio_wait_for``: register the wait (once per ``wait_id``);
+        ``wait_result`` has its result once it fired (now, or on a later event or time)."""
+        if wait_id in self._durable_waits:
+            return Transition()
+        self._durable_waits[wait_id] = task_run_id
+        wait = Wait(wait_id, conditions, now, cond.on_register(conditions, {}))
+        action = cond.decide(conditions, wait.satisfied)
+        if action is not None:
+            return self._fire([(wait, action)], now)
+        self.waits.add(wait)
+        due = cond.wake_at(conditions, now, wait.satisfied)
+        return Transition(retry_at=[due] if due is not None else [])
+
+    def wait_result(self, wait_id: str) -> JSON:
+        """A durable wait's result, None while it waits."""
+        return self._wait_results.get(wait_id)
+
     # ------------------------------------------------------------ time-driven changes
 
     def release_due_retries(self, now: float) -> Transition:
-        """Queue the retries whose backoff has elapsed."""
-        transition = Transition()
+        """Queue the retries whose backoff has elapsed, and act on the condition waits
+        whose sleeps elapsed."""
+        transition = self._fire(self.waits.on_time(now), now)
         while self._backoff and self._backoff[0][0] <= now:
             _, _, task_run, sequence = heapq.heappop(self._backoff)
             if _still_queued(task_run, sequence):
@@ -351,10 +484,15 @@ class MemoryStore:
         return transition
 
     def next_retry_due(self) -> float | None:
-        """When the earliest pending backoff ends (dropping retries that moved on)."""
+        """When the earliest pending backoff ends (dropping retries that moved on) or a
+        condition's sleep elapses."""
         while self._backoff and not _still_queued(self._backoff[0][2], self._backoff[0][3]):
             heapq.heappop(self._backoff)
-        return self._backoff[0][0] if self._backoff else None
+        times = [self._backoff[0][0]] if self._backoff else []
+        sleep = self.waits.next_due()
+        if sleep is not None:
+            times.append(sleep)
+        return min(times, default=None)
 
     def next_schedule_deadline(self) -> float | None:
         return self._deadlines.next_due()

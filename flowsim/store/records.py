@@ -12,6 +12,7 @@ from typing import Any
 
 from flowsim.errors import TaskRunError
 from flowsim.rules import RunStatus, SlotPool
+from flowsim.store.conditions import ConditionSpec, conditions_from_json, conditions_to_json
 
 JSON = Any  # a JSON-compatible value: dict, list, str, int, float, bool or None
 
@@ -30,6 +31,8 @@ class TaskSpec:
     #: Hatchet's on-failure task: no parents; queued when any other task of the run FAILS,
     #: never created when none does (``rules.on_failure_due``)
     on_failure: bool = False
+    #: ``wait_for``/``skip_if``/``cancel_if`` conditions (``flowsim.store.conditions``)
+    conditions: tuple[ConditionSpec, ...] = ()
     pool: SlotPool = field(init=False)
 
     def __post_init__(self) -> None:
@@ -92,6 +95,8 @@ class TaskRun:
     logs: list[str] = field(default_factory=list)
     #: the durable stores' fencing token of the current attempt (unused in memory)
     fencing_token: int = 0
+    #: COMPLETED by a ``skip_if`` condition (or because every parent was), not by running
+    skipped: bool = False
 
     @property
     def name(self) -> str:
@@ -156,6 +161,7 @@ def spec_to_json(spec: WorkflowSpec) -> dict[str, JSON]:
                 "slot_cost": t.slot_cost,
                 # only when set, so the digests of specs stored before it existed hold
                 **({"on_failure": True} if t.on_failure else {}),
+                **({"conditions": conditions_to_json(t.conditions)} if t.conditions else {}),
             }
             for t in spec.tasks.values()
         ],
@@ -175,6 +181,7 @@ def spec_from_json(data: dict[str, Any]) -> WorkflowSpec:
             durable=t["durable"],
             slot_cost=t["slot_cost"],
             on_failure=t.get("on_failure", False),
+            conditions=conditions_from_json(t.get("conditions", ())),
         )
         for t in data["tasks"]
     }
