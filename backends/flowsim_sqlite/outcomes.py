@@ -14,6 +14,7 @@ from flowsim.store.failures import decide, lease_lost_reason, schedule_timeout_r
 from flowsim.store.records import JSON, error_to_json
 from flowsim.store.views import run_not_found
 from flowsim_sqlite.claims import release_due
+from flowsim_sqlite.conditions import fire_due
 from flowsim_sqlite.dag import Changes, advance, cancel_tasks
 from flowsim_sqlite.rows import SpecCache, Tx, dumps
 
@@ -107,7 +108,9 @@ def cancel_run(tx: Tx, specs: SpecCache, run_id: str, reason: str, now: float) -
 def expire(tx: Tx, specs: SpecCache, now: float) -> Changes:
     """Release due retries, cancel what waited past its schedule deadline, and re-queue
     what a dead worker held (a new attempt, no retry consumed, spawn index 0)."""
-    changes = Changes(queued=release_due(tx, now))
+    changes = Changes()
+    fire_due(tx, specs, now, changes)  # first, as the in-memory store does
+    changes.queued += release_due(tx, now)
     late = tx.execute(
         "SELECT id, run_id, spec_id, schedule_timeout FROM task_runs "
         "WHERE status = 'QUEUED' AND in_backoff = 0 AND deadline <= ? "

@@ -15,6 +15,7 @@ from flowsim.errors import RunNotFoundError
 from flowsim.store.protocol import RunRequest, RunView
 from flowsim.store.records import JSON
 from flowsim.store.views import new_run_view
+from flowsim_sqlite.conditions import start_roots
 from flowsim_sqlite.dag import INSERT_TASK, TaskRow, task_row
 from flowsim_sqlite.rows import (
     SpecCache,
@@ -127,6 +128,13 @@ def create_runs(
     if run_rows:
         tx.executemany(INSERT_RUN, run_rows)
         tx.executemany(INSERT_TASK, task_rows)
+        for position in fresh:
+            spec = requests[position].spec
+            if any(spec.tasks[name].conditions for name in spec.roots):
+                run_at = requests[position].run_at
+                ready_at = max(now, run_at) if run_at is not None else now
+                view = views[run_ids[position]]
+                start_roots(tx, specs, specs.spec_id(tx, spec), view, now, ready_at)
     missing = [run_id for run_id in dict.fromkeys(run_ids) if run_id not in views]
     if missing:
         views.update((view.id, view) for view in read_views(tx, missing))

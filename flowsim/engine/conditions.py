@@ -42,8 +42,9 @@ class ConditionWaits:
         super().__init__(*args, **kwargs)
         self._signal_futures: dict[str, asyncio.Future[JSON]] = {}
 
-    def _apply(self, transition: Transition) -> None:  # the engine's, see Engine._apply
-        raise NotImplementedError
+    if TYPE_CHECKING:  # the engine's
+
+        def _apply(self, transition: Transition) -> None: ...
 
     def push_condition_event(self, key: str, payload: JSON, additional_metadata: JSON) -> None:
         """An event was pushed: satisfy the conditions waiting for it."""

@@ -30,6 +30,7 @@ from flowsim.clock import Clock, TimerHandle
 from flowsim.engine.attempt_waits import AttemptWaits
 from flowsim.engine.changes import ChangeFeed
 from flowsim.engine.deadlock import DeadlockReport
+from flowsim.engine.durable_conditions import DurableConditionWaits
 from flowsim.engine.engine import Engine
 from flowsim.engine.runtime import AttemptState, Registrable, WorkerRuntime
 from flowsim.engine.shared_reads import SharedReads
@@ -73,7 +74,7 @@ def _stored_task(run: WorkflowRun, task: TaskView) -> TaskRun:
     return record
 
 
-class DurableEngine(Engine):
+class DurableEngine(DurableConditionWaits, Engine):
     def __init__(
         self,
         url: str,
