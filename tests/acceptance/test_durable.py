@@ -7,17 +7,15 @@ a single sleep's runtime is at least the sleep time (``wait_for_sleep_twice``), 
 sleeps take more than three times it (``wait_for_multi_sleep``), that the spawning task
 returns ``{"child_output": {"message": "hello from child"}}``, and that the sleep before a
 spawn lasts between 1 and 2 seconds (``durable_spawn_dag``). We assert those on the manual
-clock. Waiting on conditions (``aio_wait_for``, ``UserEventCondition``, ``or_``) and replay
-are not modelled: the example's condition waits are asserted to be refused by name."""
+clock. Its condition waits (``aio_wait_for`` with ``UserEventCondition`` and ``or_``) are
+in tests/acceptance/test_durable_event.py; replay is not modelled."""
 
 import asyncio
 from datetime import timedelta
 from types import ModuleType
 from typing import Any
 
-import pytest
-
-from flowsim import Hatchet, ManualClock, UnsupportedFeatureError
+from flowsim import Hatchet, ManualClock
 
 SLEEP_TIME = 5
 
@@ -118,24 +116,3 @@ async def test_a_durable_task_sleeps_then_spawns_a_dag(
         "child_one": {"result": "child1"},
         "child_two": {"result": "child2"},
     }
-
-
-async def test_the_examples_condition_waits_are_refused_by_name(
-    hatchet_sdk: ModuleType, hatchet: Hatchet
-) -> None:
-    from hatchet_sdk import DurableContext, EmptyModel, FailedTaskRunExceptionGroup
-
-    for name in ("UserEventCondition", "SleepCondition", "or_"):
-        with pytest.raises(UnsupportedFeatureError, match=name):
-            exec(f"from hatchet_sdk import {name}", {})
-
-    @hatchet.durable_task(name="waits_for_event")
-    async def waits_for_event(input: EmptyModel, ctx: DurableContext) -> dict[str, str]:
-        await ctx.aio_wait_for("event", object())
-        return {"status": "success"}
-
-    async with hatchet.worker("durable-worker", workflows=[waits_for_event]):
-        with pytest.raises(FailedTaskRunExceptionGroup) as caught:
-            await asyncio.wait_for(waits_for_event.aio_run(), 5)
-    [error] = caught.value.exceptions
-    assert error.exc_type == "UnsupportedFeatureError" and "aio_wait_for" in error.exc
