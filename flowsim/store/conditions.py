@@ -185,12 +185,12 @@ def decide(conditions: Sequence[ConditionSpec], satisfied: Mapping[int, JSON]) -
         votes = groups.setdefault(condition.action, {})
         votes[condition.group] = votes.get(condition.group, False) or index in satisfied
     for action in PRECEDENCE:
-        votes = groups.get(action)
-        if votes is None:
+        held = groups.get(action)
+        if held is None:
             if action is Action.QUEUE and Action.CREATE not in groups:
                 return Action.QUEUE
             continue
-        if all(votes.values()):
+        if all(held.values()):
             return action
     return None
 
