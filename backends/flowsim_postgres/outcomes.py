@@ -15,11 +15,12 @@ from typing import Any
 from flowsim import rules
 from flowsim.errors import TaskRunError
 from flowsim.rules import RunStatus
-from flowsim.store.dag import advance
+from flowsim.store.dag import Step, advance
 from flowsim.store.failures import decide
 from flowsim.store.protocol import Outcome
 from flowsim.store.records import JSON, WorkflowSpec, error_to_json
 from flowsim.store.views import run_not_found
+from flowsim_postgres import conditions
 from flowsim_postgres.rows import RELEASE, Conn, Session, dumps, dumps_or_null
 from flowsim_postgres.runs import NewTask, insert_tasks
 
@@ -62,15 +63,24 @@ def _statuses(conn: Conn, run_id: str) -> dict[str, RunStatus]:
     return {name: RunStatus(status) for name, status in rows}
 
 
-def _advance(session: Session, run: LockedRun, ended: tuple[str, RunStatus], now: float) -> Outcome:
+def advance_run(
+    session: Session, run: LockedRun, ended: tuple[str, RunStatus], now: float
+) -> Outcome:
     """After the task run named ``ended[0]`` reached ``ended[1]`` (run row locked): cancel
-    what can no longer run, create what became ready, end the run if it ended."""
+    what can no longer run, create what became ready (or skipped, cancelled or held by
+    its conditions), end the run if it ended."""
     if len(run.spec.tasks) == 1:  # the common single-task run ends with its task
         return _write(session, run, [], ended[1], now)
-    statuses = _statuses(session.conn, run.id)
+    conn = session.conn
+    statuses, skipped = conditions.dag_state(conn, run.id)
     statuses[ended[0]] = ended[1]
-    step = advance(run.spec, statuses, run.terminal)
-    return _write(session, run, step.created, step.finished, now)
+    step = advance(
+        run.spec, statuses, run.terminal, skipped, lambda: conditions.outputs(conn, run.id)
+    )
+    return _write(session, run, step.created, step.finished, now, step)
+
+
+_advance = advance_run
 
 
 def _write(
@@ -79,17 +89,18 @@ def _write(
     created: list[tuple[str, RunStatus]],
     finished: RunStatus | None,
     now: float,
+    step: Step | None = None,
 ) -> Outcome:
     conn = session.conn
-    insert_tasks(
-        conn,
-        [
-            NewTask(str(uuid.uuid4()), run.id, run.spec, name, status, run.priority)
-            for name, status in created
-        ],
-        now,
-    )
-    queued = sum(1 for _, status in created if status is RunStatus.QUEUED)
+    tasks = [
+        NewTask(str(uuid.uuid4()), run.id, run.spec, name, status, run.priority)
+        for name, status in created
+    ]
+    insert_tasks(conn, tasks, now)
+    held = {name for name, _ in step.held} if step is not None else set()
+    if step is not None:
+        conditions.start_conditions(conn, run.spec, step, {t.name: t.id for t in tasks}, now)
+    queued = sum(1 for name, status in created if status is RunStatus.QUEUED and name not in held)
     if finished is not None and not run.terminal:
         conn.execute(
             "UPDATE runs SET terminal_status = %s, finished_at = %s WHERE id = %s",

@@ -128,6 +128,8 @@ def create_runs(
     now: float,
     parent_task_run_id: str | None,
 ) -> list[RunView]:
+    from flowsim_postgres.conditions import start_roots
+
     conn = session.conn
     parent = None
     spawn_keys: list[str | None] = [None] * len(requests)
@@ -221,6 +223,12 @@ def create_runs(
             ],
             now,
         )
+        for request, view in zip(new_requests, new_views, strict=True):
+            spec = request.spec
+            if any(spec.tasks[name].conditions for name in spec.roots):
+                run_at = request.run_at
+                ready_at = max(now, run_at) if run_at is not None else now
+                start_roots(session, view, spec, now, ready_at)
         session.changed = True
     found = fetch_runs(conn, [r for r in results if isinstance(r, str)])
     return [found[r] if isinstance(r, str) else r for r in results]

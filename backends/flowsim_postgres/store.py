@@ -23,17 +23,21 @@ from psycopg import errors as pg_errors
 from psycopg import sql
 from psycopg_pool import ConnectionPool, PoolTimeout
 
-from flowsim.errors import (
-    ConfigurationError,
-    RunNotFoundError,
-    TaskRunError,
-    UnsupportedFeatureError,
-)
+from flowsim.errors import ConfigurationError, RunNotFoundError, TaskRunError
 from flowsim.rules import SlotPool
 from flowsim.store.conditions import ConditionSpec
 from flowsim.store.protocol import Claim, Outcome, RunRequest, RunView, Snapshot, WorkerInfo
-from flowsim.store.records import JSON, WorkflowSpec
-from flowsim_postgres import claims, errors, outcomes, reconnect, runs, timing, workers
+from flowsim.store.records import JSON
+from flowsim_postgres import (
+    claims,
+    conditions,
+    errors,
+    outcomes,
+    reconnect,
+    runs,
+    timing,
+    workers,
+)
 from flowsim_postgres.listen import Listener
 from flowsim_postgres.migrate import migrate as apply_migrations
 from flowsim_postgres.reconnect import FIRST_BACKOFF, Outage
@@ -50,18 +54,6 @@ POOL_WAIT = 30.0
 POOL_SLICE = 1.0
 #: pipeline mode needs libpq 14 (psycopg[binary] bundles a newer one)
 PIPELINES = psycopg.Pipeline.is_supported()
-
-
-def _refuse_conditions(spec: WorkflowSpec, where: str) -> None:
-    """Conditions are not stored on Postgres yet: a run that has them is refused by name
-    rather than run without them."""
-    for task in spec.tasks.values():
-        if task.conditions:
-            raise UnsupportedFeatureError(
-                f"workflow {spec.name!r}, task {task.name!r}: wait_for=/skip_if=/cancel_if= "
-                f"conditions are not modelled on the Postgres backend yet ({where}); run it "
-                "on memory:// or sqlite:// (see docs/hatchet-compatibility.md, conditions)"
-            )
 
 
 class PostgresStore:
@@ -287,8 +279,6 @@ class PostgresStore:
         now: float,
         parent_task_run_id: str | None = None,
     ) -> list[RunView]:
-        for request in requests:
-            _refuse_conditions(request.spec, self.display_url)
         return self._run(
             "create_runs", lambda s: runs.create_runs(s, requests, now, parent_task_run_id)
         )
@@ -337,24 +327,21 @@ class PostgresStore:
 
     # ------------------------------------------------------------ conditions
 
-    def push_event(
-        self, key: str, payload: JSON, additional_metadata: JSON, now: float
-    ) -> Outcome:
-        """No condition waits are stored on Postgres yet (runs with conditions and durable
-        waits are refused), so an event has none to satisfy."""
-        return Outcome()
-
-    def open_wait(
-        self, wait_id: str, task_run_id: str, conditions: Sequence[ConditionSpec], now: float
-    ) -> None:
-        raise UnsupportedFeatureError(
-            f"DurableContext.aio_wait_for is not modelled on the Postgres backend yet "
-            f"({self.display_url}); run it on memory:// or sqlite:// (see "
-            "docs/hatchet-compatibility.md, conditions)"
+    def push_event(self, key: str, payload: JSON, additional_metadata: JSON, now: float) -> Outcome:
+        return self._run(
+            "push_event",
+            lambda s: conditions.push_event(s, key, payload, additional_metadata, now),
         )
 
+    def open_wait(
+        self, wait_id: str, task_run_id: str, specs: Sequence[ConditionSpec], now: float
+    ) -> None:
+        self._run("open_wait", lambda s: conditions.open_wait(s, wait_id, task_run_id, specs, now))
+
     def wait_result(self, wait_id: str) -> JSON:
-        return None
+        return self._run(
+            "wait_result", lambda s: conditions.wait_result(s.conn, wait_id), read_only=True
+        )
 
     # ------------------------------------------------------------ time
 

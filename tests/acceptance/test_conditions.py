@@ -11,9 +11,8 @@ event, a sleep or an OR group (their downstream task is cancelled too), skip on 
 unless an event comes first, skip on an OR group of parent conditions, and wait for an
 event alone. The e2e test asserts the skipped outputs ``{"skipped": True}``, that exactly
 one branch ran, the sum, the CANCELLED run statuses and the targets' outputs; we assert
-the same on the manual clock (the example's real seconds cost none here), on memory and
-SQLite. On Postgres conditions are not stored yet: there the example is refused by name
-(``test_postgres_refuses_conditions_by_name``) and the other tests are skipped."""
+the same on the manual clock (the example's real seconds cost none here), on every
+backend."""
 
 import random
 from datetime import timedelta
@@ -34,25 +33,6 @@ class StepOutput(BaseModel):
 
 class RandomSum(BaseModel):
     sum: int
-
-
-@pytest.fixture(autouse=True)
-def _not_on_postgres(request: pytest.FixtureRequest, flowsim_base_url: str) -> None:
-    if flowsim_base_url.startswith("postgres") and "refuses" not in request.node.name:
-        pytest.skip("conditions are refused by name on Postgres (not stored there yet)")
-
-
-async def test_postgres_refuses_conditions_by_name(
-    hatchet_sdk: ModuleType, hatchet: Hatchet, flowsim_base_url: str
-) -> None:
-    from flowsim import UnsupportedFeatureError
-
-    if not flowsim_base_url.startswith("postgres"):
-        pytest.skip("the refusal is Postgres's")
-    wf = big_dag(hatchet)
-    async with hatchet.worker("dag-worker", workflows=[wf]):
-        with pytest.raises(UnsupportedFeatureError, match="Postgres"):
-            wf.run_no_wait()
 
 
 def status_of(hatchet: Hatchet, run_id: str, task: str) -> RunStatus | None:

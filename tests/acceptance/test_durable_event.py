@@ -9,17 +9,14 @@ a sleep six times longer; each returns its runtime, the key of the wait's result
 key inside it. The e2e test pushes the event ``SLEEP_TIME + 10`` seconds in and asserts
 ``durable_task``'s status, that group 1 ran about ``SLEEP_TIME``, that both result keys
 are ``"CREATE"``, that group 1's inner key names the sleep and group 2's the event. We
-assert the same on the manual clock, on memory and SQLite (Postgres refuses durable waits
-by name: ``test_postgres_refuses_durable_waits_by_name``)."""
+assert the same on the manual clock, on every backend."""
 
 from datetime import timedelta
 from types import ModuleType
 from typing import Any
 from uuid import uuid4
 
-import pytest
-
-from flowsim import Hatchet, ManualClock, UnsupportedFeatureError
+from flowsim import Hatchet, ManualClock
 from tests.helpers import eventually
 
 EVENT_KEY = "durable-example:event"
@@ -75,12 +72,6 @@ def durable_workflow(hatchet: Hatchet, clock: ManualClock, reached: list[str]) -
     return wf
 
 
-@pytest.fixture(autouse=True)
-def _not_on_postgres(request: pytest.FixtureRequest, flowsim_base_url: str) -> None:
-    if flowsim_base_url.startswith("postgres") and "refuses" not in request.node.name:
-        pytest.skip("durable waits are refused by name on Postgres (not stored there yet)")
-
-
 async def test_durable(
     hatchet_sdk: ModuleType, hatchet: Hatchet, flowsim_clock: ManualClock
 ) -> None:
@@ -127,22 +118,3 @@ async def test_an_event_failing_the_expression_does_not_end_the_wait(
         hatchet.event.push("user:update", {"user_id": "1234"})
         result = await ref.aio_result()
     assert result == {"CREATE": {"user:update": [{"user_id": "1234"}]}}
-
-
-async def test_postgres_refuses_durable_waits_by_name(
-    hatchet_sdk: ModuleType, hatchet: Hatchet, flowsim_base_url: str
-) -> None:
-    from hatchet_sdk import DurableContext, EmptyModel, FailedTaskRunExceptionGroup, SleepCondition
-
-    if not flowsim_base_url.startswith("postgres"):
-        pytest.skip("the refusal is Postgres's")
-
-    @hatchet.durable_task(name="pg_wait")
-    async def pg_wait(input: EmptyModel, ctx: DurableContext) -> dict[str, Any]:
-        return await ctx.aio_wait_for("s", SleepCondition(timedelta(seconds=1)))
-
-    async with hatchet.worker("durable-worker", workflows=[pg_wait]):
-        with pytest.raises(FailedTaskRunExceptionGroup) as caught:
-            await pg_wait.aio_run()
-    [error] = caught.value.exceptions
-    assert error.exc_type == UnsupportedFeatureError.__name__ and "Postgres" in error.exc
