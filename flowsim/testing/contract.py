@@ -46,6 +46,7 @@ from flowsim.store.protocol import (
     WorkerInfo,
 )
 from flowsim.store.records import JSON, TaskSpec, WorkflowSpec
+from flowsim.testing.contract_conditions import ConditionsContract
 
 __all__ = [
     "LEASE",
@@ -321,7 +322,7 @@ def assert_views_equal(
 # ---------------------------------------------------------------- the suite
 
 
-class RunStoreContract:
+class RunStoreContract(ConditionsContract):
     """Inherit this in a ``Test...`` class that defines a ``store`` fixture (a fresh,
     migrated store, closed afterwards)."""
 
