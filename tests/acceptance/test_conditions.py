@@ -14,6 +14,7 @@ one branch ran, the sum, the CANCELLED run statuses and the targets' outputs; we
 the same on the manual clock (the example's real seconds cost none here), on every
 backend."""
 
+import asyncio
 import random
 from datetime import timedelta
 from types import ModuleType
@@ -46,7 +47,9 @@ async def completed(hatchet: Hatchet, run_id: str, task: str) -> None:
     await eventually(lambda: status_of(hatchet, run_id, task) is RunStatus.COMPLETED)
 
 
-def big_dag(hatchet: Hatchet) -> Any:
+def big_dag(hatchet: Hatchet, name: str = "TaskConditionWorkflow", extras: bool = True) -> Any:
+    """The example's DAG; without ``extras`` (``skip_with_multiple_parents``,
+    ``wait_for_or_groups``) it is the waits example's ``DAGWaitingWorkflow``."""
     from hatchet_sdk import (
         Context,
         EmptyModel,
@@ -56,7 +59,7 @@ def big_dag(hatchet: Hatchet) -> Any:
         or_,
     )
 
-    wf = hatchet.workflow(name="TaskConditionWorkflow")
+    wf = hatchet.workflow(name=name)
 
     @wf.task()
     def start(input: EmptyModel, ctx: Context) -> StepOutput:
@@ -64,13 +67,6 @@ def big_dag(hatchet: Hatchet) -> Any:
 
     @wf.task(parents=[start], wait_for=[SleepCondition(timedelta(seconds=10))])
     def wait_for_sleep(input: EmptyModel, ctx: Context) -> StepOutput:
-        return StepOutput(random_number=random.randint(1, 100))
-
-    @wf.task(
-        parents=[start, wait_for_sleep],
-        skip_if=[ParentCondition(parent=start, expression="output.random_number > 0")],
-    )
-    def skip_with_multiple_parents(input: EmptyModel, ctx: Context) -> StepOutput:
         return StepOutput(random_number=random.randint(1, 100))
 
     @wf.task(
@@ -107,21 +103,30 @@ def big_dag(hatchet: Hatchet) -> Any:
     def wait_for_event(input: EmptyModel, ctx: Context) -> StepOutput:
         return StepOutput(random_number=random.randint(1, 100))
 
-    @wf.task(
-        parents=[start],
-        wait_for=[
-            or_(
-                ParentCondition(parent=start, expression="output.random_number > 50"),
-                SleepCondition(duration=timedelta(seconds=30)),
-            ),
-            or_(
-                ParentCondition(parent=start, expression="output.random_number > 50"),
-                UserEventCondition(event_key="payment:processed"),
-            ),
-        ],
-    )
-    def wait_for_or_groups(input: EmptyModel, ctx: Context) -> StepOutput:
-        return StepOutput(random_number=random.randint(1, 100))
+    if extras:
+
+        @wf.task(
+            parents=[start, wait_for_sleep],
+            skip_if=[ParentCondition(parent=start, expression="output.random_number > 0")],
+        )
+        def skip_with_multiple_parents(input: EmptyModel, ctx: Context) -> StepOutput:
+            return StepOutput(random_number=random.randint(1, 100))
+
+        @wf.task(
+            parents=[start],
+            wait_for=[
+                or_(
+                    ParentCondition(parent=start, expression="output.random_number > 50"),
+                    SleepCondition(duration=timedelta(seconds=30)),
+                ),
+                or_(
+                    ParentCondition(parent=start, expression="output.random_number > 50"),
+                    UserEventCondition(event_key="payment:processed"),
+                ),
+            ],
+        )
+        def wait_for_or_groups(input: EmptyModel, ctx: Context) -> StepOutput:
+            return StepOutput(random_number=random.randint(1, 100))
 
     @wf.task(
         parents=[start, wait_for_sleep, wait_for_event, skip_on_event, left_branch,
@@ -152,7 +157,7 @@ async def test_waits(hatchet_sdk: ModuleType, hatchet: Hatchet, flowsim_clock: M
         hatchet.event.push("wait_for_event:start", {})
         hatchet.event.push("payment:processed", {})
         flowsim_clock.advance(30)  # wait_for_or_groups' sleep, if its parent test failed
-        result = await ref.aio_result()
+        result = await asyncio.wait_for(ref.aio_result(), 10)
 
     assert result["skip_on_event"] == {"skipped": True}
     left, right = result["left_branch"], result["right_branch"]
@@ -183,7 +188,7 @@ async def test_an_event_pushed_before_the_wait_began_is_not_seen(
         assert status_of(hatchet, ref.workflow_run_id, "wait_for_event") is RunStatus.QUEUED
         hatchet.event.push("payment:processed", {})
         flowsim_clock.advance(1)
-        result = await ref.aio_result()
+        result = await asyncio.wait_for(ref.aio_result(), 10)
     # the 30 s sleep elapsed before any skip event: skip_on_event ran
     assert "random_number" in result["skip_on_event"]
     assert "random_number" in result["wait_for_event"]
@@ -294,7 +299,7 @@ async def finish(ref: Any) -> None:
     from hatchet_sdk import FailedTaskRunExceptionGroup
 
     with pytest.raises(FailedTaskRunExceptionGroup) as caught:
-        await ref.aio_result()
+        await asyncio.wait_for(ref.aio_result(), 10)
     assert any("cancel_if" in str(error) for error in caught.value.exceptions)
 
 
@@ -388,7 +393,7 @@ async def test_skip_if_sleep_skips_when_sleep_wins(
         ref = sis.run_no_wait()
         await completed(hatchet, ref.workflow_run_id, "sis_start")
         flowsim_clock.advance(8)
-        result = await ref.aio_result()
+        result = await asyncio.wait_for(ref.aio_result(), 10)
     assert result["sis_target"] == {"skipped": True}
     assert hatchet.runs.get_status(ref.workflow_run_id) is RunStatus.COMPLETED
 
@@ -402,7 +407,7 @@ async def test_skip_if_sleep_runs_when_event_wins(
         await completed(hatchet, ref.workflow_run_id, "sis_start")
         flowsim_clock.advance(3)
         await hatchet.event.aio_push("skip_if_sleep:proceed", {})
-        result = await ref.aio_result()
+        result = await asyncio.wait_for(ref.aio_result(), 10)
     assert result["sis_target"].get("skipped") is not True
     assert result["sis_target"]["random_number"] == 2
 
@@ -425,5 +430,5 @@ async def test_wait_for_user_event(
         hatchet.event.push("wait_for_event_only:other", {})
         assert status_of(hatchet, ref.workflow_run_id, "wfe_target") is RunStatus.QUEUED
         await hatchet.event.aio_push("wait_for_event_only:go", {})
-        result = await ref.aio_result()
+        result = await asyncio.wait_for(ref.aio_result(), 10)
     assert result["wfe_target"]["random_number"] == 5

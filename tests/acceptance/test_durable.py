@@ -6,18 +6,26 @@ child; others wait for events and ``or_`` groups of conditions. Its e2e test ass
 a single sleep's runtime is at least the sleep time (``wait_for_sleep_twice``), that three
 sleeps take more than three times it (``wait_for_multi_sleep``), that the spawning task
 returns ``{"child_output": {"message": "hello from child"}}``, and that the sleep before a
-spawn lasts between 1 and 2 seconds (``durable_spawn_dag``). We assert those on the manual
-clock. Its condition waits (``aio_wait_for`` with ``UserEventCondition`` and ``or_``) are
-in tests/acceptance/test_durable_event.py; replay is not modelled."""
+spawn lasts between 1 and 2 seconds (``durable_spawn_dag``). Its ``durable_task`` sleeps
+then waits with ``ctx.aio_wait_for("event", UserEventCondition(event_key=EVENT_KEY,
+expression="true"))``; ``wait_for_or_group_1``/``_2`` wait for ``or_(SleepCondition,
+UserEventCondition)`` with a short and a six times longer sleep; the e2e test pushes the
+event ``SLEEP_TIME + 10`` seconds in and asserts ``durable_task``'s status, that group 1
+ran about ``SLEEP_TIME``, that both results are keyed ``"CREATE"`` and that the inner key
+names the sleep for group 1 and the event for group 2. We assert those on the manual
+clock, on every backend. Replay is not modelled."""
 
 import asyncio
 from datetime import timedelta
 from types import ModuleType
 from typing import Any
+from uuid import uuid4
 
 from flowsim import Hatchet, ManualClock
+from tests.helpers import eventually
 
 SLEEP_TIME = 5
+EVENT_KEY = "durable-example:event"
 
 
 async def drive(clock: ManualClock, ref: Any, step: float = 0.25, within: float = 5.0) -> Any:
@@ -116,3 +124,76 @@ async def test_a_durable_task_sleeps_then_spawns_a_dag(
         "child_one": {"result": "child1"},
         "child_two": {"result": "child2"},
     }
+
+
+def durable_workflow(hatchet: Hatchet, clock: ManualClock, reached: list[str]) -> Any:
+    from hatchet_sdk import (
+        Context,
+        DurableContext,
+        EmptyModel,
+        SleepCondition,
+        UserEventCondition,
+        or_,
+    )
+
+    wf = hatchet.workflow(name="DurableWorkflow")
+
+    @wf.task()
+    async def ephemeral_task(input: EmptyModel, ctx: Context) -> None:
+        return None
+
+    @wf.durable_task()
+    async def durable_task(input: EmptyModel, ctx: DurableContext) -> dict[str, str]:
+        await ctx.aio_sleep_for(duration=timedelta(seconds=SLEEP_TIME))
+        reached.append("durable_task")
+        await ctx.aio_wait_for("event", UserEventCondition(event_key=EVENT_KEY, expression="true"))
+        return {"status": "success"}
+
+    async def wait_for_group(ctx: DurableContext, sleep: int, name: str) -> dict[str, Any]:
+        start = clock.now()
+        reached.append(name)
+        wait_result = await ctx.aio_wait_for(
+            uuid4().hex,
+            or_(
+                SleepCondition(timedelta(seconds=sleep)),
+                UserEventCondition(event_key=EVENT_KEY),
+            ),
+        )
+        key = next(iter(wait_result))
+        event_id = next(iter(wait_result[key]))
+        return {"runtime": int(clock.now() - start), "key": key, "event_id": event_id,
+                "data": wait_result[key][event_id]}  # fmt: skip
+
+    @wf.durable_task()
+    async def wait_for_or_group_1(input: EmptyModel, ctx: DurableContext) -> dict[str, Any]:
+        return await wait_for_group(ctx, SLEEP_TIME, "group_1")
+
+    @wf.durable_task()
+    async def wait_for_or_group_2(input: EmptyModel, ctx: DurableContext) -> dict[str, Any]:
+        return await wait_for_group(ctx, 6 * SLEEP_TIME, "group_2")
+
+    return wf
+
+
+async def test_durable(
+    hatchet_sdk: ModuleType, hatchet: Hatchet, flowsim_clock: ManualClock
+) -> None:
+    reached: list[str] = []
+    wf = durable_workflow(hatchet, flowsim_clock, reached)
+    async with hatchet.worker("durable-worker", workflows=[wf]):
+        ref = wf.run_no_wait()
+        await eventually(lambda: {"group_1", "group_2"} <= set(reached))
+        flowsim_clock.advance(SLEEP_TIME)
+        await eventually(lambda: "durable_task" in reached)
+        flowsim_clock.advance(10)
+        hatchet.event.push(EVENT_KEY, {"test": "test"})
+        result = await ref.aio_result()
+
+    assert result["durable_task"]["status"] == "success"
+    group_1, group_2 = result["wait_for_or_group_1"], result["wait_for_or_group_2"]
+    assert abs(group_1["runtime"] - SLEEP_TIME) < 3
+    assert group_1["key"] == group_2["key"] == "CREATE"
+    assert "sleep" in group_1["event_id"]
+    assert "event" in group_2["event_id"]
+    assert group_2["data"] == [{"test": "test"}]  # the matches: the event payload
+    assert group_2["runtime"] == SLEEP_TIME + 10

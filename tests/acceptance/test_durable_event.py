@@ -1,120 +1,96 @@
-"""Mirrors the condition waits of sdks/python/examples/durable (worker.py, test_durable.py)
-of hatchet-dev/hatchet.
+"""Mirrors sdks/python/examples/durable_event (worker.py, test_durable_event.py) of
+hatchet-dev/hatchet.
 
-``durable_task`` sleeps ``SLEEP_TIME`` then waits with ``ctx.aio_wait_for("event",
-UserEventCondition(event_key=EVENT_KEY, expression="true"))`` and returns
-``{"status": "success"}``; ``wait_for_or_group_1`` waits for ``or_(SleepCondition(
-SLEEP_TIME), UserEventCondition(EVENT_KEY))`` and ``wait_for_or_group_2`` for the same with
-a sleep six times longer; each returns its runtime, the key of the wait's result and the
-key inside it. The e2e test pushes the event ``SLEEP_TIME + 10`` seconds in and asserts
-``durable_task``'s status, that group 1 ran about ``SLEEP_TIME``, that both result keys
-are ``"CREATE"``, that group 1's inner key names the sleep and group 2's the event. We
-assert the same on the manual clock, on every backend."""
+``DurableEventTask`` waits with ``ctx.aio_wait_for("event", UserEventCondition(
+event_key="user:update"))`` and returns what it got; ``DurableEventWithFilterTask`` waits
+for the same event with ``expression="input.user_id == '1234'"``, and the mismatch task
+for ``user_id == '9999'``. The e2e test pushes the event a few seconds in and asserts the
+result ``{"CREATE": {"user:update": [payload]}}`` with the payload's fields; for the
+mismatch, that an event failing the expression does not end the wait and the later
+matching one does. We assert those on the manual clock, on every backend."""
 
-from datetime import timedelta
+import asyncio
 from types import ModuleType
 from typing import Any
-from uuid import uuid4
 
-from flowsim import Hatchet, ManualClock
-from tests.helpers import eventually
+from flowsim import Hatchet
+from flowsim.rules import RunStatus
+from tests.helpers import eventually, settle
 
-EVENT_KEY = "durable-example:event"
-SLEEP_TIME = 5
-
-
-def durable_workflow(hatchet: Hatchet, clock: ManualClock, reached: list[str]) -> Any:
-    from hatchet_sdk import (
-        Context,
-        DurableContext,
-        EmptyModel,
-        SleepCondition,
-        UserEventCondition,
-        or_,
-    )
-
-    wf = hatchet.workflow(name="DurableWorkflow")
-
-    @wf.task()
-    async def ephemeral_task(input: EmptyModel, ctx: Context) -> None:
-        return None
-
-    @wf.durable_task()
-    async def durable_task(input: EmptyModel, ctx: DurableContext) -> dict[str, str]:
-        await ctx.aio_sleep_for(duration=timedelta(seconds=SLEEP_TIME))
-        reached.append("durable_task")
-        await ctx.aio_wait_for("event", UserEventCondition(event_key=EVENT_KEY, expression="true"))
-        return {"status": "success"}
-
-    async def wait_for_group(ctx: DurableContext, sleep: int, name: str) -> dict[str, Any]:
-        start = clock.now()
-        reached.append(name)
-        wait_result = await ctx.aio_wait_for(
-            uuid4().hex,
-            or_(
-                SleepCondition(timedelta(seconds=sleep)),
-                UserEventCondition(event_key=EVENT_KEY),
-            ),
-        )
-        key = next(iter(wait_result))
-        event_id = next(iter(wait_result[key]))
-        return {"runtime": int(clock.now() - start), "key": key, "event_id": event_id,
-                "data": wait_result[key][event_id]}  # fmt: skip
-
-    @wf.durable_task()
-    async def wait_for_or_group_1(input: EmptyModel, ctx: DurableContext) -> dict[str, Any]:
-        return await wait_for_group(ctx, SLEEP_TIME, "group_1")
-
-    @wf.durable_task()
-    async def wait_for_or_group_2(input: EmptyModel, ctx: DurableContext) -> dict[str, Any]:
-        return await wait_for_group(ctx, 6 * SLEEP_TIME, "group_2")
-
-    return wf
+EVENT_KEY = "user:update"
 
 
-async def test_durable(
-    hatchet_sdk: ModuleType, hatchet: Hatchet, flowsim_clock: ManualClock
-) -> None:
-    reached: list[str] = []
-    wf = durable_workflow(hatchet, flowsim_clock, reached)
-    async with hatchet.worker("durable-worker", workflows=[wf]):
-        ref = wf.run_no_wait()
-        await eventually(lambda: {"group_1", "group_2"} <= set(reached))
-        flowsim_clock.advance(SLEEP_TIME)
-        await eventually(lambda: "durable_task" in reached)
-        flowsim_clock.advance(10)
-        hatchet.event.push(EVENT_KEY, {"test": "test"})
-        result = await ref.aio_result()
-
-    assert result["durable_task"]["status"] == "success"
-    group_1, group_2 = result["wait_for_or_group_1"], result["wait_for_or_group_2"]
-    assert abs(group_1["runtime"] - SLEEP_TIME) < 3
-    assert group_1["key"] == group_2["key"] == "CREATE"
-    assert "sleep" in group_1["event_id"]
-    assert "event" in group_2["event_id"]
-    assert group_2["data"] == [{"test": "test"}]  # the matches: the event payload
-    assert group_2["runtime"] == SLEEP_TIME + 10
-
-
-async def test_an_event_failing_the_expression_does_not_end_the_wait(
-    hatchet_sdk: ModuleType, hatchet: Hatchet, flowsim_clock: ManualClock
-) -> None:
+def durable_event_tasks(hatchet: Hatchet) -> dict[str, Any]:
     from hatchet_sdk import DurableContext, EmptyModel, UserEventCondition
 
-    @hatchet.durable_task(name="filtered_wait")
-    async def filtered_wait(input: EmptyModel, ctx: DurableContext) -> dict[str, Any]:
+    @hatchet.durable_task(name="DurableEventTask")
+    async def durable_event_task(input: EmptyModel, ctx: DurableContext) -> dict[str, Any]:
+        return await ctx.aio_wait_for("event", UserEventCondition(event_key=EVENT_KEY))
+
+    @hatchet.durable_task(name="DurableEventWithFilterTask")
+    async def with_filter(input: EmptyModel, ctx: DurableContext) -> dict[str, Any]:
         return await ctx.aio_wait_for(
-            "user",
-            UserEventCondition(event_key="user:update", expression="input.user_id == '1234'"),
+            "event", UserEventCondition(event_key=EVENT_KEY, expression="input.user_id == '1234'")
         )
 
-    async with hatchet.worker("durable-worker", workflows=[filtered_wait]):
-        ref = filtered_wait.run_no_wait()
-        await eventually(lambda: bool(hatchet.runs.view(ref.workflow_run_id).tasks))
-        await eventually(
-            lambda: all(t.attempts for t in hatchet.runs.view(ref.workflow_run_id).tasks.values())
+    @hatchet.durable_task(name="DurableEventFilterMismatchTask")
+    async def mismatch(input: EmptyModel, ctx: DurableContext) -> dict[str, Any]:
+        return await ctx.aio_wait_for(
+            "event", UserEventCondition(event_key=EVENT_KEY, expression="input.user_id == '9999'")
         )
-        hatchet.event.push("user:update", {"user_id": "9"})
-        hatchet.event.push("user:update", {"user_id": "1234"})
-        result = await ref.aio_result()
-    assert result == {"CREATE": {"user:update": [{"user_id": "1234"}]}}
+
+    return {"plain": durable_event_task, "filter": with_filter, "mismatch": mismatch}
+
+
+async def waiting(hatchet: Hatchet, ref: Any) -> None:
+    """Until the task started (its wait opens before its first suspension)."""
+    await eventually(
+        lambda: any(t.attempts for t in hatchet.runs.view(ref.workflow_run_id).tasks.values())
+    )
+
+
+async def run_with_events(hatchet: Hatchet, task: Any, *payloads: dict[str, str]) -> Any:
+    tasks = durable_event_tasks(hatchet)
+    async with hatchet.worker("durable-event-worker", workflows=list(tasks.values())):
+        ref = tasks[task].run_no_wait()
+        await waiting(hatchet, ref)
+        for payload in payloads:
+            hatchet.event.push(EVENT_KEY, payload)
+        return await asyncio.wait_for(ref.aio_result(), 10)
+
+
+async def test_durable_event_wait(hatchet_sdk: ModuleType, hatchet: Hatchet) -> None:
+    result = await run_with_events(hatchet, "plain", {"user_id": "1234", "data": "test"})
+    assert isinstance(result, dict)
+    assert "CREATE" in result
+    event_payloads = result["CREATE"][EVENT_KEY]
+    assert len(event_payloads) == 1
+    assert event_payloads[0]["user_id"] == "1234"
+    assert event_payloads[0]["data"] == "test"
+
+
+async def test_durable_event_filter_match(hatchet_sdk: ModuleType, hatchet: Hatchet) -> None:
+    result = await run_with_events(hatchet, "filter", {"user_id": "1234"})
+    assert "CREATE" in result
+    assert EVENT_KEY in result["CREATE"]
+    assert result["CREATE"][EVENT_KEY][0]["user_id"] == "1234"
+
+
+async def test_durable_event_filter_mismatch(hatchet_sdk: ModuleType, hatchet: Hatchet) -> None:
+    result = await run_with_events(hatchet, "mismatch", {"user_id": "1234"}, {"user_id": "9999"})
+    assert result == {"CREATE": {EVENT_KEY: [{"user_id": "9999"}]}}
+
+
+async def test_an_event_pushed_before_the_wait_began_is_not_seen(
+    hatchet_sdk: ModuleType, hatchet: Hatchet
+) -> None:
+    tasks = durable_event_tasks(hatchet)
+    hatchet.event.push(EVENT_KEY, {"user_id": "1234"})
+    async with hatchet.worker("durable-event-worker", workflows=list(tasks.values())):
+        ref = tasks["plain"].run_no_wait()
+        await waiting(hatchet, ref)
+        await settle()
+        assert hatchet.runs.get_status(ref.workflow_run_id) is RunStatus.RUNNING
+        hatchet.event.push(EVENT_KEY, {"user_id": "late"})
+        result = await asyncio.wait_for(ref.aio_result(), 10)
+    assert result == {"CREATE": {EVENT_KEY: [{"user_id": "late"}]}}
