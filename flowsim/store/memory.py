@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import heapq
 import itertools
+import math
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -57,6 +58,8 @@ class Transition:
 
 
 QueueKey = tuple[str, SlotPool]
+#: ``ready_at`` of a task run held by its conditions (as the SQL stores keep it)
+HELD = math.inf
 
 
 def _still_queued(task_run: TaskRun, sequence: int) -> bool:
@@ -170,6 +173,7 @@ class MemoryStore:
             return None
         task_run = self._create_task(run, name, now, run.priority, ready_at, held=True)
         if action is None:
+            task_run.ready_at = HELD
             conditions = task_run.spec.conditions
             self.waits.add(Wait(task_run.id, conditions, ready_at, satisfied))
             due = cond.wake_at(conditions, ready_at, satisfied)
@@ -391,6 +395,7 @@ class MemoryStore:
                 self._mark_skipped(task_run)
             elif name in held:
                 satisfied = held[name]
+                task_run.ready_at = HELD
                 self.waits.add(Wait(task_run.id, task_run.spec.conditions, now, satisfied))
                 due = cond.wake_at(task_run.spec.conditions, now, satisfied)
                 if due is not None:
