@@ -41,6 +41,14 @@ from flowsim.sdk import (
     WorkflowRunRef,
     WorkflowRunTriggerConfig,
 )
+from flowsim.sdk.conditions import (
+    Condition,
+    OrGroup,
+    ParentCondition,
+    SleepCondition,
+    UserEventCondition,
+    or_,
+)
 from flowsim.sdk.events import PushEventOptions
 
 __version__ = "0.1.0"
@@ -49,6 +57,7 @@ __all__ = [
     "BaseWorkflow",
     "BlockingCallError",
     "Clock",
+    "Condition",
     "ConfigurationError",
     "Context",
     "DatabaseLostError",
@@ -62,11 +71,14 @@ __all__ = [
     "InvalidInputError",
     "ManualClock",
     "NonRetryableException",
+    "OrGroup",
+    "ParentCondition",
     "Priority",
     "PushEventOptions",
     "RunCancelledError",
     "RunNotFoundError",
     "RunStatus",
+    "SleepCondition",
     "SlotDeadlockError",
     "Standalone",
     "SystemClock",
@@ -76,10 +88,12 @@ __all__ = [
     "TriggerWorkflowOptions",
     "UnknownWorkflowError",
     "UnsupportedFeatureError",
+    "UserEventCondition",
     "Worker",
     "Workflow",
     "WorkflowDefinitionError",
     "WorkflowRunRef",
     "WorkflowRunTriggerConfig",
     "__version__",
+    "or_",
 ]
