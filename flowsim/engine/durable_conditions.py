@@ -19,7 +19,7 @@ from flowsim.store import conditions as cond
 from flowsim.store.records import JSON
 
 if TYPE_CHECKING:
-    from flowsim.clock import Clock
+    from flowsim.clock import Clock, TimerHandle
     from flowsim.engine.changes import ChangeFeed
     from flowsim.engine.runtime import AttemptState
     from flowsim.store.protocol import RunStore
@@ -29,7 +29,13 @@ class DurableConditionWaits:
     run_store: RunStore
     clock: Clock
     changes: ChangeFeed
+    closed: bool
     _lock: threading.RLock
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        #: the sleep timers of the durable waits this process awaits, cancelled with them
+        self._signal_timers: dict[str, TimerHandle] = {}
 
     if TYPE_CHECKING:  # the engine's
 
@@ -54,18 +60,26 @@ class DurableConditionWaits:
             self.run_store.open_wait(wait_id, attempt.task_run.id, conditions, now)
         due = cond.wake_at(conditions, now, cond.on_register(conditions, {}))
         if due is not None:
-            self.clock.call_at(due, lambda: self.post(self._fire_sleeps))
+            handle = self.clock.call_at(due, lambda: self.post(self._fire_sleeps))
+            self._signal_timers[wait_id] = handle
         return wait_id
 
     async def await_signal(self, wait_id: str) -> JSON:
-        while True:
-            seen = self.changes.generation
-            result = self.run_store.wait_result(wait_id)
-            if result is not None:
-                return result
-            await self.changes.changed_since(seen)
+        try:
+            while True:
+                seen = self.changes.generation
+                result = self.run_store.wait_result(wait_id)
+                if result is not None:
+                    return result
+                await self.changes.changed_since(seen)
+        finally:
+            handle = self._signal_timers.pop(wait_id, None)
+            if handle is not None:
+                handle.cancel()
 
     def _fire_sleeps(self) -> None:
+        if self.closed:
+            return
         with self._lock:
             outcome = self.run_store.expire(self.clock.now())
         self.changes.bump()
