@@ -21,7 +21,7 @@ from flowsim.store.protocol import Outcome
 from flowsim.store.records import JSON, WorkflowSpec, error_to_json
 from flowsim.store.views import run_not_found
 from flowsim_postgres import conditions
-from flowsim_postgres.rows import RELEASE, Conn, Session, dumps, dumps_or_null
+from flowsim_postgres.rows import RELEASE, Session, dumps, dumps_or_null
 from flowsim_postgres.runs import NewTask, insert_tasks
 
 _RUN = "SELECT id, spec_digest, terminal_status, priority FROM runs "
@@ -56,13 +56,6 @@ _LOCK_RUN_OF_TASK = (
 )
 
 
-def _statuses(conn: Conn, run_id: str) -> dict[str, RunStatus]:
-    rows = conn.execute(
-        "SELECT name, status FROM task_runs WHERE run_id = %s ORDER BY ord", (run_id,)
-    )
-    return {name: RunStatus(status) for name, status in rows}
-
-
 def advance_run(
     session: Session, run: LockedRun, ended: tuple[str, RunStatus], now: float
 ) -> Outcome:
@@ -78,9 +71,6 @@ def advance_run(
         run.spec, statuses, run.terminal, skipped, lambda: conditions.outputs(conn, run.id)
     )
     return _write(session, run, step.created, step.finished, now, step)
-
-
-_advance = advance_run
 
 
 def _write(
@@ -135,7 +125,7 @@ def complete(session: Session, task_run_id: str, token: int, output: JSON, now: 
     run, row = _locked(session, locking.fetchone()), writing.fetchone()
     if run is None or row is None:  # not held with this token: a late or unknown result
         return Outcome(accepted=False)
-    return _advance(session, run, (row[0], RunStatus.COMPLETED), now)
+    return advance_run(session, run, (row[0], RunStatus.COMPLETED), now)
 
 
 _RETRY = f"""
@@ -178,7 +168,7 @@ def fail(
             f"UPDATE task_runs SET status = 'FAILED', error = %s::jsonb, {RELEASE} WHERE id = %s",
             (dumps(error_to_json(error)), task_run_id),
         )
-        return _advance(session, run, (name, RunStatus.FAILED), now)
+        return advance_run(session, run, (name, RunStatus.FAILED), now)
     backoff = decision.ready_at > now
     conn.execute(
         _RETRY,

@@ -91,16 +91,14 @@ def on_event(db: Db, key: str, payload: JSON, additional_metadata: JSON) -> list
         (key,),
     )
     fired: list[FiredWait] = []
-    for wait_id, task_run_id, durable, text, registered_at, satisfied_text in rows:
-        conditions = cond.conditions_from_json(json.loads(text))
-        satisfied = _satisfied(satisfied_text)
-        hits = cond.on_event(conditions, satisfied, key, payload, additional_metadata)
+    for row in rows:
+        wait = _Open.of(row)
+        hits = cond.on_event(wait.conditions, wait.satisfied, key, payload, additional_metadata)
         if not hits:
             continue
         for index in hits:
-            satisfied[index] = payload
-        _settle(db, FiredWait(wait_id, task_run_id, bool(durable), cond.Action.QUEUE),
-                conditions, registered_at, satisfied, fired)  # fmt: skip
+            wait.satisfied[index] = payload
+        _settle(db, wait, fired)
     return fired
 
 
@@ -108,29 +106,40 @@ def on_time(db: Db, now: float) -> list[FiredWait]:
     """Satisfy the sleeps that elapsed by ``now``; the waits that fired."""
     rows = db.rows(_SELECT + "WHERE w.open = 1 AND w.wake_at <= ? ORDER BY w.wake_at, w.id", (now,))
     fired: list[FiredWait] = []
-    for wait_id, task_run_id, durable, text, registered_at, satisfied_text in rows:
-        conditions = cond.conditions_from_json(json.loads(text))
-        satisfied = _satisfied(satisfied_text)
-        for index in cond.on_time(conditions, registered_at, satisfied, now):
-            satisfied[index] = {}
-        _settle(db, FiredWait(wait_id, task_run_id, bool(durable), cond.Action.QUEUE),
-                conditions, registered_at, satisfied, fired)  # fmt: skip
+    for row in rows:
+        wait = _Open.of(row)
+        for index in cond.on_time(wait.conditions, wait.registered_at, wait.satisfied, now):
+            wait.satisfied[index] = {}
+        _settle(db, wait, fired)
     return fired
 
 
-def _settle(
-    db: Db,
-    wait: FiredWait,
-    conditions: Sequence[cond.ConditionSpec],
-    registered_at: float,
-    satisfied: cond.Satisfied,
-    fired: list[FiredWait],
-) -> None:
+@dataclass(slots=True)
+class _Open:
+    """An open wait as read from ``condition_waits`` (``_SELECT``'s columns)."""
+
+    id: str
+    task_run_id: str
+    durable: bool
+    conditions: tuple[cond.ConditionSpec, ...]
+    registered_at: float
+    satisfied: cond.Satisfied
+
+    @staticmethod
+    def of(row: tuple[Any, ...]) -> _Open:
+        wait_id, task_run_id, durable, text, registered_at, satisfied = row
+        conditions = cond.conditions_from_json(json.loads(text))
+        return _Open(wait_id, task_run_id, bool(durable), conditions, float(registered_at),
+                     _satisfied(satisfied))  # fmt: skip
+
+
+def _settle(db: Db, wait: _Open, fired: list[FiredWait]) -> None:
     """Record what holds now; close the wait (with a durable wait's result) if it fired."""
+    conditions, satisfied = wait.conditions, wait.satisfied
     action = cond.decide(conditions, satisfied)
     stored = _dumps({str(k): v for k, v in satisfied.items()})
     if action is None:
-        wake = cond.wake_at(conditions, registered_at, satisfied)
+        wake = cond.wake_at(conditions, wait.registered_at, satisfied)
         db.run(
             "UPDATE condition_waits SET satisfied = ?, wake_at = ? WHERE id = ?",
             (stored, wake, wait.id),
