@@ -6,6 +6,8 @@ import asyncio
 import logging
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from pydantic import TypeAdapter
+
 from flowsim.engine.runtime import AttemptState
 from flowsim.errors import TaskRunError, UnsupportedFeatureError
 from flowsim.rules import RunStatus
@@ -255,3 +257,29 @@ class DurableContext(Context):
         wait_id = engine.open_signal_wait(self._attempt, specs)
         result: dict[str, Any] = await engine.await_signal(wait_id)
         return result
+
+    async def aio_wait_for_event(
+        self,
+        key: str,
+        expression: str | None = None,
+        *,
+        payload_validator: type[Any] | None = None,
+        scope: str | None = None,
+        lookback_window: Any = None,
+        label: str | None = None,
+    ) -> Any:
+        """hatchet_sdk's shorthand for ``aio_wait_for`` on one event: the payload of the
+        event that matched, validated with ``payload_validator`` if given. ``scope`` and
+        ``lookback_window`` (events pushed before the wait) are refused by name."""
+        if scope is not None or lookback_window is not None:
+            raise UnsupportedFeatureError(
+                f"{self.workflow_name}/{self.task_name}: aio_wait_for_event(scope=, "
+                "lookback_window=) (event look-back) is not modelled by flowsim; only events "
+                "pushed after the wait began are seen. Remove them."
+            )
+        condition = UserEventCondition(event_key=key, expression=expression)
+        result = await self.aio_wait_for(f"event:{key}", condition, label=label)
+        payload = next(iter(result["CREATE"].values()))[0]
+        if payload_validator is None:
+            return payload
+        return TypeAdapter(payload_validator).validate_python(payload)

@@ -94,3 +94,30 @@ async def test_an_event_pushed_before_the_wait_began_is_not_seen(
         hatchet.event.push(EVENT_KEY, {"user_id": "late"})
         result = await asyncio.wait_for(ref.aio_result(), 10)
     assert result == {"CREATE": {EVENT_KEY: [{"user_id": "late"}]}}
+
+
+async def test_aio_wait_for_event_returns_the_validated_payload(
+    hatchet_sdk: ModuleType, hatchet: Hatchet
+) -> None:
+    """hatchet_sdk's shorthand (not in the example): the matching event's payload, as a
+    model when a ``payload_validator`` is given."""
+    from hatchet_sdk import DurableContext, EmptyModel
+    from pydantic import BaseModel
+
+    class Update(BaseModel):
+        user_id: str
+
+    @hatchet.durable_task(name="shorthand")
+    async def shorthand(input: EmptyModel, ctx: DurableContext) -> dict[str, Any]:
+        update = await ctx.aio_wait_for_event(
+            EVENT_KEY, "input.user_id != 'x'", payload_validator=Update
+        )
+        return {"user_id": update.user_id, "is_model": isinstance(update, Update)}
+
+    async with hatchet.worker("durable-event-worker", workflows=[shorthand]):
+        ref = shorthand.run_no_wait()
+        await waiting(hatchet, ref)
+        hatchet.event.push(EVENT_KEY, {"user_id": "x"})
+        hatchet.event.push(EVENT_KEY, {"user_id": "42"})
+        result = await asyncio.wait_for(ref.aio_result(), 10)
+    assert result == {"user_id": "42", "is_model": True}
