@@ -30,6 +30,8 @@ HELD = math.inf
 class PgDb:
     """``sql_waits.Db`` over an open Postgres transaction (``?`` becomes ``%s``)."""
 
+    lock_clause = " FOR UPDATE OF w"
+
     def __init__(self, conn: Conn) -> None:
         self.conn = conn
 

@@ -72,7 +72,9 @@ HELD = math.inf
 
 
 class WaitDb:
-    """``sql_waits.Db`` over an open SQLite transaction."""
+    """``sql_waits.Db`` over an open SQLite transaction (serialised: no row locks)."""
+
+    lock_clause = ""
 
     def __init__(self, tx: Tx) -> None:
         self.tx = tx

@@ -23,7 +23,12 @@ from flowsim.store.records import JSON
 
 
 class Db(Protocol):
-    """The two calls this module makes on a backend's open transaction."""
+    """The two calls this module makes on a backend's open transaction, and the clause
+    that locks the waits it reads (Postgres: ``FOR UPDATE``, so two processes pushing
+    events at once cannot both fire a wait or lose each other's satisfied conditions;
+    SQLite: none, its writers are serialised by ``BEGIN IMMEDIATE``)."""
+
+    lock_clause: str
 
     def rows(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]: ...
 
@@ -87,7 +92,7 @@ def on_event(db: Db, key: str, payload: JSON, additional_metadata: JSON) -> list
     """Satisfy the open waits' conditions on this event; the waits that fired."""
     rows = db.rows(
         _SELECT + "JOIN condition_events e ON e.wait_id = w.id "
-        "WHERE e.event_key = ? AND w.open = 1 ORDER BY w.registered_at, w.id",
+        "WHERE e.event_key = ? AND w.open = 1 ORDER BY w.registered_at, w.id" + db.lock_clause,
         (key,),
     )
     fired: list[FiredWait] = []
