@@ -167,7 +167,7 @@ def start_roots(session: Session, view: RunView, spec: WorkflowSpec, now: float,
 def push_event(
     session: Session, key: str, payload: JSON, additional_metadata: JSON, now: float
 ) -> Outcome:
-    fired = sql_waits.on_event(PgDb(session.conn), key, payload, additional_metadata)
+    fired = sql_waits.on_event(PgDb(session.conn), key, payload, additional_metadata, now)
     return resolve(session, fired, now)
 
 

@@ -15,6 +15,7 @@ from typing import Any
 from flowsim import rules
 from flowsim.errors import TaskRunError
 from flowsim.rules import RunStatus
+from flowsim.store import sql_waits
 from flowsim.store.dag import Step, advance
 from flowsim.store.failures import decide
 from flowsim.store.protocol import Outcome
@@ -215,6 +216,7 @@ def cancel_tasks(
     conn = session.conn
     ids = [task_id for task_id, _ in targets]
     conn.execute(_CANCEL, {"reason": reason, "ids": ids})
+    sql_waits.close_for(conditions.PgDb(conn), ids)
     conn.execute(_CANCEL_ATTEMPTS, {"now": now, "ids": ids})
     created: list[tuple[str, RunStatus]] = []
     finished: RunStatus | None = None

@@ -82,7 +82,7 @@ def push_event(
     tx: Tx, specs: SpecCache, key: str, payload: JSON, additional_metadata: JSON, now: float
 ) -> Changes:
     changes = Changes()
-    _resolve(tx, specs, sql_waits.on_event(WaitDb(tx), key, payload, additional_metadata), now,
+    _resolve(tx, specs, sql_waits.on_event(WaitDb(tx), key, payload, additional_metadata, now), now,
              changes)  # fmt: skip
     return changes
 

@@ -213,4 +213,5 @@ def cancel_tasks(
             "'$[#-1][4]', json(?), '$[#-1][5]', 'CANCELLED') ELSE attempts END WHERE id = ?",
             (error, bump, finished_at, task_id),
         )
+        sql_waits.close_for(WaitDb(tx), [task_id])
         advance(tx, specs, run_id, spec_id, RunStatus.CANCELLED, now, changes)

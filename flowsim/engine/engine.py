@@ -501,7 +501,9 @@ class Engine(ConditionWaits, Waiting):
     def _release_retries(self) -> None:
         with self._lock:
             self._retry_timer.fired()
-            self._apply(self.store.release_due_retries(self.clock.now()))
+            now = self.clock.now()
+            self._apply(self.store.fire_due_waits(now))
+            self._apply(self.store.release_due_retries(now))
             self._retry_timer.arm(self.store.next_retry_due())
 
     def _expire_queued(self) -> None:

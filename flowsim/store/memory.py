@@ -448,7 +448,7 @@ class MemoryStore:
     ) -> Transition:
         """``hatchet.event.push``: satisfy the event conditions it passes and act on the
         waits that fire, oldest first."""
-        return self._fire(self.waits.on_event(key, payload, additional_metadata), now)
+        return self._fire(self.waits.on_event(key, payload, additional_metadata, now), now)
 
     def open_wait(
         self,
@@ -476,10 +476,14 @@ class MemoryStore:
 
     # ------------------------------------------------------------ time-driven changes
 
+    def fire_due_waits(self, now: float) -> Transition:
+        """Act on the condition waits whose sleeps elapsed by ``now`` (time-driven, as
+        ``expire`` is in a shared store; a claim does not do it)."""
+        return self._fire(self.waits.on_time(now), now)
+
     def release_due_retries(self, now: float) -> Transition:
-        """Queue the retries whose backoff has elapsed, and act on the condition waits
-        whose sleeps elapsed."""
-        transition = self._fire(self.waits.on_time(now), now)
+        """Queue the retries whose backoff has elapsed."""
+        transition = Transition()
         while self._backoff and self._backoff[0][0] <= now:
             _, _, task_run, sequence = heapq.heappop(self._backoff)
             if _still_queued(task_run, sequence):

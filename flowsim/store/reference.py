@@ -211,7 +211,11 @@ class ReferenceStore:
     # ------------------------------------------------------------ time
 
     def expire(self, now: float) -> Outcome:
-        steps = [self.inner.release_due_retries(now), self.inner.expire_schedule_timeouts(now)]
+        steps = [
+            self.inner.fire_due_waits(now),
+            self.inner.release_due_retries(now),
+            self.inner.expire_schedule_timeouts(now),
+        ]
         for task_run_id, lease in sorted(self._leases.items(), key=lambda item: item[1]):
             if lease > now:
                 continue

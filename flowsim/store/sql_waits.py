@@ -88,8 +88,11 @@ _SELECT = (
 )
 
 
-def on_event(db: Db, key: str, payload: JSON, additional_metadata: JSON) -> list[FiredWait]:
-    """Satisfy the open waits' conditions on this event; the waits that fired."""
+def on_event(
+    db: Db, key: str, payload: JSON, additional_metadata: JSON, now: float
+) -> list[FiredWait]:
+    """Satisfy the open waits' conditions on this event (and their sleeps that elapsed
+    by ``now``, not fired yet); the waits that fired."""
     rows = db.rows(
         _SELECT + "JOIN condition_events e ON e.wait_id = w.id "
         "WHERE e.event_key = ? AND w.open = 1 ORDER BY w.registered_at, w.id" + db.lock_clause,
@@ -103,6 +106,8 @@ def on_event(db: Db, key: str, payload: JSON, additional_metadata: JSON) -> list
             continue
         for index in hits:
             wait.satisfied[index] = payload
+        for index in cond.on_time(wait.conditions, wait.registered_at, wait.satisfied, now):
+            wait.satisfied[index] = {}
         _settle(db, wait, fired)
     return fired
 
@@ -158,6 +163,17 @@ def _settle(db: Db, wait: _Open, fired: list[FiredWait]) -> None:
     )
     db.run("DELETE FROM condition_events WHERE wait_id = ?", (wait.id,))
     fired.append(FiredWait(wait.id, wait.task_run_id, wait.durable, action))
+
+
+def close_for(db: Db, task_run_ids: Sequence[str]) -> None:
+    """The task runs were cancelled: their holds end unfired (a cancel, not a decision)."""
+    for task_run_id in task_run_ids:
+        db.run(
+            "UPDATE condition_waits SET open = 0, wake_at = NULL "
+            "WHERE id = ? AND durable = 0 AND open = 1",
+            (task_run_id,),
+        )
+        db.run("DELETE FROM condition_events WHERE wait_id = ?", (task_run_id,))
 
 
 def next_wake(db: Db) -> float | None:

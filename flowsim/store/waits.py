@@ -57,16 +57,20 @@ class WaitBook:
                 if not listeners:
                     del self._by_event[key]
 
-    def on_event(self, key: str, payload: object, additional_metadata: object) -> Fired:
-        """Satisfy the waits' conditions on this event; the waits that fired, in the
-        order they were opened."""
+    def on_event(self, key: str, payload: object, additional_metadata: object, now: float) -> Fired:
+        """Satisfy the waits' conditions on this event (and their sleeps that elapsed by
+        ``now``, not fired yet); the waits that fired, in the order they were opened."""
         fired: Fired = []
         for wait_id in list(self._by_event.get(key, ())):
             wait = self._waits[wait_id]
             hits = cond.on_event(wait.conditions, wait.satisfied, key, payload,
                                  additional_metadata)  # fmt: skip
+            if not hits:
+                continue
             for index in hits:
                 wait.satisfied[index] = payload
+            for index in cond.on_time(wait.conditions, wait.registered_at, wait.satisfied, now):
+                wait.satisfied[index] = {}
             self._settle(wait, fired)
         return fired
 
