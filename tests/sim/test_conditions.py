@@ -71,3 +71,29 @@ def test_a_durable_wait_for_returns_what_fired_in_virtual_time() -> None:
 
     result = run_virtual(main)
     assert result == {"waited": 3600.0, "got": {"CREATE": {"sleep:1h": [{}]}}}
+
+
+def test_a_scenario_event_releases_a_task_waiting_for_it() -> None:
+    """An arrival pushing ``approval:granted`` (no workflow subscribes to it) satisfies the
+    waiting task's condition at that virtual instant; one failing the expression does not,
+    and without a matching event the hour-long sleep decides."""
+    from pathlib import Path
+
+    from flowsim.sim import parse_scenario, simulate
+
+    module = str(Path(__file__).with_name("eventflows.py"))
+    scenario = parse_scenario(
+        {
+            "module": module,
+            "workers": [{"name": "w", "slots": 2, "workflows": ["approval"]}],
+            "arrivals": [
+                {"workflow": "approval", "input": {"id": 7}, "at": [0.0, 900.0]},
+                {"event": "approval:granted", "input": {"id": 8}, "at": [300.0]},
+                {"event": "approval:granted", "input": {"id": 7}, "at": [600.0]},
+            ],
+        }
+    )
+    result = simulate(scenario)
+    assert result.ok
+    finished = sorted((run.created_at, run.finished_at) for run in result.runs)
+    assert finished == [(0.0, 600.0), (900.0, 900.0 + 3600.0)]
