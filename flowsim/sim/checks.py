@@ -25,7 +25,9 @@ def judge(
         if deadlocks and not deadlocks[0].holders:
             first = deadlocks[0]
             names = ", ".join(sorted({b.workflow for b in first.unregistered}))
-            detail = f"runs can never start at t={first.at:g}s: no running worker registers {names}"
+            detail = (
+                f"runs can never start at t={first.at:g}s: no running worker registers {names}"
+            )
         elif deadlocks:
             first = deadlocks[0]
             detail = (

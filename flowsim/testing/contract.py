@@ -465,7 +465,9 @@ class RunStoreContract(ConditionsContract):
         assert get_run(store, child.id).additional_metadata == expected
         assert _only(claim_all(store, ["child"], 2.0)).additional_metadata == expected
 
-    def test_run_ids_lists_every_run_oldest_first_children_included(self, store: RunStore) -> None:
+    def test_run_ids_lists_every_run_oldest_first_children_included(
+        self, store: RunStore
+    ) -> None:
         assert store.run_ids() == []
         parent, claim = self._held_parent(store, single_spec("parent"))
         later = store.create_runs([run_request(single_spec(), {"i": i}) for i in range(3)], 1.0)
