@@ -31,6 +31,7 @@ from flowsim.concurrency import cancels_running
 from flowsim.engine.attempt_waits import AttemptWaits
 from flowsim.engine.changes import ChangeFeed
 from flowsim.engine.deadlock import DeadlockReport
+from flowsim.engine.durable_conditions import DurableConditionWaits
 from flowsim.engine.engine import Engine
 from flowsim.engine.runtime import AttemptState, Registrable, WorkerRuntime
 from flowsim.engine.shared_reads import SharedReads
@@ -75,7 +76,7 @@ def _stored_task(run: WorkflowRun, task: TaskView) -> TaskRun:
     return record
 
 
-class DurableEngine(Engine):
+class DurableEngine(DurableConditionWaits, Engine):
     def __init__(
         self,
         url: str,

@@ -101,7 +101,7 @@ def test_unsupported_hatchet_options_are_refused_by_name(hatchet: Hatchet) -> No
     with pytest.raises(UnsupportedFeatureError, match="idempotency"):
         hatchet.workflow(name="keyed", idempotency=object())
     with pytest.raises(UnsupportedFeatureError, match="task_defaults"):
-        hatchet.workflow(name="defaults", task_defaults={})
+        hatchet.workflow(name="defaults", task_defaults={"retries": 1})
     kept: dict[str, Any] = {"description": "harmless", "version": "1"}
     assert hatchet.workflow(name="ok", **kept).name == "ok"
 
