@@ -110,11 +110,18 @@ def choose(
     parked by ``park`` no longer among them)."""
     chosen: list[Row] = []
     taken: set[str] = set()
+    #: heads this walk passed over: a re-read (looking further) must not admit them again,
+    #: as the first look reserved a peer's slot for each
+    passed: set[str] = set()
     left = free
     further = 0
     while left > 0:
         heads = [(row, picked_of(row)) for row in read(left + len(chosen) + further)]
-        heads = [(row, item) for row, item in heads if item.task_run_id not in taken]
+        heads = [
+            (row, item)
+            for row, item in heads
+            if item.task_run_id not in taken and item.task_run_id not in passed
+        ]
         if any(item.spec.rate_limits for _, item in heads):
             screener.prefetch([item for _, item in heads])
         parked: list[tuple[str, float]] = []
@@ -122,6 +129,7 @@ def choose(
         for row, item in heads:
             if placing is not None and not placing.admit(row):
                 passed_over = True
+                passed.add(item.task_run_id)
                 if placing.exhausted():
                     stopped = True
                     break
@@ -135,6 +143,7 @@ def choose(
                     parked.append((item.task_run_id, until))
                     continue
             if placing is not None and not placing.take(row):
+                passed.add(item.task_run_id)
                 continue
             chosen.append(row)
             taken.add(item.task_run_id)
