@@ -44,6 +44,14 @@ from flowsim.sdk import (
     WorkflowRunTriggerConfig,
 )
 from flowsim.sdk.concurrency import ConcurrencyExpression, ConcurrencyLimitStrategy
+from flowsim.sdk.conditions import (
+    Condition,
+    OrGroup,
+    ParentCondition,
+    SleepCondition,
+    UserEventCondition,
+    or_,
+)
 from flowsim.sdk.events import PushEventOptions
 from flowsim.sdk.eviction import EvictionPolicy
 from flowsim.sdk.labels import (
@@ -63,6 +71,7 @@ __all__ = [
     "Clock",
     "ConcurrencyExpression",
     "ConcurrencyLimitStrategy",
+    "Condition",
     "ConfigurationError",
     "Context",
     "DatabaseLostError",
@@ -79,6 +88,8 @@ __all__ = [
     "ManualClock",
     "NonDeterminismError",
     "NonRetryableException",
+    "OrGroup",
+    "ParentCondition",
     "Priority",
     "PushEventOptions",
     "RateLimit",
@@ -86,6 +97,7 @@ __all__ = [
     "RunCancelledError",
     "RunNotFoundError",
     "RunStatus",
+    "SleepCondition",
     "SlotDeadlockError",
     "StaleAttemptError",
     "Standalone",
@@ -97,6 +109,7 @@ __all__ = [
     "TriggerWorkflowOptions",
     "UnknownWorkflowError",
     "UnsupportedFeatureError",
+    "UserEventCondition",
     "Worker",
     "WorkerContext",
     "WorkerLabel",
@@ -106,4 +119,5 @@ __all__ = [
     "WorkflowRunRef",
     "WorkflowRunTriggerConfig",
     "__version__",
+    "or_",
 ]

@@ -15,13 +15,14 @@ from typing import Any
 from flowsim import rules
 from flowsim.errors import TaskRunError
 from flowsim.rules import RunStatus
-from flowsim.store.dag import advance
+from flowsim.store import sql_waits
+from flowsim.store.dag import Step, advance
 from flowsim.store.failures import decide
 from flowsim.store.protocol import Outcome
 from flowsim.store.records import JSON, WorkflowSpec, error_to_json
 from flowsim.store.views import run_not_found
-from flowsim_postgres import places
-from flowsim_postgres.rows import RELEASE, Conn, Session, dumps, dumps_or_null
+from flowsim_postgres import conditions, places
+from flowsim_postgres.rows import RELEASE, Session, dumps, dumps_or_null
 from flowsim_postgres.runs import NewTask, insert_tasks
 
 _RUN = "SELECT id, spec_digest, terminal_status, priority FROM runs "
@@ -56,22 +57,21 @@ _LOCK_RUN_OF_TASK = (
 )
 
 
-def _statuses(conn: Conn, run_id: str) -> dict[str, RunStatus]:
-    rows = conn.execute(
-        "SELECT name, status FROM task_runs WHERE run_id = %s ORDER BY ord", (run_id,)
-    )
-    return {name: RunStatus(status) for name, status in rows}
-
-
-def _advance(session: Session, run: LockedRun, ended: tuple[str, RunStatus], now: float) -> Outcome:
+def advance_run(
+    session: Session, run: LockedRun, ended: tuple[str, RunStatus], now: float
+) -> Outcome:
     """After the task run named ``ended[0]`` reached ``ended[1]`` (run row locked): cancel
-    what can no longer run, create what became ready, end the run if it ended."""
+    what can no longer run, create what became ready (or skipped, cancelled or held by
+    its conditions), end the run if it ended."""
     if len(run.spec.tasks) == 1:  # the common single-task run ends with its task
         return _write(session, run, [], ended[1], now)
-    statuses = _statuses(session.conn, run.id)
+    conn = session.conn
+    statuses, skipped = conditions.dag_state(conn, run.id)
     statuses[ended[0]] = ended[1]
-    step = advance(run.spec, statuses, run.terminal)
-    return _write(session, run, step.created, step.finished, now)
+    step = advance(
+        run.spec, statuses, run.terminal, skipped, lambda: conditions.outputs(conn, run.id)
+    )
+    return _write(session, run, step.created, step.finished, now, step)
 
 
 def _write(
@@ -80,17 +80,24 @@ def _write(
     created: list[tuple[str, RunStatus]],
     finished: RunStatus | None,
     now: float,
+    step: Step | None = None,
 ) -> Outcome:
     conn = session.conn
-    new = [
+    tasks = [
         NewTask(str(uuid.uuid4()), run.id, run.spec, name, status, run.priority)
         for name, status in created
     ]
-    insert_tasks(conn, new, now)
+    insert_tasks(conn, tasks, now)
+    held = {name for name, _ in step.held} if step is not None else set()
+    if step is not None:
+        conditions.start_conditions(conn, run.spec, step, {t.name: t.id for t in tasks}, now)
     if run.spec.limited:
         session.limited_runs.add(run.id)
-        _arrive_created(session, run, new, now)
-    queued = sum(1 for _, status in created if status is RunStatus.QUEUED)
+        # a held task run arrives when its conditions queue it; a skipped one never does
+        skipped = set(step.skipped) if step is not None else set()
+        fresh = [t for t in tasks if t.name not in held and t.name not in skipped]
+        _arrive_created(session, run, fresh, now)
+    queued = sum(1 for name, status in created if status is RunStatus.QUEUED and name not in held)
     if finished is not None and not run.terminal:
         conn.execute(
             "UPDATE runs SET terminal_status = %s, finished_at = %s, "
@@ -143,7 +150,7 @@ def complete(session: Session, task_run_id: str, token: int, output: JSON, now: 
     run, row = _locked(session, locking.fetchone()), writing.fetchone()
     if run is None or row is None:  # not held with this token: a late or unknown result
         return Outcome(accepted=False)
-    outcome = _advance(session, run, (row[0], RunStatus.COMPLETED), now)
+    outcome = advance_run(session, run, (row[0], RunStatus.COMPLETED), now)
     return places.settled(session, outcome, now)
 
 
@@ -187,7 +194,7 @@ def fail(
             f"UPDATE task_runs SET status = 'FAILED', error = %s::jsonb, {RELEASE} WHERE id = %s",
             (dumps(error_to_json(error)), task_run_id),
         )
-        outcome = _advance(session, run, (name, RunStatus.FAILED), now)
+        outcome = advance_run(session, run, (name, RunStatus.FAILED), now)
         return places.settled(session, outcome, now)
     backoff = decision.ready_at > now
     conn.execute(
@@ -235,6 +242,7 @@ def cancel_tasks(
     conn = session.conn
     ids = [task_id for task_id, _ in targets]
     conn.execute(_CANCEL, {"reason": reason, "ids": ids})
+    sql_waits.close_for(conditions.PgDb(conn), ids)
     conn.execute(_CANCEL_ATTEMPTS, {"now": now, "ids": ids})
     created: list[tuple[str, RunStatus]] = []
     finished: RunStatus | None = None

@@ -19,6 +19,7 @@ from flowsim import concurrency, rules
 from flowsim.concurrency import Gate, Group, Waiting
 from flowsim.rules import RunStatus
 from flowsim.store.protocol import Outcome
+from flowsim.store.records import WorkflowSpec
 from flowsim_postgres.rows import Conn, Session
 
 _LOCK = "SELECT pg_advisory_xact_lock(hashtext(current_schema() || '/flowsim-concurrency'))"
@@ -138,6 +139,27 @@ def arrive_task(
     if plan.cancel_new:
         cancel_unit(session, task_id, now)
     elif not plan.admit or _waiting(conn, run_id):
+        park(conn, [task_id])
+
+
+def queue_released(
+    session: Session, task_id: str, run_id: str, name: str, spec: WorkflowSpec, now: float
+) -> None:
+    """A held task run its conditions just queued: it arrives in its task-level groups
+    then (as the in-memory store does), or waits parked while its run waits for a place."""
+    if not spec.limited:
+        return
+    session.limited_runs.add(run_id)
+    conn = session.conn
+    if spec.tasks[name].concurrency:
+        row = conn.execute(
+            "SELECT input, additional_metadata FROM runs WHERE id = %s", (run_id,)
+        ).fetchone()
+        assert row is not None
+        arrive_task(session, task_id, run_id, name, (row[0], row[1]), now)
+        return
+    lock(conn)
+    if _waiting(conn, run_id):
         park(conn, [task_id])
 
 

@@ -136,6 +136,9 @@ def create_runs(
     parent_task_run_id: str | None,
     parent_token: int | None = None,
 ) -> list[RunView]:
+    from flowsim_postgres import places  # places cancels through outcomes, which imports us
+    from flowsim_postgres.conditions import start_roots
+
     conn = session.conn
     parent = None
     spawn_keys: list[str | None] = [None] * len(requests)
@@ -233,6 +236,14 @@ def create_runs(
             changed = set(_arrive_runs(session, limited, now))
             results = [r.id if isinstance(r, RunView) and r.id in changed else r
                        for r in results]  # fmt: skip
+        for request, view in zip(new_requests, new_views, strict=True):
+            spec = request.spec
+            if any(spec.tasks[name].conditions for name in spec.roots):
+                run_at = request.run_at
+                ready_at = max(now, run_at) if run_at is not None else now
+                start_roots(session, view, spec, now, ready_at)
+        if limited:
+            places.settle(session, now)  # what roots queued at once by conditions changed
     found = fetch_runs(conn, [r for r in results if isinstance(r, str)])
     return [found[r] if isinstance(r, str) else r for r in results]
 
@@ -281,7 +292,8 @@ def _arrive_runs(
                 places.park(conn, [task.id for task in view.tasks.values()])
         if not cancel_new:
             for name, task in view.tasks.items():
-                if spec.tasks[name].concurrency:
+                # a root with conditions arrives when they queue it (conditions.start_roots)
+                if spec.tasks[name].concurrency and not spec.tasks[name].conditions:
                     places.arrive_task(session, task.id, view.id, name, given, now)
         if cancel_new:
             places.cancel_unit(session, view.id, now)

@@ -26,6 +26,7 @@ from psycopg_pool import ConnectionPool, PoolTimeout
 from flowsim.errors import ConfigurationError, RunNotFoundError, TaskRunError
 from flowsim.placement import LabelValue
 from flowsim.rules import SlotPool
+from flowsim.store.conditions import ConditionSpec
 from flowsim.store.durable_log import DurableStep
 from flowsim.store.placement_filter import Deferrals
 from flowsim.store.protocol import (
@@ -42,6 +43,7 @@ from flowsim.store.records import JSON
 from flowsim_postgres import (
     batch,
     claims,
+    conditions,
     durable,
     errors,
     outcomes,
@@ -354,6 +356,24 @@ class PostgresStore:
 
     def cancel_run(self, run_id: str, reason: str, now: float) -> Outcome:
         return self._run("cancel_run", lambda s: outcomes.cancel_run(s, run_id, reason, now))
+
+    # ------------------------------------------------------------ conditions
+
+    def push_event(self, key: str, payload: JSON, additional_metadata: JSON, now: float) -> Outcome:
+        return self._run(
+            "push_event",
+            lambda s: conditions.push_event(s, key, payload, additional_metadata, now),
+        )
+
+    def open_wait(
+        self, wait_id: str, task_run_id: str, specs: Sequence[ConditionSpec], now: float
+    ) -> None:
+        self._run("open_wait", lambda s: conditions.open_wait(s, wait_id, task_run_id, specs, now))
+
+    def wait_result(self, wait_id: str) -> JSON:
+        return self._run(
+            "wait_result", lambda s: conditions.wait_result(s.conn, wait_id), read_only=True
+        )
 
     # ------------------------------------------------------------ time
 

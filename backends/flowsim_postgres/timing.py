@@ -13,7 +13,7 @@ from psycopg.rows import TupleRow
 from flowsim.rules import RunStatus
 from flowsim.store.failures import schedule_timeout_reason
 from flowsim.store.protocol import Outcome
-from flowsim_postgres import places, rate_limits
+from flowsim_postgres import conditions, places, rate_limits
 from flowsim_postgres.durable import release_parked
 from flowsim_postgres.outcomes import LockedRun, cancel_tasks, lock_run
 from flowsim_postgres.rows import RELEASE, Conn, Session
@@ -112,6 +112,7 @@ def expire_schedule_timeouts(session: Session, now: float) -> Outcome:
 
 
 def expire(session: Session, now: float) -> Outcome:
+    fired = conditions.fire_due(session, now)  # first, as the in-memory store does
     released = len(release_due_retries(session.conn, now).fetchall())
     released += release_parked(session, now)
     released += rate_limits.release_due(session.conn, now)
@@ -119,12 +120,14 @@ def expire(session: Session, now: float) -> Outcome:
     lost = requeue_lost(session.conn, now)
     if released or lost or timed_out.finished or timed_out.queued:
         session.changed = True
-    return Outcome(True, timed_out.finished, released + timed_out.queued + lost)
+    finished = fired.finished + timed_out.finished
+    return Outcome(True, finished, fired.queued + released + timed_out.queued + lost)
 
 
 _NEXT_WAKEUP = f"""
 SELECT least(
-    (SELECT ready_at FROM task_runs WHERE in_backoff ORDER BY ready_at LIMIT 1),
+    (SELECT ready_at FROM task_runs WHERE in_backoff AND ready_at < 'Infinity'
+     ORDER BY ready_at LIMIT 1),
     (SELECT deadline FROM task_runs WHERE status = 'QUEUED' AND NOT in_backoff
      ORDER BY deadline LIMIT 1),
     (SELECT lease_expires_at FROM task_runs WHERE lease_expires_at IS NOT NULL
@@ -138,4 +141,8 @@ def next_wakeup(conn: Conn) -> float | None:
     """The earliest instant a backoff ends, a schedule deadline or a lease passes (the
     reference reports a past instant too until ``expire`` handles it)."""
     row = conn.execute(_NEXT_WAKEUP).fetchone()
-    return None if row is None or row[0] is None else float(row[0])
+    times = [float(row[0])] if row is not None and row[0] is not None else []
+    sleep = conditions.next_wake(conn)  # a condition's sleep (held task runs wait at +inf)
+    if sleep is not None:
+        times.append(sleep)
+    return min(times, default=None)

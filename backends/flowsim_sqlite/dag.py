@@ -8,13 +8,19 @@ order the in-memory store does it, so sequence numbers come out in the same orde
 
 from __future__ import annotations
 
+import json
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from flowsim.errors import TaskRunError
 from flowsim.rules import RunStatus
+from flowsim.store import conditions as cond
+from flowsim.store import sql_waits
+from flowsim.store.dag import Step
 from flowsim.store.dag import advance as plan_advance
-from flowsim.store.records import WorkflowSpec, error_to_json
+from flowsim.store.records import JSON, WorkflowSpec, error_to_json
 from flowsim.store.views import STATUS
 from flowsim_sqlite.rows import SpecCache, Tx, dumps, loads
 
@@ -68,6 +74,72 @@ def task_row(
     )  # fmt: skip
 
 
+#: ``ready_at`` of a held task run: no instant releases it
+HELD = math.inf
+
+
+class WaitDb:
+    """``sql_waits.Db`` over an open SQLite transaction (serialised: no row locks)."""
+
+    lock_clause = ""
+
+    def __init__(self, tx: Tx) -> None:
+        self.tx = tx
+
+    def rows(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        return list(self.tx.execute(sql, params).fetchall())
+
+    def run(self, sql: str, params: Sequence[Any] = ()) -> None:
+        self.tx.execute(sql, params)
+
+
+def hold(
+    tx: Tx,
+    task_run_id: str,
+    conditions: Sequence[cond.ConditionSpec],
+    registered_at: float,
+    satisfied: cond.Satisfied,
+) -> None:
+    """Hold a just-created QUEUED task run until its conditions decide."""
+    tx.execute(
+        "UPDATE task_runs SET in_backoff = 1, ready_at = ?, deadline = ? WHERE id = ?",
+        (HELD, HELD, task_run_id),
+    )
+    sql_waits.register(WaitDb(tx), task_run_id, task_run_id, False, conditions, registered_at,
+                       satisfied)  # fmt: skip
+
+
+def mark_skipped(tx: Tx, task_run_ids: Sequence[str]) -> None:
+    tx.executemany(
+        "UPDATE task_runs SET status = 'COMPLETED', output = ?, skipped = 1, in_backoff = 0 "
+        "WHERE id = ?",
+        [(dumps(cond.SKIPPED_OUTPUT), task_id) for task_id in task_run_ids],
+    )
+
+
+def start_conditions(
+    tx: Tx, spec: WorkflowSpec, step: Step, ids: dict[str, str], now: float
+) -> None:
+    """Give the task runs ``step`` created by their conditions what the insert could not:
+    a skipped one its output, a cancelled one its reason, a held one its wait."""
+    mark_skipped(tx, [ids[name] for name in step.skipped])
+    for name in step.cancelled:
+        reason = cond.cancel_reason(name)
+        error = dumps(error_to_json(TaskRunError(reason, "CancelledError", "", ids[name])))
+        tx.execute("UPDATE task_runs SET error = ? WHERE id = ?", (error, ids[name]))
+    for name, satisfied in step.held:
+        hold(tx, ids[name], spec.tasks[name].conditions, now, satisfied)
+
+
+def _outputs(tx: Tx, run_id: str) -> dict[str, JSON]:
+    return {
+        name: None if output is None else json.loads(output)
+        for name, output in tx.execute(
+            "SELECT name, output FROM task_runs WHERE run_id = ?", (run_id,)
+        )
+    }
+
+
 def finish_run(tx: Tx, run_id: str, status: RunStatus, now: float, changes: Changes) -> None:
     """Give the run its terminal status, unless it already has one, and the next place
     in the order runs ended (``finished_since``)."""
@@ -98,27 +170,35 @@ def advance(
     if len(spec.tasks) == 1:  # the common single-task run: its task's status is the run's
         finish_run(tx, run_id, status, now, changes)
         return
-    statuses = {
-        name: STATUS[state]
-        for name, state in tx.execute(
-            "SELECT name, status FROM task_runs WHERE run_id = ?", (run_id,)
-        )
-    }
+    statuses: dict[str, RunStatus] = {}
+    skipped: set[str] = set()
+    for name, state, was_skipped in tx.execute(
+        "SELECT name, status, skipped FROM task_runs WHERE run_id = ?", (run_id,)
+    ):
+        statuses[name] = STATUS[state]
+        if was_skipped:
+            skipped.add(name)
     # the run may be terminal already: finish_run then changes nothing
-    step = plan_advance(spec, statuses, run_terminal=False)
+    step = plan_advance(spec, statuses, False, skipped, lambda: _outputs(tx, run_id))
     if step.created:
         (priority,) = tx.execute("SELECT priority FROM runs WHERE id = ?", (run_id,)).fetchone()
         first = tx.sequence(len(step.created))
+        ids = {name: tx.new_id() for name, _ in step.created}
         rows = [
-            task_row(tx.new_id(), run_id, spec, spec_id, name,
+            task_row(ids[name], run_id, spec, spec_id, name,
                      specs.bucket(tx, spec.tasks[name].schedule_timeout),
                      state.value, priority, first + offset, now)
             for offset, (name, state) in enumerate(step.created)
         ]  # fmt: skip
         tx.executemany(INSERT_TASK, rows)
-        changes.queued += sum(1 for _, state in step.created if state is RunStatus.QUEUED)
-        if spec.limited:
-            _arrive_created(tx, specs, run_id, spec_id, spec, rows, now, changes)
+        held = {name for name, _ in step.held}
+        changes.queued += sum(
+            1 for name, state in step.created if state is RunStatus.QUEUED and name not in held
+        )
+        start_conditions(tx, spec, step, ids, now)
+        if spec.limited:  # a held task run arrives when its conditions queue it
+            fresh = [row for row in rows if row[3] not in held and row[3] not in step.skipped]
+            _arrive_created(tx, specs, run_id, spec_id, spec, fresh, now, changes)
     if step.finished is not None:
         finish_run(tx, run_id, step.finished, now, changes)
 
@@ -172,4 +252,5 @@ def cancel_tasks(
             "'$[#-1][4]', json(?), '$[#-1][5]', 'CANCELLED') ELSE attempts END WHERE id = ?",
             (error, bump, finished_at, task_id),
         )
+        sql_waits.close_for(WaitDb(tx), [task_id])
         advance(tx, specs, run_id, spec_id, RunStatus.CANCELLED, now, changes)

@@ -17,6 +17,7 @@ from flowsim.store.protocol import Completion
 from flowsim.store.records import JSON, error_to_json
 from flowsim.store.views import run_not_found
 from flowsim_sqlite.claims import release_due
+from flowsim_sqlite.conditions import fire_due
 from flowsim_sqlite.dag import Changes, advance, cancel_tasks
 from flowsim_sqlite.durable import parked_ready, release_parked
 from flowsim_sqlite.places import late_queued, settle
@@ -131,7 +132,10 @@ def expire_due(tx: Tx, now: float) -> bool:
 def expire(tx: Tx, specs: SpecCache, now: float) -> Changes:
     """Release due retries, cancel what waited past its schedule deadline, and re-queue
     what a dead worker held (a new attempt, no retry consumed, spawn index 0)."""
-    changes = Changes(queued=release_due(tx, now) + release_parked(tx, now))
+    changes = Changes()
+    fire_due(tx, specs, now, changes)  # first, as the in-memory store does
+    changes.queued += release_due(tx, now) + release_parked(tx, now)
+    settle(tx, specs, now, changes)  # what conditions ended or queued frees or waits
     late = late_queued(tx, now)
     if late:
         reasons = [schedule_timeout_reason(row[3]) for row in late]

@@ -15,7 +15,7 @@ from typing import Any
 from flowsim import concurrency, rules
 from flowsim.concurrency import Gate, Group, Waiting
 from flowsim_sqlite.dag import Changes, cancel_tasks
-from flowsim_sqlite.rows import SpecCache, Tx, id_list
+from flowsim_sqlite.rows import SpecCache, Tx, id_list, loads
 
 #: ``task_runs.in_backoff`` of a task run waiting for its unit's place
 PARKED = 2
@@ -116,6 +116,26 @@ def arrive_task(
     if plan.cancel_new:
         cancel_unit(tx, specs, task_id, now, changes)
     elif not plan.admit or _waiting(tx, run_id):
+        park(tx, [task_id])
+
+
+def queue_released(
+    tx: Tx, specs: SpecCache, task: tuple[str, str, int, str, int], now: float, changes: Changes
+) -> None:
+    """A held task run ``(id, run_id, spec_id, name, seq)`` its conditions just queued: it
+    arrives in its task-level groups then (as the in-memory store does), or waits parked
+    while its run waits for a place."""
+    task_id, run_id, spec_id, name, _ = task
+    spec = specs.spec(tx, spec_id)
+    if not spec.limited:
+        return
+    changes.limited_runs.add(run_id)
+    if spec.tasks[name].concurrency:
+        input_text, metadata_text = tx.execute(
+            "SELECT input, additional_metadata FROM runs WHERE id = ?", (run_id,)
+        ).fetchone()
+        arrive_task(tx, specs, task, (loads(input_text), loads(metadata_text)), now, changes)
+    elif _waiting(tx, run_id):
         park(tx, [task_id])
 
 

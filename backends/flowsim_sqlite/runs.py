@@ -16,6 +16,7 @@ from flowsim.store.protocol import Finished, RunRequest, RunView
 from flowsim.store.records import JSON, WorkflowSpec
 from flowsim.store.views import new_run_view
 from flowsim_sqlite import places
+from flowsim_sqlite.conditions import start_roots
 from flowsim_sqlite.dag import INSERT_TASK, LAST_FINISH_SEQ, Changes, TaskRow, task_row
 from flowsim_sqlite.rows import (
     SpecCache,
@@ -70,7 +71,8 @@ def arrive_runs(
                 places.park(tx, [task.id for task in view.tasks.values()])
         if not cancel_new:
             for name, task in view.tasks.items():
-                if spec.tasks[name].concurrency:
+                # a root with conditions arrives when they queue it (conditions.start_roots)
+                if spec.tasks[name].concurrency and not spec.tasks[name].conditions:
                     places.arrive_task(tx, specs, (task.id, view.id, spec_id, name, seqs[task.id]),
                                        given, now, changes)  # fmt: skip
         if cancel_new:
@@ -190,6 +192,13 @@ def create_runs(
             changed = arrive_runs(tx, specs, [(views[run_ids[p]], requests[p].spec,
                                                arrivals.get(p)) for p in limited], task_rows, now)
             views.update((view.id, view) for view in read_views(tx, changed))
+        for position in fresh:
+            spec = requests[position].spec
+            if any(spec.tasks[name].conditions for name in spec.roots):
+                run_at = requests[position].run_at
+                ready_at = max(now, run_at) if run_at is not None else now
+                view = views[run_ids[position]]
+                start_roots(tx, specs, specs.spec_id(tx, spec), view, now, ready_at)
     missing = [run_id for run_id in dict.fromkeys(run_ids) if run_id not in views]
     if missing:
         views.update((view.id, view) for view in read_views(tx, missing))

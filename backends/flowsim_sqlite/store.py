@@ -29,6 +29,7 @@ from typing import Concatenate, ParamSpec, TypeVar
 from flowsim.errors import ConfigurationError, TaskRunError
 from flowsim.placement import LabelValue
 from flowsim.rules import SlotPool
+from flowsim.store.conditions import ConditionSpec
 from flowsim.store.durable_log import DurableStep
 from flowsim.store.placement_filter import Deferrals
 from flowsim.store.protocol import (
@@ -44,6 +45,7 @@ from flowsim.store.protocol import (
 from flowsim.store.records import JSON
 from flowsim_sqlite import (
     claims,
+    conditions,
     durable,
     errors,
     migrate,
@@ -307,6 +309,22 @@ class SqliteStore:
                 "evict", durable.evict, task_run_id, token, resume_at, awaiting, reason, now
             )
         )
+
+    # ------------------------------------------------------------ conditions
+
+    def push_event(self, key: str, payload: JSON, additional_metadata: JSON, now: float) -> Outcome:
+        return _outcome(
+            self._write("push_event", conditions.push_event, self._specs, key, payload,
+                        additional_metadata, now)
+        )  # fmt: skip
+
+    def open_wait(
+        self, wait_id: str, task_run_id: str, specs: Sequence[ConditionSpec], now: float
+    ) -> None:
+        self._write("open_wait", conditions.open_wait, task_run_id, wait_id, specs, now)
+
+    def wait_result(self, wait_id: str) -> JSON:
+        return self._read("wait_result", conditions.wait_result, wait_id)
 
     # ------------------------------------------------------------ time
 

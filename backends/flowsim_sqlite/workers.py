@@ -9,6 +9,8 @@ from flowsim.rules import RunStatus
 from flowsim.store.protocol import HeldTask, QueuedTask, Snapshot, WorkerInfo
 from flowsim.store.views import POOL, STATUS, require_runs, worker_state
 from flowsim_sqlite import places, rate_limits
+from flowsim_sqlite.conditions import next_wake
+from flowsim_sqlite.dag import HELD
 from flowsim_sqlite.rows import Tx, dumps, id_list, loads
 
 
@@ -103,8 +105,8 @@ def snapshot(tx: Tx, now: float, awaited: Sequence[str]) -> Snapshot:
 
 
 def next_wakeup(tx: Tx, now: float) -> float | None:
-    """The earliest backoff end, schedule deadline or lease expiry (each read at the head
-    of its partial index)."""
+    """The earliest backoff end, schedule deadline, lease expiry (each read at the head
+    of its partial index) or condition sleep."""
     candidates = []
     for sql in (
         "SELECT ready_at FROM task_runs WHERE status = 'QUEUED' AND in_backoff = 1 "
@@ -115,7 +117,7 @@ def next_wakeup(tx: Tx, now: float) -> float | None:
         "ORDER BY lease_expires_at LIMIT 1",
     ):
         row = tx.execute(sql).fetchone()
-        if row is not None:
+        if row is not None and row[0] != HELD:  # a held task run waits on conditions
             candidates.append(row[0])
     refill = rate_limits.next_refill(tx)
     if refill is not None:
@@ -123,4 +125,7 @@ def next_wakeup(tx: Tx, now: float) -> float | None:
     parked = places.parked_deadline(tx)
     if parked is not None:
         candidates.append(parked)
+    sleep = next_wake(tx)
+    if sleep is not None:
+        candidates.append(sleep)
     return min(candidates, default=None)

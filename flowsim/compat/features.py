@@ -17,7 +17,6 @@ FEATURES: Final[dict[str, str]] = {
     "cel": "CEL expression evaluation (hatchet.cel)",
     "client-config": "client configuration for a Hatchet server (token, host, TLS, namespace)",
     "concurrency": "concurrency limits (concurrency=, ConcurrencyExpression)",
-    "conditions": "conditions (wait_for=, skip_if=, cancel_if=, DurableContext.aio_wait_for)",
     "cron": "cron triggers (on_crons=, hatchet.cron)",
     "dedupe": "run de-duplication by key (DedupeViolationError)",
     "dependency-injection": "dependency injection (Depends)",

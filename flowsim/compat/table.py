@@ -18,15 +18,30 @@ from dataclasses import dataclass
 from typing import Final
 
 from flowsim import errors, rules, sdk
-from flowsim.sdk import concurrency, events, eviction, labels, rate_limit, scheduling
+from flowsim.sdk import (
+    concurrency,
+    conditions,
+    events,
+    eviction,
+    labels,
+    rate_limit,
+    scheduling,
+)
 
 ROOT: Final = "hatchet_sdk"
 
 #: The objects flowsim implements, under their hatchet_sdk names.
 FLOWSIM: Final[Mapping[str, object]] = {
+    "Action": conditions.Action,
     "BaseWorkflow": sdk.BaseWorkflow,
     "ConcurrencyExpression": concurrency.ConcurrencyExpression,
     "ConcurrencyLimitStrategy": concurrency.ConcurrencyLimitStrategy,
+    "Condition": conditions.Condition,
+    "OrGroup": conditions.OrGroup,
+    "ParentCondition": conditions.ParentCondition,
+    "SleepCondition": conditions.SleepCondition,
+    "UserEventCondition": conditions.UserEventCondition,
+    "or_": conditions.or_,
     "Context": sdk.Context,
     "CronClient": scheduling.CronClient,
     "CronWorkflows": scheduling.CronWorkflows,
@@ -76,7 +91,6 @@ REFUSED_NAMES: Final[Mapping[str, str]] = _names(
         "batch": "BatchMemberId BatchTaskConfig",
         "cel": "CELClient CELEvaluationResult CELFailure CELSuccess",
         "client-config": "Client ClientConfig ClientTLSConfig HealthcheckConfig TenacityConfig",
-        "conditions": "Condition OrGroup ParentCondition SleepCondition UserEventCondition or_",
         "dedupe": "DedupeViolationError",
         "dependency-injection": "Depends DependencyFunc InvalidDependencyError",
         "embedded": "EmbeddedHatchetConfig",
@@ -146,7 +160,6 @@ REFUSED_MODULES: Final[Mapping[str, str]] = {
         "clients.listeners": "run-listener",
         "clients.rest": "rest-api",
         "clients.v1": "rest-api",
-        "conditions": "conditions",
         "config": "client-config",
         "connection": "grpc",
         "context.pre_eviction": "eviction",
@@ -214,43 +227,38 @@ def children(package: str) -> frozenset[str]:
 #: submodules can be imported, as in hatchet_sdk.
 MODULES: Final[Mapping[str, AliasSpec]] = {
     ROOT: _spec(
-        "ConcurrencyExpression ConcurrencyLimitStrategy Context DesiredWorkerLabel "
+        "ConcurrencyExpression ConcurrencyLimitStrategy Condition Context DesiredWorkerLabel "
         "DurableContext EmptyModel EvictionPolicy FailedTaskRunExceptionGroup Hatchet "
-        "NonDeterminismError NonRetryableException Priority PushEventOptions "
-        "RateLimit RateLimitDuration RunStatus StickyStrategy Task TaskRunError "
-        "TaskRunRef TriggerWorkflowOptions Worker WorkerContext WorkerLabel "
-        "WorkerLabelComparator WorkflowRunRef WorkflowRunTriggerConfig",
+        "NonDeterminismError NonRetryableException OrGroup ParentCondition Priority "
+        "PushEventOptions RateLimit RateLimitDuration RunStatus SleepCondition StickyStrategy "
+        "Task TaskRunError TaskRunRef TriggerWorkflowOptions UserEventCondition Worker "
+        "WorkerContext WorkerLabel WorkerLabelComparator WorkflowRunRef WorkflowRunTriggerConfig "
+        "or_",
         # every other export of hatchet_sdk 1.43.1
         "APIError APIErrors APIMeta APIMetaAuth APIMetaIntegration APIResourceMeta APIToken "
-        "AcceptInviteRequest BulkCancelReplayOpts BulkPushEventOptions "
-        "BulkPushEventWithMetadata BulkTriggerIdempotencyCollisionError CELEvaluationResult "
-        "CELFailure CELSuccess ClientConfig ClientTLSConfig "
-        "Condition CreateAPITokenRequest CreateAPITokenResponse "
+        "AcceptInviteRequest BulkCancelReplayOpts BulkPushEventOptions BulkPushEventWithMetadata "
+        "BulkTriggerIdempotencyCollisionError CELEvaluationResult CELFailure CELSuccess "
+        "ClientConfig ClientTLSConfig CreateAPITokenRequest CreateAPITokenResponse "
         "CreatePullRequestFromStepRun CreateTenantInviteRequest CreateTenantRequest "
         "CreateWorkflowVersionOpts DedupeViolationError DefaultFilter Depends "
-        "EmbeddedHatchetConfig Event EventData EventKeyList EventList "
-        "EventOrderByDirection EventOrderByField EventWorkflowRunSummary "
-        "EvictionNotSupportedError GetStepRunDiffResponse HealthcheckConfig "
-        "IdempotencyCollisionError Job JobRun JobRunStatus ListAPITokensResponse "
-        "ListPullRequestsResponse LogLine LogLineLevel LogLineList "
-        "LogLineOrderByDirection LogLineOrderByField OTelAttribute "
-        "OpenTelemetryConfig OrGroup PaginationResponse ParentCondition PullRequest "
-        "PullRequestState RejectInviteRequest ReplayEventRequest RerunStepRunRequest "
-        "RetryAfterException RunEventListener RunFilter "
-        "ScheduleTriggerWorkflowOptions SleepCondition SlotType "
-        "StatusBasedIdempotencyConfig StepRun StepRunDiff StepRunEventType "
-        "StepRunStatus TTLBasedIdempotencyConfig TaskDefaults TenacityConfig Tenant "
-        "TenantInvite TenantInviteList TenantList TenantMember TenantMemberList "
-        "TenantMemberRole TriggerWorkflowRunRequest UpdateTenantInviteRequest User "
-        "UserEventCondition UserLoginRequest UserRegisterRequest "
-        "UserTenantMembershipsList UserTenantPublic V1TaskStatus "
-        "V1WebhookHMACAlgorithm V1WebhookHMACEncoding V1WebhookSourceName WorkerList "
-        "WorkerStartOptions WorkerStatus Workflow WorkflowConfig WorkflowList "
+        "EmbeddedHatchetConfig Event EventData EventKeyList EventList EventOrderByDirection "
+        "EventOrderByField EventWorkflowRunSummary EvictionNotSupportedError "
+        "GetStepRunDiffResponse HealthcheckConfig IdempotencyCollisionError Job JobRun "
+        "JobRunStatus ListAPITokensResponse ListPullRequestsResponse LogLine LogLineLevel "
+        "LogLineList LogLineOrderByDirection LogLineOrderByField OTelAttribute "
+        "OpenTelemetryConfig PaginationResponse PullRequest PullRequestState RejectInviteRequest "
+        "ReplayEventRequest RerunStepRunRequest RetryAfterException RunEventListener RunFilter "
+        "ScheduleTriggerWorkflowOptions SlotType StatusBasedIdempotencyConfig StepRun "
+        "StepRunDiff StepRunEventType StepRunStatus TTLBasedIdempotencyConfig TaskDefaults "
+        "TenacityConfig Tenant TenantInvite TenantInviteList TenantList TenantMember "
+        "TenantMemberList TenantMemberRole TriggerWorkflowRunRequest UpdateTenantInviteRequest "
+        "User UserLoginRequest UserRegisterRequest UserTenantMembershipsList UserTenantPublic "
+        "V1TaskStatus V1WebhookHMACAlgorithm V1WebhookHMACEncoding V1WebhookSourceName "
+        "WorkerList WorkerStartOptions WorkerStatus Workflow WorkflowConfig WorkflowList "
         "WorkflowRun WorkflowRunEventType WorkflowRunList WorkflowRunStatus "
-        "WorkflowRunTriggeredBy WorkflowTag WorkflowTriggerCronRef "
-        "WorkflowTriggerEventRef WorkflowTriggers WorkflowVersion "
-        "WorkflowVersionDefinition WorkflowVersionMeta "
-        "is_in_hatchet_serialization_context or_ remove_null_unicode_character",
+        "WorkflowRunTriggeredBy WorkflowTag WorkflowTriggerCronRef WorkflowTriggerEventRef "
+        "WorkflowTriggers WorkflowVersion WorkflowVersionDefinition WorkflowVersionMeta "
+        "is_in_hatchet_serialization_context remove_null_unicode_character",
         package=True,
     ),
     f"{ROOT}.hatchet": _spec(
@@ -272,12 +280,15 @@ MODULES: Final[Mapping[str, AliasSpec]] = {
         "DedupeViolationError IdempotencyCollisionError "
         "ScheduleTriggerWorkflowOptions TaskRunDetail V1TaskStatus WorkflowRunDetail",
     ),
+    f"{ROOT}.conditions": _spec(
+        "Action Condition OrGroup ParentCondition SleepCondition UserEventCondition or_"
+    ),
     f"{ROOT}.context": _spec("", package=True),
     f"{ROOT}.context.context": _spec(
-        "Context DurableContext EventClient TaskRunError WorkerContext WorkerLabel "
-        "WorkflowRunTriggerConfig",
+        "Context DurableContext EventClient OrGroup SleepCondition TaskRunError "
+        "UserEventCondition WorkerContext WorkerLabel WorkflowRunTriggerConfig",
         "AdminClient DispatcherClient DurableEventListener DurableSpawnResult MemoNowResult "
-        "OrGroup RunsClient SleepCondition SleepResult UserEventCondition",
+        "RunsClient SleepResult",
     ),
     f"{ROOT}.context.worker_context": _spec("WorkerContext WorkerLabel"),
     f"{ROOT}.exceptions": _spec(
@@ -290,10 +301,10 @@ MODULES: Final[Mapping[str, AliasSpec]] = {
     f"{ROOT}.runnables": _spec("", package=True),
     f"{ROOT}.runnables.eviction": _spec("DEFAULT_DURABLE_TASK_EVICTION_POLICY EvictionPolicy"),
     f"{ROOT}.runnables.task": _spec(
-        "ConcurrencyExpression Context DesiredWorkerLabel DurableContext "
-        "EvictionPolicy Priority Task WorkerContext",
-        "Condition DependencyFunc Depends InvalidDependencyError OrGroup "
-        "ParentCondition SleepCondition UserEventCondition",
+        "ConcurrencyExpression Condition Context DesiredWorkerLabel DurableContext "
+        "EvictionPolicy OrGroup ParentCondition Priority SleepCondition Task UserEventCondition "
+        "WorkerContext",
+        "DependencyFunc Depends InvalidDependencyError",
     ),
     f"{ROOT}.runnables.types": _spec(
         "ConcurrencyExpression EmptyModel Priority StickyStrategy",
@@ -302,13 +313,12 @@ MODULES: Final[Mapping[str, AliasSpec]] = {
         "TaskIOValidator WorkflowConfig",
     ),
     f"{ROOT}.runnables.workflow": _spec(
-        "BaseWorkflow ConcurrencyExpression Context CronWorkflows DesiredWorkerLabel "
-        "DurableContext EmptyModel EvictionPolicy Priority RateLimit Standalone Task "
-        "TaskRunRef TriggerWorkflowOptions Workflow WorkflowRunRef "
-        "WorkflowRunTriggerConfig",
-        "ComputedTaskParameters Condition MCPProvider OrGroup RunEventListener "
-        "ScheduleTriggerWorkflowOptions TaskDefaults TypedTriggerWorkflowRunConfig "
-        "V1Filter V1TaskStatus V1TaskSummary WorkflowConfig WorkflowModel",
+        "BaseWorkflow ConcurrencyExpression Condition Context CronWorkflows DesiredWorkerLabel "
+        "DurableContext EmptyModel EvictionPolicy OrGroup Priority RateLimit Standalone Task "
+        "TaskRunRef TriggerWorkflowOptions Workflow WorkflowRunRef WorkflowRunTriggerConfig",
+        "ComputedTaskParameters MCPProvider RunEventListener ScheduleTriggerWorkflowOptions "
+        "TaskDefaults TypedTriggerWorkflowRunConfig V1Filter V1TaskStatus V1TaskSummary "
+        "WorkflowConfig WorkflowModel",
     ),
     f"{ROOT}.types": _spec(
         "ConcurrencyExpression ConcurrencyLimitStrategy DesiredWorkerLabel Priority "

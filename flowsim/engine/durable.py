@@ -32,6 +32,7 @@ from flowsim.engine.attempt_waits import AttemptWaits
 from flowsim.engine.batching import CompletionBuffer, claim_batch_from_environment
 from flowsim.engine.changes import ChangeFeed
 from flowsim.engine.deadlock import DeadlockReport
+from flowsim.engine.durable_conditions import DurableConditionWaits
 from flowsim.engine.engine import Engine
 from flowsim.engine.runtime import AttemptState, Registrable, WorkerRuntime
 from flowsim.engine.shared_reads import SharedReads
@@ -90,7 +91,7 @@ def _stored_task(run: WorkflowRun, task: TaskView) -> TaskRun:
     return record
 
 
-class DurableEngine(Engine):
+class DurableEngine(DurableConditionWaits, Engine):
     def __init__(
         self,
         url: str,

@@ -25,6 +25,7 @@ from typing import TypeVar
 from flowsim import rules
 from flowsim.clock import Clock, SystemClock
 from flowsim.deadlines import DeadlineQueue
+from flowsim.engine.conditions import ConditionWaits
 from flowsim.engine.crons import CronTable, DeclaresCrons
 from flowsim.engine.eager import resume
 from flowsim.engine.eviction import Evictions
@@ -83,11 +84,13 @@ def _spawn_key(item: NewRun) -> str:
     """A child spawn's key in the event log: the workflow, and the child key if given."""
     name = item.spec.name
     return name if item.child_key is None else f"{name} (child key {item.child_key!r})"
+
+
 def _nothing() -> None:
     """Posted only to wake the engine loop."""
 
 
-class Engine(Waiting):
+class Engine(ConditionWaits, Waiting):
     def __init__(self, url: str, clock: Clock | None = None) -> None:
         super().__init__()
         self.url = url
@@ -620,6 +623,8 @@ class Engine(Waiting):
         """Act on a store transition: wake waiters, arm retry timers, dispatch."""
         if transition.cancelled:
             self._stop_cancelled(transition.cancelled)
+        if transition.signals:
+            self._signals_fired(transition.signals)
         for run in transition.finished:
             self._finish_waiters(run)
         if transition.finished and self.store.has_parked:  # evicted runs awaiting these
@@ -635,7 +640,9 @@ class Engine(Waiting):
     def _release_retries(self) -> None:
         with self._lock:
             self._retry_timer.fired()
-            self._apply(self.store.release_due_retries(self.clock.now()))
+            now = self.clock.now()
+            self._apply(self.store.fire_due_waits(now))
+            self._apply(self.store.release_due_retries(now))
             self._retry_timer.arm(self.store.next_retry_due())
 
     def _expire_queued(self) -> None:

@@ -38,7 +38,7 @@ _HARMLESS = frozenset({"description", "version", "debug"})
 #: model yet: refused by name. Any other unexpected keyword is a TypeError, as in Python.
 HATCHET_OPTIONS_NOT_MODELLED = frozenset(
     {
-        "wait_for", "skip_if", "cancel_if", "default_filters", "idempotency",
+        "default_filters", "idempotency",
         "desired_worker_id", "lifespan", "task_defaults",
     }
 )  # fmt: skip

@@ -6,6 +6,7 @@ import asyncio
 import hashlib
 import json
 import logging
+import uuid
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -15,6 +16,7 @@ from pydantic import TypeAdapter
 from flowsim.engine.runtime import AttemptState
 from flowsim.errors import TaskRunError, UnsupportedFeatureError
 from flowsim.rules import RunStatus
+from flowsim.sdk.conditions import OrGroup, SleepCondition, UserEventCondition, wait_conditions
 from flowsim.sdk.labels import WorkerContext
 from flowsim.sdk.types import Duration, to_seconds
 from flowsim.store.durable_log import StepKind
@@ -130,8 +132,11 @@ class Context:
         return None
 
     def was_skipped(self, task: Task[Any]) -> bool:
+        """hatchet_sdk: the parent's output has ``"skipped": True`` (a ``skip_if`` held,
+        or every one of its own parents was skipped)."""
         parent = self._run.tasks.get(task.name)
-        return parent is not None and parent.output == {"skipped": True}
+        output = parent.output if parent is not None else None
+        return isinstance(output, dict) and output.get("skipped") is True
 
     def task_output(self, task: Task[R]) -> R:
         """A parent's output, validated with the parent's return type (hatchet_sdk)."""
@@ -313,5 +318,57 @@ class DurableContext(Context):
         seconds = await self._aio_memo(now, float)
         return datetime.fromtimestamp(seconds, tz=UTC)
 
-    async def aio_wait_for(self, signal_key: str, *conditions: Any) -> dict[str, Any]:
-        raise self._unsupported("DurableContext.aio_wait_for (events and conditions)")
+    async def aio_wait_for(
+        self,
+        signal_key: str,
+        *conditions: SleepCondition | UserEventCondition | OrGroup,
+        label: str | None = None,
+    ) -> dict[str, Any]:
+        """Wait durably until the conditions hold (AND across arguments, OR within an
+        ``or_``): a sleep on the engine's clock, an event pushed after the wait began.
+        Returns hatchet_sdk's shape, ``{"CREATE": {readable_data_key: [data]}}`` for the
+        conditions that held (an event's data is its payload). The wait is stored, so an
+        event pushed by another process sharing the backend reaches it."""
+        where = f"{self.workflow_name}/{self.task_name}: aio_wait_for({signal_key!r})"
+        specs = wait_conditions(where, conditions)
+        attempt = self._attempt
+        engine = attempt.engine
+        now = engine.clock.now()
+        # the wait is a step of the event log: a replay (after a retry, a crash or an
+        # eviction) awaits the wait logged then, whose result the store keeps once it fired
+        step, _ = engine.replay_for(attempt).step(
+            StepKind.WAIT_FOR, signal_key,
+            lambda: {"wait_id": f"{attempt.task_run.id}/{uuid.uuid4().hex}", "registered_at": now},
+            now,
+        )  # fmt: skip
+        wait_id = engine.open_signal_wait(
+            attempt, specs, str(step.data["wait_id"]), float(step.data["registered_at"])
+        )
+        result: dict[str, Any] = await engine.await_signal(wait_id)
+        return result
+
+    async def aio_wait_for_event(
+        self,
+        key: str,
+        expression: str | None = None,
+        *,
+        payload_validator: type[Any] | None = None,
+        scope: str | None = None,
+        lookback_window: Any = None,
+        label: str | None = None,
+    ) -> Any:
+        """hatchet_sdk's shorthand for ``aio_wait_for`` on one event: the payload of the
+        event that matched, validated with ``payload_validator`` if given. ``scope`` and
+        ``lookback_window`` (events pushed before the wait) are refused by name."""
+        if scope is not None or lookback_window is not None:
+            raise UnsupportedFeatureError(
+                f"{self.workflow_name}/{self.task_name}: aio_wait_for_event(scope=, "
+                "lookback_window=) (event look-back) is not modelled by flowsim; only events "
+                "pushed after the wait began are seen. Remove them."
+            )
+        condition = UserEventCondition(event_key=key, expression=expression)
+        result = await self.aio_wait_for(f"event:{key}", condition, label=label)
+        payload = next(iter(result["CREATE"].values()))[0]
+        if payload_validator is None:
+            return payload
+        return TypeAdapter(payload_validator).validate_python(payload)

@@ -75,7 +75,9 @@ def push_event(
     additional_metadata: JSONSerializableMapping | None = None,
     priority: int | None = None,
 ) -> Event:
-    """Start a run of each subscribed workflow whose subscription matches ``key``. The
+    """Start a run of each subscribed workflow whose subscription matches ``key``, and
+    satisfy the event conditions waiting for it (``wait_for``/``skip_if``/``cancel_if``,
+    ``aio_wait_for``), in the store: a wait in another process sharing it sees it. The
     payload is the run's input as is: a subscriber whose input model rejects it fails in
     its task, as in Hatchet (where the worker validates the input), not here."""
     if not isinstance(key, str) or not key:
@@ -98,6 +100,7 @@ def push_event(
         if any(matches(subscription, key) for subscription in workflow.on_events)
     ]
     runs = engine.trigger(items, None) if items else []
+    engine.push_condition_event(key, data, metadata)
     return Event(str(uuid.uuid4()), key, data, metadata, tuple(run.id for run in runs))
 
 

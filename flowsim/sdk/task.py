@@ -17,6 +17,7 @@ from flowsim.engine.eviction import EvictionRule
 from flowsim.engine.runtime import AttemptState
 from flowsim.errors import ConfigurationError, IllegalTaskOutputError, InvalidInputError
 from flowsim.sdk.concurrency import to_limits
+from flowsim.sdk.conditions import Condition, OrGroup, task_conditions
 from flowsim.sdk.context import Context, DurableContext
 from flowsim.sdk.eviction import DEFAULT_DURABLE_TASK_EVICTION_POLICY, EvictionPolicy
 from flowsim.sdk.labels import DesiredLabels, desired_labels
@@ -91,6 +92,10 @@ class TaskSettings:
     rate_limits: tuple[Any, ...] = ()
     #: ``concurrency=`` as given (an int, a ConcurrencyExpression or a list of them)
     concurrency: Any = None
+    #: hatchet_sdk's condition lists (``flowsim.sdk.conditions``)
+    wait_for: tuple[Condition | OrGroup, ...] = ()
+    skip_if: tuple[Condition | OrGroup, ...] = ()
+    cancel_if: tuple[Condition | OrGroup, ...] = ()
 
 
 def with_rate_limits(settings: TaskSettings, options: dict[str, Any]) -> TaskSettings:
@@ -158,6 +163,9 @@ class Task(Generic[R]):
             desired_labels=desired_labels(settings.desired_worker_labels, where),
             rate_limits=to_specs(settings.rate_limits, where),
             concurrency=to_limits(settings.concurrency, workflow.name, self.name),
+            conditions=task_conditions(
+                where, self.parent_names, settings.wait_for, settings.skip_if, settings.cancel_if
+            ),
         )
         self.output_validator = output_adapter(fn)
 

@@ -19,6 +19,7 @@ from flowsim.engine.engine import Engine
 from flowsim.errors import UnsupportedFeatureError, WorkflowDefinitionError
 from flowsim.placement import Sticky
 from flowsim.sdk.concurrency import to_limits
+from flowsim.sdk.conditions import Condition, OrGroup
 from flowsim.sdk.eviction import DEFAULT_DURABLE_TASK_EVICTION_POLICY, EvictionPolicy
 from flowsim.sdk.hooks import WorkflowHooks
 from flowsim.sdk.labels import DesiredLabels
@@ -540,12 +541,17 @@ class Workflow(BaseWorkflow, WorkflowHooks):
         slot_cost: int | None = None,
         desired_worker_labels: DesiredLabels | None = None,
         concurrency: Any = None,
+        wait_for: list[Condition | OrGroup] | None = None,
+        skip_if: list[Condition | OrGroup] | None = None,
+        cancel_if: list[Condition | OrGroup] | None = None,
         **unsupported: Any,
     ) -> Callable[[TaskFunction], Task[Any]]:
         settings = TaskSettings(
             name, schedule_timeout, execution_timeout, tuple(parents or ()), retries,
             backoff_factor, backoff_max_seconds, slot_cost, durable=False,
             desired_worker_labels=desired_worker_labels, concurrency=concurrency,
+            wait_for=tuple(wait_for or ()), skip_if=tuple(skip_if or ()),
+            cancel_if=tuple(cancel_if or ()),
         )  # fmt: skip
         return self._decorator(settings, unsupported)
 
@@ -561,6 +567,9 @@ class Workflow(BaseWorkflow, WorkflowHooks):
         desired_worker_labels: DesiredLabels | None = None,
         eviction_policy: EvictionPolicy | None = DEFAULT_DURABLE_TASK_EVICTION_POLICY,
         concurrency: Any = None,
+        wait_for: list[Condition | OrGroup] | None = None,
+        skip_if: list[Condition | OrGroup] | None = None,
+        cancel_if: list[Condition | OrGroup] | None = None,
         **unsupported: Any,
     ) -> Callable[[TaskFunction], Task[Any]]:
         settings = TaskSettings(
@@ -568,6 +577,8 @@ class Workflow(BaseWorkflow, WorkflowHooks):
             backoff_factor, backoff_max_seconds, durable=True,
             desired_worker_labels=desired_worker_labels, eviction_policy=eviction_policy,
             concurrency=concurrency,
+            wait_for=tuple(wait_for or ()), skip_if=tuple(skip_if or ()),
+            cancel_if=tuple(cancel_if or ()),
         )  # fmt: skip
         return self._decorator(settings, unsupported)
 

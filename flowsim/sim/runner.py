@@ -75,6 +75,16 @@ def simulate(scenario: Scenario, *, seed: int | None = None) -> SimulationResult
     return _World(scenario, workflows).run()
 
 
+def _listened_for(event: str, registered: list[BaseWorkflow]) -> bool:
+    """Whether a registered workflow is started by the event or may wait for it: an
+    ``on_events=`` subscription, a task's event condition, or a durable task (whose
+    ``aio_wait_for`` conditions are known only when it runs)."""
+    keys = [key for workflow in registered for key in workflow.on_events]
+    tasks = [task for workflow in registered for task in workflow.spec.tasks.values()]
+    keys += [c.event_key for task in tasks for c in task.conditions if c.event_key is not None]
+    return any(task.durable for task in tasks) or any(matches(key, event) for key in keys)
+
+
 def check_references(scenario: Scenario, workflows: dict[str, BaseWorkflow]) -> None:
     """Names in the scenario must exist in the module, and inputs must validate, before
     anything runs: a typo is a clear error, not a simulation of nothing."""
@@ -90,10 +100,12 @@ def check_references(scenario: Scenario, workflows: dict[str, BaseWorkflow]) -> 
                 problems.append(f"workers[{index}].workflows: no workflow {name!r} (have {known})")
     for index, arrival in enumerate(scenario.arrivals):
         if arrival.event is not None:
-            keys = [s for w in registered if w in workflows for s in workflows[w].on_events]
-            if not any(matches(key, arrival.event) for key in keys):
+            if not _listened_for(
+                arrival.event, [workflows[w] for w in registered if w in workflows]
+            ):
                 problems.append(f"arrivals[{index}].event: no registered workflow subscribes to "
-                                f"{arrival.event!r} (on_events=)")  # fmt: skip
+                                f"{arrival.event!r} (on_events=) or waits for it (a task's "
+                                "UserEventCondition)")  # fmt: skip
             continue
         assert arrival.workflow is not None
         workflow = workflows.get(arrival.workflow)

@@ -8,11 +8,16 @@ first, then ready: their sequence numbers must match the reference's).
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 from flowsim import rules
 from flowsim.rules import RunStatus
-from flowsim.store.records import WorkflowSpec
+from flowsim.store import conditions as cond
+from flowsim.store.records import JSON, WorkflowSpec
+
+#: no outputs to read: a DAG without parent conditions never asks
+_NO_OUTPUTS: Callable[[], Mapping[str, JSON]] = dict
 
 
 @dataclass(slots=True)
@@ -22,24 +27,79 @@ class Step:
 
     created: list[tuple[str, RunStatus]] = field(default_factory=list)
     finished: RunStatus | None = None
+    #: created COMPLETED with ``conditions.SKIPPED_OUTPUT``: a ``skip_if`` held, or every
+    #: parent was skipped
+    skipped: list[str] = field(default_factory=list)
+    #: created CANCELLED because a ``cancel_if`` held (they record why)
+    cancelled: list[str] = field(default_factory=list)
+    #: created QUEUED but held until their conditions decide, with what already holds
+    held: list[tuple[str, cond.Satisfied]] = field(default_factory=list)
 
 
-def advance(spec: WorkflowSpec, statuses: dict[str, RunStatus], run_terminal: bool) -> Step:
+def start_task(
+    spec: WorkflowSpec,
+    name: str,
+    skipped: set[str],
+    outputs: Callable[[], Mapping[str, JSON]],
+) -> tuple[RunStatus, cond.Action | None, cond.Satisfied]:
+    """How a task whose parents all completed comes into being (Hatchet's DAG rules and
+    match precedence): skipped when every parent was skipped or a ``skip_if`` holds,
+    cancelled when a ``cancel_if`` holds, queued when nothing holds it back, else held
+    (action None) with the conditions that already hold."""
+    task = spec.tasks[name]
+    if task.parents and all(parent in skipped for parent in task.parents):
+        return RunStatus.COMPLETED, cond.Action.SKIP, {}
+    if not task.conditions:
+        return RunStatus.QUEUED, cond.Action.QUEUE, {}
+    needs_outputs = any(c.kind is cond.Kind.PARENT for c in task.conditions)
+    satisfied = cond.on_register(task.conditions, outputs() if needs_outputs else {})
+    action = cond.decide(task.conditions, satisfied)
+    if action is cond.Action.SKIP:
+        return RunStatus.COMPLETED, action, satisfied
+    if action is cond.Action.CANCEL:
+        return RunStatus.CANCELLED, action, satisfied
+    return RunStatus.QUEUED, action, satisfied
+
+
+def advance(
+    spec: WorkflowSpec,
+    statuses: dict[str, RunStatus],
+    run_terminal: bool,
+    skipped: set[str] | None = None,
+    outputs: Callable[[], Mapping[str, JSON]] = _NO_OUTPUTS,
+) -> Step:
     """Move the DAG forward after a task reached a terminal status: cancel what can no
     longer run, create what became ready (the on-failure task once a task failed), roll the
     status up. ``statuses`` (by task name, the task runs created so far) is updated in place.
 
     The on-failure task counts in the roll-up only once created, so a run none of whose
     tasks failed ends when its DAG does, and one that failed stays RUNNING until its
-    on-failure task ends (Hatchet creates it SKIPPED, or runs it, before the run ends)."""
+    on-failure task ends (Hatchet creates it SKIPPED, or runs it, before the run ends).
+
+    ``skipped`` names the run's skipped tasks (updated in place); ``outputs`` reads the
+    run's task outputs, asked only when a parent condition needs them. A task skipped or
+    cancelled by its conditions is terminal at once, so the DAG is moved on again."""
     step = Step()
     parents = spec.parents
-    for name in rules.upstream_cancelled(parents, statuses):
-        statuses[name] = RunStatus.CANCELLED
-        step.created.append((name, RunStatus.CANCELLED))
-    for name in rules.ready_tasks(parents, statuses):
-        statuses[name] = RunStatus.QUEUED
-        step.created.append((name, RunStatus.QUEUED))
+    skipped = set() if skipped is None else skipped
+    again = True
+    while again:
+        again = False
+        for name in rules.upstream_cancelled(parents, statuses):
+            statuses[name] = RunStatus.CANCELLED
+            step.created.append((name, RunStatus.CANCELLED))
+        for name in rules.ready_tasks(parents, statuses):
+            state, action, satisfied = start_task(spec, name, skipped, outputs)
+            statuses[name] = state
+            step.created.append((name, state))
+            if action is cond.Action.SKIP:
+                skipped.add(name)
+                step.skipped.append(name)
+            elif action is cond.Action.CANCEL:
+                step.cancelled.append(name)
+            elif action is None:
+                step.held.append((name, satisfied))
+            again = again or state.is_terminal
     names = list(parents)
     on_failure = spec.on_failure
     if on_failure is not None:

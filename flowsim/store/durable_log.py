@@ -1,8 +1,8 @@
 """A durable task run's event log, and parking an evicted durable task run: what every
 store keeps for durable tasks beyond the runs themselves.
 
-Each durable call a durable task makes (a sleep, a child spawn, a memo; an
-``aio_wait_for`` once conditions are modelled) is a **step** at the next position of its
+Each durable call a durable task makes (a sleep, a child spawn, a memo, an
+``aio_wait_for``) is a **step** at the next position of its
 task run's log. The log outlives attempts: when the task run is retried, reclaimed after
 its worker died, or restored after an eviction, its body runs again from the top and each
 call finds its step already logged, so a sleep that is over returns at once, a child that
@@ -45,8 +45,9 @@ EVICTED = "EVICTED"
 
 
 class StepKind(enum.StrEnum):
-    """What a logged step was. ``WAIT_FOR`` is reserved for ``DurableContext.aio_wait_for``
-    (its key: the signal key and conditions; its data: the match), built with conditions."""
+    """What a logged step was. ``WAIT_FOR`` is ``DurableContext.aio_wait_for`` (its key: the
+    signal key; its data: the stored wait's id and registration time, the wait keeping its
+    result once it fired)."""
 
     SLEEP = "sleep"
     SPAWN = "spawn"

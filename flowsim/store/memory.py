@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import heapq
 import itertools
+import math
 import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -18,13 +19,15 @@ from flowsim import concurrency, rules
 from flowsim.deadlines import DeadlineQueue
 from flowsim.errors import RunNotFoundError, TaskRunError
 from flowsim.rules import RunStatus, SlotPool
-from flowsim.store.dag import advance
+from flowsim.store import conditions as cond
+from flowsim.store.dag import advance, start_task
 from flowsim.store.durable_log import EVICTED, PARKED_UNTIL, DurableStep, StepLog, check_parking
 from flowsim.store.failures import decide, schedule_timeout_reason
 from flowsim.store.placement_filter import ClaimFilter
 from flowsim.store.places import Places
 from flowsim.store.rate_parking import RateLimitParking
 from flowsim.store.records import JSON, Attempt, TaskRun, WorkflowRun, WorkflowSpec
+from flowsim.store.waits import Fired, Wait, WaitBook
 
 
 @dataclass(slots=True)
@@ -53,16 +56,21 @@ class Transition:
     #: RUNNING task runs this call cancelled as a side effect (a concurrency strategy):
     #: the engine stops their attempts, a durable store fences their tokens
     cancelled: list[TaskRun] = field(default_factory=list)
+    #: durable waits (``aio_wait_for``) whose conditions fired: their results are ready
+    signals: list[str] = field(default_factory=list)
 
     def merge(self, other: Transition) -> Transition:
         self.finished.extend(other.finished)
         self.queued += other.queued
         self.retry_at.extend(other.retry_at)
         self.cancelled.extend(other.cancelled)
+        self.signals.extend(other.signals)
         return self
 
 
 QueueKey = tuple[str, SlotPool]
+#: ``ready_at`` of a task run held by its conditions (as the SQL stores keep it)
+HELD = math.inf
 
 
 def _still_queued(task_run: TaskRun, sequence: int) -> bool:
@@ -96,6 +104,10 @@ class MemoryStore:
         self._places = Places()
         self._awaiting_place: dict[str, TaskRun] = {}
         self._effects = Transition()
+        #: held tasks (by task run id) and durable waits, until their conditions fire
+        self.waits = WaitBook()
+        self._durable_waits: dict[str, str] = {}
+        self._wait_results: dict[str, JSON] = {}
 
     # ------------------------------------------------------------ ids and lookups
 
@@ -172,6 +184,11 @@ class MemoryStore:
                 run.id, concurrency.run_gates(run.spec, run.input, metadata), now
             )
             for name in run.spec.roots:
+                if run.spec.tasks[name].conditions:
+                    started = self._start_with_conditions(run, name, now, ready_at)
+                    if started is not None:
+                        transition.merge(started)
+                        continue
                 self._create_task(run, name, now, run.priority, ready_at, not cancel_new)
                 if ready_at > now:
                     transition.retry_at.append(ready_at)
@@ -182,6 +199,24 @@ class MemoryStore:
             created.append(run)
         return created, self._settle(transition)
 
+    def _start_with_conditions(
+        self, run: WorkflowRun, name: str, now: float, ready_at: float
+    ) -> Transition | None:
+        """A root task with conditions: held from its ready time (a scheduled run's
+        ``run_at``) until they decide, or decided at once as a DAG task would be (None:
+        queue it as any root)."""
+        _, action, satisfied = start_task(run.spec, name, set(), dict)
+        if action is cond.Action.QUEUE:
+            return None
+        task_run = self._create_task(run, name, now, run.priority, ready_at, held=True)
+        if action is None:
+            task_run.ready_at = HELD
+            conditions = task_run.spec.conditions
+            self.waits.add(Wait(task_run.id, conditions, ready_at, satisfied))
+            due = cond.wake_at(conditions, ready_at, satisfied)
+            return Transition(retry_at=[due] if due is not None else [])
+        return self._resolve(task_run, action, now)
+
     def _create_task(
         self,
         run: WorkflowRun,
@@ -190,11 +225,13 @@ class MemoryStore:
         priority: int,
         ready_at: float | None = None,
         arrive: bool = True,
+        held: bool = False,
     ) -> TaskRun:
         """Queue a new task run; with a later ``ready_at`` (a scheduled run's root task) it
         waits as a retry waits out its backoff, and its schedule clock starts then. With
         task-level concurrency it ``arrive``s in its groups first (not when it is created
-        only to be cancelled)."""
+        only to be cancelled). A ``held`` one stays QUEUED but unclaimable until its
+        conditions decide (it arrives in its groups when they queue it)."""
         spec = run.spec.tasks[name]
         task_run = TaskRun(
             id=self._new_id(),
@@ -207,16 +244,9 @@ class MemoryStore:
         )
         run.tasks[name] = task_run
         self.task_runs[task_run.id] = task_run
-        cancel_new = (
-            arrive
-            and bool(spec.concurrency)
-            and self._arrive(
-                task_run.id,
-                concurrency.task_gates(run.spec, name, run.input, run.additional_metadata),
-                now,
-                task_run.sequence,
-            )
-        )
+        if held:
+            return task_run
+        cancel_new = arrive and self._arrive_task(task_run, now)
         if task_run.ready_at > now:
             self._wait_until_ready(task_run)
         else:
@@ -224,6 +254,15 @@ class MemoryStore:
         if cancel_new:
             self._cancel_unit(task_run.id, now)
         return task_run
+
+    def _arrive_task(self, task_run: TaskRun, now: float) -> bool:
+        """A task run with task-level concurrency arrives in its groups (True: it is the
+        newcomer its strategy cancels)."""
+        if not task_run.spec.concurrency:
+            return False
+        run = task_run.workflow_run
+        gates = concurrency.task_gates(run.spec, task_run.name, run.input, run.additional_metadata)
+        return self._arrive(task_run.id, gates, now, task_run.sequence)
 
     def _wait_until_ready(self, task_run: TaskRun) -> None:
         entry = (task_run.ready_at, task_run.sequence, task_run, task_run.sequence)
@@ -512,6 +551,7 @@ class MemoryStore:
 
     def cancel_task(self, task_run: TaskRun, reason: str, now: float) -> Transition:
         was_running = task_run.status is RunStatus.RUNNING
+        self.waits.discard(task_run.id)
         task_run.status = RunStatus.CANCELLED
         task_run.error = TaskRunError(reason, "CancelledError", "", task_run.id)
         if task_run.attempts and task_run.attempts[-1].finished_at is None:
@@ -573,14 +613,33 @@ class MemoryStore:
                 run.finished_at = now
                 transition.finished.append(run)
             return transition
-        step = advance(run.spec, run.statuses(), run.status.is_terminal)
+        skipped = {name for name, task in run.tasks.items() if task.skipped}
+        step = advance(
+            run.spec,
+            run.statuses(),
+            run.status.is_terminal,
+            skipped,
+            lambda: {name: task.output for name, task in run.tasks.items()},
+        )
+        held = dict(step.held)
+        skip = set(step.skipped)
         for name, state in step.created:
-            queued = state is RunStatus.QUEUED
-            task_run = self._create_task(run, name, now, run.priority, arrive=queued)
-            if not queued:
-                self._drop_from_queue(task_run)
-                self._awaiting_place.pop(task_run.id, None)
+            hold = name in held or name in skip or state is RunStatus.CANCELLED
+            task_run = self._create_task(run, name, now, run.priority, held=hold)
+            if state is RunStatus.CANCELLED:
                 task_run.status = RunStatus.CANCELLED
+                if name in step.cancelled:
+                    reason = cond.cancel_reason(name)
+                    task_run.error = TaskRunError(reason, "CancelledError", "", task_run.id)
+            elif name in skip:
+                self._mark_skipped(task_run)
+            elif name in held:
+                satisfied = held[name]
+                task_run.ready_at = HELD
+                self.waits.add(Wait(task_run.id, task_run.spec.conditions, now, satisfied))
+                due = cond.wake_at(task_run.spec.conditions, now, satisfied)
+                if due is not None:
+                    transition.retry_at.append(due)
             else:
                 transition.queued += 1
         if step.finished is not None:
@@ -589,7 +648,84 @@ class MemoryStore:
             transition.finished.append(run)
         return transition
 
+    # ------------------------------------------------------------ conditions
+
+    @staticmethod
+    def _mark_skipped(task_run: TaskRun) -> None:
+        task_run.status = RunStatus.COMPLETED
+        task_run.output = dict(cond.SKIPPED_OUTPUT)
+        task_run.skipped = True
+
+    def _resolve(self, task_run: TaskRun, action: cond.Action, now: float) -> Transition:
+        """A held task's conditions fired: queue it (its schedule clock starts now), skip
+        it, or cancel it (and so its downstream tasks)."""
+        if action is cond.Action.SKIP:
+            self._mark_skipped(task_run)
+            return self._advance(task_run.workflow_run, now)
+        if action is cond.Action.CANCEL:
+            return self.cancel_task(task_run, cond.cancel_reason(task_run.name), now)
+        task_run.sequence = next(self._sequence)
+        task_run.enqueued_at = task_run.ready_at = now
+        # a held task run arrives in its task-level concurrency groups when it is queued
+        cancel_new = self._arrive_task(task_run, now)
+        self._enqueue(task_run, now)
+        if cancel_new:
+            self._cancel_unit(task_run.id, now)
+        return Transition(queued=1)
+
+    def _fire(self, fired: Fired, now: float) -> Transition:
+        transition = Transition()
+        for wait, action in fired:
+            if wait.id in self._durable_waits:
+                self._wait_results[wait.id] = cond.wait_result(
+                    wait.conditions, wait.satisfied, action
+                )
+                transition.signals.append(wait.id)
+                continue
+            task_run = self.task_runs[wait.id]
+            if task_run.status is RunStatus.QUEUED:
+                transition.merge(self._resolve(task_run, action, now))
+        return transition
+
+    def push_event(
+        self, key: str, payload: JSON, additional_metadata: JSON, now: float
+    ) -> Transition:
+        """``hatchet.event.push``: satisfy the event conditions it passes and act on the
+        waits that fire, oldest first."""
+        return self._settle(
+            self._fire(self.waits.on_event(key, payload, additional_metadata, now), now)
+        )
+
+    def open_wait(
+        self,
+        wait_id: str,
+        task_run_id: str,
+        conditions: tuple[cond.ConditionSpec, ...],
+        now: float,
+    ) -> Transition:
+        """A durable task's ``aio_wait_for``: register the wait (once per ``wait_id``);
+        ``wait_result`` has its result once it fired (now, or on a later event or time)."""
+        if wait_id in self._durable_waits:
+            return Transition()
+        self._durable_waits[wait_id] = task_run_id
+        wait = Wait(wait_id, conditions, now, cond.on_register(conditions, {}))
+        action = cond.decide(conditions, wait.satisfied)
+        if action is not None:
+            return self._fire([(wait, action)], now)
+        self.waits.add(wait)
+        due = cond.wake_at(conditions, now, wait.satisfied)
+        return Transition(retry_at=[due] if due is not None else [])
+
+    def wait_result(self, wait_id: str) -> JSON:
+        """A durable wait's result, None while it waits."""
+        return self._wait_results.get(wait_id)
+
     # ------------------------------------------------------------ time-driven changes
+
+    def fire_due_waits(self, now: float) -> Transition:
+        """Act on the condition waits whose sleeps elapsed by ``now`` (time-driven, as
+        ``expire`` is in a shared store; a claim does not do it)."""
+        return self._settle(self._fire(self.waits.on_time(now), now))
 
     def release_due_retries(self, now: float) -> Transition:
         """Queue the retries whose backoff has elapsed, and the rate-limited task runs whose
@@ -604,13 +740,17 @@ class MemoryStore:
         return transition
 
     def next_retry_due(self) -> float | None:
-        """When the earliest pending backoff ends (dropping retries that moved on)."""
+        """When the earliest pending backoff ends (dropping retries that moved on) or a
+        condition's sleep elapses."""
         while self._backoff and not _still_queued(self._backoff[0][2], self._backoff[0][3]):
             heapq.heappop(self._backoff)
         due = [self._backoff[0][0]] if self._backoff else []
         refill = self.rate_limits.next_due()
         if refill is not None:
             due.append(refill)
+        sleep = self.waits.next_due()
+        if sleep is not None:
+            due.append(sleep)
         return min(due, default=None)
 
     def next_schedule_deadline(self) -> float | None:

@@ -67,6 +67,12 @@ Semantics every store implements exactly:
   attempt *without* consuming a retry (the LOST attempt is recorded), spawn index 0.
 - **durable tasks** keep an event log per task run and can be evicted while waiting
   (``flowsim.store.durable_log``: ``durable_steps``, ``record_steps``, ``evict``).
+- **conditions** (``flowsim.store.conditions``): a task run whose ``wait_for``/
+  ``skip_if``/``cancel_if`` conditions hold it back is created QUEUED but not claimable
+  (no schedule deadline) until they decide: queued then (its schedule clock starting),
+  skipped (COMPLETED with output ``{"skipped": true}``; a task all of whose parents were
+  skipped is skipped too) or cancelled (its downstream tasks with it). ``expire`` fires
+  the sleeps that elapsed, ``push_event`` the events.
 - **heartbeat** extends the worker's lease and the lease of every task run it holds.
 - Ids are strings, unique in the store. Payloads are JSON (never pickle).
 """
@@ -80,6 +86,7 @@ from typing import Protocol, runtime_checkable
 from flowsim.errors import TaskRunError
 from flowsim.placement import LabelValue
 from flowsim.rules import RunStatus, SlotPool
+from flowsim.store.conditions import ConditionSpec
 from flowsim.store.durable_log import DurableLogStore, EvictingStore
 from flowsim.store.records import JSON, WorkflowSpec
 
@@ -352,7 +359,24 @@ class RunStore(DurableLogStore, EvictingStore, Protocol):
 
     def next_wakeup(self, now: float) -> float | None:
         """The earliest future instant something becomes claimable or expires (a backoff
-        ends, a schedule deadline or lease passes), for a worker's timer."""
+        ends, a schedule deadline or lease passes, a condition's sleep elapses), for a
+        worker's timer."""
+
+    def push_event(self, key: str, payload: JSON, additional_metadata: JSON, now: float) -> Outcome:
+        """``hatchet.event.push``: satisfy the event conditions (``key``, and a CEL
+        expression over ``input``/``additional_metadata``) of the open waits registered
+        before ``now``, and act on those that fire (``flowsim.store.conditions``): a held
+        task run is queued, skipped or cancelled, a durable wait records its result."""
+
+    def open_wait(
+        self, wait_id: str, task_run_id: str, conditions: Sequence[ConditionSpec], now: float
+    ) -> None:
+        """A durable task's ``aio_wait_for``: open the wait ``wait_id`` (once; again is a
+        no-op) registered at ``now``; ``expire`` fires its sleeps, ``push_event`` its
+        events."""
+
+    def wait_result(self, wait_id: str) -> JSON:
+        """A durable wait's result once it fired, else None."""
 
     def wait_for_change(self, timeout: float) -> None:
         """Return when another process may have changed something (a notification, or

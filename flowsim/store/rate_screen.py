@@ -150,6 +150,7 @@ def choose(
                     parked.append((item.task_run_id, until))
                     continue
             if placing is not None and not placing.take(row):
+                passed.add(item.task_run_id)
                 continue
             chosen.append(row)
             taken.add(item.task_run_id)

@@ -14,6 +14,7 @@ from flowsim.errors import TaskRunError
 from flowsim.placement import DesiredLabel, Sticky
 from flowsim.rate_limits import RateLimitSpec
 from flowsim.rules import ConcurrencyStrategy, RunStatus, SlotPool
+from flowsim.store.conditions import ConditionSpec, conditions_from_json, conditions_to_json
 
 JSON = Any  # a JSON-compatible value: dict, list, str, int, float, bool or None
 
@@ -50,6 +51,8 @@ class TaskSpec:
     rate_limits: tuple[RateLimitSpec, ...] = ()
     #: task-level concurrency (``@wf.task(concurrency=...)``): every limit must admit it
     concurrency: tuple[ConcurrencyLimit, ...] = ()
+    #: ``wait_for``/``skip_if``/``cancel_if`` conditions (``flowsim.store.conditions``)
+    conditions: tuple[ConditionSpec, ...] = ()
     pool: SlotPool = field(init=False)
 
     def __post_init__(self) -> None:
@@ -122,6 +125,8 @@ class TaskRun:
     logs: list[str] = field(default_factory=list)
     #: the durable stores' fencing token of the current attempt (unused in memory)
     fencing_token: int = 0
+    #: COMPLETED by a ``skip_if`` condition (or because every parent was), not by running
+    skipped: bool = False
 
     @property
     def name(self) -> str:
@@ -200,6 +205,7 @@ def spec_to_json(spec: WorkflowSpec) -> dict[str, JSON]:
                     else {}
                 ),
                 **({"concurrency": _limits_to_json(t.concurrency)} if t.concurrency else {}),
+                **({"conditions": conditions_to_json(t.conditions)} if t.conditions else {}),
             }
             for t in spec.tasks.values()
         ],
@@ -235,6 +241,7 @@ def spec_from_json(data: dict[str, Any]) -> WorkflowSpec:
             desired_labels=tuple(DesiredLabel.from_json(d) for d in t.get("desired_labels", ())),
             rate_limits=tuple(RateLimitSpec.from_json(r) for r in t.get("rate_limits", ())),
             concurrency=_limits_from_json(t.get("concurrency", [])),
+            conditions=conditions_from_json(t.get("conditions", ())),
         )
         for t in data["tasks"]
     }

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from flowsim.errors import RunNotFoundError, StaleAttemptError, TaskRunError
 from flowsim.placement import LabelValue, Peer
 from flowsim.rules import RunStatus, SlotPool
+from flowsim.store.conditions import ConditionSpec
 from flowsim.store.durable_log import DurableStep
 from flowsim.store.failures import lease_lost_reason
 from flowsim.store.memory import MemoryStore, NewRun, Transition
@@ -318,6 +319,7 @@ class ReferenceStore:
     def expire(self, now: float) -> Outcome:
         steps = [
             self.inner.release_parked(now),
+            self.inner.fire_due_waits(now),
             self.inner.release_due_retries(now),
             self.inner.expire_schedule_timeouts(now),
         ]
@@ -329,6 +331,20 @@ class ReferenceStore:
             reason = lease_lost_reason(task_run.worker_id)
             steps.append(self.inner.requeue_lost(task_run, reason, now))
         return self._record(self._outcome(steps))
+
+    def push_event(self, key: str, payload: JSON, additional_metadata: JSON, now: float) -> Outcome:
+        # an event may skip or cancel tasks (ending runs) and admit concurrency places
+        return self._record(
+            self._outcome([self.inner.push_event(key, payload, additional_metadata, now)])
+        )
+
+    def open_wait(
+        self, wait_id: str, task_run_id: str, conditions: Sequence[ConditionSpec], now: float
+    ) -> None:
+        self.inner.open_wait(wait_id, task_run_id, tuple(conditions), now)
+
+    def wait_result(self, wait_id: str) -> JSON:
+        return self.inner.wait_result(wait_id)
 
     def next_wakeup(self, now: float) -> float | None:
         candidates = [

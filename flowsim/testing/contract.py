@@ -49,6 +49,7 @@ from flowsim.store.protocol import (
 )
 from flowsim.store.records import JSON, TaskSpec, WorkflowSpec
 from flowsim.testing.contract_concurrency import ConcurrencyContract
+from flowsim.testing.contract_conditions import ConditionsContract
 from flowsim.testing.contract_placement import PlacementContract
 from flowsim.testing.contract_rate_limits import RateLimitContract
 from flowsim.testing.durable_contract import DurableStoreContract
@@ -330,7 +331,11 @@ def assert_views_equal(
 
 
 class RunStoreContract(
-    PlacementContract, DurableStoreContract, RateLimitContract, ConcurrencyContract
+    PlacementContract,
+    DurableStoreContract,
+    RateLimitContract,
+    ConcurrencyContract,
+    ConditionsContract,
 ):
     """Inherit this in a ``Test...`` class that defines a ``store`` fixture (a fresh,
     migrated store, closed afterwards)."""

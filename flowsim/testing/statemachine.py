@@ -28,6 +28,7 @@ difference; hypothesis then prints the shortest sequence of steps it found.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -39,6 +40,7 @@ from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, pr
 from flowsim.errors import TaskRunError
 from flowsim.rate_limits import RateLimitSpec
 from flowsim.rules import ConcurrencyStrategy, RunStatus, SlotPool
+from flowsim.store.conditions import Action, ConditionSpec
 from flowsim.store.protocol import (
     Claim,
     Completion,
@@ -49,7 +51,7 @@ from flowsim.store.protocol import (
     Snapshot,
     WorkerInfo,
 )
-from flowsim.store.records import ConcurrencyLimit, WorkflowSpec
+from flowsim.store.records import ConcurrencyLimit, TaskSpec, WorkflowSpec
 from flowsim.store.reference import ReferenceStore
 from flowsim.testing.contract import (
     canonical_views,
@@ -60,11 +62,17 @@ from flowsim.testing.contract import (
     workflow_spec,
 )
 from flowsim.testing.contract_concurrency import limited
+from flowsim.testing.contract_conditions import event, parent, sleep
 
 __all__ = ["WORKFLOWS", "ParityError", "make_parity_machine"]
 
 def _limit(key: str, max_runs: int, strategy: ConcurrencyStrategy) -> ConcurrencyLimit:
     return ConcurrencyLimit(key, max_runs, strategy)
+
+
+
+def _with(task: TaskSpec, *conditions: ConditionSpec) -> TaskSpec:
+    return dataclasses.replace(task, conditions=conditions)
 
 
 #: the workflows the machine runs: retries with and without backoff, a DAG, a durable
@@ -114,8 +122,30 @@ WORKFLOWS: dict[str, WorkflowSpec] = {
             ),
             _limit("'dag'", 1, ConcurrencyStrategy.CANCEL_NEWEST),
         ),
+        # conditions: a task waiting for a sleep or an event unless an event skips it or
+        # its parent's output cancels it, and a root held for an event and a sleep
+        WorkflowSpec(
+            "gated",
+            {
+                "start": task_spec("start", schedule_timeout=30.0),
+                "target": _with(
+                    task_spec("target", parents=("start",), schedule_timeout=30.0),
+                    sleep(10.0, group=0),
+                    event("go", group=0),
+                    event("skip", Action.SKIP, group=1),
+                    parent("start", "output.value > 7", Action.CANCEL, group=2),
+                ),
+                "after": task_spec("after", parents=("target",), schedule_timeout=30.0),
+            },
+        ),
+        WorkflowSpec(
+            "rooted",
+            {"root": _with(task_spec("root"), event("go", group=0), sleep(5.0, group=1))},
+        ),
     )
 }
+#: the event keys a push may use (``other`` satisfies nothing)
+EVENT_KEYS = ("go", "skip", "other")
 WORKERS = ("w1", "w2")
 CHILD_KEYS = (None, None, "k0", "k1")
 LEASES = (5.0, 10.0)
@@ -575,6 +605,15 @@ def make_parity_machine(
             assert wakeup is not None
             self.now = wakeup
             self.expire()
+
+        @rule(key=st.sampled_from(EVENT_KEYS), value=st.integers(0, 2))
+        def push_event(self, key: str, value: int) -> None:
+            payload = {"value": value}
+            self._same_outcome(
+                f"push_event({key!r}, now={self.now})",
+                self.ref.push_event(key, payload, {}, self.now),
+                self.other.push_event(key, payload, {}, self.now),
+            )
 
         @precondition(lambda self: bool(self.runs))
         @rule(index=st.integers(0, MAX_RUNS))

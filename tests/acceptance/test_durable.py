@@ -6,20 +6,28 @@ child; others wait for events and ``or_`` groups of conditions. Its e2e test ass
 a single sleep's runtime is at least the sleep time (``wait_for_sleep_twice``), that three
 sleeps take more than three times it (``wait_for_multi_sleep``), that the spawning task
 returns ``{"child_output": {"message": "hello from child"}}``, and that the sleep before a
-spawn lasts between 1 and 2 seconds (``durable_spawn_dag``). We assert those on the manual
-clock. Waiting on conditions (``aio_wait_for``, ``UserEventCondition``, ``or_``) and replay
-are not modelled: the example's condition waits are asserted to be refused by name."""
+spawn lasts between 1 and 2 seconds (``durable_spawn_dag``). Its ``durable_task`` sleeps
+then waits with ``ctx.aio_wait_for("event", UserEventCondition(event_key=EVENT_KEY,
+expression="true"))``; ``wait_for_or_group_1``/``_2`` wait for ``or_(SleepCondition,
+UserEventCondition)`` with a short and a six times longer sleep; the e2e test pushes the
+event ``SLEEP_TIME + 10`` seconds in and asserts ``durable_task``'s status, that group 1
+ran about ``SLEEP_TIME``, that both results are keyed ``"CREATE"`` and that the inner key
+names the sleep for group 1 and the event for group 2. We assert those on the manual
+clock, on every backend; replay and eviction tests follow."""
 
 import asyncio
 from datetime import timedelta
 from types import ModuleType
 from typing import Any
+from uuid import uuid4
 
 import pytest
 
-from flowsim import Hatchet, ManualClock, UnsupportedFeatureError
+from flowsim import Hatchet, ManualClock
+from tests.helpers import eventually
 
 SLEEP_TIME = 5
+EVENT_KEY = "durable-example:event"
 
 
 async def drive(clock: ManualClock, ref: Any, step: float = 0.25, within: float = 5.0) -> Any:
@@ -120,25 +128,77 @@ async def test_a_durable_task_sleeps_then_spawns_a_dag(
     }
 
 
-async def test_the_examples_condition_waits_are_refused_by_name(
-    hatchet_sdk: ModuleType, hatchet: Hatchet
-) -> None:
-    from hatchet_sdk import DurableContext, EmptyModel, FailedTaskRunExceptionGroup
+def durable_workflow(hatchet: Hatchet, clock: ManualClock, reached: list[str]) -> Any:
+    from hatchet_sdk import (
+        Context,
+        DurableContext,
+        EmptyModel,
+        SleepCondition,
+        UserEventCondition,
+        or_,
+    )
 
-    for name in ("UserEventCondition", "SleepCondition", "or_"):
-        with pytest.raises(UnsupportedFeatureError, match=name):
-            exec(f"from hatchet_sdk import {name}", {})
+    wf = hatchet.workflow(name="DurableWorkflow")
 
-    @hatchet.durable_task(name="waits_for_event")
-    async def waits_for_event(input: EmptyModel, ctx: DurableContext) -> dict[str, str]:
-        await ctx.aio_wait_for("event", object())
+    @wf.task()
+    async def ephemeral_task(input: EmptyModel, ctx: Context) -> None:
+        return None
+
+    @wf.durable_task()
+    async def durable_task(input: EmptyModel, ctx: DurableContext) -> dict[str, str]:
+        await ctx.aio_sleep_for(duration=timedelta(seconds=SLEEP_TIME))
+        reached.append("durable_task")
+        await ctx.aio_wait_for("event", UserEventCondition(event_key=EVENT_KEY, expression="true"))
         return {"status": "success"}
 
-    async with hatchet.worker("durable-worker", workflows=[waits_for_event]):
-        with pytest.raises(FailedTaskRunExceptionGroup) as caught:
-            await asyncio.wait_for(waits_for_event.aio_run(), 5)
-    [error] = caught.value.exceptions
-    assert error.exc_type == "UnsupportedFeatureError" and "aio_wait_for" in error.exc
+    async def wait_for_group(ctx: DurableContext, sleep: int, name: str) -> dict[str, Any]:
+        start = clock.now()
+        reached.append(name)
+        wait_result = await ctx.aio_wait_for(
+            uuid4().hex,
+            or_(
+                SleepCondition(timedelta(seconds=sleep)),
+                UserEventCondition(event_key=EVENT_KEY),
+            ),
+        )
+        key = next(iter(wait_result))
+        event_id = next(iter(wait_result[key]))
+        return {"runtime": int(clock.now() - start), "key": key, "event_id": event_id,
+                "data": wait_result[key][event_id]}  # fmt: skip
+
+    @wf.durable_task()
+    async def wait_for_or_group_1(input: EmptyModel, ctx: DurableContext) -> dict[str, Any]:
+        return await wait_for_group(ctx, SLEEP_TIME, "group_1")
+
+    @wf.durable_task()
+    async def wait_for_or_group_2(input: EmptyModel, ctx: DurableContext) -> dict[str, Any]:
+        return await wait_for_group(ctx, 6 * SLEEP_TIME, "group_2")
+
+    return wf
+
+
+async def test_durable(
+    hatchet_sdk: ModuleType, hatchet: Hatchet, flowsim_clock: ManualClock
+) -> None:
+    reached: list[str] = []
+    wf = durable_workflow(hatchet, flowsim_clock, reached)
+    async with hatchet.worker("durable-worker", workflows=[wf]):
+        ref = wf.run_no_wait()
+        await eventually(lambda: {"group_1", "group_2"} <= set(reached))
+        flowsim_clock.advance(SLEEP_TIME)
+        await eventually(lambda: "durable_task" in reached)
+        flowsim_clock.advance(10)
+        hatchet.event.push(EVENT_KEY, {"test": "test"})
+        result = await ref.aio_result()
+
+    assert result["durable_task"]["status"] == "success"
+    group_1, group_2 = result["wait_for_or_group_1"], result["wait_for_or_group_2"]
+    assert abs(group_1["runtime"] - SLEEP_TIME) < 3
+    assert group_1["key"] == group_2["key"] == "CREATE"
+    assert "sleep" in group_1["event_id"]
+    assert "event" in group_2["event_id"]
+    assert group_2["data"] == [{"test": "test"}]  # the matches: the event payload
+    assert group_2["runtime"] == SLEEP_TIME + 10
 
 
 # ---------------------------------------------------------------- replay (event log)
@@ -171,6 +231,38 @@ async def test_a_retried_durable_task_replays_its_sleep_and_its_child(
     children = [v for v in hatchet.runs.views() if v.workflow == "replayed_child"]
     assert len(children) == 1  # nor spawn its child again
     task = hatchet.runs.view(ref.workflow_run_id).tasks["durable_replay"]
+    assert [a.outcome for a in task.attempts] == ["FAILED", "COMPLETED"]
+
+
+async def test_a_retried_durable_task_replays_its_wait_for_from_the_event_log(
+    hatchet_sdk: ModuleType, hatchet: Hatchet, flowsim_clock: ManualClock
+) -> None:
+    """The first attempt's ``aio_wait_for`` is a ``wait_for`` step of the log: the retry
+    gets the event that fired it (no second event is pushed) without waiting again, and
+    the sleep in the same wait is not restarted."""
+    from hatchet_sdk import DurableContext, EmptyModel, SleepCondition, UserEventCondition, or_
+
+    reached: list[int] = []
+
+    @hatchet.durable_task(name="wait_replay", retries=1)
+    async def wait_replay(input: EmptyModel, ctx: DurableContext) -> dict[str, Any]:
+        reached.append(ctx.retry_count)
+        result = await ctx.aio_wait_for(
+            "gate",
+            or_(SleepCondition(timedelta(hours=1)), UserEventCondition(event_key="replay:go")),
+        )
+        if ctx.retry_count == 0:
+            raise RuntimeError("failed after the wait")
+        return result
+
+    async with hatchet.worker("durable-worker", workflows=[wait_replay]):
+        ref = wait_replay.run_no_wait()
+        await eventually(lambda: reached == [0])
+        hatchet.event.push("replay:go", {"n": 1})
+        result = await asyncio.wait_for(ref.aio_result(), 10)
+    assert reached == [0, 1]
+    assert result == {"CREATE": {"replay:go": [{"n": 1}]}}
+    task = hatchet.runs.view(ref.workflow_run_id).tasks["wait_replay"]
     assert [a.outcome for a in task.attempts] == ["FAILED", "COMPLETED"]
 
 

@@ -18,8 +18,7 @@ from flowsim.backend import mask_url
 
 DSN_VARIABLE = "FLOWSIM_TEST_POSTGRES_DSN"
 DEFAULT_DSN = "postgresql://postgres@127.0.0.1:5432/test"
-#: the store's tables, emptied between tests that share a schema
-#: the migrations' bookkeeping table: the one table emptying a store keeps
+#: the migrator's record of applied migrations: kept when a schema is emptied
 VERSION_TABLE = "flowsim_schema"
 
 
@@ -87,21 +86,20 @@ def drop_schema(dsn: str, schema: str) -> None:
 
 def empty_schema(dsn: str, schema: str) -> None:
     """Delete every row of a migrated store's schema (the tables stay, at their version):
-    every table the migrations made, so a table a later migration adds is emptied too."""
+    every table but the migrator's, so a table a later migration adds is emptied too."""
     import psycopg
 
     with psycopg.connect(dsn, autocommit=True) as connection:
         tables = [
-            row[0]
-            for row in connection.execute(
+            f'{schema}."{name}"'
+            for (name,) in connection.execute(
                 "SELECT tablename FROM pg_tables WHERE schemaname = %s AND tablename <> %s "
                 "ORDER BY tablename",
                 (schema, VERSION_TABLE),
             )
         ]
         if tables:
-            names = ", ".join(f"{schema}.{table}" for table in tables)
-            connection.execute(f"TRUNCATE {names} RESTART IDENTITY CASCADE")
+            connection.execute(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE")
 
 
 @contextmanager

@@ -177,3 +177,48 @@ def test_a_sigkilled_durable_task_resumes_its_sleep_and_keeps_its_child(
     assert result["woke_at"] - began >= sleep
     # a sleep restarted from zero would end 6 s after the restored attempt started
     assert result["woke_at"] - restored.started_at < sleep - 0.5, (began, restored, result)
+
+
+def test_events_pushed_by_this_process_release_condition_waits_in_a_worker_process(
+    shared_url: str, tmp_path: Path
+) -> None:
+    """The DAG task's wait is registered by the worker process when ``start`` completes,
+    the durable task's when it reaches ``aio_wait_for``; events pushed here (no worker in
+    this process) reach both through the shared store. An event pushed before a wait
+    began is not seen, so the durable event is pushed until the task takes one."""
+    from tests.backends import conditionflows as flows
+
+    workers = Workers(shared_url, "tests.backends.conditionflows:worker", tmp_path)
+    with backend.redirected(shared_url):
+        workers.start()
+        try:
+            gated = flows.gated.run_no_wait()
+            runs = flows.hatchet.runs
+            wait_until(
+                lambda: (
+                    runs.view(gated.workflow_run_id).tasks.get("start") is not None
+                    and runs.view(gated.workflow_run_id).tasks["start"].status.is_terminal
+                ),
+                60,
+                "start completed in the worker process",
+            )
+            flows.hatchet.event.push("gate:open", {"by": "someone else"})  # filtered out
+            assert runs.view(gated.workflow_run_id).tasks["target"].status.value == "QUEUED"
+            flows.hatchet.event.push("gate:open", {"by": "test"})
+            assert _wait(gated.aio_result(), 60)["target"] == {"ran": "yes"}
+
+            durable = flows.durable_gate.run_no_wait()
+            pushed = 0
+
+            def taken() -> bool:
+                nonlocal pushed
+                pushed += 1
+                flows.hatchet.event.push("gate:durable", {"n": pushed})
+                return runs.view(durable.workflow_run_id).status.is_terminal
+
+            wait_until(taken, 60, "the durable wait took an event")
+            result = _wait(durable.aio_result(), 10)
+        finally:
+            workers.stop_all()
+    [payload] = result["CREATE"]["gate:durable"]
+    assert 1 <= payload["n"] <= pushed

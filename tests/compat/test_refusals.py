@@ -87,7 +87,6 @@ def test_every_hatchet_sdk_export_is_served_or_refused_by_name(hatchet_sdk: Modu
     ("statement", "symbol", "feature"),
     [
         ("from hatchet_sdk import SlotType", "hatchet_sdk.SlotType", "slot types"),
-        ("from hatchet_sdk import SleepCondition", "hatchet_sdk.SleepCondition", "conditions"),
         (
             "from hatchet_sdk import ClientConfig",
             "hatchet_sdk.ClientConfig",
@@ -129,7 +128,6 @@ def test_every_hatchet_sdk_export_is_served_or_refused_by_name(hatchet_sdk: Modu
             "hatchet_sdk.worker.durable_eviction",
             "eviction",
         ),
-        ("import hatchet_sdk; hatchet_sdk.conditions", "hatchet_sdk.conditions", "conditions"),
     ],
 )
 def test_unsupported_names_fail_on_import_naming_symbol_and_feature(
@@ -187,8 +185,8 @@ def test_refusals_pickle(hatchet_sdk: ModuleType) -> None:
 def test_refusals_carry_import_errors_fields(hatchet_sdk: ModuleType) -> None:
     name = refusal("from hatchet_sdk.exceptions import RetryAfterException")
     assert (name.name, name.is_module) == ("hatchet_sdk.exceptions", False)
-    module = refusal("import hatchet_sdk.conditions")
-    assert (module.name, module.is_module) == ("hatchet_sdk.conditions", True)
+    module = refusal("import hatchet_sdk.config")
+    assert (module.name, module.is_module) == ("hatchet_sdk.config", True)
 
 
 def test_the_table_is_consistent() -> None:
@@ -305,27 +303,19 @@ def test_scheduled_options_and_deleting_a_schedule_are_refused_by_name(
         hatchet.scheduled.delete("some-id")
 
 
-def test_conditions_are_refused_by_name(hatchet_sdk: ModuleType, hatchet: Hatchet) -> None:
-    refusal("from hatchet_sdk import SleepCondition, UserEventCondition, or_")
-    refusal("from hatchet_sdk.conditions import ParentCondition")
-    workflow = hatchet.workflow(name="conditional")
-    for option in ("wait_for", "skip_if", "cancel_if"):
-        with pytest.raises(UnsupportedFeatureError, match=option):
-            workflow.task(**{option: [object()]})
+def test_conditions_are_served(hatchet_sdk: ModuleType, hatchet: Hatchet) -> None:
+    from hatchet_sdk import ParentCondition, SleepCondition, UserEventCondition, or_
+    from hatchet_sdk.conditions import Action
 
+    from flowsim.sdk import conditions
 
-async def test_durable_wait_for_is_refused_when_called(hatchet: Hatchet) -> None:
-    from flowsim import DurableContext
-
-    @hatchet.durable_task(name="waiter")
-    async def waiter(input: EmptyModel, ctx: DurableContext) -> dict[str, Any]:
-        return await ctx.aio_wait_for("signal")
-
-    async with hatchet.worker("w", workflows=[waiter]):
-        with pytest.raises(FailedTaskRunExceptionGroup) as caught:
-            await waiter.aio_run()
-    [error] = caught.value.exceptions
-    assert error.exc_type == "UnsupportedFeatureError" and "aio_wait_for" in error.exc
+    assert (SleepCondition, UserEventCondition, ParentCondition, or_) == (
+        conditions.SleepCondition, conditions.UserEventCondition,
+        conditions.ParentCondition, conditions.or_,
+    )  # fmt: skip
+    assert Action.SKIP.value == 3
+    with pytest.raises(TypeError, match="wait_for"):
+        hatchet.task(wait_for=[SleepCondition(1)])  # hatchet.task has no such option
 
 
 def test_bulk_cancel_and_replay_are_refused_by_name(

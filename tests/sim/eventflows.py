@@ -1,10 +1,11 @@
-"""Workflows started by events, for the simulator's event arrivals."""
+"""Workflows started by events, or waiting for them, for the simulator's event arrivals."""
 
 import asyncio
+from datetime import timedelta
 
 from pydantic import BaseModel
 
-from flowsim import Context, Hatchet
+from flowsim import Context, Hatchet, SleepCondition, UserEventCondition, or_
 
 hatchet = Hatchet()
 
@@ -23,3 +24,24 @@ async def ship(input: Order, ctx: Context) -> dict[str, int]:
 async def audit(input: Order, ctx: Context) -> dict[str, int]:
     await asyncio.sleep(1)
     return {"audited": input.id}
+
+
+approval = hatchet.workflow(name="approval")
+
+
+@approval.task()
+async def request(input: Order, ctx: Context) -> dict[str, int]:
+    return {"requested": 1}
+
+
+@approval.task(
+    parents=[request],
+    wait_for=[
+        or_(
+            SleepCondition(timedelta(hours=1)),
+            UserEventCondition("approval:granted", expression="input.id == 7"),
+        )
+    ],
+)
+async def approve(input: Order, ctx: Context) -> dict[str, int]:
+    return {"approved": input.id}
