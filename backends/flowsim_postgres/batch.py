@@ -1,7 +1,8 @@
 """``complete_many``: many fenced completions in one transaction, in a few statements.
 
 It is ``outcomes.complete`` applied to each item in order, and says so in how it is
-built. Items of runs with one task (every fan-out child) are written set-wise: their run
+built. Items of runs with one task and no concurrency limit (every fan-out child) are written
+set-wise: their run
 rows locked in creation order (the order ``cancel_run`` locks them in, so the two cannot
 deadlock), their task runs and attempts completed by one statement fenced per row by
 ``held_token``, and the runs ended by another. Such a completion creates no task run, so
@@ -59,7 +60,10 @@ def complete_many(session: Session, items: Sequence[Completion], now: float) -> 
     owner: dict[str, tuple[str, bool, bool]] = {}  # task run id -> (run id, one task, ended)
     for task_id, run_id, digest, terminal_status in rows:
         spec = session.specs.get(conn, digest)
-        owner[task_id] = (run_id, len(spec.tasks) == 1, terminal_status is not None)
+        # a run with concurrency limits frees and hands on places when it ends: that is
+        # ``outcomes.complete``'s work, so it takes the one-by-one path
+        plain = len(spec.tasks) == 1 and not spec.limited
+        owner[task_id] = (run_id, plain, terminal_status is not None)
     # the first item per (task run, token) is the one that can apply; a repeat of it is
     # then fenced off by the first, as it would be one call at a time
     firsts: dict[tuple[str, int], int] = {}
