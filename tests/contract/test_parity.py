@@ -95,7 +95,11 @@ class EarlyRetryStore(ReferenceStore):
     ("broken", "symptom"),
     [
         (FifoStore, r"claim\(.*returned different claims"),
-        (UnfencedStore, r"(complete|fail)\(stale=True.*outcomes differ"),
+        # a stale result accepted, one at a time or in a batch
+        (
+            UnfencedStore,
+            r"(complete|fail)\(stale=True.*outcomes differ|complete_many item .*outcomes differ",
+        ),
         (LateLeaseStore, r"expire\(.*outcomes differ"),
         (LostUsesRetryStore, r"runs differ .*\['retry_count'\]"),
         # a retry released early also shows as a different count of runs a put releases
