@@ -194,6 +194,28 @@ async def test_an_event_pushed_before_the_wait_began_is_not_seen(
     assert "random_number" in result["wait_for_event"]
 
 
+def gated(hatchet: Hatchet, name: str, prefix: str, **conditions: Any) -> Any:
+    """The cancel_if example's small DAGs: ``<prefix>_start``, then ``<prefix>_target``
+    gated by ``conditions`` (wait_for=, cancel_if=), then ``<prefix>_downstream``."""
+    from hatchet_sdk import Context, EmptyModel
+
+    wf = hatchet.workflow(name=name)
+
+    @wf.task(name=f"{prefix}_start")
+    def start(input: EmptyModel, ctx: Context) -> StepOutput:
+        return StepOutput(random_number=1)
+
+    @wf.task(name=f"{prefix}_target", parents=[start], **conditions)
+    def target(input: EmptyModel, ctx: Context) -> StepOutput:
+        return StepOutput(random_number=2)
+
+    @wf.task(name=f"{prefix}_downstream", parents=[target])
+    def downstream(input: EmptyModel, ctx: Context) -> StepOutput:
+        return StepOutput(random_number=3)
+
+    return wf
+
+
 def cancel_workflows(hatchet: Hatchet) -> dict[str, Any]:
     from hatchet_sdk import (
         Context,
@@ -225,54 +247,24 @@ def cancel_workflows(hatchet: Hatchet) -> dict[str, Any]:
 
     made["parent"] = cancel_if
 
-    cie = hatchet.workflow(name="CancelIfEventWorkflow")
-
-    @cie.task()
-    def cie_start(input: EmptyModel, ctx: Context) -> StepOutput:
-        return StepOutput(random_number=1)
-
-    @cie.task(
-        parents=[cie_start],
+    made["event"] = gated(
+        hatchet,
+        "CancelIfEventWorkflow",
+        "cie",
         wait_for=[SleepCondition(timedelta(seconds=30))],
         cancel_if=[UserEventCondition(event_key="cancel_if_event:abort")],
     )
-    def cie_target(input: EmptyModel, ctx: Context) -> StepOutput:
-        return StepOutput(random_number=2)
-
-    @cie.task(parents=[cie_target])
-    def cie_downstream(input: EmptyModel, ctx: Context) -> StepOutput:
-        return StepOutput(random_number=3)
-
-    made["event"] = cie
-
-    cis = hatchet.workflow(name="CancelIfSleepWorkflow")
-
-    @cis.task()
-    def cis_start(input: EmptyModel, ctx: Context) -> StepOutput:
-        return StepOutput(random_number=1)
-
-    @cis.task(
-        parents=[cis_start],
+    made["sleep"] = gated(
+        hatchet,
+        "CancelIfSleepWorkflow",
+        "cis",
         wait_for=[UserEventCondition(event_key="cancel_if_sleep:proceed")],
         cancel_if=[SleepCondition(timedelta(seconds=8))],
     )
-    def cis_target(input: EmptyModel, ctx: Context) -> StepOutput:
-        return StepOutput(random_number=2)
-
-    @cis.task(parents=[cis_target])
-    def cis_downstream(input: EmptyModel, ctx: Context) -> StepOutput:
-        return StepOutput(random_number=3)
-
-    made["sleep"] = cis
-
-    cio = hatchet.workflow(name="CancelIfOrGroupWorkflow")
-
-    @cio.task()
-    def cio_start(input: EmptyModel, ctx: Context) -> StepOutput:
-        return StepOutput(random_number=1)
-
-    @cio.task(
-        parents=[cio_start],
+    made["or"] = gated(
+        hatchet,
+        "CancelIfOrGroupWorkflow",
+        "cio",
         wait_for=[UserEventCondition(event_key="cancel_if_or:proceed")],
         cancel_if=[
             or_(
@@ -281,14 +273,6 @@ def cancel_workflows(hatchet: Hatchet) -> dict[str, Any]:
             )
         ],
     )
-    def cio_target(input: EmptyModel, ctx: Context) -> StepOutput:
-        return StepOutput(random_number=2)
-
-    @cio.task(parents=[cio_target])
-    def cio_downstream(input: EmptyModel, ctx: Context) -> StepOutput:
-        return StepOutput(random_number=3)
-
-    made["or"] = cio
     return made
 
 
