@@ -5,11 +5,14 @@ the run still ends FAILED and ``run()`` raises the original failure. The on-succ
 a DAG task whose parents are the workflow's leaves (hatchet_sdk ``Workflow.to_proto``).
 """
 
+import asyncio
 from typing import Any
 
 import pytest
 
 from flowsim import (
+    ConcurrencyExpression,
+    ConcurrencyLimitStrategy,
     Context,
     EmptyModel,
     FailedTaskRunExceptionGroup,
@@ -163,3 +166,36 @@ def test_one_on_failure_task_per_workflow_and_unknown_options_are_type_errors(
         wf.on_failure_task(name="second")
     with pytest.raises(TypeError, match="idempotency"):
         wf.on_success_task(idempotency=object())  # type: ignore[call-arg]
+
+
+def test_an_on_failure_task_with_a_concurrency_limit_runs_one_at_a_time(hatchet: Hatchet) -> None:
+    """``concurrency=`` on an on-failure task limits it like any task's: two failed runs
+    each get their cleanup, and the two cleanups never overlap."""
+    wf = hatchet.workflow(name="limited-cleanup")
+    running: list[int] = []
+    overlaps: list[int] = []
+
+    @wf.task()
+    async def step(input: EmptyModel, ctx: Context) -> None:
+        raise ValueError("step failed")
+
+    @wf.on_failure_task(
+        concurrency=ConcurrencyExpression(expression="'all'", max_runs=1,
+                                          limit_strategy=ConcurrencyLimitStrategy.GROUP_ROUND_ROBIN)
+    )  # fmt: skip
+    async def cleanup(input: EmptyModel, ctx: Context) -> dict[str, bool]:
+        running.append(1)
+        overlaps.append(len(running))
+        await asyncio.sleep(0.05)
+        running.pop()
+        return {"cleaned": True}
+
+    with hatchet.worker("w", slots=4, workflows=[wf]):
+        refs = [wf.run_no_wait(), wf.run_no_wait()]
+        for ref in refs:
+            with pytest.raises(FailedTaskRunExceptionGroup):
+                ref.result()
+    assert overlaps == [1, 1]
+    for ref in refs:
+        statuses = hatchet.runs.view(ref.workflow_run_id).statuses()
+        assert statuses == {"step": RunStatus.FAILED, "cleanup-on-failure": RunStatus.COMPLETED}
