@@ -21,8 +21,9 @@ import uuid
 from typing import TYPE_CHECKING, Any
 
 from flowsim.store.conditions import ConditionSpec
-from flowsim.store.memory import MemoryStore, Transition
+from flowsim.store.memory import MemoryStore
 from flowsim.store.records import JSON
+from flowsim.store.transitions import Transition
 
 if TYPE_CHECKING:
     from flowsim.clock import Clock

@@ -18,8 +18,8 @@ from croniter import croniter
 
 from flowsim.clock import Clock, TimerHandle
 from flowsim.errors import WorkflowDefinitionError
-from flowsim.store.memory import NewRun
 from flowsim.store.records import JSON, WorkflowSpec
+from flowsim.store.transitions import NewRun
 
 
 def check_expression(expression: str, where: str) -> str:

@@ -46,7 +46,6 @@ from flowsim.errors import (
 )
 from flowsim.rules import RunStatus, SlotPool
 from flowsim.store.durable_log import DurableLogStore
-from flowsim.store.memory import NewRun, Transition
 from flowsim.store.protocol import (
     Claim,
     Completion,
@@ -58,6 +57,7 @@ from flowsim.store.protocol import (
     WorkerInfo,
 )
 from flowsim.store.records import JSON, TaskRun, TaskSpec, WorkflowRun, WorkflowSpec
+from flowsim.store.transitions import NewRun, Transition
 
 #: How often a waiter re-runs the deadlock analysis while nothing it waits on finishes.
 STALL_CHECK_SECONDS = 0.2

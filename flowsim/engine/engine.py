@@ -49,10 +49,11 @@ from flowsim.errors import (
 from flowsim.placement import check_labels
 from flowsim.rules import RunStatus, SlotPool
 from flowsim.store.durable_log import DurableLogStore, StepKind
-from flowsim.store.memory import MemoryStore, NewRun, Transition
+from flowsim.store.memory import MemoryStore
 from flowsim.store.protocol import RunView
 from flowsim.store.records import JSON, TaskRun, WorkflowRun
 from flowsim.store.reference import run_view
+from flowsim.store.transitions import NewRun, Transition
 
 T = TypeVar("T")
 

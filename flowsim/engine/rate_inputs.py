@@ -13,7 +13,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from flowsim.rate_limits import demands
-from flowsim.store.memory import NewRun
+from flowsim.store.transitions import NewRun
 
 
 def check_rate_limit_inputs(items: Sequence[NewRun], inherited: Mapping[str, Any]) -> None:

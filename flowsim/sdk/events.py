@@ -21,8 +21,8 @@ from pydantic_core import to_jsonable_python
 
 from flowsim.errors import InvalidInputError, UnsupportedFeatureError
 from flowsim.sdk.types import JSONSerializableMapping
-from flowsim.store.memory import NewRun
 from flowsim.store.records import JSON
+from flowsim.store.transitions import NewRun
 
 if TYPE_CHECKING:
     from flowsim.engine.engine import Engine

@@ -20,8 +20,8 @@ from flowsim.engine.crons import CronTrigger, check_expression
 from flowsim.errors import InvalidInputError, RunNotFoundError, UnsupportedFeatureError
 from flowsim.sdk.task import validate_input
 from flowsim.sdk.types import JSONSerializableMapping
-from flowsim.store.memory import NewRun
 from flowsim.store.records import JSON
+from flowsim.store.transitions import NewRun
 
 if TYPE_CHECKING:
     from flowsim.engine.engine import Engine

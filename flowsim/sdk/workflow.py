@@ -47,8 +47,8 @@ from flowsim.sdk.types import (
     TriggerWorkflowOptions,
     WorkflowRunTriggerConfig,
 )
-from flowsim.store.memory import NewRun
 from flowsim.store.records import WorkflowRun, WorkflowSpec
+from flowsim.store.transitions import NewRun
 
 if TYPE_CHECKING:
     from flowsim.engine.runtime import Runnable

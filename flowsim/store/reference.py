@@ -19,7 +19,7 @@ from flowsim.rules import RunStatus, SlotPool
 from flowsim.store.conditions import ConditionSpec
 from flowsim.store.durable_log import DurableStep
 from flowsim.store.failures import lease_lost_reason
-from flowsim.store.memory import MemoryStore, NewRun, Transition
+from flowsim.store.memory import MemoryStore
 from flowsim.store.placement_filter import ClaimFilter, Deferrals
 from flowsim.store.protocol import (
     AttemptView,
@@ -37,6 +37,7 @@ from flowsim.store.protocol import (
     WorkerState,
 )
 from flowsim.store.records import JSON, TaskRun, WorkflowRun
+from flowsim.store.transitions import NewRun, Transition
 
 
 @dataclass(slots=True)

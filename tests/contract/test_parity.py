@@ -11,10 +11,11 @@ from hypothesis import Phase, settings
 from hypothesis.stateful import run_state_machine_as_test
 
 from flowsim.rules import SlotPool
-from flowsim.store.memory import MemoryStore, Transition
+from flowsim.store.memory import MemoryStore
 from flowsim.store.protocol import Claim, Outcome
 from flowsim.store.records import TaskRun
 from flowsim.store.reference import ReferenceStore
+from flowsim.store.transitions import Transition
 from flowsim.testing.statemachine import ParityError, make_parity_machine, parity_settings
 
 SANITY = parity_settings(max_examples=100, stateful_step_count=50)
