@@ -17,9 +17,7 @@ class DurablePart(StoreCore):
     def durable_steps(self, task_run_id: str) -> list[DurableStep]:
         return self.steps.durable_steps(task_run_id)
 
-    def record_steps(
-        self, task_run_id: str, steps: Sequence[DurableStep]
-    ) -> list[DurableStep]:
+    def record_steps(self, task_run_id: str, steps: Sequence[DurableStep]) -> list[DurableStep]:
         return self.steps.record_steps(task_run_id, steps)
 
     def evict(
