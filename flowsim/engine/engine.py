@@ -22,7 +22,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import TypeVar
 
-from flowsim import rules
+from flowsim import concurrency, rules
 from flowsim.clock import Clock, SystemClock
 from flowsim.deadlines import DeadlineQueue
 from flowsim.engine.conditions import ConditionWaits
@@ -56,6 +56,10 @@ from flowsim.store.reference import run_view
 from flowsim.store.transitions import NewRun, Transition
 
 T = TypeVar("T")
+
+#: runs created per store call by a bulk trigger (hatchet_sdk's
+#: ``MAX_BULK_WORKFLOW_RUN_BATCH_SIZE``: it sends ``run_many`` in such chunks)
+BULK_BATCH = 1000
 
 
 #: Failures that another attempt cannot fix, so they are never retried.
@@ -247,7 +251,11 @@ class Engine(ConditionWaits, Waiting):
     def trigger(
         self, items: Sequence[NewRun], parent: AttemptState | None = None
     ) -> list[WorkflowRun]:
-        """Create runs (atomically, de-duplicated for children) and queue their first tasks."""
+        """Create runs and queue their first tasks, in batches of ``BULK_BATCH``, each one
+        atomic (children de-duplicated by spawn key), as hatchet_sdk sends a bulk trigger:
+        workers start on the first batch while the next is written. Every item's
+        concurrency key and rate-limit inputs are checked before the first batch, so a bad
+        one refuses the whole call and creates nothing."""
         parent_run = parent.task_run if parent is not None and parent.engine is self else None
         if parent is not None and parent_run is not None and parent.finished:
             # timed out, cancelled or lost: its spawns would shift the next attempt's children
@@ -258,6 +266,19 @@ class Engine(ConditionWaits, Waiting):
                 self.replay_for(durable).peek(StepKind.SPAWN, _spawn_key(item), offset)
         inherited = parent.task_run.workflow_run.additional_metadata if parent else {}
         check_rate_limit_inputs(items, inherited)
+        if len(items) > BULK_BATCH:  # a single batch is checked by the store, atomically
+            for item in items:
+                if item.spec.limited:
+                    metadata = {**inherited, **item.additional_metadata}
+                    concurrency.check_run(item.spec, item.input, metadata)
+        runs: list[WorkflowRun] = []
+        for start in range(0, len(items), BULK_BATCH):
+            runs.extend(self._trigger_batch(items[start : start + BULK_BATCH], parent_run, durable))
+        return runs
+
+    def _trigger_batch(
+        self, items: Sequence[NewRun], parent_run: TaskRun | None, durable: AttemptState | None
+    ) -> list[WorkflowRun]:
         with self._lock:
             runs, transition = self._create(items, parent_run)
             if transition.retry_at:  # scheduled runs: released when due, as retries are

@@ -106,6 +106,28 @@ async def test_a_waiting_parent_reads_back_each_child_about_once(
     assert read <= 2 * CHILDREN, f"{read} run views read for {CHILDREN} children"
 
 
+async def test_a_bulk_trigger_is_written_in_batches_of_1000_as_hatchet_sdk_sends_it(
+    hatchet: Hatchet, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each batch commits on its own, so workers elsewhere start on the first while the
+    parent writes the next (hatchet_sdk chunks ``run_many`` the same way)."""
+    spy = _Spy(monkeypatch, _durable(hatchet).run_store, ["create_runs"])
+
+    @hatchet.task(name="bulk-child", input_validator=Item)
+    async def child(input: Item, ctx: Context) -> dict[str, int]:
+        return {"i": input.i}
+
+    @hatchet.task(name="bulk-parent")
+    async def parent(input: EmptyModel, ctx: Context) -> dict[str, int]:
+        results = await child.aio_run_many([child.create_bulk_run_item(Item(i=i))
+                                            for i in range(2_500)])  # fmt: skip
+        return {"count": len(results), "sum": sum(r["i"] for r in results)}
+
+    async with hatchet.worker("bulk-worker", slots=1_000, workflows=[parent, child]):
+        assert await parent.aio_run() == {"count": 2_500, "sum": sum(range(2_500))}
+    assert [len(args[0]) for args in spy.calls["create_runs"]] == [1, 1_000, 1_000, 500]
+
+
 def test_claim_batch_comes_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv(CLAIM_BATCH_VARIABLE, raising=False)
     assert claim_batch_from_environment() == DEFAULT_CLAIM_BATCH

@@ -68,6 +68,24 @@ async def test_a_key_a_run_cannot_evaluate_is_refused_when_triggered_and_nothing
     assert hatchet.runs.views() == []
 
 
+async def test_a_bulk_trigger_with_a_bad_key_past_its_first_batch_creates_nothing(
+    hatchet: Hatchet,
+) -> None:
+    """A bulk trigger is written in batches of 1,000, but every key is checked first."""
+    wf = hatchet.workflow(name="keyed-bulk", concurrency=_limit("additional_metadata.tenant"))
+
+    @wf.task()
+    async def step(input: EmptyModel, ctx: Context) -> None: ...
+
+    items = [
+        wf.create_bulk_run_item(additional_metadata={"tenant": "t" if i != 1_500 else 7})
+        for i in range(2_000)
+    ]
+    with pytest.raises(InvalidInputError, match="must be a string"):
+        await wf.aio_run_many_no_wait(items)
+    assert hatchet.runs.views() == []
+
+
 async def test_an_int_limit_is_n_runs_at_once_and_a_dict_is_an_expression(
     hatchet: Hatchet,
 ) -> None:
