@@ -28,12 +28,14 @@ class Sample:
     """One timed repeat: wall-clock seconds from the first trigger until the caller had
     every result, and how many children had completed by then (< children on timeout).
     A latency case also keeps each round trip's seconds, and says how many runs a complete
-    repeat has (``expected``; 0: ``Config.children``)."""
+    repeat has (``expected``; 0: ``Config.children``). A case that can see inside its run
+    says when each phase ended, in seconds from the trigger (``phases``)."""
 
     seconds: float
     completed: int
     expected: int = 0
     latencies: list[float] = field(default_factory=list)
+    phases: dict[str, float] = field(default_factory=dict)
 
 
 class Skipped(Exception):  # noqa: N818 - it is a verdict, not an error

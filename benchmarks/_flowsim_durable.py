@@ -70,6 +70,37 @@ def _registered_workers(url: str) -> int:
     return _count(url, "workers")
 
 
+def _instants(url: str, select: str) -> tuple[float, ...]:
+    """One row of the store's timestamps (the ``runs`` table), read behind flowsim's back."""
+    if url.startswith("sqlite"):
+        with closing(sqlite3.connect(url.removeprefix("sqlite:///"), timeout=10)) as conn:
+            return tuple(conn.execute(select.format(schema="")).fetchone())
+    import psycopg
+
+    with psycopg.connect(url.partition("?")[0]) as conn:
+        row = conn.execute(select.format(schema="flowsim.")).fetchone()
+        return tuple(row) if row else ()
+
+
+_PHASES = f"""
+SELECT p.created_at, min(c.finished_at), max(c.finished_at), p.finished_at
+FROM {{schema}}runs p JOIN {{schema}}runs c ON c.parent_run_id = p.id
+WHERE p.workflow = '{flows.parent.name}' GROUP BY p.id, p.created_at, p.finished_at
+"""
+
+
+def _phases(url: str, seconds: float) -> dict[str, float]:
+    """When the first and the last child ended, the parent ended, and the caller had its
+    result, in seconds from the trigger (stored timestamps: the processes share a clock)."""
+    created, first, last, parent = _instants(url, _PHASES)
+    return {
+        "first child done": first - created,
+        "last child done": last - created,
+        "parent done": parent - created,
+        "caller has result": seconds,
+    }
+
+
 def _children_done(url: str) -> int:
     """How many children have completed (for a repeat cut short by its budget)."""
     status = "status" if url.startswith("sqlite") else "terminal_status"
@@ -128,8 +159,8 @@ def _fan_out(config: Config) -> Callable[[str], Sample]:
 
             seconds, completed = asyncio.run(timed(work, config.budget))
             if completed is None:
-                completed = _children_done(url)
-        return Sample(seconds, completed, config.children)
+                return Sample(seconds, _children_done(url), config.children)
+        return Sample(seconds, completed, config.children, phases=_phases(url, seconds))
 
     return once
 

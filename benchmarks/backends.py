@@ -131,6 +131,19 @@ def latency_rows(results: list[Result]) -> list[list[str]]:
     return table
 
 
+def phase_lines(results: list[Result]) -> list[str]:
+    """Where the fastest complete repeat of each flowsim case spent its time."""
+    lines = []
+    for r in results:
+        timed = [s for s in r.samples if s.phases and s.completed >= s.expected]
+        if not timed:
+            continue
+        best = min(timed, key=lambda s: s.seconds)
+        steps = ", ".join(f"{name} {1000 * at:,.0f} ms" for name, at in best.phases.items())
+        lines.append(f"phases: {r.label} (fastest repeat, from the trigger): {steps}")
+    return lines
+
+
 def verdict(results: list[Result], floors: dict[str, float | None]) -> list[str]:
     lines = []
     for r in results:
@@ -172,7 +185,7 @@ def driver_main(keys: list[str], config: Config, plain: bool, json_path: str | N
         "postgres": next((r.rate for r in results if r.key == "floor-postgres"), None),
         "sqlite": next((r.rate for r in results if r.key == "floor-sqlite"), None),
     }
-    for line in verdict(results, floors):
+    for line in [*phase_lines(results), *verdict(results, floors)]:
         print(line)
     print_not_run(results)
     if json_path:
