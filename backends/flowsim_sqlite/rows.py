@@ -60,12 +60,17 @@ class Tx:
     """One open transaction: the connection, sequence numbers, and what to remember once
     it commits."""
 
-    __slots__ = ("conn", "new_id", "on_commit")
+    __slots__ = ("conn", "new_id", "on_commit", "spec_ids", "specs", "buckets")
 
     def __init__(self, conn: sqlite3.Connection, new_id: IdMaker) -> None:
         self.conn = conn
         self.new_id = new_id
         self.on_commit: list[Callable[[], object]] = []
+        #: ``SpecCache``'s answers found in this transaction, before they may be shared:
+        #: 10,000 children of one spec would otherwise each insert and select its row
+        self.spec_ids: dict[int, tuple[WorkflowSpec, int]] = {}
+        self.specs: dict[int, WorkflowSpec] = {}
+        self.buckets: dict[float, int] = {}
 
     def execute(self, sql: str, params: Sequence[Any] = ()) -> sqlite3.Cursor:
         return self.conn.execute(sql, params)
@@ -92,9 +97,9 @@ class SpecCache:
         self._buckets: dict[float, int] = {}
 
     def spec_id(self, tx: Tx, spec: WorkflowSpec) -> int:
-        known = self._ids.get(id(spec))
-        if known is not None and known[0] is spec:
-            return known[1]
+        for known in (self._ids.get(id(spec)), tx.spec_ids.get(id(spec))):
+            if known is not None and known[0] is spec:
+                return known[1]
         text = dumps(spec_to_json(spec))
         digest = hashlib.sha256(text.encode()).hexdigest()
         tx.execute(
@@ -106,20 +111,27 @@ class SpecCache:
             "SELECT id FROM workflow_specs WHERE digest = ?", (digest,)
         ).fetchone()
 
+        found = (spec, int(row_id))
+        tx.spec_ids[id(spec)] = found
+        tx.specs.setdefault(found[1], spec)
+
         def remember() -> None:
-            self._ids[id(spec)] = (spec, row_id)
-            self._specs.setdefault(row_id, spec)
+            self._ids[id(spec)] = found
+            self._specs.setdefault(found[1], spec)
 
         tx.on_commit.append(remember)
-        return int(row_id)
+        return found[1]
 
     def spec(self, tx: Tx, spec_id: int) -> WorkflowSpec:
         spec = self._specs.get(spec_id)
+        if spec is None:
+            spec = tx.specs.get(spec_id)
         if spec is None:
             (text,) = tx.execute(
                 "SELECT spec FROM workflow_specs WHERE id = ?", (spec_id,)
             ).fetchone()
             spec = spec_from_json(loads(text))
+            tx.specs[spec_id] = spec
             # rows read were committed (or written by this transaction, which then cannot
             # have come from elsewhere): remember on commit either way
             tx.on_commit.append(lambda: self._specs.setdefault(spec_id, spec))
@@ -128,6 +140,8 @@ class SpecCache:
     def bucket(self, tx: Tx, seconds: float) -> int:
         """The rank of a schedule timeout among the distinct timeouts in first-use order."""
         rank = self._buckets.get(seconds)
+        if rank is None:
+            rank = tx.buckets.get(seconds)
         if rank is not None:
             return rank
         tx.execute(
@@ -137,6 +151,7 @@ class SpecCache:
         (found,) = tx.execute(
             "SELECT id FROM timeout_buckets WHERE seconds = ?", (seconds,)
         ).fetchone()
+        tx.buckets[seconds] = int(found)
         tx.on_commit.append(lambda: self._buckets.setdefault(seconds, int(found)))
         return int(found)
 
