@@ -64,9 +64,10 @@ _COMPLETE_SET = (
     "RETURNING task_runs.id, task_runs.token, task_runs.run_id, "
     "(SELECT status FROM runs WHERE runs.id = task_runs.run_id)"
 )
+#: the runs that end, in item order: each takes the finish_seq after the last one's
 _FINISH_SET = (
-    "UPDATE runs SET status = 'COMPLETED', finished_at = ?, finish_seq = ? "
-    "WHERE id = ? AND status IN ('QUEUED', 'RUNNING')"
+    "UPDATE runs SET status = 'COMPLETED', finished_at = ?, finish_seq = ? + u.key "
+    "FROM json_each(?) AS u WHERE runs.id = u.value"
 )
 
 
@@ -104,9 +105,7 @@ def _complete_plain(tx: Tx, items: Sequence[Completion], now: float) -> list[Cha
         results.append(changes)
     if ending:
         (last,) = tx.execute(f"SELECT coalesce(({LAST_FINISH_SEQ}), 0)").fetchone()
-        tx.executemany(
-            _FINISH_SET, [(now, last + 1 + offset, run_id) for offset, run_id in enumerate(ending)]
-        )
+        tx.execute(_FINISH_SET, (now, last + 1, id_list(ending)))
     return results
 
 
