@@ -19,6 +19,7 @@ every 50 ms while nothing happens.
 from __future__ import annotations
 
 import contextlib
+import gc
 import sqlite3
 import threading
 import time
@@ -159,15 +160,26 @@ class SqliteStore:
 
             def attempt() -> tuple[T, Tx]:
                 tx = Tx(conn, self._ids)
-                conn.execute(begin)
+                # no cyclic collection while the transaction is open: an operation on
+                # 10,000 rows allocates enough containers to set off collections that
+                # scan the whole heap (a quarter of a get_runs of 10k, here), with the
+                # write lock held. They run after it instead, as the allocations go on.
+                collecting = gc.isenabled()
+                if collecting:
+                    gc.disable()
                 try:
-                    result = operation(tx, *args, **kwargs)
-                    conn.execute("COMMIT")
-                except BaseException:
-                    if conn.in_transaction:
-                        with contextlib.suppress(sqlite3.Error):
-                            conn.execute("ROLLBACK")
-                    raise
+                    conn.execute(begin)
+                    try:
+                        result = operation(tx, *args, **kwargs)
+                        conn.execute("COMMIT")
+                    except BaseException:
+                        if conn.in_transaction:
+                            with contextlib.suppress(sqlite3.Error):
+                                conn.execute("ROLLBACK")
+                        raise
+                finally:
+                    if collecting:
+                        gc.enable()
                 return result, tx
 
             try:
