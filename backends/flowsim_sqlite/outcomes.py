@@ -14,12 +14,12 @@ from flowsim import rules
 from flowsim.errors import TaskRunError
 from flowsim.rules import RunStatus
 from flowsim.store.failures import decide, lease_lost_reason, schedule_timeout_reason
-from flowsim.store.protocol import Completion
+from flowsim.store.protocol import Completion, Outcome
 from flowsim.store.records import JSON, error_to_json
 from flowsim.store.views import run_not_found
 from flowsim_sqlite.claims import release_due
 from flowsim_sqlite.conditions import fire_due
-from flowsim_sqlite.dag import LAST_FINISH_SEQ, Changes, advance, cancel_tasks
+from flowsim_sqlite.dag import LAST_FINISH_SEQ, REFUSED, Changes, advance, cancel_tasks, outcome
 from flowsim_sqlite.durable import parked_ready, release_parked
 from flowsim_sqlite.places import late_queued, settle
 from flowsim_sqlite.rows import SpecCache, Tx, dumps, id_list
@@ -71,7 +71,11 @@ _FINISH_SET = (
 )
 
 
-def _complete_plain(tx: Tx, items: Sequence[Completion], now: float) -> list[Changes | None]:
+#: an accepted completion whose run had ended already (cancelled, say)
+_ACCEPTED = Outcome(True)
+
+
+def _complete_plain(tx: Tx, items: Sequence[Completion], now: float) -> list[Outcome]:
     """``complete`` of consecutive items whose runs have one task and no concurrency limit,
     in three statements instead of two per item. Ending such a run is ``dag.finish_run``
     alone (no task run created, no place freed), so writing them together changes nothing
@@ -89,20 +93,18 @@ def _complete_plain(tx: Tx, items: Sequence[Completion], now: float) -> list[Cha
         (row[0], row[1]): (row[2], row[3] in ("QUEUED", "RUNNING"))
         for row in tx.execute(_COMPLETE_SET, (dumps(now), "COMPLETED", None, batch))
     }
-    results: list[Changes | None] = []
+    results: list[Outcome] = []
     ending: list[str] = []
     for index, item in enumerate(items):
         key = (item.task_run_id, item.token)
         found = written.get(key)
         if found is None or firsts[key] != index:
-            results.append(None)
-            continue
-        run_id, open_ = found
-        changes = Changes()
-        if open_:
-            changes.finished.append(run_id)
-            ending.append(run_id)
-        results.append(changes)
+            results.append(REFUSED)
+        elif found[1]:
+            ending.append(found[0])
+            results.append(Outcome(True, (found[0],)))
+        else:
+            results.append(_ACCEPTED)
     if ending:
         (last,) = tx.execute(f"SELECT coalesce(({LAST_FINISH_SEQ}), 0)").fetchone()
         tx.execute(_FINISH_SET, (now, last + 1, id_list(ending)))
@@ -111,7 +113,7 @@ def _complete_plain(tx: Tx, items: Sequence[Completion], now: float) -> list[Cha
 
 def complete_many(
     tx: Tx, specs: SpecCache, items: Sequence[Completion], now: float
-) -> list[Changes | None]:
+) -> list[Outcome]:
     """``complete`` of each item in order, in the caller's one transaction. Consecutive
     items of plain runs (one task, no concurrency limit: every fan-out child) are written
     together by ``_complete_plain``; the rest one by one, between them, in item order."""
@@ -124,13 +126,15 @@ def complete_many(
         spec = specs.spec(tx, spec_id)
         return len(spec.tasks) == 1 and not spec.limited
 
-    results: list[Changes | None] = []
+    results: list[Outcome] = []
     for is_plain, group in itertools.groupby(items, plain):
         run = list(group)
         if is_plain:
             results.extend(_complete_plain(tx, run, now))
         else:
-            results.extend(complete(tx, specs, i.task_run_id, i.token, i.output, now) for i in run)
+            results.extend(
+                outcome(complete(tx, specs, i.task_run_id, i.token, i.output, now)) for i in run
+            )
     return results
 
 

@@ -58,7 +58,7 @@ from flowsim_sqlite import (
 )
 from flowsim_sqlite.busy import retry_busy
 from flowsim_sqlite.checkpoint import BACKSTOP_PAGES, Checkpointer
-from flowsim_sqlite.dag import Changes
+from flowsim_sqlite.dag import outcome
 from flowsim_sqlite.rows import IdMaker, SpecCache, Tx, read_run_ids, read_views
 from flowsim_sqlite.urls import parse_url
 
@@ -70,13 +70,6 @@ BUSY_TIMEOUT = 5.0
 #: ``wait_for_change`` polling: first interval, and the cap it doubles up to
 POLL_FIRST = 0.001
 POLL_MAX = 0.05
-REFUSED = Outcome(accepted=False)
-
-
-def _outcome(changes: Changes | None) -> Outcome:
-    if changes is None:
-        return REFUSED
-    return Outcome(True, tuple(changes.finished), changes.queued)
 
 
 def connect(path: Path, busy_timeout: float = BUSY_TIMEOUT) -> sqlite3.Connection:
@@ -273,27 +266,26 @@ class SqliteStore:
         )  # fmt: skip
 
     def complete(self, task_run_id: str, token: int, output: JSON, now: float) -> Outcome:
-        return _outcome(
+        return outcome(
             self._write("complete", outcomes.complete, self._specs, task_run_id, token, output, now)
         )
 
     def complete_many(self, items: Sequence[Completion], now: float) -> list[Outcome]:
         if not items:
             return []
-        changes = self._write("complete_many", outcomes.complete_many, self._specs, items, now)
-        return [_outcome(change) for change in changes]
+        return self._write("complete_many", outcomes.complete_many, self._specs, items, now)
 
     def fail(
         self, task_run_id: str, token: int, error: TaskRunError, non_retryable: bool, now: float
     ) -> Outcome:
-        return _outcome(
+        return outcome(
             self._write(
                 "fail", outcomes.fail, self._specs, task_run_id, token, error, non_retryable, now
             )
         )
 
     def cancel_run(self, run_id: str, reason: str, now: float) -> Outcome:
-        return _outcome(
+        return outcome(
             self._write("cancel_run", outcomes.cancel_run, self._specs, run_id, reason, now)
         )
 
@@ -316,7 +308,7 @@ class SqliteStore:
         reason: str,
         now: float,
     ) -> Outcome:
-        return _outcome(
+        return outcome(
             self._write(
                 "evict", durable.evict, task_run_id, token, resume_at, awaiting, reason, now
             )
@@ -325,7 +317,7 @@ class SqliteStore:
     # ------------------------------------------------------------ conditions
 
     def push_event(self, key: str, payload: JSON, additional_metadata: JSON, now: float) -> Outcome:
-        return _outcome(
+        return outcome(
             self._write("push_event", conditions.push_event, self._specs, key, payload,
                         additional_metadata, now)
         )  # fmt: skip
@@ -348,7 +340,7 @@ class SqliteStore:
         awaited runs ended: no clock says when those are due."""
         if not self._read("expire", outcomes.expire_due, now):
             return Outcome()
-        return _outcome(self._write("expire", outcomes.expire, self._specs, now))
+        return outcome(self._write("expire", outcomes.expire, self._specs, now))
 
     def next_wakeup(self, now: float) -> float | None:
         stored = self._read("next_wakeup", workers.next_wakeup, now)
