@@ -228,7 +228,7 @@ class SqliteStore:
         parent_task_run_id: str | None = None,
         parent_token: int | None = None,
     ) -> list[RunView]:
-        return self._write(
+        created = self._write(
             "create_runs",
             placement.create_runs,
             self._specs,
@@ -237,6 +237,7 @@ class SqliteStore:
             parent_task_run_id,
             parent_token,
         )
+        return created.views()  # after the commit: see runs.Created
 
     def get_runs(self, run_ids: Sequence[str]) -> list[RunView]:
         if not run_ids:
