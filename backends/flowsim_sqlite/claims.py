@@ -31,6 +31,12 @@ from flowsim_sqlite.rows import (
     loads,
 )
 
+#: ``Claim``'s fields, in order
+ClaimArgs = tuple[
+    str, str, str, str, SlotPool, int, int, int, JSON, dict[str, JSON], dict[str, JSON],
+    str | None, float,
+]  # fmt: skip
+
 _CANDIDATES = (
     "SELECT id, run_id, name, spec_id, slot_cost, priority, seq, retry_count, ready_at, "
     "enqueued_at, token FROM task_runs "
@@ -158,7 +164,9 @@ def claim(
     now: float,
     lease_seconds: float,
     deferrals: Deferrals,
-) -> list[Claim]:
+) -> list[ClaimArgs]:
+    """The task runs taken, as ``Claim``'s arguments: ``build`` makes them claims after
+    the commit."""
     release_due(tx, now)
     if free <= 0:
         return []
@@ -190,7 +198,7 @@ def claim(
     decoded = {
         row[0]: (given, meta) for row, given, meta in zip(started, inputs, metadata, strict=True)
     }
-    claims = []
+    claims: list[ClaimArgs] = []
     for task_id, run_id, name, spec_id, cost, _, _, retry_count, _, _, token in chosen:
         spec = specs.spec(tx, spec_id)
         task = spec.tasks[name]
@@ -210,20 +218,15 @@ def claim(
                 if parent in outputs
             }
         claims.append(
-            Claim(
-                task_run_id=task_id,
-                run_id=run_id,
-                workflow=spec.name,
-                task=name,
-                pool=task.pool,
-                slot_cost=cost,
-                retry_count=retry_count,
-                token=token + 1,
-                input=given,
-                additional_metadata=meta,
-                parent_outputs=parent_outputs,
-                parent_run_id=run[3],
-                lease_expires_at=lease,
+            (
+                task_id, run_id, spec.name, name, task.pool, cost, retry_count, token + 1, given,
+                meta, parent_outputs, run[3], lease,
             )
-        )
+        )  # fmt: skip
     return claims
+
+
+def build(claims: list[ClaimArgs]) -> list[Claim]:
+    """The claims ``claim`` took, once its transaction committed: building a thousand of
+    them took a fifth of a claim's time, which need not hold the write lock."""
+    return [Claim(*args) for args in claims]

@@ -261,10 +261,11 @@ class SqliteStore:
         now: float,
         lease_seconds: float,
     ) -> list[Claim]:
-        return self._write(
+        taken = self._write(
             "claim", claims.claim, self._specs, worker_id, workflows, pool, free, now,
             lease_seconds, self._deferred,
         )  # fmt: skip
+        return claims.build(taken)
 
     def complete(self, task_run_id: str, token: int, output: JSON, now: float) -> Outcome:
         return outcome(
