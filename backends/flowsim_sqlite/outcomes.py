@@ -75,7 +75,18 @@ _FINISH_SET = (
 _ACCEPTED = Outcome(True)
 
 
-def _complete_plain(tx: Tx, items: Sequence[Completion], now: float) -> list[Outcome]:
+#: an item's answer from ``complete_many``: its ``Outcome``, or the id of the run it ended
+#: (``ended`` makes that one's ``Outcome`` after the commit, outside the write lock)
+Answer = Outcome | str
+
+
+def ended(answers: list[Answer]) -> list[Outcome]:
+    return [Outcome(True, (a,)) if isinstance(a, str) else a for a in answers]
+
+
+def _complete_plain(
+    tx: Tx, items: Sequence[Completion], outputs: Sequence[str], now: float
+) -> list[Answer]:
     """``complete`` of consecutive items whose runs have one task and no concurrency limit,
     in three statements instead of two per item. Ending such a run is ``dag.finish_run``
     alone (no task run created, no place freed), so writing them together changes nothing
@@ -86,14 +97,12 @@ def _complete_plain(tx: Tx, items: Sequence[Completion], now: float) -> list[Out
     firsts: dict[tuple[str, int], int] = {}
     for index, item in enumerate(items):
         firsts.setdefault((item.task_run_id, item.token), index)
-    batch = dumps(
-        [[i.task_run_id, i.token, dumps(i.output)] for i in map(items.__getitem__, firsts.values())]
-    )
+    batch = dumps([[items[i].task_run_id, items[i].token, outputs[i]] for i in firsts.values()])
     written = {
         (row[0], row[1]): (row[2], row[3] in ("QUEUED", "RUNNING"))
         for row in tx.execute(_COMPLETE_SET, (dumps(now), "COMPLETED", None, batch))
     }
-    results: list[Outcome] = []
+    results: list[Answer] = []
     ending: list[str] = []
     for index, item in enumerate(items):
         key = (item.task_run_id, item.token)
@@ -102,7 +111,7 @@ def _complete_plain(tx: Tx, items: Sequence[Completion], now: float) -> list[Out
             results.append(REFUSED)
         elif found[1]:
             ending.append(found[0])
-            results.append(Outcome(True, (found[0],)))
+            results.append(found[0])
         else:
             results.append(_ACCEPTED)
     if ending:
@@ -112,25 +121,31 @@ def _complete_plain(tx: Tx, items: Sequence[Completion], now: float) -> list[Out
 
 
 def complete_many(
-    tx: Tx, specs: SpecCache, items: Sequence[Completion], now: float
-) -> list[Outcome]:
+    tx: Tx,
+    specs: SpecCache,
+    items: Sequence[Completion],
+    outputs: Sequence[str],
+    now: float,
+) -> list[Answer]:
     """``complete`` of each item in order, in the caller's one transaction. Consecutive
     items of plain runs (one task, no concurrency limit: every fan-out child) are written
-    together by ``_complete_plain``; the rest one by one, between them, in item order."""
+    together by ``_complete_plain``, their ``outputs`` encoded by the caller before the
+    transaction began; the rest one by one, between them, in item order."""
     owners = dict(tx.execute(_OWNERS, (id_list({item.task_run_id for item in items}),)).fetchall())
 
-    def plain(item: Completion) -> bool:
-        spec_id = owners.get(item.task_run_id)
+    def plain(index: int) -> bool:
+        spec_id = owners.get(items[index].task_run_id)
         if spec_id is None:  # no such task run: refused either way
             return True
         spec = specs.spec(tx, spec_id)
         return len(spec.tasks) == 1 and not spec.limited
 
-    results: list[Outcome] = []
-    for is_plain, group in itertools.groupby(items, plain):
-        run = list(group)
+    results: list[Answer] = []
+    for is_plain, group in itertools.groupby(range(len(items)), plain):
+        run = [items[i] for i in group]
         if is_plain:
-            results.extend(_complete_plain(tx, run, now))
+            start = len(results)
+            results.extend(_complete_plain(tx, run, outputs[start : start + len(run)], now))
         else:
             results.extend(
                 outcome(complete(tx, specs, i.task_run_id, i.token, i.output, now)) for i in run

@@ -59,7 +59,7 @@ from flowsim_sqlite import (
 from flowsim_sqlite.busy import retry_busy
 from flowsim_sqlite.checkpoint import BACKSTOP_PAGES, Checkpointer
 from flowsim_sqlite.dag import outcome
-from flowsim_sqlite.rows import IdMaker, SpecCache, Tx, read_run_ids, read_views
+from flowsim_sqlite.rows import IdMaker, SpecCache, Tx, dumps, read_run_ids, read_views
 from flowsim_sqlite.urls import parse_url
 
 P = ParamSpec("P")
@@ -275,7 +275,11 @@ class SqliteStore:
     def complete_many(self, items: Sequence[Completion], now: float) -> list[Outcome]:
         if not items:
             return []
-        return self._write("complete_many", outcomes.complete_many, self._specs, items, now)
+        # encoded before the write lock is taken: nothing in the file changes them
+        outputs = [dumps(item.output) for item in items]
+        return outcomes.ended(
+            self._write("complete_many", outcomes.complete_many, self._specs, items, outputs, now)
+        )
 
     def fail(
         self, task_run_id: str, token: int, error: TaskRunError, non_retryable: bool, now: float
