@@ -57,10 +57,13 @@ def create_runs(
     now: float,
     parent_task_run_id: str | None,
     parent_token: int | None = None,
+    inputs: Sequence[str] | None = None,
 ) -> runs.Created:
     """``runs.create_runs``, then children triggered with ``sticky=True`` pinned to their
     spawner's worker in the same transaction (a de-duplicated child keeps its pin)."""
-    created = runs.create_runs(tx, specs, requests, now, parent_task_run_id, parent_token)
+    created = runs.create_runs(
+        tx, specs, requests, now, parent_task_run_id, parent_token, inputs
+    )
     pins = [
         (run_id, request.sticky_worker)
         for run_id, request in zip(created.run_ids, requests, strict=True)

@@ -126,6 +126,17 @@ class Created:
         return [self._views[run_id] for run_id in self.run_ids]
 
 
+def encode_inputs(requests: Sequence[RunRequest]) -> list[str] | None:
+    """The requests' inputs as JSON text, encoded before the write lock is taken (a tenth
+    of a fan-out's time in the transaction); None if one cannot be, so that
+    ``create_runs`` raises for it only where it always did: on a run it writes (a
+    de-duplicated child's input is never encoded)."""
+    try:
+        return [dumps(request.input) for request in requests]
+    except Exception:  # whatever it is, create_runs raises it in the transaction
+        return None
+
+
 def create_runs(
     tx: Tx,
     specs: SpecCache,
@@ -133,7 +144,10 @@ def create_runs(
     now: float,
     parent_task_run_id: str | None,
     parent_token: int | None = None,
+    inputs: Sequence[str] | None = None,
 ) -> Created:
+    """``inputs``: the requests' inputs as JSON text, if the caller encoded them before
+    the transaction began (``encode_inputs``)."""
     parent_run_id: str | None = None
     parent_metadata: dict[str, JSON] | None = None
     keys: list[str | None] = [None] * len(requests)
@@ -227,7 +241,8 @@ def create_runs(
                 metadata = {**parent_metadata, **metadata}
         run_rows.append(
             (
-                run_id, spec.name, spec_id, dumps(request.input), dump_object(metadata),
+                run_id, spec.name, spec_id,
+                dumps(request.input) if inputs is None else inputs[position], dump_object(metadata),
                 request.priority, now, parent_task_run_id, parent_run_id, request.child_key,
                 indexes[position], keys[position],
             )

@@ -236,6 +236,7 @@ class SqliteStore:
             now,
             parent_task_run_id,
             parent_token,
+            runs.encode_inputs(requests),
         )
         return created.views()  # after the commit: see runs.Created
 
