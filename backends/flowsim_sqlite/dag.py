@@ -20,6 +20,7 @@ from flowsim.store import conditions as cond
 from flowsim.store import sql_waits
 from flowsim.store.dag import Step
 from flowsim.store.dag import advance as plan_advance
+from flowsim.store.protocol import Outcome
 from flowsim.store.records import JSON, WorkflowSpec, error_to_json
 from flowsim.store.views import STATUS
 from flowsim_sqlite.rows import SpecCache, Tx, dumps, loads
@@ -47,6 +48,17 @@ class Changes:
     queued: int = 0
     #: runs with concurrency limits whose tasks ended: ``places.settle`` frees their places
     limited_runs: set[str] = field(default_factory=set)
+
+
+REFUSED = Outcome(accepted=False)
+
+
+def outcome(changes: Changes | None) -> Outcome:
+    """The protocol's answer for what an operation changed (``None``: its token did not
+    hold, nothing changed)."""
+    if changes is None:
+        return REFUSED
+    return Outcome(True, tuple(changes.finished), changes.queued)
 
 
 def task_row(

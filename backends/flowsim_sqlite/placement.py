@@ -13,7 +13,7 @@ from collections.abc import Mapping, Sequence
 from flowsim.placement import LabelValue, Peer
 from flowsim.rules import SlotPool
 from flowsim.store.placement_filter import ClaimFilter
-from flowsim.store.protocol import RunRequest, RunView
+from flowsim.store.protocol import RunRequest
 from flowsim_sqlite import runs
 from flowsim_sqlite.rows import SpecCache, Tx, dumps, loads
 
@@ -57,20 +57,23 @@ def create_runs(
     now: float,
     parent_task_run_id: str | None,
     parent_token: int | None = None,
-) -> list[RunView]:
+    inputs: Sequence[str] | None = None,
+) -> runs.Created:
     """``runs.create_runs``, then children triggered with ``sticky=True`` pinned to their
     spawner's worker in the same transaction (a de-duplicated child keeps its pin)."""
-    views = runs.create_runs(tx, specs, requests, now, parent_task_run_id, parent_token)
+    created = runs.create_runs(
+        tx, specs, requests, now, parent_task_run_id, parent_token, inputs
+    )
     pins = [
-        (view.id, request.sticky_worker)
-        for view, request in zip(views, requests, strict=True)
+        (run_id, request.sticky_worker)
+        for run_id, request in zip(created.run_ids, requests, strict=True)
         if request.sticky_worker is not None
     ]
     if pins:
         tx.executemany(
             "INSERT INTO run_pins (run_id, worker_id) VALUES (?, ?) ON CONFLICT DO NOTHING", pins
         )
-    return views
+    return created
 
 
 def claim_filter(tx: Tx, worker_id: str, now: float) -> ClaimFilter:
