@@ -633,6 +633,10 @@ class _Watch:
         if len(self.pending) < before or progressed:  # look for a deadlock once it stops
             self.next_check = min(max(self.next_check, now + STALL_CHECK_SECONDS),
                                   self.latest_check)  # fmt: skip
+        standstill_due = self.next_check <= now < self.latest_check
+        if standstill_due and engine.reads.progressed(now - STALL_CHECK_SECONDS):
+            # not a standstill after all: runs elsewhere in the store keep ending
+            self.next_check = min(now + STALL_CHECK_SECONDS, self.latest_check)
         if now >= self.next_check:
             self._check_stall()
             now = time.monotonic()

@@ -165,14 +165,28 @@ class SharedReads:
         self._read_at = time.monotonic()
         self._read_cost = self._read_at - started
 
-    def _read_ended(self, missing: Sequence[str]) -> None:
+    def progressed(self, since: float) -> bool:
+        """Whether any run in the store ended after ``since`` (monotonic): asked of the
+        store through the cursor when this process's reads have not seen one. A caller
+        awaiting one parent reads only that run, so without asking it would take a
+        fan-out of 10,000 children for a standstill and snapshot the whole backlog."""
+        with self._read_lock:
+            if self.ended_at <= since:
+                self._read_ended((), use_cursor=True)
+            return self.ended_at > since
+
+    def _read_ended(self, missing: Sequence[str], use_cursor: bool = False) -> None:
         """Refresh the cached views of the runs that ended since the cursor, log those
         now terminal, and drop the views (and log entries) no wait needs any more, once
         they outnumber the awaited runs."""
         views = self._views
         awaited = self._awaited_now()
         now = time.monotonic()
-        if len(awaited) <= DIRECT_READ_LIMIT and now < self._cursor_at + CURSOR_REFRESH_SECONDS:
+        if (
+            not use_cursor
+            and len(awaited) <= DIRECT_READ_LIMIT
+            and now < self._cursor_at + CURSOR_REFRESH_SECONDS
+        ):
             # a few runs awaited: re-read them, one round trip (the cursor is advanced
             # now and then all the same, so switching back to it reads little)
             ended = [r for r in awaited if r in views and not views[r].status.is_terminal]
