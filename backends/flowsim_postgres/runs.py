@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -12,7 +11,7 @@ from flowsim.rules import RunStatus
 from flowsim.store.protocol import AttemptView, Finished, RunRequest, RunView, TaskView
 from flowsim.store.records import JSON, WorkflowSpec
 from flowsim.store.views import attempt_view, in_order, new_run_view, run_view, task_view
-from flowsim_postgres.rows import Conn, Session, dumps, run_status
+from flowsim_postgres.rows import Conn, Session, dumps, new_ids, run_status
 
 
 @dataclass(frozen=True, slots=True)
@@ -168,6 +167,7 @@ def create_runs(
                 "SELECT spawn_key, id FROM runs WHERE spawn_key = ANY(%b::text[])", (spawn_keys,)
             ).fetchall()
         )
+    ids = iter(new_ids(sum(len(request.spec.roots) + 1 for request in requests)))
     results: list[RunView | str] = []
     views: dict[str, RunView] = {}
     new_requests: list[RunRequest] = []
@@ -183,8 +183,8 @@ def create_runs(
             continue
         view = new_run_view(
             request,
-            str(uuid.uuid4()),
-            [str(uuid.uuid4()) for _ in request.spec.roots],
+            next(ids),
+            [next(ids) for _ in request.spec.roots],
             now,
             parent_task_run_id=parent.task_run_id if parent is not None else None,
             parent_metadata=parent.metadata if parent is not None else None,
@@ -213,7 +213,7 @@ def create_runs(
                 "workflows": [view.workflow for view in new_views],
                 "digests": digests,
                 "inputs": [dumps(view.input) for view in new_views],
-                "metas": [dumps(view.additional_metadata) for view in new_views],
+                "metas": _metadata_texts(new_requests, new_views, parent_metadata),
                 "priorities": [view.priority for view in new_views],
                 "child_keys": [view.child_key for view in new_views],
                 "child_indexes": [view.child_index for view in new_views],
@@ -246,6 +246,18 @@ def create_runs(
             places.settle(session, now)  # what roots queued at once by conditions changed
     found = fetch_runs(conn, [r for r in results if isinstance(r, str)])
     return [found[r] if isinstance(r, str) else r for r in results]
+
+
+def _metadata_texts(
+    requests: list[RunRequest], views: list[RunView], inherited: dict[str, JSON]
+) -> list[str]:
+    """Each new run's metadata as JSON text; a run that adds no keys of its own has exactly
+    the inherited metadata (every child of a plain fan-out), dumped once for all of them."""
+    shared = dumps(inherited)
+    return [
+        dumps(view.additional_metadata) if request.additional_metadata else shared
+        for request, view in zip(requests, views, strict=True)
+    ]
 
 
 def _insert_tasks_with_arrivals(
