@@ -21,6 +21,7 @@ from typing import Any, TypeVar
 import psycopg
 from psycopg import errors as pg_errors
 from psycopg import sql
+from psycopg.types.json import set_json_loads
 from psycopg_pool import ConnectionPool, PoolTimeout
 
 from flowsim.errors import ConfigurationError, RunNotFoundError, TaskRunError
@@ -57,7 +58,7 @@ from flowsim_postgres import (
 from flowsim_postgres.listen import Listener
 from flowsim_postgres.migrate import migrate as apply_migrations
 from flowsim_postgres.reconnect import FIRST_BACKOFF, Outage
-from flowsim_postgres.rows import Conn, Session, SpecCache
+from flowsim_postgres.rows import Conn, Session, SpecCache, loads_jsonb
 from flowsim_postgres.urls import DEFAULT_CONNECT_TIMEOUT, PostgresURL, parse_url
 
 T = TypeVar("T")
@@ -131,6 +132,7 @@ class PostgresStore:
         lease scan every ``expire`` makes (a handful of due rows among thousands held) read
         the whole table instead of its index, ~2 ms a call while a fan-out ran."""
         conn.execute(sql.SQL("SET search_path TO {}").format(sql.Identifier(self.schema)))
+        set_json_loads(loads_jsonb, conn)
         conn.execute("SET jit = off")
         conn.execute("SET random_page_cost = 1.1")
         conn.commit()
