@@ -131,7 +131,7 @@ def claim(
 ) -> list[Claim]:
     conn = session.conn
     release_due_retries(conn, now)
-    rate_limits.release_due(conn, now)
+    rate_limits.release_due_unread(conn, now)
     if free <= 0 or not workflows:
         return []
     names = list(dict.fromkeys(workflows))
