@@ -42,12 +42,48 @@ ORDER BY u.i
 """
 
 
-def insert_tasks(conn: Conn, tasks: Sequence[NewTask], now: float) -> None:
+#: a call creating at least this many runs writes them (and their root task runs) with
+#: COPY, which pipeline mode cannot send: the store runs such a call without pipelining
+#: (a few round trips more, worth far less than COPY saves on hundreds of rows: 10,000
+#: runs went in ~30 % faster, parameters dumped included)
+COPY_FROM = 256
+
+#: COPY leaves out ``seq``: its default (migration 0008) takes the claim sequence's next
+#: value per row, in the order the rows are sent
+_COPY_TASKS = """
+COPY task_runs (id, run_id, workflow, name, pool, slot_cost, schedule_timeout, status, priority,
+                enqueued_at, ready_at, deadline, in_backoff) FROM STDIN
+"""
+_COPY_RUNS = """
+COPY runs (id, workflow, spec_digest, input, additional_metadata, priority, created_at,
+           parent_task_run_id, parent_run_id, child_key, child_index, spawn_key) FROM STDIN
+"""
+
+
+def copies(count: int) -> bool:
+    """Whether ``create_runs`` of ``count`` requests writes with COPY (so must not be run
+    in pipeline mode)."""
+    return count >= COPY_FROM
+
+
+def insert_tasks(conn: Conn, tasks: Sequence[NewTask], now: float, bulk: bool = False) -> None:
     """Insert task runs in order: each takes the next value of the claim sequence (a
-    volatile target-list expression is evaluated after ORDER BY, so in ``u.i`` order)."""
+    volatile target-list expression is evaluated after ORDER BY, so in ``u.i`` order; a
+    ``bulk`` COPY evaluates the column default row by row as sent)."""
     if not tasks:
         return
     specs = [task.spec.tasks[task.name] for task in tasks]
+    if bulk:
+        with conn.cursor().copy(_COPY_TASKS) as copy:
+            for task, spec in zip(tasks, specs, strict=True):
+                ready = now if task.ready_at is None else max(now, task.ready_at)
+                timeout = float(spec.schedule_timeout)
+                copy.write_row((
+                    task.id, task.run_id, task.spec.name, task.name, spec.pool.value,
+                    spec.slot_cost, timeout, task.status.value, task.priority, now, ready,
+                    ready + timeout, ready > now,
+                ))  # fmt: skip
+        return
     conn.execute(
         _INSERT_TASKS,
         {
@@ -203,23 +239,28 @@ def create_runs(
                 metadata = {**parent_metadata, **request.additional_metadata}
                 concurrency.check_run(request.spec, request.input, metadata)
         digests = _store_specs(session, [request.spec for request in new_requests])
-        conn.execute(
-            _INSERT_RUNS,
-            {
-                "now": now,
-                "parent": parent.task_run_id if parent is not None else None,
-                "parent_run": parent.run_id if parent is not None else None,
-                "ids": [view.id for view in new_views],
-                "workflows": [view.workflow for view in new_views],
-                "digests": digests,
-                "inputs": [dumps(view.input) for view in new_views],
-                "metas": _metadata_texts(new_requests, new_views, parent_metadata),
-                "priorities": [view.priority for view in new_views],
-                "child_keys": [view.child_key for view in new_views],
-                "child_indexes": [view.child_index for view in new_views],
-                "spawn_keys": new_keys,
-            },
-        )
+        metas = _metadata_texts(new_requests, new_views, parent_metadata)
+        bulk = copies(len(requests))
+        if bulk:
+            _copy_runs(conn, new_views, digests, metas, new_keys, parent, now)
+        else:
+            conn.execute(
+                _INSERT_RUNS,
+                {
+                    "now": now,
+                    "parent": parent.task_run_id if parent is not None else None,
+                    "parent_run": parent.run_id if parent is not None else None,
+                    "ids": [view.id for view in new_views],
+                    "workflows": [view.workflow for view in new_views],
+                    "digests": digests,
+                    "inputs": [dumps(view.input) for view in new_views],
+                    "metas": metas,
+                    "priorities": [view.priority for view in new_views],
+                    "child_keys": [view.child_key for view in new_views],
+                    "child_indexes": [view.child_index for view in new_views],
+                    "spawn_keys": new_keys,
+                },
+            )
         tasks = [
             [
                 NewTask(task.id, view.id, request.spec, name, RunStatus.QUEUED, view.priority,
@@ -228,7 +269,7 @@ def create_runs(
             ]
             for request, view in zip(new_requests, new_views, strict=True)
         ]  # fmt: skip
-        arrivals = _insert_tasks_with_arrivals(conn, new_requests, new_views, tasks, now)
+        arrivals = _insert_tasks_with_arrivals(conn, new_requests, new_views, tasks, now, bulk)
         session.changed = True
         pairs = zip(new_requests, new_views, strict=True)
         limited = [(v, r.spec, arrivals.get(v.id)) for r, v in pairs if r.spec.limited]
@@ -246,6 +287,26 @@ def create_runs(
             places.settle(session, now)  # what roots queued at once by conditions changed
     found = fetch_runs(conn, [r for r in results if isinstance(r, str)])
     return [found[r] if isinstance(r, str) else r for r in results]
+
+
+def _copy_runs(
+    conn: Conn,
+    views: list[RunView],
+    digests: list[str],
+    metas: list[str],
+    spawn_keys: list[str | None],
+    parent: _Parent | None,
+    now: float,
+) -> None:
+    """``_INSERT_RUNS`` as a COPY, rows in creation order (``ord`` is assigned as sent)."""
+    parent_task = parent.task_run_id if parent is not None else None
+    parent_run = parent.run_id if parent is not None else None
+    with conn.cursor().copy(_COPY_RUNS) as copy:
+        for view, digest, meta, key in zip(views, digests, metas, spawn_keys, strict=True):
+            copy.write_row((
+                view.id, view.workflow, digest, dumps(view.input), meta, view.priority, now,
+                parent_task, parent_run, view.child_key, view.child_index, key,
+            ))  # fmt: skip
 
 
 def _metadata_texts(
@@ -266,12 +327,13 @@ def _insert_tasks_with_arrivals(
     views: list[RunView],
     tasks: list[list[NewTask]],
     now: float,
+    bulk: bool,
 ) -> dict[str, int]:
     """Insert the new runs' root task runs; a run with workflow-level limits first takes
     the next sequence as its arrival order (before its roots', as the in-memory store
     does), so such a batch is inserted run by run. Returns the arrivals by run id."""
     if not any(request.spec.concurrency for request in requests):
-        insert_tasks(conn, [task for run_tasks in tasks for task in run_tasks], now)
+        insert_tasks(conn, [task for run_tasks in tasks for task in run_tasks], now, bulk)
         return {}
     arrivals: dict[str, int] = {}
     for request, view, run_tasks in zip(requests, views, tasks, strict=True):

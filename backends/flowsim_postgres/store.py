@@ -314,6 +314,7 @@ class PostgresStore:
         return self._run(
             "create_runs",
             lambda s: placement.create_runs(s, requests, now, parent_task_run_id, parent_token),
+            pipeline=not runs.copies(len(requests)),
         )
 
     def get_runs(self, run_ids: Sequence[str]) -> list[RunView]:

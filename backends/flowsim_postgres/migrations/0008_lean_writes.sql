@@ -18,3 +18,8 @@ ALTER TABLE {schema}.task_runs DROP CONSTRAINT task_runs_ord_key;
 -- An attempt's end (finished_at, outcome: neither indexed) can then be a HOT update on
 -- the attempt's own page instead of a new index entry.
 ALTER TABLE {schema}.attempts SET (fillfactor = 70);
+
+-- A bulk create_runs writes task runs with COPY, which leaves seq to this default: the
+-- claim sequence's next value per row, in the order the rows are sent (every INSERT names
+-- seq itself, as before).
+ALTER TABLE {schema}.task_runs ALTER COLUMN seq SET DEFAULT nextval('{schema}.claim_seq');
