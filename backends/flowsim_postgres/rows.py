@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -29,9 +30,44 @@ RELEASE = (
 #: ``create_runs`` cost ~0.6 s; in binary it is about a quarter of that.
 
 
+#: ``json.dumps(value, separators=(",", ":"))`` builds an encoder per call: a fan-out
+#: dumps two values per child, and the shared encoder halves that cost (same text)
+_ENCODER = json.JSONEncoder(separators=(",", ":"))
+
+
 def dumps(value: JSON) -> str:
     """JSON text for a jsonb parameter (never pickle)."""
-    return json.dumps(value, separators=(",", ":"))
+    return _ENCODER.encode(value)
+
+
+_DECODER = json.JSONDecoder()
+_BLANK = frozenset(" \t\n\r")
+
+
+def loads_jsonb(data: str | bytes) -> JSON:
+    """A json or jsonb value the server sent, decoded at a third of ``json.loads``'s cost
+    on the small values of inputs, metadata and outputs, which claims and reads decode by
+    the ten thousand. jsonb's text form is one value with nothing before or after it; a
+    json value keeps the whitespace it was written with, so one that starts with some
+    takes ``json.loads``."""
+    text = data.decode() if isinstance(data, bytes) else data
+    if text[:1] in _BLANK:
+        return json.loads(text)
+    value: JSON = _DECODER.raw_decode(text)[0]
+    return value
+
+
+def new_ids(count: int) -> list[str]:
+    """``count`` random (version 4) UUIDs as text, as ``str(uuid.uuid4())`` makes them, at
+    a quarter of its cost: 20,000 of them took ~80 ms of a 10,000-child ``create_runs``."""
+    raw = bytearray(os.urandom(16 * count))
+    raw[6::16] = bytes(byte & 0x0F | 0x40 for byte in raw[6::16])  # version 4
+    raw[8::16] = bytes(byte & 0x3F | 0x80 for byte in raw[8::16])  # RFC 4122 variant
+    h = raw.hex()
+    return [
+        f"{h[i:i + 8]}-{h[i + 8:i + 12]}-{h[i + 12:i + 16]}-{h[i + 16:i + 20]}-{h[i + 20:i + 32]}"
+        for i in range(0, 32 * count, 32)
+    ]
 
 
 def dumps_or_null(value: JSON) -> str | None:

@@ -114,6 +114,18 @@ def snapshot(conn: Conn, now: float, awaited: Sequence[str]) -> Snapshot:
     return Snapshot(now, workers, tuple(held), tuple(queued), found)
 
 
+#: whether a run started matters only while it has not ended (``run_status``): an ended
+#: run (most of the children a parent awaits) needs no look at its task runs; the ids go
+#: in binary, since a parent may await ten thousand
+_STATUSES = """
+SELECT r.id, r.terminal_status,
+       CASE WHEN r.terminal_status IS NULL THEN
+           EXISTS (SELECT 1 FROM task_runs t WHERE t.run_id = r.id AND t.attempt_count > 0)
+       END
+FROM runs r WHERE r.id = ANY(%b::text[])
+"""
+
+
 def statuses(conn: Conn, run_ids: Sequence[str]) -> dict[str, RunStatus]:
     """The status of each run; ``RunNotFoundError`` names an unknown one."""
     wanted = list(dict.fromkeys(run_ids))
@@ -122,9 +134,7 @@ def statuses(conn: Conn, run_ids: Sequence[str]) -> dict[str, RunStatus]:
     found = {
         run_id: run_status(terminal, started)
         for run_id, terminal, started in conn.execute(
-            "SELECT r.id, r.terminal_status, "
-            "EXISTS (SELECT 1 FROM task_runs t WHERE t.run_id = r.id AND t.attempt_count > 0) "
-            "FROM runs r WHERE r.id = ANY(%s)",
+            _STATUSES,
             (wanted,),
         )
     }

@@ -687,6 +687,44 @@ def test_without_pipeline_mode_the_store_answers_the_same(
     _walk(Twins(store), 1, steps=300)
 
 
+def test_a_bulk_create_is_copied_and_answers_as_the_reference_does(store: Any) -> None:
+    """``create_runs`` of ``runs.COPY_FROM`` requests or more writes with COPY, outside
+    pipeline mode: children de-duplicated by key, inherited and own metadata, scheduled and
+    multi-root runs, priorities, then the claim order and everything read back all match
+    the reference, in one bulk call and in a small one after it."""
+    from flowsim_postgres.runs import COPY_FROM
+
+    twins = Twins(store)
+    twins.call("register_worker", W1, 0.0, 60.0)
+    twins.call("create_runs", [RunRequest(single(), {}, {"tenant": "acme"})], 0.0)
+    (held,) = zip(*twins.call("claim", "w1", ["single"], SlotPool.DEFAULT, 1, 1.0, 60.0),
+                  strict=True)  # fmt: skip
+    parent = Both.of(held, "task_run_id")
+    rng = random.Random(7)
+    specs = [single("other"), DIAMOND, single("costly", slot_cost=2)]
+
+    def request(i: int) -> RunRequest:
+        return RunRequest(
+            rng.choice(specs),
+            {"i": i},
+            {"own": i} if i % 5 == 0 else {},
+            priority=rng.choice([1, 2, 3]),
+            child_key=f"k{i % 40}" if i % 3 == 0 else None,
+            run_at=5.0 + i if i % 7 == 0 else None,
+        )
+
+    ids: tuple[list[str], list[str]] = ([], [])
+    for count in (COPY_FROM + 50, 3):
+        views = twins.call("create_runs", [request(i) for i in range(count)], 2.0, parent)
+        for mine, made in zip(ids, views, strict=True):
+            mine.extend(view.id for view in made)
+    workflows = ["other", "diamond", "costly"]
+    for now in (3.0, 400.0):
+        while twins.call("claim", "w1", workflows, SlotPool.DEFAULT, 97, now, 60.0)[0]:
+            pass
+    twins.call("get_runs", Both(ids))
+
+
 # ---------------------------------------------------------------- many processes, one database
 
 
