@@ -23,8 +23,11 @@ from flowsim.store.protocol import Completion
 
 #: completions written together at most (a larger backlog is written in several batches)
 DEFAULT_COMPLETION_BATCH = 500
-#: task runs one claim takes at most, whatever the free slots
-DEFAULT_CLAIM_BATCH = 100
+#: task runs one claim takes at most, whatever the free slots: small enough that two
+#: processes share a backlog of 1,000 (a bulk trigger's batch), large enough that a
+#: claim's fixed cost is spread (Postgres, 10,000 children: ~6,400/s at 100, ~7,900/s
+#: at 300; SQLite made no difference)
+DEFAULT_CLAIM_BATCH = 300
 CLAIM_BATCH_VARIABLE = "FLOWSIM_CLAIM_BATCH"
 
 

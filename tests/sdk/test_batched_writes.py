@@ -97,6 +97,19 @@ async def test_one_claim_takes_at_most_claim_batch_and_the_worker_still_fills_it
     assert asked and max(asked) == 7, asked
 
 
+async def test_a_worker_asks_for_its_next_wake_up_once_the_backlog_is_claimed(
+    hatchet: Hatchet, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Not after every full claim: the claim that follows re-arms the wake timer."""
+    engine = _durable(hatchet)
+    engine.claim_batch = 7
+    spy = _Spy(monkeypatch, engine.run_store, ["claim", "next_wakeup"])
+    assert await _fan_out(hatchet)() == {"sum": sum(range(CHILDREN))}
+    claims, asked = len(spy.calls["claim"]), len(spy.calls["next_wakeup"])
+    assert claims >= CHILDREN // 7
+    assert asked <= claims - CHILDREN // 7 // 2, f"{asked} wake-up queries for {claims} claims"
+
+
 async def test_a_waiting_parent_reads_back_each_child_about_once(
     hatchet: Hatchet, spied: _Spy
 ) -> None:
