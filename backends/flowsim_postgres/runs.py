@@ -377,8 +377,11 @@ def _arrive_runs(
     return touched
 
 
-def fetch_runs(conn: Conn, run_ids: Sequence[str]) -> dict[str, RunView]:
-    """The stored runs among ``run_ids``, by id (unknown ids are left out)."""
+def fetch_runs(
+    conn: Conn, run_ids: Sequence[str], with_attempts: bool = True
+) -> dict[str, RunView]:
+    """The stored runs among ``run_ids``, by id (unknown ids are left out), with their
+    attempts if ``with_attempts`` (a third query, and most of the cost)."""
     wanted = list(dict.fromkeys(run_ids))
     if not wanted:
         return {}
@@ -394,16 +397,18 @@ def fetch_runs(conn: Conn, run_ids: Sequence[str]) -> dict[str, RunView]:
         "FROM task_runs WHERE run_id = ANY(%b::text[]) ORDER BY ord",
         (wanted,),
     )
-    attempt_cursor = conn.cursor().execute(
-        "SELECT a.task_run_id, a.number, a.worker_id, a.queued_at, a.started_at, "
-        "a.finished_at, a.outcome, a.error FROM attempts a "
-        "JOIN task_runs t ON t.id = a.task_run_id WHERE t.run_id = ANY(%b::text[]) "
-        "ORDER BY a.task_run_id, a.n",
-        (wanted,),
-    )
+    attempt_cursor = None
+    if with_attempts:
+        attempt_cursor = conn.cursor().execute(
+            "SELECT a.task_run_id, a.number, a.worker_id, a.queued_at, a.started_at, "
+            "a.finished_at, a.outcome, a.error FROM attempts a "
+            "JOIN task_runs t ON t.id = a.task_run_id WHERE t.run_id = ANY(%b::text[]) "
+            "ORDER BY a.task_run_id, a.n",
+            (wanted,),
+        )
     run_rows, task_rows = run_cursor.fetchall(), task_cursor.fetchall()
     attempts: dict[str, list[AttemptView]] = {}
-    for row in attempt_cursor.fetchall():
+    for row in attempt_cursor.fetchall() if attempt_cursor is not None else ():
         attempts.setdefault(row[0], []).append(attempt_view(row[1:]))
     tasks: dict[str, dict[str, TaskView]] = {}
     started: set[str] = set()
@@ -422,8 +427,8 @@ def run_ids(conn: Conn) -> list[str]:
     return [row[0] for row in conn.execute("SELECT id FROM runs ORDER BY ord")]
 
 
-def get_runs(conn: Conn, run_ids: Sequence[str]) -> list[RunView]:
-    return in_order(fetch_runs(conn, run_ids), run_ids)
+def get_runs(conn: Conn, run_ids: Sequence[str], attempts: bool = True) -> list[RunView]:
+    return in_order(fetch_runs(conn, run_ids, attempts), run_ids)
 
 
 _FINISHED_SINCE = """

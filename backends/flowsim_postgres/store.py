@@ -317,8 +317,10 @@ class PostgresStore:
             pipeline=not runs.copies(len(requests)),
         )
 
-    def get_runs(self, run_ids: Sequence[str]) -> list[RunView]:
-        return self._run("get_runs", lambda s: runs.get_runs(s.conn, run_ids), read_only=True)
+    def get_runs(self, run_ids: Sequence[str], *, attempts: bool = True) -> list[RunView]:
+        return self._run(
+            "get_runs", lambda s: runs.get_runs(s.conn, run_ids, attempts), read_only=True
+        )
 
     def run_ids(self) -> list[str]:
         return self._run("run_ids", lambda s: runs.run_ids(s.conn), read_only=True)

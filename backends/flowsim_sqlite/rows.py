@@ -169,6 +169,8 @@ _TASKS = (
     "FROM task_runs WHERE run_id IN (SELECT value FROM json_each(?)) ORDER BY rowid"
 )
 NO_ATTEMPTS = "[]"
+#: the same rows with every attempts column read as none (``get_runs(attempts=False)``)
+_TASKS_WITHOUT_ATTEMPTS = _TASKS.replace("run_id, attempts ", f"run_id, '{NO_ATTEMPTS}' ")
 
 
 def attempt_json(number: int, worker_id: str, queued_at: float, started_at: float) -> str:
@@ -210,15 +212,16 @@ def read_run_ids(tx: Tx) -> list[str]:
     return [row[0] for row in tx.execute("SELECT id FROM runs ORDER BY rowid")]
 
 
-def read_views(tx: Tx, run_ids: Sequence[str]) -> list[RunView]:
-    """The runs, in the order asked; ``RunNotFoundError`` names the first unknown id."""
+def read_views(tx: Tx, run_ids: Sequence[str], with_attempts: bool = True) -> list[RunView]:
+    """The runs, in the order asked (their attempts too, if ``with_attempts``);
+    ``RunNotFoundError`` names the first unknown id."""
     wanted = list(dict.fromkeys(run_ids))
     ids = id_list(wanted)
     runs = tx.execute(_RUNS, (ids,)).fetchall()
     require_runs({row[0]: row for row in runs}, wanted)
     # task_view's columns, run_id, attempts; the outputs (and the runs' inputs and
     # metadata below) decoded together (load_all), each error alone (few have one)
-    task_rows = tx.execute(_TASKS, (ids,)).fetchall()
+    task_rows = tx.execute(_TASKS if with_attempts else _TASKS_WITHOUT_ATTEMPTS, (ids,)).fetchall()
     outputs = iter(load_all([row[4] for row in task_rows if row[4] is not None]))
     attempts = iter(load_all([row[8] for row in task_rows if row[8] != NO_ATTEMPTS]))
     tasks: dict[str, dict[str, TaskView]] = {run_id: {} for run_id in wanted}

@@ -240,10 +240,10 @@ class SqliteStore:
         )
         return created.views()  # after the commit: see runs.Created
 
-    def get_runs(self, run_ids: Sequence[str]) -> list[RunView]:
+    def get_runs(self, run_ids: Sequence[str], *, attempts: bool = True) -> list[RunView]:
         if not run_ids:
             return []
-        return self._read("get_runs", read_views, run_ids)
+        return self._read("get_runs", read_views, run_ids, attempts)
 
     def run_ids(self) -> list[str]:
         return self._read("run_ids", read_run_ids)

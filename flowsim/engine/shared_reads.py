@@ -131,7 +131,7 @@ class SharedReads:
             if len(missing) < len(run_ids):
                 self._refresh(seen, missing)
             if missing:
-                self._views.update((view.id, view) for view in self._store.get_runs(missing))
+                self._views.update((view.id, view) for view in self._read(missing))
             return [self._views[run_id] for run_id in run_ids], self._log_base + len(self._log)
 
     def ended_views(
@@ -153,6 +153,10 @@ class SharedReads:
                 if run_id in pending and run_id in views
             ]
             return ended, self._log_base + len(self._log)
+
+    def _read(self, run_ids: Sequence[str]) -> list[RunView]:
+        """Views for waiters: statuses and results, without the attempts nobody reads."""
+        return self._store.get_runs(run_ids, attempts=False)
 
     def _refresh(self, seen: int, missing: Sequence[str]) -> None:
         """Read what ended, if the cache is older than generation ``seen``."""
@@ -201,7 +205,7 @@ class SharedReads:
                 if run_id in views and not views[run_id].status.is_terminal
             ]
         if ended:
-            for view in self._store.get_runs(ended):
+            for view in self._read(ended):
                 views[view.id] = view
                 if view.status.is_terminal:
                     self._log.append(view.id)

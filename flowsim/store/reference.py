@@ -38,6 +38,7 @@ from flowsim.store.protocol import (
 )
 from flowsim.store.records import JSON, TaskRun, WorkflowRun
 from flowsim.store.transitions import NewRun, Transition
+from flowsim.store.views import without_attempts
 
 
 @dataclass(slots=True)
@@ -149,8 +150,9 @@ class ReferenceStore:
         self._record(self._outcome([transition]))  # a concurrency strategy may end runs
         return [run_view(run) for run in runs]
 
-    def get_runs(self, run_ids: Sequence[str]) -> list[RunView]:
-        return [run_view(self.inner.get_run(run_id)) for run_id in run_ids]
+    def get_runs(self, run_ids: Sequence[str], *, attempts: bool = True) -> list[RunView]:
+        views = [run_view(self.inner.get_run(run_id)) for run_id in run_ids]
+        return views if attempts else [without_attempts(view) for view in views]
 
     def run_ids(self) -> list[str]:
         return list(self.inner.runs)

@@ -11,6 +11,7 @@ apart; the SQL that reads the rows stays in each backend, since the dialects dif
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import replace
 from typing import Any, TypeVar
 
 from flowsim.errors import RunNotFoundError
@@ -156,3 +157,9 @@ def in_order(found: Mapping[str, V], run_ids: Sequence[str]) -> list[V]:
     """``found``'s values in the order asked (repeats repeated), after ``require_runs``."""
     require_runs(found, run_ids)
     return [found[run_id] for run_id in run_ids]
+
+
+def without_attempts(view: RunView) -> RunView:
+    """``view`` as ``get_runs(..., attempts=False)`` shows it: every task's attempts ``()``."""
+    tasks = {name: replace(task, attempts=()) for name, task in view.tasks.items()}
+    return replace(view, tasks=tasks)

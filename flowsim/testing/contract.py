@@ -48,6 +48,7 @@ from flowsim.store.protocol import (
     WorkerInfo,
 )
 from flowsim.store.records import JSON, TaskSpec, WorkflowSpec
+from flowsim.store.views import without_attempts
 from flowsim.testing.contract_concurrency import ConcurrencyContract
 from flowsim.testing.contract_conditions import ConditionsContract
 from flowsim.testing.contract_placement import PlacementContract
@@ -764,6 +765,18 @@ class RunStoreContract(
         task = run.tasks["t"]
         assert (task.status, task.output, task.error) == (RunStatus.COMPLETED, {"answer": 42}, None)
         assert task.attempts == (AttemptView(1, WORKER, 0.0, 1.0, 3.0, "COMPLETED", None),)
+
+    def test_get_runs_without_attempts_is_the_same_view_with_none(self, store: RunStore) -> None:
+        """What waiters read: statuses, outputs and errors as stored, attempts left out."""
+        done = create_run(store, single_spec(), 0.0)
+        claim = _only(claim_all(store, ["single"], 1.0))
+        store.complete(claim.task_run_id, claim.token, {"answer": 42}, 3.0)
+        queued = create_run(store, single_spec(), 4.0)
+        full = store.get_runs([done.id, queued.id])
+        light = store.get_runs([done.id, queued.id], attempts=False)
+        assert full[0].tasks["t"].attempts  # there is something to leave out
+        assert light == [without_attempts(view) for view in full]
+        assert [task.attempts for view in light for task in view.tasks.values()] == [(), ()]
 
     # ------------------------------------------------------------ completing in batches
 
