@@ -838,6 +838,34 @@ def test_wait_for_change_returns_on_another_connections_commit(store: SqliteStor
     other.close()
 
 
+def test_wait_for_change_polls_often_while_commits_come_and_backs_off_when_quiet(
+    store: SqliteStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Within a second of a commit the poll interval stops growing at 5 ms (the next batch
+    of a fan-out is noticed at once); a second later it grows to 50 ms (an idle worker
+    reads the counter 20 times a second, not 200)."""
+    other = open_store(store.display_url)
+    create_run(other, single_spec(), 0.0)
+    store.wait_for_change(1.0)  # sees that commit: the file is "hot"
+    reads: list[float] = []
+    real = store._data_version
+
+    def counted() -> int:
+        reads.append(time.monotonic())
+        return real()
+
+    monkeypatch.setattr(store, "_data_version", counted)
+    store.wait_for_change(0.3)
+    hot = len(reads)
+    time.sleep(1.0)
+    reads.clear()
+    store.wait_for_change(0.3)
+    quiet = len(reads)
+    other.close()
+    assert hot >= 30, f"{hot} polls in 0.3 s right after a commit"
+    assert quiet <= 15, f"{quiet} polls in 0.3 s after a quiet second"
+
+
 def test_a_closed_store_refuses_work_and_closes_once(db_path: Path) -> None:
     store = open_store(url_of(db_path))
     store.close()
