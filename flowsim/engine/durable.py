@@ -626,11 +626,12 @@ class _Watch:
             ended = engine.reads.first_views(list(self.pending), seen)
         views, self.position = ended
         for view in views:
+            if not view.status.is_terminal:
+                continue  # a first read's seeded views: nothing to learn from them yet
             run = engine._adopt(view)
-            if run.status.is_terminal:
-                del self.pending[run.id]
-                if self.fail_fast and run.status is not RunStatus.COMPLETED:
-                    return True, run
+            del self.pending[run.id]
+            if self.fail_fast and run.status is not RunStatus.COMPLETED:
+                return True, run
         if not self.pending:
             return True, None
         now = time.monotonic()
