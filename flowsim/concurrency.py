@@ -19,7 +19,7 @@ from __future__ import annotations
 import functools
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from flowsim import rules
 from flowsim.cel import KeyExpression, parse_key
@@ -128,6 +128,26 @@ def check_run(spec: WorkflowSpec, input: Any, metadata: Mapping[str, Any]) -> No
     for name, task in spec.tasks.items():
         if task.concurrency:
             task_gates(spec, name, input, metadata)
+
+
+class Triggered(Protocol):
+    """A run about to be created, as the engine and the stores each hold one."""
+
+    @property
+    def spec(self) -> WorkflowSpec: ...
+    @property
+    def input(self) -> Any: ...
+    @property
+    def additional_metadata(self) -> Mapping[str, Any]: ...
+
+
+def check_runs(items: Iterable[Triggered], inherited: Mapping[str, Any]) -> None:
+    """``check_run`` of every limited item, with the metadata its run will have (the
+    spawner's ``inherited``, the item's own keys winning): one bad key refuses them all,
+    before anything is written."""
+    for item in items:
+        if item.spec.limited:
+            check_run(item.spec, item.input, {**inherited, **item.additional_metadata})
 
 
 def plan_arrival(

@@ -234,10 +234,7 @@ def create_runs(
         results.append(view)
     if new_views:
         parent_metadata = parent.metadata if parent is not None else {}
-        for request in new_requests:  # every key evaluates, or nothing is written
-            if request.spec.limited:
-                metadata = {**parent_metadata, **request.additional_metadata}
-                concurrency.check_run(request.spec, request.input, metadata)
+        concurrency.check_runs(new_requests, parent_metadata)  # or nothing is written
         digests = _store_specs(session, [request.spec for request in new_requests])
         metas = _metadata_texts(new_requests, new_views, parent_metadata)
         bulk = copies(len(requests))

@@ -39,11 +39,7 @@ def check_keys(
     requests: Sequence[RunRequest], fresh: list[int], parent_metadata: dict[str, JSON] | None
 ) -> None:
     """Every concurrency key of the new runs evaluates, or nothing is written."""
-    for position in fresh:
-        request = requests[position]
-        if request.spec.limited:
-            metadata = {**(parent_metadata or {}), **request.additional_metadata}
-            concurrency.check_run(request.spec, request.input, metadata)
+    concurrency.check_runs((requests[position] for position in fresh), parent_metadata or {})
 
 
 def arrive_runs(

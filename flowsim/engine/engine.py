@@ -267,10 +267,7 @@ class Engine(ConditionWaits, Waiting):
         inherited = parent.task_run.workflow_run.additional_metadata if parent else {}
         check_rate_limit_inputs(items, inherited)
         if len(items) > BULK_BATCH:  # a single batch is checked by the store, atomically
-            for item in items:
-                if item.spec.limited:
-                    metadata = {**inherited, **item.additional_metadata}
-                    concurrency.check_run(item.spec, item.input, metadata)
+            concurrency.check_runs(items, inherited)
         runs: list[WorkflowRun] = []
         for start in range(0, len(items), BULK_BATCH):
             runs.extend(self._trigger_batch(items[start : start + BULK_BATCH], parent_run, durable))

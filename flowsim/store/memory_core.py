@@ -105,10 +105,7 @@ class StoreCore(ABC):
         transition = Transition()
         items = list(items)
         inherited = parent.workflow_run.additional_metadata if parent is not None else {}
-        for item in items:  # a key no run can satisfy refuses the whole batch, before any write
-            if item.spec.limited:
-                given = {**inherited, **item.additional_metadata}
-                concurrency.check_run(item.spec, item.input, given)
+        concurrency.check_runs(items, inherited)  # a bad key refuses the whole batch
         for item in items:
             spawn_key: str | None = None
             child_index: int | None = None
