@@ -16,6 +16,7 @@ from typing import Annotated, Any
 import typer
 
 from flowsim import backend
+from flowsim.cli.gc_policy import serve_with_frozen_startup
 from flowsim.errors import ConfigurationError, DatabaseLostError, FlowsimError
 from flowsim.sdk.worker import Worker
 
@@ -99,6 +100,7 @@ def worker_command(
                 f"slots {worker.slot_config}, workflows {names}",
                 err=True,
             )
+            serve_with_frozen_startup()
             asyncio.run(_serve(worker))  # worker.start(), watching for a lost database
     except FlowsimError as exc:
         typer.echo(f"flowsim worker: {exc}", err=True)

@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 
 from flowsim import SlotDeadlockError, backend
-from tests.backends import cancelflows
+from flowsim.cli import gc_policy
+from tests.backends import cancelflows, gcworker
 from tests.backends.processes import Workers, fan_in, fan_out, wait_until_every_worker_holds_work
 from tests.backends.processes import wait_for as _wait
 from tests.backends.servers import backend_url, drop_schema, postgres_dsn
@@ -58,6 +59,24 @@ def test_two_slots_in_a_worker_process_finish_the_seed(shared_url: str, tmp_path
             workers.stop_all()
     messages = [r["step1"]["transformed_message"] for r in result["results"]]
     assert messages == ["HELLO, WORLD!", "HELLO, MOON!"]
+
+
+def test_a_worker_process_runs_tasks_with_its_startup_heap_frozen(
+    shared_url: str, tmp_path: Path
+) -> None:
+    workers = Workers(shared_url, "tests.backends.gcworker:worker", tmp_path)
+    with backend.redirected(shared_url):
+        workers.start()
+        try:
+            state = _wait(gcworker.gc_state.aio_run(), 60)
+        finally:
+            workers.stop_all()
+    assert state["frozen"] > 10_000  # the imported modules, not a handful of objects
+    assert state["thresholds"] == [
+        gc_policy.YOUNG_THRESHOLD,
+        gc_policy.MIDDLE_THRESHOLD,
+        gc_policy.OLD_THRESHOLD,
+    ]
 
 
 def test_a_run_scheduled_by_one_process_is_claimed_by_a_worker_process_when_due(
