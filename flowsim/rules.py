@@ -16,8 +16,6 @@ import enum
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
-import networkx as nx
-
 from flowsim.errors import WorkflowDefinitionError
 
 #: Hatchet caps a backoff delay at one day when no ``backoff_max_seconds`` is given.
@@ -174,8 +172,7 @@ def trigger_spawn_key(trigger_key: str) -> str:
 
 def check_dag(workflow: str, parents: Mapping[str, Iterable[str]]) -> None:
     """Reject unknown parents and cycles, naming the tasks involved."""
-    graph: nx.DiGraph[str] = nx.DiGraph()
-    graph.add_nodes_from(parents)
+    edges: list[tuple[str, str]] = []
     for task, task_parents in parents.items():
         for parent in task_parents:
             if parent not in parents:
@@ -184,7 +181,16 @@ def check_dag(workflow: str, parents: Mapping[str, Iterable[str]]) -> None:
                     f"a task of this workflow (its tasks: {', '.join(sorted(parents))}). "
                     "Pass a task defined on the same workflow in parents=[...]."
                 )
-            graph.add_edge(parent, task)
+            edges.append((parent, task))
+    if not edges:
+        return
+    # imported here: a process whose workflows have no parents= links never needs it, and
+    # importing it was a quarter of ``import flowsim`` (and of every worker's start)
+    import networkx as nx
+
+    graph: nx.DiGraph[str] = nx.DiGraph()
+    graph.add_nodes_from(parents)
+    graph.add_edges_from(edges)
     try:
         cycle = nx.find_cycle(graph)
     except nx.NetworkXNoCycle:

@@ -20,14 +20,15 @@ import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
-from typing import Any, Protocol
-
-import networkx as nx
+from typing import TYPE_CHECKING, Any, Protocol
 
 from flowsim.errors import FlowsimError, SlotDeadlockError, UnknownWorkflowError
 from flowsim.placement import LabelValue, Placement, Sticky, describe, score
 from flowsim.rules import RunStatus, SlotPool
 from flowsim.store.records import TaskRun, WorkflowRun, WorkflowSpec
+
+if TYPE_CHECKING:  # imported where a graph is built: a deadlock is rare, start-up is not
+    import networkx as nx
 
 
 class HolderLike(Protocol):
@@ -142,6 +143,8 @@ class DeadlockReport:
 
     def graph(self) -> nx.DiGraph[str]:
         """The wait-for graph: holder -> awaited run -> worker pool -> holder."""
+        import networkx as nx
+
         graph: nx.DiGraph[str] = nx.DiGraph()
         for holder in self.holders:
             node = f"task:{holder.task_run_id}"
@@ -502,6 +505,8 @@ def _registrations(workers: Sequence[WorkerLike]) -> str:
 def _cycle(
     holders: Sequence[SlotHolder], blocked: Sequence[BlockedRun], names: Mapping[str, str]
 ) -> list[str]:
+    import networkx as nx
+
     graph: nx.DiGraph[str] = nx.DiGraph()
     labels: dict[str, str] = {}
     for holder in holders:
