@@ -4,9 +4,10 @@ waiting caller, and killing workers with SIGKILL loses and duplicates nothing.""
 
 import random
 import time
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -30,18 +31,25 @@ def shared_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
         drop_schema(postgres_dsn(), schema)
 
 
+def _served(url: str, target: str, tmp_path: Path, call: Callable[[], Awaitable[Any]]) -> Any:
+    """``call()`` awaited here (60 s at most) while one worker process serves ``target``."""
+    workers = Workers(url, target, tmp_path)
+    with backend.redirected(url):
+        workers.start()
+        try:
+            return _wait(call(), 60)
+        finally:
+            workers.stop_all()
+
+
 def test_the_seed_deadlock_in_a_worker_process_is_reported_to_the_caller(
     shared_url: str, tmp_path: Path
 ) -> None:
-    workers = Workers(shared_url, "tests.backends.seedworker:worker", tmp_path)
-    with backend.redirected(shared_url):
-        workers.start()
-        try:
-            started = time.monotonic()
-            with pytest.raises(SlotDeadlockError) as caught:
-                _wait(seed_parent.parent.aio_run(), 60)
-        finally:
-            workers.stop_all()
+    started = time.monotonic()
+    with pytest.raises(SlotDeadlockError) as caught:
+        _served(
+            shared_url, "tests.backends.seedworker:worker", tmp_path, seed_parent.parent.aio_run
+        )
     report = caught.value.report
     assert [(h.worker, h.workflow) for h in report.holders] == [("seed-worker", "parent")]
     assert {b.workflow for b in report.blocked} == {"first-task"}
@@ -50,13 +58,9 @@ def test_the_seed_deadlock_in_a_worker_process_is_reported_to_the_caller(
 
 
 def test_two_slots_in_a_worker_process_finish_the_seed(shared_url: str, tmp_path: Path) -> None:
-    workers = Workers(shared_url, "tests.backends.seedworker:roomy", tmp_path)
-    with backend.redirected(shared_url):
-        workers.start()
-        try:
-            result = _wait(seed_parent.parent.aio_run(), 60)
-        finally:
-            workers.stop_all()
+    result = _served(
+        shared_url, "tests.backends.seedworker:roomy", tmp_path, seed_parent.parent.aio_run
+    )
     messages = [r["step1"]["transformed_message"] for r in result["results"]]
     assert messages == ["HELLO, WORLD!", "HELLO, MOON!"]
 
@@ -64,13 +68,9 @@ def test_two_slots_in_a_worker_process_finish_the_seed(shared_url: str, tmp_path
 def test_a_worker_process_runs_tasks_with_its_startup_heap_frozen(
     shared_url: str, tmp_path: Path
 ) -> None:
-    workers = Workers(shared_url, "tests.backends.gcworker:worker", tmp_path)
-    with backend.redirected(shared_url):
-        workers.start()
-        try:
-            state = _wait(gcworker.gc_state.aio_run(), 60)
-        finally:
-            workers.stop_all()
+    state = _served(
+        shared_url, "tests.backends.gcworker:worker", tmp_path, gcworker.gc_state.aio_run
+    )
     assert state["frozen"] > 10_000  # the imported modules, not a handful of objects
     assert state["thresholds"] == [
         gc_policy.YOUNG_THRESHOLD,
