@@ -11,7 +11,9 @@ batch of a thousand runs be built without a collection in the middle: the same f
 then made one full collection (22 ms) and wrote its first batch 40 ms sooner.
 
 Only cycles wait longer to be freed; everything else is freed by reference counting, as
-before.
+before. A frozen object that later becomes part of a garbage cycle is never freed: what
+exists once the worker is loaded (modules, definitions, the store) lives as long as the
+process anyway.
 """
 
 from __future__ import annotations
