@@ -12,10 +12,13 @@ a user thread blocked in ``run()``, the change-feed thread). ``sqlite3`` errors 
 
 The one place SQLite polls is ``wait_for_change``: SQLite has no cross-process
 notification, so it reads ``PRAGMA data_version`` (a counter that moves when another
-connection commits; a read of shared memory, no I/O) every 1 ms at first, backing off to
-every 5 ms while commits keep coming (one seen in the last second: a fan-out's batches
-land every few tens of milliseconds, and a worker that drained one should see the next
-at once) and to every 50 ms once the file has been quiet for a second.
+connection commits; a read of shared memory, no I/O) every 0.2 ms at first, backing off to
+every 1 ms while commits keep coming (one seen in the last second: the next batch of a
+fan-out, or the result a caller waits for, is seen at once) and to every 50 ms once the
+file has been quiet for a second. The round trip of one child is two such waits (the
+worker's, then the caller's): with a 5 ms cap it took 3.2 ms at the median, with 1 ms
+2.0 ms, for 4% of a core while commits come (1.4% with 5 ms; 0.5 ms gave 1.4 ms for
+6.7%), and a 10,000-child fan-out runs as fast.
 """
 
 from __future__ import annotations
@@ -69,11 +72,11 @@ T = TypeVar("T")
 
 #: seconds a transaction waits for another process's write lock before failing
 BUSY_TIMEOUT = 5.0
-#: ``wait_for_change`` polling: first interval, and the cap it doubles up to
-POLL_FIRST = 0.001
+#: ``wait_for_change`` polling: first interval, and the cap it doubles up to when quiet
+POLL_FIRST = 0.0002
 POLL_MAX = 0.05
 #: the cap while commits keep coming: one was seen within the last HOT_SECONDS
-POLL_HOT_MAX = 0.005
+POLL_HOT_MAX = 0.001
 HOT_SECONDS = 1.0
 
 
