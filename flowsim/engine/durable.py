@@ -524,7 +524,7 @@ class DurableEngine(DurableConditionWaits, Engine):
                 if done:
                     return failure
                 await self.changes.changed_since(seen)
-                delay = self.reads.read_delay()
+                delay = self.reads.read_delay(len(watch.pending))
                 if delay:
                     await asyncio.sleep(delay)
         finally:
@@ -545,7 +545,7 @@ class DurableEngine(DurableConditionWaits, Engine):
                 if done:
                     return run
                 self.changes.changed_since_blocking(seen)
-                time.sleep(self.reads.read_delay())
+                time.sleep(self.reads.read_delay(len(watch.pending)))
         finally:
             watch.close()
 

@@ -94,12 +94,10 @@ class SharedReads:
         self._log_base = 0
         #: seconds the last stall check took (a snapshot of a large backlog is costly)
         self.check_cost = 0.0
-        #: when the last full re-read ended, how long it took, how many views it read, and
-        #: how many awaited runs had not ended after it
+        #: when the last full re-read ended, how long it took, and how many views it read
         self._read_at = 0.0
         self._read_cost = 0.0
         self._read_count = 0
-        self._outstanding = 0
         self._check: StallCheck | None = None
         self._check_due = 0.0
 
@@ -170,7 +168,7 @@ class SharedReads:
             return
         generation = self._generation()  # read before the query: it covers this
         started = time.monotonic()
-        self._read_count, self._outstanding = self._read_ended(missing)
+        self._read_count = self._read_ended(missing)
         self._views_generation = generation
         self._read_at = time.monotonic()
         self._read_cost = self._read_at - started
@@ -185,11 +183,10 @@ class SharedReads:
                 self._read_ended((), use_cursor=True)
             return self.ended_at > since
 
-    def _read_ended(self, missing: Sequence[str], use_cursor: bool = False) -> tuple[int, int]:
+    def _read_ended(self, missing: Sequence[str], use_cursor: bool = False) -> int:
         """Refresh the cached views of the runs that ended since the cursor, log those
         now terminal, and drop the views (and log entries) no wait needs any more, once
-        they outnumber the awaited runs. Returns how many views were read, and how many
-        awaited runs are still not known to have ended."""
+        they outnumber the awaited runs. Returns how many views were read."""
         views = self._views
         awaited = self._awaited_now()
         now = time.monotonic()
@@ -217,9 +214,6 @@ class SharedReads:
                 if view.status.is_terminal:
                     self._log.append(view.id)
                     self.ended_at = now
-        outstanding = sum(
-            1 for run_id in awaited if run_id not in views or not views[run_id].status.is_terminal
-        )
         limit = 2 * len(awaited) + 64
         if len(views) > limit:
             keep = set(awaited).union(missing)
@@ -228,7 +222,7 @@ class SharedReads:
             drop = len(self._log) - limit // 2
             self._log_base += drop
             del self._log[:drop]
-        return len(ended), outstanding
+        return len(ended)
 
     def seed(self, views: Sequence[RunView]) -> None:
         """Views of runs just created, read by ``create_runs`` after ``start_cursor``:
@@ -248,13 +242,13 @@ class SharedReads:
                 self._cursor = self._store.finished_since(None).cursor
                 self._cursor_at = time.monotonic()
 
-    def read_delay(self) -> float:
+    def read_delay(self, pending: int) -> float:
         """Seconds a waiter woken by a change should let pass before it re-reads: as long
-        as the last re-read took, or as reading every awaited run not yet ended would
-        take at its cost per run, whichever is less."""
+        as the last re-read took, or as reading the ``pending`` runs it still awaits would
+        take at that read's cost per run, whichever is less."""
         pause = self._read_cost
         if self._read_count:
-            pause = min(pause, self._read_cost * self._outstanding / self._read_count)
+            pause = min(pause, self._read_cost * pending / self._read_count)
         return max(0.0, self._read_at + pause - time.monotonic())
 
     def stall_check(self, now: float, awaited: Iterable[str]) -> StallCheck:
