@@ -119,23 +119,30 @@ def _placed_names(session: Session, names: list[str]) -> set[str]:
     }
 
 
-def claim(
+class _LeftOutError(Exception):
+    """Rows a placed walk took units for, then found another claimer holding: the walk is
+    rolled back to its savepoint (units, parks and pins with it) and made again without
+    them."""
+
+    def __init__(self, task_ids: set[str]) -> None:
+        super().__init__(f"{len(task_ids)} rate-limited task runs held by another claimer")
+        self.task_ids = task_ids
+
+
+def _walk(
     session: Session,
     worker_id: str,
-    workflows: Sequence[str],
+    names: list[str],
+    placed_names: set[str],
     pool: SlotPool,
     free: int,
     now: float,
-    lease_seconds: float,
     deferrals: Deferrals,
-) -> list[Claim]:
+    left_out: set[str],
+) -> list[Any]:
+    """The rows chosen by ``choose``'s walk, in claim order, locked; rows in ``left_out``
+    are not looked at."""
     conn = session.conn
-    release_due_retries(conn, now)
-    rate_limits.release_due_unread(conn, now)
-    if free <= 0 or not workflows:
-        return []
-    names = list(dict.fromkeys(workflows))
-    placed_names = _placed_names(session, names)
     plain = [name for name in names if name not in placed_names]
     read_unlocked: set[str] = set()
     by_digest = session.specs.by_digest
@@ -144,7 +151,8 @@ def claim(
         rows = _candidates(conn, _CANDIDATES, plain, pool, now, limit)
         if placed_names:
             placed_rows = _candidates(conn, _PLACED, sorted(placed_names), pool, now,
-                                      limit + MAX_SKIPPED)  # fmt: skip
+                                      limit + MAX_SKIPPED + len(left_out))  # fmt: skip
+            placed_rows = [row for row in placed_rows if row[0] not in left_out]
             read_unlocked.update(row[0] for row in placed_rows)
             rows = sorted(rows + placed_rows, key=lambda row: (-row[6], row[7]))  # claim order
         session.specs.load(conn, list({row[5] for row in rows}))
@@ -172,11 +180,53 @@ def claim(
         ),
     )
     rate_limits.finish(session, screen)
+    if placed_names and chosen:
+        locked = set(_lock_chosen(conn, [row[0] for row in chosen], read_unlocked, now))
+        missed = {
+            row[0] for row in chosen
+            if row[0] not in locked and by_digest[row[5]].tasks[row[3]].rate_limits
+        }  # fmt: skip
+        if missed:
+            raise _LeftOutError(missed)
+        chosen = [row for row in chosen if row[0] in locked]
     for placed in filters:
         deferrals.add(placed.deferred_until)
+    return chosen
+
+
+def claim(
+    session: Session,
+    worker_id: str,
+    workflows: Sequence[str],
+    pool: SlotPool,
+    free: int,
+    now: float,
+    lease_seconds: float,
+    deferrals: Deferrals,
+) -> list[Claim]:
+    conn = session.conn
+    release_due_retries(conn, now)
+    rate_limits.release_due_unread(conn, now)
+    if free <= 0 or not workflows:
+        return []
+    names = list(dict.fromkeys(workflows))
+    by_digest = session.specs.by_digest
+    placed_names = _placed_names(session, names)
+    if not placed_names:
+        # every row is locked as it is read: none can be lost to another claimer later
+        chosen = _walk(session, worker_id, names, placed_names, pool, free, now, deferrals,
+                       set())  # fmt: skip
+    else:
+        left_out: set[str] = set()
+        while True:  # each pass leaves out at least one more row: it ends
+            try:
+                with conn.transaction():  # a savepoint
+                    chosen = _walk(session, worker_id, names, placed_names, pool, free, now,
+                                   deferrals, left_out)  # fmt: skip
+                break
+            except _LeftOutError as lost:
+                left_out |= lost.task_ids
     picked = [row[0] for row in chosen]
-    if placed_names and picked:
-        picked = _lock_chosen(conn, picked, read_unlocked, now)
     if not picked:
         return []
     lease = now + lease_seconds

@@ -72,3 +72,47 @@ def test_concurrent_claimers_never_take_more_units_than_the_key_holds(url: str) 
     finally:
         for store in (setup, *stores):
             store.close()
+
+
+@pytest.fixture
+def postgres_url() -> Iterator[tuple[str, str]]:
+    found, schema = backend_url("postgres", Path("."))
+    assert schema is not None
+    yield found, schema
+    drop_schema(postgres_dsn(), schema)
+
+
+def test_a_placed_run_another_claimer_holds_costs_no_units(postgres_url: tuple[str, str]) -> None:
+    """A workflow with desired labels is read without row locks and its chosen rows are
+    locked afterwards: a row another transaction holds by then is left to it. The units
+    its admission took must go back, or the key is short for the rest of its window."""
+    import psycopg
+
+    from flowsim.placement import DesiredLabel
+    from flowsim.store.protocol import WorkerInfo
+    from flowsim.store.records import TaskSpec, WorkflowSpec
+
+    url, schema = postgres_url
+    store = _open(url)
+    gpu = DesiredLabel("gpu", "a100", required=True)
+    task = TaskSpec(
+        "t", (), 0, None, None, 60.0, 3600.0, False,
+        desired_labels=(gpu,), rate_limits=(static("k"),),
+    )  # fmt: skip
+    spec = WorkflowSpec("placed", {"t": task})
+    worker = WorkerInfo("w", "w", {SlotPool.DEFAULT: 5}, ("placed",), {"gpu": "a100"})
+    try:
+        store.register_worker(worker, 0.0, 3600.0)
+        store.put_rate_limit("k", 1, 3600.0, 0.0)
+        (run,) = store.create_runs([run_request(spec)], 0.0)
+        with psycopg.connect(postgres_dsn()) as other:
+            other.execute(f'SET search_path TO "{schema}"')
+            held = other.execute("SELECT id FROM task_runs FOR NO KEY UPDATE").fetchall()
+            assert len(held) == 1
+            assert store.claim("w", ["placed"], SlotPool.DEFAULT, 5, 1.0, 600.0) == []
+            other.rollback()  # the other claimer gave the row back untaken
+        # the key's one unit is still there for it, within the same window
+        claimed = store.claim("w", ["placed"], SlotPool.DEFAULT, 5, 2.0, 600.0)
+        assert [c.run_id for c in claimed] == [run.id]
+    finally:
+        store.close()
