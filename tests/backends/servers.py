@@ -6,11 +6,13 @@ Every Postgres test module (the store's own tests, the contract suite, the parit
 machine, the worker processes) reaches the server through these helpers, so the skip
 rule, the schema naming and the way a schema is emptied are the same for all of them."""
 
+import contextlib
 import os
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
@@ -121,3 +123,37 @@ def backend_url(kind: str, tmp_path: Path) -> tuple[str, str | None]:
     dsn = postgres_dsn()
     schema = f"flowsim_proc_{uuid.uuid4().hex[:10]}"
     return with_query(dsn, schema=schema), schema
+
+
+#: rows whose owner is missing. Postgres keeps no foreign key from a task run to its run
+#: or from an attempt to its task run (migration 0008 dropped them for speed): the
+#: writers keep that integrity, and the crash tests check it here after their kills.
+_ORPHANS = {
+    "task runs without their run": (
+        "SELECT count(*) FROM task_runs t WHERE NOT EXISTS "
+        "(SELECT 1 FROM runs r WHERE r.id = t.run_id)"
+    ),
+    "attempts without their task run": (
+        "SELECT count(*) FROM attempts a WHERE NOT EXISTS "
+        "(SELECT 1 FROM task_runs t WHERE t.id = a.task_run_id)"
+    ),
+}
+
+
+def orphans(url: str) -> dict[str, int]:
+    """How many rows of each kind in ``_ORPHANS`` the store at ``url`` holds (a SQLite
+    store keeps attempts inside the task run's row: only the first kind applies)."""
+    if url.startswith("sqlite"):
+        import sqlite3
+
+        kind = "task runs without their run"
+        with contextlib.closing(sqlite3.connect(url.removeprefix("sqlite:///"))) as conn:
+            (count,) = conn.execute(_ORPHANS[kind]).fetchall()[0]
+            return {kind: count}
+    import psycopg
+    from psycopg import sql
+
+    schema = parse_qs(urlsplit(url).query)["schema"][0]
+    with psycopg.connect(postgres_dsn()) as conn:
+        conn.execute(sql.SQL("SET search_path TO {}").format(sql.Identifier(schema)))
+        return {kind: conn.execute(query).fetchall()[0][0] for kind, query in _ORPHANS.items()}

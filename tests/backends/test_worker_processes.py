@@ -16,7 +16,7 @@ from flowsim.cli import gc_policy
 from tests.backends import cancelflows, gcworker
 from tests.backends.processes import Workers, fan_in, fan_out, wait_until_every_worker_holds_work
 from tests.backends.processes import wait_for as _wait
-from tests.backends.servers import backend_url, drop_schema, postgres_dsn
+from tests.backends.servers import backend_url, drop_schema, orphans, postgres_dsn
 from tests.helpers import wait_until
 from tests.seed import parent as seed_parent
 from tests.seed.child import SimpleInput, child_task
@@ -130,6 +130,7 @@ def test_sigkilled_workers_lose_nothing_and_duplicate_nothing(
     lost = sum(attempts.count("LOST") for attempts in outcomes)
     assert workers.started == 52
     assert lost > 0, "no kill landed on a running task: the test exercised nothing"
+    assert set(orphans(shared_url).values()) == {0}, orphans(shared_url)
 
 
 def test_a_cancel_from_another_process_reaches_the_running_worker(
