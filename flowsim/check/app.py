@@ -8,13 +8,12 @@ may declare at module level), with the same ``analyse()`` that ``flowsim graph``
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
-from typing import Any
 
+from flowsim import targets
 from flowsim.analysis.discovery import discover
 from flowsim.check.config import CheckConfigError, DeploymentConfig, key_path
 from flowsim.errors import ConfigurationError
@@ -81,25 +80,10 @@ def deployment_workers(app: App, deployment: DeploymentConfig, index: int) -> tu
 
 
 def _workers_from(target: str, key: str) -> tuple[Worker, ...]:
-    module_name, _, attribute = target.partition(":")
     try:
-        module = importlib.import_module(module_name)
-    except ModuleNotFoundError as exc:
-        raise CheckConfigError(f"{key}: cannot import {module_name!r} ({exc})") from exc
-    except Exception as exc:
-        raise CheckConfigError(
-            f"{key}: importing {module_name!r} raised {type(exc).__name__}: {exc}"
-        ) from exc
-    if not hasattr(module, attribute):
-        raise CheckConfigError(f"{key}: module {module_name!r} has no attribute {attribute!r}")
-    value: Any = getattr(module, attribute)
-    if callable(value) and not isinstance(value, Worker):
-        try:
-            value = value()
-        except Exception as exc:
-            raise CheckConfigError(
-                f"{key}: calling {target} raised {type(exc).__name__}: {exc}"
-            ) from exc
+        value = targets.built(target, targets.resolve(target), Worker)
+    except targets.TargetError as exc:
+        raise CheckConfigError(f"{key}: {exc}") from exc
     workers = tuple(value) if isinstance(value, list | tuple) else (value,)
     if not workers or not all(isinstance(w, Worker) for w in workers):
         raise CheckConfigError(

@@ -8,38 +8,30 @@ loses nothing; its runs are claimed again when the lease expires.
 from __future__ import annotations
 
 import asyncio
-import importlib
 import os
 import sys
 from typing import Annotated, Any
 
 import typer
 
-from flowsim import backend
+from flowsim import backend, compat, targets
 from flowsim.cli.gc_policy import serve_with_frozen_startup
 from flowsim.errors import ConfigurationError, DatabaseLostError, FlowsimError
 from flowsim.sdk.worker import Worker
 
 
 def load_worker(target: str) -> Worker:
-    """``package.module:attribute``, a Worker or a function that returns one."""
-    module_name, _, attribute = target.partition(":")
-    if not module_name or not attribute:
-        raise ConfigurationError(
-            f"{target!r}: give the worker as MODULE:ATTRIBUTE, e.g. myapp.worker:worker"
-        )
-    if os.getcwd() not in sys.path:
-        sys.path.insert(0, os.getcwd())
+    """``package.module:attribute``, a Worker or a function that returns one. The module
+    is imported with ``hatchet_sdk`` aliased to flowsim (as ``flowsim check`` and ``flowsim
+    graph`` import it), so a worker module written against Hatchet's SDK is served as is."""
+    compat.install()  # for the life of the process: tasks may import hatchet_sdk later
     try:
-        module = importlib.import_module(module_name)
-    except ModuleNotFoundError as exc:
-        raise ConfigurationError(f"{target!r}: cannot import {module_name!r} ({exc})") from exc
-    value = getattr(module, attribute, None)
-    if callable(value) and not isinstance(value, Worker):
-        value = value()
+        value = targets.built(target, targets.resolve(target), Worker)
+    except targets.TargetError as exc:
+        raise ConfigurationError(f"{target!r}: {exc}") from exc
     if not isinstance(value, Worker):
         raise ConfigurationError(
-            f"{target!r}: {attribute!r} is {type(value).__name__}, not a worker made with "
+            f"{target!r} is {type(value).__name__}, not a worker made with "
             "hatchet.worker(...) (or a function returning one)"
         )
     return value

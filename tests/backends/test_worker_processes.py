@@ -2,6 +2,7 @@
 database: they split the work, a one-slot deadlock in another process is reported to the
 waiting caller, and killing workers with SIGKILL loses and duplicates nothing."""
 
+import os
 import random
 import time
 from collections.abc import Awaitable, Callable, Iterator
@@ -11,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from flowsim import SlotDeadlockError, backend
+from flowsim import SlotDeadlockError, backend, compat
 from flowsim.cli import gc_policy
 from tests.backends import cancelflows, gcworker
 from tests.backends.processes import Workers, fan_in, fan_out, wait_until_every_worker_holds_work
@@ -63,6 +64,19 @@ def test_two_slots_in_a_worker_process_finish_the_seed(shared_url: str, tmp_path
     )
     messages = [r["step1"]["transformed_message"] for r in result["results"]]
     assert messages == ["HELLO, WORLD!", "HELLO, MOON!"]
+
+
+def test_a_worker_module_written_against_hatchet_sdk_is_served_as_is(
+    shared_url: str, tmp_path: Path
+) -> None:
+    """``flowsim worker`` imports the module with ``hatchet_sdk`` aliased to flowsim (the
+    real SDK is not installed here), as a user's unchanged worker module needs."""
+    with compat.installed():
+        from tests.backends import sdkworker
+
+        result = _served(shared_url, "tests.backends.sdkworker:worker", tmp_path,
+                         sdkworker.greeting.aio_run)  # fmt: skip
+    assert result["pid"] != os.getpid()  # it ran in the worker process
 
 
 def test_a_worker_process_runs_tasks_with_its_startup_heap_frozen(
