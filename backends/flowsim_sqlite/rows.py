@@ -159,10 +159,18 @@ class SpecCache:
 
 # ---------------------------------------------------------------- reading run views
 
+#: a run's status as the readers see it, for a ``runs`` row aliased ``r``: the stored one,
+#: but RUNNING for a QUEUED run one of whose task runs has been claimed (has an attempt).
+#: Claims do not write the run row; a store written before they stopped still holds
+#: RUNNING there, which reads the same.
+RUN_STATUS = (
+    "CASE WHEN r.status = 'QUEUED' AND EXISTS (SELECT 1 FROM task_runs s "
+    "WHERE s.run_id = r.id AND s.attempts <> '[]') THEN 'RUNNING' ELSE r.status END"
+)
 _RUNS = (
-    "SELECT id, workflow, status, input, additional_metadata, priority, created_at, "
-    "finished_at, parent_task_run_id, child_key, child_index FROM runs "
-    "WHERE id IN (SELECT value FROM json_each(?))"
+    f"SELECT r.id, r.workflow, {RUN_STATUS}, r.input, r.additional_metadata, r.priority, "
+    "r.created_at, r.finished_at, r.parent_task_run_id, r.child_key, r.child_index "
+    "FROM runs AS r WHERE r.id IN (SELECT value FROM json_each(?))"
 )
 _TASKS = (
     "SELECT id, name, status, retry_count, output, error, worker_id, run_id, attempts "

@@ -11,7 +11,7 @@ from flowsim.store.views import POOL, STATUS, require_runs, worker_state
 from flowsim_sqlite import places, rate_limits
 from flowsim_sqlite.conditions import next_wake
 from flowsim_sqlite.dag import HELD
-from flowsim_sqlite.rows import Tx, dumps, id_list, loads
+from flowsim_sqlite.rows import RUN_STATUS, Tx, dumps, id_list, loads
 
 
 def register_worker(tx: Tx, info: WorkerInfo, now: float, lease_seconds: float) -> None:
@@ -54,7 +54,8 @@ def _statuses(tx: Tx, run_ids: Sequence[str]) -> dict[str, RunStatus]:
     found = {
         run_id: STATUS[status]
         for run_id, status in tx.execute(
-            "SELECT id, status FROM runs WHERE id IN (SELECT value FROM json_each(?))",
+            f"SELECT r.id, {RUN_STATUS} FROM runs AS r "
+            "WHERE r.id IN (SELECT value FROM json_each(?))",
             (id_list(run_ids),),
         )
     }
@@ -73,13 +74,15 @@ def snapshot(tx: Tx, now: float, awaited: Sequence[str]) -> Snapshot:
     )
     columns = "t.rowid, t.id, t.run_id, t.workflow, t.name, t.pool, t.slot_cost"
     held_rows = tx.execute(
-        f"SELECT {columns}, t.worker_id, t.waiting_on, r.status FROM task_runs AS t "
+        # a run with a RUNNING task run is RUNNING unless it ended (RUN_STATUS, at once)
+        f"SELECT {columns}, t.worker_id, t.waiting_on, "
+        "CASE r.status WHEN 'QUEUED' THEN 'RUNNING' ELSE r.status END FROM task_runs AS t "
         "JOIN runs AS r ON r.id = t.run_id WHERE t.status = 'RUNNING'"
     ).fetchall()
     queued_rows = tx.execute(
-        f"SELECT {columns}, t.ready_at, r.status FROM task_runs AS t "
+        f"SELECT {columns}, t.ready_at, {RUN_STATUS} FROM task_runs AS t "
         "JOIN runs AS r ON r.id = t.run_id WHERE t.status = 'QUEUED' AND t.in_backoff = 0 "
-        f"UNION ALL SELECT {columns}, t.ready_at, r.status FROM task_runs AS t "
+        f"UNION ALL SELECT {columns}, t.ready_at, {RUN_STATUS} FROM task_runs AS t "
         "JOIN runs AS r ON r.id = t.run_id WHERE t.status = 'QUEUED' AND t.in_backoff IN (1, 2)"
     ).fetchall()
     held_rows.sort(key=lambda row: row[0])
