@@ -4,7 +4,8 @@ It is ``outcomes.complete`` applied to each item in order, and says so in how it
 built. Items of runs with one task and no concurrency limit (every fan-out child) are written
 set-wise, by one statement (``_COMPLETE``) that locks the run rows of every item in creation
 order (the order ``cancel_run`` locks them in, so the two cannot deadlock), then completes
-those items' task runs and attempts fenced per row by ``held_token``, and ends their runs.
+those items' task runs (and the attempts their rows hold) fenced per row by ``held_token``,
+and ends their runs.
 Such a completion creates no task run, so writing them together cannot reorder anything the
 claim sequence sees. Items of runs with a DAG or limits go through ``outcomes.complete`` one
 by one, after the set-wise part, in item order, so the task runs they create take claim
@@ -22,7 +23,7 @@ from collections.abc import Sequence
 
 from flowsim.store.protocol import Completion, Outcome
 from flowsim_postgres.outcomes import complete
-from flowsim_postgres.rows import RELEASE, Session, SpecCache, dumps_or_null
+from flowsim_postgres.rows import RELEASE, Session, SpecCache, dumps_or_null, end_attempt
 
 #: One round trip instead of three statements (lock, complete, finish) with two waits for
 #: their results between them. The task-run update's filter needs the array of the plain
@@ -44,16 +45,13 @@ locked AS (
     FOR NO KEY UPDATE OF r
 ),
 t AS (
-    UPDATE task_runs t SET status = 'COMPLETED', output = u.output::jsonb, {RELEASE}
+    UPDATE task_runs t SET status = 'COMPLETED', output = u.output::jsonb, {RELEASE},
+        {end_attempt("COMPLETED", "%(now)s")}
     FROM u
     WHERE t.id = u.id AND t.held_token = u.token AND t.id = ANY(ARRAY(
         SELECT task_id FROM locked WHERE spec_digest = ANY(%(plain)b::text[])
     ))
-    RETURNING t.id, t.run_id, t.attempt_count, u.token
-),
-a AS (
-    UPDATE attempts a SET finished_at = %(now)s, outcome = 'COMPLETED'
-    FROM t WHERE a.task_run_id = t.id AND a.n = t.attempt_count
+    RETURNING t.id, t.run_id, u.token
 ),
 f AS (
     UPDATE runs SET terminal_status = 'COMPLETED', finished_at = %(now)s,

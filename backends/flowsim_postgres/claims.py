@@ -21,15 +21,17 @@ from flowsim.store.placement_filter import MAX_SKIPPED, Deferrals, constrained
 from flowsim.store.protocol import Claim
 from flowsim.store.rate_screen import Picked, Placing, choose
 from flowsim_postgres import placement, rate_limits
-from flowsim_postgres.rows import Conn, Session
+from flowsim_postgres.rows import ATTEMPT_COLUMNS, LAST_ATTEMPT, Conn, Session
 from flowsim_postgres.timing import release_due_retries
 
 _QUEUE = """
 SELECT c.id, c.slot_cost, c.run_id, c.name, greatest(c.ready_at, c.enqueued_at),
-       (SELECT r.spec_digest FROM runs r WHERE r.id = c.run_id), c.priority, c.seq
+       (SELECT r.spec_digest FROM runs r WHERE r.id = c.run_id), c.priority, c.seq,
+       c.attempt_count
 FROM unnest(%(workflows)b::text[]) AS w(name),
 LATERAL (
-    SELECT t.id, t.slot_cost, t.priority, t.seq, t.run_id, t.name, t.ready_at, t.enqueued_at
+    SELECT t.id, t.slot_cost, t.priority, t.seq, t.run_id, t.name, t.ready_at, t.enqueued_at,
+           t.attempt_count
     FROM task_runs t
     WHERE t.status = 'QUEUED' AND t.workflow = w.name AND t.pool = %(pool)s
       AND t.ready_at <= %(now)s AND t.rate_wait_until IS NULL
@@ -52,28 +54,34 @@ WHERE id = ANY(%(ids)b::text[]) AND status = 'QUEUED' AND ready_at <= %(now)s
 FOR NO KEY UPDATE SKIP LOCKED
 """
 
-_TAKE = """
+#: The new attempt is written into the task run's row (migration 0009); the attempt it
+#: replaces, if the task run had one (``again``: read with the candidates, so a first
+#: claim looks nothing up), moves to the attempts table first. ``earlier`` reads the rows
+#: as they were before this statement (every part of it sees one snapshot).
+_TAKE = f"""
 WITH batch AS (SELECT nextval('lease_seq') AS n),
 picked AS (
     SELECT * FROM unnest(%(ids)b::text[], %(parents)b::bool[])
         WITH ORDINALITY AS p(id, parents, pos)
+),
+earlier AS (
+    INSERT INTO attempts (task_run_id, n, {ATTEMPT_COLUMNS})
+    SELECT id, attempt_count, {LAST_ATTEMPT}
+    FROM task_runs WHERE id = ANY(%(again)b::text[]) AND attempt_count > 0
 ),
 t AS (
     UPDATE task_runs t
     SET status = 'RUNNING', worker_id = %(worker)s, token = t.token + 1,
         held_token = t.token + 1,
         lease_expires_at = %(lease)s, lease_batch = batch.n, lease_pos = picked.pos,
-        waiting_on = NULL, attempt_count = t.attempt_count + 1
+        waiting_on = NULL, attempt_count = t.attempt_count + 1,
+        att_number = t.retry_count + 1, att_worker_id = %(worker)s,
+        att_queued_at = greatest(t.ready_at, t.enqueued_at), att_started_at = %(now)s,
+        att_finished_at = NULL, att_outcome = 'RUNNING', att_error = NULL
     FROM picked, batch
     WHERE t.id = picked.id
     RETURNING t.id, t.run_id, t.workflow, t.name, t.pool, t.slot_cost, t.retry_count,
-              t.token, t.attempt_count, t.ready_at, t.enqueued_at, picked.pos, picked.parents
-),
-a AS (
-    INSERT INTO attempts (task_run_id, n, number, worker_id, queued_at, started_at, outcome)
-    SELECT id, attempt_count, retry_count + 1, %(worker)s, greatest(ready_at, enqueued_at),
-           %(now)s, 'RUNNING'
-    FROM t
+              t.token, picked.pos, picked.parents
 )
 SELECT t.id, t.run_id, t.workflow, t.name, t.pool, t.slot_cost, t.retry_count, t.token,
        r.input, r.additional_metadata, r.parent_run_id, r.spec_digest,
@@ -233,6 +241,8 @@ def claim(
     with_parents = {row[0] for row in chosen if by_digest[row[5]].tasks[row[3]].parents}
     params = {
         "ids": picked,
+        # a placed row was read before it was locked: its count may have moved since
+        "again": [row[0] for row in chosen if row[8] > 0 or by_digest[row[5]].name in placed_names],
         "parents": [task_id in with_parents for task_id in picked],
         "worker": worker_id,
         "lease": lease,

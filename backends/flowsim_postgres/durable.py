@@ -21,7 +21,7 @@ from flowsim.store.durable_log import (
     check_parking,
 )
 from flowsim.store.protocol import Outcome
-from flowsim_postgres.rows import RELEASE, Conn, Session
+from flowsim_postgres.rows import RELEASE, Conn, Session, end_attempt
 
 _STEP = "SELECT position, kind, key, data, created_at FROM durable_steps "
 
@@ -54,9 +54,10 @@ _EVICT = f"""
 UPDATE task_runs
 SET status = 'QUEUED', worker_id = NULL, spawn_index = 0, seq = nextval('claim_seq'),
     enqueued_at = %(now)s, ready_at = %(ready_at)s, in_backoff = %(backoff)s,
-    deadline = %(ready_at)s + schedule_timeout, {RELEASE}
+    deadline = %(ready_at)s + schedule_timeout, {RELEASE},
+    {end_attempt(EVICTED, "%(now)s", "%(reason)s")}
 WHERE id = %(id)s AND held_token = %(token)s
-RETURNING attempt_count
+RETURNING id
 """
 
 
@@ -73,17 +74,12 @@ def evict(
     conn = session.conn
     ready_at = PARKED_UNTIL if resume_at is None else max(resume_at, now)
     waits = ready_at > now
-    row = conn.execute(
-        _EVICT,
-        {"id": task_run_id, "token": token, "now": now, "ready_at": ready_at, "backoff": waits},
-    ).fetchone()
-    if row is None:
+    params = {
+        "id": task_run_id, "token": token, "now": now, "ready_at": ready_at, "backoff": waits,
+        "reason": reason,
+    }  # fmt: skip
+    if conn.execute(_EVICT, params).fetchone() is None:
         return Outcome(accepted=False)
-    conn.execute(
-        "UPDATE attempts SET finished_at = %s, error = %s, outcome = %s "
-        "WHERE task_run_id = %s AND n = %s",
-        (now, reason, EVICTED, task_run_id, row[0]),
-    )
     session.changed = True
     queued = 0 if waits else 1
     if resume_at is None:

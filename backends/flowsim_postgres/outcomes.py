@@ -22,7 +22,7 @@ from flowsim.store.protocol import Outcome
 from flowsim.store.records import JSON, WorkflowSpec, error_to_json
 from flowsim.store.views import run_not_found
 from flowsim_postgres import conditions, places
-from flowsim_postgres.rows import RELEASE, Session, dumps, dumps_or_null
+from flowsim_postgres.rows import RELEASE, Session, dumps, dumps_or_null, end_attempt
 from flowsim_postgres.runs import NewTask, insert_tasks
 
 _RUN = "SELECT id, spec_digest, terminal_status, priority FROM runs "
@@ -130,14 +130,10 @@ def _arrive_created(session: Session, run: LockedRun, new: list[NewTask], now: f
 
 
 _COMPLETE = f"""
-WITH t AS (
-    UPDATE task_runs SET status = 'COMPLETED', output = %(output)s::jsonb, {RELEASE}
-    WHERE id = %(id)s AND held_token = %(token)s
-    RETURNING name, attempt_count
-)
-UPDATE attempts SET finished_at = %(now)s, outcome = 'COMPLETED'
-WHERE task_run_id = %(id)s AND n = (SELECT attempt_count FROM t)
-RETURNING (SELECT name FROM t)
+UPDATE task_runs SET status = 'COMPLETED', output = %(output)s::jsonb, {RELEASE},
+    {end_attempt("COMPLETED", "%(now)s")}
+WHERE id = %(id)s AND held_token = %(token)s
+RETURNING name
 """
 
 
@@ -154,12 +150,13 @@ def complete(session: Session, task_run_id: str, token: int, output: JSON, now: 
     return places.settled(session, outcome, now)
 
 
+_FAILED_ATTEMPT = end_attempt("FAILED", "%(now)s", "%(error)s")
 _RETRY = f"""
 UPDATE task_runs
 SET status = 'QUEUED', worker_id = NULL, retry_count = %(retry_count)s, spawn_index = 0,
     priority = %(priority)s, seq = nextval('claim_seq'), enqueued_at = %(now)s,
     ready_at = %(ready_at)s, deadline = %(ready_at)s + schedule_timeout,
-    in_backoff = %(backoff)s, {RELEASE}
+    in_backoff = %(backoff)s, {RELEASE}, {_FAILED_ATTEMPT}
 WHERE id = %(id)s
 """
 
@@ -175,25 +172,22 @@ def fail(
     conn = session.conn
     locking = conn.execute(_LOCK_RUN_OF_TASK, (task_run_id,))
     holding = conn.cursor().execute(
-        "SELECT name, retry_count, attempt_count FROM task_runs "
+        "SELECT name, retry_count FROM task_runs "
         "WHERE id = %s AND held_token = %s FOR NO KEY UPDATE",
         (task_run_id, token),
     )
     run, row = _locked(session, locking.fetchone()), holding.fetchone()
     if run is None or row is None:
         return Outcome(accepted=False)
-    name, retry_count, attempt_count = row
-    conn.execute(
-        "UPDATE attempts SET finished_at = %s, error = %s, outcome = 'FAILED' "
-        "WHERE task_run_id = %s AND n = %s",
-        (now, str(error), task_run_id, attempt_count),
-    )
+    name, retry_count = row
     decision = decide(run.spec.tasks[name], retry_count, non_retryable, now)
     if not decision.retry:
         conn.execute(
-            f"UPDATE task_runs SET status = 'FAILED', error = %s::jsonb, {RELEASE} WHERE id = %s",
-            (dumps(error_to_json(error)), task_run_id),
-        )
+            f"UPDATE task_runs SET status = 'FAILED', error = %(json)s::jsonb, {RELEASE}, "
+            f"{_FAILED_ATTEMPT} WHERE id = %(id)s",
+            {"json": dumps(error_to_json(error)), "id": task_run_id, "now": now,
+             "error": str(error)},
+        )  # fmt: skip
         outcome = advance_run(session, run, (name, RunStatus.FAILED), now)
         return places.settled(session, outcome, now)
     backoff = decision.ready_at > now
@@ -206,6 +200,7 @@ def fail(
             "now": now,
             "ready_at": decision.ready_at,
             "backoff": backoff,
+            "error": str(error),
         },
     )
     session.changed = True  # queued now, or a new instant for other workers' timers
@@ -216,14 +211,9 @@ _CANCEL = f"""
 UPDATE task_runs
 SET status = 'CANCELLED', token = token + 1, in_backoff = false, {RELEASE},
     error = jsonb_build_object('exc', %(reason)s::text, 'exc_type', 'CancelledError',
-                               'trace', '', 'task_run_external_id', id)
+                               'trace', '', 'task_run_external_id', id),
+    {end_attempt("CANCELLED", "%(now)s")}
 WHERE id = ANY(%(ids)s)
-"""
-_CANCEL_ATTEMPTS = """
-UPDATE attempts a SET finished_at = %(now)s, outcome = 'CANCELLED'
-FROM task_runs t
-WHERE t.id = ANY(%(ids)s) AND a.task_run_id = t.id AND a.n = t.attempt_count
-  AND a.finished_at IS NULL
 """
 
 
@@ -241,9 +231,8 @@ def cancel_tasks(
         return Outcome(True)
     conn = session.conn
     ids = [task_id for task_id, _ in targets]
-    conn.execute(_CANCEL, {"reason": reason, "ids": ids})
+    conn.execute(_CANCEL, {"reason": reason, "ids": ids, "now": now})
     sql_waits.close_for(conditions.PgDb(conn), ids)
-    conn.execute(_CANCEL_ATTEMPTS, {"now": now, "ids": ids})
     created: list[tuple[str, RunStatus]] = []
     finished: RunStatus | None = None
     for _, name in targets:

@@ -25,6 +25,27 @@ RELEASE = (
 )
 
 
+#: an attempt's columns in the attempts table, and the same attempt as a task run's row
+#: holds its last one (migration 0009: earlier attempts are rows of their own)
+ATTEMPT_COLUMNS = "number, worker_id, queued_at, started_at, finished_at, outcome, error"
+LAST_ATTEMPT = (
+    "att_number, att_worker_id, att_queued_at, att_started_at, att_finished_at, att_outcome, "
+    "att_error"
+)
+
+
+def end_attempt(outcome: str, now: str, error: str = "NULL") -> str:
+    """SET clause ending the attempt a task run's row holds, if it holds one still running
+    (a queued task run being cancelled has none running: its last attempt stays as it
+    ended). ``now`` and ``error`` are SQL: a placeholder, a column, a literal."""
+    running = "att_outcome = 'RUNNING'"
+    return (
+        f"att_finished_at = CASE WHEN {running} THEN {now} ELSE att_finished_at END, "
+        f"att_error = CASE WHEN {running} THEN {error} ELSE att_error END, "
+        f"att_outcome = CASE WHEN {running} THEN '{outcome}' ELSE att_outcome END"
+    )
+
+
 #: Array parameters are passed in binary (``%b``): psycopg escapes every element of a text
 #: array with a regular expression, which made dumping the ~20 arrays of a 10,000-run
 #: ``create_runs`` cost ~0.6 s; in binary it is about a quarter of that.

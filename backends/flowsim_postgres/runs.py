@@ -11,7 +11,15 @@ from flowsim.rules import RunStatus
 from flowsim.store.protocol import AttemptView, Finished, RunRequest, RunView, TaskView
 from flowsim.store.records import JSON, WorkflowSpec
 from flowsim.store.views import attempt_view, in_order, new_run_view, run_view, task_view
-from flowsim_postgres.rows import Conn, Session, dumps, new_ids, run_status
+from flowsim_postgres.rows import (
+    ATTEMPT_COLUMNS,
+    LAST_ATTEMPT,
+    Conn,
+    Session,
+    dumps,
+    new_ids,
+    run_status,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -374,6 +382,18 @@ def _arrive_runs(
     return touched
 
 
+#: a task run's attempts in order: the earlier ones from the attempts table, then the last
+#: one, which its own row holds (migration 0009)
+_ATTEMPTS = f"""
+SELECT a.task_run_id, a.{ATTEMPT_COLUMNS.replace(", ", ", a.")}, a.n FROM attempts a
+JOIN task_runs t ON t.id = a.task_run_id WHERE t.run_id = ANY(%b::text[])
+UNION ALL
+SELECT id, {LAST_ATTEMPT}, attempt_count FROM task_runs
+WHERE run_id = ANY(%b::text[]) AND attempt_count > 0
+ORDER BY 1, 9
+"""
+
+
 def fetch_runs(
     conn: Conn, run_ids: Sequence[str], with_attempts: bool = True
 ) -> dict[str, RunView]:
@@ -396,17 +416,11 @@ def fetch_runs(
     )
     attempt_cursor = None
     if with_attempts:
-        attempt_cursor = conn.cursor().execute(
-            "SELECT a.task_run_id, a.number, a.worker_id, a.queued_at, a.started_at, "
-            "a.finished_at, a.outcome, a.error FROM attempts a "
-            "JOIN task_runs t ON t.id = a.task_run_id WHERE t.run_id = ANY(%b::text[]) "
-            "ORDER BY a.task_run_id, a.n",
-            (wanted,),
-        )
+        attempt_cursor = conn.cursor().execute(_ATTEMPTS, (wanted, wanted))
     run_rows, task_rows = run_cursor.fetchall(), task_cursor.fetchall()
     attempts: dict[str, list[AttemptView]] = {}
     for row in attempt_cursor.fetchall() if attempt_cursor is not None else ():
-        attempts.setdefault(row[0], []).append(attempt_view(row[1:]))
+        attempts.setdefault(row[0], []).append(attempt_view(row[1:8]))
     tasks: dict[str, dict[str, TaskView]] = {}
     started: set[str] = set()
     for row in task_rows:

@@ -16,7 +16,7 @@ from flowsim.store.protocol import Outcome
 from flowsim_postgres import conditions, places, rate_limits
 from flowsim_postgres.durable import release_parked
 from flowsim_postgres.outcomes import LockedRun, cancel_tasks, lock_run
-from flowsim_postgres.rows import RELEASE, Conn, Session
+from flowsim_postgres.rows import RELEASE, Conn, Session, end_attempt
 
 _RELEASE_RETRIES = """
 UPDATE task_runs SET in_backoff = false
@@ -32,25 +32,22 @@ def release_due_retries(conn: Conn, now: float) -> psycopg.Cursor[TupleRow]:
     return conn.cursor().execute(_RELEASE_RETRIES, (now,))
 
 
+#: ``t.worker_id``: the SET clause reads the row as it was, before worker_id is cleared
+_LOST_ATTEMPT = end_attempt(
+    "LOST", "%(now)s", "'worker ' || t.worker_id || ' stopped heartbeating; lease expired'"
+)
 _REQUEUE_LOST = f"""
 WITH lost AS (
-    SELECT id, worker_id, attempt_count, i FROM (
-        SELECT id, worker_id, attempt_count,
-               row_number() OVER (ORDER BY lease_expires_at, lease_batch, lease_pos) AS i
+    SELECT id, i FROM (
+        SELECT id, row_number() OVER (ORDER BY lease_expires_at, lease_batch, lease_pos) AS i
         FROM task_runs WHERE id = ANY(%(ids)s)
     ) ordered ORDER BY i
 ),
-fresh AS (SELECT id, nextval('claim_seq') AS seq FROM lost ORDER BY i),
-a AS (
-    UPDATE attempts a
-    SET finished_at = %(now)s, outcome = 'LOST',
-        error = 'worker ' || lost.worker_id || ' stopped heartbeating; lease expired'
-    FROM lost WHERE a.task_run_id = lost.id AND a.n = lost.attempt_count
-)
+fresh AS (SELECT id, nextval('claim_seq') AS seq FROM lost ORDER BY i)
 UPDATE task_runs t
 SET status = 'QUEUED', worker_id = NULL, spawn_index = 0, seq = fresh.seq,
     enqueued_at = %(now)s, ready_at = %(now)s, deadline = %(now)s + t.schedule_timeout,
-    {RELEASE}
+    {RELEASE}, {_LOST_ATTEMPT}
 FROM fresh WHERE t.id = fresh.id
 """
 

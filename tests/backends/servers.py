@@ -65,6 +65,14 @@ def admin(dsn: str, *statements: str) -> None:
             connection.execute(statement)
 
 
+def rows(dsn: str, query: str, *params: object) -> list[tuple[object, ...]]:
+    """The rows of ``query``, on a connection of its own, outside any store."""
+    import psycopg
+
+    with psycopg.connect(dsn, autocommit=True) as connection:
+        return connection.execute(query, params).fetchall()
+
+
 def with_query(dsn: str, **params: object) -> str:
     """``dsn`` with query parameters appended (``?`` or ``&`` as it needs)."""
     extra = "&".join(f"{key}={value}" for key, value in params.items())

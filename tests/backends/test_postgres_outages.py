@@ -31,7 +31,7 @@ from flowsim.store.records import TaskSpec, WorkflowSpec
 from tests.backends import servers
 from tests.backends.cluster import CommitCutter, PrivateCluster, free_port, private_cluster
 from tests.backends.processes import FLOWSIM, ROOT, Workers, fan_in, fan_out
-from tests.backends.servers import with_query
+from tests.backends.servers import rows, with_query
 
 servers.require_driver(module=True)  # skips the module (fails it under CI) without psycopg
 
@@ -44,11 +44,6 @@ def single(name: str) -> WorkflowSpec:
 
 
 PARENT, CHILD, TOP = single("cut-parent"), single("cut-child"), single("cut-top")
-
-
-def rows(dsn: str, query: str, *params: Any) -> list[tuple[Any, ...]]:
-    with psycopg.connect(dsn, autocommit=True) as conn:
-        return conn.execute(query, params).fetchall()
 
 
 # ---------------------------------------------------------------- a COMMIT cut off

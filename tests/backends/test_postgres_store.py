@@ -1017,3 +1017,48 @@ async def test_a_parent_and_its_children_run_end_to_end_on_postgres(
     assert hatchet.engine.display_url == mask_url(store_url)
     snap = watcher.snapshot(time.time())
     assert (snap.queued, snap.held) == ((), ())
+
+
+def test_attempts_stored_before_migration_9_read_the_same_after_it(
+    postgres_dsn: str, fresh_schema: str
+) -> None:
+    """Migration 0009 moves each task run's last attempt from the attempts table into the
+    task run's row. A store with a retried task run, a running one and a queued one is put
+    back in the shape of version 8 (every attempt a row, no att_ columns); after migrating
+    again it reads the same, and its running attempt then ends in the row."""
+    url = with_query(postgres_dsn, schema=fresh_schema)
+    store = open_store(url)
+    store.register_worker(W1, 0.0, 60.0)
+    retried, running, queued = store.create_runs(
+        [new_run(single("retrying", retries=1)), new_run(single()), new_run(single("other"))],
+        0.0,
+    )
+    (first,) = claim_all(store, 1.0, ["retrying"])
+    store.fail(first.task_run_id, first.token, boom(first), False, 2.0)
+    (second,) = claim_all(store, 3.0, ["retrying"])
+    store.complete(second.task_run_id, second.token, {"ok": True}, 4.0)
+    (held,) = claim_all(store, 5.0, ["single"])
+    ids = [retried.id, running.id, queued.id]
+    before = store.get_runs(ids)
+    store.close()
+    assert [len(t.attempts) for v in before for t in v.tasks.values()] == [2, 1, 0]
+    columns = "number, worker_id, queued_at, started_at, finished_at, outcome, error"
+    att = ", ".join(f"att_{c}" for c in columns.split(", "))
+    admin(
+        postgres_dsn,
+        f"SET search_path TO {fresh_schema}",
+        f"INSERT INTO attempts (task_run_id, n, {columns}) "
+        f"SELECT id, attempt_count, {att} FROM task_runs WHERE attempt_count > 0",
+        f"ALTER TABLE task_runs {', '.join(f'DROP COLUMN {c}' for c in att.split(', '))}",
+        "DELETE FROM flowsim_schema WHERE version = 9",
+    )
+    again = open_store(url)
+    try:
+        assert again.get_runs(ids) == before
+        assert again.complete(held.task_run_id, held.token, {"done": 1}, 6.0).accepted
+        (attempt,) = again.get_runs([running.id])[0].tasks["a"].attempts
+        assert (attempt.started_at, attempt.finished_at, attempt.outcome) == (5.0, 6.0, "COMPLETED")
+        left = servers.rows(postgres_dsn, f"SELECT n, outcome FROM {fresh_schema}.attempts")
+        assert left == [(1, "FAILED")]  # the retried task run's first attempt only
+    finally:
+        again.close()
