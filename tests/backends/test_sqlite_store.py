@@ -12,6 +12,7 @@ the SQLite store's.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import math
 import multiprocessing
@@ -895,3 +896,22 @@ async def test_a_parent_and_its_children_run_end_to_end_on_sqlite(db_path: Path)
     snap = watcher.snapshot(time.time())
     assert (snap.queued, snap.held) == ((), ())
     watcher.close()
+
+
+def test_a_snapshot_reads_the_active_task_runs_not_every_one_ever_run(
+    store: SqliteStore, db_path: Path
+) -> None:
+    """The deadlock snapshot's queries read the held and the queued task runs through
+    their partial indexes, never by scanning the table (which holds every task run the
+    file ever ran), and still find each kind of queued task run."""
+    from flowsim_sqlite import workers
+
+    store.create_runs([run_request(single_spec())] * 3, 0.0)
+    claim_all(store, ["single"], 1.0, free=1)
+    snap = store.snapshot(2.0, [])
+    assert (len(snap.held), len(snap.queued)) == (1, 2)
+    with contextlib.closing(sqlite3.connect(db_path)) as conn:
+        for query in (workers.HELD_ROWS, workers.QUEUED_ROWS):
+            plan = [row[3] for row in conn.execute(f"EXPLAIN QUERY PLAN {query}")]
+            assert [step for step in plan if step.startswith("SCAN t")] != [], plan
+            assert all("USING" in step for step in plan if step.startswith("SCAN t")), plan
