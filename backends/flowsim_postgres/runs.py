@@ -448,12 +448,21 @@ SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint,
 """
 
 
+_CURSOR = "SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint"
+
+
 def finished_since(conn: Conn, cursor: int | None) -> Finished:
     """Runs ended by a transaction at or after ``cursor``, and the next cursor: the oldest
     transaction id this statement's snapshot saw still in flight. Every run ended by an
     older transaction is visible to the statement; one ended by a newer one is found by
-    the next call, which starts there (so a run may be reported twice, never missed)."""
-    row = conn.execute(_FINISHED_SINCE, (str(cursor if cursor is not None else 0),)).fetchone()
-    assert row is not None  # a SELECT without FROM returns one row
+    the next call, which starts there (so a run may be reported twice, never missed).
+    Without a cursor only the cursor is read: listing every run that ever ended, to drop
+    the list, took 69 ms in a store of 200,000 ended runs, at every waiter's start."""
+    if cursor is None:
+        row = conn.execute(_CURSOR).fetchone()
+        assert row is not None  # a SELECT without FROM returns one row
+        return Finished((), int(row[0]))
+    row = conn.execute(_FINISHED_SINCE, (str(cursor),)).fetchone()
+    assert row is not None
     xmin, ids = row
-    return Finished(() if cursor is None else tuple(ids), int(xmin))
+    return Finished(tuple(ids), int(xmin))
