@@ -244,7 +244,9 @@ def cancel_tasks(
     return _write(session, run, created, finished, now)
 
 
-_FAMILY = """
+#: a run and every run it spawned, at any depth, in creation order; each level reads the
+#: index on parent_run_id (migration 0010)
+FAMILY = """
 WITH RECURSIVE family(id) AS (
     SELECT id FROM runs WHERE id = %s
     UNION SELECT runs.id FROM runs JOIN family ON runs.parent_run_id = family.id
@@ -257,7 +259,7 @@ def cancel_run(session: Session, run_id: str, reason: str, now: float) -> Outcom
     """Cancel the run and every run spawned below it, oldest first. Run rows are locked in
     creation order, the order any other cancel locks them in, so two cancels cannot
     deadlock."""
-    family = [row[0] for row in session.conn.execute(_FAMILY, (run_id,))]
+    family = [row[0] for row in session.conn.execute(FAMILY, (run_id,))]
     if not family:
         raise run_not_found(run_id)
     finished: list[str] = []

@@ -898,13 +898,14 @@ async def test_a_parent_and_its_children_run_end_to_end_on_sqlite(db_path: Path)
     watcher.close()
 
 
-def test_a_snapshot_reads_the_active_task_runs_not_every_one_ever_run(
+def test_snapshots_and_cancels_read_the_work_at_hand_not_every_run_ever_run(
     store: SqliteStore, db_path: Path
 ) -> None:
     """The deadlock snapshot's queries read the held and the queued task runs through
-    their partial indexes, never by scanning the table (which holds every task run the
-    file ever ran), and still find each kind of queued task run."""
-    from flowsim_sqlite import workers
+    their partial indexes, and a cancel finds a run's children through the spawn key's
+    index, never by scanning a table (which holds every run the file ever ran); the
+    snapshot still finds each kind of task run."""
+    from flowsim_sqlite import outcomes, workers
 
     store.create_runs([run_request(single_spec())] * 3, 0.0)
     claim_all(store, ["single"], 1.0, free=1)
@@ -915,3 +916,9 @@ def test_a_snapshot_reads_the_active_task_runs_not_every_one_ever_run(
             plan = [row[3] for row in conn.execute(f"EXPLAIN QUERY PLAN {query}")]
             assert [step for step in plan if step.startswith("SCAN t")] != [], plan
             assert all("USING" in step for step in plan if step.startswith("SCAN t")), plan
+        family = conn.execute(f"EXPLAIN QUERY PLAN {outcomes.FAMILY_TASKS}", ("x",))
+        plan = [row[3] for row in family]
+        # an AUTOMATIC index is built for the query by reading the whole table
+        tables = ("SCAN c", "SCAN p", "SCAN r", "SCAN t")
+        assert not any(step.startswith(tables) and "USING" not in step for step in plan), plan
+        assert not any("AUTOMATIC" in step for step in plan), plan
