@@ -111,11 +111,9 @@ class Session:
 @dataclass(slots=True)
 class SpecCache:
     """Workflow specs by content digest. A digest names one spec forever, so a spec read
-    once is never read again, and one stored once is not offered again (unless the schema
-    is emptied under us: the store then forgets ``stored`` and retries)."""
+    once is never read again."""
 
     by_digest: dict[str, WorkflowSpec] = field(default_factory=dict)
-    stored: set[str] = field(default_factory=set)
     _digests: dict[int, tuple[WorkflowSpec, str, str]] = field(default_factory=dict)
 
     def digest(self, spec: WorkflowSpec) -> tuple[str, str]:

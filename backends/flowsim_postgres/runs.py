@@ -154,21 +154,22 @@ def _reserve_spawn_indexes(
 
 
 def _store_specs(session: Session, specs: Sequence[WorkflowSpec]) -> list[str]:
+    """The specs' digests, each spec written (once per batch, if not there yet) in the
+    transaction that writes the runs of it: no foreign key checks a run's spec (migration
+    0011), this statement is what keeps it there, even in a schema emptied under us."""
     digests: list[str] = []
-    new: dict[str, tuple[str, str]] = {}
+    batch: dict[str, tuple[str, str]] = {}
     for spec in specs:
         digest, text = session.specs.digest(spec)
         digests.append(digest)
-        if digest not in session.specs.stored:
-            new[digest] = (spec.name, text)
-    if new:
+        batch[digest] = (spec.name, text)
+    if batch:
         session.conn.execute(
             "INSERT INTO workflow_specs (digest, name, spec) "
             "SELECT * FROM unnest(%s::text[], %s::text[], %s::text[]::jsonb[]) "
             "ON CONFLICT (digest) DO NOTHING",
-            (list(new), [n for n, _ in new.values()], [t for _, t in new.values()]),
+            (list(batch), [n for n, _ in batch.values()], [t for _, t in batch.values()]),
         )
-        session.specs.stored.update(new)
     return digests
 
 

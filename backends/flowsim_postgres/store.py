@@ -19,7 +19,6 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import psycopg
-from psycopg import errors as pg_errors
 from psycopg import sql
 from psycopg.types.json import set_json_loads
 from psycopg_pool import ConnectionPool, PoolTimeout
@@ -186,11 +185,6 @@ class PostgresStore:
                     if self._committed(where, commit.xid, commit.pid, outage, failure):
                         return computed[0]
                 outage.lost(action, failure)
-                continue
-            forgotten = isinstance(failure, pg_errors.ForeignKeyViolation) and self._specs.stored
-            if forgotten and attempt < ATTEMPTS:
-                # a spec we stored earlier is gone (the schema was emptied): store it again
-                self._specs.stored.clear()
                 continue
             if attempt >= ATTEMPTS or not errors.is_retryable(failure):
                 raise errors.failed(self.display_url, action, failure) from failure
