@@ -25,13 +25,13 @@ RELEASE = (
 )
 
 
-#: an attempt's columns in the attempts table, and the same attempt as a task run's row
-#: holds its last one (migration 0009: earlier attempts are rows of their own)
-ATTEMPT_COLUMNS = "number, worker_id, queued_at, started_at, finished_at, outcome, error"
-LAST_ATTEMPT = (
-    "att_number, att_worker_id, att_queued_at, att_started_at, att_finished_at, att_outcome, "
-    "att_error"
-)
+#: an attempt's fields, in ``views.attempt_view``'s order: columns of the attempts table,
+#: and (prefixed ``att_``) of a task run's row, which holds its last attempt (migration
+#: 0009: earlier attempts are rows of their own)
+ATTEMPT_FIELDS = ("number", "worker_id", "queued_at", "started_at", "finished_at", "outcome",
+                  "error")  # fmt: skip
+ATTEMPT_COLUMNS = ", ".join(ATTEMPT_FIELDS)
+LAST_ATTEMPT = ", ".join(f"att_{name}" for name in ATTEMPT_FIELDS)
 
 
 def end_attempt(outcome: str, now: str, error: str = "NULL") -> str:

@@ -12,7 +12,7 @@ from flowsim.store.protocol import AttemptView, Finished, RunRequest, RunView, T
 from flowsim.store.records import JSON, WorkflowSpec
 from flowsim.store.views import attempt_view, in_order, new_run_view, run_view, task_view
 from flowsim_postgres.rows import (
-    ATTEMPT_COLUMNS,
+    ATTEMPT_FIELDS,
     LAST_ATTEMPT,
     Conn,
     Session,
@@ -386,7 +386,7 @@ def _arrive_runs(
 #: a task run's attempts in order: the earlier ones from the attempts table, then the last
 #: one, which its own row holds (migration 0009)
 _ATTEMPTS = f"""
-SELECT a.task_run_id, a.{ATTEMPT_COLUMNS.replace(", ", ", a.")}, a.n FROM attempts a
+SELECT a.task_run_id, {", ".join(f"a.{name}" for name in ATTEMPT_FIELDS)}, a.n FROM attempts a
 JOIN task_runs t ON t.id = a.task_run_id WHERE t.run_id = ANY(%b::text[])
 UNION ALL
 SELECT id, {LAST_ATTEMPT}, attempt_count FROM task_runs

@@ -1029,7 +1029,7 @@ def test_attempts_stored_before_migration_9_read_the_same_after_it(
     back in the shape of version 8 (every attempt a row, no att_ columns); after migration
     9 runs again it reads the same, and its running attempt then ends in the row."""
     import psycopg
-    from flowsim_postgres import migrate
+    from flowsim_postgres import migrate, rows
 
     url = with_query(postgres_dsn, schema=fresh_schema)
     store = open_store(url)
@@ -1047,14 +1047,13 @@ def test_attempts_stored_before_migration_9_read_the_same_after_it(
     before = store.get_runs(ids)
     store.close()
     assert [len(t.attempts) for v in before for t in v.tasks.values()] == [2, 1, 0]
-    columns = "number, worker_id, queued_at, started_at, finished_at, outcome, error"
-    att = ", ".join(f"att_{c}" for c in columns.split(", "))
     admin(
         postgres_dsn,
         f"SET search_path TO {fresh_schema}",
-        f"INSERT INTO attempts (task_run_id, n, {columns}) "
-        f"SELECT id, attempt_count, {att} FROM task_runs WHERE attempt_count > 0",
-        f"ALTER TABLE task_runs {', '.join(f'DROP COLUMN {c}' for c in att.split(', '))}",
+        f"INSERT INTO attempts (task_run_id, n, {rows.ATTEMPT_COLUMNS}) "
+        f"SELECT id, attempt_count, {rows.LAST_ATTEMPT} FROM task_runs WHERE attempt_count > 0",
+        "ALTER TABLE task_runs "
+        + ", ".join(f"DROP COLUMN att_{name}" for name in rows.ATTEMPT_FIELDS),
     )
     (nine,) = [m for m in migrate.migrations() if m.version == 9]
     with psycopg.connect(postgres_dsn, autocommit=True) as conn:
