@@ -1070,6 +1070,52 @@ def test_attempts_stored_before_migration_9_read_the_same_after_it(
         again.close()
 
 
+_TEXT_COLUMNS = """
+SELECT c.relname, a.attname, format_type(a.atttypid, NULL), a.attcollation::regcollation::text
+FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid
+WHERE c.relnamespace = %s::regnamespace AND c.relkind = 'r' AND a.attnum > 0
+  AND NOT a.attisdropped AND a.atttypid IN ('text'::regtype, 'text[]'::regtype)
+ORDER BY 1, 2
+"""
+
+
+def test_every_text_column_compares_bytewise_also_after_an_upgrade(
+    postgres_dsn: str, fresh_schema: str
+) -> None:
+    """Migration 0012 gives every text column COLLATE "C" (B-tree comparisons by memcmp,
+    not strcoll; a later migration's column without it would fail here). A store written
+    at version 11, under the database's default collation, reads the same after it."""
+    import psycopg
+    from flowsim_postgres import migrate
+
+    url = with_query(postgres_dsn, schema=fresh_schema)
+    store = open_store(url)
+    columns = servers.rows(postgres_dsn, _TEXT_COLUMNS, fresh_schema)
+    assert len(columns) > 40 and {collation for *_, collation in columns} == {'"C"'}
+    created = store.create_runs([new_run(single()), new_run(single("other"))], 0.0)
+    ids = [run.id for run in created]
+    before = store.get_runs(ids)
+    store.close()
+    admin(
+        postgres_dsn,
+        *[
+            f'ALTER TABLE {fresh_schema}.{table} ALTER COLUMN {column} TYPE {type_} COLLATE "default"'
+            for table, column, type_, _ in columns
+        ],
+    )
+    reverted = servers.rows(postgres_dsn, _TEXT_COLUMNS, fresh_schema)
+    assert {collation for *_, collation in reverted} == {'"default"'}
+    (twelve,) = [m for m in migrate.migrations() if m.version == 12]
+    with psycopg.connect(postgres_dsn, autocommit=True) as conn:
+        conn.execute(twelve.statement(fresh_schema))
+    assert servers.rows(postgres_dsn, _TEXT_COLUMNS, fresh_schema) == columns
+    again = open_store(url)
+    try:
+        assert again.get_runs(ids) == before
+    finally:
+        again.close()
+
+
 def test_snapshots_and_cancels_read_the_work_at_hand_not_every_run_ever_run(
     postgres_dsn: str, fresh_schema: str
 ) -> None:
