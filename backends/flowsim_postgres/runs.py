@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 from flowsim import concurrency, rules
 from flowsim.errors import RunNotFoundError, StaleAttemptError
+from flowsim.quick_init import quick_init
 from flowsim.rules import RunStatus
 from flowsim.store.protocol import AttemptView, Finished, RunRequest, RunView, TaskView
 from flowsim.store.records import JSON, WorkflowSpec
@@ -22,6 +23,7 @@ from flowsim_postgres.rows import (
 )
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class NewTask:
     id: str

@@ -85,12 +85,14 @@ from typing import Protocol, runtime_checkable
 
 from flowsim.errors import TaskRunError
 from flowsim.placement import LabelValue
+from flowsim.quick_init import quick_init
 from flowsim.rules import RunStatus, SlotPool
 from flowsim.store.conditions import ConditionSpec
 from flowsim.store.durable_log import DurableLogStore, EvictingStore
 from flowsim.store.records import JSON, WorkflowSpec
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class RunRequest:
     """One run to create: validated JSON input plus trigger options."""
@@ -108,6 +110,7 @@ class RunRequest:
     sticky_worker: str | None = None
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class AttemptView:
     number: int
@@ -120,6 +123,7 @@ class AttemptView:
     error: str | None
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class TaskView:
     id: str
@@ -132,6 +136,7 @@ class TaskView:
     attempts: tuple[AttemptView, ...] = ()
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class RunView:
     """A workflow run as stored, with its task runs by name (those created so far)."""
@@ -161,6 +166,7 @@ class RunView:
         return {name: task.status for name, task in self.tasks.items()}
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class Claim:
     """A task run a worker now holds: everything needed to execute it."""
@@ -182,6 +188,7 @@ class Claim:
     lease_expires_at: float
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class Outcome:
     """What a call changed: whether a fenced write applied, which runs reached a terminal
@@ -192,6 +199,7 @@ class Outcome:
     queued: int = 0
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class Completion:
     """One finished attempt to record with ``complete_many``: what ``complete`` takes."""
