@@ -1099,7 +1099,8 @@ def test_every_text_column_compares_bytewise_also_after_an_upgrade(
     admin(
         postgres_dsn,
         *[
-            f'ALTER TABLE {fresh_schema}.{table} ALTER COLUMN {column} TYPE {type_} COLLATE "default"'
+            f"ALTER TABLE {fresh_schema}.{table} ALTER COLUMN {column} "
+            f'TYPE {type_} COLLATE "default"'
             for table, column, type_, _ in columns
         ],
     )
