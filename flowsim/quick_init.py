@@ -30,14 +30,14 @@ def quick_init(cls: type[T]) -> type[T]:
     if hasattr(cls, "__post_init__"):
         raise TypeError(f"quick_init: {cls.__qualname__} has a __post_init__")
     fields = dataclasses.fields(cls)  # type: ignore[arg-type]
-    generated = list(inspect.signature(cls.__init__).parameters)[1:]
+    original = cls.__init__
+    parameters = inspect.signature(original).parameters
+    generated = list(parameters)[1:]
     if generated != [f.name for f in fields] or any(f.kw_only for f in fields):
         raise TypeError(
             f"quick_init: {cls.__qualname__}.__init__ takes {generated}, not its fields "
             "positionally (InitVar, init=False or keyword-only fields)"
         )
-    original = cls.__init__
-    defaults = inspect.signature(original).parameters
     namespace: dict[str, Any] = {}
     body: list[str] = []
     for field in fields:
@@ -48,7 +48,7 @@ def quick_init(cls: type[T]) -> type[T]:
             # the generated __init__'s default for such a field is a marker: call the
             # factory when the caller left it there
             namespace[f"_factory_{name}"] = field.default_factory
-            namespace[f"_unset_{name}"] = defaults[name].default
+            namespace[f"_unset_{name}"] = parameters[name].default
             value = f"_factory_{name}() if {name} is _unset_{name} else {name}"
         body.append(f"    _set_{name}(self, {value})\n")
     names = ", ".join(field.name for field in fields)
