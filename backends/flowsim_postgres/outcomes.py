@@ -7,7 +7,6 @@ transactions cannot deadlock with them.
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -22,7 +21,7 @@ from flowsim.store.protocol import Outcome
 from flowsim.store.records import JSON, WorkflowSpec, error_to_json
 from flowsim.store.views import run_not_found
 from flowsim_postgres import conditions, places
-from flowsim_postgres.rows import RELEASE, Session, dumps, dumps_or_null, end_attempt
+from flowsim_postgres.rows import RELEASE, Session, dumps, dumps_or_null, end_attempt, new_ids
 from flowsim_postgres.runs import NewTask, insert_tasks
 
 _RUN = "SELECT id, spec_digest, terminal_status, priority FROM runs "
@@ -84,8 +83,8 @@ def _write(
 ) -> Outcome:
     conn = session.conn
     tasks = [
-        NewTask(str(uuid.uuid4()), run.id, run.spec, name, status, run.priority)
-        for name, status in created
+        NewTask(task_id, run.id, run.spec, name, status, run.priority)
+        for task_id, (name, status) in zip(new_ids(len(created)), created, strict=True)
     ]
     insert_tasks(conn, tasks, now)
     held = {name for name, _ in step.held} if step is not None else set()

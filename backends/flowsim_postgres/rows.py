@@ -5,8 +5,10 @@ run's derived status, and the cache of workflow specs a store has stored or read
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 import os
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -78,17 +80,31 @@ def loads_jsonb(data: str | bytes) -> JSON:
     return value
 
 
+#: per process: ids taken one after another sort in that order (see ``new_ids``)
+_ID_COUNTER = itertools.count(int.from_bytes(os.urandom(5), "big"))
+_BITS_42 = (1 << 42) - 1
+
+
 def new_ids(count: int) -> list[str]:
-    """``count`` random (version 4) UUIDs as text, as ``str(uuid.uuid4())`` makes them, at
-    a quarter of its cost: 20,000 of them took ~80 ms of a 10,000-child ``create_runs``."""
-    raw = bytearray(os.urandom(16 * count))
-    raw[6::16] = bytes(byte & 0x0F | 0x40 for byte in raw[6::16])  # version 4
-    raw[8::16] = bytes(byte & 0x3F | 0x80 for byte in raw[8::16])  # RFC 4122 variant
-    h = raw.hex()
-    return [
-        f"{h[i:i + 8]}-{h[i + 8:i + 12]}-{h[i + 12:i + 16]}-{h[i + 16:i + 20]}-{h[i + 20:i + 32]}"
-        for i in range(0, 32 * count, 32)
-    ]
+    """``count`` time-ordered (version 7) UUIDs as text: the creation time in milliseconds,
+    then a counter of this process (from a random start), then 32 random bits. Ids made
+    later sort later, so the rows a fan-out inserts append to the right edge of the id
+    indexes (runs, task runs, a task run's run) instead of each landing on a random page,
+    as version 4 ids did, and a batch's claims and completions find their rows on a few
+    adjacent pages. Unique across processes by the counter and the random bits (two ids
+    alike need the same millisecond, counter value and 32 random bits)."""
+    millis = time.time_ns() // 1_000_000
+    stamp = f"{millis & 0xFFFF_FFFF_FFFF:012x}"
+    head = f"{stamp[:8]}-{stamp[8:]}-7"
+    random_hex = os.urandom(4 * count).hex()
+    ids = []
+    for index in range(count):
+        n = next(_ID_COUNTER) & _BITS_42
+        ids.append(
+            f"{head}{n >> 30:03x}-{0x8000 | (n >> 16) & 0x3FFF:04x}-{n & 0xFFFF:04x}"
+            f"{random_hex[8 * index : 8 * index + 8]}"
+        )
+    return ids
 
 
 def dumps_or_null(value: JSON) -> str | None:

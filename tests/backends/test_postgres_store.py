@@ -194,6 +194,25 @@ def test_a_retried_parent_re_attaches_to_the_children_it_spawned(any_store: RunS
     assert same.id == child.id and same.child_index == 0
 
 
+def test_ids_are_uuid7_and_sort_in_the_order_runs_and_task_runs_were_made(store: Any) -> None:
+    """What keeps a fan-out's inserts at the right edge of the id indexes: a later run or
+    task run, by a later call or later in one, has a larger id (a DAG's next task too)."""
+    first = store.create_runs([new_run(single()) for _ in range(300)], now=0.0)  # COPY
+    second = store.create_runs([new_run(single("other")) for _ in range(3)], now=1.0)
+    (dag,) = store.create_runs([new_run(DIAMOND)], now=2.0)
+    ids: list[str] = []
+    for view in first + second:
+        ids += [view.id, *(task.id for task in view.tasks.values())]
+    assert all(uuid.UUID(i).version == 7 for i in ids)
+    assert ids == sorted(ids) and len(set(ids)) == len(ids)
+    (claim,) = claim_all(store, 3.0, workflows=["diamond"])
+    store.complete(claim.task_run_id, claim.token, {}, now=4.0)
+    (view,) = store.get_runs([dag.id])
+    later = [view.tasks["b"].id, view.tasks["c"].id]
+    assert all(uuid.UUID(i).version == 7 for i in later)
+    assert min(later) > max([*ids, dag.id, claim.task_run_id])
+
+
 def test_unknown_ids_are_named(any_store: RunStore) -> None:
     with pytest.raises(RunNotFoundError, match="nope"):
         any_store.get_runs(["nope"])
