@@ -4,12 +4,20 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from flowsim import concurrency, rules
 from flowsim.errors import RunNotFoundError, StaleAttemptError
 from flowsim.quick_init import quick_init
 from flowsim.rules import RunStatus
-from flowsim.store.protocol import AttemptView, Finished, RunRequest, RunView, TaskView
+from flowsim.store.protocol import (
+    AttemptView,
+    Finished,
+    RunProgress,
+    RunRequest,
+    RunView,
+    TaskView,
+)
 from flowsim.store.records import JSON, WorkflowSpec
 from flowsim.store.views import attempt_view, in_order, new_run_view, run_view, task_view
 from flowsim_postgres.rows import (
@@ -397,6 +405,12 @@ ORDER BY 1, 9
 """
 
 
+_TASKS = (
+    "SELECT id, name, status, retry_count, output, error, worker_id, run_id, attempt_count "
+    "FROM task_runs WHERE run_id = ANY(%b::text[]) ORDER BY ord"
+)
+
+
 def fetch_runs(
     conn: Conn, run_ids: Sequence[str], with_attempts: bool = True
 ) -> dict[str, RunView]:
@@ -412,11 +426,7 @@ def fetch_runs(
         "FROM runs WHERE id = ANY(%b::text[])",
         (wanted,),
     )
-    task_cursor = conn.cursor().execute(
-        "SELECT id, name, status, retry_count, output, error, worker_id, run_id, attempt_count "
-        "FROM task_runs WHERE run_id = ANY(%b::text[]) ORDER BY ord",
-        (wanted,),
-    )
+    task_cursor = conn.cursor().execute(_TASKS, (wanted,))
     attempt_cursor = None
     if with_attempts:
         attempt_cursor = conn.cursor().execute(_ATTEMPTS, (wanted, wanted))
@@ -424,6 +434,39 @@ def fetch_runs(
     attempts: dict[str, list[AttemptView]] = {}
     for row in attempt_cursor.fetchall() if attempt_cursor is not None else ():
         attempts.setdefault(row[0], []).append(attempt_view(row[1:8]))
+    tasks, started = _tasks_by_run(task_rows, attempts)
+    return {
+        row[0]: run_view(row, run_status(row[2], row[0] in started), tasks.get(row[0], {}))
+        for row in run_rows
+    }
+
+
+def fetch_progress(conn: Conn, run_ids: Sequence[str]) -> dict[str, RunProgress]:
+    """``fetch_runs(conn, run_ids, with_attempts=False)`` without what never changes after
+    a run is created (``RunStore.get_progress``): no inputs or metadata to send and decode."""
+    wanted = list(dict.fromkeys(run_ids))
+    if not wanted:
+        return {}
+    run_cursor = conn.execute(
+        "SELECT id, terminal_status, finished_at FROM runs WHERE id = ANY(%b::text[])",
+        (wanted,),
+    )
+    task_cursor = conn.cursor().execute(_TASKS, (wanted,))
+    run_rows, task_rows = run_cursor.fetchall(), task_cursor.fetchall()
+    tasks, started = _tasks_by_run(task_rows, {})
+    return {
+        run_id: RunProgress(
+            run_id, run_status(terminal, run_id in started), finished_at, tasks.get(run_id, {})
+        )
+        for run_id, terminal, finished_at in run_rows
+    }
+
+
+def _tasks_by_run(
+    task_rows: list[Any], attempts: dict[str, list[AttemptView]]
+) -> tuple[dict[str, dict[str, TaskView]], set[str]]:
+    """``_TASKS`` rows as task views by run and name, and the runs with a task run that
+    has had an attempt (RUNNING, unless they ended)."""
     tasks: dict[str, dict[str, TaskView]] = {}
     started: set[str] = set()
     for row in task_rows:
@@ -431,10 +474,7 @@ def fetch_runs(
         run_tasks[row[1]] = task_view(row[:7], tuple(attempts.get(row[0], ())))
         if row[8]:
             started.add(row[7])
-    return {
-        row[0]: run_view(row, run_status(row[2], row[0] in started), tasks.get(row[0], {}))
-        for row in run_rows
-    }
+    return tasks, started
 
 
 def run_ids(conn: Conn) -> list[str]:
@@ -443,6 +483,10 @@ def run_ids(conn: Conn) -> list[str]:
 
 def get_runs(conn: Conn, run_ids: Sequence[str], attempts: bool = True) -> list[RunView]:
     return in_order(fetch_runs(conn, run_ids, attempts), run_ids)
+
+
+def get_progress(conn: Conn, run_ids: Sequence[str]) -> list[RunProgress]:
+    return in_order(fetch_progress(conn, run_ids), run_ids)
 
 
 _FINISHED_SINCE = """

@@ -34,6 +34,7 @@ from flowsim.store.protocol import (
     Completion,
     Finished,
     Outcome,
+    RunProgress,
     RunRequest,
     RunView,
     Snapshot,
@@ -314,6 +315,11 @@ class PostgresStore:
     def get_runs(self, run_ids: Sequence[str], *, attempts: bool = True) -> list[RunView]:
         return self._run(
             "get_runs", lambda s: runs.get_runs(s.conn, run_ids, attempts), read_only=True
+        )
+
+    def get_progress(self, run_ids: Sequence[str]) -> list[RunProgress]:
+        return self._run(
+            "get_progress", lambda s: runs.get_progress(s.conn, run_ids), read_only=True
         )
 
     def run_ids(self) -> list[str]:

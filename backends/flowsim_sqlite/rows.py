@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterable, Sequence
 from math import isfinite
 from typing import Any
 
-from flowsim.store.protocol import RunView, TaskView
+from flowsim.store.protocol import RunProgress, RunView, TaskView
 from flowsim.store.records import JSON, WorkflowSpec, spec_from_json, spec_to_json
 from flowsim.store.views import STATUS, attempt_view, require_runs, run_view, task_view
 
@@ -172,6 +172,11 @@ _RUNS = (
     "r.created_at, r.finished_at, r.parent_task_run_id, r.child_key, r.child_index "
     "FROM runs AS r WHERE r.id IN (SELECT value FROM json_each(?))"
 )
+#: what ``read_progress`` reads of a run (its task runs come from ``_TASKS``)
+_PROGRESS = (
+    f"SELECT r.id, {RUN_STATUS}, r.finished_at "
+    "FROM runs AS r WHERE r.id IN (SELECT value FROM json_each(?))"
+)
 _TASKS = (
     "SELECT id, name, status, retry_count, output, error, worker_id, run_id, attempts "
     "FROM task_runs WHERE run_id IN (SELECT value FROM json_each(?)) ORDER BY rowid"
@@ -227,8 +232,38 @@ def read_views(tx: Tx, run_ids: Sequence[str], with_attempts: bool = True) -> li
     ids = id_list(wanted)
     runs = tx.execute(_RUNS, (ids,)).fetchall()
     require_runs({row[0]: row for row in runs}, wanted)
-    # task_view's columns, run_id, attempts; the outputs (and the runs' inputs and
-    # metadata below) decoded together (load_all), each error alone (few have one)
+    tasks = _read_tasks(tx, ids, wanted, with_attempts)
+    # the runs' inputs and metadata decoded together (load_all), as the outputs are
+    inputs = load_all([row[3] for row in runs])
+    metadata = load_all([row[4] for row in runs])
+    views = {
+        row[0]: run_view((*row[:3], given, meta, *row[5:]), STATUS[row[2]], tasks[row[0]])
+        for row, given, meta in zip(runs, inputs, metadata, strict=True)
+    }
+    return [views[run_id] for run_id in run_ids]
+
+
+def read_progress(tx: Tx, run_ids: Sequence[str]) -> list[RunProgress]:
+    """``read_views(tx, run_ids, with_attempts=False)`` without what never changes after a
+    run is created (``RunStore.get_progress``)."""
+    wanted = list(dict.fromkeys(run_ids))
+    ids = id_list(wanted)
+    runs = {row[0]: row for row in tx.execute(_PROGRESS, (ids,))}
+    require_runs(runs, wanted)
+    tasks = _read_tasks(tx, ids, wanted, with_attempts=False)
+    progress = {
+        run_id: RunProgress(run_id, STATUS[status], finished_at, tasks[run_id])
+        for run_id, status, finished_at in runs.values()
+    }
+    return [progress[run_id] for run_id in run_ids]
+
+
+def _read_tasks(
+    tx: Tx, ids: str, wanted: Sequence[str], with_attempts: bool
+) -> dict[str, dict[str, TaskView]]:
+    """The task runs of the runs ``wanted`` (``ids``: their JSON list), by run and name."""
+    # task_view's columns, run_id, attempts; the outputs decoded together (load_all),
+    # each error alone (few have one)
     task_rows = tx.execute(_TASKS if with_attempts else _TASKS_WITHOUT_ATTEMPTS, (ids,)).fetchall()
     outputs = iter(load_all([row[4] for row in task_rows if row[4] is not None]))
     attempts = iter(load_all([row[8] for row in task_rows if row[8] != NO_ATTEMPTS]))
@@ -246,10 +281,4 @@ def read_views(tx: Tx, run_ids: Sequence[str], with_attempts: bool = True) -> li
             if attempt_text == NO_ATTEMPTS
             else tuple(attempt_view(attempt) for attempt in next(attempts)),
         )  # fmt: skip
-    inputs = load_all([row[3] for row in runs])
-    metadata = load_all([row[4] for row in runs])
-    views = {
-        row[0]: run_view((*row[:3], given, meta, *row[5:]), STATUS[row[2]], tasks[row[0]])
-        for row, given, meta in zip(runs, inputs, metadata, strict=True)
-    }
-    return [views[run_id] for run_id in run_ids]
+    return tasks

@@ -43,6 +43,7 @@ from flowsim.store.protocol import (
     Completion,
     Finished,
     Outcome,
+    RunProgress,
     RunRequest,
     RunView,
     Snapshot,
@@ -64,7 +65,15 @@ from flowsim_sqlite import (
 from flowsim_sqlite.busy import retry_busy
 from flowsim_sqlite.checkpoint import BACKSTOP_PAGES, Checkpointer
 from flowsim_sqlite.dag import outcome
-from flowsim_sqlite.rows import IdMaker, SpecCache, Tx, dumps, read_run_ids, read_views
+from flowsim_sqlite.rows import (
+    IdMaker,
+    SpecCache,
+    Tx,
+    dumps,
+    read_progress,
+    read_run_ids,
+    read_views,
+)
 from flowsim_sqlite.urls import parse_url
 
 P = ParamSpec("P")
@@ -254,6 +263,11 @@ class SqliteStore:
         if not run_ids:
             return []
         return self._read("get_runs", read_views, run_ids, attempts)
+
+    def get_progress(self, run_ids: Sequence[str]) -> list[RunProgress]:
+        if not run_ids:
+            return []
+        return self._read("get_progress", read_progress, run_ids)
 
     def run_ids(self) -> list[str]:
         return self._read("run_ids", read_run_ids)

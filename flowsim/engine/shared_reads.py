@@ -41,6 +41,7 @@ from dataclasses import dataclass
 from flowsim.engine.deadlock import Stall
 from flowsim.engine.snapshot_stall import find_stall_in_snapshot
 from flowsim.store.protocol import Outcome, RunStore, RunView
+from flowsim.store.views import with_progress
 
 #: with this many runs awaited or fewer, a re-read reads them directly (one round trip, as
 #: cheap as asking what ended, and a round trip fewer on a single run's latency path)...
@@ -208,9 +209,9 @@ class SharedReads:
                 for run_id in dict.fromkeys(found.run_ids)
                 if run_id in views and not views[run_id].status.is_terminal
             ]
-        if ended:
-            for view in self._read(ended):
-                views[view.id] = view
+        if ended:  # read before: only what a run changes is read again
+            for progress in self._store.get_progress(ended):
+                view = views[progress.id] = with_progress(views[progress.id], progress)
                 if view.status.is_terminal:
                     self._log.append(view.id)
                     self.ended_at = now

@@ -168,6 +168,18 @@ class RunView:
 
 @quick_init
 @dataclass(frozen=True, slots=True)
+class RunProgress:
+    """The part of a run that changes after it is created: its status, when it ended, and
+    its task runs (without attempts, as ``get_runs(..., attempts=False)`` shows them)."""
+
+    id: str
+    status: RunStatus
+    finished_at: float | None
+    tasks: dict[str, TaskView]
+
+
+@quick_init
+@dataclass(frozen=True, slots=True)
 class Claim:
     """A task run a worker now holds: everything needed to execute it."""
 
@@ -340,6 +352,14 @@ class RunStore(DurableLogStore, EvictingStore, Protocol):
         """The runs, in the order asked; ``RunNotFoundError`` names an unknown id. With
         ``attempts=False`` every task's ``attempts`` is ``()``: a waiter wants statuses and
         results, and the attempts were most of what a read of 10,000 ended children cost."""
+
+    def get_progress(self, run_ids: Sequence[str]) -> list[RunProgress]:
+        """What ``get_runs(run_ids, attempts=False)`` shows of each run that can change
+        (``RunProgress``), in the order asked; ``RunNotFoundError`` names an unknown id.
+        A waiter re-reads the runs it created or read before this way: their workflow,
+        input, metadata and the rest stay as they were, and reading them again was a
+        third of what re-reading 10,000 ended children cost (SQLite: 95 ms, 64 without;
+        Postgres: 260 ms, 125–190 without)."""
 
     def finished_since(self, cursor: int | None) -> Finished:
         """Runs that reached a terminal status after ``cursor`` (a value an earlier call

@@ -29,6 +29,7 @@ from flowsim.store.protocol import (
     HeldTask,
     Outcome,
     QueuedTask,
+    RunProgress,
     RunRequest,
     RunView,
     Snapshot,
@@ -38,7 +39,7 @@ from flowsim.store.protocol import (
 )
 from flowsim.store.records import JSON, TaskRun, WorkflowRun
 from flowsim.store.transitions import NewRun, Transition
-from flowsim.store.views import without_attempts
+from flowsim.store.views import progress_of, without_attempts
 
 
 @dataclass(slots=True)
@@ -153,6 +154,9 @@ class ReferenceStore:
     def get_runs(self, run_ids: Sequence[str], *, attempts: bool = True) -> list[RunView]:
         views = [run_view(self.inner.get_run(run_id)) for run_id in run_ids]
         return views if attempts else [without_attempts(view) for view in views]
+
+    def get_progress(self, run_ids: Sequence[str]) -> list[RunProgress]:
+        return [progress_of(view) for view in self.get_runs(run_ids)]
 
     def run_ids(self) -> list[str]:
         return list(self.inner.runs)

@@ -18,6 +18,7 @@ from flowsim.errors import RunNotFoundError
 from flowsim.rules import RunStatus, SlotPool
 from flowsim.store.protocol import (
     AttemptView,
+    RunProgress,
     RunRequest,
     RunView,
     TaskView,
@@ -163,3 +164,18 @@ def without_attempts(view: RunView) -> RunView:
     """``view`` as ``get_runs(..., attempts=False)`` shows it: every task's attempts ``()``."""
     tasks = {name: replace(task, attempts=()) for name, task in view.tasks.items()}
     return replace(view, tasks=tasks)
+
+
+def progress_of(view: RunView) -> RunProgress:
+    """What ``get_progress`` returns for the run ``view`` shows (attempts left out)."""
+    light = without_attempts(view)
+    return RunProgress(light.id, light.status, light.finished_at, light.tasks)
+
+
+def with_progress(view: RunView, progress: RunProgress) -> RunView:
+    """``view`` (read or created earlier) brought up to ``progress`` of the same run."""
+    return RunView(
+        view.id, view.workflow, progress.status, view.input, view.additional_metadata,
+        view.priority, view.created_at, progress.finished_at, view.parent_task_run_id,
+        view.child_key, view.child_index, progress.tasks,
+    )  # fmt: skip

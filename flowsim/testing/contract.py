@@ -48,7 +48,7 @@ from flowsim.store.protocol import (
     WorkerInfo,
 )
 from flowsim.store.records import JSON, TaskSpec, WorkflowSpec
-from flowsim.store.views import without_attempts
+from flowsim.store.views import with_progress, without_attempts
 from flowsim.testing.contract_concurrency import ConcurrencyContract
 from flowsim.testing.contract_conditions import ConditionsContract
 from flowsim.testing.contract_placement import PlacementContract
@@ -777,6 +777,36 @@ class RunStoreContract(
         assert full[0].tasks["t"].attempts  # there is something to leave out
         assert light == [without_attempts(view) for view in full]
         assert [task.attempts for view in light for task in view.tasks.values()] == [(), ()]
+
+    def test_get_progress_is_what_get_runs_shows_of_what_a_run_changes(
+        self, store: RunStore
+    ) -> None:
+        """A waiter's re-read: status, end and task runs as ``get_runs(..., attempts=False)``
+        shows them, for runs queued, running, completed, failed and halfway through a DAG;
+        in the order asked, repeats repeated; an unknown id named."""
+        queued = create_run(store, single_spec(), 0.0)
+        done, running, failed = (create_run(store, single_spec("other"), 0.0) for _ in range(3))
+        dag = create_run(store, diamond_spec(), 0.0)
+        held = {claim.run_id: claim for claim in claim_all(store, ["other", "diamond"], 1.0)}
+        store.complete(held[done.id].task_run_id, held[done.id].token, {"answer": 42}, 2.0)
+        store.fail(held[failed.id].task_run_id, held[failed.id].token, task_error(), True, 2.0)
+        store.complete(held[dag.id].task_run_id, held[dag.id].token, {"a": 1}, 2.0)
+        ids = [queued.id, done.id, running.id, failed.id, dag.id, done.id]
+        progress = store.get_progress(ids)
+        light = store.get_runs(ids, attempts=False)
+        assert [p.id for p in progress] == ids
+        merged = [with_progress(view, p) for view, p in zip(light, progress, strict=True)]
+        assert canonical_views(merged) == canonical_views(light)
+        assert [p.status for p in progress] == [
+            RunStatus.QUEUED, RunStatus.COMPLETED, RunStatus.RUNNING, RunStatus.FAILED,
+            RunStatus.RUNNING, RunStatus.COMPLETED,
+        ]  # fmt: skip
+        assert progress[1].tasks["t"].output == {"answer": 42} and progress[1].finished_at == 2.0
+        assert progress[3].tasks["t"].error is not None
+        assert list(progress[4].tasks) == ["a", "b", "c"]
+        assert store.get_progress([]) == []
+        with pytest.raises(RunNotFoundError, match="no-such-run"):
+            store.get_progress([done.id, "no-such-run"])
 
     # ------------------------------------------------------------ completing in batches
 

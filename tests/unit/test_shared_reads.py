@@ -4,7 +4,7 @@ import time
 from collections.abc import Sequence
 
 from flowsim.engine.shared_reads import SharedReads
-from flowsim.store.protocol import Completion, RunView
+from flowsim.store.protocol import Completion, RunProgress, RunView
 from flowsim.store.reference import ReferenceStore
 from flowsim.testing.contract import claim_all, run_request, single_spec
 
@@ -19,6 +19,10 @@ class SlowReads(ReferenceStore):
     def get_runs(self, run_ids: Sequence[str], *, attempts: bool = True) -> list[RunView]:
         time.sleep(PER_RUN * len(run_ids))
         return super().get_runs(run_ids, attempts=attempts)
+
+    def get_progress(self, run_ids: Sequence[str]) -> list[RunProgress]:
+        time.sleep(PER_RUN * len(run_ids))
+        return super().get_progress(run_ids)
 
 
 def _awaiting(total: int) -> tuple[SlowReads, SharedReads, list[str]]:
