@@ -29,13 +29,16 @@ class Sample:
     every result, and how many children had completed by then (< children on timeout).
     A latency case also keeps each round trip's seconds, and says how many runs a complete
     repeat has (``expected``; 0: ``Config.children``). A case that can see inside its run
-    says when each phase ended, in seconds from the trigger (``phases``)."""
+    says when each phase ended, in seconds from the trigger (``phases``), and what CPU time
+each part spent per child (``cpu``)."""
 
     seconds: float
     completed: int
     expected: int = 0
     latencies: list[float] = field(default_factory=list)
     phases: dict[str, float] = field(default_factory=dict)
+    #: CPU microseconds per child by part (workers, server, caller; ``benchmarks._cpu``)
+    cpu: dict[str, float] = field(default_factory=dict)
 
 
 class Skipped(Exception):  # noqa: N818 - it is a verdict, not an error

@@ -19,14 +19,17 @@ from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, closing, contextmanager
 from functools import partial
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from benchmarks import _backend_workflows as flows
 from benchmarks._common import Config, Sample, timed
+from benchmarks._cpu import CpuMeter, postgres_backend_pids
 from benchmarks._places import (
     READY_SECONDS,
     Processes,
     postgres_database,
     processes,
+    server_dsn,
     sqlite_url,
     wait_until,
 )
@@ -147,9 +150,19 @@ def _fresh(place: Callable[[], AbstractContextManager[str]], once: Callable[[str
     return samples
 
 
+def _cpu_meter(url: str, workers: Processes) -> CpuMeter:
+    """The worker processes and, for a Postgres on this machine, the server processes
+    connected to this repeat's database (the callers' too: they are few and idle)."""
+    groups = {"workers": [process.pid for process in workers.processes]}
+    if not url.startswith("sqlite"):
+        database = urlsplit(url).path.lstrip("/")
+        groups["server"] = postgres_backend_pids(server_dsn(), database)
+    return CpuMeter(groups)
+
+
 def _fan_out(config: Config) -> Callable[[str], Sample]:
     def once(url: str) -> Sample:
-        with _serving(url, config.workers, config.slots):
+        with _serving(url, config.workers, config.slots) as workers:
 
             async def work() -> int:
                 result = await flows.parent.aio_run(flows.Fan(n=config.children))
@@ -157,10 +170,15 @@ def _fan_out(config: Config) -> Callable[[str], Sample]:
                     raise AssertionError(f"unexpected parent result {result!r}")
                 return config.children
 
+            meter = _cpu_meter(url, workers)
+            meter.start()
             seconds, completed = asyncio.run(timed(work, config.budget))
+            cpu = meter.stop(config.children)
             if completed is None:
                 return Sample(seconds, _children_done(url), config.children)
-        return Sample(seconds, completed, config.children, phases=_phases(url, seconds))
+        return Sample(
+            seconds, completed, config.children, phases=_phases(url, seconds), cpu=cpu
+        )
 
     return once
 

@@ -144,6 +144,23 @@ def phase_lines(results: list[Result]) -> list[str]:
     return lines
 
 
+def cpu_lines(results: list[Result]) -> list[str]:
+    """CPU microseconds per child by part, the median over the complete repeats: steadier
+    than runs/s on a shared machine (see ``benchmarks._cpu``)."""
+    lines = []
+    for r in results:
+        measured = [s.cpu for s in r.samples if s.cpu and s.completed >= s.expected]
+        if not measured:
+            continue
+        parts = {name: statistics.median(cpu[name] for cpu in measured) for name in measured[0]}
+        shown = ", ".join(f"{name} {value:,.0f} µs" for name, value in parts.items())
+        lines.append(
+            f"cpu per child: {r.label} (median of {len(measured)}): {shown}, "
+            f"total {sum(parts.values()):,.0f} µs"
+        )
+    return lines
+
+
 def verdict(results: list[Result], floors: dict[str, float | None]) -> list[str]:
     lines = []
     for r in results:
@@ -185,7 +202,7 @@ def driver_main(keys: list[str], config: Config, plain: bool, json_path: str | N
         "postgres": next((r.rate for r in results if r.key == "floor-postgres"), None),
         "sqlite": next((r.rate for r in results if r.key == "floor-sqlite"), None),
     }
-    for line in [*phase_lines(results), *verdict(results, floors)]:
+    for line in [*phase_lines(results), *cpu_lines(results), *verdict(results, floors)]:
         print(line)
     print_not_run(results)
     if json_path:
