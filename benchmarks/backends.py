@@ -145,8 +145,8 @@ def phase_lines(results: list[Result]) -> list[str]:
 
 
 def cpu_lines(results: list[Result]) -> list[str]:
-    """CPU microseconds per child by part, the median over the complete repeats: steadier
-    than runs/s on a shared machine (see ``benchmarks._cpu``)."""
+    """CPU microseconds per child by part, the median over the complete repeats: where
+    the work is (see ``benchmarks._cpu``)."""
     lines = []
     for r in results:
         measured = [s.cpu for s in r.samples if s.cpu and s.completed >= s.expected]
