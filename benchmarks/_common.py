@@ -29,8 +29,8 @@ class Sample:
     every result, and how many children had completed by then (< children on timeout).
     A latency case also keeps each round trip's seconds, and says how many runs a complete
     repeat has (``expected``; 0: ``Config.children``). A case that can see inside its run
-    says when each phase ended, in seconds from the trigger (``phases``), and what CPU time
-each part spent per child (``cpu``)."""
+    says when each phase ended, in seconds from the trigger (``phases``), and what CPU
+    time each part spent per child (``cpu``)."""
 
     seconds: float
     completed: int

@@ -39,7 +39,7 @@ from flowsim.store.protocol import (
 )
 from flowsim.store.records import JSON, TaskRun, WorkflowRun
 from flowsim.store.transitions import NewRun, Transition
-from flowsim.store.views import progress_of, without_attempts
+from flowsim.store.views import without_attempts
 
 
 @dataclass(slots=True)
@@ -156,7 +156,10 @@ class ReferenceStore:
         return views if attempts else [without_attempts(view) for view in views]
 
     def get_progress(self, run_ids: Sequence[str]) -> list[RunProgress]:
-        return [progress_of(view) for view in self.get_runs(run_ids)]
+        return [
+            RunProgress(view.id, view.status, view.finished_at, view.tasks)
+            for view in self.get_runs(run_ids, attempts=False)
+        ]
 
     def run_ids(self) -> list[str]:
         return list(self.inner.runs)

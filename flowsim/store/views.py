@@ -166,12 +166,6 @@ def without_attempts(view: RunView) -> RunView:
     return replace(view, tasks=tasks)
 
 
-def progress_of(view: RunView) -> RunProgress:
-    """What ``get_progress`` returns for the run ``view`` shows (attempts left out)."""
-    light = without_attempts(view)
-    return RunProgress(light.id, light.status, light.finished_at, light.tasks)
-
-
 def with_progress(view: RunView, progress: RunProgress) -> RunView:
     """``view`` (read or created earlier) brought up to ``progress`` of the same run."""
     return RunView(
