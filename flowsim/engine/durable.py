@@ -111,6 +111,8 @@ class DurableEngine(DurableConditionWaits, Engine):
         self._specs: dict[str, WorkflowSpec] = {}
         self._wake_timer = EarliestTimer(self.clock, lambda: self.post(self._on_wake))
         self._heartbeat: TimerHandle | None = None
+        #: when (clock time) the leases are next due for renewal
+        self._beat_due = 0.0
         #: results not written because the database was lost (see _store_result)
         self._unsaved: list[Callable[[], Outcome]] = []
         self._listener: asyncio.Task[None] | None = None
@@ -475,13 +477,23 @@ class DurableEngine(DurableConditionWaits, Engine):
             now = self.clock.now()
             if self._heartbeat is not None:
                 self._heartbeat.cancel()
-            self._heartbeat = self.clock.call_at(
-                now + self.lease_seconds / 3, lambda: self.post(self._beat)
-            )
+            self._beat_due = now + self.lease_seconds / 3
+            self._heartbeat = self.clock.call_at(self._beat_due, lambda: self.post(self._beat))
             for worker in self._workers.values():
                 self.run_store.heartbeat(worker.id, now, self.lease_seconds)
             self._write_unsaved()
             self._notice_cancelled()
+
+    def _between_batches(self) -> None:
+        """The heartbeat runs on the event loop, which a bulk trigger does not return to
+        until its last batch is written: one that outlasts a third of the lease renews the
+        leases here instead. Otherwise a fan-out large enough (about 45 µs a child on
+        SQLite here, so some 650,000 children in one call for a 30 s lease; fewer on a
+        slower database) would lose the parent's lease while it spawns, and its next
+        batch would be refused as a zombie's. (A trigger from another thread leaves the
+        loop free to beat on time.)"""
+        if self.clock.now() >= self._beat_due and self.on_engine_loop():
+            self._beat()
 
     async def _listen(self) -> None:
         """Work queued by other processes: claim when the store reports a change. A

@@ -271,7 +271,13 @@ class Engine(ConditionWaits, Waiting):
         runs: list[WorkflowRun] = []
         for start in range(0, len(items), BULK_BATCH):
             runs.extend(self._trigger_batch(items[start : start + BULK_BATCH], parent_run, durable))
+            self._between_batches()
         return runs
+
+    def _between_batches(self) -> None:
+        """Called after each batch a bulk trigger writes, before the next: a durable engine
+        renews its leases here when they are due (the whole call runs without returning to
+        the event loop)."""
 
     def _trigger_batch(
         self, items: Sequence[NewRun], parent_run: TaskRun | None, durable: AttemptState | None
