@@ -17,6 +17,19 @@ from collections.abc import Iterable
 from flowsim.store.protocol import RunStore
 
 
+def release(counts: Counter[str], run_ids: Iterable[str]) -> None:
+    """One wait fewer on each of ``run_ids``, dropping those no wait is on any more. Only
+    the released entries are touched: a parent's 10,000 children ending its wait cost a
+    scan of everything awaited otherwise (``Counter.subtract`` and a sweep for zeros),
+    on the parent's loop at the end of its fan-out."""
+    for run_id in run_ids:
+        left = counts.get(run_id, 0) - 1
+        if left > 0:
+            counts[run_id] = left
+        else:
+            counts.pop(run_id, None)
+
+
 class AttemptWaits:
     def __init__(self, store: RunStore) -> None:
         self._store = store
@@ -34,9 +47,7 @@ class AttemptWaits:
             waits = self._waits.get(task_run_id)
             if waits is None:
                 return
-            waits.subtract(run_ids)
-            for run_id in [r for r, n in waits.items() if n <= 0]:
-                del waits[run_id]
+            release(waits, run_ids)
             if waits:
                 self._dirty.add(task_run_id)
                 return

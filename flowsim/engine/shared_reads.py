@@ -38,6 +38,7 @@ from collections import Counter
 from collections.abc import Callable, Container, Iterable, Sequence
 from dataclasses import dataclass
 
+from flowsim.engine.attempt_waits import release
 from flowsim.engine.deadlock import Stall
 from flowsim.engine.snapshot_stall import find_stall_in_snapshot
 from flowsim.store.protocol import Outcome, RunStore, RunView
@@ -108,9 +109,7 @@ class SharedReads:
 
     def unwatch(self, run_ids: Iterable[str]) -> None:
         with self._registry_lock:
-            self._awaited.subtract(run_ids)
-            for run_id in [r for r, n in self._awaited.items() if n <= 0]:
-                del self._awaited[run_id]
+            release(self._awaited, run_ids)
 
     def _awaited_now(self) -> list[str]:
         with self._registry_lock:
