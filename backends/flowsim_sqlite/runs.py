@@ -1,4 +1,4 @@
-"""Creating runs: one batch, one transaction, a few ``executemany`` statements.
+"""Creating runs: one batch, one transaction, a few multi-row inserts (``Tx.insert_many``).
 
 A child is de-duplicated by ``rules.child_spawn_key`` (a unique index on ``spawn_key``):
 spawning it again, from a retried or reclaimed parent whose spawn index restarted, returns
@@ -251,8 +251,8 @@ def create_runs(
             )  # fmt: skip
             seq += 1
     if run_rows:
-        tx.executemany(INSERT_RUN, run_rows)
-        tx.executemany(INSERT_TASK, task_rows)
+        tx.insert_many(INSERT_RUN, run_rows)
+        tx.insert_many(INSERT_TASK, task_rows)
         limited = [p for p in fresh if requests[p].spec.limited]
         if limited:
             changed = arrive_runs(tx, specs, [(views[run_ids[p]], requests[p].spec,
