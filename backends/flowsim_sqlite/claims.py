@@ -7,6 +7,8 @@ visible in the statement itself. Each workflow's queue is read through the parti
 ``task_runs_queue`` (O(log n) to its head, at most ``free`` rows), and the heads are merged
 in ``rules.claim_key`` order here, stopping at the first whose slot cost does not fit; a
 rate-limited one is admitted or parked on the way (``flowsim.store.rate_screen.choose``).
+What the claims carry besides (inputs, metadata, a DAG task's parents' outputs) never
+changes once written, so ``build`` reads it after the commit, without the write lock.
 """
 
 from __future__ import annotations
@@ -31,11 +33,9 @@ from flowsim_sqlite.rows import (
     loads,
 )
 
-#: ``Claim``'s fields, in order
-ClaimArgs = tuple[
-    str, str, str, str, SlotPool, int, int, int, JSON, dict[str, JSON], dict[str, JSON],
-    str | None, float,
-]  # fmt: skip
+#: a task run taken by ``claim``: id, run id, spec id, task name, slot cost, retry count,
+#: fencing token, lease expiry; ``build`` reads the rest of its ``Claim`` after the commit
+Taken = tuple[str, str, int, str, int, int, int, float]
 
 _CANDIDATES = (
     "SELECT id, run_id, name, spec_id, slot_cost, priority, seq, retry_count, ready_at, "
@@ -56,10 +56,11 @@ _TAKE = (
     "WHERE task_runs.id = u.id AND status = 'QUEUED' AND in_backoff = 0 "
     "AND task_runs.token = u.token"
 )
-#: what the claims carry of their runs. A claim does not write the run row: a run is
-#: RUNNING once a task run of it was claimed, which the readers derive (``rows.RUN_STATUS``)
-#: from its task runs' attempts, as Postgres does; the write cost ~2% of a 10,000-child
-#: fan-out in SQLite's one write lock.
+#: what the claims carry of their runs, read by ``build`` after the claim committed: none
+#: of it changes once a run exists, and reading and decoding it took a fifth of a claim's
+#: time under the write lock. A claim does not write the run row either: a run is RUNNING
+#: once a task run of it was claimed, which the readers derive (``rows.RUN_STATUS``) from
+#: its task runs' attempts, as Postgres does.
 _RUNS_OF_CLAIMS = (
     "SELECT id, input, additional_metadata, parent_run_id FROM runs "
     "WHERE id IN (SELECT value FROM json_each(?))"
@@ -166,9 +167,9 @@ def claim(
     now: float,
     lease_seconds: float,
     deferrals: Deferrals,
-) -> list[ClaimArgs]:
-    """The task runs taken, as ``Claim``'s arguments: ``build`` makes them claims after
-    the commit."""
+) -> list[Taken]:
+    """The task runs taken, in claim order: ``build`` makes them claims once the
+    transaction committed."""
     release_due(tx, now)
     if free <= 0:
         return []
@@ -190,7 +191,14 @@ def claim(
     ).rowcount  # fmt: skip
     if taken != len(chosen):  # impossible under the write lock: say so loudly
         raise RuntimeError("flowsim_sqlite: a queued task run changed during its claim")
-    run_ids = id_list(dict.fromkeys(row[1] for row in chosen))
+    return [(row[0], row[1], row[3], row[2], row[4], row[7], row[10] + 1, lease) for row in chosen]
+
+
+def build(tx: Tx, specs: SpecCache, taken: list[Taken]) -> list[Claim]:
+    """The claims of what ``claim`` took, in a read transaction after its commit: the
+    runs' inputs, metadata and parents, and the outputs of a DAG task's parents (ended
+    before it was queued) are all as they were under the write lock."""
+    run_ids = id_list(dict.fromkeys(row[1] for row in taken))
     started = tx.execute(_RUNS_OF_CLAIMS, (run_ids,)).fetchall()
     inputs = load_all([row[1] for row in started])
     metadata = load_all([row[2] for row in started])
@@ -200,8 +208,8 @@ def claim(
     decoded = {
         row[0]: (given, meta) for row, given, meta in zip(started, inputs, metadata, strict=True)
     }
-    claims: list[ClaimArgs] = []
-    for task_id, run_id, name, spec_id, cost, _, _, retry_count, _, _, token in chosen:
+    claims: list[Claim] = []
+    for task_id, run_id, spec_id, name, cost, retry_count, token, lease in taken:
         spec = specs.spec(tx, spec_id)
         task = spec.tasks[name]
         run = runs[run_id]
@@ -220,15 +228,9 @@ def claim(
                 if parent in outputs
             }
         claims.append(
-            (
-                task_id, run_id, spec.name, name, task.pool, cost, retry_count, token + 1, given,
+            Claim(
+                task_id, run_id, spec.name, name, task.pool, cost, retry_count, token, given,
                 meta, parent_outputs, run[3], lease,
             )
         )  # fmt: skip
     return claims
-
-
-def build(claims: list[ClaimArgs]) -> list[Claim]:
-    """The claims ``claim`` took, once its transaction committed: building a thousand of
-    them took a fifth of a claim's time, which need not hold the write lock."""
-    return [Claim(*args) for args in claims]

@@ -290,7 +290,9 @@ class SqliteStore:
             "claim", claims.claim, self._specs, worker_id, workflows, pool, free, now,
             lease_seconds, self._deferred,
         )  # fmt: skip
-        return claims.build(taken)
+        if not taken:
+            return []
+        return self._read("claim", claims.build, self._specs, taken)
 
     def complete(self, task_run_id: str, token: int, output: JSON, now: float) -> Outcome:
         return outcome(
