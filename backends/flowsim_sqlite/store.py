@@ -126,6 +126,10 @@ def connect(path: Path, busy_timeout: float = BUSY_TIMEOUT) -> sqlite3.Connectio
     return conn
 
 
+#: task runs whose spec a store remembers from its claims (``SqliteStore._claimed_specs``)
+CLAIMED_SPECS_LIMIT = 100_000
+
+
 class SqliteStore:
     def __init__(self, url: str, busy_timeout: float = BUSY_TIMEOUT) -> None:
         self.path = parse_url(url)
@@ -136,6 +140,10 @@ class SqliteStore:
         #: ends of placement patience this process's claims passed over (next_wakeup)
         self._deferred = Deferrals()
         self._ids = IdMaker()
+        #: task run id -> spec id of what this store claimed and has not completed: which
+        #: completions can be written set-wise is known from it without a query under the
+        #: write lock (a task run's spec never changes)
+        self._claimed_specs: dict[str, int] = {}
         self._conn = connect(self.path, busy_timeout)
         try:
             self._seen_version = retry_busy(self._data_version, busy_timeout)
@@ -292,6 +300,9 @@ class SqliteStore:
         )  # fmt: skip
         if not taken:
             return []
+        if len(self._claimed_specs) > CLAIMED_SPECS_LIMIT:  # completed elsewhere (leases lost)
+            self._claimed_specs.clear()
+        self._claimed_specs.update((row[0], row[2]) for row in taken)
         return self._read("claim", claims.build, self._specs, taken)
 
     def complete(self, task_run_id: str, token: int, output: JSON, now: float) -> Outcome:
@@ -304,9 +315,15 @@ class SqliteStore:
             return []
         # encoded before the write lock is taken: nothing in the file changes them
         outputs = [dumps(item.output) for item in items]
-        return outcomes.ended(
-            self._write("complete_many", outcomes.complete_many, self._specs, items, outputs, now)
-        )
+        claimed = self._claimed_specs
+        known = {i.task_run_id: claimed[i.task_run_id] for i in items if i.task_run_id in claimed}
+        answers = self._write(
+            "complete_many", outcomes.complete_many, self._specs, items, outputs, now, known,
+            outcomes.encode_rows(items, outputs),
+        )  # fmt: skip
+        for item in items:
+            claimed.pop(item.task_run_id, None)
+        return outcomes.ended(answers)
 
     def fail(
         self, task_run_id: str, token: int, error: TaskRunError, non_retryable: bool, now: float

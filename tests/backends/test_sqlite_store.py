@@ -34,7 +34,7 @@ from flowsim import backend as backends
 from flowsim import rules
 from flowsim.errors import ConfigurationError, RunNotFoundError
 from flowsim.rules import RunStatus, SlotPool
-from flowsim.store.protocol import Claim, Outcome, RunStore, RunView, WorkerInfo
+from flowsim.store.protocol import Claim, Completion, Outcome, RunStore, RunView, WorkerInfo
 from flowsim.store.reference import ReferenceStore
 from flowsim.testing.contract import (
     LEASE,
@@ -762,6 +762,39 @@ def test_a_batch_of_ten_thousand_is_one_transaction(store: SqliteStore) -> None:
     while batch := claim_all(store, ["bulk"], 1.0, free=1000):
         taken += len(batch)
     assert taken == 10_000
+
+
+def test_completions_are_fenced_alike_by_the_store_that_claimed_and_by_another(
+    db_path: Path,
+) -> None:
+    """A store remembers the specs of what it claimed, so its completions skip looking
+    them up; another process's store completing the same task runs looks them up. Either
+    way each is written once: the claimer's remembered entries for task runs completed
+    elsewhere refuse as any stale completion does."""
+    claimer, other = open_store(url_of(db_path)), open_store(url_of(db_path))
+    try:
+        runs = [create_run(claimer, single_spec(), 0.0) for _ in range(4)]
+        diamond = create_run(claimer, diamond_spec(), 0.0)
+        held = claim_all(claimer, ["single", "diamond"], 1.0)
+        done = [Completion(c.task_run_id, c.token, {"by": "other"}) for c in held[:2]]
+        assert [o.finished for o in other.complete_many(done, 2.0)] == [
+            (runs[0].id,), (runs[1].id,),
+        ]  # fmt: skip
+        mine = [Completion(c.task_run_id, c.token, {"by": "claimer"}) for c in held]
+        outcomes = claimer.complete_many(mine, 3.0)
+        assert [(o.accepted, o.finished, o.queued) for o in outcomes] == [
+            (False, (), 0),
+            (False, (), 0),
+            (True, (runs[2].id,), 0),
+            (True, (runs[3].id,), 0),
+            (True, (), 2),  # the diamond's a: b and c queued
+        ]
+        outputs = [get_run(other, run.id).tasks["t"].output for run in runs]
+        assert outputs == [{"by": "other"}] * 2 + [{"by": "claimer"}] * 2
+        assert get_run(other, diamond.id).tasks["a"].output == {"by": "claimer"}
+    finally:
+        claimer.close()
+        other.close()
 
 
 def test_claims_and_timers_read_their_indexes_not_the_table(store: SqliteStore) -> None:
