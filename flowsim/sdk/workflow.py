@@ -38,6 +38,7 @@ from flowsim.sdk.task import (
     TaskFunction,
     TaskSettings,
     validate_input,
+    validate_inputs,
     with_rate_limits,
 )
 from flowsim.sdk.types import (
@@ -47,7 +48,7 @@ from flowsim.sdk.types import (
     TriggerWorkflowOptions,
     WorkflowRunTriggerConfig,
 )
-from flowsim.store.records import WorkflowRun, WorkflowSpec
+from flowsim.store.records import JSON, WorkflowRun, WorkflowSpec
 from flowsim.store.transitions import NewRun
 
 if TYPE_CHECKING:
@@ -83,6 +84,7 @@ class BaseWorkflow:
         self._name = name
         self.input_model: type[Any] = input_validator or EmptyModel
         self.input_adapter: TypeAdapter[Any] = TypeAdapter(self.input_model)
+        self._input_list_adapter: TypeAdapter[list[Any]] | None = None
         model = self.input_model
         is_model = isinstance(model, type) and issubclass(model, BaseModel)
         #: a pydantic model validates faster through its own validator than a TypeAdapter
@@ -286,6 +288,13 @@ class BaseWorkflow:
             workflow_name=self._name, input=input, options=merged, key=key
         )
 
+    @property
+    def input_list_adapter(self) -> TypeAdapter[list[Any]]:
+        """A list of inputs, serialized in one call (``validate_inputs``)."""
+        if self._input_list_adapter is None:
+            self._input_list_adapter = TypeAdapter(list[self.input_model])  # type: ignore[name-defined]
+        return self._input_list_adapter
+
     def _new_run(
         self,
         input: Any,
@@ -295,6 +304,20 @@ class BaseWorkflow:
         priority: int | None,
         sticky: bool = False,
     ) -> NewRun:
+        return self._validated_run(
+            validate_input(self, input), options, child_key, additional_metadata, priority, sticky
+        )
+
+    def _validated_run(
+        self,
+        input: JSON,
+        options: TriggerWorkflowOptions | None,
+        child_key: str | None,
+        additional_metadata: JSONSerializableMapping | None,
+        priority: int | None,
+        sticky: bool = False,
+    ) -> NewRun:
+        """``_new_run`` of an input ``validate_input`` already made."""
         metadata = {**self.default_additional_metadata}
         if options is not None:
             if options.desired_worker_id is not None:
@@ -307,7 +330,7 @@ class BaseWorkflow:
             metadata.update(additional_metadata)
         return NewRun(
             spec=self.spec,
-            input=validate_input(self, input),
+            input=input,
             additional_metadata=metadata,
             priority=int(priority) if priority is not None else self.default_priority,
             child_key=child_key,
@@ -342,7 +365,6 @@ class BaseWorkflow:
         return engine.trigger(items, engine.current_attempt())
 
     def _items(self, configs: Sequence[WorkflowRunTriggerConfig]) -> list[NewRun]:
-        items = []
         for config in configs:
             if config.workflow_name != self._name:
                 raise WorkflowDefinitionError(
@@ -353,17 +375,14 @@ class BaseWorkflow:
             given = config.given_options()
             if given is not None and given.desired_worker_id is not None:
                 self._refuse_placement(given.desired_worker_id, None)
-            items.append(
-                self._new_run(
-                    config.input,
-                    None,
-                    config.child_key,
-                    config.additional_metadata,
-                    config.priority,
-                    config.sticky,
-                )
+        inputs = validate_inputs(self, [config.input for config in configs])
+        return [
+            self._validated_run(
+                input, None, config.child_key, config.additional_metadata, config.priority,
+                config.sticky,
             )
-        return items
+            for config, input in zip(configs, inputs, strict=True)
+        ]  # fmt: skip
 
     def _ref(self, run: WorkflowRun) -> WorkflowRunRef:
         return WorkflowRunRef(self._engine(), run)

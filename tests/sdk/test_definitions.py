@@ -3,6 +3,7 @@
 from typing import Any
 
 import pytest
+from pydantic import BaseModel
 
 from flowsim import (
     ConfigurationError,
@@ -12,6 +13,8 @@ from flowsim import (
     UnsupportedFeatureError,
     WorkflowDefinitionError,
 )
+from flowsim.errors import InvalidInputError
+from flowsim.sdk.task import validate_input, validate_inputs
 
 
 def test_a_parent_from_another_workflow_is_rejected(hatchet: Hatchet) -> None:
@@ -147,3 +150,29 @@ def test_bulk_items_keep_hatchets_fields_and_refuse_placement_in_options(
 
 async def _durable_body(input: EmptyModel, ctx: Any) -> None:
     return None
+
+
+class _Point(BaseModel):
+    x: int
+    label: str = "p"
+
+
+class _TaggedPoint(_Point):
+    tag: str = "t"
+
+
+def test_bulk_inputs_are_stored_as_each_would_be_alone(hatchet: Hatchet) -> None:
+    """A bulk trigger serializes inputs that are all the model's own instances in one call;
+    a mix with dicts, or a subclass instance (its own fields kept), goes one by one: every
+    way stores what a single trigger of the same input would."""
+    wf = hatchet.workflow(name="bulk-inputs", input_validator=_Point)
+    cases: list[list[Any]] = [
+        [_Point(x=i) for i in range(3)],
+        [_Point(x=1), {"x": 2, "label": "d"}, _Point(x=3, label="q")],
+        [_Point(x=1), _TaggedPoint(x=2)],
+    ]
+    for inputs in cases:
+        assert validate_inputs(wf, inputs) == [validate_input(wf, value) for value in inputs]
+    assert validate_inputs(wf, cases[2])[1] == {"x": 2, "label": "p", "tag": "t"}
+    with pytest.raises(InvalidInputError, match="bulk-inputs"):
+        validate_inputs(wf, [_Point(x=1), {"x": "not a number"}])
