@@ -297,19 +297,6 @@ class BaseWorkflow:
 
     def _new_run(
         self,
-        input: Any,
-        options: TriggerWorkflowOptions | None,
-        child_key: str | None,
-        additional_metadata: JSONSerializableMapping | None,
-        priority: int | None,
-        sticky: bool = False,
-    ) -> NewRun:
-        return self._validated_run(
-            validate_input(self, input), options, child_key, additional_metadata, priority, sticky
-        )
-
-    def _validated_run(
-        self,
         input: JSON,
         options: TriggerWorkflowOptions | None,
         child_key: str | None,
@@ -317,7 +304,7 @@ class BaseWorkflow:
         priority: int | None,
         sticky: bool = False,
     ) -> NewRun:
-        """``_new_run`` of an input ``validate_input`` already made."""
+        """A run of ``input``, which ``validate_input`` (or ``validate_inputs``) made."""
         metadata = {**self.default_additional_metadata}
         if options is not None:
             if options.desired_worker_id is not None:
@@ -377,7 +364,7 @@ class BaseWorkflow:
                 self._refuse_placement(given.desired_worker_id, None)
         inputs = validate_inputs(self, [config.input for config in configs])
         return [
-            self._validated_run(
+            self._new_run(
                 input, None, config.child_key, config.additional_metadata, config.priority,
                 config.sticky,
             )
@@ -418,7 +405,9 @@ class BaseWorkflow:
         sticky, worker_id, labels = placement
         if worker_id is not None or labels is not None:
             self._refuse_placement(worker_id, labels)
-        item = self._new_run(input, options, child_key, additional_metadata, priority, sticky)
+        item = self._new_run(
+            validate_input(self, input), options, child_key, additional_metadata, priority, sticky
+        )
         return self._trigger([item])[0]
 
     def run_no_wait(
