@@ -17,7 +17,7 @@ from flowsim.store.failures import decide, lease_lost_reason, schedule_timeout_r
 from flowsim.store.protocol import Completion, Outcome
 from flowsim.store.records import JSON, error_to_json
 from flowsim.store.views import run_not_found
-from flowsim_sqlite.claims import release_due
+from flowsim_sqlite.claims import Taken, release_due
 from flowsim_sqlite.conditions import fire_due
 from flowsim_sqlite.dag import LAST_FINISH_SEQ, REFUSED, Changes, advance, cancel_tasks, outcome
 from flowsim_sqlite.durable import parked_ready, release_parked
@@ -295,3 +295,17 @@ def expire(tx: Tx, specs: SpecCache, now: float) -> Changes:
         )  # fmt: skip
         changes.queued += len(lost)
     return changes
+
+
+def give_back(tx: Tx, specs: SpecCache, taken: list[Taken], now: float) -> Changes:
+    """What a claim took and committed but could not read back (``claims.build``
+    failed), queued again as lost attempts (no retry used), as a dead worker's are: left
+    held, they would stay leased to this worker, whose heartbeats renew every task run
+    it holds, and nothing would run them."""
+    tx.execute(
+        "UPDATE task_runs SET lease_expires_at = ? FROM json_each(?) AS u "
+        "WHERE task_runs.id = json_extract(u.value, '$[0]') "
+        "AND task_runs.token = json_extract(u.value, '$[1]') AND status = 'RUNNING'",
+        (now, dumps([[row[0], row[6]] for row in taken])),
+    )
+    return expire(tx, specs, now)

@@ -300,10 +300,17 @@ class SqliteStore:
         )  # fmt: skip
         if not taken:
             return []
+        try:
+            built = self._read("claim", claims.build, self._specs, taken)
+        except Exception:
+            # the task runs are held by this worker and its heartbeats would keep them so
+            with contextlib.suppress(errors.StoreError):
+                self._write("claim", outcomes.give_back, self._specs, taken, now)
+            raise
         if len(self._claimed_specs) > CLAIMED_SPECS_LIMIT:  # completed elsewhere (leases lost)
             self._claimed_specs.clear()
         self._claimed_specs.update((row[0], row[2]) for row in taken)
-        return self._read("claim", claims.build, self._specs, taken)
+        return built
 
     def complete(self, task_run_id: str, token: int, output: JSON, now: float) -> Outcome:
         return outcome(

@@ -797,6 +797,31 @@ def test_completions_are_fenced_alike_by_the_store_that_claimed_and_by_another(
         other.close()
 
 
+def test_a_claim_whose_task_runs_cannot_be_read_back_gives_them_back(
+    store: SqliteStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The claim commits, then its runs' inputs are read in a second transaction. If that
+    read fails the caller gets the error, and the task runs are queued again as lost
+    attempts: left held, this worker's heartbeats would renew them and nothing would run
+    them."""
+    runs = [create_run(store, single_spec(), 0.0) for _ in range(2)]
+
+    def unreadable(*args: Any) -> Any:
+        raise sqlite3.OperationalError("disk I/O error")
+
+    monkeypatch.setattr(claim_queries, "build", unreadable)
+    with pytest.raises(StoreError, match="claim failed: disk I/O error"):
+        store.claim("w1", ["single"], SlotPool.DEFAULT, 10, 1.0, LEASE)
+    monkeypatch.undo()
+    store.heartbeat("w1", 2.0, LEASE)  # renews nothing: w1 holds nothing now
+    again = claim_all(store, ["single"], 3.0, worker="w2")
+    assert sorted(c.run_id for c in again) == sorted(run.id for run in runs)
+    for run in runs:
+        attempts = get_run(store, run.id).tasks["t"].attempts
+        assert [(a.worker_id, a.outcome) for a in attempts] == [("w1", "LOST"), ("w2", "RUNNING")]
+        assert get_run(store, run.id).tasks["t"].retry_count == 0
+
+
 def test_claims_and_timers_read_their_indexes_not_the_table(store: SqliteStore) -> None:
     conn = store._conn
 
