@@ -12,6 +12,7 @@ import gc
 import logging
 import time
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 from benchmarks._common import Config, Sample, Skipped, timed
 
@@ -58,7 +59,7 @@ def celery(config: Config) -> list[Sample]:
     app = Celery("fanout", broker="memory://", backend="cache+memory://", set_as_current=True)
     app.conf.task_always_eager = True
 
-    @app.task(name="child")
+    @app.task(name="child")  # type: ignore[untyped-decorator]  # celery ships no types
     def child(i: int) -> dict[str, int]:
         return {"i": i}
 
@@ -94,7 +95,9 @@ async def _pgqueuer_once(config: Config) -> Sample:
         results[i] = {"i": i}
 
     async def work() -> int:
-        await pgq.queries.enqueue(["child"] * n, [str(i).encode() for i in range(n)], [0] * n)
+        queries = pgq.queries
+        assert queries is not None  # PgQueuer.in_memory() always has its queries
+        await queries.enqueue(["child"] * n, [str(i).encode() for i in range(n)], [0] * n)
         await pgq.qm.run(mode=QueueExecutionMode.drain, batch_size=PGQUEUER_BATCH)
         return len(results)
 
@@ -138,7 +141,8 @@ async def _procrastinate_once(config: Config) -> Sample:
         return results[i]
 
     async def work() -> int:
-        await child.batch_defer_async(*({"i": i} for i in range(n)))
+        kwargs: list[dict[str, Any]] = [{"i": i} for i in range(n)]
+        await child.batch_defer_async(*kwargs)
         await app.run_worker_async(
             wait=False,  # return once the queue is empty
             concurrency=PROCRASTINATE_CONCURRENCY,
