@@ -1136,6 +1136,28 @@ def test_every_text_column_compares_bytewise_also_after_an_upgrade(
         again.close()
 
 
+def test_runs_keep_their_creation_order_with_no_index_on_it(
+    postgres_dsn: str, fresh_schema: str
+) -> None:
+    """Migration 0013 drops the unique index on ``runs.ord`` (an identity column: unique
+    by construction, only ever sorted on): no index of ``runs`` covers it any more, and
+    runs are still listed in creation order across separate batches."""
+    url = with_query(postgres_dsn, schema=fresh_schema)
+    store = open_store(url)
+    try:
+        ids = [run.id for _ in range(3) for run in store.create_runs(
+            [new_run(single("a")), new_run(single("b"))], 0.0)]  # fmt: skip
+        assert store.run_ids() == ids
+    finally:
+        store.close()
+    indexes = servers.rows(
+        postgres_dsn,
+        "SELECT indexdef FROM pg_indexes WHERE schemaname = %s AND tablename = 'runs'",
+        fresh_schema,
+    )
+    assert indexes and not [d for (d,) in indexes if "(ord)" in str(d)]
+
+
 def test_snapshots_and_cancels_read_the_work_at_hand_not_every_run_ever_run(
     postgres_dsn: str, fresh_schema: str
 ) -> None:
