@@ -5,7 +5,8 @@ Worker processes (``python -m benchmarks._dbos_cases URL``) launch DBOS with the
 system database, register the queue, and dequeue and run its workflows. The caller
 enqueues N workflows with ``DBOSClient.enqueue_in_transaction``, 1,000 to a transaction
 (as flowsim's bulk trigger writes its batches; ``enqueue`` takes one transaction per
-workflow, which bounded this case at ~1,000/s, the caller's loop), and polls
+workflow, which put the caller's loop into the figure: 1,021 -> 1,339/s on Postgres when
+this changed), and polls
 ``workflow_status`` until all have succeeded. The queue is polled every 10 ms
 (``polling_interval_sec``; DBOS's default of 1 s would dominate both the throughput and
 the latency figures), with no concurrency limit.
@@ -100,12 +101,15 @@ def _measure(url: str, config: Config, latency: bool) -> Sample:
             return _one_by_one(client, options, config, deadline)
         engine = _engine(url)
         start = time.perf_counter()
-        for first in range(0, config.children, ENQUEUE_BATCH):
-            with engine.begin() as conn:
-                for i in range(first, min(first + ENQUEUE_BATCH, config.children)):
-                    client.enqueue_in_transaction(conn, options, i)
-            if time.perf_counter() > deadline:
-                break
+        try:
+            for first in range(0, config.children, ENQUEUE_BATCH):
+                with engine.begin() as conn:
+                    for i in range(first, min(first + ENQUEUE_BATCH, config.children)):
+                        client.enqueue_in_transaction(conn, options, i)
+                if time.perf_counter() > deadline:
+                    break
+        finally:
+            engine.dispose()
         while succeeded() < config.children and time.perf_counter() < deadline:
             time.sleep(0.001)
         return Sample(time.perf_counter() - start, succeeded(), config.children)
