@@ -13,8 +13,9 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from urllib.parse import urlsplit
 
 _TICKS = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
 
@@ -81,3 +82,14 @@ class CpuMeter:
     def _read(pids: Iterable[int]) -> dict[int, float]:
         seconds = {pid: process_cpu_seconds(pid) for pid in pids}
         return {pid: value for pid, value in seconds.items() if value is not None}
+
+
+def workers_and_server(url: str, worker_pids: Sequence[int], admin_url: str) -> CpuMeter:
+    """A meter of the worker processes and, for a Postgres database (``url``) on this
+    machine, of the server processes connected to it when this is called: the workers'
+    backends, not those of a caller that connects later and polls."""
+    groups = {"workers": list(worker_pids)}
+    if not url.startswith("sqlite"):
+        database = urlsplit(url).path.lstrip("/")
+        groups["server"] = postgres_backend_pids(admin_url, database)
+    return CpuMeter(groups)

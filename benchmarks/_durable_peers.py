@@ -11,6 +11,7 @@ millisecond until every job has finished. The child is as trivial as flowsim's (
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import signal
 import sys
@@ -19,7 +20,8 @@ from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
 
 from benchmarks._common import Config, Sample, Skipped, timed
-from benchmarks._places import Processes, postgres_database, processes
+from benchmarks._cpu import workers_and_server
+from benchmarks._places import Processes, postgres_database, processes, server_dsn
 
 #: pgqueuer dequeue batch per worker (its default is 10)
 PGQUEUER_BATCH = 100
@@ -197,7 +199,12 @@ def _run(peer: str, config: Config, latency: bool) -> list[Sample]:
         with postgres_database(peer) as url, processes(peer) as workers:
             asyncio.run(_install(peer, url))
             _serve(peer, url, 1 if latency else config.workers, workers)
-            samples.append(asyncio.run(CALLERS[peer](url, config, latency)))
+            pids = [process.pid for process in workers.processes]
+            meter = workers_and_server(url, pids, server_dsn())
+            meter.start()
+            sample = asyncio.run(CALLERS[peer](url, config, latency))
+            cpu = meter.stop(sample.expected or config.children)
+            samples.append(sample if latency else dataclasses.replace(sample, cpu=cpu))
         if samples[-1].completed < samples[-1].expected:
             break
     return samples

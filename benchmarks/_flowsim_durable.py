@@ -19,11 +19,10 @@ from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, closing, contextmanager
 from functools import partial
 from pathlib import Path
-from urllib.parse import urlsplit
 
 from benchmarks import _backend_workflows as flows
 from benchmarks._common import Config, Sample, timed
-from benchmarks._cpu import CpuMeter, postgres_backend_pids
+from benchmarks._cpu import CpuMeter, workers_and_server
 from benchmarks._places import (
     READY_SECONDS,
     Processes,
@@ -153,11 +152,7 @@ def _fresh(place: Callable[[], AbstractContextManager[str]], once: Callable[[str
 def _cpu_meter(url: str, workers: Processes) -> CpuMeter:
     """The worker processes and, for a Postgres on this machine, the server processes
     connected to this repeat's database (the callers' too: they are few and idle)."""
-    groups = {"workers": [process.pid for process in workers.processes]}
-    if not url.startswith("sqlite"):
-        database = urlsplit(url).path.lstrip("/")
-        groups["server"] = postgres_backend_pids(server_dsn(), database)
-    return CpuMeter(groups)
+    return workers_and_server(url, [process.pid for process in workers.processes], server_dsn())
 
 
 def _fan_out(config: Config) -> Callable[[str], Sample]:
