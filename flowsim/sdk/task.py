@@ -229,8 +229,7 @@ def validate_inputs(workflow: BaseWorkflow, values: Sequence[Any]) -> list[JSON]
     13 ms), at the start of a fan-out, when no worker has a child to run yet. A subclass
     instance goes the one-by-one way, which keeps its own fields."""
     model = workflow.input_model
-    is_model = isinstance(model, type) and issubclass(model, BaseModel)
-    if values and is_model and all(type(value) is model for value in values):
+    if values and workflow.input_is_model and all(type(value) is model for value in values):
         dumped: list[JSON] = workflow.input_list_adapter.dump_python(list(values), mode="json")
         return dumped
     return [validate_input(workflow, value) for value in values]

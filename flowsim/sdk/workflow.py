@@ -86,10 +86,11 @@ class BaseWorkflow:
         self.input_adapter: TypeAdapter[Any] = TypeAdapter(self.input_model)
         self._input_list_adapter: TypeAdapter[list[Any]] | None = None
         model = self.input_model
-        is_model = isinstance(model, type) and issubclass(model, BaseModel)
+        #: whether inputs are a pydantic model (else a dataclass, a TypedDict, a type...)
+        self.input_is_model = isinstance(model, type) and issubclass(model, BaseModel)
         #: a pydantic model validates faster through its own validator than a TypeAdapter
         self.parse_input: Callable[[Any], Any] = (
-            model.model_validate if is_model else self.input_adapter.validate_python
+            model.model_validate if self.input_is_model else self.input_adapter.validate_python
         )
         self.default_priority = int(default_priority)
         self.default_additional_metadata = dict(default_additional_metadata or {})
