@@ -200,11 +200,13 @@ def _run(peer: str, config: Config, latency: bool) -> list[Sample]:
             asyncio.run(_install(peer, url))
             _serve(peer, url, 1 if latency else config.workers, workers)
             pids = [process.pid for process in workers.processes]
-            meter = workers_and_server(url, pids, server_dsn())
-            meter.start()
+            meter = None if latency else workers_and_server(url, pids, server_dsn())
+            if meter is not None:
+                meter.start()
             sample = asyncio.run(CALLERS[peer](url, config, latency))
-            cpu = meter.stop(sample.expected or config.children)
-            samples.append(sample if latency else dataclasses.replace(sample, cpu=cpu))
+            if meter is not None:
+                sample = dataclasses.replace(sample, cpu=meter.stop(config.children))
+            samples.append(sample)
         if samples[-1].completed < samples[-1].expected:
             break
     return samples

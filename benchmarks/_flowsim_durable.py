@@ -22,7 +22,7 @@ from pathlib import Path
 
 from benchmarks import _backend_workflows as flows
 from benchmarks._common import Config, Sample, timed
-from benchmarks._cpu import CpuMeter, workers_and_server
+from benchmarks._cpu import workers_and_server
 from benchmarks._places import (
     READY_SECONDS,
     Processes,
@@ -149,12 +149,6 @@ def _fresh(place: Callable[[], AbstractContextManager[str]], once: Callable[[str
     return samples
 
 
-def _cpu_meter(url: str, workers: Processes) -> CpuMeter:
-    """The worker processes and, for a Postgres on this machine, the server processes
-    connected to this repeat's database (the callers' too: they are few and idle)."""
-    return workers_and_server(url, [process.pid for process in workers.processes], server_dsn())
-
-
 def _fan_out(config: Config) -> Callable[[str], Sample]:
     def once(url: str) -> Sample:
         with _serving(url, config.workers, config.slots) as workers:
@@ -165,7 +159,8 @@ def _fan_out(config: Config) -> Callable[[str], Sample]:
                     raise AssertionError(f"unexpected parent result {result!r}")
                 return config.children
 
-            meter = _cpu_meter(url, workers)
+            pids = [process.pid for process in workers.processes]
+            meter = workers_and_server(url, pids, server_dsn())
             meter.start()
             seconds, completed = asyncio.run(timed(work, config.budget))
             cpu = meter.stop(config.children)
