@@ -89,12 +89,27 @@ SELECT p.created_at, min(c.finished_at), max(c.finished_at), p.finished_at
 FROM {{schema}}runs p JOIN {{schema}}runs c ON c.parent_run_id = p.id
 WHERE p.workflow = '{flows.parent.name}' GROUP BY p.id, p.created_at, p.finished_at
 """
+#: a Postgres run with one task ends with its task run, leaving its own row as it was
+#: (flowsim_postgres.rows.ended_status): its end time is the task run's
+_PG_PHASES = f"""
+WITH c AS (
+    SELECT c.parent_run_id, coalesce(c.finished_at, t.att_finished_at) AS finished_at
+    FROM flowsim.runs c
+    LEFT JOIN flowsim.task_runs t ON t.run_id = c.id AND t.finish_xid IS NOT NULL
+)
+SELECT p.created_at, min(c.finished_at), max(c.finished_at),
+       coalesce(p.finished_at, (SELECT att_finished_at FROM flowsim.task_runs
+                                WHERE run_id = p.id AND finish_xid IS NOT NULL))
+FROM flowsim.runs p JOIN c ON c.parent_run_id = p.id
+WHERE p.workflow = '{flows.parent.name}' GROUP BY p.id, p.created_at, p.finished_at
+"""
 
 
 def _phases(url: str, seconds: float) -> dict[str, float]:
     """When the first and the last child ended, the parent ended, and the caller had its
     result, in seconds from the trigger (stored timestamps: the processes share a clock)."""
-    created, first, last, parent = _instants(url, _PHASES)
+    query = _PHASES if url.startswith("sqlite") else _PG_PHASES
+    created, first, last, parent = _instants(url, query)
     return {
         "first child done": first - created,
         "last child done": last - created,
@@ -105,8 +120,9 @@ def _phases(url: str, seconds: float) -> dict[str, float]:
 
 def _children_done(url: str) -> int:
     """How many children have completed (for a repeat cut short by its budget)."""
-    status = "status" if url.startswith("sqlite") else "terminal_status"
-    return _count(url, "runs", f"workflow = '{flows.child.name}' AND {status} = 'COMPLETED'")
+    if url.startswith("sqlite"):
+        return _count(url, "runs", f"workflow = '{flows.child.name}' AND status = 'COMPLETED'")
+    return _count(url, "task_runs", f"workflow = '{flows.child.name}' AND status = 'COMPLETED'")
 
 
 @contextmanager

@@ -21,7 +21,7 @@ from flowsim.store.durable_log import (
     check_parking,
 )
 from flowsim.store.protocol import Outcome
-from flowsim_postgres.rows import RELEASE, Conn, Session, end_attempt
+from flowsim_postgres.rows import RELEASE, Conn, Session, end_attempt, ended_status
 
 _STEP = "SELECT position, kind, key, data, created_at FROM durable_steps "
 
@@ -92,11 +92,11 @@ def evict(
     return Outcome(True, (), queued)
 
 
-_READY = """
+_READY = f"""
 SELECT DISTINCT p.task_run_id FROM durable_parked p
 WHERE NOT EXISTS (
     SELECT 1 FROM durable_parked q JOIN runs r ON r.id = q.run_id
-    WHERE q.task_run_id = p.task_run_id AND r.terminal_status IS NULL)
+    WHERE q.task_run_id = p.task_run_id AND {ended_status("r")} IS NULL)
 ORDER BY p.task_run_id
 """
 _RELEASE_PARKED = """

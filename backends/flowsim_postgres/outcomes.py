@@ -2,7 +2,8 @@
 
 Lock order, everywhere: a run's row first, then its task runs' rows (in id order when
 several). Claims lock only queued task-run rows and never wait (SKIP LOCKED), so these
-transactions cannot deadlock with them.
+transactions cannot deadlock with them; nor with a set-wise completion of plain runs
+(``batch``), which locks held task-run rows only and waits for no run row.
 """
 
 from __future__ import annotations

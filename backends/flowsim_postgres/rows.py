@@ -158,6 +158,18 @@ class SpecCache:
         return self.by_digest[digest]
 
 
+def ended_status(run: str) -> str:
+    """SQL for the status a run ended with (NULL while it has not), the run row aliased
+    ``run``. A run with one task and no concurrency limit (a fan-out child) ends when its
+    task run does, and its set-wise completion (``batch.complete_many``) writes only that
+    task run, marking it with ``finish_xid`` (migration 0014): such a run's own
+    ``terminal_status`` stays NULL and its task run's status is the run's."""
+    return (
+        f"coalesce({run}.terminal_status, (SELECT e.status FROM task_runs e "
+        f"WHERE e.run_id = {run}.id AND e.finish_xid IS NOT NULL))"
+    )
+
+
 def run_status(terminal_status: str | None, started: bool) -> RunStatus:
     """A run is QUEUED until one of its task runs is claimed, RUNNING until it ends."""
     if terminal_status is not None:

@@ -405,10 +405,45 @@ ORDER BY 1, 9
 """
 
 
+#: a task run's ``finish_xid`` marks that its end ended its run (``rows.ended_status``)
 _TASKS = (
-    "SELECT id, name, status, retry_count, output, error, worker_id, run_id, attempt_count "
+    "SELECT id, name, status, retry_count, output, error, worker_id, run_id, attempt_count, "
+    "finish_xid IS NOT NULL, att_finished_at "
     "FROM task_runs WHERE run_id = ANY(%b::text[]) ORDER BY ord"
 )
+
+
+@dataclass(slots=True)
+class _RunTasks:
+    """``_TASKS`` rows by run: task views by name, which runs have started (a task run had
+    an attempt), and the status and end time of the runs that ended with their task run."""
+
+    tasks: dict[str, dict[str, TaskView]]
+    started: set[str]
+    ended: dict[str, tuple[str, float]]
+
+    def state(
+        self, run_id: str, terminal_status: str | None, finished_at: float | None
+    ) -> tuple[RunStatus, float | None]:
+        """The run's status and end time, from its row's ``terminal_status`` and
+        ``finished_at`` or else from the task run it ended with."""
+        if terminal_status is None and run_id in self.ended:
+            terminal_status, finished_at = self.ended[run_id]
+        return run_status(terminal_status, run_id in self.started), finished_at
+
+
+def _tasks_by_run(task_rows: list[Any], attempts: dict[str, list[AttemptView]]) -> _RunTasks:
+    by_run = _RunTasks({}, set(), {})
+    for row in task_rows:
+        run_id = row[7]
+        by_run.tasks.setdefault(run_id, {})[row[1]] = task_view(
+            row[:7], tuple(attempts.get(row[0], ()))
+        )
+        if row[8]:
+            by_run.started.add(run_id)
+        if row[9]:
+            by_run.ended[run_id] = (row[2], row[10])
+    return by_run
 
 
 def fetch_runs(
@@ -434,11 +469,13 @@ def fetch_runs(
     attempts: dict[str, list[AttemptView]] = {}
     for row in attempt_cursor.fetchall() if attempt_cursor is not None else ():
         attempts.setdefault(row[0], []).append(attempt_view(row[1:8]))
-    tasks, started = _tasks_by_run(task_rows, attempts)
-    return {
-        row[0]: run_view(row, run_status(row[2], row[0] in started), tasks.get(row[0], {}))
-        for row in run_rows
-    }
+    by_run = _tasks_by_run(task_rows, attempts)
+    views: dict[str, RunView] = {}
+    for row in run_rows:
+        status, finished_at = by_run.state(row[0], row[2], row[7])
+        columns = [*row[:7], finished_at, *row[8:]]
+        views[row[0]] = run_view(columns, status, by_run.tasks.get(row[0], {}))
+    return views
 
 
 def fetch_progress(conn: Conn, run_ids: Sequence[str]) -> dict[str, RunProgress]:
@@ -453,28 +490,12 @@ def fetch_progress(conn: Conn, run_ids: Sequence[str]) -> dict[str, RunProgress]
     )
     task_cursor = conn.cursor().execute(_TASKS, (wanted,))
     run_rows, task_rows = run_cursor.fetchall(), task_cursor.fetchall()
-    tasks, started = _tasks_by_run(task_rows, {})
+    by_run = _tasks_by_run(task_rows, {})
     return {
-        run_id: RunProgress(
-            run_id, run_status(terminal, run_id in started), finished_at, tasks.get(run_id, {})
-        )
+        run_id: RunProgress(run_id, *by_run.state(run_id, terminal, finished_at),
+                            by_run.tasks.get(run_id, {}))
         for run_id, terminal, finished_at in run_rows
-    }
-
-
-def _tasks_by_run(
-    task_rows: list[Any], attempts: dict[str, list[AttemptView]]
-) -> tuple[dict[str, dict[str, TaskView]], set[str]]:
-    """``_TASKS`` rows as task views by run and name, and the runs with a task run that
-    has had an attempt (RUNNING, unless they ended)."""
-    tasks: dict[str, dict[str, TaskView]] = {}
-    started: set[str] = set()
-    for row in task_rows:
-        run_tasks = tasks.setdefault(row[7], {})
-        run_tasks[row[1]] = task_view(row[:7], tuple(attempts.get(row[0], ())))
-        if row[8]:
-            started.add(row[7])
-    return tasks, started
+    }  # fmt: skip
 
 
 def run_ids(conn: Conn) -> list[str]:
@@ -489,9 +510,12 @@ def get_progress(conn: Conn, run_ids: Sequence[str]) -> list[RunProgress]:
     return in_order(fetch_progress(conn, run_ids), run_ids)
 
 
+#: runs whose own row ended, and runs that ended with their task run (``rows.ended_status``)
 _FINISHED_SINCE = """
 SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint,
-       array(SELECT id FROM runs WHERE finish_xid >= %s::text::xid8)
+       array(SELECT id FROM runs WHERE finish_xid >= %(cursor)s::text::xid8
+             UNION ALL
+             SELECT run_id FROM task_runs WHERE finish_xid >= %(cursor)s::text::xid8)
 """
 
 
@@ -509,7 +533,7 @@ def finished_since(conn: Conn, cursor: int | None) -> Finished:
         row = conn.execute(_CURSOR).fetchone()
         assert row is not None  # a SELECT without FROM returns one row
         return Finished((), int(row[0]))
-    row = conn.execute(_FINISHED_SINCE, (str(cursor),)).fetchone()
+    row = conn.execute(_FINISHED_SINCE, {"cursor": str(cursor)}).fetchone()
     assert row is not None
     xmin, ids = row
     return Finished(tuple(ids), int(xmin))

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from flowsim.rules import RunStatus
 from flowsim.store.protocol import HeldTask, QueuedTask, Snapshot, WorkerInfo
 from flowsim.store.views import POOL, require_runs, worker_state
-from flowsim_postgres.rows import Conn, dumps, run_status
+from flowsim_postgres.rows import Conn, dumps, ended_status, run_status
 
 
 def register_worker(conn: Conn, info: WorkerInfo, now: float, lease_seconds: float) -> None:
@@ -74,6 +74,7 @@ ACTIVE_TASKS = (
     + " ORDER BY 11"
 )
 #: the status of every run with a queued or held task run, without sending their ids back
+#: (such a run has not ended with its task run: ``terminal_status`` is its whole story)
 ACTIVE_RUNS = f"""
 SELECT r.id, r.terminal_status, bool_or(t.attempt_count > 0)
 FROM runs r JOIN task_runs t ON t.run_id = r.id
@@ -128,12 +129,13 @@ def snapshot(conn: Conn, now: float, awaited: Sequence[str]) -> Snapshot:
 #: whether a run started matters only while it has not ended (``run_status``): an ended
 #: run (most of the children a parent awaits) needs no look at its task runs; the ids go
 #: in binary, since a parent may await ten thousand
-_STATUSES = """
-SELECT r.id, r.terminal_status,
-       CASE WHEN r.terminal_status IS NULL THEN
+_STATUSES = f"""
+SELECT r.id, s.status,
+       CASE WHEN s.status IS NULL THEN
            EXISTS (SELECT 1 FROM task_runs t WHERE t.run_id = r.id AND t.attempt_count > 0)
        END
-FROM runs r WHERE r.id = ANY(%b::text[])
+FROM runs r CROSS JOIN LATERAL (SELECT {ended_status("r")} AS status) s
+WHERE r.id = ANY(%b::text[])
 """
 
 

@@ -390,8 +390,8 @@ def _wait_for_progress(dsn: str, url: str, at_least: int) -> int:
         try:
             ((done,),) = rows(
                 dsn,
-                f"SELECT count(*) FROM {schema}.runs WHERE workflow = 'crash-child' "
-                "AND terminal_status = 'COMPLETED'",
+                f"SELECT count(*) FROM {schema}.task_runs WHERE workflow = 'crash-child' "
+                "AND status = 'COMPLETED'",
             )
         except psycopg.errors.UndefinedTable:
             done = 0

@@ -30,7 +30,14 @@ from flowsim_postgres import MISSING_DRIVER, backend, mask_url, open_store, pars
 
 from flowsim.errors import ConfigurationError, FlowsimError, RunNotFoundError, TaskRunError
 from flowsim.rules import RETRY_PRIORITY, RunStatus, SlotPool
-from flowsim.store.protocol import Claim, RunRequest, RunStore, RunView, WorkerInfo
+from flowsim.store.protocol import (
+    Claim,
+    Completion,
+    RunRequest,
+    RunStore,
+    RunView,
+    WorkerInfo,
+)
 from flowsim.store.records import TaskSpec, WorkflowSpec
 from flowsim.store.reference import ReferenceStore
 from tests.backends import servers
@@ -1156,6 +1163,67 @@ def test_runs_keep_their_creation_order_with_no_index_on_it(
         fresh_schema,
     )
     assert indexes and not [d for (d,) in indexes if "(ord)" in str(d)]
+
+
+def test_a_one_task_child_completed_set_wise_reads_as_ended_everywhere(
+    any_store: RunStore,
+) -> None:
+    """``complete_many`` ends a one-task run with its task run: the run, its progress, the
+    finished cursor and the snapshot all see it COMPLETED at the completion's time, and
+    cancelling its parent afterwards leaves it so (and cancels the child still running)."""
+    store = any_store
+    (parent,) = store.create_runs([new_run(single())], now=0.0)
+    (held,) = claim_all(store, 1.0)
+    children = store.create_runs([new_run(single("other")) for _ in range(3)], 2.0,
+                                 held.task_run_id)  # fmt: skip
+    ids = [child.id for child in children]
+    cursor = store.finished_since(None).cursor
+    claims = claim_all(store, 3.0, workflows=["other"])
+    assert [claim.run_id for claim in claims] == ids
+    done = [Completion(claim.task_run_id, claim.token, {"i": i})
+            for i, claim in enumerate(claims[:2])]  # fmt: skip
+    outcomes = store.complete_many(done, 4.0)
+    assert [(o.accepted, o.finished) for o in outcomes] == [(True, (ids[0],)), (True, (ids[1],))]
+    assert set(store.finished_since(cursor).run_ids) == set(ids[:2])
+    ended = [(RunStatus.COMPLETED, 4.0)] * 2 + [(RunStatus.RUNNING, None)]
+    assert [(run.status, run.finished_at) for run in store.get_runs(ids)] == ended
+    assert [(run.status, run.finished_at) for run in store.get_progress(ids)] == ended
+    assert [run.tasks["a"].output for run in store.get_runs(ids)] == [{"i": 0}, {"i": 1}, None]
+    snap = store.snapshot(5.0, ids)
+    assert [snap.run_status[run_id] for run_id in ids] == [s for s, _ in ended]
+    again = store.complete_many(done[:1], 5.0)  # the same result again: fenced off
+    assert [o.accepted for o in again] == [False]
+    store.cancel_run(parent.id, "stop", 6.0)
+    statuses = [run.status for run in store.get_runs([parent.id, *ids])]
+    assert statuses == [RunStatus.CANCELLED, RunStatus.COMPLETED, RunStatus.COMPLETED,
+                        RunStatus.CANCELLED]  # fmt: skip
+
+
+def test_a_set_wise_completion_writes_only_the_task_runs_rows(
+    store: Any, postgres_dsn: str, session_schema: str
+) -> None:
+    """Migration 0014: completing fan-out children (one task, no limits) updates their
+    task-run rows and not their run rows, which keep the version their creation wrote:
+    that second, non-HOT update per child was half the server's work of a completion.
+    A run of a DAG still ends in its own row."""
+    store.create_runs([new_run(single())], now=0.0)
+    (held,) = claim_all(store, 1.0)
+    children = store.create_runs([new_run(single("other")), new_run(DIAMOND)], 2.0,
+                                 held.task_run_id)  # fmt: skip
+    query = (f"SELECT id, xmin::text, terminal_status FROM {session_schema}.runs "
+             "WHERE id = ANY(%s) ORDER BY ord")  # fmt: skip
+    ids = [child.id for child in children]
+    before = servers.rows(postgres_dsn, query, ids)
+    for now in (3.0, 4.0, 5.0):  # the single child, then the diamond task by task
+        claims = claim_all(store, now, workflows=["other", "diamond"])
+        outcomes = store.complete_many(
+            [Completion(claim.task_run_id, claim.token, None) for claim in claims], now
+        )
+        assert all(outcome.accepted for outcome in outcomes)
+    after = servers.rows(postgres_dsn, query, ids)
+    assert after[0] == before[0]  # the single child's run row: untouched
+    assert after[1][1] != before[1][1] and after[1][2] == "COMPLETED"  # the diamond's: ended
+    assert [run.status for run in store.get_runs(ids)] == [RunStatus.COMPLETED] * 2
 
 
 def test_snapshots_and_cancels_read_the_work_at_hand_not_every_run_ever_run(
