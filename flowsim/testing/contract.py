@@ -861,6 +861,37 @@ class RunStoreContract(
 
     # ------------------------------------------------------------ finished runs
 
+    def test_children_completed_together_read_as_ended_everywhere(self, store: RunStore) -> None:
+        """A worker's batch of fan-out children (one task each) ends their runs: the run,
+        its progress, the finished cursor and the snapshot all see them COMPLETED at the
+        batch's time; cancelling their parent afterwards leaves them so (and cancels the
+        child still running). A backend that ends such a run with its task run alone
+        (Postgres, migration 0014) must still answer every read this way."""
+        parent, held = self._held_parent(store, single_spec("parent"))
+        child = single_spec("child")
+        ids = [view.id for view in store.create_runs([run_request(child)] * 3, 1.0,
+                                                     held.task_run_id)]  # fmt: skip
+        cursor = store.finished_since(None).cursor
+        claims = claim_all(store, ["child"], 2.0)
+        assert [claim.run_id for claim in claims] == ids
+        done = [Completion(claim.task_run_id, claim.token, {"i": i})
+                for i, claim in enumerate(claims[:2])]  # fmt: skip
+        outcomes = store.complete_many(done, 3.0)
+        assert [(o.accepted, o.finished) for o in outcomes] == [(True, (ids[0],)),
+                                                                 (True, (ids[1],))]
+        assert set(store.finished_since(cursor).run_ids) == set(ids[:2])
+        ended = [(RunStatus.COMPLETED, 3.0)] * 2 + [(RunStatus.RUNNING, None)]
+        assert [(run.status, run.finished_at) for run in store.get_runs(ids)] == ended
+        assert [(run.status, run.finished_at) for run in store.get_progress(ids)] == ended
+        assert [run.tasks["t"].output for run in store.get_runs(ids)] == [{"i": 0}, {"i": 1}, None]
+        statuses = store.snapshot(4.0, ids).run_status
+        assert [statuses[run_id] for run_id in ids] == [status for status, _ in ended]
+        assert [o.accepted for o in store.complete_many(done[:1], 4.0)] == [False]
+        store.cancel_run(parent.id, "stop", 5.0)
+        assert [run.status for run in store.get_runs([parent.id, *ids])] == [
+            RunStatus.CANCELLED, RunStatus.COMPLETED, RunStatus.COMPLETED, RunStatus.CANCELLED,
+        ]  # fmt: skip
+
     def test_finished_since_names_the_runs_that_ended_after_the_cursor(
         self, store: RunStore
     ) -> None:

@@ -612,6 +612,7 @@ def _walk(twins: Twins, seed: int, steps: int) -> Counter[str]:
                 "claim",
                 "complete",
                 "complete",
+                "complete_many",
                 "fail",
                 "cancel",
                 "expire",
@@ -663,6 +664,16 @@ def _walk(twins: Twins, seed: int, steps: int) -> Counter[str]:
             else:
                 error = Both((boom(pair[0], f"fail {step}"), boom(pair[1], f"fail {step}")))
                 twins.call("fail", ids, token, error, rng.random() < 0.2, now)
+        elif op == "complete_many" and claims:
+            # a worker's batch of recent claims (most older ones have ended): fan-out
+            # children go set-wise, the rest one by one, a repeat is fenced by its first
+            pairs = [rng.choice(claims[-6:]) for _ in range(rng.randint(1, 4))]
+            items = Both(tuple(
+                [Completion(pair[i].task_run_id, pair[i].token, {"step": step, "n": n})
+                 for n, pair in enumerate(pairs)]
+                for i in (0, 1)
+            ))  # fmt: skip
+            twins.call("complete_many", items, now)
         elif op == "cancel" and runs[0]:
             pick = rng.randrange(len(runs[0]))
             run_ids = Both((runs[0][pick], runs[1][pick]))
@@ -702,7 +713,8 @@ def _walk(twins: Twins, seed: int, steps: int) -> Counter[str]:
 )
 def test_the_store_answers_exactly_as_the_reference_on_a_random_walk(store: Any, seed: int) -> None:
     done = _walk(Twins(store), seed, steps=300)
-    assert done["claim"] > 10 and done["complete"] > 10  # the walk really exercised claims
+    # the walk really exercised claims and both ways of completing
+    assert done["claim"] > 10 and done["complete"] > 10 and done["complete_many"] > 5
 
 
 def test_without_pipeline_mode_the_store_answers_the_same(
@@ -1163,40 +1175,6 @@ def test_runs_keep_their_creation_order_with_no_index_on_it(
         fresh_schema,
     )
     assert indexes and not [d for (d,) in indexes if "(ord)" in str(d)]
-
-
-def test_a_one_task_child_completed_set_wise_reads_as_ended_everywhere(
-    any_store: RunStore,
-) -> None:
-    """``complete_many`` ends a one-task run with its task run: the run, its progress, the
-    finished cursor and the snapshot all see it COMPLETED at the completion's time, and
-    cancelling its parent afterwards leaves it so (and cancels the child still running)."""
-    store = any_store
-    (parent,) = store.create_runs([new_run(single())], now=0.0)
-    (held,) = claim_all(store, 1.0)
-    children = store.create_runs([new_run(single("other")) for _ in range(3)], 2.0,
-                                 held.task_run_id)  # fmt: skip
-    ids = [child.id for child in children]
-    cursor = store.finished_since(None).cursor
-    claims = claim_all(store, 3.0, workflows=["other"])
-    assert [claim.run_id for claim in claims] == ids
-    done = [Completion(claim.task_run_id, claim.token, {"i": i})
-            for i, claim in enumerate(claims[:2])]  # fmt: skip
-    outcomes = store.complete_many(done, 4.0)
-    assert [(o.accepted, o.finished) for o in outcomes] == [(True, (ids[0],)), (True, (ids[1],))]
-    assert set(store.finished_since(cursor).run_ids) == set(ids[:2])
-    ended = [(RunStatus.COMPLETED, 4.0)] * 2 + [(RunStatus.RUNNING, None)]
-    assert [(run.status, run.finished_at) for run in store.get_runs(ids)] == ended
-    assert [(run.status, run.finished_at) for run in store.get_progress(ids)] == ended
-    assert [run.tasks["a"].output for run in store.get_runs(ids)] == [{"i": 0}, {"i": 1}, None]
-    snap = store.snapshot(5.0, ids)
-    assert [snap.run_status[run_id] for run_id in ids] == [s for s, _ in ended]
-    again = store.complete_many(done[:1], 5.0)  # the same result again: fenced off
-    assert [o.accepted for o in again] == [False]
-    store.cancel_run(parent.id, "stop", 6.0)
-    statuses = [run.status for run in store.get_runs([parent.id, *ids])]
-    assert statuses == [RunStatus.CANCELLED, RunStatus.COMPLETED, RunStatus.COMPLETED,
-                        RunStatus.CANCELLED]  # fmt: skip
 
 
 def test_a_set_wise_completion_writes_only_the_task_runs_rows(
