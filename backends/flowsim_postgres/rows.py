@@ -17,6 +17,7 @@ from psycopg.rows import TupleRow
 
 from flowsim.rules import RunStatus
 from flowsim.store.records import JSON, WorkflowSpec, spec_from_json, spec_to_json
+from flowsim.store.views import STATUS
 
 Conn = psycopg.Connection[TupleRow]
 
@@ -173,5 +174,5 @@ def ended_status(run: str) -> str:
 def run_status(terminal_status: str | None, started: bool) -> RunStatus:
     """A run is QUEUED until one of its task runs is claimed, RUNNING until it ends."""
     if terminal_status is not None:
-        return RunStatus(terminal_status)
+        return STATUS[terminal_status]
     return RunStatus.RUNNING if started else RunStatus.QUEUED

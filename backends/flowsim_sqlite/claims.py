@@ -21,6 +21,7 @@ from flowsim.store.placement_filter import MAX_SKIPPED, Deferrals
 from flowsim.store.protocol import Claim
 from flowsim.store.rate_screen import Picked, Placing, choose
 from flowsim.store.records import JSON
+from flowsim.store.views import load_all
 from flowsim_sqlite import placement, rate_limits
 from flowsim_sqlite.rows import (
     SpecCache,
@@ -28,7 +29,6 @@ from flowsim_sqlite.rows import (
     attempts_json,
     dumps,
     id_list,
-    load_all,
     load_optional,
     loads,
 )
@@ -202,7 +202,7 @@ def build(tx: Tx, specs: SpecCache, taken: list[Taken]) -> list[Claim]:
     started = tx.execute(_RUNS_OF_CLAIMS, (run_ids,)).fetchall()
     inputs = load_all([row[1] for row in started])
     metadata = load_all([row[2] for row in started])
-    # decoded together (rows.load_all); a run with two task runs claimed at once gives
+    # decoded together (views.load_all); a run with two task runs claimed at once gives
     # the second its own copies, as every claim had before
     runs = {row[0]: row for row in started}
     decoded = {

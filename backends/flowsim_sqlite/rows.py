@@ -19,7 +19,14 @@ from typing import Any
 
 from flowsim.store.protocol import RunProgress, RunView, TaskView
 from flowsim.store.records import JSON, WorkflowSpec, spec_from_json, spec_to_json
-from flowsim.store.views import STATUS, attempt_view, require_runs, run_view, task_view
+from flowsim.store.views import (
+    STATUS,
+    attempt_view,
+    load_all,
+    require_runs,
+    run_view,
+    task_view,
+)
 
 #: compact JSON, keys in insertion order (the order the caller gave them)
 dumps: Callable[[Any], str] = json.JSONEncoder(separators=(",", ":")).encode
@@ -239,19 +246,6 @@ def attempts_json(worker_id: str, started_at: float) -> Callable[[int, float], s
         return f"[{number},{worker},{queued_at!r},{tail}"
 
     return text
-
-
-def load_all(texts: Sequence[str]) -> list[Any]:
-    """``loads`` of each text, decoded as one JSON array: each call of ``json.loads`` costs
-    about as much as decoding ten small values inside one, and reading 10,000 runs decodes
-    40,000 texts. Every stored text is one value (``dumps`` wrote it); should one not be,
-    the lengths differ and each is decoded alone (raising as it would have)."""
-    if not texts:
-        return []
-    values: list[Any] = loads("[" + ",".join(texts) + "]")
-    if len(values) != len(texts):
-        values = [loads(text) for text in texts]
-    return values
 
 
 def read_run_ids(tx: Tx) -> list[str]:

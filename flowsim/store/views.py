@@ -10,6 +10,7 @@ apart; the SQL that reads the rows stays in each backend, since the dialects dif
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import replace
 from typing import Any, TypeVar
@@ -40,6 +41,19 @@ POOL: dict[str, SlotPool] = {pool.value: pool for pool in SlotPool}
 
 def _identity(value: Any) -> Any:
     return value
+
+
+def load_all(texts: Sequence[str]) -> list[Any]:
+    """``json.loads`` of each text, decoded as one JSON array: each call of ``json.loads``
+    costs about as much as decoding ten small values inside one, and reading 10,000 runs
+    decodes 40,000 texts. Every stored text is one value (the store wrote it); should one
+    not be, the lengths differ and each is decoded alone (raising as it would have)."""
+    if not texts:
+        return []
+    values: list[Any] = json.loads("[" + ",".join(texts) + "]")
+    if len(values) != len(texts):
+        values = [json.loads(text) for text in texts]
+    return values
 
 
 def attempt_view(row: Sequence[Any]) -> AttemptView:
