@@ -420,10 +420,11 @@ _TASK_COLUMNS = (
     "t.attempt_count > 0, t.finish_xid IS NOT NULL, t.att_finished_at"
 )
 _TASKS = f"SELECT {_TASK_COLUMNS} FROM task_runs t WHERE t.run_id = ANY(%b::text[]) ORDER BY t.ord"
-#: what ``fetch_progress`` reads: each task run with its run's own end, in one result
+#: what ``fetch_progress`` reads: each task run with its run's own end, in one result (a
+#: run without task runs, which no workflow of the SDK makes, in a row of its own)
 _PROGRESS = (
-    f"SELECT {_TASK_COLUMNS}, r.terminal_status, r.finished_at "
-    "FROM runs r JOIN task_runs t ON t.run_id = r.id WHERE r.id = ANY(%b::text[]) "
+    f"SELECT {_TASK_COLUMNS}, r.terminal_status, r.finished_at, r.id "
+    "FROM runs r LEFT JOIN task_runs t ON t.run_id = r.id WHERE r.id = ANY(%b::text[]) "
     "ORDER BY t.ord"
 )
 
@@ -502,16 +503,16 @@ def fetch_runs(
 def fetch_progress(conn: Conn, run_ids: Sequence[str]) -> dict[str, RunProgress]:
     """``fetch_runs(conn, run_ids, with_attempts=False)`` without what never changes after
     a run is created (``RunStore.get_progress``): no inputs or metadata to send and decode,
-    and one query (every run has a task run from its creation on)."""
+    and one query."""
     wanted = list(dict.fromkeys(run_ids))
     if not wanted:
         return {}
     rows = conn.execute(_PROGRESS, (wanted,)).fetchall()
-    by_run = _tasks_by_run(rows, {})
-    ends = {row[7]: (row[11], row[12]) for row in rows}
+    by_run = _tasks_by_run([row for row in rows if row[0] is not None], {})
+    ends = {row[13]: (row[11], row[12]) for row in rows}
     return {
         run_id: RunProgress(run_id, *by_run.state(run_id, terminal, finished_at),
-                            by_run.tasks[run_id])
+                            by_run.tasks.get(run_id, {}))
         for run_id, (terminal, finished_at) in ends.items()
     }  # fmt: skip
 

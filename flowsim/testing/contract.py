@@ -808,6 +808,13 @@ class RunStoreContract(
         with pytest.raises(RunNotFoundError, match="no-such-run"):
             store.get_progress([done.id, "no-such-run"])
 
+    def test_get_progress_answers_for_a_run_without_task_runs(self, store: RunStore) -> None:
+        """No SDK workflow has no tasks, but the store takes such a spec: a read of its run's
+        progress must not lose it (a read that joins task runs to runs would)."""
+        view = create_run(store, workflow_spec("empty"), 0.0)
+        (progress,) = store.get_progress([view.id])
+        assert (progress.id, progress.status, progress.tasks) == (view.id, RunStatus.QUEUED, {})
+
     # ------------------------------------------------------------ completing in batches
 
     def test_complete_many_is_complete_of_each_item_in_order(self, store: RunStore) -> None:
