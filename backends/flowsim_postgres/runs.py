@@ -530,7 +530,7 @@ def get_progress(conn: Conn, run_ids: Sequence[str]) -> list[RunProgress]:
 
 
 #: runs whose own row ended, and runs that ended with their task run (``rows.ended_status``)
-_FINISHED_SINCE = """
+FINISHED_SINCE = """
 SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint,
        array(SELECT id FROM runs WHERE finish_xid >= %(cursor)s::text::xid8
              UNION ALL
@@ -552,7 +552,7 @@ def finished_since(conn: Conn, cursor: int | None) -> Finished:
         row = conn.execute(_CURSOR).fetchone()
         assert row is not None  # a SELECT without FROM returns one row
         return Finished((), int(row[0]))
-    row = conn.execute(_FINISHED_SINCE, {"cursor": str(cursor)}).fetchone()
+    row = conn.execute(FINISHED_SINCE, {"cursor": str(cursor)}).fetchone()
     assert row is not None
     xmin, ids = row
     return Finished(tuple(ids), int(xmin))

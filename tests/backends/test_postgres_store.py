@@ -1208,11 +1208,12 @@ def test_snapshots_and_cancels_read_the_work_at_hand_not_every_run_ever_run(
     postgres_dsn: str, fresh_schema: str
 ) -> None:
     """The deadlock snapshot's queries read the queued and the held task runs through their
-    partial indexes, and a cancel walks a run's family through the index on parent_run_id:
+    partial indexes, a cancel walks a run's family through the index on parent_run_id, and
+    a waiter's "what ended since" reads the finish_xid indexes of both tables:
     with 20,000 ended runs in the tables (statistics up to date, as autovacuum keeps them),
     none of their plans scans a table."""
     import psycopg
-    from flowsim_postgres import outcomes, workers
+    from flowsim_postgres import outcomes, runs, workers
 
     url = with_query(postgres_dsn, schema=fresh_schema)
     store = open_store(url)
@@ -1222,8 +1223,11 @@ def test_snapshots_and_cancels_read_the_work_at_hand_not_every_run_ever_run(
             store.create_runs([new_run(single())] * 10_000, 0.0)
         admin(
             postgres_dsn,
-            f"UPDATE {fresh_schema}.task_runs SET status = 'COMPLETED'",
-            f"UPDATE {fresh_schema}.runs SET terminal_status = 'COMPLETED'",
+            # half the runs ended in their own row, half with their task run (0014)
+            f"UPDATE {fresh_schema}.task_runs SET status = 'COMPLETED', finish_xid = "
+            "CASE WHEN ord % 2 = 0 THEN pg_current_xact_id() END",
+            f"UPDATE {fresh_schema}.runs SET terminal_status = 'COMPLETED', finish_xid = "
+            "CASE WHEN ord % 2 = 1 THEN pg_current_xact_id() END",
             f"ANALYZE {fresh_schema}.task_runs",
             f"ANALYZE {fresh_schema}.runs",
         )
@@ -1234,7 +1238,10 @@ def test_snapshots_and_cancels_read_the_work_at_hand_not_every_run_ever_run(
         with psycopg.connect(postgres_dsn, autocommit=True) as conn:
             conn.execute(f"SET search_path TO {fresh_schema}")
             family = outcomes.FAMILY.replace("%s", "'some-run'")
-            for query in (workers.ACTIVE_TASKS, workers.ACTIVE_RUNS, family):
+            # what a waiting parent asks every few milliseconds: what ended since its cursor
+            cursor = store.finished_since(None).cursor
+            ended = runs.FINISHED_SINCE.replace("%(cursor)s", f"'{cursor}'")
+            for query in (workers.ACTIVE_TASKS, workers.ACTIVE_RUNS, family, ended):
                 plan = [line for (line,) in conn.execute(f"EXPLAIN {query}")]
                 assert not any("Seq Scan" in line for line in plan), plan
     finally:
