@@ -182,9 +182,7 @@ def _fan_out(config: Config) -> Callable[[str], Sample]:
             cpu = meter.stop(config.children)
             if completed is None:
                 return Sample(seconds, _children_done(url), config.children)
-        return Sample(
-            seconds, completed, config.children, phases=_phases(url, seconds), cpu=cpu
-        )
+        return Sample(seconds, completed, config.children, phases=_phases(url, seconds), cpu=cpu)
 
     return once
 

@@ -149,9 +149,7 @@ class _Parent:
     first_index: int
 
 
-def _reserve_spawn_indexes(
-    conn: Conn, task_run_id: str, count: int, token: int | None
-) -> _Parent:
+def _reserve_spawn_indexes(conn: Conn, task_run_id: str, count: int, token: int | None) -> _Parent:
     """Take ``count`` spawn indexes of the parent task run (its row lock serialises spawns
     of one parent, so de-duplication by spawn key cannot race). With ``token``, only while
     the attempt with that token holds the task run (checked under the same row lock)."""
@@ -454,9 +452,20 @@ def _tasks_by_run(task_rows: list[Any], attempts: dict[str, list[AttemptView]]) 
     JSON array, not one ``json.loads`` each."""
     by_run = _RunTasks({}, set(), {})
     outputs = iter(load_all([row[4] for row in task_rows if row[4] is not None]))
-    for task_id, name, status, retries, output, error, worker, run_id, started, ended, at, *_ in (
-        task_rows
-    ):
+    for (
+        task_id,
+        name,
+        status,
+        retries,
+        output,
+        error,
+        worker,
+        run_id,
+        started,
+        ended,
+        at,
+        *_,
+    ) in task_rows:
         value = next(outputs) if output is not None else None
         by_run.tasks.setdefault(run_id, {})[name] = task_view(
             (task_id, name, status, retries, value, error, worker), tuple(attempts.get(task_id, ()))

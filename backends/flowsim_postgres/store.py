@@ -400,9 +400,7 @@ class PostgresStore:
             "durable_steps", lambda s: durable.durable_steps(s.conn, task_run_id), read_only=True
         )
 
-    def record_steps(
-        self, task_run_id: str, steps: Sequence[DurableStep]
-    ) -> list[DurableStep]:
+    def record_steps(self, task_run_id: str, steps: Sequence[DurableStep]) -> list[DurableStep]:
         return self._run("record_steps", lambda s: durable.record_steps(s, task_run_id, steps))
 
     def evict(

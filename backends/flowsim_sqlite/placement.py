@@ -61,9 +61,7 @@ def create_runs(
 ) -> runs.Created:
     """``runs.create_runs``, then children triggered with ``sticky=True`` pinned to their
     spawner's worker in the same transaction (a de-duplicated child keeps its pin)."""
-    created = runs.create_runs(
-        tx, specs, requests, now, parent_task_run_id, parent_token, inputs
-    )
+    created = runs.create_runs(tx, specs, requests, now, parent_task_run_id, parent_token, inputs)
     pins = [
         (run_id, request.sticky_worker)
         for run_id, request in zip(created.run_ids, requests, strict=True)

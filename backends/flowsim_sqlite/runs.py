@@ -255,8 +255,13 @@ def create_runs(
         tx.insert_many(INSERT_TASK, task_rows)
         limited = [p for p in fresh if requests[p].spec.limited]
         if limited:
-            changed = arrive_runs(tx, specs, [(views[run_ids[p]], requests[p].spec,
-                                               arrivals.get(p)) for p in limited], task_rows, now)
+            changed = arrive_runs(
+                tx,
+                specs,
+                [(views[run_ids[p]], requests[p].spec, arrivals.get(p)) for p in limited],
+                task_rows,
+                now,
+            )
             views.update((view.id, view) for view in read_views(tx, changed))
         for position in fresh:
             spec = requests[position].spec

@@ -351,9 +351,7 @@ class SqliteStore:
     def durable_steps(self, task_run_id: str) -> list[DurableStep]:
         return self._read("durable_steps", durable.durable_steps, task_run_id)
 
-    def record_steps(
-        self, task_run_id: str, steps: Sequence[DurableStep]
-    ) -> list[DurableStep]:
+    def record_steps(self, task_run_id: str, steps: Sequence[DurableStep]) -> list[DurableStep]:
         return self._write("record_steps", durable.record_steps, task_run_id, steps)
 
     def evict(

@@ -79,9 +79,7 @@ class DurableLogStore(Protocol):
     def durable_steps(self, task_run_id: str) -> list[DurableStep]:
         """The task run's logged steps in position order (empty for an unknown id)."""
 
-    def record_steps(
-        self, task_run_id: str, steps: Sequence[DurableStep]
-    ) -> list[DurableStep]:
+    def record_steps(self, task_run_id: str, steps: Sequence[DurableStep]) -> list[DurableStep]:
         """Log each step unless one is logged at its position (one transaction); return
         the logged steps, in the order given."""
 
@@ -114,9 +112,7 @@ class StepLog:
         steps = self._steps.get(task_run_id, {})
         return [steps[position] for position in sorted(steps)]
 
-    def record_steps(
-        self, task_run_id: str, steps: Sequence[DurableStep]
-    ) -> list[DurableStep]:
+    def record_steps(self, task_run_id: str, steps: Sequence[DurableStep]) -> list[DurableStep]:
         logged = self._steps.setdefault(task_run_id, {})
         return [logged.setdefault(step.position, step) for step in steps]
 

@@ -299,9 +299,7 @@ class ReferenceStore:
     def durable_steps(self, task_run_id: str) -> list[DurableStep]:
         return self.inner.durable_steps(task_run_id)
 
-    def record_steps(
-        self, task_run_id: str, steps: Sequence[DurableStep]
-    ) -> list[DurableStep]:
+    def record_steps(self, task_run_id: str, steps: Sequence[DurableStep]) -> list[DurableStep]:
         return self.inner.record_steps(task_run_id, steps)
 
     def evict(

@@ -480,9 +480,7 @@ class RunStoreContract(
         assert get_run(store, child.id).additional_metadata == expected
         assert _only(claim_all(store, ["child"], 2.0)).additional_metadata == expected
 
-    def test_run_ids_lists_every_run_oldest_first_children_included(
-        self, store: RunStore
-    ) -> None:
+    def test_run_ids_lists_every_run_oldest_first_children_included(self, store: RunStore) -> None:
         assert store.run_ids() == []
         parent, claim = self._held_parent(store, single_spec("parent"))
         later = store.create_runs([run_request(single_spec(), {"i": i}) for i in range(3)], 1.0)
@@ -884,8 +882,10 @@ class RunStoreContract(
         done = [Completion(claim.task_run_id, claim.token, {"i": i})
                 for i, claim in enumerate(claims[:2])]  # fmt: skip
         outcomes = store.complete_many(done, 3.0)
-        assert [(o.accepted, o.finished) for o in outcomes] == [(True, (ids[0],)),
-                                                                 (True, (ids[1],))]
+        assert [(o.accepted, o.finished) for o in outcomes] == [
+            (True, (ids[0],)),
+            (True, (ids[1],)),
+        ]
         assert set(store.finished_since(cursor).run_ids) == set(ids[:2])
         ended = [(RunStatus.COMPLETED, 3.0)] * 2 + [(RunStatus.RUNNING, None)]
         assert [(run.status, run.finished_at) for run in store.get_runs(ids)] == ended

@@ -67,9 +67,7 @@ class ConcurrencyContract:
     ) -> None:
         self._runs_over_the_limit_wait(store, "workflow")
 
-    def test_concurrency_task_level_runs_over_the_limit_wait_per_key(
-        self, store: RunStore
-    ) -> None:
+    def test_concurrency_task_level_runs_over_the_limit_wait_per_key(self, store: RunStore) -> None:
         self._runs_over_the_limit_wait(store, "task")
 
     def _runs_over_the_limit_wait(self, store: RunStore, level: str) -> None:

@@ -66,9 +66,9 @@ from flowsim.testing.contract_conditions import event, parent, sleep
 
 __all__ = ["WORKFLOWS", "ParityError", "make_parity_machine"]
 
+
 def _limit(key: str, max_runs: int, strategy: ConcurrencyStrategy) -> ConcurrencyLimit:
     return ConcurrencyLimit(key, max_runs, strategy)
-
 
 
 def _with(task: TaskSpec, *conditions: ConditionSpec) -> TaskSpec:

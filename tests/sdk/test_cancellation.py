@@ -131,9 +131,7 @@ async def test_cancelling_a_parent_cancels_its_children_and_grandchildren(
     # four slots: the parent, both children and one grandchild run; one grandchild is queued
     async with hatchet.worker("w", slots=4, workflows=[grandchild, child, parent]):
         ref = await parent.aio_run_no_wait()
-        await eventually(
-            lambda: len(hatchet.runs.views()) == 5 and len(started) == 1, within=20.0
-        )
+        await eventually(lambda: len(hatchet.runs.views()) == 5 and len(started) == 1, within=20.0)
         await hatchet.runs.aio_cancel(ref.workflow_run_id)
         with pytest.raises(FailedTaskRunExceptionGroup):
             await ref.aio_result()

@@ -32,6 +32,7 @@ async def test_backoff_waits_min_of_max_and_factor_power_n(
 
     async with hatchet.worker("w", slots=1, workflows=[flaky]):
         ref = flaky.run_no_wait()
+
         def task() -> TaskView:
             return hatchet.runs.view(ref.workflow_run_id).tasks["flaky"]
 

@@ -33,8 +33,10 @@ def _throttled(max_runs: int | None) -> tuple[float, list[float]]:
 
     async def main(loop: VirtualTimeLoop) -> tuple[float, list[float]]:
         hatchet = Hatchet(virtual_backend(loop, f"sim-{uuid.uuid4().hex}"))
-        limit = None if max_runs is None else _per_group(
-            max_runs, ConcurrencyLimitStrategy.GROUP_ROUND_ROBIN
+        limit = (
+            None
+            if max_runs is None
+            else _per_group(max_runs, ConcurrencyLimitStrategy.GROUP_ROUND_ROBIN)
         )
         wf = hatchet.workflow(name="throttled", input_validator=Grouped, concurrency=limit)
 

@@ -5,7 +5,7 @@ from pathlib import Path
 
 from flowsim.sim import load_scenario, simulate
 
-APP = '''\
+APP = """\
 import asyncio
 from hatchet_sdk import Context, EmptyModel, Hatchet
 
@@ -19,7 +19,7 @@ def kid(input: EmptyModel, ctx: Context) -> dict:
 async def boss(input: EmptyModel, ctx: Context) -> dict:
     results = await asyncio.gather(kid.aio_run(), kid.aio_run())
     return {"n": len(results)}
-'''
+"""
 
 
 def scenario(tmp_path: Path, slots: int) -> Path:
