@@ -19,8 +19,11 @@ from flowsim.store.transitions import Transition
 from flowsim.testing.statemachine import ParityError, make_parity_machine, parity_settings
 
 SANITY = parity_settings(max_examples=100, stateful_step_count=50)
-#: a broken store must be caught; stop at the first discrepancy (no shrinking)
-HUNT = settings(SANITY, max_examples=1000, phases=[Phase.generate])
+#: a broken store must be caught; stop at the first discrepancy (no shrinking). Here the
+#: early-retry hunt ends at example 778; one CI run did not find it within 1,000 (not
+#: reproduced here, where the examples are derandomized), so the bound has room.
+#: A hunt that finds its bug stops there, so the room costs nothing while the tests pass.
+HUNT = settings(SANITY, max_examples=2000, phases=[Phase.generate])
 
 
 def test_two_reference_stores_stay_equal() -> None:
