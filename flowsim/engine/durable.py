@@ -6,7 +6,8 @@ process can do meanwhile, so:
 
 - **claims** carry a lease and a fencing token; results are written with the token, and a
   late result of an attempt whose lease lapsed is ignored by the store;
-- **heartbeats** renew the leases of every held task run while the worker lives; a
+- **heartbeats** renew the leases of every held task run while the worker lives (in a
+  worker process, from a thread too while a task blocks the loop: ``lease_keeper``); a
   worker killed with SIGKILL stops renewing and its runs are re-queued on expiry;
 - **waiting** re-reads the awaited runs whenever the store reports a change (a
   ``ChangeFeed`` thread), and runs the deadlock analysis on the store's snapshot, so a
@@ -24,7 +25,7 @@ import json
 import time
 import uuid
 import weakref
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 
 from flowsim.clock import Clock, TimerHandle
 from flowsim.concurrency import cancels_running
@@ -34,6 +35,7 @@ from flowsim.engine.changes import ChangeFeed
 from flowsim.engine.deadlock import DeadlockReport
 from flowsim.engine.durable_conditions import DurableConditionWaits
 from flowsim.engine.engine import Engine
+from flowsim.engine.lease_keeper import LeaseKeeper
 from flowsim.engine.runtime import AttemptState, Registrable, WorkerRuntime
 from flowsim.engine.shared_reads import SharedReads
 from flowsim.engine.timers import EarliestTimer
@@ -494,6 +496,34 @@ class DurableEngine(DurableConditionWaits, Engine):
         loop free to beat on time.)"""
         if self.clock.now() >= self._beat_due and self.on_engine_loop():
             self._beat()
+
+    @contextlib.contextmanager
+    def keeping_leases(self) -> Iterator[None]:
+        """A worker process's leases are renewed from a thread while its loop is blocked
+        (see ``flowsim.engine.lease_keeper``). Only while it serves: an in-process worker
+        (a test, a script) keeps the loop-only heartbeat."""
+        keeper = LeaseKeeper(self.lease_seconds / 6, self._beat_overdue, self._renew_blocked)
+        keeper.start()
+        try:
+            yield
+        finally:
+            keeper.stop()
+
+    def _beat_overdue(self) -> bool:
+        """The loop's heartbeat is half a lease late: the loop is blocked."""
+        return not self.closed and self.clock.now() > self._beat_due + self.lease_seconds / 6
+
+    def _renew_blocked(self) -> None:
+        """Renew, from the keeper's thread, the leases of each worker holding an attempt
+        still within its execution timeout (or holding none). Reads the loop's dicts
+        without its lock: a copy of one is a single step for the interpreter, and the loop
+        thread, blocked, is not changing them."""
+        now = self.clock.now()
+        for worker in list(self._workers.values()):
+            attempts = list(worker.holders.values())
+            if attempts and now > max(attempt.deadline for attempt in attempts):
+                continue  # blocked past every timeout: the leases lapse, others re-run them
+            self.run_store.heartbeat(worker.id, now, self.lease_seconds)
 
     async def _listen(self) -> None:
         """Work queued by other processes: claim when the store reports a change. A

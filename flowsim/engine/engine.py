@@ -676,6 +676,13 @@ class Engine(ConditionWaits, Waiting):
             self._apply(self.store.expire_schedule_timeouts(self.clock.now()))
             self._schedule_timer.arm(self.store.next_schedule_deadline())
 
+    # ------------------------------------------------------------ worker processes
+
+    def keeping_leases(self) -> contextlib.AbstractContextManager[None]:
+        """While a worker process serves (``Worker.start()``): nothing to keep here, no
+        other process takes this engine's work (see ``flowsim.engine.lease_keeper``)."""
+        return contextlib.nullcontext()
+
     # ------------------------------------------------------------ shutdown
 
     def close(self) -> None:

@@ -175,8 +175,9 @@ class Worker:
             except (NotImplementedError, RuntimeError, ValueError):
                 pass  # not the main thread: stop() from elsewhere instead
         self._stop_event = stop
-        async with self:
-            await stop.wait()
+        with self._client.engine.keeping_leases():
+            async with self:
+                await stop.wait()
         for sig in installed:
             loop.remove_signal_handler(sig)
 

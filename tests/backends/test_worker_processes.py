@@ -256,3 +256,49 @@ def test_events_pushed_by_this_process_release_condition_waits_in_a_worker_proce
             workers.stop_all()
     [payload] = result["CREATE"]["gate:durable"]
     assert 1 <= payload["n"] <= pushed
+
+
+def _blocked(url: str, tmp_path: Path, task: str, seconds: float) -> tuple[Any, list[str], str]:
+    """Run ``task`` of ``blockflows`` (its first attempt blocks its worker's loop for
+    ``seconds``) with two worker processes on 1 s leases: its result, the outcomes of its
+    attempts, and the output of the worker processes."""
+    from tests.backends import blockflows as flows
+
+    workers = Workers(url, "tests.backends.blockflows:worker", tmp_path)
+    marker = tmp_path / "blocked"
+    workflow = {"block-loop": flows.blocker, "block-past-timeout": flows.past_timeout}[task]
+    with backend.redirected(url):
+        for _ in range(2):
+            workers.start()
+        try:
+            ref = workflow.run_no_wait(flows.Block(marker=str(marker), seconds=seconds))
+            result = _wait(ref.aio_result(), 30)
+            view = flows.hatchet.runs.view(ref.workflow_run_id)
+        finally:
+            workers.stop_all()
+    logs = "".join(path.read_text() for path in sorted(tmp_path.glob("worker-*.log")))
+    return result, [attempt.outcome for attempt in view.tasks[task].attempts], logs
+
+
+def test_an_async_task_that_blocks_the_loop_past_the_lease_runs_once(
+    shared_url: str, tmp_path: Path
+) -> None:
+    """``time.sleep(3)`` inside ``async def``, 1 s leases: the blocked worker's lease keeper
+    renews its leases from a thread, so the other worker does not take the task run as a
+    dead worker's (without it, each attempt lost its lease to the other worker, and the
+    task never finished), and the worker says why its loop should not block."""
+    result, outcomes, logs = _blocked(shared_url, tmp_path, "block-loop", 3.0)
+    assert result == {"attempt": 1}
+    assert outcomes == ["COMPLETED"]
+    assert "the event loop has been blocked for half a lease or more" in logs
+
+
+def test_a_loop_blocked_past_the_execution_timeout_lets_the_lease_lapse(
+    shared_url: str, tmp_path: Path
+) -> None:
+    """The task's execution timeout is 2 s and its loop stays blocked for 6 s: the keeper
+    stops renewing at the timeout, the lease lapses, and the other worker re-runs the
+    task (as Hatchet's server times it out) while the first is still blocked."""
+    result, outcomes, _ = _blocked(shared_url, tmp_path, "block-past-timeout", 6.0)
+    assert result == {"attempt": 2}
+    assert outcomes == ["LOST", "COMPLETED"]
