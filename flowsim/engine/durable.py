@@ -510,20 +510,24 @@ class DurableEngine(DurableConditionWaits, Engine):
             keeper.stop()
 
     def _beat_overdue(self) -> bool:
-        """The loop's heartbeat is half a lease late: the loop is blocked."""
-        return not self.closed and self.clock.now() > self._beat_due + self.lease_seconds / 6
+        """The loop's heartbeat, once armed, is half a lease late: the loop is blocked."""
+        late = self.clock.now() > self._beat_due + self.lease_seconds / 6
+        return late and self._heartbeat is not None and not self.closed
 
-    def _renew_blocked(self) -> None:
+    def _renew_blocked(self) -> bool:
         """Renew, from the keeper's thread, the leases of each worker holding an attempt
-        still within its execution timeout (or holding none). Reads the loop's dicts
-        without its lock: a copy of one is a single step for the interpreter, and the loop
-        thread, blocked, is not changing them."""
+        still within its execution timeout (or holding none); whether any was renewed.
+        Reads the loop's dicts without its lock: a copy of one is a single step for the
+        interpreter, and the loop thread, blocked, is not changing them."""
         now = self.clock.now()
+        renewed = False
         for worker in list(self._workers.values()):
             attempts = list(worker.holders.values())
             if attempts and now > max(attempt.deadline for attempt in attempts):
                 continue  # blocked past every timeout: the leases lapse, others re-run them
             self.run_store.heartbeat(worker.id, now, self.lease_seconds)
+            renewed = True
+        return renewed
 
     async def _listen(self) -> None:
         """Work queued by other processes: claim when the store reports a change. A

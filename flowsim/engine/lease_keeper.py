@@ -28,9 +28,9 @@ log = logging.getLogger("flowsim.worker")
 
 class LeaseKeeper:
     """A daemon thread that calls ``renew()`` every ``period`` seconds while ``overdue()``
-    says the loop's own heartbeat is late."""
+    says the loop's own heartbeat is late; ``renew()`` says whether it renewed a lease."""
 
-    def __init__(self, period: float, overdue: Callable[[], bool], renew: Callable[[], None]):
+    def __init__(self, period: float, overdue: Callable[[], bool], renew: Callable[[], bool]):
         self._period = period
         self._overdue = overdue
         self._renew = renew
@@ -52,7 +52,8 @@ class LeaseKeeper:
             if not self._overdue():
                 continue
             try:
-                self._renew()
+                if not self._renew():
+                    continue
             except Exception as exc:  # the loop's own beat reports a lost database
                 log.debug("lease keeper: renewing failed: %s", exc)
                 continue
