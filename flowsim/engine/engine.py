@@ -507,15 +507,37 @@ class Engine(ConditionWaits, Waiting):
                 )
             raise
         except Exception as exc:  # the user's task failed: record it as Hatchet does
+            if self._overran(attempt):
+                return
             if isinstance(exc, SlotDeadlockError):
                 # the deadlock travels up the parent chain: whoever waits on this run gets it
                 self._deadlocks[attempt.task_run.workflow_run.id] = exc.report
             error = TaskRunError.from_exception(exc, attempt.task_run.id)
             self._record_failure(attempt, error, isinstance(exc, _NOT_RETRYABLE))
         else:
-            self._record_success(attempt, output)
+            if not self._overran(attempt):
+                self._record_success(attempt, output)
         finally:
             CURRENT_ATTEMPT.reset(token)
+
+    def _overran(self, attempt: AttemptState) -> bool:
+        """Whether the attempt ended after its execution timeout, which is then recorded
+        (as a timeout: ``_on_deadline``'s error) instead of its result. An async body that
+        blocks the loop past its deadline returns before the loop can run the timer;
+        Hatchet's server would have timed the attempt out at the deadline and dropped the
+        late result. (A sync body in a thread never gets here late: the timer ends it.) A
+        stand-in spec, for a task this process does not define, has no timeout of its own
+        (0): its attempt ends with the error that says so."""
+        if attempt.finished or attempt.task_run.spec.execution_timeout <= 0:
+            return False
+        if self.clock.now() <= attempt.deadline:
+            return False
+        self._record_failure(attempt, self._timeout_error(attempt), False)
+        return True
+
+    def _timeout_error(self, attempt: AttemptState) -> TaskRunError:
+        message = rules.timeout_message(attempt.task_run.spec.execution_timeout)
+        return TaskRunError(message, "TimeoutError", "", attempt.task_run.id)
 
     def _end_attempt(self, attempt: AttemptState) -> bool:
         """Fence: the first outcome of an attempt wins; later ones are ignored."""
@@ -562,10 +584,7 @@ class Engine(ConditionWaits, Waiting):
 
     def _on_deadline(self, attempt: AttemptState) -> None:
         """Execution timeout: the attempt fails (retryable, as in Hatchet) and is cancelled."""
-        message = rules.timeout_message(attempt.task_run.spec.execution_timeout)
-        self._record_failure(
-            attempt, TaskRunError(message, "TimeoutError", "", attempt.task_run.id), False
-        )
+        self._record_failure(attempt, self._timeout_error(attempt), False)
         if attempt.task is not None and not attempt.task.done():
             attempt.task.cancel()
 

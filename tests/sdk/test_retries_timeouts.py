@@ -118,6 +118,32 @@ async def test_execution_timeout_cancels_and_counts_as_a_failed_attempt(
     assert [a.started_at for a in task().attempts] == [0.0, 5.0]
 
 
+@pytest.mark.parametrize("ends", ["returns", "raises"])
+async def test_an_async_body_that_ends_after_its_timeout_timed_out(
+    hatchet: Hatchet, flowsim_clock: ManualClock, ends: str
+) -> None:
+    """A blocking call inside ``async def`` (here the clock moves 6 s inside the body, as
+    it would during one) ends the body past its 5 s timeout before the loop can run the
+    timer. Hatchet's server times the attempt out at 5 s and drops what the worker sends
+    later; so does flowsim: a timeout, retried, not the late result or error."""
+
+    @hatchet.task(name="overrun", execution_timeout="5s", retries=1)
+    async def overrun(input: EmptyModel, ctx: Context) -> dict[str, Any]:
+        if ctx.retry_count == 0:
+            flowsim_clock.advance(6)
+            if ends == "raises":
+                raise ValueError("late failure")
+            return {"late": True}
+        return {"retry": True}
+
+    async with hatchet.worker("w", slots=1, workflows=[overrun]):
+        ref = overrun.run_no_wait()
+        assert await ref.aio_result() == {"retry": True}
+    attempts = hatchet.runs.view(ref.workflow_run_id).tasks["overrun"].attempts
+    assert [a.outcome for a in attempts] == ["FAILED", "COMPLETED"]
+    assert attempts[0].error is not None and "Task exceeded timeout of 5s" in attempts[0].error
+
+
 async def test_a_timed_out_attempt_cannot_spawn_so_the_retry_numbers_its_children_from_zero(
     hatchet: Hatchet, flowsim_clock: ManualClock
 ) -> None:
