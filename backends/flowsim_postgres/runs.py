@@ -452,20 +452,8 @@ def _tasks_by_run(task_rows: list[Any], attempts: dict[str, list[AttemptView]]) 
     JSON array, not one ``json.loads`` each."""
     by_run = _RunTasks({}, set(), {})
     outputs = iter(load_all([row[4] for row in task_rows if row[4] is not None]))
-    for (
-        task_id,
-        name,
-        status,
-        retries,
-        output,
-        error,
-        worker,
-        run_id,
-        started,
-        ended,
-        at,
-        *_,
-    ) in task_rows:
+    for row in task_rows:
+        task_id, name, status, retries, output, error, worker, run_id, started, ended, at = row[:11]
         value = next(outputs) if output is not None else None
         by_run.tasks.setdefault(run_id, {})[name] = task_view(
             (task_id, name, status, retries, value, error, worker), tuple(attempts.get(task_id, ()))
