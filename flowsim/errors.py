@@ -13,11 +13,13 @@ The tree::
     ├── InvalidInputError (ValueError)           workflow input failed validation
     ├── UnknownWorkflowError (LookupError)       a run no running worker registers (or may run)
     ├── RunNotFoundError (LookupError)           a run id the backend does not know
+    ├── RunNotFinishedError (RuntimeError)       a run's result read before it ended
     ├── DatabaseLostError (ConnectionError)      the backend's database went away mid-run
     ├── SlotDeadlockError (RuntimeError)         no run can progress; carries the explanation
     ├── BlockingCallError (RuntimeError)         sync run() called on the engine's own event loop
     ├── StaleAttemptError (RuntimeError)         an attempt that lost its task run tried to spawn
     ├── UnsupportedFeatureError (NotImplementedError)
+    │   └── NotModelledAttributeError (AttributeError)  a hatchet_sdk name flowsim lacks
     ├── NonDeterminismError (RuntimeError)       a durable replay diverged from its event log
     ├── TaskRunError                             one failed task: type name, message, trace
     ├── FailedTaskRunExceptionGroup (ValueError) a run failed; holds TaskRunErrors
@@ -63,6 +65,11 @@ class UnknownWorkflowError(FlowsimError, LookupError):
 
 class RunNotFoundError(FlowsimError, LookupError):
     """The backend has no run with this id."""
+
+
+class RunNotFinishedError(FlowsimError, RuntimeError):
+    """A run's result was read (``hatchet.runs.get_result``) while it is still queued or
+    running; nothing waits for it there."""
 
 
 class DatabaseLostError(FlowsimError, ConnectionError):
@@ -113,6 +120,12 @@ class StaleAttemptError(FlowsimError, RuntimeError):
 
 class UnsupportedFeatureError(FlowsimError, NotImplementedError):
     """User code touched a Hatchet feature flowsim does not model yet; never ignored silently."""
+
+
+class NotModelledAttributeError(UnsupportedFeatureError, AttributeError):
+    """User code looked up a hatchet_sdk attribute or method flowsim does not define (a
+    server API such as ``hatchet.workflows``). Also an ``AttributeError``, so ``hasattr``
+    and ``getattr(obj, name, default)`` treat it as any missing attribute."""
 
 
 class NonDeterminismError(FlowsimError, RuntimeError):

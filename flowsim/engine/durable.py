@@ -603,6 +603,11 @@ class DurableEngine(DurableConditionWaits, Engine):
         ids = self.run_store.run_ids() if run_ids is None else run_ids
         return self.run_store.get_runs(ids)
 
+    def workflow_run(self, run_id: str) -> WorkflowRun:
+        (view,) = self.run_views([run_id])
+        with self._lock:
+            return self._adopt(view)
+
     def deadlock_for(self, run: WorkflowRun) -> DeadlockReport | None:
         """The deadlock a FAILED run was caught in, found here or in another process."""
         local = super().deadlock_for(run)

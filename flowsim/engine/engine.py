@@ -246,6 +246,12 @@ class Engine(ConditionWaits, Waiting):
             ids = list(self.store.runs) if run_ids is None else run_ids
             return [run_view(self.store.get_run(run_id)) for run_id in ids]
 
+    def workflow_run(self, run_id: str) -> WorkflowRun:
+        """The run with this id, to wait on or read the result of wherever it was
+        triggered (``hatchet.runs.get_run_ref``); ``RunNotFoundError`` if there is none."""
+        with self._lock:
+            return self.store.get_run(run_id)
+
     # ------------------------------------------------------------ triggering
 
     def trigger(

@@ -17,6 +17,7 @@ from flowsim.placement import Sticky
 from flowsim.sdk.events import EventClient
 from flowsim.sdk.eviction import DEFAULT_DURABLE_TASK_EVICTION_POLICY, EvictionPolicy
 from flowsim.sdk.labels import DesiredLabels, StickyStrategy, sticky_strategy
+from flowsim.sdk.not_modelled import refuse
 from flowsim.sdk.rate_limit import RateLimitsClient
 from flowsim.sdk.runs import RunsClient
 from flowsim.sdk.scheduling import CronClient, ScheduledClient
@@ -52,6 +53,28 @@ WorkflowOptions = tuple[
 ]  # fmt: skip
 
 
+@refuse(
+    "hatchet",
+    "a Hatchet server's REST APIs (workflows, workers, logs, metrics, filters, webhooks, "
+    "CEL debugging)",
+    "flowsim has no server: runs are read with hatchet.runs.view(run_id) / views()",
+    "workflows", "workers", "logs", "metrics", "filters", "webhooks", "cel",
+)  # fmt: skip
+@refuse(
+    "hatchet",
+    "the client's connection to a Hatchet server (its config, tenant, namespace, "
+    "dispatcher, listener, embedded engine)",
+    "there is no server to configure: choose a backend with Hatchet(backend=URL) or "
+    "FLOWSIM_BACKEND",
+    "config", "tenant_id", "namespace", "dispatcher", "listener", "stubs", "from_embedded",
+    "stop_embedded", "aio_stop_embedded", "aio_get_engine_version",
+)  # fmt: skip
+@refuse(
+    "hatchet",
+    "the current task's Context outside its arguments, and batch tasks (preview)",
+    "take ctx from the task's arguments; define a task per item, or fan out with run_many",
+    "get_current_context", "current_context", "batch_task",
+)  # fmt: skip
 class Hatchet:
     """The flowsim client. ``backend`` is a URL (``memory://`` by default, or
     ``$FLOWSIM_BACKEND``); every client on one URL shares one engine, as every Hatchet

@@ -1,9 +1,10 @@
 """``hatchet.runs``: reading runs back and cancelling them, as hatchet_sdk's runs client does.
 
-``get_status`` and ``cancel`` have Hatchet's names and shapes. ``view`` and ``views`` are
-flowsim's own: they return the store's ``RunView`` (tasks, retry counts, attempts,
-workers), the same on every backend, so a test can assert what happened without knowing
-where it was stored.
+``get_status``, ``cancel``, ``get_run_ref`` and ``get_result`` have Hatchet's names and
+shapes; the rest of hatchet_sdk's runs client needs a server's REST API and is refused by
+name (``not_modelled``). ``view`` and ``views`` are flowsim's own: they return the store's
+``RunView`` (tasks, retry counts, attempts, workers), the same on every backend, so a
+test can assert what happened without knowing where it was stored.
 """
 
 from __future__ import annotations
@@ -11,13 +12,53 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from typing import Any
 
 from flowsim.engine.engine import Engine
-from flowsim.errors import RunNotFoundError
+from flowsim.errors import RunNotFinishedError, RunNotFoundError
 from flowsim.rules import RunStatus
+from flowsim.sdk.not_modelled import refuse
+from flowsim.sdk.refs import WorkflowRunRef, outcome
 from flowsim.store.protocol import RunView
 
 
+@refuse(
+    "hatchet.runs",
+    "a Hatchet server's REST run details and listings (V1WorkflowRunDetails, filters, "
+    "pagination)",
+    "read runs with hatchet.runs.view(run_id) / views() (every backend's stored runs), "
+    "get_status(run_id) or get_result(run_id)",
+    "get", "aio_get", "get_details", "aio_get_details", "get_task_run", "aio_get_task_run",
+    "list", "aio_list", "list_with_pagination", "aio_list_with_pagination",
+)  # fmt: skip
+@refuse(
+    "hatchet.runs",
+    "the REST API's trigger of a workflow by its name",
+    "trigger it with workflow.run() / run_no_wait() (hatchet.defined_workflow(name) finds "
+    "a workflow defined through this client by its name)",
+    "create", "aio_create",
+)  # fmt: skip
+@refuse(
+    "hatchet.runs",
+    "replaying runs and cancelling them in bulk by filter",
+    "trigger the run again, or cancel runs one by one with hatchet.runs.cancel(run_id)",
+    "replay", "aio_replay", "bulk_replay", "aio_bulk_replay",
+    "bulk_replay_by_filters_with_pagination", "aio_bulk_replay_by_filters_with_pagination",
+    "bulk_cancel", "aio_bulk_cancel",
+    "bulk_cancel_by_filters_with_pagination", "aio_bulk_cancel_by_filters_with_pagination",
+)  # fmt: skip
+@refuse(
+    "hatchet.runs",
+    "branching a durable task from a node of its event log",
+    "let the task retry: it replays its event log",
+    "reset_durable_task", "aio_reset_durable_task",
+)  # fmt: skip
+@refuse(
+    "hatchet.runs",
+    "streaming (ctx.put_stream)",
+    "return the data as the task's output",
+    "subscribe_to_stream",
+)  # fmt: skip
 class RunsClient:
     def __init__(self, engine: Callable[[], Engine]) -> None:
         # the client's engine is looked up per call: a pytest reset replaces it
@@ -32,6 +73,34 @@ class RunsClient:
         """Every stored run, oldest first, children included."""
         return self._engine().run_views()
 
+    def get_run_ref(self, workflow_run_id: str) -> WorkflowRunRef:
+        """A handle on a run triggered anywhere (this process, another worker process on
+        the same backend): ``result()`` / ``aio_result()`` wait for it as the ref of
+        ``run_no_wait`` does."""
+        engine = self._engine()
+        with _workflow_run_id_expected("get_run_ref", workflow_run_id):
+            return WorkflowRunRef(engine, engine.workflow_run(workflow_run_id))
+
+    def get_result(self, run_id: str) -> dict[str, Any]:
+        """The result of a run that has ended, read without waiting (hatchet_sdk reads
+        the stored output): the dict ``result()`` returns for a completed run, and what it
+        raises for a failed or cancelled one. A run still queued or running raises
+        ``RunNotFinishedError`` (Hatchet returns the output stored so far); wait for it
+        with ``get_run_ref(run_id).result()``."""
+        engine = self._engine()
+        with _workflow_run_id_expected("get_result", run_id):
+            run = engine.workflow_run(run_id)
+        if not run.status.is_terminal:
+            raise RunNotFinishedError(
+                f"hatchet.runs.get_result({run_id!r}): the run is {run.status.value}, it has "
+                "no result yet; wait for it with hatchet.runs.get_run_ref(run_id).result() "
+                "(or aio_result())"
+            )
+        return outcome(engine, run, sync=True)
+
+    async def aio_get_result(self, run_id: str) -> dict[str, Any]:
+        return await asyncio.to_thread(self.get_result, run_id)
+
     def get_status(self, workflow_run_id: str) -> RunStatus:
         return self.view(workflow_run_id).status
 
@@ -43,12 +112,12 @@ class RunsClient:
         running ones see ``ctx.exit_flag`` and async ones are cancelled; nothing is retried.
         Waiting callers get what hatchet_sdk gives for a cancelled run."""
         engine = self._engine()
-        with _workflow_run_id_expected(run_id):
+        with _workflow_run_id_expected("cancel", run_id):
             engine.cancel(run_id, _reason(run_id))
 
     async def aio_cancel(self, run_id: str) -> None:
         engine = self._engine()
-        with _workflow_run_id_expected(run_id):
+        with _workflow_run_id_expected("aio_cancel", run_id):
             await engine.aio_cancel(run_id, _reason(run_id))
 
 
@@ -57,13 +126,15 @@ def _reason(run_id: str) -> str:
 
 
 @contextmanager
-def _workflow_run_id_expected(run_id: str) -> Iterator[None]:
+def _workflow_run_id_expected(method: str, run_id: str) -> Iterator[None]:
+    """An id the backend has no workflow run for, named with the call it was given to
+    (hatchet_sdk's ``cancel`` also takes a task run id; flowsim's take workflow run ids)."""
     try:
         yield
     except RunNotFoundError as exc:
-        # hatchet_sdk also takes a task run id here; flowsim cancels whole workflow runs
+        single_task = "; flowsim does not cancel a single task run of a DAG"
         raise RunNotFoundError(
-            f"hatchet.runs.cancel({run_id!r}): no workflow run with this id on this backend. "
-            "Pass a workflow run id (ref.workflow_run_id or ctx.workflow_run_id); flowsim "
-            "does not cancel a single task run of a DAG"
+            f"hatchet.runs.{method}({run_id!r}): no workflow run with this id on this backend. "
+            "Pass a workflow run id (ref.workflow_run_id or ctx.workflow_run_id)"
+            + (single_task if "cancel" in method else "")
         ) from exc

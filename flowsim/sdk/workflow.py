@@ -23,6 +23,7 @@ from flowsim.sdk.conditions import Condition, OrGroup
 from flowsim.sdk.eviction import DEFAULT_DURABLE_TASK_EVICTION_POLICY, EvictionPolicy
 from flowsim.sdk.hooks import WorkflowHooks
 from flowsim.sdk.labels import DesiredLabels
+from flowsim.sdk.not_modelled import refuse
 from flowsim.sdk.refs import TaskRunRef, WorkflowRunRef, outcome, outcome_or_error
 from flowsim.sdk.scheduling import (
     CronWorkflows,
@@ -59,6 +60,20 @@ R = TypeVar("R")
 TInput = TypeVar("TInput")
 
 
+@refuse(
+    "workflow {name!r}",
+    "a Hatchet server's workflow management (listing its runs, event filters, deleting, "
+    "pausing)",
+    "read runs with hatchet.runs.views(); flowsim has no server to manage workflows on",
+    "list_runs", "aio_list_runs", "create_filter", "aio_create_filter", "delete",
+    "aio_delete", "pause", "aio_pause", "unpause", "aio_unpause",
+)  # fmt: skip
+@refuse(
+    "workflow {name!r}",
+    "batch tasks (hatchet_sdk's preview batch_task) and MCP tool export",
+    "define a task per item, or fan out with run_many",
+    "batch_task", "mcp_tool",
+)  # fmt: skip
 class BaseWorkflow:
     """What workflows and standalone tasks share: definition, triggering, waiting."""
 
@@ -607,6 +622,12 @@ class Workflow(BaseWorkflow, WorkflowHooks):
         return decorate
 
 
+@refuse(
+    "task {name!r}",
+    "mocked runs (calling the function with a mocked Context)",
+    "run it on a flowsim worker: the in-memory backend is as fast, with a real Context",
+    "mock_run", "aio_mock_run",
+)  # fmt: skip
 class Standalone(BaseWorkflow, Generic[R]):
     """A single-task workflow (``@hatchet.task``): runs return the task's typed output."""
 
@@ -651,6 +672,18 @@ class Standalone(BaseWorkflow, Generic[R]):
 
     def _wrap_ref(self, ref: WorkflowRunRef) -> TaskRunRef[R]:
         return TaskRunRef(ref, self._extract)
+
+    def get_run_ref(self, run_id: str) -> TaskRunRef[R]:
+        """A typed handle on a run of this task triggered anywhere (``hatchet.runs.
+        get_run_ref``, its result extracted and validated as ``run()``'s is)."""
+        return self._wrap_ref(self._client.runs.get_run_ref(run_id))
+
+    def get_result(self, run_id: str) -> R:
+        """This task's output in that run, waiting for it to end (as hatchet_sdk does)."""
+        return self.get_run_ref(run_id).result()
+
+    async def aio_get_result(self, run_id: str) -> R:
+        return await self.get_run_ref(run_id).aio_result()
 
 
 __all__ = ["BaseModel", "BaseWorkflow", "Standalone", "Workflow"]

@@ -14,7 +14,7 @@ import pytest
 
 from flowsim import SlotDeadlockError, backend, compat
 from flowsim.cli import gc_policy
-from tests.backends import cancelflows, gcworker
+from tests.backends import cancelflows, gcworker, refflows
 from tests.backends.processes import Workers, fan_in, fan_out, wait_until_every_worker_holds_work
 from tests.backends.processes import wait_for as _wait
 from tests.backends.servers import backend_url, drop_schema, orphans, postgres_dsn
@@ -115,6 +115,23 @@ def test_a_run_scheduled_by_one_process_is_claimed_by_a_worker_process_when_due(
             workers.stop_all()
     assert view.result() == {"step1": {"transformed_message": "LATER"}}
     assert view.tasks["step1"].attempts[0].started_at >= run_at
+
+
+def test_a_run_another_process_created_is_waited_on_by_its_id(
+    shared_url: str, tmp_path: Path
+) -> None:
+    """The child is created in the worker process; this process knows only its id."""
+
+    async def start_then_wait() -> tuple[dict[str, int], dict[str, int]]:
+        child_id = (await refflows.starter.aio_run())["child"]
+        by_ref = await refflows.hatchet.runs.get_run_ref(child_id).aio_result()
+        typed = await refflows.counter.aio_get_result(child_id)
+        return by_ref, typed
+
+    by_ref, typed = _served(shared_url, "tests.backends.refflows:worker", tmp_path,
+                            start_then_wait)  # fmt: skip
+    assert by_ref == {"ref-counter": {"total": 55}}
+    assert typed == {"total": 55}
 
 
 def test_sigkilled_workers_lose_nothing_and_duplicate_nothing(

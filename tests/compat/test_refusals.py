@@ -17,6 +17,7 @@ from flowsim import (
     EmptyModel,
     FailedTaskRunExceptionGroup,
     Hatchet,
+    NotModelledAttributeError,
     UnsupportedFeatureError,
     WorkflowDefinitionError,
 )
@@ -323,7 +324,8 @@ def test_bulk_cancel_and_replay_are_refused_by_name(
 ) -> None:
     refusal("from hatchet_sdk import BulkCancelReplayOpts")
     refusal("from hatchet_sdk.features.runs import RunsClient")
-    assert not hasattr(hatchet.runs, "bulk_cancel") and not hasattr(hatchet.runs, "replay")
+    for name in ("bulk_cancel", "replay", "aio_bulk_replay", "reset_durable_task"):
+        refused_attribute(hatchet.runs, name, rf"hatchet\.runs\.{name} belongs to")
 
 
 def test_durable_eviction_internals_are_refused_by_name(hatchet_sdk: ModuleType) -> None:
@@ -366,16 +368,34 @@ def test_server_configuration_and_apis_are_refused_by_name(
     refusal("from hatchet_sdk import ClientConfig")
     refusal("from hatchet_sdk.config import ClientConfig")
     refusal("from hatchet_sdk import V1TaskStatus")
-    for api in ("workflows", "workers", "logs", "metrics"):
-        with pytest.raises(AttributeError, match=f"'{api}'"):
-            getattr(hatchet, api)
+    for api in ("workflows", "workers", "logs", "metrics", "filters", "webhooks", "cel"):
+        refused_attribute(hatchet, api, rf"hatchet\.{api} belongs to a Hatchet server's REST")
+    for name in ("config", "tenant_id", "namespace", "stubs", "from_embedded"):
+        refused_attribute(hatchet, name, rf"hatchet\.{name} .*connection to a Hatchet server")
+    for name in ("get", "list", "get_task_run", "aio_list_with_pagination"):
+        refused_attribute(hatchet.runs, name, rf"hatchet\.runs\.{name} .*hatchet\.runs\.view")
+    refused_attribute(hatchet.runs, "create", r"hatchet\.runs\.create .*workflow\.run\(\)")
 
 
-def test_mock_run_is_not_defined(hatchet: Hatchet) -> None:
+def test_mock_run_and_server_side_workflow_management_are_refused_by_name(
+    hatchet: Hatchet,
+) -> None:
     @hatchet.task(name="unit")
     def unit(input: EmptyModel, ctx: Context) -> dict[str, int]:
         return {"n": 1}
 
     for missing in ("mock_run", "aio_mock_run"):
-        with pytest.raises(AttributeError, match=f"'{missing}'"):
-            getattr(unit, missing)
+        refused_attribute(unit, missing, rf"task 'unit'\.{missing} .*flowsim worker")
+    for missing in ("list_runs", "pause", "delete", "create_filter"):
+        refused_attribute(unit, missing, rf"workflow 'unit'\.{missing} .*hatchet\.runs\.views")
+
+
+def refused_attribute(obj: object, name: str, message: str) -> None:
+    """Looking ``name`` up raises NotModelledAttributeError with ``message``; it is an
+    AttributeError as well, so ``hasattr`` says no and ``getattr`` takes a default."""
+    with pytest.raises(NotModelledAttributeError, match=message) as caught:
+        getattr(obj, name)
+    assert isinstance(caught.value, UnsupportedFeatureError | AttributeError)
+    assert (caught.value.name, caught.value.obj) == (name, obj)
+    assert not hasattr(obj, name)
+    assert getattr(obj, name, "default") == "default"

@@ -1,8 +1,19 @@
 """``hatchet.runs``: runs read back after the fact, the same on every backend."""
 
-import pytest
+import asyncio
 
-from flowsim import Context, EmptyModel, Hatchet, RunNotFoundError, RunStatus
+import pytest
+from pydantic import BaseModel
+
+from flowsim import (
+    Context,
+    EmptyModel,
+    FailedTaskRunExceptionGroup,
+    Hatchet,
+    RunNotFinishedError,
+    RunNotFoundError,
+    RunStatus,
+)
 
 
 async def test_get_status_and_views_read_runs_back_on_every_backend(hatchet: Hatchet) -> None:
@@ -36,3 +47,77 @@ async def test_get_status_and_views_read_runs_back_on_every_backend(hatchet: Hat
 def test_an_unknown_run_id_is_reported_not_guessed(hatchet: Hatchet) -> None:
     with pytest.raises(RunNotFoundError, match="no-such-run"):
         hatchet.runs.get_status("no-such-run")
+
+
+async def test_a_ref_got_by_run_id_waits_for_the_run_and_returns_its_result(
+    hatchet: Hatchet,
+) -> None:
+    pipeline = hatchet.workflow(name="ref-pipeline")
+
+    @pipeline.task()
+    async def first(input: EmptyModel, ctx: Context) -> dict[str, int]:
+        await asyncio.sleep(0.05)  # still running when the ref is taken
+        return {"n": 1}
+
+    @pipeline.task(parents=[first])
+    async def second(input: EmptyModel, ctx: Context) -> dict[str, int]:
+        return {"n": ctx.task_output(first)["n"] + 1}
+
+    class Doubled(BaseModel):
+        value: int
+
+    @hatchet.task(name="ref-double", input_validator=Doubled)
+    async def double(input: Doubled, ctx: Context) -> Doubled:
+        return Doubled(value=input.value * 2)
+
+    async with hatchet.worker("w", slots=2, workflows=[pipeline, double]):
+        run_id = (await pipeline.aio_run_no_wait()).workflow_run_id
+        ref = hatchet.runs.get_run_ref(run_id)
+        assert ref.workflow_run_id == run_id
+        assert await ref.aio_result() == {"first": {"n": 1}, "second": {"n": 2}}
+
+        task_run_id = (await double.aio_run_no_wait(Doubled(value=21))).workflow_run_id
+        assert await double.aio_get_result(task_run_id) == Doubled(value=42)
+        assert await double.get_run_ref(task_run_id).aio_result() == Doubled(value=42)
+
+    # the sync forms, on runs that have ended
+    assert hatchet.runs.get_run_ref(run_id).result()["second"] == {"n": 2}
+    assert double.get_result(task_run_id) == Doubled(value=42)
+
+
+async def test_get_result_reads_an_ended_run_and_does_not_guess_for_one_still_queued(
+    hatchet: Hatchet,
+) -> None:
+    @hatchet.task(name="result-ok")
+    async def ok(input: EmptyModel, ctx: Context) -> dict[str, str]:
+        return {"said": "ok"}
+
+    @hatchet.task(name="result-boom")
+    async def boom(input: EmptyModel, ctx: Context) -> None:
+        raise ValueError("boom")
+
+    queued = await ok.aio_run_no_wait()  # no worker yet: it stays queued
+    with pytest.raises(RunNotFinishedError, match=r"QUEUED.*get_run_ref\(run_id\)\.result\(\)"):
+        hatchet.runs.get_result(queued.workflow_run_id)
+
+    async with hatchet.worker("w", slots=2, workflows=[ok, boom]):
+        await queued.aio_result()
+        failed = await boom.aio_run_no_wait()
+        with pytest.raises(FailedTaskRunExceptionGroup):
+            await failed.aio_result()
+
+    assert hatchet.runs.get_result(queued.workflow_run_id) == {"result-ok": {"said": "ok"}}
+    assert await hatchet.runs.aio_get_result(queued.workflow_run_id) == {
+        "result-ok": {"said": "ok"}
+    }
+    with pytest.raises(FailedTaskRunExceptionGroup) as caught:
+        hatchet.runs.get_result(failed.workflow_run_id)
+    assert caught.value.exceptions[0].exc == "boom"
+
+
+def test_an_unknown_run_id_given_to_get_run_ref_or_get_result_is_named(
+    hatchet: Hatchet,
+) -> None:
+    for call in (hatchet.runs.get_run_ref, hatchet.runs.get_result):
+        with pytest.raises(RunNotFoundError, match=r"\('no-such-run'\).*workflow run id"):
+            call("no-such-run")

@@ -1,0 +1,29 @@
+"""A run created in a worker process and waited on by id in the test process: the parent
+starts its child without waiting and returns the child's run id."""
+
+import asyncio
+
+from pydantic import BaseModel
+
+from flowsim import Context, EmptyModel, Hatchet
+
+hatchet = Hatchet()
+
+
+class Count(BaseModel):
+    upto: int
+
+
+@hatchet.task(name="ref-counter", input_validator=Count)
+async def counter(input: Count, ctx: Context) -> dict[str, int]:
+    await asyncio.sleep(0.5)  # still running when the test process asks for it
+    return {"total": sum(range(input.upto + 1))}
+
+
+@hatchet.task(name="ref-starter")
+async def starter(input: EmptyModel, ctx: Context) -> dict[str, str]:
+    ref = await counter.aio_run_no_wait(Count(upto=10))
+    return {"child": ref.workflow_run_id}
+
+
+worker = hatchet.worker("ref-worker", slots=2, workflows=[counter, starter])
