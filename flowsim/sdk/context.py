@@ -7,6 +7,7 @@ import hashlib
 import json
 import logging
 import uuid
+import warnings
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -18,6 +19,7 @@ from flowsim.errors import TaskRunError, UnsupportedFeatureError
 from flowsim.rules import RunStatus
 from flowsim.sdk.conditions import OrGroup, SleepCondition, UserEventCondition, wait_conditions
 from flowsim.sdk.labels import WorkerContext
+from flowsim.sdk.not_modelled import refuse
 from flowsim.sdk.types import Duration, to_seconds
 from flowsim.store.durable_log import StepKind
 
@@ -30,6 +32,26 @@ M = TypeVar("M")
 logger = logging.getLogger("flowsim.task")
 
 
+@refuse(
+    "ctx",
+    "streaming (ctx.put_stream)",
+    "return the data as the task's output",
+    "aio_put_stream",
+)  # fmt: skip
+@refuse(
+    "ctx",
+    "pausing rate limit keys",
+    "change the key's limit with hatchet.rate_limits.put",
+    "pause_rate_limit", "aio_pause_rate_limit",
+)  # fmt: skip
+@refuse(
+    "ctx",
+    "what triggered the run (the event's key, id and filter payload) and the server's "
+    "workflow ids",
+    "pass what the task needs in its input (an event's payload is the run's input)",
+    "triggering_event_key", "triggering_event_id", "was_triggered_by_event",
+    "filter_payload", "trigger_data", "workflow_id", "workflow_version_id",
+)  # fmt: skip
 class Context:
     """Per-attempt information and controls for a running task."""
 
@@ -137,6 +159,19 @@ class Context:
         parent = self._run.tasks.get(task.name)
         output = parent.output if parent is not None else None
         return isinstance(output, dict) and output.get("skipped") is True
+
+    def aio_task_output(self, task: Task[R]) -> R:
+        """hatchet_sdk's deprecated spelling of ``task_output`` for async parents."""
+        warnings.warn(
+            "`aio_task_output` is deprecated (hatchet_sdk 1.x); use `task_output` instead",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        if not task.is_async:
+            raise ValueError(
+                f"Task '{task.name}' is not an async function. Use `task_output` instead."
+            )
+        return self.task_output(task)
 
     def task_output(self, task: Task[R]) -> R:
         """A parent's output, validated with the parent's return type (hatchet_sdk)."""
@@ -253,7 +288,8 @@ class DurableContext(Context):
     returns at once; a child already spawned is found, not spawned again; a memo is not
     recomputed. A call that differs from the logged one raises ``NonDeterminismError``."""
 
-    async def aio_sleep_for(self, duration: Duration) -> dict[str, Any]:
+    async def aio_sleep_for(self, duration: Duration, label: str | None = None) -> dict[str, Any]:
+        """``label`` names the sleep on Hatchet's dashboard; flowsim has none to show it."""
         seconds = to_seconds(duration, "aio_sleep_for(duration)")
         attempt = self._attempt
         engine = attempt.engine
@@ -307,6 +343,17 @@ class DurableContext(Context):
             data = {"result": adapter.dump_python(value, mode="json")}
             logged, _ = replay.record(position, StepKind.MEMO, key, data, engine.clock.now())
         return adapter.validate_python(logged.data["result"])
+
+    async def aio_sleep_until(self, wake_at: datetime, label: str | None = None) -> dict[str, Any]:
+        """Sleep durably until ``wake_at``: ``aio_sleep_for`` the time left after the
+        memoized ``aio_now`` (as hatchet_sdk does), so a replay sleeps to the same instant.
+        An instant already past returns at once; a naive ``wake_at`` is taken as UTC."""
+        if wake_at.tzinfo is None:
+            wake_at = wake_at.replace(tzinfo=UTC)
+        left = (wake_at - await self.aio_now()).total_seconds()
+        if left <= 0:
+            return {"sleep_duration_seconds": 0.0}
+        return await self.aio_sleep_for(left, label)
 
     async def aio_now(self) -> datetime:
         """The current time on the engine's clock, memoized: the same on every replay."""

@@ -390,6 +390,26 @@ def test_mock_run_and_server_side_workflow_management_are_refused_by_name(
         refused_attribute(unit, missing, rf"workflow 'unit'\.{missing} .*hatchet\.runs\.views")
 
 
+async def test_context_names_of_unmodelled_features_are_refused_by_name(
+    hatchet: Hatchet,
+) -> None:
+    refused: dict[str, str] = {}
+
+    @hatchet.task(name="curious")
+    async def curious(input: EmptyModel, ctx: Context) -> None:
+        for name in ("aio_put_stream", "pause_rate_limit", "triggering_event_key", "workflow_id"):
+            with pytest.raises(NotModelledAttributeError) as caught:
+                getattr(ctx, name)
+            refused[name] = str(caught.value)
+
+    async with hatchet.worker("w", slots=1, workflows=[curious]):
+        await curious.aio_run()
+    assert refused["aio_put_stream"].startswith("ctx.aio_put_stream belongs to streaming")
+    assert "hatchet.rate_limits.put" in refused["pause_rate_limit"]
+    assert "in its input" in refused["triggering_event_key"]
+    assert "server's workflow ids" in refused["workflow_id"]
+
+
 def refused_attribute(obj: object, name: str, message: str) -> None:
     """Looking ``name`` up raises NotModelledAttributeError with ``message``; it is an
     AttributeError as well, so ``hasattr`` says no and ``getattr`` takes a default."""

@@ -166,3 +166,34 @@ async def test_hatchets_cancellation_example_runs_unchanged(
                 await run.aio_result()
     assert hatchet.runs.get_status(ref.workflow_run_id) == RunStatus.CANCELLED
     assert hatchet.runs.get_status(flagged.workflow_run_id) == RunStatus.CANCELLED
+
+
+async def test_the_deprecated_aio_task_output_reads_an_async_parent_only(
+    hatchet_sdk: ModuleType, hatchet: Hatchet
+) -> None:
+    from hatchet_sdk import Context, EmptyModel
+
+    dag = hatchet.workflow(name="old-spelling")
+
+    @dag.task()
+    async def fetch(input: EmptyModel, ctx: Context) -> dict[str, int]:
+        return {"n": 3}
+
+    @dag.task()
+    def tally(input: EmptyModel, ctx: Context) -> dict[str, int]:
+        return {"n": 4}
+
+    @dag.task(parents=[fetch, tally])
+    async def use(input: EmptyModel, ctx: Context) -> dict[str, Any]:
+        with pytest.warns(DeprecationWarning, match="use `task_output` instead"):
+            fetched = ctx.aio_task_output(fetch)
+        with (
+            pytest.warns(DeprecationWarning),
+            pytest.raises(ValueError, match="'tally' is not an async function"),
+        ):
+            ctx.aio_task_output(tally)
+        return {"fetched": fetched}
+
+    async with hatchet.worker("w", slots=2, workflows=[dag]):
+        result = await dag.aio_run()
+    assert result["use"] == {"fetched": {"n": 3}}

@@ -2,7 +2,7 @@
 what is logged per call, and the wait's eviction by a pinned or evictable policy."""
 
 import asyncio
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -15,6 +15,7 @@ from flowsim import (
     FailedTaskRunExceptionGroup,
     Hatchet,
     ManualClock,
+    RunStatus,
 )
 from flowsim.store.durable_log import StepKind
 
@@ -149,3 +150,34 @@ async def test_a_worker_shutting_down_evicts_its_waiting_durable_tasks(
         flowsim_clock.advance(540)
         result = await asyncio.wait_for(ref.aio_result(), 10)
     assert result == {"woke_at": 600.0}  # a standalone ref returns the task output
+
+
+async def test_sleep_until_sleeps_to_the_instant_on_every_replay(
+    hatchet: Hatchet, flowsim_clock: ManualClock
+) -> None:
+    """``aio_sleep_until`` reads the clock through a memo, so a replay after the clock
+    moved on sleeps to the same instant (and one past it returns at once)."""
+
+    @hatchet.durable_task(name="alarm", retries=1, execution_timeout=timedelta(hours=1))
+    async def alarm(input: EmptyModel, ctx: DurableContext) -> dict[str, Any]:
+        slept = await ctx.aio_sleep_until(datetime(1970, 1, 1, 0, 1, tzinfo=UTC), label="alarm")
+        if ctx.retry_count == 0:
+            flowsim_clock.advance(15)
+            raise RuntimeError("replay me")
+        past = await ctx.aio_sleep_until(datetime(1970, 1, 1))  # naive: taken as UTC
+        return {"slept": slept, "past": past, "woke_at": flowsim_clock.now()}
+
+    async with hatchet.worker("durable-worker", workflows=[alarm]):
+        ref = alarm.run_no_wait()
+        await asyncio.sleep(0.05)
+        flowsim_clock.advance(59)
+        await asyncio.sleep(0.05)
+        assert hatchet.runs.get_status(ref.workflow_run_id) is RunStatus.RUNNING
+        flowsim_clock.advance(1)
+        result = await asyncio.wait_for(ref.aio_result(), 10)
+    # the replay (at t=75) finds the sleep logged to t=60: over, so it returns at once
+    assert result == {
+        "slept": {"sleep_duration_seconds": 60.0},
+        "past": {"sleep_duration_seconds": 0.0},
+        "woke_at": 75.0,
+    }
