@@ -20,6 +20,7 @@ from pydantic import BaseModel, Field
 from pydantic_core import to_jsonable_python
 
 from flowsim.errors import InvalidInputError, UnsupportedFeatureError
+from flowsim.sdk.not_modelled import refuse
 from flowsim.sdk.types import JSONSerializableMapping
 from flowsim.store.records import JSON
 from flowsim.store.transitions import NewRun
@@ -104,6 +105,18 @@ def push_event(
     return Event(str(uuid.uuid4()), key, data, metadata, tuple(run.id for run in runs))
 
 
+@refuse(
+    "hatchet.event",
+    "a Hatchet server's event records",
+    "the runs an event started are in push()'s Event.workflow_run_ids",
+    "get", "aio_get", "list", "aio_list",
+)  # fmt: skip
+@refuse(
+    "hatchet.event",
+    "streaming and sending task logs through the event client",
+    "return the data as the task's output; log with ctx.log",
+    "stream", "aio_stream", "log",
+)  # fmt: skip
 class EventClient:
     """``hatchet.event``: push events to the workflows that subscribe to them."""
 

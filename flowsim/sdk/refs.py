@@ -8,6 +8,7 @@ from typing import Any, Generic, TypeVar
 from flowsim.engine.engine import Engine
 from flowsim.errors import FailedTaskRunExceptionGroup, FlowsimError, SlotDeadlockError
 from flowsim.rules import RunStatus
+from flowsim.sdk.not_modelled import refuse
 from flowsim.store.records import WorkflowRun
 
 R = TypeVar("R")
@@ -39,6 +40,12 @@ def outcome_or_error(
         return exc
 
 
+@refuse(
+    "ref",
+    "streaming (ctx.put_stream)",
+    "return the data as the task's output",
+    "stream",
+)  # fmt: skip
 class WorkflowRunRef:
     """A handle on a triggered workflow run (``run(wait_for_result=False)``)."""
 
@@ -66,6 +73,12 @@ class WorkflowRunRef:
         return outcome(self._engine, self._engine.wait_blocking(self._run), sync=True)
 
 
+@refuse(
+    "ref",
+    "streaming (ctx.put_stream)",
+    "return the data as the task's output",
+    "stream",
+)  # fmt: skip
 class TaskRunRef(Generic[R]):
     """A handle on a standalone task's run: results come back typed."""
 

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 from flowsim import rules
 from flowsim.engine.crons import CronTrigger, check_expression
 from flowsim.errors import InvalidInputError, RunNotFoundError, UnsupportedFeatureError
+from flowsim.sdk.not_modelled import refuse
 from flowsim.sdk.task import validate_input
 from flowsim.sdk.types import JSONSerializableMapping
 from flowsim.store.records import JSON
@@ -149,6 +150,14 @@ def create_cron(
     return describe(cron)
 
 
+@refuse(
+    "hatchet.scheduled",
+    "a Hatchet server's records of scheduled runs (reading, listing, updating them)",
+    "a scheduled run is a stored run from the start: read it with "
+    "hatchet.runs.view(scheduled.id)",
+    "get", "aio_get", "list", "aio_list", "update", "aio_update", "bulk_delete",
+    "aio_bulk_delete", "bulk_update", "aio_bulk_update",
+)  # fmt: skip
 class ScheduledClient:
     """``hatchet.scheduled``: create scheduled runs by workflow name."""
 
@@ -184,6 +193,12 @@ class ScheduledClient:
         self.delete(scheduled_id)
 
 
+@refuse(
+    "hatchet.cron",
+    "a Hatchet server's cron records by id",
+    "hatchet.cron.list() returns every cron with its id",
+    "get", "aio_get",
+)  # fmt: skip
 class CronClient:
     """``hatchet.cron``: create, list and delete crons by workflow name."""
 

@@ -21,6 +21,7 @@ from flowsim.sdk.conditions import Condition, OrGroup, task_conditions
 from flowsim.sdk.context import Context, DurableContext
 from flowsim.sdk.eviction import DEFAULT_DURABLE_TASK_EVICTION_POLICY, EvictionPolicy
 from flowsim.sdk.labels import DesiredLabels, desired_labels
+from flowsim.sdk.not_modelled import refuse
 from flowsim.sdk.rate_limit import to_specs
 from flowsim.sdk.types import Duration, to_seconds
 from flowsim.store.records import JSON, TaskSpec
@@ -116,6 +117,12 @@ def with_rate_limits(settings: TaskSettings, options: dict[str, Any]) -> TaskSet
 NAME_SUFFIX = {"default": "", "on_failure": "-on-failure", "on_success": "-on-success"}
 
 
+@refuse(
+    "task {name!r}",
+    "mocked runs (calling the function with a mocked Context)",
+    "run it on a flowsim worker: the in-memory backend is as fast, with a real Context",
+    "mock_run", "aio_mock_run",
+)  # fmt: skip
 class Task(Generic[R]):
     """One task of a workflow. Hatchet lower-cases task names; so do we."""
 

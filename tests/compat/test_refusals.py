@@ -390,6 +390,23 @@ def test_mock_run_and_server_side_workflow_management_are_refused_by_name(
         refused_attribute(unit, missing, rf"workflow 'unit'\.{missing} .*hatchet\.runs\.views")
 
 
+def test_server_records_and_streams_of_the_other_clients_are_refused_by_name(
+    hatchet: Hatchet,
+) -> None:
+    @hatchet.task(name="unit")
+    def unit(input: EmptyModel, ctx: Context) -> dict[str, int]:
+        return {"n": 1}
+
+    for name in ("get", "list", "update", "bulk_delete", "aio_bulk_update"):
+        refused_attribute(hatchet.scheduled, name, r"hatchet\.runs\.view\(scheduled\.id\)")
+    refused_attribute(hatchet.cron, "get", r"hatchet\.cron\.list\(\) returns every cron")
+    for name in ("get", "list"):
+        refused_attribute(hatchet.event, name, r"Event\.workflow_run_ids")
+    refused_attribute(hatchet.event, "log", r"log with ctx\.log")
+    refused_attribute(unit.task, "mock_run", r"task 'unit'\.mock_run .*flowsim worker")
+    refused_attribute(unit.run_no_wait(), "stream", r"ref\.stream belongs to streaming")
+
+
 async def test_context_names_of_unmodelled_features_are_refused_by_name(
     hatchet: Hatchet,
 ) -> None:
