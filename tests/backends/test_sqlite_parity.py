@@ -13,7 +13,8 @@ from hypothesis.stateful import run_state_machine_as_test
 from flowsim.store.protocol import RunStore
 from flowsim.testing.statemachine import make_parity_machine, parity_settings
 
-PARITY = parity_settings(max_examples=120, stateful_step_count=40)
+#: 150 examples of 50 steps: ~15 s here
+PARITY = parity_settings(max_examples=150, stateful_step_count=50)
 
 
 def test_sqlite_store_matches_the_reference(tmp_path: Path) -> None:
