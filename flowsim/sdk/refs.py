@@ -40,12 +40,13 @@ def outcome_or_error(
         return exc
 
 
-@refuse(
-    "ref",
-    "streaming (ctx.put_stream)",
-    "return the data as the task's output",
-    "stream",
-)  # fmt: skip
+#: both refs: hatchet_sdk's ``ref.stream()`` reads what ``ctx.put_stream`` sent
+refuse_stream = refuse(
+    "ref", "streaming (ctx.put_stream)", "return the data as the task's output", "stream"
+)
+
+
+@refuse_stream
 class WorkflowRunRef:
     """A handle on a triggered workflow run (``run(wait_for_result=False)``)."""
 
@@ -73,12 +74,7 @@ class WorkflowRunRef:
         return outcome(self._engine, self._engine.wait_blocking(self._run), sync=True)
 
 
-@refuse(
-    "ref",
-    "streaming (ctx.put_stream)",
-    "return the data as the task's output",
-    "stream",
-)  # fmt: skip
+@refuse_stream
 class TaskRunRef(Generic[R]):
     """A handle on a standalone task's run: results come back typed."""
 

@@ -117,12 +117,17 @@ def with_rate_limits(settings: TaskSettings, options: dict[str, Any]) -> TaskSet
 NAME_SUFFIX = {"default": "", "on_failure": "-on-failure", "on_success": "-on-success"}
 
 
-@refuse(
+#: a task and a standalone task (hatchet_sdk has ``mock_run`` on both)
+refuse_mock_run = refuse(
     "task {name!r}",
     "mocked runs (calling the function with a mocked Context)",
     "run it on a flowsim worker: the in-memory backend is as fast, with a real Context",
-    "mock_run", "aio_mock_run",
-)  # fmt: skip
+    "mock_run",
+    "aio_mock_run",
+)
+
+
+@refuse_mock_run
 class Task(Generic[R]):
     """One task of a workflow. Hatchet lower-cases task names; so do we."""
 

@@ -38,6 +38,7 @@ from flowsim.sdk.task import (
     Task,
     TaskFunction,
     TaskSettings,
+    refuse_mock_run,
     validate_input,
     validate_inputs,
     with_rate_limits,
@@ -622,12 +623,7 @@ class Workflow(BaseWorkflow, WorkflowHooks):
         return decorate
 
 
-@refuse(
-    "task {name!r}",
-    "mocked runs (calling the function with a mocked Context)",
-    "run it on a flowsim worker: the in-memory backend is as fast, with a real Context",
-    "mock_run", "aio_mock_run",
-)  # fmt: skip
+@refuse_mock_run
 class Standalone(BaseWorkflow, Generic[R]):
     """A single-task workflow (``@hatchet.task``): runs return the task's typed output."""
 
