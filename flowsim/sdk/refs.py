@@ -65,6 +65,11 @@ class WorkflowRunRef:
     def status(self) -> RunStatus:
         return self._run.status
 
+    @property
+    def workflow_name(self) -> str:
+        """flowsim's own: which workflow the run is of."""
+        return self._run.workflow_name
+
     async def aio_result(self) -> dict[str, Any]:
         with self._engine.child_wait([self._run]):
             finished = await self._engine.wait(self._run)

@@ -16,7 +16,7 @@ from pydantic import BaseModel, TypeAdapter
 from flowsim import rules
 from flowsim.engine.crons import CronTrigger, check_expression
 from flowsim.engine.engine import Engine
-from flowsim.errors import UnsupportedFeatureError, WorkflowDefinitionError
+from flowsim.errors import RunNotFoundError, UnsupportedFeatureError, WorkflowDefinitionError
 from flowsim.placement import Sticky
 from flowsim.sdk.concurrency import to_limits
 from flowsim.sdk.conditions import Condition, OrGroup
@@ -671,8 +671,16 @@ class Standalone(BaseWorkflow, Generic[R]):
 
     def get_run_ref(self, run_id: str) -> TaskRunRef[R]:
         """A typed handle on a run of this task triggered anywhere (``hatchet.runs.
-        get_run_ref``, its result extracted and validated as ``run()``'s is)."""
-        return self._wrap_ref(self._client.runs.get_run_ref(run_id))
+        get_run_ref``, its result extracted and validated as ``run()``'s is). The run of
+        another workflow is refused: its result has no output of this task to return."""
+        ref = self._client.runs.get_run_ref(run_id)
+        if ref.workflow_name != self.name:
+            raise RunNotFoundError(
+                f"task {self.name!r}.get_run_ref({run_id!r}): that is a run of workflow "
+                f"{ref.workflow_name!r}, not of this task; read it with "
+                "hatchet.runs.get_run_ref(run_id), or pass a run id of this task"
+            )
+        return self._wrap_ref(ref)
 
     def get_result(self, run_id: str) -> R:
         """This task's output in that run, waiting for it to end (as hatchet_sdk does)."""

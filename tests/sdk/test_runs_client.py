@@ -79,6 +79,8 @@ async def test_a_ref_got_by_run_id_waits_for_the_run_and_returns_its_result(
         task_run_id = (await double.aio_run_no_wait(Doubled(value=21))).workflow_run_id
         assert await double.aio_get_result(task_run_id) == Doubled(value=42)
         assert await double.get_run_ref(task_run_id).aio_result() == Doubled(value=42)
+        with pytest.raises(RunNotFoundError, match="run of workflow 'ref-pipeline', not of"):
+            double.get_run_ref(run_id)
 
     # the sync forms, on runs that have ended
     assert hatchet.runs.get_run_ref(run_id).result()["second"] == {"n": 2}
