@@ -74,6 +74,10 @@ class Worker:
         workflow.spec  # noqa: B018 - definition errors surface at registration, not mid-run
         self._workflows.append(workflow)
 
+    async def aio_register_workflow(self, workflow: BaseWorkflow) -> None:
+        """``register_workflow``: there is no server to tell, so nothing to wait for."""
+        self.register_workflow(workflow)
+
     def register_workflows(self, workflows: Sequence[BaseWorkflow]) -> None:
         for workflow in workflows:
             self.register_workflow(workflow)

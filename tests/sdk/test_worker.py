@@ -8,7 +8,14 @@ from typing import Any
 
 import pytest
 
-from flowsim import BlockingCallError, Context, EmptyModel, FailedTaskRunExceptionGroup, Hatchet
+from flowsim import (
+    BlockingCallError,
+    ConfigurationError,
+    Context,
+    EmptyModel,
+    FailedTaskRunExceptionGroup,
+    Hatchet,
+)
 from tests.helpers import eventually, settle
 
 SCRIPT = textwrap.dedent(
@@ -139,3 +146,26 @@ async def test_a_reset_backend_is_not_kept_alive_by_its_timers(hatchet: Hatchet)
     await settle()  # callbacks already queued for the next loop turn may run first
     gc.collect()
     assert engine() is None
+
+
+async def test_workflows_registered_after_the_worker_is_made_are_served(hatchet: Hatchet) -> None:
+    pipeline = hatchet.workflow(name="registered-later")
+
+    @pipeline.task()
+    async def step(input: EmptyModel, ctx: Context) -> dict[str, str]:
+        return {"by": ctx.worker_id}
+
+    @hatchet.task(name="registered-async")
+    async def alone(input: EmptyModel, ctx: Context) -> dict[str, bool]:
+        return {"ran": True}
+
+    worker = hatchet.worker("late", slots=2)
+    worker.register_workflow(pipeline)
+    await worker.aio_register_workflow(alone)
+    worker.register_workflows([pipeline, alone])  # the same objects again: no change
+    assert [w.name for w in worker.workflows] == ["registered-later", "registered-async"]
+    with pytest.raises(ConfigurationError, match="you likely passed a task"):
+        worker.register_workflow(step)  # type: ignore[arg-type]
+    async with worker:
+        assert (await pipeline.aio_run())["step"]["by"]
+        assert await alone.aio_run() == {"ran": True}
