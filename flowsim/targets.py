@@ -11,7 +11,9 @@ target came from.
 
 from __future__ import annotations
 
+import functools
 import importlib
+import importlib.util
 import os
 import sys
 import traceback
@@ -115,7 +117,24 @@ def _defined_in(module: ModuleType) -> list[str]:
     return sorted(names)
 
 
+@functools.cache
+def _own_folders() -> tuple[str, ...]:
+    """The folders of flowsim and the backends shipped with it (found, not imported)."""
+    folders = []
+    for name in ("flowsim", "flowsim_sqlite", "flowsim_postgres"):
+        spec = importlib.util.find_spec(name)
+        if spec is not None and spec.origin is not None:
+            folders.append(os.path.dirname(spec.origin) + os.sep)
+    return tuple(folders)
+
+
 def _where(exc: BaseException) -> str:
-    """Where the error was raised, as `` (at file:line)``: the innermost frame."""
+    """Where the error was raised, as `` (at file:line)``: the innermost frame of the
+    user's code, the line to change (a flowsim error raised for a bad definition is raised
+    inside flowsim, on behalf of the line that made it); the innermost frame if none is."""
     frames = traceback.extract_tb(exc.__traceback__)
-    return f" (at {frames[-1].filename}:{frames[-1].lineno})" if frames else ""
+    if not frames:
+        return ""
+    theirs = [frame for frame in frames if not frame.filename.startswith((*_own_folders(), "<"))]
+    frame = (theirs or frames)[-1]
+    return f" (at {frame.filename}:{frame.lineno})"

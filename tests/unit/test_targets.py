@@ -75,6 +75,27 @@ def test_a_module_that_raises_on_import_says_what_and_where(project: Path) -> No
     assert message.endswith(f"{name}.py:2)")
 
 
+def test_a_flowsim_error_raised_for_a_line_of_the_module_points_at_that_line(
+    project: Path,
+) -> None:
+    """The error is raised inside flowsim (the cycle is found when ``b`` closes it, on
+    line 6); the message points at that line of the module, not into flowsim."""
+    name = _module(
+        project,
+        "from flowsim import Hatchet\n"
+        "hatchet = Hatchet()\n"
+        "wf = hatchet.workflow(name='loop')\n"
+        "@wf.task(parents=['b'])\n"
+        "def a(input, ctx): ...\n"
+        "@wf.task(parents=[a])\n"
+        "def b(input, ctx): ...\n"
+        "worker = hatchet.worker('w', slots=1, workflows=[wf])\n",
+    )
+    message = _error(f"{name}:worker")
+    assert "raised WorkflowDefinitionError" in message
+    assert message.endswith(f"{name}.py:6)"), message
+
+
 def test_a_missing_attribute_lists_what_the_module_defines_not_what_it_imports(
     project: Path,
 ) -> None:
