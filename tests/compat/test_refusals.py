@@ -18,6 +18,7 @@ from flowsim import (
     FailedTaskRunExceptionGroup,
     Hatchet,
     NotModelledAttributeError,
+    Standalone,
     UnsupportedFeatureError,
     WorkflowDefinitionError,
 )
@@ -377,13 +378,20 @@ def test_server_configuration_and_apis_are_refused_by_name(
     refused_attribute(hatchet.runs, "create", r"hatchet\.runs\.create .*workflow\.run\(\)")
 
 
-def test_mock_run_and_server_side_workflow_management_are_refused_by_name(
-    hatchet: Hatchet,
-) -> None:
+@pytest.fixture
+def unit(hatchet: Hatchet) -> Standalone[dict[str, int]]:
+    """A standalone task to look refused names up on."""
+
     @hatchet.task(name="unit")
     def unit(input: EmptyModel, ctx: Context) -> dict[str, int]:
         return {"n": 1}
 
+    return unit
+
+
+def test_mock_run_and_server_side_workflow_management_are_refused_by_name(
+    unit: Standalone[dict[str, int]],
+) -> None:
     for missing in ("mock_run", "aio_mock_run"):
         refused_attribute(unit, missing, rf"task 'unit'\.{missing} .*flowsim worker")
     for missing in ("list_runs", "pause", "delete", "create_filter"):
@@ -391,12 +399,8 @@ def test_mock_run_and_server_side_workflow_management_are_refused_by_name(
 
 
 def test_server_records_and_streams_of_the_other_clients_are_refused_by_name(
-    hatchet: Hatchet,
+    hatchet: Hatchet, unit: Standalone[dict[str, int]]
 ) -> None:
-    @hatchet.task(name="unit")
-    def unit(input: EmptyModel, ctx: Context) -> dict[str, int]:
-        return {"n": 1}
-
     for name in ("get", "list", "update", "bulk_delete", "aio_bulk_update"):
         refused_attribute(hatchet.scheduled, name, r"hatchet\.runs\.view\(scheduled\.id\)")
     refused_attribute(hatchet.cron, "get", r"hatchet\.cron\.list\(\) returns every cron")
