@@ -20,6 +20,7 @@ import subprocess
 import sys
 import time
 import traceback
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -216,18 +217,63 @@ def marked_result(stdout: str, marker: str) -> dict[str, Any] | None:
     return None
 
 
-def run_cases(suite: Suite, keys: list[str], config: Config) -> list[Result]:
-    """Every case in ``keys``, one subprocess each, with progress on stderr."""
+def run_cases(
+    suite: Suite,
+    keys: list[str],
+    config: Config,
+    run_one: Callable[[Suite, Case, Config], Result] = run_case_subprocess,
+) -> list[Result]:
+    """Every case in ``keys``, ``config.repeat`` times, in rounds: each round runs every
+    case once (one subprocess each), so the repeats of a case and of its floor alternate.
+    The machine's speed drifts by up to 2.5x over minutes; run one case's repeats back to
+    back and its ratio to a floor measured minutes earlier takes the drift in. A case
+    that cannot run here (skipped) is not tried again. Progress goes to stderr."""
     by_key = suite.by_key()
-    results = []
-    for key in keys:
-        case = by_key[key]
-        print(f"  running {case.label} ...", end="", file=sys.stderr, flush=True)
-        result = run_case_subprocess(suite, case, config)
-        shown = f"{fmt_rate(result.rate)} runs/s" if result.rate is not None else result.status
-        print(f" {shown} ({result.wall_seconds:.1f} s)", file=sys.stderr, flush=True)
-        results.append(result)
-    return results
+    rounds: dict[str, list[Result]] = {key: [] for key in keys}
+    once = dataclasses.replace(config, repeat=1)
+    for number in range(1, config.repeat + 1):
+        for key in keys:
+            if rounds[key] and rounds[key][0].status == "skipped":
+                continue
+            case = by_key[key]
+            label = f"round {number}/{config.repeat}: {case.label}"
+            print(f"  running {label} ...", end="", file=sys.stderr, flush=True)
+            result = run_one(suite, case, once)
+            shown = f"{fmt_rate(result.rate)} runs/s" if result.rate is not None else result.status
+            print(f" {shown} ({result.wall_seconds:.1f} s)", file=sys.stderr, flush=True)
+            rounds[key].append(result)
+    return [merge_rounds(rounds[key], config) for key in keys]
+
+
+def merge_rounds(rounds: list[Result], config: Config) -> Result:
+    """One case's rounds as one result: every sample in round order, the best complete
+    repeat as its rate, the sum of the wall times, the largest peak RSS. A round that
+    failed is named in the reason; with no sample at all, the first failure is the
+    result."""
+    first = rounds[0]
+    samples = [sample for result in rounds for sample in result.samples]
+    wall = sum(result.wall_seconds for result in rounds)
+    failures = [result for result in rounds if result.status in ("error", "timeout")]
+    if not samples:
+        failed = failures[0] if failures else first
+        return dataclasses.replace(failed, wall_seconds=wall)
+    expected = max((sample.expected for sample in samples), default=0) or config.children
+    status, rate, reason = best_rate(samples, expected, config.budget)
+    if failures:
+        reason = "; ".join(filter(None, [reason, f"{len(failures)} of {len(rounds)} "
+                                         f"rounds failed: {failures[0].reason}"]))  # fmt: skip
+    peaks = [result.peak_rss_mib for result in rounds if result.peak_rss_mib is not None]
+    return Result(
+        first.key,
+        first.label,
+        status,
+        reason,
+        first.version,
+        samples,
+        rate,
+        max(peaks, default=None),
+        wall,
+    )
 
 
 def unknown_cases(suite: Suite, keys: list[str]) -> str | None:

@@ -198,11 +198,44 @@ def _against_floor(result: Result, target: int, floor: float) -> str:
     )
 
 
+#: each flowsim case and the floor of its database
+FLOOR_OF = {"flowsim-postgres": "floor-postgres", "flowsim-sqlite": "floor-sqlite"}
+
+
+def round_lines(results: list[Result], children: int) -> list[str]:
+    """Each round's flowsim rate over the floor measured in the same round (``run_cases``
+    alternates them): the floor-scaled reading without the drift between rounds. Given
+    only when every round of both cases completed (their samples then pair up)."""
+    by_key = {r.key: r for r in results}
+    lines = []
+    for key, floor_key in FLOOR_OF.items():
+        case, floor = by_key.get(key), by_key.get(floor_key)
+        if case is None or floor is None or len(case.samples) != len(floor.samples):
+            continue
+        samples = [*case.samples, *floor.samples]
+        if not all(s.seconds > 0 and s.completed >= (s.expected or children) for s in samples):
+            continue
+        ratios = [
+            (c.completed / c.seconds) / (f.completed / f.seconds)
+            for c, f in zip(case.samples, floor.samples, strict=True)
+        ]
+        share = TARGETS[key] / ISSUE_FLOORS[key][0]
+        met = sum(ratio >= share for ratio in ratios)
+        shown = ", ".join(f"{ratio:.3f}×" for ratio in ratios)
+        lines.append(
+            f"per round, against the floor of the same round: {case.label} {shown} (median "
+            f"{statistics.median(ratios):.3f}×; {share:.3f}× asked, met in {met} of "
+            f"{len(ratios)})"
+        )
+    return lines
+
+
 def driver_main(keys: list[str], config: Config, plain: bool, json_path: str | None) -> int:
     env = environment()
     print(
         f"{config.children:,} children end to end, {config.workers} worker processes, best of "
-        f"{config.repeat} repeat(s), flowsim worker slots={config.slots}, budget "
+        f"{config.repeat} repeat(s) run in rounds (every case once a round), flowsim worker "
+        f"slots={config.slots}, budget "
         f"{config.budget:.0f} s per repeat; latency over {config.latency_runs} round trips\n"
         + describe_environment(env),
         flush=True,
@@ -222,7 +255,8 @@ def driver_main(keys: list[str], config: Config, plain: bool, json_path: str | N
         "postgres": next((r.rate for r in results if r.key == "floor-postgres"), None),
         "sqlite": next((r.rate for r in results if r.key == "floor-sqlite"), None),
     }
-    for line in [*phase_lines(results), *cpu_lines(results), *verdict(results, floors)]:
+    lines = [*phase_lines(results), *cpu_lines(results), *verdict(results, floors)]
+    for line in [*lines, *round_lines(results, config.children)]:
         print(line)
     print_not_run(results)
     if json_path:

@@ -5,7 +5,8 @@
 Each case runs in a fresh subprocess (``python -m benchmarks.fanout --case KEY``, through
 ``benchmarks._driver``), so its peak RSS (``ru_maxrss``) is its own and no library's
 import cost or memory leaks into another's figure. Each case is repeated ``--repeat``
-times on fresh state and the best repeat is reported. Every repeat has a time budget
+times on fresh state, in rounds (every case once a round, so a drift in the machine's
+speed reaches every case alike), and the best repeat is reported. Every repeat has a time budget
 (``--budget``) and every subprocess a hard timeout, so the benchmark always finishes; a
 case that runs out of budget is reported as partial, with the rate it reached, and a peer
 that is not installed as skipped.
