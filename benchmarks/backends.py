@@ -251,12 +251,14 @@ def driver_main(keys: list[str], config: Config, plain: bool, json_path: str | N
         headers = ["latency case", "version", "runs", "p50 ms", "p99 ms", "mean ms", "note"]
         print_table(headers, latency, {2, 3, 4, 5}, plain)
     print()
-    floors = {
-        "postgres": next((r.rate for r in results if r.key == "floor-postgres"), None),
-        "sqlite": next((r.rate for r in results if r.key == "floor-sqlite"), None),
-    }
-    lines = [*phase_lines(results), *cpu_lines(results), *verdict(results, floors)]
-    for line in [*lines, *round_lines(results, config.children)]:
+    rates = {r.key: r.rate for r in results}
+    floors = {key.removeprefix("flowsim-"): rates.get(floor) for key, floor in FLOOR_OF.items()}
+    for line in [
+        *phase_lines(results),
+        *cpu_lines(results),
+        *verdict(results, floors),
+        *round_lines(results, config.children),
+    ]:
         print(line)
     print_not_run(results)
     if json_path:
