@@ -112,8 +112,7 @@ def _open(url: str, clock: Clock | None) -> Engine:
         return Engine(url, clock)
     from flowsim.engine.durable import DurableEngine
 
-    store = plugins()[scheme].open_store(url)
-    store.migrate()
+    store = plugins()[scheme].open_store(url)  # migrated: the plugin's promise
     lease = os.environ.get("FLOWSIM_LEASE_SECONDS")
     engine = DurableEngine(url, store, clock)
     if lease:

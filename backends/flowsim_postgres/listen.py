@@ -3,7 +3,8 @@
 Every transaction that queues work, schedules a retry or ends a run sends ``pg_notify`` on
 the schema's channel before it commits, so the notification is delivered at commit (and
 never for a rolled-back change). A waiter blocks on the connection's socket until one
-arrives or the timeout passes: no polling.
+arrives, the timeout passes or ``close`` wakes it (through a socket pair it selects on
+beside the connection's socket): no polling, and closing does not wait out the timeout.
 
 A lost connection is dropped and made again on the next wait, backing off as store
 operations do (50 ms doubling to 1 s) while the server refuses; the wait that listens
@@ -13,6 +14,8 @@ waiter re-reads once, so a missed notification strands nothing.
 
 from __future__ import annotations
 
+import select
+import socket
 import threading
 import time
 from typing import Any
@@ -34,6 +37,8 @@ class Listener:
         #: while the server refuses: when to try again, and the backoff after that
         self._retry_at = 0.0
         self._delay = FIRST_BACKOFF
+        #: ``close`` writes to one end; a wait selects on the other
+        self._wake_reader, self._wake_writer = socket.socketpair()
 
     def wait(self, timeout: float) -> None:
         """Return at the first notification or after ``timeout`` seconds. The first call
@@ -56,12 +61,17 @@ class Listener:
                     time.sleep(max(0.0, deadline - time.monotonic()))
                 return
             try:
-                for _ in conn.notifies(timeout=max(0.0, timeout), stop_after=1):
-                    break
-                for _ in conn.notifies(timeout=0):  # drain the ones that came together
-                    pass
-            except psycopg.Error:
+                self._await_notification(conn, timeout)
+            except (psycopg.Error, OSError):
                 self._drop()
+
+    def _await_notification(self, conn: psycopg.Connection[Any], timeout: float) -> None:
+        if _drain(conn):  # notifications that came with an earlier command's result
+            return
+        woken = self._wake_reader.fileno()
+        readable, _, _ = select.select([conn.fileno(), woken], [], [], max(0.0, timeout))
+        if woken not in readable:
+            _drain(conn)
 
     def _connect(self) -> psycopg.Connection[Any] | None:
         try:
@@ -90,6 +100,16 @@ class Listener:
             conn.close()
 
     def close(self) -> None:
+        if self._closed:
+            return
         self._closed = True
+        self._wake_writer.send(b"\0")
         with self._lock:
             self._drop()
+            self._wake_reader.close()
+            self._wake_writer.close()
+
+
+def _drain(conn: psycopg.Connection[Any]) -> bool:
+    """Whether a notification had arrived (reading every one that did, without waiting)."""
+    return any(True for _ in conn.notifies(timeout=0))

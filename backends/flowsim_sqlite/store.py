@@ -154,6 +154,8 @@ class SqliteStore:
         #: when ``wait_for_change`` last saw another connection's commit (monotonic)
         self._changed_at = 0.0
         self.closed = False
+        #: set by ``close``: a ``wait_for_change`` asleep between two polls returns at once
+        self._closing = threading.Event()
 
     def __repr__(self) -> str:
         return f"SqliteStore({self.display_url!r})"
@@ -238,6 +240,7 @@ class SqliteStore:
                 raise errors.cannot_open(self.path, exc) from exc
 
     def close(self) -> None:
+        self._closing.set()
         with self._lock:
             if self.closed:
                 return
@@ -429,7 +432,8 @@ class SqliteStore:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 return
-            time.sleep(min(delay, remaining))
+            if self._closing.wait(min(delay, remaining)):
+                return
             hot = time.monotonic() - self._changed_at < HOT_SECONDS
             delay = min(delay * 2, POLL_HOT_MAX if hot else POLL_MAX)
 

@@ -78,11 +78,15 @@ class ChangeFeed:
             self.bump()
 
     def stop(self) -> None:
-        """Release every waiter (a pending async one would keep its engine alive)."""
+        """Release every waiter (a pending async one would keep its engine alive). The
+        thread may still be inside ``wait_for_change``: closing the store ends that wait,
+        so the engine closes it before calling ``join``."""
         with self._condition:
             self._stopped = True
             self._condition.notify_all()
         self._wake_async_waiters()
+
+    def join(self) -> None:
         thread = self._thread
         if thread is not None and thread is not threading.current_thread():
             thread.join(timeout=5)

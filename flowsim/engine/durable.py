@@ -633,6 +633,7 @@ class DurableEngine(DurableConditionWaits, Engine):
         self.changes.stop()
         super().close()
         self.run_store.close()
+        self.changes.join()
 
 
 class _Watch:

@@ -409,4 +409,5 @@ class RunStore(DurableLogStore, EvictingStore, Protocol):
 
     def wait_for_change(self, timeout: float) -> None:
         """Return when another process may have changed something (a notification, or
-        ``timeout`` seconds); a hint, callers re-read."""
+        ``timeout`` seconds); a hint, callers re-read. ``close`` should end a wait in
+        progress: the engine closes the store, then joins the thread waiting here."""

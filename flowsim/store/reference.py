@@ -9,7 +9,7 @@ scheduling decision is still ``MemoryStore``'s, which is to say ``flowsim.rules`
 from __future__ import annotations
 
 import dataclasses
-import time
+import threading
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
@@ -106,6 +106,8 @@ class ReferenceStore:
         self._deferred = Deferrals()
         #: ids of runs in the order they ended: ``finished_since``'s cursor is a position
         self._ended: list[str] = []
+        #: set by ``close``, ending a ``wait_for_change`` in progress
+        self._closing = threading.Event()
 
     def _record(self, outcome: Outcome) -> Outcome:
         """Note the runs an outcome ended, for ``finished_since``."""
@@ -116,7 +118,8 @@ class ReferenceStore:
         """Nothing to create: the schema is the Python classes."""
 
     def close(self) -> None:
-        """Nothing to release."""
+        """Nothing to release but a waiting thread."""
+        self._closing.set()
 
     # ------------------------------------------------------------ runs
 
@@ -441,4 +444,4 @@ class ReferenceStore:
 
     def wait_for_change(self, timeout: float) -> None:
         """Only this process changes an in-memory store: nothing can arrive meanwhile."""
-        time.sleep(timeout)
+        self._closing.wait(timeout)

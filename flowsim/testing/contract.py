@@ -26,6 +26,8 @@ own differential tests (``flowsim.testing.statemachine`` uses the same compariso
 from __future__ import annotations
 
 import math
+import threading
+import time
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any, TypeAlias
 
@@ -1587,6 +1589,21 @@ class RunStoreContract(
         claim = _only(claim_all(store, ["single"], 12.0, lease=5.0))
         assert claim.run_id == queued.id
         assert store.next_wakeup(12.0) == 17.0
+
+    def test_close_ends_a_wait_for_change_in_progress(self, store: RunStore) -> None:
+        """The engine closes its store, then joins the thread waiting here: a wait that ran
+        out its timeout would add the timeout to every shutdown."""
+        store.wait_for_change(0.0)  # a first wait may only start listening, and return
+        waiting = threading.Thread(target=store.wait_for_change, args=(30.0,), daemon=True)
+        waiting.start()
+        time.sleep(0.05)  # inside the wait (not required: a wait begun after close ends too)
+        closing = time.monotonic()
+        store.close()
+        waiting.join(timeout=5.0)
+        took = time.monotonic() - closing
+        assert not waiting.is_alive() and took < 5.0, (
+            f"wait_for_change(30) ended {took:.1f} s after close() began"
+        )
 
 
 def _workers(store: RunStore, now: float) -> dict[str, tuple[WorkerInfo, float, bool]]:
