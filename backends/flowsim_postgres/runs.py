@@ -81,7 +81,8 @@ COPY task_runs (id, run_id, workflow, name, pool, slot_cost, schedule_timeout, s
 """
 _COPY_RUNS = """
 COPY runs (id, workflow, spec_digest, input, additional_metadata, priority, created_at,
-           parent_task_run_id, parent_run_id, child_key, child_index, spawn_key) FROM STDIN
+           parent_task_run_id, parent_run_id, child_key, child_index, spawn_key, event_id,
+           event_key) FROM STDIN
 """
 
 
@@ -129,14 +130,17 @@ def insert_tasks(conn: Conn, tasks: Sequence[NewTask], now: float, bulk: bool = 
 
 _INSERT_RUNS = """
 INSERT INTO runs (id, workflow, spec_digest, input, additional_metadata, priority, created_at,
-                  parent_task_run_id, parent_run_id, child_key, child_index, spawn_key)
+                  parent_task_run_id, parent_run_id, child_key, child_index, spawn_key,
+                  event_id, event_key)
 SELECT u.id, u.workflow, u.digest, u.input::jsonb, u.meta::jsonb, u.priority, %(now)s,
-       %(parent)s, %(parent_run)s, u.child_key, u.child_index, u.spawn_key
+       %(parent)s, %(parent_run)s, u.child_key, u.child_index, u.spawn_key, u.event_id,
+       u.event_key
 FROM unnest(%(ids)b::text[], %(workflows)b::text[], %(digests)b::text[], %(inputs)b::text[],
             %(metas)b::text[], %(priorities)b::int[], %(child_keys)b::text[],
-            %(child_indexes)b::int[], %(spawn_keys)b::text[])
+            %(child_indexes)b::int[], %(spawn_keys)b::text[], %(event_ids)b::text[],
+            %(event_keys)b::text[])
      WITH ORDINALITY AS u(id, workflow, digest, input, meta, priority, child_key, child_index,
-                          spawn_key, i)
+                          spawn_key, event_id, event_key, i)
 ORDER BY u.i
 """
 
@@ -280,6 +284,8 @@ def create_runs(
                     "child_keys": [view.child_key for view in new_views],
                     "child_indexes": [view.child_index for view in new_views],
                     "spawn_keys": new_keys,
+                    "event_ids": [_event_id(view) for view in new_views],
+                    "event_keys": [_event_key(view) for view in new_views],
                 },
             )
         tasks = [
@@ -327,7 +333,16 @@ def _copy_runs(
             copy.write_row((
                 view.id, view.workflow, digest, dumps(view.input), meta, view.priority, now,
                 parent_task, parent_run, view.child_key, view.child_index, key,
+                _event_id(view), _event_key(view),
             ))  # fmt: skip
+
+
+def _event_id(view: RunView) -> str | None:
+    return view.triggering_event.id if view.triggering_event is not None else None
+
+
+def _event_key(view: RunView) -> str | None:
+    return view.triggering_event.key if view.triggering_event is not None else None
 
 
 def _metadata_texts(
@@ -476,8 +491,8 @@ def fetch_runs(
     # three queries sent together (one round trip in pipeline mode), read afterwards
     run_cursor = conn.execute(
         "SELECT id, workflow, terminal_status, input, additional_metadata, priority, "
-        "created_at, finished_at, parent_task_run_id, child_key, child_index "
-        "FROM runs WHERE id = ANY(%b::text[])",
+        "created_at, finished_at, parent_task_run_id, child_key, child_index, event_id, "
+        "event_key FROM runs WHERE id = ANY(%b::text[])",
         (wanted,),
     )
     task_cursor = conn.cursor().execute(_TASKS, (wanted,))

@@ -210,8 +210,8 @@ RUN_STATUS = (
 )
 _RUNS = (
     f"SELECT r.id, r.workflow, {RUN_STATUS}, r.input, r.additional_metadata, r.priority, "
-    "r.created_at, r.finished_at, r.parent_task_run_id, r.child_key, r.child_index "
-    "FROM runs AS r WHERE r.id IN (SELECT value FROM json_each(?))"
+    "r.created_at, r.finished_at, r.parent_task_run_id, r.child_key, r.child_index, "
+    "r.event_id, r.event_key FROM runs AS r WHERE r.id IN (SELECT value FROM json_each(?))"
 )
 #: what ``read_progress`` reads of a run (its task runs come from ``_TASKS``)
 _PROGRESS = (

@@ -30,8 +30,8 @@ from flowsim_sqlite.rows import (
 
 INSERT_RUN = (
     "INSERT INTO runs (id, workflow, spec_id, status, input, additional_metadata, priority, "
-    "created_at, parent_task_run_id, parent_run_id, child_key, child_index, spawn_key) "
-    "VALUES (?, ?, ?, 'QUEUED', ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    "created_at, parent_task_run_id, parent_run_id, child_key, child_index, spawn_key, "
+    "event_id, event_key) VALUES (?, ?, ?, 'QUEUED', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )
 
 
@@ -240,7 +240,7 @@ def create_runs(
                 run_id, spec.name, spec_id,
                 dumps(request.input) if inputs is None else inputs[position], dump_object(metadata),
                 request.priority, now, parent_task_run_id, parent_run_id, request.child_key,
-                indexes[position], keys[position],
+                indexes[position], keys[position], *_event_columns(request),
             )
         )  # fmt: skip
         for name, task_id in zip(spec.roots, task_ids, strict=True):
@@ -275,6 +275,11 @@ def create_runs(
     if missing:
         views.update((view.id, view) for view in read_views(tx, missing))
     return Created(run_ids, views, deferred, now, (parent_task_run_id, parent_metadata))
+
+
+def _event_columns(request: RunRequest) -> tuple[str | None, str | None]:
+    event = request.triggering_event
+    return (None, None) if event is None else (event.id, event.key)
 
 
 def finished_since(tx: Tx, cursor: int | None) -> Finished:

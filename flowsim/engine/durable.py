@@ -110,6 +110,12 @@ class DurableEngine(DurableConditionWaits, Engine):
         self.attempt_waits = AttemptWaits(store)
         #: run objects handed to callers, refreshed in place from the store
         self._runs: weakref.WeakValueDictionary[str, WorkflowRun] = weakref.WeakValueDictionary()
+        #: runs known here only from a claim, which carries what a task needs to start but
+        #: not the run's priority, child key and index or triggering event: ``run_record``
+        #: reads those from the store when a task asks
+        self._from_claims: weakref.WeakValueDictionary[str, WorkflowRun] = (
+            weakref.WeakValueDictionary()
+        )
         self._specs: dict[str, WorkflowSpec] = {}
         self._wake_timer = EarliestTimer(self.clock, lambda: self.post(self._on_wake))
         self._heartbeat: TimerHandle | None = None
@@ -128,6 +134,8 @@ class DurableEngine(DurableConditionWaits, Engine):
     def _adopt(self, view: RunView) -> WorkflowRun:
         """The caller-facing object for a stored run, updated to what the store says."""
         run = self._runs.get(view.id)
+        if run is not None and self._from_claims.pop(view.id, None) is not None:
+            _fill_from_view(run, view)
         if run is None:
             spec = self._specs.get(view.workflow) or _fallback_spec(view.workflow, list(view.tasks))
             run = WorkflowRun(
@@ -140,6 +148,7 @@ class DurableEngine(DurableConditionWaits, Engine):
                 parent_task_run_id=view.parent_task_run_id,
                 child_key=view.child_key,
                 child_index=view.child_index,
+                triggering_event=view.triggering_event,
             )
             self._runs[view.id] = run
         run.status = view.status
@@ -174,6 +183,7 @@ class DurableEngine(DurableConditionWaits, Engine):
                 parent_run_id=claim.parent_run_id,
             )
             self._runs[claim.run_id] = run
+            self._from_claims[claim.run_id] = run
         # a run adopted from a RunView (its spawner awaits it here) lacks the parent run id
         run.parent_run_id = claim.parent_run_id
         run.status = RunStatus.RUNNING
@@ -243,6 +253,7 @@ class DurableEngine(DurableConditionWaits, Engine):
                     item.run_at,
                     item.trigger_key,
                     item.sticky_worker,
+                    item.triggering_event,
                 )
             )
         parent_id = parent.id if parent is not None else None
@@ -608,6 +619,13 @@ class DurableEngine(DurableConditionWaits, Engine):
         with self._lock:
             return self._adopt(view)
 
+    def run_record(self, run: WorkflowRun) -> WorkflowRun:
+        """``run`` with every fact the store holds of it (see ``_from_claims``)."""
+        if self._from_claims.pop(run.id, None) is not None:
+            (view,) = self.run_store.get_runs([run.id], attempts=False)
+            _fill_from_view(run, view)
+        return run
+
     def deadlock_for(self, run: WorkflowRun) -> DeadlockReport | None:
         """The deadlock a FAILED run was caught in, found here or in another process."""
         local = super().deadlock_for(run)
@@ -725,3 +743,13 @@ class _Watch:
         self.engine.reads.unwatch(self.watched)
         if self.attempt is not None and self.watched:
             self.engine.attempt_waits.remove(self.attempt.task_run.id, self.watched)
+
+
+def _fill_from_view(run: WorkflowRun, view: RunView) -> None:
+    """What a claim does not carry of a run, from the stored view of it."""
+    run.priority = view.priority
+    run.created_at = view.created_at
+    run.parent_task_run_id = view.parent_task_run_id
+    run.child_key = view.child_key
+    run.child_index = view.child_index
+    run.triggering_event = view.triggering_event

@@ -710,6 +710,11 @@ class Engine(ConditionWaits, Waiting):
 
     # ------------------------------------------------------------ shutdown
 
+    def run_record(self, run: WorkflowRun) -> WorkflowRun:
+        """``run`` with every fact the store holds of it: here it always has them (a
+        durable engine may have to read some; a task's context asks through this)."""
+        return run
+
     def close(self) -> None:
         """Forget all state and stop the engine thread (the pytest plugin does this per test).
         Pending timers are cancelled: they hold the engine, and so every run, alive."""

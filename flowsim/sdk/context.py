@@ -22,6 +22,7 @@ from flowsim.sdk.labels import WorkerContext
 from flowsim.sdk.not_modelled import refuse
 from flowsim.sdk.types import Duration, to_seconds
 from flowsim.store.durable_log import StepKind
+from flowsim.store.records import WorkflowRun
 
 if TYPE_CHECKING:
     from flowsim.sdk.task import Task
@@ -46,10 +47,8 @@ logger = logging.getLogger("flowsim.task")
 )  # fmt: skip
 @refuse(
     "ctx",
-    "what triggered the run (the event's key, id and filter payload) and the server's "
-    "workflow ids",
+    "event filters' payloads, the trigger data and the server's workflow ids",
     "pass what the task needs in its input (an event's payload is the run's input)",
-    "triggering_event_key", "triggering_event_id", "was_triggered_by_event",
     "filter_payload", "trigger_data", "workflow_id", "workflow_version_id",
 )  # fmt: skip
 class Context:
@@ -108,17 +107,37 @@ class Context:
     def parent_workflow_run_id(self) -> str | None:
         return self._run.parent_run_id
 
+    def _stored_run(self) -> WorkflowRun:
+        """The run with what a worker in another process may first have to read of it."""
+        return self._attempt.engine.run_record(self._run)
+
     @property
     def child_index(self) -> int | None:
-        return self._run.child_index
+        return self._stored_run().child_index
 
     @property
     def child_key(self) -> str | None:
-        return self._run.child_key
+        return self._stored_run().child_key
 
     @property
     def priority(self) -> int | None:
-        return self._run.priority
+        return self._stored_run().priority
+
+    @property
+    def triggering_event_id(self) -> str | None:
+        """The id of the event whose push started this run (``Event.event_id`` of
+        ``hatchet.event.push``), None for a run triggered otherwise."""
+        event = self._stored_run().triggering_event
+        return event.id if event is not None else None
+
+    @property
+    def triggering_event_key(self) -> str | None:
+        event = self._stored_run().triggering_event
+        return event.key if event is not None else None
+
+    @property
+    def was_triggered_by_event(self) -> bool:
+        return self._stored_run().triggering_event is not None
 
     # ---------------------------------------------------------------- attempts
 

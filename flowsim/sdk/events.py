@@ -22,7 +22,7 @@ from pydantic_core import to_jsonable_python
 from flowsim.errors import InvalidInputError, UnsupportedFeatureError
 from flowsim.sdk.not_modelled import refuse
 from flowsim.sdk.types import JSONSerializableMapping
-from flowsim.store.records import JSON
+from flowsim.store.records import JSON, TriggeringEvent
 from flowsim.store.transitions import NewRun
 
 if TYPE_CHECKING:
@@ -90,19 +90,21 @@ def push_event(
         )
     data = to_jsonable_python(dict(payload))
     metadata = to_jsonable_python(dict(additional_metadata or {}))
+    event = TriggeringEvent(str(uuid.uuid4()), key)
     items = [
         NewRun(
             workflow.spec,
             data,
             {**workflow.default_additional_metadata, **metadata},
             workflow.default_priority if priority is None else int(priority),
+            triggering_event=event,
         )
         for workflow in workflows
         if any(matches(subscription, key) for subscription in workflow.on_events)
     ]
     runs = engine.trigger(items, None) if items else []
     engine.push_condition_event(key, data, metadata)
-    return Event(str(uuid.uuid4()), key, data, metadata, tuple(run.id for run in runs))
+    return Event(event.id, key, data, metadata, tuple(run.id for run in runs))
 
 
 @refuse(

@@ -137,6 +137,7 @@ class StoreCore(ABC):
                 child_key=item.child_key,
                 child_index=child_index,
                 sticky_worker=item.sticky_worker,
+                triggering_event=item.triggering_event,
             )
             self.runs[run.id] = run
             if spawn_key is not None:

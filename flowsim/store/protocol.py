@@ -89,7 +89,7 @@ from flowsim.quick_init import quick_init
 from flowsim.rules import RunStatus, SlotPool
 from flowsim.store.conditions import ConditionSpec
 from flowsim.store.durable_log import DurableLogStore, EvictingStore
-from flowsim.store.records import JSON, WorkflowSpec
+from flowsim.store.records import JSON, TriggeringEvent, WorkflowSpec
 
 
 @quick_init
@@ -108,6 +108,8 @@ class RunRequest:
     trigger_key: str | None = None
     #: a child triggered with ``sticky=True``: pinned to its spawner's worker
     sticky_worker: str | None = None
+    #: a run started by pushing this event (stored, and shown in the run's views)
+    triggering_event: TriggeringEvent | None = None
 
 
 @quick_init
@@ -153,6 +155,7 @@ class RunView:
     child_key: str | None
     child_index: int | None
     tasks: dict[str, TaskView]
+    triggering_event: TriggeringEvent | None = None
 
     def result(self) -> dict[str, JSON]:
         """Hatchet's result shape: outputs keyed by task name, empty outputs omitted."""

@@ -20,6 +20,15 @@ JSON = Any  # a JSON-compatible value: dict, list, str, int, float, bool or None
 
 
 @dataclass(frozen=True, slots=True)
+class TriggeringEvent:
+    """The pushed event that started a run (``ctx.triggering_event_id``/``_key``): stored
+    with the run, so a worker in another process reads the same."""
+
+    id: str
+    key: str
+
+
+@dataclass(frozen=True, slots=True)
 class ConcurrencyLimit:
     """One ``ConcurrencyExpression``: runs (or task runs) whose ``expression`` evaluates to
     the same key share ``max_runs`` places, and ``strategy`` says what happens to one that
@@ -156,6 +165,8 @@ class WorkflowRun:
     #: the worker a sticky run is pinned to (its first task's, or its spawner's for a
     #: child triggered with ``sticky=True``)
     sticky_worker: str | None = None
+    #: the event whose push started this run (None: triggered otherwise)
+    triggering_event: TriggeringEvent | None = None
 
     @property
     def workflow_name(self) -> str:

@@ -81,6 +81,7 @@ def run_view(run: WorkflowRun) -> RunView:
         child_key=run.child_key,
         child_index=run.child_index,
         tasks={name: task_view(task) for name, task in run.tasks.items()},
+        triggering_event=run.triggering_event,
     )
 
 
@@ -147,6 +148,7 @@ class ReferenceStore:
                 r.run_at,
                 r.trigger_key,
                 r.sticky_worker,
+                r.triggering_event,
             )
             for r in requests
         ]

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from flowsim.store.records import JSON, TaskRun, WorkflowRun, WorkflowSpec
+from flowsim.store.records import JSON, TaskRun, TriggeringEvent, WorkflowRun, WorkflowSpec
 
 
 @dataclass(slots=True)
@@ -22,6 +22,8 @@ class NewRun:
     trigger_key: str | None = None
     #: a child triggered with ``sticky=True``: pinned to its spawner's worker
     sticky_worker: str | None = None
+    #: a run started by pushing this event
+    triggering_event: TriggeringEvent | None = None
 
 
 @dataclass(slots=True)

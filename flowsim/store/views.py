@@ -26,7 +26,7 @@ from flowsim.store.protocol import (
     WorkerInfo,
     WorkerState,
 )
-from flowsim.store.records import JSON, error_from_json
+from flowsim.store.records import JSON, TriggeringEvent, error_from_json
 
 V = TypeVar("V")
 
@@ -87,8 +87,9 @@ def run_view(
     decode: Decode = _identity,
 ) -> RunView:
     """From ``id, workflow, <status>, input, additional_metadata, priority, created_at,
-    finished_at, parent_task_run_id, child_key, child_index``. The status column is left to
-    the caller (``status``): one dialect stores it, the other derives it."""
+    finished_at, parent_task_run_id, child_key, child_index, event_id, event_key``. The
+    status column is left to the caller (``status``): one dialect stores it, the other
+    derives it."""
     return RunView(
         id=row[0],
         workflow=row[1],
@@ -102,6 +103,7 @@ def run_view(
         child_key=row[9],
         child_index=row[10],
         tasks=tasks,
+        triggering_event=TriggeringEvent(row[11], row[12]) if row[11] is not None else None,
     )
 
 
@@ -137,6 +139,7 @@ def new_run_view(
             name: TaskView(task_id, name, RunStatus.QUEUED, 0, None, None, None)
             for name, task_id in zip(request.spec.roots, task_ids, strict=True)
         },
+        triggering_event=request.triggering_event,
     )
 
 
@@ -185,5 +188,5 @@ def with_progress(view: RunView, progress: RunProgress) -> RunView:
     return RunView(
         view.id, view.workflow, progress.status, view.input, view.additional_metadata,
         view.priority, view.created_at, progress.finished_at, view.parent_task_run_id,
-        view.child_key, view.child_index, progress.tasks,
+        view.child_key, view.child_index, progress.tasks, view.triggering_event,
     )  # fmt: skip

@@ -29,6 +29,7 @@ import math
 import threading
 import time
 from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import replace
 from typing import Any, TypeAlias
 
 import pytest
@@ -49,7 +50,7 @@ from flowsim.store.protocol import (
     TaskView,
     WorkerInfo,
 )
-from flowsim.store.records import JSON, TaskSpec, WorkflowSpec
+from flowsim.store.records import JSON, TaskSpec, TriggeringEvent, WorkflowSpec
 from flowsim.store.views import with_progress, without_attempts
 from flowsim.testing.contract_concurrency import ConcurrencyContract
 from flowsim.testing.contract_conditions import ConditionsContract
@@ -282,6 +283,7 @@ def canonical_views(views: Sequence[RunView], *, messages: bool = True) -> list[
                 "parent_task_run_id": label(view.parent_task_run_id),
                 "child_key": view.child_key,
                 "child_index": view.child_index,
+                "triggering_event": _event_form(view),
                 "tasks": {
                     name: _task_form(view.tasks[name], label, messages)
                     for name in sorted(view.tasks)
@@ -289,6 +291,11 @@ def canonical_views(views: Sequence[RunView], *, messages: bool = True) -> list[
             }
         )
     return forms
+
+
+def _event_form(view: RunView) -> Form | None:
+    event = view.triggering_event
+    return None if event is None else {"id": event.id, "key": event.key}
 
 
 def first_difference(a: Any, b: Any, path: str = "") -> str | None:
@@ -412,6 +419,21 @@ class RunStoreContract(
             store.create_runs([run_request(spec), run_request(spec)], 0.0, "no-such-task-run")
         assert store.snapshot(0.0).queued == ()
         assert claim_all(store, ["single"], 0.0) == []
+
+    def test_a_triggering_event_is_stored_with_the_run(self, store: RunStore) -> None:
+        """A batch of 300 too: a SQL store may write a large batch another way (Postgres:
+        COPY)."""
+        spec = single_spec()
+        for batch in (1, 300):
+            pushed = [
+                replace(run_request(spec, {"n": n}), triggering_event=TriggeringEvent(f"e{n}", "k"))
+                for n in range(batch)
+            ]
+            created = store.create_runs([*pushed, run_request(spec)], 0.0)
+            expected = [TriggeringEvent(f"e{n}", "k") for n in range(batch)] + [None]
+            assert [view.triggering_event for view in created] == expected, batch
+            stored = store.get_runs([view.id for view in created], attempts=False)
+            assert [view.triggering_event for view in stored] == expected, batch
 
     def test_get_runs_returns_runs_in_the_order_asked(self, store: RunStore) -> None:
         spec = single_spec()

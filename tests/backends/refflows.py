@@ -1,5 +1,6 @@
 """A run created in a worker process and waited on by id in the test process: the parent
-starts its child without waiting and returns the child's run id."""
+starts its child without waiting and returns the child's run id. And a task reporting what
+its context says of a run the test process created (the worker knows it from its claim)."""
 
 import asyncio
 
@@ -26,4 +27,14 @@ async def starter(input: EmptyModel, ctx: Context) -> dict[str, str]:
     return {"child": ref.workflow_run_id}
 
 
-worker = hatchet.worker("ref-worker", slots=2, workflows=[counter, starter])
+@hatchet.task(name="ref-facts", on_events=["ref:*"])
+async def facts(input: EmptyModel, ctx: Context) -> dict[str, object]:
+    return {
+        "priority": ctx.priority,
+        "event_id": ctx.triggering_event_id,
+        "event_key": ctx.triggering_event_key,
+        "by_event": ctx.was_triggered_by_event,
+    }
+
+
+worker = hatchet.worker("ref-worker", slots=2, workflows=[counter, starter, facts])

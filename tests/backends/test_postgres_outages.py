@@ -262,7 +262,10 @@ def test_worker_processes_ride_out_a_server_restart_mid_run(
             done_before = _wait_for_progress(cluster.dsn, url, parents * children // 5)
             restarting, restarted_at = time.monotonic(), time.time()
             cluster.restart()
-            outcomes = fan_in(refs, children, 40)
+            try:
+                outcomes = fan_in(refs, children, 40)
+            except TimeoutError:  # say where it stood: the store's counts, the workers' logs
+                raise AssertionError(_stalled(cluster.dsn, url, tmp_path)) from None
             recovered = time.monotonic() - restarting
             time.sleep(LEASE / 3 + 0.5)  # a heartbeat's interval, and some
             schema = url.rsplit("schema=", 1)[1]
@@ -380,6 +383,14 @@ async def test_a_result_the_database_missed_is_written_when_it_is_back(
 
 #: seconds a claim lives without a heartbeat in the restart test: longer than a restart
 LEASE = 10.0
+
+
+def _stalled(dsn: str, url: str, tmp_path: Path) -> str:
+    schema = url.rsplit("schema=", 1)[1].split("&", 1)[0]
+    counts = rows(dsn, f"SELECT workflow, status, count(*) FROM {schema}.task_runs "
+                       "GROUP BY workflow, status ORDER BY 1, 2")  # fmt: skip
+    logs = "".join(p.read_text(errors="replace")[-3000:] for p in tmp_path.glob("worker-*.log"))
+    return f"the fan-out did not finish within 40 s of the restart; task runs {counts}\n{logs}"
 
 
 def _wait_for_progress(dsn: str, url: str, at_least: int) -> int:

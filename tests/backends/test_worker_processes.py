@@ -14,6 +14,7 @@ import pytest
 
 from flowsim import SlotDeadlockError, backend, compat
 from flowsim.cli import gc_policy
+from flowsim.sdk.types import TriggerWorkflowOptions
 from tests.backends import cancelflows, gcworker, refflows
 from tests.backends.processes import Workers, fan_in, fan_out, wait_until_every_worker_holds_work
 from tests.backends.processes import wait_for as _wait
@@ -132,6 +133,26 @@ def test_a_run_another_process_created_is_waited_on_by_its_id(
                             start_then_wait)  # fmt: skip
     assert by_ref == {"ref-counter": {"total": 55}}
     assert typed == {"total": 55}
+
+
+def test_a_worker_process_reads_what_its_claim_does_not_carry_of_a_run(
+    shared_url: str, tmp_path: Path
+) -> None:
+    """Priority and triggering event of runs this process created, as the task in the
+    worker process sees them (they are stored with the run, not sent with the claim)."""
+
+    async def trigger() -> tuple[str, object, object]:
+        event = await refflows.hatchet.event.aio_push("ref:pushed", {})
+        (run_id,) = event.workflow_run_ids
+        pushed = await refflows.hatchet.runs.get_run_ref(run_id).aio_result()
+        direct = await refflows.facts.aio_run(options=TriggerWorkflowOptions(priority=3))
+        return event.event_id, pushed["ref-facts"], direct
+
+    event_id, pushed, direct = _served(shared_url, "tests.backends.refflows:worker", tmp_path,
+                                       trigger)  # fmt: skip
+    assert pushed == {"priority": 1, "event_id": event_id, "event_key": "ref:pushed",
+                      "by_event": True}  # fmt: skip
+    assert direct == {"priority": 3, "event_id": None, "event_key": None, "by_event": False}
 
 
 def test_sigkilled_workers_lose_nothing_and_duplicate_nothing(

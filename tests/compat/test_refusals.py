@@ -418,7 +418,7 @@ async def test_context_names_of_unmodelled_features_are_refused_by_name(
 
     @hatchet.task(name="curious")
     async def curious(input: EmptyModel, ctx: Context) -> None:
-        for name in ("aio_put_stream", "pause_rate_limit", "triggering_event_key", "workflow_id"):
+        for name in ("aio_put_stream", "pause_rate_limit", "trigger_data", "workflow_id"):
             with pytest.raises(NotModelledAttributeError) as caught:
                 getattr(ctx, name)
             refused[name] = str(caught.value)
@@ -427,7 +427,7 @@ async def test_context_names_of_unmodelled_features_are_refused_by_name(
         await curious.aio_run()
     assert refused["aio_put_stream"].startswith("ctx.aio_put_stream belongs to streaming")
     assert "hatchet.rate_limits.put" in refused["pause_rate_limit"]
-    assert "in its input" in refused["triggering_event_key"]
+    assert "in its input" in refused["trigger_data"]
     assert "server's workflow ids" in refused["workflow_id"]
 
 

@@ -11,6 +11,7 @@ from pydantic import BaseModel
 from flowsim import Context, Hatchet, RunStatus
 from flowsim.errors import InvalidInputError, UnsupportedFeatureError, WorkflowDefinitionError
 from flowsim.store.protocol import RunView
+from flowsim.store.records import TriggeringEvent
 
 
 class Order(BaseModel):
@@ -55,6 +56,38 @@ async def test_push_runs_every_subscribed_workflow_with_the_payload(hatchet: Hat
     assert [view.status for view in views] == [RunStatus.COMPLETED] * 2
     assert {view.workflow for view in views} == {"on-created", "any-order"}
     assert sorted(seen) == [("any", 7, {"source": "test"}), ("created", 7, {"source": "test"})]
+
+
+async def test_a_pushed_run_knows_its_triggering_event_and_a_run_triggered_otherwise_none(
+    hatchet: Hatchet,
+) -> None:
+    """Hatchet's ``ctx.triggering_event_id``/``_key``/``was_triggered_by_event``: the id is
+    the one ``push`` returned, stored with the run (so also read back on SQL stores)."""
+
+    @hatchet.task(name="event-facts", on_events=["order:*"])
+    async def facts(input: Order, ctx: Context) -> dict[str, Any]:
+        return {
+            "id": ctx.triggering_event_id,
+            "key": ctx.triggering_event_key,
+            "by_event": ctx.was_triggered_by_event,
+        }
+
+    async with hatchet.worker("w", slots=2, workflows=[facts]):
+        first = await hatchet.event.aio_push("order:created", {"id": 1})
+        second = await hatchet.event.aio_push("order:paid", {"id": 1})
+        pushed = [await finished(hatchet, run_id) for run_id in first.workflow_run_ids]
+        pushed += [await finished(hatchet, run_id) for run_id in second.workflow_run_ids]
+        direct = await facts.aio_run(Order(id=1))
+    assert first.event_id != second.event_id
+    assert [view.tasks["event-facts"].output for view in pushed] == [
+        {"id": first.event_id, "key": "order:created", "by_event": True},
+        {"id": second.event_id, "key": "order:paid", "by_event": True},
+    ]
+    assert [view.triggering_event for view in pushed] == [
+        TriggeringEvent(first.event_id, "order:created"),
+        TriggeringEvent(second.event_id, "order:paid"),
+    ]
+    assert direct == {"id": None, "key": None, "by_event": False}
 
 
 def test_an_event_nobody_subscribes_to_starts_nothing(hatchet: Hatchet) -> None:
