@@ -54,7 +54,7 @@ from flowsim.sdk.conditions import (
     UserEventCondition,
     or_,
 )
-from flowsim.sdk.events import PushEventOptions
+from flowsim.sdk.events import BulkPushEventOptions, BulkPushEventWithMetadata, PushEventOptions
 from flowsim.sdk.eviction import EvictionPolicy
 from flowsim.sdk.labels import (
     DesiredWorkerLabel,
@@ -70,6 +70,8 @@ __version__ = "0.1.0"
 __all__ = [
     "BaseWorkflow",
     "BlockingCallError",
+    "BulkPushEventOptions",
+    "BulkPushEventWithMetadata",
     "Clock",
     "ConcurrencyExpression",
     "ConcurrencyLimitStrategy",

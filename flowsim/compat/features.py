@@ -24,8 +24,7 @@ FEATURES: Final[dict[str, str]] = {
     "engine-version": "engine version negotiation",
     "eviction": "durable eviction internals (the eviction manager, pre-eviction contexts, "
     "spawn and memo result types, SleepResult)",
-    "events": "event filters and bulk pushes (default_filters=, DefaultFilter, "
-    "hatchet.filters, hatchet.event.bulk_push)",
+    "events": "event filters (default_filters=, DefaultFilter, hatchet.filters)",
     "grpc": "Hatchet's gRPC contracts and connections",
     "idempotency": "workflow idempotency keys (idempotency=)",
     "internals": "hatchet_sdk internals (not part of its public API)",

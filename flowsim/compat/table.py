@@ -53,6 +53,8 @@ FLOWSIM: Final[Mapping[str, object]] = {
     "EmptyModel": sdk.EmptyModel,
     "EventClient": events.EventClient,
     "PushEventOptions": events.PushEventOptions,
+    "BulkPushEventOptions": events.BulkPushEventOptions,
+    "BulkPushEventWithMetadata": events.BulkPushEventWithMetadata,
     "FailedTaskRunExceptionGroup": errors.FailedTaskRunExceptionGroup,
     "Hatchet": sdk.Hatchet,
     "IllegalTaskOutputError": errors.IllegalTaskOutputError,
@@ -96,8 +98,7 @@ REFUSED_NAMES: Final[Mapping[str, str]] = _names(
         "embedded": "EmbeddedHatchetConfig",
         "engine-version": "MinEngineVersion",
         "eviction": "EvictionNotSupportedError DurableSpawnResult MemoNowResult SleepResult",
-        "events": "BulkPushEventOptions BulkPushEventWithMetadata DefaultFilter FiltersClient "
-        "V1Filter",
+        "events": "DefaultFilter FiltersClient V1Filter",
         "grpc": "AdminClient CreateWorkflowVersionOpts DispatcherClient DurableEventListener",
         "idempotency": "BulkTriggerIdempotencyCollisionError IdempotencyCollisionError "
         "StatusBasedIdempotencyConfig TTLBasedIdempotencyConfig",
@@ -156,7 +157,6 @@ REFUSED_MODULES: Final[Mapping[str, str]] = {
         "client": "client-config",
         "clients.dispatcher": "grpc",
         "clients.event_ts": "events",
-        "clients.events": "events",
         "clients.listeners": "run-listener",
         "clients.rest": "rest-api",
         "clients.v1": "rest-api",
@@ -227,6 +227,7 @@ def children(package: str) -> frozenset[str]:
 #: submodules can be imported, as in hatchet_sdk.
 MODULES: Final[Mapping[str, AliasSpec]] = {
     ROOT: _spec(
+        "BulkPushEventOptions BulkPushEventWithMetadata "
         "ConcurrencyExpression ConcurrencyLimitStrategy Condition Context DesiredWorkerLabel "
         "DurableContext EmptyModel EvictionPolicy FailedTaskRunExceptionGroup Hatchet "
         "NonDeterminismError NonRetryableException OrGroup ParentCondition Priority "
@@ -236,7 +237,7 @@ MODULES: Final[Mapping[str, AliasSpec]] = {
         "or_",
         # every other export of hatchet_sdk 1.43.1
         "APIError APIErrors APIMeta APIMetaAuth APIMetaIntegration APIResourceMeta APIToken "
-        "AcceptInviteRequest BulkCancelReplayOpts BulkPushEventOptions BulkPushEventWithMetadata "
+        "AcceptInviteRequest BulkCancelReplayOpts "
         "BulkTriggerIdempotencyCollisionError CELEvaluationResult CELFailure CELSuccess "
         "ClientConfig ClientTLSConfig CreateAPITokenRequest CreateAPITokenResponse "
         "CreatePullRequestFromStepRun CreateTenantInviteRequest CreateTenantRequest "
@@ -279,6 +280,10 @@ MODULES: Final[Mapping[str, AliasSpec]] = {
         "AdminClient BulkTriggerIdempotencyCollisionError ClientConfig "
         "DedupeViolationError IdempotencyCollisionError "
         "ScheduleTriggerWorkflowOptions TaskRunDetail V1TaskStatus WorkflowRunDetail",
+    ),
+    f"{ROOT}.clients.events": _spec(
+        "BulkPushEventOptions BulkPushEventWithMetadata EventClient Priority PushEventOptions",
+        "ClientConfig Event V1TaskStatus",
     ),
     f"{ROOT}.conditions": _spec(
         "Action Condition OrGroup ParentCondition SleepCondition UserEventCondition or_"
@@ -334,9 +339,9 @@ MODULES: Final[Mapping[str, AliasSpec]] = {
     f"{ROOT}.types.rate_limit": _spec("RateLimit RateLimitDuration"),
     f"{ROOT}.rate_limit": _spec("RateLimit RateLimitDuration"),
     f"{ROOT}.types.trigger": _spec(
-        "DesiredWorkerLabel Priority PushEventOptions TriggerWorkflowOptions "
-        "WorkflowRunTriggerConfig",
-        "BulkPushEventOptions BulkPushEventWithMetadata ScheduleTriggerWorkflowOptions",
+        "BulkPushEventOptions BulkPushEventWithMetadata DesiredWorkerLabel Priority "
+        "PushEventOptions TriggerWorkflowOptions WorkflowRunTriggerConfig",
+        "ScheduleTriggerWorkflowOptions",
     ),
     f"{ROOT}.worker": _spec("", package=True),
     f"{ROOT}.worker.worker": _spec(

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import re
 import uuid
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -45,6 +45,22 @@ class PushEventOptions(BaseModel):
     scope: str | None = None
 
 
+class BulkPushEventWithMetadata(BaseModel):
+    """One event of ``hatchet.event.bulk_push``, as in hatchet_sdk."""
+
+    key: str = ""
+    payload: JSONSerializableMapping = Field(default_factory=dict)
+    additional_metadata: JSONSerializableMapping = Field(default_factory=dict)
+    priority: int | None = None
+    scope: str | None = None
+
+
+class BulkPushEventOptions(BulkPushEventWithMetadata):
+    """hatchet_sdk's (deprecated) bulk push options; ``namespace`` is refused when set."""
+
+    namespace: str | None = None
+
+
 @dataclass(frozen=True, slots=True)
 class Event:
     """What ``push`` returns: the event, and (flowsim's addition) the runs it started."""
@@ -68,6 +84,76 @@ def subscribers(engine: Engine, defined: Iterable[BaseWorkflow]) -> list[BaseWor
     return list(found.values())
 
 
+@dataclass(frozen=True, slots=True)
+class CheckedEvent:
+    """One event to push, checked: its identity (the id is made here, as a server would),
+    payload and options as JSON."""
+
+    event: TriggeringEvent
+    payload: JSON
+    metadata: dict[str, JSON]
+    priority: int | None
+
+
+def checked_event(
+    key: str,
+    payload: JSONSerializableMapping,
+    additional_metadata: JSONSerializableMapping | None,
+    priority: int | None,
+    where: str = "",
+) -> CheckedEvent:
+    if not isinstance(key, str) or not key:
+        raise InvalidInputError(f"{where}an event key must be a non-empty string, got {key!r}")
+    if not isinstance(payload, Mapping):
+        raise InvalidInputError(
+            f"{where}event {key!r}: the payload must be a JSON object (a dict), got "
+            f"{type(payload).__name__}; it becomes the input of the runs it starts"
+        )
+    return CheckedEvent(
+        TriggeringEvent(str(uuid.uuid4()), key),
+        to_jsonable_python(dict(payload)),
+        to_jsonable_python(dict(additional_metadata or {})),
+        None if priority is None else int(priority),
+    )
+
+
+def push_events(
+    engine: Engine, workflows: Iterable[BaseWorkflow], pushes: Sequence[CheckedEvent]
+) -> list[Event]:
+    """Start a run of each subscribed workflow whose subscription matches an event's key,
+    and satisfy the event conditions waiting for it (``wait_for``/``skip_if``/
+    ``cancel_if``, ``aio_wait_for``), in the store: a wait in another process sharing it
+    sees it. The runs of all the events are triggered together, as one bulk trigger. The
+    payload is the run's input as is: a subscriber whose input model rejects it fails in
+    its task, as in Hatchet (where the worker validates the input), not here."""
+    workflows = list(workflows)
+    items: list[NewRun] = []
+    pushed_by: list[int] = []  # the index in ``pushes`` of each item's event
+    for index, push in enumerate(pushes):
+        for workflow in workflows:
+            if any(matches(subscription, push.event.key) for subscription in workflow.on_events):
+                items.append(
+                    NewRun(
+                        workflow.spec,
+                        push.payload,
+                        {**workflow.default_additional_metadata, **push.metadata},
+                        workflow.default_priority if push.priority is None else push.priority,
+                        triggering_event=push.event,
+                    )
+                )
+                pushed_by.append(index)
+    runs = engine.trigger(items, None) if items else []
+    started: list[list[str]] = [[] for _ in pushes]
+    for index, run in zip(pushed_by, runs, strict=True):
+        started[index].append(run.id)
+    for push in pushes:
+        engine.push_condition_event(push.event.key, push.payload, push.metadata)
+    return [
+        Event(push.event.id, push.event.key, push.payload, push.metadata, tuple(run_ids))
+        for push, run_ids in zip(pushes, started, strict=True)
+    ]
+
+
 def push_event(
     engine: Engine,
     workflows: Iterable[BaseWorkflow],
@@ -76,35 +162,18 @@ def push_event(
     additional_metadata: JSONSerializableMapping | None = None,
     priority: int | None = None,
 ) -> Event:
-    """Start a run of each subscribed workflow whose subscription matches ``key``, and
-    satisfy the event conditions waiting for it (``wait_for``/``skip_if``/``cancel_if``,
-    ``aio_wait_for``), in the store: a wait in another process sharing it sees it. The
-    payload is the run's input as is: a subscriber whose input model rejects it fails in
-    its task, as in Hatchet (where the worker validates the input), not here."""
-    if not isinstance(key, str) or not key:
-        raise InvalidInputError(f"an event key must be a non-empty string, got {key!r}")
-    if not isinstance(payload, Mapping):
-        raise InvalidInputError(
-            f"event {key!r}: the payload must be a JSON object (a dict), got "
-            f"{type(payload).__name__}; it becomes the input of the runs it starts"
+    """``push_events`` of one event."""
+    (event,) = push_events(engine, workflows, [checked_event(key, payload, additional_metadata,
+                                                        priority)])  # fmt: skip
+    return event
+
+
+def _refuse_namespace(namespace: str | None, what: str) -> None:
+    if namespace:
+        raise UnsupportedFeatureError(
+            f"{what}: namespaces belong to a Hatchet server's client configuration, which "
+            "flowsim does not model; push without one"
         )
-    data = to_jsonable_python(dict(payload))
-    metadata = to_jsonable_python(dict(additional_metadata or {}))
-    event = TriggeringEvent(str(uuid.uuid4()), key)
-    items = [
-        NewRun(
-            workflow.spec,
-            data,
-            {**workflow.default_additional_metadata, **metadata},
-            workflow.default_priority if priority is None else int(priority),
-            triggering_event=event,
-        )
-        for workflow in workflows
-        if any(matches(subscription, key) for subscription in workflow.on_events)
-    ]
-    runs = engine.trigger(items, None) if items else []
-    engine.push_condition_event(key, data, metadata)
-    return Event(event.id, key, data, metadata, tuple(run.id for run in runs))
 
 
 @refuse(
@@ -138,11 +207,7 @@ class EventClient:
         can have one), so it changes nothing here."""
         metadata = dict(additional_metadata or {})
         if options is not None:
-            if options.namespace:
-                raise UnsupportedFeatureError(
-                    f"event {event_key!r}: namespaces belong to a Hatchet server's client "
-                    "configuration, which flowsim does not model; push without one"
-                )
+            _refuse_namespace(options.namespace, f"event {event_key!r}")
             metadata = {**options.additional_metadata, **metadata}
             priority = priority if priority is not None else options.priority
         engine = self._hatchet.engine
@@ -160,11 +225,32 @@ class EventClient:
     ) -> Event:
         return self.push(event_key, payload, options, additional_metadata, priority, scope)
 
-    def bulk_push(self, events: Any, options: Any = None) -> list[Event]:
-        raise UnsupportedFeatureError(
-            "hatchet.event.bulk_push() is not modelled by flowsim yet; push the events one "
-            "by one with hatchet.event.push()"
-        )
+    def bulk_push(
+        self,
+        events: Sequence[BulkPushEventWithMetadata],
+        options: BulkPushEventOptions | None = None,
+    ) -> list[Event]:
+        """Push every event, in order, their runs triggered together; one event a bad
+        key or payload refuses them all, before anything is created. ``scope`` changes
+        nothing (see ``push``)."""
+        if options is not None:
+            _refuse_namespace(options.namespace, "hatchet.event.bulk_push()")
+        pushes = []
+        for position, event in enumerate(events):
+            where = f"hatchet.event.bulk_push(), event {position}: "
+            if not isinstance(event, BulkPushEventWithMetadata):
+                raise InvalidInputError(
+                    f"{where}expected a BulkPushEventWithMetadata(key=..., payload=...), got "
+                    f"{type(event).__name__}"
+                )
+            pushes.append(checked_event(event.key, event.payload, event.additional_metadata,
+                                   event.priority, where))  # fmt: skip
+        engine = self._hatchet.engine
+        return push_events(engine, subscribers(engine, self._hatchet.defined_workflows()), pushes)
 
-    async def aio_bulk_push(self, events: Any, options: Any = None) -> list[Event]:
+    async def aio_bulk_push(
+        self,
+        events: Sequence[BulkPushEventWithMetadata],
+        options: BulkPushEventOptions | None = None,
+    ) -> list[Event]:
         return self.bulk_push(events, options)

@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 
+from flowsim import BulkPushEventWithMetadata as FlowsimBulkPushEvent
 from flowsim import (
     Context,
     EmptyModel,
@@ -276,21 +277,23 @@ def test_per_trigger_placement_is_refused_by_name(
         placed.run_no_wait(desired_worker_id="worker-1")
 
 
-def test_event_filters_and_bulk_pushes_are_refused_by_name(
+def test_event_filters_and_namespaces_are_refused_by_name(
     hatchet_sdk: ModuleType, hatchet: Hatchet
 ) -> None:
     refusal("from hatchet_sdk import DefaultFilter")
-    refusal("from hatchet_sdk import BulkPushEventWithMetadata")
-    from hatchet_sdk import PushEventOptions  # served
+    from hatchet_sdk import BulkPushEventOptions, PushEventOptions  # served
+    from hatchet_sdk.clients.events import BulkPushEventWithMetadata  # as Hatchet's example
     from hatchet_sdk.hatchet import EventClient
+
+    assert BulkPushEventWithMetadata is FlowsimBulkPushEvent
 
     assert isinstance(hatchet.event, EventClient)
     with pytest.raises(UnsupportedFeatureError, match="namespace"):
         hatchet.event.push("k", {}, options=PushEventOptions(namespace="ns"))
+    with pytest.raises(UnsupportedFeatureError, match="namespace"):
+        hatchet.event.bulk_push([], options=BulkPushEventOptions(namespace="ns"))
     with pytest.raises(UnsupportedFeatureError, match="default_filters"):
         hatchet.task(name="filtered", on_events=["k"], default_filters=[object()])
-    with pytest.raises(UnsupportedFeatureError, match="bulk_push"):
-        hatchet.event.bulk_push([])
 
 
 def test_scheduled_options_and_deleting_a_schedule_are_refused_by_name(

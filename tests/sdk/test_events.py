@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from pydantic import BaseModel
 
-from flowsim import Context, Hatchet, RunStatus
+from flowsim import BulkPushEventWithMetadata, Context, Hatchet, RunStatus
 from flowsim.errors import InvalidInputError, UnsupportedFeatureError, WorkflowDefinitionError
 from flowsim.store.protocol import RunView
 from flowsim.store.records import TriggeringEvent
@@ -88,6 +88,56 @@ async def test_a_pushed_run_knows_its_triggering_event_and_a_run_triggered_other
         TriggeringEvent(second.event_id, "order:paid"),
     ]
     assert direct == {"id": None, "key": None, "by_event": False}
+
+
+async def test_bulk_push_pushes_every_event_in_order_with_its_own_runs(hatchet: Hatchet) -> None:
+    seen: list[tuple[int, str | None, dict[str, Any]]] = []
+
+    @hatchet.task(name="bulk-audit", input_validator=Order, on_events=["order:*"])
+    async def audit(input: Order, ctx: Context) -> None:
+        seen.append((input.id, ctx.triggering_event_key, ctx.additional_metadata))
+
+    @hatchet.task(name="bulk-paid", input_validator=Order, on_events=["order:paid"])
+    async def paid(input: Order, ctx: Context) -> None:
+        seen.append((-input.id, ctx.triggering_event_id, {}))
+
+    async with hatchet.worker("w", slots=2, workflows=[audit, paid]):
+        events = await hatchet.event.aio_bulk_push(
+            [
+                BulkPushEventWithMetadata(key="order:created", payload={"id": 1},
+                                          additional_metadata={"n": 1}),
+                BulkPushEventWithMetadata(key="order:paid", payload={"id": 2}, priority=3),
+                BulkPushEventWithMetadata(key="user:signup", payload={"id": 3}),
+            ]
+        )  # fmt: skip
+        views = [await finished(hatchet, r) for event in events for r in event.workflow_run_ids]
+    assert [event.key for event in events] == ["order:created", "order:paid", "user:signup"]
+    assert len({event.event_id for event in events}) == 3
+    assert [len(event.workflow_run_ids) for event in events] == [1, 2, 0]
+    assert [(view.workflow, view.priority, view.status) for view in views] == [
+        ("bulk-audit", 1, RunStatus.COMPLETED),
+        ("bulk-audit", 3, RunStatus.COMPLETED),
+        ("bulk-paid", 3, RunStatus.COMPLETED),
+    ]
+    assert sorted(seen) == [
+        (-2, events[1].event_id, {}),
+        (1, "order:created", {"n": 1}),
+        (2, "order:paid", {}),
+    ]
+
+
+def test_a_bulk_push_with_one_bad_event_pushes_none_and_names_it(hatchet: Hatchet) -> None:
+    @hatchet.task(name="bulk-listener", on_events=["k"])
+    def listener(input: Order, ctx: Context) -> None:
+        return None
+
+    good = BulkPushEventWithMetadata(key="k", payload={"id": 1})
+    with pytest.raises(InvalidInputError, match=r"bulk_push\(\), event 1: an event key"):
+        hatchet.event.bulk_push([good, BulkPushEventWithMetadata(payload={"id": 2})])
+    with pytest.raises(InvalidInputError, match=r"event 0: expected a BulkPushEventWithMetadata"):
+        hatchet.event.bulk_push([{"key": "k", "payload": {}}, good])  # type: ignore[list-item]
+    assert hatchet.runs.views() == []
+    assert hatchet.event.bulk_push([]) == []
 
 
 def test_an_event_nobody_subscribes_to_starts_nothing(hatchet: Hatchet) -> None:
