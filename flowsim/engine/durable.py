@@ -214,6 +214,8 @@ class DurableEngine(DurableConditionWaits, Engine):
         """An on-failure task reads its run's failed tasks (``ctx.task_run_errors``); a
         claim carries only DAG parents' outputs, so read them from the store."""
         (view,) = self.run_store.get_runs([claim.run_id])
+        if self._from_claims.pop(run.id, None) is not None:  # read anyway: no second read
+            _fill_from_view(run, view)
         for name, task in view.tasks.items():
             if task.status is RunStatus.FAILED:
                 run.tasks[name] = _stored_task(run, task)
