@@ -4,12 +4,23 @@ import asyncio
 import time
 from collections.abc import Callable
 
+from flowsim import Context
+
 
 async def settle(rounds: int = 50) -> None:
     """Let the engine loop (the test's own loop under ``async with worker``) run what the
     last action scheduled: dispatches, completions, timer callbacks. No wall-clock wait."""
     for _ in range(rounds):
         await asyncio.sleep(0)
+
+
+def trigger_facts(ctx: Context) -> dict[str, object]:
+    """What a task's context says of the event that started its run."""
+    return {
+        "event_id": ctx.triggering_event_id,
+        "event_key": ctx.triggering_event_key,
+        "by_event": ctx.was_triggered_by_event,
+    }
 
 
 def wait_until(condition: Callable[[], bool], within: float, what: str = "condition") -> None:

@@ -7,6 +7,7 @@ import asyncio
 from pydantic import BaseModel
 
 from flowsim import Context, EmptyModel, Hatchet
+from tests.helpers import trigger_facts
 
 hatchet = Hatchet()
 
@@ -29,12 +30,7 @@ async def starter(input: EmptyModel, ctx: Context) -> dict[str, str]:
 
 @hatchet.task(name="ref-facts", on_events=["ref:*"])
 async def facts(input: EmptyModel, ctx: Context) -> dict[str, object]:
-    return {
-        "priority": ctx.priority,
-        "event_id": ctx.triggering_event_id,
-        "event_key": ctx.triggering_event_key,
-        "by_event": ctx.was_triggered_by_event,
-    }
+    return {"priority": ctx.priority, **trigger_facts(ctx)}
 
 
 worker = hatchet.worker("ref-worker", slots=2, workflows=[counter, starter, facts])

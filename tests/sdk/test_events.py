@@ -12,6 +12,7 @@ from flowsim import BulkPushEventWithMetadata, Context, Hatchet, RunStatus
 from flowsim.errors import InvalidInputError, UnsupportedFeatureError, WorkflowDefinitionError
 from flowsim.store.protocol import RunView
 from flowsim.store.records import TriggeringEvent
+from tests.helpers import trigger_facts
 
 
 class Order(BaseModel):
@@ -65,12 +66,8 @@ async def test_a_pushed_run_knows_its_triggering_event_and_a_run_triggered_other
     the one ``push`` returned, stored with the run (so also read back on SQL stores)."""
 
     @hatchet.task(name="event-facts", on_events=["order:*"])
-    async def facts(input: Order, ctx: Context) -> dict[str, Any]:
-        return {
-            "id": ctx.triggering_event_id,
-            "key": ctx.triggering_event_key,
-            "by_event": ctx.was_triggered_by_event,
-        }
+    async def facts(input: Order, ctx: Context) -> dict[str, object]:
+        return trigger_facts(ctx)
 
     async with hatchet.worker("w", slots=2, workflows=[facts]):
         first = await hatchet.event.aio_push("order:created", {"id": 1})
@@ -80,14 +77,14 @@ async def test_a_pushed_run_knows_its_triggering_event_and_a_run_triggered_other
         direct = await facts.aio_run(Order(id=1))
     assert first.event_id != second.event_id
     assert [view.tasks["event-facts"].output for view in pushed] == [
-        {"id": first.event_id, "key": "order:created", "by_event": True},
-        {"id": second.event_id, "key": "order:paid", "by_event": True},
+        {"event_id": first.event_id, "event_key": "order:created", "by_event": True},
+        {"event_id": second.event_id, "event_key": "order:paid", "by_event": True},
     ]
     assert [view.triggering_event for view in pushed] == [
         TriggeringEvent(first.event_id, "order:created"),
         TriggeringEvent(second.event_id, "order:paid"),
     ]
-    assert direct == {"id": None, "key": None, "by_event": False}
+    assert direct == {"event_id": None, "event_key": None, "by_event": False}
 
 
 async def test_bulk_push_pushes_every_event_in_order_with_its_own_runs(hatchet: Hatchet) -> None:
