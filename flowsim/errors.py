@@ -17,6 +17,7 @@ The tree::
     ├── DatabaseLostError (ConnectionError)      the backend's database went away mid-run
     ├── SlotDeadlockError (RuntimeError)         no run can progress; carries the explanation
     ├── BlockingCallError (RuntimeError)         sync run() called on the engine's own event loop
+    ├── LifespanSetupError (RuntimeError)        a worker's lifespan failed to start or to stop
     ├── StaleAttemptError (RuntimeError)         an attempt that lost its task run tried to spawn
     ├── UnsupportedFeatureError (NotImplementedError)
     │   └── NotModelledAttributeError (AttributeError)  a hatchet_sdk name flowsim lacks
@@ -97,6 +98,11 @@ class DatabaseLostError(FlowsimError, ConnectionError):
 
 class BlockingCallError(FlowsimError, RuntimeError):
     """A blocking call was made on the event loop that would have to serve it."""
+
+
+class LifespanSetupError(FlowsimError, RuntimeError):
+    """A worker's ``lifespan=`` generator raised before its ``yield`` (the worker does not
+    start) or after it (the worker stopped; its cleanup did not finish)."""
 
 
 class StaleAttemptError(FlowsimError, RuntimeError):

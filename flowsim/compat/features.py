@@ -28,7 +28,6 @@ FEATURES: Final[dict[str, str]] = {
     "grpc": "Hatchet's gRPC contracts and connections",
     "idempotency": "workflow idempotency keys (idempotency=)",
     "internals": "hatchet_sdk internals (not part of its public API)",
-    "lifespan": "worker lifespans (lifespan=)",
     "logs": "the logs API (hatchet.logs)",
     "mcp": "MCP tool providers",
     "metrics": "the metrics API (hatchet.metrics)",

@@ -24,6 +24,7 @@ from flowsim.sdk import (
     events,
     eviction,
     labels,
+    lifespan,
     rate_limit,
     scheduling,
 )
@@ -58,6 +59,9 @@ FLOWSIM: Final[Mapping[str, object]] = {
     "FailedTaskRunExceptionGroup": errors.FailedTaskRunExceptionGroup,
     "Hatchet": sdk.Hatchet,
     "IllegalTaskOutputError": errors.IllegalTaskOutputError,
+    "LifespanSetupError": errors.LifespanSetupError,
+    "LifespanFn": lifespan.LifespanFn,
+    "LifespanGenerator": lifespan.LifespanGenerator,
     "NonRetryableException": errors.NonRetryableException,
     "Priority": sdk.Priority,
     "RateLimit": rate_limit.RateLimit,
@@ -104,7 +108,6 @@ REFUSED_NAMES: Final[Mapping[str, str]] = _names(
         "StatusBasedIdempotencyConfig TTLBasedIdempotencyConfig",
         "internals": "ComputedTaskParameters P R StepType TaskIOValidator TWorkflowInput "
         "TypedTriggerWorkflowRunConfig WorkflowConfig",
-        "lifespan": "LifespanFn LifespanGenerator LifespanSetupError",
         "logs": "LogsClient",
         "mcp": "MCPProvider",
         "metrics": "MetricsClient",
@@ -297,10 +300,10 @@ MODULES: Final[Mapping[str, AliasSpec]] = {
     ),
     f"{ROOT}.context.worker_context": _spec("WorkerContext WorkerLabel"),
     f"{ROOT}.exceptions": _spec(
-        "FailedTaskRunExceptionGroup IllegalTaskOutputError NonDeterminismError "
-        "NonRetryableException TaskRunError",
+        "FailedTaskRunExceptionGroup IllegalTaskOutputError LifespanSetupError "
+        "NonDeterminismError NonRetryableException TaskRunError",
         "BulkTriggerIdempotencyCollisionError DedupeViolationError EvictionNotSupportedError "
-        "IdempotencyCollisionError InvalidDependencyError LifespanSetupError "
+        "IdempotencyCollisionError InvalidDependencyError "
         "LoopAlreadyRunningError MinEngineVersion RetryAfterException",
     ),
     f"{ROOT}.runnables": _spec("", package=True),
@@ -345,9 +348,8 @@ MODULES: Final[Mapping[str, AliasSpec]] = {
     ),
     f"{ROOT}.worker": _spec("", package=True),
     f"{ROOT}.worker.worker": _spec(
-        "BaseWorkflow Task Worker WorkerLabel",
-        "ClientConfig LifespanFn LifespanGenerator LifespanSetupError "
-        "LoopAlreadyRunningError SlotType WorkerStartOptions WorkerStatus",
+        "BaseWorkflow LifespanFn LifespanGenerator LifespanSetupError Task Worker WorkerLabel",
+        "ClientConfig LoopAlreadyRunningError SlotType WorkerStartOptions WorkerStatus",
     ),
     f"{ROOT}.workflow_run": _spec(
         "FailedTaskRunExceptionGroup TaskRunError WorkflowRunRef",

@@ -73,6 +73,8 @@ class WorkerRuntime:
     #: (a timed-out attempt still unwinding its cancellation)
     tasks: set[asyncio.Task[None]] = field(default_factory=set)
     drained: asyncio.Event | None = None
+    #: what the worker's lifespan yielded: every task's ``ctx.lifespan``
+    lifespan: Any = None
 
     def registers(self, workflow_name: str) -> bool:
         return workflow_name in self.workflows

@@ -17,6 +17,7 @@ from flowsim.placement import Sticky
 from flowsim.sdk.events import EventClient
 from flowsim.sdk.eviction import DEFAULT_DURABLE_TASK_EVICTION_POLICY, EvictionPolicy
 from flowsim.sdk.labels import DesiredLabels, StickyStrategy, sticky_strategy
+from flowsim.sdk.lifespan import LifespanFn
 from flowsim.sdk.not_modelled import refuse
 from flowsim.sdk.rate_limit import RateLimitsClient
 from flowsim.sdk.runs import RunsClient
@@ -40,7 +41,7 @@ _HARMLESS = frozenset({"description", "version", "debug"})
 HATCHET_OPTIONS_NOT_MODELLED = frozenset(
     {
         "default_filters", "idempotency",
-        "desired_worker_id", "lifespan", "task_defaults",
+        "desired_worker_id", "task_defaults",
     }
 )  # fmt: skip
 
@@ -300,13 +301,9 @@ class Hatchet:
         durable_slots: int | None = None,
         labels: dict[str, str | int] | Sequence[Any] | None = None,
         workflows: Sequence[BaseWorkflow] | None = None,
-        lifespan: Any = None,
+        lifespan: LifespanFn | None = None,
     ) -> Worker:
-        if lifespan is not None:
-            raise UnsupportedFeatureError(
-                f"hatchet.worker({name!r}, lifespan=...): worker lifespans are not modelled yet"
-            )
-        return Worker(self, name, slots, durable_slots, labels, workflows)
+        return Worker(self, name, slots, durable_slots, labels, workflows, lifespan)
 
 
 __all__ = ["Hatchet", "timedelta"]

@@ -170,7 +170,8 @@ class Context:
 
     @property
     def lifespan(self) -> Any:
-        return None
+        """What the worker's ``lifespan=`` generator yielded (None without one)."""
+        return self._attempt.worker.lifespan
 
     def was_skipped(self, task: Task[Any]) -> bool:
         """hatchet_sdk: the parent's output has ``"skipped": True`` (a ``skip_if`` held,

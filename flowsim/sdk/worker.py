@@ -3,6 +3,8 @@
 ``start()`` blocks like hatchet_sdk's and drains on SIGINT/SIGTERM. For tests and scripts,
 ``with worker:`` runs it on a background engine thread and ``async with worker:`` on the
 running loop; leaving either stops claiming new runs and waits for running ones (drain).
+A ``lifespan`` starts before the worker registers and stops after it drained
+(``flowsim.sdk.lifespan``).
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 from flowsim import rules
 from flowsim.engine.runtime import WorkerRuntime
 from flowsim.errors import ConfigurationError, WorkflowDefinitionError
+from flowsim.sdk.lifespan import Lifespan, LifespanFn
 from flowsim.sdk.workflow import BaseWorkflow
 
 if TYPE_CHECKING:
@@ -31,6 +34,7 @@ class Worker:
         durable_slots: int | None = None,
         labels: dict[str, str | int] | Sequence[Any] | None = None,
         workflows: Sequence[BaseWorkflow] | None = None,
+        lifespan: LifespanFn | None = None,
     ) -> None:
         if not name:
             raise ConfigurationError("a worker needs a non-empty name")
@@ -51,6 +55,7 @@ class Worker:
         )
         self._workflows: list[BaseWorkflow] = []
         self._runtime: WorkerRuntime | None = None
+        self._lifespan = Lifespan(name, lifespan) if lifespan is not None else None
         self.register_workflows(list(workflows or []))
 
     # ---------------------------------------------------------------- registration
@@ -113,16 +118,33 @@ class Worker:
 
     # ---------------------------------------------------------------- lifecycle
 
-    def _register(self) -> WorkerRuntime:
-        if self._runtime is not None:
-            raise ConfigurationError(f"worker {self.name!r} is already running")
+    def _register(self, lifespan: Any) -> WorkerRuntime:
         engine = self._client.engine
         self._runtime = engine.add_worker(self.name, self._capacity(), self._workflows, self.labels)
+        self._runtime.lifespan = lifespan
         return self._runtime
 
+    def _refuse_second_start(self) -> None:
+        if self._runtime is not None:
+            raise ConfigurationError(f"worker {self.name!r} is already running")
+
+    async def _start_lifespan(self) -> Any:
+        return await self._lifespan.start() if self._lifespan is not None else None
+
+    async def _stop_lifespan(self) -> None:
+        if self._lifespan is not None:
+            await self._lifespan.stop()
+
     def __enter__(self) -> Worker:
-        self._client.engine.ensure_thread_loop()
-        self._register()
+        self._refuse_second_start()
+        engine = self._client.engine
+        engine.ensure_thread_loop()
+        try:  # the lifespan runs on the loop the worker's tasks will run on
+            lifespan = engine.run_on_engine_blocking(self._start_lifespan)
+        except BaseException:
+            engine._release_loop_if_idle()
+            raise
+        self._register(lifespan)
         return self
 
     def __exit__(
@@ -139,12 +161,22 @@ class Worker:
         if runtime is None:
             return
         engine = self._client.engine
-        engine.run_on_engine_blocking(lambda: engine.drain_worker(runtime))
-        engine._release_loop_if_idle()
+        try:
+            engine.run_on_engine_blocking(lambda: engine.drain_worker(runtime))
+            engine.run_on_engine_blocking(self._stop_lifespan)
+        finally:
+            engine._release_loop_if_idle()
 
     async def __aenter__(self) -> Worker:
-        self._client.engine.bind_current_loop()
-        self._register()
+        self._refuse_second_start()
+        engine = self._client.engine
+        engine.bind_current_loop()
+        try:
+            lifespan = await engine.run_on_engine(self._start_lifespan)
+        except BaseException:
+            engine._release_loop_if_idle()
+            raise
+        self._register(lifespan)
         return self
 
     async def __aexit__(
@@ -160,8 +192,11 @@ class Worker:
         if runtime is None:
             return
         engine = self._client.engine
-        await engine.run_on_engine(lambda: engine.drain_worker(runtime))
-        engine._release_loop_if_idle()
+        try:
+            await engine.run_on_engine(lambda: engine.drain_worker(runtime))
+            await engine.run_on_engine(self._stop_lifespan)
+        finally:
+            engine._release_loop_if_idle()
 
     def start(self, options: Any = None) -> None:
         """Run until SIGINT or SIGTERM, then drain: the blocking entry point of a worker

@@ -1,8 +1,10 @@
 """A run created in a worker process and waited on by id in the test process: the parent
 starts its child without waiting and returns the child's run id. And a task reporting what
-its context says of a run the test process created (the worker knows it from its claim)."""
+its context says of a run the test process created (the worker knows it from its claim),
+and of its worker's lifespan."""
 
 import asyncio
+from collections.abc import AsyncGenerator
 
 from pydantic import BaseModel
 
@@ -30,7 +32,15 @@ async def starter(input: EmptyModel, ctx: Context) -> dict[str, str]:
 
 @hatchet.task(name="ref-facts", on_events=["ref:*"])
 async def facts(input: EmptyModel, ctx: Context) -> dict[str, object]:
-    return {"priority": ctx.priority, **trigger_facts(ctx)}
+    return {"priority": ctx.priority, "lifespan": ctx.lifespan, **trigger_facts(ctx)}
+
+
+async def lifespan() -> AsyncGenerator[str, None]:
+    print("lifespan started", flush=True)
+    yield "made by the worker process's lifespan"
+    print("lifespan stopped", flush=True)
 
 
 worker = hatchet.worker("ref-worker", slots=2, workflows=[counter, starter, facts])
+with_lifespan = hatchet.worker("ref-lifespan-worker", slots=1, workflows=[facts],
+                               lifespan=lifespan)  # fmt: skip

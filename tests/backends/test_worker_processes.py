@@ -150,9 +150,20 @@ def test_a_worker_process_reads_what_its_claim_does_not_carry_of_a_run(
 
     event_id, pushed, direct = _served(shared_url, "tests.backends.refflows:worker", tmp_path,
                                        trigger)  # fmt: skip
-    assert pushed == {"priority": 1, "event_id": event_id, "event_key": "ref:pushed",
-                      "by_event": True}  # fmt: skip
-    assert direct == {"priority": 3, "event_id": None, "event_key": None, "by_event": False}
+    assert pushed == {"priority": 1, "lifespan": None, "event_id": event_id,
+                      "event_key": "ref:pushed", "by_event": True}  # fmt: skip
+    assert direct == {"priority": 3, "lifespan": None, "event_id": None, "event_key": None,
+                      "by_event": False}  # fmt: skip
+
+
+def test_a_worker_process_runs_its_lifespan_around_its_tasks(
+    shared_url: str, tmp_path: Path
+) -> None:
+    result = _served(shared_url, "tests.backends.refflows:with_lifespan", tmp_path,
+                     refflows.facts.aio_run)  # fmt: skip
+    assert result["lifespan"] == "made by the worker process's lifespan"
+    (log,) = [path.read_text() for path in tmp_path.glob("worker-*.log")]
+    assert log.index("lifespan started") < log.index("lifespan stopped"), log  # on SIGTERM
 
 
 def test_sigkilled_workers_lose_nothing_and_duplicate_nothing(

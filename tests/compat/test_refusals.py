@@ -357,13 +357,8 @@ def test_idempotency_and_dedupe_are_refused_by_name(
         hatchet.workflow(name="once", idempotency=object())
 
 
-def test_lifespans_and_dependency_injection_are_refused_by_name(
-    hatchet_sdk: ModuleType, hatchet: Hatchet
-) -> None:
+def test_dependency_injection_is_refused_by_name(hatchet_sdk: ModuleType) -> None:
     refusal("from hatchet_sdk import Depends")
-    refusal("from hatchet_sdk.worker.worker import LifespanFn")
-    with pytest.raises(UnsupportedFeatureError, match="lifespan"):
-        hatchet.worker("w", lifespan=object())
 
 
 def test_server_configuration_and_apis_are_refused_by_name(
