@@ -14,6 +14,7 @@ from flowsim.errors import (
     FailedTaskRunExceptionGroup,
     FlowsimError,
     IllegalTaskOutputError,
+    InvalidDependencyError,
     InvalidInputError,
     LifespanSetupError,
     NonDeterminismError,
@@ -55,6 +56,7 @@ from flowsim.sdk.conditions import (
     UserEventCondition,
     or_,
 )
+from flowsim.sdk.dependencies import Depends
 from flowsim.sdk.events import BulkPushEventOptions, BulkPushEventWithMetadata, PushEventOptions
 from flowsim.sdk.eviction import EvictionPolicy
 from flowsim.sdk.labels import (
@@ -81,6 +83,7 @@ __all__ = [
     "Context",
     "DatabaseLostError",
     "DeadlockReport",
+    "Depends",
     "DesiredWorkerLabel",
     "DurableContext",
     "EmptyModel",
@@ -89,6 +92,7 @@ __all__ = [
     "FlowsimError",
     "Hatchet",
     "IllegalTaskOutputError",
+    "InvalidDependencyError",
     "InvalidInputError",
     "LifespanSetupError",
     "ManualClock",

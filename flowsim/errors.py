@@ -10,6 +10,7 @@ The tree::
     ├── ConfigurationError (ValueError)          bad backend URL, bad worker settings
     │   └── ScenarioError                        a scenario file that cannot be simulated
     ├── WorkflowDefinitionError (ValueError)     cycles, unknown parents, duplicate names
+    │   └── InvalidDependencyError               a Depends(fn) that cannot be resolved
     ├── InvalidInputError (ValueError)           workflow input failed validation
     ├── UnknownWorkflowError (LookupError)       a run no running worker registers (or may run)
     ├── RunNotFoundError (LookupError)           a run id the backend does not know
@@ -52,6 +53,11 @@ class ScenarioError(ConfigurationError):
 
 class WorkflowDefinitionError(FlowsimError, ValueError):
     """A workflow's definition is inconsistent (cycle, unknown parent, duplicate task)."""
+
+
+class InvalidDependencyError(WorkflowDefinitionError):
+    """``Depends(fn)`` with a function that does not take ``input, ctx``, or dependency
+    functions that depend on each other in a cycle."""
 
 
 class InvalidInputError(FlowsimError, ValueError):

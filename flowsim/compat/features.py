@@ -19,7 +19,6 @@ FEATURES: Final[dict[str, str]] = {
     "concurrency": "concurrency limits (concurrency=, ConcurrencyExpression)",
     "cron": "cron triggers (on_crons=, hatchet.cron)",
     "dedupe": "run de-duplication by key (DedupeViolationError)",
-    "dependency-injection": "dependency injection (Depends)",
     "embedded": "the embedded Hatchet engine (Hatchet.from_embedded)",
     "engine-version": "engine version negotiation",
     "eviction": "durable eviction internals (the eviction manager, pre-eviction contexts, "

@@ -21,6 +21,7 @@ from flowsim import errors, rules, sdk
 from flowsim.sdk import (
     concurrency,
     conditions,
+    dependencies,
     events,
     eviction,
     labels,
@@ -60,6 +61,9 @@ FLOWSIM: Final[Mapping[str, object]] = {
     "Hatchet": sdk.Hatchet,
     "IllegalTaskOutputError": errors.IllegalTaskOutputError,
     "LifespanSetupError": errors.LifespanSetupError,
+    "InvalidDependencyError": errors.InvalidDependencyError,
+    "Depends": dependencies.Depends,
+    "DependencyFunc": dependencies.DependencyFunc,
     "LifespanFn": lifespan.LifespanFn,
     "LifespanGenerator": lifespan.LifespanGenerator,
     "NonRetryableException": errors.NonRetryableException,
@@ -98,7 +102,6 @@ REFUSED_NAMES: Final[Mapping[str, str]] = _names(
         "cel": "CELClient CELEvaluationResult CELFailure CELSuccess",
         "client-config": "Client ClientConfig ClientTLSConfig HealthcheckConfig TenacityConfig",
         "dedupe": "DedupeViolationError",
-        "dependency-injection": "Depends DependencyFunc InvalidDependencyError",
         "embedded": "EmbeddedHatchetConfig",
         "engine-version": "MinEngineVersion",
         "eviction": "EvictionNotSupportedError DurableSpawnResult MemoNowResult SleepResult",
@@ -230,7 +233,7 @@ def children(package: str) -> frozenset[str]:
 #: submodules can be imported, as in hatchet_sdk.
 MODULES: Final[Mapping[str, AliasSpec]] = {
     ROOT: _spec(
-        "BulkPushEventOptions BulkPushEventWithMetadata "
+        "BulkPushEventOptions BulkPushEventWithMetadata Depends "
         "ConcurrencyExpression ConcurrencyLimitStrategy Condition Context DesiredWorkerLabel "
         "DurableContext EmptyModel EvictionPolicy FailedTaskRunExceptionGroup Hatchet "
         "NonDeterminismError NonRetryableException OrGroup ParentCondition Priority "
@@ -244,7 +247,7 @@ MODULES: Final[Mapping[str, AliasSpec]] = {
         "BulkTriggerIdempotencyCollisionError CELEvaluationResult CELFailure CELSuccess "
         "ClientConfig ClientTLSConfig CreateAPITokenRequest CreateAPITokenResponse "
         "CreatePullRequestFromStepRun CreateTenantInviteRequest CreateTenantRequest "
-        "CreateWorkflowVersionOpts DedupeViolationError DefaultFilter Depends "
+        "CreateWorkflowVersionOpts DedupeViolationError DefaultFilter "
         "EmbeddedHatchetConfig Event EventData EventKeyList EventList EventOrderByDirection "
         "EventOrderByField EventWorkflowRunSummary EvictionNotSupportedError "
         "GetStepRunDiffResponse HealthcheckConfig IdempotencyCollisionError Job JobRun "
@@ -300,10 +303,11 @@ MODULES: Final[Mapping[str, AliasSpec]] = {
     ),
     f"{ROOT}.context.worker_context": _spec("WorkerContext WorkerLabel"),
     f"{ROOT}.exceptions": _spec(
-        "FailedTaskRunExceptionGroup IllegalTaskOutputError LifespanSetupError "
+        "FailedTaskRunExceptionGroup IllegalTaskOutputError InvalidDependencyError "
+        "LifespanSetupError "
         "NonDeterminismError NonRetryableException TaskRunError",
         "BulkTriggerIdempotencyCollisionError DedupeViolationError EvictionNotSupportedError "
-        "IdempotencyCollisionError InvalidDependencyError "
+        "IdempotencyCollisionError "
         "LoopAlreadyRunningError MinEngineVersion RetryAfterException",
     ),
     f"{ROOT}.runnables": _spec("", package=True),
@@ -311,8 +315,7 @@ MODULES: Final[Mapping[str, AliasSpec]] = {
     f"{ROOT}.runnables.task": _spec(
         "ConcurrencyExpression Condition Context DesiredWorkerLabel DurableContext "
         "EvictionPolicy OrGroup ParentCondition Priority SleepCondition Task UserEventCondition "
-        "WorkerContext",
-        "DependencyFunc Depends InvalidDependencyError",
+        "WorkerContext DependencyFunc Depends InvalidDependencyError",
     ),
     f"{ROOT}.runnables.types": _spec(
         "ConcurrencyExpression EmptyModel Priority StickyStrategy",

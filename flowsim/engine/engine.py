@@ -20,7 +20,7 @@ import itertools
 import threading
 from collections.abc import Awaitable, Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from flowsim import concurrency, rules
 from flowsim.clock import Clock, SystemClock
@@ -488,16 +488,12 @@ class Engine(ConditionWaits, Waiting):
             if self.attempt_prelude is not None:
                 await self.attempt_prelude(attempt)
             context = runnable.make_context(attempt)
-            if runnable.is_async:
-                value = await runnable.invoke(attempt, context)
-            elif self.inline_sync:
-                value = runnable.invoke(attempt, context)
+            if runnable.injects:
+                async with contextlib.AsyncExitStack() as exits:  # undone after the call
+                    injected = await runnable.enter_dependencies(attempt, context, exits)
+                    value = await self._invoke(attempt, context, injected)
             else:
-                loop = asyncio.get_running_loop()
-                call = contextvars.copy_context().run
-                value = await loop.run_in_executor(
-                    attempt.worker.executor, call, runnable.invoke, attempt, context
-                )
+                value = await self._invoke(attempt, context, {})
             output = runnable.serialize_output(value)
         except asyncio.CancelledError:
             if not attempt.finished:
@@ -525,6 +521,20 @@ class Engine(ConditionWaits, Waiting):
                 self._record_success(attempt, output)
         finally:
             CURRENT_ATTEMPT.reset(token)
+
+    async def _invoke(self, attempt: AttemptState, context: Any, injected: dict[str, Any]) -> Any:
+        """The user's function: awaited, or in the worker's thread pool if sync (inline on
+        the simulator's loop)."""
+        runnable = attempt.runnable
+        if runnable.is_async:
+            return await runnable.invoke(attempt, context, injected)
+        if self.inline_sync:
+            return runnable.invoke(attempt, context, injected)
+        loop = asyncio.get_running_loop()
+        call = contextvars.copy_context().run
+        return await loop.run_in_executor(
+            attempt.worker.executor, call, runnable.invoke, attempt, context, injected
+        )
 
     def _overran(self, attempt: AttemptState) -> bool:
         """Whether the attempt ended after its execution timeout, which is then recorded

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from typing import Any
 
 from flowsim.engine.runtime import AttemptState, Registrable, WorkerRuntime
@@ -15,6 +16,7 @@ class MissingTask:
 
     is_async = True
     eviction = None
+    injects = False
 
     def __init__(self, task_run: TaskRun, worker: WorkerRuntime, registered: Registrable) -> None:
         self.spec = task_run.spec
@@ -28,7 +30,12 @@ class MissingTask:
     def make_context(self, attempt: AttemptState) -> None:
         return None
 
-    def invoke(self, attempt: AttemptState, context: Any) -> Any:
+    async def enter_dependencies(
+        self, attempt: AttemptState, context: Any, exits: contextlib.AsyncExitStack
+    ) -> dict[str, Any]:
+        return {}
+
+    def invoke(self, attempt: AttemptState, context: Any, injected: dict[str, Any]) -> Any:
         raise WorkflowDefinitionError(self._message)
 
     def serialize_output(self, value: Any) -> JSON:

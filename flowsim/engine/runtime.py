@@ -9,6 +9,7 @@ results (an attempt that already ended cannot record a second outcome).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -39,7 +40,17 @@ class Runnable(Protocol):
 
     def make_context(self, attempt: AttemptState) -> Any: ...
 
-    def invoke(self, attempt: AttemptState, context: Any) -> Any:
+    @property
+    def injects(self) -> bool:
+        """Whether ``enter_dependencies`` has anything to do (most tasks: no)."""
+
+    async def enter_dependencies(
+        self, attempt: AttemptState, context: Any, exits: contextlib.AsyncExitStack
+    ) -> dict[str, Any]:
+        """The values of the function's injected parameters, made on the engine loop; what
+        must be undone after the call is pushed onto ``exits``."""
+
+    def invoke(self, attempt: AttemptState, context: Any, injected: dict[str, Any]) -> Any:
         """Validate the input and call the user's function (a coroutine if async)."""
 
     def serialize_output(self, value: Any) -> JSON: ...

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import inspect
 from collections.abc import Callable, Sequence
@@ -19,6 +20,7 @@ from flowsim.errors import ConfigurationError, IllegalTaskOutputError, InvalidIn
 from flowsim.sdk.concurrency import to_limits
 from flowsim.sdk.conditions import Condition, OrGroup, task_conditions
 from flowsim.sdk.context import Context, DurableContext
+from flowsim.sdk.dependencies import dependencies_of, enter_dependencies, in_thread, inline
 from flowsim.sdk.eviction import DEFAULT_DURABLE_TASK_EVICTION_POLICY, EvictionPolicy
 from flowsim.sdk.labels import DesiredLabels, desired_labels
 from flowsim.sdk.not_modelled import refuse
@@ -180,6 +182,8 @@ class Task(Generic[R]):
             ),
         )
         self.output_validator = output_adapter(fn)
+        #: its ``Annotated[T, Depends(fn)]`` parameters (``flowsim.sdk.dependencies``)
+        self.dependencies = dependencies_of(fn, where)
 
     @property
     def spec(self) -> TaskSpec:
@@ -204,9 +208,20 @@ class Task(Generic[R]):
     def make_context(self, attempt: AttemptState) -> Context:
         return self._context_class(attempt, self.workflow)
 
-    def invoke(self, attempt: AttemptState, context: Context) -> Any:
+    @property
+    def injects(self) -> bool:
+        return bool(self.dependencies)
+
+    async def enter_dependencies(
+        self, attempt: AttemptState, context: Context, exits: contextlib.AsyncExitStack
+    ) -> dict[str, Any]:
         payload = self.workflow.parse_input(attempt.task_run.workflow_run.input)
-        return self.fn(payload, context)
+        call_sync = inline if attempt.engine.inline_sync else in_thread
+        return await enter_dependencies(self.dependencies, payload, context, exits, call_sync)
+
+    def invoke(self, attempt: AttemptState, context: Context, injected: dict[str, Any]) -> Any:
+        payload = self.workflow.parse_input(attempt.task_run.workflow_run.input)
+        return self.fn(payload, context, **injected)
 
     def serialize_output(self, value: Any) -> JSON:
         """Hatchet stores outputs as JSON objects: falsy means no output; anything but a

@@ -111,9 +111,9 @@ def test_every_hatchet_sdk_export_is_served_or_refused_by_name(hatchet_sdk: Modu
             "task defaults",
         ),
         (
-            "from hatchet_sdk.runnables.task import Depends",
-            "hatchet_sdk.runnables.task.Depends",
-            "dependency injection",
+            "from hatchet_sdk.worker.worker import WorkerStartOptions",
+            "hatchet_sdk.worker.worker.WorkerStartOptions",
+            "worker start options",
         ),
         ("import hatchet_sdk.features.runs", "hatchet_sdk.features", "hatchet.runs"),
         (
@@ -355,10 +355,6 @@ def test_idempotency_and_dedupe_are_refused_by_name(
     refusal("from hatchet_sdk import DedupeViolationError")
     with pytest.raises(UnsupportedFeatureError, match="idempotency"):
         hatchet.workflow(name="once", idempotency=object())
-
-
-def test_dependency_injection_is_refused_by_name(hatchet_sdk: ModuleType) -> None:
-    refusal("from hatchet_sdk import Depends")
 
 
 def test_server_configuration_and_apis_are_refused_by_name(

@@ -197,3 +197,33 @@ async def test_the_deprecated_aio_task_output_reads_an_async_parent_only(
     async with hatchet.worker("w", slots=2, workflows=[dag]):
         result = await dag.aio_run()
     assert result["use"] == {"fetched": {"n": 3}}
+
+
+async def test_dependency_injection_as_hatchet_users_write_it(
+    hatchet_sdk: ModuleType, hatchet: Hatchet
+) -> None:
+    from typing import Annotated
+
+    from hatchet_sdk import Context, Depends, EmptyModel
+    from hatchet_sdk.exceptions import InvalidDependencyError
+    from hatchet_sdk.runnables.task import Depends as DependsFromTask
+
+    assert DependsFromTask is Depends and issubclass(InvalidDependencyError, ValueError)
+
+    async def async_dep(input: EmptyModel, ctx: Context) -> str:
+        return "async"
+
+    def sync_dep(input: EmptyModel, ctx: Context) -> str:
+        return "sync"
+
+    @hatchet.task(name="di")
+    async def di(
+        input: EmptyModel,
+        ctx: Context,
+        a: Annotated[str, Depends(async_dep)],
+        s: Annotated[str, Depends(sync_dep)],
+    ) -> dict[str, str]:
+        return {"a": a, "s": s}
+
+    async with hatchet.worker("w", slots=1, workflows=[di]):
+        assert await di.aio_run() == {"a": "async", "s": "sync"}
