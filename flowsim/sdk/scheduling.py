@@ -17,7 +17,8 @@ from typing import TYPE_CHECKING, Any
 
 from flowsim import rules
 from flowsim.engine.crons import CronTrigger, check_expression
-from flowsim.errors import InvalidInputError, RunNotFoundError, UnsupportedFeatureError
+from flowsim.errors import InvalidInputError, RunNotFoundError
+from flowsim.rules import RunStatus
 from flowsim.sdk.not_modelled import refuse
 from flowsim.sdk.task import validate_input
 from flowsim.sdk.types import JSONSerializableMapping
@@ -184,13 +185,17 @@ class ScheduledClient:
         return self.create(workflow_name, trigger_at, input, additional_metadata)
 
     def delete(self, scheduled_id: str) -> None:
-        raise UnsupportedFeatureError(
-            "hatchet.scheduled.delete() would cancel a stored run, and flowsim does not model "
-            "the cancellation API yet; see docs/hatchet-compatibility.md"
-        )
+        """Call off a scheduled run: one still queued is cancelled and never runs (it stays
+        readable as CANCELLED); one that started or ended is left alone, as Hatchet leaves
+        the run a schedule already created. ``RunNotFoundError`` for an unknown id."""
+        runs = self._hatchet.runs
+        if runs.view(scheduled_id).status is RunStatus.QUEUED:
+            runs.cancel(scheduled_id)
 
     async def aio_delete(self, scheduled_id: str) -> None:
-        self.delete(scheduled_id)
+        runs = self._hatchet.runs
+        if runs.view(scheduled_id).status is RunStatus.QUEUED:
+            await runs.aio_cancel(scheduled_id)
 
 
 @refuse(

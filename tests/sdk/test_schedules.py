@@ -69,9 +69,33 @@ def test_schedule_rejects_bad_input_and_refuses_what_it_does_not_model(hatchet: 
         typed.schedule(10.0, Job(n=1))  # type: ignore[arg-type]
     with pytest.raises(UnsupportedFeatureError, match="child_key"):
         typed.schedule(at(10.0), Job(n=1), child_key="k")
-    with pytest.raises(UnsupportedFeatureError, match="cancellation"):
+    with pytest.raises(RunNotFoundError, match="any"):
         hatchet.scheduled.delete("any")
     assert hatchet.runs.views() == []
+
+
+async def test_deleting_a_schedule_calls_off_its_run_until_the_run_starts(
+    hatchet: Hatchet, flowsim_clock: ManualClock
+) -> None:
+    ran: list[int] = []
+
+    @hatchet.task(name="maybe", input_validator=Job)
+    async def maybe(input: Job, ctx: Context) -> dict[str, int]:
+        ran.append(input.n)
+        return {"n": input.n}
+
+    called_off = maybe.schedule(at(60.0), Job(n=1))
+    kept = hatchet.scheduled.create("maybe", at(30.0), {"n": 2})
+    async with hatchet.worker("w", slots=1, workflows=[maybe]):
+        await hatchet.scheduled.aio_delete(called_off.id)
+        flowsim_clock.advance(30.0)
+        assert await hatchet.runs.get_run_ref(kept.id).aio_result() == {"maybe": {"n": 2}}
+        hatchet.scheduled.delete(kept.id)  # it already ran: left alone
+        flowsim_clock.advance(60.0)
+        await settle()
+    assert ran == [2]
+    assert hatchet.runs.view(called_off.id).status is RunStatus.CANCELLED
+    assert hatchet.runs.view(kept.id).status is RunStatus.COMPLETED
 
 
 async def test_on_crons_runs_the_workflow_at_every_tick_with_cron_input(
