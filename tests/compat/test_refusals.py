@@ -296,16 +296,12 @@ def test_event_filters_and_namespaces_are_refused_by_name(
         hatchet.task(name="filtered", on_events=["k"], default_filters=[object()])
 
 
-def test_scheduled_options_and_deleting_a_schedule_are_refused_by_name(
-    hatchet_sdk: ModuleType, hatchet: Hatchet
-) -> None:
+def test_scheduled_options_are_refused_by_name(hatchet_sdk: ModuleType, hatchet: Hatchet) -> None:
     refusal("from hatchet_sdk import ScheduleTriggerWorkflowOptions")
     from hatchet_sdk.hatchet import CronClient, ScheduledClient  # served
 
     assert isinstance(hatchet.cron, CronClient)
     assert isinstance(hatchet.scheduled, ScheduledClient)
-    with pytest.raises(UnsupportedFeatureError, match="cancellation"):
-        hatchet.scheduled.delete("some-id")
 
 
 def test_conditions_are_served(hatchet_sdk: ModuleType, hatchet: Hatchet) -> None:
