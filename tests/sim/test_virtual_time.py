@@ -5,13 +5,15 @@ import asyncio
 import math
 import time
 import uuid
-from typing import Any
+from collections.abc import AsyncGenerator, AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Annotated, Any
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from flowsim import Context, EmptyModel, Hatchet, SlotDeadlockError
+from flowsim import Context, Depends, EmptyModel, Hatchet, SlotDeadlockError
 from flowsim.sim import SimulationStalledError, VirtualTimeLoop, run_virtual, virtual_backend
 
 
@@ -152,3 +154,51 @@ def test_a_cancelled_run_frees_its_slot_at_that_virtual_instant() -> None:
         {"done": 1},
         [("spawner", "CANCELLED"), ("sleeper", "CANCELLED"), ("sleeper", "COMPLETED")],
     )
+
+
+def test_lifespans_and_dependencies_run_in_virtual_time() -> None:
+    """The simulator's loop has no threads: a sync dependency runs inline there, and the
+    lifespan's and dependencies' sleeps are virtual like the task's."""
+
+    async def main(loop: VirtualTimeLoop) -> tuple[Any, list[tuple[str, float]]]:
+        hatchet = Hatchet(virtual_backend(loop, f"sim-{uuid.uuid4().hex}"))
+        log: list[tuple[str, float]] = []
+
+        async def lifespan() -> AsyncGenerator[str, None]:
+            await asyncio.sleep(10)  # connecting
+            log.append(("lifespan up", loop.time()))
+            yield "pool"
+            log.append(("lifespan down", loop.time()))
+
+        async def slow_config(input: EmptyModel, ctx: Context) -> int:
+            await asyncio.sleep(5)
+            return 5
+
+        def doubled(
+            input: EmptyModel, ctx: Context, config: Annotated[int, Depends(slow_config)]
+        ) -> int:
+            return 2 * config
+
+        @asynccontextmanager
+        async def session(input: EmptyModel, ctx: Context) -> AsyncIterator[str]:
+            yield "session"
+            await asyncio.sleep(1)  # closing
+            log.append(("session closed", loop.time()))
+
+        @hatchet.task(name="injected")
+        async def injected(
+            input: EmptyModel,
+            ctx: Context,
+            value: Annotated[int, Depends(doubled)],
+            db: Annotated[str, Depends(session)],
+        ) -> dict[str, Any]:
+            await asyncio.sleep(2)
+            return {"value": value, "db": db, "pool": ctx.lifespan, "at": loop.time()}
+
+        async with hatchet.worker("w", slots=1, workflows=[injected], lifespan=lifespan):
+            result = await injected.aio_run()
+        return result, log
+
+    result, log = run_virtual(main)
+    assert result == {"value": 10, "db": "session", "pool": "pool", "at": 17.0}
+    assert log == [("lifespan up", 10.0), ("session closed", 18.0), ("lifespan down", 18.0)]
