@@ -134,9 +134,9 @@ class DurableEngine(DurableConditionWaits, Engine):
     def _adopt(self, view: RunView) -> WorkflowRun:
         """The caller-facing object for a stored run, updated to what the store says."""
         run = self._runs.get(view.id)
-        if run is not None and self._from_claims.pop(view.id, None) is not None:
-            _fill_from_view(run, view)
-        if run is None:
+        if run is not None:
+            self._complete_from(run, view)
+        else:
             spec = self._specs.get(view.workflow) or _fallback_spec(view.workflow, list(view.tasks))
             run = WorkflowRun(
                 id=view.id,
@@ -214,8 +214,7 @@ class DurableEngine(DurableConditionWaits, Engine):
         """An on-failure task reads its run's failed tasks (``ctx.task_run_errors``); a
         claim carries only DAG parents' outputs, so read them from the store."""
         (view,) = self.run_store.get_runs([claim.run_id])
-        if self._from_claims.pop(run.id, None) is not None:  # read anyway: no second read
-            _fill_from_view(run, view)
+        self._complete_from(run, view)  # read anyway: no second read
         for name, task in view.tasks.items():
             if task.status is RunStatus.FAILED:
                 run.tasks[name] = _stored_task(run, task)
@@ -623,10 +622,15 @@ class DurableEngine(DurableConditionWaits, Engine):
 
     def run_record(self, run: WorkflowRun) -> WorkflowRun:
         """``run`` with every fact the store holds of it (see ``_from_claims``)."""
-        if self._from_claims.pop(run.id, None) is not None:
+        if run.id in self._from_claims:
             (view,) = self.run_store.get_runs([run.id], attempts=False)
-            _fill_from_view(run, view)
+            self._complete_from(run, view)
         return run
+
+    def _complete_from(self, run: WorkflowRun, view: RunView) -> None:
+        """Fill in what a claim did not carry of ``run``, if it came from one."""
+        if self._from_claims.pop(run.id, None) is not None:
+            _fill_from_view(run, view)
 
     def deadlock_for(self, run: WorkflowRun) -> DeadlockReport | None:
         """The deadlock a FAILED run was caught in, found here or in another process."""

@@ -252,6 +252,11 @@ class Engine(ConditionWaits, Waiting):
         with self._lock:
             return self.store.get_run(run_id)
 
+    def run_record(self, run: WorkflowRun) -> WorkflowRun:
+        """``run`` with every fact the store holds of it: here it always has them (a
+        durable engine may have to read some; a task's context asks through this)."""
+        return run
+
     # ------------------------------------------------------------ triggering
 
     def trigger(
@@ -719,11 +724,6 @@ class Engine(ConditionWaits, Waiting):
         return contextlib.nullcontext()
 
     # ------------------------------------------------------------ shutdown
-
-    def run_record(self, run: WorkflowRun) -> WorkflowRun:
-        """``run`` with every fact the store holds of it: here it always has them (a
-        durable engine may have to read some; a task's context asks through this)."""
-        return run
 
     def close(self) -> None:
         """Forget all state and stop the engine thread (the pytest plugin does this per test).
