@@ -38,6 +38,7 @@ from flowsim.store.protocol import (
     RunRequest,
     RunView,
     Snapshot,
+    StreamChunk,
     WorkerInfo,
 )
 from flowsim.store.records import JSON
@@ -52,6 +53,7 @@ from flowsim_postgres import (
     rate_limits,
     reconnect,
     runs,
+    streams,
     timing,
     workers,
 )
@@ -379,6 +381,24 @@ class PostgresStore:
         return self._run(
             "push_event",
             lambda s: conditions.push_event(s, key, payload, additional_metadata, now),
+        )
+
+    # ------------------------------------------------------------ streams
+
+    def put_stream(self, run_id: str, task_run_id: str, index: int, data: str, now: float) -> None:
+        self._run(
+            "put_stream",
+            lambda s: streams.put_stream(s, run_id, task_run_id, index, data, now),
+        )
+
+    def stream_position(self, run_id: str) -> int:
+        return self._run(
+            "stream_position", lambda s: streams.stream_position(s.conn, run_id), read_only=True
+        )
+
+    def read_stream(self, run_id: str, after: int) -> list[StreamChunk]:
+        return self._run(
+            "read_stream", lambda s: streams.read_stream(s.conn, run_id, after), read_only=True
         )
 
     def open_wait(

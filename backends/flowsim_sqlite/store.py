@@ -47,6 +47,7 @@ from flowsim.store.protocol import (
     RunRequest,
     RunView,
     Snapshot,
+    StreamChunk,
     WorkerInfo,
 )
 from flowsim.store.records import JSON
@@ -60,6 +61,7 @@ from flowsim_sqlite import (
     placement,
     rate_limits,
     runs,
+    streams,
     workers,
 )
 from flowsim_sqlite.busy import retry_busy
@@ -379,6 +381,17 @@ class SqliteStore:
             self._write("push_event", conditions.push_event, self._specs, key, payload,
                         additional_metadata, now)
         )  # fmt: skip
+
+    # ------------------------------------------------------------ streams
+
+    def put_stream(self, run_id: str, task_run_id: str, index: int, data: str, now: float) -> None:
+        self._write("put_stream", streams.put_stream, run_id, task_run_id, index, data, now)
+
+    def stream_position(self, run_id: str) -> int:
+        return self._read("stream_position", streams.stream_position, run_id)
+
+    def read_stream(self, run_id: str, after: int) -> list[StreamChunk]:
+        return self._read("read_stream", streams.read_stream, run_id, after)
 
     def open_wait(
         self, wait_id: str, task_run_id: str, specs: Sequence[ConditionSpec], now: float

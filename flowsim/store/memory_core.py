@@ -30,6 +30,7 @@ from flowsim.store.placement_filter import ClaimFilter
 from flowsim.store.places import Places
 from flowsim.store.rate_parking import RateLimitParking
 from flowsim.store.records import JSON, Attempt, TaskRun, WorkflowRun
+from flowsim.store.streams import StreamLog
 from flowsim.store.transitions import NewRun, Transition
 from flowsim.store.waits import Wait, WaitBook
 
@@ -61,6 +62,8 @@ class StoreCore(ABC):
         self._ids = itertools.count(1)
         #: durable task runs' event logs, by task run id
         self.steps = StepLog()
+        #: what tasks streamed (``ctx.put_stream``), by run id
+        self.streams = StreamLog()
         #: evicted task runs waiting for runs to end: task run id -> (task run, its
         #: queueing's sequence, the awaited run ids)
         self._parked: dict[str, tuple[TaskRun, int, tuple[str, ...]]] = {}

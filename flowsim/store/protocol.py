@@ -74,6 +74,8 @@ Semantics every store implements exactly:
   skipped is skipped too) or cancelled (its downstream tasks with it). ``expire`` fires
   the sleeps that elapsed, ``push_event`` the events.
 - **heartbeat** extends the worker's lease and the lease of every task run it holds.
+- **streams** (``ctx.put_stream``): chunks are kept per run, numbered by position in the
+  order stored; a subscriber asks for the position it starts after, then reads on.
 - Ids are strings, unique in the store. Payloads are JSON (never pickle).
 """
 
@@ -231,6 +233,20 @@ class Finished:
 
     run_ids: tuple[str, ...]
     cursor: int
+
+
+@dataclass(frozen=True, slots=True)
+class StreamChunk:
+    """One ``ctx.put_stream`` of a task of a run, as stored. ``position`` numbers the run's
+    chunks from 1 in the order they were stored, which is the order a subscriber gets
+    them in: a subscription starts after the position stored when it began (Hatchet
+    delivers only what is put while a subscriber listens) and reads on from there."""
+
+    position: int
+    task_run_id: str
+    #: the attempt's own count of its puts, from 0 (hatchet_sdk's event index)
+    index: int
+    data: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -409,6 +425,18 @@ class RunStore(DurableLogStore, EvictingStore, Protocol):
 
     def wait_result(self, wait_id: str) -> JSON:
         """A durable wait's result once it fired, else None."""
+
+    def put_stream(self, run_id: str, task_run_id: str, index: int, data: str, now: float) -> None:
+        """Store a chunk a task of ``run_id`` streamed, at the run's next position, and let
+        other processes hear of it (``wait_for_change``). Two tasks of one run may put at
+        once: positions follow the order the puts were stored in, without gaps."""
+
+    def stream_position(self, run_id: str) -> int:
+        """The position of the run's last stored chunk (0 if none): a subscription reads
+        what is stored after it."""
+
+    def read_stream(self, run_id: str, after: int) -> list[StreamChunk]:
+        """The run's chunks at positions after ``after``, in position order."""
 
     def wait_for_change(self, timeout: float) -> None:
         """Return when another process may have changed something (a notification, or

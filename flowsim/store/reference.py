@@ -33,6 +33,7 @@ from flowsim.store.protocol import (
     RunRequest,
     RunView,
     Snapshot,
+    StreamChunk,
     TaskView,
     WorkerInfo,
     WorkerState,
@@ -350,6 +351,15 @@ class ReferenceStore:
         return self._record(
             self._outcome([self.inner.push_event(key, payload, additional_metadata, now)])
         )
+
+    def put_stream(self, run_id: str, task_run_id: str, index: int, data: str, now: float) -> None:
+        self.inner.streams.put(run_id, task_run_id, index, data)
+
+    def stream_position(self, run_id: str) -> int:
+        return self.inner.streams.position(run_id)
+
+    def read_stream(self, run_id: str, after: int) -> list[StreamChunk]:
+        return self.inner.streams.read(run_id, after)
 
     def open_wait(
         self, wait_id: str, task_run_id: str, conditions: Sequence[ConditionSpec], now: float

@@ -56,6 +56,7 @@ from flowsim.testing.contract_concurrency import ConcurrencyContract
 from flowsim.testing.contract_conditions import ConditionsContract
 from flowsim.testing.contract_placement import PlacementContract
 from flowsim.testing.contract_rate_limits import RateLimitContract
+from flowsim.testing.contract_streams import StreamContract
 from flowsim.testing.durable_contract import DurableStoreContract
 
 __all__ = [
@@ -346,6 +347,7 @@ class RunStoreContract(
     RateLimitContract,
     ConcurrencyContract,
     ConditionsContract,
+    StreamContract,
 ):
     """Inherit this in a ``Test...`` class that defines a ``store`` fixture (a fresh,
     migrated store, closed afterwards)."""
