@@ -8,8 +8,9 @@ rule, the schema naming and the way a schema is emptied are the same for all of 
 
 import contextlib
 import os
+import threading
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
@@ -17,6 +18,7 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 
 from flowsim.backend import mask_url
+from flowsim.store.protocol import RunStore
 
 DSN_VARIABLE = "FLOWSIM_TEST_POSTGRES_DSN"
 DEFAULT_DSN = "postgresql://postgres@127.0.0.1:5432/test"
@@ -131,6 +133,48 @@ def backend_url(kind: str, tmp_path: Path) -> tuple[str, str | None]:
     dsn = postgres_dsn()
     schema = f"flowsim_proc_{uuid.uuid4().hex[:10]}"
     return with_query(dsn, schema=schema), schema
+
+
+def open_shared_store(url: str) -> RunStore:
+    """A store of its own (its own connections) on the SQLite file or Postgres schema of
+    ``url``, as another worker process would open it."""
+    if url.startswith("sqlite"):
+        import flowsim_sqlite
+
+        return flowsim_sqlite.open_store(url)
+    require_driver()
+    import flowsim_postgres
+
+    store: RunStore = flowsim_postgres.open_store(url)
+    return store
+
+
+def run_in_threads(*calls: Callable[[], None], timeout: float = 120.0) -> list[BaseException]:
+    """Run every call in a thread of its own, all at once (two worker processes' stores at
+    work together); what they raised, which a thread would otherwise only print."""
+    errors: list[BaseException] = []
+
+    def guarded(call: Callable[[], None]) -> None:
+        try:
+            call()
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=guarded, args=(call,)) for call in calls]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=timeout)
+    return errors
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def sql_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A SQLite file's or a new Postgres schema's URL (the schema dropped afterwards)."""
+    url, schema = backend_url(request.param, tmp_path)
+    yield url
+    if schema is not None:
+        drop_schema(postgres_dsn(), schema)
 
 
 #: rows whose owner is missing. Postgres keeps no foreign key from a task run to its run

@@ -6,46 +6,23 @@ interleaving, no more than ``max_runs`` of the group are ever held, and every ru
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
-from pathlib import Path
-
-import pytest
 
 from flowsim.rules import RunStatus, SlotPool
 from flowsim.store.protocol import Claim, RunStore
 from flowsim.testing.contract import run_request, single_spec
 from flowsim.testing.contract_concurrency import by_group, limited
 from tests.backends import servers
+from tests.backends.servers import sql_url
+
+__all__ = ["sql_url"]
 
 MAX_RUNS = 2
 RUNS_PER_STORE = 30
 
 
-def _open(url: str) -> RunStore:
-    store: RunStore
-    if url.startswith("sqlite"):
-        import flowsim_sqlite
-
-        store = flowsim_sqlite.open_store(url)
-    else:
-        servers.require_driver()
-        import flowsim_postgres
-
-        store = flowsim_postgres.open_store(url)
-    return store
-
-
-@pytest.fixture(params=["sqlite", "postgres"])
-def shared_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    url, schema = servers.backend_url(request.param, tmp_path)
-    yield url
-    if schema is not None:
-        servers.drop_schema(servers.postgres_dsn(), schema)
-
-
-def test_two_stores_never_hold_more_than_max_runs_of_a_group(shared_url: str) -> None:
+def test_two_stores_never_hold_more_than_max_runs_of_a_group(sql_url: str) -> None:
     spec = limited(single_spec("limited"), by_group(max_runs=MAX_RUNS))
-    stores = [_open(shared_url), _open(shared_url)]
+    stores = [servers.open_shared_store(sql_url), servers.open_shared_store(sql_url)]
     total = RUNS_PER_STORE * len(stores)
     most = 0
     lock = threading.Lock()

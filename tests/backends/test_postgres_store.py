@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import dataclasses
 import enum
+import functools
 import random
 import sys
 import threading
@@ -42,7 +43,7 @@ from flowsim.store.records import TaskSpec, WorkflowSpec
 from flowsim.store.reference import ReferenceStore
 from tests.backends import servers
 from tests.backends.endtoend import run_parent_and_children
-from tests.backends.servers import admin, with_query
+from tests.backends.servers import admin, run_in_threads, with_query
 
 
 @pytest.fixture(scope="session")
@@ -977,20 +978,12 @@ def test_concurrent_migrations_of_a_fresh_schema_apply_it_once(
     url = with_query(postgres_dsn, schema=fresh_schema)
     stores = [PostgresStore(url) for _ in range(4)]  # connected, not migrated
     start = threading.Barrier(len(stores))
-    errors: list[BaseException] = []
 
     def migrate(store: Any) -> None:
         start.wait()
-        try:
-            store.migrate()
-        except BaseException as exc:
-            errors.append(exc)
+        store.migrate()
 
-    threads = [threading.Thread(target=migrate, args=(s,)) for s in stores]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=60)
+    errors = run_in_threads(*(functools.partial(migrate, s) for s in stores), timeout=60)
     for store in stores:
         store.close()
     assert errors == []
