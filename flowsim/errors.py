@@ -12,6 +12,7 @@ The tree::
     ├── WorkflowDefinitionError (ValueError)     cycles, unknown parents, duplicate names
     │   └── InvalidDependencyError               a Depends(fn) that cannot be resolved
     ├── InvalidInputError (ValueError)           workflow input failed validation
+    ├── StreamDataError (TypeError)              ctx.put_stream given neither str nor bytes
     ├── UnknownWorkflowError (LookupError)       a run no running worker registers (or may run)
     ├── RunNotFoundError (LookupError)           a run id the backend does not know
     ├── RunNotFinishedError (RuntimeError)       a run's result read before it ended
@@ -62,6 +63,10 @@ class InvalidDependencyError(WorkflowDefinitionError):
 
 class InvalidInputError(FlowsimError, ValueError):
     """Workflow input did not validate; nothing was queued."""
+
+
+class StreamDataError(FlowsimError, TypeError):
+    """``ctx.put_stream`` got something other than str or bytes."""
 
 
 class UnknownWorkflowError(FlowsimError, LookupError):

@@ -55,6 +55,7 @@ from flowsim.store.protocol import (
     RunRequest,
     RunStore,
     RunView,
+    StreamChunk,
     TaskView,
     WorkerInfo,
 )
@@ -106,6 +107,7 @@ class DurableEngine(DurableConditionWaits, Engine):
         self.display_url = store.display_url
         self.lease_seconds = lease_seconds
         self.changes = ChangeFeed(store.wait_for_change)
+        self.stream_signal = self.changes  # a chunk put in another process wakes it too
         self.reads = SharedReads(store, lambda: self.changes.generation, STALL_CHECK_SECONDS)
         self.attempt_waits = AttemptWaits(store)
         #: run objects handed to callers, refreshed in place from the store
@@ -295,6 +297,22 @@ class DurableEngine(DurableConditionWaits, Engine):
             # Postgres worker's store time in a fan-out)
             return
         self._wake_timer.arm(self.run_store.next_wakeup(now))
+
+    # ------------------------------------------------------------ streams
+
+    def put_stream(self, run_id: str, task_run_id: str, index: int, data: str) -> None:
+        """Stored in the shared store, so a subscriber in any process reads it."""
+        self.run_store.put_stream(run_id, task_run_id, index, data, self.clock.now())
+        self.changes.bump()
+
+    async def aio_put_stream(self, run_id: str, task_run_id: str, index: int, data: str) -> None:
+        await asyncio.to_thread(self.put_stream, run_id, task_run_id, index, data)
+
+    async def aio_stream_position(self, run_id: str) -> int:
+        return await asyncio.to_thread(self.run_store.stream_position, run_id)
+
+    async def aio_read_stream(self, run_id: str, after: int) -> list[StreamChunk]:
+        return await asyncio.to_thread(self.run_store.read_stream, run_id, after)
 
     def put_rate_limit(self, key: str, limit: int, window: float) -> None:
         """Write the key to the shared store; every process's waiting runs may now fit."""

@@ -25,6 +25,7 @@ from typing import Any, TypeVar
 from flowsim import concurrency, rules
 from flowsim.clock import Clock, SystemClock
 from flowsim.deadlines import DeadlineQueue
+from flowsim.engine.changes import Generation
 from flowsim.engine.conditions import ConditionWaits
 from flowsim.engine.crons import CronTable, DeclaresCrons
 from flowsim.engine.eager import resume
@@ -50,7 +51,7 @@ from flowsim.placement import check_labels
 from flowsim.rules import RunStatus, SlotPool
 from flowsim.store.durable_log import DurableLogStore, StepKind
 from flowsim.store.memory import MemoryStore
-from flowsim.store.protocol import RunView
+from flowsim.store.protocol import RunView, StreamChunk
 from flowsim.store.records import JSON, TaskRun, WorkflowRun
 from flowsim.store.reference import run_view
 from flowsim.store.transitions import NewRun, Transition
@@ -131,6 +132,9 @@ class Engine(ConditionWaits, Waiting):
         self.evictions = Evictions(
             self.clock.now, self.clock.call_at, self.post, self.evict_attempt
         )
+        #: moves when a task puts a stream chunk: subscribers look again
+        #: (``flowsim.engine.streams``; a durable engine's change feed is its own)
+        self.stream_signal: Generation = Generation()
 
     # ------------------------------------------------------------ workers
 
@@ -722,6 +726,24 @@ class Engine(ConditionWaits, Waiting):
         """While a worker process serves (``Worker.start()``): nothing to keep here, no
         other process takes this engine's work (see ``flowsim.engine.lease_keeper``)."""
         return contextlib.nullcontext()
+
+    # ------------------------------------------------------------ streams
+
+    def put_stream(self, run_id: str, task_run_id: str, index: int, data: str) -> None:
+        with self._lock:
+            self.store.streams.put(run_id, task_run_id, index, data)
+        self.stream_signal.bump()
+
+    async def aio_put_stream(self, run_id: str, task_run_id: str, index: int, data: str) -> None:
+        self.put_stream(run_id, task_run_id, index, data)
+
+    async def aio_stream_position(self, run_id: str) -> int:
+        with self._lock:
+            return self.store.streams.position(run_id)
+
+    async def aio_read_stream(self, run_id: str, after: int) -> list[StreamChunk]:
+        with self._lock:
+            return self.store.streams.read(run_id, after)
 
     # ------------------------------------------------------------ shutdown
 

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from pydantic import TypeAdapter
 
 from flowsim.engine.runtime import AttemptState
+from flowsim.engine.streams import stream_text
 from flowsim.errors import TaskRunError, UnsupportedFeatureError
 from flowsim.rules import RunStatus
 from flowsim.sdk.conditions import OrGroup, SleepCondition, UserEventCondition, wait_conditions
@@ -35,12 +36,6 @@ logger = logging.getLogger("flowsim.task")
 
 @refuse(
     "ctx",
-    "streaming (ctx.put_stream)",
-    "return the data as the task's output",
-    "aio_put_stream",
-)  # fmt: skip
-@refuse(
-    "ctx",
     "pausing rate limit keys",
     "change the key's limit with hatchet.rate_limits.put",
     "pause_rate_limit", "aio_pause_rate_limit",
@@ -59,6 +54,7 @@ class Context:
         self._workflow = workflow
         self._task_run = attempt.task_run
         self._run = attempt.task_run.workflow_run
+        self._stream_index = 0
 
     # ---------------------------------------------------------------- identity
 
@@ -267,12 +263,6 @@ class Context:
     async def aio_release_slot(self) -> None:
         self.release_slot()
 
-    def _unsupported(self, feature: str) -> UnsupportedFeatureError:
-        return UnsupportedFeatureError(
-            f"{feature} is not modelled by flowsim yet (task {self.workflow_name}/"
-            f"{self.task_name}); see docs/semantics.md for what is supported"
-        )
-
     def cancel(self) -> None:
         """Cancel this task's workflow run (and the runs it spawned) and set the exit flag.
         An async task is cancelled at its next ``await``; a sync one should check
@@ -288,8 +278,23 @@ class Context:
     def _cancel_reason(self) -> str:
         return f"cancelled by task {self.workflow_name}/{self.task_name} (ctx.cancel())"
 
+    # ---------------------------------------------------------------- streaming
+
+    def _stream_chunk(self, data: str | bytes) -> tuple[str, str, int, str]:
+        """The chunk to store: numbered per attempt from 0, as hatchet_sdk's context
+        numbers its stream events."""
+        text = stream_text(data, f"task {self.workflow_name}/{self.task_name}")
+        index = self._stream_index
+        self._stream_index += 1
+        return self.workflow_run_id, self.task_run_id, index, text
+
     def put_stream(self, data: str | bytes) -> None:
-        raise self._unsupported("ctx.put_stream()")
+        """Send ``data`` to the run's stream subscribers (``hatchet.runs.subscribe_to_stream``):
+        those listening now get it, in the order it was put."""
+        self._attempt.engine.put_stream(*self._stream_chunk(data))
+
+    async def aio_put_stream(self, data: str | bytes) -> None:
+        await self._attempt.engine.aio_put_stream(*self._stream_chunk(data))
 
 
 def memo_key(args: tuple[Any, ...], kwargs: dict[str, Any]) -> str:

@@ -40,9 +40,15 @@ def outcome_or_error(
         return exc
 
 
-#: both refs: hatchet_sdk's ``ref.stream()`` reads what ``ctx.put_stream`` sent
+#: both refs: hatchet_sdk's ``ref.stream()`` yields every event of the run (started,
+#: completed, failed, streamed), which flowsim does not model; the streamed chunks are
+#: ``hatchet.runs.subscribe_to_stream``'s, the API Hatchet's docs point to
 refuse_stream = refuse(
-    "ref", "streaming (ctx.put_stream)", "return the data as the task's output", "stream"
+    "ref",
+    "run event listeners (every event of a run: started, completed, failed, streamed)",
+    "read what the run's tasks stream with hatchet.runs.subscribe_to_stream("
+    "ref.workflow_run_id), and its end with aio_result()",
+    "stream",
 )
 
 

@@ -10,11 +10,12 @@ test can assert what happened without knowing where it was stored.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
 from flowsim.engine.engine import Engine
+from flowsim.engine.streams import subscribe
 from flowsim.errors import RunNotFinishedError, RunNotFoundError
 from flowsim.rules import RunStatus
 from flowsim.sdk.not_modelled import refuse
@@ -52,12 +53,6 @@ from flowsim.store.protocol import RunView
     "branching a durable task from a node of its event log",
     "let the task retry: it replays its event log",
     "reset_durable_task", "aio_reset_durable_task",
-)  # fmt: skip
-@refuse(
-    "hatchet.runs",
-    "streaming (ctx.put_stream)",
-    "return the data as the task's output",
-    "subscribe_to_stream",
 )  # fmt: skip
 class RunsClient:
     def __init__(self, engine: Callable[[], Engine]) -> None:
@@ -100,6 +95,21 @@ class RunsClient:
 
     async def aio_get_result(self, run_id: str) -> dict[str, Any]:
         return await asyncio.to_thread(self.get_result, run_id)
+
+    async def subscribe_to_stream(self, workflow_run_id: str) -> AsyncIterator[str]:
+        """What the run's tasks put with ``ctx.put_stream`` from the moment iteration
+        starts until the run ends, in the order put (Hatchet delivers nothing put before
+        the subscription, and nothing for a run that already ended). A run that can never
+        end raises what ``aio_result()`` raises (``SlotDeadlockError``, ...)."""
+        engine = self._engine()
+        with _workflow_run_id_expected("subscribe_to_stream", workflow_run_id):
+            run = engine.workflow_run(workflow_run_id)
+        chunks = subscribe(engine, run)
+        try:
+            async for chunk in chunks:
+                yield chunk
+        finally:  # a subscriber that stops early stops waiting for the run at once
+            await chunks.aclose()
 
     def get_status(self, workflow_run_id: str) -> RunStatus:
         return self.view(workflow_run_id).status

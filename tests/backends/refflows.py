@@ -1,7 +1,7 @@
 """A run created in a worker process and waited on by id in the test process: the parent
 starts its child without waiting and returns the child's run id. And a task reporting what
 its context says of a run the test process created (the worker knows it from its claim),
-and of its worker's lifespan."""
+and of its worker's lifespan. And a task streaming to a subscriber in the test process."""
 
 import asyncio
 from collections.abc import AsyncGenerator
@@ -35,12 +35,26 @@ async def facts(input: EmptyModel, ctx: Context) -> dict[str, object]:
     return {"priority": ctx.priority, "lifespan": ctx.lifespan, **trigger_facts(ctx)}
 
 
+#: pings the streamer puts, 50 ms apart: a subscriber that starts listening when it
+#: triggers the run hears most of them, however long the worker takes to claim it
+PINGS = 40
+
+
+@hatchet.task(name="ref-streamer")
+async def streamer(input: EmptyModel, ctx: Context) -> dict[str, int]:
+    for index in range(PINGS):
+        await ctx.aio_put_stream(f"ping {index}")
+        await asyncio.sleep(0.05)
+    await ctx.aio_put_stream("done")
+    return {"pings": PINGS}
+
+
 async def lifespan() -> AsyncGenerator[str, None]:
     print("lifespan started", flush=True)
     yield "made by the worker process's lifespan"
     print("lifespan stopped", flush=True)
 
 
-worker = hatchet.worker("ref-worker", slots=2, workflows=[counter, starter, facts])
+worker = hatchet.worker("ref-worker", slots=2, workflows=[counter, starter, facts, streamer])
 with_lifespan = hatchet.worker("ref-lifespan-worker", slots=1, workflows=[facts],
                                lifespan=lifespan)  # fmt: skip

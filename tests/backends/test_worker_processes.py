@@ -156,6 +156,24 @@ def test_a_worker_process_reads_what_its_claim_does_not_carry_of_a_run(
                       "by_event": False}  # fmt: skip
 
 
+def test_a_subscriber_hears_what_a_task_in_a_worker_process_streams(
+    shared_url: str, tmp_path: Path
+) -> None:
+    """Subscribed from the moment the run is triggered here: every chunk put after that,
+    in order, and the stream ends with the run."""
+
+    async def listen() -> list[str]:
+        ref = await refflows.streamer.aio_run_no_wait()
+        stream = refflows.hatchet.runs.subscribe_to_stream(ref.workflow_run_id)
+        return [chunk async for chunk in stream]
+
+    chunks = _served(shared_url, "tests.backends.refflows:worker", tmp_path, listen)
+    assert chunks[-1] == "done"
+    pings = [int(chunk.removeprefix("ping ")) for chunk in chunks[:-1]]
+    assert pings == list(range(pings[0], refflows.PINGS)), chunks
+    assert len(pings) >= refflows.PINGS // 2, chunks  # the worker claimed it within a second
+
+
 def test_a_worker_process_runs_its_lifespan_around_its_tasks(
     shared_url: str, tmp_path: Path
 ) -> None:

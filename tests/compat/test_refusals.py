@@ -16,7 +16,6 @@ from flowsim import BulkPushEventWithMetadata as FlowsimBulkPushEvent
 from flowsim import (
     Context,
     EmptyModel,
-    FailedTaskRunExceptionGroup,
     Hatchet,
     NotModelledAttributeError,
     Standalone,
@@ -333,16 +332,6 @@ def test_durable_eviction_internals_are_refused_by_name(hatchet_sdk: ModuleType)
     refusal("from hatchet_sdk.context.context import SleepResult")
 
 
-async def test_streaming_is_refused_by_name(hatchet: Hatchet) -> None:
-    @hatchet.task(name="streamer")
-    def streamer(input: EmptyModel, ctx: Context) -> None:
-        ctx.put_stream("chunk")
-
-    async with hatchet.worker("w", slots=1, workflows=[streamer]):
-        with pytest.raises(FailedTaskRunExceptionGroup, match=r"ctx.put_stream\(\)"):
-            await streamer.aio_run()
-
-
 def test_idempotency_and_dedupe_are_refused_by_name(
     hatchet_sdk: ModuleType, hatchet: Hatchet
 ) -> None:
@@ -398,7 +387,7 @@ def test_server_records_and_streams_of_the_other_clients_are_refused_by_name(
         refused_attribute(hatchet.event, name, r"Event\.workflow_run_ids")
     refused_attribute(hatchet.event, "log", r"log with ctx\.log")
     refused_attribute(unit.task, "mock_run", r"task 'unit'\.mock_run .*flowsim worker")
-    refused_attribute(unit.run_no_wait(), "stream", r"ref\.stream belongs to streaming")
+    refused_attribute(unit.run_no_wait(), "stream", r"hatchet\.runs\.subscribe_to_stream")
 
 
 async def test_context_names_of_unmodelled_features_are_refused_by_name(
@@ -408,14 +397,14 @@ async def test_context_names_of_unmodelled_features_are_refused_by_name(
 
     @hatchet.task(name="curious")
     async def curious(input: EmptyModel, ctx: Context) -> None:
-        for name in ("aio_put_stream", "pause_rate_limit", "trigger_data", "workflow_id"):
+        for name in ("filter_payload", "pause_rate_limit", "trigger_data", "workflow_id"):
             with pytest.raises(NotModelledAttributeError) as caught:
                 getattr(ctx, name)
             refused[name] = str(caught.value)
 
     async with hatchet.worker("w", slots=1, workflows=[curious]):
         await curious.aio_run()
-    assert refused["aio_put_stream"].startswith("ctx.aio_put_stream belongs to streaming")
+    assert refused["filter_payload"].startswith("ctx.filter_payload belongs to event filters")
     assert "hatchet.rate_limits.put" in refused["pause_rate_limit"]
     assert "in its input" in refused["trigger_data"]
     assert "server's workflow ids" in refused["workflow_id"]

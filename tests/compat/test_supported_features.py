@@ -199,6 +199,31 @@ async def test_the_deprecated_aio_task_output_reads_an_async_parent_only(
     assert result["use"] == {"fetched": {"n": 3}}
 
 
+async def test_hatchets_streaming_example_runs_unchanged_but_for_its_sleeps(
+    hatchet_sdk: ModuleType, hatchet: Hatchet
+) -> None:
+    """Hatchet's streaming guide: the task sleeps "to avoid race conditions" (chunks put
+    before the subscriber listens are not delivered), then streams the text in chunks; the
+    consumer subscribes by run id and joins what it hears. Sleeps shortened from 2 s and
+    0.2 s."""
+    from hatchet_sdk import Context, EmptyModel
+
+    text = "Happy families are all alike; every unhappy family is unhappy in its own way."
+    chunks = [text[i : i + 10] for i in range(0, len(text), 10)]
+
+    @hatchet.task()
+    async def stream_task(input: EmptyModel, ctx: Context) -> None:
+        await asyncio.sleep(0.5)
+        for chunk in chunks:
+            await ctx.aio_put_stream(chunk)
+            await asyncio.sleep(0.01)
+
+    async with hatchet.worker("w", slots=1, workflows=[stream_task]):
+        ref = await stream_task.aio_run_no_wait()
+        heard = [c async for c in hatchet.runs.subscribe_to_stream(ref.workflow_run_id)]
+    assert "".join(heard) == text
+
+
 async def test_dependency_injection_as_hatchet_users_write_it(
     hatchet_sdk: ModuleType, hatchet: Hatchet
 ) -> None:

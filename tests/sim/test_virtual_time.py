@@ -202,3 +202,28 @@ def test_lifespans_and_dependencies_run_in_virtual_time() -> None:
     result, log = run_virtual(main)
     assert result == {"value": 10, "db": "session", "pool": "pool", "at": 17.0}
     assert log == [("lifespan up", 10.0), ("session closed", 18.0), ("lifespan down", 18.0)]
+
+
+def test_a_stream_is_heard_at_the_virtual_instants_its_chunks_are_put() -> None:
+    """An hour-long task streaming a chunk every ten minutes: the subscriber hears each at
+    its virtual instant, and the whole stream takes no real time to speak of."""
+
+    async def main(loop: VirtualTimeLoop) -> list[tuple[str, float]]:
+        hatchet = Hatchet(virtual_backend(loop, f"sim-{uuid.uuid4().hex}"))
+
+        @hatchet.task(name="ticker", execution_timeout="2h")
+        async def ticker(input: EmptyModel, ctx: Context) -> None:
+            await asyncio.sleep(1)  # the subscriber listens from the trigger on
+            for minute in range(0, 61, 10):
+                await ctx.aio_put_stream(f"minute {minute}")
+                await asyncio.sleep(600)
+
+        async with hatchet.worker("w", slots=1, workflows=[ticker]):
+            ref = await ticker.aio_run_no_wait()
+            stream = hatchet.runs.subscribe_to_stream(ref.workflow_run_id)
+            return [(chunk, loop.time()) async for chunk in stream]
+
+    started = time.monotonic()
+    heard = run_virtual(main)
+    assert heard == [(f"minute {m}", 1.0 + 60 * m) for m in range(0, 61, 10)]
+    assert time.monotonic() - started < 10
