@@ -153,13 +153,15 @@ def check_runs(items: Iterable[Triggered], inherited: Mapping[str, Any]) -> None
 def plan_arrival(
     arriving: Sequence[Gate],
     holders: Callable[[Group], list[str]],
-    waiting: Callable[[Group], int],
+    waiting: Callable[[Group], list[str]],
 ) -> rules.Arrival:
-    """What a unit arriving with these gates does, given each group's holders (oldest
-    first) and how many units wait in it. A full CANCEL_NEWEST group cancels the newcomer
-    (nothing else happens); otherwise every full CANCEL_IN_PROGRESS group cancels its
-    oldest holders to make room, and the newcomer is admitted if every GROUP_ROUND_ROBIN
-    group then has room and nobody waits there before it, else it waits."""
+    """What a unit arriving with these gates does, given each group's holders and the
+    units waiting in it (both oldest first). A full CANCEL_NEWEST group, or a
+    CANCEL_QUEUED_EXCEPT_OLDEST group whose queue is full, cancels the newcomer (nothing
+    else happens); otherwise every full CANCEL_IN_PROGRESS group cancels its oldest holders
+    to make room, every CANCEL_QUEUED_EXCEPT_NEWEST group its oldest waiting units beyond
+    its depth, and the newcomer is admitted if every group whose strategy queues then has
+    room and nobody waits there before it, else it waits."""
     decisions = [
         (gate, rules.on_arrival(gate.strategy, gate.max_runs, holders(gate.group),
                                 waiting(gate.group)))
@@ -168,16 +170,20 @@ def plan_arrival(
     if any(decision.cancel_new for _, decision in decisions):
         return rules.Arrival(admit=False, cancel_new=True)
     cancelled: dict[str, None] = {}
+    cancelled_waiting: dict[str, None] = {}
     for _, decision in decisions:
         cancelled.update(dict.fromkeys(decision.cancel_holders))
+        cancelled_waiting.update(dict.fromkeys(decision.cancel_waiting))
     admit = True
     for gate, decision in decisions:
-        if gate.strategy is rules.ConcurrencyStrategy.GROUP_ROUND_ROBIN and not decision.admit:
+        if gate.strategy.queues and not decision.admit:
             # a place a cancelled holder frees in this group counts
             left = [unit for unit in holders(gate.group) if unit not in cancelled]
-            if len(left) >= gate.max_runs or waiting(gate.group) > 0:
+            if len(left) >= gate.max_runs or waiting(gate.group):
                 admit = False
-    return rules.Arrival(admit=admit, cancel_holders=tuple(cancelled))
+    return rules.Arrival(
+        admit=admit, cancel_holders=tuple(cancelled), cancel_waiting=tuple(cancelled_waiting)
+    )
 
 
 def plan_admissions(candidates: Sequence[Waiting], held: Callable[[Group], int]) -> list[str]:

@@ -264,11 +264,21 @@ def rollup_status(task_names: Iterable[str], statuses: Mapping[str, RunStatus]) 
 
 
 class ConcurrencyStrategy(enum.StrEnum):
-    """The ``ConcurrencyLimitStrategy`` values flowsim models (Hatchet's Concurrency guide)."""
+    """The ``ConcurrencyLimitStrategy`` values flowsim models (Hatchet's Concurrency guide;
+    the two CANCEL_QUEUED_EXCEPT strategies since engine v0.105.16)."""
 
     GROUP_ROUND_ROBIN = "GROUP_ROUND_ROBIN"
     CANCEL_IN_PROGRESS = "CANCEL_IN_PROGRESS"
     CANCEL_NEWEST = "CANCEL_NEWEST"
+    CANCEL_QUEUED_EXCEPT_NEWEST = "CANCEL_QUEUED_EXCEPT_NEWEST"
+    CANCEL_QUEUED_EXCEPT_OLDEST = "CANCEL_QUEUED_EXCEPT_OLDEST"
+
+    @property
+    def queues(self) -> bool:
+        """Whether a run arriving in a full group waits for a place (and one arriving
+        while others wait queues behind them) rather than taking one at once."""
+        return self not in (ConcurrencyStrategy.CANCEL_IN_PROGRESS,
+                            ConcurrencyStrategy.CANCEL_NEWEST)  # fmt: skip
 
 
 #: The message Hatchet gives a run a concurrency strategy cancelled.
@@ -278,26 +288,42 @@ CONCURRENCY_CANCEL_REASON = "Cancelled due to concurrency strategy"
 @dataclass(frozen=True, slots=True)
 class Arrival:
     """What happens when a run arrives in a concurrency group: whether it takes a place in
-    the group now, whether it is cancelled instead, and which holders it cancels."""
+    the group now, whether it is cancelled instead, and which holders or waiting runs it
+    cancels."""
 
     admit: bool
     cancel_new: bool = False
     #: holders of the group cancelled to make room, oldest first
     cancel_holders: tuple[str, ...] = ()
+    #: runs waiting in the group cancelled to keep its queue ``max_runs`` deep, oldest first
+    cancel_waiting: tuple[str, ...] = ()
 
 
 def on_arrival(
-    strategy: ConcurrencyStrategy, max_runs: int, holders: list[str], waiting: int
+    strategy: ConcurrencyStrategy, max_runs: int, holders: list[str], waiting: list[str]
 ) -> Arrival:
     """A run arrives in a group whose places ``holders`` take (oldest first) while
-    ``waiting`` runs already wait for one. GROUP_ROUND_ROBIN admits it only if a place is
-    free and nobody waits before it, else it waits; CANCEL_NEWEST cancels it if the group
-    is full ("the newly triggered run is cancelled immediately"); CANCEL_IN_PROGRESS admits
-    it and cancels the oldest holders to make room ("a running instance ... will be
-    cancelled to free up a slot")."""
+    ``waiting`` runs already wait for one (oldest first). GROUP_ROUND_ROBIN admits it only
+    if a place is free and nobody waits before it, else it waits; CANCEL_NEWEST cancels it
+    if the group is full ("the newly triggered run is cancelled immediately");
+    CANCEL_IN_PROGRESS admits it and cancels the oldest holders to make room ("a running
+    instance ... will be cancelled to free up a slot"). The two CANCEL_QUEUED_EXCEPT
+    strategies admit as GROUP_ROUND_ROBIN does, but keep at most ``max_runs`` runs waiting:
+    EXCEPT_NEWEST keeps the newest, so the newcomer waits and the oldest waiting runs
+    beyond that depth are cancelled ("Task C, as the most recent, will replace Task B in
+    the queued state"); EXCEPT_OLDEST keeps the oldest, so a newcomer finding the queue
+    full is cancelled ("Task C, as the newer of the two queued tasks, will be cancelled
+    immediately")."""
     room = max_runs - len(holders)
+    if strategy.queues and room > 0 and not waiting:
+        return Arrival(admit=True)
     if strategy is ConcurrencyStrategy.GROUP_ROUND_ROBIN:
-        return Arrival(admit=room > 0 and waiting == 0)
+        return Arrival(admit=False)
+    if strategy is ConcurrencyStrategy.CANCEL_QUEUED_EXCEPT_NEWEST:
+        excess = len(waiting) + 1 - max_runs
+        return Arrival(admit=False, cancel_waiting=tuple(waiting[: max(excess, 0)]))
+    if strategy is ConcurrencyStrategy.CANCEL_QUEUED_EXCEPT_OLDEST:
+        return Arrival(admit=False, cancel_new=len(waiting) >= max_runs)
     if strategy is ConcurrencyStrategy.CANCEL_NEWEST:
         return Arrival(admit=room > 0, cancel_new=room <= 0)
     overflow = len(holders) - max_runs + 1

@@ -33,13 +33,14 @@ def lock(conn: Conn) -> None:
     conn.execute(_LOCK)
 
 
-def _holders(conn: Conn, group: Group) -> list[str]:
+def _units(conn: Conn, group: Group, holding: bool) -> list[str]:
+    """The group's holders (or waiting units), oldest arrival first."""
     return [
         row[0]
         for row in conn.execute(
             "SELECT unit_id FROM concurrency_slots WHERE strategy = %s AND group_key = %s "
-            "AND holding ORDER BY seq",
-            group,
+            "AND holding = %s ORDER BY seq",
+            (*group, holding),
         )
     ]
 
@@ -63,17 +64,18 @@ def _waiting(conn: Conn, unit: str) -> bool:
 def arrive(
     session: Session, unit: str, run_id: str, gates: tuple[Gate, ...], seq: int, now: float
 ) -> rules.Arrival:
-    """A unit arrives: cancel the holders its strategy cancels, then record it holding or
-    waiting. With ``cancel_new`` nothing is recorded: the caller cancels the newcomer."""
+    """A unit arrives: cancel the holders and waiting units its strategy cancels, then
+    record it holding or waiting. With ``cancel_new`` nothing is recorded: the caller
+    cancels the newcomer."""
     conn = session.conn
     lock(conn)
     plan = concurrency.plan_arrival(
-        gates, lambda g: _holders(conn, g), lambda g: _count(conn, g, False)
+        gates, lambda g: _units(conn, g, True), lambda g: _units(conn, g, False)
     )
     if plan.cancel_new:
         return plan
-    for holder in plan.cancel_holders:
-        cancel_unit(session, holder, now)
+    for cancelled in (*plan.cancel_holders, *plan.cancel_waiting):
+        cancel_unit(session, cancelled, now)
     with conn.cursor() as cursor:
         cursor.executemany(
             "INSERT INTO concurrency_slots (unit_id, position, run_id, strategy, group_key, "

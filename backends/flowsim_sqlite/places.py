@@ -22,13 +22,14 @@ PARKED = 2
 _TERMINAL = "('COMPLETED', 'FAILED', 'CANCELLED')"
 
 
-def _holders(tx: Tx, group: Group) -> list[str]:
+def _units(tx: Tx, group: Group, holding: int) -> list[str]:
+    """The group's holders (or waiting units), oldest arrival first."""
     return [
         row[0]
         for row in tx.execute(
             "SELECT unit_id FROM concurrency_slots WHERE strategy = ? AND group_key = ? "
-            "AND holding = 1 ORDER BY seq",
-            group,
+            "AND holding = ? ORDER BY seq",
+            (*group, holding),
         )
     ]
 
@@ -52,13 +53,14 @@ def arrive(
     now: float,
     changes: Changes,
 ) -> rules.Arrival:
-    """A unit arrives: cancel the holders its strategy cancels, then record it holding or
-    waiting. With ``cancel_new`` nothing is recorded: the caller cancels the newcomer."""
-    plan = concurrency.plan_arrival(gates, lambda g: _holders(tx, g), lambda g: _count(tx, g, 0))
+    """A unit arrives: cancel the holders and waiting units its strategy cancels, then
+    record it holding or waiting. With ``cancel_new`` nothing is recorded: the caller
+    cancels the newcomer."""
+    plan = concurrency.plan_arrival(gates, lambda g: _units(tx, g, 1), lambda g: _units(tx, g, 0))
     if plan.cancel_new:
         return plan
-    for holder in plan.cancel_holders:
-        cancel_unit(tx, specs, holder, now, changes)
+    for cancelled in (*plan.cancel_holders, *plan.cancel_waiting):
+        cancel_unit(tx, specs, cancelled, now, changes)
     tx.executemany(
         "INSERT INTO concurrency_slots (unit_id, position, run_id, strategy, group_key, "
         "max_runs, limit_strategy, seq, holding) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",

@@ -22,7 +22,11 @@ from flowsim.store.records import ConcurrencyLimit
 
 
 class ConcurrencyLimitStrategy(enum.StrEnum):
-    """hatchet-sdk 1.43.1's strategies; flowsim runs the first three (``MODELLED``)."""
+    """hatchet-sdk 1.43.1's strategies. flowsim runs every one Hatchet's engine accepts
+    (``MODELLED``); the engine refuses QUEUE_NEWEST and QUEUE_OLDEST when a workflow using
+    them registers (its v1 create options validate ``oneof=CANCEL_IN_PROGRESS
+    GROUP_ROUND_ROBIN CANCEL_NEWEST CANCEL_QUEUED_EXCEPT_NEWEST CANCEL_QUEUED_EXCEPT_OLDEST``),
+    so flowsim refuses them when the workflow is defined."""
 
     CANCEL_IN_PROGRESS = "CANCEL_IN_PROGRESS"
     GROUP_ROUND_ROBIN = "GROUP_ROUND_ROBIN"
@@ -108,8 +112,9 @@ def _limit(item: Any, where: str) -> ConcurrencyLimit:
     name = getattr(strategy, "value", strategy)
     if name not in MODELLED:
         raise UnsupportedFeatureError(
-            f"{where}: concurrency strategy {name} is not modelled by flowsim (it models "
-            f"{', '.join(sorted(MODELLED))}); see docs/hatchet-compatibility.md"
+            f"{where}: concurrency strategy {name} is in hatchet_sdk's enum but Hatchet's "
+            f"engine refuses it when the workflow registers; use one of "
+            f"{', '.join(sorted(MODELLED))} (see docs/hatchet-compatibility.md)"
         )
     if getattr(item, "is_tenant_scoped", False):
         raise UnsupportedFeatureError(

@@ -29,16 +29,17 @@ class ConcurrencyPart(StoreCore):
     def _arrive(
         self, unit: str, gates: tuple[concurrency.Gate, ...], now: float, seq: int | None = None
     ) -> bool:
-        """A unit arrives (``concurrency.plan_arrival``): cancel the holders its strategy
-        cancels, then hold or wait. Its arrival order is its task run's sequence, or for a
-        run the next sequence, taken before its root task runs'. True when the newcomer
-        itself is to be cancelled (the caller does that once its task runs exist)."""
+        """A unit arrives (``concurrency.plan_arrival``): cancel the holders and waiting
+        units its strategy cancels, then hold or wait. Its arrival order is its task run's
+        sequence, or for a run the next sequence, taken before its root task runs'. True
+        when the newcomer itself is to be cancelled (the caller does that once its task
+        runs exist)."""
         arrival = next(self._sequence) if seq is None else seq
         plan = self._places.arrive(gates)
         if plan.cancel_new:
             return True
-        for holder in plan.cancel_holders:
-            self._cancel_unit(holder, now)
+        for unit_cancelled in (*plan.cancel_holders, *plan.cancel_waiting):
+            self._cancel_unit(unit_cancelled, now)
         if plan.admit:
             self._places.hold(unit, gates, arrival)
         else:

@@ -38,14 +38,15 @@ class Places:
     def _held(self, group: Group) -> int:
         return len(self._holders.get(group, ()))
 
-    def _waiting_in(self, group: Group) -> int:
-        return len(self._waiters.get(group, ()))
+    def waiters(self, group: Group) -> list[str]:
+        """In arrival order (what CANCEL_QUEUED_EXCEPT_NEWEST cancels first)."""
+        return list(self._waiters.get(group, ()))
 
     def is_waiting(self, unit: str) -> bool:
         return unit in self._waiting
 
     def arrive(self, gates: tuple[Gate, ...]) -> rules.Arrival:
-        return plan_arrival(gates, self.holders, self._waiting_in)
+        return plan_arrival(gates, self.holders, self.waiters)
 
     def hold(self, unit: str, gates: tuple[Gate, ...], seq: int) -> None:
         self._holding[unit] = Waiting(unit, gates, seq)

@@ -25,6 +25,8 @@ from flowsim.store.records import ConcurrencyLimit, WorkflowSpec
 GRR = ConcurrencyStrategy.GROUP_ROUND_ROBIN
 CIP = ConcurrencyStrategy.CANCEL_IN_PROGRESS
 CN = ConcurrencyStrategy.CANCEL_NEWEST
+EXCEPT_NEWEST = ConcurrencyStrategy.CANCEL_QUEUED_EXCEPT_NEWEST
+EXCEPT_OLDEST = ConcurrencyStrategy.CANCEL_QUEUED_EXCEPT_OLDEST
 
 
 def limited(
@@ -189,6 +191,82 @@ class ConcurrencyContract:
         later = c.create_run(store, spec, 4.0, {"group": "A"})
         assert later.status is RunStatus.QUEUED
         assert [claim.run_id for claim in c.claim_all(store, ["limited"], 5.0)] == [later.id]
+
+    def test_concurrency_cancel_queued_except_newest_replaces_the_waiting_run(
+        self, store: RunStore
+    ) -> None:
+        self._newest_replaces_the_waiting_run(store, "workflow")
+
+    def test_concurrency_cancel_queued_except_newest_replaces_a_waiting_task_run(
+        self, store: RunStore
+    ) -> None:
+        self._newest_replaces_the_waiting_run(store, "task")
+
+    def _newest_replaces_the_waiting_run(self, store: RunStore, level: str) -> None:
+        """Hatchet's guide, max_runs=1: A runs, B waits, C replaces B; C runs after A."""
+        spec = self._one_task(by_group(strategy=EXCEPT_NEWEST), level=level)
+        a = c.create_run(store, spec, 0.0, {"group": "G"})
+        (claim,) = c.claim_all(store, ["limited"], 1.0)
+        b = c.create_run(store, spec, 2.0, {"group": "G"})
+        assert c.claim_all(store, ["limited"], 2.5) == []  # B waits
+        cc = c.create_run(store, spec, 3.0, {"group": "G"})
+        cancelled = c.get_run(store, b.id)
+        assert cancelled.status is RunStatus.CANCELLED
+        error = cancelled.tasks["t"].error
+        assert error is not None and error.exc == rules.CONCURRENCY_CANCEL_REASON
+        assert cc.status is RunStatus.QUEUED
+        store.complete(claim.task_run_id, claim.token, None, 4.0)
+        assert c.get_run(store, a.id).status is RunStatus.COMPLETED
+        assert [claim.run_id for claim in c.claim_all(store, ["limited"], 5.0)] == [cc.id]
+
+    def test_concurrency_cancel_queued_except_oldest_cancels_the_newcomer(
+        self, store: RunStore
+    ) -> None:
+        self._oldest_cancels_the_newcomer(store, "workflow")
+
+    def test_concurrency_cancel_queued_except_oldest_cancels_a_newcomer_task_run(
+        self, store: RunStore
+    ) -> None:
+        self._oldest_cancels_the_newcomer(store, "task")
+
+    def _oldest_cancels_the_newcomer(self, store: RunStore, level: str) -> None:
+        """Hatchet's guide, max_runs=1: A runs, B waits, C is cancelled; B runs after A."""
+        spec = self._one_task(by_group(strategy=EXCEPT_OLDEST), level=level)
+        c.create_run(store, spec, 0.0, {"group": "G"})
+        (claim,) = c.claim_all(store, ["limited"], 1.0)
+        b = c.create_run(store, spec, 2.0, {"group": "G"})
+        cc = c.create_run(store, spec, 3.0, {"group": "G"})
+        assert cc.status is RunStatus.CANCELLED
+        assert c.get_run(store, b.id).status is RunStatus.QUEUED
+        store.complete(claim.task_run_id, claim.token, None, 4.0)
+        assert [claim.run_id for claim in c.claim_all(store, ["limited"], 5.0)] == [b.id]
+
+    def test_concurrency_cancel_queued_except_keeps_max_runs_running_and_max_runs_queued(
+        self, store: RunStore
+    ) -> None:
+        self._backlog_leaves_max_runs_queued(store, EXCEPT_NEWEST, [6, 7])
+        self._backlog_leaves_max_runs_queued(store, EXCEPT_OLDEST, [2, 3])
+
+    def _backlog_leaves_max_runs_queued(
+        self, store: RunStore, strategy: ConcurrencyStrategy, waiting: list[int]
+    ) -> None:
+        """The engine's own invariant: a backlog of 8 on one key with max_runs=2 leaves 2
+        running, 2 queued (the newest or the oldest) and 4 cancelled; the other keys' runs
+        are not touched."""
+        name = f"backlog-{strategy.value.lower()}"
+        spec = limited(c.single_spec(name), by_group(max_runs=2, strategy=strategy))
+        runs = store.create_runs([c.run_request(spec, i) for i in _groups("GGGGGGGGH")], 0.0)
+        views = store.get_runs([run.id for run in runs])
+        cancelled = [i for i, view in enumerate(views) if view.status is RunStatus.CANCELLED]
+        assert cancelled == [i for i in range(2, 8) if i not in waiting]
+        claims = c.claim_all(store, [name], 1.0)
+        assert [claim.run_id for claim in claims] == [runs[0].id, runs[1].id, runs[8].id]
+        assert c.claim_all(store, [name], 1.5) == []  # G is full, its queue waits
+        for claim in claims:
+            store.complete(claim.task_run_id, claim.token, None, 2.0)
+        assert [claim.run_id for claim in c.claim_all(store, [name], 3.0)] == [
+            runs[i].id for i in waiting
+        ]
 
     def test_concurrency_every_limit_of_a_list_must_admit(self, store: RunStore) -> None:
         digit = ConcurrencyLimit("input.digit", 1, GRR)

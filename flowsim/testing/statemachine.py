@@ -76,11 +76,12 @@ def _with(task: TaskSpec, *conditions: ConditionSpec) -> TaskSpec:
 
 
 #: the workflows the machine runs: retries with and without backoff, a DAG, a durable
-#: task, a task costing two slots; short schedule timeouts so that they fire. Three have
+#: task, a task costing two slots; short schedule timeouts so that they fire. Four have
 #: concurrency limits: two places for all its runs (waiting, admission, a waiting run's
 #: schedule deadline), one place that the newest run takes (cancelling the
-#: running holder), and a DAG whose runs a newcomer cannot join while one runs, with one
-#: place for its last task across runs
+#: running holder), a DAG whose runs a newcomer cannot join while one runs, with one
+#: place for its last task across runs, and one place whose queue keeps only the newest
+#: run waiting (cancelling the one it replaces)
 WORKFLOWS: dict[str, WorkflowSpec] = {
     spec.name: spec
     for spec in (
@@ -113,6 +114,10 @@ WORKFLOWS: dict[str, WorkflowSpec] = {
             single_spec("newest", retries=1, schedule_timeout=60.0),
             _limit("'newest'", 1, ConcurrencyStrategy.CANCEL_IN_PROGRESS),
             task="t",
+        ),
+        limited(
+            single_spec("debounced", retries=1, schedule_timeout=60.0),
+            _limit("'latest'", 1, ConcurrencyStrategy.CANCEL_QUEUED_EXCEPT_NEWEST),
         ),
         limited(
             limited(

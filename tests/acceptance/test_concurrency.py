@@ -1,7 +1,7 @@
 """Mirrors Hatchet's concurrency examples (sdks/python/examples of hatchet-dev/hatchet):
 concurrency_limit, concurrency_limit_rr, concurrency_multiple_keys,
-concurrency_workflow_level, concurrency_cancel_in_progress (and its task-level variant) and
-concurrency_cancel_newest.
+concurrency_workflow_level, concurrency_cancel_in_progress (and its task-level variant),
+concurrency_cancel_newest and the two cancel_queued_except workflows.
 
 The workflows are written anew from the examples' behaviour, with shorter sleeps, and take
 ``ConcurrencyExpression`` / ``ConcurrencyLimitStrategy`` from ``hatchet_sdk`` through the
@@ -17,7 +17,9 @@ alias. The tests assert what the examples' end-to-end tests assert:
 - concurrency_cancel_in_progress (+ task level): ten runs of one group started in turn,
   only the last completes, the nine others are CANCELLED;
 - concurrency_cancel_newest: the first run completes, the ten started while it runs are
-  all CANCELLED.
+  all CANCELLED;
+- cancel_queued_except_newest / _oldest (``max_runs=1``): the first run completes, and of
+  the ten started while it runs only the newest (the oldest) waits and completes after it.
 
 Each runs on the memory, SQLite and Postgres backends."""
 
@@ -285,35 +287,41 @@ async def test_cancel_in_progress_leaves_only_the_last_run_completed(
     assert [run.status for run in runs[:-1]] == [RunStatus.CANCELLED] * 9
 
 
-async def test_cancel_newest_keeps_the_first_run_and_cancels_the_rest(
-    hatchet_sdk: ModuleType, hatchet: Hatchet
-) -> None:
-    from hatchet_sdk import (
-        ConcurrencyExpression,
-        ConcurrencyLimitStrategy,
-        Context,
-        FailedTaskRunExceptionGroup,
-        TriggerWorkflowOptions,
-    )
+def _two_steps(hatchet: Hatchet, name: str, strategy: str) -> Any:
+    """The examples' two-step workflow, one place per ``input.group`` under ``strategy``
+    (hatchet_sdk's names: call it where the ``hatchet_sdk`` alias is installed)."""
+    from hatchet_sdk import ConcurrencyExpression, ConcurrencyLimitStrategy, Context
 
-    oldest_wins = hatchet.workflow(
-        name="ConcurrencyCancelNewest",
+    workflow = hatchet.workflow(
+        name=name,
         concurrency=ConcurrencyExpression(
             expression="input.group",
             max_runs=1,
-            limit_strategy=ConcurrencyLimitStrategy.CANCEL_NEWEST,
+            limit_strategy=ConcurrencyLimitStrategy(strategy),
         ),
         input_validator=GroupInput,
     )
 
-    @oldest_wins.task()
+    @workflow.task()
     async def step1(input: GroupInput, ctx: Context) -> None:
         await asyncio.sleep(STEP)
 
-    @oldest_wins.task(parents=[step1])
+    @workflow.task(parents=[step1])
     async def step2(input: GroupInput, ctx: Context) -> None:
         await asyncio.sleep(STEP)
 
+    return workflow
+
+
+async def test_cancel_newest_keeps_the_first_run_and_cancels_the_rest(
+    hatchet_sdk: ModuleType, hatchet: Hatchet
+) -> None:
+    from hatchet_sdk import (
+        FailedTaskRunExceptionGroup,
+        TriggerWorkflowOptions,
+    )
+
+    oldest_wins = _two_steps(hatchet, "ConcurrencyCancelNewest", "CANCEL_NEWEST")
     tagged = TriggerWorkflowOptions(additional_metadata={"test_run_id": "newest"})
     async with hatchet.worker("cancel-newest-worker", workflows=[oldest_wins]):
         to_run = await oldest_wins.aio_run(
@@ -335,3 +343,35 @@ async def test_cancel_newest_keeps_the_first_run_and_cancels_the_rest(
     assert hatchet.runs.view(to_run.workflow_run_id).status == RunStatus.COMPLETED
     others = [ref.workflow_run_id for ref in to_cancel]
     assert _statuses(hatchet, others) == [RunStatus.CANCELLED] * 10
+
+
+@pytest.mark.parametrize(
+    ("strategy", "survivor"),
+    [("CANCEL_QUEUED_EXCEPT_NEWEST", 9), ("CANCEL_QUEUED_EXCEPT_OLDEST", 0)],
+)
+async def test_cancel_queued_except_keeps_one_queued_run_behind_the_running_one(
+    hatchet_sdk: ModuleType, hatchet: Hatchet, strategy: str, survivor: int
+) -> None:
+    """Hatchet's ConcurrencyCancelQueuedExceptNewest / ...Oldest workflows (``max_runs=1``,
+    two steps): the first run completes; of the ten started while it runs, the newest (or
+    the oldest) waits and completes after it, the nine others are cancelled at once."""
+    debounced = _two_steps(hatchet, f"Concurrency{strategy.title().replace('_', '')}", strategy)
+    async with hatchet.worker("cancel-queued-worker", workflows=[debounced]):
+        first = await debounced.aio_run(GroupInput(group="A"), wait_for_result=False)
+        await asyncio.sleep(STEP / 3)
+        later = await debounced.aio_run_many(
+            [debounced.create_bulk_run_item(input=GroupInput(group="A")) for _ in range(10)],
+            wait_for_result=False,
+        )
+        outcomes = await _outcomes([first, *later])
+
+    expected = ["ok"] + [
+        "ok" if index == survivor else CONCURRENCY_CANCEL_REASON for index in range(10)
+    ]
+    assert [text if text == "ok" else CONCURRENCY_CANCEL_REASON for text in outcomes] == expected
+    assert all(text == "ok" or CONCURRENCY_CANCEL_REASON in text for text in outcomes)
+    kept = hatchet.runs.view(later[survivor].workflow_run_id)
+    assert kept.tasks["step1"].attempts[0].started_at >= max(
+        attempt.finished_at or 0.0
+        for attempt in hatchet.runs.view(first.workflow_run_id).tasks["step2"].attempts
+    )

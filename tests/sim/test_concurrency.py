@@ -122,3 +122,39 @@ def test_cancel_in_progress_in_virtual_time_keeps_the_newest_run() -> None:
     assert finished == 15.0 + 12.0
     assert [CONCURRENCY_CANCEL_REASON in str(r) for r in results] == [True, True, True, False]
     assert results[-1] == {"work": {"done": True}}
+
+
+def test_a_debounced_group_runs_the_first_and_the_latest_arrival_in_virtual_time() -> None:
+    """CANCEL_QUEUED_EXCEPT_NEWEST with one place: a ten-second run, then an arrival every
+    second while it runs; only the last of them is still waiting when it ends, and it
+    starts at that virtual instant. Every other arrival was cancelled when the next came."""
+
+    async def main(loop: VirtualTimeLoop) -> tuple[list[str], float]:
+        hatchet = Hatchet(virtual_backend(loop, f"sim-{uuid.uuid4().hex}"))
+        limit = _per_group(1, ConcurrencyLimitStrategy.CANCEL_QUEUED_EXCEPT_NEWEST)
+        wf = hatchet.workflow(name="debounced", input_validator=Grouped, concurrency=limit)
+
+        @wf.task()
+        async def rebuild(input: Grouped, ctx: Context) -> None:
+            await asyncio.sleep(10)
+
+        async with hatchet.worker("w", slots=10, workflows=[wf]):
+            refs = [await wf.aio_run_no_wait(Grouped(group="index"))]
+            for _ in range(5):
+                await asyncio.sleep(1)
+                refs.append(await wf.aio_run_no_wait(Grouped(group="index")))
+            outcomes = []
+            for ref in refs:
+                try:
+                    await ref.aio_result()
+                    outcomes.append("done")
+                except FailedTaskRunExceptionGroup as group:
+                    assert CONCURRENCY_CANCEL_REASON in str(group)
+                    outcomes.append("cancelled")
+        (last,) = hatchet.runs.view(refs[-1].workflow_run_id).tasks["rebuild"].attempts
+        assert last.started_at is not None
+        return outcomes, last.started_at - hatchet.runs.view(refs[0].workflow_run_id).created_at
+
+    outcomes, started_after = run_virtual(main)
+    assert outcomes == ["done", "cancelled", "cancelled", "cancelled", "cancelled", "done"]
+    assert started_after == 10.0

@@ -19,6 +19,8 @@ from flowsim.store.records import ConcurrencyLimit
 GRR = ConcurrencyStrategy.GROUP_ROUND_ROBIN
 CIP = ConcurrencyStrategy.CANCEL_IN_PROGRESS
 CN = ConcurrencyStrategy.CANCEL_NEWEST
+EXCEPT_NEWEST = ConcurrencyStrategy.CANCEL_QUEUED_EXCEPT_NEWEST
+EXCEPT_OLDEST = ConcurrencyStrategy.CANCEL_QUEUED_EXCEPT_OLDEST
 
 
 def gate(
@@ -46,16 +48,16 @@ def test_an_unmodelled_expression_is_refused_naming_the_workflow() -> None:
 
 
 def _arrival(gates_: tuple[Gate, ...], holders: dict[Group, list[str]],
-             waiting: dict[Group, int]) -> tuple[bool, bool, tuple[str, ...]]:  # fmt: skip
-    plan = plan_arrival(gates_, lambda g: holders.get(g, []), lambda g: waiting.get(g, 0))
-    return plan.admit, plan.cancel_new, plan.cancel_holders
+             waiting: dict[Group, list[str]]) -> tuple[bool, bool, tuple[str, ...]]:  # fmt: skip
+    plan = plan_arrival(gates_, lambda g: holders.get(g, []), lambda g: waiting.get(g, []))
+    return plan.admit, plan.cancel_new, plan.cancel_holders + plan.cancel_waiting
 
 
 def test_round_robin_admits_while_room_and_nobody_waits_first() -> None:
     g = gate("A", 2)
     assert _arrival((g,), {g.group: ["u1"]}, {}) == (True, False, ())
     assert _arrival((g,), {g.group: ["u1", "u2"]}, {}) == (False, False, ())
-    assert _arrival((g,), {g.group: ["u1"]}, {g.group: 1}) == (False, False, ())
+    assert _arrival((g,), {g.group: ["u1"]}, {g.group: ["w"]}) == (False, False, ())
 
 
 def test_cancel_in_progress_cancels_the_oldest_holders_and_admits() -> None:
@@ -73,6 +75,17 @@ def test_a_place_a_cancelled_holder_frees_counts_for_round_robin() -> None:
     cip, grr = gate("A", 1, CIP), gate("B", 1, GRR, "w/#1")
     found = _arrival((cip, grr), {cip.group: ["old"], grr.group: ["old"]}, {})
     assert found == (True, False, ("old",))
+
+
+def test_a_queue_kept_short_in_one_group_holds_the_newcomer_back_in_all() -> None:
+    """CANCEL_QUEUED_EXCEPT_NEWEST in A (full, one waiting) cancels that waiter; the
+    newcomer waits there, so it takes no place in B either, though B has room."""
+    newest, grr = gate("A", 1, EXCEPT_NEWEST), gate("B", 2, GRR, "w/#1")
+    found = _arrival((newest, grr), {newest.group: ["h"]}, {newest.group: ["old"]})
+    assert found == (False, False, ("old",))
+    oldest = gate("A", 1, EXCEPT_OLDEST)
+    found = _arrival((oldest, grr), {oldest.group: ["h"]}, {oldest.group: ["old"]})
+    assert found == (False, True, ())  # cancelled: the queue already holds its oldest
 
 
 def test_admissions_go_round_robin_across_groups_first_come_within_one() -> None:

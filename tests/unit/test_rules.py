@@ -107,28 +107,57 @@ def test_durations_are_formatted_like_hatchet() -> None:
 GRR = rules.ConcurrencyStrategy.GROUP_ROUND_ROBIN
 CIP = rules.ConcurrencyStrategy.CANCEL_IN_PROGRESS
 CN = rules.ConcurrencyStrategy.CANCEL_NEWEST
+EXCEPT_NEWEST = rules.ConcurrencyStrategy.CANCEL_QUEUED_EXCEPT_NEWEST
+EXCEPT_OLDEST = rules.ConcurrencyStrategy.CANCEL_QUEUED_EXCEPT_OLDEST
 
 
 def test_group_round_robin_admits_while_room_and_nobody_waits_before() -> None:
-    assert rules.on_arrival(GRR, 2, ["a"], waiting=0) == rules.Arrival(admit=True)
-    assert rules.on_arrival(GRR, 2, ["a"], waiting=1) == rules.Arrival(admit=False)
-    assert rules.on_arrival(GRR, 1, ["a"], waiting=0) == rules.Arrival(admit=False)
+    assert rules.on_arrival(GRR, 2, ["a"], waiting=[]) == rules.Arrival(admit=True)
+    assert rules.on_arrival(GRR, 2, ["a"], waiting=["w"]) == rules.Arrival(admit=False)
+    assert rules.on_arrival(GRR, 1, ["a"], waiting=[]) == rules.Arrival(admit=False)
 
 
 def test_cancel_newest_cancels_the_arrival_when_the_group_is_full() -> None:
     # Hatchet's test: one run, then ten more with its key: the first completes
-    assert rules.on_arrival(CN, 1, [], waiting=0) == rules.Arrival(admit=True)
-    assert rules.on_arrival(CN, 1, ["first"], waiting=0) == rules.Arrival(
+    assert rules.on_arrival(CN, 1, [], waiting=[]) == rules.Arrival(admit=True)
+    assert rules.on_arrival(CN, 1, ["first"], waiting=[]) == rules.Arrival(
         admit=False, cancel_new=True
     )
 
 
 def test_cancel_in_progress_admits_and_cancels_the_oldest_holders() -> None:
-    assert rules.on_arrival(CIP, 1, ["old"], waiting=0) == rules.Arrival(
+    assert rules.on_arrival(CIP, 1, ["old"], waiting=[]) == rules.Arrival(
         admit=True, cancel_holders=("old",)
     )
-    assert rules.on_arrival(CIP, 2, ["a", "b", "c"], waiting=0).cancel_holders == ("a", "b")
-    assert rules.on_arrival(CIP, 3, ["a"], waiting=0).cancel_holders == ()
+    assert rules.on_arrival(CIP, 2, ["a", "b", "c"], waiting=[]).cancel_holders == ("a", "b")
+    assert rules.on_arrival(CIP, 3, ["a"], waiting=[]).cancel_holders == ()
+
+
+def test_cancel_queued_except_newest_keeps_the_newest_max_runs_waiting() -> None:
+    """Hatchet's guide, max_runs=1: A runs, B waits, C replaces B (B is cancelled)."""
+    assert rules.on_arrival(EXCEPT_NEWEST, 1, [], waiting=[]) == rules.Arrival(admit=True)
+    assert rules.on_arrival(EXCEPT_NEWEST, 1, ["A"], waiting=[]) == rules.Arrival(admit=False)
+    assert rules.on_arrival(EXCEPT_NEWEST, 1, ["A"], waiting=["B"]) == rules.Arrival(
+        admit=False, cancel_waiting=("B",)
+    )
+    # a deeper queue: the oldest beyond max_runs go, the newcomer stays
+    assert rules.on_arrival(EXCEPT_NEWEST, 2, ["A", "B"], waiting=["C", "D"]).cancel_waiting == (
+        "C",
+    )
+    # room, but someone waits first: the newcomer queues behind it
+    assert rules.on_arrival(EXCEPT_NEWEST, 2, ["A"], waiting=["B"]) == rules.Arrival(admit=False)
+
+
+def test_cancel_queued_except_oldest_cancels_a_newcomer_finding_the_queue_full() -> None:
+    """Hatchet's guide, max_runs=1: A runs, B waits, C is cancelled, B runs after A."""
+    assert rules.on_arrival(EXCEPT_OLDEST, 1, [], waiting=[]) == rules.Arrival(admit=True)
+    assert rules.on_arrival(EXCEPT_OLDEST, 1, ["A"], waiting=[]) == rules.Arrival(admit=False)
+    assert rules.on_arrival(EXCEPT_OLDEST, 1, ["A"], waiting=["B"]) == rules.Arrival(
+        admit=False, cancel_new=True
+    )
+    assert rules.on_arrival(EXCEPT_OLDEST, 2, ["A", "B"], waiting=["C"]) == rules.Arrival(
+        admit=False
+    )
 
 
 def test_round_robin_serves_the_oldest_of_each_group_in_turn() -> None:
