@@ -63,6 +63,13 @@ def strategy_id(workflow: str, scope: str, index: int) -> str:
     return f"{workflow}/{scope}#{index}"
 
 
+def shared_strategy_id(name: str) -> str:
+    """A shared (tenant-scoped) limit's places, one set for every workflow and task that
+    declares its name (Hatchet engine 0.106+: "every task in every workflow that declares
+    the same name consumes the same concurrency limit")."""
+    return f"tenant:{name}"
+
+
 @functools.lru_cache(maxsize=1024)
 def parsed(expression: str) -> KeyExpression:
     return parse_key(expression)
@@ -75,6 +82,47 @@ def check_limits(workflow: str, where: str, limits: Iterable[ConcurrencyLimit]) 
             parsed(limit.expression)
         except WorkflowDefinitionError as exc:
             raise WorkflowDefinitionError(f"workflow {workflow!r}{where}: {exc}") from None
+
+
+def check_shared(specs: Iterable[WorkflowSpec]) -> None:
+    """What Hatchet checks when workflows register: a shared limit is defined the same
+    wherever it is declared (Hatchet keeps one definition per name, the last registered:
+    two different ones would leave runs of one group under two limits here), and every
+    list orders the shared limits it declares alike ("registrations whose chains order
+    the same shared strategies differently are rejected, since inconsistent orders can
+    deadlock")."""
+    first: dict[str, tuple[ConcurrencyLimit, str]] = {}
+    ordered: dict[tuple[str, str], str] = {}
+    for spec in specs:
+        chains = [(f"workflow {spec.name!r}", spec.concurrency)]
+        chains += [(f"workflow {spec.name!r} task {t.name!r}", t.concurrency)
+                   for t in spec.tasks.values()]  # fmt: skip
+        for where, chain in chains:
+            names = [limit.shared for limit in chain if limit.shared is not None]
+            for limit in chain:
+                if limit.shared is None:
+                    continue
+                known, there = first.setdefault(limit.shared, (limit, where))
+                if known != limit:
+                    raise WorkflowDefinitionError(
+                        f"{where}: the shared concurrency limit {limit.shared!r} is "
+                        f"{_described(limit)} here but {_described(known)} in {there}; "
+                        "a shared limit has one definition: declare the same one everywhere"
+                    )
+            for index, earlier in enumerate(names):
+                for later in names[index + 1 :]:
+                    if (later, earlier) in ordered:
+                        raise WorkflowDefinitionError(
+                            f"{where}: lists the shared concurrency limits {earlier!r} before "
+                            f"{later!r}, {ordered[(later, earlier)]} the other way round; "
+                            "Hatchet refuses chains that order shared limits differently "
+                            "(they can deadlock): use one order everywhere"
+                        )
+                    ordered.setdefault((earlier, later), where)
+
+
+def _described(limit: ConcurrencyLimit) -> str:
+    return f"({limit.expression!r}, max_runs={limit.max_runs}, {limit.strategy.value})"
 
 
 def gates(
@@ -97,7 +145,10 @@ def gates(
             raise InvalidInputError(
                 f"workflow {workflow!r}{where}: {exc}. Nothing was queued."
             ) from None
-        sid = strategy_id(workflow, scope, index)
+        if limit.shared is None:
+            sid = strategy_id(workflow, scope, index)
+        else:
+            sid = shared_strategy_id(limit.shared)
         result.append(Gate(sid, key, limit.max_runs, limit.strategy))
     return tuple(result)
 

@@ -153,6 +153,9 @@ class Engine(ConditionWaits, Waiting):
         # threads start lazily, so a large slot count costs nothing until used
         max_threads = max(1, capacity.get(SlotPool.DEFAULT, 0))
         with self._lock:
+            registered = [wf.spec for worker in self._workers.values()
+                          for wf in worker.workflows.values()]  # fmt: skip
+            concurrency.check_shared([*registered, *(wf.spec for wf in workflows)])
             order = next(self._worker_ids)
             runtime = WorkerRuntime(
                 id=self._worker_id(order, name),

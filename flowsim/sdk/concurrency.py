@@ -116,17 +116,13 @@ def _limit(item: Any, where: str) -> ConcurrencyLimit:
             f"engine refuses it when the workflow registers; use one of "
             f"{', '.join(sorted(MODELLED))} (see docs/hatchet-compatibility.md)"
         )
-    if getattr(item, "is_tenant_scoped", False):
-        raise UnsupportedFeatureError(
-            f"{where}: tenant-scoped concurrency (is_tenant_scoped=True, shared across "
-            "workflows) is not modelled by flowsim; give each workflow its own limit"
-        )
     if not isinstance(max_runs, int) or isinstance(max_runs, bool):
         raise UnsupportedFeatureError(
             f"{where}: max_runs={max_runs!r} is a CEL expression, which flowsim does not "
             "evaluate; give max_runs as an int"
         )
-    return ConcurrencyLimit(str(expression), max_runs, rules.ConcurrencyStrategy(name))
+    shared = str(item.name) if getattr(item, "is_tenant_scoped", False) else None
+    return ConcurrencyLimit(str(expression), max_runs, rules.ConcurrencyStrategy(name), shared)
 
 
 __all__ = ["ConcurrencyExpression", "ConcurrencyLimitStrategy", "to_limits"]

@@ -32,11 +32,14 @@ class TriggeringEvent:
 class ConcurrencyLimit:
     """One ``ConcurrencyExpression``: runs (or task runs) whose ``expression`` evaluates to
     the same key share ``max_runs`` places, and ``strategy`` says what happens to one that
-    arrives when they are all taken (``flowsim.concurrency``)."""
+    arrives when they are all taken (``flowsim.concurrency``). A ``shared`` limit (a
+    tenant-scoped strategy, by its name) has its places shared by every workflow and task
+    declaring it; any other limit belongs to its workflow (and task)."""
 
     expression: str
     max_runs: int
     strategy: ConcurrencyStrategy
+    shared: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -226,13 +229,18 @@ def spec_to_json(spec: WorkflowSpec) -> dict[str, JSON]:
 
 
 def _limits_to_json(limits: tuple[ConcurrencyLimit, ...]) -> list[JSON]:
-    return [[limit.expression, limit.max_runs, limit.strategy.value] for limit in limits]
+    """Three items a limit, a fourth (its shared name) only when it has one: the specs
+    stored before shared limits existed keep their JSON, and so their digest."""
+    return [
+        [limit.expression, limit.max_runs, limit.strategy.value]
+        + ([limit.shared] if limit.shared is not None else [])
+        for limit in limits
+    ]
 
 
 def _limits_from_json(data: list[Any]) -> tuple[ConcurrencyLimit, ...]:
     return tuple(
-        ConcurrencyLimit(expression, max_runs, ConcurrencyStrategy(strategy))
-        for expression, max_runs, strategy in data
+        ConcurrencyLimit(item[0], item[1], ConcurrencyStrategy(item[2]), *item[3:]) for item in data
     )
 
 

@@ -268,6 +268,20 @@ class ConcurrencyContract:
             runs[i].id for i in waiting
         ]
 
+    def test_concurrency_a_shared_limit_spans_workflows(self, store: RunStore) -> None:
+        """A tenant-scoped limit, shared by name: a run of one workflow holding the place
+        keeps a run of another waiting; its end lets that one in."""
+        shared = dataclasses.replace(by_group(), shared="per-customer")
+        first = limited(c.single_spec("shared-a"), shared)
+        second = limited(c.single_spec("shared-b"), shared)
+        a = c.create_run(store, first, 0.0, {"group": "G"})
+        b = c.create_run(store, second, 1.0, {"group": "G"})
+        other = c.create_run(store, second, 1.5, {"group": "H"})
+        claims = c.claim_all(store, ["shared-a", "shared-b"], 2.0)
+        assert [claim.run_id for claim in claims] == [a.id, other.id]
+        store.complete(claims[0].task_run_id, claims[0].token, None, 3.0)
+        assert [claim.run_id for claim in c.claim_all(store, ["shared-b"], 4.0)] == [b.id]
+
     def test_concurrency_every_limit_of_a_list_must_admit(self, store: RunStore) -> None:
         digit = ConcurrencyLimit("input.digit", 1, GRR)
         name = ConcurrencyLimit("input.name", 1, GRR)

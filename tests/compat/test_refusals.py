@@ -230,16 +230,6 @@ def test_concurrency_strategies_and_options_not_modelled_are_refused_by_name(
         @hatchet.workflow(name="tasks").task(concurrency=[dynamic])
         def tiered(input: Any, ctx: Any) -> None: ...
 
-    shared = ConcurrencyExpression(
-        expression="input.group",
-        max_runs=1,
-        limit_strategy=ConcurrencyLimitStrategy.GROUP_ROUND_ROBIN,
-        name="tenant-wide",
-        is_tenant_scoped=True,
-    )
-    with pytest.raises(UnsupportedFeatureError, match="tenant-scoped"):
-        hatchet.workflow(name="shared", concurrency=shared)
-
 
 def test_rate_limits_are_served_and_pausing_or_listing_keys_is_refused_by_name(
     hatchet_sdk: ModuleType, hatchet: Hatchet

@@ -178,3 +178,73 @@ async def test_a_run_triggered_from_another_thread_cancels_a_sync_holder_for_goo
         finish.set()  # the cancelled attempt now returns: too late to count
         assert await asyncio.wait_for(second.aio_result(), 10) == {"step": {"finished": True}}
     assert hatchet.runs.get_status(first.workflow_run_id) == RunStatus.CANCELLED
+
+
+def _shared(name: str, max_runs: int = 1, expression: str = "input.group") -> Any:
+    return ConcurrencyExpression(
+        expression=expression,
+        max_runs=max_runs,
+        limit_strategy=ConcurrencyLimitStrategy.GROUP_ROUND_ROBIN,
+        name=name,
+        is_tenant_scoped=True,
+    )
+
+
+async def test_a_tenant_scoped_limit_is_shared_by_every_task_declaring_its_name(
+    hatchet: Hatchet,
+) -> None:
+    """Hatchet's shared-limit example: two tasks in two workflows consume one limit of one
+    place per group, so their runs of one group never overlap; another group's do."""
+    limit = _shared("example-shared-limit")
+
+    @hatchet.task(name="sync-crm", input_validator=Grouped, concurrency=[limit])
+    async def sync_crm(input: Grouped, ctx: Context) -> None:
+        await asyncio.sleep(0.2)
+
+    @hatchet.task(name="generate-report", input_validator=Grouped, concurrency=[limit])
+    async def generate_report(input: Grouped, ctx: Context) -> None:
+        await asyncio.sleep(0.2)
+
+    async with hatchet.worker("w", slots=4, workflows=[sync_crm, generate_report]):
+        refs = [
+            await sync_crm.aio_run_no_wait(Grouped(group="acme")),
+            await generate_report.aio_run_no_wait(Grouped(group="acme")),
+            await generate_report.aio_run_no_wait(Grouped(group="globex")),
+        ]
+        for ref in refs:
+            await ref.aio_result()
+
+    windows = []
+    for ref in refs:
+        (task,) = hatchet.runs.view(ref.workflow_run_id).tasks.values()
+        (attempt,) = task.attempts
+        assert attempt.started_at is not None and attempt.finished_at is not None
+        windows.append((attempt.started_at, attempt.finished_at))
+    (crm, report, other) = windows
+    assert crm[1] <= report[0]  # one place for acme across both workflows
+    assert other[0] < crm[1]  # globex had a place of its own meanwhile
+
+
+async def test_a_shared_limit_defined_two_ways_or_ordered_two_ways_is_refused(
+    hatchet: Hatchet,
+) -> None:
+    @hatchet.task(name="one-place", concurrency=[_shared("api")])
+    async def one_place(input: EmptyModel, ctx: Context) -> None: ...
+
+    @hatchet.task(name="two-places", concurrency=[_shared("api", max_runs=2)])
+    async def two_places(input: EmptyModel, ctx: Context) -> None: ...
+
+    with pytest.raises(WorkflowDefinitionError, match=r"shared concurrency limit 'api'"):
+        async with hatchet.worker("w", slots=1, workflows=[one_place, two_places]):
+            pass
+
+    @hatchet.task(name="api-then-db", concurrency=[_shared("api"), _shared("db")])
+    async def api_then_db(input: EmptyModel, ctx: Context) -> None: ...
+
+    @hatchet.task(name="db-then-api", concurrency=[_shared("db"), _shared("api")])
+    async def db_then_api(input: EmptyModel, ctx: Context) -> None: ...
+
+    async with hatchet.worker("first", slots=1, workflows=[api_then_db]):
+        with pytest.raises(WorkflowDefinitionError, match=r"'db' before 'api'.*one order"):
+            async with hatchet.worker("second", slots=1, workflows=[db_then_api]):
+                pass
