@@ -26,13 +26,13 @@ from flowsim.errors import WorkflowDefinitionError
 _TOKEN = re.compile(
     r"\s*(?:(?P<string>'[^'\\]*'|\"[^\"\\]*\")"
     r"|(?P<number>-?\d+(?:\.\d+)?(?:[eE][+-]?\d+)?)"
-    r"|(?P<op>==|!=|<=|>=|&&|\|\||[<>!()])"
+    r"|(?P<op>==|!=|<=|>=|&&|\|\||[<>!()?:])"
     r"|(?P<name>[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)*))"
 )
 _SUBSET = (
-    "flowsim models the CEL Hatchet users write in conditions: field paths (output.x, "
-    "input.x, additional_metadata.x), literals (numbers, 'strings', true, false, null), "
-    "== != < <= > >=, && || !, and parentheses"
+    "flowsim models the CEL Hatchet users write in conditions and max_runs: field paths "
+    "(output.x, input.x, additional_metadata.x), literals (numbers, 'strings', true, false, "
+    "null), == != < <= > >=, && || !, c ? a : b, and parentheses"
 )
 _KEYWORDS: dict[str, Any] = {"true": True, "false": False, "null": None}
 
@@ -65,7 +65,14 @@ class _Binary:
     right: _Node
 
 
-_Node = _Const | _Path | _Not | _Binary
+@dataclass(frozen=True, slots=True)
+class _Conditional:
+    test: _Node
+    then: _Node
+    otherwise: _Node
+
+
+_Node = _Const | _Path | _Not | _Binary | _Conditional
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,15 +90,25 @@ class Predicate:
         except _CelError:
             return False
 
+    def value(self, values: Mapping[str, Any]) -> Any:
+        """What the expression evaluates to; ``ValueError`` saying why for what CEL reports
+        as an error (a missing field, an ordering across types)."""
+        try:
+            return _eval(self.tree, values)
+        except _CelError as exc:
+            raise ValueError(str(exc)) from None
 
-def parse_predicate(source: str, roots: tuple[str, ...], where: str) -> Predicate:
+
+def parse_predicate(
+    source: str, roots: tuple[str, ...], where: str, what: str = "condition expression"
+) -> Predicate:
     """Parse ``source`` over the variables ``roots``; ``WorkflowDefinitionError`` (naming
-    ``where``) for anything outside the modelled subset."""
-    tokens = _tokenize(source, where)
-    parser = _Parser(source, tokens, roots, where)
-    tree = parser.parse_or()
+    ``where`` and ``what`` it is) for anything outside the modelled subset."""
+    tokens = _tokenize(source, f"{where}: {what}")
+    parser = _Parser(source, tokens, roots, f"{where}: {what}")
+    tree = parser.parse_expression()
     if parser.position != len(tokens):
-        raise _refused(source, where, f"unexpected {tokens[parser.position][1]!r}")
+        raise _refused(source, parser.where, f"unexpected {tokens[parser.position][1]!r}")
     return Predicate(source, roots, tree)
 
 
@@ -122,6 +139,18 @@ class _Parser:
         if self.position < len(self.tokens) and self.tokens[self.position][0] == "op":
             return self.tokens[self.position][1]
         return None
+
+    def parse_expression(self) -> _Node:
+        """CEL's conditional, ``test ? then : otherwise``, binds loosest."""
+        node = self.parse_or()
+        if self._peek() != "?":
+            return node
+        self.position += 1
+        then = self.parse_expression()
+        if self._peek() != ":":
+            raise _refused(self.source, self.where, "a '?' has no ':'")
+        self.position += 1
+        return _Conditional(node, then, self.parse_expression())
 
     def parse_or(self) -> _Node:
         node = self.parse_and()
@@ -158,7 +187,7 @@ class _Parser:
         if kind == "number":
             return _Const(float(text) if any(c in text for c in ".eE") else int(text))
         if kind == "op" and text == "(":
-            node = self.parse_or()
+            node = self.parse_expression()
             if self._peek() != ")":
                 raise _refused(self.source, self.where, "a '(' is not closed")
             self.position += 1
@@ -184,6 +213,11 @@ def _eval(node: _Node, values: Mapping[str, Any]) -> Any:
                 raise _CelError(f"no such key: {name}")
             value = value[name]
         return value
+    if isinstance(node, _Conditional):
+        test = _eval(node.test, values)
+        if not isinstance(test, bool):
+            raise _CelError("?: needs a bool")
+        return _eval(node.then if test else node.otherwise, values)
     if isinstance(node, _Not):
         operand = _eval(node.operand, values)
         if not isinstance(operand, bool):
@@ -226,4 +260,4 @@ def _compare(op: str, left: Any, right: Any) -> bool:
 
 
 def _refused(source: str, where: str, why: str) -> WorkflowDefinitionError:
-    return WorkflowDefinitionError(f"{where}: condition expression {source!r}: {why}. {_SUBSET}")
+    return WorkflowDefinitionError(f"{where} {source!r}: {why}. {_SUBSET}")

@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from flowsim import rules
 from flowsim.cel import KeyExpression, parse_key
+from flowsim.cel_predicate import Predicate, parse_predicate
 from flowsim.errors import InvalidInputError, WorkflowDefinitionError
 
 if TYPE_CHECKING:  # records imports the store package, which imports this module
@@ -75,11 +76,41 @@ def parsed(expression: str) -> KeyExpression:
     return parse_key(expression)
 
 
+@functools.lru_cache(maxsize=1024)
+def parsed_max_runs(expression: str) -> Predicate:
+    """A ``max_runs`` given as CEL (Hatchet engine 0.106+: "compute the limit per key with
+    a CEL expression over the task's input", e.g. ``input.tier == 'premium' ? 10 : 1``)."""
+    return parse_predicate(expression, ("input", "additional_metadata"), "concurrency",
+                           "max_runs expression")  # fmt: skip
+
+
+def max_runs_of(limit: ConcurrencyLimit, input: Mapping[str, Any],
+                metadata: Mapping[str, Any]) -> int:  # fmt: skip
+    """The group size a unit arrives with: the limit's number, or its expression evaluated
+    on the run's input and metadata, which must give a positive integer (else the run is
+    refused when triggered, as a key that cannot be evaluated is)."""
+    if isinstance(limit.max_runs, int):
+        return limit.max_runs
+    shown = f"max_runs expression {limit.max_runs!r}"
+    try:
+        value = parsed_max_runs(limit.max_runs).value(
+            {"input": input, "additional_metadata": metadata}
+        )
+    except ValueError as exc:
+        raise InvalidInputError(f"{shown} cannot be evaluated: {exc}") from None
+    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+        raise InvalidInputError(f"{shown} gave {value!r}; it must give a positive integer")
+    return value
+
+
 def check_limits(workflow: str, where: str, limits: Iterable[ConcurrencyLimit]) -> None:
-    """Parse every key at definition time, naming the workflow (and task) it belongs to."""
+    """Parse every key (and ``max_runs`` expression) at definition time, naming the
+    workflow (and task) it belongs to."""
     for limit in limits:
         try:
             parsed(limit.expression)
+            if isinstance(limit.max_runs, str):
+                parsed_max_runs(limit.max_runs)
         except WorkflowDefinitionError as exc:
             raise WorkflowDefinitionError(f"workflow {workflow!r}{where}: {exc}") from None
 
@@ -136,10 +167,10 @@ def gates(
     ``InvalidInputError`` names the workflow and the expression a run cannot satisfy."""
     result = []
     for index, limit in enumerate(limits):
+        given = input if isinstance(input, Mapping) else {}
         try:
-            key = parsed(limit.expression).evaluate(
-                input if isinstance(input, Mapping) else {}, metadata
-            )
+            key = parsed(limit.expression).evaluate(given, metadata)
+            max_runs = max_runs_of(limit, given, metadata)
         except InvalidInputError as exc:
             where = f" task {scope!r}" if scope else ""
             raise InvalidInputError(
@@ -149,7 +180,7 @@ def gates(
             sid = strategy_id(workflow, scope, index)
         else:
             sid = shared_strategy_id(limit.shared)
-        result.append(Gate(sid, key, limit.max_runs, limit.strategy))
+        result.append(Gate(sid, key, max_runs, limit.strategy))
     return tuple(result)
 
 

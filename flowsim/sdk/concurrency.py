@@ -116,11 +116,8 @@ def _limit(item: Any, where: str) -> ConcurrencyLimit:
             f"engine refuses it when the workflow registers; use one of "
             f"{', '.join(sorted(MODELLED))} (see docs/hatchet-compatibility.md)"
         )
-    if not isinstance(max_runs, int) or isinstance(max_runs, bool):
-        raise UnsupportedFeatureError(
-            f"{where}: max_runs={max_runs!r} is a CEL expression, which flowsim does not "
-            "evaluate; give max_runs as an int"
-        )
+    if isinstance(max_runs, bool) or not isinstance(max_runs, int | str):
+        raise WorkflowDefinitionError(f"{where}: max_runs={max_runs!r} is not a number or CEL")
     shared = str(item.name) if getattr(item, "is_tenant_scoped", False) else None
     return ConcurrencyLimit(str(expression), max_runs, rules.ConcurrencyStrategy(name), shared)
 

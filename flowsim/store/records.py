@@ -37,7 +37,8 @@ class ConcurrencyLimit:
     declaring it; any other limit belongs to its workflow (and task)."""
 
     expression: str
-    max_runs: int
+    #: a number, or CEL over the run's input and metadata giving one per unit
+    max_runs: int | str
     strategy: ConcurrencyStrategy
     shared: str | None = None
 

@@ -8,7 +8,6 @@ fails here and the table row must change with it."""
 
 import importlib
 from types import ModuleType
-from typing import Any
 
 import pytest
 
@@ -220,15 +219,6 @@ def test_concurrency_strategies_and_options_not_modelled_are_refused_by_name(
         )
         with pytest.raises(UnsupportedFeatureError, match=f"strategy {strategy} .* engine"):
             hatchet.workflow(name="limited", concurrency=limit)
-    dynamic = ConcurrencyExpression(
-        expression="input.group",
-        max_runs="input.tier == 'premium' ? 10 : 1",
-        limit_strategy=ConcurrencyLimitStrategy.GROUP_ROUND_ROBIN,
-    )
-    with pytest.raises(UnsupportedFeatureError, match="max_runs"):
-
-        @hatchet.workflow(name="tasks").task(concurrency=[dynamic])
-        def tiered(input: Any, ctx: Any) -> None: ...
 
 
 def test_rate_limits_are_served_and_pausing_or_listing_keys_is_refused_by_name(

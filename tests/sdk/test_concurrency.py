@@ -248,3 +248,60 @@ async def test_a_shared_limit_defined_two_ways_or_ordered_two_ways_is_refused(
         with pytest.raises(WorkflowDefinitionError, match=r"'db' before 'api'.*one order"):
             async with hatchet.worker("second", slots=1, workflows=[db_then_api]):
                 pass
+
+
+class Tiered(BaseModel):
+    customer: str
+    tier: str
+
+
+async def test_a_max_runs_expression_gives_each_group_its_own_limit(hatchet: Hatchet) -> None:
+    """Hatchet's dynamic limits example, ``input.tier == 'premium' ? 2 : 1``: a premium
+    customer runs two at a time, a free one one at a time."""
+    running: dict[str, int] = {}
+    most: dict[str, int] = {}
+    lock = threading.Lock()
+    limit = ConcurrencyExpression(
+        expression="input.customer",
+        max_runs="input.tier == 'premium' ? 2 : 1",
+        limit_strategy=ConcurrencyLimitStrategy.GROUP_ROUND_ROBIN,
+    )
+
+    @hatchet.task(name="tiered", input_validator=Tiered, concurrency=[limit])
+    async def tiered(input: Tiered, ctx: Context) -> None:
+        with lock:
+            running[input.customer] = running.get(input.customer, 0) + 1
+            most[input.customer] = max(most.get(input.customer, 0), running[input.customer])
+        await asyncio.sleep(0.1)
+        with lock:
+            running[input.customer] -= 1
+
+    async with hatchet.worker("w", slots=10, workflows=[tiered]):
+        items = [tiered.create_bulk_run_item(Tiered(customer=c, tier=t))
+                 for c, t in [("acme", "premium"), ("bob", "free")] for _ in range(4)]  # fmt: skip
+        await tiered.aio_run_many(items)
+    assert most == {"acme": 2, "bob": 1}
+
+
+def test_a_max_runs_expression_is_checked_when_defined_and_when_triggered(
+    hatchet: Hatchet,
+) -> None:
+    def limited(max_runs: str) -> Any:
+        return ConcurrencyExpression(
+            expression="input.customer",
+            max_runs=max_runs,
+            limit_strategy=ConcurrencyLimitStrategy.GROUP_ROUND_ROBIN,
+        )
+
+    with pytest.raises(WorkflowDefinitionError, match=r"max_runs expression 'size\(input"):
+        hatchet.workflow(name="sized", concurrency=limited("size(input.seats)"))
+    wf = hatchet.workflow(name="seats", concurrency=limited("input.tier == 'x' ? 0 : input.n"))
+
+    @wf.task()
+    def book(input: Any, ctx: Context) -> None: ...
+
+    with pytest.raises(InvalidInputError, match=r"gave 0; it must give a positive integer"):
+        wf.run_no_wait({"customer": "a", "tier": "x"})
+    with pytest.raises(InvalidInputError, match=r"cannot be evaluated: no such key: n"):
+        wf.run_no_wait({"customer": "a", "tier": "y"})
+    assert hatchet.runs.views() == []  # nothing was queued

@@ -57,3 +57,25 @@ def test_a_cel_error_means_the_condition_does_not_hold(
 def test_anything_outside_the_subset_is_refused_by_name(source: str) -> None:
     with pytest.raises(WorkflowDefinitionError, match="condition expression"):
         parse_predicate(source, ROOTS, "test")
+
+
+@pytest.mark.parametrize(
+    ("source", "values", "expected"),
+    [
+        ("input.tier == 'premium' ? 10 : 1", {"input": {"tier": "premium"}}, 10),
+        ("input.tier == 'premium' ? 10 : 1", {"input": {"tier": "free"}}, 1),
+        # right-associative, as CEL's: a ? b : (c ? d : e)
+        ("input.n > 5 ? 3 : input.n > 2 ? 2 : 1", {"input": {"n": 4}}, 2),
+        ("(input.vip ? input.seats : 1)", {"input": {"vip": True, "seats": 7}}, 7),
+    ],
+)
+def test_the_conditional_picks_its_branch(source: str, values: dict[str, object],
+                                          expected: object) -> None:  # fmt: skip
+    assert parse_predicate(source, ROOTS, "test").value(values) == expected
+
+
+def test_a_conditional_on_something_not_bool_or_without_else_is_an_error() -> None:
+    with pytest.raises(ValueError, match=r"\?: needs a bool"):
+        parse_predicate("input.n ? 1 : 2", ROOTS, "test").value({"input": {"n": 3}})
+    with pytest.raises(WorkflowDefinitionError, match="a '\\?' has no ':'"):
+        parse_predicate("input.ok ? 1", ROOTS, "test")
