@@ -1,12 +1,15 @@
-"""The part of CEL that Hatchet users write in condition expressions, as predicates.
+"""The part of CEL that Hatchet users write in condition expressions (and in a
+concurrency limit's ``max_runs``), as predicates and values.
 
 Hatchet evaluates a ``ParentCondition``'s expression over the parent's ``output``
 (``"output.random_number > 50"``) and a ``UserEventCondition``'s over the event: its
 payload as ``input`` and its ``additional_metadata`` (Hatchet's "Conditional Workflows"
 and "Durable Events" guides, ``"input.userId == '1234'"``). What people write there are
 field paths compared with literals, joined with ``&&``/``||``, negated with ``!``,
-grouped with parentheses; flowsim models exactly that and refuses anything else by name
-when the workflow is defined (``flowsim.cel`` keeps the concurrency-key subset).
+grouped with parentheses; a ``max_runs`` picks a number with ``test ? a : b``
+(``input.tier == 'premium' ? 10 : 1``). flowsim models exactly that and refuses anything
+else by name when the workflow is defined (``flowsim.cel`` keeps the concurrency-key
+subset).
 
 Evaluation follows CEL where the subset reaches: ``==``/``!=`` across types are simply
 false/true; ordering compares numbers with numbers and strings with strings. A path that

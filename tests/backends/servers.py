@@ -19,6 +19,7 @@ import pytest
 
 from flowsim.backend import mask_url
 from flowsim.store.protocol import RunStore
+from flowsim.testing.isolation import drop_schema
 
 DSN_VARIABLE = "FLOWSIM_TEST_POSTGRES_DSN"
 DEFAULT_DSN = "postgresql://postgres@127.0.0.1:5432/test"
@@ -84,16 +85,6 @@ def with_query(dsn: str, **params: object) -> str:
 def new_schema(kind: str) -> str:
     """A schema name no other test or test session uses."""
     return f"flowsim_{kind}_{os.getpid()}_{uuid.uuid4().hex[:8]}"
-
-
-def drop_schema(dsn: str, schema: str) -> None:
-    import psycopg
-    from psycopg import sql
-
-    with psycopg.connect(dsn, autocommit=True) as connection:
-        connection.execute(
-            sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(schema))
-        )
 
 
 def empty_schema(dsn: str, schema: str) -> None:

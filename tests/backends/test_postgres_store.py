@@ -17,6 +17,7 @@ from __future__ import annotations
 import dataclasses
 import enum
 import functools
+import itertools
 import random
 import sys
 import threading
@@ -1239,3 +1240,28 @@ def test_snapshots_and_cancels_read_the_work_at_hand_not_every_run_ever_run(
                 assert not any("Seq Scan" in line for line in plan), plan
     finally:
         store.close()
+
+
+def test_dropping_test_schemas_vacuums_the_catalogs_where_autovacuum_is_off(
+    postgres_dsn: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Without it the catalogs bloat run after run (this machine's server runs with
+    autovacuum off): every ``VACUUM_EVERY``-th drop vacuums them, and only then."""
+    from flowsim.testing import isolation
+
+    (setting,) = servers.rows(postgres_dsn, "SELECT current_setting('autovacuum')")[0]
+    if setting != "off":
+        pytest.skip("this server runs autovacuum: the drops leave the catalogs to it")
+    monkeypatch.setattr(isolation, "VACUUM_EVERY", 3)
+    monkeypatch.setattr(isolation, "_dropped", itertools.count(1))
+    vacuums = "SELECT vacuum_count FROM pg_stat_all_tables WHERE relid = 'pg_attribute'::regclass"
+
+    def dropped_one() -> int:
+        schema = servers.new_schema("vacuumed")
+        admin(postgres_dsn, f"CREATE SCHEMA {schema}", f"CREATE TABLE {schema}.t (a int, b text)")
+        isolation.drop_schema(postgres_dsn, schema)
+        (count,) = servers.rows(postgres_dsn, vacuums)[0]
+        return int(count)  # type: ignore[call-overload]
+
+    before = int(servers.rows(postgres_dsn, vacuums)[0][0])  # type: ignore[call-overload]
+    assert [dropped_one() - before for _ in range(6)] == [0, 0, 1, 1, 1, 2]
