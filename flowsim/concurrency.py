@@ -232,21 +232,39 @@ def check_runs(items: Iterable[Triggered], inherited: Mapping[str, Any]) -> None
             check_run(item.spec, item.input, {**inherited, **item.additional_metadata})
 
 
+def waiting_needed(gate: Gate) -> int | None:
+    """How many of a group's waiting units (oldest first) its strategy looks at when a
+    unit arrives, so a store reads no more of a long queue than that: whether anyone waits
+    (GROUP_ROUND_ROBIN), whether the queue is full (EXCEPT_OLDEST), all of it for
+    EXCEPT_NEWEST (its arrivals keep it ``max_runs`` deep), none for the others."""
+    strategy = gate.strategy
+    if strategy is rules.ConcurrencyStrategy.CANCEL_QUEUED_EXCEPT_NEWEST:
+        return None
+    if strategy is rules.ConcurrencyStrategy.CANCEL_QUEUED_EXCEPT_OLDEST:
+        return gate.max_runs
+    return 1 if strategy.queues else 0
+
+
 def plan_arrival(
     arriving: Sequence[Gate],
     holders: Callable[[Group], list[str]],
-    waiting: Callable[[Group], list[str]],
+    waiting: Callable[[Group, int | None], list[str]],
 ) -> rules.Arrival:
     """What a unit arriving with these gates does, given each group's holders and the
-    units waiting in it (both oldest first). A full CANCEL_NEWEST group, or a
+    units waiting in it (both oldest first; ``waiting(group, most)`` gives at most ``most``
+    of them, all for None). A full CANCEL_NEWEST group, or a
     CANCEL_QUEUED_EXCEPT_OLDEST group whose queue is full, cancels the newcomer (nothing
     else happens); otherwise every full CANCEL_IN_PROGRESS group cancels its oldest holders
     to make room, every CANCEL_QUEUED_EXCEPT_NEWEST group its oldest waiting units beyond
     its depth, and the newcomer is admitted if every group whose strategy queues then has
     room and nobody waits there before it, else it waits."""
+
+    def waiting_in(gate: Gate, most: int | None) -> list[str]:
+        return [] if most == 0 else waiting(gate.group, most)
+
     decisions = [
         (gate, rules.on_arrival(gate.strategy, gate.max_runs, holders(gate.group),
-                                waiting(gate.group)))
+                                waiting_in(gate, waiting_needed(gate))))
         for gate in arriving
     ]  # fmt: skip
     if any(decision.cancel_new for _, decision in decisions):
@@ -261,7 +279,7 @@ def plan_arrival(
         if gate.strategy.queues and not decision.admit:
             # a place a cancelled holder frees in this group counts
             left = [unit for unit in holders(gate.group) if unit not in cancelled]
-            if len(left) >= gate.max_runs or waiting(gate.group):
+            if len(left) >= gate.max_runs or waiting_in(gate, 1):
                 admit = False
     return rules.Arrival(
         admit=admit, cancel_holders=tuple(cancelled), cancel_waiting=tuple(cancelled_waiting)

@@ -33,14 +33,15 @@ def lock(conn: Conn) -> None:
     conn.execute(_LOCK)
 
 
-def _units(conn: Conn, group: Group, holding: bool) -> list[str]:
-    """The group's holders (or waiting units), oldest arrival first."""
+def _units(conn: Conn, group: Group, holding: bool, most: int | None = None) -> list[str]:
+    """The group's holders (or waiting units), oldest arrival first, ``most`` of them at
+    most (all for None: LIMIT NULL)."""
     return [
         row[0]
         for row in conn.execute(
             "SELECT unit_id FROM concurrency_slots WHERE strategy = %s AND group_key = %s "
-            "AND holding = %s ORDER BY seq",
-            (*group, holding),
+            "AND holding = %s ORDER BY seq LIMIT %s",
+            (*group, holding, most),
         )
     ]
 
@@ -70,7 +71,7 @@ def arrive(
     conn = session.conn
     lock(conn)
     plan = concurrency.plan_arrival(
-        gates, lambda g: _units(conn, g, True), lambda g: _units(conn, g, False)
+        gates, lambda g: _units(conn, g, True), lambda g, most: _units(conn, g, False, most)
     )
     if plan.cancel_new:
         return plan

@@ -22,14 +22,15 @@ PARKED = 2
 _TERMINAL = "('COMPLETED', 'FAILED', 'CANCELLED')"
 
 
-def _units(tx: Tx, group: Group, holding: int) -> list[str]:
-    """The group's holders (or waiting units), oldest arrival first."""
+def _units(tx: Tx, group: Group, holding: int, most: int | None = None) -> list[str]:
+    """The group's holders (or waiting units), oldest arrival first, ``most`` of them at
+    most (all for None)."""
     return [
         row[0]
         for row in tx.execute(
             "SELECT unit_id FROM concurrency_slots WHERE strategy = ? AND group_key = ? "
-            "AND holding = ? ORDER BY seq",
-            (*group, holding),
+            "AND holding = ? ORDER BY seq LIMIT ?",
+            (*group, holding, -1 if most is None else most),
         )
     ]
 
@@ -56,7 +57,9 @@ def arrive(
     """A unit arrives: cancel the holders and waiting units its strategy cancels, then
     record it holding or waiting. With ``cancel_new`` nothing is recorded: the caller
     cancels the newcomer."""
-    plan = concurrency.plan_arrival(gates, lambda g: _units(tx, g, 1), lambda g: _units(tx, g, 0))
+    plan = concurrency.plan_arrival(
+        gates, lambda g: _units(tx, g, 1), lambda g, most: _units(tx, g, 0, most)
+    )
     if plan.cancel_new:
         return plan
     for cancelled in (*plan.cancel_holders, *plan.cancel_waiting):

@@ -38,9 +38,10 @@ class Places:
     def _held(self, group: Group) -> int:
         return len(self._holders.get(group, ()))
 
-    def waiters(self, group: Group) -> list[str]:
-        """In arrival order (what CANCEL_QUEUED_EXCEPT_NEWEST cancels first)."""
-        return list(self._waiters.get(group, ()))
+    def waiters(self, group: Group, most: int | None) -> list[str]:
+        """The first ``most`` (all for None), in arrival order (what
+        CANCEL_QUEUED_EXCEPT_NEWEST cancels first)."""
+        return list(itertools.islice(self._waiters.get(group, ()), most))
 
     def is_waiting(self, unit: str) -> bool:
         return unit in self._waiting

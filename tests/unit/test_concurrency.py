@@ -49,7 +49,9 @@ def test_an_unmodelled_expression_is_refused_naming_the_workflow() -> None:
 
 def _arrival(gates_: tuple[Gate, ...], holders: dict[Group, list[str]],
              waiting: dict[Group, list[str]]) -> tuple[bool, bool, tuple[str, ...]]:  # fmt: skip
-    plan = plan_arrival(gates_, lambda g: holders.get(g, []), lambda g: waiting.get(g, []))
+    plan = plan_arrival(
+        gates_, lambda g: holders.get(g, []), lambda g, most: waiting.get(g, [])[:most]
+    )
     return plan.admit, plan.cancel_new, plan.cancel_holders + plan.cancel_waiting
 
 
@@ -135,3 +137,22 @@ def test_admission_looks_again_where_an_admitted_unit_stopped_waiting() -> None:
 
     assert admit_until_settled({digit.group}, candidates, held.__getitem__, admit) == ["u1", "u2"]
     assert looked[0] == {digit.group} and anna.group in looked[1]
+
+
+def test_an_arrival_reads_no_more_of_a_queue_than_its_strategy_needs() -> None:
+    """A group with a long queue (10,000 waiting under GROUP_ROUND_ROBIN, say) is not read
+    whole on every arrival: the stores are asked for at most what the strategy looks at."""
+    asked: list[tuple[str, int | None]] = []
+
+    def waiting(group: Group, most: int | None) -> list[str]:
+        asked.append((group[1], most))
+        return [f"w{i}" for i in range(10_000)][:most]
+
+    for strategy in (GRR, CIP, CN, EXCEPT_NEWEST, EXCEPT_OLDEST):
+        plan_arrival((gate(strategy.value, 3, strategy),), lambda g: ["h1", "h2", "h3"], waiting)
+    # (the groups are full, so admitting reads no queue: it needs a free place first)
+    assert asked == [
+        ("GROUP_ROUND_ROBIN", 1),
+        ("CANCEL_QUEUED_EXCEPT_NEWEST", None),  # kept max_runs deep by its arrivals
+        ("CANCEL_QUEUED_EXCEPT_OLDEST", 3),
+    ]
