@@ -26,7 +26,7 @@ from flowsim.clock import ManualClock
 from flowsim.sdk.client import Hatchet
 from flowsim.sdk.worker import Worker
 from flowsim.sdk.workflow import BaseWorkflow
-from flowsim.testing.isolation import isolated
+from flowsim.testing.isolation import drop_spare_schemas, isolated
 
 OPTION = "--flowsim-backend"
 INI_KEY = "flowsim_backend"
@@ -112,6 +112,7 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
+    drop_spare_schemas()
     if _PREVIOUS_KEY in config.stash:
         backend.configured_default = config.stash[_PREVIOUS_KEY]
     _source, installed_here = config.stash.get(_COMPAT_KEY, (None, False))

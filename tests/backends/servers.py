@@ -20,11 +20,10 @@ import pytest
 from flowsim.backend import mask_url
 from flowsim.store.protocol import RunStore
 from flowsim.testing.isolation import drop_schema
+from flowsim.testing.isolation import empty_schema as empty_schema  # the tests' too
 
 DSN_VARIABLE = "FLOWSIM_TEST_POSTGRES_DSN"
 DEFAULT_DSN = "postgresql://postgres@127.0.0.1:5432/test"
-#: the migrator's record of applied migrations: kept when a schema is emptied
-VERSION_TABLE = "flowsim_schema"
 
 
 def require_driver(module: bool = False) -> None:
@@ -85,24 +84,6 @@ def with_query(dsn: str, **params: object) -> str:
 def new_schema(kind: str) -> str:
     """A schema name no other test or test session uses."""
     return f"flowsim_{kind}_{os.getpid()}_{uuid.uuid4().hex[:8]}"
-
-
-def empty_schema(dsn: str, schema: str) -> None:
-    """Delete every row of a migrated store's schema (the tables stay, at their version):
-    every table but the migrator's, so a table a later migration adds is emptied too."""
-    import psycopg
-
-    with psycopg.connect(dsn, autocommit=True) as connection:
-        tables = [
-            f'{schema}."{name}"'
-            for (name,) in connection.execute(
-                "SELECT tablename FROM pg_tables WHERE schemaname = %s AND tablename <> %s "
-                "ORDER BY tablename",
-                (schema, VERSION_TABLE),
-            )
-        ]
-        if tables:
-            connection.execute(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE")
 
 
 @contextmanager
