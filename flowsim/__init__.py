@@ -68,6 +68,7 @@ from flowsim.sdk.labels import (
     WorkerLabelComparator,
 )
 from flowsim.sdk.rate_limit import RateLimit, RateLimitDuration
+from flowsim.sdk.task_defaults import TaskDefaults
 
 __version__ = "0.1.0"
 
@@ -118,6 +119,7 @@ __all__ = [
     "StreamDataError",
     "SystemClock",
     "Task",
+    "TaskDefaults",
     "TaskRunError",
     "TaskRunRef",
     "TriggerWorkflowOptions",

@@ -41,7 +41,6 @@ FEATURES: Final[dict[str, str]] = {
     "serde": "hatchet_sdk's serialization helpers",
     "slot-types": "explicit slot types (SlotType)",
     "stubs": "stub workflows for other services (hatchet.stubs)",
-    "task-defaults": "workflow-wide task defaults (task_defaults=, TaskDefaults)",
     "tenant": "the tenant API (hatchet.tenant)",
     "webhooks": "webhooks (hatchet.webhooks)",
     "worker-internals": "worker start options and status",

@@ -28,6 +28,7 @@ from flowsim.sdk import (
     lifespan,
     rate_limit,
     scheduling,
+    task_defaults,
 )
 
 ROOT: Final = "hatchet_sdk"
@@ -53,6 +54,7 @@ FLOWSIM: Final[Mapping[str, object]] = {
     "ScheduledClient": scheduling.ScheduledClient,
     "DurableContext": sdk.DurableContext,
     "EmptyModel": sdk.EmptyModel,
+    "TaskDefaults": task_defaults.TaskDefaults,
     "EventClient": events.EventClient,
     "PushEventOptions": events.PushEventOptions,
     "BulkPushEventOptions": events.BulkPushEventOptions,
@@ -139,7 +141,6 @@ REFUSED_NAMES: Final[Mapping[str, str]] = _names(
         "serde": "is_in_hatchet_serialization_context remove_null_unicode_character",
         "slot-types": "SlotType",
         "stubs": "StubsClient",
-        "task-defaults": "TaskDefaults",
         "webhooks": "WebhooksClient",
         "worker-internals": "LoopAlreadyRunningError WorkerStartOptions WorkerStatus",
         "workers-api": "WorkersClient",
@@ -238,9 +239,9 @@ MODULES: Final[Mapping[str, AliasSpec]] = {
         "DurableContext EmptyModel EvictionPolicy FailedTaskRunExceptionGroup Hatchet "
         "NonDeterminismError NonRetryableException OrGroup ParentCondition Priority "
         "PushEventOptions RateLimit RateLimitDuration RunStatus SleepCondition StickyStrategy "
-        "Task TaskRunError TaskRunRef TriggerWorkflowOptions UserEventCondition Worker "
-        "WorkerContext WorkerLabel WorkerLabelComparator WorkflowRunRef WorkflowRunTriggerConfig "
-        "or_",
+        "Task TaskDefaults TaskRunError TaskRunRef TriggerWorkflowOptions UserEventCondition "
+        "Worker WorkerContext WorkerLabel WorkerLabelComparator WorkflowRunRef "
+        "WorkflowRunTriggerConfig or_",
         # every other export of hatchet_sdk 1.43.1
         "APIError APIErrors APIMeta APIMetaAuth APIMetaIntegration APIResourceMeta APIToken "
         "AcceptInviteRequest BulkCancelReplayOpts "
@@ -256,7 +257,7 @@ MODULES: Final[Mapping[str, AliasSpec]] = {
         "OpenTelemetryConfig PaginationResponse PullRequest PullRequestState RejectInviteRequest "
         "ReplayEventRequest RerunStepRunRequest RetryAfterException RunEventListener RunFilter "
         "ScheduleTriggerWorkflowOptions SlotType StatusBasedIdempotencyConfig StepRun "
-        "StepRunDiff StepRunEventType StepRunStatus TTLBasedIdempotencyConfig TaskDefaults "
+        "StepRunDiff StepRunEventType StepRunStatus TTLBasedIdempotencyConfig "
         "TenacityConfig Tenant TenantInvite TenantInviteList TenantList TenantMember "
         "TenantMemberList TenantMemberRole TriggerWorkflowRunRequest UpdateTenantInviteRequest "
         "User UserLoginRequest UserRegisterRequest UserTenantMembershipsList UserTenantPublic "
@@ -271,12 +272,12 @@ MODULES: Final[Mapping[str, AliasSpec]] = {
     f"{ROOT}.hatchet": _spec(
         "BaseWorkflow ConcurrencyExpression Context CronClient DesiredWorkerLabel "
         "DurableContext EmptyModel EventClient EvictionPolicy Hatchet Priority "
-        "RateLimit RateLimitsClient ScheduledClient Standalone StickyStrategy Worker "
-        "Workflow",
+        "RateLimit RateLimitsClient ScheduledClient Standalone StickyStrategy TaskDefaults "
+        "Worker Workflow",
         "CELClient Client ClientConfig DefaultFilter DispatcherClient "
         "EmbeddedHatchetConfig FiltersClient LogsClient MetricsClient "
         "RunEventListenerClient RunsClient StatusBasedIdempotencyConfig StubsClient "
-        "TTLBasedIdempotencyConfig TaskDefaults WebhooksClient "
+        "TTLBasedIdempotencyConfig WebhooksClient "
         "WorkersClient WorkflowConfig WorkflowsClient",
     ),
     f"{ROOT}.clients": _spec("", package=True),
@@ -318,17 +319,18 @@ MODULES: Final[Mapping[str, AliasSpec]] = {
         "WorkerContext DependencyFunc Depends InvalidDependencyError",
     ),
     f"{ROOT}.runnables.types": _spec(
-        "ConcurrencyExpression EmptyModel Priority StickyStrategy",
+        "ConcurrencyExpression EmptyModel Priority StickyStrategy TaskDefaults",
         "BatchMemberId BatchTaskConfig DefaultFilter P R StatusBasedIdempotencyConfig "
-        "StepType TTLBasedIdempotencyConfig TWorkflowInput TaskDefaults "
+        "StepType TTLBasedIdempotencyConfig TWorkflowInput "
         "TaskIOValidator WorkflowConfig",
     ),
     f"{ROOT}.runnables.workflow": _spec(
         "BaseWorkflow ConcurrencyExpression Condition Context CronWorkflows DesiredWorkerLabel "
         "DurableContext EmptyModel EvictionPolicy OrGroup Priority RateLimit Standalone Task "
-        "TaskRunRef TriggerWorkflowOptions Workflow WorkflowRunRef WorkflowRunTriggerConfig",
+        "TaskDefaults TaskRunRef TriggerWorkflowOptions Workflow WorkflowRunRef "
+        "WorkflowRunTriggerConfig",
         "ComputedTaskParameters MCPProvider RunEventListener ScheduleTriggerWorkflowOptions "
-        "TaskDefaults TypedTriggerWorkflowRunConfig V1Filter V1TaskStatus V1TaskSummary "
+        "TypedTriggerWorkflowRunConfig V1Filter V1TaskStatus V1TaskSummary "
         "WorkflowConfig WorkflowModel",
     ),
     f"{ROOT}.types": _spec(

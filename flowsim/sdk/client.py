@@ -30,6 +30,7 @@ from flowsim.sdk.task import (
     TaskSettings,
     with_rate_limits,
 )
+from flowsim.sdk.task_defaults import TaskDefaults
 from flowsim.sdk.types import Duration, JSONSerializableMapping
 from flowsim.sdk.worker import Worker
 from flowsim.sdk.workflow import BaseWorkflow, Standalone, Workflow
@@ -40,8 +41,7 @@ _HARMLESS = frozenset({"description", "version", "debug"})
 #: model yet: refused by name. Any other unexpected keyword is a TypeError, as in Python.
 HATCHET_OPTIONS_NOT_MODELLED = frozenset(
     {
-        "default_filters", "idempotency",
-        "desired_worker_id", "task_defaults",
+        "default_filters", "idempotency", "desired_worker_id",
     }
 )  # fmt: skip
 
@@ -199,6 +199,7 @@ class Hatchet:
         on_events: list[str] | None = None,
         sticky: StickyStrategy | None = None,
         concurrency: Any = None,
+        task_defaults: TaskDefaults | None = None,
         **unsupported: Any,
     ) -> Workflow:
         where = f"hatchet.workflow(name={name!r})"
@@ -206,7 +207,7 @@ class Hatchet:
         workflow = Workflow(
             self, name, input_validator, default_priority, default_additional_metadata,
             on_crons, cron_input, on_events, sticky_strategy(sticky, where),
-            concurrency=concurrency,
+            concurrency=concurrency, task_defaults=task_defaults,
         )  # fmt: skip
         self._define(workflow)
         return workflow

@@ -43,6 +43,7 @@ from flowsim.sdk.task import (
     validate_inputs,
     with_rate_limits,
 )
+from flowsim.sdk.task_defaults import to_task_defaults, with_task_defaults
 from flowsim.sdk.types import (
     Duration,
     EmptyModel,
@@ -554,6 +555,11 @@ class Workflow(BaseWorkflow, WorkflowHooks):
     """A workflow of one or more tasks (``hatchet.workflow``); runs return
     ``{task_name: output}``."""
 
+    def __init__(self, *args: Any, task_defaults: Any = None, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        #: what ``task`` and ``durable_task`` fall back to (``flowsim.sdk.task_defaults``)
+        self.task_defaults = to_task_defaults(task_defaults, self.name)
+
     def task(
         self,
         name: str | None = None,
@@ -578,7 +584,7 @@ class Workflow(BaseWorkflow, WorkflowHooks):
             wait_for=tuple(wait_for or ()), skip_if=tuple(skip_if or ()),
             cancel_if=tuple(cancel_if or ()),
         )  # fmt: skip
-        return self._decorator(settings, unsupported)
+        return self._decorator(with_task_defaults(settings, self.task_defaults), unsupported)
 
     def durable_task(
         self,
@@ -605,7 +611,7 @@ class Workflow(BaseWorkflow, WorkflowHooks):
             wait_for=tuple(wait_for or ()), skip_if=tuple(skip_if or ()),
             cancel_if=tuple(cancel_if or ()),
         )  # fmt: skip
-        return self._decorator(settings, unsupported)
+        return self._decorator(with_task_defaults(settings, self.task_defaults), unsupported)
 
     def _decorator(
         self, settings: TaskSettings, unsupported: dict[str, Any]

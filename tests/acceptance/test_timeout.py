@@ -7,11 +7,10 @@ result raises an error matching ``Task exceeded timeout|TIMED OUT`` and the seco
 is ``{"refresh_task": {"status": "success"}}``. Time here is the manual clock: the sleeps
 are waits that end when the test says, or when the task's ``exit_flag`` is set.
 
-The example also gives its workflow ``task_defaults=TaskDefaults(...)``, which flowsim
-refuses by name (workflow-wide task defaults are not modelled); that refusal is asserted
-too, and the workflows here set the timeout on the task instead. The schedule timeout,
-which the example sets but its test does not reach, is tested on a task that never gets
-a slot."""
+The example also gives its workflow ``task_defaults=TaskDefaults(execution_timeout=2m)``,
+which its own task overrides with 5 s; a task of that workflow that sets no timeout gets
+the 2 minutes (a test the example does not have). The schedule timeout, which the example
+sets but its test does not reach, is tested on a task that never gets a slot."""
 
 import asyncio
 import threading
@@ -22,17 +21,20 @@ from typing import Any
 
 import pytest
 
-from flowsim import Hatchet, ManualClock, UnsupportedFeatureError
+from flowsim import Hatchet, ManualClock
 from tests.helpers import settle
 
 
 def test_execution_timeout_fails_the_run_with_task_exceeded_timeout(
     hatchet_sdk: ModuleType, hatchet: Hatchet, flowsim_clock: ManualClock
 ) -> None:
-    from hatchet_sdk import Context, EmptyModel
+    from hatchet_sdk import Context, EmptyModel, TaskDefaults
 
     started = threading.Event()
-    timeout_wf = hatchet.workflow(name="TimeoutExample")
+    timeout_wf = hatchet.workflow(
+        name="TimeoutExample",
+        task_defaults=TaskDefaults(execution_timeout=timedelta(minutes=2)),
+    )
 
     @timeout_wf.task(execution_timeout=timedelta(seconds=5), schedule_timeout=timedelta(minutes=10))
     def timeout_task(input: EmptyModel, ctx: Context) -> dict[str, str]:
@@ -113,11 +115,31 @@ async def test_schedule_timeout_cancels_a_run_that_never_got_a_slot(
     assert hatchet.runs.view(ref.workflow_run_id).status == "CANCELLED"
 
 
-def test_the_examples_task_defaults_are_refused_by_name(
-    hatchet_sdk: ModuleType, hatchet: Hatchet
+def test_a_task_that_sets_no_timeout_gets_the_workflows_default_of_two_minutes(
+    hatchet_sdk: ModuleType, hatchet: Hatchet, flowsim_clock: ManualClock
 ) -> None:
-    with pytest.raises(ImportError, match="TaskDefaults") as caught:
-        from hatchet_sdk import TaskDefaults  # noqa: F401
-    assert isinstance(caught.value, UnsupportedFeatureError)
-    with pytest.raises(UnsupportedFeatureError, match="task_defaults"):
-        hatchet.workflow(name="TimeoutDefaults", task_defaults=object())
+    from hatchet_sdk import Context, EmptyModel, TaskDefaults
+
+    started = threading.Event()
+    timeout_wf = hatchet.workflow(
+        name="TimeoutDefaults",
+        task_defaults=TaskDefaults(execution_timeout=timedelta(minutes=2)),
+    )
+
+    @timeout_wf.task()
+    def slow_task(input: EmptyModel, ctx: Context) -> dict[str, str]:
+        started.set()
+        deadline = time.monotonic() + 5
+        while not ctx.exit_flag and time.monotonic() < deadline:
+            time.sleep(0.001)
+        return {"status": "success"}
+
+    with hatchet.worker("timeout-worker", slots=4, workflows=[timeout_wf]):
+        ref = timeout_wf.run_no_wait()
+        assert started.wait(5)
+        flowsim_clock.advance(60)  # past Hatchet's own default of 60 s: still running
+        time.sleep(0.05)
+        assert hatchet.runs.view(ref.workflow_run_id).status == "RUNNING"
+        flowsim_clock.advance(60)
+        with pytest.raises(Exception, match=r"(Task exceeded timeout|TIMED OUT)"):
+            ref.result()

@@ -104,9 +104,9 @@ def test_every_hatchet_sdk_export_is_served_or_refused_by_name(hatchet_sdk: Modu
             "delayed retries",
         ),
         (
-            "from hatchet_sdk.runnables.types import TaskDefaults",
-            "hatchet_sdk.runnables.types.TaskDefaults",
-            "task defaults",
+            "from hatchet_sdk.runnables.types import DefaultFilter",
+            "hatchet_sdk.runnables.types.DefaultFilter",
+            "event filters",
         ),
         (
             "from hatchet_sdk.worker.worker import WorkerStartOptions",
