@@ -9,10 +9,12 @@ from flowsim.clock import Clock, ManualClock, SystemClock
 from flowsim.engine.deadlock import DeadlockReport
 from flowsim.errors import (
     BlockingCallError,
+    BulkTriggerIdempotencyCollisionError,
     ConfigurationError,
     DatabaseLostError,
     FailedTaskRunExceptionGroup,
     FlowsimError,
+    IdempotencyCollisionError,
     IllegalTaskOutputError,
     InvalidDependencyError,
     InvalidInputError,
@@ -60,6 +62,7 @@ from flowsim.sdk.conditions import (
 from flowsim.sdk.dependencies import Depends
 from flowsim.sdk.events import BulkPushEventOptions, BulkPushEventWithMetadata, PushEventOptions
 from flowsim.sdk.eviction import EvictionPolicy
+from flowsim.sdk.idempotency import StatusBasedIdempotencyConfig, TTLBasedIdempotencyConfig
 from flowsim.sdk.labels import (
     DesiredWorkerLabel,
     StickyStrategy,
@@ -77,6 +80,7 @@ __all__ = [
     "BlockingCallError",
     "BulkPushEventOptions",
     "BulkPushEventWithMetadata",
+    "BulkTriggerIdempotencyCollisionError",
     "Clock",
     "ConcurrencyExpression",
     "ConcurrencyLimitStrategy",
@@ -93,6 +97,7 @@ __all__ = [
     "FailedTaskRunExceptionGroup",
     "FlowsimError",
     "Hatchet",
+    "IdempotencyCollisionError",
     "IllegalTaskOutputError",
     "InvalidDependencyError",
     "InvalidInputError",
@@ -115,9 +120,11 @@ __all__ = [
     "SlotDeadlockError",
     "StaleAttemptError",
     "Standalone",
+    "StatusBasedIdempotencyConfig",
     "StickyStrategy",
     "StreamDataError",
     "SystemClock",
+    "TTLBasedIdempotencyConfig",
     "Task",
     "TaskDefaults",
     "TaskRunError",

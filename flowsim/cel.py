@@ -72,7 +72,7 @@ class KeyExpression:
                 shown = ".".join((term.root, *term.fields))
                 raise InvalidInputError(
                     f"{self.what} {self.source!r}: {shown} is "
-                    f"{type(value).__name__} {value!r}, and a {_noun(self.what)} must be a "
+                    f"{type(value).__name__} {value!r}, and the {_noun(self.what)} must be a "
                     "string (CEL does not convert it); make the field a string"
                 )
             parts.append(value)
@@ -155,7 +155,11 @@ def parse_count(source: str, what: str) -> CountExpression:
 
 
 def _noun(what: str) -> str:
-    return "concurrency key" if what == "concurrency expression" else what
+    """What the expression computes: "concurrency expression" and "idempotency key
+    expression" compute a key; a rate limit key names itself."""
+    if what == "concurrency expression":
+        return "concurrency key"
+    return what.removesuffix(" expression")
 
 
 def _missing(what: str, source: str, shown: str) -> InvalidInputError:

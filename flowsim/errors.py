@@ -26,6 +26,8 @@ The tree::
     ├── NonDeterminismError (RuntimeError)       a durable replay diverged from its event log
     ├── TaskRunError                             one failed task: type name, message, trace
     ├── FailedTaskRunExceptionGroup (ValueError) a run failed; holds TaskRunErrors
+    ├── IdempotencyCollisionError                a trigger's idempotency key is held by a run
+    ├── BulkTriggerIdempotencyCollisionError     some items of a bulk trigger collided so
     ├── NonRetryableException                    raised by user code: fail without retrying
     └── IllegalTaskOutputError                   a task returned something not JSON-shaped
 """
@@ -232,3 +234,32 @@ class FailedTaskRunExceptionGroup(FlowsimError, ValueError):  # noqa: N818 - hat
             parts.append(f"\n--- Exception {index} ---")
             parts.append(str(error))
         return "\n".join(parts)
+
+
+class IdempotencyCollisionError(FlowsimError):
+    """A trigger whose idempotency key another run holds: nothing was created (hatchet_sdk's
+    name). ``existing_run_external_id`` is the holder, whose result may be the one wanted."""
+
+    def __init__(self, existing_run_external_id: str, message: str | None = None) -> None:
+        self.existing_run_external_id = existing_run_external_id
+        default = f"idempotency key collision with run {existing_run_external_id}"
+        super().__init__(message or default)
+
+
+class BulkTriggerIdempotencyCollisionError(FlowsimError):
+    """A bulk trigger some of whose items collided: the others were created (hatchet_sdk's
+    name and fields), ``collisions`` holds one ``IdempotencyCollisionError`` per collided
+    item, in order."""
+
+    def __init__(
+        self,
+        successful_workflow_run_external_ids: list[str],
+        collisions: list[IdempotencyCollisionError],
+    ) -> None:
+        self.successful_workflow_run_external_ids = successful_workflow_run_external_ids
+        self.collisions = collisions
+        lines = "\n".join(f"- {collision}" for collision in collisions)
+        super().__init__(
+            f"{len(collisions)} of {len(collisions) + len(successful_workflow_run_external_ids)} "
+            f"runs were not created: their idempotency keys are held\n{lines}"
+        )

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
+from flowsim.idempotency import Collision
 from flowsim.placement import LabelValue, Peer
 from flowsim.rules import SlotPool
 from flowsim.store.placement_filter import ClaimFilter
@@ -61,14 +62,14 @@ def create_runs(
     now: float,
     parent_task_run_id: str | None,
     parent_token: int | None = None,
-) -> list[RunView]:
+) -> list[RunView | Collision]:
     """``runs.create_runs``, then children triggered with ``sticky=True`` pinned to their
     spawner's worker in the same transaction (a de-duplicated child keeps its pin)."""
     views = runs.create_runs(session, requests, now, parent_task_run_id, parent_token)
     pins = [
         (view.id, request.sticky_worker)
         for view, request in zip(views, requests, strict=True)
-        if request.sticky_worker is not None
+        if request.sticky_worker is not None and isinstance(view, RunView)
     ]
     if pins:
         with session.conn.cursor() as cursor:

@@ -6,8 +6,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from flowsim import concurrency, rules
+from flowsim import concurrency, idempotency, rules
 from flowsim.errors import RunNotFoundError, StaleAttemptError
+from flowsim.idempotency import Claim, Collision
 from flowsim.quick_init import quick_init
 from flowsim.rules import RunStatus
 from flowsim.store.protocol import (
@@ -20,6 +21,7 @@ from flowsim.store.protocol import (
 )
 from flowsim.store.records import JSON, WorkflowSpec
 from flowsim.store.views import (
+    STATUS,
     attempt_view,
     in_order,
     load_all,
@@ -33,6 +35,7 @@ from flowsim_postgres.rows import (
     Conn,
     Session,
     dumps,
+    ended_status,
     new_ids,
     run_status,
 )
@@ -198,7 +201,7 @@ def create_runs(
     now: float,
     parent_task_run_id: str | None,
     parent_token: int | None = None,
-) -> list[RunView]:
+) -> list[RunView | Collision]:
     from flowsim_postgres import places  # places cancels through outcomes, which imports us
     from flowsim_postgres.conditions import start_roots
 
@@ -231,12 +234,15 @@ def create_runs(
                 "SELECT spawn_key, id FROM runs WHERE spawn_key = ANY(%b::text[])", (spawn_keys,)
             ).fetchall()
         )
+    claims = idempotency.claims_of(requests, parent.metadata if parent else None, now)
+    held = _held_keys(conn, claims)
     ids = iter(new_ids(sum(len(request.spec.roots) + 1 for request in requests)))
-    results: list[RunView | str] = []
+    results: list[RunView | str | Collision] = []
     views: dict[str, RunView] = {}
     new_requests: list[RunRequest] = []
     new_views: list[RunView] = []
     new_keys: list[str | None] = []
+    new_claims: list[tuple[Claim, str]] = []
     for index, request in enumerate(requests):
         key = spawn_keys[index]
         if key is not None and key in existing:
@@ -244,6 +250,11 @@ def create_runs(
             continue
         if key is not None and key in views:
             results.append(views[key])
+            continue
+        claim = claims[index]
+        holder = held.get(claim.key) if claim is not None else None
+        if claim is not None and holder is not None and idempotency.holds(*holder[1:], now):
+            results.append(Collision(request.spec.name, claim.key, holder[0]))
             continue
         view = new_run_view(
             request,
@@ -256,6 +267,9 @@ def create_runs(
         )
         if key is not None:
             views[key] = view
+        if claim is not None:
+            held[claim.key] = (view.id, claim.expires_at, claim.until_end, RunStatus.QUEUED)
+            new_claims.append((claim, view.id))
         new_requests.append(request)
         new_views.append(view)
         new_keys.append(key)
@@ -297,6 +311,7 @@ def create_runs(
             for request, view in zip(new_requests, new_views, strict=True)
         ]  # fmt: skip
         arrivals = _insert_tasks_with_arrivals(conn, new_requests, new_views, tasks, now, bulk)
+        _claim_keys(conn, new_claims)
         session.changed = True
         pairs = zip(new_requests, new_views, strict=True)
         limited = [(v, r.spec, arrivals.get(v.id)) for r, v in pairs if r.spec.limited]
@@ -314,6 +329,58 @@ def create_runs(
             places.settle(session, now)  # what roots queued at once by conditions changed
     found = fetch_runs(conn, [r for r in results if isinstance(r, str)])
     return [found[r] if isinstance(r, str) else r for r in results]
+
+
+#: a stored claim: the holder run, its claim's expiry and until_end, the holder's status
+Holder = tuple[str, float, bool, RunStatus | None]
+
+
+def _held_keys(conn: Conn, claims: Sequence[Claim | None]) -> dict[str, Holder]:
+    """The stored claims of the keys the new runs claim, each key locked (an advisory
+    lock, in key order) until the transaction ends, so that two processes creating runs
+    of one key decide one after the other; nothing is read when no run claims a key."""
+    keys = sorted({claim.key for claim in claims if claim is not None})
+    if not keys:
+        return {}
+    conn.execute(
+        "SELECT pg_advisory_xact_lock(hashtext('flowsim idempotency key ' || k)) "
+        "FROM unnest(%s::text[]) AS k",
+        (keys,),
+    )
+    rows = conn.execute(
+        f"SELECT k.key, k.run_id, k.expires_at, k.until_end, r.id, {ended_status('r')} "
+        "FROM idempotency_keys AS k LEFT JOIN runs AS r ON r.id = k.run_id "
+        "WHERE k.key = ANY(%s::text[])",
+        (keys,),
+    ).fetchall()
+    return {
+        key: (run_id, expires_at, until_end, _holder_status(found, ended))
+        for key, run_id, expires_at, until_end, found, ended in rows
+    }
+
+
+def _holder_status(found: str | None, ended: str | None) -> RunStatus | None:
+    """What ``idempotency.holds`` needs of the holder: gone, ended how, or not ended."""
+    if found is None:
+        return None
+    return STATUS[ended] if ended is not None else RunStatus.RUNNING
+
+
+def _claim_keys(conn: Conn, claims: Sequence[tuple[Claim, str]]) -> None:
+    """Record each new run's claim, replacing the claim it took the key from."""
+    if claims:
+        conn.execute(
+            "INSERT INTO idempotency_keys (key, run_id, expires_at, until_end) "
+            "SELECT * FROM unnest(%s::text[], %s::text[], %s::float8[], %s::bool[]) "
+            "ON CONFLICT (key) DO UPDATE SET run_id = excluded.run_id, "
+            "expires_at = excluded.expires_at, until_end = excluded.until_end",
+            (
+                [claim.key for claim, _ in claims],
+                [run_id for _, run_id in claims],
+                [claim.expires_at for claim, _ in claims],
+                [claim.until_end for claim, _ in claims],
+            ),
+        )
 
 
 def _copy_runs(

@@ -24,6 +24,7 @@ from psycopg.types.json import set_json_loads
 from psycopg_pool import ConnectionPool, PoolTimeout
 
 from flowsim.errors import ConfigurationError, RunNotFoundError, TaskRunError
+from flowsim.idempotency import Collision
 from flowsim.placement import LabelValue
 from flowsim.rules import SlotPool
 from flowsim.store.conditions import ConditionSpec
@@ -307,7 +308,7 @@ class PostgresStore:
         now: float,
         parent_task_run_id: str | None = None,
         parent_token: int | None = None,
-    ) -> list[RunView]:
+    ) -> list[RunView | Collision]:
         return self._run(
             "create_runs",
             lambda s: placement.create_runs(s, requests, now, parent_task_run_id, parent_token),

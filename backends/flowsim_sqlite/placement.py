@@ -64,8 +64,8 @@ def create_runs(
     created = runs.create_runs(tx, specs, requests, now, parent_task_run_id, parent_token, inputs)
     pins = [
         (run_id, request.sticky_worker)
-        for run_id, request in zip(created.run_ids, requests, strict=True)
-        if request.sticky_worker is not None
+        for position, (run_id, request) in enumerate(zip(created.run_ids, requests, strict=True))
+        if request.sticky_worker is not None and position not in created.collisions
     ]
     if pins:
         tx.executemany(

@@ -10,8 +10,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from flowsim import concurrency, rules
+from flowsim import concurrency, idempotency, rules
 from flowsim.errors import RunNotFoundError, StaleAttemptError
+from flowsim.idempotency import Claim, Collision
+from flowsim.rules import RunStatus
 from flowsim.store.protocol import Finished, RunRequest, RunView
 from flowsim.store.records import JSON, WorkflowSpec
 from flowsim.store.views import new_run_view
@@ -90,7 +92,7 @@ class Created:
     of them took a fifth of a fan-out's time under the write lock, where the other
     processes wait for it."""
 
-    __slots__ = ("_deferred", "_now", "_parent", "_views", "run_ids")
+    __slots__ = ("_deferred", "_now", "_parent", "_views", "collisions", "run_ids")
 
     def __init__(
         self,
@@ -99,14 +101,18 @@ class Created:
         deferred: list[Deferred],
         now: float,
         parent: tuple[str | None, dict[str, JSON] | None],
+        collisions: dict[int, Collision] | None = None,
     ) -> None:
+        #: in request order; a collided request's is the id of the run holding its key
         self.run_ids = run_ids
         self._views = views
         self._deferred = deferred
         self._now = now
         self._parent = parent
+        #: by request position: the requests not created, their keys held
+        self.collisions = collisions or {}
 
-    def views(self) -> list[RunView]:
+    def views(self) -> list[RunView | Collision]:
         parent_task_run_id, parent_metadata = self._parent
         for request, run_id, task_ids, child_index in self._deferred:
             self._views[run_id] = new_run_view(
@@ -119,7 +125,10 @@ class Created:
                 child_index=child_index,
             )
         self._deferred = []
-        return [self._views[run_id] for run_id in self.run_ids]
+        return [
+            self.collisions.get(position) or self._views[run_id]
+            for position, run_id in enumerate(self.run_ids)
+        ]
 
 
 def encode_inputs(requests: Sequence[RunRequest]) -> list[str] | None:
@@ -185,16 +194,28 @@ def create_runs(
             ).fetchall()
         )
 
-    # which items are new (a key repeated within the batch is new only the first time)
+    claims = idempotency.claims_of(requests, parent_metadata, now)  # a bad key: nothing
+    held = _held_keys(tx, claims)
+    # which items are new (a key repeated within the batch is new only the first time),
+    # and which collide with the run holding their idempotency key
     fresh: list[int] = []
     run_ids: list[str] = []
+    collisions: dict[int, Collision] = {}
     for position, key in enumerate(keys):
         if key is not None and key in existing:
             run_ids.append(existing[key])
             continue
+        claim = claims[position]
+        holder = held.get(claim.key) if claim is not None else None
+        if claim is not None and holder is not None and idempotency.holds(*holder[1:], now):
+            collisions[position] = Collision(requests[position].spec.name, claim.key, holder[0])
+            run_ids.append(holder[0])
+            continue
         run_id = tx.new_id()
         if key is not None:
             existing[key] = run_id
+        if claim is not None:
+            held[claim.key] = (run_id, claim.expires_at, claim.until_end, RunStatus.QUEUED)
         fresh.append(position)
         run_ids.append(run_id)
 
@@ -253,6 +274,7 @@ def create_runs(
     if run_rows:
         tx.insert_many(INSERT_RUN, run_rows)
         tx.insert_many(INSERT_TASK, task_rows)
+        _claim_keys(tx, [(claims[p], run_ids[p]) for p in fresh if claims[p] is not None])
         limited = [p for p in fresh if requests[p].spec.limited]
         if limited:
             changed = arrive_runs(
@@ -271,10 +293,47 @@ def create_runs(
                 view = views[run_ids[position]]
                 start_roots(tx, specs, specs.spec_id(tx, spec), view, now, ready_at)
     created = {run_id for _, run_id, _, _ in deferred}
-    missing = [r for r in dict.fromkeys(run_ids) if r not in views and r not in created]
+    answered = [r for p, r in enumerate(run_ids) if p not in collisions]
+    missing = [r for r in dict.fromkeys(answered) if r not in views and r not in created]
     if missing:
         views.update((view.id, view) for view in read_views(tx, missing))
-    return Created(run_ids, views, deferred, now, (parent_task_run_id, parent_metadata))
+    return Created(run_ids, views, deferred, now, (parent_task_run_id, parent_metadata), collisions)
+
+
+#: a stored claim: the holder run, its claim's expiry and until_end, the holder's status
+Holder = tuple[str, float, bool, RunStatus | None]
+
+
+def _held_keys(tx: Tx, claims: Sequence[Claim | None]) -> dict[str, Holder]:
+    """The stored claims of the keys the new runs claim (none are read when no run does)."""
+    keys = [claim.key for claim in claims if claim is not None]
+    if not keys:
+        return {}
+    rows = tx.execute(
+        "SELECT k.key, k.run_id, k.expires_at, k.until_end, r.status FROM idempotency_keys AS k "
+        "LEFT JOIN runs AS r ON r.id = k.run_id WHERE k.key IN (SELECT value FROM json_each(?))",
+        (id_list(keys),),
+    ).fetchall()
+    return {
+        key: (run_id, expires_at, bool(until_end), RunStatus(status) if status else None)
+        for key, run_id, expires_at, until_end, status in rows
+    }
+
+
+def _claim_keys(tx: Tx, claims: Sequence[tuple[Claim | None, str]]) -> None:
+    """Record each new run's claim, replacing the claim it took the key from."""
+    rows = [
+        (claim.key, run_id, claim.expires_at, int(claim.until_end))
+        for claim, run_id in claims
+        if claim is not None
+    ]
+    if rows:
+        tx.executemany(
+            "INSERT INTO idempotency_keys (key, run_id, expires_at, until_end) "
+            "VALUES (?, ?, ?, ?) ON CONFLICT (key) DO UPDATE SET run_id = excluded.run_id, "
+            "expires_at = excluded.expires_at, until_end = excluded.until_end",
+            rows,
+        )
 
 
 def _event_columns(request: RunRequest) -> tuple[str | None, str | None]:

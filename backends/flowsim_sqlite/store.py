@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import Concatenate, ParamSpec, TypeVar
 
 from flowsim.errors import ConfigurationError, TaskRunError
+from flowsim.idempotency import Collision
 from flowsim.placement import LabelValue
 from flowsim.rules import SlotPool
 from flowsim.store.conditions import ConditionSpec
@@ -259,7 +260,7 @@ class SqliteStore:
         now: float,
         parent_task_run_id: str | None = None,
         parent_token: int | None = None,
-    ) -> list[RunView]:
+    ) -> list[RunView | Collision]:
         created = self._write(
             "create_runs",
             placement.create_runs,

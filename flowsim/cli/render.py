@@ -38,6 +38,9 @@ def header(result: SimulationResult) -> RenderableType:
         lines.append(Text(f"horizon of {seconds(scenario.horizon)} reached", style="yellow"))
     if result.stalled:
         lines.append(Text(f"stalled: {result.stalled}", style="red"))
+    if result.deduplicated:
+        lines.append(Text(f"{result.deduplicated} arrivals started no run: their "
+                          "idempotency key was held"))  # fmt: skip
     return Group(*lines)
 
 

@@ -25,7 +25,6 @@ FEATURES: Final[dict[str, str]] = {
     "spawn and memo result types, SleepResult)",
     "events": "event filters (default_filters=, DefaultFilter, hatchet.filters)",
     "grpc": "Hatchet's gRPC contracts and connections",
-    "idempotency": "workflow idempotency keys (idempotency=)",
     "internals": "hatchet_sdk internals (not part of its public API)",
     "logs": "the logs API (hatchet.logs)",
     "mcp": "MCP tool providers",

@@ -24,6 +24,7 @@ from flowsim.sdk import (
     dependencies,
     events,
     eviction,
+    idempotency,
     labels,
     lifespan,
     rate_limit,
@@ -54,6 +55,11 @@ FLOWSIM: Final[Mapping[str, object]] = {
     "ScheduledClient": scheduling.ScheduledClient,
     "DurableContext": sdk.DurableContext,
     "EmptyModel": sdk.EmptyModel,
+    "BulkTriggerIdempotencyCollisionError": errors.BulkTriggerIdempotencyCollisionError,
+    "IdempotencyCollisionError": errors.IdempotencyCollisionError,
+    "IdempotencyMethod": idempotency.IdempotencyMethod,
+    "StatusBasedIdempotencyConfig": idempotency.StatusBasedIdempotencyConfig,
+    "TTLBasedIdempotencyConfig": idempotency.TTLBasedIdempotencyConfig,
     "TaskDefaults": task_defaults.TaskDefaults,
     "EventClient": events.EventClient,
     "PushEventOptions": events.PushEventOptions,
@@ -109,8 +115,6 @@ REFUSED_NAMES: Final[Mapping[str, str]] = _names(
         "eviction": "EvictionNotSupportedError DurableSpawnResult MemoNowResult SleepResult",
         "events": "DefaultFilter FiltersClient V1Filter",
         "grpc": "AdminClient CreateWorkflowVersionOpts DispatcherClient DurableEventListener",
-        "idempotency": "BulkTriggerIdempotencyCollisionError IdempotencyCollisionError "
-        "StatusBasedIdempotencyConfig TTLBasedIdempotencyConfig",
         "internals": "ComputedTaskParameters P R StepType TaskIOValidator TWorkflowInput "
         "TypedTriggerWorkflowRunConfig WorkflowConfig",
         "logs": "LogsClient",
@@ -182,7 +186,6 @@ REFUSED_MODULES: Final[Mapping[str, str]] = {
         "runnables.mcp": "mcp",
         "serde": "serde",
         "token": "client-config",
-        "types.idempotency": "idempotency",
         "types.slot_types": "slot-types",
         "utils": "internals",
         "worker.action_listener_process": "worker-internals",
@@ -234,7 +237,9 @@ def children(package: str) -> frozenset[str]:
 #: submodules can be imported, as in hatchet_sdk.
 MODULES: Final[Mapping[str, AliasSpec]] = {
     ROOT: _spec(
-        "BulkPushEventOptions BulkPushEventWithMetadata Depends "
+        "BulkPushEventOptions BulkPushEventWithMetadata BulkTriggerIdempotencyCollisionError "
+        "Depends IdempotencyCollisionError StatusBasedIdempotencyConfig "
+        "TTLBasedIdempotencyConfig "
         "ConcurrencyExpression ConcurrencyLimitStrategy Condition Context DesiredWorkerLabel "
         "DurableContext EmptyModel EvictionPolicy FailedTaskRunExceptionGroup Hatchet "
         "NonDeterminismError NonRetryableException OrGroup ParentCondition Priority "
@@ -245,19 +250,19 @@ MODULES: Final[Mapping[str, AliasSpec]] = {
         # every other export of hatchet_sdk 1.43.1
         "APIError APIErrors APIMeta APIMetaAuth APIMetaIntegration APIResourceMeta APIToken "
         "AcceptInviteRequest BulkCancelReplayOpts "
-        "BulkTriggerIdempotencyCollisionError CELEvaluationResult CELFailure CELSuccess "
+        "CELEvaluationResult CELFailure CELSuccess "
         "ClientConfig ClientTLSConfig CreateAPITokenRequest CreateAPITokenResponse "
         "CreatePullRequestFromStepRun CreateTenantInviteRequest CreateTenantRequest "
         "CreateWorkflowVersionOpts DedupeViolationError DefaultFilter "
         "EmbeddedHatchetConfig Event EventData EventKeyList EventList EventOrderByDirection "
         "EventOrderByField EventWorkflowRunSummary EvictionNotSupportedError "
-        "GetStepRunDiffResponse HealthcheckConfig IdempotencyCollisionError Job JobRun "
+        "GetStepRunDiffResponse HealthcheckConfig Job JobRun "
         "JobRunStatus ListAPITokensResponse ListPullRequestsResponse LogLine LogLineLevel "
         "LogLineList LogLineOrderByDirection LogLineOrderByField OTelAttribute "
         "OpenTelemetryConfig PaginationResponse PullRequest PullRequestState RejectInviteRequest "
         "ReplayEventRequest RerunStepRunRequest RetryAfterException RunEventListener RunFilter "
-        "ScheduleTriggerWorkflowOptions SlotType StatusBasedIdempotencyConfig StepRun "
-        "StepRunDiff StepRunEventType StepRunStatus TTLBasedIdempotencyConfig "
+        "ScheduleTriggerWorkflowOptions SlotType StepRun "
+        "StepRunDiff StepRunEventType StepRunStatus "
         "TenacityConfig Tenant TenantInvite TenantInviteList TenantList TenantMember "
         "TenantMemberList TenantMemberRole TriggerWorkflowRunRequest UpdateTenantInviteRequest "
         "User UserLoginRequest UserRegisterRequest UserTenantMembershipsList UserTenantPublic "
@@ -272,20 +277,19 @@ MODULES: Final[Mapping[str, AliasSpec]] = {
     f"{ROOT}.hatchet": _spec(
         "BaseWorkflow ConcurrencyExpression Context CronClient DesiredWorkerLabel "
         "DurableContext EmptyModel EventClient EvictionPolicy Hatchet Priority "
-        "RateLimit RateLimitsClient ScheduledClient Standalone StickyStrategy TaskDefaults "
-        "Worker Workflow",
+        "RateLimit RateLimitsClient ScheduledClient Standalone StatusBasedIdempotencyConfig "
+        "StickyStrategy TTLBasedIdempotencyConfig TaskDefaults Worker Workflow",
         "CELClient Client ClientConfig DefaultFilter DispatcherClient "
         "EmbeddedHatchetConfig FiltersClient LogsClient MetricsClient "
-        "RunEventListenerClient RunsClient StatusBasedIdempotencyConfig StubsClient "
-        "TTLBasedIdempotencyConfig WebhooksClient "
+        "RunEventListenerClient RunsClient StubsClient WebhooksClient "
         "WorkersClient WorkflowConfig WorkflowsClient",
     ),
     f"{ROOT}.clients": _spec("", package=True),
     f"{ROOT}.clients.admin": _spec(
-        "DesiredWorkerLabel Priority RateLimitDuration RunStatus "
-        "TriggerWorkflowOptions WorkflowRunRef WorkflowRunTriggerConfig",
-        "AdminClient BulkTriggerIdempotencyCollisionError ClientConfig "
-        "DedupeViolationError IdempotencyCollisionError "
+        "BulkTriggerIdempotencyCollisionError DesiredWorkerLabel IdempotencyCollisionError "
+        "Priority RateLimitDuration RunStatus TriggerWorkflowOptions WorkflowRunRef "
+        "WorkflowRunTriggerConfig",
+        "AdminClient ClientConfig DedupeViolationError "
         "ScheduleTriggerWorkflowOptions TaskRunDetail V1TaskStatus WorkflowRunDetail",
     ),
     f"{ROOT}.clients.events": _spec(
@@ -304,11 +308,11 @@ MODULES: Final[Mapping[str, AliasSpec]] = {
     ),
     f"{ROOT}.context.worker_context": _spec("WorkerContext WorkerLabel"),
     f"{ROOT}.exceptions": _spec(
-        "FailedTaskRunExceptionGroup IllegalTaskOutputError InvalidDependencyError "
+        "BulkTriggerIdempotencyCollisionError FailedTaskRunExceptionGroup "
+        "IdempotencyCollisionError IllegalTaskOutputError InvalidDependencyError "
         "LifespanSetupError "
         "NonDeterminismError NonRetryableException TaskRunError",
-        "BulkTriggerIdempotencyCollisionError DedupeViolationError EvictionNotSupportedError "
-        "IdempotencyCollisionError "
+        "DedupeViolationError EvictionNotSupportedError "
         "LoopAlreadyRunningError MinEngineVersion RetryAfterException",
     ),
     f"{ROOT}.runnables": _spec("", package=True),
@@ -319,9 +323,9 @@ MODULES: Final[Mapping[str, AliasSpec]] = {
         "WorkerContext DependencyFunc Depends InvalidDependencyError",
     ),
     f"{ROOT}.runnables.types": _spec(
-        "ConcurrencyExpression EmptyModel Priority StickyStrategy TaskDefaults",
-        "BatchMemberId BatchTaskConfig DefaultFilter P R StatusBasedIdempotencyConfig "
-        "StepType TTLBasedIdempotencyConfig TWorkflowInput "
+        "ConcurrencyExpression EmptyModel Priority StatusBasedIdempotencyConfig StickyStrategy "
+        "TTLBasedIdempotencyConfig TaskDefaults",
+        "BatchMemberId BatchTaskConfig DefaultFilter P R StepType TWorkflowInput "
         "TaskIOValidator WorkflowConfig",
     ),
     f"{ROOT}.runnables.workflow": _spec(
@@ -340,6 +344,9 @@ MODULES: Final[Mapping[str, AliasSpec]] = {
         package=True,
     ),
     f"{ROOT}.types.concurrency": _spec("ConcurrencyExpression ConcurrencyLimitStrategy"),
+    f"{ROOT}.types.idempotency": _spec(
+        "IdempotencyMethod StatusBasedIdempotencyConfig TTLBasedIdempotencyConfig"
+    ),
     f"{ROOT}.types.priority": _spec("Priority"),
     f"{ROOT}.types.labels": _spec("DesiredWorkerLabel WorkerLabel WorkerLabelComparator"),
     f"{ROOT}.types.sticky": _spec("StickyStrategy"),

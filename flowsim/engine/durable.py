@@ -46,6 +46,7 @@ from flowsim.errors import (
     SlotDeadlockError,
     TaskRunError,
 )
+from flowsim.idempotency import Collision
 from flowsim.rules import RunStatus, SlotPool
 from flowsim.store.durable_log import DurableLogStore
 from flowsim.store.protocol import (
@@ -242,7 +243,7 @@ class DurableEngine(DurableConditionWaits, Engine):
 
     def _create(
         self, items: Sequence[NewRun], parent: TaskRun | None
-    ) -> tuple[list[WorkflowRun], Transition]:
+    ) -> tuple[list[WorkflowRun | Collision], Transition]:
         requests = []
         for item in items:
             self._specs.setdefault(item.spec.name, item.spec)
@@ -267,11 +268,13 @@ class DurableEngine(DurableConditionWaits, Engine):
             views = self.run_store.create_runs(
                 requests, self.clock.now(), parent_id, parent.fencing_token
             )
-        self.reads.seed(views)
+        created = [view for view in views if not isinstance(view, Collision)]
+        self.reads.seed(created)
         if any(item.spec.limited for item in items):
             self._after_concurrency(any(cancels_running(item.spec) for item in items))
-        queued = sum(1 for view in views if view.status is RunStatus.QUEUED)
-        return [self._adopt(view) for view in views], Transition(queued=queued)
+        queued = sum(1 for view in created if view.status is RunStatus.QUEUED)
+        runs = [view if isinstance(view, Collision) else self._adopt(view) for view in views]
+        return runs, Transition(queued=queued)
 
     def _dispatch(self) -> None:
         """Results first: the slot release that asked for this dispatch came just before

@@ -22,7 +22,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
-from flowsim import concurrency, rules
+from flowsim import concurrency, idempotency, rules
 from flowsim.clock import Clock, SystemClock
 from flowsim.deadlines import DeadlineQueue
 from flowsim.engine.changes import Generation
@@ -47,6 +47,7 @@ from flowsim.errors import (
     UnknownWorkflowError,
     WorkflowDefinitionError,
 )
+from flowsim.idempotency import Collision
 from flowsim.placement import check_labels
 from flowsim.rules import RunStatus, SlotPool
 from flowsim.store.durable_log import DurableLogStore, StepKind
@@ -81,8 +82,12 @@ def _cancel_task(task: asyncio.Task[None]) -> None:
     task.cancel()
 
 
-def _run_id_of(run: WorkflowRun) -> Callable[[], JSON]:
-    """A spawn step's data: the child's run id."""
+def _run_id_of(run: WorkflowRun | Collision) -> Callable[[], JSON]:
+    """A spawn step's data: the child's run id, or the run holding the idempotency key
+    that kept the child from being created (the step keeps the log's positions; a replay
+    triggers that child again)."""
+    if isinstance(run, Collision):
+        return lambda: {"idempotency_collision": run.holder}
     return lambda: {"run_id": run.id}
 
 
@@ -268,12 +273,13 @@ class Engine(ConditionWaits, Waiting):
 
     def trigger(
         self, items: Sequence[NewRun], parent: AttemptState | None = None
-    ) -> list[WorkflowRun]:
+    ) -> list[WorkflowRun | Collision]:
         """Create runs and queue their first tasks, in batches of ``BULK_BATCH``, each one
         atomic (children de-duplicated by spawn key), as hatchet_sdk sends a bulk trigger:
         workers start on the first batch while the next is written. Every item's
         concurrency key and rate-limit inputs are checked before the first batch, so a bad
-        one refuses the whole call and creates nothing."""
+        one refuses the whole call and creates nothing. An item whose idempotency key a run
+        holds is not created: a ``Collision`` naming that run takes its place."""
         parent_run = parent.task_run if parent is not None and parent.engine is self else None
         if parent is not None and parent_run is not None and parent.finished:
             # timed out, cancelled or lost: its spawns would shift the next attempt's children
@@ -286,7 +292,9 @@ class Engine(ConditionWaits, Waiting):
         check_rate_limit_inputs(items, inherited)
         if len(items) > BULK_BATCH:  # a single batch is checked by the store, atomically
             concurrency.check_runs(items, inherited)
-        runs: list[WorkflowRun] = []
+        if len(items) > BULK_BATCH:
+            idempotency.claims_of(items, inherited, 0.0)  # a bad key refuses them all
+        runs: list[WorkflowRun | Collision] = []
         for start in range(0, len(items), BULK_BATCH):
             runs.extend(self._trigger_batch(items[start : start + BULK_BATCH], parent_run, durable))
             self._between_batches()
@@ -299,7 +307,7 @@ class Engine(ConditionWaits, Waiting):
 
     def _trigger_batch(
         self, items: Sequence[NewRun], parent_run: TaskRun | None, durable: AttemptState | None
-    ) -> list[WorkflowRun]:
+    ) -> list[WorkflowRun | Collision]:
         with self._lock:
             runs, transition = self._create(items, parent_run)
             if transition.retry_at:  # scheduled runs: released when due, as retries are
@@ -355,7 +363,7 @@ class Engine(ConditionWaits, Waiting):
 
     def _create(
         self, items: Sequence[NewRun], parent: TaskRun | None
-    ) -> tuple[list[WorkflowRun], Transition]:
+    ) -> tuple[list[WorkflowRun | Collision], Transition]:
         runs, transition = self.store.create_runs(items, self.clock.now(), parent)
         if self._loop is None and transition.queued:
             # no worker to dispatch (which arms it): schedule timeouts still apply

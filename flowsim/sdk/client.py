@@ -16,6 +16,7 @@ from flowsim.errors import UnknownWorkflowError, UnsupportedFeatureError
 from flowsim.placement import Sticky
 from flowsim.sdk.events import EventClient
 from flowsim.sdk.eviction import DEFAULT_DURABLE_TASK_EVICTION_POLICY, EvictionPolicy
+from flowsim.sdk.idempotency import IdempotencyConfig
 from flowsim.sdk.labels import DesiredLabels, StickyStrategy, sticky_strategy
 from flowsim.sdk.lifespan import LifespanFn
 from flowsim.sdk.not_modelled import refuse
@@ -41,16 +42,16 @@ _HARMLESS = frozenset({"description", "version", "debug"})
 #: model yet: refused by name. Any other unexpected keyword is a TypeError, as in Python.
 HATCHET_OPTIONS_NOT_MODELLED = frozenset(
     {
-        "default_filters", "idempotency", "desired_worker_id",
+        "default_filters", "desired_worker_id",
     }
 )  # fmt: skip
 
 
 #: a standalone task's workflow options: input_validator, default_priority,
-#: default_additional_metadata, on_crons, cron_input, on_events, sticky
+#: default_additional_metadata, on_crons, cron_input, on_events, sticky, idempotency
 WorkflowOptions = tuple[
     type[Any] | None, int, JSONSerializableMapping | None, list[str] | None, Any,
-    list[str] | None, Sticky | None,
+    list[str] | None, Sticky | None, IdempotencyConfig | None,
 ]  # fmt: skip
 
 
@@ -200,6 +201,7 @@ class Hatchet:
         sticky: StickyStrategy | None = None,
         concurrency: Any = None,
         task_defaults: TaskDefaults | None = None,
+        idempotency: IdempotencyConfig | None = None,
         **unsupported: Any,
     ) -> Workflow:
         where = f"hatchet.workflow(name={name!r})"
@@ -207,7 +209,7 @@ class Hatchet:
         workflow = Workflow(
             self, name, input_validator, default_priority, default_additional_metadata,
             on_crons, cron_input, on_events, sticky_strategy(sticky, where),
-            concurrency=concurrency, task_defaults=task_defaults,
+            concurrency=concurrency, task_defaults=task_defaults, idempotency=idempotency,
         )  # fmt: skip
         self._define(workflow)
         return workflow
@@ -231,6 +233,7 @@ class Hatchet:
         desired_worker_labels: DesiredLabels | None = None,
         sticky: StickyStrategy | None = None,
         concurrency: Any = None,
+        idempotency: IdempotencyConfig | None = None,
         **unsupported: Any,
     ) -> Callable[[TaskFunction], Standalone[Any]]:
         settings = TaskSettings(
@@ -240,7 +243,7 @@ class Hatchet:
         )  # fmt: skip
         workflow_options = (
             input_validator, default_priority, default_additional_metadata, on_crons, cron_input,
-            on_events, sticky_strategy(sticky, f"hatchet.task(name={name!r})"),
+            on_events, sticky_strategy(sticky, f"hatchet.task(name={name!r})"), idempotency,
         )  # fmt: skip
         return self._standalone(settings, workflow_options, unsupported)
 
@@ -263,6 +266,7 @@ class Hatchet:
         sticky: StickyStrategy | None = None,
         eviction_policy: EvictionPolicy | None = DEFAULT_DURABLE_TASK_EVICTION_POLICY,
         concurrency: Any = None,
+        idempotency: IdempotencyConfig | None = None,
         **unsupported: Any,
     ) -> Callable[[TaskFunction], Standalone[Any]]:
         settings = TaskSettings(
@@ -273,6 +277,7 @@ class Hatchet:
         workflow_options = (
             input_validator, default_priority, default_additional_metadata, on_crons, cron_input,
             on_events, sticky_strategy(sticky, f"hatchet.durable_task(name={name!r})"),
+            idempotency,
         )  # fmt: skip
         return self._standalone(settings, workflow_options, unsupported)
 

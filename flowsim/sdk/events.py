@@ -20,6 +20,7 @@ from pydantic import BaseModel, Field
 from pydantic_core import to_jsonable_python
 
 from flowsim.errors import InvalidInputError, UnsupportedFeatureError
+from flowsim.idempotency import Collision
 from flowsim.sdk.not_modelled import refuse
 from flowsim.sdk.types import JSONSerializableMapping
 from flowsim.store.records import JSON, TriggeringEvent
@@ -145,7 +146,8 @@ def push_events(
     runs = engine.trigger(items, None) if items else []
     started: list[list[str]] = [[] for _ in pushes]
     for index, run in zip(pushed_by, runs, strict=True):
-        started[index].append(run.id)
+        if not isinstance(run, Collision):  # dropped silently, as Hatchet drops it
+            started[index].append(run.id)
     for push in pushes:
         engine.push_condition_event(push.event.key, push.payload, push.metadata)
     return [

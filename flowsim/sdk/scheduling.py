@@ -19,6 +19,7 @@ from flowsim import rules
 from flowsim.engine.crons import CronTrigger, check_expression
 from flowsim.errors import InvalidInputError, RunNotFoundError
 from flowsim.rules import RunStatus
+from flowsim.sdk.idempotency import created_or_raise
 from flowsim.sdk.not_modelled import refuse
 from flowsim.sdk.task import validate_input
 from flowsim.sdk.types import JSONSerializableMapping
@@ -94,7 +95,8 @@ def schedule_run(
         run_at=when,
     )
     engine = workflow.client.engine
-    (run,) = engine.trigger([item], None)  # not a child, even when called from a task
+    # not a child, even when called from a task; claims its idempotency key now
+    (run,) = created_or_raise(engine.trigger([item], None), bulk=False)
     return ScheduledRun(
         ResourceMeta(run.id),
         workflow.name,

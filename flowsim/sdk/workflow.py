@@ -22,6 +22,7 @@ from flowsim.sdk.concurrency import to_limits
 from flowsim.sdk.conditions import Condition, OrGroup
 from flowsim.sdk.eviction import DEFAULT_DURABLE_TASK_EVICTION_POLICY, EvictionPolicy
 from flowsim.sdk.hooks import WorkflowHooks
+from flowsim.sdk.idempotency import created_or_raise, to_rule
 from flowsim.sdk.labels import DesiredLabels
 from flowsim.sdk.not_modelled import refuse
 from flowsim.sdk.refs import TaskRunRef, WorkflowRunRef, outcome, outcome_or_error
@@ -91,12 +92,15 @@ class BaseWorkflow:
         on_events: Sequence[str] | None = None,
         sticky: Sticky | None = None,
         concurrency: Any = None,
+        idempotency: Any = None,
     ) -> None:
         if not name:
             raise WorkflowDefinitionError("a workflow needs a non-empty name")
         self.sticky = sticky
         #: workflow-level concurrency: a run holds its places until it ends
         self.concurrency = to_limits(concurrency, name)
+        #: ``idempotency=``: the key each new run claims (``flowsim.idempotency``)
+        self.idempotency = to_rule(idempotency, name)
         self._client = client
         self._name = name
         self.input_model: type[Any] = input_validator or EmptyModel
@@ -187,6 +191,7 @@ class BaseWorkflow:
                 default_priority=self.default_priority,
                 sticky=self.sticky,
                 concurrency=self.concurrency,
+                idempotency=self.idempotency,
             )
         return self._spec
 
@@ -365,9 +370,11 @@ class BaseWorkflow:
             )
         return worker.id
 
-    def _trigger(self, items: list[NewRun]) -> list[WorkflowRun]:
+    def _trigger(self, items: list[NewRun], bulk: bool = False) -> list[WorkflowRun]:
+        """Create the runs; raise hatchet_sdk's collision error if an item's idempotency
+        key was held (a bulk trigger's other items are created)."""
         engine = self._engine()
-        return engine.trigger(items, engine.current_attempt())
+        return created_or_raise(engine.trigger(items, engine.current_attempt()), bulk)
 
     def _items(self, configs: Sequence[WorkflowRunTriggerConfig]) -> list[NewRun]:
         for config in configs:
@@ -505,7 +512,7 @@ class BaseWorkflow:
         return_exceptions: bool = False,
         wait_for_result: bool = True,
     ) -> list[Any]:
-        runs = self._trigger(self._items(workflows))
+        runs = self._trigger(self._items(workflows), bulk=True)
         if not wait_for_result:
             return [self._wrap_ref(self._ref(run)) for run in runs]
         engine = self._engine()
@@ -518,7 +525,7 @@ class BaseWorkflow:
         return_exceptions: bool = False,
         wait_for_result: bool = True,
     ) -> list[Any]:
-        runs = self._trigger(self._items(workflows))
+        runs = self._trigger(self._items(workflows), bulk=True)
         if not wait_for_result:
             return [self._wrap_ref(self._ref(run)) for run in runs]
         engine = self._engine()
@@ -644,10 +651,11 @@ class Standalone(BaseWorkflow, Generic[R]):
         cron_input: Any = None,
         on_events: Sequence[str] | None = None,
         sticky: Sticky | None = None,
+        idempotency: Any = None,
     ) -> None:
         super().__init__(
             client, name, input_validator, default_priority, default_additional_metadata,
-            on_crons, cron_input, on_events, sticky,
+            on_crons, cron_input, on_events, sticky, idempotency=idempotency,
         )  # fmt: skip
         self._task: Task[R] | None = None
 

@@ -86,6 +86,8 @@ class SimulationResult:
     checks: tuple[CheckOutcome, ...] = ()
     #: set when the simulated system stopped being able to make progress at all
     stalled: str | None = None
+    #: arrivals that started no run: their workflow's idempotency key was held
+    deduplicated: int = 0
 
     @property
     def ok(self) -> bool:
@@ -115,6 +117,7 @@ class SimulationResult:
             "end_time": self.end_time,
             "horizon_reached": self.horizon_reached,
             "stalled": self.stalled,
+            "deduplicated": self.deduplicated,
             "checks": [asdict(check) for check in self.checks],
             "metrics": self.metrics.to_dict(),
             "deadlocks": [report.to_dict() for report in self.deadlocks],

@@ -25,6 +25,7 @@ from flowsim.engine.engine import Engine
 from flowsim.engine.runtime import WorkerRuntime
 from flowsim.errors import (
     FlowsimError,
+    IdempotencyCollisionError,
     InvalidInputError,
     ScenarioError,
     SlotDeadlockError,
@@ -151,6 +152,7 @@ class _World:
         self.engine.store.use_sequential_ids()
         self.engine.attempt_prelude = SimulatedWork(scenario)
         self.top_runs: list[WorkflowRun] = []
+        self.deduplicated = 0
         self.arrivals_left = sum(len(self._times(i, a)) for i, a in enumerate(scenario.arrivals))
         self.arrivals_done: asyncio.Event | None = None
         self.live: dict[str, list[WorkerRuntime]] = {}
@@ -222,7 +224,12 @@ class _World:
             run_ids = list(event.workflow_run_ids)
         else:
             assert arrival.workflow is not None
-            run_ids = [self.workflows[arrival.workflow].run_no_wait(arrival.input).workflow_run_id]
+            try:
+                ref = self.workflows[arrival.workflow].run_no_wait(arrival.input)
+                run_ids = [ref.workflow_run_id]
+            except IdempotencyCollisionError:  # Hatchet rejects the trigger: no run
+                self.deduplicated += 1
+                run_ids = []
         self.top_runs.extend(self.engine.store.get_run(run_id) for run_id in run_ids)
         self.arrivals_left -= 1
         if self.arrivals_left == 0 and self.arrivals_done is not None:
@@ -354,6 +361,7 @@ class _World:
             metrics=metrics,
             checks=checks,
             stalled=stalled,
+            deduplicated=self.deduplicated,
         )
 
     def _shutdown(self) -> None:

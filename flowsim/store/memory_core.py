@@ -18,9 +18,10 @@ import uuid
 from abc import ABC, abstractmethod
 from collections.abc import Iterable
 
-from flowsim import concurrency, rules
+from flowsim import concurrency, idempotency, rules
 from flowsim.deadlines import DeadlineQueue
 from flowsim.errors import RunNotFoundError, TaskRunError
+from flowsim.idempotency import Claim, Collision
 from flowsim.rules import RunStatus, SlotPool
 from flowsim.store import conditions as cond
 from flowsim.store.dag import advance
@@ -76,6 +77,8 @@ class StoreCore(ABC):
         self.waits = WaitBook()
         self._durable_waits: dict[str, str] = {}
         self._wait_results: dict[str, JSON] = {}
+        #: idempotency keys: key -> the run that claimed it last, and its claim
+        self._idempotency: dict[str, tuple[str, Claim]] = {}
 
     # ------------------------------------------------------------ ids and lookups
 
@@ -101,15 +104,17 @@ class StoreCore(ABC):
 
     def create_runs(
         self, items: Iterable[NewRun], now: float, parent: TaskRun | None = None
-    ) -> tuple[list[WorkflowRun], Transition]:
+    ) -> tuple[list[WorkflowRun | Collision], Transition]:
         """Create runs atomically. A child is de-duplicated by (parent task, child_key or
-        spawn index): spawning it again returns the run that exists."""
-        created: list[WorkflowRun] = []
+        spawn index): spawning it again returns the run that exists. A run whose
+        idempotency key another run holds is not created: a ``Collision`` takes its place."""
+        created: list[WorkflowRun | Collision] = []
         transition = Transition()
         items = list(items)
         inherited = parent.workflow_run.additional_metadata if parent is not None else {}
         concurrency.check_runs(items, inherited)  # a bad key refuses the whole batch
-        for item in items:
+        claims = idempotency.claims_of(items, inherited, now)  # so does a bad idempotency key
+        for item, claim in zip(items, claims, strict=True):
             spawn_key: str | None = None
             child_index: int | None = None
             metadata = item.additional_metadata
@@ -128,6 +133,11 @@ class StoreCore(ABC):
                 if existing is not None:
                     created.append(existing)
                     continue
+            if claim is not None:
+                collision = self._collision(item.spec.name, claim, now)
+                if collision is not None:
+                    created.append(collision)
+                    continue
             run = WorkflowRun(
                 id=self._new_id(),
                 spec=item.spec,
@@ -145,6 +155,8 @@ class StoreCore(ABC):
             self.runs[run.id] = run
             if spawn_key is not None:
                 self._children[spawn_key] = run
+            if claim is not None:
+                self._idempotency[claim.key] = (run.id, claim)
             ready_at = item.run_at if item.run_at is not None and item.run_at > now else now
             cancel_new = bool(run.spec.concurrency) and self._arrive(
                 run.id, concurrency.run_gates(run.spec, run.input, metadata), now
@@ -164,6 +176,17 @@ class StoreCore(ABC):
                 self._cancel_unit(run.id, now)
             created.append(run)
         return created, self._settle(transition)
+
+    def _collision(self, workflow: str, claim: Claim, now: float) -> Collision | None:
+        """The collision of a new run's claim with the run holding its key, if one does."""
+        held = self._idempotency.get(claim.key)
+        if held is None:
+            return None
+        holder, holding = held
+        status = self.runs[holder].status if holder in self.runs else None
+        if not idempotency.holds(holding.expires_at, holding.until_end, status, now):
+            return None
+        return Collision(workflow, claim.key, holder)
 
     def _create_task(
         self,

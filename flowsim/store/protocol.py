@@ -86,6 +86,7 @@ from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
 
 from flowsim.errors import TaskRunError
+from flowsim.idempotency import Collision
 from flowsim.placement import LabelValue
 from flowsim.quick_init import quick_init
 from flowsim.rules import RunStatus, SlotPool
@@ -326,7 +327,7 @@ class RunStore(DurableLogStore, EvictingStore, Protocol):
         now: float,
         parent_task_run_id: str | None = None,
         parent_token: int | None = None,
-    ) -> list[RunView]: ...
+    ) -> list[RunView | Collision]: ...
 
     def claim(
         self,

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from flowsim.errors import TaskRunError
+from flowsim.idempotency import IdempotencyRule
 from flowsim.placement import DesiredLabel, Sticky
 from flowsim.rate_limits import RateLimitSpec
 from flowsim.rules import ConcurrencyStrategy, RunStatus, SlotPool
@@ -82,6 +83,8 @@ class WorkflowSpec:
     #: workflow-level concurrency (``hatchet.workflow(concurrency=...)``): a run holds its
     #: place from admission until it ends, its tasks claimable only while it holds one
     concurrency: tuple[ConcurrencyLimit, ...] = ()
+    #: ``idempotency=``: the key a new run claims (``flowsim.idempotency``)
+    idempotency: IdempotencyRule | None = None
     #: derived once, read on every run created. ``parents`` is the DAG proper: every task
     #: but the on-failure task, which ``flowsim.store.dag.advance`` handles on its own
     parents: dict[str, tuple[str, ...]] = field(init=False)
@@ -226,6 +229,7 @@ def spec_to_json(spec: WorkflowSpec) -> dict[str, JSON]:
         ],
         **({"sticky": spec.sticky.value} if spec.sticky is not None else {}),
         **({"concurrency": _limits_to_json(spec.concurrency)} if spec.concurrency else {}),
+        **({"idempotency": spec.idempotency.to_json()} if spec.idempotency else {}),
     }
 
 
@@ -267,9 +271,11 @@ def spec_from_json(data: dict[str, Any]) -> WorkflowSpec:
     }
     sticky = Sticky(data["sticky"]) if data.get("sticky") else None
     concurrency = _limits_from_json(data.get("concurrency", []))
+    idempotency = data.get("idempotency")
     return WorkflowSpec(
-        data["name"], tasks, data["default_priority"], sticky=sticky, concurrency=concurrency
-    )
+        data["name"], tasks, data["default_priority"], sticky=sticky, concurrency=concurrency,
+        idempotency=IdempotencyRule.from_json(idempotency) if idempotency else None,
+    )  # fmt: skip
 
 
 def error_to_json(error: TaskRunError) -> dict[str, JSON]:

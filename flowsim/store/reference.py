@@ -14,6 +14,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from flowsim.errors import RunNotFoundError, StaleAttemptError, TaskRunError
+from flowsim.idempotency import Collision
 from flowsim.placement import LabelValue, Peer
 from flowsim.rules import RunStatus, SlotPool
 from flowsim.store.conditions import ConditionSpec
@@ -131,7 +132,7 @@ class ReferenceStore:
         now: float,
         parent_task_run_id: str | None = None,
         parent_token: int | None = None,
-    ) -> list[RunView]:
+    ) -> list[RunView | Collision]:
         parent = None
         if parent_task_run_id is not None:
             parent = self.inner.task_runs.get(parent_task_run_id)
@@ -155,7 +156,7 @@ class ReferenceStore:
         ]
         runs, transition = self.inner.create_runs(items, now, parent)
         self._record(self._outcome([transition]))  # a concurrency strategy may end runs
-        return [run_view(run) for run in runs]
+        return [run if isinstance(run, Collision) else run_view(run) for run in runs]
 
     def get_runs(self, run_ids: Sequence[str], *, attempts: bool = True) -> list[RunView]:
         views = [run_view(self.inner.get_run(run_id)) for run_id in run_ids]

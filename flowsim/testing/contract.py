@@ -54,9 +54,11 @@ from flowsim.store.records import JSON, TaskSpec, TriggeringEvent, WorkflowSpec
 from flowsim.store.views import with_progress, without_attempts
 from flowsim.testing.contract_concurrency import ConcurrencyContract
 from flowsim.testing.contract_conditions import ConditionsContract
+from flowsim.testing.contract_idempotency import IdempotencyContract
 from flowsim.testing.contract_placement import PlacementContract
 from flowsim.testing.contract_rate_limits import RateLimitContract
 from flowsim.testing.contract_streams import StreamContract
+from flowsim.testing.creating import created as created
 from flowsim.testing.durable_contract import DurableStoreContract
 
 __all__ = [
@@ -175,7 +177,7 @@ def just_before(instant: float) -> float:
 def create_run(
     store: RunStore, spec: WorkflowSpec, now: float, input: JSON = None, **options: Any
 ) -> RunView:
-    (view,) = store.create_runs([run_request(spec, input, **options)], now)
+    (view,) = created(store, [run_request(spec, input, **options)], now)
     return view
 
 
@@ -342,6 +344,7 @@ def assert_views_equal(
 
 
 class RunStoreContract(
+    IdempotencyContract,
     PlacementContract,
     DurableStoreContract,
     RateLimitContract,
@@ -364,7 +367,8 @@ class RunStoreContract(
 
     def test_create_runs_returns_queued_views_with_only_root_tasks(self, store: RunStore) -> None:
         single, diamond = single_spec(), diamond_spec()
-        views = store.create_runs(
+        views = created(
+            store,
             [
                 run_request(single, {"n": 1}, metadata={"tenant": "a"}, priority=3),
                 run_request(diamond, {"n": 2}),
@@ -397,7 +401,7 @@ class RunStoreContract(
 
     def test_create_runs_gives_unique_string_ids_in_request_order(self, store: RunStore) -> None:
         spec = single_spec()
-        views = store.create_runs([run_request(spec, {"i": i}) for i in range(5)], 0.0)
+        views = created(store, [run_request(spec, {"i": i}) for i in range(5)], 0.0)
         assert [v.input for v in views] == [{"i": i} for i in range(5)]
         ids = [v.id for v in views] + [v.tasks["t"].id for v in views]
         assert all(isinstance(id_, str) and id_ for id_ in ids)
@@ -405,12 +409,12 @@ class RunStoreContract(
 
     def test_create_runs_of_a_batch_are_claimed_in_request_order(self, store: RunStore) -> None:
         spec = single_spec()
-        views = store.create_runs([run_request(spec, {"i": i}) for i in range(4)], 0.0)
+        views = created(store, [run_request(spec, {"i": i}) for i in range(4)], 0.0)
         claims = claim_all(store, ["single"], 1.0)
         assert [c.run_id for c in claims] == [v.id for v in views]
 
     def test_create_runs_with_an_empty_batch_returns_nothing(self, store: RunStore) -> None:
-        assert store.create_runs([], 0.0) == []
+        assert created(store, [], 0.0) == []
         assert claim_all(store, ["single"], 0.0) == []
 
     def test_create_runs_under_an_unknown_parent_raises_and_creates_nothing(
@@ -418,7 +422,7 @@ class RunStoreContract(
     ) -> None:
         spec = single_spec()
         with pytest.raises(RunNotFoundError):
-            store.create_runs([run_request(spec), run_request(spec)], 0.0, "no-such-task-run")
+            created(store, [run_request(spec), run_request(spec)], 0.0, "no-such-task-run")
         assert store.snapshot(0.0).queued == ()
         assert claim_all(store, ["single"], 0.0) == []
 
@@ -431,15 +435,15 @@ class RunStoreContract(
                 replace(run_request(spec, {"n": n}), triggering_event=TriggeringEvent(f"e{n}", "k"))
                 for n in range(batch)
             ]
-            created = store.create_runs([*pushed, run_request(spec)], 0.0)
+            views = created(store, [*pushed, run_request(spec)], 0.0)
             expected = [TriggeringEvent(f"e{n}", "k") for n in range(batch)] + [None]
-            assert [view.triggering_event for view in created] == expected, batch
-            stored = store.get_runs([view.id for view in created], attempts=False)
+            assert [view.triggering_event for view in views] == expected, batch
+            stored = store.get_runs([view.id for view in views], attempts=False)
             assert [view.triggering_event for view in stored] == expected, batch
 
     def test_get_runs_returns_runs_in_the_order_asked(self, store: RunStore) -> None:
         spec = single_spec()
-        a, b, c = store.create_runs([run_request(spec, {"i": i}) for i in range(3)], 0.0)
+        a, b, c = created(store, [run_request(spec, {"i": i}) for i in range(3)], 0.0)
         assert [v.id for v in store.get_runs([c.id, a.id, b.id])] == [c.id, a.id, b.id]
         assert store.get_runs([]) == []
 
@@ -477,7 +481,8 @@ class RunStoreContract(
     def test_child_records_its_parent_task_run_key_and_spawn_index(self, store: RunStore) -> None:
         parent, claim = self._held_parent(store, single_spec("parent"))
         child = single_spec("child")
-        views = store.create_runs(
+        views = created(
+            store,
             [run_request(child), run_request(child, child_key="k"), run_request(child)],
             1.0,
             claim.task_run_id,
@@ -496,7 +501,8 @@ class RunStoreContract(
         _, claim = self._held_parent(
             store, single_spec("parent"), metadata={"tenant": "acme", "env": "prod"}
         )
-        (child,) = store.create_runs(
+        (child,) = created(
+            store,
             [run_request(single_spec("child"), metadata={"env": "test", "x": 1})],
             1.0,
             claim.task_run_id,
@@ -509,15 +515,15 @@ class RunStoreContract(
     def test_run_ids_lists_every_run_oldest_first_children_included(self, store: RunStore) -> None:
         assert store.run_ids() == []
         parent, claim = self._held_parent(store, single_spec("parent"))
-        later = store.create_runs([run_request(single_spec(), {"i": i}) for i in range(3)], 1.0)
-        (child,) = store.create_runs([run_request(single_spec("child"))], 2.0, claim.task_run_id)
+        later = created(store, [run_request(single_spec(), {"i": i}) for i in range(3)], 1.0)
+        (child,) = created(store, [run_request(single_spec("child"))], 2.0, claim.task_run_id)
         assert store.run_ids() == [parent.id, *(view.id for view in later), child.id]
 
     def test_unkeyed_children_spawned_in_one_attempt_are_distinct(self, store: RunStore) -> None:
         _, claim = self._held_parent(store, single_spec("parent"))
         child = single_spec("child")
-        (first,) = store.create_runs([run_request(child)], 1.0, claim.task_run_id)
-        (second,) = store.create_runs([run_request(child)], 2.0, claim.task_run_id)
+        (first,) = created(store, [run_request(child)], 1.0, claim.task_run_id)
+        (second,) = created(store, [run_request(child)], 2.0, claim.task_run_id)
         assert first.id != second.id
         assert (first.child_index, second.child_index) == (0, 1)
         assert len(claim_all(store, ["child"], 3.0)) == 2
@@ -525,23 +531,24 @@ class RunStoreContract(
     def test_child_key_returns_the_existing_child(self, store: RunStore) -> None:
         _, claim = self._held_parent(store, single_spec("parent"))
         child = single_spec("child")
-        (first,) = store.create_runs(
-            [run_request(child, {"v": 1}, child_key="k")], 1.0, claim.task_run_id
+        (first,) = created(
+            store, [run_request(child, {"v": 1}, child_key="k")], 1.0, claim.task_run_id
         )
-        (again,) = store.create_runs(
-            [run_request(child, {"v": 2}, child_key="k")], 2.0, claim.task_run_id
+        (again,) = created(
+            store, [run_request(child, {"v": 2}, child_key="k")], 2.0, claim.task_run_id
         )
         assert again.id == first.id
         assert (again.input, again.created_at, again.child_index) == ({"v": 1}, 1.0, 0)
         # the de-duplicated item still used up spawn index 1
-        (unkeyed,) = store.create_runs([run_request(child)], 3.0, claim.task_run_id)
+        (unkeyed,) = created(store, [run_request(child)], 3.0, claim.task_run_id)
         assert unkeyed.child_index == 2
         assert len(claim_all(store, ["child"], 4.0)) == 2
 
     def test_child_key_repeated_within_one_batch_creates_one_child(self, store: RunStore) -> None:
         _, claim = self._held_parent(store, single_spec("parent"))
         child = single_spec("child")
-        views = store.create_runs(
+        views = created(
+            store,
             [
                 run_request(child, {"v": 1}, child_key="k"),
                 run_request(child, {"v": 2}, child_key="k"),
@@ -558,18 +565,24 @@ class RunStoreContract(
     ) -> None:
         parent, claim = self._held_parent(store, single_spec("parent", retries=1))
         child = single_spec("child")
-        spawned = store.create_runs(
-            [run_request(child, {"i": 0}), run_request(child, {"i": 1})], 1.0, claim.task_run_id
+        spawned = created(
+            store,
+            [run_request(child, {"i": 0}), run_request(child, {"i": 1})],
+            1.0,
+            claim.task_run_id,
         )
         store.fail(claim.task_run_id, claim.token, task_error(), False, 2.0)
         retry = _only(claim_all(store, ["parent"], 2.0))
         assert retry.retry_count == 1
-        again = store.create_runs(
-            [run_request(child, {"i": 9}), run_request(child, {"i": 9})], 3.0, retry.task_run_id
+        again = created(
+            store,
+            [run_request(child, {"i": 9}), run_request(child, {"i": 9})],
+            3.0,
+            retry.task_run_id,
         )
         assert [v.id for v in again] == [v.id for v in spawned]
         assert [v.input for v in again] == [{"i": 0}, {"i": 1}]
-        (third,) = store.create_runs([run_request(child)], 4.0, retry.task_run_id)
+        (third,) = created(store, [run_request(child)], 4.0, retry.task_run_id)
         assert third.id not in {v.id for v in spawned}
         assert third.child_index == 2
         assert len(claim_all(store, ["child"], 5.0)) == 3
@@ -581,14 +594,17 @@ class RunStoreContract(
         create_run(store, single_spec("parent"), 0.0)
         claim = _only(claim_all(store, ["parent"], 0.0))
         child = single_spec("child")
-        spawned = store.create_runs(
-            [run_request(child), run_request(child, child_key="k")], 1.0, claim.task_run_id
+        spawned = created(
+            store, [run_request(child), run_request(child, child_key="k")], 1.0, claim.task_run_id
         )
         store.expire(LEASE)
         reclaim = _only(claim_all(store, ["parent"], LEASE, worker=OTHER_WORKER))
         assert reclaim.retry_count == 0
-        again = store.create_runs(
-            [run_request(child), run_request(child, child_key="k")], LEASE, reclaim.task_run_id
+        again = created(
+            store,
+            [run_request(child), run_request(child, child_key="k")],
+            LEASE,
+            reclaim.task_run_id,
         )
         assert [v.id for v in again] == [v.id for v in spawned]
         assert len(claim_all(store, ["child"], LEASE + 1)) == 2
@@ -602,10 +618,10 @@ class RunStoreContract(
         store.expire(LEASE)
         holder = _only(claim_all(store, ["parent"], LEASE, worker=OTHER_WORKER))
         with pytest.raises(StaleAttemptError) as refused:
-            store.create_runs([run_request(child)], LEASE, zombie.task_run_id, zombie.token)
+            created(store, [run_request(child)], LEASE, zombie.task_run_id, zombie.token)
         assert refused.value.task_run_id == zombie.task_run_id
         assert claim_all(store, ["child"], LEASE) == []
-        (first,) = store.create_runs([run_request(child)], LEASE, holder.task_run_id, holder.token)
+        (first,) = created(store, [run_request(child)], LEASE, holder.task_run_id, holder.token)
         assert first.child_index == 0
 
     def test_a_spawn_fenced_by_the_holding_token_succeeds_and_by_a_finished_one_fails(
@@ -614,11 +630,11 @@ class RunStoreContract(
         create_run(store, single_spec("parent"), 0.0)
         claim = _only(claim_all(store, ["parent"], 0.0))
         child = single_spec("child")
-        (first,) = store.create_runs([run_request(child)], 1.0, claim.task_run_id, claim.token)
+        (first,) = created(store, [run_request(child)], 1.0, claim.task_run_id, claim.token)
         assert first.child_index == 0
         assert store.complete(claim.task_run_id, claim.token, {"ok": True}, 2.0).accepted
         with pytest.raises(StaleAttemptError):
-            store.create_runs([run_request(child)], 3.0, claim.task_run_id, claim.token)
+            created(store, [run_request(child)], 3.0, claim.task_run_id, claim.token)
         assert len(claim_all(store, ["child"], 4.0)) == 1
 
     # ------------------------------------------------------------ claiming
@@ -663,7 +679,7 @@ class RunStoreContract(
 
     def test_claim_takes_at_most_free_slots(self, store: RunStore) -> None:
         spec = single_spec()
-        ids = [v.id for v in store.create_runs([run_request(spec) for _ in range(5)], 0.0)]
+        ids = [v.id for v in created(store, [run_request(spec) for _ in range(5)], 0.0)]
         assert [c.run_id for c in claim_all(store, ["single"], 1.0, free=3)] == ids[:3]
         assert [c.run_id for c in claim_all(store, ["single"], 1.0, free=3)] == ids[3:]
 
@@ -900,7 +916,7 @@ class RunStoreContract(
         (Postgres, migration 0014) must still answer every read this way."""
         parent, held = self._held_parent(store, single_spec("parent"))
         child = single_spec("child")
-        ids = [view.id for view in store.create_runs([run_request(child)] * 3, 1.0,
+        ids = [view.id for view in created(store, [run_request(child)] * 3, 1.0,
                                                      held.task_run_id)]  # fmt: skip
         cursor = store.finished_since(None).cursor
         claims = claim_all(store, ["child"], 2.0)
@@ -1460,11 +1476,11 @@ class RunStoreContract(
         parent = create_run(store, single_spec("parent"), 0.0)
         parent_claim = _only(claim_all(store, ["parent"], 0.0, lease=1000.0))
         child = single_spec("child")
-        children = store.create_runs([run_request(child), run_request(child)], 1.0,
+        children = created(store, [run_request(child), run_request(child)], 1.0,
                                      parent_claim.task_run_id)  # fmt: skip
         child_claim = claim_all(store, ["child"], 2.0, free=1, lease=1000.0)[0]
-        (grandchild,) = store.create_runs(
-            [run_request(single_spec("grandchild"))], 3.0, child_claim.task_run_id
+        (grandchild,) = created(
+            store, [run_request(single_spec("grandchild"))], 3.0, child_claim.task_run_id
         )
         return parent, parent_claim, [*children, grandchild], child_claim
 
@@ -1524,7 +1540,7 @@ class RunStoreContract(
         parent = create_run(store, single_spec("parent", durable=True), 0.0)
         claim = _only(claim_all(store, ["parent"], 1.0, pool=SlotPool.DURABLE))
         child = single_spec("child", slot_cost=2)
-        kids = store.create_runs([run_request(child), run_request(child)], 2.0, claim.task_run_id)
+        kids = created(store, [run_request(child), run_request(child)], 2.0, claim.task_run_id)
         store.set_waiting(claim.task_run_id, [kid.id for kid in kids])
         snapshot = store.snapshot(3.0)
         assert snapshot.now == 3.0
@@ -1595,7 +1611,7 @@ class RunStoreContract(
 
     def test_next_wakeup_is_the_earliest_backoff_deadline_or_lease(self, store: RunStore) -> None:
         spec = single_spec(retries=1, backoff_factor=8.0, schedule_timeout=300.0)
-        _, backing_off = store.create_runs([run_request(spec), run_request(spec)], 0.0)
+        _, backing_off = created(store, [run_request(spec), run_request(spec)], 0.0)
         first, second = claim_all(store, ["single"], 0.0, lease=100.0)
         assert store.next_wakeup(0.0) == 100.0  # the leases
         store.fail(second.task_run_id, second.token, task_error(), False, 1.0)

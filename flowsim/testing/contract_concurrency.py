@@ -75,7 +75,7 @@ class ConcurrencyContract:
     def _runs_over_the_limit_wait(self, store: RunStore, level: str) -> None:
         spec = self._one_task(by_group(max_runs=2), level=level)
         requests = [c.run_request(spec, i) for i in _groups("AAABA")]
-        views = store.create_runs(requests, 0.0)
+        views = c.created(store, requests, 0.0)
         assert [view.status for view in views] == [RunStatus.QUEUED] * 5
         # two of A (first come first served) and B; the third and fourth A wait
         assert self._claimed_groups(store, 1.0) == ["A", "A", "B"]
@@ -87,8 +87,8 @@ class ConcurrencyContract:
         self, store: RunStore
     ) -> None:
         spec = self._one_task(by_group())
-        first, second, third = store.create_runs(
-            [c.run_request(spec, i) for i in _groups("AAA")], 0.0
+        first, second, third = c.created(
+            store, [c.run_request(spec, i) for i in _groups("AAA")], 0.0
         )
         (claim,) = c.claim_all(store, ["limited"], 1.0)
         assert claim.run_id == first.id
@@ -103,7 +103,7 @@ class ConcurrencyContract:
     ) -> None:
         spec = self._one_task(by_group())
         plain = c.single_spec("plain")
-        _, a2 = store.create_runs([c.run_request(spec, i) for i in _groups("AA")], 0.0)
+        _, a2 = c.created(store, [c.run_request(spec, i) for i in _groups("AA")], 0.0)
         (claim,) = c.claim_all(store, ["limited"], 1.0)
         other = c.create_run(store, plain, 2.0)
         store.complete(claim.task_run_id, claim.token, None, 3.0)
@@ -115,7 +115,7 @@ class ConcurrencyContract:
         self, store: RunStore
     ) -> None:
         spec = self._one_task(by_group(), schedule_timeout=10.0)
-        holder, waiter = store.create_runs([c.run_request(spec, i) for i in _groups("AA")], 0.0)
+        holder, waiter = c.created(store, [c.run_request(spec, i) for i in _groups("AA")], 0.0)
         c.claim_all(store, ["limited"], 1.0)
         assert store.next_wakeup(2.0) == 10.0
         outcome = store.expire(10.0)
@@ -129,7 +129,7 @@ class ConcurrencyContract:
         self, store: RunStore
     ) -> None:
         spec = self._one_task(by_group())
-        one, two, three = store.create_runs([c.run_request(spec, i) for i in _groups("AAA")], 0.0)
+        one, two, three = c.created(store, [c.run_request(spec, i) for i in _groups("AAA")], 0.0)
         c.claim_all(store, ["limited"], 1.0)
         store.cancel_run(two.id, "not wanted", 2.0)  # waiting: nothing frees
         assert c.claim_all(store, ["limited"], 3.0) == []
@@ -139,7 +139,7 @@ class ConcurrencyContract:
 
     def test_concurrency_a_retrying_holder_keeps_its_place(self, store: RunStore) -> None:
         spec = self._one_task(by_group(), level="task", retries=1)
-        holder, waiter = store.create_runs([c.run_request(spec, i) for i in _groups("AA")], 0.0)
+        holder, waiter = c.created(store, [c.run_request(spec, i) for i in _groups("AA")], 0.0)
         (claim,) = c.claim_all(store, ["limited"], 1.0)
         assert store.fail(claim.task_run_id, claim.token, c.task_error(), False, 2.0).queued == 1
         (retry,) = c.claim_all(store, ["limited"], 3.0)
@@ -172,7 +172,7 @@ class ConcurrencyContract:
 
     def test_concurrency_cancel_in_progress_keeps_max_runs_newest(self, store: RunStore) -> None:
         spec = self._one_task(by_group(max_runs=2, strategy=CIP), level="task")
-        views = store.create_runs([c.run_request(spec, i) for i in _groups("AAAA")], 0.0)
+        views = c.created(store, [c.run_request(spec, i) for i in _groups("AAAA")], 0.0)
         statuses = [run.status for run in store.get_runs([view.id for view in views])]
         assert statuses == [RunStatus.CANCELLED] * 2 + [RunStatus.QUEUED] * 2
 
@@ -255,7 +255,7 @@ class ConcurrencyContract:
         are not touched."""
         name = f"backlog-{strategy.value.lower()}"
         spec = limited(c.single_spec(name), by_group(max_runs=2, strategy=strategy))
-        runs = store.create_runs([c.run_request(spec, i) for i in _groups("GGGGGGGGH")], 0.0)
+        runs = c.created(store, [c.run_request(spec, i) for i in _groups("GGGGGGGGH")], 0.0)
         views = store.get_runs([run.id for run in runs])
         cancelled = [i for i, view in enumerate(views) if view.status is RunStatus.CANCELLED]
         assert cancelled == [i for i in range(2, 8) if i not in waiting]
@@ -287,8 +287,8 @@ class ConcurrencyContract:
         name = ConcurrencyLimit("input.name", 1, GRR)
         spec = self._one_task(digit, name, level="task")
         inputs = [("1", "anna"), ("1", "bob"), ("2", "anna"), ("2", "bob")]
-        x, y, z, w = store.create_runs(
-            [c.run_request(spec, {"digit": d, "name": n}) for d, n in inputs], 0.0
+        x, y, z, w = c.created(
+            store, [c.run_request(spec, {"digit": d, "name": n}) for d, n in inputs], 0.0
         )
         # y waits for digit 1, z for anna (digit 2 is free), w behind z for digit 2
         (claim,) = c.claim_all(store, ["limited"], 1.0)
@@ -305,7 +305,7 @@ class ConcurrencyContract:
         self, store: RunStore
     ) -> None:
         spec = limited(c.diamond_spec("limited"), by_group())
-        first, second = store.create_runs([c.run_request(spec, i) for i in _groups("AA")], 0.0)
+        first, second = c.created(store, [c.run_request(spec, i) for i in _groups("AA")], 0.0)
         now = 1.0
         for wave in (["a"], ["b", "c"], ["d"]):
             claims = c.claim_all(store, ["limited"], now)
@@ -322,7 +322,7 @@ class ConcurrencyContract:
         self, store: RunStore
     ) -> None:
         spec = limited(c.diamond_spec("limited"), by_group(), task="d")
-        first, second = store.create_runs([c.run_request(spec, i) for i in _groups("AA")], 0.0)
+        first, second = c.created(store, [c.run_request(spec, i) for i in _groups("AA")], 0.0)
         for now in (1.0, 2.0):  # a of both runs, then b and c of both
             for claim in c.claim_all(store, ["limited"], now):
                 store.complete(claim.task_run_id, claim.token, None, now + 0.5)
@@ -340,13 +340,13 @@ class ConcurrencyContract:
         spec = self._one_task(by_group())
         good = c.run_request(spec, {"group": "A"})
         with pytest.raises(InvalidInputError, match=r"input\.group"):
-            store.create_runs([good, c.run_request(spec, {"other": 1})], 0.0)
+            c.created(store, [good, c.run_request(spec, {"other": 1})], 0.0)
         assert store.run_ids() == []
 
     def test_concurrency_key_reads_additional_metadata(self, store: RunStore) -> None:
         spec = self._one_task(by_group(key="additional_metadata.tenant"))
-        a, b, c2 = store.create_runs(
-            [c.run_request(spec, {}, metadata={"tenant": t}) for t in ("x", "x", "y")], 0.0
+        a, b, c2 = c.created(
+            store, [c.run_request(spec, {}, metadata={"tenant": t}) for t in ("x", "x", "y")], 0.0
         )
         assert {claim.run_id for claim in c.claim_all(store, ["limited"], 1.0)} == {a.id, c2.id}
         assert c.get_run(store, b.id).status is RunStatus.QUEUED

@@ -16,6 +16,7 @@ from flowsim.store import conditions as cond
 from flowsim.store.conditions import Action, ConditionSpec, Kind
 from flowsim.store.protocol import Claim, RunRequest, RunStore, RunView
 from flowsim.store.records import ConcurrencyLimit, TaskSpec, WorkflowSpec
+from flowsim.testing.creating import created
 
 WORKER = "worker-1"
 
@@ -49,7 +50,7 @@ def two_step(*conditions: ConditionSpec, name: str = "cond") -> WorkflowSpec:
 
 
 def _run(store: RunStore, spec: WorkflowSpec, now: float) -> RunView:
-    (view,) = store.create_runs([RunRequest(spec, {}, {})], now)
+    (view,) = created(store, [RunRequest(spec, {}, {})], now)
     return view
 
 

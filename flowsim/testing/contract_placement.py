@@ -19,6 +19,7 @@ from flowsim.placement import (
 from flowsim.rules import SlotPool
 from flowsim.store.protocol import RunRequest, RunStore, WorkerInfo
 from flowsim.store.records import TaskSpec, WorkflowSpec
+from flowsim.testing.creating import created
 
 A, B = "worker-a", "worker-b"
 LEASE = 30.0
@@ -51,7 +52,7 @@ def _register(
 def _create(
     store: RunStore, spec: WorkflowSpec, now: float, sticky_worker: str | None = None
 ) -> str:
-    (view,) = store.create_runs([RunRequest(spec, {}, sticky_worker=sticky_worker)], now)
+    (view,) = created(store, [RunRequest(spec, {}, sticky_worker=sticky_worker)], now)
     return view.id
 
 

@@ -48,7 +48,7 @@ class RateLimitContract:
     def test_rate_limited_runs_wait_queued_until_the_window_refills(self, store: RunStore) -> None:
         store.put_rate_limit("k", 2, SECOND, 0.0)
         spec = limited_spec("limited", static("k"))
-        first, second, third = store.create_runs([c.run_request(spec)] * 3, 0.0)
+        first, second, third = c.created(store, [c.run_request(spec)] * 3, 0.0)
         assert _claim(store, ["limited"], 0.0) == [first.id, second.id]
         assert c.get_run(store, third.id).tasks["t"].status is RunStatus.QUEUED
         assert store.next_wakeup(0.0) == SECOND
@@ -58,7 +58,7 @@ class RateLimitContract:
     def test_windows_follow_each_other_from_the_put_used_or_not(self, store: RunStore) -> None:
         store.put_rate_limit("k", 1, SECOND, 0.0)
         spec = limited_spec("limited", static("k"))
-        runs = store.create_runs([c.run_request(spec)] * 3, 0.0)
+        runs = c.created(store, [c.run_request(spec)] * 3, 0.0)
         assert _claim(store, ["limited"], 0.0) == [runs[0].id]
         # nothing used the key from 0 to 2.5: 2.5 falls in the window from 2 to 3
         assert _claim(store, ["limited"], 2.5) == [runs[1].id]
@@ -71,7 +71,7 @@ class RateLimitContract:
         store.put_rate_limit("k", 1, MINUTE, 0.0)
         spec = limited_spec("limited", static("k"))
         free = c.single_spec("free", schedule_timeout=LONG)
-        a, b = store.create_runs([c.run_request(spec)] * 2, 0.0)
+        a, b = c.created(store, [c.run_request(spec)] * 2, 0.0)
         d = c.create_run(store, free, 1.0)
         assert _claim(store, ["limited", "free"], 1.0, free=2) == [a.id, d.id]
         assert c.get_run(store, b.id).tasks["t"].status is RunStatus.QUEUED
@@ -92,7 +92,7 @@ class RateLimitContract:
     def test_units_above_one_are_taken_and_counted(self, store: RunStore) -> None:
         store.put_rate_limit("k", 5, MINUTE, 0.0)
         spec = limited_spec("limited", static("k", units=2))
-        runs = store.create_runs([c.run_request(spec)] * 3, 0.0)
+        runs = c.created(store, [c.run_request(spec)] * 3, 0.0)
         assert _claim(store, ["limited"], 0.0) == [runs[0].id, runs[1].id]
         assert store.next_wakeup(0.0) == MINUTE
 
@@ -119,7 +119,7 @@ class RateLimitContract:
     def test_put_keeps_the_units_left_capped_at_a_lower_limit(self, store: RunStore) -> None:
         store.put_rate_limit("k", 5, MINUTE, 0.0)
         spec = limited_spec("limited", static("k"))
-        runs = store.create_runs([c.run_request(spec)] * 4, 0.0)
+        runs = c.created(store, [c.run_request(spec)] * 4, 0.0)
         assert _claim(store, ["limited"], 0.0, free=1) == [runs[0].id]  # 4 units left
         store.put_rate_limit("k", 2, MINUTE, 1.0)  # capped at 2; the window still ends at 60
         assert _claim(store, ["limited"], 1.0) == [runs[1].id, runs[2].id]
@@ -128,7 +128,8 @@ class RateLimitContract:
 
     def test_dynamic_keys_are_upserted_per_rendered_key(self, store: RunStore) -> None:
         spec = limited_spec("limited", dynamic("'user:' + input.user", 1, MINUTE))
-        u1, again, u2 = store.create_runs(
+        u1, again, u2 = c.created(
+            store,
             [
                 c.run_request(spec, {"user": "a"}),
                 c.run_request(spec, {"user": "a"}),
@@ -162,7 +163,8 @@ class RateLimitContract:
     def test_units_and_limit_may_be_read_from_the_input(self, store: RunStore) -> None:
         limit = dynamic("input.group", "input.limit", MINUTE, units="input.units")
         spec = limited_spec("limited", limit)
-        big, small, other = store.create_runs(
+        big, small, other = c.created(
+            store,
             [
                 c.run_request(spec, {"group": "g", "limit": 3, "units": 2}),
                 c.run_request(spec, {"group": "g", "limit": 3, "units": 2}),
@@ -178,7 +180,7 @@ class RateLimitContract:
     ) -> None:
         store.put_rate_limit("k", 1, MINUTE, 0.0)
         spec = limited_spec("limited", static("k"), schedule_timeout=5.0)
-        first, waiting = store.create_runs([c.run_request(spec)] * 2, 0.0)
+        first, waiting = c.created(store, [c.run_request(spec)] * 2, 0.0)
         assert _claim(store, ["limited"], 0.0) == [first.id]
         assert store.next_wakeup(0.0) == 5.0
         outcome = store.expire(5.0)
@@ -189,7 +191,7 @@ class RateLimitContract:
     def test_expire_returns_refilled_runs_to_the_queue(self, store: RunStore) -> None:
         store.put_rate_limit("k", 1, SECOND, 0.0)
         spec = limited_spec("limited", static("k"))
-        store.create_runs([c.run_request(spec)] * 2, 0.0)
+        c.created(store, [c.run_request(spec)] * 2, 0.0)
         assert len(_claim(store, ["limited"], 0.0)) == 1
         assert store.expire(SECOND).queued == 1
         assert store.next_wakeup(SECOND) == LONG  # the refill was handled
@@ -198,7 +200,7 @@ class RateLimitContract:
     def test_two_workers_claiming_at_once_share_the_units(self, store: RunStore) -> None:
         store.put_rate_limit("k", 3, MINUTE, 0.0)
         spec = limited_spec("limited", static("k"))
-        store.create_runs([c.run_request(spec)] * 6, 0.0)
+        c.created(store, [c.run_request(spec)] * 6, 0.0)
         first = _claim(store, ["limited"], 0.0, worker=c.WORKER, free=2)
         second = _claim(store, ["limited"], 0.0, worker=c.OTHER_WORKER, free=5)
         assert (len(first), len(second)) == (2, 1)

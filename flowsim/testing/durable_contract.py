@@ -16,6 +16,7 @@ from flowsim.rules import RunStatus, SlotPool
 from flowsim.store.durable_log import EVICTED, DurableStep, StepKind
 from flowsim.store.protocol import Claim, RunRequest, RunStore, RunView
 from flowsim.store.records import TaskSpec, WorkflowSpec
+from flowsim.testing.creating import created
 
 _LEASE = 30.0
 _WORKER = "durable-worker"
@@ -43,7 +44,7 @@ def _claim_one(store: RunStore, spec: WorkflowSpec, now: float) -> Claim:
 
 
 def _held_parent(store: RunStore, now: float = 0.0) -> tuple[RunView, Claim]:
-    (parent,) = store.create_runs([_request(PARENT)], now)
+    (parent,) = created(store, [_request(PARENT)], now)
     return parent, _claim_one(store, PARENT, now)
 
 
@@ -53,7 +54,7 @@ def _attempt_outcomes(store: RunStore, run_id: str) -> list[str]:
 
 
 def _children(store: RunStore, claim: Claim, now: float, keys: Sequence[str]) -> list[RunView]:
-    return store.create_runs([_request(CHILD, key) for key in keys], now, claim.task_run_id)
+    return created(store, [_request(CHILD, key) for key in keys], now, claim.task_run_id)
 
 
 class DurableStoreContract:

@@ -38,6 +38,7 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
 
 from flowsim.errors import TaskRunError
+from flowsim.idempotency import STATUS, TTL, Collision, IdempotencyRule
 from flowsim.rate_limits import RateLimitSpec
 from flowsim.rules import ConcurrencyStrategy, RunStatus, SlotPool
 from flowsim.store.conditions import Action, ConditionSpec
@@ -146,6 +147,15 @@ WORKFLOWS: dict[str, WorkflowSpec] = {
         WorkflowSpec(
             "rooted",
             {"root": _with(task_spec("root"), event("go", group=0), sleep(5.0, group=1))},
+        ),
+        # idempotency keys: one a run holds until it ends (or for 60 s), one held for 4 s
+        dataclasses.replace(
+            single_spec("once", retries=1, schedule_timeout=30.0),
+            idempotency=IdempotencyRule("'once'", 60.0, STATUS),
+        ),
+        dataclasses.replace(
+            single_spec("spaced", schedule_timeout=30.0),
+            idempotency=IdempotencyRule("'spaced'", 4.0, TTL),
         ),
     )
 }
@@ -374,10 +384,11 @@ def make_parity_machine(
 
         def _create(self, requests: list[RunRequest], parent: str | None, what: str) -> None:
             other_parent = self.task_ids[parent] if parent is not None else None
-            ref_views = self.ref.create_runs(requests, self.now, parent)
-            other_views = self.other.create_runs(requests, self.now, other_parent)
-            if len(ref_views) != len(other_views):
-                raise ParityError(f"{what}: {len(ref_views)} runs != {len(other_views)} runs")
+            ref_answers = self.ref.create_runs(requests, self.now, parent)
+            other_answers = self.other.create_runs(requests, self.now, other_parent)
+            if len(ref_answers) != len(other_answers):
+                raise ParityError(f"{what}: {len(ref_answers)} runs != {len(other_answers)} runs")
+            ref_views, other_views = self._without_collisions(what, ref_answers, other_answers)
             for ref_view, other_view in zip(ref_views, other_views, strict=True):
                 if ref_view.id not in self.run_ids:
                     self.runs.append((ref_view.id, other_view.id))
@@ -386,6 +397,32 @@ def make_parity_machine(
                     if name in other_view.tasks:
                         self._map(self.task_ids, task.id, other_view.tasks[name].id, what)
             self._same_views(what, ref_views, other_views)
+
+        def _without_collisions(
+            self,
+            what: str,
+            ref_answers: list[RunView | Collision],
+            other_answers: list[RunView | Collision],
+        ) -> tuple[list[RunView], list[RunView]]:
+            """The created runs' views of both stores, after checking that the same requests
+            collided on the same keys with the same (mapped) holders."""
+            pairs = list(zip(ref_answers, other_answers, strict=True))
+            created = [
+                (r, o) for r, o in pairs if isinstance(r, RunView) and isinstance(o, RunView)
+            ]
+            ids = {**self.run_ids, **{r.id: o.id for r, o in created}}  # a holder may be new
+            for ref, other in pairs:
+                if isinstance(ref, RunView) and isinstance(other, RunView):
+                    continue
+                same = (
+                    isinstance(ref, Collision)
+                    and isinstance(other, Collision)
+                    and (ref.workflow, ref.key) == (other.workflow, other.key)
+                    and ids.get(ref.holder) == other.holder
+                )
+                if not same:
+                    raise ParityError(f"{what}: {ref!r} != {other!r}")
+            return [r for r, _ in created], [o for _, o in created]
 
         @precondition(lambda self: len(self.runs) < MAX_RUNS)
         @rule(

@@ -21,6 +21,8 @@ from flowsim import (
     UnsupportedFeatureError,
     WorkflowDefinitionError,
 )
+from flowsim import IdempotencyCollisionError as FlowsimIdempotencyCollisionError
+from flowsim import TTLBasedIdempotencyConfig as FlowsimTTLConfig
 from flowsim.compat import (
     UnknownHatchetModuleError,
     UnknownHatchetNameError,
@@ -120,9 +122,9 @@ def test_every_hatchet_sdk_export_is_served_or_refused_by_name(hatchet_sdk: Modu
             "REST API",
         ),
         (
-            "from hatchet_sdk import TTLBasedIdempotencyConfig",
-            "hatchet_sdk.TTLBasedIdempotencyConfig",
-            "idempotency keys",
+            "from hatchet_sdk import RetryAfterException",
+            "hatchet_sdk.RetryAfterException",
+            "delayed retries",
         ),
         (
             "from hatchet_sdk.worker.durable_eviction import DurableEvictionManager",
@@ -155,7 +157,7 @@ def test_except_import_error_guards_see_a_refusal_as_a_missing_name(
     hatchet_sdk: ModuleType,
 ) -> None:
     try:
-        from hatchet_sdk import TTLBasedIdempotencyConfig  # noqa: F401
+        from hatchet_sdk import DedupeViolationError  # noqa: F401
     except ImportError:
         guarded = True
     else:
@@ -178,7 +180,7 @@ def test_names_hatchet_sdk_does_not_have_are_ordinary_missing_names(
 def test_refusals_pickle(hatchet_sdk: ModuleType) -> None:
     import pickle
 
-    error = refusal("from hatchet_sdk import TTLBasedIdempotencyConfig")
+    error = refusal("from hatchet_sdk import DedupeViolationError")
     copy = pickle.loads(pickle.dumps(error))
     assert (type(copy), str(copy), copy.symbol) == (type(error), str(error), error.symbol)
 
@@ -311,14 +313,15 @@ def test_durable_eviction_internals_are_refused_by_name(hatchet_sdk: ModuleType)
     refusal("from hatchet_sdk.context.context import SleepResult")
 
 
-def test_idempotency_and_dedupe_are_refused_by_name(
-    hatchet_sdk: ModuleType, hatchet: Hatchet
-) -> None:
-    refusal("from hatchet_sdk import TTLBasedIdempotencyConfig")
-    refusal("from hatchet_sdk import IdempotencyCollisionError")
+def test_dedupe_is_refused_by_name_and_idempotency_is_served(hatchet_sdk: ModuleType) -> None:
     refusal("from hatchet_sdk import DedupeViolationError")
-    with pytest.raises(UnsupportedFeatureError, match="idempotency"):
-        hatchet.workflow(name="once", idempotency=object())
+    refusal("from hatchet_sdk.clients.admin import DedupeViolationError")
+    from hatchet_sdk import IdempotencyCollisionError, TTLBasedIdempotencyConfig
+    from hatchet_sdk.types.idempotency import IdempotencyMethod
+
+    assert IdempotencyCollisionError is FlowsimIdempotencyCollisionError
+    assert TTLBasedIdempotencyConfig is FlowsimTTLConfig
+    assert IdempotencyMethod("STATUS").value == "STATUS"
 
 
 def test_server_configuration_and_apis_are_refused_by_name(

@@ -143,8 +143,8 @@ def test_star_import_and_dir_list_only_served_names(hatchet_sdk: object) -> None
     served = {name for name in namespace if not name.startswith("__")}
     assert served == set(vars(flowsim)) & served
     assert {"Hatchet", "Context", "EmptyModel"} <= served
-    assert "TTLBasedIdempotencyConfig" not in served
-    assert "TTLBasedIdempotencyConfig" not in dir(hatchet_sdk)
+    assert "DedupeViolationError" not in served
+    assert "DedupeViolationError" not in dir(hatchet_sdk)
     assert "runnables" in dir(hatchet_sdk)
 
 

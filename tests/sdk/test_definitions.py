@@ -101,8 +101,6 @@ def pass_task_not_workflow(hatchet: Hatchet) -> None:
 
 
 def test_unsupported_hatchet_options_are_refused_by_name(hatchet: Hatchet) -> None:
-    with pytest.raises(UnsupportedFeatureError, match="idempotency"):
-        hatchet.workflow(name="keyed", idempotency=object())
     with pytest.raises(UnsupportedFeatureError, match="default_filters"):
         hatchet.workflow(name="filtered", default_filters=[object()])
     kept: dict[str, Any] = {"description": "harmless", "version": "1"}

@@ -154,3 +154,20 @@ def test_a_scenario_event_nobody_subscribes_to_is_a_scenario_error() -> None:
                 }
             )
         )
+
+
+def test_arrivals_that_find_their_idempotency_key_held_start_no_run() -> None:
+    """A 50 s report triggered every 20 s: a run holds its key until it ends, so only the
+    arrivals at 0 and 60 start one; the four others are counted, not run."""
+    scenario = parse_scenario(
+        {
+            "module": str(Path(__file__).with_name("keyedflows.py")),
+            "workers": [{"name": "w", "slots": 2}],
+            "arrivals": [{"workflow": "report", "every": 20.0, "count": 6}],
+        }
+    )
+    result = simulate(scenario)
+    assert result.ok
+    assert [run.created_at for run in result.runs] == [0.0, 60.0]
+    assert result.deduplicated == 4
+    assert result.to_dict()["deduplicated"] == 4
