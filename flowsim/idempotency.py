@@ -118,9 +118,8 @@ def claims_of(
     """Every request's claim, with the metadata its run will have (the spawner's, the
     request's own keys winning): one that cannot be evaluated refuses the whole batch,
     before anything is written."""
+    requests = list(requests)
+    if all(r.spec.idempotency is None for r in requests):  # the common case, on hot paths
+        return [None] * len(requests)
     base = inherited or {}
-    return [
-        claim_of(r.spec, r.input, {**base, **r.additional_metadata} if base else
-                 r.additional_metadata, now)
-        for r in requests
-    ]  # fmt: skip
+    return [claim_of(r.spec, r.input, {**base, **r.additional_metadata}, now) for r in requests]
