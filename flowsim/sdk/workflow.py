@@ -284,8 +284,11 @@ class BaseWorkflow:
         sticky: bool = False,
         desired_worker_labels: Any = None,
     ) -> WorkflowRunTriggerConfig:
-        if desired_worker_id is not None or desired_worker_labels is not None:
-            self._refuse_placement(desired_worker_id, desired_worker_labels)
+        self._refuse_labels(desired_worker_labels)
+        if desired_worker_id is not None:  # hatchet_sdk carries it in the options
+            options = (options or TriggerWorkflowOptions()).model_copy(
+                update={"desired_worker_id": desired_worker_id}
+            )
         if options is None:
             return WorkflowRunTriggerConfig(
                 self._name,
@@ -297,8 +300,6 @@ class BaseWorkflow:
                 priority=priority,
                 sticky=sticky,
             )
-        if options.desired_worker_id is not None:
-            self._refuse_placement(options.desired_worker_id, None)
         merged = options.model_copy()
         merged.sticky = merged.sticky or sticky
         if child_key is not None:
@@ -326,12 +327,12 @@ class BaseWorkflow:
         additional_metadata: JSONSerializableMapping | None,
         priority: int | None,
         sticky: bool = False,
+        desired_worker_id: str | None = None,
     ) -> NewRun:
         """A run of ``input``, which ``validate_input`` (or ``validate_inputs``) made."""
         metadata = {**self.default_additional_metadata}
         if options is not None:
-            if options.desired_worker_id is not None:
-                self._refuse_placement(options.desired_worker_id, None)
+            desired_worker_id = desired_worker_id or options.desired_worker_id
             metadata.update(options.additional_metadata)
             priority = priority if priority is not None else options.priority
             child_key = child_key if child_key is not None else options.child_key
@@ -344,31 +345,51 @@ class BaseWorkflow:
             additional_metadata=metadata,
             priority=int(priority) if priority is not None else self.default_priority,
             child_key=child_key,
-            sticky_worker=self._sticky_worker() if sticky else None,
+            sticky_worker=self._pinned_worker(sticky, desired_worker_id),
         )
 
-    def _sticky_worker(self) -> str | None:
-        """``sticky=True`` on a trigger from inside a task: the child runs on the task's
-        worker (hatchet_sdk sends the current worker as ``desired_worker_id``). Outside a
-        task there is no worker to stick to, and Hatchet ignores it too. As Hatchet's
-        guide requires, the child workflow must declare a sticky strategy and be
-        registered on that worker."""
-        attempt = self._engine().current_attempt()
-        if attempt is None:
+    def _sticky_worker(self, desired_worker_id: str | None) -> str | None:
+        """The worker a run triggered with ``sticky=True`` is pinned to, as hatchet_sdk
+        sends it (``desired_worker_id or`` the current task's worker): a worker named by
+        id, or from inside a task that task's worker. Outside a task without an id there
+        is no worker to stick to, and Hatchet ignores it too. As Hatchet's guide requires,
+        the workflow must declare a sticky strategy, and a worker of this process must
+        register it (a worker of another process sharing the store is taken at its word)."""
+        engine = self._engine()
+        attempt = engine.current_attempt()
+        if desired_worker_id is not None:
+            worker = next((w for w in engine.workers() if w.id == desired_worker_id), None)
+            where = f"{self._name} triggered with sticky=True for worker {desired_worker_id!r}"
+        elif attempt is not None:
+            worker = attempt.worker
+            where = f"{self._name} triggered with sticky=True from {worker.name!r}"
+        else:
             return None
-        worker = attempt.worker
-        where = f"{self._name} triggered with sticky=True from {worker.name!r}"
         if self.sticky is None:
             raise WorkflowDefinitionError(
                 f"{where}: the workflow has no sticky strategy; declare it with "
                 f"hatchet.workflow(name={self._name!r}, sticky=StickyStrategy.SOFT or HARD)"
             )
-        if not worker.registers(self._name):
+        if worker is not None and not worker.registers(self._name):
             raise WorkflowDefinitionError(
-                f"{where}: that worker does not register {self._name!r}, so the child could "
+                f"{where}: that worker does not register {self._name!r}, so the run could "
                 "never run on it; add it to the worker's workflows=[...]"
             )
-        return worker.id
+        return desired_worker_id or (worker.id if worker is not None else None)
+
+    def _pinned_worker(self, sticky: bool, desired_worker_id: str | None) -> str | None:
+        """hatchet_sdk sends ``desired_worker_id`` only with ``sticky=True`` and drops it
+        otherwise: refused here, as a trigger that does not do what it says."""
+        if sticky:
+            return self._sticky_worker(desired_worker_id)
+        if desired_worker_id is not None:
+            raise UnsupportedFeatureError(
+                f"{self._name} trigger: desired_worker_id={desired_worker_id!r} without "
+                "sticky=True does nothing (hatchet_sdk drops it, and Hatchet's engine only "
+                "honours it for a workflow with a sticky strategy); pass sticky=True to a "
+                "workflow declared with sticky=StickyStrategy.SOFT or HARD, or remove it"
+            )
+        return None
 
     def _trigger(self, items: list[NewRun], bulk: bool = False) -> list[WorkflowRun]:
         """Create the runs; raise hatchet_sdk's collision error if an item's idempotency
@@ -384,14 +405,11 @@ class BaseWorkflow:
                     f"{self._name!r}.run_many(); build items with this workflow's "
                     "create_bulk_run_item()"
                 )
-            given = config.given_options()
-            if given is not None and given.desired_worker_id is not None:
-                self._refuse_placement(given.desired_worker_id, None)
         inputs = validate_inputs(self, [config.input for config in configs])
         return [
             self._new_run(
                 input, None, config.child_key, config.additional_metadata, config.priority,
-                config.sticky,
+                config.sticky, _desired_worker(config),
             )
             for config, input in zip(configs, inputs, strict=True)
         ]  # fmt: skip
@@ -399,23 +417,15 @@ class BaseWorkflow:
     def _ref(self, run: WorkflowRun) -> WorkflowRunRef:
         return WorkflowRunRef(self._engine(), run)
 
-    def _refuse_placement(self, desired_worker_id: str | None, desired_worker_labels: Any) -> None:
-        """Per-trigger placement (a worker id, desired labels on one run) changes which
-        worker runs a task; flowsim models placement per task definition and sticky runs,
-        not per trigger, so it refuses these rather than run the task elsewhere silently."""
-        given = [
-            name
-            for name, value in (
-                ("desired_worker_id", desired_worker_id),
-                ("desired_worker_labels", desired_worker_labels),
-            )
-            if value not in (None, [], {})
-        ]
-        if given:
+    def _refuse_labels(self, desired_worker_labels: Any) -> None:
+        """Desired labels on one trigger change which worker runs a task; flowsim models
+        labels per task definition, not per trigger, so it refuses them rather than run
+        the task elsewhere silently."""
+        if desired_worker_labels not in (None, [], {}):
             raise UnsupportedFeatureError(
-                f"{self._name} trigger: flowsim does not model {', '.join(given)} on a "
-                "trigger; put desired_worker_labels= on the task definition, or use a sticky "
-                "workflow with sticky=True (see docs/hatchet-compatibility.md)"
+                f"{self._name} trigger: flowsim does not model desired_worker_labels on a "
+                "trigger; put desired_worker_labels= on the task definition, or pin the run "
+                "with sticky=True (see docs/hatchet-compatibility.md)"
             )
 
     def _start_one(
@@ -428,11 +438,11 @@ class BaseWorkflow:
         placement: tuple[bool, str | None, Any] = (False, None, None),
     ) -> WorkflowRun:
         sticky, worker_id, labels = placement
-        if worker_id is not None or labels is not None:
-            self._refuse_placement(worker_id, labels)
+        self._refuse_labels(labels)
         item = self._new_run(
-            validate_input(self, input), options, child_key, additional_metadata, priority, sticky
-        )
+            validate_input(self, input), options, child_key, additional_metadata, priority,
+            sticky, worker_id,
+        )  # fmt: skip
         return self._trigger([item])[0]
 
     def run_no_wait(
@@ -556,6 +566,11 @@ class BaseWorkflow:
 
     def _wrap_ref(self, ref: WorkflowRunRef) -> Any:
         return ref
+
+
+def _desired_worker(config: WorkflowRunTriggerConfig) -> str | None:
+    given = config.given_options()
+    return given.desired_worker_id if given is not None else None
 
 
 class Workflow(BaseWorkflow, WorkflowHooks):

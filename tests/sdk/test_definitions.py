@@ -115,9 +115,9 @@ def test_placement_options_are_refused_a_bad_eviction_policy_rejected_and_typos_
         return None
 
     with pytest.raises(UnsupportedFeatureError, match="desired_worker_id"):
-        placed.run_no_wait(desired_worker_id="w-1")
+        placed.run_no_wait(desired_worker_id="w-1")  # without sticky=True: does nothing
     with pytest.raises(UnsupportedFeatureError, match="desired_worker_id"):
-        placed.create_bulk_run_item(desired_worker_id="w-1")
+        placed.run_many([placed.create_bulk_run_item(desired_worker_id="w-1")])
     with pytest.raises(ConfigurationError, match=r"evictable.*eviction_policy must be"):
         hatchet.durable_task(name="evictable", eviction_policy=object())(_durable_body)
     with pytest.raises(TypeError, match=r"unexpected keyword argument.*nmae"):
@@ -142,8 +142,10 @@ def test_bulk_items_keep_hatchets_fields_and_refuse_placement_in_options(
     assert item.options.priority == 3
     sticky = bulk.create_bulk_run_item(options=TriggerWorkflowOptions(sticky=True))
     assert sticky.sticky and sticky.options.sticky  # honoured: tests/sdk/test_placement.py
+    unsent = bulk.create_bulk_run_item(options=TriggerWorkflowOptions(desired_worker_id="w"))
+    assert unsent.options.desired_worker_id == "w"  # kept on the item, as in hatchet_sdk
     with pytest.raises(UnsupportedFeatureError, match="desired_worker_id"):
-        bulk.create_bulk_run_item(options=TriggerWorkflowOptions(desired_worker_id="w"))
+        bulk.run_many([unsent], wait_for_result=False)  # ... and refused without sticky
 
 
 async def _durable_body(input: EmptyModel, ctx: Any) -> None:

@@ -12,6 +12,7 @@ from flowsim import (
     Hatchet,
     StickyStrategy,
     TriggerWorkflowOptions,
+    UnsupportedFeatureError,
     WorkerLabel,
     WorkerLabelComparator,
     WorkflowDefinitionError,
@@ -107,3 +108,55 @@ async def test_a_hard_sticky_child_of_a_waiting_parent_is_a_slot_deadlock(
         with pytest.raises(SlotDeadlockError, match="idle may not run it") as info:
             await parent.aio_run()
     assert "HARD sticky to worker" in str(info.value)
+
+
+async def test_sticky_with_a_desired_worker_id_pins_the_run_to_that_worker(
+    hatchet: Hatchet,
+) -> None:
+    """hatchet_sdk sends ``desired_worker_id`` with ``sticky=True`` (also from outside a
+    task, and in bulk items); a HARD sticky workflow's run then runs on that worker only.
+    Without ``sticky=True`` hatchet_sdk drops the id: refused, saying so."""
+    pinned = hatchet.workflow(name="pinned", sticky=StickyStrategy.HARD)
+
+    @pinned.task()
+    async def where(input: EmptyModel, ctx: Context) -> dict[str, str]:
+        return {"worker": ctx.worker_id}
+
+    first = hatchet.worker("first", slots=2, workflows=[pinned])
+    second = hatchet.worker("second", slots=2, workflows=[pinned])
+    async with first, second:
+        ids = {runtime.name: runtime.id for runtime in hatchet.engine.workers()}
+        for name in ("first", "second"):
+            target = ids[name]
+            single = await pinned.aio_run(sticky=True, desired_worker_id=target)
+            options = TriggerWorkflowOptions(sticky=True, desired_worker_id=target)
+            bulk = await pinned.aio_run_many(
+                [pinned.create_bulk_run_item(options=options),
+                 pinned.create_bulk_run_item(sticky=True, desired_worker_id=target)]
+            )  # fmt: skip
+            assert [single, *bulk] == [{"where": {"worker": target}}] * 3
+        with pytest.raises(UnsupportedFeatureError, match="without sticky=True does nothing"):
+            await pinned.aio_run(desired_worker_id=ids["first"])
+        lost = pinned.create_bulk_run_item(desired_worker_id=ids["first"])  # kept, as there
+        with pytest.raises(UnsupportedFeatureError, match="without sticky=True"):
+            await pinned.aio_run_many([lost])
+
+
+async def test_a_desired_worker_that_does_not_register_the_workflow_is_refused(
+    hatchet: Hatchet,
+) -> None:
+    pinned = hatchet.workflow(name="pinned", sticky=StickyStrategy.SOFT)
+    plain = hatchet.workflow(name="plain")
+
+    @pinned.task()
+    async def where(input: EmptyModel, ctx: Context) -> None: ...
+
+    @plain.task()
+    async def other(input: EmptyModel, ctx: Context) -> None: ...
+
+    async with hatchet.worker("elsewhere", slots=1, workflows=[plain]):
+        (runtime,) = hatchet.engine.workers()
+        with pytest.raises(WorkflowDefinitionError, match="does not register 'pinned'"):
+            await pinned.aio_run_no_wait(sticky=True, desired_worker_id=runtime.id)
+        with pytest.raises(WorkflowDefinitionError, match="no sticky strategy"):
+            await plain.aio_run_no_wait(sticky=True, desired_worker_id=runtime.id)
