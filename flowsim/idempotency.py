@@ -18,11 +18,15 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from functools import cache
-from typing import Any, Final, Protocol
+from typing import TYPE_CHECKING, Any, Final
 
 from flowsim.cel import KeyExpression, parse_key
 from flowsim.errors import InvalidInputError
 from flowsim.rules import RunStatus
+
+if TYPE_CHECKING:  # records and concurrency import this module
+    from flowsim.concurrency import Triggered
+    from flowsim.store.records import WorkflowSpec
 
 WHAT: Final = "idempotency key expression"
 #: the two methods, as hatchet-sdk's ``IdempotencyMethod`` names them
@@ -79,26 +83,9 @@ def holds(expires_at: float, until_end: bool, holder_status: RunStatus | None, n
     return not (until_end and holder_status.is_terminal)
 
 
-class _Spec(Protocol):
-    @property
-    def name(self) -> str: ...
-
-    @property
-    def idempotency(self) -> IdempotencyRule | None: ...
-
-
-class _Requested(Protocol):
-    @property
-    def spec(self) -> Any: ...
-
-    @property
-    def input(self) -> Any: ...
-
-    @property
-    def additional_metadata(self) -> dict[str, Any]: ...
-
-
-def claim_of(spec: _Spec, input: Any, metadata: Mapping[str, Any], now: float) -> Claim | None:
+def claim_of(
+    spec: WorkflowSpec, input: Any, metadata: Mapping[str, Any], now: float
+) -> Claim | None:
     """The claim a new run of ``spec`` makes, or None if its workflow has no key;
     ``InvalidInputError`` names the workflow and the field a run cannot supply."""
     rule = spec.idempotency
@@ -113,7 +100,7 @@ def claim_of(spec: _Spec, input: Any, metadata: Mapping[str, Any], now: float) -
 
 
 def claims_of(
-    requests: Iterable[_Requested], inherited: Mapping[str, Any] | None, now: float
+    requests: Iterable[Triggered], inherited: Mapping[str, Any] | None, now: float
 ) -> list[Claim | None]:
     """Every request's claim, with the metadata its run will have (the spawner's, the
     request's own keys winning): one that cannot be evaluated refuses the whole batch,

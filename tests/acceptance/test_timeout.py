@@ -39,10 +39,7 @@ def test_execution_timeout_fails_the_run_with_task_exceeded_timeout(
     @timeout_wf.task(execution_timeout=timedelta(seconds=5), schedule_timeout=timedelta(minutes=10))
     def timeout_task(input: EmptyModel, ctx: Context) -> dict[str, str]:
         started.set()
-        deadline = time.monotonic() + 5  # stands for the example's 30 s sleep
-        while not ctx.exit_flag and time.monotonic() < deadline:
-            time.sleep(0.001)
-        return {"status": "success"}
+        return _sleep_until_timed_out(ctx)  # stands for the example's 30 s sleep
 
     with hatchet.worker("timeout-worker", slots=4, workflows=[timeout_wf]):
         ref = timeout_wf.run_no_wait()
@@ -129,10 +126,7 @@ def test_a_task_that_sets_no_timeout_gets_the_workflows_default_of_two_minutes(
     @timeout_wf.task()
     def slow_task(input: EmptyModel, ctx: Context) -> dict[str, str]:
         started.set()
-        deadline = time.monotonic() + 5
-        while not ctx.exit_flag and time.monotonic() < deadline:
-            time.sleep(0.001)
-        return {"status": "success"}
+        return _sleep_until_timed_out(ctx)
 
     with hatchet.worker("timeout-worker", slots=4, workflows=[timeout_wf]):
         ref = timeout_wf.run_no_wait()
@@ -143,3 +137,11 @@ def test_a_task_that_sets_no_timeout_gets_the_workflows_default_of_two_minutes(
         flowsim_clock.advance(60)
         with pytest.raises(Exception, match=r"(Task exceeded timeout|TIMED OUT)"):
             ref.result()
+
+
+def _sleep_until_timed_out(ctx: Any) -> dict[str, str]:
+    """A long sync sleep that ends when the task is timed out (its exit flag), 5 s at most."""
+    deadline = time.monotonic() + 5
+    while not ctx.exit_flag and time.monotonic() < deadline:
+        time.sleep(0.001)
+    return {"status": "success"}
