@@ -128,15 +128,27 @@ def test_a_task_that_sets_no_timeout_gets_the_workflows_default_of_two_minutes(
         started.set()
         return _sleep_until_timed_out(ctx)
 
+    def status() -> str:
+        return str(hatchet.runs.view(ref.workflow_run_id).status)
+
+    def minute() -> None:
+        """A minute in 5 s steps, each given time to be seen: on a durable backend the
+        worker's heartbeats renew its 30 s lease as the clock moves (one jump past the
+        lease would lose the attempt and start another, with a deadline of its own)."""
+        for _ in range(12):
+            flowsim_clock.advance(5)
+            time.sleep(0.05)
+
     with hatchet.worker("timeout-worker", slots=4, workflows=[timeout_wf]):
         ref = timeout_wf.run_no_wait()
         assert started.wait(5)
-        flowsim_clock.advance(60)  # past Hatchet's own default of 60 s: still running
-        time.sleep(0.05)
-        assert hatchet.runs.view(ref.workflow_run_id).status == "RUNNING"
-        flowsim_clock.advance(60)
+        minute()  # past Hatchet's own default of 60 s: still running
+        assert status() == "RUNNING"
+        minute()
         with pytest.raises(Exception, match=r"(Task exceeded timeout|TIMED OUT)"):
             ref.result()
+    (attempt,) = hatchet.runs.view(ref.workflow_run_id).tasks["slow_task"].attempts
+    assert attempt.finished_at == 120.0
 
 
 def _sleep_until_timed_out(ctx: Any) -> dict[str, str]:
