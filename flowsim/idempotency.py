@@ -75,6 +75,23 @@ def parsed(expression: str) -> KeyExpression:
     return parse_key(expression, WHAT)
 
 
+#: a stored claim as a store reads it: the run holding the key, the claim's expiry and
+#: whether the run's end frees it, and the run's status (None: the run is gone)
+Holder = tuple[str, float, bool, RunStatus | None]
+
+
+def holding(run_id: str, claim: Claim) -> Holder:
+    """The claim a run created in this batch holds (later requests of its key collide)."""
+    return (run_id, claim.expires_at, claim.until_end, RunStatus.QUEUED)
+
+
+def collision(workflow: str, claim: Claim, holder: Holder | None, now: float) -> Collision | None:
+    """The collision of a new run's claim with the stored one of its key, if that holds."""
+    if holder is None or not holds(*holder[1:], now):
+        return None
+    return Collision(workflow, claim.key, holder[0])
+
+
 def holds(expires_at: float, until_end: bool, holder_status: RunStatus | None, now: float) -> bool:
     """Whether a stored claim still holds its key at ``now``. A holder that is gone (None)
     holds nothing (a store that keeps runs never meets it)."""

@@ -8,7 +8,7 @@ from typing import Any
 
 from flowsim import concurrency, idempotency, rules
 from flowsim.errors import RunNotFoundError, StaleAttemptError
-from flowsim.idempotency import Claim, Collision
+from flowsim.idempotency import Claim, Collision, Holder
 from flowsim.quick_init import quick_init
 from flowsim.rules import RunStatus
 from flowsim.store.protocol import (
@@ -252,9 +252,11 @@ def create_runs(
             results.append(views[key])
             continue
         claim = claims[index]
-        holder = held.get(claim.key) if claim is not None else None
-        if claim is not None and holder is not None and idempotency.holds(*holder[1:], now):
-            results.append(Collision(request.spec.name, claim.key, holder[0]))
+        collided = None if claim is None else (
+            idempotency.collision(request.spec.name, claim, held.get(claim.key), now)
+        )  # fmt: skip
+        if collided is not None:
+            results.append(collided)
             continue
         view = new_run_view(
             request,
@@ -268,7 +270,7 @@ def create_runs(
         if key is not None:
             views[key] = view
         if claim is not None:
-            held[claim.key] = (view.id, claim.expires_at, claim.until_end, RunStatus.QUEUED)
+            held[claim.key] = idempotency.holding(view.id, claim)
             new_claims.append((claim, view.id))
         new_requests.append(request)
         new_views.append(view)
@@ -329,10 +331,6 @@ def create_runs(
             places.settle(session, now)  # what roots queued at once by conditions changed
     found = fetch_runs(conn, [r for r in results if isinstance(r, str)])
     return [found[r] if isinstance(r, str) else r for r in results]
-
-
-#: a stored claim: the holder run, its claim's expiry and until_end, the holder's status
-Holder = tuple[str, float, bool, RunStatus | None]
 
 
 def _held_keys(conn: Conn, claims: Sequence[Claim | None]) -> dict[str, Holder]:

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 
 from flowsim import concurrency, idempotency, rules
 from flowsim.errors import RunNotFoundError, StaleAttemptError
-from flowsim.idempotency import Claim, Collision
+from flowsim.idempotency import Claim, Collision, Holder
 from flowsim.rules import RunStatus
 from flowsim.store.protocol import Finished, RunRequest, RunView
 from flowsim.store.records import JSON, WorkflowSpec
@@ -206,16 +206,18 @@ def create_runs(
             run_ids.append(existing[key])
             continue
         claim = claims[position]
-        holder = held.get(claim.key) if claim is not None else None
-        if claim is not None and holder is not None and idempotency.holds(*holder[1:], now):
-            collisions[position] = Collision(requests[position].spec.name, claim.key, holder[0])
-            run_ids.append(holder[0])
-            continue
+        if claim is not None:
+            name = requests[position].spec.name
+            collided = idempotency.collision(name, claim, held.get(claim.key), now)
+            if collided is not None:
+                collisions[position] = collided
+                run_ids.append(collided.holder)
+                continue
         run_id = tx.new_id()
         if key is not None:
             existing[key] = run_id
         if claim is not None:
-            held[claim.key] = (run_id, claim.expires_at, claim.until_end, RunStatus.QUEUED)
+            held[claim.key] = idempotency.holding(run_id, claim)
         fresh.append(position)
         run_ids.append(run_id)
 
@@ -298,10 +300,6 @@ def create_runs(
     if missing:
         views.update((view.id, view) for view in read_views(tx, missing))
     return Created(run_ids, views, deferred, now, (parent_task_run_id, parent_metadata), collisions)
-
-
-#: a stored claim: the holder run, its claim's expiry and until_end, the holder's status
-Holder = tuple[str, float, bool, RunStatus | None]
 
 
 def _held_keys(tx: Tx, claims: Sequence[Claim | None]) -> dict[str, Holder]:

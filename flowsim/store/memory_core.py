@@ -184,9 +184,8 @@ class StoreCore(ABC):
             return None
         holder, holding = held
         status = self.runs[holder].status if holder in self.runs else None
-        if not idempotency.holds(holding.expires_at, holding.until_end, status, now):
-            return None
-        return Collision(workflow, claim.key, holder)
+        stored = (holder, holding.expires_at, holding.until_end, status)
+        return idempotency.collision(workflow, claim, stored, now)
 
     def _create_task(
         self,
