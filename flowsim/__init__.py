@@ -62,6 +62,7 @@ from flowsim.sdk.conditions import (
 from flowsim.sdk.dependencies import Depends
 from flowsim.sdk.events import BulkPushEventOptions, BulkPushEventWithMetadata, PushEventOptions
 from flowsim.sdk.eviction import EvictionPolicy
+from flowsim.sdk.filters import DefaultFilter
 from flowsim.sdk.idempotency import StatusBasedIdempotencyConfig, TTLBasedIdempotencyConfig
 from flowsim.sdk.labels import (
     DesiredWorkerLabel,
@@ -89,6 +90,7 @@ __all__ = [
     "Context",
     "DatabaseLostError",
     "DeadlockReport",
+    "DefaultFilter",
     "Depends",
     "DesiredWorkerLabel",
     "DurableContext",

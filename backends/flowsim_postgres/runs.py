@@ -85,7 +85,7 @@ COPY task_runs (id, run_id, workflow, name, pool, slot_cost, schedule_timeout, s
 _COPY_RUNS = """
 COPY runs (id, workflow, spec_digest, input, additional_metadata, priority, created_at,
            parent_task_run_id, parent_run_id, child_key, child_index, spawn_key, event_id,
-           event_key) FROM STDIN
+           event_key, event_filter) FROM STDIN
 """
 
 
@@ -134,16 +134,16 @@ def insert_tasks(conn: Conn, tasks: Sequence[NewTask], now: float, bulk: bool = 
 _INSERT_RUNS = """
 INSERT INTO runs (id, workflow, spec_digest, input, additional_metadata, priority, created_at,
                   parent_task_run_id, parent_run_id, child_key, child_index, spawn_key,
-                  event_id, event_key)
+                  event_id, event_key, event_filter)
 SELECT u.id, u.workflow, u.digest, u.input::jsonb, u.meta::jsonb, u.priority, %(now)s,
        %(parent)s, %(parent_run)s, u.child_key, u.child_index, u.spawn_key, u.event_id,
-       u.event_key
+       u.event_key, u.event_filter::jsonb
 FROM unnest(%(ids)b::text[], %(workflows)b::text[], %(digests)b::text[], %(inputs)b::text[],
             %(metas)b::text[], %(priorities)b::int[], %(child_keys)b::text[],
             %(child_indexes)b::int[], %(spawn_keys)b::text[], %(event_ids)b::text[],
-            %(event_keys)b::text[])
+            %(event_keys)b::text[], %(event_filters)b::text[])
      WITH ORDINALITY AS u(id, workflow, digest, input, meta, priority, child_key, child_index,
-                          spawn_key, event_id, event_key, i)
+                          spawn_key, event_id, event_key, event_filter, i)
 ORDER BY u.i
 """
 
@@ -302,6 +302,7 @@ def create_runs(
                     "spawn_keys": new_keys,
                     "event_ids": [_event_id(view) for view in new_views],
                     "event_keys": [_event_key(view) for view in new_views],
+                    "event_filters": [_event_filter(view) for view in new_views],
                 },
             )
         tasks = [
@@ -398,7 +399,7 @@ def _copy_runs(
             copy.write_row((
                 view.id, view.workflow, digest, dumps(view.input), meta, view.priority, now,
                 parent_task, parent_run, view.child_key, view.child_index, key,
-                _event_id(view), _event_key(view),
+                _event_id(view), _event_key(view), _event_filter(view),
             ))  # fmt: skip
 
 
@@ -408,6 +409,12 @@ def _event_id(view: RunView) -> str | None:
 
 def _event_key(view: RunView) -> str | None:
     return view.triggering_event.key if view.triggering_event is not None else None
+
+
+def _event_filter(view: RunView) -> str | None:
+    """The payload of the filter that started the run, as JSON text (None: no filter)."""
+    event = view.triggering_event
+    return None if event is None or event.filter_payload is None else dumps(event.filter_payload)
 
 
 def _metadata_texts(
@@ -557,7 +564,7 @@ def fetch_runs(
     run_cursor = conn.execute(
         "SELECT id, workflow, terminal_status, input, additional_metadata, priority, "
         "created_at, finished_at, parent_task_run_id, child_key, child_index, event_id, "
-        "event_key FROM runs WHERE id = ANY(%b::text[])",
+        "event_key, event_filter FROM runs WHERE id = ANY(%b::text[])",
         (wanted,),
     )
     task_cursor = conn.cursor().execute(_TASKS, (wanted,))

@@ -211,7 +211,8 @@ RUN_STATUS = (
 _RUNS = (
     f"SELECT r.id, r.workflow, {RUN_STATUS}, r.input, r.additional_metadata, r.priority, "
     "r.created_at, r.finished_at, r.parent_task_run_id, r.child_key, r.child_index, "
-    "r.event_id, r.event_key FROM runs AS r WHERE r.id IN (SELECT value FROM json_each(?))"
+    "r.event_id, r.event_key, r.event_filter FROM runs AS r "
+    "WHERE r.id IN (SELECT value FROM json_each(?))"
 )
 #: what ``read_progress`` reads of a run (its task runs come from ``_TASKS``)
 _PROGRESS = (
@@ -265,7 +266,11 @@ def read_views(tx: Tx, run_ids: Sequence[str], with_attempts: bool = True) -> li
     inputs = load_all([row[3] for row in runs])
     metadata = load_all([row[4] for row in runs])
     views = {
-        row[0]: run_view((*row[:3], given, meta, *row[5:]), STATUS[row[2]], tasks[row[0]])
+        row[0]: run_view(
+            (*row[:3], given, meta, *row[5:13], None if row[13] is None else loads(row[13])),
+            STATUS[row[2]],
+            tasks[row[0]],
+        )
         for row, given, meta in zip(runs, inputs, metadata, strict=True)
     }
     return [views[run_id] for run_id in run_ids]

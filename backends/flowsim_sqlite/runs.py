@@ -33,7 +33,8 @@ from flowsim_sqlite.rows import (
 INSERT_RUN = (
     "INSERT INTO runs (id, workflow, spec_id, status, input, additional_metadata, priority, "
     "created_at, parent_task_run_id, parent_run_id, child_key, child_index, spawn_key, "
-    "event_id, event_key) VALUES (?, ?, ?, 'QUEUED', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    "event_id, event_key, event_filter) "
+    "VALUES (?, ?, ?, 'QUEUED', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )
 
 
@@ -334,9 +335,12 @@ def _claim_keys(tx: Tx, claims: Sequence[tuple[Claim | None, str]]) -> None:
         )
 
 
-def _event_columns(request: RunRequest) -> tuple[str | None, str | None]:
+def _event_columns(request: RunRequest) -> tuple[str | None, str | None, str | None]:
     event = request.triggering_event
-    return (None, None) if event is None else (event.id, event.key)
+    if event is None:
+        return (None, None, None)
+    payload = None if event.filter_payload is None else dumps(event.filter_payload)
+    return (event.id, event.key, payload)
 
 
 def finished_since(tx: Tx, cursor: int | None) -> Finished:

@@ -23,7 +23,8 @@ FEATURES: Final[dict[str, str]] = {
     "engine-version": "engine version negotiation",
     "eviction": "durable eviction internals (the eviction manager, pre-eviction contexts, "
     "spawn and memo result types, SleepResult)",
-    "events": "event filters (default_filters=, DefaultFilter, hatchet.filters)",
+    "events": "the event filters API (hatchet.filters, FiltersClient, V1Filter: filters made at "
+    "runtime; default_filters= on a workflow is modelled)",
     "grpc": "Hatchet's gRPC contracts and connections",
     "internals": "hatchet_sdk internals (not part of its public API)",
     "logs": "the logs API (hatchet.logs)",

@@ -24,6 +24,7 @@ from flowsim.sdk import (
     dependencies,
     events,
     eviction,
+    filters,
     idempotency,
     labels,
     lifespan,
@@ -55,6 +56,7 @@ FLOWSIM: Final[Mapping[str, object]] = {
     "ScheduledClient": scheduling.ScheduledClient,
     "DurableContext": sdk.DurableContext,
     "EmptyModel": sdk.EmptyModel,
+    "DefaultFilter": filters.DefaultFilter,
     "BulkTriggerIdempotencyCollisionError": errors.BulkTriggerIdempotencyCollisionError,
     "IdempotencyCollisionError": errors.IdempotencyCollisionError,
     "IdempotencyMethod": idempotency.IdempotencyMethod,
@@ -113,7 +115,7 @@ REFUSED_NAMES: Final[Mapping[str, str]] = _names(
         "embedded": "EmbeddedHatchetConfig",
         "engine-version": "MinEngineVersion",
         "eviction": "EvictionNotSupportedError DurableSpawnResult MemoNowResult SleepResult",
-        "events": "DefaultFilter FiltersClient V1Filter",
+        "events": "FiltersClient V1Filter",
         "grpc": "AdminClient CreateWorkflowVersionOpts DispatcherClient DurableEventListener",
         "internals": "ComputedTaskParameters P R StepType TaskIOValidator TWorkflowInput "
         "TypedTriggerWorkflowRunConfig WorkflowConfig",
@@ -238,7 +240,7 @@ def children(package: str) -> frozenset[str]:
 MODULES: Final[Mapping[str, AliasSpec]] = {
     ROOT: _spec(
         "BulkPushEventOptions BulkPushEventWithMetadata BulkTriggerIdempotencyCollisionError "
-        "Depends IdempotencyCollisionError StatusBasedIdempotencyConfig "
+        "DefaultFilter Depends IdempotencyCollisionError StatusBasedIdempotencyConfig "
         "TTLBasedIdempotencyConfig "
         "ConcurrencyExpression ConcurrencyLimitStrategy Condition Context DesiredWorkerLabel "
         "DurableContext EmptyModel EvictionPolicy FailedTaskRunExceptionGroup Hatchet "
@@ -253,7 +255,7 @@ MODULES: Final[Mapping[str, AliasSpec]] = {
         "CELEvaluationResult CELFailure CELSuccess "
         "ClientConfig ClientTLSConfig CreateAPITokenRequest CreateAPITokenResponse "
         "CreatePullRequestFromStepRun CreateTenantInviteRequest CreateTenantRequest "
-        "CreateWorkflowVersionOpts DedupeViolationError DefaultFilter "
+        "CreateWorkflowVersionOpts DedupeViolationError "
         "EmbeddedHatchetConfig Event EventData EventKeyList EventList EventOrderByDirection "
         "EventOrderByField EventWorkflowRunSummary EvictionNotSupportedError "
         "GetStepRunDiffResponse HealthcheckConfig Job JobRun "
@@ -275,11 +277,11 @@ MODULES: Final[Mapping[str, AliasSpec]] = {
         package=True,
     ),
     f"{ROOT}.hatchet": _spec(
-        "BaseWorkflow ConcurrencyExpression Context CronClient DesiredWorkerLabel "
+        "BaseWorkflow ConcurrencyExpression Context CronClient DefaultFilter DesiredWorkerLabel "
         "DurableContext EmptyModel EventClient EvictionPolicy Hatchet Priority "
         "RateLimit RateLimitsClient ScheduledClient Standalone StatusBasedIdempotencyConfig "
         "StickyStrategy TTLBasedIdempotencyConfig TaskDefaults Worker Workflow",
-        "CELClient Client ClientConfig DefaultFilter DispatcherClient "
+        "CELClient Client ClientConfig DispatcherClient "
         "EmbeddedHatchetConfig FiltersClient LogsClient MetricsClient "
         "RunEventListenerClient RunsClient StubsClient WebhooksClient "
         "WorkersClient WorkflowConfig WorkflowsClient",
@@ -323,10 +325,9 @@ MODULES: Final[Mapping[str, AliasSpec]] = {
         "WorkerContext DependencyFunc Depends InvalidDependencyError",
     ),
     f"{ROOT}.runnables.types": _spec(
-        "ConcurrencyExpression EmptyModel Priority StatusBasedIdempotencyConfig StickyStrategy "
-        "TTLBasedIdempotencyConfig TaskDefaults",
-        "BatchMemberId BatchTaskConfig DefaultFilter P R StepType TWorkflowInput "
-        "TaskIOValidator WorkflowConfig",
+        "ConcurrencyExpression DefaultFilter EmptyModel Priority StatusBasedIdempotencyConfig "
+        "StickyStrategy TTLBasedIdempotencyConfig TaskDefaults",
+        "BatchMemberId BatchTaskConfig P R StepType TWorkflowInput TaskIOValidator WorkflowConfig",
     ),
     f"{ROOT}.runnables.workflow": _spec(
         "BaseWorkflow ConcurrencyExpression Condition Context CronWorkflows DesiredWorkerLabel "

@@ -16,6 +16,7 @@ from flowsim.errors import UnknownWorkflowError, UnsupportedFeatureError
 from flowsim.placement import Sticky
 from flowsim.sdk.events import EventClient
 from flowsim.sdk.eviction import DEFAULT_DURABLE_TASK_EVICTION_POLICY, EvictionPolicy
+from flowsim.sdk.filters import DefaultFilter
 from flowsim.sdk.idempotency import IdempotencyConfig
 from flowsim.sdk.labels import DesiredLabels, StickyStrategy, sticky_strategy
 from flowsim.sdk.lifespan import LifespanFn
@@ -42,16 +43,17 @@ _HARMLESS = frozenset({"description", "version", "debug"})
 #: model yet: refused by name. Any other unexpected keyword is a TypeError, as in Python.
 HATCHET_OPTIONS_NOT_MODELLED = frozenset(
     {
-        "default_filters", "desired_worker_id",
+        "desired_worker_id",
     }
 )  # fmt: skip
 
 
 #: a standalone task's workflow options: input_validator, default_priority,
-#: default_additional_metadata, on_crons, cron_input, on_events, sticky, idempotency
+#: default_additional_metadata, on_crons, cron_input, on_events, sticky, idempotency,
+#: default_filters
 WorkflowOptions = tuple[
     type[Any] | None, int, JSONSerializableMapping | None, list[str] | None, Any,
-    list[str] | None, Sticky | None, IdempotencyConfig | None,
+    list[str] | None, Sticky | None, IdempotencyConfig | None, list[DefaultFilter] | None,
 ]  # fmt: skip
 
 
@@ -202,6 +204,7 @@ class Hatchet:
         concurrency: Any = None,
         task_defaults: TaskDefaults | None = None,
         idempotency: IdempotencyConfig | None = None,
+        default_filters: list[DefaultFilter] | None = None,
         **unsupported: Any,
     ) -> Workflow:
         where = f"hatchet.workflow(name={name!r})"
@@ -210,6 +213,7 @@ class Hatchet:
             self, name, input_validator, default_priority, default_additional_metadata,
             on_crons, cron_input, on_events, sticky_strategy(sticky, where),
             concurrency=concurrency, task_defaults=task_defaults, idempotency=idempotency,
+            default_filters=default_filters,
         )  # fmt: skip
         self._define(workflow)
         return workflow
@@ -234,6 +238,7 @@ class Hatchet:
         sticky: StickyStrategy | None = None,
         concurrency: Any = None,
         idempotency: IdempotencyConfig | None = None,
+        default_filters: list[DefaultFilter] | None = None,
         **unsupported: Any,
     ) -> Callable[[TaskFunction], Standalone[Any]]:
         settings = TaskSettings(
@@ -244,6 +249,7 @@ class Hatchet:
         workflow_options = (
             input_validator, default_priority, default_additional_metadata, on_crons, cron_input,
             on_events, sticky_strategy(sticky, f"hatchet.task(name={name!r})"), idempotency,
+            default_filters,
         )  # fmt: skip
         return self._standalone(settings, workflow_options, unsupported)
 
@@ -267,6 +273,7 @@ class Hatchet:
         eviction_policy: EvictionPolicy | None = DEFAULT_DURABLE_TASK_EVICTION_POLICY,
         concurrency: Any = None,
         idempotency: IdempotencyConfig | None = None,
+        default_filters: list[DefaultFilter] | None = None,
         **unsupported: Any,
     ) -> Callable[[TaskFunction], Standalone[Any]]:
         settings = TaskSettings(
@@ -277,7 +284,7 @@ class Hatchet:
         workflow_options = (
             input_validator, default_priority, default_additional_metadata, on_crons, cron_input,
             on_events, sticky_strategy(sticky, f"hatchet.durable_task(name={name!r})"),
-            idempotency,
+            idempotency, default_filters,
         )  # fmt: skip
         return self._standalone(settings, workflow_options, unsupported)
 

@@ -21,7 +21,7 @@ from flowsim.rules import RunStatus
 from flowsim.sdk.conditions import OrGroup, SleepCondition, UserEventCondition, wait_conditions
 from flowsim.sdk.labels import WorkerContext
 from flowsim.sdk.not_modelled import refuse
-from flowsim.sdk.types import Duration, to_seconds
+from flowsim.sdk.types import Duration, JSONSerializableMapping, to_seconds
 from flowsim.store.durable_log import StepKind
 from flowsim.store.records import WorkflowRun
 
@@ -42,9 +42,9 @@ logger = logging.getLogger("flowsim.task")
 )  # fmt: skip
 @refuse(
     "ctx",
-    "event filters' payloads, the trigger data and the server's workflow ids",
+    "the trigger data and the server's workflow ids",
     "pass what the task needs in its input (an event's payload is the run's input)",
-    "filter_payload", "trigger_data", "workflow_id", "workflow_version_id",
+    "trigger_data", "workflow_id", "workflow_version_id",
 )  # fmt: skip
 class Context:
     """Per-attempt information and controls for a running task."""
@@ -134,6 +134,14 @@ class Context:
     @property
     def was_triggered_by_event(self) -> bool:
         return self._stored_run().triggering_event is not None
+
+    @property
+    def filter_payload(self) -> JSONSerializableMapping:
+        """The payload of the event filter whose expression started this run
+        (``default_filters=``), ``{}`` for a run no filter started, as in hatchet_sdk."""
+        event = self._stored_run().triggering_event
+        payload = event.filter_payload if event is not None else None
+        return payload if isinstance(payload, dict) else {}
 
     # ---------------------------------------------------------------- attempts
 

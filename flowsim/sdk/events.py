@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, Field
@@ -21,6 +21,7 @@ from pydantic_core import to_jsonable_python
 
 from flowsim.errors import InvalidInputError, UnsupportedFeatureError
 from flowsim.idempotency import Collision
+from flowsim.sdk.filters import filter_payloads
 from flowsim.sdk.not_modelled import refuse
 from flowsim.sdk.types import JSONSerializableMapping
 from flowsim.store.records import JSON, TriggeringEvent
@@ -94,6 +95,8 @@ class CheckedEvent:
     payload: JSON
     metadata: dict[str, JSON]
     priority: int | None
+    #: selects the filters that decide which runs it starts (``flowsim.sdk.filters``)
+    scope: str | None = None
 
 
 def checked_event(
@@ -102,6 +105,7 @@ def checked_event(
     additional_metadata: JSONSerializableMapping | None,
     priority: int | None,
     where: str = "",
+    scope: str | None = None,
 ) -> CheckedEvent:
     if not isinstance(key, str) or not key:
         raise InvalidInputError(f"{where}an event key must be a non-empty string, got {key!r}")
@@ -115,6 +119,7 @@ def checked_event(
         to_jsonable_python(dict(payload)),
         to_jsonable_python(dict(additional_metadata or {})),
         None if priority is None else int(priority),
+        scope or None,  # hatchet_sdk sends an empty scope as none
     )
 
 
@@ -131,15 +136,18 @@ def push_events(
     items: list[NewRun] = []
     pushed_by: list[int] = []  # the index in ``pushes`` of each item's event
     for index, push in enumerate(pushes):
+        event = (push.event.id, push.event.key, push.payload, push.metadata)
         for workflow in workflows:
-            if any(matches(subscription, push.event.key) for subscription in workflow.on_events):
+            if not any(matches(sub, push.event.key) for sub in workflow.on_events):
+                continue
+            for filter_payload in filter_payloads(workflow.default_filters, push.scope, event):
                 items.append(
                     NewRun(
                         workflow.spec,
                         push.payload,
                         {**workflow.default_additional_metadata, **push.metadata},
                         workflow.default_priority if push.priority is None else push.priority,
-                        triggering_event=push.event,
+                        triggering_event=replace(push.event, filter_payload=filter_payload),
                     )
                 )
                 pushed_by.append(index)
@@ -163,10 +171,11 @@ def push_event(
     payload: JSONSerializableMapping,
     additional_metadata: JSONSerializableMapping | None = None,
     priority: int | None = None,
+    scope: str | None = None,
 ) -> Event:
     """``push_events`` of one event."""
-    (event,) = push_events(engine, workflows, [checked_event(key, payload, additional_metadata,
-                                                        priority)])  # fmt: skip
+    checked = checked_event(key, payload, additional_metadata, priority, scope=scope)
+    (event,) = push_events(engine, workflows, [checked])
     return event
 
 
@@ -205,16 +214,18 @@ class EventClient:
         priority: int | None = None,
         scope: str | None = None,
     ) -> Event:
-        """``scope`` only selects event filters, which flowsim does not model (no workflow
-        can have one), so it changes nothing here."""
+        """``scope`` selects the event filters of the subscribed workflows that have any
+        (``flowsim.sdk.filters``); the keyword wins over ``options.scope``, as in
+        hatchet_sdk."""
         metadata = dict(additional_metadata or {})
         if options is not None:
             _refuse_namespace(options.namespace, f"event {event_key!r}")
             metadata = {**options.additional_metadata, **metadata}
             priority = priority if priority is not None else options.priority
+            scope = scope or options.scope
         engine = self._hatchet.engine
         workflows = subscribers(engine, self._hatchet.defined_workflows())
-        return push_event(engine, workflows, event_key, payload, metadata, priority)
+        return push_event(engine, workflows, event_key, payload, metadata, priority, scope)
 
     async def aio_push(
         self,
@@ -233,8 +244,8 @@ class EventClient:
         options: BulkPushEventOptions | None = None,
     ) -> list[Event]:
         """Push every event, in order, their runs triggered together; one event a bad
-        key or payload refuses them all, before anything is created. ``scope`` changes
-        nothing (see ``push``)."""
+        key or payload refuses them all, before anything is created. Each event has its
+        own ``scope`` (see ``push``)."""
         if options is not None:
             _refuse_namespace(options.namespace, "hatchet.event.bulk_push()")
         pushes = []
@@ -246,7 +257,7 @@ class EventClient:
                     f"{type(event).__name__}"
                 )
             pushes.append(checked_event(event.key, event.payload, event.additional_metadata,
-                                   event.priority, where))  # fmt: skip
+                                   event.priority, where, event.scope))  # fmt: skip
         engine = self._hatchet.engine
         return push_events(engine, subscribers(engine, self._hatchet.defined_workflows()), pushes)
 

@@ -21,6 +21,7 @@ from flowsim.placement import Sticky
 from flowsim.sdk.concurrency import to_limits
 from flowsim.sdk.conditions import Condition, OrGroup
 from flowsim.sdk.eviction import DEFAULT_DURABLE_TASK_EVICTION_POLICY, EvictionPolicy
+from flowsim.sdk.filters import to_filters
 from flowsim.sdk.hooks import WorkflowHooks
 from flowsim.sdk.idempotency import created_or_raise, to_rule
 from flowsim.sdk.labels import DesiredLabels
@@ -93,6 +94,7 @@ class BaseWorkflow:
         sticky: Sticky | None = None,
         concurrency: Any = None,
         idempotency: Any = None,
+        default_filters: Any = None,
     ) -> None:
         if not name:
             raise WorkflowDefinitionError("a workflow needs a non-empty name")
@@ -101,6 +103,8 @@ class BaseWorkflow:
         self.concurrency = to_limits(concurrency, name)
         #: ``idempotency=``: the key each new run claims (``flowsim.idempotency``)
         self.idempotency = to_rule(idempotency, name)
+        #: ``default_filters=``: which pushed events start runs (``flowsim.sdk.filters``)
+        self.default_filters = to_filters(default_filters, name)
         self._client = client
         self._name = name
         self.input_model: type[Any] = input_validator or EmptyModel
@@ -667,10 +671,12 @@ class Standalone(BaseWorkflow, Generic[R]):
         on_events: Sequence[str] | None = None,
         sticky: Sticky | None = None,
         idempotency: Any = None,
+        default_filters: Any = None,
     ) -> None:
         super().__init__(
             client, name, input_validator, default_priority, default_additional_metadata,
             on_crons, cron_input, on_events, sticky, idempotency=idempotency,
+            default_filters=default_filters,
         )  # fmt: skip
         self._task: Task[R] | None = None
 

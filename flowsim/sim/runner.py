@@ -220,7 +220,9 @@ class _World:
     def _trigger(self, arrival: Arrival) -> None:
         if arrival.event is not None:
             listeners = subscribers(self.engine, self.workflows.values())
-            event = push_event(self.engine, listeners, arrival.event, arrival.input)
+            event = push_event(
+                self.engine, listeners, arrival.event, arrival.input, scope=arrival.scope
+            )
             run_ids = list(event.workflow_run_ids)
         else:
             assert arrival.workflow is not None

@@ -100,11 +100,13 @@ class Arrival(_Strict):
     or at the first ``count`` ticks of a ``cron`` expression after ``start`` (virtual
     seconds since the epoch, UTC: 0 is 1970-01-01 00:00). With ``event`` instead of
     ``workflow``, each arrival pushes that event (``input`` is its payload) and every
-    workflow subscribed with ``on_events=`` gets a run."""
+    workflow subscribed with ``on_events=`` gets a run (as its ``default_filters`` decide,
+    for the push's ``scope``)."""
 
     workflow: str | None = None
     event: str | None = None
     input: dict[str, Any] = Field(default_factory=dict)
+    scope: str | None = None
     count: int = Field(default=1, ge=0)
     start: float = Field(default=0.0, ge=0)
     at: tuple[float, ...] | None = None
@@ -126,6 +128,8 @@ class Arrival(_Strict):
             )
         if self.at is not None and any(t < 0 for t in self.at):
             raise ValueError("arrival times must be >= 0")
+        if self.scope is not None and self.event is None:
+            raise ValueError("scope selects event filters: give it with event, not workflow")
         return self
 
 

@@ -23,10 +23,13 @@ JSON = Any  # a JSON-compatible value: dict, list, str, int, float, bool or None
 @dataclass(frozen=True, slots=True)
 class TriggeringEvent:
     """The pushed event that started a run (``ctx.triggering_event_id``/``_key``): stored
-    with the run, so a worker in another process reads the same."""
+    with the run, so a worker in another process reads the same. ``filter_payload`` is
+    the payload of the event filter that started it (``ctx.filter_payload``), None when
+    its workflow has no filters."""
 
     id: str
     key: str
+    filter_payload: JSON = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -87,7 +87,8 @@ def run_view(
     decode: Decode = _identity,
 ) -> RunView:
     """From ``id, workflow, <status>, input, additional_metadata, priority, created_at,
-    finished_at, parent_task_run_id, child_key, child_index, event_id, event_key``. The
+    finished_at, parent_task_run_id, child_key, child_index, event_id, event_key,
+    event_filter``. The
     status column is left to the caller (``status``): one dialect stores it, the other
     derives it."""
     return RunView(
@@ -103,7 +104,11 @@ def run_view(
         child_key=row[9],
         child_index=row[10],
         tasks=tasks,
-        triggering_event=TriggeringEvent(row[11], row[12]) if row[11] is not None else None,
+        triggering_event=(
+            TriggeringEvent(row[11], row[12], None if row[13] is None else decode(row[13]))
+            if row[11] is not None
+            else None
+        ),
     )
 
 

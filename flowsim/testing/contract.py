@@ -427,16 +427,19 @@ class RunStoreContract(
         assert claim_all(store, ["single"], 0.0) == []
 
     def test_a_triggering_event_is_stored_with_the_run(self, store: RunStore) -> None:
-        """A batch of 300 too: a SQL store may write a large batch another way (Postgres:
-        COPY)."""
+        """With the payload of the event filter that started it, if one did (an object, an
+        empty one, or none). A batch of 300 too: a SQL store may write a large batch
+        another way (Postgres: COPY)."""
         spec = single_spec()
+        filters: list[JSON] = [None, {}, {"tier": "gold", "n": [1, 2.5, None]}]
         for batch in (1, 300):
+            events = [TriggeringEvent(f"e{n}", "k", filters[n % 3]) for n in range(batch)]
             pushed = [
-                replace(run_request(spec, {"n": n}), triggering_event=TriggeringEvent(f"e{n}", "k"))
-                for n in range(batch)
+                replace(run_request(spec, {"n": n}), triggering_event=event)
+                for n, event in enumerate(events)
             ]
             views = created(store, [*pushed, run_request(spec)], 0.0)
-            expected = [TriggeringEvent(f"e{n}", "k") for n in range(batch)] + [None]
+            expected = [*events, None]
             assert [view.triggering_event for view in views] == expected, batch
             stored = store.get_runs([view.id for view in views], attempts=False)
             assert [view.triggering_event for view in stored] == expected, batch

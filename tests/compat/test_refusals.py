@@ -106,9 +106,9 @@ def test_every_hatchet_sdk_export_is_served_or_refused_by_name(hatchet_sdk: Modu
             "delayed retries",
         ),
         (
-            "from hatchet_sdk.runnables.types import DefaultFilter",
-            "hatchet_sdk.runnables.types.DefaultFilter",
-            "event filters",
+            "from hatchet_sdk.hatchet import FiltersClient",
+            "hatchet_sdk.hatchet.FiltersClient",
+            "event filters API",
         ),
         (
             "from hatchet_sdk.worker.worker import WorkerStartOptions",
@@ -257,11 +257,11 @@ def test_per_trigger_placement_is_refused_by_name(
         placed.run_no_wait(desired_worker_id="worker-1")
 
 
-def test_event_filters_and_namespaces_are_refused_by_name(
+def test_the_filters_api_and_namespaces_are_refused_by_name(
     hatchet_sdk: ModuleType, hatchet: Hatchet
 ) -> None:
-    refusal("from hatchet_sdk import DefaultFilter")
-    from hatchet_sdk import BulkPushEventOptions, PushEventOptions  # served
+    refusal("from hatchet_sdk.hatchet import FiltersClient")
+    from hatchet_sdk import BulkPushEventOptions, DefaultFilter, PushEventOptions  # served
     from hatchet_sdk.clients.events import BulkPushEventWithMetadata  # as Hatchet's example
     from hatchet_sdk.hatchet import EventClient
 
@@ -272,8 +272,8 @@ def test_event_filters_and_namespaces_are_refused_by_name(
         hatchet.event.push("k", {}, options=PushEventOptions(namespace="ns"))
     with pytest.raises(UnsupportedFeatureError, match="namespace"):
         hatchet.event.bulk_push([], options=BulkPushEventOptions(namespace="ns"))
-    with pytest.raises(UnsupportedFeatureError, match="default_filters"):
-        hatchet.task(name="filtered", on_events=["k"], default_filters=[object()])
+    assert DefaultFilter(expression="true", scope="s").payload == {}
+    refused_attribute(hatchet, "filters", r"hatchet\.filters belongs to")
 
 
 def test_scheduled_options_are_refused_by_name(hatchet_sdk: ModuleType, hatchet: Hatchet) -> None:
@@ -379,14 +379,13 @@ async def test_context_names_of_unmodelled_features_are_refused_by_name(
 
     @hatchet.task(name="curious")
     async def curious(input: EmptyModel, ctx: Context) -> None:
-        for name in ("filter_payload", "pause_rate_limit", "trigger_data", "workflow_id"):
+        for name in ("pause_rate_limit", "trigger_data", "workflow_id"):
             with pytest.raises(NotModelledAttributeError) as caught:
                 getattr(ctx, name)
             refused[name] = str(caught.value)
 
     async with hatchet.worker("w", slots=1, workflows=[curious]):
         await curious.aio_run()
-    assert refused["filter_payload"].startswith("ctx.filter_payload belongs to event filters")
     assert "hatchet.rate_limits.put" in refused["pause_rate_limit"]
     assert "in its input" in refused["trigger_data"]
     assert "server's workflow ids" in refused["workflow_id"]

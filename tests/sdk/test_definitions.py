@@ -101,8 +101,8 @@ def pass_task_not_workflow(hatchet: Hatchet) -> None:
 
 
 def test_unsupported_hatchet_options_are_refused_by_name(hatchet: Hatchet) -> None:
-    with pytest.raises(UnsupportedFeatureError, match="default_filters"):
-        hatchet.workflow(name="filtered", default_filters=[object()])
+    with pytest.raises(UnsupportedFeatureError, match="desired_worker_id"):
+        hatchet.task(name="placed", desired_worker_id="w-1")
     kept: dict[str, Any] = {"description": "harmless", "version": "1"}
     assert hatchet.workflow(name="ok", **kept).name == "ok"
 

@@ -9,7 +9,7 @@ import pytest
 from pydantic import BaseModel
 
 from flowsim import BulkPushEventWithMetadata, Context, Hatchet, RunStatus
-from flowsim.errors import InvalidInputError, UnsupportedFeatureError, WorkflowDefinitionError
+from flowsim.errors import InvalidInputError, WorkflowDefinitionError
 from flowsim.store.protocol import RunView
 from flowsim.store.records import TriggeringEvent
 from tests.helpers import trigger_facts
@@ -169,5 +169,5 @@ def test_bad_pushes_and_subscriptions_are_named(hatchet: Hatchet) -> None:
         hatchet.event.push("", {})
     with pytest.raises(WorkflowDefinitionError, match="on_events"):
         hatchet.workflow(name="bad", on_events=[""])
-    with pytest.raises(UnsupportedFeatureError, match="default_filters"):
+    with pytest.raises(WorkflowDefinitionError, match=r"default_filters\[0\].*not a DefaultFilter"):
         hatchet.workflow(name="filtered", on_events=["k"], default_filters=[object()])

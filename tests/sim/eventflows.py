@@ -2,10 +2,11 @@
 
 import asyncio
 from datetime import timedelta
+from typing import Any
 
 from pydantic import BaseModel
 
-from flowsim import Context, Hatchet, SleepCondition, UserEventCondition, or_
+from flowsim import Context, DefaultFilter, Hatchet, SleepCondition, UserEventCondition, or_
 
 hatchet = Hatchet()
 
@@ -45,3 +46,15 @@ async def request(input: Order, ctx: Context) -> dict[str, int]:
 )
 async def approve(input: Order, ctx: Context) -> dict[str, int]:
     return {"approved": input.id}
+
+
+@hatchet.task(
+    name="vip",
+    input_validator=Order,
+    on_events=["order:paid"],
+    default_filters=[
+        DefaultFilter(expression="input.id > 100", scope="shop", payload={"tier": "gold"})
+    ],
+)
+async def vip(input: Order, ctx: Context) -> dict[str, Any]:
+    return {"filter": ctx.filter_payload}

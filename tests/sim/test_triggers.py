@@ -171,3 +171,36 @@ def test_arrivals_that_find_their_idempotency_key_held_start_no_run() -> None:
     assert [run.created_at for run in result.runs] == [0.0, 60.0]
     assert result.deduplicated == 4
     assert result.to_dict()["deduplicated"] == 4
+
+
+def test_scoped_event_arrivals_start_runs_as_their_filters_decide() -> None:
+    """``vip`` has a filter of scope 'shop' (``input.id > 100``): of the two scoped
+    pushes only the second starts it; ``ship`` and ``audit`` have none and run for both;
+    the unscoped push starts no ``vip``."""
+    scenario = parse_scenario(
+        {
+            "module": str(EVENTFLOWS),
+            "workers": [{"name": "w", "slots": 4}],
+            "arrivals": [
+                {"event": "order:paid", "input": {"id": 50}, "scope": "shop", "at": [0.0]},
+                {"event": "order:paid", "input": {"id": 150}, "scope": "shop", "at": [10.0]},
+                {"event": "order:paid", "input": {"id": 200}, "at": [20.0]},
+            ],
+        }
+    )
+    result = simulate(scenario)
+    assert result.ok
+    vip = [(run.created_at, run.output) for run in result.runs if run.workflow == "vip"]
+    assert vip == [(10.0, {"vip": {"filter": {"tier": "gold"}}})]
+    assert sorted(run.created_at for run in result.runs if run.workflow == "ship") == [0, 10, 20]
+
+
+def test_a_scope_without_an_event_is_a_scenario_error() -> None:
+    with pytest.raises(ScenarioError, match="scope selects event filters"):
+        parse_scenario(
+            {
+                "module": str(EVENTFLOWS),
+                "workers": [{"name": "w"}],
+                "arrivals": [{"workflow": "ship", "scope": "shop"}],
+            }
+        )

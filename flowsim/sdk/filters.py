@@ -1,0 +1,89 @@
+"""Event filters declared on a workflow (``default_filters=[DefaultFilter(...)]``).
+
+What Hatchet's engine does when an event is pushed (its trigger-from-events path, read for
+this): a subscribed workflow with no filters at all gets a run; one with filters gets a run
+per filter of the push's scope whose expression is true, carrying that filter's payload
+(``ctx.filter_payload``), and none for a push without a scope. A filter's expression is
+CEL over the event's payload as ``input``, its ``additional_metadata``, the filter's own
+``payload``, ``event_key`` and ``event_id``; an expression that cannot be evaluated does
+not trigger (the engine records a CEL failure). flowsim parses the expression when the
+workflow is defined, so CEL outside the modelled subset is refused there.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from pydantic import BaseModel, Field, ValidationError
+
+from flowsim.cel_predicate import Predicate, parse_predicate
+from flowsim.errors import WorkflowDefinitionError
+from flowsim.sdk.types import JSONSerializableMapping
+from flowsim.store.records import JSON
+
+#: what a filter expression may name
+ROOTS = ("input", "additional_metadata", "payload", "event_key", "event_id")
+
+
+class DefaultFilter(BaseModel):
+    """hatchet_sdk's declarative filter: created with the workflow."""
+
+    expression: str
+    scope: str
+    payload: JSONSerializableMapping = Field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class EventFilter:
+    """A workflow's filter, its expression parsed."""
+
+    scope: str
+    predicate: Predicate
+    payload: dict[str, JSON]
+
+
+def to_filters(value: Any, workflow: str) -> tuple[EventFilter, ...]:
+    """``default_filters=`` as given: DefaultFilter items (or mappings of their fields)."""
+    if value is None:
+        return ()
+    if not isinstance(value, Sequence) or isinstance(value, str | bytes):
+        raise WorkflowDefinitionError(
+            f"workflow {workflow!r}: default_filters must be a list of "
+            f"DefaultFilter(expression=, scope=, payload=), got {value!r}"
+        )
+    filters = []
+    for position, item in enumerate(value):
+        where = f"workflow {workflow!r} default_filters[{position}]"
+        try:
+            given = item if isinstance(item, DefaultFilter) else DefaultFilter.model_validate(item)
+        except ValidationError as exc:
+            raise WorkflowDefinitionError(
+                f"{where}: {item!r} is not a DefaultFilter(expression=, scope=, payload=): "
+                f"{exc.errors()[0]['msg']}"
+            ) from None
+        predicate = parse_predicate(given.expression, ROOTS, where, "filter expression")
+        filters.append(EventFilter(given.scope, predicate, dict(given.payload)))
+    return tuple(filters)
+
+
+def filter_payloads(
+    filters: Sequence[EventFilter],
+    scope: str | None,
+    event: tuple[str, str, Mapping[str, JSON], Mapping[str, JSON]],
+) -> list[JSON]:
+    """One item per run the event starts for a workflow with these filters: None (no
+    filter: one run) or the payload of each filter of the scope that holds."""
+    if not filters:
+        return [None]
+    if scope is None:
+        return []
+    event_id, event_key, payload, metadata = event
+    values = {"input": payload, "additional_metadata": metadata,
+              "event_key": event_key, "event_id": event_id}  # fmt: skip
+    return [
+        dict(f.payload)
+        for f in filters
+        if f.scope == scope and f.predicate.evaluate({**values, "payload": f.payload})
+    ]
