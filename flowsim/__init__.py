@@ -7,6 +7,7 @@ reports slot deadlocks instead of hanging.
 
 from flowsim.clock import Clock, ManualClock, SystemClock
 from flowsim.engine.deadlock import DeadlockReport
+from flowsim.engine.run_events import RunEventListener, StepRunEvent, StepRunEventType
 from flowsim.errors import (
     BlockingCallError,
     BulkTriggerIdempotencyCollisionError,
@@ -115,6 +116,7 @@ __all__ = [
     "RateLimit",
     "RateLimitDuration",
     "RunCancelledError",
+    "RunEventListener",
     "RunNotFinishedError",
     "RunNotFoundError",
     "RunStatus",
@@ -123,6 +125,8 @@ __all__ = [
     "StaleAttemptError",
     "Standalone",
     "StatusBasedIdempotencyConfig",
+    "StepRunEvent",
+    "StepRunEventType",
     "StickyStrategy",
     "StreamDataError",
     "SystemClock",

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import Final
 
 from flowsim import errors, rules, sdk
+from flowsim.engine import run_events
 from flowsim.sdk import (
     concurrency,
     conditions,
@@ -57,6 +58,9 @@ FLOWSIM: Final[Mapping[str, object]] = {
     "DurableContext": sdk.DurableContext,
     "EmptyModel": sdk.EmptyModel,
     "DefaultFilter": filters.DefaultFilter,
+    "RunEventListener": run_events.RunEventListener,
+    "StepRunEvent": run_events.StepRunEvent,
+    "StepRunEventType": run_events.StepRunEventType,
     "BulkTriggerIdempotencyCollisionError": errors.BulkTriggerIdempotencyCollisionError,
     "IdempotencyCollisionError": errors.IdempotencyCollisionError,
     "IdempotencyMethod": idempotency.IdempotencyMethod,
@@ -140,8 +144,7 @@ REFUSED_NAMES: Final[Mapping[str, str]] = _names(
         "WorkflowTriggerCronRef WorkflowTriggerEventRef WorkflowTriggers WorkflowVersion "
         "WorkflowVersionDefinition WorkflowVersionMeta",
         "retry-after": "RetryAfterException",
-        "run-listener": "RunEventListener RunEventListenerClient StepRunEventType "
-        "WorkflowRunEventType",
+        "run-listener": "RunEventListenerClient WorkflowRunEventType",
         "runs-api": "BulkCancelReplayOpts RunFilter RunsClient TaskRunDetail WorkflowRunDetail",
         "scheduled": "ScheduleTriggerWorkflowOptions",
         "serde": "is_in_hatchet_serialization_context remove_null_unicode_character",
@@ -170,7 +173,10 @@ REFUSED_MODULES: Final[Mapping[str, str]] = {
         "client": "client-config",
         "clients.dispatcher": "grpc",
         "clients.event_ts": "events",
-        "clients.listeners": "run-listener",
+        "clients.listeners.durable_event_listener": "grpc",
+        "clients.listeners.legacy": "grpc",
+        "clients.listeners.pooled_listener": "grpc",
+        "clients.listeners.workflow_listener": "grpc",
         "clients.rest": "rest-api",
         "clients.v1": "rest-api",
         "config": "client-config",
@@ -240,8 +246,8 @@ def children(package: str) -> frozenset[str]:
 MODULES: Final[Mapping[str, AliasSpec]] = {
     ROOT: _spec(
         "BulkPushEventOptions BulkPushEventWithMetadata BulkTriggerIdempotencyCollisionError "
-        "DefaultFilter Depends IdempotencyCollisionError StatusBasedIdempotencyConfig "
-        "TTLBasedIdempotencyConfig "
+        "DefaultFilter Depends IdempotencyCollisionError RunEventListener "
+        "StatusBasedIdempotencyConfig StepRunEventType TTLBasedIdempotencyConfig "
         "ConcurrencyExpression ConcurrencyLimitStrategy Condition Context DesiredWorkerLabel "
         "DurableContext EmptyModel EvictionPolicy FailedTaskRunExceptionGroup Hatchet "
         "NonDeterminismError NonRetryableException OrGroup ParentCondition Priority "
@@ -262,9 +268,9 @@ MODULES: Final[Mapping[str, AliasSpec]] = {
         "JobRunStatus ListAPITokensResponse ListPullRequestsResponse LogLine LogLineLevel "
         "LogLineList LogLineOrderByDirection LogLineOrderByField OTelAttribute "
         "OpenTelemetryConfig PaginationResponse PullRequest PullRequestState RejectInviteRequest "
-        "ReplayEventRequest RerunStepRunRequest RetryAfterException RunEventListener RunFilter "
+        "ReplayEventRequest RerunStepRunRequest RetryAfterException RunFilter "
         "ScheduleTriggerWorkflowOptions SlotType StepRun "
-        "StepRunDiff StepRunEventType StepRunStatus "
+        "StepRunDiff StepRunStatus "
         "TenacityConfig Tenant TenantInvite TenantInviteList TenantList TenantMember "
         "TenantMemberList TenantMemberRole TriggerWorkflowRunRequest UpdateTenantInviteRequest "
         "User UserLoginRequest UserRegisterRequest UserTenantMembershipsList UserTenantPublic "
@@ -287,6 +293,11 @@ MODULES: Final[Mapping[str, AliasSpec]] = {
         "WorkersClient WorkflowConfig WorkflowsClient",
     ),
     f"{ROOT}.clients": _spec("", package=True),
+    f"{ROOT}.clients.listeners": _spec("", package=True),
+    f"{ROOT}.clients.listeners.run_event_listener": _spec(
+        "RunEventListener StepRunEvent StepRunEventType",
+        "RunEventListenerClient WorkflowRunEventType",
+    ),
     f"{ROOT}.clients.admin": _spec(
         "BulkTriggerIdempotencyCollisionError DesiredWorkerLabel IdempotencyCollisionError "
         "Priority RateLimitDuration RunStatus TriggerWorkflowOptions WorkflowRunRef "
@@ -334,7 +345,7 @@ MODULES: Final[Mapping[str, AliasSpec]] = {
         "DurableContext EmptyModel EvictionPolicy OrGroup Priority RateLimit Standalone Task "
         "TaskDefaults TaskRunRef TriggerWorkflowOptions Workflow WorkflowRunRef "
         "WorkflowRunTriggerConfig",
-        "ComputedTaskParameters MCPProvider RunEventListener ScheduleTriggerWorkflowOptions "
+        "ComputedTaskParameters MCPProvider ScheduleTriggerWorkflowOptions "
         "TypedTriggerWorkflowRunConfig V1Filter V1TaskStatus V1TaskSummary "
         "WorkflowConfig WorkflowModel",
     ),
@@ -365,7 +376,7 @@ MODULES: Final[Mapping[str, AliasSpec]] = {
         "ClientConfig LoopAlreadyRunningError SlotType WorkerStartOptions WorkerStatus",
     ),
     f"{ROOT}.workflow_run": _spec(
-        "FailedTaskRunExceptionGroup TaskRunError WorkflowRunRef",
-        "RunEventListener RunEventListenerClient",
+        "FailedTaskRunExceptionGroup RunEventListener TaskRunError WorkflowRunRef",
+        "RunEventListenerClient",
     ),
 }

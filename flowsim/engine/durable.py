@@ -311,11 +311,17 @@ class DurableEngine(DurableConditionWaits, Engine):
     async def aio_put_stream(self, run_id: str, task_run_id: str, index: int, data: str) -> None:
         await asyncio.to_thread(self.put_stream, run_id, task_run_id, index, data)
 
+    def stream_position(self, run_id: str) -> int:
+        return self.run_store.stream_position(run_id)
+
+    def read_stream(self, run_id: str, after: int) -> list[StreamChunk]:
+        return self.run_store.read_stream(run_id, after)
+
     async def aio_stream_position(self, run_id: str) -> int:
-        return await asyncio.to_thread(self.run_store.stream_position, run_id)
+        return await asyncio.to_thread(self.stream_position, run_id)
 
     async def aio_read_stream(self, run_id: str, after: int) -> list[StreamChunk]:
-        return await asyncio.to_thread(self.run_store.read_stream, run_id, after)
+        return await asyncio.to_thread(self.read_stream, run_id, after)
 
     def put_rate_limit(self, key: str, limit: int, window: float) -> None:
         """Write the key to the shared store; every process's waiting runs may now fit."""

@@ -748,13 +748,19 @@ class Engine(ConditionWaits, Waiting):
     async def aio_put_stream(self, run_id: str, task_run_id: str, index: int, data: str) -> None:
         self.put_stream(run_id, task_run_id, index, data)
 
-    async def aio_stream_position(self, run_id: str) -> int:
+    def stream_position(self, run_id: str) -> int:
         with self._lock:
             return self.store.streams.position(run_id)
 
-    async def aio_read_stream(self, run_id: str, after: int) -> list[StreamChunk]:
+    def read_stream(self, run_id: str, after: int) -> list[StreamChunk]:
         with self._lock:
             return self.store.streams.read(run_id, after)
+
+    async def aio_stream_position(self, run_id: str) -> int:
+        return self.stream_position(run_id)
+
+    async def aio_read_stream(self, run_id: str, after: int) -> list[StreamChunk]:
+        return self.read_stream(run_id, after)
 
     # ------------------------------------------------------------ shutdown
 

@@ -6,9 +6,9 @@ from collections.abc import Callable
 from typing import Any, Generic, TypeVar
 
 from flowsim.engine.engine import Engine
+from flowsim.engine.run_events import RunEventListener
 from flowsim.errors import FailedTaskRunExceptionGroup, FlowsimError, SlotDeadlockError
 from flowsim.rules import RunStatus
-from flowsim.sdk.not_modelled import refuse
 from flowsim.store.records import WorkflowRun
 
 R = TypeVar("R")
@@ -40,19 +40,6 @@ def outcome_or_error(
         return exc
 
 
-#: both refs: hatchet_sdk's ``ref.stream()`` yields every event of the run (started,
-#: completed, failed, streamed), which flowsim does not model; the streamed chunks are
-#: ``hatchet.runs.subscribe_to_stream``'s, the API Hatchet's docs point to
-refuse_stream = refuse(
-    "ref",
-    "run event listeners (every event of a run: started, completed, failed, streamed)",
-    "read what the run's tasks stream with hatchet.runs.subscribe_to_stream("
-    "ref.workflow_run_id), and its end with aio_result()",
-    "stream",
-)
-
-
-@refuse_stream
 class WorkflowRunRef:
     """A handle on a triggered workflow run (``run(wait_for_result=False)``)."""
 
@@ -84,8 +71,13 @@ class WorkflowRunRef:
     def result(self, poll_interval: float | None = None) -> dict[str, Any]:
         return outcome(self._engine, self._engine.wait_blocking(self._run), sync=True)
 
+    def stream(self) -> RunEventListener:
+        """Every event of the run from now on, until it ends (``flowsim.engine.run_events``);
+        hatchet_sdk warns that it is internal and points to
+        ``hatchet.runs.subscribe_to_stream`` for what tasks stream."""
+        return RunEventListener(self._engine, self._run)
 
-@refuse_stream
+
 class TaskRunRef(Generic[R]):
     """A handle on a standalone task's run: results come back typed."""
 
@@ -106,3 +98,7 @@ class TaskRunRef(Generic[R]):
 
     def result(self, poll_interval: float | None = None) -> R:
         return self._extract(self._ref.result(poll_interval))
+
+    def stream(self) -> RunEventListener:
+        """Every event of the run (not only this task's), as in hatchet_sdk."""
+        return self._ref.stream()

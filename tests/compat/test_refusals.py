@@ -369,7 +369,6 @@ def test_server_records_and_streams_of_the_other_clients_are_refused_by_name(
         refused_attribute(hatchet.event, name, r"Event\.workflow_run_ids")
     refused_attribute(hatchet.event, "log", r"log with ctx\.log")
     refused_attribute(unit.task, "mock_run", r"task 'unit'\.mock_run .*flowsim worker")
-    refused_attribute(unit.run_no_wait(), "stream", r"hatchet\.runs\.subscribe_to_stream")
 
 
 async def test_context_names_of_unmodelled_features_are_refused_by_name(

@@ -1,0 +1,190 @@
+"""Run event listeners: ``ref.stream()``, every event of a run as hatchet_sdk yields it.
+
+What Hatchet's v1 dispatcher sends a subscriber (read in hatchet-sdk 1.43.1 and the engine
+for this): live events only, nothing from before the subscription; ``STARTED`` when a task
+run is created, ``FAILED`` with the error text for a failed attempt, ``COMPLETED`` with the
+task's output as JSON, ``CANCELLED``, ``STREAM`` with what ``ctx.put_stream`` put (a task's
+chunks before its own end), then one run-level ``COMPLETED`` / ``FAILED`` / ``CANCELLED``
+with an empty payload that hangs up and ends the iteration. ``TIMED_OUT`` is never sent (a
+timed-out attempt is a failed one). A subscription to a run that has ended gets that last
+event alone (the engine since August 2026).
+
+flowsim keeps no log of these events: a listener reads the run's view and stream as they
+change and reports what changed since its last read, attempts included, so a failed
+attempt retried between two reads is still reported. It reads on every stream chunk and
+at least every ``POLL_SECONDS``; the wait for the run's end is the engine's, so a run that
+can never end raises what ``aio_result()`` raises instead of hanging.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import threading
+from collections.abc import AsyncGenerator, Generator
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import TYPE_CHECKING
+
+from pydantic import BaseModel
+
+from flowsim.rules import RunStatus
+
+if TYPE_CHECKING:
+    from flowsim.engine.engine import Engine
+    from flowsim.store.protocol import RunView, TaskView
+    from flowsim.store.records import WorkflowRun
+
+#: the longest a listener goes without reading the run again
+POLL_SECONDS = 0.02
+
+
+class StepRunEventType(StrEnum):
+    """hatchet_sdk's names and values."""
+
+    STEP_RUN_EVENT_TYPE_STARTED = "STEP_RUN_EVENT_TYPE_STARTED"
+    STEP_RUN_EVENT_TYPE_COMPLETED = "STEP_RUN_EVENT_TYPE_COMPLETED"
+    STEP_RUN_EVENT_TYPE_FAILED = "STEP_RUN_EVENT_TYPE_FAILED"
+    STEP_RUN_EVENT_TYPE_CANCELLED = "STEP_RUN_EVENT_TYPE_CANCELLED"
+    STEP_RUN_EVENT_TYPE_TIMED_OUT = "STEP_RUN_EVENT_TYPE_TIMED_OUT"
+    STEP_RUN_EVENT_TYPE_STREAM = "STEP_RUN_EVENT_TYPE_STREAM"
+
+
+class StepRunEvent(BaseModel):
+    """One event, with hatchet_sdk's two fields."""
+
+    type: StepRunEventType
+    payload: str
+
+
+_ENDED = {
+    RunStatus.COMPLETED: StepRunEventType.STEP_RUN_EVENT_TYPE_COMPLETED,
+    RunStatus.FAILED: StepRunEventType.STEP_RUN_EVENT_TYPE_FAILED,
+    RunStatus.CANCELLED: StepRunEventType.STEP_RUN_EVENT_TYPE_CANCELLED,
+}
+
+
+@dataclass
+class RunWatch:
+    """What a listener has reported of one run: the tasks it has seen, how many of each
+    task's attempts have ended, and the stream position it has read to."""
+
+    tasks: dict[str, tuple[RunStatus, int]] = field(default_factory=dict)
+    stream_after: int = 0
+
+    @classmethod
+    def from_view(cls, view: RunView, stream_after: int) -> RunWatch:
+        """Everything before the subscription counts as seen (nothing is replayed)."""
+        return cls({name: _state(task) for name, task in view.tasks.items()}, stream_after)
+
+    def task_events(self, view: RunView) -> list[StepRunEvent]:
+        """The task events the view shows since the last read, and it is now seen."""
+        events: list[StepRunEvent] = []
+        for name, task in view.tasks.items():
+            status, ended = self.tasks.get(name, (None, 0))
+            if status is None:
+                events.append(_event(StepRunEventType.STEP_RUN_EVENT_TYPE_STARTED))
+            attempts = [a for a in task.attempts if a.outcome != "RUNNING"]
+            for attempt in attempts[ended:]:
+                if attempt.outcome == "FAILED":
+                    events.append(
+                        _event(StepRunEventType.STEP_RUN_EVENT_TYPE_FAILED, attempt.error or "")
+                    )
+            if task.status != status and task.status is RunStatus.COMPLETED:
+                output = json.dumps(task.output if task.output is not None else {})
+                events.append(_event(StepRunEventType.STEP_RUN_EVENT_TYPE_COMPLETED, output))
+            if task.status != status and task.status is RunStatus.CANCELLED:
+                events.append(_event(StepRunEventType.STEP_RUN_EVENT_TYPE_CANCELLED))
+            self.tasks[name] = _state(task)
+        return events
+
+
+def _state(task: TaskView) -> tuple[RunStatus, int]:
+    return task.status, sum(1 for a in task.attempts if a.outcome != "RUNNING")
+
+
+def _event(kind: StepRunEventType, payload: str = "") -> StepRunEvent:
+    return StepRunEvent(type=kind, payload=payload)
+
+
+def ended_event(view: RunView) -> StepRunEvent:
+    """The run-level event that hangs up."""
+    return _event(_ENDED[view.status])
+
+
+class RunEventListener:
+    """``ref.stream()``: iterate with ``async for`` (or ``for``, as hatchet_sdk allows)."""
+
+    def __init__(self, engine: Engine, run: WorkflowRun) -> None:
+        self._engine = engine
+        self._run = run
+
+    def __aiter__(self) -> AsyncGenerator[StepRunEvent, None]:
+        return self._events()
+
+    async def _events(self) -> AsyncGenerator[StepRunEvent, None]:
+        engine, run = self._engine, self._run
+        (view,) = engine.run_views([run.id])
+        if view.status.is_terminal:
+            yield ended_event(view)
+            return
+        watch = RunWatch.from_view(view, await engine.aio_stream_position(run.id))
+        ended = asyncio.ensure_future(engine.wait(run))
+        try:
+            while True:
+                finished = ended.done()
+                if finished:
+                    ended.result()  # a run that can never end raises here
+                for event in await self._read(watch):
+                    yield event
+                if finished:
+                    (view,) = engine.run_views([run.id])
+                    yield ended_event(view)
+                    return
+                await asyncio.wait((ended,), timeout=POLL_SECONDS)
+        finally:
+            ended.cancel()
+
+    async def _read(self, watch: RunWatch) -> list[StepRunEvent]:
+        """A task's chunks come before its own events, as Hatchet flushes them."""
+        chunks = await self._engine.aio_read_stream(self._run.id, watch.stream_after)
+        events = [_event(StepRunEventType.STEP_RUN_EVENT_TYPE_STREAM, c.data) for c in chunks]
+        if chunks:
+            watch.stream_after = chunks[-1].position
+        (view,) = self._engine.run_views([self._run.id])
+        return events + watch.task_events(view)
+
+    def __iter__(self) -> Generator[StepRunEvent, None, None]:
+        """Sync iteration: the same events, read from this thread while another waits
+        for the run's end (so a run that can never end raises here too)."""
+        engine, run = self._engine, self._run
+        (view,) = engine.run_views([run.id])
+        if view.status.is_terminal:
+            yield ended_event(view)
+            return
+        watch = RunWatch.from_view(view, engine.stream_position(run.id))
+        outcome: list[BaseException | None] = []
+
+        def wait() -> None:
+            try:
+                engine.wait_blocking(run)
+                outcome.append(None)
+            except BaseException as exc:  # handed to the iterating thread
+                outcome.append(exc)
+
+        waiter = threading.Thread(target=wait, name=f"flowsim-stream-{run.id}", daemon=True)
+        waiter.start()
+        while True:
+            finished = not waiter.is_alive()
+            if finished and outcome and outcome[0] is not None:
+                raise outcome[0]
+            chunks = engine.read_stream(run.id, watch.stream_after)
+            for chunk in chunks:
+                watch.stream_after = chunk.position
+                yield _event(StepRunEventType.STEP_RUN_EVENT_TYPE_STREAM, chunk.data)
+            (view,) = engine.run_views([run.id])
+            yield from watch.task_events(view)
+            if finished:
+                yield ended_event(view)
+                return
+            waiter.join(POLL_SECONDS)
