@@ -21,7 +21,7 @@ from __future__ import annotations
 import asyncio
 import json
 import threading
-from collections.abc import AsyncGenerator, Generator
+from collections.abc import AsyncGenerator, Generator, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import TYPE_CHECKING
@@ -32,7 +32,7 @@ from flowsim.rules import RunStatus
 
 if TYPE_CHECKING:
     from flowsim.engine.engine import Engine
-    from flowsim.store.protocol import RunView, TaskView
+    from flowsim.store.protocol import RunView, StreamChunk, TaskView
     from flowsim.store.records import WorkflowRun
 
 #: the longest a listener goes without reading the run again
@@ -76,6 +76,14 @@ class RunWatch:
     def from_view(cls, view: RunView, stream_after: int) -> RunWatch:
         """Everything before the subscription counts as seen (nothing is replayed)."""
         return cls({name: _state(task) for name, task in view.tasks.items()}, stream_after)
+
+    def events(self, chunks: Sequence[StreamChunk], view: RunView) -> list[StepRunEvent]:
+        """What one read shows since the last: the chunks first (a task's come before its
+        own events, as Hatchet flushes them), then the task events."""
+        if chunks:
+            self.stream_after = chunks[-1].position
+        streamed = [_event(StepRunEventType.STEP_RUN_EVENT_TYPE_STREAM, c.data) for c in chunks]
+        return streamed + self.task_events(view)
 
     def task_events(self, view: RunView) -> list[StepRunEvent]:
         """The task events the view shows since the last read, and it is now seen."""
@@ -135,24 +143,16 @@ class RunEventListener:
                 finished = ended.done()
                 if finished:
                     ended.result()  # a run that can never end raises here
-                for event in await self._read(watch):
+                chunks = await engine.aio_read_stream(run.id, watch.stream_after)
+                (view,) = engine.run_views([run.id])
+                for event in watch.events(chunks, view):
                     yield event
-                if finished:
-                    (view,) = engine.run_views([run.id])
+                if finished:  # read after the end was seen: nothing is left behind
                     yield ended_event(view)
                     return
                 await asyncio.wait((ended,), timeout=POLL_SECONDS)
         finally:
             ended.cancel()
-
-    async def _read(self, watch: RunWatch) -> list[StepRunEvent]:
-        """A task's chunks come before its own events, as Hatchet flushes them."""
-        chunks = await self._engine.aio_read_stream(self._run.id, watch.stream_after)
-        events = [_event(StepRunEventType.STEP_RUN_EVENT_TYPE_STREAM, c.data) for c in chunks]
-        if chunks:
-            watch.stream_after = chunks[-1].position
-        (view,) = self._engine.run_views([self._run.id])
-        return events + watch.task_events(view)
 
     def __iter__(self) -> Generator[StepRunEvent, None, None]:
         """Sync iteration: the same events, read from this thread while another waits
@@ -179,11 +179,8 @@ class RunEventListener:
             if finished and outcome and outcome[0] is not None:
                 raise outcome[0]
             chunks = engine.read_stream(run.id, watch.stream_after)
-            for chunk in chunks:
-                watch.stream_after = chunk.position
-                yield _event(StepRunEventType.STEP_RUN_EVENT_TYPE_STREAM, chunk.data)
             (view,) = engine.run_views([run.id])
-            yield from watch.task_events(view)
+            yield from watch.events(chunks, view)
             if finished:
                 yield ended_event(view)
                 return
