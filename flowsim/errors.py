@@ -19,6 +19,7 @@ The tree::
     ├── DatabaseLostError (ConnectionError)      the backend's database went away mid-run
     ├── SlotDeadlockError (RuntimeError)         no run can progress; carries the explanation
     ├── BlockingCallError (RuntimeError)         sync run() called on the engine's own event loop
+    ├── MockRunError (RuntimeError)              a mock_run's task asked for an engine it has not
     ├── LifespanSetupError (RuntimeError)        a worker's lifespan failed to start or to stop
     ├── StaleAttemptError (RuntimeError)         an attempt that lost its task run tried to spawn
     ├── UnsupportedFeatureError (NotImplementedError)
@@ -111,6 +112,12 @@ class DatabaseLostError(FlowsimError, ConnectionError):
 
 class BlockingCallError(FlowsimError, RuntimeError):
     """A blocking call was made on the event loop that would have to serve it."""
+
+
+class MockRunError(FlowsimError, RuntimeError):
+    """A task called through ``mock_run`` / ``aio_mock_run`` asked its Context for
+    something only an engine does (a stream, a durable sleep, cancelling its run): a
+    mocked run has none, so it says so at once instead of acting as if it had."""
 
 
 class LifespanSetupError(FlowsimError, RuntimeError):

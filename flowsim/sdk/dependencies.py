@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
 from flowsim.errors import InvalidDependencyError
+from flowsim.sdk.types import hatchet_parameters
 
 T = TypeVar("T")
 DependencyFunc = Callable[..., Any]
@@ -34,6 +35,9 @@ CallSync = Callable[..., Awaitable[Any]]
 
 class Depends(Generic[T]):
     """Marks a parameter as injected: ``config: Annotated[Config, Depends(load_config)]``."""
+
+    def __class_getitem__(cls, params: Any) -> Any:  # hatchet_sdk's Depends[T, In] too
+        return super().__class_getitem__(hatchet_parameters(params, 0))  # type: ignore[misc]
 
     def __init__(self, fn: DependencyFunc) -> None:
         name = getattr(fn, "__name__", repr(fn))

@@ -1,7 +1,7 @@
 """hatchet_sdk names flowsim does not define, refused by name where they are looked up.
 
 Code written for hatchet_sdk that reaches for a Hatchet server's API
-(``hatchet.workflows``, ``hatchet.runs.list``, ``task.mock_run``) should learn at once
+(``hatchet.workflows``, ``hatchet.runs.list``, ``workflow.list_runs``) should learn at once
 that flowsim does not model it and what to use instead; a bare ``AttributeError`` reads
 like a flowsim bug. The error raised is a ``NotModelledAttributeError``: an
 ``UnsupportedFeatureError`` and an ``AttributeError`` too, so ``hasattr`` and

@@ -9,6 +9,7 @@ from flowsim.engine.engine import Engine
 from flowsim.engine.run_events import RunEventListener
 from flowsim.errors import FailedTaskRunExceptionGroup, FlowsimError, SlotDeadlockError
 from flowsim.rules import RunStatus
+from flowsim.sdk.types import hatchet_parameters
 from flowsim.store.records import WorkflowRun
 
 R = TypeVar("R")
@@ -80,6 +81,9 @@ class WorkflowRunRef:
 
 class TaskRunRef(Generic[R]):
     """A handle on a standalone task's run: results come back typed."""
+
+    def __class_getitem__(cls, params: Any) -> Any:  # hatchet_sdk's TaskRunRef[In, Out] too
+        return super().__class_getitem__(hatchet_parameters(params, 1))  # type: ignore[misc]
 
     def __init__(self, ref: WorkflowRunRef, extract: Callable[[dict[str, Any]], R]) -> None:
         self._ref = ref

@@ -5,10 +5,11 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import inspect
+import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import TYPE_CHECKING, Any, Generic, TypeVar, get_args, get_origin, get_type_hints
+from typing import TYPE_CHECKING, Any, Generic, TypeVar, cast, get_args, get_origin, get_type_hints
 
 from pydantic import BaseModel, TypeAdapter, ValidationError
 from pydantic_core import to_jsonable_python
@@ -23,9 +24,8 @@ from flowsim.sdk.context import Context, DurableContext
 from flowsim.sdk.dependencies import dependencies_of, enter_dependencies, in_thread, inline
 from flowsim.sdk.eviction import DEFAULT_DURABLE_TASK_EVICTION_POLICY, EvictionPolicy
 from flowsim.sdk.labels import DesiredLabels, desired_labels
-from flowsim.sdk.not_modelled import refuse
 from flowsim.sdk.rate_limit import to_specs
-from flowsim.sdk.types import Duration, to_seconds
+from flowsim.sdk.types import Duration, JSONSerializableMapping, hatchet_parameters, to_seconds
 from flowsim.store.records import JSON, TaskSpec
 
 if TYPE_CHECKING:
@@ -119,19 +119,11 @@ def with_rate_limits(settings: TaskSettings, options: dict[str, Any]) -> TaskSet
 NAME_SUFFIX = {"default": "", "on_failure": "-on-failure", "on_success": "-on-success"}
 
 
-#: a task and a standalone task (hatchet_sdk has ``mock_run`` on both)
-refuse_mock_run = refuse(
-    "task {name!r}",
-    "mocked runs (calling the function with a mocked Context)",
-    "run it on a flowsim worker: the in-memory backend is as fast, with a real Context",
-    "mock_run",
-    "aio_mock_run",
-)
-
-
-@refuse_mock_run
 class Task(Generic[R]):
     """One task of a workflow. Hatchet lower-cases task names; so do we."""
+
+    def __class_getitem__(cls, params: Any) -> Any:  # hatchet_sdk's Task[In, Out] too
+        return super().__class_getitem__(hatchet_parameters(params, 1))  # type: ignore[misc]
 
     def __init__(self, fn: TaskFunction, workflow: BaseWorkflow, settings: TaskSettings) -> None:
         if not callable(fn):
@@ -149,8 +141,14 @@ class Task(Generic[R]):
         if settings.slot_cost is not None and settings.slot_cost <= 0:
             raise ConfigurationError(f"{where}: slot_cost must be > 0, got {settings.slot_cost}")
         self.is_async = inspect.iscoroutinefunction(fn)
-        if settings.durable and not self.is_async:
-            raise ConfigurationError(f"{where}: durable tasks must be async functions")
+        if settings.durable and not self.is_async:  # hatchet_sdk 1.x still runs them
+            warnings.warn(
+                f"{where}: non-async durable tasks are deprecated in hatchet_sdk (removed in "
+                "v2.0.0) and can make no durable call (those are async): make it async, "
+                "or a plain task",
+                DeprecationWarning,
+                stacklevel=3,  # the decorated function's line
+            )
         self.durable = settings.durable
         policy = settings.eviction_policy
         if policy is not None and not isinstance(policy, EvictionPolicy):
@@ -202,6 +200,56 @@ class Task(Generic[R]):
 
     def __repr__(self) -> str:
         return f"<Task {self.workflow.name}/{self.name}>"
+
+    # ---------------------------------------------------------------- unit tests
+
+    @property
+    def is_async_function(self) -> bool:
+        """hatchet_sdk's (deprecated there, with this warning); Hatchet's unit-testing
+        example picks ``mock_run`` or ``aio_mock_run`` by it."""
+        warnings.warn(
+            "The is_async_function property is internal and should not be used directly. "
+            "It will be removed in v2.0.0.",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        return self.is_async
+
+    def mock_run(
+        self,
+        input: Any = None,
+        additional_metadata: JSONSerializableMapping | None = None,
+        parent_outputs: dict[str, JSONSerializableMapping] | None = None,
+        retry_count: int = 0,
+        lifespan: Any = None,
+        dependencies: dict[str, Any] | None = None,
+    ) -> R:
+        """Call this sync task's function with a Context of a run that exists only here,
+        as hatchet_sdk's ``mock_run`` does (``flowsim.sdk.mock_run``): no engine, no
+        worker; ``dependencies`` are passed as they are."""
+        from flowsim.sdk.mock_run import MockRunArguments, mock_run  # it builds on this module
+
+        given = MockRunArguments(
+            input, additional_metadata, parent_outputs, retry_count, lifespan, dependencies
+        )
+        return cast(R, mock_run(self, given))
+
+    async def aio_mock_run(
+        self,
+        input: Any = None,
+        additional_metadata: JSONSerializableMapping | None = None,
+        parent_outputs: dict[str, JSONSerializableMapping] | None = None,
+        retry_count: int = 0,
+        lifespan: Any = None,
+        dependencies: dict[str, Any] | None = None,
+    ) -> R:
+        """``mock_run`` of an async task, awaited on the caller's loop."""
+        from flowsim.sdk.mock_run import MockRunArguments, aio_mock_run
+
+        given = MockRunArguments(
+            input, additional_metadata, parent_outputs, retry_count, lifespan, dependencies
+        )
+        return cast(R, await aio_mock_run(self, given))
 
     # ---------------------------------------------------------------- the engine's side
 

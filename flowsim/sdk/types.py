@@ -100,6 +100,17 @@ class WorkflowRunTriggerConfig:
         )
 
 
+def hatchet_parameters(params: Any, ours: int) -> Any:
+    """hatchet_sdk's generics also take the workflow's input type (``Task[In, Out]``,
+    ``Standalone[In, Out]``, ``TaskRunRef[In, Out]``, ``Depends[T, In]``), which flowsim's
+    do not use: of hatchet_sdk's two, the one at ``ours`` is flowsim's only parameter. So
+    a user's module whose annotations are evaluated at runtime imports unchanged, and
+    flowsim's own spelling (one parameter) still works."""
+    if isinstance(params, tuple) and len(params) == 2:
+        return params[ours]
+    return params
+
+
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)\s*$")
 _UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
 

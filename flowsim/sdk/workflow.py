@@ -40,7 +40,6 @@ from flowsim.sdk.task import (
     Task,
     TaskFunction,
     TaskSettings,
-    refuse_mock_run,
     validate_input,
     validate_inputs,
     with_rate_limits,
@@ -52,6 +51,7 @@ from flowsim.sdk.types import (
     JSONSerializableMapping,
     TriggerWorkflowOptions,
     WorkflowRunTriggerConfig,
+    hatchet_parameters,
 )
 from flowsim.store.records import JSON, WorkflowRun, WorkflowSpec
 from flowsim.store.transitions import NewRun
@@ -80,6 +80,11 @@ TInput = TypeVar("TInput")
 )  # fmt: skip
 class BaseWorkflow:
     """What workflows and standalone tasks share: definition, triggering, waiting."""
+
+    def __class_getitem__(cls, params: Any) -> Any:
+        """hatchet_sdk's ``Workflow[In]`` (and ``BaseWorkflow[In]``), evaluated at runtime:
+        the class itself, since flowsim's workflows are not generic in their input."""
+        return cls
 
     def __init__(
         self,
@@ -655,9 +660,11 @@ class Workflow(BaseWorkflow, WorkflowHooks):
         return decorate
 
 
-@refuse_mock_run
 class Standalone(BaseWorkflow, Generic[R]):
     """A single-task workflow (``@hatchet.task``): runs return the task's typed output."""
+
+    def __class_getitem__(cls, params: Any) -> Any:  # hatchet_sdk's Standalone[In, Out] too
+        return super(BaseWorkflow, cls).__class_getitem__(hatchet_parameters(params, 1))  # type: ignore[misc]
 
     def __init__(
         self,
@@ -692,6 +699,17 @@ class Standalone(BaseWorkflow, Generic[R]):
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         return self.task.fn(*args, **kwargs)
+
+    def mock_run(self, *args: Any, **kwargs: Any) -> R:
+        """The task's ``mock_run`` (its arguments), as on hatchet_sdk's ``Standalone``."""
+        return self.task.mock_run(*args, **kwargs)
+
+    async def aio_mock_run(self, *args: Any, **kwargs: Any) -> R:
+        return await self.task.aio_mock_run(*args, **kwargs)
+
+    @property
+    def is_async_function(self) -> bool:
+        return self.task.is_async
 
     def _extract(self, result: dict[str, Any]) -> R:
         output = result.get(self.task.name) or result or {}

@@ -350,11 +350,9 @@ def unit(hatchet: Hatchet) -> Standalone[dict[str, int]]:
     return unit
 
 
-def test_mock_run_and_server_side_workflow_management_are_refused_by_name(
+def test_server_side_workflow_management_is_refused_by_name(
     unit: Standalone[dict[str, int]],
 ) -> None:
-    for missing in ("mock_run", "aio_mock_run"):
-        refused_attribute(unit, missing, rf"task 'unit'\.{missing} .*flowsim worker")
     for missing in ("list_runs", "pause", "delete", "create_filter"):
         refused_attribute(unit, missing, rf"workflow 'unit'\.{missing} .*hatchet\.runs\.views")
 
@@ -368,7 +366,6 @@ def test_server_records_and_streams_of_the_other_clients_are_refused_by_name(
     for name in ("get", "list"):
         refused_attribute(hatchet.event, name, r"Event\.workflow_run_ids")
     refused_attribute(hatchet.event, "log", r"log with ctx\.log")
-    refused_attribute(unit.task, "mock_run", r"task 'unit'\.mock_run .*flowsim worker")
 
 
 async def test_context_names_of_unmodelled_features_are_refused_by_name(

@@ -70,11 +70,6 @@ def test_duplicate_task_names_and_empty_workflows_are_rejected(hatchet: Hatchet)
 
 
 def test_invalid_settings_are_configuration_errors(hatchet: Hatchet) -> None:
-    with pytest.raises(ConfigurationError, match="durable tasks must be async"):
-
-        @hatchet.durable_task(name="sync-durable")
-        def sync_durable(input: EmptyModel, ctx: Context) -> None: ...
-
     with pytest.raises(ConfigurationError, match="slots must be a whole number >= 1"):
         hatchet.worker("w", slots=0)
     with pytest.raises(ConfigurationError, match="retries must be >= 0"):
