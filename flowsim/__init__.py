@@ -73,6 +73,7 @@ from flowsim.sdk.labels import (
     WorkerLabel,
     WorkerLabelComparator,
 )
+from flowsim.sdk.listener import WorkflowRunEventType
 from flowsim.sdk.rate_limit import RateLimit, RateLimitDuration
 from flowsim.sdk.task_defaults import TaskDefaults
 
@@ -147,6 +148,7 @@ __all__ = [
     "WorkerLabelComparator",
     "Workflow",
     "WorkflowDefinitionError",
+    "WorkflowRunEventType",
     "WorkflowRunRef",
     "WorkflowRunTriggerConfig",
     "__version__",

@@ -33,8 +33,6 @@ FEATURES: Final[dict[str, str]] = {
     "opentelemetry": "OpenTelemetry instrumentation",
     "rest-api": "Hatchet's REST API and its models (runs, workflows, tenants, events as data)",
     "retry-after": "delayed retries (RetryAfterException)",
-    "run-listener": "the listener client (hatchet.listener) and workflow-run event types "
-    "(ref.stream() is modelled)",
     "runs-api": "the runs API (hatchet.runs: list, bulk cancel, replay)",
     "scheduled": "scheduled runs (wf.schedule, hatchet.scheduled)",
     "server-apis": "the clients of a Hatchet server's APIs (hatchet.runs, hatchet.workflows, "

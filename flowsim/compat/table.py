@@ -29,6 +29,7 @@ from flowsim.sdk import (
     idempotency,
     labels,
     lifespan,
+    listener,
     rate_limit,
     scheduling,
     task_defaults,
@@ -59,6 +60,8 @@ FLOWSIM: Final[Mapping[str, object]] = {
     "EmptyModel": sdk.EmptyModel,
     "DefaultFilter": filters.DefaultFilter,
     "RunEventListener": run_events.RunEventListener,
+    "RunEventListenerClient": listener.RunEventListenerClient,
+    "WorkflowRunEventType": listener.WorkflowRunEventType,
     "StepRunEvent": run_events.StepRunEvent,
     "StepRunEventType": run_events.StepRunEventType,
     "BulkTriggerIdempotencyCollisionError": errors.BulkTriggerIdempotencyCollisionError,
@@ -144,7 +147,6 @@ REFUSED_NAMES: Final[Mapping[str, str]] = _names(
         "WorkflowTriggerCronRef WorkflowTriggerEventRef WorkflowTriggers WorkflowVersion "
         "WorkflowVersionDefinition WorkflowVersionMeta",
         "retry-after": "RetryAfterException",
-        "run-listener": "RunEventListenerClient WorkflowRunEventType",
         "runs-api": "BulkCancelReplayOpts RunFilter RunsClient TaskRunDetail WorkflowRunDetail",
         "scheduled": "ScheduleTriggerWorkflowOptions",
         "serde": "is_in_hatchet_serialization_context remove_null_unicode_character",
@@ -253,8 +255,8 @@ MODULES: Final[Mapping[str, AliasSpec]] = {
         "NonDeterminismError NonRetryableException OrGroup ParentCondition Priority "
         "PushEventOptions RateLimit RateLimitDuration RunStatus SleepCondition StickyStrategy "
         "Task TaskDefaults TaskRunError TaskRunRef TriggerWorkflowOptions UserEventCondition "
-        "Worker WorkerContext WorkerLabel WorkerLabelComparator WorkflowRunRef "
-        "WorkflowRunTriggerConfig or_",
+        "Worker WorkerContext WorkerLabel WorkerLabelComparator WorkflowRunEventType "
+        "WorkflowRunRef WorkflowRunTriggerConfig or_",
         # every other export of hatchet_sdk 1.43.1
         "APIError APIErrors APIMeta APIMetaAuth APIMetaIntegration APIResourceMeta APIToken "
         "AcceptInviteRequest BulkCancelReplayOpts "
@@ -276,7 +278,7 @@ MODULES: Final[Mapping[str, AliasSpec]] = {
         "User UserLoginRequest UserRegisterRequest UserTenantMembershipsList UserTenantPublic "
         "V1TaskStatus V1WebhookHMACAlgorithm V1WebhookHMACEncoding V1WebhookSourceName "
         "WorkerList WorkerStartOptions WorkerStatus Workflow WorkflowConfig WorkflowList "
-        "WorkflowRun WorkflowRunEventType WorkflowRunList WorkflowRunStatus "
+        "WorkflowRun WorkflowRunList WorkflowRunStatus "
         "WorkflowRunTriggeredBy WorkflowTag WorkflowTriggerCronRef WorkflowTriggerEventRef "
         "WorkflowTriggers WorkflowVersion WorkflowVersionDefinition WorkflowVersionMeta "
         "is_in_hatchet_serialization_context remove_null_unicode_character",
@@ -285,18 +287,19 @@ MODULES: Final[Mapping[str, AliasSpec]] = {
     f"{ROOT}.hatchet": _spec(
         "BaseWorkflow ConcurrencyExpression Context CronClient DefaultFilter DesiredWorkerLabel "
         "DurableContext EmptyModel EventClient EvictionPolicy Hatchet Priority "
-        "RateLimit RateLimitsClient ScheduledClient Standalone StatusBasedIdempotencyConfig "
-        "StickyStrategy TTLBasedIdempotencyConfig TaskDefaults Worker Workflow",
+        "RateLimit RateLimitsClient RunEventListenerClient ScheduledClient Standalone "
+        "StatusBasedIdempotencyConfig StickyStrategy TTLBasedIdempotencyConfig TaskDefaults "
+        "Worker Workflow",
         "CELClient Client ClientConfig DispatcherClient "
         "EmbeddedHatchetConfig FiltersClient LogsClient MetricsClient "
-        "RunEventListenerClient RunsClient StubsClient WebhooksClient "
+        "RunsClient StubsClient WebhooksClient "
         "WorkersClient WorkflowConfig WorkflowsClient",
     ),
     f"{ROOT}.clients": _spec("", package=True),
     f"{ROOT}.clients.listeners": _spec("", package=True),
     f"{ROOT}.clients.listeners.run_event_listener": _spec(
-        "RunEventListener StepRunEvent StepRunEventType",
-        "RunEventListenerClient WorkflowRunEventType",
+        "RunEventListener RunEventListenerClient StepRunEvent StepRunEventType "
+        "WorkflowRunEventType",
     ),
     f"{ROOT}.clients.admin": _spec(
         "BulkTriggerIdempotencyCollisionError DesiredWorkerLabel IdempotencyCollisionError "
@@ -376,7 +379,7 @@ MODULES: Final[Mapping[str, AliasSpec]] = {
         "ClientConfig LoopAlreadyRunningError SlotType WorkerStartOptions WorkerStatus",
     ),
     f"{ROOT}.workflow_run": _spec(
-        "FailedTaskRunExceptionGroup RunEventListener TaskRunError WorkflowRunRef",
-        "RunEventListenerClient",
+        "FailedTaskRunExceptionGroup RunEventListener RunEventListenerClient TaskRunError "
+        "WorkflowRunRef",
     ),
 }

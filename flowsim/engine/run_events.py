@@ -21,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import json
 import threading
+import warnings
 from collections.abc import AsyncGenerator, Generator, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -126,11 +127,25 @@ class RunEventListener:
     def __init__(self, engine: Engine, run: WorkflowRun) -> None:
         self._engine = engine
         self._run = run
+        #: hatchet_sdk's: set before iterating, the iteration yields nothing (it is read
+        #: before subscribing, so setting it later does not end an iteration there either)
+        self.stop_signal = False
+
+    def abort(self) -> None:
+        warnings.warn(
+            "The abort method is deprecated and will be removed in v2.0.0. Use the "
+            "`stop_signal` attribute instead.",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        self.stop_signal = True
 
     def __aiter__(self) -> AsyncGenerator[StepRunEvent, None]:
         return self._events()
 
     async def _events(self) -> AsyncGenerator[StepRunEvent, None]:
+        if self.stop_signal:
+            return
         engine, run = self._engine, self._run
         (view,) = engine.run_views([run.id])
         if view.status.is_terminal:
@@ -156,7 +171,16 @@ class RunEventListener:
 
     def __iter__(self) -> Generator[StepRunEvent, None, None]:
         """Sync iteration: the same events, read from this thread while another waits
-        for the run's end (so a run that can never end raises here too)."""
+        for the run's end (so a run that can never end raises here too). Deprecated in
+        hatchet_sdk, with this warning."""
+        warnings.warn(
+            "Iterating over streams in sync tasks is deprecated and support will be removed "
+            "in v2.0.0. Make your task async and use `hatchet.runs.subscribe_to_stream` instead.",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        if self.stop_signal:
+            return
         engine, run = self._engine, self._run
         (view,) = engine.run_views([run.id])
         if view.status.is_terminal:

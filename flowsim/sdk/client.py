@@ -20,6 +20,7 @@ from flowsim.sdk.filters import DefaultFilter
 from flowsim.sdk.idempotency import IdempotencyConfig
 from flowsim.sdk.labels import DesiredLabels, StickyStrategy, sticky_strategy
 from flowsim.sdk.lifespan import LifespanFn
+from flowsim.sdk.listener import RunEventListenerClient
 from flowsim.sdk.not_modelled import refuse
 from flowsim.sdk.rate_limit import RateLimitsClient
 from flowsim.sdk.runs import RunsClient
@@ -67,10 +68,10 @@ WorkflowOptions = tuple[
 @refuse(
     "hatchet",
     "the client's connection to a Hatchet server (its config, tenant, namespace, "
-    "dispatcher, listener, embedded engine)",
+    "dispatcher, embedded engine)",
     "there is no server to configure: choose a backend with Hatchet(backend=URL) or "
     "FLOWSIM_BACKEND",
-    "config", "tenant_id", "namespace", "dispatcher", "listener", "stubs", "from_embedded",
+    "config", "tenant_id", "namespace", "dispatcher", "stubs", "from_embedded",
     "stop_embedded", "aio_stop_embedded", "aio_get_engine_version",
 )  # fmt: skip
 @refuse(
@@ -134,6 +135,11 @@ class Hatchet:
     def runs(self) -> RunsClient:
         """Read runs back: ``get_status`` as in hatchet_sdk, and flowsim's ``view``/``views``."""
         return RunsClient(lambda: self.engine)
+
+    @property
+    def listener(self) -> RunEventListenerClient:
+        """hatchet_sdk's run event listener client: ``stream(workflow_run_id)``."""
+        return RunEventListenerClient(self.runs)
 
     @property
     def rate_limits(self) -> RateLimitsClient:

@@ -130,7 +130,8 @@ async def test_a_run_that_has_ended_gives_its_last_event_alone(
             await ref.aio_result()
     kind = T.STEP_RUN_EVENT_TYPE_FAILED if fails else T.STEP_RUN_EVENT_TYPE_COMPLETED
     assert [event async for event in ref.stream()] == [StepRunEvent(type=kind, payload="")]
-    assert list(ref.stream()) == [StepRunEvent(type=kind, payload="")]  # sync, as hatchet_sdk
+    with pytest.warns(DeprecationWarning, match="Iterating over streams in sync tasks"):
+        assert list(ref.stream()) == [StepRunEvent(type=kind, payload="")]  # as hatchet_sdk
 
 
 def test_sync_iteration_hears_the_same_events(hatchet: Hatchet) -> None:
@@ -139,9 +140,56 @@ def test_sync_iteration_hears_the_same_events(hatchet: Hatchet) -> None:
     with hatchet.worker("w", slots=1, workflows=[streamer]):
         ref = streamer.run_no_wait()
         events = []
-        for event in ref.stream():
-            events.append(event)
-            heard.set()
+        with pytest.warns(DeprecationWarning, match="Iterating over streams in sync tasks"):
+            for event in ref.stream():
+                events.append(event)
+                heard.set()
     streamed = [e.payload for e in events if e.type is T.STEP_RUN_EVENT_TYPE_STREAM]
     assert streamed[-2:] == ["one", "two"]
     assert [e.type for e in events[-2:]] == [T.STEP_RUN_EVENT_TYPE_COMPLETED] * 2
+
+
+async def test_the_listener_client_streams_a_run_by_its_id(hatchet: Hatchet) -> None:
+    heard = threading.Event()
+    streamer = _streamer(hatchet, heard)
+    async with hatchet.worker("w", slots=1, workflows=[streamer]):
+        run_id = (await streamer.aio_run_no_wait()).workflow_run_id
+        events = await asyncio.wait_for(_listen_to(hatchet.listener.stream(run_id), heard), 30)
+        output = (await hatchet.runs.get_run_ref(run_id).aio_result())["streamer"]
+    assert [e.payload for e in events if e.type is T.STEP_RUN_EVENT_TYPE_STREAM][-2:] == [
+        "one",
+        "two",
+    ]
+    assert events[-2:] == [
+        StepRunEvent(type=T.STEP_RUN_EVENT_TYPE_COMPLETED, payload=json.dumps(output)),
+        StepRunEvent(type=T.STEP_RUN_EVENT_TYPE_COMPLETED, payload=""),
+    ]
+
+
+async def _listen_to(listener: Any, heard: threading.Event) -> list[StepRunEvent]:
+    events = []
+    async for event in listener:
+        events.append(event)
+        heard.set()
+    return events
+
+
+async def test_the_deprecated_listener_calls_warn_and_stop_signal_ends_before_the_start(
+    hatchet: Hatchet,
+) -> None:
+    @hatchet.task(name="quick")
+    async def quick(input: EmptyModel, ctx: Context) -> dict[str, bool]:
+        return {"ok": True}
+
+    async with hatchet.worker("w", slots=1, workflows=[quick]):
+        run_id = (await quick.aio_run_no_wait()).workflow_run_id
+        handled: list[StepRunEvent] = []
+        with pytest.warns(DeprecationWarning, match="`on` method is deprecated"):
+            await asyncio.wait_for(hatchet.listener.on(run_id, handled.append), 30)
+        with pytest.warns(DeprecationWarning, match="`stream_by_run_id` method is deprecated"):
+            listener = hatchet.listener.stream_by_run_id(run_id)
+        with pytest.warns(DeprecationWarning, match="Use the `stop_signal` attribute"):
+            listener.abort()
+        assert await _drain(listener) == []
+    assert handled[-1] == StepRunEvent(type=T.STEP_RUN_EVENT_TYPE_COMPLETED, payload="")
+    assert await _drain(hatchet.listener.stream(run_id)) == handled[-1:]  # ended: the end
