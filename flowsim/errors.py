@@ -30,12 +30,14 @@ The tree::
     ├── IdempotencyCollisionError                a trigger's idempotency key is held by a run
     ├── BulkTriggerIdempotencyCollisionError     some items of a bulk trigger collided so
     ├── NonRetryableException                    raised by user code: fail without retrying
+    ├── RetryAfterException                      raised by user code: retry after a delay
     └── IllegalTaskOutputError                   a task returned something not JSON-shaped
 """
 
 from __future__ import annotations
 
 import traceback
+from datetime import timedelta
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -190,6 +192,26 @@ class SlotDeadlockError(FlowsimError, RuntimeError):
 
 class NonRetryableException(FlowsimError):  # noqa: N818 - hatchet_sdk's name
     """Raise from a task to fail it at once, whatever its ``retries``."""
+
+
+class RetryAfterException(FlowsimError):  # noqa: N818 - hatchet_sdk's name
+    """Raise from a task to retry it after a delay of its choosing, in place of its backoff
+    (hatchet_sdk 1.42+, Hatchet's engine v0.111+). The retry counts against ``retries``:
+    with none left, the task fails with this error."""
+
+    def __init__(self, message: str = "", *, after: timedelta) -> None:
+        if not isinstance(after, timedelta):
+            raise TypeError(
+                f"RetryAfterException(after={after!r}): after must be a timedelta; hatchet_sdk "
+                "1.43 fails on anything else when it reports the task's failure"
+            )
+        super().__init__(message)
+        self.after = after
+
+    @property
+    def after_ms(self) -> int:
+        """The delay as hatchet_sdk sends it: whole milliseconds, negative taken as 0."""
+        return max(int(self.after.total_seconds() * 1000), 0)
 
 
 class IllegalTaskOutputError(FlowsimError):

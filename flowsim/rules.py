@@ -20,6 +20,9 @@ from flowsim.errors import WorkflowDefinitionError
 
 #: Hatchet caps a backoff delay at one day when no ``backoff_max_seconds`` is given.
 DEFAULT_BACKOFF_MAX_SECONDS = 86_400.0
+#: Hatchet's engine caps the delay a ``RetryAfterException`` asks for (its
+#: ``runtime.maxRetryAfter``, 168 h by default).
+MAX_RETRY_AFTER_SECONDS = 7 * 86_400.0
 #: Hatchet re-queues a retried task at priority 4, above ``Priority.HIGH`` (3).
 RETRY_PRIORITY = 4
 #: Hatchet's default priority for a run (``Priority.LOW``).
@@ -95,12 +98,19 @@ def decide_after_failure(
     backoff_factor: float | None,
     backoff_max: float | None,
     now: float,
+    retry_after: float | None = None,
 ) -> RetryDecision:
-    """A task runs at most ``retries + 1`` times; a non-retryable failure ends it at once."""
+    """A task runs at most ``retries + 1`` times; a non-retryable failure ends it at once.
+    ``retry_after``: the delay the attempt asked for (``RetryAfterException``), which
+    replaces the backoff and, as in Hatchet's engine, is clamped to [0, 7 days]; the retry
+    still counts against ``retries``."""
     if non_retryable or retry_count >= retries:
         return RetryDecision(retry=False)
     next_count = retry_count + 1
-    delay = backoff_delay(next_count, backoff_factor, backoff_max)
+    if retry_after is None:
+        delay = backoff_delay(next_count, backoff_factor, backoff_max)
+    else:
+        delay = min(max(retry_after, 0.0), MAX_RETRY_AFTER_SECONDS)
     return RetryDecision(retry=True, ready_at=now + delay, retry_count=next_count)
 
 

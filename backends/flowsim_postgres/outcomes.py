@@ -168,6 +168,7 @@ def fail(
     error: TaskRunError,
     non_retryable: bool,
     now: float,
+    retry_after: float | None = None,
 ) -> Outcome:
     conn = session.conn
     locking = conn.execute(_LOCK_RUN_OF_TASK, (task_run_id,))
@@ -180,7 +181,7 @@ def fail(
     if run is None or row is None:
         return Outcome(accepted=False)
     name, retry_count = row
-    decision = decide(run.spec.tasks[name], retry_count, non_retryable, now)
+    decision = decide(run.spec.tasks[name], retry_count, non_retryable, now, retry_after)
     if not decision.retry:
         conn.execute(
             f"UPDATE task_runs SET status = 'FAILED', error = %(json)s::jsonb, {RELEASE}, "

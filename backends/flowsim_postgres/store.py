@@ -368,9 +368,11 @@ class PostgresStore:
         error: TaskRunError,
         non_retryable: bool,
         now: float,
+        retry_after: float | None = None,
     ) -> Outcome:
         return self._run(
-            "fail", lambda s: outcomes.fail(s, task_run_id, token, error, non_retryable, now)
+            "fail",
+            lambda s: outcomes.fail(s, task_run_id, token, error, non_retryable, now, retry_after),
         )
 
     def cancel_run(self, run_id: str, reason: str, now: float) -> Outcome:

@@ -186,6 +186,7 @@ def fail(
     error: TaskRunError,
     non_retryable: bool,
     now: float,
+    retry_after: float | None = None,
 ) -> Changes | None:
     row = tx.execute(
         "SELECT run_id, spec_id, name, retry_count FROM task_runs "
@@ -197,7 +198,7 @@ def fail(
     run_id, spec_id, name, retry_count = row
     ended = (dumps(now), "FAILED", str(error))
     task = specs.spec(tx, spec_id).tasks[name]
-    decision = decide(task, retry_count, non_retryable, now)
+    decision = decide(task, retry_count, non_retryable, now, retry_after)
     changes = Changes()
     if not decision.retry:
         tx.execute(

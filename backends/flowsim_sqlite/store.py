@@ -339,13 +339,16 @@ class SqliteStore:
         return outcomes.ended(answers)
 
     def fail(
-        self, task_run_id: str, token: int, error: TaskRunError, non_retryable: bool, now: float
+        self,
+        task_run_id: str,
+        token: int,
+        error: TaskRunError,
+        non_retryable: bool,
+        now: float,
+        retry_after: float | None = None,
     ) -> Outcome:
-        return outcome(
-            self._write(
-                "fail", outcomes.fail, self._specs, task_run_id, token, error, non_retryable, now
-            )
-        )
+        arguments = (task_run_id, token, error, non_retryable, now, retry_after)
+        return outcome(self._write("fail", outcomes.fail, self._specs, *arguments))
 
     def cancel_run(self, run_id: str, reason: str, now: float) -> Outcome:
         return outcome(

@@ -18,7 +18,8 @@ FEATURES: Final[dict[str, str]] = {
     "client-config": "client configuration for a Hatchet server (token, host, TLS, namespace)",
     "concurrency": "concurrency limits (concurrency=, ConcurrencyExpression)",
     "cron": "cron triggers (on_crons=, hatchet.cron)",
-    "dedupe": "run de-duplication by key (DedupeViolationError)",
+    "dedupe": "the older run de-duplication (DedupeViolationError; idempotency keys, "
+    "idempotency=, are modelled)",
     "embedded": "the embedded Hatchet engine (Hatchet.from_embedded)",
     "engine-version": "engine version negotiation",
     "eviction": "durable eviction internals (the eviction manager, pre-eviction contexts, "
@@ -32,7 +33,6 @@ FEATURES: Final[dict[str, str]] = {
     "metrics": "the metrics API (hatchet.metrics)",
     "opentelemetry": "OpenTelemetry instrumentation",
     "rest-api": "Hatchet's REST API and its models (runs, workflows, tenants, events as data)",
-    "retry-after": "delayed retries (RetryAfterException)",
     "runs-api": "the runs API (hatchet.runs: list, bulk cancel, replay)",
     "scheduled": "scheduled runs (wf.schedule, hatchet.scheduled)",
     "server-apis": "the clients of a Hatchet server's APIs (hatchet.runs, hatchet.workflows, "

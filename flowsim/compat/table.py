@@ -84,6 +84,7 @@ FLOWSIM: Final[Mapping[str, object]] = {
     "LifespanFn": lifespan.LifespanFn,
     "LifespanGenerator": lifespan.LifespanGenerator,
     "NonRetryableException": errors.NonRetryableException,
+    "RetryAfterException": errors.RetryAfterException,
     "Priority": sdk.Priority,
     "RateLimit": rate_limit.RateLimit,
     "RateLimitDuration": rate_limit.RateLimitDuration,
@@ -146,7 +147,6 @@ REFUSED_NAMES: Final[Mapping[str, str]] = _names(
         "WorkflowRunList WorkflowRunStatus WorkflowRunTriggeredBy WorkflowTag "
         "WorkflowTriggerCronRef WorkflowTriggerEventRef WorkflowTriggers WorkflowVersion "
         "WorkflowVersionDefinition WorkflowVersionMeta",
-        "retry-after": "RetryAfterException",
         "runs-api": "BulkCancelReplayOpts RunFilter RunsClient TaskRunDetail WorkflowRunDetail",
         "scheduled": "ScheduleTriggerWorkflowOptions",
         "serde": "is_in_hatchet_serialization_context remove_null_unicode_character",
@@ -253,7 +253,8 @@ MODULES: Final[Mapping[str, AliasSpec]] = {
         "ConcurrencyExpression ConcurrencyLimitStrategy Condition Context DesiredWorkerLabel "
         "DurableContext EmptyModel EvictionPolicy FailedTaskRunExceptionGroup Hatchet "
         "NonDeterminismError NonRetryableException OrGroup ParentCondition Priority "
-        "PushEventOptions RateLimit RateLimitDuration RunStatus SleepCondition StickyStrategy "
+        "PushEventOptions RateLimit RateLimitDuration RetryAfterException RunStatus "
+        "SleepCondition StickyStrategy "
         "Task TaskDefaults TaskRunError TaskRunRef TriggerWorkflowOptions UserEventCondition "
         "Worker WorkerContext WorkerLabel WorkerLabelComparator WorkflowRunEventType "
         "WorkflowRunRef WorkflowRunTriggerConfig or_",
@@ -270,7 +271,7 @@ MODULES: Final[Mapping[str, AliasSpec]] = {
         "JobRunStatus ListAPITokensResponse ListPullRequestsResponse LogLine LogLineLevel "
         "LogLineList LogLineOrderByDirection LogLineOrderByField OTelAttribute "
         "OpenTelemetryConfig PaginationResponse PullRequest PullRequestState RejectInviteRequest "
-        "ReplayEventRequest RerunStepRunRequest RetryAfterException RunFilter "
+        "ReplayEventRequest RerunStepRunRequest RunFilter "
         "ScheduleTriggerWorkflowOptions SlotType StepRun "
         "StepRunDiff StepRunStatus "
         "TenacityConfig Tenant TenantInvite TenantInviteList TenantList TenantMember "
@@ -327,9 +328,8 @@ MODULES: Final[Mapping[str, AliasSpec]] = {
         "BulkTriggerIdempotencyCollisionError FailedTaskRunExceptionGroup "
         "IdempotencyCollisionError IllegalTaskOutputError InvalidDependencyError "
         "LifespanSetupError "
-        "NonDeterminismError NonRetryableException TaskRunError",
-        "DedupeViolationError EvictionNotSupportedError "
-        "LoopAlreadyRunningError MinEngineVersion RetryAfterException",
+        "NonDeterminismError NonRetryableException RetryAfterException TaskRunError",
+        "DedupeViolationError EvictionNotSupportedError LoopAlreadyRunningError MinEngineVersion",
     ),
     f"{ROOT}.runnables": _spec("", package=True),
     f"{ROOT}.runnables.eviction": _spec("DEFAULT_DURABLE_TASK_EVICTION_POLICY EvictionPolicy"),

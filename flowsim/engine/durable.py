@@ -387,7 +387,11 @@ class DurableEngine(DurableConditionWaits, Engine):
             self.post(self._notice_cancelled)
 
     def _store_fail(
-        self, task_run: TaskRun, error: TaskRunError, non_retryable: bool
+        self,
+        task_run: TaskRun,
+        error: TaskRunError,
+        non_retryable: bool,
+        retry_after: float | None = None,
     ) -> Transition:
         report = self._deadlocks.get(task_run.workflow_run.id)
         if error.exc_type == SlotDeadlockError.__name__ and report is not None:
@@ -398,7 +402,7 @@ class DurableEngine(DurableConditionWaits, Engine):
         self._apply(self._write_completions())
         token, now = task_run.fencing_token, self.clock.now()
         return self._store_result(
-            lambda: self.run_store.fail(task_run.id, token, error, non_retryable, now)
+            lambda: self.run_store.fail(task_run.id, token, error, non_retryable, now, retry_after)
         )
 
     def _store_result(self, write: Callable[[], Outcome]) -> Transition:

@@ -41,6 +41,7 @@ from flowsim.errors import (
     BlockingCallError,
     NonDeterminismError,
     NonRetryableException,
+    RetryAfterException,
     SlotDeadlockError,
     StaleAttemptError,
     TaskRunError,
@@ -408,9 +409,13 @@ class Engine(ConditionWaits, Waiting):
         return self.store.complete(task_run, output, self.clock.now())
 
     def _store_fail(
-        self, task_run: TaskRun, error: TaskRunError, non_retryable: bool
+        self,
+        task_run: TaskRun,
+        error: TaskRunError,
+        non_retryable: bool,
+        retry_after: float | None = None,
     ) -> Transition:
-        return self.store.fail(task_run, error, non_retryable, self.clock.now())
+        return self.store.fail(task_run, error, non_retryable, self.clock.now(), retry_after)
 
     def _has_ready(self) -> bool:
         return self.store.has_ready()
@@ -535,7 +540,8 @@ class Engine(ConditionWaits, Waiting):
                 # the deadlock travels up the parent chain: whoever waits on this run gets it
                 self._deadlocks[attempt.task_run.workflow_run.id] = exc.report
             error = TaskRunError.from_exception(exc, attempt.task_run.id)
-            self._record_failure(attempt, error, isinstance(exc, _NOT_RETRYABLE))
+            retry_after = exc.after_ms / 1000 if isinstance(exc, RetryAfterException) else None
+            self._record_failure(attempt, error, isinstance(exc, _NOT_RETRYABLE), retry_after)
         else:
             if not self._overran(attempt):
                 self._record_success(attempt, output)
@@ -611,12 +617,18 @@ class Engine(ConditionWaits, Waiting):
             self._apply(self._store_complete(attempt.task_run, output))
 
     def _record_failure(
-        self, attempt: AttemptState, error: TaskRunError, non_retryable: bool
+        self,
+        attempt: AttemptState,
+        error: TaskRunError,
+        non_retryable: bool,
+        retry_after: float | None = None,
     ) -> None:
+        """``retry_after``: the delay a ``RetryAfterException`` asked for (milliseconds,
+        as hatchet_sdk sends it), in place of the backoff."""
         with self._lock:
             if not self._end_attempt(attempt):
                 return
-            self._apply(self._store_fail(attempt.task_run, error, non_retryable))
+            self._apply(self._store_fail(attempt.task_run, error, non_retryable, retry_after))
 
     def _on_deadline(self, attempt: AttemptState) -> None:
         """Execution timeout: the attempt fails (retryable, as in Hatchet) and is cancelled."""

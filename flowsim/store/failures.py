@@ -14,10 +14,15 @@ from flowsim.store.records import TaskSpec
 
 
 def decide(
-    task: TaskSpec, retry_count: int, non_retryable: bool, now: float
+    task: TaskSpec,
+    retry_count: int,
+    non_retryable: bool,
+    now: float,
+    retry_after: float | None = None,
 ) -> rules.RetryDecision:
     """``rules.decide_after_failure`` for an attempt of ``task`` that failed at ``now``
-    after ``retry_count`` retries, with the task's own retry and backoff settings."""
+    after ``retry_count`` retries, with the task's own retry and backoff settings (or the
+    delay the attempt asked for)."""
     return rules.decide_after_failure(
         retry_count=retry_count,
         retries=task.retries,
@@ -25,6 +30,7 @@ def decide(
         backoff_factor=task.backoff_factor,
         backoff_max=task.backoff_max_seconds,
         now=now,
+        retry_after=retry_after,
     )
 
 

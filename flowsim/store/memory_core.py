@@ -331,14 +331,19 @@ class StoreCore(ABC):
         return self._settle(self._ended(task_run, now))
 
     def fail(
-        self, task_run: TaskRun, error: TaskRunError, non_retryable: bool, now: float
+        self,
+        task_run: TaskRun,
+        error: TaskRunError,
+        non_retryable: bool,
+        now: float,
+        retry_after: float | None = None,
     ) -> Transition:
         """Record a failed attempt; retry it per ``rules.decide_after_failure`` or end it."""
         attempt = task_run.attempts[-1]
         attempt.finished_at = now
         attempt.error = str(error)
         attempt.outcome = "FAILED"
-        decision = decide(task_run.spec, task_run.retry_count, non_retryable, now)
+        decision = decide(task_run.spec, task_run.retry_count, non_retryable, now, retry_after)
         if not decision.retry:
             task_run.status = RunStatus.FAILED
             task_run.error = error

@@ -351,7 +351,11 @@ class RunStore(DurableLogStore, EvictingStore, Protocol):
         error: TaskRunError,
         non_retryable: bool,
         now: float,
-    ) -> Outcome: ...
+        retry_after: float | None = None,
+    ) -> Outcome:
+        """``retry_after``: seconds the attempt asked to wait before its retry
+        (``RetryAfterException``), in place of the task's backoff
+        (``rules.decide_after_failure``)."""
 
     def expire(self, now: float) -> Outcome: ...
 

@@ -273,13 +273,20 @@ class ReferenceStore:
         return [self.complete(item.task_run_id, item.token, item.output, now) for item in items]
 
     def fail(
-        self, task_run_id: str, token: int, error: TaskRunError, non_retryable: bool, now: float
+        self,
+        task_run_id: str,
+        token: int,
+        error: TaskRunError,
+        non_retryable: bool,
+        now: float,
+        retry_after: float | None = None,
     ) -> Outcome:
         task_run = self._held(task_run_id, token)
         if task_run is None:
             return Outcome(accepted=False)
         self._release(task_run_id)
-        return self._record(self._outcome([self.inner.fail(task_run, error, non_retryable, now)]))
+        failed = self.inner.fail(task_run, error, non_retryable, now, retry_after)
+        return self._record(self._outcome([failed]))
 
     def _fence_cancelled(self, transitions: Iterable[Transition]) -> None:
         """Running task runs a concurrency strategy cancelled as a side effect are fenced

@@ -1015,6 +1015,41 @@ class RunStoreContract(
         assert claim_all(store, ["single"], just_before(ready_at)) == []
         assert len(claim_all(store, ["single"], ready_at)) == 1
 
+    def test_a_requested_retry_delay_replaces_the_backoff_and_counts_against_retries(
+        self, store: RunStore
+    ) -> None:
+        spec = single_spec(retries=2, backoff_factor=10.0, backoff_max_seconds=60.0)
+        view = create_run(store, spec, 0.0)
+        claim = _only(claim_all(store, ["single"], 1.0))
+        outcome = store.fail(claim.task_run_id, claim.token, task_error(), False, 2.0, 1.5)
+        assert (outcome.accepted, outcome.finished) == (True, ())
+        assert claim_all(store, ["single"], just_before(3.5)) == []  # not the backoff's 12.0
+        retry = _only(claim_all(store, ["single"], 3.5))
+        assert (retry.retry_count, _task(store, view.id, "t").attempts[1].queued_at) == (1, 3.5)
+        # a delay of 0 (or less, taken as 0) retries at once; the last retry is spent
+        store.fail(retry.task_run_id, retry.token, task_error(), False, 4.0, -3.0)
+        last = _only(claim_all(store, ["single"], 4.0))
+        failed = store.fail(last.task_run_id, last.token, task_error("out"), False, 5.0, 1.0)
+        assert failed.finished == (view.id,)
+        assert (get_run(store, view.id).status, _task(store, view.id, "t").retry_count) == (
+            RunStatus.FAILED,
+            2,
+        )
+
+    def test_a_requested_retry_delay_neither_retries_a_non_retryable_failure_nor_waits_past_a_week(
+        self, store: RunStore
+    ) -> None:
+        final = create_run(store, single_spec(retries=3), 0.0)
+        claim = _only(claim_all(store, ["single"], 0.0))
+        outcome = store.fail(claim.task_run_id, claim.token, task_error(), True, 1.0, 5.0)
+        assert outcome.finished == (final.id,)
+        create_run(store, single_spec(retries=1), 2.0)
+        claim = _only(claim_all(store, ["single"], 2.0))
+        store.fail(claim.task_run_id, claim.token, task_error(), False, 3.0, 1e9)
+        week = 3.0 + rules.MAX_RETRY_AFTER_SECONDS
+        assert claim_all(store, ["single"], just_before(week)) == []
+        assert _only(claim_all(store, ["single"], week)).retry_count == 1
+
     def test_retry_without_a_backoff_factor_is_claimable_at_once(self, store: RunStore) -> None:
         view = create_run(store, single_spec(retries=1), 0.0)
         claim = _only(claim_all(store, ["single"], 1.0))

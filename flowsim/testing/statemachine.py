@@ -559,14 +559,24 @@ def make_parity_machine(
             stale=STALE,
             non_retryable=st.sampled_from((False, False, False, True)),
             exc_type=st.sampled_from(EXC_TYPES),
+            # RetryAfterException's delay: half the time none (the backoff); 0 retries at once
+            retry_after=st.sampled_from((None, 3.0, None, 0.0)),
         )
         def fail(
-            self, data: st.DataObject, stale: bool, non_retryable: bool, exc_type: str
+            self,
+            data: st.DataObject,
+            stale: bool,
+            non_retryable: bool,
+            exc_type: str,
+            retry_after: float | None,
         ) -> None:
             task = self._target(data, stale)
             ref_token, other_token = self._token_of(task, stale)
             other_task = self.task_ids[task]
-            what = f"fail(stale={stale}, non_retryable={non_retryable}, now={self.now})"
+            what = (
+                f"fail(stale={stale}, non_retryable={non_retryable}, retry_after={retry_after}, "
+                f"now={self.now})"
+            )
             self._same_outcome(
                 what,
                 self.ref.fail(
@@ -575,6 +585,7 @@ def make_parity_machine(
                     TaskRunError("injected", exc_type, "trace", task),
                     non_retryable,
                     self.now,
+                    retry_after,
                 ),
                 self.other.fail(
                     other_task,
@@ -582,6 +593,7 @@ def make_parity_machine(
                     TaskRunError("injected", exc_type, "trace", other_task),
                     non_retryable,
                     self.now,
+                    retry_after,
                 ),
             )
 

@@ -101,9 +101,9 @@ def test_every_hatchet_sdk_export_is_served_or_refused_by_name(hatchet_sdk: Modu
             "de-duplication",
         ),
         (
-            "from hatchet_sdk.exceptions import RetryAfterException",
-            "hatchet_sdk.exceptions.RetryAfterException",
-            "delayed retries",
+            "from hatchet_sdk.exceptions import DedupeViolationError",
+            "hatchet_sdk.exceptions.DedupeViolationError",
+            "de-duplication",
         ),
         (
             "from hatchet_sdk.hatchet import FiltersClient",
@@ -122,9 +122,9 @@ def test_every_hatchet_sdk_export_is_served_or_refused_by_name(hatchet_sdk: Modu
             "REST API",
         ),
         (
-            "from hatchet_sdk import RetryAfterException",
-            "hatchet_sdk.RetryAfterException",
-            "delayed retries",
+            "from hatchet_sdk import BulkCancelReplayOpts",
+            "hatchet_sdk.BulkCancelReplayOpts",
+            "runs API",
         ),
         (
             "from hatchet_sdk.worker.durable_eviction import DurableEvictionManager",
@@ -186,7 +186,7 @@ def test_refusals_pickle(hatchet_sdk: ModuleType) -> None:
 
 
 def test_refusals_carry_import_errors_fields(hatchet_sdk: ModuleType) -> None:
-    name = refusal("from hatchet_sdk.exceptions import RetryAfterException")
+    name = refusal("from hatchet_sdk.exceptions import DedupeViolationError")
     assert (name.name, name.is_module) == ("hatchet_sdk.exceptions", False)
     module = refusal("import hatchet_sdk.config")
     assert (module.name, module.is_module) == ("hatchet_sdk.config", True)

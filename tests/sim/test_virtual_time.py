@@ -7,13 +7,14 @@ import time
 import uuid
 from collections.abc import AsyncGenerator, AsyncIterator
 from contextlib import asynccontextmanager
+from datetime import timedelta
 from typing import Annotated, Any
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from flowsim import Context, Depends, EmptyModel, Hatchet, SlotDeadlockError
+from flowsim import Context, Depends, EmptyModel, Hatchet, RetryAfterException, SlotDeadlockError
 from flowsim.sim import SimulationStalledError, VirtualTimeLoop, run_virtual, virtual_backend
 
 
@@ -89,6 +90,29 @@ def test_retry_backoff_and_timeouts_run_on_virtual_time() -> None:
     # attempt 1 at 0, times out at 10, waits 3**1; attempt 2 at 13, times out at 23,
     # waits 3**2; attempt 3 at 32
     assert run_virtual(main) == [0.0, 13.0, 32.0]
+
+
+def test_requested_retry_delays_run_on_virtual_time() -> None:
+    async def main(loop: VirtualTimeLoop) -> list[float]:
+        hatchet = Hatchet(virtual_backend(loop, f"sim-{uuid.uuid4().hex}"))
+
+        @hatchet.task(name="rate-limited", retries=3, backoff_factor=10.0)
+        async def limited(input: EmptyModel, ctx: Context) -> dict[str, int]:
+            await asyncio.sleep(1)
+            if ctx.retry_count < 2:
+                raise RetryAfterException(
+                    "429", after=timedelta(minutes=30 * (1 + ctx.retry_count))
+                )
+            return {"attempt": ctx.attempt_number}
+
+        async with hatchet.worker("w", slots=1, workflows=[limited]):
+            ref = limited.run_no_wait()
+            assert await ref.aio_result() == {"attempt": 3}
+        run = hatchet.engine.store.get_run(ref.workflow_run_id)
+        return [a.started_at for a in run.tasks["rate-limited"].attempts]
+
+    # attempt 1 at 0 fails at 1 asking 30 min; attempt 2 at 1801 fails at 1802 asking 60
+    assert run_virtual(main) == [0.0, 1801.0, 5402.0]
 
 
 def test_hatchets_default_schedule_timeout_cancels_a_long_queue() -> None:

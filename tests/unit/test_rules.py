@@ -175,3 +175,28 @@ def test_round_robin_keeps_each_groups_own_order(waiting: list[tuple[str, int]])
     for group in "ABC":
         served = [waiting[i][1] for i in order if waiting[i][0] == group]
         assert served == sorted(served)
+
+
+@given(
+    retries=st.integers(0, 5),
+    retry_count=st.integers(0, 6),
+    asked=st.floats(-10.0, 1e9),
+    factor=st.none() | st.floats(1.0, 5.0),
+)
+def test_a_requested_delay_replaces_the_backoff_clamped_to_a_week(
+    retries: int, retry_count: int, asked: float, factor: float | None
+) -> None:
+    decision = rules.decide_after_failure(
+        retry_count=retry_count, retries=retries, non_retryable=False,
+        backoff_factor=factor, backoff_max=None, now=100.0, retry_after=asked,
+    )  # fmt: skip
+    assert decision.retry is (retry_count < retries)  # it counts against the retries
+    if decision.retry:
+        expected = min(max(asked, 0.0), rules.MAX_RETRY_AFTER_SECONDS)
+        assert decision.ready_at - 100.0 == pytest.approx(expected)
+        assert decision.retry_count == retry_count + 1
+    never = rules.decide_after_failure(
+        retry_count=0, retries=retries, non_retryable=True,
+        backoff_factor=factor, backoff_max=None, now=100.0, retry_after=asked,
+    )  # fmt: skip
+    assert not never.retry  # a non-retryable failure wins over the request
