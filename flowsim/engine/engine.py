@@ -31,7 +31,7 @@ from flowsim.engine.crons import CronTable, DeclaresCrons
 from flowsim.engine.eager import resume
 from flowsim.engine.eviction import Evictions
 from flowsim.engine.missing import MissingTask
-from flowsim.engine.placing import claim_filter, has_placement_rules
+from flowsim.engine.placing import claim_filter, has_placement_rules, placed
 from flowsim.engine.rate_inputs import check_rate_limit_inputs
 from flowsim.engine.replay import Replay
 from flowsim.engine.runtime import AttemptState, Registrable, WorkerRuntime
@@ -110,6 +110,9 @@ class Engine(ConditionWaits, Waiting):
         self.store = MemoryStore()
         self._lock = threading.RLock()
         self._workers: dict[str, WorkerRuntime] = {}
+        #: workflows with a run whose spec has placement rules its definition may lack
+        #: (desired labels given on a trigger): their workers claim through the filter
+        self._placed_workflows: set[str] = set()
         self._worker_ids = itertools.count(1)
         self._dispatch_pending = False
         self._dispatching = False
@@ -172,7 +175,8 @@ class Engine(ConditionWaits, Waiting):
                     max_workers=max_threads, thread_name_prefix=f"flowsim-{name}"
                 ),
                 labels=check_labels(labels or {}, f"worker {name!r}"),
-                placement_rules=has_placement_rules(workflows),
+                placement_rules=has_placement_rules(workflows)
+                or any(wf.spec.name in self._placed_workflows for wf in workflows),
                 held={pool: 0 for pool in capacity},
                 waiting_holders={pool: 0 for pool in capacity},
             )
@@ -301,6 +305,17 @@ class Engine(ConditionWaits, Waiting):
             self._between_batches()
         return runs
 
+    def _note_placement(self, items: Sequence[NewRun]) -> None:
+        """Make the workers of a workflow claim through the placement filter once a run of
+        it has placement rules, which a trigger's desired labels give a workflow whose
+        tasks have none (``flowsim.sdk.trigger_labels``)."""
+        for spec in {id(item.spec): item.spec for item in items}.values():
+            if spec.name not in self._placed_workflows and placed(spec):
+                self._placed_workflows.add(spec.name)
+                for worker in self._workers.values():
+                    if worker.registers(spec.name):
+                        worker.placement_rules = True
+
     def _between_batches(self) -> None:
         """Called after each batch a bulk trigger writes, before the next: a durable engine
         renews its leases here when they are due (the whole call runs without returning to
@@ -310,6 +325,7 @@ class Engine(ConditionWaits, Waiting):
         self, items: Sequence[NewRun], parent_run: TaskRun | None, durable: AttemptState | None
     ) -> list[WorkflowRun | Collision]:
         with self._lock:
+            self._note_placement(items)
             runs, transition = self._create(items, parent_run)
             if transition.retry_at:  # scheduled runs: released when due, as retries are
                 self._retry_timer.arm(min(transition.retry_at))

@@ -14,12 +14,17 @@ from flowsim.placement import Peer
 from flowsim.rules import SlotPool
 from flowsim.store.memory import MemoryStore
 from flowsim.store.placement_filter import ClaimFilter, constrained
+from flowsim.store.records import WorkflowSpec
 
 
 def has_placement_rules(workflows: Iterable[Registrable]) -> bool:
     """Whether any task of these workflows has desired labels or a sticky strategy; a
     worker registering none of those claims with no filter at all."""
-    return any(constrained(wf.spec, task) for wf in workflows for task in wf.spec.tasks.values())
+    return any(placed(wf.spec) for wf in workflows)
+
+
+def placed(spec: WorkflowSpec) -> bool:
+    return any(constrained(spec, task) for task in spec.tasks.values())
 
 
 def peers(workers: Mapping[str, WorkerRuntime], workflow: str, pool: SlotPool) -> list[Peer]:
@@ -55,4 +60,4 @@ def claim_filter(
     )
 
 
-__all__ = ["claim_filter", "has_placement_rules", "peers"]
+__all__ = ["claim_filter", "has_placement_rules", "peers", "placed"]

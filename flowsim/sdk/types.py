@@ -40,6 +40,8 @@ class TriggerWorkflowOptions(BaseModel):
     desired_worker_id: str | None = None
     sticky: bool = False
     key: str | None = None
+    #: hatchet_sdk's (singular) name: a list of DesiredWorkerLabel, or the deprecated dict
+    desired_worker_label: Any = None
 
 
 class WorkflowRunTriggerConfig:

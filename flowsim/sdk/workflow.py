@@ -45,6 +45,7 @@ from flowsim.sdk.task import (
     with_rate_limits,
 )
 from flowsim.sdk.task_defaults import to_task_defaults, with_task_defaults
+from flowsim.sdk.trigger_labels import Variants, given, labelled_spec
 from flowsim.sdk.types import (
     Duration,
     EmptyModel,
@@ -126,6 +127,8 @@ class BaseWorkflow:
         self.default_additional_metadata = dict(default_additional_metadata or {})
         self._tasks: dict[str, Task[Any]] = {}
         self._spec: WorkflowSpec | None = None
+        #: specs of runs triggered with desired labels (``trigger_labels``)
+        self._labelled: Variants = {}
         self.on_crons = tuple(
             check_expression(e, f"workflow {name!r} on_crons") for e in on_crons or ()
         )
@@ -293,11 +296,16 @@ class BaseWorkflow:
         sticky: bool = False,
         desired_worker_labels: Any = None,
     ) -> WorkflowRunTriggerConfig:
-        self._refuse_labels(desired_worker_labels)
-        if desired_worker_id is not None:  # hatchet_sdk carries it in the options
-            options = (options or TriggerWorkflowOptions()).model_copy(
-                update={"desired_worker_id": desired_worker_id}
+        carried = {
+            name: value
+            for name, value in (
+                ("desired_worker_id", desired_worker_id),
+                ("desired_worker_label", desired_worker_labels),
             )
+            if given(value)
+        }
+        if carried:  # hatchet_sdk carries them in the options
+            options = (options or TriggerWorkflowOptions()).model_copy(update=carried)
         if options is None:
             return WorkflowRunTriggerConfig(
                 self._name,
@@ -337,11 +345,13 @@ class BaseWorkflow:
         priority: int | None,
         sticky: bool = False,
         desired_worker_id: str | None = None,
+        labels: Any = None,
     ) -> NewRun:
         """A run of ``input``, which ``validate_input`` (or ``validate_inputs``) made."""
         metadata = {**self.default_additional_metadata}
         if options is not None:
             desired_worker_id = desired_worker_id or options.desired_worker_id
+            labels = labels if given(labels) else options.desired_worker_label
             metadata.update(options.additional_metadata)
             priority = priority if priority is not None else options.priority
             child_key = child_key if child_key is not None else options.child_key
@@ -349,7 +359,7 @@ class BaseWorkflow:
         if additional_metadata:
             metadata.update(additional_metadata)
         return NewRun(
-            spec=self.spec,
+            spec=labelled_spec(self.spec, self.sticky, labels, self._labelled),
             input=input,
             additional_metadata=metadata,
             priority=int(priority) if priority is not None else self.default_priority,
@@ -418,24 +428,13 @@ class BaseWorkflow:
         return [
             self._new_run(
                 input, None, config.child_key, config.additional_metadata, config.priority,
-                config.sticky, _desired_worker(config),
+                config.sticky, *_placement(config),
             )
             for config, input in zip(configs, inputs, strict=True)
         ]  # fmt: skip
 
     def _ref(self, run: WorkflowRun) -> WorkflowRunRef:
         return WorkflowRunRef(self._engine(), run)
-
-    def _refuse_labels(self, desired_worker_labels: Any) -> None:
-        """Desired labels on one trigger change which worker runs a task; flowsim models
-        labels per task definition, not per trigger, so it refuses them rather than run
-        the task elsewhere silently."""
-        if desired_worker_labels not in (None, [], {}):
-            raise UnsupportedFeatureError(
-                f"{self._name} trigger: flowsim does not model desired_worker_labels on a "
-                "trigger; put desired_worker_labels= on the task definition, or pin the run "
-                "with sticky=True (see docs/hatchet-compatibility.md)"
-            )
 
     def _start_one(
         self,
@@ -447,10 +446,9 @@ class BaseWorkflow:
         placement: tuple[bool, str | None, Any] = (False, None, None),
     ) -> WorkflowRun:
         sticky, worker_id, labels = placement
-        self._refuse_labels(labels)
         item = self._new_run(
             validate_input(self, input), options, child_key, additional_metadata, priority,
-            sticky, worker_id,
+            sticky, worker_id, labels,
         )  # fmt: skip
         return self._trigger([item])[0]
 
@@ -577,9 +575,12 @@ class BaseWorkflow:
         return ref
 
 
-def _desired_worker(config: WorkflowRunTriggerConfig) -> str | None:
-    given = config.given_options()
-    return given.desired_worker_id if given is not None else None
+def _placement(config: WorkflowRunTriggerConfig) -> tuple[str | None, Any]:
+    """A bulk item's desired worker and labels, which only its options carry."""
+    options = config.given_options()
+    if options is None:
+        return None, None
+    return options.desired_worker_id, options.desired_worker_label
 
 
 class Workflow(BaseWorkflow, WorkflowHooks):

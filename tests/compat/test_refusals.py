@@ -241,11 +241,12 @@ def test_rate_limits_are_served_and_pausing_or_listing_keys_is_refused_by_name(
         hatchet.rate_limits.list()
 
 
-def test_per_trigger_placement_is_refused_by_name(
+def test_per_trigger_placement_that_hatchet_ignores_is_refused(
     hatchet_sdk: ModuleType, hatchet: Hatchet
 ) -> None:
-    """Labels and sticky strategies on definitions are served; placing one run by a worker
-    id or by desired labels passed to the trigger is not modelled, and says so."""
+    """Labels and sticky strategies are served; a trigger's labels for a sticky workflow
+    (Hatchet's scheduler ignores them) and a worker id without sticky=True (hatchet_sdk
+    drops it) do nothing in Hatchet, and are refused saying so."""
     from hatchet_sdk import DesiredWorkerLabel, StickyStrategy, WorkerContext  # served
 
     assert (StickyStrategy.HARD.value, WorkerContext.__name__) == ("HARD", "WorkerContext")

@@ -160,3 +160,42 @@ async def test_a_desired_worker_that_does_not_register_the_workflow_is_refused(
             await pinned.aio_run_no_wait(sticky=True, desired_worker_id=runtime.id)
         with pytest.raises(WorkflowDefinitionError, match="no sticky strategy"):
             await plain.aio_run_no_wait(sticky=True, desired_worker_id=runtime.id)
+
+
+async def test_a_triggers_labels_replace_the_tasks_own(hatchet: Hatchet) -> None:
+    """Hatchet's scheduler puts a trigger's desired labels in place of the task's (not
+    merged): the task's own required gpu label no longer applies to that run."""
+
+    @hatchet.task(
+        name="placed-by-trigger",
+        desired_worker_labels=[DesiredWorkerLabel(key="gpu", value="a100", required=True)],
+    )
+    async def placed(input: EmptyModel, ctx: Context) -> dict[str, str | int]:
+        return dict(ctx.worker_labels)
+
+    cpu = hatchet.worker("cpu", slots=2, workflows=[placed], labels={"kind": "cpu"})
+    gpu = hatchet.worker("gpu", slots=2, workflows=[placed], labels={"gpu": "a100"})
+    on_cpu = [DesiredWorkerLabel(key="kind", value="cpu", required=True)]
+    async with cpu, gpu:
+        assert await placed.aio_run() == {"gpu": "a100"}
+        assert await placed.aio_run(desired_worker_labels=on_cpu) == {"kind": "cpu"}
+        with pytest.warns(DeprecationWarning, match="as a dict is deprecated"):
+            ref = await placed.aio_run_no_wait(
+                desired_worker_labels={"kind": DesiredWorkerLabel(value="cpu", required=True)}
+            )
+        assert await ref.aio_result() == {"kind": "cpu"}
+
+
+async def test_a_worker_started_after_a_labelled_trigger_honours_it(hatchet: Hatchet) -> None:
+    @hatchet.task(name="unlabelled")
+    async def unlabelled(input: EmptyModel, ctx: Context) -> dict[str, str | int]:
+        return dict(ctx.worker_labels)
+
+    on_b = TriggerWorkflowOptions(
+        desired_worker_label=[DesiredWorkerLabel(key="zone", value="b", required=True)]
+    )
+    ref = await unlabelled.aio_run_no_wait(options=on_b)  # before any worker is up
+    a = hatchet.worker("a", slots=2, workflows=[unlabelled], labels={"zone": "a"})
+    b = hatchet.worker("b", slots=2, workflows=[unlabelled], labels={"zone": "b"})
+    async with a, b:
+        assert await ref.aio_result() == {"zone": "b"}
