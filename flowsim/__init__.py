@@ -77,6 +77,7 @@ from flowsim.sdk.labels import (
 from flowsim.sdk.listener import WorkflowRunEventType
 from flowsim.sdk.rate_limit import RateLimit, RateLimitDuration
 from flowsim.sdk.task_defaults import TaskDefaults
+from flowsim.sdk.types import ScheduleTriggerWorkflowOptions
 
 __version__ = "0.1.0"
 
@@ -125,6 +126,7 @@ __all__ = [
     "RunNotFinishedError",
     "RunNotFoundError",
     "RunStatus",
+    "ScheduleTriggerWorkflowOptions",
     "SleepCondition",
     "SlotDeadlockError",
     "StaleAttemptError",

@@ -34,7 +34,6 @@ FEATURES: Final[dict[str, str]] = {
     "opentelemetry": "OpenTelemetry instrumentation",
     "rest-api": "Hatchet's REST API and its models (runs, workflows, tenants, events as data)",
     "runs-api": "the runs API (hatchet.runs: list, bulk cancel, replay)",
-    "scheduled": "scheduled runs (wf.schedule, hatchet.scheduled)",
     "server-apis": "the clients of a Hatchet server's APIs (hatchet.runs, hatchet.workflows, "
     "hatchet.cron, hatchet.scheduled, hatchet.workers, hatchet.logs, ...: hatchet_sdk.features)",
     "serde": "hatchet_sdk's serialization helpers",

@@ -34,6 +34,7 @@ from flowsim.sdk import (
     scheduling,
     task_defaults,
 )
+from flowsim.sdk import types as sdk_types
 
 ROOT: Final = "hatchet_sdk"
 
@@ -95,6 +96,7 @@ FLOWSIM: Final[Mapping[str, object]] = {
     "TaskRunError": errors.TaskRunError,
     "TaskRunRef": sdk.TaskRunRef,
     "TriggerWorkflowOptions": sdk.TriggerWorkflowOptions,
+    "ScheduleTriggerWorkflowOptions": sdk_types.ScheduleTriggerWorkflowOptions,
     "Worker": sdk.Worker,
     "DesiredWorkerLabel": labels.DesiredWorkerLabel,
     "WorkerLabel": labels.WorkerLabel,
@@ -148,7 +150,6 @@ REFUSED_NAMES: Final[Mapping[str, str]] = _names(
         "WorkflowTriggerCronRef WorkflowTriggerEventRef WorkflowTriggers WorkflowVersion "
         "WorkflowVersionDefinition WorkflowVersionMeta",
         "runs-api": "BulkCancelReplayOpts RunFilter RunsClient TaskRunDetail WorkflowRunDetail",
-        "scheduled": "ScheduleTriggerWorkflowOptions",
         "serde": "is_in_hatchet_serialization_context remove_null_unicode_character",
         "slot-types": "SlotType",
         "stubs": "StubsClient",
@@ -254,7 +255,7 @@ MODULES: Final[Mapping[str, AliasSpec]] = {
         "DurableContext EmptyModel EvictionPolicy FailedTaskRunExceptionGroup Hatchet "
         "NonDeterminismError NonRetryableException OrGroup ParentCondition Priority "
         "PushEventOptions RateLimit RateLimitDuration RetryAfterException RunStatus "
-        "SleepCondition StickyStrategy "
+        "ScheduleTriggerWorkflowOptions SleepCondition StickyStrategy "
         "Task TaskDefaults TaskRunError TaskRunRef TriggerWorkflowOptions UserEventCondition "
         "Worker WorkerContext WorkerLabel WorkerLabelComparator WorkflowRunEventType "
         "WorkflowRunRef WorkflowRunTriggerConfig or_",
@@ -272,7 +273,7 @@ MODULES: Final[Mapping[str, AliasSpec]] = {
         "LogLineList LogLineOrderByDirection LogLineOrderByField OTelAttribute "
         "OpenTelemetryConfig PaginationResponse PullRequest PullRequestState RejectInviteRequest "
         "ReplayEventRequest RerunStepRunRequest RunFilter "
-        "ScheduleTriggerWorkflowOptions SlotType StepRun "
+        "SlotType StepRun "
         "StepRunDiff StepRunStatus "
         "TenacityConfig Tenant TenantInvite TenantInviteList TenantList TenantMember "
         "TenantMemberList TenantMemberRole TriggerWorkflowRunRequest UpdateTenantInviteRequest "
@@ -304,10 +305,10 @@ MODULES: Final[Mapping[str, AliasSpec]] = {
     ),
     f"{ROOT}.clients.admin": _spec(
         "BulkTriggerIdempotencyCollisionError DesiredWorkerLabel IdempotencyCollisionError "
-        "Priority RateLimitDuration RunStatus TriggerWorkflowOptions WorkflowRunRef "
-        "WorkflowRunTriggerConfig",
+        "Priority RateLimitDuration RunStatus ScheduleTriggerWorkflowOptions "
+        "TriggerWorkflowOptions WorkflowRunRef WorkflowRunTriggerConfig",
         "AdminClient ClientConfig DedupeViolationError "
-        "ScheduleTriggerWorkflowOptions TaskRunDetail V1TaskStatus WorkflowRunDetail",
+        "TaskRunDetail V1TaskStatus WorkflowRunDetail",
     ),
     f"{ROOT}.clients.events": _spec(
         "BulkPushEventOptions BulkPushEventWithMetadata EventClient Priority PushEventOptions",
@@ -346,9 +347,9 @@ MODULES: Final[Mapping[str, AliasSpec]] = {
     f"{ROOT}.runnables.workflow": _spec(
         "BaseWorkflow ConcurrencyExpression Condition Context CronWorkflows DesiredWorkerLabel "
         "DurableContext EmptyModel EvictionPolicy OrGroup Priority RateLimit Standalone Task "
-        "TaskDefaults TaskRunRef TriggerWorkflowOptions Workflow WorkflowRunRef "
-        "WorkflowRunTriggerConfig",
-        "ComputedTaskParameters MCPProvider ScheduleTriggerWorkflowOptions "
+        "ScheduleTriggerWorkflowOptions TaskDefaults TaskRunRef TriggerWorkflowOptions "
+        "Workflow WorkflowRunRef WorkflowRunTriggerConfig",
+        "ComputedTaskParameters MCPProvider "
         "TypedTriggerWorkflowRunConfig V1Filter V1TaskStatus V1TaskSummary "
         "WorkflowConfig WorkflowModel",
     ),
@@ -370,8 +371,8 @@ MODULES: Final[Mapping[str, AliasSpec]] = {
     f"{ROOT}.rate_limit": _spec("RateLimit RateLimitDuration"),
     f"{ROOT}.types.trigger": _spec(
         "BulkPushEventOptions BulkPushEventWithMetadata DesiredWorkerLabel Priority "
-        "PushEventOptions TriggerWorkflowOptions WorkflowRunTriggerConfig",
-        "ScheduleTriggerWorkflowOptions",
+        "PushEventOptions ScheduleTriggerWorkflowOptions TriggerWorkflowOptions "
+        "WorkflowRunTriggerConfig",
     ),
     f"{ROOT}.worker": _spec("", package=True),
     f"{ROOT}.worker.worker": _spec(

@@ -27,8 +27,9 @@ class Priority(IntEnum):
     HIGH = 3
 
 
-class TriggerWorkflowOptions(BaseModel):
-    """Per-run options, as in hatchet_sdk: metadata, priority, child key."""
+class ScheduleTriggerWorkflowOptions(BaseModel):
+    """A scheduled run's options (``wf.schedule(options=...)``, deprecated in hatchet_sdk
+    for the keywords): metadata and priority; the parent fields are refused there."""
 
     parent_id: str | None = None
     parent_step_run_id: str | None = None
@@ -37,6 +38,11 @@ class TriggerWorkflowOptions(BaseModel):
     namespace: str | None = None
     additional_metadata: JSONSerializableMapping = Field(default_factory=dict)
     priority: int | None = None
+
+
+class TriggerWorkflowOptions(ScheduleTriggerWorkflowOptions):
+    """Per-run options, as in hatchet_sdk: metadata, priority, child key, placement."""
+
     desired_worker_id: str | None = None
     sticky: bool = False
     key: str | None = None

@@ -7,6 +7,7 @@ from inside a running task become its children (de-duplicated by spawn index or 
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
@@ -50,6 +51,7 @@ from flowsim.sdk.types import (
     Duration,
     EmptyModel,
     JSONSerializableMapping,
+    ScheduleTriggerWorkflowOptions,
     TriggerWorkflowOptions,
     WorkflowRunTriggerConfig,
     hatchet_parameters,
@@ -231,24 +233,39 @@ class BaseWorkflow:
         self,
         run_at: datetime,
         input: Any = None,
-        options: Any = None,
+        options: ScheduleTriggerWorkflowOptions | None = None,
         child_key: str | None = None,
         additional_metadata: JSONSerializableMapping | None = None,
         priority: int | None = None,
     ) -> ScheduledRun:
-        """Store a run that no worker claims before ``run_at``."""
-        if options is not None or child_key is not None:
-            raise UnsupportedFeatureError(
-                f"{self._name}.schedule(): options= and child_key= are not modelled for "
-                "scheduled runs; pass additional_metadata= and priority= instead"
+        """Store a run that no worker claims before ``run_at``. ``options`` (deprecated in
+        hatchet_sdk) replaces the keywords when given, as there."""
+        if options is not None:
+            warnings.warn(
+                "Passing options to the run(), schedule(), etc. methods is deprecated and "
+                "will be removed in v2.0.0. Please pass these parameters directly instead.",
+                DeprecationWarning,
+                stacklevel=2,
             )
-        return schedule_run(self, run_at, input, additional_metadata, priority)
+        else:
+            options = ScheduleTriggerWorkflowOptions(
+                child_key=child_key, additional_metadata=additional_metadata or {},
+                priority=priority,
+            )  # fmt: skip
+        parented = ("parent_id", "parent_step_run_id", "child_index", "child_key", "namespace")
+        given = [name for name in parented if getattr(options, name) is not None]
+        if given:
+            raise UnsupportedFeatureError(
+                f"{self._name}.schedule(): {', '.join(given)} not modelled for scheduled runs "
+                "(a scheduled run is never a child); pass additional_metadata= and priority="
+            )
+        return schedule_run(self, run_at, input, options.additional_metadata, options.priority)
 
     async def aio_schedule(
         self,
         run_at: datetime,
         input: Any = None,
-        options: Any = None,
+        options: ScheduleTriggerWorkflowOptions | None = None,
         child_key: str | None = None,
         additional_metadata: JSONSerializableMapping | None = None,
         priority: int | None = None,

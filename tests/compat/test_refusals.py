@@ -7,6 +7,7 @@ docs/hatchet-compatibility.md: if flowsim starts modelling one of these features
 fails here and the table row must change with it."""
 
 import importlib
+from datetime import UTC, datetime, timedelta
 from types import ModuleType
 
 import pytest
@@ -277,12 +278,25 @@ def test_the_filters_api_and_namespaces_are_refused_by_name(
     refused_attribute(hatchet, "filters", r"hatchet\.filters belongs to")
 
 
-def test_scheduled_options_are_refused_by_name(hatchet_sdk: ModuleType, hatchet: Hatchet) -> None:
-    refusal("from hatchet_sdk import ScheduleTriggerWorkflowOptions")
+def test_scheduled_options_are_served_and_a_scheduled_child_is_refused(
+    hatchet_sdk: ModuleType, hatchet: Hatchet
+) -> None:
+    from hatchet_sdk import ScheduleTriggerWorkflowOptions, TriggerWorkflowOptions
     from hatchet_sdk.hatchet import CronClient, ScheduledClient  # served
 
     assert isinstance(hatchet.cron, CronClient)
     assert isinstance(hatchet.scheduled, ScheduledClient)
+    assert issubclass(TriggerWorkflowOptions, ScheduleTriggerWorkflowOptions)  # as there
+    later = hatchet.workflow(name="later", default_additional_metadata={"team": "a"})
+    later.task()(lambda input, ctx: None)
+    when = datetime.now(UTC) + timedelta(hours=1)
+    options = ScheduleTriggerWorkflowOptions(additional_metadata={"k": "v"}, priority=3)
+    with pytest.warns(DeprecationWarning, match="Passing options to the run\\(\\), schedule"):
+        scheduled = later.schedule(when, options=options, priority=1)  # options win, as there
+    view = hatchet.runs.view(scheduled.workflow_run_id)
+    assert (view.additional_metadata, view.priority) == ({"team": "a", "k": "v"}, 3)
+    with pytest.raises(UnsupportedFeatureError, match="child_key not modelled"):
+        later.schedule(when, child_key="one")
 
 
 def test_conditions_are_served(hatchet_sdk: ModuleType, hatchet: Hatchet) -> None:
