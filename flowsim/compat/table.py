@@ -384,3 +384,14 @@ MODULES: Final[Mapping[str, AliasSpec]] = {
         "WorkflowRunRef",
     ),
 }
+
+
+def served_markdown() -> str:
+    """docs/hatchet-compatibility.md's "What is served" table, made from ``MODULES`` (a
+    test holds the page to it, so the page cannot drift from what the alias serves)."""
+    lines = ["| hatchet_sdk module | Served (flowsim's objects) |", "|---|---|"]
+    for path, spec in MODULES.items():
+        if spec.served:
+            names = ", ".join(f"`{name}`" for name in sorted(spec.served, key=str.lower))
+            lines.append(f"| `{path}` | {names} |")
+    return "\n".join(lines)

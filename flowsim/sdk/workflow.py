@@ -7,7 +7,6 @@ from inside a running task become its children (de-duplicated by spawn index or 
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
@@ -46,7 +45,8 @@ from flowsim.sdk.task import (
     with_rate_limits,
 )
 from flowsim.sdk.task_defaults import to_task_defaults, with_task_defaults
-from flowsim.sdk.trigger_labels import Variants, given, labelled_spec
+from flowsim.sdk.trigger_labels import Variants, labelled_spec
+from flowsim.sdk.trigger_options import TriggerKeywords, options_replace
 from flowsim.sdk.types import (
     Duration,
     EmptyModel,
@@ -241,11 +241,9 @@ class BaseWorkflow:
         """Store a run that no worker claims before ``run_at``. ``options`` (deprecated in
         hatchet_sdk) replaces the keywords when given, as there."""
         if options is not None:
-            warnings.warn(
-                "Passing options to the run(), schedule(), etc. methods is deprecated and "
-                "will be removed in v2.0.0. Please pass these parameters directly instead.",
-                DeprecationWarning,
-                stacklevel=2,
+            options_replace(
+                TriggerKeywords(child_key, additional_metadata, priority, False, None, None),
+                stacklevel=3,
             )
         else:
             options = ScheduleTriggerWorkflowOptions(
@@ -313,17 +311,15 @@ class BaseWorkflow:
         sticky: bool = False,
         desired_worker_labels: Any = None,
     ) -> WorkflowRunTriggerConfig:
-        carried = {
-            name: value
-            for name, value in (
-                ("desired_worker_id", desired_worker_id),
-                ("desired_worker_label", desired_worker_labels),
-            )
-            if given(value)
-        }
-        if carried:  # hatchet_sdk carries them in the options
-            options = (options or TriggerWorkflowOptions()).model_copy(update=carried)
-        if options is None:
+        keywords = TriggerKeywords(
+            child_key, additional_metadata, priority, sticky, desired_worker_id,
+            desired_worker_labels,
+        )  # fmt: skip
+        if options is not None:
+            options_replace(keywords, stacklevel=3)
+        elif keywords.placed():  # hatchet_sdk carries these in the options only
+            options = keywords.options()
+        else:
             return WorkflowRunTriggerConfig(
                 self._name,
                 input,
@@ -334,16 +330,8 @@ class BaseWorkflow:
                 priority=priority,
                 sticky=sticky,
             )
-        merged = options.model_copy()
-        merged.sticky = merged.sticky or sticky
-        if child_key is not None:
-            merged.child_key = child_key
-        if additional_metadata:
-            merged.additional_metadata = {**merged.additional_metadata, **additional_metadata}
-        if priority is not None:
-            merged.priority = priority
         return WorkflowRunTriggerConfig(
-            workflow_name=self._name, input=input, options=merged, key=key
+            workflow_name=self._name, input=input, options=options, key=key
         )
 
     @property
@@ -364,15 +352,16 @@ class BaseWorkflow:
         desired_worker_id: str | None = None,
         labels: Any = None,
     ) -> NewRun:
-        """A run of ``input``, which ``validate_input`` (or ``validate_inputs``) made."""
+        """A run of ``input``, which ``validate_input`` (or ``validate_inputs``) made.
+        ``options``, when given, replace the keywords (``trigger_options``)."""
         metadata = {**self.default_additional_metadata}
         if options is not None:
-            desired_worker_id = desired_worker_id or options.desired_worker_id
-            labels = labels if given(labels) else options.desired_worker_label
-            metadata.update(options.additional_metadata)
-            priority = priority if priority is not None else options.priority
-            child_key = child_key if child_key is not None else options.child_key
-            sticky = sticky or options.sticky
+            desired_worker_id = options.desired_worker_id
+            labels = options.desired_worker_label
+            additional_metadata = options.additional_metadata
+            priority = options.priority
+            child_key = options.child_key
+            sticky = options.sticky
         if additional_metadata:
             metadata.update(additional_metadata)
         return NewRun(
@@ -463,6 +452,10 @@ class BaseWorkflow:
         placement: tuple[bool, str | None, Any] = (False, None, None),
     ) -> WorkflowRun:
         sticky, worker_id, labels = placement
+        if options is not None:
+            options_replace(
+                TriggerKeywords(child_key, additional_metadata, priority, sticky, worker_id, labels)
+            )
         item = self._new_run(
             validate_input(self, input), options, child_key, additional_metadata, priority,
             sticky, worker_id, labels,

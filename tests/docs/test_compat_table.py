@@ -83,3 +83,14 @@ def test_the_checker_catches_missing_files_and_functions() -> None:
         "tests/docs/test_compat_table.py::NoSuchClass::test_the_checker_catches_missing_files_and_functions",
     ]
     assert missing_tests([real, f"{real}[param-id]", *bogus]) == bogus
+
+
+def test_the_served_table_is_what_the_alias_serves() -> None:
+    """The "What is served" table is made from the alias's own table, and the count of
+    refused top-level names is the alias's."""
+    from flowsim.compat.table import MODULES, served_markdown
+
+    text = DOC.read_text()
+    assert served_markdown() in text
+    assert f"({len(MODULES['hatchet_sdk'].refused)} of its 140 names" in text
+    assert f"{len(MODULES['hatchet_sdk'].served)} of the 140 top-level names are served" in text

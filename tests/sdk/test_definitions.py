@@ -10,6 +10,7 @@ from flowsim import (
     Context,
     EmptyModel,
     Hatchet,
+    TriggerWorkflowOptions,
     UnsupportedFeatureError,
     WorkflowDefinitionError,
 )
@@ -171,3 +172,28 @@ def test_bulk_inputs_are_stored_as_each_would_be_alone(hatchet: Hatchet) -> None
     assert validate_inputs(wf, cases[2])[1] == {"x": 2, "label": "p", "tag": "t"}
     with pytest.raises(InvalidInputError, match="bulk-inputs"):
         validate_inputs(wf, [_Point(x=1), {"x": "not a number"}])
+
+
+def test_options_replace_the_trigger_keywords_and_the_warning_names_them(
+    hatchet: Hatchet,
+) -> None:
+    """hatchet_sdk uses options= instead of the keywords when both are given, warning that
+    options= is deprecated; flowsim's warning also names the keywords it ignored."""
+    wf = hatchet.workflow(name="optioned", default_additional_metadata={"team": "a"})
+    wf.task()(lambda input, ctx: None)
+    options = TriggerWorkflowOptions(additional_metadata={"from": "options"}, priority=2)
+    with pytest.warns(DeprecationWarning, match="ignored, as in hatchet_sdk: "
+                      "additional_metadata, priority;") as caught:  # fmt: skip
+        ref = wf.run_no_wait(options=options, additional_metadata={"lost": 1}, priority=3)
+    assert caught[0].filename == __file__
+    item = wf.create_bulk_run_item(additional_metadata={"kw": 1}, priority=3)
+    with pytest.warns(DeprecationWarning, match="deprecated") as plain:
+        optioned = wf.create_bulk_run_item(options=options)
+    assert "ignored" not in str(plain[0].message) and plain[0].filename == __file__
+    refs = [ref, *wf.run_many_no_wait([item, optioned])]
+    views = [hatchet.runs.view(r.workflow_run_id) for r in refs]
+    assert [(v.additional_metadata, v.priority) for v in views] == [
+        ({"team": "a", "from": "options"}, 2),
+        ({"team": "a", "kw": 1}, 3),
+        ({"team": "a", "from": "options"}, 2),
+    ]
