@@ -13,8 +13,13 @@ import warnings
 from dataclasses import dataclass
 from typing import Any
 
+from flowsim.errors import UnsupportedFeatureError
 from flowsim.sdk.trigger_labels import given
-from flowsim.sdk.types import JSONSerializableMapping, TriggerWorkflowOptions
+from flowsim.sdk.types import (
+    JSONSerializableMapping,
+    ScheduleTriggerWorkflowOptions,
+    TriggerWorkflowOptions,
+)
 
 DEPRECATED = (
     "Passing options to the run(), schedule(), etc. methods is deprecated and will be "
@@ -58,6 +63,25 @@ class TriggerKeywords:
             desired_worker_id=self.desired_worker_id,
             desired_worker_label=self.desired_worker_labels,
         )
+
+
+#: options fields flowsim does not model on a trigger, and what to do instead
+UNMODELLED = {
+    "parent_id": "a run is the child of the task that triggers it: trigger it from there",
+    "parent_step_run_id": "a run is the child of the task that triggers it: trigger it from there",
+    "child_index": "children are numbered in the order their parent spawns them; give a "
+    "child_key= to find a child again",
+    "namespace": "flowsim has no namespaces: workflow names are global to a backend",
+}
+
+
+def refuse_unmodelled(options: ScheduleTriggerWorkflowOptions, where: str) -> None:
+    """Refuse an options field flowsim would otherwise drop without a word."""
+    for name, instead in UNMODELLED.items():
+        if getattr(options, name) is not None:
+            raise UnsupportedFeatureError(
+                f"{where}: options {name}={getattr(options, name)!r} is not modelled; {instead}"
+            )
 
 
 def options_replace(keywords: TriggerKeywords, stacklevel: int = 4) -> None:

@@ -46,7 +46,7 @@ from flowsim.sdk.task import (
 )
 from flowsim.sdk.task_defaults import to_task_defaults, with_task_defaults
 from flowsim.sdk.trigger_labels import Variants, labelled_spec
-from flowsim.sdk.trigger_options import TriggerKeywords, options_replace
+from flowsim.sdk.trigger_options import TriggerKeywords, options_replace, refuse_unmodelled
 from flowsim.sdk.types import (
     Duration,
     EmptyModel,
@@ -250,13 +250,13 @@ class BaseWorkflow:
                 child_key=child_key, additional_metadata=additional_metadata or {},
                 priority=priority,
             )  # fmt: skip
-        parented = ("parent_id", "parent_step_run_id", "child_index", "child_key", "namespace")
-        given = [name for name in parented if getattr(options, name) is not None]
-        if given:
+        if options.child_key is not None:
             raise UnsupportedFeatureError(
-                f"{self._name}.schedule(): {', '.join(given)} not modelled for scheduled runs "
-                "(a scheduled run is never a child); pass additional_metadata= and priority="
+                f"{self._name}.schedule(): child_key={options.child_key!r} is not modelled for "
+                "scheduled runs (a scheduled run is never a child); pass additional_metadata= "
+                "and priority="
             )
+        refuse_unmodelled(options, f"{self._name}.schedule()")
         return schedule_run(self, run_at, input, options.additional_metadata, options.priority)
 
     async def aio_schedule(
@@ -317,6 +317,7 @@ class BaseWorkflow:
         )  # fmt: skip
         if options is not None:
             options_replace(keywords, stacklevel=3)
+            refuse_unmodelled(options, f"{self._name}.create_bulk_run_item()")
         elif keywords.placed():  # hatchet_sdk carries these in the options only
             options = keywords.options()
         else:
@@ -456,6 +457,7 @@ class BaseWorkflow:
             options_replace(
                 TriggerKeywords(child_key, additional_metadata, priority, sticky, worker_id, labels)
             )
+            refuse_unmodelled(options, f"{self._name} trigger")
         item = self._new_run(
             validate_input(self, input), options, child_key, additional_metadata, priority,
             sticky, worker_id, labels,

@@ -295,8 +295,16 @@ def test_scheduled_options_are_served_and_a_scheduled_child_is_refused(
         scheduled = later.schedule(when, options=options, priority=1)  # options win, as there
     view = hatchet.runs.view(scheduled.workflow_run_id)
     assert (view.additional_metadata, view.priority) == ({"team": "a", "k": "v"}, 3)
-    with pytest.raises(UnsupportedFeatureError, match="child_key not modelled"):
+    with pytest.raises(UnsupportedFeatureError, match="child_key='one' is not modelled"):
         later.schedule(when, child_key="one")
+    with pytest.raises(UnsupportedFeatureError, match="parent_id='p' is not modelled"):
+        later.schedule(when, options=ScheduleTriggerWorkflowOptions(parent_id="p"))
+    for field, value in (("parent_step_run_id", "s"), ("child_index", 2), ("namespace", "ns")):
+        options = TriggerWorkflowOptions(**{field: value})
+        with pytest.raises(UnsupportedFeatureError, match=f"options {field}=.* not modelled"):
+            later.run_no_wait(options=options)
+        with pytest.raises(UnsupportedFeatureError, match=f"options {field}=.* not modelled"):
+            later.create_bulk_run_item(options=options)
 
 
 def test_conditions_are_served(hatchet_sdk: ModuleType, hatchet: Hatchet) -> None:
