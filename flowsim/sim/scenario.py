@@ -142,6 +142,15 @@ class Fault(_Strict):
     attempts: tuple[int, ...] = ()
     message: str = "injected fault"
     retryable: bool = True
+    #: seconds the failed attempt asks to wait before its retry (a RetryAfterException, as
+    #: a rate-limited upstream's Retry-After), in place of the task's backoff
+    retry_after: float | None = Field(default=None, ge=0)
+
+    @model_validator(mode="after")
+    def _retry_after_retries(self) -> Fault:
+        if self.retry_after is not None and not self.retryable:
+            raise ValueError("retry_after asks for a retry: it cannot go with retryable = false")
+        return self
 
 
 class Crash(_Strict):

@@ -12,11 +12,12 @@ import asyncio
 import csv
 import random
 from collections.abc import Awaitable, Callable, Generator, Mapping
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 from flowsim.engine.runtime import AttemptState
-from flowsim.errors import NonRetryableException, ScenarioError
+from flowsim.errors import NonRetryableException, RetryAfterException, ScenarioError
 from flowsim.sim.loop import VirtualTimeLoop
 from flowsim.sim.scenario import (
     Constant,
@@ -142,12 +143,15 @@ class SimulatedWork:
                 # draw for every attempt, so the stream does not depend on attempts lists
                 hit = rng.random() < fault.probability or number in fault.attempts
                 if hit:
-                    message = f"{fault.message} ({key}, attempt {number})"
-                    raise (
-                        InjectedFault(message)
-                        if fault.retryable
-                        else NonRetryableException(message)
-                    )
+                    raise _injected(fault, f"{fault.message} ({key}, attempt {number})")
+
+
+def _injected(fault: Fault, message: str) -> Exception:
+    if not fault.retryable:
+        return NonRetryableException(message)
+    if fault.retry_after is not None:
+        return RetryAfterException(message, after=timedelta(seconds=fault.retry_after))
+    return InjectedFault(message)
 
 
 def _sleep(seconds: float) -> Awaitable[None]:

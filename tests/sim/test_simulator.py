@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 
 from flowsim import SlotDeadlockError, UnknownWorkflowError, backend
 from flowsim.engine.engine import Engine
+from flowsim.errors import ScenarioError
 from flowsim.sim import load_scenario, parse_scenario, simulate
 from tests.sim import shapes
 
@@ -72,6 +73,24 @@ def test_injected_faults_are_retried_with_backoff_in_virtual_time() -> None:
     assert outcomes == ["FAILED", "FAILED", "FAILED", "COMPLETED"]
     assert result.metrics.retries == 3
     assert "injected fault (call-api, attempt 1)" in (result.attempts[0].error or "")
+
+
+def test_a_fault_asking_a_retry_delay_replaces_the_backoff_in_virtual_time() -> None:
+    data = {
+        "module": str(SCENARIOS / "pipelines.py"),
+        "workers": [{"name": "w", "slots": 1, "workflows": ["call-api"]}],
+        "arrivals": [{"workflow": "call-api"}],
+        "durations": {"call-api": 1.0},
+        "faults": [{"task": "call-api", "attempts": [1, 2], "retry_after": 30.0,
+                    "message": "HTTP 429"}],
+    }  # fmt: skip
+    result = simulate(parse_scenario(data))
+    # each attempt takes 1 s and asks 30 s, where the backoff would wait 2 and 4
+    assert [a.started_at for a in result.attempts] == [0.0, 31.0, 62.0]
+    assert "RetryAfterException: HTTP 429 (call-api, attempt 1)" in (result.attempts[0].error or "")
+    data["faults"][0]["retryable"] = False
+    with pytest.raises(ScenarioError, match="retry_after asks for a retry"):
+        parse_scenario(data)
 
 
 def test_a_crashed_worker_loses_nothing_and_duplicates_nothing() -> None:
