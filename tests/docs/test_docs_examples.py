@@ -6,6 +6,7 @@ block with the output.
 Run ids and wall-clock instants differ from run to run, so both sides are normalised.
 """
 
+import os
 import re
 import subprocess
 import sys
@@ -64,7 +65,10 @@ def test_documented_example_prints_what_the_docs_say(
         if program == "python"
         else [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", *args]
     )
-    done = subprocess.run(argv, capture_output=True, text=True, timeout=120, cwd=tmp_path)
+    # the reader's pytest options (e.g. --durations from the outer run) are not the docs'
+    env = {name: value for name, value in os.environ.items() if name != "PYTEST_ADDOPTS"}
+    done = subprocess.run(argv, capture_output=True, text=True, timeout=120, cwd=tmp_path,
+                          env=env)  # fmt: skip
     assert normalise(done.stdout + done.stderr) == normalise(expected)
 
 
