@@ -29,6 +29,7 @@ from pydantic import (
 
 from flowsim.errors import ScenarioError
 from flowsim.rate_limits import RateLimitDuration
+from flowsim.sdk.labels import DesiredWorkerLabel, WorkerLabelComparator
 
 #: Hatchet's default slot counts (hatchet_sdk 1.43 ``worker()``)
 DEFAULT_SLOTS = 100
@@ -94,6 +95,19 @@ class WorkerSpec(_Strict):
     labels: dict[str, StrictStr | StrictInt] = Field(default_factory=dict)
 
 
+class DesiredLabelEntry(_Strict):
+    """One desired worker label of an arrival (``DesiredWorkerLabel``'s fields)."""
+
+    key: str = Field(min_length=1)
+    value: StrictStr | StrictInt
+    required: bool = False
+    weight: int | None = None
+    comparator: WorkerLabelComparator | None = None
+
+    def label(self) -> DesiredWorkerLabel:
+        return DesiredWorkerLabel(**self.model_dump())
+
+
 class Arrival(_Strict):
     """Runs of one workflow: ``count`` of them at ``start``, or at the given times
     (``at``), or every ``every`` seconds, or as a Poisson process of ``rate`` per second,
@@ -107,6 +121,9 @@ class Arrival(_Strict):
     event: str | None = None
     input: dict[str, Any] = Field(default_factory=dict)
     scope: str | None = None
+    #: the runs' desired worker labels (``run(desired_worker_labels=...)``), in place of
+    #: their tasks' own: entries of ``DesiredWorkerLabel``'s fields
+    desired_worker_labels: list[DesiredLabelEntry] = Field(default_factory=list)
     count: int = Field(default=1, ge=0)
     start: float = Field(default=0.0, ge=0)
     at: tuple[float, ...] | None = None
@@ -128,6 +145,8 @@ class Arrival(_Strict):
             )
         if self.at is not None and any(t < 0 for t in self.at):
             raise ValueError("arrival times must be >= 0")
+        if self.desired_worker_labels and self.event is not None:
+            raise ValueError("desired_worker_labels go with workflow (a run), not event")
         if self.scope is not None and self.event is None:
             raise ValueError("scope selects event filters: give it with event, not workflow")
         return self

@@ -3,8 +3,11 @@
 from collections import Counter
 from pathlib import Path
 
-from flowsim.sim import load_scenario, simulate
-from flowsim.sim.scenario import Scenario
+import pytest
+
+from flowsim.errors import ScenarioError
+from flowsim.sim import load_scenario, parse_scenario, simulate
+from flowsim.sim.scenario import DesiredLabelEntry, Scenario
 
 SCENARIO = Path(__file__).parents[2] / "scenarios" / "affinity.toml"
 
@@ -44,3 +47,23 @@ def test_a_run_no_worker_may_take_is_reported_naming_its_labels() -> None:
     assert "no running worker may run inference (requires gpu == 'a100' (required))" in (
         check.detail
     )
+
+
+def test_an_arrivals_desired_labels_replace_the_tasks_own() -> None:
+    """Labels on a trigger (``desired_worker_labels`` of an arrival) route that run, in
+    place of its tasks' own: resizes sent to the GPU worker run there only."""
+    scenario = _scenario()
+    to_gpu = {"key": "gpu", "value": "a100", "required": True}
+    resizes = scenario.arrivals[1].model_copy(
+        update={"desired_worker_labels": [DesiredLabelEntry(**to_gpu)]}
+    )
+    result = simulate(scenario.model_copy(update={"arrivals": [resizes]}))
+    assert result.ok
+    assert Counter(a.worker for a in result.attempts) == {"gpu": 8}
+    assert result.metrics.makespan == 4.0  # eight one-second resizes on two slots
+    with pytest.raises(ScenarioError, match="desired_worker_labels go with workflow"):
+        parse_scenario({
+            "module": str(SCENARIO.parent / "affinity.py"),
+            "workers": [{"name": "gpu", "slots": 1}],
+            "arrivals": [{"event": "e", "desired_worker_labels": [to_gpu]}],
+        })  # fmt: skip
