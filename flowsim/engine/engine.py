@@ -639,8 +639,8 @@ class Engine(ConditionWaits, Waiting):
         non_retryable: bool,
         retry_after: float | None = None,
     ) -> None:
-        """``retry_after``: the delay a ``RetryAfterException`` asked for (milliseconds,
-        as hatchet_sdk sends it), in place of the backoff."""
+        """``retry_after``: the seconds a ``RetryAfterException`` asked to wait (from the
+        whole milliseconds hatchet_sdk sends), in place of the backoff."""
         with self._lock:
             if not self._end_attempt(attempt):
                 return
