@@ -76,6 +76,7 @@ from flowsim.sdk.labels import (
 )
 from flowsim.sdk.listener import WorkflowRunEventType
 from flowsim.sdk.rate_limit import RateLimit, RateLimitDuration
+from flowsim.sdk.runs import BulkCancelReplayOpts
 from flowsim.sdk.task_defaults import TaskDefaults
 from flowsim.sdk.types import ScheduleTriggerWorkflowOptions
 
@@ -84,6 +85,7 @@ __version__ = "0.1.0"
 __all__ = [
     "BaseWorkflow",
     "BlockingCallError",
+    "BulkCancelReplayOpts",
     "BulkPushEventOptions",
     "BulkPushEventWithMetadata",
     "BulkTriggerIdempotencyCollisionError",

@@ -34,6 +34,7 @@ from flowsim.sdk import (
     scheduling,
     task_defaults,
 )
+from flowsim.sdk import runs as sdk_runs
 from flowsim.sdk import types as sdk_types
 
 ROOT: Final = "hatchet_sdk"
@@ -86,6 +87,7 @@ FLOWSIM: Final[Mapping[str, object]] = {
     "LifespanGenerator": lifespan.LifespanGenerator,
     "NonRetryableException": errors.NonRetryableException,
     "RetryAfterException": errors.RetryAfterException,
+    "BulkCancelReplayOpts": sdk_runs.BulkCancelReplayOpts,
     "Priority": sdk.Priority,
     "RateLimit": rate_limit.RateLimit,
     "RateLimitDuration": rate_limit.RateLimitDuration,
@@ -149,7 +151,7 @@ REFUSED_NAMES: Final[Mapping[str, str]] = _names(
         "WorkflowRunList WorkflowRunStatus WorkflowRunTriggeredBy WorkflowTag "
         "WorkflowTriggerCronRef WorkflowTriggerEventRef WorkflowTriggers WorkflowVersion "
         "WorkflowVersionDefinition WorkflowVersionMeta",
-        "runs-api": "BulkCancelReplayOpts RunFilter RunsClient TaskRunDetail WorkflowRunDetail",
+        "runs-api": "RunFilter RunsClient TaskRunDetail WorkflowRunDetail",
         "serde": "is_in_hatchet_serialization_context remove_null_unicode_character",
         "slot-types": "SlotType",
         "stubs": "StubsClient",
@@ -248,7 +250,8 @@ def children(package: str) -> frozenset[str]:
 #: submodules can be imported, as in hatchet_sdk.
 MODULES: Final[Mapping[str, AliasSpec]] = {
     ROOT: _spec(
-        "BulkPushEventOptions BulkPushEventWithMetadata BulkTriggerIdempotencyCollisionError "
+        "BulkCancelReplayOpts BulkPushEventOptions BulkPushEventWithMetadata "
+        "BulkTriggerIdempotencyCollisionError "
         "DefaultFilter Depends IdempotencyCollisionError RunEventListener "
         "StatusBasedIdempotencyConfig StepRunEventType TTLBasedIdempotencyConfig "
         "ConcurrencyExpression ConcurrencyLimitStrategy Condition Context DesiredWorkerLabel "
@@ -261,7 +264,7 @@ MODULES: Final[Mapping[str, AliasSpec]] = {
         "WorkflowRunRef WorkflowRunTriggerConfig or_",
         # every other export of hatchet_sdk 1.43.1
         "APIError APIErrors APIMeta APIMetaAuth APIMetaIntegration APIResourceMeta APIToken "
-        "AcceptInviteRequest BulkCancelReplayOpts "
+        "AcceptInviteRequest "
         "CELEvaluationResult CELFailure CELSuccess "
         "ClientConfig ClientTLSConfig CreateAPITokenRequest CreateAPITokenResponse "
         "CreatePullRequestFromStepRun CreateTenantInviteRequest CreateTenantRequest "

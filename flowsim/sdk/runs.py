@@ -14,9 +14,11 @@ from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
+from pydantic import BaseModel, model_validator
+
 from flowsim.engine.engine import Engine
 from flowsim.engine.streams import subscribe
-from flowsim.errors import RunNotFinishedError, RunNotFoundError
+from flowsim.errors import RunNotFinishedError, RunNotFoundError, UnsupportedFeatureError
 from flowsim.rules import RunStatus
 from flowsim.sdk.not_modelled import refuse
 from flowsim.sdk.refs import WorkflowRunRef, outcome
@@ -42,10 +44,10 @@ from flowsim.store.protocol import RunView
 @refuse(
     "hatchet.runs",
     "replaying runs and cancelling them in bulk by filter",
-    "trigger the run again, or cancel runs one by one with hatchet.runs.cancel(run_id)",
+    "trigger the run again, or cancel runs by id with hatchet.runs.bulk_cancel("
+    "BulkCancelReplayOpts(ids=[...]))",
     "replay", "aio_replay", "bulk_replay", "aio_bulk_replay",
     "bulk_replay_by_filters_with_pagination", "aio_bulk_replay_by_filters_with_pagination",
-    "bulk_cancel", "aio_bulk_cancel",
     "bulk_cancel_by_filters_with_pagination", "aio_bulk_cancel_by_filters_with_pagination",
 )  # fmt: skip
 @refuse(
@@ -129,6 +131,47 @@ class RunsClient:
         engine = self._engine()
         with _workflow_run_id_expected("aio_cancel", run_id):
             await engine.aio_cancel(run_id, _reason(run_id))
+
+    def bulk_cancel(self, opts: BulkCancelReplayOpts) -> None:
+        """``cancel`` of each run of ``opts.ids``, after checking that every id is a run
+        of this backend (an unknown one raises ``RunNotFoundError`` and nothing is
+        cancelled). Cancelling by ``filters`` is refused: its ``RunFilter`` selects by the
+        server's workflow ids and task statuses, which flowsim does not model."""
+        if opts.filters is not None:
+            raise UnsupportedFeatureError(
+                "hatchet.runs.bulk_cancel(BulkCancelReplayOpts(filters=...)): cancelling by "
+                "filter is not modelled; select the runs with hatchet.runs.views() and pass "
+                "their ids: BulkCancelReplayOpts(ids=[view.id for view in ...])"
+            )
+        ids = list(dict.fromkeys(opts.ids or ()))
+        engine = self._engine()
+        try:
+            engine.run_views(ids)
+        except RunNotFoundError as exc:
+            raise RunNotFoundError(
+                f"hatchet.runs.bulk_cancel: {exc}; nothing was cancelled. Pass workflow run "
+                "ids (ref.workflow_run_id, view.id)"
+            ) from exc
+        for run_id in ids:
+            self.cancel(run_id)
+
+    async def aio_bulk_cancel(self, opts: BulkCancelReplayOpts) -> None:
+        await asyncio.to_thread(self.bulk_cancel, opts)
+
+
+class BulkCancelReplayOpts(BaseModel):
+    """hatchet_sdk's: the runs to cancel, by ``ids`` or by ``filters`` (one of them)."""
+
+    ids: list[str] | None = None
+    filters: Any = None
+
+    @model_validator(mode="after")
+    def _one_of(self) -> BulkCancelReplayOpts:
+        if not self.ids and not self.filters:
+            raise ValueError("ids or filters must be set")
+        if self.ids and self.filters:
+            raise ValueError("ids and filters cannot both be set")
+        return self
 
 
 def _reason(run_id: str) -> str:

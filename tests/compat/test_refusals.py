@@ -123,8 +123,8 @@ def test_every_hatchet_sdk_export_is_served_or_refused_by_name(hatchet_sdk: Modu
             "REST API",
         ),
         (
-            "from hatchet_sdk import BulkCancelReplayOpts",
-            "hatchet_sdk.BulkCancelReplayOpts",
+            "from hatchet_sdk import RunFilter",
+            "hatchet_sdk.RunFilter",
             "runs API",
         ),
         (
@@ -322,13 +322,21 @@ def test_conditions_are_served(hatchet_sdk: ModuleType, hatchet: Hatchet) -> Non
         hatchet.task(wait_for=[SleepCondition(1)])  # hatchet.task has no such option
 
 
-def test_bulk_cancel_and_replay_are_refused_by_name(
+def test_replay_and_cancelling_by_filter_are_refused_by_name(
     hatchet_sdk: ModuleType, hatchet: Hatchet
 ) -> None:
-    refusal("from hatchet_sdk import BulkCancelReplayOpts")
+    from hatchet_sdk import BulkCancelReplayOpts  # served: cancelling by ids
+
+    refusal("from hatchet_sdk import RunFilter")
     refusal("from hatchet_sdk.features.runs import RunsClient")
-    for name in ("bulk_cancel", "replay", "aio_bulk_replay", "reset_durable_task"):
+    names = ("replay", "aio_bulk_replay", "reset_durable_task",
+             "bulk_cancel_by_filters_with_pagination")  # fmt: skip
+    for name in names:
         refused_attribute(hatchet.runs, name, rf"hatchet\.runs\.{name} belongs to")
+    with pytest.raises(UnsupportedFeatureError, match="cancelling by filter is not modelled"):
+        hatchet.runs.bulk_cancel(BulkCancelReplayOpts(filters={"since": "yesterday"}))
+    with pytest.raises(ValueError, match="ids or filters must be set"):
+        BulkCancelReplayOpts()
 
 
 def test_durable_eviction_internals_are_refused_by_name(hatchet_sdk: ModuleType) -> None:

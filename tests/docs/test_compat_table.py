@@ -91,6 +91,8 @@ def test_the_served_table_is_what_the_alias_serves() -> None:
     from flowsim.compat.table import MODULES, served_markdown
 
     text = DOC.read_text()
-    assert served_markdown() in text
+    assert served_markdown() in text, (
+        "paste flowsim.compat.table.served_markdown() over the table under '## What is served'"
+    )
     assert f"({len(MODULES['hatchet_sdk'].refused)} of its 140 names" in text
     assert f"{len(MODULES['hatchet_sdk'].served)} of the 140 top-level names are served" in text

@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from flowsim import (
+    BulkCancelReplayOpts,
     Context,
     DurableContext,
     EmptyModel,
@@ -183,3 +184,25 @@ async def test_a_waiting_durable_task_is_cancelled_and_frees_its_durable_slot(
     assert [hatchet.runs.get_status(r.workflow_run_id) for r in (first, second)] == [
         RunStatus.CANCELLED
     ] * 2
+
+
+async def test_bulk_cancel_cancels_every_run_named_and_nothing_when_one_is_unknown(
+    hatchet: Hatchet,
+) -> None:
+    @hatchet.task(name="bulk-cancelled")
+    async def bulk_cancelled(input: EmptyModel, ctx: Context) -> dict[str, bool]:
+        return {"ran": True}
+
+    queued = [await bulk_cancelled.aio_run_no_wait() for _ in range(3)]  # no worker yet
+    ids = [ref.workflow_run_id for ref in queued]
+    with pytest.raises(RunNotFoundError, match=r"'no-such-run'.*nothing was cancelled"):
+        await hatchet.runs.aio_bulk_cancel(BulkCancelReplayOpts(ids=[ids[0], "no-such-run"]))
+    assert {hatchet.runs.get_status(i) for i in ids} == {RunStatus.QUEUED}
+    hatchet.runs.bulk_cancel(BulkCancelReplayOpts(ids=ids[:2]))
+    async with hatchet.worker("w", slots=1, workflows=[bulk_cancelled]):
+        assert await queued[2].aio_result() == {"ran": True}
+    assert [hatchet.runs.get_status(i) for i in ids] == [
+        RunStatus.CANCELLED, RunStatus.CANCELLED, RunStatus.COMPLETED,
+    ]  # fmt: skip
+    hatchet.runs.bulk_cancel(BulkCancelReplayOpts(ids=ids))  # ended runs are left alone
+    assert hatchet.runs.get_status(ids[2]) is RunStatus.COMPLETED
