@@ -143,14 +143,24 @@ class RunEventListener:
     def __aiter__(self) -> AsyncGenerator[StepRunEvent, None]:
         return self._events()
 
-    async def _events(self) -> AsyncGenerator[StepRunEvent, None]:
+    def _opening(self) -> tuple[RunView | None, list[StepRunEvent]]:
+        """Where an iteration starts, the same for both kinds: nothing once ``stop_signal``
+        is set (read only here, as hatchet_sdk does); a run that has ended gives its last
+        event alone; a live one its view, to watch from."""
         if self.stop_signal:
+            return None, []
+        (view,) = self._engine.run_views([self._run.id])
+        if view.status.is_terminal:
+            return None, [ended_event(view)]
+        return view, []
+
+    async def _events(self) -> AsyncGenerator[StepRunEvent, None]:
+        view, last = self._opening()
+        if view is None:
+            for event in last:
+                yield event
             return
         engine, run = self._engine, self._run
-        (view,) = engine.run_views([run.id])
-        if view.status.is_terminal:
-            yield ended_event(view)
-            return
         watch = RunWatch.from_view(view, await engine.aio_stream_position(run.id))
         ended = asyncio.ensure_future(engine.wait(run))
         try:
@@ -179,13 +189,11 @@ class RunEventListener:
             DeprecationWarning,
             stacklevel=2,
         )
-        if self.stop_signal:
+        view, last = self._opening()
+        if view is None:
+            yield from last
             return
         engine, run = self._engine, self._run
-        (view,) = engine.run_views([run.id])
-        if view.status.is_terminal:
-            yield ended_event(view)
-            return
         watch = RunWatch.from_view(view, engine.stream_position(run.id))
         outcome: list[BaseException | None] = []
 
