@@ -76,7 +76,7 @@ from flowsim.sdk.labels import (
 )
 from flowsim.sdk.listener import WorkflowRunEventType
 from flowsim.sdk.rate_limit import RateLimit, RateLimitDuration
-from flowsim.sdk.runs import BulkCancelReplayOpts
+from flowsim.sdk.runs import BulkCancelReplayOpts, V1TaskStatus
 from flowsim.sdk.task_defaults import TaskDefaults
 from flowsim.sdk.types import ScheduleTriggerWorkflowOptions
 
@@ -148,6 +148,7 @@ __all__ = [
     "UnknownWorkflowError",
     "UnsupportedFeatureError",
     "UserEventCondition",
+    "V1TaskStatus",
     "Worker",
     "WorkerContext",
     "WorkerLabel",

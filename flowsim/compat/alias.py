@@ -53,6 +53,8 @@ def _missing(module_name: str, spec: table.AliasSpec) -> Callable[[str], object]
             # after a real `import hatchet_sdk` its subpackages are attributes; importing
             # here serves or refuses them exactly as an import statement would
             return importlib.import_module(f"{module_name}.{attribute}")
+        if spec.others is not None and not attribute.startswith("__"):
+            raise UnsupportedHatchetImportError(f"{module_name}.{attribute}", spec.others)
         raise UnknownHatchetNameError(
             f"module {module_name!r} has no attribute {attribute!r}: flowsim's alias serves "
             f"the hatchet_sdk names flowsim implements and refuses the others by name; "

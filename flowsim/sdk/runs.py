@@ -10,6 +10,8 @@ test can assert what happened without knowing where it was stored.
 from __future__ import annotations
 
 import asyncio
+import enum
+import json
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -19,10 +21,25 @@ from pydantic import BaseModel, model_validator
 from flowsim.engine.engine import Engine
 from flowsim.engine.streams import subscribe
 from flowsim.errors import RunNotFinishedError, RunNotFoundError, UnsupportedFeatureError
-from flowsim.rules import RunStatus
 from flowsim.sdk.not_modelled import refuse
 from flowsim.sdk.refs import WorkflowRunRef, outcome
 from flowsim.store.protocol import RunView
+
+
+class V1TaskStatus(enum.StrEnum):
+    """hatchet_sdk's REST status of a run (what ``hatchet.runs.get_status`` returns there,
+    imported from ``hatchet_sdk.clients.rest.models.v1_task_status`` by tests that poll
+    it): the five values of ``flowsim.RunStatus``, and equal to them, both being str enums."""
+
+    QUEUED = "QUEUED"
+    RUNNING = "RUNNING"
+    COMPLETED = "COMPLETED"
+    CANCELLED = "CANCELLED"
+    FAILED = "FAILED"
+
+    @classmethod
+    def from_json(cls, json_str: str) -> V1TaskStatus:
+        return cls(json.loads(json_str))
 
 
 @refuse(
@@ -113,10 +130,10 @@ class RunsClient:
         finally:  # a subscriber that stops early stops waiting for the run at once
             await chunks.aclose()
 
-    def get_status(self, workflow_run_id: str) -> RunStatus:
-        return self.view(workflow_run_id).status
+    def get_status(self, workflow_run_id: str) -> V1TaskStatus:
+        return V1TaskStatus(self.view(workflow_run_id).status)
 
-    async def aio_get_status(self, workflow_run_id: str) -> RunStatus:
+    async def aio_get_status(self, workflow_run_id: str) -> V1TaskStatus:
         return await asyncio.to_thread(self.get_status, workflow_run_id)
 
     def cancel(self, run_id: str) -> None:

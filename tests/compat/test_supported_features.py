@@ -252,3 +252,39 @@ async def test_dependency_injection_as_hatchet_users_write_it(
 
     async with hatchet.worker("w", slots=1, workflows=[di]):
         assert await di.aio_run() == {"a": "async", "s": "sync"}
+
+
+async def test_tests_poll_get_status_with_the_rest_clients_status_enum(
+    hatchet_sdk: ModuleType, hatchet: Hatchet
+) -> None:
+    """Hatchet users' tests import V1TaskStatus from the REST client's models (or the
+    package root) and poll ``hatchet.runs.aio_get_status`` until the run is terminal."""
+    from hatchet_sdk import Context, EmptyModel, RunStatus
+    from hatchet_sdk import V1TaskStatus as FromRoot
+    from hatchet_sdk.clients.rest import V1TaskStatus as FromRest
+    from hatchet_sdk.clients.rest.models.v1_task_status import V1TaskStatus
+
+    assert V1TaskStatus is FromRoot is FromRest
+    assert V1TaskStatus.from_json('"FAILED"') is V1TaskStatus.FAILED
+
+    @hatchet.task(name="polled", retries=0)
+    async def polled(input: EmptyModel, ctx: Context) -> dict[str, str]:
+        if ctx.additional_metadata.get("fail"):
+            raise RuntimeError("asked to fail")
+        return {"ok": "yes"}
+
+    async def poll(run_id: str) -> Any:
+        for _ in range(500):
+            status = await hatchet.runs.aio_get_status(run_id)
+            if status in (V1TaskStatus.COMPLETED, V1TaskStatus.FAILED, V1TaskStatus.CANCELLED):
+                return status
+            await asyncio.sleep(0.01)
+        raise AssertionError(f"run {run_id} still {status} after 5 s")
+
+    async with hatchet.worker("w", slots=2, workflows=[polled]):
+        done = await polled.aio_run_no_wait()
+        failed = await polled.aio_run_no_wait(additional_metadata={"fail": True})
+        assert await poll(done.workflow_run_id) is V1TaskStatus.COMPLETED
+        assert await poll(failed.workflow_run_id) is V1TaskStatus.FAILED
+    status = hatchet.runs.get_status(done.workflow_run_id)
+    assert isinstance(status, V1TaskStatus) and status == RunStatus.COMPLETED == "COMPLETED"
