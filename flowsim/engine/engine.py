@@ -269,6 +269,15 @@ class Engine(ConditionWaits, Waiting):
         with self._lock:
             return self.store.get_run(run_id)
 
+    def invocation_count(self, attempt: AttemptState) -> int:
+        """How many times the attempt's task run has started, this start included: every
+        retry, restore after an eviction and re-run after a lost worker is one more. Read
+        from the stored attempts, which every backend keeps, so a worker process that
+        restores a task another evicted counts the same."""
+        task_run = attempt.task_run
+        (view,) = self.run_views([task_run.workflow_run.id])
+        return max(1, len(view.tasks[task_run.name].attempts))
+
     def run_record(self, run: WorkflowRun) -> WorkflowRun:
         """``run`` with every fact the store holds of it: here it always has them (a
         durable engine may have to read some; a task's context asks through this)."""

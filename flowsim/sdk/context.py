@@ -321,6 +321,15 @@ class DurableContext(Context):
     returns at once; a child already spawned is found, not spawned again; a memo is not
     recomputed. A call that differs from the logged one raises ``NonDeterminismError``."""
 
+    @property
+    def invocation_count(self) -> int:
+        """How many times this task run has started, this time included (1 on its first
+        run): a task restored after an eviction, retried, or re-run after its worker was
+        lost counts one more each time, as hatchet_sdk's ``invocation_count`` grows with
+        each replay. Read from the store: a read, not a field."""
+        attempt = self._attempt
+        return attempt.engine.invocation_count(attempt)
+
     async def aio_sleep_for(self, duration: Duration, label: str | None = None) -> dict[str, Any]:
         """``label`` names the sleep on Hatchet's dashboard; flowsim has none to show it."""
         seconds = to_seconds(duration, "aio_sleep_for(duration)")

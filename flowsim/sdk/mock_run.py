@@ -67,6 +67,9 @@ class NoEngine:
     def set_worker_labels(self, worker: WorkerRuntime, labels: dict[str, str | int]) -> None:
         worker.labels.update(labels)
 
+    def invocation_count(self, attempt: AttemptState) -> int:
+        return 1  # the one call mock_run makes (hatchet_sdk's mock action has no count: 1)
+
     def __getattr__(self, name: str) -> NoReturn:
         call = _CALLED_AS.get(name, f"the engine's {name!r}")
         raise MockRunError(

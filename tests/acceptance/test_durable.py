@@ -369,6 +369,37 @@ async def test_an_evictable_sleep_is_evicted_after_its_ttl_and_restored_when_it_
     assert [a.outcome for a in task.attempts] == ["COMPLETED"]
 
 
+async def test_invocation_count_grows_with_each_restore_and_each_retry(
+    hatchet_sdk: ModuleType, hatchet: Hatchet, flowsim_clock: ManualClock
+) -> None:
+    """Hatchet's durable_callback_ordering example reads ``ctx.invocation_count`` to tell
+    that a task was evicted and replayed (it asserts a count of 2 or more)."""
+    from hatchet_sdk import DurableContext, EmptyModel, EvictionPolicy
+
+    policy = EvictionPolicy(ttl=timedelta(seconds=EVICTION_TTL_SECONDS), priority=0)
+    seen: dict[str, list[int]] = {"evicted": [], "retried": []}
+
+    @hatchet.durable_task(name="evicted", execution_timeout=timedelta(minutes=5),
+                          eviction_policy=policy)  # fmt: skip
+    async def evicted(input: EmptyModel, ctx: DurableContext) -> dict[str, int]:
+        seen["evicted"].append(ctx.invocation_count)
+        await ctx.aio_sleep_for(timedelta(seconds=LONG_SLEEP_SECONDS))
+        return {"invocations": ctx.invocation_count}
+
+    @hatchet.durable_task(name="retried", retries=2)
+    async def retried(input: EmptyModel, ctx: DurableContext) -> dict[str, int]:
+        seen["retried"].append(ctx.invocation_count)
+        if ctx.retry_count < 2:
+            raise RuntimeError("fail so that the task is retried")
+        return {"invocations": ctx.invocation_count}
+
+    async with hatchet.worker("invocations", workflows=[evicted, retried]):
+        evicted_ref, retried_ref = evicted.run_no_wait(), retried.run_no_wait()
+        assert await drive(flowsim_clock, evicted_ref, within=10) == {"invocations": 2}
+        assert await drive(flowsim_clock, retried_ref, within=10) == {"invocations": 3}
+    assert seen == {"evicted": [1, 2], "retried": [1, 2, 3]}
+
+
 async def test_an_evictable_child_spawn_is_restored_when_its_child_ends(
     hatchet_sdk: ModuleType, hatchet: Hatchet, flowsim_clock: ManualClock
 ) -> None:

@@ -188,9 +188,9 @@ def test_a_sync_durable_task_is_deprecated_where_it_is_defined(hatchet: Hatchet)
 
         @hatchet.durable_task(name="sync-durable")
         def sync_durable(input: EmptyModel, ctx: DurableContext) -> dict[str, int]:
-            return {"attempt": ctx.attempt_number}
+            return {"attempt": ctx.attempt_number, "invocation": ctx.invocation_count}
 
     (warning,) = [w for w in caught if issubclass(w.category, DeprecationWarning)]
     assert "non-async durable tasks are deprecated" in str(warning.message)
     assert warning.filename == __file__
-    assert sync_durable.mock_run() == {"attempt": 1}
+    assert sync_durable.mock_run() == {"attempt": 1, "invocation": 1}
