@@ -122,6 +122,12 @@ class MockRunError(FlowsimError, RuntimeError):
     mocked run has none, so it says so at once instead of acting as if it had."""
 
 
+class LoopAlreadyRunningError(FlowsimError, RuntimeError):
+    """``worker.start()`` was called where an event loop already runs: it blocks and needs
+    a loop of its own, as in hatchet_sdk (``async with worker:`` serves on the running
+    loop instead)."""
+
+
 class LifespanSetupError(FlowsimError, RuntimeError):
     """A worker's ``lifespan=`` generator raised before its ``yield`` (the worker does not
     start) or after it (the worker stopped; its cleanup did not finish)."""

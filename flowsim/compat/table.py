@@ -80,6 +80,7 @@ FLOWSIM: Final[Mapping[str, object]] = {
     "Hatchet": sdk.Hatchet,
     "IllegalTaskOutputError": errors.IllegalTaskOutputError,
     "LifespanSetupError": errors.LifespanSetupError,
+    "LoopAlreadyRunningError": errors.LoopAlreadyRunningError,
     "InvalidDependencyError": errors.InvalidDependencyError,
     "Depends": dependencies.Depends,
     "DependencyFunc": dependencies.DependencyFunc,
@@ -157,7 +158,7 @@ REFUSED_NAMES: Final[Mapping[str, str]] = _names(
         "slot-types": "SlotType",
         "stubs": "StubsClient",
         "webhooks": "WebhooksClient",
-        "worker-internals": "LoopAlreadyRunningError WorkerStartOptions WorkerStatus",
+        "worker-internals": "WorkerStartOptions WorkerStatus",
         "workers-api": "WorkersClient",
         "workflows-api": "WorkflowsClient",
     }
@@ -344,9 +345,9 @@ MODULES: Final[Mapping[str, AliasSpec]] = {
     f"{ROOT}.exceptions": _spec(
         "BulkTriggerIdempotencyCollisionError FailedTaskRunExceptionGroup "
         "IdempotencyCollisionError IllegalTaskOutputError InvalidDependencyError "
-        "LifespanSetupError "
+        "LifespanSetupError LoopAlreadyRunningError "
         "NonDeterminismError NonRetryableException RetryAfterException TaskRunError",
-        "DedupeViolationError EvictionNotSupportedError LoopAlreadyRunningError MinEngineVersion",
+        "DedupeViolationError EvictionNotSupportedError MinEngineVersion",
     ),
     f"{ROOT}.runnables": _spec("", package=True),
     f"{ROOT}.runnables.eviction": _spec("DEFAULT_DURABLE_TASK_EVICTION_POLICY EvictionPolicy"),
@@ -392,8 +393,9 @@ MODULES: Final[Mapping[str, AliasSpec]] = {
     ),
     f"{ROOT}.worker": _spec("", package=True),
     f"{ROOT}.worker.worker": _spec(
-        "BaseWorkflow LifespanFn LifespanGenerator LifespanSetupError Task Worker WorkerLabel",
-        "ClientConfig LoopAlreadyRunningError SlotType WorkerStartOptions WorkerStatus",
+        "BaseWorkflow LifespanFn LifespanGenerator LifespanSetupError LoopAlreadyRunningError "
+        "Task Worker WorkerLabel",
+        "ClientConfig SlotType WorkerStartOptions WorkerStatus",
     ),
     f"{ROOT}.workflow_run": _spec(
         "FailedTaskRunExceptionGroup RunEventListener RunEventListenerClient TaskRunError "

@@ -11,18 +11,41 @@ from __future__ import annotations
 
 import asyncio
 import signal
+import threading
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
 from flowsim import rules
 from flowsim.engine.runtime import WorkerRuntime
-from flowsim.errors import ConfigurationError, WorkflowDefinitionError
+from flowsim.errors import ConfigurationError, LoopAlreadyRunningError, WorkflowDefinitionError
 from flowsim.sdk.lifespan import Lifespan, LifespanFn
 from flowsim.sdk.workflow import BaseWorkflow
 
 if TYPE_CHECKING:
     from flowsim.sdk.client import Hatchet
+
+
+@dataclass(frozen=True)
+class _Serving:
+    """A ``start()`` in progress: the loop it serves on, the event that ends it, and the
+    event set once it drained and returned."""
+
+    loop: asyncio.AbstractEventLoop
+    stop: asyncio.Event
+    stopped: threading.Event = field(default_factory=threading.Event)
+
+    def end(self) -> None:
+        """Ask it to drain and return; from any thread."""
+        if not self.loop.is_closed():
+            self.loop.call_soon_threadsafe(self.stop.set)
+
+    def on_its_loop(self) -> bool:
+        try:
+            return asyncio.get_running_loop() is self.loop
+        except RuntimeError:
+            return False
 
 
 class Worker:
@@ -56,6 +79,7 @@ class Worker:
         self._workflows: list[BaseWorkflow] = []
         self._runtime: WorkerRuntime | None = None
         self._lifespan = Lifespan(name, lifespan) if lifespan is not None else None
+        self._serving: _Serving | None = None
         self.register_workflows(list(workflows or []))
 
     # ---------------------------------------------------------------- registration
@@ -156,7 +180,13 @@ class Worker:
         self.stop()
 
     def stop(self) -> None:
-        """Drain and unregister (blocking)."""
+        """Drain and unregister (blocking); a ``start()`` serving the worker in another
+        thread returns."""
+        serving = self._serving
+        if serving is not None and not serving.on_its_loop():
+            serving.end()
+            serving.stopped.wait()
+            return
         runtime, self._runtime = self._runtime, None
         if runtime is None:
             return
@@ -199,26 +229,50 @@ class Worker:
             engine._release_loop_if_idle()
 
     def start(self, options: Any = None) -> None:
-        """Run until SIGINT or SIGTERM, then drain: the blocking entry point of a worker
-        process, as in hatchet_sdk."""
-        asyncio.run(self._serve_until_signal())
+        """Run until SIGINT or SIGTERM (or ``stop()`` / ``exit_gracefully()``), then
+        drain: the blocking entry point of a worker process, as in hatchet_sdk, which
+        likewise refuses to start where an event loop already runs."""
+        try:
+            asyncio.get_running_loop()
+        except RuntimeError:
+            asyncio.run(self._serve_until_signal())
+            return
+        raise LoopAlreadyRunningError(
+            f"worker {self.name!r}: start() blocks and needs an event loop of its own, but "
+            "one is already running here; serve the worker on this loop with "
+            "`async with worker:` instead"
+        )
+
+    async def exit_gracefully(self) -> None:
+        """hatchet_sdk's way to stop a worker from code: it takes no new task, lets the
+        running ones finish, and stops (a ``start()`` serving it returns)."""
+        serving = self._serving
+        if serving is None:
+            await self.aio_stop()
+            return
+        serving.end()
+        await asyncio.to_thread(serving.stopped.wait)
 
     async def _serve_until_signal(self) -> None:
         loop = asyncio.get_running_loop()
-        stop = asyncio.Event()
+        serving = _Serving(loop, asyncio.Event())
         installed = []
         for sig in (signal.SIGINT, signal.SIGTERM):
             try:
-                loop.add_signal_handler(sig, stop.set)
+                loop.add_signal_handler(sig, serving.stop.set)
                 installed.append(sig)
             except (NotImplementedError, RuntimeError, ValueError):
                 pass  # not the main thread: stop() from elsewhere instead
-        self._stop_event = stop
-        with self._client.engine.keeping_leases():
-            async with self:
-                await stop.wait()
-        for sig in installed:
-            loop.remove_signal_handler(sig)
+        self._serving = serving
+        try:
+            with self._client.engine.keeping_leases():
+                async with self:
+                    await serving.stop.wait()
+        finally:
+            self._serving = None
+            serving.stopped.set()
+            for sig in installed:
+                loop.remove_signal_handler(sig)
 
     def __repr__(self) -> str:
         names = ", ".join(wf.name for wf in self._workflows)

@@ -12,6 +12,7 @@ from types import ModuleType
 
 import pytest
 
+import flowsim
 from flowsim import BulkPushEventWithMetadata as FlowsimBulkPushEvent
 from flowsim import (
     Context,
@@ -441,3 +442,13 @@ def refused_attribute(obj: object, name: str, message: str) -> None:
     assert (caught.value.name, caught.value.obj) == (name, obj)
     assert not hasattr(obj, name)
     assert getattr(obj, name, "default") == "default"
+
+
+def test_worker_start_options_are_refused_and_the_loop_error_is_served(
+    hatchet_sdk: ModuleType,
+) -> None:
+    refusal("from hatchet_sdk.worker.worker import WorkerStartOptions")
+    from hatchet_sdk.exceptions import LoopAlreadyRunningError
+    from hatchet_sdk.worker.worker import LoopAlreadyRunningError as FromWorker
+
+    assert LoopAlreadyRunningError is FromWorker is flowsim.LoopAlreadyRunningError

@@ -1,8 +1,11 @@
 """Worker lifecycles: blocking start() draining on SIGTERM, background with/async with."""
 
+import asyncio
 import subprocess
 import sys
 import textwrap
+import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +18,7 @@ from flowsim import (
     EmptyModel,
     FailedTaskRunExceptionGroup,
     Hatchet,
+    LoopAlreadyRunningError,
 )
 from tests.helpers import eventually, settle
 
@@ -169,3 +173,51 @@ async def test_workflows_registered_after_the_worker_is_made_are_served(hatchet:
     async with worker:
         assert (await pipeline.aio_run())["step"]["by"]
         assert await alone.aio_run() == {"ran": True}
+
+
+async def test_start_where_a_loop_runs_is_refused_as_in_hatchet_sdk(hatchet: Hatchet) -> None:
+    """hatchet_sdk 1.43 raises LoopAlreadyRunningError there; Hatchet's worker_existing_loop
+    example then stops the worker with ``await worker.exit_gracefully()``."""
+
+    @hatchet.task(name="in-loop")
+    async def in_loop(input: EmptyModel, ctx: Context) -> dict[str, bool]:
+        return {"ok": True}
+
+    worker = hatchet.worker("in-loop", slots=1, workflows=[in_loop])
+    with pytest.raises(LoopAlreadyRunningError, match="async with worker"):
+        worker.start()
+    await worker.exit_gracefully()  # never started: nothing to stop, no error
+    async with worker:
+        assert await in_loop.aio_run() == {"ok": True}
+        await worker.exit_gracefully()
+        assert not worker.running
+
+
+@pytest.mark.parametrize("how", ["stop", "exit_gracefully"])
+def test_a_start_serving_in_a_thread_drains_and_returns_when_stopped_from_outside(
+    hatchet: Hatchet, how: str
+) -> None:
+    finished = threading.Event()
+
+    @hatchet.task(name="slow")
+    def slow(input: EmptyModel, ctx: Context) -> dict[str, bool]:
+        time.sleep(0.2)
+        finished.set()
+        return {"finished": True}
+
+    worker = hatchet.worker("served", slots=1, workflows=[slow])
+    serving = threading.Thread(target=worker.start, daemon=True)
+    serving.start()
+    ref = slow.run_no_wait()
+    started = time.monotonic()
+    while hatchet.runs.view(ref.workflow_run_id).status != "RUNNING":
+        assert time.monotonic() - started < 5, "the worker never took the run"
+        time.sleep(0.01)
+    if how == "stop":
+        worker.stop()
+    else:
+        asyncio.run(worker.exit_gracefully())
+    assert finished.is_set()  # drained: the running task finished before stop returned
+    serving.join(5)
+    assert not serving.is_alive() and not worker.running
+    assert ref.result() == {"finished": True}
