@@ -13,6 +13,7 @@ Each rule names the Hatchet behaviour it mirrors (see docs/semantics.md).
 from __future__ import annotations
 
 import enum
+import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
@@ -35,13 +36,19 @@ DEFAULT_DURABLE_SLOTS = 1000
 
 
 class RunStatus(enum.StrEnum):
-    """Hatchet's run statuses (``hatchet_sdk.clients.admin.RunStatus``)."""
+    """Hatchet's run statuses (``hatchet_sdk.clients.admin.RunStatus``), served as its REST
+    status ``V1TaskStatus`` too: the same five values, which tests compare by identity."""
 
     QUEUED = "QUEUED"
     RUNNING = "RUNNING"
     COMPLETED = "COMPLETED"
     CANCELLED = "CANCELLED"
     FAILED = "FAILED"
+
+    @classmethod
+    def from_json(cls, json_str: str) -> RunStatus:
+        """``V1TaskStatus.from_json``."""
+        return cls(json.loads(json_str))
 
     @property
     def is_terminal(self) -> bool:

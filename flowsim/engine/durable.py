@@ -737,7 +737,7 @@ class _Watch:
                 continue  # a first read's seeded views: nothing to learn from them yet
             run = engine._adopt(view)
             del self.pending[run.id]
-            if self.fail_fast and run.status is not RunStatus.COMPLETED:
+            if self.fail_fast and run.status is RunStatus.FAILED:
                 return True, run
         if not self.pending:
             return True, None

@@ -33,7 +33,7 @@ class Group:
             return
         if error is not None:
             self.done.set_exception(error)
-        elif self.fail_fast and run is not None and run.status is not RunStatus.COMPLETED:
+        elif self.fail_fast and run is not None and run.status is RunStatus.FAILED:
             self.first_failure = run
             self.done.set_result(None)
         elif self.remaining == 0:

@@ -153,8 +153,9 @@ class Waiting(LoopHost):
         self, runs: Sequence[WorkflowRun], *, fail_fast: bool
     ) -> WorkflowRun | None:
         """Wait for many runs with one shared future (fan-out). With ``fail_fast`` the first
-        run to end other than COMPLETED ends the wait and is returned, as
-        ``asyncio.gather`` raises the first failure for hatchet_sdk's ``aio_run_many``."""
+        run to end FAILED ends the wait and is returned, as ``asyncio.gather`` raises the
+        first failure for hatchet_sdk's ``aio_run_many`` (a cancelled run's
+        ``aio_result()`` returns, so it ends nothing)."""
         attempt = self.current_attempt()
         loop = asyncio.get_running_loop()
         group = Group(loop.create_future(), fail_fast)
@@ -164,7 +165,7 @@ class Waiting(LoopHost):
             with self._lock:
                 for run in runs:
                     if run.status.is_terminal:
-                        if fail_fast and run.status is not RunStatus.COMPLETED:
+                        if fail_fast and run.status is RunStatus.FAILED:
                             return run
                         continue
                     self._begin_wait(run, Waiter(None, loop, attempt, group), servable)

@@ -22,13 +22,25 @@ class RunCancelledError(FlowsimError, ValueError):
 
 def outcome(engine: Engine, run: WorkflowRun, *, sync: bool) -> dict[str, Any]:
     """The run's result dict, or the exception hatchet_sdk raises for its status (a run
-    that failed because it was caught in a slot deadlock raises that deadlock)."""
+    that failed because it was caught in a slot deadlock raises that deadlock).
+
+    The two paths differ as hatchet_sdk's do. The sync one reads the run's details: every
+    task of a completed run is in its dict, one with no output (it returned ``None`` or
+    an empty dict, which a worker sends as no output) as ``None``; a cancelled run raises.
+    The async one reads the engine's finished-run event, whose results carry only the
+    outputs and errors of the tasks: those with no output are left out, and a cancelled
+    task's result has no error (the engine records none for any cancellation), so a
+    cancelled run returns the outputs of the tasks that completed before it, maybe ``{}``."""
     if run.status is RunStatus.COMPLETED:
+        if sync:
+            return {name: task.output or None for name, task in run.tasks.items()}
         return run.result()
     if run.status is RunStatus.FAILED and (report := engine.deadlock_for(run)) is not None:
         raise SlotDeadlockError(report)
-    if run.status is RunStatus.CANCELLED and sync:
-        raise RunCancelledError(f"Workflow run {run.id} was cancelled.")
+    if run.status is RunStatus.CANCELLED:
+        if sync:
+            raise RunCancelledError(f"Workflow run {run.id} was cancelled.")
+        return run.result()
     raise FailedTaskRunExceptionGroup(f"Workflow run {run.id} failed.", run.errors())
 
 

@@ -10,8 +10,6 @@ test can assert what happened without knowing where it was stored.
 from __future__ import annotations
 
 import asyncio
-import enum
-import json
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -21,25 +19,15 @@ from pydantic import BaseModel, model_validator
 from flowsim.engine.engine import Engine
 from flowsim.engine.streams import subscribe
 from flowsim.errors import RunNotFinishedError, RunNotFoundError, UnsupportedFeatureError
+from flowsim.rules import RunStatus
 from flowsim.sdk.not_modelled import refuse
 from flowsim.sdk.refs import WorkflowRunRef, outcome
 from flowsim.store.protocol import RunView
 
-
-class V1TaskStatus(enum.StrEnum):
-    """hatchet_sdk's REST status of a run (what ``hatchet.runs.get_status`` returns there,
-    imported from ``hatchet_sdk.clients.rest.models.v1_task_status`` by tests that poll
-    it): the five values of ``flowsim.RunStatus``, and equal to them, both being str enums."""
-
-    QUEUED = "QUEUED"
-    RUNNING = "RUNNING"
-    COMPLETED = "COMPLETED"
-    CANCELLED = "CANCELLED"
-    FAILED = "FAILED"
-
-    @classmethod
-    def from_json(cls, json_str: str) -> V1TaskStatus:
-        return cls(json.loads(json_str))
+#: hatchet_sdk's REST status of a run, what ``hatchet.runs.get_status`` returns there
+#: (tests import it from ``hatchet_sdk.clients.rest.models.v1_task_status`` to poll it):
+#: the five values of ``RunStatus``, served as that enum, so ``get_status`` answers both
+V1TaskStatus = RunStatus
 
 
 @refuse(
@@ -131,7 +119,7 @@ class RunsClient:
             await chunks.aclose()
 
     def get_status(self, workflow_run_id: str) -> V1TaskStatus:
-        return V1TaskStatus(self.view(workflow_run_id).status)
+        return self.view(workflow_run_id).status
 
     async def aio_get_status(self, workflow_run_id: str) -> V1TaskStatus:
         return await asyncio.to_thread(self.get_status, workflow_run_id)

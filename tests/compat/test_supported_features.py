@@ -132,10 +132,11 @@ async def test_hatchets_cancellation_example_runs_unchanged(
 ) -> None:
     """Hatchet's examples/cancellation: a task cancels itself with ``ctx.aio_cancel()`` and
     its test waits for the run to be CANCELLED; the sync task polling ``ctx.exit_flag`` is
-    cancelled through ``hatchet.runs.cancel``."""
+    cancelled through ``hatchet.runs.cancel``. Awaiting either result returns no output
+    (a cancelled task is reported without an error)."""
     import time
 
-    from hatchet_sdk import Context, EmptyModel, FailedTaskRunExceptionGroup, RunStatus
+    from hatchet_sdk import Context, EmptyModel, RunStatus
 
     cancellation_workflow = hatchet.workflow(name="CancelWorkflow")
 
@@ -162,8 +163,7 @@ async def test_hatchets_cancellation_example_runs_unchanged(
         await asyncio.sleep(0.05)
         await hatchet.runs.aio_cancel(flagged.workflow_run_id)
         for run in (ref, flagged):
-            with pytest.raises(FailedTaskRunExceptionGroup, match="cancel"):
-                await run.aio_result()
+            assert await run.aio_result() == {}
     assert hatchet.runs.get_status(ref.workflow_run_id) == RunStatus.CANCELLED
     assert hatchet.runs.get_status(flagged.workflow_run_id) == RunStatus.CANCELLED
 

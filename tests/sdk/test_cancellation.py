@@ -15,7 +15,6 @@ from flowsim import (
     Context,
     DurableContext,
     EmptyModel,
-    FailedTaskRunExceptionGroup,
     Hatchet,
     RunCancelledError,
     RunNotFoundError,
@@ -40,15 +39,15 @@ async def test_a_task_cancelling_itself_stops_at_its_next_await_and_is_not_retri
 
     async with hatchet.worker("w", slots=1, workflows=[self_cancel]):
         ref = await self_cancel.aio_run_no_wait()
-        with pytest.raises(FailedTaskRunExceptionGroup) as caught:
-            await ref.aio_result()
+        # the engine reports a cancelled task with no error: the async result is empty
+        assert await ref.aio_result() == {}
     assert after_cancel == ["flag=True"]
-    [error] = caught.value.exceptions
-    assert error.exc_type == "CancelledError" and "ctx.cancel()" in error.exc
     view = hatchet.runs.view(ref.workflow_run_id)
     assert view.status is RunStatus.CANCELLED
     task = view.tasks["self-cancel"]
     assert (task.status, task.retry_count) == (RunStatus.CANCELLED, 0)
+    assert task.error is not None and task.error.exc_type == "CancelledError"
+    assert "ctx.cancel()" in task.error.exc
     assert [attempt.outcome for attempt in task.attempts] == ["CANCELLED"]
     with pytest.raises(
         RunCancelledError, match=f"Workflow run {ref.workflow_run_id} was cancelled"
@@ -100,8 +99,7 @@ async def test_a_queued_run_cancelled_never_runs(hatchet: Hatchet) -> None:
         await hatchet.runs.aio_cancel(waiting.workflow_run_id)
         release.set()
         assert await first.aio_result() == {"ran": first.workflow_run_id}
-        with pytest.raises(FailedTaskRunExceptionGroup):
-            await waiting.aio_result()
+        assert await waiting.aio_result() == {}  # cancelled before it ran: nothing completed
     assert ran == [first.workflow_run_id]
     task = hatchet.runs.view(waiting.workflow_run_id).tasks["queued"]
     assert (task.status, task.attempts) == (RunStatus.CANCELLED, ())
@@ -134,8 +132,7 @@ async def test_cancelling_a_parent_cancels_its_children_and_grandchildren(
         ref = await parent.aio_run_no_wait()
         await eventually(lambda: len(hatchet.runs.views()) == 5 and len(started) == 1, within=20.0)
         await hatchet.runs.aio_cancel(ref.workflow_run_id)
-        with pytest.raises(FailedTaskRunExceptionGroup):
-            await ref.aio_result()
+        assert await ref.aio_result() == {}
         views = hatchet.runs.views()
         assert [(v.workflow, v.status) for v in views] == [
             ("cascade-parent", RunStatus.CANCELLED),
@@ -179,8 +176,7 @@ async def test_a_waiting_durable_task_is_cancelled_and_frees_its_durable_slot(
         await eventually(lambda: len(sleeping) == 2, within=20.0)
         await hatchet.runs.aio_cancel(second.workflow_run_id)
         for ref in (first, second):
-            with pytest.raises(FailedTaskRunExceptionGroup):
-                await ref.aio_result()
+            assert await ref.aio_result() == {}
     assert [hatchet.runs.get_status(r.workflow_run_id) for r in (first, second)] == [
         RunStatus.CANCELLED
     ] * 2
