@@ -67,11 +67,11 @@ WorkflowOptions = tuple[
 )  # fmt: skip
 @refuse(
     "hatchet",
-    "the client's connection to a Hatchet server (its config, tenant, namespace, "
-    "dispatcher, embedded engine)",
+    "the client's connection to a Hatchet server (its config, tenant, dispatcher, "
+    "embedded engine)",
     "there is no server to configure: choose a backend with Hatchet(backend=URL) or "
     "FLOWSIM_BACKEND",
-    "config", "tenant_id", "namespace", "dispatcher", "stubs", "from_embedded",
+    "config", "tenant_id", "dispatcher", "stubs", "from_embedded",
     "stop_embedded", "aio_stop_embedded", "aio_get_engine_version",
 )  # fmt: skip
 @refuse(
@@ -130,6 +130,13 @@ class Hatchet:
             engine = backends.engine_for(self.backend_url, self._clock)
             self._engine = weakref.ref(engine)
         return engine
+
+    @property
+    def namespace(self) -> str:
+        """hatchet_sdk's prefix of workflow names: ``""``, as for a Hatchet client set up
+        without one (setting one takes a ``ClientConfig``, which flowsim refuses), so code
+        that prefixes names with it (``hatchet.namespace + "name"``) runs unchanged."""
+        return ""
 
     @property
     def runs(self) -> RunsClient:

@@ -378,7 +378,7 @@ def test_server_configuration_and_apis_are_refused_by_name(
     refusal("from hatchet_sdk import WorkflowRunList")
     for api in ("workflows", "workers", "logs", "metrics", "filters", "webhooks", "cel"):
         refused_attribute(hatchet, api, rf"hatchet\.{api} belongs to a Hatchet server's REST")
-    for name in ("config", "tenant_id", "namespace", "stubs", "from_embedded"):
+    for name in ("config", "tenant_id", "stubs", "from_embedded"):
         refused_attribute(hatchet, name, rf"hatchet\.{name} .*connection to a Hatchet server")
     for name in ("get", "list", "get_task_run", "aio_list_with_pagination"):
         refused_attribute(hatchet.runs, name, rf"hatchet\.runs\.{name} .*hatchet\.runs\.view")

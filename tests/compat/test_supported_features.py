@@ -288,3 +288,28 @@ async def test_tests_poll_get_status_with_the_rest_clients_status_enum(
         assert await poll(failed.workflow_run_id) is V1TaskStatus.FAILED
     status = hatchet.runs.get_status(done.workflow_run_id)
     assert isinstance(status, V1TaskStatus) and status == RunStatus.COMPLETED == "COMPLETED"
+
+
+async def test_the_namespace_is_empty_so_names_prefixed_with_it_are_the_names(
+    hatchet_sdk: ModuleType, hatchet: Hatchet
+) -> None:
+    """Hatchet's dag_operator_task_named_like_workflow example names a task
+    ``hatchet.namespace + WORKFLOW_NAME``; a client without a namespace prefixes nothing."""
+    from hatchet_sdk import Context, EmptyModel
+
+    assert hatchet.namespace == ""
+    dag = hatchet.workflow(name="task-named-like-workflow")
+
+    @dag.task(name=hatchet.namespace + "task-named-like-workflow")
+    async def first_step(input: EmptyModel, ctx: Context) -> dict[str, int]:
+        return {"step": 1}
+
+    @dag.task(parents=[first_step])
+    async def second_step(input: EmptyModel, ctx: Context) -> dict[str, int]:
+        return {"step": ctx.task_output(first_step)["step"] + 1}
+
+    async with hatchet.worker("w", slots=2, workflows=[dag]):
+        assert await dag.aio_run() == {
+            "task-named-like-workflow": {"step": 1},
+            "second_step": {"step": 2},
+        }
