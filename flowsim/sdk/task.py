@@ -25,7 +25,13 @@ from flowsim.sdk.dependencies import dependencies_of, enter_dependencies, in_thr
 from flowsim.sdk.eviction import DEFAULT_DURABLE_TASK_EVICTION_POLICY, EvictionPolicy
 from flowsim.sdk.labels import DesiredLabels, desired_labels
 from flowsim.sdk.rate_limit import to_specs
-from flowsim.sdk.types import Duration, JSONSerializableMapping, hatchet_parameters, to_seconds
+from flowsim.sdk.types import (
+    Duration,
+    EmptyModel,
+    JSONSerializableMapping,
+    hatchet_parameters,
+    to_seconds,
+)
 from flowsim.store.records import JSON, TaskSpec
 
 if TYPE_CHECKING:
@@ -38,18 +44,26 @@ DEFAULT_SCHEDULE_TIMEOUT = timedelta(seconds=rules.DEFAULT_SCHEDULE_TIMEOUT)
 
 
 def output_adapter(fn: TaskFunction) -> TypeAdapter[Any] | None:
-    """The validator for a task's return annotation, as hatchet_sdk builds it (None if the
-    function is not annotated, or annotated with a type pydantic cannot validate)."""
+    """The validator for a task's return annotation, as hatchet_sdk builds it: a function
+    not annotated, or annotated ``-> None``, gets ``EmptyModel`` (which keeps the output's
+    keys as attributes), so ``ctx.task_output(parent)["key"]`` fails here as it would on
+    Hatchet. None (the raw JSON) for ``dict`` and for a type pydantic cannot validate."""
     try:
         annotation = get_type_hints(fn).get("return")
     except Exception:  # unresolvable forward refs: fall back to the raw JSON
         return None
-    if annotation is None or annotation is type(None) or _accepts_any_json_object(annotation):
+    if annotation is None or annotation is type(None):
+        return EMPTY_OUTPUT
+    if _accepts_any_json_object(annotation):
         return None
     try:
         return TypeAdapter(annotation)
     except Exception:
         return None
+
+
+#: hatchet_sdk's ``normalize_validator(None)``
+EMPTY_OUTPUT: TypeAdapter[EmptyModel] = TypeAdapter(EmptyModel)
 
 
 def _accepts_any_json_object(annotation: Any) -> bool:

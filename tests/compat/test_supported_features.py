@@ -313,3 +313,40 @@ async def test_the_namespace_is_empty_so_names_prefixed_with_it_are_the_names(
             "task-named-like-workflow": {"step": 1},
             "second_step": {"step": 2},
         }
+
+
+async def test_an_unannotated_tasks_output_comes_back_as_hatchets_empty_model(
+    hatchet_sdk: ModuleType, hatchet: Hatchet
+) -> None:
+    """hatchet_sdk validates the output of a task without a return annotation (or with
+    ``-> None``) with ``EmptyModel``: a standalone run returns one, and so does
+    ``ctx.task_output`` for such a parent, whose keys are then attributes, not items."""
+    from hatchet_sdk import Context, EmptyModel
+
+    @hatchet.task(name="bare")
+    async def bare(input: EmptyModel, ctx: Context):
+        return {"n": 1}
+
+    dag = hatchet.workflow(name="bare-dag")
+
+    @dag.task()
+    async def unannotated(input: EmptyModel, ctx: Context):
+        return {"n": 1}
+
+    @dag.task()
+    async def annotated(input: EmptyModel, ctx: Context) -> dict[str, int]:
+        return {"n": 2}
+
+    @dag.task(parents=[unannotated, annotated])
+    async def reader(input: EmptyModel, ctx: Context) -> dict[str, Any]:
+        parent = ctx.task_output(unannotated)
+        with pytest.raises(TypeError, match="not subscriptable"):
+            parent["n"]
+        return {"attribute": parent.n, "item": ctx.task_output(annotated)["n"]}
+
+    async with hatchet.worker("w", slots=4, workflows=[bare, dag]):
+        output = await bare.aio_run()
+        assert isinstance(output, EmptyModel) and output.n == 1
+        result = await dag.aio_run()
+    assert result["reader"] == {"attribute": 1, "item": 2}
+    assert result["unannotated"] == {"n": 1}  # a workflow's result is the stored JSON

@@ -83,7 +83,8 @@ def test_leaving_with_stops_the_engine_thread(hatchet: Hatchet) -> None:
 
     with hatchet.worker("w", slots=1, workflows=[noop]) as worker:
         assert worker.running and hatchet.engine.loop is not None
-        assert noop.run() == {"noop": None}  # hatchet_sdk's sync result of a task with no output
+        # hatchet_sdk's sync result of a task with no output, validated as ``-> None`` is
+        assert noop.run() == EmptyModel(noop=None)
     assert not worker.running and hatchet.engine.loop is None
 
 
