@@ -47,7 +47,8 @@ class RunStatus(enum.StrEnum):
 
     @classmethod
     def from_json(cls, json_str: str) -> RunStatus:
-        """``V1TaskStatus.from_json``."""
+        """hatchet_sdk's ``V1TaskStatus.from_json``, which tests call on this enum, served
+        under that name."""
         return cls(json.loads(json_str))
 
     @property
