@@ -31,6 +31,7 @@ from flowsim.sdk import (
     lifespan,
     listener,
     rate_limit,
+    run_details,
     scheduling,
     task_defaults,
 )
@@ -90,6 +91,11 @@ FLOWSIM: Final[Mapping[str, object]] = {
     "RetryAfterException": errors.RetryAfterException,
     "BulkCancelReplayOpts": sdk_runs.BulkCancelReplayOpts,
     "V1TaskStatus": sdk_runs.V1TaskStatus,
+    "V1TaskEvent": run_details.V1TaskEvent,
+    "V1TaskEventType": run_details.V1TaskEventType,
+    "V1TaskSummary": run_details.V1TaskSummary,
+    "V1WorkflowRun": run_details.V1WorkflowRun,
+    "V1WorkflowRunDetails": run_details.V1WorkflowRunDetails,
     "Priority": sdk.Priority,
     "RateLimit": rate_limit.RateLimit,
     "RateLimitDuration": rate_limit.RateLimitDuration,
@@ -148,7 +154,7 @@ REFUSED_NAMES: Final[Mapping[str, str]] = _names(
         "StepRunDiff StepRunStatus Tenant TenantInvite TenantInviteList TenantList TenantMember "
         "TenantMemberList TenantMemberRole TriggerWorkflowRunRequest UpdateTenantInviteRequest "
         "User UserLoginRequest UserRegisterRequest UserTenantMembershipsList UserTenantPublic "
-        "V1TaskSummary V1WebhookHMACAlgorithm V1WebhookHMACEncoding "
+        "V1WebhookHMACAlgorithm V1WebhookHMACEncoding "
         "V1WebhookSourceName WorkerList Workflow WorkflowList WorkflowModel WorkflowRun "
         "WorkflowRunList WorkflowRunStatus WorkflowRunTriggeredBy WorkflowTag "
         "WorkflowTriggerCronRef WorkflowTriggerEventRef WorkflowTriggers WorkflowVersion "
@@ -223,6 +229,12 @@ class AliasSpec:
     #: the feature refusing every name not served: for a module of hundreds of names of one
     #: feature (the REST client's models), of which flowsim serves a few
     others: str | None = None
+
+
+#: the REST models ``hatchet.runs.get`` returns (``flowsim.sdk.run_details``)
+_RUN_DETAILS = (
+    "V1TaskEvent V1TaskEventType V1TaskStatus V1TaskSummary V1WorkflowRun V1WorkflowRunDetails"
+)
 
 
 def _spec(
@@ -321,11 +333,18 @@ MODULES: Final[Mapping[str, AliasSpec]] = {
         "TriggerWorkflowOptions V1TaskStatus WorkflowRunRef WorkflowRunTriggerConfig",
         "AdminClient ClientConfig DedupeViolationError TaskRunDetail WorkflowRunDetail",
     ),
-    # the REST client's status enum, which tests import from here to poll get_status;
-    # every other name and submodule of the REST client is refused
-    f"{ROOT}.clients.rest": _spec("V1TaskStatus", package=True, others="rest-api"),
-    f"{ROOT}.clients.rest.models": _spec("V1TaskStatus", package=True, others="rest-api"),
+    # the REST client's models of a run's details (hatchet.runs.get) and its status enum,
+    # which tests import from here; every other name and module of the client is refused
+    f"{ROOT}.clients.rest": _spec(_RUN_DETAILS, package=True, others="rest-api"),
+    f"{ROOT}.clients.rest.models": _spec(_RUN_DETAILS, package=True, others="rest-api"),
     f"{ROOT}.clients.rest.models.v1_task_status": _spec("V1TaskStatus"),
+    f"{ROOT}.clients.rest.models.v1_task_event": _spec("V1TaskEvent V1TaskEventType"),
+    f"{ROOT}.clients.rest.models.v1_task_event_type": _spec("V1TaskEventType"),
+    f"{ROOT}.clients.rest.models.v1_task_summary": _spec("V1TaskStatus V1TaskSummary"),
+    f"{ROOT}.clients.rest.models.v1_workflow_run": _spec("V1TaskStatus V1WorkflowRun"),
+    f"{ROOT}.clients.rest.models.v1_workflow_run_details": _spec(
+        "V1TaskEvent V1TaskSummary V1WorkflowRun V1WorkflowRunDetails"
+    ),
     f"{ROOT}.clients.events": _spec(
         "BulkPushEventOptions BulkPushEventWithMetadata EventClient Priority PushEventOptions "
         "V1TaskStatus",
@@ -365,9 +384,9 @@ MODULES: Final[Mapping[str, AliasSpec]] = {
         "BaseWorkflow ConcurrencyExpression Condition Context CronWorkflows DesiredWorkerLabel "
         "DurableContext EmptyModel EvictionPolicy OrGroup Priority RateLimit Standalone Task "
         "ScheduleTriggerWorkflowOptions TaskDefaults TaskRunRef TriggerWorkflowOptions "
-        "V1TaskStatus Workflow WorkflowRunRef WorkflowRunTriggerConfig",
+        "V1TaskStatus V1TaskSummary Workflow WorkflowRunRef WorkflowRunTriggerConfig",
         "ComputedTaskParameters MCPProvider "
-        "TypedTriggerWorkflowRunConfig V1Filter V1TaskSummary "
+        "TypedTriggerWorkflowRunConfig V1Filter "
         "WorkflowConfig WorkflowModel",
     ),
     f"{ROOT}.types": _spec(

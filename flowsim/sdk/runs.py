@@ -22,6 +22,7 @@ from flowsim.errors import RunNotFinishedError, RunNotFoundError, UnsupportedFea
 from flowsim.rules import RunStatus
 from flowsim.sdk.not_modelled import refuse
 from flowsim.sdk.refs import WorkflowRunRef, outcome
+from flowsim.sdk.run_details import V1WorkflowRunDetails, workflow_run_details
 from flowsim.store.protocol import RunView
 
 #: hatchet_sdk's REST status of a run, what ``hatchet.runs.get_status`` returns there
@@ -32,11 +33,10 @@ V1TaskStatus = RunStatus
 
 @refuse(
     "hatchet.runs",
-    "a Hatchet server's REST run details and listings (V1WorkflowRunDetails, filters, "
-    "pagination)",
-    "read runs with hatchet.runs.view(run_id) / views() (every backend's stored runs), "
-    "get_status(run_id) or get_result(run_id)",
-    "get", "aio_get", "get_details", "aio_get_details", "get_task_run", "aio_get_task_run",
+    "a Hatchet server's REST listings and task run details (filters, pagination)",
+    "read a run with hatchet.runs.get(run_id) (Hatchet's details) or view(run_id), every "
+    "stored run with views()",
+    "get_details", "aio_get_details", "get_task_run", "aio_get_task_run",
     "list", "aio_list", "list_with_pagination", "aio_list_with_pagination",
 )  # fmt: skip
 @refuse(
@@ -74,6 +74,18 @@ class RunsClient:
     def views(self) -> list[RunView]:
         """Every stored run, oldest first, children included."""
         return self._engine().run_views()
+
+    def get(self, workflow_run_id: str) -> V1WorkflowRunDetails:
+        """Hatchet's REST details of the run (``run``, ``tasks``, ``shape``,
+        ``task_events``), built from the stored run (``flowsim.sdk.run_details``)."""
+        engine = self._engine()
+        with _workflow_run_id_expected("get", workflow_run_id):
+            spec = engine.workflow_run(workflow_run_id).spec
+            (view,) = engine.run_views([workflow_run_id])
+        return workflow_run_details(view, spec)
+
+    async def aio_get(self, workflow_run_id: str) -> V1WorkflowRunDetails:
+        return await asyncio.to_thread(self.get, workflow_run_id)
 
     def get_run_ref(self, workflow_run_id: str) -> WorkflowRunRef:
         """A handle on a run triggered anywhere (this process, another worker process on

@@ -81,6 +81,13 @@ TInput = TypeVar("TInput")
     "define a task per item, or fan out with run_many",
     "batch_task", "mcp_tool",
 )  # fmt: skip
+@refuse(
+    "workflow {name!r}",
+    "hatchet_sdk's registration record of a workflow (WorkflowConfig)",
+    "read what it holds from the workflow itself: wf.name, wf.input_model, "
+    "wf.concurrency, wf.sticky, wf.default_filters, wf.tasks",
+    "config",
+)  # fmt: skip
 class BaseWorkflow:
     """What workflows and standalone tasks share: definition, triggering, waiting."""
 

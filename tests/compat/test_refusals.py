@@ -119,18 +119,18 @@ def test_every_hatchet_sdk_export_is_served_or_refused_by_name(hatchet_sdk: Modu
         ),
         ("import hatchet_sdk.features.runs", "hatchet_sdk.features", "hatchet.runs"),
         (
-            "from hatchet_sdk.clients.rest.models.v1_task_summary import V1TaskSummary",
-            "hatchet_sdk.clients.rest.models.v1_task_summary",
+            "from hatchet_sdk.clients.rest.models.v1_task_summary_list import V1TaskSummaryList",
+            "hatchet_sdk.clients.rest.models.v1_task_summary_list",
             "REST API",
         ),
         (
-            "from hatchet_sdk.clients.rest import V1WorkflowRunDetails",
-            "hatchet_sdk.clients.rest.V1WorkflowRunDetails",
+            "from hatchet_sdk.clients.rest import V1TaskSummaryList",
+            "hatchet_sdk.clients.rest.V1TaskSummaryList",
             "REST API",
         ),
         (
-            "from hatchet_sdk.clients.rest.models import V1TaskSummary",
-            "hatchet_sdk.clients.rest.models.V1TaskSummary",
+            "from hatchet_sdk.clients.rest.models import V1Filter",
+            "hatchet_sdk.clients.rest.models.V1Filter",
             "REST API",
         ),
         ("import hatchet_sdk.clients.rest.api", "hatchet_sdk.clients.rest.api", "REST API"),
@@ -380,8 +380,10 @@ def test_server_configuration_and_apis_are_refused_by_name(
         refused_attribute(hatchet, api, rf"hatchet\.{api} belongs to a Hatchet server's REST")
     for name in ("config", "tenant_id", "stubs", "from_embedded"):
         refused_attribute(hatchet, name, rf"hatchet\.{name} .*connection to a Hatchet server")
-    for name in ("get", "list", "get_task_run", "aio_list_with_pagination"):
-        refused_attribute(hatchet.runs, name, rf"hatchet\.runs\.{name} .*hatchet\.runs\.view")
+    for name in ("list", "get_task_run", "aio_list_with_pagination"):
+        refused_attribute(
+            hatchet.runs, name, rf"hatchet\.runs\.{name} .*hatchet\.runs\.get\(run_id\)"
+        )
     refused_attribute(hatchet.runs, "create", r"hatchet\.runs\.create .*workflow\.run\(\)")
 
 
@@ -401,6 +403,7 @@ def test_server_side_workflow_management_is_refused_by_name(
 ) -> None:
     for missing in ("list_runs", "pause", "delete", "create_filter"):
         refused_attribute(unit, missing, rf"workflow 'unit'\.{missing} .*hatchet\.runs\.views")
+    refused_attribute(unit, "config", r"workflow 'unit'\.config .*WorkflowConfig.*wf\.name")
 
 
 def test_server_records_and_streams_of_the_other_clients_are_refused_by_name(

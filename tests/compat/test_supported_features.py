@@ -350,3 +350,47 @@ async def test_an_unannotated_tasks_output_comes_back_as_hatchets_empty_model(
         result = await dag.aio_run()
     assert result["reader"] == {"attribute": 1, "item": 2}
     assert result["unannotated"] == {"n": 1}  # a workflow's result is the stored JSON
+
+
+async def test_hatchets_get_run_test_reads_the_rest_details(
+    hatchet_sdk: ModuleType, hatchet: Hatchet
+) -> None:
+    """Hatchet's ``test_get_run`` (sdks/python/tests/test_rest_api.py) and its eviction
+    test's event types, imported from the REST client's models."""
+    from hatchet_sdk import Context, EmptyModel
+    from hatchet_sdk.clients.rest.models.v1_task_event_type import V1TaskEventType
+    from hatchet_sdk.clients.rest.models.v1_workflow_run_details import V1WorkflowRunDetails
+
+    dag_workflow = hatchet.workflow(name="DAGWorkflow")
+
+    @dag_workflow.task()
+    def step1(input: EmptyModel, ctx: Context) -> dict[str, int]:
+        return {"random_number": 4}
+
+    @dag_workflow.task()
+    def step2(input: EmptyModel, ctx: Context) -> dict[str, int]:
+        return {"random_number": 2}
+
+    @dag_workflow.task(parents=[step1, step2])
+    async def step3(input: EmptyModel, ctx: Context) -> dict[str, int]:
+        return {"sum": ctx.task_output(step1)["random_number"] + 2}
+
+    @dag_workflow.task(parents=[step1, step3])
+    async def step4(input: EmptyModel, ctx: Context) -> dict[str, str]:
+        return {"step4": "step4"}
+
+    async with hatchet.worker("w", slots=4, workflows=[dag_workflow]):
+        dag_ref = await dag_workflow.aio_run_no_wait()
+        await dag_ref.aio_result()
+
+    run = await hatchet.runs.aio_get(dag_ref.workflow_run_id)
+    assert isinstance(run, V1WorkflowRunDetails)
+    assert dag_workflow.name in run.run.display_name  # Hatchet's test reads config.name
+    assert run.run.status.value == "COMPLETED"
+    assert len(run.shape) == 4
+    assert {t.name for t in dag_workflow.tasks} == {t.task_name for t in run.shape}
+    assert {e.event_type for e in run.task_events} >= {
+        V1TaskEventType.QUEUED,
+        V1TaskEventType.STARTED,
+        V1TaskEventType.FINISHED,
+    }

@@ -14,6 +14,7 @@ from flowsim import (
     RunNotFoundError,
     RunStatus,
 )
+from tests.helpers import eventually
 
 
 async def test_get_status_and_views_read_runs_back_on_every_backend(hatchet: Hatchet) -> None:
@@ -123,3 +124,101 @@ def test_an_unknown_run_id_given_to_get_run_ref_or_get_result_is_named(
     for call in (hatchet.runs.get_run_ref, hatchet.runs.get_result):
         with pytest.raises(RunNotFoundError, match=r"\('no-such-run'\).*workflow run id"):
             call("no-such-run")
+
+
+async def test_get_returns_hatchets_rest_details_of_a_dag_with_a_retry(hatchet: Hatchet) -> None:
+    """What Hatchet's own tests read from ``hatchet.runs.aio_get`` (test_rest_api,
+    on_failure, non_retryable, payload_bug_on_replay): the run's status and display name,
+    its shape, its tasks and their events."""
+    from flowsim.sdk.run_details import NIL_ID, V1TaskEventType
+
+    dag = hatchet.workflow(name="details-dag")
+
+    @dag.task()
+    async def first(input: EmptyModel, ctx: Context) -> dict[str, int]:
+        return {"n": 1}
+
+    @dag.task(parents=[first], retries=1)
+    async def flaky(input: EmptyModel, ctx: Context) -> dict[str, int]:
+        if ctx.retry_count == 0:
+            raise RuntimeError("first attempt fails")
+        return {"n": ctx.task_output(first)["n"] + 1}
+
+    @dag.on_failure_task()
+    async def on_failure(input: EmptyModel, ctx: Context) -> None:
+        return None
+
+    async with hatchet.worker("w", slots=2, workflows=[dag]):
+        ref = await dag.aio_run_no_wait()
+        assert await ref.aio_result() == {"first": {"n": 1}, "flaky": {"n": 2}}
+
+    details = await hatchet.runs.aio_get(ref.workflow_run_id)
+    run = details.run
+    assert run.status == RunStatus.COMPLETED and run.metadata.id == ref.workflow_run_id
+    assert run.display_name.startswith("details-dag-") and run.output == {}
+    assert run.error_message is not None and "first attempt fails" in run.error_message
+    assert run.started_at is not None and run.finished_at is not None
+    assert run.duration == round((run.finished_at - run.started_at).total_seconds() * 1000)
+    # every task of the workflow is in the shape; the on-failure task was never created
+    shape = {item.task_name: item for item in details.shape}
+    assert set(shape) == {"first", "flaky", "on_failure-on-failure"}
+    assert shape["first"].children_step_ids == [shape["flaky"].step_id]
+    assert shape["on_failure-on-failure"].task_external_id == NIL_ID
+    # the tasks created, newest first, with their outputs and retry counts
+    assert [(t.display_name.rsplit("-", 1)[0], t.status, t.output, t.retry_count)
+            for t in details.tasks] == [
+        ("flaky", RunStatus.COMPLETED, {"n": 2}, 1),
+        ("first", RunStatus.COMPLETED, {"n": 1}, 0),
+    ]  # fmt: skip
+    flaky_id = details.tasks[0].task_external_id
+    assert flaky_id == hatchet.runs.view(ref.workflow_run_id).tasks["flaky"].id
+    # flaky's life, oldest first (the details list events newest first)
+    flaky_events = [(e.event_type, e.retry_count) for e in reversed(details.task_events)
+                    if e.task_id == flaky_id]  # fmt: skip
+    assert flaky_events == [
+        (V1TaskEventType.QUEUED, 0),
+        (V1TaskEventType.ASSIGNED, 0),
+        (V1TaskEventType.SENT_TO_WORKER, 0),
+        (V1TaskEventType.STARTED, 0),
+        (V1TaskEventType.FAILED, 0),
+        (V1TaskEventType.RETRYING, 1),
+        (V1TaskEventType.QUEUED, 1),
+        (V1TaskEventType.ASSIGNED, 1),
+        (V1TaskEventType.SENT_TO_WORKER, 1),
+        (V1TaskEventType.STARTED, 1),
+        (V1TaskEventType.FINISHED, 1),
+    ]
+    retrying = next(e for e in details.task_events if e.event_type == V1TaskEventType.RETRYING)
+    assert retrying.message == "This is retry number 1."
+    stamps = [event.timestamp for event in details.task_events]
+    assert stamps == sorted(stamps, reverse=True)
+    assert [event.id for event in details.task_events] == list(range(1, len(stamps) + 1))
+
+
+async def test_get_of_a_cancelled_run_shows_it_cancelled_without_output(hatchet: Hatchet) -> None:
+    """Hatchet's cancellation test: ``run.run.status`` is CANCELLED, ``run.run.output``
+    empty; a task cancelled while queued was queued, then cancelled."""
+    from flowsim.sdk.run_details import V1TaskEventType
+
+    release = asyncio.Event()
+
+    @hatchet.task(name="details-hog")
+    async def hog(input: EmptyModel, ctx: Context) -> dict[str, bool]:
+        await release.wait()
+        return {"done": True}
+
+    async with hatchet.worker("w", slots=1, workflows=[hog]):
+        held = await hog.aio_run_no_wait()
+        await eventually(lambda: hatchet.runs.get_status(held.workflow_run_id) == "RUNNING")
+        queued = await hog.aio_run_no_wait()
+        await hatchet.runs.aio_cancel(queued.workflow_run_id)
+        release.set()
+        await held.aio_result()
+    details = hatchet.runs.get(queued.workflow_run_id)
+    assert details.run.status == RunStatus.CANCELLED and not details.run.output
+    (task,) = details.tasks
+    assert (task.status, task.started_at, task.output) == (RunStatus.CANCELLED, None, {})
+    kinds = [e.event_type for e in reversed(details.task_events)]
+    assert kinds == [V1TaskEventType.QUEUED, V1TaskEventType.CANCELLED]
+    with pytest.raises(RunNotFoundError, match=r"hatchet\.runs\.get\('no-such-run'\)"):
+        hatchet.runs.get("no-such-run")
