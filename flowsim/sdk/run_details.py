@@ -158,7 +158,8 @@ def workflow_run_details(view: RunView, spec: WorkflowSpec) -> V1WorkflowRunDeta
 
 
 def _run(view: RunView, spec: WorkflowSpec) -> V1WorkflowRun:
-    starts = [a.started_at for task in view.tasks.values() for a in task.attempts]
+    # Hatchet reads each task's latest attempt: a retried task started when its retry did
+    starts = [task.attempts[-1].started_at for task in view.tasks.values() if task.attempts]
     started = min(starts) if starts else None
     failures = [
         (attempt.number, attempt.error or "")
