@@ -94,6 +94,8 @@ FLOWSIM: Final[Mapping[str, object]] = {
     "V1TaskEvent": run_details.V1TaskEvent,
     "V1TaskEventType": run_details.V1TaskEventType,
     "V1TaskSummary": run_details.V1TaskSummary,
+    "V1TaskSummaryList": run_details.V1TaskSummaryList,
+    "PaginationResponse": run_details.PaginationResponse,
     "V1WorkflowRun": run_details.V1WorkflowRun,
     "V1WorkflowRunDetails": run_details.V1WorkflowRunDetails,
     "Priority": sdk.Priority,
@@ -233,7 +235,8 @@ class AliasSpec:
 
 #: the REST models ``hatchet.runs.get`` returns (``flowsim.sdk.run_details``)
 _RUN_DETAILS = (
-    "V1TaskEvent V1TaskEventType V1TaskStatus V1TaskSummary V1WorkflowRun V1WorkflowRunDetails"
+    "PaginationResponse V1TaskEvent V1TaskEventType V1TaskStatus V1TaskSummary "
+    "V1TaskSummaryList V1WorkflowRun V1WorkflowRunDetails"
 )
 
 
@@ -333,7 +336,8 @@ MODULES: Final[Mapping[str, AliasSpec]] = {
         "TriggerWorkflowOptions V1TaskStatus WorkflowRunRef WorkflowRunTriggerConfig",
         "AdminClient ClientConfig DedupeViolationError TaskRunDetail WorkflowRunDetail",
     ),
-    # the REST client's models of a run's details (hatchet.runs.get) and its status enum,
+    # the REST client's models of a run's details and listing (hatchet.runs.get / list)
+    # and its status enum,
     # which tests import from here; every other name and module of the client is refused
     f"{ROOT}.clients.rest": _spec(_RUN_DETAILS, package=True, others="rest-api"),
     f"{ROOT}.clients.rest.models": _spec(_RUN_DETAILS, package=True, others="rest-api"),
@@ -341,6 +345,10 @@ MODULES: Final[Mapping[str, AliasSpec]] = {
     f"{ROOT}.clients.rest.models.v1_task_event": _spec("V1TaskEvent V1TaskEventType"),
     f"{ROOT}.clients.rest.models.v1_task_event_type": _spec("V1TaskEventType"),
     f"{ROOT}.clients.rest.models.v1_task_summary": _spec("V1TaskStatus V1TaskSummary"),
+    f"{ROOT}.clients.rest.models.v1_task_summary_list": _spec(
+        "PaginationResponse V1TaskSummary V1TaskSummaryList"
+    ),
+    f"{ROOT}.clients.rest.models.pagination_response": _spec("PaginationResponse"),
     f"{ROOT}.clients.rest.models.v1_workflow_run": _spec("V1TaskStatus V1WorkflowRun"),
     f"{ROOT}.clients.rest.models.v1_workflow_run_details": _spec(
         "V1TaskEvent V1TaskSummary V1WorkflowRun V1WorkflowRunDetails"

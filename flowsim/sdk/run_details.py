@@ -131,6 +131,17 @@ class WorkflowRunShapeItemForWorkflowRunDetails(BaseModel):
     task_name: str
 
 
+class PaginationResponse(BaseModel):
+    current_page: int | None = None
+    next_page: int | None = None
+    num_pages: int | None = None
+
+
+class V1TaskSummaryList(BaseModel):
+    pagination: PaginationResponse
+    rows: list[V1TaskSummary]
+
+
 class V1WorkflowRunDetails(BaseModel):
     run: V1WorkflowRun
     task_events: list[V1TaskEvent]
@@ -148,16 +159,19 @@ def workflow_run_details(view: RunView, spec: WorkflowSpec) -> V1WorkflowRunDeta
     events = [event for task in view.tasks.values() for event in _events(view, task)]
     order = sorted(range(len(events)), key=lambda i: (events[i][0], i), reverse=True)
     return V1WorkflowRunDetails(
-        run=_run(view, spec),
+        run=_run(view),
         task_events=[
             events[i][1].model_copy(update={"id": number}) for number, i in enumerate(order, 1)
         ],
         shape=_shape(view, spec),
-        tasks=[_summary(view, spec, task, index) for index, task in enumerate(tasks, 1)],
+        tasks=[
+            task_summary(view, task, index, _durable(spec, task.name))
+            for index, task in enumerate(tasks, 1)
+        ],
     )
 
 
-def _run(view: RunView, spec: WorkflowSpec) -> V1WorkflowRun:
+def _run(view: RunView) -> V1WorkflowRun:
     # Hatchet reads each task's latest attempt: a retried task started when its retry did
     starts = [task.attempts[-1].started_at for task in view.tasks.values() if task.attempts]
     started = min(starts) if starts else None
@@ -176,22 +190,25 @@ def _run(view: RunView, spec: WorkflowSpec) -> V1WorkflowRun:
         tenant_id=TENANT_ID,
         additional_metadata=dict(view.additional_metadata),
         display_name=f"{view.workflow}-{int(view.created_at * 1000)}",
-        workflow_id=_id(view.workflow),
+        workflow_id=minted_id(view.workflow),
         output={},
         error_message=max(failures)[1] if failures else "",
-        workflow_version_id=_id(f"{view.workflow}/version"),
+        workflow_version_id=minted_id(f"{view.workflow}/version"),
         input=_object(view.input),
         created_at=_time(view.created_at),
         parent_task_external_id=view.parent_task_run_id,
     )
 
 
-def _summary(view: RunView, spec: WorkflowSpec, task: TaskView, index: int) -> V1TaskSummary:
+def task_summary(
+    view: RunView, task: TaskView, index: int, durable: bool | None, payloads: bool = True
+) -> V1TaskSummary:
+    """A task run as Hatchet's REST API summarises it (``index`` numbers it in its run;
+    without ``payloads`` its input and output are ``{}``, as Hatchet sends them)."""
     created = _created(view, task)
     latest = task.attempts[-1] if task.attempts else None
     finished = _finished(view, task)
     started = latest.started_at if latest is not None else None
-    task_spec = spec.tasks.get(task.name)
     failed = task.status is RunStatus.FAILED and task.error is not None
     return V1TaskSummary(
         metadata=_meta(task.id, created, finished),
@@ -202,27 +219,73 @@ def _summary(view: RunView, spec: WorkflowSpec, task: TaskView, index: int) -> V
         created_at=_datetime(created),
         display_name=f"{task.name}-{int(created * 1000)}",
         duration=_millis(started, finished),
-        is_durable=task_spec.durable if task_spec is not None else None,
+        is_durable=durable,
         error_message=str(task.error) if failed else "",
         finished_at=_time(finished),
-        input=_object(view.input),
+        input=_object(view.input) if payloads else {},
         num_spawned_children=0,
-        output=_object(task.output),
+        output=_object(task.output) if payloads else {},
         status=task.status,
         is_evicted=bool(latest is not None and latest.outcome == "EVICTED"),
         started_at=_time(started),
-        step_id=_id(f"{view.workflow}/{task.name}"),
+        step_id=minted_id(f"{view.workflow}/{task.name}"),
         task_external_id=task.id,
         task_id=index,
         task_inserted_at=_datetime(created),
         tenant_id=TENANT_ID,
         type="TASK",
-        workflow_id=_id(view.workflow),
+        workflow_id=minted_id(view.workflow),
         workflow_name=view.workflow,
         workflow_run_external_id=view.id,
-        workflow_version_id=_id(f"{view.workflow}/version"),
+        workflow_version_id=minted_id(f"{view.workflow}/version"),
         parent_task_external_id=view.parent_task_run_id,
     )
+
+
+def run_summary(view: RunView, payloads: bool = True) -> V1TaskSummary:
+    """A workflow run as a row of Hatchet's run listing: a standalone task's run is its
+    task's row under the run's id; a DAG's is a ``DAG`` row with its tasks as children,
+    the output of its last finished task as its output, its highest retry count."""
+    tasks = sorted(view.tasks.values(), key=lambda task: _created(view, task), reverse=True)
+    rows = [task_summary(view, task, index, None, payloads) for index, task in enumerate(tasks, 1)]
+    meta = _meta(view.id, view.created_at, view.finished_at)
+    if [task.name for task in tasks] == [view.workflow]:  # a standalone task's run
+        return rows[0].model_copy(update={"task_external_id": view.id, "metadata": meta})
+    ended = [task for task in tasks if task.status is RunStatus.COMPLETED and task.output]
+    last = max(ended, key=lambda task: _finished(view, task) or 0.0, default=None)
+    run = _run(view)
+    return V1TaskSummary(
+        metadata=meta,
+        task_external_id=view.id,
+        retry_count=max((task.retry_count for task in tasks), default=0),
+        attempt=max((task.retry_count for task in tasks), default=0) + 1,
+        additional_metadata=dict(view.additional_metadata),
+        children=rows,
+        created_at=_datetime(view.created_at),
+        display_name=run.display_name,
+        duration=run.duration,
+        error_message=run.error_message,
+        finished_at=run.finished_at,
+        input=_object(view.input) if payloads else {},
+        num_spawned_children=0,
+        output=_object(last.output) if last is not None and payloads else {},
+        status=view.status,
+        started_at=run.started_at,
+        task_id=0,
+        task_inserted_at=_datetime(view.created_at),
+        tenant_id=TENANT_ID,
+        type="DAG",
+        workflow_id=run.workflow_id,
+        workflow_name=view.workflow,
+        workflow_run_external_id=view.id,
+        workflow_version_id=run.workflow_version_id,
+        parent_task_external_id=view.parent_task_run_id,
+    )
+
+
+def _durable(spec: WorkflowSpec, task: str) -> bool | None:
+    task_spec = spec.tasks.get(task)
+    return task_spec.durable if task_spec is not None else None
 
 
 def _shape(view: RunView, spec: WorkflowSpec) -> list[WorkflowRunShapeItemForWorkflowRunDetails]:
@@ -231,11 +294,11 @@ def _shape(view: RunView, spec: WorkflowSpec) -> list[WorkflowRunShapeItemForWor
     for name in names:
         task_spec = spec.tasks.get(name)
         for parent in task_spec.parents if task_spec is not None else ():
-            children.setdefault(parent, []).append(_id(f"{view.workflow}/{name}"))
+            children.setdefault(parent, []).append(minted_id(f"{view.workflow}/{name}"))
     return [
         WorkflowRunShapeItemForWorkflowRunDetails(
             task_external_id=view.tasks[name].id if name in view.tasks else NIL_ID,
-            step_id=_id(f"{view.workflow}/{name}"),
+            step_id=minted_id(f"{view.workflow}/{name}"),
             children_step_ids=children[name],
             task_name=name,
         )
@@ -331,7 +394,7 @@ def _meta(resource_id: str, created: float, updated: float | None) -> APIResourc
     )
 
 
-def _id(name: str) -> str:
+def minted_id(name: str) -> str:
     return str(uuid.uuid5(_NAMES, name))
 
 

@@ -10,8 +10,9 @@ test can assert what happened without knowing where it was stored.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from contextlib import contextmanager
+from datetime import datetime
 from typing import Any
 
 from pydantic import BaseModel, model_validator
@@ -22,7 +23,14 @@ from flowsim.errors import RunNotFinishedError, RunNotFoundError, UnsupportedFea
 from flowsim.rules import RunStatus
 from flowsim.sdk.not_modelled import refuse
 from flowsim.sdk.refs import WorkflowRunRef, outcome
-from flowsim.sdk.run_details import V1WorkflowRunDetails, workflow_run_details
+from flowsim.sdk.run_details import V1TaskSummaryList, V1WorkflowRunDetails, workflow_run_details
+from flowsim.sdk.run_listing import (
+    DEFAULT_WINDOW,
+    RunFilters,
+    list_runs,
+    statuses_of,
+    to_seconds,
+)
 from flowsim.store.protocol import RunView
 
 #: hatchet_sdk's REST status of a run, what ``hatchet.runs.get_status`` returns there
@@ -33,11 +41,11 @@ V1TaskStatus = RunStatus
 
 @refuse(
     "hatchet.runs",
-    "a Hatchet server's REST listings and task run details (filters, pagination)",
-    "read a run with hatchet.runs.get(run_id) (Hatchet's details) or view(run_id), every "
-    "stored run with views()",
+    "a Hatchet server's day-by-day paginated listing and task run details",
+    "list runs with hatchet.runs.list(since=..., until=...), read one with "
+    "hatchet.runs.get(run_id) or view(run_id)",
     "get_details", "aio_get_details", "get_task_run", "aio_get_task_run",
-    "list", "aio_list", "list_with_pagination", "aio_list_with_pagination",
+    "list_with_pagination", "aio_list_with_pagination",
 )  # fmt: skip
 @refuse(
     "hatchet.runs",
@@ -174,6 +182,43 @@ class RunsClient:
 
     async def aio_bulk_cancel(self, opts: BulkCancelReplayOpts) -> None:
         await asyncio.to_thread(self.bulk_cancel, opts)
+
+    def list(
+        self,
+        since: datetime | None = None,
+        only_tasks: bool = False,
+        offset: int | None = None,
+        limit: int | None = None,
+        statuses: Sequence[str] | None = None,
+        until: datetime | None = None,
+        additional_metadata: dict[str, str] | None = None,
+        workflow_ids: Sequence[str] | None = None,
+        worker_id: str | None = None,
+        parent_task_external_id: str | None = None,
+        triggering_event_external_id: str | None = None,
+        include_payloads: bool = True,
+    ) -> V1TaskSummaryList:
+        """Hatchet's REST run listing (``flowsim.sdk.run_listing``): rows per run, or per
+        task with ``only_tasks``, from the last day on the engine's clock by default."""
+        engine = self._engine()
+        now = engine.clock.now()
+        filters = RunFilters(
+            since=to_seconds(since, now - DEFAULT_WINDOW.total_seconds()),
+            until=to_seconds(until, now),
+            only_tasks=only_tasks,
+            statuses=statuses_of(statuses),
+            additional_metadata=additional_metadata,
+            workflow_ids=None if workflow_ids is None else frozenset(workflow_ids),
+            worker_id=worker_id,
+            parent_task_external_id=parent_task_external_id,
+            triggering_event_external_id=triggering_event_external_id,
+            include_payloads=include_payloads,
+        )
+        return list_runs(engine.run_views(), filters, offset, limit)
+
+    async def aio_list(self, *args: Any, **kwargs: Any) -> V1TaskSummaryList:
+        """``list`` in a thread, with ``list``'s arguments (hatchet_sdk's async twin)."""
+        return await asyncio.to_thread(self.list, *args, **kwargs)
 
 
 class BulkCancelReplayOpts(BaseModel):

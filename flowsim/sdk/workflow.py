@@ -27,6 +27,7 @@ from flowsim.sdk.idempotency import created_or_raise, to_rule
 from flowsim.sdk.labels import DesiredLabels
 from flowsim.sdk.not_modelled import refuse
 from flowsim.sdk.refs import TaskRunRef, WorkflowRunRef, outcome, outcome_or_error
+from flowsim.sdk.run_details import minted_id
 from flowsim.sdk.scheduling import (
     CronWorkflows,
     ScheduledRun,
@@ -157,6 +158,12 @@ class BaseWorkflow:
     @property
     def name(self) -> str:
         return self._name
+
+    @property
+    def id(self) -> str:
+        """hatchet_sdk's server id of the workflow (what ``hatchet.runs.list(workflow_ids=)``
+        takes and run details show as ``workflow_id``): a stable uuid5 of the name here."""
+        return minted_id(self._name)
 
     @property
     def tasks(self) -> list[Task[Any]]:

@@ -119,13 +119,13 @@ def test_every_hatchet_sdk_export_is_served_or_refused_by_name(hatchet_sdk: Modu
         ),
         ("import hatchet_sdk.features.runs", "hatchet_sdk.features", "hatchet.runs"),
         (
-            "from hatchet_sdk.clients.rest.models.v1_task_summary_list import V1TaskSummaryList",
-            "hatchet_sdk.clients.rest.models.v1_task_summary_list",
+            "from hatchet_sdk.clients.rest.models.v1_log_line_list import V1LogLineList",
+            "hatchet_sdk.clients.rest.models.v1_log_line_list",
             "REST API",
         ),
         (
-            "from hatchet_sdk.clients.rest import V1TaskSummaryList",
-            "hatchet_sdk.clients.rest.V1TaskSummaryList",
+            "from hatchet_sdk.clients.rest import V1LogLineList",
+            "hatchet_sdk.clients.rest.V1LogLineList",
             "REST API",
         ),
         (
@@ -380,7 +380,7 @@ def test_server_configuration_and_apis_are_refused_by_name(
         refused_attribute(hatchet, api, rf"hatchet\.{api} belongs to a Hatchet server's REST")
     for name in ("config", "tenant_id", "stubs", "from_embedded"):
         refused_attribute(hatchet, name, rf"hatchet\.{name} .*connection to a Hatchet server")
-    for name in ("list", "get_task_run", "aio_list_with_pagination"):
+    for name in ("list_with_pagination", "get_task_run", "aio_list_with_pagination"):
         refused_attribute(
             hatchet.runs, name, rf"hatchet\.runs\.{name} .*hatchet\.runs\.get\(run_id\)"
         )

@@ -222,3 +222,68 @@ async def test_get_of_a_cancelled_run_shows_it_cancelled_without_output(hatchet:
     assert kinds == [V1TaskEventType.QUEUED, V1TaskEventType.CANCELLED]
     with pytest.raises(RunNotFoundError, match=r"hatchet\.runs\.get\('no-such-run'\)"):
         hatchet.runs.get("no-such-run")
+
+
+async def test_list_finds_runs_and_tasks_as_hatchets_rest_listing_does(hatchet: Hatchet) -> None:
+    """``hatchet.runs.list``, as Hatchet's e2e tests call it: by metadata (any pair),
+    workflow id, parent task, status, page; a row per run or per task."""
+    from datetime import UTC, datetime, timedelta
+
+    pipeline = hatchet.workflow(name="listed-pipeline")
+
+    @pipeline.task()
+    async def fetch(input: EmptyModel, ctx: Context) -> dict[str, str]:
+        return {"fetched": ctx.additional_metadata["test_run_id"]}
+
+    @pipeline.task(parents=[fetch])
+    async def store(input: EmptyModel, ctx: Context) -> dict[str, bool]:
+        return {"stored": True}
+
+    @hatchet.task(name="listed-parent")
+    async def parent(input: EmptyModel, ctx: Context) -> dict[str, int]:
+        await pipeline.aio_run_many([pipeline.create_bulk_run_item() for _ in range(2)])
+        return {"spawned": 2}
+
+    @hatchet.task(name="listed-failing")
+    async def failing(input: EmptyModel, ctx: Context) -> dict[str, int]:
+        raise RuntimeError("no")
+
+    tagged = {"test_run_id": "abc"}
+    async with hatchet.worker("w", slots=4, workflows=[pipeline, parent, failing]):
+        parent_ref = await parent.aio_run_no_wait(additional_metadata=tagged)
+        assert await parent_ref.aio_result() == {"spawned": 2}
+        failed_ref = await failing.aio_run_no_wait(additional_metadata={"test_run_id": "other"})
+        with pytest.raises(FailedTaskRunExceptionGroup):
+            await failed_ref.aio_result()
+
+    runs = hatchet.runs.list(additional_metadata=tagged)  # children inherit the metadata
+    assert [(row.workflow_name, row.type) for row in runs.rows] == [
+        ("listed-pipeline", "DAG"), ("listed-pipeline", "DAG"), ("listed-parent", "TASK")
+    ]  # fmt: skip
+    assert runs.rows[-1].metadata.id == parent_ref.workflow_run_id
+    assert runs.rows[-1].output == {"spawned": 2}
+    dag_row = runs.rows[0]
+    assert dag_row.output == {"stored": True}  # the last task that finished
+    assert [child.display_name.rsplit("-", 1)[0] for child in dag_row.children or []] == [
+        "store", "fetch"
+    ]  # fmt: skip
+    either = await hatchet.runs.aio_list(additional_metadata={"test_run_id": "other", "x": "y"})
+    assert [row.status for row in either.rows] == [RunStatus.FAILED]
+    assert either.rows[0].error_message and "no" in either.rows[0].error_message
+    by_id = hatchet.runs.list(workflow_ids=[pipeline.id])
+    assert {row.workflow_id for row in by_id.rows} == {pipeline.id} and len(by_id.rows) == 2
+    parent_task = hatchet.runs.view(parent_ref.workflow_run_id).tasks["listed-parent"].id
+    children = hatchet.runs.list(parent_task_external_id=parent_task)
+    assert len(children.rows) == 2
+    assert {row.workflow_run_external_id for row in children.rows} == {
+        row.metadata.id for row in children.rows
+    }
+    tasks = hatchet.runs.list(only_tasks=True, workflow_ids=[pipeline.id])
+    assert sorted(row.output.get("fetched", "-") for row in tasks.rows) == ["-", "-", "abc", "abc"]
+    assert hatchet.runs.list(statuses=["FAILED"]).rows[0].metadata.id == failed_ref.workflow_run_id
+    page = hatchet.runs.list(limit=3, offset=3)  # 4 runs, 3 a page: the second page
+    assert len(page.rows) == 1 and page.pagination.current_page == 2
+    assert (page.pagination.num_pages, page.pagination.next_page) == (2, 3)
+    assert hatchet.runs.list(include_payloads=False).rows[0].output == {}
+    tomorrow = datetime.now(UTC) + timedelta(days=1)
+    assert hatchet.runs.list(since=tomorrow, until=tomorrow + timedelta(days=1)).rows == []
