@@ -18,6 +18,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from flowsim.errors import InvalidInputError
 from flowsim.rules import RunStatus
 from flowsim.sdk.run_details import (
     PaginationResponse,
@@ -125,4 +126,13 @@ def to_seconds(instant: datetime | None, default: float) -> float:
 
 
 def statuses_of(statuses: Sequence[str] | None) -> frozenset[RunStatus] | None:
-    return None if statuses is None else frozenset(RunStatus(str(s)) for s in statuses)
+    if statuses is None:
+        return None
+    known = {status.value for status in RunStatus}
+    unknown = [status for status in statuses if str(status) not in known]
+    if unknown:
+        raise InvalidInputError(
+            f"hatchet.runs.list(statuses=...): {unknown!r} is not a run status; pass "
+            f"V1TaskStatus members or their names ({', '.join(sorted(known))})"
+        )
+    return frozenset(RunStatus(str(status)) for status in statuses)

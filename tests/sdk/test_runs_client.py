@@ -10,6 +10,7 @@ from flowsim import (
     EmptyModel,
     FailedTaskRunExceptionGroup,
     Hatchet,
+    InvalidInputError,
     RunNotFinishedError,
     RunNotFoundError,
     RunStatus,
@@ -281,6 +282,8 @@ async def test_list_finds_runs_and_tasks_as_hatchets_rest_listing_does(hatchet: 
     tasks = hatchet.runs.list(only_tasks=True, workflow_ids=[pipeline.id])
     assert sorted(row.output.get("fetched", "-") for row in tasks.rows) == ["-", "-", "abc", "abc"]
     assert hatchet.runs.list(statuses=["FAILED"]).rows[0].metadata.id == failed_ref.workflow_run_id
+    with pytest.raises(InvalidInputError, match=r"\['DONE'\] is not a run status"):
+        hatchet.runs.list(statuses=["DONE"])
     page = hatchet.runs.list(limit=3, offset=3)  # 4 runs, 3 a page: the second page
     assert len(page.rows) == 1 and page.pagination.current_page == 2
     assert (page.pagination.num_pages, page.pagination.next_page) == (2, 3)
