@@ -4,8 +4,9 @@ hatchet-dev/hatchet.
 The example: a workflow whose only task raises ``step1 failed`` (with a 1 s execution
 timeout), and an ``on_failure_task`` that reads the upstream errors from the context and
 returns ``{"status": "success"}``. Its e2e test asserts that waiting on the run raises an
-error containing ``step1 failed``, and that the run then has two tasks: one COMPLETED whose
-name contains ``on_failure``, one FAILED whose name contains ``step1``."""
+error containing ``step1 failed``, and that the run's details (``hatchet.runs.aio_get``)
+then show two tasks: one COMPLETED whose display name contains ``on_failure``, one FAILED
+whose display name contains ``step1``."""
 
 from datetime import timedelta
 from types import ModuleType
@@ -19,7 +20,8 @@ from flowsim import Hatchet
 def test_the_on_failure_task_completes_after_step1_fails(
     hatchet_sdk: ModuleType, hatchet: Hatchet
 ) -> None:
-    from hatchet_sdk import Context, EmptyModel, RunStatus
+    from hatchet_sdk import Context, EmptyModel
+    from hatchet_sdk.clients.rest.models.v1_task_status import V1TaskStatus
 
     seen: dict[str, Any] = {}
     failing = hatchet.workflow(name="OnFailureExample")
@@ -39,12 +41,12 @@ def test_the_on_failure_task_completes_after_step1_fails(
             ref.result()
     assert "step1 failed" in str(caught.value)
 
-    tasks = list(hatchet.runs.view(ref.workflow_run_id).tasks.values())
-    assert len(tasks) == 2
-    assert sum(t.status == RunStatus.COMPLETED for t in tasks) == 1
-    assert sum(t.status == RunStatus.FAILED for t in tasks) == 1
-    completed = next(t for t in tasks if t.status == RunStatus.COMPLETED)
-    failed = next(t for t in tasks if t.status == RunStatus.FAILED)
-    assert "on_failure" in completed.name and completed.output == {"status": "success"}
-    assert "step1" in failed.name
+    details = hatchet.runs.get(ref.workflow_run_id)
+    assert len(details.tasks) == 2
+    assert sum(t.status == V1TaskStatus.COMPLETED for t in details.tasks) == 1
+    assert sum(t.status == V1TaskStatus.FAILED for t in details.tasks) == 1
+    completed = next(t for t in details.tasks if t.status == V1TaskStatus.COMPLETED)
+    failed = next(t for t in details.tasks if t.status == V1TaskStatus.FAILED)
+    assert "on_failure" in completed.display_name and completed.output == {"status": "success"}
+    assert "step1" in failed.display_name
     assert list(seen["errors"]) == ["step1"] and "step1 failed" in seen["errors"]["step1"]
