@@ -23,7 +23,12 @@ from flowsim.errors import RunNotFinishedError, RunNotFoundError, UnsupportedFea
 from flowsim.rules import RunStatus
 from flowsim.sdk.not_modelled import refuse
 from flowsim.sdk.refs import WorkflowRunRef, outcome
-from flowsim.sdk.run_details import V1TaskSummaryList, V1WorkflowRunDetails, workflow_run_details
+from flowsim.sdk.run_details import (
+    V1TaskSummary,
+    V1TaskSummaryList,
+    V1WorkflowRunDetails,
+    workflow_run_details,
+)
 from flowsim.sdk.run_listing import (
     DEFAULT_WINDOW,
     RunFilters,
@@ -44,8 +49,7 @@ V1TaskStatus = RunStatus
     "a Hatchet server's day-by-day paginated listing and task run details",
     "list runs with hatchet.runs.list(since=..., until=...), read one with "
     "hatchet.runs.get(run_id) or view(run_id)",
-    "get_details", "aio_get_details", "get_task_run", "aio_get_task_run",
-    "list_with_pagination", "aio_list_with_pagination",
+    "get_details", "aio_get_details", "list_with_pagination", "aio_list_with_pagination",
 )  # fmt: skip
 @refuse(
     "hatchet.runs",
@@ -94,6 +98,24 @@ class RunsClient:
 
     async def aio_get(self, workflow_run_id: str) -> V1WorkflowRunDetails:
         return await asyncio.to_thread(self.get, workflow_run_id)
+
+    def get_task_run(self, task_run_id: str) -> V1TaskSummary:
+        """Hatchet's REST summary of one task run (as in ``get``'s ``tasks``), found by its
+        id among the stored runs (``ctx.step_run_id``, ``view.tasks[name].id``)."""
+        engine = self._engine()
+        for view in engine.run_views():
+            if any(task.id == task_run_id for task in view.tasks.values()):
+                spec = engine.workflow_run(view.id).spec
+                return next(t for t in workflow_run_details(view, spec).tasks
+                            if t.task_external_id == task_run_id)  # fmt: skip
+        raise RunNotFoundError(
+            f"hatchet.runs.get_task_run({task_run_id!r}): no task run with this id on this "
+            "backend; pass a task run id (ctx.step_run_id, or hatchet.runs.view(run_id)"
+            ".tasks[name].id), not a workflow run id"
+        )
+
+    async def aio_get_task_run(self, task_run_id: str) -> V1TaskSummary:
+        return await asyncio.to_thread(self.get_task_run, task_run_id)
 
     def get_run_ref(self, workflow_run_id: str) -> WorkflowRunRef:
         """A handle on a run triggered anywhere (this process, another worker process on

@@ -290,3 +290,29 @@ async def test_list_finds_runs_and_tasks_as_hatchets_rest_listing_does(hatchet: 
     assert hatchet.runs.list(include_payloads=False).rows[0].output == {}
     tomorrow = datetime.now(UTC) + timedelta(days=1)
     assert hatchet.runs.list(since=tomorrow, until=tomorrow + timedelta(days=1)).rows == []
+
+
+async def test_get_task_run_summarises_one_task_run_by_its_id(hatchet: Hatchet) -> None:
+    seen: list[str] = []
+
+    @hatchet.task(name="summarised")
+    async def summarised(input: EmptyModel, ctx: Context) -> dict[str, int]:
+        seen.append(ctx.step_run_id)
+        return {"n": 7}
+
+    async with hatchet.worker("w", slots=1, workflows=[summarised]):
+        ref = await summarised.aio_run_no_wait()
+        await ref.aio_result()
+
+    (task_run_id,) = seen
+    summary = await hatchet.runs.aio_get_task_run(task_run_id)
+    assert (summary.task_external_id, summary.workflow_run_external_id) == (
+        task_run_id,
+        ref.workflow_run_id,
+    )
+    assert (summary.status, summary.output, summary.retry_count) == (
+        RunStatus.COMPLETED, {"n": 7}, 0
+    )  # fmt: skip
+    assert summary == hatchet.runs.get(ref.workflow_run_id).tasks[0]
+    with pytest.raises(RunNotFoundError, match="not a workflow run id"):
+        hatchet.runs.get_task_run(ref.workflow_run_id)
