@@ -33,7 +33,7 @@ FEATURES: Final[dict[str, str]] = {
     "metrics": "the metrics API (hatchet.metrics)",
     "opentelemetry": "OpenTelemetry instrumentation",
     "rest-api": "Hatchet's REST API and its models (runs, workflows, tenants, events as data)",
-    "runs-api": "the runs API (hatchet.runs: list, bulk cancel, replay)",
+    "runs-api": "the runs API's filters and client class (hatchet.runs is served: see the table)",
     "server-apis": "the clients of a Hatchet server's APIs (hatchet.runs, hatchet.workflows, "
     "hatchet.cron, hatchet.scheduled, hatchet.workers, hatchet.logs, ...: hatchet_sdk.features)",
     "serde": "hatchet_sdk's serialization helpers",

@@ -98,6 +98,8 @@ FLOWSIM: Final[Mapping[str, object]] = {
     "PaginationResponse": run_details.PaginationResponse,
     "V1WorkflowRun": run_details.V1WorkflowRun,
     "V1WorkflowRunDetails": run_details.V1WorkflowRunDetails,
+    "TaskRunDetail": run_details.TaskRunDetail,
+    "WorkflowRunDetail": run_details.WorkflowRunDetail,
     "Priority": sdk.Priority,
     "RateLimit": rate_limit.RateLimit,
     "RateLimitDuration": rate_limit.RateLimitDuration,
@@ -161,7 +163,7 @@ REFUSED_NAMES: Final[Mapping[str, str]] = _names(
         "WorkflowRunList WorkflowRunStatus WorkflowRunTriggeredBy WorkflowTag "
         "WorkflowTriggerCronRef WorkflowTriggerEventRef WorkflowTriggers WorkflowVersion "
         "WorkflowVersionDefinition WorkflowVersionMeta",
-        "runs-api": "RunFilter RunsClient TaskRunDetail WorkflowRunDetail",
+        "runs-api": "RunFilter RunsClient",
         "serde": "is_in_hatchet_serialization_context remove_null_unicode_character",
         "slot-types": "SlotType",
         "stubs": "StubsClient",
@@ -333,8 +335,9 @@ MODULES: Final[Mapping[str, AliasSpec]] = {
     f"{ROOT}.clients.admin": _spec(
         "BulkTriggerIdempotencyCollisionError DesiredWorkerLabel IdempotencyCollisionError "
         "Priority RateLimitDuration RunStatus ScheduleTriggerWorkflowOptions "
-        "TriggerWorkflowOptions V1TaskStatus WorkflowRunRef WorkflowRunTriggerConfig",
-        "AdminClient ClientConfig DedupeViolationError TaskRunDetail WorkflowRunDetail",
+        "TaskRunDetail TriggerWorkflowOptions V1TaskStatus WorkflowRunDetail WorkflowRunRef "
+        "WorkflowRunTriggerConfig",
+        "AdminClient ClientConfig DedupeViolationError",
     ),
     # the REST client's models of a run's details and listing (hatchet.runs.get / list)
     # and its status enum,

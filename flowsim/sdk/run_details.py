@@ -142,6 +142,55 @@ class V1TaskSummaryList(BaseModel):
     rows: list[V1TaskSummary]
 
 
+class TaskRunDetail(BaseModel):
+    """One task of ``hatchet.runs.get_details`` (hatchet_sdk's ``clients.admin`` model)."""
+
+    external_id: str
+    readable_id: str
+    output: dict[str, Any] | None = None
+    error: str | None = None
+    status: RunStatus
+    is_evicted: bool = False
+
+
+class WorkflowRunDetail(BaseModel):
+    """``hatchet.runs.get_details``: the engine's (gRPC) view of a run, which hatchet_sdk's
+    sync ``result()`` polls."""
+
+    external_id: str
+    status: RunStatus
+    input: dict[str, Any] | None = None
+    additional_metadata: dict[str, Any] | None = None
+    task_runs: dict[str, TaskRunDetail]
+    done: bool = False
+
+
+def workflow_run_detail(view: RunView) -> WorkflowRunDetail:
+    """As Hatchet's engine answers ``GetRunDetails``: each task created, its output (none
+    for an empty one, which a worker sends as no output), the error of a failed task (a
+    cancelled one carries none), and whether the run is done."""
+    return WorkflowRunDetail(
+        external_id=view.id,
+        status=view.status,
+        input=_object(view.input) or None,
+        additional_metadata=dict(view.additional_metadata) or None,
+        task_runs={
+            name: TaskRunDetail(
+                external_id=task.id,
+                readable_id=name,
+                output=_object(task.output) or None,
+                error=str(task.error)
+                if task.status is RunStatus.FAILED and task.error is not None
+                else None,
+                status=task.status,
+                is_evicted=bool(task.attempts and task.attempts[-1].outcome == "EVICTED"),
+            )
+            for name, task in view.tasks.items()
+        },
+        done=view.status.is_terminal,
+    )
+
+
 class V1WorkflowRunDetails(BaseModel):
     run: V1WorkflowRun
     task_events: list[V1TaskEvent]

@@ -27,6 +27,8 @@ from flowsim.sdk.run_details import (
     V1TaskSummary,
     V1TaskSummaryList,
     V1WorkflowRunDetails,
+    WorkflowRunDetail,
+    workflow_run_detail,
     workflow_run_details,
 )
 from flowsim.sdk.run_listing import (
@@ -49,7 +51,7 @@ V1TaskStatus = RunStatus
     "a Hatchet server's day-by-day paginated listing and task run details",
     "list runs with hatchet.runs.list(since=..., until=...), read one with "
     "hatchet.runs.get(run_id) or view(run_id)",
-    "get_details", "aio_get_details", "list_with_pagination", "aio_list_with_pagination",
+    "list_with_pagination", "aio_list_with_pagination",
 )  # fmt: skip
 @refuse(
     "hatchet.runs",
@@ -98,6 +100,17 @@ class RunsClient:
 
     async def aio_get(self, workflow_run_id: str) -> V1WorkflowRunDetails:
         return await asyncio.to_thread(self.get, workflow_run_id)
+
+    def get_details(self, external_id: str) -> WorkflowRunDetail:
+        """The engine's view of the run (hatchet_sdk's ``WorkflowRunDetail``): its status,
+        each task's output or failure, whether it is done."""
+        engine = self._engine()
+        with _workflow_run_id_expected("get_details", external_id):
+            (view,) = engine.run_views([external_id])
+        return workflow_run_detail(view)
+
+    async def aio_get_details(self, external_id: str) -> WorkflowRunDetail:
+        return await asyncio.to_thread(self.get_details, external_id)
 
     def get_task_run(self, task_run_id: str) -> V1TaskSummary:
         """Hatchet's REST summary of one task run (as in ``get``'s ``tasks``), found by its

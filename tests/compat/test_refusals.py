@@ -380,7 +380,7 @@ def test_server_configuration_and_apis_are_refused_by_name(
         refused_attribute(hatchet, api, rf"hatchet\.{api} belongs to a Hatchet server's REST")
     for name in ("config", "tenant_id", "stubs", "from_embedded"):
         refused_attribute(hatchet, name, rf"hatchet\.{name} .*connection to a Hatchet server")
-    for name in ("list_with_pagination", "get_details", "aio_list_with_pagination"):
+    for name in ("list_with_pagination", "aio_list_with_pagination"):
         refused_attribute(
             hatchet.runs, name, rf"hatchet\.runs\.{name} .*hatchet\.runs\.get\(run_id\)"
         )

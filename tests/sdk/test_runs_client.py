@@ -316,3 +316,41 @@ async def test_get_task_run_summarises_one_task_run_by_its_id(hatchet: Hatchet) 
     assert summary == hatchet.runs.get(ref.workflow_run_id).tasks[0]
     with pytest.raises(RunNotFoundError, match="not a workflow run id"):
         hatchet.runs.get_task_run(ref.workflow_run_id)
+
+
+async def test_get_details_is_the_engines_view_that_the_sync_result_polls(
+    hatchet: Hatchet,
+) -> None:
+    """hatchet_sdk's ``get_details``: each task's output (none for an empty one) or
+    error, the run's status, whether it is done."""
+    dag = hatchet.workflow(name="detailed")
+
+    @dag.task()
+    async def produce(input: EmptyModel, ctx: Context) -> dict[str, int]:
+        return {"n": 1}
+
+    @dag.task()
+    async def nothing(input: EmptyModel, ctx: Context) -> None:
+        return None
+
+    @dag.task(parents=[produce])
+    async def explode(input: EmptyModel, ctx: Context) -> dict[str, int]:
+        raise RuntimeError("boom")
+
+    async with hatchet.worker("w", slots=2, workflows=[dag]):
+        ref = await dag.aio_run_no_wait(additional_metadata={"k": "v"})
+        with pytest.raises(FailedTaskRunExceptionGroup):
+            await ref.aio_result()
+
+    details = await hatchet.runs.aio_get_details(ref.workflow_run_id)
+    assert (details.external_id, details.status, details.done) == (
+        ref.workflow_run_id, RunStatus.FAILED, True
+    )  # fmt: skip
+    assert details.additional_metadata == {"k": "v"} and details.input is None
+    runs = details.task_runs
+    assert (runs["produce"].output, runs["produce"].error) == ({"n": 1}, None)
+    assert (runs["nothing"].output, runs["nothing"].status) == (None, RunStatus.COMPLETED)
+    assert runs["explode"].status == RunStatus.FAILED and "boom" in (runs["explode"].error or "")
+    assert runs["explode"].external_id == hatchet.runs.view(ref.workflow_run_id).tasks["explode"].id
+    with pytest.raises(RunNotFoundError, match=r"get_details\('nope'\)"):
+        hatchet.runs.get_details("nope")
