@@ -179,9 +179,7 @@ def workflow_run_detail(view: RunView) -> WorkflowRunDetail:
                 external_id=task.id,
                 readable_id=name,
                 output=_object(task.output) or None,
-                error=str(task.error)
-                if task.status is RunStatus.FAILED and task.error is not None
-                else None,
+                error=_failure(task),
                 status=task.status,
                 is_evicted=bool(task.attempts and task.attempts[-1].outcome == "EVICTED"),
             )
@@ -202,7 +200,6 @@ class V1WorkflowRunDetails(BaseModel):
 def workflow_run_details(view: RunView, spec: WorkflowSpec) -> V1WorkflowRunDetails:
     """The REST details of a stored run; ``spec`` gives the workflow's tasks and parents
     (a run another process defined has only the tasks its view shows)."""
-    tasks = sorted(view.tasks.values(), key=lambda task: _created(view, task), reverse=True)
     # newest first; events of one instant (an attempt's ASSIGNED, SENT_TO_WORKER and
     # STARTED) in the reverse of the order they happened
     events = [event for task in view.tasks.values() for event in _events(view, task)]
@@ -213,11 +210,31 @@ def workflow_run_details(view: RunView, spec: WorkflowSpec) -> V1WorkflowRunDeta
             events[i][1].model_copy(update={"id": number}) for number, i in enumerate(order, 1)
         ],
         shape=_shape(view, spec),
-        tasks=[
-            task_summary(view, task, index, _durable(spec, task.name))
-            for index, task in enumerate(tasks, 1)
-        ],
+        tasks=task_summaries(view, spec),
     )
+
+
+def newest_first(view: RunView) -> list[TaskView]:
+    """The run's task runs in Hatchet's listing order (newest first); a task's ``task_id``
+    is its place here, the same in every model that shows it."""
+    return sorted(view.tasks.values(), key=lambda task: _created(view, task), reverse=True)
+
+
+def task_summaries(
+    view: RunView, spec: WorkflowSpec | None, payloads: bool = True
+) -> list[V1TaskSummary]:
+    """``task_summary`` of every task run of the run, newest first (``spec``, if known,
+    says which tasks are durable)."""
+    return [
+        task_summary(view, task, index, _durable(spec, task.name), payloads)
+        for index, task in enumerate(newest_first(view), 1)
+    ]
+
+
+def is_standalone(view: RunView) -> bool:
+    """A run of a standalone task (``@hatchet.task``): its one task bears the workflow's
+    name. Hatchet gives such a run and its task one id; flowsim gives them two."""
+    return [task.name for task in view.tasks.values()] == [view.workflow]
 
 
 def _run(view: RunView) -> V1WorkflowRun:
@@ -258,7 +275,6 @@ def task_summary(
     latest = task.attempts[-1] if task.attempts else None
     finished = _finished(view, task)
     started = latest.started_at if latest is not None else None
-    failed = task.status is RunStatus.FAILED and task.error is not None
     return V1TaskSummary(
         metadata=_meta(task.id, created, finished),
         action_id=f"{view.workflow}:{task.name}",
@@ -269,7 +285,7 @@ def task_summary(
         display_name=f"{task.name}-{int(created * 1000)}",
         duration=_millis(started, finished),
         is_durable=durable,
-        error_message=str(task.error) if failed else "",
+        error_message=_failure(task) or "",
         finished_at=_time(finished),
         input=_object(view.input) if payloads else {},
         num_spawned_children=0,
@@ -295,19 +311,20 @@ def run_summary(view: RunView, payloads: bool = True) -> V1TaskSummary:
     """A workflow run as a row of Hatchet's run listing: a standalone task's run is its
     task's row under the run's id; a DAG's is a ``DAG`` row with its tasks as children,
     the output of its last finished task as its output, its highest retry count."""
-    tasks = sorted(view.tasks.values(), key=lambda task: _created(view, task), reverse=True)
-    rows = [task_summary(view, task, index, None, payloads) for index, task in enumerate(tasks, 1)]
+    rows = task_summaries(view, None, payloads)
     meta = _meta(view.id, view.created_at, view.finished_at)
-    if [task.name for task in tasks] == [view.workflow]:  # a standalone task's run
+    if is_standalone(view):
         return rows[0].model_copy(update={"task_external_id": view.id, "metadata": meta})
+    tasks = view.tasks.values()
     ended = [task for task in tasks if task.status is RunStatus.COMPLETED and task.output]
     last = max(ended, key=lambda task: _finished(view, task) or 0.0, default=None)
+    retries = max((task.retry_count for task in tasks), default=0)
     run = _run(view)
     return V1TaskSummary(
         metadata=meta,
         task_external_id=view.id,
-        retry_count=max((task.retry_count for task in tasks), default=0),
-        attempt=max((task.retry_count for task in tasks), default=0) + 1,
+        retry_count=retries,
+        attempt=retries + 1,
         additional_metadata=dict(view.additional_metadata),
         children=rows,
         created_at=_datetime(view.created_at),
@@ -332,9 +349,15 @@ def run_summary(view: RunView, payloads: bool = True) -> V1TaskSummary:
     )
 
 
-def _durable(spec: WorkflowSpec, task: str) -> bool | None:
-    task_spec = spec.tasks.get(task)
+def _durable(spec: WorkflowSpec | None, task: str) -> bool | None:
+    task_spec = spec.tasks.get(task) if spec is not None else None
     return task_spec.durable if task_spec is not None else None
+
+
+def _failure(task: TaskView) -> str | None:
+    """The error text of a failed task (a cancelled one carries none, as in Hatchet)."""
+    failed = task.status is RunStatus.FAILED and task.error is not None
+    return str(task.error) if failed else None
 
 
 def _shape(view: RunView, spec: WorkflowSpec) -> list[WorkflowRunShapeItemForWorkflowRunDetails]:

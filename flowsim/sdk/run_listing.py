@@ -24,7 +24,9 @@ from flowsim.sdk.run_details import (
     PaginationResponse,
     V1TaskSummary,
     V1TaskSummaryList,
+    is_standalone,
     minted_id,
+    newest_first,
     run_summary,
     task_summary,
 )
@@ -103,7 +105,7 @@ def _parent_task_ids(views: Sequence[RunView], given: str | None) -> set[str] | 
         return None
     ids = {given}
     for view in views:
-        if view.id == given and [task.name for task in view.tasks.values()] == [view.workflow]:
+        if view.id == given and is_standalone(view):
             ids.update(task.id for task in view.tasks.values())
     return ids
 
@@ -113,7 +115,7 @@ def _task_rows(views: Sequence[RunView], filters: RunFilters) -> list[V1TaskSumm
     for view in views:
         if not filters.admits_run(view):
             continue
-        for index, task in enumerate(view.tasks.values(), 1):
+        for index, task in enumerate(newest_first(view), 1):
             worker = task.attempts[-1].worker_id if task.attempts else None
             if not _status_admitted(task.status, filters.statuses):
                 continue

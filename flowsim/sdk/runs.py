@@ -28,6 +28,7 @@ from flowsim.sdk.run_details import (
     V1TaskSummaryList,
     V1WorkflowRunDetails,
     WorkflowRunDetail,
+    task_summaries,
     workflow_run_detail,
     workflow_run_details,
 )
@@ -119,8 +120,8 @@ class RunsClient:
         for view in engine.run_views():
             if any(task.id == task_run_id for task in view.tasks.values()):
                 spec = engine.workflow_run(view.id).spec
-                return next(t for t in workflow_run_details(view, spec).tasks
-                            if t.task_external_id == task_run_id)  # fmt: skip
+                summaries = task_summaries(view, spec)
+                return next(t for t in summaries if t.task_external_id == task_run_id)
         raise RunNotFoundError(
             f"hatchet.runs.get_task_run({task_run_id!r}): no task run with this id on this "
             "backend; pass a task run id (ctx.step_run_id, or hatchet.runs.view(run_id)"

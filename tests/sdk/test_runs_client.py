@@ -281,6 +281,10 @@ async def test_list_finds_runs_and_tasks_as_hatchets_rest_listing_does(hatchet: 
     }
     tasks = hatchet.runs.list(only_tasks=True, workflow_ids=[pipeline.id])
     assert sorted(row.output.get("fetched", "-") for row in tasks.rows) == ["-", "-", "abc", "abc"]
+    for row in tasks.rows:  # a task has one task_id in the listing and the run's details
+        details = hatchet.runs.get(row.workflow_run_external_id)
+        (same,) = [t for t in details.tasks if t.task_external_id == row.task_external_id]
+        assert same.task_id == row.task_id
     assert hatchet.runs.list(statuses=["FAILED"]).rows[0].metadata.id == failed_ref.workflow_run_id
     with pytest.raises(InvalidInputError, match=r"\['DONE'\] is not a run status"):
         hatchet.runs.list(statuses=["DONE"])
