@@ -458,8 +458,9 @@ def _arrive_runs(
 ) -> list[str]:
     """New limited runs arrive in their groups one after the other (workflow-level first,
     taking the next sequence as its arrival, then each root task run), as the in-memory
-    store creates them; returns the runs to read back (any may have been cancelled).
-    Settles what cancelled holders freed."""
+    store creates them; returns the runs to read back: all of them, as any may have
+    been cancelled by a later one (a cancel settles, which forgets the runs touched so
+    far, so those are not the list). Settles what cancelled holders freed."""
     from flowsim_postgres import places  # places cancels through outcomes, which imports us
 
     conn = session.conn
@@ -480,9 +481,8 @@ def _arrive_runs(
         if cancel_new:
             places.cancel_unit(session, view.id, now)
         session.limited_runs.add(view.id)
-    touched = list(session.limited_runs)
     places.settle(session, now)
-    return touched
+    return [view.id for view, _, _ in created]
 
 
 #: a task run's attempts in order: the earlier ones from the attempts table, then the last

@@ -219,6 +219,21 @@ class ConcurrencyContract:
         assert c.get_run(store, a.id).status is RunStatus.COMPLETED
         assert [claim.run_id for claim in c.claim_all(store, ["limited"], 5.0)] == [cc.id]
 
+    def test_create_runs_returns_each_run_as_the_whole_batch_left_it(self, store: RunStore) -> None:
+        """max_runs=1, the newest replacing the waiting run: A holds the place, then one
+        batch brings B and C. C replaces B within the batch, and the views the batch
+        returns show B cancelled, as a read afterwards does."""
+        for level in ("workflow", "task"):
+            spec = self._one_task(by_group(strategy=EXCEPT_NEWEST), level=level)
+            c.create_run(store, spec, 0.0, {"group": level})
+            pair = [c.run_request(spec, {"group": level}) for _ in range(2)]
+            returned = c.created(store, pair, 1.0)
+            read = store.get_runs([view.id for view in returned])
+            expected = [RunStatus.CANCELLED, RunStatus.QUEUED]
+            assert [view.status for view in returned] == expected, level
+            assert [view.status for view in read] == expected, level
+            assert [view.tasks["t"].status for view in returned] == expected, level
+
     def test_concurrency_cancel_queued_except_oldest_cancels_the_newcomer(
         self, store: RunStore
     ) -> None:
