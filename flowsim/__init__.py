@@ -77,7 +77,7 @@ from flowsim.sdk.labels import (
 )
 from flowsim.sdk.listener import WorkflowRunEventType
 from flowsim.sdk.rate_limit import RateLimit, RateLimitDuration
-from flowsim.sdk.runs import BulkCancelReplayOpts, V1TaskStatus
+from flowsim.sdk.runs import BulkCancelReplayOpts, RunFilter, V1TaskStatus
 from flowsim.sdk.task_defaults import TaskDefaults
 from flowsim.sdk.types import ScheduleTriggerWorkflowOptions
 
@@ -127,6 +127,7 @@ __all__ = [
     "RetryAfterException",
     "RunCancelledError",
     "RunEventListener",
+    "RunFilter",
     "RunNotFinishedError",
     "RunNotFoundError",
     "RunStatus",

@@ -20,7 +20,7 @@ from flowsim.store.dag import Step, advance
 from flowsim.store.failures import decide
 from flowsim.store.protocol import Outcome
 from flowsim.store.records import JSON, WorkflowSpec, error_to_json
-from flowsim.store.views import run_not_found
+from flowsim.store.views import run_not_found, task_run_not_found
 from flowsim_postgres import conditions, places
 from flowsim_postgres.rows import RELEASE, Session, dumps, dumps_or_null, end_attempt, new_ids
 from flowsim_postgres.runs import NewTask, insert_tasks
@@ -173,15 +173,16 @@ def fail(
     conn = session.conn
     locking = conn.execute(_LOCK_RUN_OF_TASK, (task_run_id,))
     holding = conn.cursor().execute(
-        "SELECT name, retry_count FROM task_runs "
+        "SELECT name, retry_count, replay_base FROM task_runs "
         "WHERE id = %s AND held_token = %s FOR NO KEY UPDATE",
         (task_run_id, token),
     )
     run, row = _locked(session, locking.fetchone()), holding.fetchone()
     if run is None or row is None:
         return Outcome(accepted=False)
-    name, retry_count = row
-    decision = decide(run.spec.tasks[name], retry_count, non_retryable, now, retry_after)
+    name, retry_count, replay_base = row
+    task = run.spec.tasks[name]
+    decision = decide(task, retry_count, non_retryable, now, retry_after, replay_base)
     if not decision.retry:
         conn.execute(
             f"UPDATE task_runs SET status = 'FAILED', error = %(json)s::jsonb, {RELEASE}, "
@@ -206,6 +207,48 @@ def fail(
     )
     session.changed = True  # queued now, or a new instant for other workers' timers
     return Outcome(True, (), 0 if backoff else 1)
+
+
+_REPLAY = f"""
+UPDATE task_runs
+SET status = 'QUEUED', worker_id = NULL, output = NULL, error = NULL,
+    retry_count = retry_count + 1, replay_base = retry_count + 1, spawn_index = 0,
+    priority = %(priority)s, seq = nextval('claim_seq'), enqueued_at = %(now)s,
+    ready_at = %(now)s, deadline = %(now)s + schedule_timeout, in_backoff = false,
+    rate_wait_until = NULL, finish_xid = NULL, {RELEASE}
+WHERE id = %(id)s AND status IN ('COMPLETED', 'FAILED', 'CANCELLED')
+RETURNING id
+"""
+
+
+def replay_tasks(session: Session, task_run_ids: Sequence[str], now: float) -> Outcome:
+    """Each ended task run named queued again, its run no longer ended (run rows locked
+    one at a time, as a completion locks them)."""
+    conn = session.conn
+    known = {
+        row[0]
+        for row in conn.execute(
+            "SELECT id FROM task_runs WHERE id = ANY(%s)", (list(task_run_ids),)
+        )
+    }
+    for task_run_id in task_run_ids:
+        if task_run_id not in known:
+            raise task_run_not_found(task_run_id)
+    queued = 0
+    for task_run_id in task_run_ids:
+        locked = _locked(session, conn.execute(_LOCK_RUN_OF_TASK, (task_run_id,)).fetchone())
+        if locked is None:  # its run was never deleted: cannot happen
+            raise task_run_not_found(task_run_id)
+        params = {"id": task_run_id, "priority": rules.RETRY_PRIORITY, "now": now}
+        if conn.execute(_REPLAY, params).fetchone() is not None:
+            conn.execute(
+                "UPDATE runs SET terminal_status = NULL, finished_at = NULL, finish_xid = NULL "
+                "WHERE id = %s",
+                (locked.id,),
+            )
+            queued += 1
+    session.changed = session.changed or bool(queued)
+    return Outcome(True, (), queued)
 
 
 _CANCEL = f"""

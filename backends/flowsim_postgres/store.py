@@ -375,6 +375,9 @@ class PostgresStore:
             lambda s: outcomes.fail(s, task_run_id, token, error, non_retryable, now, retry_after),
         )
 
+    def replay_tasks(self, task_run_ids: Sequence[str], now: float) -> Outcome:
+        return self._run("replay_tasks", lambda s: outcomes.replay_tasks(s, task_run_ids, now))
+
     def cancel_run(self, run_id: str, reason: str, now: float) -> Outcome:
         return self._run("cancel_run", lambda s: outcomes.cancel_run(s, run_id, reason, now))
 

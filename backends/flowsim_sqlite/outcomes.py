@@ -16,7 +16,7 @@ from flowsim.rules import RunStatus
 from flowsim.store.failures import decide, lease_lost_reason, schedule_timeout_reason
 from flowsim.store.protocol import Completion, Outcome
 from flowsim.store.records import JSON, error_to_json
-from flowsim.store.views import run_not_found
+from flowsim.store.views import run_not_found, task_run_not_found
 from flowsim_sqlite.claims import Taken, release_due
 from flowsim_sqlite.conditions import fire_due
 from flowsim_sqlite.dag import LAST_FINISH_SEQ, REFUSED, Changes, advance, cancel_tasks, outcome
@@ -189,16 +189,16 @@ def fail(
     retry_after: float | None = None,
 ) -> Changes | None:
     row = tx.execute(
-        "SELECT run_id, spec_id, name, retry_count FROM task_runs "
+        "SELECT run_id, spec_id, name, retry_count, replay_base FROM task_runs "
         "WHERE id = ? AND status = 'RUNNING' AND token = ?",
         (task_run_id, token),
     ).fetchone()
     if row is None:
         return None
-    run_id, spec_id, name, retry_count = row
+    run_id, spec_id, name, retry_count, replay_base = row
     ended = (dumps(now), "FAILED", str(error))
     task = specs.spec(tx, spec_id).tasks[name]
-    decision = decide(task, retry_count, non_retryable, now, retry_after)
+    decision = decide(task, retry_count, non_retryable, now, retry_after, replay_base)
     changes = Changes()
     if not decision.retry:
         tx.execute(
@@ -221,6 +221,44 @@ def fail(
         ),
     )  # fmt: skip
     changes.queued = 0 if waits else 1
+    return changes
+
+
+#: an ended task run queued again by a replay (``RunStore.replay_tasks``)
+_REPLAY = (
+    "UPDATE task_runs SET status = 'QUEUED', worker_id = NULL, output = NULL, error = NULL, "
+    "retry_count = retry_count + 1, replay_base = retry_count + 1, spawn_index = 0, "
+    "priority = ?, seq = ?, enqueued_at = ?, ready_at = ?, in_backoff = 0, "
+    "deadline = ? + schedule_timeout, deadline_seq = ?, rate_wait_until = NULL, "
+    f"{_RELEASE} WHERE id = ? AND status IN ('COMPLETED', 'FAILED', 'CANCELLED') "
+    "RETURNING run_id"
+)
+
+
+def replay_tasks(tx: Tx, task_run_ids: Sequence[str], now: float) -> Changes:
+    """Each ended task run named queued again, its run no longer ended (QUEUED: a reader
+    sees RUNNING once it has an attempt, ``rows.RUN_STATUS``)."""
+    found = dict(
+        tx.execute(
+            "SELECT id, status FROM task_runs WHERE id IN (SELECT value FROM json_each(?))",
+            (id_list(task_run_ids),),
+        ).fetchall()
+    )
+    changes = Changes()
+    for task_run_id in task_run_ids:
+        if task_run_id not in found:
+            raise task_run_not_found(task_run_id)
+    for task_run_id in task_run_ids:
+        if not RunStatus(found[task_run_id]).is_terminal:
+            continue
+        seq = tx.sequence(1)
+        (run_id,) = tx.execute(
+            _REPLAY, (rules.RETRY_PRIORITY, seq, now, now, now, seq, task_run_id)
+        ).fetchone()
+        # finish_seq stays: the run's next end takes one above it (were it cleared, the
+        # next could reuse it, and a reader past it would miss that end)
+        tx.execute("UPDATE runs SET status = 'QUEUED', finished_at = NULL WHERE id = ?", (run_id,))
+        changes.queued += 1
     return changes
 
 

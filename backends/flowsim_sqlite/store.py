@@ -350,6 +350,9 @@ class SqliteStore:
         arguments = (task_run_id, token, error, non_retryable, now, retry_after)
         return outcome(self._write("fail", outcomes.fail, self._specs, *arguments))
 
+    def replay_tasks(self, task_run_ids: Sequence[str], now: float) -> Outcome:
+        return outcome(self._write("replay_tasks", outcomes.replay_tasks, task_run_ids, now))
+
     def cancel_run(self, run_id: str, reason: str, now: float) -> Outcome:
         return outcome(
             self._write("cancel_run", outcomes.cancel_run, self._specs, run_id, reason, now)

@@ -90,6 +90,7 @@ FLOWSIM: Final[Mapping[str, object]] = {
     "NonRetryableException": errors.NonRetryableException,
     "RetryAfterException": errors.RetryAfterException,
     "BulkCancelReplayOpts": sdk_runs.BulkCancelReplayOpts,
+    "RunFilter": sdk_runs.RunFilter,
     "V1TaskStatus": sdk_runs.V1TaskStatus,
     "V1TaskEvent": run_details.V1TaskEvent,
     "V1TaskEventType": run_details.V1TaskEventType,
@@ -163,7 +164,7 @@ REFUSED_NAMES: Final[Mapping[str, str]] = _names(
         "WorkflowRunList WorkflowRunStatus WorkflowRunTriggeredBy WorkflowTag "
         "WorkflowTriggerCronRef WorkflowTriggerEventRef WorkflowTriggers WorkflowVersion "
         "WorkflowVersionDefinition WorkflowVersionMeta",
-        "runs-api": "RunFilter RunsClient",
+        "runs-api": "RunsClient",
         "serde": "is_in_hatchet_serialization_context remove_null_unicode_character",
         "slot-types": "SlotType",
         "stubs": "StubsClient",
@@ -283,7 +284,7 @@ MODULES: Final[Mapping[str, AliasSpec]] = {
         "ConcurrencyExpression ConcurrencyLimitStrategy Condition Context DesiredWorkerLabel "
         "DurableContext EmptyModel EvictionPolicy FailedTaskRunExceptionGroup Hatchet "
         "NonDeterminismError NonRetryableException OrGroup ParentCondition Priority "
-        "PushEventOptions RateLimit RateLimitDuration RetryAfterException RunStatus "
+        "PushEventOptions RateLimit RateLimitDuration RetryAfterException RunFilter RunStatus "
         "ScheduleTriggerWorkflowOptions SleepCondition StickyStrategy "
         "Task TaskDefaults TaskRunError TaskRunRef TriggerWorkflowOptions UserEventCondition "
         "V1TaskStatus Worker WorkerContext WorkerLabel WorkerLabelComparator WorkflowRunEventType "
@@ -301,7 +302,7 @@ MODULES: Final[Mapping[str, AliasSpec]] = {
         "JobRunStatus ListAPITokensResponse ListPullRequestsResponse LogLine LogLineLevel "
         "LogLineList LogLineOrderByDirection LogLineOrderByField OTelAttribute "
         "OpenTelemetryConfig PaginationResponse PullRequest PullRequestState RejectInviteRequest "
-        "ReplayEventRequest RerunStepRunRequest RunFilter "
+        "ReplayEventRequest RerunStepRunRequest "
         "SlotType StepRun "
         "StepRunDiff StepRunStatus "
         "TenacityConfig Tenant TenantInvite TenantInviteList TenantList TenantMember "

@@ -25,7 +25,7 @@ import json
 import time
 import uuid
 import weakref
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 
 from flowsim.clock import Clock, TimerHandle
 from flowsim.concurrency import cancels_running
@@ -442,6 +442,19 @@ class DurableEngine(DurableConditionWaits, Engine):
         if outcome.queued:
             self.request_dispatch()
         return set(outcome.finished)
+
+    def _store_replay(self, targets: Mapping[str, str]) -> None:
+        self._apply(self._write_completions())
+        outcome = self.run_store.replay_tasks(list(targets), self.clock.now())
+        self.reads.forget(targets.values())
+        self.changes.bump()
+        # run objects handed out here show the replayed runs running again
+        handed_out = [run_id for run_id in dict.fromkeys(targets.values()) if run_id in self._runs]
+        views = self.run_store.get_runs(handed_out)
+        for view in views:
+            self._adopt(view)
+        if outcome.queued:
+            self.request_dispatch()
 
     def _notice_cancelled(self) -> None:
         """Stop local attempts whose task runs were cancelled by another process: the

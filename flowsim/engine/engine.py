@@ -18,7 +18,7 @@ import contextlib
 import contextvars
 import itertools
 import threading
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
@@ -34,6 +34,7 @@ from flowsim.engine.missing import MissingTask
 from flowsim.engine.placing import claim_filter, has_placement_rules, placed
 from flowsim.engine.rate_inputs import check_rate_limit_inputs
 from flowsim.engine.replay import Replay
+from flowsim.engine.run_replay import replay_targets
 from flowsim.engine.runtime import AttemptState, Registrable, WorkerRuntime
 from flowsim.engine.timers import EarliestTimer
 from flowsim.engine.waiting import CURRENT_ATTEMPT, Waiting
@@ -685,6 +686,25 @@ class Engine(ConditionWaits, Waiting):
         with self._lock:
             ended = self._store_cancel(run_id, reason)
             self._stop_attempts(lambda attempt: attempt.task_run.workflow_run.id in ended)
+
+    def replay(self, ids: Sequence[str], call: str) -> None:
+        """``hatchet.runs.replay`` / ``bulk_replay``: queue the ended task runs that ``ids``
+        name again (``flowsim.engine.run_replay`` chooses them, and refuses what it cannot
+        replay before anything is). ``call`` names the caller in errors."""
+        targets = replay_targets(
+            ids, self.run_views, self.run_views, lambda run_id: self.workflow_run(run_id).spec,
+            call,
+        )  # fmt: skip
+        with self._lock:
+            self._store_replay(targets)
+
+    def _store_replay(self, targets: Mapping[str, str]) -> None:
+        """Queue the task runs again: ``targets`` maps each task run id to its run's."""
+        now = self.clock.now()
+        for task_run_id in targets:
+            self._apply(self.store.replay(self.store.task_runs[task_run_id], now))
+        if self._loop is None and targets:  # as in _create: dispatch arms it otherwise
+            self._schedule_timer.arm(self.store.next_schedule_deadline())
 
     def _store_cancel(self, run_id: str, reason: str) -> set[str]:
         """Cancel in the store; the ids of the runs that ended."""

@@ -115,6 +115,13 @@ class SharedReads:
         with self._registry_lock:
             return list(self._awaited)
 
+    def forget(self, run_ids: Iterable[str]) -> None:
+        """Drop the cached views of runs that are no longer what they were cached as (a
+        replay made ended runs run again): a wait on them reads them afresh."""
+        with self._read_lock:
+            for run_id in run_ids:
+                self._views.pop(run_id, None)
+
     def views(self, run_ids: Sequence[str], seen: int) -> list[RunView]:
         """The runs as stored after every change up to generation ``seen`` at least.
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 from flowsim.errors import InvalidInputError
@@ -36,6 +36,7 @@ from flowsim.store.protocol import RunView
 DEFAULT_LIMIT = 50
 #: the window a listing looks back over when no ``since`` is given (hatchet_sdk's default)
 DEFAULT_WINDOW = timedelta(days=1)
+_DAY = timedelta(days=1).total_seconds()
 
 
 @dataclass(frozen=True)
@@ -84,6 +85,31 @@ def list_runs(
             num_pages=math.ceil(len(rows) / size) if size > 0 else 0,
         ),
     )
+
+
+def list_by_day(
+    views: Sequence[RunView], filters: RunFilters, offset: int | None, limit: int | None
+) -> list[V1TaskSummary]:
+    """``list_with_pagination``: ``list_runs`` per UTC day of the window (the day windows
+    share their midnights, both ends inclusive, so a row is kept once), newest first."""
+    rows: dict[str, V1TaskSummary] = {}
+    for since, until in _days(filters.since, filters.until):
+        day = replace(filters, since=since, until=until)
+        for row in list_runs(views, day, offset, limit).rows:
+            rows.setdefault(row.metadata.id, row)
+    return sorted(rows.values(), key=lambda row: row.created_at, reverse=True)
+
+
+def _days(since: float, until: float) -> list[tuple[float, float]]:
+    """``[since, until]`` cut at each UTC midnight, as hatchet_sdk's
+    ``partition_date_range`` cuts it (nothing when ``since`` is not before ``until``)."""
+    days = []
+    start = since
+    while start < until:
+        midnight = (math.floor(start / _DAY) + 1) * _DAY
+        days.append((start, min(midnight, until)))
+        start = midnight
+    return days
 
 
 def _run_rows(views: Sequence[RunView], filters: RunFilters) -> list[V1TaskSummary]:

@@ -10,16 +10,17 @@ test can assert what happened without knowing where it was stored.
 from __future__ import annotations
 
 import asyncio
+import builtins
 from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from contextlib import contextmanager
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from pydantic import BaseModel, model_validator
 
 from flowsim.engine.engine import Engine
 from flowsim.engine.streams import subscribe
-from flowsim.errors import RunNotFinishedError, RunNotFoundError, UnsupportedFeatureError
+from flowsim.errors import InvalidInputError, RunNotFinishedError, RunNotFoundError
 from flowsim.rules import RunStatus
 from flowsim.sdk.not_modelled import refuse
 from flowsim.sdk.refs import WorkflowRunRef, outcome
@@ -35,6 +36,7 @@ from flowsim.sdk.run_details import (
 from flowsim.sdk.run_listing import (
     DEFAULT_WINDOW,
     RunFilters,
+    list_by_day,
     list_runs,
     statuses_of,
     to_seconds,
@@ -45,30 +47,17 @@ from flowsim.store.protocol import RunView
 #: (tests import it from ``hatchet_sdk.clients.rest.models.v1_task_status`` to poll it):
 #: the five values of ``RunStatus``, served as that enum, so ``get_status`` answers both
 V1TaskStatus = RunStatus
+#: most workflow runs a bulk cancel or replay by ``filters`` acts on (Hatchet's server
+#: lists them with this limit)
+FILTER_LIMIT = 1000
 
 
-@refuse(
-    "hatchet.runs",
-    "a Hatchet server's day-by-day paginated listing and task run details",
-    "list runs with hatchet.runs.list(since=..., until=...), read one with "
-    "hatchet.runs.get(run_id) or view(run_id)",
-    "list_with_pagination", "aio_list_with_pagination",
-)  # fmt: skip
 @refuse(
     "hatchet.runs",
     "the REST API's trigger of a workflow by its name",
     "trigger it with workflow.run() / run_no_wait() (hatchet.defined_workflow(name) finds "
     "a workflow defined through this client by its name)",
     "create", "aio_create",
-)  # fmt: skip
-@refuse(
-    "hatchet.runs",
-    "replaying runs and cancelling them in bulk by filter",
-    "trigger the run again, or cancel runs by id with hatchet.runs.bulk_cancel("
-    "BulkCancelReplayOpts(ids=[...]))",
-    "replay", "aio_replay", "bulk_replay", "aio_bulk_replay",
-    "bulk_replay_by_filters_with_pagination", "aio_bulk_replay_by_filters_with_pagination",
-    "bulk_cancel_by_filters_with_pagination", "aio_bulk_cancel_by_filters_with_pagination",
 )  # fmt: skip
 @refuse(
     "hatchet.runs",
@@ -194,17 +183,10 @@ class RunsClient:
             await engine.aio_cancel(run_id, _reason(run_id))
 
     def bulk_cancel(self, opts: BulkCancelReplayOpts) -> None:
-        """``cancel`` of each run of ``opts.ids``, after checking that every id is a run
-        of this backend (an unknown one raises ``RunNotFoundError`` and nothing is
-        cancelled). Cancelling by ``filters`` is refused: its ``RunFilter`` selects by the
-        server's workflow ids and task statuses, which flowsim does not model."""
-        if opts.filters is not None:
-            raise UnsupportedFeatureError(
-                "hatchet.runs.bulk_cancel(BulkCancelReplayOpts(filters=...)): cancelling by "
-                "filter is not modelled; select the runs with hatchet.runs.views() and pass "
-                "their ids: BulkCancelReplayOpts(ids=[view.id for view in ...])"
-            )
-        ids = list(dict.fromkeys(opts.ids or ()))
+        """``cancel`` of each run ``opts`` names: by ``ids`` (after checking that every id
+        is a run of this backend: an unknown one raises ``RunNotFoundError`` and nothing
+        is cancelled), or the runs its ``filters`` select (``RunFilter``)."""
+        ids = self._selected("bulk_cancel", opts)
         engine = self._engine()
         try:
             engine.run_views(ids)
@@ -218,6 +200,85 @@ class RunsClient:
 
     async def aio_bulk_cancel(self, opts: BulkCancelReplayOpts) -> None:
         await asyncio.to_thread(self.bulk_cancel, opts)
+
+    def replay(self, run_id: str) -> None:
+        """Replay a workflow run (every task of it) or one task run, as Hatchet's engine
+        does (``flowsim.engine.run_replay``): a task run that ended is queued again under
+        its id as its next retry (``ctx.retry_count`` one higher) with its whole retry
+        budget back; one still queued or running is left alone. Done when this returns
+        (Hatchet's server does it in the background)."""
+        self._engine().replay([run_id], f"hatchet.runs.replay({run_id!r})")
+
+    async def aio_replay(self, run_id: str) -> None:
+        await asyncio.to_thread(self.replay, run_id)
+
+    def bulk_replay(self, opts: BulkCancelReplayOpts) -> None:
+        """``replay`` of every run ``opts`` names (``ids``: workflow or task run ids) or
+        selects (``filters``); an unknown id, or a run flowsim cannot replay, raises
+        before anything is replayed."""
+        self._engine().replay(self._selected("bulk_replay", opts), "hatchet.runs.bulk_replay")
+
+    async def aio_bulk_replay(self, opts: BulkCancelReplayOpts) -> None:
+        await asyncio.to_thread(self.bulk_replay, opts)
+
+    def bulk_replay_by_filters_with_pagination(
+        self,
+        sleep_time: int = 3,
+        chunk_size: int = 500,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        statuses: Sequence[str] | None = None,
+        additional_metadata: dict[str, str] | None = None,
+        workflow_ids: Sequence[str] | None = None,
+    ) -> None:
+        """``bulk_replay`` of the runs selected (by default those FAILED or CANCELLED in
+        the last day), ``chunk_size`` ids at a time, as hatchet_sdk pages through them.
+        ``sleep_time`` is not slept: it spares a server's API, which flowsim has not."""
+        chosen = _bulk_filter(since, until, statuses or [RunStatus.FAILED, RunStatus.CANCELLED],
+                              additional_metadata, workflow_ids)  # fmt: skip
+        for chunk in _chunks(self._filtered(chosen), chunk_size):
+            self.bulk_replay(BulkCancelReplayOpts(ids=chunk))
+
+    async def aio_bulk_replay_by_filters_with_pagination(self, *args: Any, **kwargs: Any) -> None:
+        await asyncio.to_thread(self.bulk_replay_by_filters_with_pagination, *args, **kwargs)
+
+    def bulk_cancel_by_filters_with_pagination(
+        self,
+        sleep_time: int = 3,
+        chunk_size: int = 500,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        statuses: Sequence[str] | None = None,
+        additional_metadata: dict[str, str] | None = None,
+        workflow_ids: Sequence[str] | None = None,
+    ) -> None:
+        """``bulk_cancel`` of the runs selected (by default those RUNNING or QUEUED in the
+        last day), ``chunk_size`` ids at a time; ``sleep_time`` is not slept."""
+        chosen = _bulk_filter(since, until, statuses or [RunStatus.RUNNING, RunStatus.QUEUED],
+                              additional_metadata, workflow_ids)  # fmt: skip
+        for chunk in _chunks(self._filtered(chosen), chunk_size):
+            self.bulk_cancel(BulkCancelReplayOpts(ids=chunk))
+
+    async def aio_bulk_cancel_by_filters_with_pagination(self, *args: Any, **kwargs: Any) -> None:
+        await asyncio.to_thread(self.bulk_cancel_by_filters_with_pagination, *args, **kwargs)
+
+    def _selected(self, call: str, opts: BulkCancelReplayOpts) -> builtins.list[str]:
+        """The ids ``opts`` names, each once, or the workflow runs its filters select."""
+        if opts.filters is None:
+            return builtins.list(dict.fromkeys(opts.ids or ()))
+        return self._filtered(opts.filters)
+
+    def _filtered(self, chosen: RunFilter) -> builtins.list[str]:
+        """The workflow runs a ``RunFilter`` selects, newest first, at most
+        ``FILTER_LIMIT`` (Hatchet's server lists them as ``list`` does, with every status
+        unless ``statuses``, and acts on its first page)."""
+        engine = self._engine()
+        filters = _filters(
+            engine, chosen.since, chosen.until, statuses=chosen.statuses,
+            workflow_ids=chosen.workflow_ids, additional_metadata=chosen.additional_metadata,
+        )  # fmt: skip
+        listed = list_runs(engine.run_views(), filters, 0, FILTER_LIMIT)
+        return [row.metadata.id for row in listed.rows]
 
     def list(
         self,
@@ -237,31 +298,72 @@ class RunsClient:
         """Hatchet's REST run listing (``flowsim.sdk.run_listing``): rows per run, or per
         task with ``only_tasks``, from the last day on the engine's clock by default."""
         engine = self._engine()
-        now = engine.clock.now()
-        filters = RunFilters(
-            since=to_seconds(since, now - DEFAULT_WINDOW.total_seconds()),
-            until=to_seconds(until, now),
-            only_tasks=only_tasks,
-            statuses=statuses_of(statuses),
-            additional_metadata=additional_metadata,
-            workflow_ids=None if workflow_ids is None else frozenset(workflow_ids),
-            worker_id=worker_id,
-            parent_task_external_id=parent_task_external_id,
+        filters = _filters(
+            engine, since, until, only_tasks=only_tasks, statuses=statuses,
+            additional_metadata=additional_metadata, workflow_ids=workflow_ids,
+            worker_id=worker_id, parent_task_external_id=parent_task_external_id,
             triggering_event_external_id=triggering_event_external_id,
             include_payloads=include_payloads,
-        )
+        )  # fmt: skip
         return list_runs(engine.run_views(), filters, offset, limit)
 
     async def aio_list(self, *args: Any, **kwargs: Any) -> V1TaskSummaryList:
         """``list`` in a thread, with ``list``'s arguments (hatchet_sdk's async twin)."""
         return await asyncio.to_thread(self.list, *args, **kwargs)
 
+    def list_with_pagination(
+        self,
+        since: datetime | None = None,
+        only_tasks: bool = False,
+        offset: int | None = None,
+        limit: int | None = None,
+        statuses: Sequence[str] | None = None,
+        until: datetime | None = None,
+        additional_metadata: dict[str, str] | None = None,
+        workflow_ids: Sequence[str] | None = None,
+        worker_id: str | None = None,
+        parent_task_external_id: str | None = None,
+        triggering_event_external_id: str | None = None,
+        include_payloads: bool = True,
+    ) -> builtins.list[V1TaskSummary]:
+        """``list`` once per UTC day of ``[since, until]``, as hatchet_sdk pages through a
+        long window: ``offset`` and ``limit`` apply to each day, the rows of all days come
+        back as one plain list, each row once, newest first."""
+        engine = self._engine()
+        filters = _filters(
+            engine, since, until, only_tasks=only_tasks, statuses=statuses,
+            additional_metadata=additional_metadata, workflow_ids=workflow_ids,
+            worker_id=worker_id, parent_task_external_id=parent_task_external_id,
+            triggering_event_external_id=triggering_event_external_id,
+            include_payloads=include_payloads,
+        )  # fmt: skip
+        return list_by_day(engine.run_views(), filters, offset, limit)
+
+    async def aio_list_with_pagination(
+        self, *args: Any, **kwargs: Any
+    ) -> builtins.list[V1TaskSummary]:
+        """``list_with_pagination`` in a thread, with its arguments."""
+        return await asyncio.to_thread(self.list_with_pagination, *args, **kwargs)
+
+
+class RunFilter(BaseModel):
+    """hatchet_sdk's: the runs a bulk cancel or replay selects, as ``hatchet.runs.list``
+    selects them: created in ``[since, until]``, with one of ``statuses`` (any if None),
+    of one of ``workflow_ids`` (``workflow.id``), holding any of the metadata pairs."""
+
+    since: datetime
+    until: datetime | None = None
+    statuses: list[V1TaskStatus] | None = None
+    workflow_ids: list[str] | None = None
+    additional_metadata: dict[str, str] | None = None
+
 
 class BulkCancelReplayOpts(BaseModel):
-    """hatchet_sdk's: the runs to cancel, by ``ids`` or by ``filters`` (one of them)."""
+    """hatchet_sdk's: the runs to cancel or replay, by ``ids`` or by ``filters`` (one of
+    them)."""
 
     ids: list[str] | None = None
-    filters: Any = None
+    filters: RunFilter | None = None
 
     @model_validator(mode="after")
     def _one_of(self) -> BulkCancelReplayOpts:
@@ -270,6 +372,47 @@ class BulkCancelReplayOpts(BaseModel):
         if self.ids and self.filters:
             raise ValueError("ids and filters cannot both be set")
         return self
+
+
+def _filters(
+    engine: Engine, since: datetime | None, until: datetime | None, **chosen: Any
+) -> RunFilters:
+    """A listing's filters, its window in seconds on the engine's clock (the last day by
+    default)."""
+    now = engine.clock.now()
+    workflow_ids = chosen.pop("workflow_ids")
+    return RunFilters(
+        since=to_seconds(since, now - DEFAULT_WINDOW.total_seconds()),
+        until=to_seconds(until, now),
+        statuses=statuses_of(chosen.pop("statuses")),
+        workflow_ids=None if workflow_ids is None else frozenset(workflow_ids),
+        **chosen,
+    )
+
+
+def _bulk_filter(
+    since: datetime | None,
+    until: datetime | None,
+    statuses: Sequence[str],
+    additional_metadata: dict[str, str] | None,
+    workflow_ids: Sequence[str] | None,
+) -> RunFilter:
+    """The filter of a paginated bulk form: by default from a day before ``until`` (or
+    before now, on the wall clock, as hatchet_sdk takes it)."""
+    return RunFilter(
+        since=since or (until or datetime.now(tz=UTC)) - DEFAULT_WINDOW,
+        until=until,
+        statuses=builtins.list(statuses_of(statuses) or ()),
+        workflow_ids=None if workflow_ids is None else builtins.list(workflow_ids),
+        additional_metadata=additional_metadata,
+    )
+
+
+def _chunks(ids: builtins.list[str], size: int) -> Iterator[builtins.list[str]]:
+    if size < 1:
+        raise InvalidInputError(f"chunk_size must be at least 1, got {size}")
+    for start in range(0, len(ids), size):
+        yield ids[start : start + size]
 
 
 def _reason(run_id: str) -> str:

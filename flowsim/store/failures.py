@@ -9,6 +9,8 @@ written once: reading the retry policy off a ``TaskSpec`` and wording the reason
 
 from __future__ import annotations
 
+import dataclasses
+
 from flowsim import rules
 from flowsim.store.records import TaskSpec
 
@@ -19,12 +21,15 @@ def decide(
     non_retryable: bool,
     now: float,
     retry_after: float | None = None,
+    replay_base: int = 0,
 ) -> rules.RetryDecision:
     """``rules.decide_after_failure`` for an attempt of ``task`` that failed at ``now``
     after ``retry_count`` retries, with the task's own retry and backoff settings (or the
-    delay the attempt asked for)."""
-    return rules.decide_after_failure(
-        retry_count=retry_count,
+    delay the attempt asked for). ``replay_base`` is the ``retry_count`` the task run's
+    last replay gave it: Hatchet's replay restores the whole retry budget (and backoff
+    starts over) while ``retry_count`` keeps counting, so only retries since count."""
+    decision = rules.decide_after_failure(
+        retry_count=retry_count - replay_base,
         retries=task.retries,
         non_retryable=non_retryable,
         backoff_factor=task.backoff_factor,
@@ -32,6 +37,9 @@ def decide(
         now=now,
         retry_after=retry_after,
     )
+    if not decision.retry or not replay_base:
+        return decision
+    return dataclasses.replace(decision, retry_count=decision.retry_count + replay_base)
 
 
 def schedule_timeout_reason(schedule_timeout: float) -> str:

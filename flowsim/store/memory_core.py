@@ -343,7 +343,10 @@ class StoreCore(ABC):
         attempt.finished_at = now
         attempt.error = str(error)
         attempt.outcome = "FAILED"
-        decision = decide(task_run.spec, task_run.retry_count, non_retryable, now, retry_after)
+        decision = decide(
+            task_run.spec, task_run.retry_count, non_retryable, now, retry_after,
+            task_run.replay_base,
+        )  # fmt: skip
         if not decision.retry:
             task_run.status = RunStatus.FAILED
             task_run.error = error
@@ -379,6 +382,29 @@ class StoreCore(ABC):
         task_run.waiting_on.clear()
         task_run.sequence = next(self._sequence)
         task_run.enqueued_at = task_run.ready_at = now
+        self._enqueue(task_run, now)
+        return Transition(queued=1)
+
+    def replay(self, task_run: TaskRun, now: float) -> Transition:
+        """Hatchet's replay of an ended task run (``flowsim.engine.run_replay`` chooses
+        which): queued again under its id as the next retry, with its whole retry budget
+        back, its output and error gone and spawn index 0 (a body that runs again
+        re-attaches to the children it spawned); its run is no longer ended: RUNNING if
+        the task run ever started (as a SQL store reads a run with an attempt), else
+        QUEUED."""
+        run = task_run.workflow_run
+        task_run.status = RunStatus.QUEUED
+        task_run.worker_id = None
+        task_run.output = None
+        task_run.error = None
+        task_run.retry_count += 1
+        task_run.replay_base = task_run.retry_count
+        task_run.spawn_index = 0
+        task_run.priority = rules.RETRY_PRIORITY
+        task_run.sequence = next(self._sequence)
+        task_run.enqueued_at = task_run.ready_at = now
+        run.status = RunStatus.RUNNING if task_run.attempts else RunStatus.QUEUED
+        run.finished_at = None
         self._enqueue(task_run, now)
         return Transition(queued=1)
 

@@ -61,6 +61,15 @@ Semantics every store implements exactly:
 - **finished_since** reads what changed cheaply: the ids of runs that reached a terminal
   status after a cursor, so a parent waiting on 10,000 children re-reads only those that
   ended, not every pending one. It may report a run more than once (callers re-read).
+- **replay_tasks** (``hatchet.runs.replay``; the engine chooses ended task runs of runs
+  of one task, ``flowsim.engine.run_replay``): each named task run that has ended is
+  queued again under its id as its next retry: ``retry_count + 1``, which becomes the
+  base its retries count from (``failures.decide``: the whole retry budget is back),
+  output and error cleared, spawn index 0 (a body that runs again re-attaches to its
+  children), priority ``rules.RETRY_PRIORITY``, a fresh sequence, ready and enqueued at
+  ``now`` with a new schedule deadline; its run is no longer ended (RUNNING if the task
+  run ever started, else QUEUED; it ends again, and takes a new place in
+  ``finished_since``). One not ended is left alone.
 - **expire** does what time alone does: task runs still QUEUED past their schedule
   deadline are CANCELLED (Hatchet's SCHEDULING_TIMED_OUT; never retried); RUNNING task
   runs whose lease expired (their worker stopped heartbeating) are re-queued as a new
@@ -364,6 +373,10 @@ class RunStore(DurableLogStore, EvictingStore, Protocol):
         seconds, the window starting ``now``) or change its limit and window keeping the
         units left, capped at the new limit (``flowsim.rate_limits.put``). Task runs that
         waited for a key to change go back to the claimable queue (``queued`` counts them)."""
+
+    def replay_tasks(self, task_run_ids: Sequence[str], now: float) -> Outcome:
+        """Queue each ended task run named again (see the module docstring); ``queued``
+        counts them. An unknown id raises ``RunNotFoundError`` and nothing changes."""
 
     def cancel_run(self, run_id: str, reason: str, now: float) -> Outcome:
         """Cancel every non-terminal task run of the run and of every run spawned below it

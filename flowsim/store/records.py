@@ -146,6 +146,8 @@ class TaskRun:
     fencing_token: int = 0
     #: COMPLETED by a ``skip_if`` condition (or because every parent was), not by running
     skipped: bool = False
+    #: ``retry_count`` when last replayed (``hatchet.runs.replay``): retries count from it
+    replay_base: int = 0
 
     @property
     def name(self) -> str:

@@ -41,7 +41,7 @@ from flowsim.store.protocol import (
 )
 from flowsim.store.records import JSON, TaskRun, WorkflowRun
 from flowsim.store.transitions import NewRun, Transition
-from flowsim.store.views import without_attempts
+from flowsim.store.views import task_run_not_found, without_attempts
 
 
 @dataclass(slots=True)
@@ -250,6 +250,12 @@ class ReferenceStore:
             worker_id, labels, now, peers, lambda run_id: self.inner.runs[run_id].sticky_worker, pin
         )
 
+    def _task_run(self, task_run_id: str) -> TaskRun:
+        task_run = self.inner.task_runs.get(task_run_id)
+        if task_run is None:
+            raise task_run_not_found(task_run_id)
+        return task_run
+
     def _held(self, task_run_id: str, token: int) -> TaskRun | None:
         task_run = self.inner.task_runs.get(task_run_id)
         if task_run is None or task_run.status is not RunStatus.RUNNING:
@@ -299,6 +305,11 @@ class ReferenceStore:
     def _outcome(self, transitions: list[Transition]) -> Outcome:
         self._fence_cancelled(transitions)
         return _merge(transitions)
+
+    def replay_tasks(self, task_run_ids: Sequence[str], now: float) -> Outcome:
+        task_runs = [self._task_run(task_run_id) for task_run_id in task_run_ids]
+        ended = [task_run for task_run in task_runs if task_run.status.is_terminal]
+        return _merge(self.inner.replay(task_run, now) for task_run in ended)
 
     def cancel_run(self, run_id: str, reason: str, now: float) -> Outcome:
         cancelled, transition = self.inner.cancel_family(run_id, reason, now)

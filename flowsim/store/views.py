@@ -169,6 +169,11 @@ def run_not_found(run_id: str) -> RunNotFoundError:
     return RunNotFoundError(f"no workflow run with id {run_id!r} on this backend")
 
 
+def task_run_not_found(task_run_id: str) -> RunNotFoundError:
+    """The error for an unknown task run id, worded as every store words it."""
+    return RunNotFoundError(f"no task run with id {task_run_id!r} on this backend")
+
+
 def require_runs(found: Mapping[str, object], run_ids: Iterable[str]) -> None:
     """Raise ``run_not_found`` for the first of ``run_ids`` not in ``found``."""
     for run_id in run_ids:

@@ -57,6 +57,7 @@ from flowsim.testing.contract_conditions import ConditionsContract
 from flowsim.testing.contract_idempotency import IdempotencyContract
 from flowsim.testing.contract_placement import PlacementContract
 from flowsim.testing.contract_rate_limits import RateLimitContract
+from flowsim.testing.contract_replay import ReplayContract
 from flowsim.testing.contract_streams import StreamContract
 from flowsim.testing.creating import created as created
 from flowsim.testing.durable_contract import DurableStoreContract
@@ -351,6 +352,7 @@ class RunStoreContract(
     ConcurrencyContract,
     ConditionsContract,
     StreamContract,
+    ReplayContract,
 ):
     """Inherit this in a ``Test...`` class that defines a ``store`` fixture (a fresh,
     migrated store, closed afterwards)."""

@@ -181,6 +181,11 @@ class ParityError(AssertionError):
 StoreFactory = Callable[[], RunStore]
 
 
+#: the workflows above whose runs ``replay`` replays: one task, no concurrency limit, no
+#: conditions (rate limits are fine)
+REPLAYABLE = frozenset({"single", "durable", "limited"})
+
+
 def parity_settings(max_examples: int, stateful_step_count: int) -> settings:
     """Hypothesis settings for running the parity machine against a real store: no
     deadline (a step's time depends on the disk or the server, not on the code), the same
@@ -678,6 +683,25 @@ def make_parity_machine(
                 self.ref.cancel_run(ref_id, "cancelled by the test", self.now),
                 self.other.cancel_run(other_id, "cancelled by the test", self.now),
             )
+
+        def _replayable(self) -> list[RunView]:
+            """Reference views of the runs flowsim replays (one task, no concurrency limit,
+            no conditions: ``flowsim.engine.run_replay``), ended or not."""
+            return [view for view in self.views if view.workflow in REPLAYABLE]
+
+        @precondition(lambda self: bool(self._replayable()))
+        @rule(data=st.data())
+        def replay(self, data: st.DataObject) -> None:
+            """``hatchet.runs.replay`` of a run: its task run is queued again if it ended,
+            left alone if not."""
+            view = data.draw(st.sampled_from(self._replayable()), label="replayed run")
+            tasks = [task.id for task in view.tasks.values()]
+            self._same_outcome(
+                f"replay_tasks(now={self.now})",
+                self.ref.replay_tasks(tasks, self.now),
+                self.other.replay_tasks([self.task_ids[task] for task in tasks], self.now),
+            )
+            self.reported_ended.discard(view.id)  # ended again later, and reported again
 
         @precondition(lambda self: bool(self._held()))
         @rule(data=st.data(), indexes=st.lists(st.integers(0, MAX_RUNS), max_size=3))

@@ -11,6 +11,7 @@ from flowsim import (
     FailedTaskRunExceptionGroup,
     Hatchet,
     InvalidInputError,
+    ManualClock,
     RunNotFinishedError,
     RunNotFoundError,
     RunStatus,
@@ -358,3 +359,34 @@ async def test_get_details_is_the_engines_view_that_the_sync_result_polls(
     assert runs["explode"].external_id == hatchet.runs.view(ref.workflow_run_id).tasks["explode"].id
     with pytest.raises(RunNotFoundError, match=r"get_details\('nope'\)"):
         hatchet.runs.get_details("nope")
+
+
+async def test_list_with_pagination_lists_each_utc_day_of_the_window_apart(
+    hatchet: Hatchet, flowsim_clock: ManualClock
+) -> None:
+    """hatchet_sdk's ``list_with_pagination`` asks the server once per UTC day: ``limit``
+    applies per day, and the days' rows come back as one list, newest first, each once."""
+    from datetime import UTC, datetime
+
+    @hatchet.task(name="daily")
+    async def daily(input: EmptyModel, ctx: Context) -> dict[str, bool]:
+        return {"ran": True}
+
+    flowsim_clock.advance(3 * 86_400 + 80_000)  # late on day 3 (UTC), 6,400 s to midnight
+    ids = []
+    async with hatchet.worker("w", slots=1, workflows=[daily]):
+        for gap in (0, 100, 6_900, 100):  # two runs on day 3, two on day 4
+            flowsim_clock.advance(gap)
+            ref = await daily.aio_run_no_wait()
+            await ref.aio_result()
+            ids.append(ref.workflow_run_id)
+    since = datetime.fromtimestamp(3 * 86_400, UTC)
+    until = datetime.fromtimestamp(flowsim_clock.now(), UTC)
+    paged = hatchet.runs.list_with_pagination(since=since, until=until, limit=1)
+    assert [row.metadata.id for row in paged] == [ids[3], ids[1]]  # each day's newest
+    everything = await hatchet.runs.aio_list_with_pagination(since=since, until=until)
+    assert [row.metadata.id for row in everything] == ids[::-1]
+    assert [
+        row.metadata.id for row in hatchet.runs.list(since=since, until=until, limit=1).rows
+    ] == [ids[3]]
+    assert hatchet.runs.list_with_pagination(since=until, until=since) == []

@@ -1,0 +1,131 @@
+"""The replay part of the store contract (``RunStoreContract`` inherits it).
+
+``replay_tasks`` is ``hatchet.runs.replay`` in the store: an ended task run is queued
+again under its id as its next retry, with its whole retry budget back (retries count from
+the replay), its output and error gone, spawn index 0, at retry priority, its schedule
+clock starting at the replay; its run is RUNNING and ends again later. A task run that has
+not ended is left alone.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+import flowsim.testing.contract as c
+from flowsim import rules
+from flowsim.errors import RunNotFoundError
+from flowsim.rules import RunStatus
+from flowsim.store.protocol import Claim, RunStore, RunView
+
+
+def _ended_once(
+    store: RunStore, spec_name: str = "single", **task: object
+) -> tuple[RunView, Claim]:
+    """A one-task run, claimed at 1.0 and completed at 2.0 with ``{"n": 1}``."""
+    view = c.create_run(store, c.single_spec(spec_name, **task), 0.0)
+    (claim,) = c.claim_all(store, [spec_name], 1.0)
+    store.complete(claim.task_run_id, claim.token, {"n": 1}, 2.0)
+    return view, claim
+
+
+class ReplayContract:
+    def test_replay_queues_an_ended_task_run_again_under_its_id_as_its_next_retry(
+        self, store: RunStore
+    ) -> None:
+        view, first = _ended_once(store)
+        cursor = store.finished_since(None).cursor
+        outcome = store.replay_tasks([first.task_run_id], 10.0)
+        assert (outcome.accepted, outcome.finished, outcome.queued) == (True, (), 1)
+        run = c.get_run(store, view.id)
+        assert (run.status, run.finished_at) == (RunStatus.RUNNING, None)
+        task = run.tasks["t"]
+        assert (task.id, task.status, task.retry_count) == (first.task_run_id, RunStatus.QUEUED, 1)
+        assert (task.output, task.error, task.worker_id) == (None, None, None)
+        assert [a.outcome for a in task.attempts] == ["COMPLETED"]  # the history stays
+        (again,) = c.claim_all(store, ["single"], 10.0)
+        assert (again.task_run_id, again.retry_count) == (first.task_run_id, 1)
+        assert again.token > first.token
+        assert store.complete(again.task_run_id, again.token, {"n": 2}, 11.0).finished == (view.id,)
+        run = c.get_run(store, view.id)
+        assert (run.status, run.finished_at, run.tasks["t"].output) == (
+            RunStatus.COMPLETED, 11.0, {"n": 2}
+        )  # fmt: skip
+        assert [(a.number, a.queued_at) for a in run.tasks["t"].attempts] == [(1, 0.0), (2, 10.0)]
+        assert view.id in store.finished_since(cursor).run_ids  # it ended again
+
+    def test_a_replayed_task_run_has_its_whole_retry_budget_back(self, store: RunStore) -> None:
+        spec = c.single_spec(retries=1, backoff_factor=2.0)
+        view = c.create_run(store, spec, 0.0)
+        now = 0.0
+        for _ in range(2):  # the first attempt and its one retry fail: the run FAILED
+            now = max(now, store.next_wakeup(now) or now)
+            (claim,) = c.claim_all(store, ["single"], now)
+            store.fail(claim.task_run_id, claim.token, c.task_error(), False, now)
+        assert c.get_run(store, view.id).status is RunStatus.FAILED
+        store.replay_tasks([claim.task_run_id], 100.0)
+        task = c.get_run(store, view.id).tasks["t"]
+        assert (task.status, task.retry_count, task.error) == (RunStatus.QUEUED, 2, None)
+        (replayed,) = c.claim_all(store, ["single"], 100.0)
+        assert replayed.retry_count == 2
+        outcome = store.fail(replayed.task_run_id, replayed.token, c.task_error(), False, 101.0)
+        assert outcome.finished == ()  # retried: the budget counts from the replay
+        ready_at = 101.0 + rules.backoff_delay(1, 2.0, None)  # and so does the backoff
+        assert c.claim_all(store, ["single"], c.just_before(ready_at)) == []
+        (retry,) = c.claim_all(store, ["single"], ready_at)
+        assert retry.retry_count == 3
+        failed = store.fail(retry.task_run_id, retry.token, c.task_error("last"), False, 110.0)
+        assert failed.finished == (view.id,)
+        task = c.get_run(store, view.id).tasks["t"]
+        assert (task.status, task.retry_count, len(task.attempts)) == (RunStatus.FAILED, 3, 4)
+
+    def test_replay_leaves_a_queued_or_running_task_run_alone(self, store: RunStore) -> None:
+        queued = c.create_run(store, c.single_spec("waiting"), 0.0)
+        running = c.create_run(store, c.single_spec(), 0.0)
+        (claim,) = c.claim_all(store, ["single"], 1.0)
+        before = c.canonical_views(store.get_runs([queued.id, running.id]))
+        ids = [queued.tasks["t"].id, claim.task_run_id]
+        assert store.replay_tasks(ids, 2.0).queued == 0
+        assert c.canonical_views(store.get_runs([queued.id, running.id])) == before
+        assert store.complete(claim.task_run_id, claim.token, {}, 3.0).accepted
+
+    def test_a_replay_jumps_ahead_of_queued_runs_at_retry_priority(self, store: RunStore) -> None:
+        _, done = _ended_once(store)
+        waiting = c.create_run(store, c.single_spec(), 3.0, priority=3)
+        store.replay_tasks([done.task_run_id], 4.0)
+        claims = c.claim_all(store, ["single"], 5.0)
+        assert [claim.task_run_id for claim in claims] == [
+            done.task_run_id, waiting.tasks["t"].id
+        ]  # fmt: skip
+
+    def test_a_replayed_task_runs_schedule_clock_starts_at_the_replay(
+        self, store: RunStore
+    ) -> None:
+        view, done = _ended_once(store, schedule_timeout=30.0)
+        store.replay_tasks([done.task_run_id], 100.0)
+        deadline = rules.schedule_deadline(100.0, 30.0)
+        assert store.expire(c.just_before(deadline)).finished == ()
+        assert store.expire(deadline).finished == (view.id,)
+        assert c.get_run(store, view.id).tasks["t"].status is RunStatus.CANCELLED
+
+    def test_a_replayed_parent_spawning_again_gets_the_children_it_spawned(
+        self, store: RunStore
+    ) -> None:
+        parent = c.create_run(store, c.single_spec("parent"), 0.0)
+        (claim,) = c.claim_all(store, ["parent"], 0.0, lease=1000.0)
+        child = c.single_spec("child")
+        spawned = c.created(store, [c.run_request(child, {"i": 0})], 1.0, claim.task_run_id)
+        store.complete(claim.task_run_id, claim.token, {}, 2.0)
+        store.replay_tasks([claim.task_run_id], 3.0)
+        (again,) = c.claim_all(store, ["parent"], 3.0, lease=1000.0)
+        respawned = c.created(store, [c.run_request(child, {"i": 9})], 4.0, again.task_run_id)
+        assert [v.id for v in respawned] == [v.id for v in spawned]
+        assert c.get_run(store, parent.id).status is RunStatus.RUNNING
+
+    def test_replay_of_an_unknown_task_run_raises_and_replays_nothing(
+        self, store: RunStore
+    ) -> None:
+        view, done = _ended_once(store)
+        with pytest.raises(RunNotFoundError, match="no-such-task-run"):
+            store.replay_tasks([done.task_run_id, "no-such-task-run"], 3.0)
+        assert c.get_run(store, view.id).status is RunStatus.COMPLETED
+        assert c.claim_all(store, ["single"], 3.0) == []
