@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from flowsim.rules import RunStatus
@@ -86,17 +87,31 @@ def start_conditions(
         hold(conn, ids[name], spec.tasks[name].conditions, now, satisfied)
 
 
-def dag_state(conn: Conn, run_id: str) -> tuple[dict[str, RunStatus], set[str]]:
-    """The run's task statuses by name (creation order) and its skipped tasks."""
-    statuses: dict[str, RunStatus] = {}
-    skipped: set[str] = set()
-    for name, status, was_skipped in conn.execute(
-        "SELECT name, status, skipped FROM task_runs WHERE run_id = %s ORDER BY ord", (run_id,)
+@dataclass(frozen=True, slots=True)
+class DagState:
+    """A run's task runs as its DAG sees them: statuses by name (creation order) and the
+    skipped ones; those waiting on a replay of their parents (by name, their ids) count
+    as not created yet."""
+
+    statuses: dict[str, RunStatus]
+    skipped: set[str]
+    replayed: dict[str, str]
+
+
+def dag_state(conn: Conn, run_id: str) -> DagState:
+    state = DagState({}, set(), {})
+    for name, status, was_skipped, pending, task_id in conn.execute(
+        "SELECT name, status, skipped, replay_pending, id FROM task_runs WHERE run_id = %s "
+        "ORDER BY ord",
+        (run_id,),
     ):
-        statuses[name] = RunStatus(status)
+        if pending:
+            state.replayed[name] = task_id
+            continue
+        state.statuses[name] = RunStatus(status)
         if was_skipped:
-            skipped.add(name)
-    return statuses, skipped
+            state.skipped.add(name)
+    return state
 
 
 def outputs(conn: Conn, run_id: str) -> dict[str, JSON]:
@@ -143,10 +158,9 @@ def resolve(session: Session, fired: Sequence[sql_waits.FiredWait], now: float) 
             mark_skipped(conn, [wait.task_run_id])
             outcome = advance_run(session, run, (name, RunStatus.COMPLETED), now)
         else:
-            statuses, _ = dag_state(conn, run.id)
             reason = cond.cancel_reason(name)
-            outcome = cancel_tasks(session, run, statuses, [(wait.task_run_id, name)], reason,
-                                   now)  # fmt: skip
+            outcome = cancel_tasks(session, run, dag_state(conn, run.id),
+                                   [(wait.task_run_id, name)], reason, now)  # fmt: skip
         finished.extend(outcome.finished)
         queued += outcome.queued
     return Outcome(True, tuple(finished), queued)

@@ -16,7 +16,7 @@ from flowsim import rules
 from flowsim.errors import TaskRunError
 from flowsim.rules import RunStatus
 from flowsim.store import sql_waits
-from flowsim.store.dag import Step, advance
+from flowsim.store.dag import Step, advance, replay_now
 from flowsim.store.failures import decide
 from flowsim.store.protocol import Outcome
 from flowsim.store.records import JSON, WorkflowSpec, error_to_json
@@ -66,12 +66,13 @@ def advance_run(
     if len(run.spec.tasks) == 1:  # the common single-task run ends with its task
         return _write(session, run, [], ended[1], now)
     conn = session.conn
-    statuses, skipped = conditions.dag_state(conn, run.id)
-    statuses[ended[0]] = ended[1]
+    state = conditions.dag_state(conn, run.id)
+    state.statuses[ended[0]] = ended[1]
     step = advance(
-        run.spec, statuses, run.terminal, skipped, lambda: conditions.outputs(conn, run.id)
-    )
-    return _write(session, run, step.created, step.finished, now, step)
+        run.spec, state.statuses, run.terminal, state.skipped,
+        lambda: conditions.outputs(conn, run.id),
+    )  # fmt: skip
+    return _write(session, run, step.created, step.finished, now, step, state.replayed)
 
 
 def _write(
@@ -81,13 +82,22 @@ def _write(
     finished: RunStatus | None,
     now: float,
     step: Step | None = None,
+    replayed: dict[str, str] | None = None,
 ) -> Outcome:
+    """Create the task runs ``created`` names, then end the run if ``finished``. One
+    waiting on a replay of its parents (``replayed``, by name: its id) is queued (or
+    cancelled) again under its id, and leaves ``replayed``."""
     conn = session.conn
+    replayed = {} if replayed is None else replayed
     tasks = [
-        NewTask(task_id, run.id, run.spec, name, status, run.priority)
+        NewTask(replayed.get(name) or task_id, run.id, run.spec, name, status, run.priority)
         for task_id, (name, status) in zip(new_ids(len(created)), created, strict=True)
     ]
-    insert_tasks(conn, tasks, now)
+    insert_tasks(conn, [task for task in tasks if task.name not in replayed], now)
+    for task in tasks:
+        if replayed.pop(task.name, None) is not None:
+            conn.execute(_RETRIGGER, {"id": task.id, "status": task.status.value,
+                                      "priority": task.priority, "now": now})  # fmt: skip
     held = {name for name, _ in step.held} if step is not None else set()
     if step is not None:
         conditions.start_conditions(conn, run.spec, step, {t.name: t.id for t in tasks}, now)
@@ -209,44 +219,75 @@ def fail(
     return Outcome(True, (), 0 if backoff else 1)
 
 
-_REPLAY = f"""
-UPDATE task_runs
-SET status = 'QUEUED', worker_id = NULL, output = NULL, error = NULL,
+#: what a replay resets of a task run it queues again: the next retry, with the whole
+#: retry budget back (``replay_base``), nothing of what it did before but its attempts
+_REQUEUE_REPLAYED = f"""
+    worker_id = NULL, output = NULL, error = NULL, skipped = false, replay_pending = false,
     retry_count = retry_count + 1, replay_base = retry_count + 1, spawn_index = 0,
-    priority = %(priority)s, seq = nextval('claim_seq'), enqueued_at = %(now)s,
-    ready_at = %(now)s, deadline = %(now)s + schedule_timeout, in_backoff = false,
-    rate_wait_until = NULL, finish_xid = NULL, {RELEASE}
+    seq = nextval('claim_seq'), enqueued_at = %(now)s, ready_at = %(now)s,
+    deadline = %(now)s + schedule_timeout, in_backoff = false, rate_wait_until = NULL,
+    finish_xid = NULL, {RELEASE}
+"""
+#: an ended task run queued again at once by a replay
+_REPLAY = f"""
+UPDATE task_runs SET status = 'QUEUED', priority = %(priority)s, {_REQUEUE_REPLAYED}
 WHERE id = %(id)s AND status IN ('COMPLETED', 'FAILED', 'CANCELLED')
-RETURNING id
+"""
+#: a task run waiting on a replay of its parents, queued (or cancelled) as the DAG
+#: creates it
+_RETRIGGER = f"""
+UPDATE task_runs SET status = %(status)s, priority = %(priority)s, {_REQUEUE_REPLAYED}
+WHERE id = %(id)s
 """
 
 
 def replay_tasks(session: Session, task_run_ids: Sequence[str], now: float) -> Outcome:
-    """Each ended task run named queued again, its run no longer ended (run rows locked
-    one at a time, as a completion locks them)."""
+    """Each ended task run named replayed, run by run in the order first named (each
+    run's row locked, as a completion locks it): queued at once, or (a DAG parent of it
+    replayed too) marked to wait for its parents (``dag.replay_now``); its run no longer
+    ended."""
     conn = session.conn
-    known = {
-        row[0]
+    found = {
+        row[0]: row
         for row in conn.execute(
-            "SELECT id FROM task_runs WHERE id = ANY(%s)", (list(task_run_ids),)
+            "SELECT id, run_id, name FROM task_runs WHERE id = ANY(%s)",
+            (list(task_run_ids),),
         )
     }
     for task_run_id in task_run_ids:
-        if task_run_id not in known:
+        if task_run_id not in found:
             raise task_run_not_found(task_run_id)
-    queued = 0
+    by_run: dict[str, dict[str, str]] = {}
     for task_run_id in task_run_ids:
-        locked = _locked(session, conn.execute(_LOCK_RUN_OF_TASK, (task_run_id,)).fetchone())
-        if locked is None:  # its run was never deleted: cannot happen
-            raise task_run_not_found(task_run_id)
-        params = {"id": task_run_id, "priority": rules.RETRY_PRIORITY, "now": now}
-        if conn.execute(_REPLAY, params).fetchone() is not None:
-            conn.execute(
-                "UPDATE runs SET terminal_status = NULL, finished_at = NULL, finish_xid = NULL "
-                "WHERE id = %s",
-                (locked.id,),
+        _, run_id, name = found[task_run_id]
+        by_run.setdefault(run_id, {})[name] = task_run_id
+    queued = 0
+    for run_id, named in by_run.items():
+        run = lock_run(session, run_id)
+        if run is None:  # a task run's run is never deleted: cannot happen
+            raise run_not_found(run_id)
+        ended = {  # read under the run's lock: another replay may have come first
+            task_id
+            for (task_id,) in conn.execute(
+                "SELECT id FROM task_runs WHERE id = ANY(%s) "
+                "AND status IN ('COMPLETED', 'FAILED', 'CANCELLED')",
+                (list(named.values()),),
             )
-            queued += 1
+        }
+        ids = {name: task_id for name, task_id in named.items() if task_id in ended}
+        if not ids:
+            continue
+        at_once = replay_now(run.spec, ids)
+        for name in at_once:
+            conn.execute(_REPLAY, {"id": ids[name], "priority": rules.RETRY_PRIORITY, "now": now})
+        later = [task_id for name, task_id in ids.items() if name not in at_once]
+        conn.execute("UPDATE task_runs SET replay_pending = true WHERE id = ANY(%s)", (later,))
+        conn.execute(
+            "UPDATE runs SET terminal_status = NULL, finished_at = NULL, finish_xid = NULL "
+            "WHERE id = %s",
+            (run_id,),
+        )
+        queued += len(at_once)
     session.changed = session.changed or bool(queued)
     return Outcome(True, (), queued)
 
@@ -264,13 +305,13 @@ WHERE id = ANY(%(ids)s)
 def cancel_tasks(
     session: Session,
     run: LockedRun,
-    statuses: dict[str, RunStatus],
+    state: conditions.DagState,
     targets: Sequence[tuple[str, str]],
     reason: str,
     now: float,
 ) -> Outcome:
     """Cancel ``targets`` ((id, name), locked, in creation order) of a locked run, advancing
-    its DAG after each as the reference does; ``statuses`` is kept up to date."""
+    its DAG after each as the reference does; ``state`` is kept up to date."""
     if not targets:
         return Outcome(True)
     conn = session.conn
@@ -280,12 +321,12 @@ def cancel_tasks(
     created: list[tuple[str, RunStatus]] = []
     finished: RunStatus | None = None
     for _, name in targets:
-        statuses[name] = RunStatus.CANCELLED
-        step = advance(run.spec, statuses, run.terminal or finished is not None)
+        state.statuses[name] = RunStatus.CANCELLED
+        step = advance(run.spec, state.statuses, run.terminal or finished is not None)
         created.extend(step.created)
         finished = finished or step.finished
     session.changed = True
-    return _write(session, run, created, finished, now)
+    return _write(session, run, created, finished, now, replayed=state.replayed)
 
 
 #: a run and every run it spawned, at any depth, in creation order; each level reads the
@@ -325,8 +366,8 @@ def _cancel_one(session: Session, run_id: str, reason: str, now: float) -> Outco
         (run_id,),
     ).fetchall()
     rows.sort(key=lambda row: row[3])
-    statuses = {name: RunStatus(status) for _, name, status, _ in rows}
     targets = [
         (task_id, name) for task_id, name, status, _ in rows if not RunStatus(status).is_terminal
     ]
-    return cancel_tasks(session, run, statuses, targets, reason, now)
+    return cancel_tasks(session, run, conditions.dag_state(session.conn, run_id), targets,
+                        reason, now)  # fmt: skip

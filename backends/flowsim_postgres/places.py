@@ -17,7 +17,6 @@ from typing import Any
 
 from flowsim import concurrency, rules
 from flowsim.concurrency import Gate, Group, Waiting
-from flowsim.rules import RunStatus
 from flowsim.store.protocol import Outcome
 from flowsim.store.records import WorkflowSpec
 from flowsim_postgres.rows import Conn, Session
@@ -99,7 +98,7 @@ def park(conn: Conn, task_ids: list[str]) -> None:
 def cancel_unit(session: Session, unit: str, now: float) -> None:
     """Cancel a run (with what it spawned) or a task run, with Hatchet's concurrency
     reason, as the in-memory store does."""
-    from flowsim_postgres import outcomes  # outcomes settles through this module
+    from flowsim_postgres import conditions, outcomes  # both settle through this module
 
     reason = rules.CONCURRENCY_CANCEL_REASON
     conn = session.conn
@@ -112,15 +111,10 @@ def cancel_unit(session: Session, unit: str, now: float) -> None:
     run = outcomes.lock_run(session, row[0])
     if run is None:
         return
-    statuses = {
-        name: RunStatus(status)
-        for name, status in conn.execute(
-            "SELECT name, status FROM task_runs WHERE run_id = %s", (row[0],)
-        )
-    }
-    if not statuses[row[1]].is_terminal:
+    state = conditions.dag_state(conn, row[0])
+    if not state.statuses[row[1]].is_terminal:
         conn.execute("SELECT 1 FROM task_runs WHERE id = %s FOR NO KEY UPDATE", (unit,))
-        outcomes.cancel_tasks(session, run, statuses, [(unit, row[1])], reason, now)
+        outcomes.cancel_tasks(session, run, state, [(unit, row[1])], reason, now)
 
 
 def arrive_task(

@@ -78,7 +78,7 @@ def expire_schedule_timeouts(session: Session, now: float) -> Outcome:
         (now,),
     ).fetchall()
     runs: dict[str, LockedRun | None] = {}
-    statuses: dict[str, dict[str, RunStatus]] = {}
+    states: dict[str, conditions.DagState] = {}
     finished: list[str] = []
     queued = 0
     for task_id, run_id in due:
@@ -94,15 +94,10 @@ def expire_schedule_timeouts(session: Session, now: float) -> Outcome:
         ).fetchone()
         if row is None or row[1] != RunStatus.QUEUED.value or row[2] or row[3] > now:
             continue  # claimed (or cancelled) meanwhile
-        if run_id not in statuses:
-            statuses[run_id] = {
-                name: RunStatus(status)
-                for name, status in conn.execute(
-                    "SELECT name, status FROM task_runs WHERE run_id = %s", (run_id,)
-                )
-            }
+        if run_id not in states:
+            states[run_id] = conditions.dag_state(conn, run_id)
         reason = schedule_timeout_reason(run.spec.tasks[row[0]].schedule_timeout)
-        outcome = cancel_tasks(session, run, statuses[run_id], [(task_id, row[0])], reason, now)
+        outcome = cancel_tasks(session, run, states[run_id], [(task_id, row[0])], reason, now)
         finished.extend(outcome.finished)
         queued += outcome.queued
     return Outcome(True, tuple(finished), queued)

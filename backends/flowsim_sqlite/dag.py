@@ -31,6 +31,20 @@ INSERT_TASK = (
     "deadline_seq, in_backoff) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )
 
+#: what a replay resets of a task run it queues again: the next retry, with the whole
+#: retry budget back (``replay_base``), nothing of what it did before but its attempts
+REQUEUE_REPLAYED = (
+    "worker_id = NULL, output = NULL, error = NULL, skipped = 0, replay_pending = 0, "
+    "retry_count = retry_count + 1, replay_base = retry_count + 1, spawn_index = 0, "
+    "rate_wait_until = NULL, lease_expires_at = NULL, lease_batch = NULL, waiting_on = NULL"
+)
+#: a task run waiting on a replay of its parents, queued (or cancelled) as the DAG creates
+#: it: the values of a new one's ``task_row``, from its status on
+_RETRIGGER = (
+    f"UPDATE task_runs SET {REQUEUE_REPLAYED}, status = ?, priority = ?, seq = ?, "
+    "enqueued_at = ?, ready_at = ?, deadline = ?, deadline_seq = ?, in_backoff = ? WHERE id = ?"
+)
+
 #: the highest finish_seq, read through its (partial) index: max() would scan the table
 LAST_FINISH_SEQ = (
     "SELECT finish_seq FROM runs WHERE finish_seq IS NOT NULL ORDER BY finish_seq DESC LIMIT 1"
@@ -184,9 +198,14 @@ def advance(
         return
     statuses: dict[str, RunStatus] = {}
     skipped: set[str] = set()
-    for name, state, was_skipped in tx.execute(
-        "SELECT name, status, skipped FROM task_runs WHERE run_id = ?", (run_id,)
+    replayed: dict[str, str] = {}  # waiting on a replay of its parents: not created yet
+    for name, state, was_skipped, pending, task_id in tx.execute(
+        "SELECT name, status, skipped, replay_pending, id FROM task_runs WHERE run_id = ?",
+        (run_id,),
     ):
+        if pending:
+            replayed[name] = task_id
+            continue
         statuses[name] = STATUS[state]
         if was_skipped:
             skipped.add(name)
@@ -195,14 +214,15 @@ def advance(
     if step.created:
         (priority,) = tx.execute("SELECT priority FROM runs WHERE id = ?", (run_id,)).fetchone()
         first = tx.sequence(len(step.created))
-        ids = {name: tx.new_id() for name, _ in step.created}
+        ids = {name: replayed.get(name) or tx.new_id() for name, _ in step.created}
         rows = [
             task_row(ids[name], run_id, spec, spec_id, name,
                      specs.bucket(tx, spec.tasks[name].schedule_timeout),
                      state.value, priority, first + offset, now)
             for offset, (name, state) in enumerate(step.created)
         ]  # fmt: skip
-        tx.executemany(INSERT_TASK, rows)
+        tx.executemany(INSERT_TASK, [row for row in rows if row[3] not in replayed])
+        tx.executemany(_RETRIGGER, [(*row[9:], row[0]) for row in rows if row[3] in replayed])
         held = {name for name, _ in step.held}
         changes.queued += sum(
             1 for name, state in step.created if state is RunStatus.QUEUED and name not in held

@@ -13,13 +13,22 @@ from collections.abc import Mapping, Sequence
 from flowsim import rules
 from flowsim.errors import TaskRunError
 from flowsim.rules import RunStatus
+from flowsim.store.dag import replay_now
 from flowsim.store.failures import decide, lease_lost_reason, schedule_timeout_reason
 from flowsim.store.protocol import Completion, Outcome
 from flowsim.store.records import JSON, error_to_json
 from flowsim.store.views import run_not_found, task_run_not_found
 from flowsim_sqlite.claims import Taken, release_due
 from flowsim_sqlite.conditions import fire_due
-from flowsim_sqlite.dag import LAST_FINISH_SEQ, REFUSED, Changes, advance, cancel_tasks, outcome
+from flowsim_sqlite.dag import (
+    LAST_FINISH_SEQ,
+    REFUSED,
+    REQUEUE_REPLAYED,
+    Changes,
+    advance,
+    cancel_tasks,
+    outcome,
+)
 from flowsim_sqlite.durable import parked_ready, release_parked
 from flowsim_sqlite.places import late_queued, settle
 from flowsim_sqlite.rows import SpecCache, Tx, dumps, id_list
@@ -224,41 +233,53 @@ def fail(
     return changes
 
 
-#: an ended task run queued again by a replay (``RunStore.replay_tasks``)
+#: an ended task run queued again at once by a replay (``RunStore.replay_tasks``)
 _REPLAY = (
-    "UPDATE task_runs SET status = 'QUEUED', worker_id = NULL, output = NULL, error = NULL, "
-    "retry_count = retry_count + 1, replay_base = retry_count + 1, spawn_index = 0, "
-    "priority = ?, seq = ?, enqueued_at = ?, ready_at = ?, in_backoff = 0, "
-    "deadline = ? + schedule_timeout, deadline_seq = ?, rate_wait_until = NULL, "
-    f"{_RELEASE} WHERE id = ? AND status IN ('COMPLETED', 'FAILED', 'CANCELLED') "
-    "RETURNING run_id"
+    f"UPDATE task_runs SET {REQUEUE_REPLAYED}, status = 'QUEUED', priority = ?, seq = ?, "
+    "enqueued_at = ?, ready_at = ?, in_backoff = 0, deadline = ? + schedule_timeout, "
+    "deadline_seq = ? WHERE id = ? AND status IN ('COMPLETED', 'FAILED', 'CANCELLED')"
 )
 
 
-def replay_tasks(tx: Tx, task_run_ids: Sequence[str], now: float) -> Changes:
-    """Each ended task run named queued again, its run no longer ended (QUEUED: a reader
-    sees RUNNING once it has an attempt, ``rows.RUN_STATUS``)."""
-    found = dict(
-        tx.execute(
-            "SELECT id, status FROM task_runs WHERE id IN (SELECT value FROM json_each(?))",
+def replay_tasks(tx: Tx, specs: SpecCache, task_run_ids: Sequence[str], now: float) -> Changes:
+    """Each ended task run named replayed, run by run in the order first named: queued
+    at once, or (a DAG parent of it replayed too) marked to wait for its parents
+    (``dag.replay_now``); its run no longer ended (QUEUED: a reader sees RUNNING once
+    it has an attempt, ``rows.RUN_STATUS``)."""
+    found = {
+        row[0]: row
+        for row in tx.execute(
+            "SELECT id, run_id, spec_id, name, status FROM task_runs "
+            "WHERE id IN (SELECT value FROM json_each(?))",
             (id_list(task_run_ids),),
-        ).fetchall()
-    )
-    changes = Changes()
+        )
+    }
     for task_run_id in task_run_ids:
         if task_run_id not in found:
             raise task_run_not_found(task_run_id)
+    by_run: dict[str, tuple[int, dict[str, str]]] = {}
     for task_run_id in task_run_ids:
-        if not RunStatus(found[task_run_id]).is_terminal:
+        _, run_id, spec_id, name, status = found[task_run_id]
+        ids = by_run.setdefault(run_id, (spec_id, {}))[1]
+        if RunStatus(status).is_terminal:
+            ids[name] = task_run_id
+    changes = Changes()
+    for run_id, (spec_id, ids) in by_run.items():
+        if not ids:
             continue
-        seq = tx.sequence(1)
-        (run_id,) = tx.execute(
-            _REPLAY, (rules.RETRY_PRIORITY, seq, now, now, now, seq, task_run_id)
-        ).fetchone()
+        at_once = replay_now(specs.spec(tx, spec_id), ids)
+        for name in at_once:
+            seq = tx.sequence(1)
+            tx.execute(_REPLAY, (rules.RETRY_PRIORITY, seq, now, now, now, seq, ids[name]))
+        later = [task_id for name, task_id in ids.items() if name not in at_once]
+        tx.execute(
+            "UPDATE task_runs SET replay_pending = 1 WHERE id IN (SELECT value FROM json_each(?))",
+            (id_list(later),),
+        )
         # finish_seq stays: the run's next end takes one above it (were it cleared, the
         # next could reuse it, and a reader past it would miss that end)
         tx.execute("UPDATE runs SET status = 'QUEUED', finished_at = NULL WHERE id = ?", (run_id,))
-        changes.queued += 1
+        changes.queued += len(at_once)
     return changes
 
 

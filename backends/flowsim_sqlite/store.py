@@ -351,7 +351,9 @@ class SqliteStore:
         return outcome(self._write("fail", outcomes.fail, self._specs, *arguments))
 
     def replay_tasks(self, task_run_ids: Sequence[str], now: float) -> Outcome:
-        return outcome(self._write("replay_tasks", outcomes.replay_tasks, task_run_ids, now))
+        return outcome(
+            self._write("replay_tasks", outcomes.replay_tasks, self._specs, task_run_ids, now)
+        )
 
     def cancel_run(self, run_id: str, reason: str, now: float) -> Outcome:
         return outcome(

@@ -443,6 +443,9 @@ class DurableEngine(DurableConditionWaits, Engine):
             self.request_dispatch()
         return set(outcome.finished)
 
+    def _defined_spec(self, view: RunView) -> WorkflowSpec | None:
+        return self._specs.get(view.workflow)  # not the stand-in of a run triggered elsewhere
+
     def _store_replay(self, targets: Mapping[str, str]) -> None:
         self._apply(self._write_completions())
         outcome = self.run_store.replay_tasks(list(targets), self.clock.now())

@@ -55,7 +55,7 @@ from flowsim.rules import RunStatus, SlotPool
 from flowsim.store.durable_log import DurableLogStore, StepKind
 from flowsim.store.memory import MemoryStore
 from flowsim.store.protocol import RunView, StreamChunk
-from flowsim.store.records import JSON, TaskRun, WorkflowRun
+from flowsim.store.records import JSON, TaskRun, WorkflowRun, WorkflowSpec
 from flowsim.store.reference import run_view
 from flowsim.store.transitions import NewRun, Transition
 
@@ -687,22 +687,29 @@ class Engine(ConditionWaits, Waiting):
             ended = self._store_cancel(run_id, reason)
             self._stop_attempts(lambda attempt: attempt.task_run.workflow_run.id in ended)
 
-    def replay(self, ids: Sequence[str], call: str) -> None:
+    def replay(
+        self, ids: Sequence[str], call: str, defined: Callable[[str], WorkflowSpec | None]
+    ) -> None:
         """``hatchet.runs.replay`` / ``bulk_replay``: queue the ended task runs that ``ids``
         name again (``flowsim.engine.run_replay`` chooses them, and refuses what it cannot
-        replay before anything is). ``call`` names the caller in errors."""
-        targets = replay_targets(
-            ids, self.run_views, self.run_views, lambda run_id: self.workflow_run(run_id).spec,
-            call,
-        )  # fmt: skip
+        replay before anything is). ``call`` names the caller in errors; ``defined`` finds
+        a workflow the caller's client defines, by name (its DAG says what is replayed)."""
+
+        def spec_of(view: RunView) -> WorkflowSpec | None:
+            return defined(view.workflow) or self._defined_spec(view)
+
+        targets = replay_targets(ids, self.run_views, self.run_views, spec_of, call)
         with self._lock:
             self._store_replay(targets)
 
+    def _defined_spec(self, view: RunView) -> WorkflowSpec | None:
+        """The run's workflow as defined in this process (None if it is not)."""
+        return self.workflow_run(view.id).spec
+
     def _store_replay(self, targets: Mapping[str, str]) -> None:
         """Queue the task runs again: ``targets`` maps each task run id to its run's."""
-        now = self.clock.now()
-        for task_run_id in targets:
-            self._apply(self.store.replay(self.store.task_runs[task_run_id], now))
+        task_runs = [self.store.task_runs[task_run_id] for task_run_id in targets]
+        self._apply(self.store.replay(task_runs, self.clock.now()))
         if self._loop is None and targets:  # as in _create: dispatch arms it otherwise
             self._schedule_timer.arm(self.store.next_schedule_deadline())
 

@@ -1,23 +1,27 @@
 """``hatchet.runs.replay``: which task runs a replay of some ids queues again.
 
-As Hatchet's engine chooses them (``ReplayTasks`` and its preflight check): an id names a
-workflow run (every task of it) or one task run; a task run that has not ended (queued,
-running, waiting out a backoff) is left as it is, without an error. A replayed task run
-keeps its id and is queued as its next retry (``retry_count + 1``) with its whole retry
-budget back; its run is not ended any more.
+As Hatchet's engine chooses them (``ReplayTasks`` and its preflight check): a workflow run
+id names every task of the run, a task run id that task and every task downstream of it in
+the DAG; a run whose named tasks have not all ended (one queued, running, waiting out a
+backoff), or whose DAG is not all created yet, is left as it is, without an error. The
+store then queues each chosen task run again under its id as its next retry, with its
+whole retry budget back: at once if no DAG parent of it is replayed, else when its parents
+complete again (``flowsim.store.dag.replay_now``).
 
-flowsim replays runs of one task (a standalone task, or a workflow of one task). A DAG
-run (Hatchet re-runs the replayed tasks and everything downstream of them), a run of a
-workflow or task with concurrency limits (Hatchet re-evaluates the keys), and a task with
-``wait_for`` / ``skip_if`` / ``cancel_if`` conditions are refused, naming the run, before
-anything is replayed.
+Refused, naming the run, before anything is replayed: a run of a workflow with concurrency
+limits (Hatchet evaluates the keys again), with ``wait_for`` / ``skip_if`` / ``cancel_if``
+conditions, or with an on-failure task (Hatchet re-arms it), and a run of a workflow this
+process does not define (its DAG is needed to know what is downstream); a task replayed
+without a parent of it that did not complete (it could never run) is an
+``InvalidInputError``.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
-from flowsim.errors import RunNotFoundError, UnsupportedFeatureError
+from flowsim.errors import InvalidInputError, RunNotFoundError, UnsupportedFeatureError
+from flowsim.store.dag import downstream, unmet_parent
 from flowsim.store.protocol import RunView
 from flowsim.store.records import WorkflowSpec
 
@@ -26,24 +30,36 @@ def replay_targets(
     ids: Sequence[str],
     runs: Callable[[Sequence[str]], list[RunView]],
     every_run: Callable[[], list[RunView]],
-    spec_of: Callable[[str], WorkflowSpec],
+    spec_of: Callable[[RunView], WorkflowSpec | None],
     call: str,
 ) -> dict[str, str]:
-    """The ended task runs to queue again, in the order named (each once), by id, each
-    with its workflow run's id.
-    ``runs`` reads runs by id, ``every_run`` all of them (to find a task run's run),
-    ``spec_of`` a run's workflow; ``call`` names the caller in errors. An id that is no
-    run and no task run raises ``RunNotFoundError``, a run flowsim cannot replay
-    ``UnsupportedFeatureError``: in both cases nothing is replayed."""
-    named = list(dict.fromkeys(ids))
-    views = _views_by_id(named, runs, every_run, call)
+    """The ended task runs to queue again, by id, each with its workflow run's id, run by
+    run in the order first named. ``runs`` reads runs by id, ``every_run`` all of them (to
+    find a task run's run), ``spec_of`` a run's workflow (None: not defined here); ``call``
+    names the caller in errors. An id that is no run and no task run raises
+    ``RunNotFoundError``, a run flowsim cannot replay ``UnsupportedFeatureError``, a task
+    named without a parent that did not complete ``InvalidInputError`` (it could never
+    run): in each case nothing is replayed."""
+    named: dict[str, tuple[RunView, WorkflowSpec, set[str]]] = {}
+    for view, task_name in _views_by_id(list(dict.fromkeys(ids)), runs, every_run, call):
+        spec = _replayable_spec(view, spec_of(view), call)
+        names = downstream(spec, [task_name]) if task_name is not None else set(spec.parents)
+        named.setdefault(view.id, (view, spec, set()))[2].update(names)
     chosen: dict[str, str] = {}
-    for given in named:
-        view, task_ids = views[given]
-        _check_replayable(view, spec_of(view.id), call)
-        for task in view.tasks.values():
-            if task.id in task_ids and task.status.is_terminal:
-                chosen[task.id] = view.id
+    for view, spec, names in named.values():
+        created = set(spec.parents) <= set(view.tasks)
+        if not created or not all(view.tasks[name].status.is_terminal for name in names):
+            continue  # in progress: left alone, as Hatchet's preflight drops it
+        statuses = {name: task.status for name, task in view.tasks.items()}
+        unmet = unmet_parent(spec, names, statuses)
+        if unmet is not None:
+            task, parent = unmet
+            raise InvalidInputError(
+                f"{call}: cannot replay task {task!r} of run {view.id} without its parent "
+                f"{parent!r}, which is {statuses[parent].value}: it could not run. Replay "
+                f"{parent!r} (its task run id) or the whole run; nothing was replayed"
+            )
+        chosen.update((view.tasks[name].id, view.id) for name in spec.parents if name in names)
     return chosen
 
 
@@ -52,9 +68,9 @@ def _views_by_id(
     runs: Callable[[Sequence[str]], list[RunView]],
     every_run: Callable[[], list[RunView]],
     call: str,
-) -> dict[str, tuple[RunView, set[str]]]:
-    """Each id's run and the task run ids it names: all of a workflow run's, or one."""
-    found: dict[str, tuple[RunView, set[str]]] = {}
+) -> list[tuple[RunView, str | None]]:
+    """Each id's run, and the task it names (None: a workflow run id names them all)."""
+    found: dict[str, tuple[RunView, str | None]] = {}
     unknown = []
     for given in named:
         try:
@@ -62,9 +78,11 @@ def _views_by_id(
         except RunNotFoundError:
             unknown.append(given)
             continue
-        found[given] = (view, {task.id for task in view.tasks.values()})
+        found[given] = (view, None)
     if unknown:
-        owners = {task.id: view for view in every_run() for task in view.tasks.values()}
+        owners = {
+            task.id: (view, task.name) for view in every_run() for task in view.tasks.values()
+        }
         missing = [given for given in unknown if given not in owners]
         if missing:
             raise RunNotFoundError(
@@ -72,16 +90,16 @@ def _views_by_id(
                 "nothing was replayed. Pass workflow run ids (ref.workflow_run_id, view.id) "
                 "or task run ids (ctx.step_run_id)"
             )
-        found.update({given: (owners[given], {given}) for given in unknown})
-    return found
+        found.update({given: owners[given] for given in unknown})
+    return [found[given] for given in named]
 
 
-def _check_replayable(view: RunView, spec: WorkflowSpec, call: str) -> None:
+def _replayable_spec(view: RunView, spec: WorkflowSpec | None, call: str) -> WorkflowSpec:
     reason = None
-    if len(spec.tasks) > 1:
+    if spec is None:
         reason = (
-            f"it is a run of the DAG {spec.name!r} ({len(spec.tasks)} tasks); flowsim replays "
-            "runs of one task (Hatchet re-runs the replayed tasks and all downstream of them)"
+            f"its workflow {view.workflow!r} is not defined in this process, and its DAG says "
+            "what a replay re-runs; import the module that defines it"
         )
     elif spec.limited:
         reason = (
@@ -89,9 +107,16 @@ def _check_replayable(view: RunView, spec: WorkflowSpec, call: str) -> None:
             "replay; flowsim does not model that"
         )
     elif any(task.conditions for task in spec.tasks.values()):
-        reason = "its task has wait_for / skip_if / cancel_if conditions, not modelled on a replay"
-    if reason is not None:
+        reason = (
+            f"{spec.name!r} has wait_for / skip_if / cancel_if conditions, not modelled on a replay"
+        )
+    elif spec.on_failure is not None:
+        reason = (
+            f"{spec.name!r} has an on-failure task, which Hatchet re-arms on a replay; not modelled"
+        )
+    if reason is not None or spec is None:
         raise UnsupportedFeatureError(
             f"{call}: cannot replay run {view.id}: {reason}. Nothing was replayed; trigger "
             "the workflow again instead"
         )
+    return spec

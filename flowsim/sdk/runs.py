@@ -42,6 +42,7 @@ from flowsim.sdk.run_listing import (
     to_seconds,
 )
 from flowsim.store.protocol import RunView
+from flowsim.store.records import WorkflowSpec
 
 #: hatchet_sdk's REST status of a run, what ``hatchet.runs.get_status`` returns there
 #: (tests import it from ``hatchet_sdk.clients.rest.models.v1_task_status`` to poll it):
@@ -66,9 +67,15 @@ FILTER_LIMIT = 1000
     "reset_durable_task", "aio_reset_durable_task",
 )  # fmt: skip
 class RunsClient:
-    def __init__(self, engine: Callable[[], Engine]) -> None:
+    def __init__(
+        self,
+        engine: Callable[[], Engine],
+        defined: Callable[[str], WorkflowSpec | None] = lambda name: None,
+    ) -> None:
         # the client's engine is looked up per call: a pytest reset replaces it
         self._engine = engine
+        #: a workflow defined through the client, by name: a replay needs its DAG
+        self._defined = defined
 
     def view(self, workflow_run_id: str) -> RunView:
         """The stored run; ``RunNotFoundError`` if this backend has no such run."""
@@ -207,7 +214,7 @@ class RunsClient:
         its id as its next retry (``ctx.retry_count`` one higher) with its whole retry
         budget back; one still queued or running is left alone. Done when this returns
         (Hatchet's server does it in the background)."""
-        self._engine().replay([run_id], f"hatchet.runs.replay({run_id!r})")
+        self._engine().replay([run_id], f"hatchet.runs.replay({run_id!r})", self._defined)
 
     async def aio_replay(self, run_id: str) -> None:
         await asyncio.to_thread(self.replay, run_id)
@@ -216,7 +223,8 @@ class RunsClient:
         """``replay`` of every run ``opts`` names (``ids``: workflow or task run ids) or
         selects (``filters``); an unknown id, or a run flowsim cannot replay, raises
         before anything is replayed."""
-        self._engine().replay(self._selected("bulk_replay", opts), "hatchet.runs.bulk_replay")
+        chosen = self._selected("bulk_replay", opts)
+        self._engine().replay(chosen, "hatchet.runs.bulk_replay", self._defined)
 
     async def aio_bulk_replay(self, opts: BulkCancelReplayOpts) -> None:
         await asyncio.to_thread(self.bulk_replay, opts)

@@ -8,7 +8,7 @@ first, then ready: their sequence numbers must match the reference's).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 
 from flowsim import rules
@@ -112,3 +112,40 @@ def advance(
     if status.is_terminal and not run_terminal:
         step.finished = status
     return step
+
+
+def downstream(spec: WorkflowSpec, names: Iterable[str]) -> set[str]:
+    """``names`` and every DAG task downstream of them: what Hatchet replays when a task
+    is replayed (its whole DAG when the workflow run is)."""
+    chosen = set(names)
+    changed = True
+    while changed:
+        changed = False
+        for task, parents in spec.parents.items():
+            if task not in chosen and any(parent in chosen for parent in parents):
+                chosen.add(task)
+                changed = True
+    return chosen
+
+
+def replay_now(spec: WorkflowSpec, replayed: Collection[str]) -> list[str]:
+    """Of the tasks of a run being replayed, those queued at once (no DAG parent of theirs
+    is replayed), in definition order; the others wait, keeping their ids and what they
+    did before, until their parents complete again (Hatchet re-triggers them then)."""
+    return [
+        name
+        for name, parents in spec.parents.items()
+        if name in replayed and not any(parent in replayed for parent in parents)
+    ]
+
+
+def unmet_parent(
+    spec: WorkflowSpec, replayed: Collection[str], statuses: Mapping[str, RunStatus]
+) -> tuple[str, str] | None:
+    """A replayed task with a parent left out of the replay that did not complete, as
+    (task, parent): it could never run again (None if every such parent completed)."""
+    for name in replayed:
+        for parent in spec.parents.get(name, ()):
+            if parent not in replayed and statuses.get(parent) is not RunStatus.COMPLETED:
+                return name, parent
+    return None

@@ -16,7 +16,7 @@ import itertools
 import math
 import uuid
 from abc import ABC, abstractmethod
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 
 from flowsim import concurrency, idempotency, rules
 from flowsim.deadlines import DeadlineQueue
@@ -24,7 +24,7 @@ from flowsim.errors import RunNotFoundError, TaskRunError
 from flowsim.idempotency import Claim, Collision
 from flowsim.rules import RunStatus, SlotPool
 from flowsim.store import conditions as cond
-from flowsim.store.dag import advance
+from flowsim.store.dag import advance, replay_now
 from flowsim.store.durable_log import StepLog
 from flowsim.store.failures import decide
 from flowsim.store.placement_filter import ClaimFilter
@@ -202,18 +202,22 @@ class StoreCore(ABC):
         task-level concurrency it ``arrive``s in its groups first (not when it is created
         only to be cancelled). A ``held`` one stays QUEUED but unclaimable until its
         conditions decide (it arrives in its groups when they queue it)."""
-        spec = run.spec.tasks[name]
-        task_run = TaskRun(
-            id=self._new_id(),
-            workflow_run=run,
-            spec=spec,
-            sequence=next(self._sequence),
-            priority=priority,
-            enqueued_at=now,
-            ready_at=now if ready_at is None else ready_at,
-        )
-        run.tasks[name] = task_run
-        self.task_runs[task_run.id] = task_run
+        replayed = run.tasks.get(name)
+        if replayed is not None and replayed.replay_pending:  # its parents completed again
+            task_run = replayed
+            self._requeue_replayed(task_run, priority, now)
+        else:
+            task_run = TaskRun(
+                id=self._new_id(),
+                workflow_run=run,
+                spec=run.spec.tasks[name],
+                sequence=next(self._sequence),
+                priority=priority,
+                enqueued_at=now,
+                ready_at=now if ready_at is None else ready_at,
+            )
+            run.tasks[name] = task_run
+            self.task_runs[task_run.id] = task_run
         if held:
             return task_run
         cancel_new = arrive and self._arrive_task(task_run, now)
@@ -385,28 +389,55 @@ class StoreCore(ABC):
         self._enqueue(task_run, now)
         return Transition(queued=1)
 
-    def replay(self, task_run: TaskRun, now: float) -> Transition:
-        """Hatchet's replay of an ended task run (``flowsim.engine.run_replay`` chooses
-        which): queued again under its id as the next retry, with its whole retry budget
-        back, its output and error gone and spawn index 0 (a body that runs again
-        re-attaches to the children it spawned); its run is no longer ended: RUNNING if
-        the task run ever started (as a SQL store reads a run with an attempt), else
-        QUEUED."""
-        run = task_run.workflow_run
+    def replay(self, task_runs: Iterable[TaskRun], now: float) -> Transition:
+        """``replay_run`` of the task runs that ended, run by run in the order first named
+        (a task run not ended is left alone)."""
+        by_run: dict[str, tuple[WorkflowRun, set[str]]] = {}
+        for task_run in task_runs:
+            run = task_run.workflow_run
+            names = by_run.setdefault(run.id, (run, set()))[1]
+            if task_run.status.is_terminal:
+                names.add(task_run.name)
+        transition = Transition()
+        for run, names in by_run.values():
+            if names:
+                transition.queued += self.replay_run(run, names, now).queued
+        return transition
+
+    def replay_run(self, run: WorkflowRun, names: Collection[str], now: float) -> Transition:
+        """Hatchet's replay of ended task runs of ``run`` (``flowsim.engine.run_replay``
+        chooses them): each is queued again under its id as its next retry, with its whole
+        retry budget back, its output and error gone and spawn index 0 (a body that runs
+        again re-attaches to the children it spawned), at once if no DAG parent of it is
+        replayed, else when its parents complete again (``dag.replay_now``). The run is
+        no longer ended: RUNNING if any task run of it ever started (as a SQL store reads
+        a run with an attempt), else QUEUED."""
+        now_names = replay_now(run.spec, names)
+        for name in names:
+            run.tasks[name].replay_pending = name not in now_names
+        for name in now_names:
+            task_run = run.tasks[name]
+            self._requeue_replayed(task_run, rules.RETRY_PRIORITY, now)
+            self._enqueue(task_run, now)
+        started = any(task.attempts for task in run.tasks.values())
+        run.status = RunStatus.RUNNING if started else RunStatus.QUEUED
+        run.finished_at = None
+        return Transition(queued=len(now_names))
+
+    def _requeue_replayed(self, task_run: TaskRun, priority: int, now: float) -> None:
+        """A replayed task run's state as it is queued again (not yet enqueued)."""
         task_run.status = RunStatus.QUEUED
         task_run.worker_id = None
         task_run.output = None
         task_run.error = None
+        task_run.skipped = False
+        task_run.replay_pending = False
         task_run.retry_count += 1
         task_run.replay_base = task_run.retry_count
         task_run.spawn_index = 0
-        task_run.priority = rules.RETRY_PRIORITY
+        task_run.priority = priority
         task_run.sequence = next(self._sequence)
         task_run.enqueued_at = task_run.ready_at = now
-        run.status = RunStatus.RUNNING if task_run.attempts else RunStatus.QUEUED
-        run.finished_at = None
-        self._enqueue(task_run, now)
-        return Transition(queued=1)
 
     # ------------------------------------------------------------ cancelling
 
@@ -474,7 +505,9 @@ class StoreCore(ABC):
                 run.finished_at = now
                 transition.finished.append(run)
             return transition
-        skipped = {name for name, task in run.tasks.items() if task.skipped}
+        skipped = {
+            name for name, task in run.tasks.items() if task.skipped and not task.replay_pending
+        }
         step = advance(
             run.spec,
             run.statuses(),

@@ -61,15 +61,19 @@ Semantics every store implements exactly:
 - **finished_since** reads what changed cheaply: the ids of runs that reached a terminal
   status after a cursor, so a parent waiting on 10,000 children re-reads only those that
   ended, not every pending one. It may report a run more than once (callers re-read).
-- **replay_tasks** (``hatchet.runs.replay``; the engine chooses ended task runs of runs
-  of one task, ``flowsim.engine.run_replay``): each named task run that has ended is
-  queued again under its id as its next retry: ``retry_count + 1``, which becomes the
-  base its retries count from (``failures.decide``: the whole retry budget is back),
-  output and error cleared, spawn index 0 (a body that runs again re-attaches to its
-  children), priority ``rules.RETRY_PRIORITY``, a fresh sequence, ready and enqueued at
-  ``now`` with a new schedule deadline; its run is no longer ended (RUNNING if the task
-  run ever started, else QUEUED; it ends again, and takes a new place in
-  ``finished_since``). One not ended is left alone.
+- **replay_tasks** (``hatchet.runs.replay``; the engine chooses whole replay sets, a task
+  and everything downstream of it, all ended: ``flowsim.engine.run_replay``): each named
+  task run that has ended is queued again under its id as its next retry:
+  ``retry_count + 1``, which becomes the base its retries count from (``failures.decide``:
+  the whole retry budget is back), output and error cleared, spawn index 0 (a body that
+  runs again re-attaches to its children), a fresh sequence, ready and enqueued at ``now``
+  with a new schedule deadline, priority ``rules.RETRY_PRIORITY`` — at once if none of
+  its DAG parents is named (``dag.replay_now``, definition order, runs in the order first
+  named); one with a named parent keeps what it did before and counts as not created for
+  the DAG (``replay_pending``) until its parents complete again, when the DAG creates it
+  under its id the same way (at its run's priority, or CANCELLED if a parent failed). The
+  run is no longer ended (RUNNING if a task run of it ever started, else QUEUED; it ends
+  again, and takes a new place in ``finished_since``). One not ended is left alone.
 - **expire** does what time alone does: task runs still QUEUED past their schedule
   deadline are CANCELLED (Hatchet's SCHEDULING_TIMED_OUT; never retried); RUNNING task
   runs whose lease expired (their worker stopped heartbeating) are re-queued as a new
@@ -375,8 +379,8 @@ class RunStore(DurableLogStore, EvictingStore, Protocol):
         waited for a key to change go back to the claimable queue (``queued`` counts them)."""
 
     def replay_tasks(self, task_run_ids: Sequence[str], now: float) -> Outcome:
-        """Queue each ended task run named again (see the module docstring); ``queued``
-        counts them. An unknown id raises ``RunNotFoundError`` and nothing changes."""
+        """Replay each ended task run named (see the module docstring); ``queued`` counts
+        those queued at once. An unknown id raises ``RunNotFoundError``, nothing changed."""
 
     def cancel_run(self, run_id: str, reason: str, now: float) -> Outcome:
         """Cancel every non-terminal task run of the run and of every run spawned below it

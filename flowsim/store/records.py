@@ -148,6 +148,9 @@ class TaskRun:
     skipped: bool = False
     #: ``retry_count`` when last replayed (``hatchet.runs.replay``): retries count from it
     replay_base: int = 0
+    #: replayed with a DAG parent: it keeps what it did before until its parents complete
+    #: again, and counts as not yet created for the DAG (``flowsim.store.dag.replay_now``)
+    replay_pending: bool = False
 
     @property
     def name(self) -> str:
@@ -185,7 +188,8 @@ class WorkflowRun:
         return self.spec.name
 
     def statuses(self) -> dict[str, RunStatus]:
-        return {name: task.status for name, task in self.tasks.items()}
+        """The DAG's view: task runs created so far (one waiting on a replay is not)."""
+        return {name: task.status for name, task in self.tasks.items() if not task.replay_pending}
 
     def result(self) -> dict[str, JSON]:
         """Hatchet's result shape: outputs keyed by task name, empty outputs omitted."""

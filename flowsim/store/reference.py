@@ -308,8 +308,7 @@ class ReferenceStore:
 
     def replay_tasks(self, task_run_ids: Sequence[str], now: float) -> Outcome:
         task_runs = [self._task_run(task_run_id) for task_run_id in task_run_ids]
-        ended = [task_run for task_run in task_runs if task_run.status.is_terminal]
-        return _merge(self.inner.replay(task_run, now) for task_run in ended)
+        return _merge([self.inner.replay(task_runs, now)])
 
     def cancel_run(self, run_id: str, reason: str, now: float) -> Outcome:
         cancelled, transition = self.inner.cancel_family(run_id, reason, now)

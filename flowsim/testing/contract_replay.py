@@ -129,3 +129,85 @@ class ReplayContract:
             store.replay_tasks([done.task_run_id, "no-such-task-run"], 3.0)
         assert c.get_run(store, view.id).status is RunStatus.COMPLETED
         assert c.claim_all(store, ["single"], 3.0) == []
+
+    # ------------------------------------------------------------ DAGs
+
+    def _finished_diamond(self, store: RunStore) -> tuple[RunView, dict[str, str]]:
+        """A diamond run (``a -> b, c -> d``) completed, each task with ``{"from": name}``;
+        its task run ids by name."""
+        view = c.create_run(store, c.diamond_spec(), 0.0)
+        now = 1.0
+        while claims := c.claim_all(store, ["diamond"], now):
+            for claim in claims:
+                store.complete(claim.task_run_id, claim.token, {"from": claim.task}, now)
+            now += 1.0
+        run = c.get_run(store, view.id)
+        assert run.status is RunStatus.COMPLETED
+        return view, {name: task.id for name, task in run.tasks.items()}
+
+    def test_a_replayed_dag_runs_again_from_its_roots_each_task_under_its_id(
+        self, store: RunStore
+    ) -> None:
+        view, ids = self._finished_diamond(store)
+        outcome = store.replay_tasks([ids[name] for name in "dcba"], 10.0)
+        assert (outcome.finished, outcome.queued) == ((), 1)  # only the root: the rest waits
+        run = c.get_run(store, view.id)
+        assert (run.status, run.finished_at) == (RunStatus.RUNNING, None)
+        assert {name: task.retry_count for name, task in run.tasks.items()} == {
+            "a": 1, "b": 0, "c": 0, "d": 0
+        }  # fmt: skip
+        # the tasks waiting for their parents show what they did before until they run
+        assert run.tasks["d"].output == {"from": "d"}
+        (a,) = c.claim_all(store, ["diamond"], 10.0)
+        assert (a.task_run_id, a.retry_count) == (ids["a"], 1)
+        assert store.complete(a.task_run_id, a.token, {"from": "a2"}, 11.0).queued == 2
+        b, cc = c.claim_all(store, ["diamond"], 12.0)
+        assert [(x.task_run_id, x.retry_count) for x in (b, cc)] == [(ids["b"], 1), (ids["c"], 1)]
+        assert b.parent_outputs == {"a": {"from": "a2"}}
+        store.complete(b.task_run_id, b.token, {"from": "b2"}, 13.0)
+        assert c.get_run(store, view.id).tasks["d"].status is RunStatus.COMPLETED  # still old
+        store.complete(cc.task_run_id, cc.token, {"from": "c2"}, 14.0)
+        (d,) = c.claim_all(store, ["diamond"], 15.0)
+        assert (d.task_run_id, d.parent_outputs) == (ids["d"], {"b": {"from": "b2"},
+                                                               "c": {"from": "c2"}})  # fmt: skip
+        assert store.complete(d.task_run_id, d.token, {"from": "d2"}, 16.0).finished == (view.id,)
+        run = c.get_run(store, view.id)
+        assert (run.status, run.finished_at) == (RunStatus.COMPLETED, 16.0)
+        assert run.result() == {name: {"from": f"{name}2"} for name in "abcd"}
+        assert [len(task.attempts) for task in run.tasks.values()] == [2, 2, 2, 2]
+
+    def test_replaying_a_dag_task_reruns_what_is_downstream_and_keeps_what_is_upstream(
+        self, store: RunStore
+    ) -> None:
+        view, ids = self._finished_diamond(store)
+        assert store.replay_tasks([ids["b"], ids["d"]], 10.0).queued == 1
+        (b,) = c.claim_all(store, ["diamond"], 10.0)
+        assert (b.task_run_id, b.parent_outputs) == (ids["b"], {"a": {"from": "a"}})
+        assert store.complete(b.task_run_id, b.token, {"from": "b2"}, 11.0).queued == 1
+        (d,) = c.claim_all(store, ["diamond"], 12.0)
+        assert d.parent_outputs == {"b": {"from": "b2"}, "c": {"from": "c"}}
+        store.complete(d.task_run_id, d.token, {"from": "d2"}, 13.0)
+        run = c.get_run(store, view.id)
+        assert run.status is RunStatus.COMPLETED
+        assert {name: task.retry_count for name, task in run.tasks.items()} == {
+            "a": 0, "b": 1, "c": 0, "d": 1
+        }  # fmt: skip
+
+    def test_a_failure_in_a_replayed_dag_cancels_what_waits_downstream(
+        self, store: RunStore
+    ) -> None:
+        view, ids = self._finished_diamond(store)
+        store.replay_tasks(list(ids.values()), 10.0)
+        (a,) = c.claim_all(store, ["diamond"], 10.0)
+        outcome = store.fail(a.task_run_id, a.token, c.task_error(), False, 11.0)
+        assert outcome.finished == (view.id,)
+        run = c.get_run(store, view.id)
+        assert run.status is RunStatus.FAILED
+        assert {name: (task.status, task.retry_count) for name, task in run.tasks.items()} == {
+            "a": (RunStatus.FAILED, 1),
+            "b": (RunStatus.CANCELLED, 1),
+            "c": (RunStatus.CANCELLED, 1),
+            "d": (RunStatus.CANCELLED, 1),
+        }
+        assert run.tasks["d"].output is None
+        assert c.claim_all(store, ["diamond"], 12.0) == []

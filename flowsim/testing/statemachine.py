@@ -42,6 +42,7 @@ from flowsim.idempotency import STATUS, TTL, Collision, IdempotencyRule
 from flowsim.rate_limits import RateLimitSpec
 from flowsim.rules import ConcurrencyStrategy, RunStatus, SlotPool
 from flowsim.store.conditions import Action, ConditionSpec
+from flowsim.store.dag import downstream, unmet_parent
 from flowsim.store.protocol import (
     Claim,
     Completion,
@@ -181,9 +182,9 @@ class ParityError(AssertionError):
 StoreFactory = Callable[[], RunStore]
 
 
-#: the workflows above whose runs ``replay`` replays: one task, no concurrency limit, no
-#: conditions (rate limits are fine)
-REPLAYABLE = frozenset({"single", "durable", "limited"})
+#: the workflows above whose runs ``replay`` replays: no concurrency limit, no conditions,
+#: no on-failure task (rate limits are fine)
+REPLAYABLE = frozenset({"single", "durable", "limited", "diamond", "heavy"})
 
 
 def parity_settings(max_examples: int, stateful_step_count: int) -> settings:
@@ -685,23 +686,37 @@ def make_parity_machine(
             )
 
         def _replayable(self) -> list[RunView]:
-            """Reference views of the runs flowsim replays (one task, no concurrency limit,
-            no conditions: ``flowsim.engine.run_replay``), ended or not."""
-            return [view for view in self.views if view.workflow in REPLAYABLE]
+            """Reference views of the runs flowsim replays (no concurrency limit, no
+            conditions, no on-failure task: ``flowsim.engine.run_replay``) whose DAG is all
+            created, ended or not."""
+            return [
+                view
+                for view in self.views
+                if view.workflow in REPLAYABLE
+                and set(WORKFLOWS[view.workflow].parents) <= set(view.tasks)
+            ]
 
         @precondition(lambda self: bool(self._replayable()))
         @rule(data=st.data())
         def replay(self, data: st.DataObject) -> None:
-            """``hatchet.runs.replay`` of a run: its task run is queued again if it ended,
-            left alone if not."""
+            """``hatchet.runs.replay`` of a run (every task) or of one task and what is
+            downstream of it, as the engine asks it: ended task runs are queued again
+            (those with a replayed parent once it completes again), others left alone."""
             view = data.draw(st.sampled_from(self._replayable()), label="replayed run")
-            tasks = [task.id for task in view.tasks.values()]
+            spec = WORKFLOWS[view.workflow]
+            start = data.draw(st.sampled_from([None, *spec.parents]), label="replayed task")
+            names = downstream(spec, [start]) if start is not None else set(spec.parents)
+            statuses = {name: task.status for name, task in view.tasks.items()}
+            if unmet_parent(spec, names, statuses) is not None:
+                return  # the engine refuses it: that task could never run again
+            tasks = [view.tasks[name].id for name in spec.parents if name in names]
             self._same_outcome(
-                f"replay_tasks(now={self.now})",
+                f"replay_tasks({sorted(names)}, now={self.now})",
                 self.ref.replay_tasks(tasks, self.now),
                 self.other.replay_tasks([self.task_ids[task] for task in tasks], self.now),
             )
-            self.reported_ended.discard(view.id)  # ended again later, and reported again
+            if not self.ref.get_runs([view.id])[0].status.is_terminal:
+                self.reported_ended.discard(view.id)  # it ends again later, reported again
 
         @precondition(lambda self: bool(self._held()))
         @rule(data=st.data(), indexes=st.lists(st.integers(0, MAX_RUNS), max_size=3))

@@ -13,6 +13,7 @@ from flowsim import (
     EmptyModel,
     FailedTaskRunExceptionGroup,
     Hatchet,
+    InvalidInputError,
     RunFilter,
     RunNotFoundError,
     RunStatus,
@@ -161,18 +162,65 @@ async def test_replay_leaves_a_running_run_alone(hatchet: Hatchet) -> None:
     assert hatchet.runs.view(ref.workflow_run_id).tasks["slow"].retry_count == 0
 
 
+async def test_a_replayed_dag_task_reruns_with_what_is_downstream_of_it(
+    hatchet: Hatchet,
+) -> None:
+    """A pipeline whose middle task failed: replaying that task re-runs it and the task
+    after it under their ids; the first task keeps its output and is not run again."""
+    runs: list[str] = []
+    pipeline = hatchet.workflow(name="replayed-pipeline")
+
+    @pipeline.task()
+    async def fetch(input: EmptyModel, ctx: Context) -> dict[str, int]:
+        runs.append("fetch")
+        return {"rows": 3}
+
+    @pipeline.task(parents=[fetch])
+    async def transform(input: EmptyModel, ctx: Context) -> dict[str, int]:
+        runs.append(f"transform {ctx.retry_count}")
+        if ctx.retry_count == 0:
+            raise RuntimeError("the source was down")
+        return {"rows": ctx.task_output(fetch)["rows"] * 2}
+
+    @pipeline.task(parents=[transform])
+    async def store(input: EmptyModel, ctx: Context) -> dict[str, int]:
+        runs.append(f"store {ctx.retry_count}")
+        return {"stored": ctx.task_output(transform)["rows"]}
+
+    async with hatchet.worker("w", slots=2, workflows=[pipeline]):
+        ref = await pipeline.aio_run_no_wait()
+        with pytest.raises(FailedTaskRunExceptionGroup, match="the source was down"):
+            await ref.aio_result()
+        before = hatchet.runs.view(ref.workflow_run_id)
+        assert before.statuses() == {
+            "fetch": RunStatus.COMPLETED, "transform": RunStatus.FAILED,
+            "store": RunStatus.CANCELLED,
+        }  # fmt: skip
+        with pytest.raises(InvalidInputError, match=r"parent 'transform', which is FAILED"):
+            hatchet.runs.replay(before.tasks["store"].id)  # it could never run
+        await hatchet.runs.aio_replay(before.tasks["transform"].id)
+        result = await hatchet.runs.get_run_ref(ref.workflow_run_id).aio_result()
+    assert result == {"fetch": {"rows": 3}, "transform": {"rows": 6}, "store": {"stored": 6}}
+    assert runs == ["fetch", "transform 0", "transform 1", "store 1"]
+    after = hatchet.runs.view(ref.workflow_run_id)
+    assert {name: (task.id, task.retry_count) for name, task in after.tasks.items()} == {
+        name: (task.id, 0 if name == "fetch" else 1) for name, task in before.tasks.items()
+    }
+    assert after.status is RunStatus.COMPLETED
+
+
 async def test_what_flowsim_cannot_replay_is_refused_before_anything_is_replayed(
     hatchet: Hatchet,
 ) -> None:
-    pipeline = hatchet.workflow(name="replayed-dag")
+    pipeline = hatchet.workflow(name="replayed-with-on-failure")
 
     @pipeline.task()
     async def first(input: EmptyModel, ctx: Context) -> dict[str, int]:
         return {"a": 1}
 
-    @pipeline.task(parents=[first])
-    async def second(input: EmptyModel, ctx: Context) -> dict[str, int]:
-        return {"b": 2}
+    @pipeline.on_failure_task()
+    async def cleanup(input: EmptyModel, ctx: Context) -> dict[str, int]:
+        return {"cleaned": 1}
 
     @hatchet.task(name="plain")
     async def plain(input: EmptyModel, ctx: Context) -> dict[str, int]:
@@ -184,7 +232,9 @@ async def test_what_flowsim_cannot_replay_is_refused_before_anything_is_replayed
         single = await plain.aio_run_no_wait()
         await single.aio_result()
     ids = [single.workflow_run_id, dag.workflow_run_id]
-    with pytest.raises(UnsupportedFeatureError, match=rf"cannot replay run {dag.workflow_run_id}"):
+    with pytest.raises(
+        UnsupportedFeatureError, match=rf"cannot replay run {dag.workflow_run_id}: .*on-failure"
+    ):
         hatchet.runs.bulk_replay(BulkCancelReplayOpts(ids=ids))
     with pytest.raises(RunNotFoundError, match=r"'no-such-run'.*nothing was replayed"):
         hatchet.runs.bulk_replay(BulkCancelReplayOpts(ids=[single.workflow_run_id, "no-such-run"]))
