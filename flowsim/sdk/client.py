@@ -37,7 +37,6 @@ from flowsim.sdk.task_defaults import TaskDefaults
 from flowsim.sdk.types import Duration, JSONSerializableMapping
 from flowsim.sdk.worker import Worker
 from flowsim.sdk.workflow import BaseWorkflow, Standalone, Workflow
-from flowsim.store.records import WorkflowSpec
 
 #: Keyword arguments hatchet_sdk accepts that change nothing observable here.
 _HARMLESS = frozenset({"description", "version", "debug"})
@@ -142,7 +141,7 @@ class Hatchet:
     @property
     def runs(self) -> RunsClient:
         """Read runs back: ``get_status`` as in hatchet_sdk, and flowsim's ``view``/``views``."""
-        return RunsClient(lambda: self.engine, self._spec_of)
+        return RunsClient(lambda: self.engine, self._defined.get)
 
     @property
     def listener(self) -> RunEventListenerClient:
@@ -171,11 +170,6 @@ class Hatchet:
     def cron(self) -> CronClient:
         """Cron triggers by workflow name (``on_crons=``, ``wf.create_cron``)."""
         return CronClient(self)
-
-    def _spec_of(self, name: str) -> WorkflowSpec | None:
-        """A workflow defined through this client, as the store knows it (None if not)."""
-        workflow = self._defined.get(name)
-        return None if workflow is None else workflow.spec
 
     def defined_workflow(self, name: str) -> BaseWorkflow:
         """A workflow defined through this client, for the by-name APIs."""

@@ -1,10 +1,12 @@
-"""``hatchet.runs``: reading runs back and cancelling them, as hatchet_sdk's runs client does.
+"""``hatchet.runs``: reading runs back, triggering, cancelling and replaying them, as
+hatchet_sdk's runs client does.
 
-``get_status``, ``cancel``, ``get_run_ref`` and ``get_result`` have Hatchet's names and
-shapes; the rest of hatchet_sdk's runs client needs a server's REST API and is refused by
-name (``not_modelled``). ``view`` and ``views`` are flowsim's own: they return the store's
-``RunView`` (tasks, retry counts, attempts, workers), the same on every backend, so a
-test can assert what happened without knowing where it was stored.
+Every method has Hatchet's name and shape but ``reset_durable_task`` (branching a durable
+task's event log), refused by name (``not_modelled``); the REST models come from
+``flowsim.sdk.run_details``, the listing from ``flowsim.sdk.run_listing``, what a replay
+re-runs from ``flowsim.engine.run_replay``. ``view`` and ``views`` are flowsim's own:
+they return the store's ``RunView`` (tasks, retry counts, attempts, workers), the same on
+every backend, so a test can assert what happened without knowing where it was stored.
 """
 
 from __future__ import annotations
@@ -14,13 +16,18 @@ import builtins
 from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, model_validator
 
 from flowsim.engine.engine import Engine
 from flowsim.engine.streams import subscribe
-from flowsim.errors import InvalidInputError, RunNotFinishedError, RunNotFoundError
+from flowsim.errors import (
+    InvalidInputError,
+    RunNotFinishedError,
+    RunNotFoundError,
+    UnknownWorkflowError,
+)
 from flowsim.rules import RunStatus
 from flowsim.sdk.not_modelled import refuse
 from flowsim.sdk.refs import WorkflowRunRef, outcome
@@ -41,8 +48,12 @@ from flowsim.sdk.run_listing import (
     statuses_of,
     to_seconds,
 )
+from flowsim.sdk.types import JSONSerializableMapping
 from flowsim.store.protocol import RunView
 from flowsim.store.records import WorkflowSpec
+
+if TYPE_CHECKING:
+    from flowsim.sdk.workflow import BaseWorkflow
 
 #: hatchet_sdk's REST status of a run, what ``hatchet.runs.get_status`` returns there
 #: (tests import it from ``hatchet_sdk.clients.rest.models.v1_task_status`` to poll it):
@@ -55,13 +66,6 @@ FILTER_LIMIT = 1000
 
 @refuse(
     "hatchet.runs",
-    "the REST API's trigger of a workflow by its name",
-    "trigger it with workflow.run() / run_no_wait() (hatchet.defined_workflow(name) finds "
-    "a workflow defined through this client by its name)",
-    "create", "aio_create",
-)  # fmt: skip
-@refuse(
-    "hatchet.runs",
     "branching a durable task from a node of its event log",
     "let the task retry: it replays its event log",
     "reset_durable_task", "aio_reset_durable_task",
@@ -70,12 +74,51 @@ class RunsClient:
     def __init__(
         self,
         engine: Callable[[], Engine],
-        defined: Callable[[str], WorkflowSpec | None] = lambda name: None,
+        workflows: Callable[[str], BaseWorkflow | None] = lambda name: None,
     ) -> None:
         # the client's engine is looked up per call: a pytest reset replaces it
         self._engine = engine
-        #: a workflow defined through the client, by name: a replay needs its DAG
-        self._defined = defined
+        #: a workflow defined through the client, by name: ``create`` triggers it, a
+        #: replay reads its DAG
+        self._workflows = workflows
+
+    def _defined(self, name: str) -> WorkflowSpec | None:
+        workflow = self._workflows(name)
+        return None if workflow is None else workflow.spec
+
+    def create(
+        self,
+        workflow_name: str,
+        input: JSONSerializableMapping,
+        additional_metadata: JSONSerializableMapping | None = None,
+        priority: int | None = None,
+    ) -> V1WorkflowRunDetails:
+        """Hatchet's REST trigger of a workflow by its name (its escape hatch: hatchet_sdk
+        prefers ``workflow.run``): a run of the workflow this client defines under that
+        name, its ``input`` validated as ``run`` validates it (Hatchet's server takes any
+        JSON and the task fails on it later), its details returned as ``get`` shows them."""
+        workflow = self._workflows(workflow_name)
+        if workflow is None:
+            raise UnknownWorkflowError(
+                f"hatchet.runs.create({workflow_name!r}): no workflow of this name is defined "
+                "through this Hatchet client; define it here (hatchet.workflow(name=...) or "
+                "hatchet.task(name=...)), or trigger it with its own run()"
+            )
+        ref = workflow.run_no_wait(
+            input, additional_metadata=additional_metadata, priority=priority
+        )
+        return self.get(ref.workflow_run_id)
+
+    async def aio_create(
+        self,
+        workflow_name: str,
+        input: JSONSerializableMapping,
+        additional_metadata: JSONSerializableMapping | None = None,
+        priority: int | None = None,
+    ) -> V1WorkflowRunDetails:
+        return await asyncio.to_thread(
+            self.create, workflow_name, input, additional_metadata, priority
+        )
 
     def view(self, workflow_run_id: str) -> RunView:
         """The stored run; ``RunNotFoundError`` if this backend has no such run."""

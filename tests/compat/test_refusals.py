@@ -382,7 +382,6 @@ def test_server_configuration_and_apis_are_refused_by_name(
         refused_attribute(hatchet, api, rf"hatchet\.{api} belongs to a Hatchet server's REST")
     for name in ("config", "tenant_id", "stubs", "from_embedded"):
         refused_attribute(hatchet, name, rf"hatchet\.{name} .*connection to a Hatchet server")
-    refused_attribute(hatchet.runs, "create", r"hatchet\.runs\.create .*workflow\.run\(\)")
 
 
 @pytest.fixture

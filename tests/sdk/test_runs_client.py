@@ -390,3 +390,35 @@ async def test_list_with_pagination_lists_each_utc_day_of_the_window_apart(
         row.metadata.id for row in hatchet.runs.list(since=since, until=until, limit=1).rows
     ] == [ids[3]]
     assert hatchet.runs.list_with_pagination(since=until, until=since) == []
+
+
+async def test_create_triggers_a_workflow_by_its_name_and_returns_its_details(
+    hatchet: Hatchet,
+) -> None:
+    """hatchet_sdk's REST escape hatch: ``hatchet.runs.create(name, input, ...)``."""
+    from flowsim import Priority, UnknownWorkflowError
+
+    class Order(BaseModel):
+        order_id: int
+
+    @hatchet.task(name="by-name", input_validator=Order)
+    async def by_name(input: Order, ctx: Context) -> dict[str, int]:
+        return {"order_id": input.order_id, "priority": ctx.priority or 0}
+
+    details = hatchet.runs.create("by-name", {"order_id": 7}, {"source": "rest"}, Priority.HIGH)
+    run_id = details.run.metadata.id
+    assert (details.run.status, details.run.additional_metadata) == (
+        RunStatus.QUEUED, {"source": "rest"}
+    )  # fmt: skip
+    assert details.run.input == {"order_id": 7}
+    async with hatchet.worker("w", slots=1, workflows=[by_name]):
+        result = await hatchet.runs.get_run_ref(run_id).aio_result()
+        again = await hatchet.runs.aio_create("by-name", {"order_id": 8})
+        assert await by_name.aio_get_result(again.run.metadata.id) == {
+            "order_id": 8, "priority": 1
+        }  # fmt: skip
+    assert result == {"by-name": {"order_id": 7, "priority": 3}}
+    with pytest.raises(UnknownWorkflowError, match=r"create\('no-such'\): no workflow"):
+        hatchet.runs.create("no-such", {})
+    with pytest.raises(InvalidInputError):
+        hatchet.runs.create("by-name", {"order_id": "seven"})
