@@ -1,9 +1,11 @@
 """A run created in a worker process and waited on by id in the test process: the parent
 starts its child without waiting and returns the child's run id. And a task reporting what
 its context says of a run the test process created (the worker knows it from its claim),
-and of its worker's lifespan. And a task streaming to a subscriber in the test process."""
+and of its worker's lifespan. And a task streaming to a subscriber in the test process, and
+one failing its first attempt, for a replay from the test process."""
 
 import asyncio
+import os
 from collections.abc import AsyncGenerator
 
 from pydantic import BaseModel
@@ -55,6 +57,15 @@ async def lifespan() -> AsyncGenerator[str, None]:
     print("lifespan stopped", flush=True)
 
 
-worker = hatchet.worker("ref-worker", slots=2, workflows=[counter, starter, facts, streamer])
+@hatchet.task(name="ref-flaky")
+async def flaky(input: EmptyModel, ctx: Context) -> dict[str, int]:
+    """Fails its first attempt: replayed from the test process, it completes."""
+    if ctx.retry_count == 0:
+        raise RuntimeError("first attempt")
+    return {"retry_count": ctx.retry_count, "pid": os.getpid()}
+
+
+worker = hatchet.worker("ref-worker", slots=2,
+                        workflows=[counter, starter, facts, streamer, flaky])  # fmt: skip
 with_lifespan = hatchet.worker("ref-lifespan-worker", slots=1, workflows=[facts],
                                lifespan=lifespan)  # fmt: skip

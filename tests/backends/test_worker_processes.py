@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from flowsim import SlotDeadlockError, backend, compat
+from flowsim import FailedTaskRunExceptionGroup, SlotDeadlockError, backend, compat
 from flowsim.cli import gc_policy
 from flowsim.sdk.types import TriggerWorkflowOptions
 from tests.backends import cancelflows, gcworker, refflows
@@ -133,6 +133,24 @@ def test_a_run_another_process_created_is_waited_on_by_its_id(
                             start_then_wait)  # fmt: skip
     assert by_ref == {"ref-counter": {"total": 55}}
     assert typed == {"total": 55}
+
+
+def test_a_run_failed_in_a_worker_process_is_replayed_from_this_one(
+    shared_url: str, tmp_path: Path
+) -> None:
+    """The replay wakes the worker process (Postgres notifies, SQLite's workers re-read),
+    which runs the task again as its next retry; this process waits for the new end."""
+
+    async def fail_then_replay() -> dict[str, int]:
+        ref = await refflows.flaky.aio_run_no_wait()
+        with pytest.raises(FailedTaskRunExceptionGroup, match="first attempt"):
+            await ref.aio_result()
+        await refflows.hatchet.runs.aio_replay(ref.workflow_run_id)
+        return await refflows.flaky.aio_get_result(ref.workflow_run_id)
+
+    result = _served(shared_url, "tests.backends.refflows:worker", tmp_path, fail_then_replay)
+    assert result["retry_count"] == 1
+    assert result["pid"] != os.getpid()
 
 
 def test_a_worker_process_reads_what_its_claim_does_not_carry_of_a_run(
