@@ -10,16 +10,19 @@ import pytest
 from flowsim import (
     BulkCancelReplayOpts,
     Context,
+    DurableContext,
     EmptyModel,
     FailedTaskRunExceptionGroup,
     Hatchet,
     InvalidInputError,
+    ManualClock,
     RunFilter,
     RunNotFoundError,
     RunStatus,
     TriggerWorkflowOptions,
     UnsupportedFeatureError,
 )
+from tests.helpers import eventually
 
 
 async def test_bulk_replay_by_filter_reruns_failed_runs_as_hatchets_e2e_test_does(
@@ -273,3 +276,40 @@ async def test_runs_are_cancelled_and_replayed_by_filter_in_chunks(hatchet: Hatc
     hatchet.runs.bulk_cancel_by_filters_with_pagination(since=since)  # RUNNING or QUEUED
     assert hatchet.runs.get_status(late.workflow_run_id) is RunStatus.CANCELLED
     assert hatchet.runs.get_status(keep.workflow_run_id) is RunStatus.COMPLETED
+
+
+async def test_a_replayed_durable_task_replays_its_event_log(
+    hatchet: Hatchet, flowsim_clock: ManualClock
+) -> None:
+    """Hatchet keeps a durable task's event log on a replay: the sleep already slept and
+    the child already spawned are not done again; the body after them runs again."""
+    child_runs: list[int] = []
+
+    @hatchet.task(name="logged-child")
+    async def child(input: EmptyModel, ctx: Context) -> dict[str, int]:
+        child_runs.append(1)
+        return {"n": len(child_runs)}
+
+    @hatchet.durable_task(name="logged-durable")
+    async def durable(input: EmptyModel, ctx: DurableContext) -> dict[str, int]:
+        await ctx.aio_sleep_for(timedelta(seconds=30))
+        spawned = await child.aio_run()
+        if ctx.retry_count == 0:
+            raise RuntimeError("after the child")
+        return {"child": spawned["n"], "invocations": ctx.invocation_count}
+
+    async with hatchet.worker("w", slots=2, workflows=[child, durable]):
+        ref = await durable.aio_run_no_wait()
+
+        def sleeping() -> bool:  # the durable sleep is in the task's event log
+            task = hatchet.runs.view(ref.workflow_run_id).tasks["logged-durable"]
+            return bool(hatchet.engine.step_store.durable_steps(task.id))
+
+        await eventually(sleeping)
+        flowsim_clock.advance(30)
+        with pytest.raises(FailedTaskRunExceptionGroup, match="after the child"):
+            await ref.aio_result()
+        hatchet.runs.replay(ref.workflow_run_id)  # no clock move: the sleep is in the log
+        result = await asyncio.wait_for(durable.aio_get_result(ref.workflow_run_id), 10)
+    assert result == {"child": 1, "invocations": 2}
+    assert child_runs == [1]
