@@ -69,7 +69,13 @@ def _views_by_id(
     every_run: Callable[[], list[RunView]],
     call: str,
 ) -> list[tuple[RunView, str | None]]:
-    """Each id's run, and the task it names (None: a workflow run id names them all)."""
+    """Each id's run, and the task it names (None: a workflow run id names them all). The
+    runs are read in one call (a bulk replay by filter names up to 1,000); only if some id
+    is no workflow run are they read one by one, and the task runs looked through."""
+    try:
+        return [(view, None) for view in runs(named)]
+    except RunNotFoundError:
+        pass
     found: dict[str, tuple[RunView, str | None]] = {}
     unknown = []
     for given in named:
@@ -98,8 +104,9 @@ def _replayable_spec(view: RunView, spec: WorkflowSpec | None, call: str) -> Wor
     reason = None
     if spec is None:
         reason = (
-            f"its workflow {view.workflow!r} is not defined in this process, and its DAG says "
-            "what a replay re-runs; import the module that defines it"
+            f"its workflow {view.workflow!r} is defined neither through this Hatchet client "
+            "nor in this process, and its DAG says what a replay re-runs; replay it through "
+            "the client that defines it (import its module)"
         )
     elif spec.limited:
         reason = (
