@@ -449,7 +449,6 @@ class DurableEngine(DurableConditionWaits, Engine):
     def _store_replay(self, targets: Mapping[str, str]) -> None:
         self._apply(self._write_completions())
         outcome = self.run_store.replay_tasks(list(targets), self.clock.now())
-        self.reads.forget(targets.values())
         self.changes.bump()
         # run objects handed out here show the replayed runs running again
         handed_out = [run_id for run_id in dict.fromkeys(targets.values()) if run_id in self._runs]

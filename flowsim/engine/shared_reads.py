@@ -115,13 +115,6 @@ class SharedReads:
         with self._registry_lock:
             return list(self._awaited)
 
-    def forget(self, run_ids: Iterable[str]) -> None:
-        """Drop the cached views of runs that are no longer what they were cached as (a
-        replay made ended runs run again): a wait on them reads them afresh."""
-        with self._read_lock:
-            for run_id in run_ids:
-                self._views.pop(run_id, None)
-
     def views(self, run_ids: Sequence[str], seen: int) -> list[RunView]:
         """The runs as stored after every change up to generation ``seen`` at least.
 
@@ -135,10 +128,17 @@ class SharedReads:
 
     def first_views(self, run_ids: Sequence[str], seen: int) -> tuple[list[RunView], int]:
         """``views``, and the position in the log of ended runs it covers: from there,
-        ``ended_views`` tells a waiter only what ended since."""
+        ``ended_views`` tells a waiter only what ended since.
+
+        A run cached as ended is read again too: the waiter holds it as not ended, and
+        one of the two is out of date. The cache can be: ``hatchet.runs.replay`` in any
+        process runs an ended run again, and this process hears of it only when the run
+        ends again, so a parent replayed together with a child it waited on before would
+        otherwise take the child's earlier end for its new one."""
         self.start_cursor()
         with self._read_lock:
-            missing = [run_id for run_id in run_ids if run_id not in self._views]
+            views = self._views
+            missing = [r for r in run_ids if r not in views or views[r].status.is_terminal]
             if len(missing) < len(run_ids):
                 self._refresh(seen, missing)
             if missing:

@@ -65,7 +65,15 @@ async def flaky(input: EmptyModel, ctx: Context) -> dict[str, int]:
     return {"retry_count": ctx.retry_count, "pid": os.getpid()}
 
 
-worker = hatchet.worker("ref-worker", slots=2,
-                        workflows=[counter, starter, facts, streamer, flaky])  # fmt: skip
+@hatchet.task(name="ref-fan-in")
+async def fan_in(input: EmptyModel, ctx: Context) -> dict[str, int]:
+    """Awaits two children, one failing its first attempt: it fails with it, and both
+    replayed, it completes (it re-attaches to the children it spawned)."""
+    results = await flaky.aio_run_many([flaky.create_bulk_run_item(key=key) for key in "ab"])
+    return {"children": len(results)}
+
+
+worker = hatchet.worker("ref-worker", slots=4,
+                        workflows=[counter, starter, facts, streamer, flaky, fan_in])  # fmt: skip
 with_lifespan = hatchet.worker("ref-lifespan-worker", slots=1, workflows=[facts],
                                lifespan=lifespan)  # fmt: skip

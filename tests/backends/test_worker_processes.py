@@ -12,7 +12,13 @@ from typing import Any
 
 import pytest
 
-from flowsim import FailedTaskRunExceptionGroup, SlotDeadlockError, backend, compat
+from flowsim import (
+    BulkCancelReplayOpts,
+    FailedTaskRunExceptionGroup,
+    SlotDeadlockError,
+    backend,
+    compat,
+)
 from flowsim.cli import gc_policy
 from flowsim.sdk.types import TriggerWorkflowOptions
 from tests.backends import cancelflows, gcworker, refflows
@@ -151,6 +157,29 @@ def test_a_run_failed_in_a_worker_process_is_replayed_from_this_one(
     result = _served(shared_url, "tests.backends.refflows:worker", tmp_path, fail_then_replay)
     assert result["retry_count"] == 1
     assert result["pid"] != os.getpid()
+
+
+def test_a_parent_and_its_failed_child_replayed_together_complete_in_a_worker_process(
+    shared_url: str, tmp_path: Path
+) -> None:
+    """Replaying every FAILED run (the parent and the child it failed with): the parent,
+    run again in the worker process, re-attaches to its children and waits for the
+    replayed one's new end, not the end the worker process read before."""
+
+    async def fail_then_replay_all() -> dict[str, int]:
+        ref = await refflows.fan_in.aio_run_no_wait()
+        with pytest.raises(FailedTaskRunExceptionGroup, match="first attempt"):
+            await ref.aio_result()
+        failed = refflows.hatchet.runs.list(statuses=["FAILED"]).rows
+        assert len(failed) == 3  # the parent and both children (each failed once)
+        await refflows.hatchet.runs.aio_bulk_replay(
+            BulkCancelReplayOpts(ids=[row.metadata.id for row in failed])
+        )
+        return await refflows.fan_in.aio_get_result(ref.workflow_run_id)
+
+    result = _served(shared_url, "tests.backends.refflows:worker", tmp_path,
+                     fail_then_replay_all)  # fmt: skip
+    assert result == {"children": 2}
 
 
 def test_a_worker_process_reads_what_its_claim_does_not_carry_of_a_run(
