@@ -9,7 +9,8 @@ always ``{}`` (the tasks' outputs are in ``tasks``); its ``error_message`` is th
 any failed attempt, or ``""``; durations are milliseconds; ``tasks`` holds the task runs
 created (newest first) and ``shape`` every task of the workflow; ``task_events`` lists each
 attempt's QUEUED, ASSIGNED, SENT_TO_WORKER, STARTED and its end (FINISHED, FAILED,
-CANCELLED, DURABLE_EVICTED), RETRYING before a retry, newest first. Ids a Hatchet server
+CANCELLED, DURABLE_EVICTED), RETRYING before a retry, RETRIED_BY_USER before a replay of
+a completed or cancelled task run, newest first. Ids a Hatchet server
 mints (tenant, workflow, version, step) are stable uuid5s of the names here.
 """
 
@@ -45,6 +46,7 @@ class V1TaskEventType(enum.StrEnum):
     FINISHED = "FINISHED"
     FAILED = "FAILED"
     RETRYING = "RETRYING"
+    RETRIED_BY_USER = "RETRIED_BY_USER"
     CANCELLED = "CANCELLED"
     SKIPPED = "SKIPPED"
     REASSIGNED = "REASSIGNED"
@@ -409,7 +411,11 @@ def _events(view: RunView, task: TaskView) -> list[tuple[float, V1TaskEvent]]:
         end = _ENDS.get(attempt.outcome)
         if end is not None and attempt.finished_at is not None:
             events.append(made(attempt.finished_at, end, retry, attempt))
-        if following is not None and following.number > attempt.number:
+        if following is None or following.number <= attempt.number:
+            continue  # the last attempt, or a restore (eviction, lost worker): no retry
+        if attempt.outcome in ("COMPLETED", "CANCELLED"):  # only a replay runs it again
+            events.append(made(following.queued_at, V1TaskEventType.RETRIED_BY_USER, retry))
+        else:
             when = attempt.finished_at or following.queued_at
             events.append(made(when, V1TaskEventType.RETRYING, following.number - 1))
     return events
@@ -425,6 +431,7 @@ def _event_maker(view: RunView, task: TaskView) -> Any:
         message = {
             V1TaskEventType.SENT_TO_WORKER: "Sent task run to the assigned worker",
             V1TaskEventType.RETRYING: f"This is retry number {retry}.",
+            V1TaskEventType.RETRIED_BY_USER: "Task was replayed, resetting task result.",
         }.get(kind, "")
         failed = kind is V1TaskEventType.FAILED and attempt is not None
         event = V1TaskEvent(

@@ -98,8 +98,15 @@ async def test_replay_reruns_a_completed_run_under_the_same_ids(hatchet: Hatchet
     task = view.tasks["counted"]
     assert (view.status, task.id, task.retry_count) == (RunStatus.COMPLETED, task_id, 2)
     assert [attempt.outcome for attempt in task.attempts] == ["COMPLETED"] * 3
-    (summary,) = hatchet.runs.get(ref.workflow_run_id).tasks
+    details = hatchet.runs.get(ref.workflow_run_id)
+    (summary,) = details.tasks
     assert (summary.retry_count, summary.attempt, summary.output) == (2, 3, {"call": 3})
+    replays = [e for e in details.task_events if e.event_type == "RETRIED_BY_USER"]
+    assert [(e.retry_count, e.message) for e in replays] == [
+        (1, "Task was replayed, resetting task result."),
+        (0, "Task was replayed, resetting task result."),
+    ]  # newest first, each at the retry it reset
+    assert not any(e.event_type == "RETRYING" for e in details.task_events)
 
 
 async def test_a_replayed_task_has_its_whole_retry_budget_back(hatchet: Hatchet) -> None:
