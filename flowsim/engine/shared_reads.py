@@ -118,7 +118,8 @@ class SharedReads:
     def views(self, run_ids: Sequence[str], seen: int) -> list[RunView]:
         """The runs as stored after every change up to generation ``seen`` at least.
 
-        Runs not read before (a wait just begun) are read alone, fresh: a parent starting
+        Runs not read before (a wait just begun), or cached as ended (a replay may have
+        run them again), are read alone, fresh: a parent starting
         a thousand ``aio_run`` waits must not re-read every earlier child a thousand
         times. Runs read before are re-read once the cache is older than ``seen`` and
         the store says they ended (one ``finished_since`` serves every awaited run);

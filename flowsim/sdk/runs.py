@@ -236,7 +236,7 @@ class RunsClient:
         """``cancel`` of each run ``opts`` names: by ``ids`` (after checking that every id
         is a run of this backend: an unknown one raises ``RunNotFoundError`` and nothing
         is cancelled), or the runs its ``filters`` select (``RunFilter``)."""
-        ids = self._selected("bulk_cancel", opts)
+        ids = self._selected(opts)
         engine = self._engine()
         try:
             engine.run_views(ids)
@@ -266,7 +266,7 @@ class RunsClient:
         """``replay`` of every run ``opts`` names (``ids``: workflow or task run ids) or
         selects (``filters``); an unknown id, or a run flowsim cannot replay, raises
         before anything is replayed."""
-        chosen = self._selected("bulk_replay", opts)
+        chosen = self._selected(opts)
         self._engine().replay(chosen, "hatchet.runs.bulk_replay", self._defined)
 
     async def aio_bulk_replay(self, opts: BulkCancelReplayOpts) -> None:
@@ -287,8 +287,7 @@ class RunsClient:
         ``sleep_time`` is not slept: it spares a server's API, which flowsim has not."""
         chosen = _bulk_filter(since, until, statuses or [RunStatus.FAILED, RunStatus.CANCELLED],
                               additional_metadata, workflow_ids)  # fmt: skip
-        for chunk in _chunks(self._filtered(chosen), chunk_size):
-            self.bulk_replay(BulkCancelReplayOpts(ids=chunk))
+        self._in_chunks(self.bulk_replay, chosen, chunk_size)
 
     async def aio_bulk_replay_by_filters_with_pagination(self, *args: Any, **kwargs: Any) -> None:
         await asyncio.to_thread(self.bulk_replay_by_filters_with_pagination, *args, **kwargs)
@@ -307,13 +306,23 @@ class RunsClient:
         last day), ``chunk_size`` ids at a time; ``sleep_time`` is not slept."""
         chosen = _bulk_filter(since, until, statuses or [RunStatus.RUNNING, RunStatus.QUEUED],
                               additional_metadata, workflow_ids)  # fmt: skip
-        for chunk in _chunks(self._filtered(chosen), chunk_size):
-            self.bulk_cancel(BulkCancelReplayOpts(ids=chunk))
+        self._in_chunks(self.bulk_cancel, chosen, chunk_size)
 
     async def aio_bulk_cancel_by_filters_with_pagination(self, *args: Any, **kwargs: Any) -> None:
         await asyncio.to_thread(self.bulk_cancel_by_filters_with_pagination, *args, **kwargs)
 
-    def _selected(self, call: str, opts: BulkCancelReplayOpts) -> builtins.list[str]:
+    def _in_chunks(
+        self, act: Callable[[BulkCancelReplayOpts], None], chosen: RunFilter, size: int
+    ) -> None:
+        """``act`` on the runs ``chosen`` selects, ``size`` ids at a time (the paginated
+        bulk forms: hatchet_sdk lists the ids, then sends them back in chunks)."""
+        if size < 1:
+            raise InvalidInputError(f"chunk_size must be at least 1, got {size}")
+        ids = self._filtered(chosen)
+        for start in range(0, len(ids), size):
+            act(BulkCancelReplayOpts(ids=ids[start : start + size]))
+
+    def _selected(self, opts: BulkCancelReplayOpts) -> builtins.list[str]:
         """The ids ``opts`` names, each once, or the workflow runs its filters select."""
         if opts.filters is None:
             return builtins.list(dict.fromkeys(opts.ids or ()))
@@ -457,13 +466,6 @@ def _bulk_filter(
         workflow_ids=None if workflow_ids is None else builtins.list(workflow_ids),
         additional_metadata=additional_metadata,
     )
-
-
-def _chunks(ids: builtins.list[str], size: int) -> Iterator[builtins.list[str]]:
-    if size < 1:
-        raise InvalidInputError(f"chunk_size must be at least 1, got {size}")
-    for start in range(0, len(ids), size):
-        yield ids[start : start + size]
 
 
 def _reason(run_id: str) -> str:
