@@ -29,6 +29,7 @@ from flowsim.placement import LabelValue
 from flowsim.rules import SlotPool
 from flowsim.store.conditions import ConditionSpec
 from flowsim.store.durable_log import DurableStep
+from flowsim.store.event_filters import FilterChange, StoredFilter
 from flowsim.store.placement_filter import Deferrals
 from flowsim.store.protocol import (
     Claim,
@@ -49,6 +50,7 @@ from flowsim_postgres import (
     conditions,
     durable,
     errors,
+    filters,
     outcomes,
     placement,
     rate_limits,
@@ -405,6 +407,39 @@ class PostgresStore:
     def read_stream(self, run_id: str, after: int) -> list[StreamChunk]:
         return self._run(
             "read_stream", lambda s: streams.read_stream(s.conn, run_id, after), read_only=True
+        )
+
+    # ------------------------------------------------------------ event filters
+
+    def create_filter(self, new: StoredFilter) -> StoredFilter:
+        return self._run("create_filter", lambda s: filters.create_filter(s, new))
+
+    def get_filter(self, filter_id: str) -> StoredFilter | None:
+        return self._run(
+            "get_filter", lambda s: filters.get_filter(s.conn, filter_id), read_only=True
+        )
+
+    def update_filter(
+        self, filter_id: str, change: FilterChange, now: float
+    ) -> StoredFilter | None:
+        return self._run(
+            "update_filter", lambda s: filters.update_filter(s, filter_id, change, now)
+        )
+
+    def delete_filter(self, filter_id: str) -> StoredFilter | None:
+        return self._run("delete_filter", lambda s: filters.delete_filter(s, filter_id))
+
+    def list_filters(
+        self,
+        workflow_ids: Sequence[str] | None,
+        scopes: Sequence[str] | None,
+        limit: int,
+        offset: int,
+    ) -> tuple[list[StoredFilter], int]:
+        return self._run(
+            "list_filters",
+            lambda s: filters.list_filters(s.conn, workflow_ids, scopes, limit, offset),
+            read_only=True,
         )
 
     def open_wait(

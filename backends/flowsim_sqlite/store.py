@@ -38,6 +38,7 @@ from flowsim.placement import LabelValue
 from flowsim.rules import SlotPool
 from flowsim.store.conditions import ConditionSpec
 from flowsim.store.durable_log import DurableStep
+from flowsim.store.event_filters import FilterChange, StoredFilter
 from flowsim.store.placement_filter import Deferrals
 from flowsim.store.protocol import (
     Claim,
@@ -57,6 +58,7 @@ from flowsim_sqlite import (
     conditions,
     durable,
     errors,
+    filters,
     migrate,
     outcomes,
     placement,
@@ -401,6 +403,31 @@ class SqliteStore:
 
     def read_stream(self, run_id: str, after: int) -> list[StreamChunk]:
         return self._read("read_stream", streams.read_stream, run_id, after)
+
+    # ------------------------------------------------------------ event filters
+
+    def create_filter(self, new: StoredFilter) -> StoredFilter:
+        return self._write("create_filter", filters.create_filter, new)
+
+    def get_filter(self, filter_id: str) -> StoredFilter | None:
+        return self._read("get_filter", filters.get_filter, filter_id)
+
+    def update_filter(
+        self, filter_id: str, change: FilterChange, now: float
+    ) -> StoredFilter | None:
+        return self._write("update_filter", filters.update_filter, filter_id, change, now)
+
+    def delete_filter(self, filter_id: str) -> StoredFilter | None:
+        return self._write("delete_filter", filters.delete_filter, filter_id)
+
+    def list_filters(
+        self,
+        workflow_ids: Sequence[str] | None,
+        scopes: Sequence[str] | None,
+        limit: int,
+        offset: int,
+    ) -> tuple[list[StoredFilter], int]:
+        return self._read("list_filters", filters.list_filters, workflow_ids, scopes, limit, offset)
 
     def open_wait(
         self, wait_id: str, task_run_id: str, specs: Sequence[ConditionSpec], now: float

@@ -26,6 +26,7 @@ from flowsim.rules import RunStatus, SlotPool
 from flowsim.store import conditions as cond
 from flowsim.store.dag import advance, replay_now
 from flowsim.store.durable_log import StepLog
+from flowsim.store.event_filters import FilterTable
 from flowsim.store.failures import decide
 from flowsim.store.placement_filter import ClaimFilter
 from flowsim.store.places import Places
@@ -65,6 +66,8 @@ class StoreCore(ABC):
         self.steps = StepLog()
         #: what tasks streamed (``ctx.put_stream``), by run id
         self.streams = StreamLog()
+        #: event filters created at runtime (``hatchet.filters``)
+        self.filters = FilterTable()
         #: evicted task runs waiting for runs to end: task run id -> (task run, its
         #: queueing's sequence, the awaited run ids)
         self._parked: dict[str, tuple[TaskRun, int, tuple[str, ...]]] = {}

@@ -19,6 +19,7 @@ from flowsim.placement import LabelValue, Peer
 from flowsim.rules import RunStatus, SlotPool
 from flowsim.store.conditions import ConditionSpec
 from flowsim.store.durable_log import DurableStep
+from flowsim.store.event_filters import FilterChange, StoredFilter
 from flowsim.store.failures import lease_lost_reason
 from flowsim.store.memory import MemoryStore
 from flowsim.store.placement_filter import ClaimFilter, Deferrals
@@ -378,6 +379,31 @@ class ReferenceStore:
 
     def read_stream(self, run_id: str, after: int) -> list[StreamChunk]:
         return self.inner.streams.read(run_id, after)
+
+    # ------------------------------------------------------------ event filters
+
+    def create_filter(self, new: StoredFilter) -> StoredFilter:
+        return self.inner.filters.create_filter(new)
+
+    def get_filter(self, filter_id: str) -> StoredFilter | None:
+        return self.inner.filters.get_filter(filter_id)
+
+    def update_filter(
+        self, filter_id: str, change: FilterChange, now: float
+    ) -> StoredFilter | None:
+        return self.inner.filters.update_filter(filter_id, change, now)
+
+    def delete_filter(self, filter_id: str) -> StoredFilter | None:
+        return self.inner.filters.delete_filter(filter_id)
+
+    def list_filters(
+        self,
+        workflow_ids: Sequence[str] | None,
+        scopes: Sequence[str] | None,
+        limit: int,
+        offset: int,
+    ) -> tuple[list[StoredFilter], int]:
+        return self.inner.filters.list_filters(workflow_ids, scopes, limit, offset)
 
     def open_wait(
         self, wait_id: str, task_run_id: str, conditions: Sequence[ConditionSpec], now: float

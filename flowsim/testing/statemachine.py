@@ -37,12 +37,13 @@ from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
 
-from flowsim.errors import TaskRunError
+from flowsim.errors import InvalidInputError, TaskRunError
 from flowsim.idempotency import STATUS, TTL, Collision, IdempotencyRule
 from flowsim.rate_limits import RateLimitSpec
 from flowsim.rules import ConcurrencyStrategy, RunStatus, SlotPool
 from flowsim.store.conditions import Action, ConditionSpec
 from flowsim.store.dag import downstream, unmet_parent
+from flowsim.store.event_filters import FilterChange, StoredFilter
 from flowsim.store.protocol import (
     Claim,
     Completion,
@@ -179,6 +180,18 @@ class ParityError(AssertionError):
     """The store under test and the reference disagree."""
 
 
+#: the workflow ids event filters are made for
+FILTER_WORKFLOWS = ("00000000-0000-5000-8000-00000000000a", "00000000-0000-5000-8000-00000000000b")
+
+
+def _filter_result(operation: Callable[..., StoredFilter | None], *args: Any) -> object:
+    """What a filter operation returned, or why it refused."""
+    try:
+        return operation(*args)
+    except InvalidInputError as exc:
+        return f"refused: {exc}"
+
+
 StoreFactory = Callable[[], RunStore]
 
 
@@ -215,6 +228,7 @@ def make_parity_machine(
             super().__init__()
             self.ref = reference_factory()
             self.other = store_factory()
+            self.stores = (self.ref, self.other)
             self.now = 0.0
             #: (reference id, other id) of every run, in creation order
             self.runs: list[tuple[str, str]] = []
@@ -675,6 +689,44 @@ def make_parity_machine(
                 self.other.push_event(key, payload, {}, self.now),
             )
 
+        @rule(
+            number=st.integers(0, 3),
+            workflow=st.sampled_from(FILTER_WORKFLOWS),
+            scope=st.sampled_from(("s1", "s2")),
+            payload=st.sampled_from(({}, {"a": 1}, {"b": [1, None]})),
+            action=st.sampled_from(("create", "update", "delete")),
+        )
+        def change_filters(
+            self, number: int, workflow: str, scope: str, payload: dict[str, Any], action: str
+        ) -> None:
+            """Event filters (``hatchet.filters``): the same change, refused or not, in
+            both stores, then the same listing of a workflow, a scope and all of them."""
+            filter_id = f"00000000-0000-4000-8000-{number:012d}"
+            wanted = StoredFilter(filter_id, workflow, scope, "true", payload, self.now, self.now)
+            if action == "create":
+                results = [_filter_result(store.create_filter, wanted) for store in self.stores]
+            elif action == "update":
+                change = FilterChange(scope=scope, payload=payload)
+                results = [_filter_result(store.update_filter, filter_id, change, self.now)
+                           for store in self.stores]  # fmt: skip
+            else:
+                results = [_filter_result(store.delete_filter, filter_id) for store in self.stores]
+            what = f"{action}_filter({filter_id}, {workflow}, {scope}, {payload})"
+            if results[0] != results[1]:
+                raise ParityError(f"{what}: reference {results[0]} != store {results[1]}")
+            selections: list[tuple[list[str] | None, list[str] | None]] = [
+                (None, None), ([workflow], None), (None, [scope])
+            ]  # fmt: skip
+            for workflows, scopes in selections:
+                ref, other = [
+                    store.list_filters(workflows, scopes, 100, 0) for store in self.stores
+                ]
+                if ref != other:
+                    raise ParityError(
+                        f"list_filters({workflows}, {scopes}) after {what}: reference {ref} != "
+                        f"store {other}"
+                    )
+
         @precondition(lambda self: bool(self.runs))
         @rule(index=st.integers(0, MAX_RUNS))
         def cancel_run(self, index: int) -> None:
@@ -707,6 +759,8 @@ def make_parity_machine(
             start = data.draw(st.sampled_from([None, *spec.parents]), label="replayed task")
             names = downstream(spec, [start]) if start is not None else set(spec.parents)
             statuses = {name: task.status for name, task in view.tasks.items()}
+            if not all(statuses[name].is_terminal for name in names):
+                return  # the engine leaves a run in progress alone (engine.run_replay)
             if unmet_parent(spec, names, statuses) is not None:
                 return  # the engine refuses it: that task could never run again
             tasks = [view.tasks[name].id for name in spec.parents if name in names]

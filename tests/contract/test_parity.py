@@ -148,11 +148,12 @@ class BackoffOverRetryAfterStore(ReferenceStore):
         (LostUsesRetryStore, r"runs differ .*\['retry_count'\]"),
         (KeysOutliveTheirRunsStore, r"create_runs.*Collision"),
         (BackoffOverRetryAfterStore, r"differ"),
-        # a retry released early also shows as a different count of runs a put releases
+        # a retry released early also shows as a different count of runs a put releases,
+        # or an expire queues
         (
             EarlyRetryStore,
             r"claim\(.*returned different claims|next_wakeup\(.*differs"
-            r"|put_rate_limit\(.*outcomes differ",
+            r"|put_rate_limit\(.*outcomes differ|expire\(.*outcomes differ",
         ),
     ],
 )
