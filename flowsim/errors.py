@@ -84,6 +84,10 @@ class RunNotFoundError(FlowsimError, LookupError):
     """The backend has no run with this id."""
 
 
+class FilterNotFoundError(FlowsimError, LookupError):
+    """The backend has no event filter with this id (``hatchet.filters``)."""
+
+
 class RunNotFinishedError(FlowsimError, RuntimeError):
     """A run's result was read (``hatchet.runs.get_result``) while it is still queued or
     running; nothing waits for it there."""

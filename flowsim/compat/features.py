@@ -24,8 +24,7 @@ FEATURES: Final[dict[str, str]] = {
     "engine-version": "engine version negotiation",
     "eviction": "durable eviction internals (the eviction manager, pre-eviction contexts, "
     "spawn and memo result types, SleepResult)",
-    "events": "the event filters API (hatchet.filters, FiltersClient, V1Filter: filters made at "
-    "runtime; default_filters= on a workflow is modelled)",
+    "events": "the event client's stream internals (hatchet_sdk.clients.event_ts)",
     "grpc": "Hatchet's gRPC contracts and connections",
     "internals": "hatchet_sdk internals (not part of its public API)",
     "logs": "the logs API (hatchet.logs)",
@@ -33,7 +32,8 @@ FEATURES: Final[dict[str, str]] = {
     "metrics": "the metrics API (hatchet.metrics)",
     "opentelemetry": "OpenTelemetry instrumentation",
     "rest-api": "Hatchet's REST API and its models (runs, workflows, tenants, events as data)",
-    "runs-api": "the runs API's filters and client class (hatchet.runs is served: see the table)",
+    "runs-api": "the client classes of the runs and filters APIs (hatchet.runs and "
+    "hatchet.filters are served: see the table)",
     "server-apis": "the clients of a Hatchet server's APIs (hatchet.runs, hatchet.workflows, "
     "hatchet.cron, hatchet.scheduled, hatchet.workers, hatchet.logs, ...: hatchet_sdk.features)",
     "serde": "hatchet_sdk's serialization helpers",

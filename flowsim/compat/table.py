@@ -26,6 +26,7 @@ from flowsim.sdk import (
     events,
     eviction,
     filters,
+    filters_client,
     idempotency,
     labels,
     lifespan,
@@ -101,6 +102,9 @@ FLOWSIM: Final[Mapping[str, object]] = {
     "V1WorkflowRunDetails": run_details.V1WorkflowRunDetails,
     "TaskRunDetail": run_details.TaskRunDetail,
     "WorkflowRunDetail": run_details.WorkflowRunDetail,
+    "V1Filter": filters_client.V1Filter,
+    "V1FilterList": filters_client.V1FilterList,
+    "V1UpdateFilterRequest": filters_client.V1UpdateFilterRequest,
     "Priority": sdk.Priority,
     "RateLimit": rate_limit.RateLimit,
     "RateLimitDuration": rate_limit.RateLimitDuration,
@@ -140,7 +144,6 @@ REFUSED_NAMES: Final[Mapping[str, str]] = _names(
         "embedded": "EmbeddedHatchetConfig",
         "engine-version": "MinEngineVersion",
         "eviction": "EvictionNotSupportedError DurableSpawnResult MemoNowResult SleepResult",
-        "events": "FiltersClient V1Filter",
         "grpc": "AdminClient CreateWorkflowVersionOpts DispatcherClient DurableEventListener",
         "internals": "ComputedTaskParameters P R StepType TaskIOValidator TWorkflowInput "
         "TypedTriggerWorkflowRunConfig WorkflowConfig",
@@ -164,7 +167,7 @@ REFUSED_NAMES: Final[Mapping[str, str]] = _names(
         "WorkflowRunList WorkflowRunStatus WorkflowRunTriggeredBy WorkflowTag "
         "WorkflowTriggerCronRef WorkflowTriggerEventRef WorkflowTriggers WorkflowVersion "
         "WorkflowVersionDefinition WorkflowVersionMeta",
-        "runs-api": "RunsClient",
+        "runs-api": "FiltersClient RunsClient",
         "serde": "is_in_hatchet_serialization_context remove_null_unicode_character",
         "slot-types": "SlotType",
         "stubs": "StubsClient",
@@ -238,8 +241,8 @@ class AliasSpec:
 
 #: the REST models ``hatchet.runs.get`` returns (``flowsim.sdk.run_details``)
 _RUN_DETAILS = (
-    "PaginationResponse V1TaskEvent V1TaskEventType V1TaskStatus V1TaskSummary "
-    "V1TaskSummaryList V1WorkflowRun V1WorkflowRunDetails"
+    "PaginationResponse V1Filter V1FilterList V1TaskEvent V1TaskEventType V1TaskStatus "
+    "V1TaskSummary V1TaskSummaryList V1UpdateFilterRequest V1WorkflowRun V1WorkflowRunDetails"
 )
 
 
@@ -353,6 +356,9 @@ MODULES: Final[Mapping[str, AliasSpec]] = {
         "PaginationResponse V1TaskSummary V1TaskSummaryList"
     ),
     f"{ROOT}.clients.rest.models.pagination_response": _spec("PaginationResponse"),
+    f"{ROOT}.clients.rest.models.v1_filter": _spec("V1Filter"),
+    f"{ROOT}.clients.rest.models.v1_filter_list": _spec("PaginationResponse V1Filter V1FilterList"),
+    f"{ROOT}.clients.rest.models.v1_update_filter_request": _spec("V1UpdateFilterRequest"),
     f"{ROOT}.clients.rest.models.v1_workflow_run": _spec("V1TaskStatus V1WorkflowRun"),
     f"{ROOT}.clients.rest.models.v1_workflow_run_details": _spec(
         "V1TaskEvent V1TaskSummary V1WorkflowRun V1WorkflowRunDetails"
@@ -396,9 +402,9 @@ MODULES: Final[Mapping[str, AliasSpec]] = {
         "BaseWorkflow ConcurrencyExpression Condition Context CronWorkflows DesiredWorkerLabel "
         "DurableContext EmptyModel EvictionPolicy OrGroup Priority RateLimit Standalone Task "
         "ScheduleTriggerWorkflowOptions TaskDefaults TaskRunRef TriggerWorkflowOptions "
-        "V1TaskStatus V1TaskSummary Workflow WorkflowRunRef WorkflowRunTriggerConfig",
+        "V1Filter V1TaskStatus V1TaskSummary Workflow WorkflowRunRef WorkflowRunTriggerConfig",
         "ComputedTaskParameters MCPProvider "
-        "TypedTriggerWorkflowRunConfig V1Filter "
+        "TypedTriggerWorkflowRunConfig "
         "WorkflowConfig WorkflowModel",
     ),
     f"{ROOT}.types": _spec(

@@ -49,6 +49,7 @@ from flowsim.errors import (
 from flowsim.idempotency import Collision
 from flowsim.rules import RunStatus, SlotPool
 from flowsim.store.durable_log import DurableLogStore
+from flowsim.store.event_filters import FilterStore
 from flowsim.store.protocol import (
     Claim,
     Completion,
@@ -300,6 +301,9 @@ class DurableEngine(DurableConditionWaits, Engine):
             # Postgres worker's store time in a fan-out)
             return
         self._wake_timer.arm(self.run_store.next_wakeup(now))
+
+    def event_filters(self) -> FilterStore:
+        return self.run_store
 
     # ------------------------------------------------------------ streams
 

@@ -53,6 +53,7 @@ from flowsim.idempotency import Collision
 from flowsim.placement import check_labels
 from flowsim.rules import RunStatus, SlotPool
 from flowsim.store.durable_log import DurableLogStore, StepKind
+from flowsim.store.event_filters import FilterStore
 from flowsim.store.memory import MemoryStore
 from flowsim.store.protocol import RunView, StreamChunk
 from flowsim.store.records import JSON, TaskRun, WorkflowRun, WorkflowSpec
@@ -801,6 +802,13 @@ class Engine(ConditionWaits, Waiting):
         """While a worker process serves (``Worker.start()``): nothing to keep here, no
         other process takes this engine's work (see ``flowsim.engine.lease_keeper``)."""
         return contextlib.nullcontext()
+
+    # ------------------------------------------------------------ event filters
+
+    def event_filters(self) -> FilterStore:
+        """Where ``hatchet.filters`` keeps the event filters it creates: this engine's
+        memory here, the shared store on a durable backend."""
+        return self.store.filters
 
     # ------------------------------------------------------------ streams
 

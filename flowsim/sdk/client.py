@@ -17,6 +17,7 @@ from flowsim.placement import Sticky
 from flowsim.sdk.events import EventClient
 from flowsim.sdk.eviction import DEFAULT_DURABLE_TASK_EVICTION_POLICY, EvictionPolicy
 from flowsim.sdk.filters import DefaultFilter
+from flowsim.sdk.filters_client import FiltersClient
 from flowsim.sdk.idempotency import IdempotencyConfig
 from flowsim.sdk.labels import DesiredLabels, StickyStrategy, sticky_strategy
 from flowsim.sdk.lifespan import LifespanFn
@@ -60,10 +61,10 @@ WorkflowOptions = tuple[
 
 @refuse(
     "hatchet",
-    "a Hatchet server's REST APIs (workflows, workers, logs, metrics, filters, webhooks, "
-    "CEL debugging)",
+    "a Hatchet server's REST APIs (workflows, workers, logs, metrics, webhooks, CEL "
+    "debugging)",
     "flowsim has no server: runs are read with hatchet.runs.view(run_id) / views()",
-    "workflows", "workers", "logs", "metrics", "filters", "webhooks", "cel",
+    "workflows", "workers", "logs", "metrics", "webhooks", "cel",
 )  # fmt: skip
 @refuse(
     "hatchet",
@@ -142,6 +143,12 @@ class Hatchet:
     def runs(self) -> RunsClient:
         """Read runs back: ``get_status`` as in hatchet_sdk, and flowsim's ``view``/``views``."""
         return RunsClient(lambda: self.engine, self._defined.get)
+
+    @property
+    def filters(self) -> FiltersClient:
+        """hatchet_sdk's event filters client: filters created here act on every event
+        pushed to their workflow afterwards, from any process sharing the backend."""
+        return FiltersClient(lambda: self.engine, self.defined_workflows)
 
     @property
     def listener(self) -> RunEventListenerClient:

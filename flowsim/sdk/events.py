@@ -21,7 +21,7 @@ from pydantic_core import to_jsonable_python
 
 from flowsim.errors import InvalidInputError, UnsupportedFeatureError
 from flowsim.idempotency import Collision
-from flowsim.sdk.filters import filter_payloads
+from flowsim.sdk.filters import filter_payloads, runtime_filters
 from flowsim.sdk.not_modelled import refuse
 from flowsim.sdk.types import JSONSerializableMapping
 from flowsim.store.records import JSON, TriggeringEvent
@@ -133,14 +133,20 @@ def push_events(
     payload is the run's input as is: a subscriber whose input model rejects it fails in
     its task, as in Hatchet (where the worker validates the input), not here."""
     workflows = list(workflows)
+    subscribed = [
+        [wf for wf in workflows if any(matches(sub, push.event.key) for sub in wf.on_events)]
+        for push in pushes
+    ]
+    stored = runtime_filters(
+        engine.event_filters(), {wf.id for found in subscribed for wf in found}
+    )
     items: list[NewRun] = []
     pushed_by: list[int] = []  # the index in ``pushes`` of each item's event
-    for index, push in enumerate(pushes):
+    for index, (push, found) in enumerate(zip(pushes, subscribed, strict=True)):
         event = (push.event.id, push.event.key, push.payload, push.metadata)
-        for workflow in workflows:
-            if not any(matches(sub, push.event.key) for sub in workflow.on_events):
-                continue
-            for filter_payload in filter_payloads(workflow.default_filters, push.scope, event):
+        for workflow in found:
+            filters = [*workflow.default_filters, *stored.get(workflow.id, ())]
+            for filter_payload in filter_payloads(filters, push.scope, event):
                 items.append(
                     NewRun(
                         workflow.spec,

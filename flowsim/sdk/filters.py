@@ -1,4 +1,5 @@
-"""Event filters declared on a workflow (``default_filters=[DefaultFilter(...)]``).
+"""Event filters: declared on a workflow (``default_filters=[DefaultFilter(...)]``), or
+created at runtime with ``hatchet.filters`` and kept in the store (``runtime_filters``).
 
 What Hatchet's engine does when an event is pushed (its trigger-from-events path, read for
 this): a subscribed workflow with no filters at all gets a run; one with filters gets a run
@@ -7,12 +8,15 @@ per filter of the push's scope whose expression is true, carrying that filter's 
 CEL over the event's payload as ``input``, its ``additional_metadata``, the filter's own
 ``payload``, ``event_key`` and ``event_id``; an expression that cannot be evaluated does
 not trigger (the engine records a CEL failure). flowsim parses the expression when the
-workflow is defined, so CEL outside the modelled subset is refused there.
+workflow is defined (a runtime filter's when it is created), so CEL outside the modelled
+subset is refused there. Hatchet's server keeps both kinds in one table, and a workflow
+"has filters" if it has any of either kind, of any scope.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import functools
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -21,10 +25,15 @@ from pydantic import BaseModel, Field, ValidationError
 from flowsim.cel_predicate import Predicate, parse_predicate
 from flowsim.errors import WorkflowDefinitionError
 from flowsim.sdk.types import JSONSerializableMapping
+from flowsim.store.event_filters import DEFAULT_FILTER_LIMIT, FilterStore
 from flowsim.store.records import JSON
 
 #: what a filter expression may name
 ROOTS = ("input", "additional_metadata", "payload", "event_key", "event_id")
+#: the predicate of a stored filter this flowsim cannot parse
+NEVER = parse_predicate("false", ROOTS, "flowsim", "filter expression")
+#: stored filters read for one push at most (Hatchet's server reads 20,000)
+MAX_FILTERS = DEFAULT_FILTER_LIMIT
 
 
 class DefaultFilter(BaseModel):
@@ -66,6 +75,31 @@ def to_filters(value: Any, workflow: str) -> tuple[EventFilter, ...]:
         predicate = parse_predicate(given.expression, ROOTS, where, "filter expression")
         filters.append(EventFilter(given.scope, predicate, dict(given.payload)))
     return tuple(filters)
+
+
+@functools.lru_cache(maxsize=1024)
+def stored_predicate(expression: str) -> Predicate:
+    """A stored filter's expression, parsed once per process. One this flowsim cannot
+    parse (stored by another version) never holds, as a CEL failure triggers nothing in
+    Hatchet; it still counts as a filter of its workflow."""
+    try:
+        return parse_predicate(expression, ROOTS, "stored event filter", "filter expression")
+    except WorkflowDefinitionError:
+        return NEVER
+
+
+def runtime_filters(
+    store: FilterStore, workflow_ids: Collection[str]
+) -> dict[str, list[EventFilter]]:
+    """The stored filters of these workflows, by workflow id, oldest first."""
+    if not workflow_ids:
+        return {}
+    rows, _ = store.list_filters(list(workflow_ids), None, MAX_FILTERS, 0)
+    found: dict[str, list[EventFilter]] = {}
+    for row in reversed(rows):
+        item = EventFilter(row.scope, stored_predicate(row.expression), dict(row.payload))
+        found.setdefault(row.workflow_id, []).append(item)
+    return found
 
 
 def filter_payloads(

@@ -250,7 +250,7 @@ def _run(view: RunView) -> V1WorkflowRun:
         if attempt.outcome == "FAILED"
     ]
     return V1WorkflowRun(
-        metadata=_meta(view.id, view.created_at, view.finished_at),
+        metadata=resource_meta(view.id, view.created_at, view.finished_at),
         status=view.status,
         started_at=_time(started),
         finished_at=_time(view.finished_at),
@@ -278,7 +278,7 @@ def task_summary(
     finished = _finished(view, task)
     started = latest.started_at if latest is not None else None
     return V1TaskSummary(
-        metadata=_meta(task.id, created, finished),
+        metadata=resource_meta(task.id, created, finished),
         action_id=f"{view.workflow}:{task.name}",
         retry_count=task.retry_count,
         attempt=task.retry_count + 1,
@@ -314,7 +314,7 @@ def run_summary(view: RunView, payloads: bool = True) -> V1TaskSummary:
     task's row under the run's id; a DAG's is a ``DAG`` row with its tasks as children,
     the output of its last finished task as its output, its highest retry count."""
     rows = task_summaries(view, None, payloads)
-    meta = _meta(view.id, view.created_at, view.finished_at)
+    meta = resource_meta(view.id, view.created_at, view.finished_at)
     if is_standalone(view):
         return rows[0].model_copy(update={"task_external_id": view.id, "metadata": meta})
     tasks = view.tasks.values()
@@ -465,7 +465,7 @@ def _finished(view: RunView, task: TaskView) -> float | None:
     return view.finished_at
 
 
-def _meta(resource_id: str, created: float, updated: float | None) -> APIResourceMeta:
+def resource_meta(resource_id: str, created: float, updated: float | None) -> APIResourceMeta:
     return APIResourceMeta(
         id=resource_id,
         created_at=_datetime(created),

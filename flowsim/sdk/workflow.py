@@ -22,6 +22,7 @@ from flowsim.sdk.concurrency import to_limits
 from flowsim.sdk.conditions import Condition, OrGroup
 from flowsim.sdk.eviction import DEFAULT_DURABLE_TASK_EVICTION_POLICY, EvictionPolicy
 from flowsim.sdk.filters import to_filters
+from flowsim.sdk.filters_client import V1Filter
 from flowsim.sdk.hooks import WorkflowHooks
 from flowsim.sdk.idempotency import created_or_raise, to_rule
 from flowsim.sdk.labels import DesiredLabels
@@ -70,10 +71,9 @@ TInput = TypeVar("TInput")
 
 @refuse(
     "workflow {name!r}",
-    "a Hatchet server's workflow management (listing its runs, event filters, deleting, "
-    "pausing)",
+    "a Hatchet server's workflow management (listing its runs, deleting, pausing)",
     "read runs with hatchet.runs.views(); flowsim has no server to manage workflows on",
-    "list_runs", "aio_list_runs", "create_filter", "aio_create_filter", "delete",
+    "list_runs", "aio_list_runs", "delete",
     "aio_delete", "pause", "aio_pause", "unpause", "aio_unpause",
 )  # fmt: skip
 @refuse(
@@ -303,6 +303,17 @@ class BaseWorkflow:
         priority: int | None = None,
     ) -> CronWorkflows:
         return self.create_cron(cron_name, expression, input, additional_metadata, priority)
+
+    def create_filter(
+        self, expression: str, scope: str, payload: JSONSerializableMapping | None = None
+    ) -> V1Filter:
+        """``hatchet.filters.create`` for this workflow, as in hatchet_sdk."""
+        return self._client.filters.create(self.id, expression, scope, payload)
+
+    async def aio_create_filter(
+        self, expression: str, scope: str, payload: JSONSerializableMapping | None = None
+    ) -> V1Filter:
+        return self.create_filter(expression, scope, payload)
 
     def runnables(self) -> Mapping[str, Runnable]:
         """Read-only view, looked up on every launch (so no copy)."""

@@ -1,7 +1,7 @@
 """Mirrors the filter tests of sdks/python/examples/events (worker.py, filter.py,
-test_event.py) of hatchet-dev/hatchet, with the filters declared as ``default_filters``
-(the example creates them through ``hatchet.filters``, the REST API flowsim does not
-model).
+test_event.py) of hatchet-dev/hatchet: the filters made at runtime through
+``hatchet.filters`` as the example makes them, and the same behaviours with the filters
+declared as ``default_filters``.
 
 What the example's tests assert, asserted here: a filter ``input.should_skip == false``
 of a scope starts a run for a scoped push whose payload says so and none otherwise; a
@@ -135,3 +135,77 @@ def test_a_filter_outside_the_modelled_cel_is_refused_when_defined(
     bad = DefaultFilter(expression="input.items.size() > 2", scope=SCOPE)
     with pytest.raises(WorkflowDefinitionError, match=r"default_filters\[0\].*filter expression"):
         _example(hatchet, [bad])
+
+
+async def test_a_filter_created_at_runtime_gates_pushes_as_hatchets_filter_example_does(
+    hatchet_sdk: ModuleType, hatchet: Hatchet
+) -> None:
+    """examples/events/filter.py: create a filter, a push that should skip starts nothing,
+    one that should not starts a run that sees the filter's payload."""
+    workflow = _example(hatchet, [])
+    characters = {"main_character": "Anna", "supporting_character": "Stiva", "location": "Moscow"}
+    hatchet.filters.create(
+        workflow_id=workflow.id,
+        expression="input.should_skip == false",
+        scope="foobarbaz",
+        payload=characters,
+    )
+    skipped = hatchet.event.push(event_key="user:create", payload={"should_skip": True},
+                                 scope="foobarbaz")  # fmt: skip
+    triggered = hatchet.event.push(event_key="user:create", payload={"should_skip": False},
+                                   scope="foobarbaz")  # fmt: skip
+    unscoped = hatchet.event.push(event_key="user:create", payload={"should_skip": False})
+    assert (skipped.workflow_run_ids, unscoped.workflow_run_ids) == ((), ())
+    assert await _outputs(hatchet, workflow, triggered.workflow_run_ids) == [characters]
+
+
+async def test_filters_made_per_test_run_select_its_pushes_as_hatchets_event_test_does(
+    hatchet_sdk: ModuleType, hatchet: Hatchet
+) -> None:
+    """examples/events/test_event.py's ``event_filter``: a filter per test run id, scoped
+    to it, whose expression reads its own payload; bulk pushes carry the scope, and only
+    those marked ``should_have_runs`` start runs. Once the filter is deleted the workflow
+    has no filters left, and every push starts a run again."""
+    from hatchet_sdk import BulkPushEventWithMetadata
+
+    workflow = _example(hatchet, [])
+    test_run_id = "7e5e6f0c-2f1b-4b7e-9a51-0c1d2e3f4a5b"
+    made = await hatchet.filters.aio_create(
+        workflow_id=workflow.id,
+        expression=f"input.should_skip == false && payload.testRunId == '{test_run_id}'",
+        scope=test_run_id,
+        payload={"testRunId": test_run_id},
+    )
+    events = await hatchet.event.aio_bulk_push([
+        BulkPushEventWithMetadata(key="user:create", scope=test_run_id,
+                                  payload={"message": f"event {i}", "should_skip": skip},
+                                  additional_metadata={"should_have_runs": not skip})
+        for i, skip in enumerate([False, True, False, True])
+    ])  # fmt: skip
+    assert [len(event.workflow_run_ids) for event in events] == [1, 0, 1, 0]
+    started = events[0].workflow_run_ids + events[2].workflow_run_ids
+    assert await _outputs(hatchet, workflow, started) == [{"testRunId": test_run_id}] * 2
+    await hatchet.filters.aio_delete(made.metadata.id)
+    after = await hatchet.event.aio_push("user:create", {"should_skip": True}, scope=test_run_id)
+    assert len(after.workflow_run_ids) == 1
+
+
+async def test_runtime_and_declared_filters_of_a_workflow_act_together(
+    hatchet_sdk: ModuleType, hatchet: Hatchet
+) -> None:
+    """Hatchet's server keeps both kinds in one table: a push starts a run per filter of
+    its scope that holds, whichever kind, and a workflow with a filter of either kind gets
+    no run from an unscoped push."""
+    from hatchet_sdk import DefaultFilter
+
+    workflow = _example(hatchet, [DefaultFilter(expression="true", scope=SCOPE,
+                                                payload={"kind": "declared"})])  # fmt: skip
+    await workflow.aio_create_filter("input.n > 1", SCOPE, {"kind": "runtime"})
+    both = await hatchet.event.aio_push("user:create", {"n": 2}, scope=SCOPE)
+    declared_only = await hatchet.event.aio_push("user:create", {"n": 0}, scope=SCOPE)
+    assert (await hatchet.event.aio_push("user:create", {"n": 2})).workflow_run_ids == ()
+    outputs = await _outputs(hatchet, workflow, both.workflow_run_ids)
+    assert outputs == [{"kind": "declared"}, {"kind": "runtime"}]
+    assert await _outputs(hatchet, workflow, declared_only.workflow_run_ids) == [
+        {"kind": "declared"}
+    ]

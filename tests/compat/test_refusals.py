@@ -110,7 +110,7 @@ def test_every_hatchet_sdk_export_is_served_or_refused_by_name(hatchet_sdk: Modu
         (
             "from hatchet_sdk.hatchet import FiltersClient",
             "hatchet_sdk.hatchet.FiltersClient",
-            "event filters API",
+            "hatchet.filters are served",
         ),
         (
             "from hatchet_sdk.worker.worker import WorkerStartOptions",
@@ -129,8 +129,8 @@ def test_every_hatchet_sdk_export_is_served_or_refused_by_name(hatchet_sdk: Modu
             "REST API",
         ),
         (
-            "from hatchet_sdk.clients.rest.models import V1Filter",
-            "hatchet_sdk.clients.rest.models.V1Filter",
+            "from hatchet_sdk.clients.rest.models import V1TaskFilter",
+            "hatchet_sdk.clients.rest.models.V1TaskFilter",
             "REST API",
         ),
         ("import hatchet_sdk.clients.rest.api", "hatchet_sdk.clients.rest.api", "REST API"),
@@ -274,12 +274,14 @@ def test_per_trigger_placement_that_hatchet_ignores_is_refused(
         placed.run_no_wait(desired_worker_id="worker-1")
 
 
-def test_the_filters_api_and_namespaces_are_refused_by_name(
+def test_the_filters_api_is_served_and_namespaces_are_refused_by_name(
     hatchet_sdk: ModuleType, hatchet: Hatchet
 ) -> None:
-    refusal("from hatchet_sdk.hatchet import FiltersClient")
+    refusal("from hatchet_sdk.hatchet import FiltersClient")  # the class; hatchet.filters is
     from hatchet_sdk import BulkPushEventOptions, DefaultFilter, PushEventOptions  # served
     from hatchet_sdk.clients.events import BulkPushEventWithMetadata  # as Hatchet's example
+    from hatchet_sdk.clients.rest.models.v1_filter import V1Filter
+    from hatchet_sdk.clients.rest.models.v1_update_filter_request import V1UpdateFilterRequest
     from hatchet_sdk.hatchet import EventClient
 
     assert BulkPushEventWithMetadata is FlowsimBulkPushEvent
@@ -290,7 +292,11 @@ def test_the_filters_api_and_namespaces_are_refused_by_name(
     with pytest.raises(UnsupportedFeatureError, match="namespace"):
         hatchet.event.bulk_push([], options=BulkPushEventOptions(namespace="ns"))
     assert DefaultFilter(expression="true", scope="s").payload == {}
-    refused_attribute(hatchet, "filters", r"hatchet\.filters belongs to")
+    workflow = hatchet.workflow(name="filtered", on_events=["k"])
+    made = hatchet.filters.create(workflow.id, "input.x == 1", "s", {"p": 1})
+    assert isinstance(made, V1Filter) and made.workflow_id == workflow.id
+    changed = hatchet.filters.update(made.metadata.id, V1UpdateFilterRequest(scope="t"))
+    assert (changed.scope, changed.expression) == ("t", "input.x == 1")
 
 
 def test_scheduled_options_are_served_and_a_scheduled_child_is_refused(
@@ -378,7 +384,7 @@ def test_server_configuration_and_apis_are_refused_by_name(
     refusal("from hatchet_sdk import ClientConfig")
     refusal("from hatchet_sdk.config import ClientConfig")
     refusal("from hatchet_sdk import WorkflowRunList")
-    for api in ("workflows", "workers", "logs", "metrics", "filters", "webhooks", "cel"):
+    for api in ("workflows", "workers", "logs", "metrics", "webhooks", "cel"):
         refused_attribute(hatchet, api, rf"hatchet\.{api} belongs to a Hatchet server's REST")
     for name in ("config", "tenant_id", "stubs", "from_embedded"):
         refused_attribute(hatchet, name, rf"hatchet\.{name} .*connection to a Hatchet server")
@@ -398,7 +404,7 @@ def unit(hatchet: Hatchet) -> Standalone[dict[str, int]]:
 def test_server_side_workflow_management_is_refused_by_name(
     unit: Standalone[dict[str, int]],
 ) -> None:
-    for missing in ("list_runs", "pause", "delete", "create_filter"):
+    for missing in ("list_runs", "pause", "delete"):
         refused_attribute(unit, missing, rf"workflow 'unit'\.{missing} .*hatchet\.runs\.views")
     refused_attribute(unit, "config", r"workflow 'unit'\.config .*WorkflowConfig.*wf\.name")
 
