@@ -224,7 +224,11 @@ class FiltersClient:
             None if updates.payload is None else _payload(updates.payload, where),
         )
         engine = self._engine()
-        stored = engine.event_filters().update_filter(str(filter_id), change, engine.clock.now())
+        now = engine.clock.now()
+        stored = engine.event_filters().get_filter(str(filter_id))
+        if stored is not None:
+            self._refuse_declared_twin(change.applied(stored, now))
+        stored = engine.event_filters().update_filter(str(filter_id), change, now)
         return self._found(filter_id, stored, "update")
 
     async def aio_update(self, filter_id: str, updates: V1UpdateFilterRequest) -> V1Filter:

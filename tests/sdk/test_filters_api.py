@@ -112,6 +112,10 @@ def test_bad_filters_are_refused_saying_what_to_pass_and_nothing_is_stored(
         hatchet.filters.create(orders.id, "true", "s", {"a": [1, 2]})
     with pytest.raises(InvalidInputError, match="declared by workflow 'declared'"):
         hatchet.filters.create(declared.id, "true", "s")
+    other = hatchet.filters.create(declared.id, "true", "elsewhere")
+    with pytest.raises(InvalidInputError, match="declared by workflow 'declared'"):
+        hatchet.filters.update(other.metadata.id, V1UpdateFilterRequest(scope="s"))
+    assert hatchet.filters.delete(other.metadata.id) == other  # unchanged by the refusal
     with pytest.raises(InvalidInputError, match="filter expression"):
         hatchet.filters.update(made.metadata.id, V1UpdateFilterRequest(expression="a ="))
     assert [f.metadata.id for f in hatchet.filters.list().rows or []] == [made.metadata.id]
