@@ -115,6 +115,11 @@ def _write(
             (finished.value, now, run.id),
         )
         run.terminal = True
+        if replayed:  # an ended run settles its replay (flowsim.store.dag)
+            conn.execute(
+                "UPDATE task_runs SET replay_pending = false WHERE id = ANY(%s)",
+                (list(replayed.values()),),
+            )
     else:
         finished = None
     if queued or finished is not None:

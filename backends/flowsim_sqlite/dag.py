@@ -233,6 +233,14 @@ def advance(
             _arrive_created(tx, specs, run_id, spec_id, spec, fresh, now, changes)
     if step.finished is not None:
         finish_run(tx, run_id, step.finished, now, changes)
+        created = {name for name, _ in step.created}
+        waiting = [task_id for name, task_id in replayed.items() if name not in created]
+        if waiting:  # an ended run settles its replay (flowsim.store.dag)
+            tx.execute(
+                "UPDATE task_runs SET replay_pending = 0 "
+                "WHERE id IN (SELECT value FROM json_each(?))",
+                (json.dumps(waiting),),
+            )
 
 
 def _arrive_created(

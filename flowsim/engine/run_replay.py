@@ -1,19 +1,20 @@
 """``hatchet.runs.replay``: which task runs a replay of some ids queues again.
 
 As Hatchet's engine chooses them (``ReplayTasks`` and its preflight check): a workflow run
-id names every task of the run, a task run id that task and every task downstream of it in
-the DAG; a run whose named tasks have not all ended (one queued, running, waiting out a
-backoff), or whose DAG is not all created yet, is left as it is, without an error. The
-store then queues each chosen task run again under its id as its next retry, with its
-whole retry budget back: at once if no DAG parent of it is replayed, else when its parents
-complete again (``flowsim.store.dag.replay_now``).
+id names every task of the run (its on-failure task too, if created: it waits, and runs
+again only if the DAG fails again), a task run id that task and every task downstream of
+it in the DAG (``flowsim.store.dag.replayed_tasks``); a run whose named tasks have not
+all ended (one queued, running, waiting out a backoff), or whose DAG is not all created
+yet, is left as it is, without an error. The store then queues each chosen task run
+again under its id as its next retry, with its whole retry budget back: at once if no DAG
+parent of it is replayed, else when its parents complete again
+(``flowsim.store.dag.replay_now``).
 
 Refused, naming the run, before anything is replayed: a run of a workflow with concurrency
-limits (Hatchet evaluates the keys again), with ``wait_for`` / ``skip_if`` / ``cancel_if``
-conditions, or with an on-failure task (Hatchet re-arms it), and a run of a workflow this
-process does not define (its DAG is needed to know what is downstream); a task replayed
-without a parent of it that did not complete (it could never run) is an
-``InvalidInputError``.
+limits (Hatchet evaluates the keys again) or with ``wait_for`` / ``skip_if`` /
+``cancel_if`` conditions, and a run of a workflow this process does not define (its DAG
+is needed to know what is downstream); a task replayed without a parent of it that did
+not complete (it could never run) is an ``InvalidInputError``.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 
 from flowsim.errors import InvalidInputError, RunNotFoundError, UnsupportedFeatureError
-from flowsim.store.dag import downstream, unmet_parent
+from flowsim.store.dag import replayed_tasks, unmet_parent
 from flowsim.store.protocol import RunView
 from flowsim.store.records import WorkflowSpec
 
@@ -43,7 +44,7 @@ def replay_targets(
     named: dict[str, tuple[RunView, WorkflowSpec, set[str]]] = {}
     for view, task_name in _views_by_id(list(dict.fromkeys(ids)), runs, every_run, call):
         spec = _replayable_spec(view, spec_of(view), call)
-        names = downstream(spec, [task_name]) if task_name is not None else set(spec.parents)
+        names = replayed_tasks(spec, task_name, view.tasks)
         named.setdefault(view.id, (view, spec, set()))[2].update(names)
     chosen: dict[str, str] = {}
     for view, spec, names in named.values():
@@ -59,7 +60,7 @@ def replay_targets(
                 f"{parent!r}, which is {statuses[parent].value}: it could not run. Replay "
                 f"{parent!r} (its task run id) or the whole run; nothing was replayed"
             )
-        chosen.update((view.tasks[name].id, view.id) for name in spec.parents if name in names)
+        chosen.update((task.id, view.id) for name, task in view.tasks.items() if name in names)
     return chosen
 
 
@@ -116,10 +117,6 @@ def _replayable_spec(view: RunView, spec: WorkflowSpec | None, call: str) -> Wor
     elif any(task.conditions for task in spec.tasks.values()):
         reason = (
             f"{spec.name!r} has wait_for / skip_if / cancel_if conditions, not modelled on a replay"
-        )
-    elif spec.on_failure is not None:
-        reason = (
-            f"{spec.name!r} has an on-failure task, which Hatchet re-arms on a replay; not modelled"
         )
     if reason is not None or spec is None:
         raise UnsupportedFeatureError(

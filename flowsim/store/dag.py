@@ -128,15 +128,42 @@ def downstream(spec: WorkflowSpec, names: Iterable[str]) -> set[str]:
     return chosen
 
 
+def replayed_tasks(spec: WorkflowSpec, task: str | None, created: Collection[str]) -> set[str]:
+    """What a replay re-runs, as Hatchet's engine does: of a whole run (``task`` None),
+    its DAG and its on-failure task if that was created (re-armed: it runs again only if
+    the DAG fails again); of one task, it and what is downstream of it in the DAG (the
+    on-failure task is left as it is, not re-armed); of the on-failure task, itself."""
+    if task is not None:
+        return downstream(spec, [task])
+    names = set(spec.parents)
+    if spec.on_failure is not None and spec.on_failure in created:
+        names.add(spec.on_failure)
+    return names
+
+
+# An ended run settles its replay: a task still waiting on the replay (only its
+# on-failure task can be: every DAG task was created again or cancelled) stops waiting and
+# keeps what it did before, as Hatchet marks a re-armed on-failure task skipped when the
+# run completes; a later replay of one task then leaves it alone. Each store does this
+# where it ends a run (memory_core, flowsim_sqlite.dag, flowsim_postgres.outcomes).
+
+
 def replay_now(spec: WorkflowSpec, replayed: Collection[str]) -> list[str]:
     """Of the tasks of a run being replayed, those queued at once (no DAG parent of theirs
     is replayed), in definition order; the others wait, keeping their ids and what they
-    did before, until their parents complete again (Hatchet re-triggers them then)."""
-    return [
+    did before, until their parents complete again (Hatchet re-triggers them then). The
+    on-failure task waits while any DAG task is replayed (created again if one fails
+    again), and is queued at once when replayed alone."""
+    now = [
         name
         for name, parents in spec.parents.items()
         if name in replayed and not any(parent in replayed for parent in parents)
     ]
+    on_failure = spec.on_failure
+    alone = not any(name in replayed for name in spec.parents)
+    if on_failure is not None and on_failure in replayed and alone:
+        now.append(on_failure)
+    return now
 
 
 def unmet_parent(

@@ -543,6 +543,8 @@ class StoreCore(ABC):
             run.status = step.finished
             run.finished_at = now
             transition.finished.append(run)
+            for task_run in run.tasks.values():  # it settles its replay (flowsim.store.dag)
+                task_run.replay_pending = False
         return transition
 
     # ------------------------------------------------------------ parts' hooks

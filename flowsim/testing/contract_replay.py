@@ -211,3 +211,81 @@ class ReplayContract:
         }
         assert run.tasks["d"].output is None
         assert c.claim_all(store, ["diamond"], 12.0) == []
+
+    def _failed_and_handled(self, store: RunStore) -> tuple[RunView, dict[str, str]]:
+        """A run of ``a -> b`` with the on-failure task ``h``: ``a`` failed at 2.0, ``b``
+        was cancelled, ``h`` completed at 4.0 with ``{"handled": 1}``; the run FAILED."""
+        spec = c.workflow_spec(
+            "guarded", c.task_spec("a"), c.task_spec("b", parents=("a",)),
+            c.task_spec("h", on_failure=True),
+        )  # fmt: skip
+        view = c.create_run(store, spec, 0.0)
+        (a,) = c.claim_all(store, ["guarded"], 1.0)
+        store.fail(a.task_run_id, a.token, c.task_error("a broke"), True, 2.0)
+        (h,) = c.claim_all(store, ["guarded"], 3.0)
+        store.complete(h.task_run_id, h.token, {"handled": 1}, 4.0)
+        run = c.get_run(store, view.id)
+        assert run.status is RunStatus.FAILED
+        return view, {name: task.id for name, task in run.tasks.items()}
+
+    def test_a_replayed_run_keeps_its_on_failure_task_as_it_was_when_the_dag_completes(
+        self, store: RunStore
+    ) -> None:
+        view, ids = self._failed_and_handled(store)
+        assert store.replay_tasks(list(ids.values()), 10.0).queued == 1  # the root only
+        run = c.get_run(store, view.id)
+        assert (run.tasks["h"].status, run.tasks["h"].retry_count) == (RunStatus.COMPLETED, 0)
+        (a,) = c.claim_all(store, ["guarded"], 10.0)
+        assert a.task_run_id == ids["a"]
+        store.complete(a.task_run_id, a.token, {"a": 2}, 11.0)
+        (b,) = c.claim_all(store, ["guarded"], 12.0)
+        assert (b.task_run_id, b.retry_count) == (ids["b"], 1)
+        assert store.complete(b.task_run_id, b.token, {"b": 2}, 13.0).finished == (view.id,)
+        run = c.get_run(store, view.id)
+        assert (run.status, run.finished_at) == (RunStatus.COMPLETED, 13.0)
+        # not run again: it keeps what it did (Hatchet marks it skipped, and shows it done)
+        assert (run.tasks["h"].status, run.tasks["h"].output) == (
+            RunStatus.COMPLETED, {"handled": 1}
+        )  # fmt: skip
+        assert c.claim_all(store, ["guarded"], 14.0) == []
+        # the run ended: the on-failure task is no longer re-armed, so a task replayed
+        # alone that fails again ends the run without running it
+        store.replay_tasks([ids["a"], ids["b"]], 20.0)
+        (a,) = c.claim_all(store, ["guarded"], 20.0)
+        outcome = store.fail(a.task_run_id, a.token, c.task_error("again"), True, 21.0)
+        assert (outcome.finished, outcome.queued) == ((view.id,), 0)
+        assert c.get_run(store, view.id).tasks["h"].output == {"handled": 1}
+
+    def test_a_replayed_run_that_fails_again_runs_its_on_failure_task_again_under_its_id(
+        self, store: RunStore
+    ) -> None:
+        view, ids = self._failed_and_handled(store)
+        store.replay_tasks(list(ids.values()), 10.0)
+        (a,) = c.claim_all(store, ["guarded"], 10.0)
+        outcome = store.fail(a.task_run_id, a.token, c.task_error("again"), True, 11.0)
+        assert (outcome.finished, outcome.queued) == ((), 1)
+        (h,) = c.claim_all(store, ["guarded"], 12.0)
+        assert (h.task, h.task_run_id, h.retry_count) == ("h", ids["h"], 1)
+        assert store.complete(h.task_run_id, h.token, {"handled": 2}, 13.0).finished == (view.id,)
+        run = c.get_run(store, view.id)
+        assert (run.status, run.finished_at) == (RunStatus.FAILED, 13.0)
+        assert (run.tasks["h"].output, len(run.tasks["h"].attempts)) == ({"handled": 2}, 2)
+        assert run.tasks["b"].status is RunStatus.CANCELLED
+
+    def test_an_on_failure_task_replayed_alone_runs_again_at_once_and_a_dag_task_alone_leaves_it(
+        self, store: RunStore
+    ) -> None:
+        view, ids = self._failed_and_handled(store)
+        assert store.replay_tasks([ids["h"]], 10.0).queued == 1
+        (h,) = c.claim_all(store, ["guarded"], 10.0)
+        assert (h.task_run_id, h.retry_count) == (ids["h"], 1)
+        store.complete(h.task_run_id, h.token, {"handled": 2}, 11.0)
+        assert c.get_run(store, view.id).status is RunStatus.FAILED
+        # a DAG task replayed alone: the on-failure task is not re-armed
+        assert store.replay_tasks([ids["a"], ids["b"]], 20.0).queued == 1
+        (a,) = c.claim_all(store, ["guarded"], 20.0)
+        outcome = store.fail(a.task_run_id, a.token, c.task_error("third"), True, 21.0)
+        assert (outcome.finished, outcome.queued) == ((view.id,), 0)
+        run = c.get_run(store, view.id)
+        assert run.status is RunStatus.FAILED
+        assert (run.tasks["h"].output, run.tasks["h"].retry_count) == ({"handled": 2}, 1)

@@ -42,7 +42,7 @@ from flowsim.idempotency import STATUS, TTL, Collision, IdempotencyRule
 from flowsim.rate_limits import RateLimitSpec
 from flowsim.rules import ConcurrencyStrategy, RunStatus, SlotPool
 from flowsim.store.conditions import Action, ConditionSpec
-from flowsim.store.dag import downstream, unmet_parent
+from flowsim.store.dag import replayed_tasks, unmet_parent
 from flowsim.store.event_filters import FilterChange, StoredFilter
 from flowsim.store.protocol import (
     Claim,
@@ -146,6 +146,13 @@ WORKFLOWS: dict[str, WorkflowSpec] = {
                 "after": task_spec("after", parents=("target",), schedule_timeout=30.0),
             },
         ),
+        # an on-failure task, created when a task fails and re-armed by a replay
+        workflow_spec(
+            "guarded",
+            task_spec("first", retries=1, schedule_timeout=30.0),
+            task_spec("then", parents=("first",), schedule_timeout=30.0),
+            task_spec("handler", on_failure=True, schedule_timeout=30.0),
+        ),
         WorkflowSpec(
             "rooted",
             {"root": _with(task_spec("root"), event("go", group=0), sleep(5.0, group=1))},
@@ -195,9 +202,9 @@ def _filter_result(operation: Callable[..., StoredFilter | None], *args: Any) ->
 StoreFactory = Callable[[], RunStore]
 
 
-#: the workflows above whose runs ``replay`` replays: no concurrency limit, no conditions,
-#: no on-failure task (rate limits are fine)
-REPLAYABLE = frozenset({"single", "durable", "limited", "diamond", "heavy"})
+#: the workflows above whose runs ``replay`` replays: no concurrency limit, no conditions
+#: (rate limits and on-failure tasks are fine)
+REPLAYABLE = frozenset({"single", "durable", "limited", "diamond", "heavy", "guarded"})
 
 
 def parity_settings(max_examples: int, stateful_step_count: int) -> settings:
@@ -757,13 +764,13 @@ def make_parity_machine(
             view = data.draw(st.sampled_from(self._replayable()), label="replayed run")
             spec = WORKFLOWS[view.workflow]
             start = data.draw(st.sampled_from([None, *spec.parents]), label="replayed task")
-            names = downstream(spec, [start]) if start is not None else set(spec.parents)
+            names = replayed_tasks(spec, start, view.tasks)
             statuses = {name: task.status for name, task in view.tasks.items()}
             if not all(statuses[name].is_terminal for name in names):
                 return  # the engine leaves a run in progress alone (engine.run_replay)
             if unmet_parent(spec, names, statuses) is not None:
                 return  # the engine refuses it: that task could never run again
-            tasks = [view.tasks[name].id for name in spec.parents if name in names]
+            tasks = [task.id for name, task in view.tasks.items() if name in names]
             self._same_outcome(
                 f"replay_tasks({sorted(names)}, now={self.now})",
                 self.ref.replay_tasks(tasks, self.now),

@@ -9,6 +9,8 @@ import pytest
 
 from flowsim import (
     BulkCancelReplayOpts,
+    ConcurrencyExpression,
+    ConcurrencyLimitStrategy,
     Context,
     DurableContext,
     EmptyModel,
@@ -219,18 +221,68 @@ async def test_a_replayed_dag_task_reruns_with_what_is_downstream_of_it(
     assert after.status is RunStatus.COMPLETED
 
 
+async def test_a_replayed_run_runs_its_on_failure_task_again_only_if_it_fails_again(
+    hatchet: Hatchet,
+) -> None:
+    """Hatchet re-arms the on-failure task of a replayed run: a replay that fails again
+    runs it again under its id (retry_count 1), one that succeeds leaves it as it was and
+    the run COMPLETED. A task replayed alone does not re-arm it."""
+    calls: list[str] = []
+    broken = {"charge": True}
+    checkout = hatchet.workflow(name="replayed-checkout")
+
+    @checkout.task()
+    async def charge(input: EmptyModel, ctx: Context) -> dict[str, str]:
+        calls.append(f"charge {ctx.retry_count}")
+        if broken["charge"]:
+            raise RuntimeError("card declined")
+        return {"charged": "yes"}
+
+    @checkout.on_failure_task()
+    async def refund(input: EmptyModel, ctx: Context) -> dict[str, int]:
+        calls.append(f"refund {ctx.retry_count}")
+        return {"refunds": len([c for c in calls if c.startswith("refund")])}
+
+    async with hatchet.worker("w", slots=2, workflows=[checkout]):
+        ref = await checkout.aio_run(wait_for_result=False)
+        with pytest.raises(FailedTaskRunExceptionGroup, match="card declined"):
+            await ref.aio_result()
+        run_id = ref.workflow_run_id
+        await hatchet.runs.aio_replay(run_id)  # fails again: refund runs again
+        with pytest.raises(FailedTaskRunExceptionGroup, match="card declined"):
+            await hatchet.runs.get_run_ref(run_id).aio_result()
+        assert calls == ["charge 0", "refund 0", "charge 1", "refund 1"]
+        refund_task = hatchet.runs.view(run_id).tasks["refund-on-failure"]
+        assert (refund_task.retry_count, refund_task.output) == (1, {"refunds": 2})
+
+        broken["charge"] = False
+        await hatchet.runs.aio_replay(run_id)  # succeeds: refund is not run
+        await hatchet.runs.get_run_ref(run_id).aio_result()
+        assert calls[4:] == ["charge 2"]
+        view = hatchet.runs.view(run_id)
+        assert view.status is RunStatus.COMPLETED
+        assert view.tasks["charge"].output == {"charged": "yes"}
+        kept = view.tasks["refund-on-failure"]
+        assert (kept.status, kept.retry_count) == (RunStatus.COMPLETED, 1)
+
+        broken["charge"] = True
+        await hatchet.runs.aio_replay(view.tasks["charge"].id)  # the task alone
+        with pytest.raises(FailedTaskRunExceptionGroup, match="card declined"):
+            await hatchet.runs.get_run_ref(run_id).aio_result()
+        assert calls[5:] == ["charge 3"]  # the on-failure task was not re-armed
+
+
 async def test_what_flowsim_cannot_replay_is_refused_before_anything_is_replayed(
     hatchet: Hatchet,
 ) -> None:
-    pipeline = hatchet.workflow(name="replayed-with-on-failure")
+    limit = ConcurrencyExpression(
+        expression="'all'", max_runs=1, limit_strategy=ConcurrencyLimitStrategy.GROUP_ROUND_ROBIN
+    )
+    pipeline = hatchet.workflow(name="replayed-with-a-limit", concurrency=limit)
 
     @pipeline.task()
     async def first(input: EmptyModel, ctx: Context) -> dict[str, int]:
         return {"a": 1}
-
-    @pipeline.on_failure_task()
-    async def cleanup(input: EmptyModel, ctx: Context) -> dict[str, int]:
-        return {"cleaned": 1}
 
     @hatchet.task(name="plain")
     async def plain(input: EmptyModel, ctx: Context) -> dict[str, int]:
@@ -243,7 +295,7 @@ async def test_what_flowsim_cannot_replay_is_refused_before_anything_is_replayed
         await single.aio_result()
     ids = [single.workflow_run_id, dag.workflow_run_id]
     with pytest.raises(
-        UnsupportedFeatureError, match=rf"cannot replay run {dag.workflow_run_id}: .*on-failure"
+        UnsupportedFeatureError, match=rf"cannot replay run {dag.workflow_run_id}: .*concurrency"
     ):
         hatchet.runs.bulk_replay(BulkCancelReplayOpts(ids=ids))
     with pytest.raises(RunNotFoundError, match=r"'no-such-run'.*nothing was replayed"):
