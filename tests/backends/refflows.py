@@ -73,7 +73,24 @@ async def fan_in(input: EmptyModel, ctx: Context) -> dict[str, int]:
     return {"children": len(results)}
 
 
+guarded = hatchet.workflow(name="ref-guarded")
+
+
+@guarded.task()
+async def risky(input: EmptyModel, ctx: Context) -> dict[str, int]:
+    """Fails its first attempt; the on-failure task below then undoes it."""
+    if ctx.retry_count == 0:
+        raise RuntimeError("first attempt")
+    return {"retry_count": ctx.retry_count}
+
+
+@guarded.on_failure_task()
+async def undo(input: EmptyModel, ctx: Context) -> dict[str, int]:
+    return {"undone_at_retry": ctx.retry_count}
+
+
 worker = hatchet.worker("ref-worker", slots=4,
-                        workflows=[counter, starter, facts, streamer, flaky, fan_in])  # fmt: skip
+                        workflows=[counter, starter, facts, streamer, flaky, fan_in,
+                                   guarded])  # fmt: skip
 with_lifespan = hatchet.worker("ref-lifespan-worker", slots=1, workflows=[facts],
                                lifespan=lifespan)  # fmt: skip

@@ -15,12 +15,14 @@ import pytest
 from flowsim import (
     BulkCancelReplayOpts,
     FailedTaskRunExceptionGroup,
+    RunStatus,
     SlotDeadlockError,
     backend,
     compat,
 )
 from flowsim.cli import gc_policy
 from flowsim.sdk.types import TriggerWorkflowOptions
+from flowsim.store.protocol import RunView
 from tests.backends import cancelflows, gcworker, refflows
 from tests.backends.processes import Workers, fan_in, fan_out, wait_until_every_worker_holds_work
 from tests.backends.processes import wait_for as _wait
@@ -157,6 +159,30 @@ def test_a_run_failed_in_a_worker_process_is_replayed_from_this_one(
     result = _served(shared_url, "tests.backends.refflows:worker", tmp_path, fail_then_replay)
     assert result["retry_count"] == 1
     assert result["pid"] != os.getpid()
+
+
+def test_a_run_whose_on_failure_task_ran_completes_when_replayed_in_a_worker_process(
+    shared_url: str, tmp_path: Path
+) -> None:
+    """The DAG fails and its on-failure task runs in the worker process; replayed, the
+    DAG completes there and the on-failure task keeps what it did, not run again."""
+
+    async def fail_then_replay() -> tuple[dict[str, Any], RunView]:
+        ref = await refflows.guarded.aio_run(wait_for_result=False)
+        with pytest.raises(FailedTaskRunExceptionGroup, match="first attempt"):
+            await ref.aio_result()
+        await refflows.hatchet.runs.aio_replay(ref.workflow_run_id)
+        result = await refflows.hatchet.runs.get_run_ref(ref.workflow_run_id).aio_result()
+        return result, refflows.hatchet.runs.view(ref.workflow_run_id)
+
+    result, view = _served(shared_url, "tests.backends.refflows:worker", tmp_path,
+                           fail_then_replay)  # fmt: skip
+    assert result["risky"] == {"retry_count": 1}
+    undo = view.tasks["undo-on-failure"]
+    assert (undo.status, undo.retry_count, undo.output) == (
+        RunStatus.COMPLETED, 0, {"undone_at_retry": 0}
+    )  # fmt: skip
+    assert view.status is RunStatus.COMPLETED
 
 
 def test_a_parent_and_its_failed_child_replayed_together_complete_in_a_worker_process(
