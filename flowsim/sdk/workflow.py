@@ -7,6 +7,7 @@ from inside a running task become its children (de-duplicated by spawn index or 
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
@@ -500,6 +501,8 @@ class BaseWorkflow:
         desired_worker_id: str | None = None,
         desired_worker_labels: Any = None,
     ) -> Any:
+        """``run(wait_for_result=False)``, deprecated: hatchet_sdk 1.43 warns so, as here."""
+        _deprecated("run_no_wait", "run(wait_for_result=False)")
         placement = (sticky, desired_worker_id, desired_worker_labels)
         run = self._start_one(input, options, child_key, additional_metadata, priority, placement)
         return self._wrap_ref(self._ref(run))
@@ -515,10 +518,12 @@ class BaseWorkflow:
         desired_worker_id: str | None = None,
         desired_worker_labels: Any = None,
     ) -> Any:
-        return self.run_no_wait(
-            input, options, child_key, additional_metadata, priority,
-            sticky, desired_worker_id, desired_worker_labels,
-        )  # fmt: skip
+        """``aio_run(wait_for_result=False)``, deprecated: hatchet_sdk 1.43 warns so, as
+        here. It starts the run itself, not through ``run_no_wait``: one call, one warning."""
+        _deprecated("aio_run_no_wait", "aio_run(wait_for_result=False)")
+        placement = (sticky, desired_worker_id, desired_worker_labels)
+        run = self._start_one(input, options, child_key, additional_metadata, priority, placement)
+        return self._wrap_ref(self._ref(run))
 
     def run(
         self,
@@ -590,10 +595,15 @@ class BaseWorkflow:
         return self._collect(runs, return_exceptions, sync=False)
 
     def run_many_no_wait(self, workflows: list[WorkflowRunTriggerConfig]) -> list[Any]:
-        """Trigger the runs and return their refs (hatchet_sdk's name)."""
+        """``run_many(wait_for_result=False)``, deprecated: hatchet_sdk 1.43 warns so, as
+        here."""
+        _deprecated("run_many_no_wait", "run_many(wait_for_result=False)")
         return self.run_many(workflows, wait_for_result=False)
 
     async def aio_run_many_no_wait(self, workflows: list[WorkflowRunTriggerConfig]) -> list[Any]:
+        """``aio_run_many(wait_for_result=False)``, deprecated: hatchet_sdk 1.43 warns so,
+        as here."""
+        _deprecated("aio_run_many_no_wait", "aio_run_many(wait_for_result=False)")
         return await self.aio_run_many(workflows, wait_for_result=False)
 
     def _collect(self, runs: list[WorkflowRun], return_exceptions: bool, sync: bool) -> list[Any]:
@@ -610,6 +620,14 @@ class BaseWorkflow:
 
     def _wrap_ref(self, ref: WorkflowRunRef) -> Any:
         return ref
+
+
+def _deprecated(name: str, instead: str) -> None:
+    """hatchet_sdk's warning for a deprecated trigger method, at the line that called it
+    (this helper, then the method, then the caller: hatchet_sdk's ``stacklevel=2``)."""
+    warnings.warn(
+        f"{name}() is deprecated, use {instead} instead", DeprecationWarning, stacklevel=3
+    )
 
 
 def _placement(config: WorkflowRunTriggerConfig) -> tuple[str | None, Any]:

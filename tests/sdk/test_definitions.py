@@ -50,7 +50,7 @@ def test_an_unknown_parent_name_is_rejected_before_anything_runs(hatchet: Hatche
     def step2(input: EmptyModel, ctx: Context) -> None: ...
 
     with pytest.raises(WorkflowDefinitionError, match="names parent 'stpe1'"):
-        wf.run_no_wait()
+        wf.run(wait_for_result=False)
     with pytest.raises(WorkflowDefinitionError, match="names parent 'stpe1'"):
         hatchet.worker("w", workflows=[wf])
 
@@ -67,7 +67,7 @@ def test_duplicate_task_names_and_empty_workflows_are_rejected(hatchet: Hatchet)
         def two(input: EmptyModel, ctx: Context) -> None: ...
 
     with pytest.raises(WorkflowDefinitionError, match="has no tasks"):
-        hatchet.workflow(name="empty").run_no_wait()
+        hatchet.workflow(name="empty").run(wait_for_result=False)
 
 
 def test_invalid_settings_are_configuration_errors(hatchet: Hatchet) -> None:
@@ -111,7 +111,9 @@ def test_placement_options_are_refused_a_bad_eviction_policy_rejected_and_typos_
         return None
 
     with pytest.raises(UnsupportedFeatureError, match="desired_worker_id"):
-        placed.run_no_wait(desired_worker_id="w-1")  # without sticky=True: does nothing
+        placed.run(
+            desired_worker_id="w-1", wait_for_result=False
+        )  # without sticky=True: does nothing
     with pytest.raises(UnsupportedFeatureError, match="desired_worker_id"):
         placed.run_many([placed.create_bulk_run_item(desired_worker_id="w-1")])
     with pytest.raises(ConfigurationError, match=r"evictable.*eviction_policy must be"):
@@ -119,7 +121,7 @@ def test_placement_options_are_refused_a_bad_eviction_policy_rejected_and_typos_
     with pytest.raises(TypeError, match=r"unexpected keyword argument.*nmae"):
         hatchet.task(nmae="typo")
     with pytest.raises(TypeError):
-        placed.run_no_wait(not_an_option=1)  # type: ignore[call-arg]
+        placed.run(not_an_option=1, wait_for_result=False)  # type: ignore[call-arg]
     assert hatchet.runs.views() == []
 
 
@@ -174,6 +176,57 @@ def test_bulk_inputs_are_stored_as_each_would_be_alone(hatchet: Hatchet) -> None
         validate_inputs(wf, [_Point(x=1), {"x": "not a number"}])
 
 
+def _the_one_deprecation(caught: pytest.WarningsRecorder) -> str:
+    """The message of the one DeprecationWarning recorded, which must name this file."""
+    (warning,) = [w for w in caught if issubclass(w.category, DeprecationWarning)]
+    assert warning.filename == __file__
+    return str(warning.message)
+
+
+async def test_the_no_wait_forms_warn_once_as_hatchet_sdk_does_and_still_return_refs(
+    hatchet: Hatchet,
+) -> None:
+    """hatchet_sdk 1.43 deprecates run_no_wait, aio_run_no_wait, run_many_no_wait and
+    aio_run_many_no_wait: one DeprecationWarning per call, at the caller's line, naming the
+    replacement. They still start the runs and return refs, for a workflow and a task."""
+    dag = hatchet.workflow(name="no-wait-dag", input_validator=_Point)
+
+    @dag.task()
+    def double(input: _Point, ctx: Context) -> dict[str, int]:
+        return {"x": input.x * 2}
+
+    @hatchet.task(name="no-wait-task", input_validator=_Point)
+    def single(input: _Point, ctx: Context) -> dict[str, int]:
+        return {"x": input.x * 2}
+
+    async with hatchet.worker("no-wait", slots=2, workflows=[dag, single]):
+        for runnable, shape in ((dag, lambda x: {"double": {"x": x}}), (single, dict)):
+            item = runnable.create_bulk_run_item(_Point(x=3))
+            with pytest.warns(DeprecationWarning) as caught:
+                refs = [runnable.run_no_wait(_Point(x=1))]
+            assert _the_one_deprecation(caught) == (
+                "run_no_wait() is deprecated, use run(wait_for_result=False) instead"
+            )
+            with pytest.warns(DeprecationWarning) as caught:
+                refs.append(await runnable.aio_run_no_wait(_Point(x=2)))
+            assert _the_one_deprecation(caught) == (
+                "aio_run_no_wait() is deprecated, use aio_run(wait_for_result=False) instead"
+            )
+            with pytest.warns(DeprecationWarning) as caught:
+                refs += runnable.run_many_no_wait([item])
+            assert _the_one_deprecation(caught) == (
+                "run_many_no_wait() is deprecated, use run_many(wait_for_result=False) instead"
+            )
+            with pytest.warns(DeprecationWarning) as caught:
+                refs += await runnable.aio_run_many_no_wait([item])
+            assert _the_one_deprecation(caught) == (
+                "aio_run_many_no_wait() is deprecated, use aio_run_many(wait_for_result=False) "
+                "instead"
+            )
+            results = [await ref.aio_result() for ref in refs]
+            assert results == [shape(x=2), shape(x=4), shape(x=6), shape(x=6)]
+
+
 def test_options_replace_the_trigger_keywords_and_the_warning_names_them(
     hatchet: Hatchet,
 ) -> None:
@@ -184,13 +237,15 @@ def test_options_replace_the_trigger_keywords_and_the_warning_names_them(
     options = TriggerWorkflowOptions(additional_metadata={"from": "options"}, priority=2)
     with pytest.warns(DeprecationWarning, match="ignored, as in hatchet_sdk: "
                       "additional_metadata, priority;") as caught:  # fmt: skip
-        ref = wf.run_no_wait(options=options, additional_metadata={"lost": 1}, priority=3)
+        ref = wf.run(
+            options=options, additional_metadata={"lost": 1}, priority=3, wait_for_result=False
+        )
     assert caught[0].filename == __file__
     item = wf.create_bulk_run_item(additional_metadata={"kw": 1}, priority=3)
     with pytest.warns(DeprecationWarning, match="deprecated") as plain:
         optioned = wf.create_bulk_run_item(options=options)
     assert "ignored" not in str(plain[0].message) and plain[0].filename == __file__
-    refs = [ref, *wf.run_many_no_wait([item, optioned])]
+    refs = [ref, *wf.run_many([item, optioned], wait_for_result=False)]
     views = [hatchet.runs.view(r.workflow_run_id) for r in refs]
     assert [(v.additional_metadata, v.priority) for v in views] == [
         ({"team": "a", "from": "options"}, 2),
