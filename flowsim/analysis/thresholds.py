@@ -2,7 +2,7 @@
 
 The structure gives the guess, ``k * h + 1`` for ``k`` parents atop a chain of ``h``
 slot-holding waits (``flowsim.analysis.chains``). The guess is a lower bound: fan-out at
-a middle level adds holders, an unawaited ``run_no_wait`` removes them. So the number
+a middle level adds holders, an unawaited ``run(wait_for_result=False)`` removes them. So the number
 reported is the simulator's: ``k`` parents arrive at t=0 on the discovered workers, and
 the first slot count at which the engine finds no deadlock (with one slot fewer
 deadlocking) is the threshold for ``k`` parents.

@@ -552,7 +552,8 @@ def _fixes(
         elif not run.candidates:
             fixes.append(
                 f"register workflow {run.workflow!r} on a running worker "
-                f"(hatchet.worker(..., workflows=[...])); run_no_wait() still queues it"
+                f"(hatchet.worker(..., workflows=[...])); "
+                "run(wait_for_result=False) still queues it"
             )
     for pool in pools:
         parents = sorted({h.workflow for h in holders if h.worker == pool.worker})

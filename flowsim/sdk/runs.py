@@ -104,8 +104,8 @@ class RunsClient:
                 "through this Hatchet client; define it here (hatchet.workflow(name=...) or "
                 "hatchet.task(name=...)), or trigger it with its own run()"
             )
-        ref = workflow.run_no_wait(
-            input, additional_metadata=additional_metadata, priority=priority
+        ref = workflow.run(
+            input, additional_metadata=additional_metadata, priority=priority, wait_for_result=False
         )
         return self.get(ref.workflow_run_id)
 
@@ -173,7 +173,7 @@ class RunsClient:
     def get_run_ref(self, workflow_run_id: str) -> WorkflowRunRef:
         """A handle on a run triggered anywhere (this process, another worker process on
         the same backend): ``result()`` / ``aio_result()`` wait for it as the ref of
-        ``run_no_wait`` does."""
+        ``run(wait_for_result=False)`` does."""
         engine = self._engine()
         with _workflow_run_id_expected("get_run_ref", workflow_run_id):
             return WorkflowRunRef(engine, engine.workflow_run(workflow_run_id))

@@ -1,5 +1,5 @@
 """Desired worker labels given on one trigger (``desired_worker_labels=`` on ``run`` /
-``aio_run`` / ``run_no_wait`` / ``create_bulk_run_item``, or
+``aio_run`` (and their ``*_no_wait`` forms) / ``create_bulk_run_item``, or
 ``TriggerWorkflowOptions(desired_worker_label=...)``), as Hatchet's engine applies them
 since its "dynamic worker label assign" (PR #3137).
 

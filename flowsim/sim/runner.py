@@ -227,9 +227,10 @@ class _World:
         else:
             assert arrival.workflow is not None
             try:
-                ref = self.workflows[arrival.workflow].run_no_wait(
+                ref = self.workflows[arrival.workflow].run(
                     arrival.input,
                     desired_worker_labels=[e.label() for e in arrival.desired_worker_labels],
+                    wait_for_result=False,
                 )
                 run_ids = [ref.workflow_run_id]
             except IdempotencyCollisionError:  # Hatchet rejects the trigger: no run

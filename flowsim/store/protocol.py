@@ -321,9 +321,10 @@ class Snapshot:
 @runtime_checkable
 class RunStore(DurableLogStore, EvictingStore, FilterStore, Protocol):
     """A durable run store. Synchronous and inline: the engine calls it on its loop, as
-    hatchet_sdk's sync ``run_no_wait`` makes a blocking call to the server; SQLite and
-    memory need no thread hop (a hop costs ~120 µs here, a SQLite transaction ~10 µs), and
-    a Postgres round trip on a worker's own loop is cheaper than handing it to a thread.
+    hatchet_sdk's sync ``run(wait_for_result=False)`` makes a blocking call to the server;
+    SQLite and memory need no thread hop (a hop costs ~120 µs here, a SQLite transaction
+    ~10 µs), and a Postgres round trip on a worker's own loop is cheaper than handing it to
+    a thread.
     Only ``wait_for_change`` blocks for long; the engine runs it on a thread while idle."""
 
     #: the store's URL with any password masked: safe for errors, logs and reports

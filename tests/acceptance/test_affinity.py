@@ -96,7 +96,7 @@ async def test_with_only_the_examples_worker_the_run_never_starts_and_is_cancell
                 info.value
             )
             return
-        ref = await workflow.aio_run_no_wait()
+        ref = await workflow.aio_run(wait_for_result=False)
         assert await ref.aio_result() == {}
     (task,) = hatchet.runs.view(ref.workflow_run_id).tasks.values()
     assert task.status == "CANCELLED"

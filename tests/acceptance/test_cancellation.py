@@ -4,7 +4,8 @@ hatchet-dev/hatchet.
 The example: an async task that cancels its own run with ``await ctx.aio_cancel()`` and
 then sleeps (it must never return), and a sync task that polls ``ctx.exit_flag`` and stops
 when it is set, cancelled from outside with ``hatchet.runs.cancel``. Its e2e test starts the
-workflow with ``aio_run_no_wait``, waits, and asserts the run's status is ``CANCELLED`` and
+workflow without waiting for it (``aio_run_no_wait``, which hatchet_sdk 1.43 deprecates; here
+``aio_run(wait_for_result=False)``), waits, and asserts the run's status is ``CANCELLED`` and
 that it has no output. We assert that for both, and that waiting on a cancelled run returns
 nothing (the engine reports a cancelled task without an error) where the sync ``result()``
 raises that it was cancelled."""
@@ -36,7 +37,7 @@ async def test_a_task_that_cancels_itself_leaves_a_cancelled_run_without_output(
         return {"error": "the task should have been cancelled"}
 
     async with hatchet.worker("cancellation-worker", slots=4, workflows=[cancel_wf]):
-        ref = await cancel_wf.aio_run_no_wait()
+        ref = await cancel_wf.aio_run(wait_for_result=False)
         assert await asyncio.wait_for(ref.aio_result(), 5) == {}
         with pytest.raises(ValueError, match="was cancelled"):
             await asyncio.to_thread(ref.result)
@@ -68,7 +69,7 @@ async def test_a_sync_task_polling_the_exit_flag_is_cancelled_from_outside(
         return {"error": "the task should have been cancelled"}
 
     async with hatchet.worker("cancellation-worker", slots=4, workflows=[flag_wf]):
-        ref = await flag_wf.aio_run_no_wait()
+        ref = await flag_wf.aio_run(wait_for_result=False)
         await eventually(started.is_set)
         await hatchet.runs.aio_cancel(ref.workflow_run_id)
         assert await asyncio.wait_for(ref.aio_result(), 5) == {}

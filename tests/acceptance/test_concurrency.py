@@ -101,7 +101,9 @@ async def test_cancel_in_progress_with_five_places_cancels_one_of_six(
         return {"group": input.group}
 
     async with hatchet.worker("concurrency-demo-worker", slots=10, workflows=[limited]):
-        refs = [await limited.aio_run_no_wait(GroupInput(group="A")) for _ in range(6)]
+        refs = [
+            await limited.aio_run(GroupInput(group="A"), wait_for_result=False) for _ in range(6)
+        ]
         outcomes = await _outcomes(hatchet, refs)
 
     assert outcomes.count("ok") == 5
@@ -137,7 +139,10 @@ async def test_round_robin_groups_run_in_two_rounds_and_none_is_cancelled(
 
     async with hatchet.worker("concurrency-demo-worker-rr", slots=10, workflows=[rr]):
         begun = time.monotonic()
-        refs = [await rr.aio_run_no_wait(GroupInput(group=g)) for g in ("1", "1", "2", "2")]
+        refs = [
+            await rr.aio_run(GroupInput(group=g), wait_for_result=False)
+            for g in ("1", "1", "2", "2")
+        ]
         outcomes = await _outcomes(hatchet, refs)
         total = time.monotonic() - begun
 

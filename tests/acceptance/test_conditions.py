@@ -147,7 +147,7 @@ def big_dag(hatchet: Hatchet, name: str = "TaskConditionWorkflow", extras: bool 
 async def test_waits(hatchet_sdk: ModuleType, hatchet: Hatchet, flowsim_clock: ManualClock) -> None:
     wf = big_dag(hatchet)
     async with hatchet.worker("dag-worker", workflows=[wf]):
-        ref = wf.run_no_wait()
+        ref = wf.run(wait_for_result=False)
         await completed(hatchet, ref.workflow_run_id, "start")
         # nothing waiting on a sleep has run yet: the clock has not moved
         assert status_of(hatchet, ref.workflow_run_id, "wait_for_sleep") is RunStatus.QUEUED
@@ -181,7 +181,7 @@ async def test_an_event_pushed_before_the_wait_began_is_not_seen(
     wf = big_dag(hatchet)
     async with hatchet.worker("dag-worker", workflows=[wf]):
         hatchet.event.push("wait_for_event:start", {})
-        ref = wf.run_no_wait()
+        ref = wf.run(wait_for_result=False)
         await completed(hatchet, ref.workflow_run_id, "start")
         flowsim_clock.advance(59)
         await completed(hatchet, ref.workflow_run_id, "wait_for_sleep")
@@ -292,7 +292,7 @@ async def test_cancel_if(
     wf = workflows[case]
     first = next(iter(wf.spec.tasks))
     async with hatchet.worker("dag-worker", workflows=list(workflows.values())):
-        ref = wf.run_no_wait()
+        ref = wf.run(wait_for_result=False)
         await completed(hatchet, ref.workflow_run_id, first)
         if case == "event":
             flowsim_clock.advance(3)
@@ -373,7 +373,7 @@ async def test_skip_if_sleep_skips_when_sleep_wins(
 ) -> None:
     sis, sio, wfe = skip_workflows(hatchet)
     async with hatchet.worker("dag-worker", workflows=[sis, sio, wfe]):
-        ref = sis.run_no_wait()
+        ref = sis.run(wait_for_result=False)
         await completed(hatchet, ref.workflow_run_id, "sis_start")
         flowsim_clock.advance(8)
         result = await asyncio.wait_for(ref.aio_result(), 10)
@@ -386,7 +386,7 @@ async def test_skip_if_sleep_runs_when_event_wins(
 ) -> None:
     sis, sio, wfe = skip_workflows(hatchet)
     async with hatchet.worker("dag-worker", workflows=[sis, sio, wfe]):
-        ref = sis.run_no_wait()
+        ref = sis.run(wait_for_result=False)
         await completed(hatchet, ref.workflow_run_id, "sis_start")
         flowsim_clock.advance(3)
         await hatchet.event.aio_push("skip_if_sleep:proceed", {})
@@ -407,7 +407,7 @@ async def test_wait_for_user_event(
 ) -> None:
     sis, sio, wfe = skip_workflows(hatchet)
     async with hatchet.worker("dag-worker", workflows=[sis, sio, wfe]):
-        ref = wfe.run_no_wait()
+        ref = wfe.run(wait_for_result=False)
         await completed(hatchet, ref.workflow_run_id, "wfe_start")
         flowsim_clock.advance(3600)  # no sleep here: time alone changes nothing
         hatchet.event.push("wait_for_event_only:other", {})

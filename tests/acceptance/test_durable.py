@@ -69,8 +69,8 @@ async def test_durable_sleeps_last_at_least_their_duration(
         return {"runtime": flowsim_clock.now() - start}
 
     async with hatchet.worker("durable-worker", workflows=[sleep_once, sleep_thrice]):
-        once = await drive(flowsim_clock, sleep_once.run_no_wait())
-        thrice = await drive(flowsim_clock, sleep_thrice.run_no_wait())
+        once = await drive(flowsim_clock, sleep_once.run(wait_for_result=False))
+        thrice = await drive(flowsim_clock, sleep_thrice.run(wait_for_result=False))
 
     assert SLEEP_TIME <= once["runtime"] < SLEEP_TIME + 3
     assert thrice["runtime"] >= 3 * SLEEP_TIME
@@ -120,7 +120,7 @@ async def test_a_durable_task_sleeps_then_spawns_a_dag(
         return {"sleep_duration": slept, "spawn_result": await dag_child.aio_run()}
 
     async with hatchet.worker("durable-worker", workflows=[dag_child, sleep_then_spawn]):
-        result = await drive(flowsim_clock, sleep_then_spawn.run_no_wait(), step=0.1)
+        result = await drive(flowsim_clock, sleep_then_spawn.run(wait_for_result=False), step=0.1)
     assert 1 <= result["sleep_duration"] <= 2
     assert result["spawn_result"] == {
         "child_one": {"result": "child1"},
@@ -183,7 +183,7 @@ async def test_durable(
     reached: list[str] = []
     wf = durable_workflow(hatchet, flowsim_clock, reached)
     async with hatchet.worker("durable-worker", workflows=[wf]):
-        ref = wf.run_no_wait()
+        ref = wf.run(wait_for_result=False)
         await eventually(lambda: {"group_1", "group_2"} <= set(reached))
         flowsim_clock.advance(SLEEP_TIME)
         await eventually(lambda: "durable_task" in reached)
@@ -224,7 +224,7 @@ async def test_a_retried_durable_task_replays_its_sleep_and_its_child(
         return {"slept": slept, "child_output": child}
 
     async with hatchet.worker("durable-worker", workflows=[replayed_child, durable_replay]):
-        ref = durable_replay.run_no_wait()
+        ref = durable_replay.run(wait_for_result=False)
         result = await drive(flowsim_clock, ref)
     assert result["child_output"] == {"message": "hello from child"}
     assert result["slept"] < 1  # the retry did not sleep again
@@ -256,7 +256,7 @@ async def test_a_retried_durable_task_replays_its_wait_for_from_the_event_log(
         return result
 
     async with hatchet.worker("durable-worker", workflows=[wait_replay]):
-        ref = wait_replay.run_no_wait()
+        ref = wait_replay.run(wait_for_result=False)
         await eventually(lambda: reached == [0])
         hatchet.event.push("replay:go", {"n": 1})
         result = await asyncio.wait_for(ref.aio_result(), 10)
@@ -289,7 +289,7 @@ async def test_hatchets_non_determinism_task_detects_the_changed_sleep(
         return {"attempt_number": ctx.attempt_number, "detected": False}
 
     async with hatchet.worker("durable-worker", workflows=[non_determinism]):
-        result = await drive(flowsim_clock, non_determinism.run_no_wait())
+        result = await drive(flowsim_clock, non_determinism.run(wait_for_result=False))
     assert result == {"attempt_number": 2, "detected": True, "node_id": 0}
 
 
@@ -355,7 +355,10 @@ async def test_an_evictable_sleep_is_evicted_after_its_ttl_and_restored_when_it_
 
     workflows = [evictable_sleep, non_evictable_sleep]
     async with hatchet.worker("eviction-worker", workflows=workflows):
-        evictable, pinned = evictable_sleep.run_no_wait(), non_evictable_sleep.run_no_wait()
+        evictable, pinned = (
+            evictable_sleep.run(wait_for_result=False),
+            non_evictable_sleep.run(wait_for_result=False),
+        )
         assert await drive(flowsim_clock, evictable, within=10) == {"status": "completed"}
         assert await drive(flowsim_clock, pinned, within=10) == {"status": "completed"}
     task = hatchet.runs.view(evictable.workflow_run_id).tasks["evictable_sleep"]
@@ -394,7 +397,10 @@ async def test_invocation_count_grows_with_each_restore_and_each_retry(
         return {"invocations": ctx.invocation_count}
 
     async with hatchet.worker("invocations", workflows=[evicted, retried]):
-        evicted_ref, retried_ref = evicted.run_no_wait(), retried.run_no_wait()
+        evicted_ref, retried_ref = (
+            evicted.run(wait_for_result=False),
+            retried.run(wait_for_result=False),
+        )
         assert await drive(flowsim_clock, evicted_ref, within=10) == {"invocations": 2}
         assert await drive(flowsim_clock, retried_ref, within=10) == {"invocations": 3}
     assert seen == {"evicted": [1, 2], "retried": [1, 2, 3]}
@@ -417,7 +423,7 @@ async def test_an_evictable_child_spawn_is_restored_when_its_child_ends(
         return {"child": await slow_child.aio_run(), "status": "completed"}
 
     async with hatchet.worker("eviction-worker", workflows=[slow_child, evictable_child_spawn]):
-        ref = evictable_child_spawn.run_no_wait()
+        ref = evictable_child_spawn.run(wait_for_result=False)
         result = await drive(flowsim_clock, ref, within=10)
     assert result == {"child": {"child_status": "completed"}, "status": "completed"}
     task = hatchet.runs.view(ref.workflow_run_id).tasks["evictable_child_spawn"]
@@ -447,7 +453,7 @@ async def test_capacity_eviction_lets_a_durable_child_run_in_its_waiting_parents
     async with hatchet.worker(
         "eviction-worker", durable_slots=1, workflows=[capacity_child, capacity_parent]
     ):
-        ref = capacity_parent.run_no_wait()
+        ref = capacity_parent.run(wait_for_result=False)
         result = await drive(flowsim_clock, ref, within=10)
     assert result == {"child": {"child_status": "completed"}}
     task = hatchet.runs.view(ref.workflow_run_id).tasks["capacity_parent"]

@@ -52,7 +52,7 @@ async def waiting(hatchet: Hatchet, ref: Any) -> None:
 async def run_with_events(hatchet: Hatchet, task: Any, *payloads: dict[str, str]) -> Any:
     tasks = durable_event_tasks(hatchet)
     async with hatchet.worker("durable-event-worker", workflows=list(tasks.values())):
-        ref = tasks[task].run_no_wait()
+        ref = tasks[task].run(wait_for_result=False)
         await waiting(hatchet, ref)
         for payload in payloads:
             hatchet.event.push(EVENT_KEY, payload)
@@ -87,7 +87,7 @@ async def test_an_event_pushed_before_the_wait_began_is_not_seen(
     tasks = durable_event_tasks(hatchet)
     hatchet.event.push(EVENT_KEY, {"user_id": "1234"})
     async with hatchet.worker("durable-event-worker", workflows=list(tasks.values())):
-        ref = tasks["plain"].run_no_wait()
+        ref = tasks["plain"].run(wait_for_result=False)
         await waiting(hatchet, ref)
         await settle()
         assert hatchet.runs.get_status(ref.workflow_run_id) is RunStatus.RUNNING
@@ -115,7 +115,7 @@ async def test_aio_wait_for_event_returns_the_validated_payload(
         return {"user_id": update.user_id, "is_model": isinstance(update, Update)}
 
     async with hatchet.worker("durable-event-worker", workflows=[shorthand]):
-        ref = shorthand.run_no_wait()
+        ref = shorthand.run(wait_for_result=False)
         await waiting(hatchet, ref)
         hatchet.event.push(EVENT_KEY, {"user_id": "x"})
         hatchet.event.push(EVENT_KEY, {"user_id": "42"})

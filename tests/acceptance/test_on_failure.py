@@ -36,7 +36,7 @@ def test_the_on_failure_task_completes_after_step1_fails(
         return {"status": "success"}
 
     with hatchet.worker("on-failure-worker", slots=4, workflows=[failing]):
-        ref = failing.run_no_wait()
+        ref = failing.run(wait_for_result=False)
         with pytest.raises(Exception) as caught:
             ref.result()
     assert "step1 failed" in str(caught.value)

@@ -94,8 +94,8 @@ async def test_queued_runs_start_in_priority_order_one_at_a_time(
         await all_queued.wait()  # holds the only slot while the test runs queue up
 
     async with hatchet.worker("priority-worker", slots=1, workflows=[priority_workflow, dummy]):
-        blocker = await dummy.aio_run_no_wait()
-        refs = await priority_workflow.aio_run_many_no_wait(
+        blocker = await dummy.aio_run(wait_for_result=False)
+        refs = await priority_workflow.aio_run_many(
             [
                 priority_workflow.create_bulk_run_item(
                     options=TriggerWorkflowOptions(
@@ -104,7 +104,8 @@ async def test_queued_runs_start_in_priority_order_one_at_a_time(
                     )
                 )
                 for index, name in enumerate(_choices(seed=6))
-            ]
+            ],
+            wait_for_result=False,
         )
         all_queued.set()
         await blocker.aio_result()

@@ -51,7 +51,7 @@ async def test_three_runs_finish_a_bit_more_than_one_second_apart_at_most(
     hatchet.rate_limits.put("test-limit", 2, RateLimitDuration.SECOND)
     start = flowsim_clock.now()
     async with hatchet.worker("rate-limit-worker", slots=10, workflows=[workflow]):
-        refs = [workflow.run_no_wait(RateLimitInput(user_id="u1")) for _ in range(3)]
+        refs = [workflow.run(RateLimitInput(user_id="u1"), wait_for_result=False) for _ in range(3)]
 
         def views() -> list[RunView]:
             return [hatchet.runs.view(ref.workflow_run_id) for ref in refs]
@@ -98,7 +98,7 @@ async def test_dynamic_keys_take_units_and_limits_from_the_input(
     start = flowsim_clock.now()
     async with hatchet.worker("rate-limit-worker", slots=10, workflows=[workflow]):
         a1, a2, b = (
-            workflow.run_no_wait(DynamicRateLimitInput(group=g, units=u, limit=n))
+            workflow.run(DynamicRateLimitInput(group=g, units=u, limit=n), wait_for_result=False)
             for g, u, n in (("A", 2, 3), ("A", 2, 3), ("B", 1, 1))
         )
         await eventually(lambda: hatchet.runs.view(b.workflow_run_id).status == "COMPLETED")

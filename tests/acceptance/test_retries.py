@@ -58,7 +58,7 @@ async def test_backoff_waits_two_four_eight_seconds_then_succeeds(
         return {"status": "success"}
 
     async with hatchet.worker("backoff-worker", slots=4, workflows=[backoff_wf]):
-        ref = backoff_wf.run_no_wait()
+        ref = backoff_wf.run(wait_for_result=False)
 
         def task() -> TaskView:
             return hatchet.runs.view(ref.workflow_run_id).tasks["backoff_task"]

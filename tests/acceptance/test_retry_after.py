@@ -44,7 +44,7 @@ async def _attempt_starts(
 ) -> tuple[Any, list[float]]:
     """Run ``task`` failing ``failing`` times, moving the clock by ``delay`` for each retry
     (and checking that no attempt starts a moment earlier)."""
-    ref = await task.aio_run_no_wait(UpstreamInput(failing_attempts=failing))
+    ref = await task.aio_run(UpstreamInput(failing_attempts=failing), wait_for_result=False)
 
     def view() -> TaskView:
         return hatchet.runs.view(ref.workflow_run_id).tasks["retryafter"]
@@ -97,7 +97,7 @@ async def test_a_float_delay_is_a_type_error_and_the_tasks_own_policy_applies(
 
     exponential = define(hatchet, 0.5, retries=3)
     async with hatchet.worker("retry-after-worker", slots=2, workflows=[exponential]):
-        ref = await exponential.aio_run_no_wait(UpstreamInput(failing_attempts=100))
+        ref = await exponential.aio_run(UpstreamInput(failing_attempts=100), wait_for_result=False)
         with pytest.raises(FailedTaskRunExceptionGroup, match="after must be a timedelta"):
             await ref.aio_result()
     view = hatchet.runs.view(ref.workflow_run_id).tasks["retryafter"]

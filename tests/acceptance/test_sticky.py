@@ -138,7 +138,7 @@ async def test_a_hard_sticky_task_whose_worker_is_gone_never_runs_elsewhere(
     gone = hatchet.worker("gone", slots=1, workflows=[pinned])
     stays = hatchet.worker("stays", slots=1, workflows=[pinned])
     async with gone:
-        ref = await pinned.aio_run_no_wait()
+        ref = await pinned.aio_run(wait_for_result=False)
         await started.wait()  # the first task runs on "gone": the run is pinned there
         async with stays:
             stopping = asyncio.create_task(gone.aio_stop())  # drains: claims nothing more

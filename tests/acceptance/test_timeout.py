@@ -42,7 +42,7 @@ def test_execution_timeout_fails_the_run_with_task_exceeded_timeout(
         return _sleep_until_timed_out(ctx)  # stands for the example's 30 s sleep
 
     with hatchet.worker("timeout-worker", slots=4, workflows=[timeout_wf]):
-        ref = timeout_wf.run_no_wait()
+        ref = timeout_wf.run(wait_for_result=False)
         assert started.wait(5)
         flowsim_clock.advance(5)
         with pytest.raises(Exception, match=r"(Task exceeded timeout|TIMED OUT)"):
@@ -67,7 +67,7 @@ def test_refresh_timeout_lets_the_task_finish(
         return {"status": "success"}
 
     with hatchet.worker("timeout-worker", slots=4, workflows=[refresh_wf]):
-        ref = refresh_wf.run_no_wait()
+        ref = refresh_wf.run(wait_for_result=False)
         assert refreshed.wait(5)
         flowsim_clock.advance(5)
         slept.set()
@@ -95,9 +95,9 @@ async def test_schedule_timeout_cancels_a_run_that_never_got_a_slot(
         return {"status": "success"}
 
     async with hatchet.worker("timeout-worker", slots=1, workflows=[hog, waits]):
-        hogging = hog.run_no_wait()
+        hogging = hog.run(wait_for_result=False)
         await settle()
-        ref = waits.run_no_wait()
+        ref = waits.run(wait_for_result=False)
         await settle()
         try:
             flowsim_clock.advance(599)
@@ -143,7 +143,7 @@ def test_a_task_that_sets_no_timeout_gets_the_workflows_default_of_two_minutes(
             time.sleep(0.05)
 
     with hatchet.worker("timeout-worker", slots=4, workflows=[timeout_wf]):
-        ref = timeout_wf.run_no_wait()
+        ref = timeout_wf.run(wait_for_result=False)
         assert started.wait(5)
         minute()  # past Hatchet's own default of 60 s: still running
         assert status() == "RUNNING"

@@ -19,7 +19,7 @@ from tests.acceptance.test_conditions import big_dag, completed
 async def test_waits(hatchet_sdk: ModuleType, hatchet: Hatchet, flowsim_clock: ManualClock) -> None:
     wf = big_dag(hatchet, name="DAGWaitingWorkflow", extras=False)
     async with hatchet.worker("dag-worker", workflows=[wf]):
-        ref = wf.run_no_wait()
+        ref = wf.run(wait_for_result=False)
         await completed(hatchet, ref.workflow_run_id, "start")
         flowsim_clock.advance(15)
         await completed(hatchet, ref.workflow_run_id, "wait_for_sleep")

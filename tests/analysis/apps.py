@@ -128,7 +128,7 @@ async def durable_parent(input: EmptyModel, ctx: DurableContext) -> dict:
 
 @hatchet.task(name="fire-and-forget")
 async def fire_and_forget(input: EmptyModel, ctx: Context) -> dict:
-    await child.aio_run_no_wait(Msg())
+    await child.aio_run(Msg(), wait_for_result=False)
     return {}
 """
 )

@@ -73,7 +73,8 @@ def fan_out(parents: int, children: int) -> list[Any]:
     from tests.backends import crashflows
 
     return [
-        crashflows.parent.run_no_wait(crashflows.Fan(tag=tag, n=children)) for tag in range(parents)
+        crashflows.parent.run(crashflows.Fan(tag=tag, n=children), wait_for_result=False)
+        for tag in range(parents)
     ]
 
 

@@ -28,7 +28,7 @@ async def counter(input: Count, ctx: Context) -> dict[str, int]:
 
 @hatchet.task(name="ref-starter")
 async def starter(input: EmptyModel, ctx: Context) -> dict[str, str]:
-    ref = await counter.aio_run_no_wait(Count(upto=10))
+    ref = await counter.aio_run(Count(upto=10), wait_for_result=False)
     return {"child": ref.workflow_run_id}
 
 

@@ -68,7 +68,7 @@ def test_a_fan_out_that_spawns_for_longer_than_the_lease_keeps_its_parent(
     monkeypatch.setattr(store, "create_runs", slow_create_runs)
     try:
         with hatchet.worker("lease-worker", slots=CHILDREN + 1, workflows=[parent, leaf]):
-            ref = parent.run_no_wait(Fan(n=CHILDREN))
+            ref = parent.run(Fan(n=CHILDREN), wait_for_result=False)
             run = _when_ended(store, ref.workflow_run_id, deadline=time.monotonic() + 20)
             if run is None:  # re-run each time its spawning outlasted the lease: stop it
                 hatchet.runs.cancel(ref.workflow_run_id)

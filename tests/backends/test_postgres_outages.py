@@ -368,7 +368,7 @@ async def test_a_result_the_database_missed_is_written_when_it_is_back(
 
     try:
         async with hatchet.worker("keeps-results", slots=1, workflows=[slow]):
-            ref = await slow.aio_run_no_wait()
+            ref = await slow.aio_run(wait_for_result=False)
             await asyncio.wait_for(started.wait(), 20)
             cluster.stop()
             await asyncio.sleep(1.5)  # the task ends at 1.0 s, its completion gives up
@@ -444,7 +444,7 @@ def test_a_client_on_an_unreachable_database_raises_the_typed_error_at_first_use
     started = time.monotonic()
     try:
         with pytest.raises(ConfigurationError, match="cannot open the Postgres run store"):
-            task.run_no_wait()
+            task.run(wait_for_result=False)
     finally:
         backend.reset()
     assert time.monotonic() - started < 5

@@ -150,7 +150,7 @@ def test_a_run_failed_in_a_worker_process_is_replayed_from_this_one(
     which runs the task again as its next retry; this process waits for the new end."""
 
     async def fail_then_replay() -> dict[str, int]:
-        ref = await refflows.flaky.aio_run_no_wait()
+        ref = await refflows.flaky.aio_run(wait_for_result=False)
         with pytest.raises(FailedTaskRunExceptionGroup, match="first attempt"):
             await ref.aio_result()
         await refflows.hatchet.runs.aio_replay(ref.workflow_run_id)
@@ -193,7 +193,7 @@ def test_a_parent_and_its_failed_child_replayed_together_complete_in_a_worker_pr
     replayed one's new end, not the end the worker process read before."""
 
     async def fail_then_replay_all() -> dict[str, int]:
-        ref = await refflows.fan_in.aio_run_no_wait()
+        ref = await refflows.fan_in.aio_run(wait_for_result=False)
         with pytest.raises(FailedTaskRunExceptionGroup, match="first attempt"):
             await ref.aio_result()
         failed = refflows.hatchet.runs.list(statuses=["FAILED"]).rows
@@ -236,7 +236,7 @@ def test_a_subscriber_hears_what_a_task_in_a_worker_process_streams(
     in order, and the stream ends with the run."""
 
     async def listen() -> list[str]:
-        ref = await refflows.streamer.aio_run_no_wait()
+        ref = await refflows.streamer.aio_run(wait_for_result=False)
         stream = refflows.hatchet.runs.subscribe_to_stream(ref.workflow_run_id)
         return [chunk async for chunk in stream]
 
@@ -297,7 +297,9 @@ def test_a_cancel_from_another_process_reaches_the_running_worker(
     with backend.redirected(shared_url):
         workers.start()
         try:
-            ref = cancelflows.sleeper.run_no_wait(cancelflows.Marker(path=str(marker)))
+            ref = cancelflows.sleeper.run(
+                cancelflows.Marker(path=str(marker)), wait_for_result=False
+            )
             started = marker.with_suffix(".started")
             wait_until(started.exists, 30, f"{started} exists")
             cancelflows.hatchet.runs.cancel(ref.workflow_run_id)
@@ -330,7 +332,9 @@ def test_a_sigkilled_durable_task_resumes_its_sleep_and_keeps_its_child(
     with backend.redirected(shared_url):
         workers.start()
         try:
-            ref = durableflows.crash_parent.run_no_wait(durableflows.Plan(path=path, sleep=sleep))
+            ref = durableflows.crash_parent.run(
+                durableflows.Plan(path=path, sleep=sleep), wait_for_result=False
+            )
             wait_until(sleeping.exists, 60, f"{sleeping} exists")
             began = float(sleeping.read_text().split()[0])
             time.sleep(max(0.0, began + 1.0 - time.time()))
@@ -366,7 +370,7 @@ def test_events_pushed_by_this_process_release_condition_waits_in_a_worker_proce
     with backend.redirected(shared_url):
         workers.start()
         try:
-            gated = flows.gated.run_no_wait()
+            gated = flows.gated.run(wait_for_result=False)
             runs = flows.hatchet.runs
             wait_until(
                 lambda: (
@@ -381,7 +385,7 @@ def test_events_pushed_by_this_process_release_condition_waits_in_a_worker_proce
             flows.hatchet.event.push("gate:open", {"by": "test"})
             assert _wait(gated.aio_result(), 60)["target"] == {"ran": "yes"}
 
-            durable = flows.durable_gate.run_no_wait()
+            durable = flows.durable_gate.run(wait_for_result=False)
             pushed = 0
 
             def taken() -> bool:
@@ -411,7 +415,9 @@ def _blocked(url: str, tmp_path: Path, task: str, seconds: float) -> tuple[Any, 
         for _ in range(2):
             workers.start()
         try:
-            ref = workflow.run_no_wait(flows.Block(marker=str(marker), seconds=seconds))
+            ref = workflow.run(
+                flows.Block(marker=str(marker), seconds=seconds), wait_for_result=False
+            )
             result = _wait(ref.aio_result(), 30)
             view = flows.hatchet.runs.view(ref.workflow_run_id)
         finally:

@@ -269,9 +269,12 @@ def test_per_trigger_placement_that_hatchet_ignores_is_refused(
     placed = hatchet.workflow(name="placed", sticky=StickyStrategy.SOFT)
     placed.task()(lambda input, ctx: None)
     with pytest.raises(UnsupportedFeatureError, match="desired_worker_labels"):
-        placed.run_no_wait(desired_worker_labels=[DesiredWorkerLabel(key="gpu", value="a100")])
+        placed.run(
+            desired_worker_labels=[DesiredWorkerLabel(key="gpu", value="a100")],
+            wait_for_result=False,
+        )
     with pytest.raises(UnsupportedFeatureError, match="desired_worker_id"):
-        placed.run_no_wait(desired_worker_id="worker-1")
+        placed.run(desired_worker_id="worker-1", wait_for_result=False)
 
 
 def test_the_filters_api_is_served_and_namespaces_are_refused_by_name(
@@ -323,7 +326,7 @@ def test_scheduled_options_are_served_and_a_scheduled_child_is_refused(
     for field, value in (("parent_step_run_id", "s"), ("child_index", 2), ("namespace", "ns")):
         options = TriggerWorkflowOptions(**{field: value})
         with pytest.raises(UnsupportedFeatureError, match=f"options {field}=.* not modelled"):
-            later.run_no_wait(options=options)
+            later.run(options=options, wait_for_result=False)
         with pytest.raises(UnsupportedFeatureError, match=f"options {field}=.* not modelled"):
             later.create_bulk_run_item(options=options)
 

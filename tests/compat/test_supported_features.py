@@ -26,7 +26,7 @@ async def test_slot_cost_takes_that_many_slots(hatchet_sdk: ModuleType, hatchet:
         return {"ok": True}
 
     async with hatchet.worker("w", slots=3, workflows=[heavy]):
-        refs = [heavy.run_no_wait() for _ in range(2)]
+        refs = [heavy.run(wait_for_result=False) for _ in range(2)]
         try:
             await settle()
             assert len(running) == 1  # 2 of 3 slots taken: the second needs 2 and waits
@@ -76,7 +76,7 @@ async def test_refresh_timeout_lets_a_task_outlive_its_execution_timeout(
         return {"status": "success"}
 
     async with hatchet.worker("w", slots=1, workflows=[slow]):
-        ref = slow.run_no_wait()
+        ref = slow.run(wait_for_result=False)
         try:
             await settle()
             flowsim_clock.advance(6)
@@ -101,7 +101,7 @@ async def test_durable_sleep_waits_on_the_engine_clock(
         return {"woke_at": flowsim_clock.now()}
 
     async with hatchet.worker("w", workflows=[nap]):
-        ref = nap.run_no_wait()
+        ref = nap.run(wait_for_result=False)
         try:
             await settle()
             flowsim_clock.advance(3599)
@@ -158,8 +158,8 @@ async def test_hatchets_cancellation_example_runs_unchanged(
         return {"error": "Task should have been cancelled"}
 
     async with hatchet.worker("w", slots=2, workflows=[cancellation_workflow, checked]):
-        ref = await cancellation_workflow.aio_run_no_wait()
-        flagged = await checked.aio_run_no_wait()
+        ref = await cancellation_workflow.aio_run(wait_for_result=False)
+        flagged = await checked.aio_run(wait_for_result=False)
         await asyncio.sleep(0.05)
         await hatchet.runs.aio_cancel(flagged.workflow_run_id)
         for run in (ref, flagged):
@@ -219,7 +219,7 @@ async def test_hatchets_streaming_example_runs_unchanged_but_for_its_sleeps(
             await asyncio.sleep(0.01)
 
     async with hatchet.worker("w", slots=1, workflows=[stream_task]):
-        ref = await stream_task.aio_run_no_wait()
+        ref = await stream_task.aio_run(wait_for_result=False)
         heard = [c async for c in hatchet.runs.subscribe_to_stream(ref.workflow_run_id)]
     assert "".join(heard) == text
 
@@ -282,8 +282,8 @@ async def test_tests_poll_get_status_with_the_rest_clients_status_enum(
         raise AssertionError(f"run {run_id} still {status} after 5 s")
 
     async with hatchet.worker("w", slots=2, workflows=[polled]):
-        done = await polled.aio_run_no_wait()
-        failed = await polled.aio_run_no_wait(additional_metadata={"fail": True})
+        done = await polled.aio_run(wait_for_result=False)
+        failed = await polled.aio_run(additional_metadata={"fail": True}, wait_for_result=False)
         assert await poll(done.workflow_run_id) is V1TaskStatus.COMPLETED
         assert await poll(failed.workflow_run_id) is V1TaskStatus.FAILED
     status = hatchet.runs.get_status(done.workflow_run_id)
@@ -380,7 +380,7 @@ async def test_hatchets_get_run_test_reads_the_rest_details(
         return {"step4": "step4"}
 
     async with hatchet.worker("w", slots=4, workflows=[dag_workflow]):
-        dag_ref = await dag_workflow.aio_run_no_wait()
+        dag_ref = await dag_workflow.aio_run(wait_for_result=False)
         await dag_ref.aio_result()
 
     run = await hatchet.runs.aio_get(dag_ref.workflow_run_id)

@@ -95,7 +95,7 @@ def test_clock_fixture_drives_time(pytester: pytest.Pytester) -> None:
                 return {"attempt": ctx.attempt_number}
 
             flowsim_worker(slots=1, workflows=[flaky])
-            ref = flaky.run_no_wait()
+            ref = flaky.run(wait_for_result=False)
             run = hatchet.engine.store.get_run(ref.workflow_run_id)
             import time
             deadline = time.monotonic() + 5

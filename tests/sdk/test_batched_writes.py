@@ -162,9 +162,9 @@ async def test_a_wait_on_one_run_does_not_snapshot_while_other_runs_keep_ending(
         return {"i": input.i}
 
     async with hatchet.worker("w", slots=5, workflows=[slow, busy]):
-        ref = await slow.aio_run_no_wait()
-        await busy.aio_run_many_no_wait([busy.create_bulk_run_item(Item(i=i))
-                                         for i in range(600)])  # fmt: skip
+        ref = await slow.aio_run(wait_for_result=False)
+        await busy.aio_run_many([busy.create_bulk_run_item(Item(i=i))
+                                         for i in range(600)], wait_for_result=False)  # fmt: skip
         assert await ref.aio_result() == {"done": True}
     assert len(spy.calls["snapshot"]) <= 1, spy.calls["snapshot"]
 

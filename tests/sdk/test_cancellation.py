@@ -38,7 +38,7 @@ async def test_a_task_cancelling_itself_stops_at_its_next_await_and_is_not_retri
         return {"error": "Task should have been cancelled"}
 
     async with hatchet.worker("w", slots=1, workflows=[self_cancel]):
-        ref = await self_cancel.aio_run_no_wait()
+        ref = await self_cancel.aio_run(wait_for_result=False)
         # the engine reports a cancelled task with no error: the async result is empty
         assert await ref.aio_result() == {}
     assert after_cancel == ["flag=True"]
@@ -69,9 +69,9 @@ def test_runs_cancel_sets_a_sync_tasks_exit_flag_and_frees_its_slot(hatchet: Hat
         return {"error": "Task should have been cancelled"}
 
     with hatchet.worker("w", slots=1, workflows=[polling]):
-        first = polling.run_no_wait()
+        first = polling.run(wait_for_result=False)
         assert started.wait(20)
-        second = polling.run_no_wait()  # queued behind the one slot
+        second = polling.run(wait_for_result=False)  # queued behind the one slot
         hatchet.runs.cancel(first.workflow_run_id)
         assert stopped.wait(20)
         assert second.result() == {"second": True}  # the slot was freed
@@ -93,9 +93,9 @@ async def test_a_queued_run_cancelled_never_runs(hatchet: Hatchet) -> None:
         return {"ran": ctx.workflow_run_id}
 
     async with hatchet.worker("w", slots=1, workflows=[queued]):
-        first = await queued.aio_run_no_wait()
+        first = await queued.aio_run(wait_for_result=False)
         await eventually(lambda: len(ran) == 1, within=20.0)
-        waiting = await queued.aio_run_no_wait()
+        waiting = await queued.aio_run(wait_for_result=False)
         await hatchet.runs.aio_cancel(waiting.workflow_run_id)
         release.set()
         assert await first.aio_result() == {"ran": first.workflow_run_id}
@@ -129,7 +129,7 @@ async def test_cancelling_a_parent_cancels_its_children_and_grandchildren(
 
     # four slots: the parent, both children and one grandchild run; one grandchild is queued
     async with hatchet.worker("w", slots=4, workflows=[grandchild, child, parent]):
-        ref = await parent.aio_run_no_wait()
+        ref = await parent.aio_run(wait_for_result=False)
         await eventually(lambda: len(hatchet.runs.views()) == 5 and len(started) == 1, within=20.0)
         await hatchet.runs.aio_cancel(ref.workflow_run_id)
         assert await ref.aio_result() == {}
@@ -168,9 +168,11 @@ async def test_a_waiting_durable_task_is_cancelled_and_frees_its_durable_slot(
         return {"woke": ctx.workflow_run_id}
 
     async with hatchet.worker("w", slots=1, durable_slots=1, workflows=[durable_sleeper]):
-        first = await durable_sleeper.aio_run_no_wait()
+        first = await durable_sleeper.aio_run(wait_for_result=False)
         await eventually(lambda: len(sleeping) == 1, within=20.0)
-        second = await durable_sleeper.aio_run_no_wait()  # waits for the one durable slot
+        second = await durable_sleeper.aio_run(
+            wait_for_result=False
+        )  # waits for the one durable slot
         await hatchet.runs.aio_cancel(first.workflow_run_id)
         # the freed slot went to the second
         await eventually(lambda: len(sleeping) == 2, within=20.0)
@@ -189,7 +191,9 @@ async def test_bulk_cancel_cancels_every_run_named_and_nothing_when_one_is_unkno
     async def bulk_cancelled(input: EmptyModel, ctx: Context) -> dict[str, bool]:
         return {"ran": True}
 
-    queued = [await bulk_cancelled.aio_run_no_wait() for _ in range(3)]  # no worker yet
+    queued = [
+        await bulk_cancelled.aio_run(wait_for_result=False) for _ in range(3)
+    ]  # no worker yet
     ids = [ref.workflow_run_id for ref in queued]
     with pytest.raises(RunNotFoundError, match=r"'no-such-run'.*nothing was cancelled"):
         await hatchet.runs.aio_bulk_cancel(BulkCancelReplayOpts(ids=[ids[0], "no-such-run"]))

@@ -61,9 +61,9 @@ async def test_a_key_a_run_cannot_evaluate_is_refused_when_triggered_and_nothing
     async def step(input: EmptyModel, ctx: Context) -> None: ...
 
     with pytest.raises(InvalidInputError, match=r"workflow 'keyed'.*additional_metadata\.tenant"):
-        await wf.aio_run_no_wait()
+        await wf.aio_run(wait_for_result=False)
     with pytest.raises(InvalidInputError, match="must be a string"):
-        await wf.aio_run_no_wait(additional_metadata={"tenant": 7})
+        await wf.aio_run(additional_metadata={"tenant": 7}, wait_for_result=False)
     assert hatchet.runs.views() == []
 
 
@@ -81,7 +81,7 @@ async def test_a_bulk_trigger_with_a_bad_key_past_its_first_batch_creates_nothin
         for i in range(2_000)
     ]
     with pytest.raises(InvalidInputError, match="must be a string"):
-        await wf.aio_run_many_no_wait(items)
+        await wf.aio_run_many(items, wait_for_result=False)
     assert hatchet.runs.views() == []
 
 
@@ -112,8 +112,8 @@ async def test_an_int_limit_is_n_runs_at_once_and_a_dict_is_an_expression(
         await body()
 
     async with hatchet.worker("w", slots=10, workflows=[two, keyed]):
-        refs = [await two.aio_run_no_wait() for _ in range(5)]
-        refs += [await keyed.aio_run_no_wait(Grouped(group=g)) for g in "AAB"]
+        refs = [await two.aio_run(wait_for_result=False) for _ in range(5)]
+        refs += [await keyed.aio_run(Grouped(group=g), wait_for_result=False) for g in "AAB"]
         await eventually(lambda: len(running) == 4)  # two of five, then one A and the B
         await asyncio.sleep(0.05)
         assert len(running) == 4
@@ -137,9 +137,9 @@ async def test_the_waiters_of_a_run_a_strategy_cancelled_get_what_hatchet_sdk_gi
         await asyncio.sleep(30)
 
     async with hatchet.worker("w", slots=4, workflows=[wf]):
-        first = await wf.aio_run_no_wait(Grouped(group="A"))
+        first = await wf.aio_run(Grouped(group="A"), wait_for_result=False)
         await eventually(started.is_set)
-        second = await wf.aio_run_no_wait(Grouped(group="A"))
+        second = await wf.aio_run(Grouped(group="A"), wait_for_result=False)
         # the engine reports the cancelled task without an error: the async result is empty
         assert await asyncio.wait_for(first.aio_result(), 10) == {}
         error = hatchet.runs.view(first.workflow_run_id).tasks["step"].error
@@ -155,8 +155,8 @@ async def test_a_run_triggered_from_another_thread_cancels_a_sync_holder_for_goo
     hatchet: Hatchet,
 ) -> None:
     """The holder is a sync task (its thread cannot be interrupted) and the newcomer is
-    triggered with the blocking ``run_no_wait`` from a thread: the holder's late result is
-    ignored, its run stays CANCELLED, and the newcomer runs."""
+    triggered with the blocking ``run(wait_for_result=False)`` from a thread: the holder's
+    late result is ignored, its run stays CANCELLED, and the newcomer runs."""
     started, finish = threading.Event(), threading.Event()
     wf = hatchet.workflow(
         name="sync-holder", input_validator=Grouped,
@@ -171,9 +171,9 @@ async def test_a_run_triggered_from_another_thread_cancels_a_sync_holder_for_goo
         return {"finished": True}
 
     async with hatchet.worker("w", slots=4, workflows=[wf]):
-        first = await wf.aio_run_no_wait(Grouped(group="A"))
+        first = await wf.aio_run(Grouped(group="A"), wait_for_result=False)
         await eventually(started.is_set)
-        second = await asyncio.to_thread(wf.run_no_wait, Grouped(group="A"))
+        second = await asyncio.to_thread(wf.run, Grouped(group="A"), wait_for_result=False)
         assert await asyncio.wait_for(first.aio_result(), 10) == {}
         finish.set()  # the cancelled attempt now returns: too late to count
         assert await asyncio.wait_for(second.aio_result(), 10) == {"step": {"finished": True}}
@@ -207,9 +207,9 @@ async def test_a_tenant_scoped_limit_is_shared_by_every_task_declaring_its_name(
 
     async with hatchet.worker("w", slots=4, workflows=[sync_crm, generate_report]):
         refs = [
-            await sync_crm.aio_run_no_wait(Grouped(group="acme")),
-            await generate_report.aio_run_no_wait(Grouped(group="acme")),
-            await generate_report.aio_run_no_wait(Grouped(group="globex")),
+            await sync_crm.aio_run(Grouped(group="acme"), wait_for_result=False),
+            await generate_report.aio_run(Grouped(group="acme"), wait_for_result=False),
+            await generate_report.aio_run(Grouped(group="globex"), wait_for_result=False),
         ]
         for ref in refs:
             await ref.aio_result()
@@ -301,7 +301,7 @@ def test_a_max_runs_expression_is_checked_when_defined_and_when_triggered(
     def book(input: Any, ctx: Context) -> None: ...
 
     with pytest.raises(InvalidInputError, match=r"gave 0; it must give a positive integer"):
-        wf.run_no_wait({"customer": "a", "tier": "x"})
+        wf.run({"customer": "a", "tier": "x"}, wait_for_result=False)
     with pytest.raises(InvalidInputError, match=r"cannot be evaluated: no such key: n"):
-        wf.run_no_wait({"customer": "a", "tier": "y"})
+        wf.run({"customer": "a", "tier": "y"}, wait_for_result=False)
     assert hatchet.runs.views() == []  # nothing was queued

@@ -74,7 +74,7 @@ def test_dag_runs_in_dependency_order_and_passes_outputs(hatchet: Hatchet) -> No
 def test_a_failed_dag_task_cancels_its_descendants_but_not_siblings(hatchet: Hatchet) -> None:
     dag, order = make_dag(hatchet, fail_step1=True)
     with hatchet.worker("w", slots=4, workflows=[dag]):
-        ref = dag.run_no_wait(Numbers(a=2, b=3))
+        ref = dag.run(Numbers(a=2, b=3), wait_for_result=False)
         with pytest.raises(FailedTaskRunExceptionGroup) as caught:
             ref.result()
     assert [e.exc for e in caught.value.exceptions] == ["step1 failed"]
@@ -99,7 +99,7 @@ def test_standalone_returns_typed_output_and_refs_and_many_keep_order(hatchet: H
         assert add.run(Numbers(a=1, b=2)) == Sum(total=3)
         ref = add.run(Numbers(a=5, b=5), wait_for_result=False)
         assert ref.result() == Sum(total=10)
-        assert add.run_no_wait({"a": 1, "b": 1}).result() == Sum(total=2)
+        assert add.run({"a": 1, "b": 1}, wait_for_result=False).result() == Sum(total=2)
         items = [add.create_bulk_run_item(input=Numbers(a=i, b=i)) for i in range(20)]
         assert add.run_many(items) == [Sum(total=2 * i) for i in range(20)]
 
@@ -210,11 +210,11 @@ def test_invalid_input_names_the_field_and_workflow_and_queues_nothing(hatchet: 
         return None
 
     with pytest.raises(InvalidInputError) as caught:
-        wf.run_no_wait({"a": 1, "c": "x"})
+        wf.run({"a": 1, "c": "x"}, wait_for_result=False)
     message = str(caught.value)
     assert "'needs-numbers'" in message and "field 'b'" in message
     with pytest.raises(ValueError, match="field 'a'"):  # also a ValueError, as in pydantic
-        wf.run_no_wait({"a": "not a number", "b": 2})
+        wf.run({"a": "not a number", "b": 2}, wait_for_result=False)
     assert hatchet.runs.views() == []
 
 
@@ -223,7 +223,7 @@ def test_sync_result_of_a_cancelled_run_raises_value_error(hatchet: Hatchet) -> 
     def never(input: EmptyModel, ctx: Context) -> None:
         return None
 
-    ref = never.run_no_wait()
+    ref = never.run(wait_for_result=False)
     engine = hatchet.engine
     with engine._lock:  # what the schedule-timeout sweep does when the deadline passes
         engine.store.expire_schedule_timeouts(engine.clock.now() + 2)

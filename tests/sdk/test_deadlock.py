@@ -114,7 +114,7 @@ async def test_after_a_deadlock_nothing_is_lost(hatchet: Hatchet) -> None:
         return {"c": await child.aio_run()}
 
     async with hatchet.worker("w", slots=1, workflows=[child, parent]):
-        ref = parent.run_no_wait()
+        ref = parent.run(wait_for_result=False)
         with pytest.raises(SlotDeadlockError):
             await ref.aio_result()
         await eventually(lambda: all(r.status.is_terminal for r in hatchet.runs.views()))
@@ -169,7 +169,7 @@ async def test_stopping_the_only_worker_for_a_child_fails_its_waiter_at_once(
 
     async with hatchet.worker("main", slots=1, workflows=[gated]):
         async with hatchet.worker("orphans", slots=1, workflows=[orphan]):
-            blocker = gated.run_no_wait()
+            blocker = gated.run(wait_for_result=False)
         # 'orphans' is gone: a new orphan run can never start
         with pytest.raises(
             UnknownWorkflowError, match="no running worker registers workflow 'orphan'"
@@ -196,7 +196,7 @@ async def test_a_run_no_live_worker_registers_waits_for_one(
         return {"ran": "yes"}
 
     async with hatchet.worker("main", slots=1, workflows=[gated]):
-        ref = await orphan.aio_run_no_wait()
+        ref = await orphan.aio_run(wait_for_result=False)
         waiting = asyncio.ensure_future(ref.aio_result())
         await asyncio.sleep(0.6)  # three stall checks by the waiter
         assert not waiting.done()
@@ -220,7 +220,7 @@ async def test_a_caller_that_waits_after_the_deadlock_was_found_still_gets_it(
         await kid.aio_run()
 
     async with hatchet.worker("w", slots=1, workflows=[kid, dad]):
-        ref = dad.run_no_wait()
+        ref = dad.run(wait_for_result=False)
         # memory finds it at once; a durable waiter on its next periodic check
         await eventually(lambda: hatchet.runs.view(ref.workflow_run_id).status == "FAILED")
         with pytest.raises(SlotDeadlockError) as caught:

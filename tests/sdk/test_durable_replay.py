@@ -98,7 +98,7 @@ async def test_each_durable_call_is_logged_at_its_position(
         return {"task_run": ctx.task_run_id}
 
     async with hatchet.worker("durable-worker", workflows=[logged_child, logged_parent]):
-        ref = logged_parent.run_no_wait()
+        ref = logged_parent.run(wait_for_result=False)
         await asyncio.sleep(0.05)
         flowsim_clock.advance(2)
         result = await asyncio.wait_for(ref.aio_result(), 10)
@@ -140,7 +140,7 @@ async def test_a_worker_shutting_down_evicts_its_waiting_durable_tasks(
         return {"woke_at": flowsim_clock.now()}
 
     async with hatchet.worker("first", workflows=[long_nap]):
-        ref = long_nap.run_no_wait()
+        ref = long_nap.run(wait_for_result=False)
         await asyncio.sleep(0.05)
         flowsim_clock.advance(60)
     task = hatchet.runs.view(ref.workflow_run_id).tasks["long_nap"]
@@ -168,7 +168,7 @@ async def test_sleep_until_sleeps_to_the_instant_on_every_replay(
         return {"slept": slept, "past": past, "woke_at": flowsim_clock.now()}
 
     async with hatchet.worker("durable-worker", workflows=[alarm]):
-        ref = alarm.run_no_wait()
+        ref = alarm.run(wait_for_result=False)
         await asyncio.sleep(0.05)
         flowsim_clock.advance(59)
         await asyncio.sleep(0.05)

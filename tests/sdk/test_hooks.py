@@ -55,7 +55,7 @@ def test_on_failure_task_runs_after_a_failure_and_the_run_still_fails(hatchet: H
     seen: dict[str, Any] = {}
     wf = failing_workflow(hatchet, True, seen)
     with hatchet.worker("w", slots=2, workflows=[wf]):
-        ref = wf.run_no_wait()
+        ref = wf.run(wait_for_result=False)
         with pytest.raises(FailedTaskRunExceptionGroup) as caught:
             ref.result()
     assert [e.exc for e in caught.value.exceptions] == ["step1 failed"]
@@ -99,7 +99,7 @@ def test_a_failing_on_failure_task_is_retried_and_the_run_fails(hatchet: Hatchet
         raise RuntimeError("handler broke too")
 
     with hatchet.worker("w", slots=1, workflows=[wf]):
-        ref = wf.run_no_wait()
+        ref = wf.run(wait_for_result=False)
         with pytest.raises(FailedTaskRunExceptionGroup) as caught:
             ref.result()
     assert attempts == [1, 2]
@@ -144,7 +144,7 @@ def test_on_success_task_is_cancelled_when_a_task_fails(hatchet: Hatchet) -> Non
     seen: dict[str, Any] = {}
     wf = success_workflow(hatchet, True, seen)
     with hatchet.worker("w", slots=2, workflows=[wf]):
-        ref = wf.run_no_wait()
+        ref = wf.run(wait_for_result=False)
         with pytest.raises(FailedTaskRunExceptionGroup):
             ref.result()
     view = hatchet.runs.view(ref.workflow_run_id)
@@ -191,7 +191,7 @@ def test_an_on_failure_task_with_a_concurrency_limit_runs_one_at_a_time(hatchet:
         return {"cleaned": True}
 
     with hatchet.worker("w", slots=4, workflows=[wf]):
-        refs = [wf.run_no_wait(), wf.run_no_wait()]
+        refs = [wf.run(wait_for_result=False), wf.run(wait_for_result=False)]
         for ref in refs:
             with pytest.raises(FailedTaskRunExceptionGroup):
                 ref.result()

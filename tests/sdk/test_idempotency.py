@@ -56,9 +56,9 @@ def test_a_run_that_cannot_supply_its_key_is_refused_and_nothing_is_created(
     def keyed(input: dict[str, Any], ctx: Context) -> None: ...
 
     with pytest.raises(InvalidInputError, match=r"workflow 'keyed'.*input\.id is not set"):
-        keyed.run_no_wait({"other": 1})
+        keyed.run({"other": 1}, wait_for_result=False)
     with pytest.raises(InvalidInputError, match="must be a string"):
-        keyed.run_no_wait({"id": 7})
+        keyed.run({"id": 7}, wait_for_result=False)
     assert hatchet.runs.views() == []
 
 
@@ -74,20 +74,20 @@ async def test_a_dag_workflows_status_key_is_held_until_its_last_task_ends(
     @dag.task()
     async def first(input: EmptyModel, ctx: Context) -> dict[str, str]:
         with pytest.raises(IdempotencyCollisionError):  # the run is going on
-            await dag.aio_run_no_wait()
+            await dag.aio_run(wait_for_result=False)
         seen.append("first")
         return {}
 
     @dag.task(parents=[first])
     async def second(input: EmptyModel, ctx: Context) -> dict[str, str]:
         with pytest.raises(IdempotencyCollisionError):  # still, after its first task ended
-            await dag.aio_run_no_wait()
+            await dag.aio_run(wait_for_result=False)
         seen.append("second")
         return {}
 
     async with hatchet.worker("w", slots=2, workflows=[dag]):
         await dag.aio_run()
-        again = await dag.aio_run_no_wait()  # the run ended: the key is free
+        again = await dag.aio_run(wait_for_result=False)  # the run ended: the key is free
         await again.aio_result()
     assert seen == ["first", "second"] * 2
 
@@ -104,9 +104,9 @@ async def test_a_child_whose_key_is_held_raises_in_its_parent_and_a_respawn_is_n
     @hatchet.task(name="parent", retries=1)
     async def parent(input: EmptyModel, ctx: Context) -> dict[str, Any]:
         attempts.append(ctx.retry_count)
-        first = await child.aio_run_no_wait({"id": "c"})
+        first = await child.aio_run({"id": "c"}, wait_for_result=False)
         try:
-            await child.aio_run_no_wait({"id": "c"})
+            await child.aio_run({"id": "c"}, wait_for_result=False)
         except IdempotencyCollisionError as collision:
             held_by = collision.existing_run_external_id
         if ctx.retry_count == 0:
@@ -128,11 +128,11 @@ def test_sync_triggers_and_scheduled_runs_claim_keys_too(
 
     scheduled = once.schedule(datetime.fromtimestamp(3600, tz=UTC), {"id": "s"})
     with pytest.raises(IdempotencyCollisionError) as caught:
-        once.run_no_wait({"id": "s"})
+        once.run({"id": "s"}, wait_for_result=False)
     assert caught.value.existing_run_external_id == scheduled.workflow_run_id
     assert "a new run of this key can start when the key's ttl has passed" in str(caught.value)
     flowsim_clock.advance(60)
-    once.run_no_wait({"id": "s"})
+    once.run({"id": "s"}, wait_for_result=False)
 
 
 def test_keys_are_one_namespace_for_every_workflow(hatchet: Hatchet) -> None:
@@ -145,11 +145,11 @@ def test_keys_are_one_namespace_for_every_workflow(hatchet: Hatchet) -> None:
     @hatchet.task(name="invoices", idempotency=ttl("'invoice:' + input.id"))
     def invoices(input: dict[str, str], ctx: Context) -> None: ...
 
-    placed = orders.run_no_wait({"id": "1"})
+    placed = orders.run({"id": "1"}, wait_for_result=False)
     with pytest.raises(IdempotencyCollisionError) as caught:
-        refunds.run_no_wait({"id": "1"})
+        refunds.run({"id": "1"}, wait_for_result=False)
     assert caught.value.existing_run_external_id == placed.workflow_run_id
-    invoices.run_no_wait({"id": "1"})  # a prefix of its own keeps it apart
+    invoices.run({"id": "1"}, wait_for_result=False)  # a prefix of its own keeps it apart
 
 
 async def test_a_durable_task_replaying_a_collided_spawn_collides_again_without_diverging(
@@ -160,16 +160,16 @@ async def test_a_durable_task_replaying_a_collided_spawn_collides_again_without_
     @hatchet.task(name="held", idempotency=ttl())
     async def held(input: dict[str, str], ctx: Context) -> None: ...
 
-    holder = await held.aio_run_no_wait({"id": "d"})
+    holder = await held.aio_run({"id": "d"}, wait_for_result=False)
     outcomes: list[str] = []
 
     @hatchet.durable_task(name="spawner", retries=1)
     async def spawner(input: EmptyModel, ctx: DurableContext) -> dict[str, str]:
         try:
-            await held.aio_run_no_wait({"id": "d"})
+            await held.aio_run({"id": "d"}, wait_for_result=False)
         except IdempotencyCollisionError as collision:
             outcomes.append(collision.existing_run_external_id)
-        fresh = await held.aio_run_no_wait({"id": f"fresh-{ctx.retry_count}"})
+        fresh = await held.aio_run({"id": f"fresh-{ctx.retry_count}"}, wait_for_result=False)
         if ctx.retry_count == 0:
             raise RuntimeError("replay the log")
         return {"fresh": fresh.workflow_run_id}

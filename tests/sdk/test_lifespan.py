@@ -34,7 +34,7 @@ async def test_tasks_share_what_the_lifespan_yielded_and_its_cleanup_runs_after_
     async with worker:
         assert log == ["start"]  # before anything is claimed
         first, second = await asyncio.gather(uses.aio_run(), uses.aio_run())
-        refs = [await uses.aio_run_no_wait() for _ in range(2)]
+        refs = [await uses.aio_run(wait_for_result=False) for _ in range(2)]
         await eventually(lambda: log.count("begin") == 4)
     # leaving drained the two runs still running before the cleanup ran
     assert log == ["start", "begin", "begin", "end", "end", "begin", "begin", "end", "end",

@@ -157,9 +157,9 @@ async def test_a_desired_worker_that_does_not_register_the_workflow_is_refused(
     async with hatchet.worker("elsewhere", slots=1, workflows=[plain]):
         (runtime,) = hatchet.engine.workers()
         with pytest.raises(WorkflowDefinitionError, match="does not register 'pinned'"):
-            await pinned.aio_run_no_wait(sticky=True, desired_worker_id=runtime.id)
+            await pinned.aio_run(sticky=True, desired_worker_id=runtime.id, wait_for_result=False)
         with pytest.raises(WorkflowDefinitionError, match="no sticky strategy"):
-            await plain.aio_run_no_wait(sticky=True, desired_worker_id=runtime.id)
+            await plain.aio_run(sticky=True, desired_worker_id=runtime.id, wait_for_result=False)
 
 
 async def test_a_triggers_labels_replace_the_tasks_own(hatchet: Hatchet) -> None:
@@ -180,8 +180,9 @@ async def test_a_triggers_labels_replace_the_tasks_own(hatchet: Hatchet) -> None
         assert await placed.aio_run() == {"gpu": "a100"}
         assert await placed.aio_run(desired_worker_labels=on_cpu) == {"kind": "cpu"}
         with pytest.warns(DeprecationWarning, match="as a dict is deprecated"):
-            ref = await placed.aio_run_no_wait(
-                desired_worker_labels={"kind": DesiredWorkerLabel(value="cpu", required=True)}
+            ref = await placed.aio_run(
+                desired_worker_labels={"kind": DesiredWorkerLabel(value="cpu", required=True)},
+                wait_for_result=False,
             )
         assert await ref.aio_result() == {"kind": "cpu"}
 
@@ -194,7 +195,7 @@ async def test_a_worker_started_after_a_labelled_trigger_honours_it(hatchet: Hat
     on_b = TriggerWorkflowOptions(
         desired_worker_label=[DesiredWorkerLabel(key="zone", value="b", required=True)]
     )
-    ref = await unlabelled.aio_run_no_wait(options=on_b)  # before any worker is up
+    ref = await unlabelled.aio_run(options=on_b, wait_for_result=False)  # before any worker is up
     a = hatchet.worker("a", slots=2, workflows=[unlabelled], labels={"zone": "a"})
     b = hatchet.worker("b", slots=2, workflows=[unlabelled], labels={"zone": "b"})
     async with a, b:

@@ -31,7 +31,7 @@ async def test_backoff_waits_min_of_max_and_factor_power_n(
         raise ValueError(f"attempt {ctx.attempt_number} of {ctx.max_attempts}")
 
     async with hatchet.worker("w", slots=1, workflows=[flaky]):
-        ref = flaky.run_no_wait()
+        ref = flaky.run(wait_for_result=False)
 
         def task() -> TaskView:
             return hatchet.runs.view(ref.workflow_run_id).tasks["flaky"]
@@ -97,7 +97,7 @@ async def test_execution_timeout_cancels_and_counts_as_a_failed_attempt(
         return {}
 
     async with hatchet.worker("w", slots=1, workflows=[hang]):
-        ref = hang.run_no_wait()
+        ref = hang.run(wait_for_result=False)
 
         def task() -> TaskView:
             return hatchet.runs.view(ref.workflow_run_id).tasks["hang"]
@@ -137,7 +137,7 @@ async def test_an_async_body_that_ends_after_its_timeout_timed_out(
         return {"retry": True}
 
     async with hatchet.worker("w", slots=1, workflows=[overrun]):
-        ref = overrun.run_no_wait()
+        ref = overrun.run(wait_for_result=False)
         assert await ref.aio_result() == {"retry": True}
     attempts = hatchet.runs.view(ref.workflow_run_id).tasks["overrun"].attempts
     assert [a.outcome for a in attempts] == ["FAILED", "COMPLETED"]
@@ -160,14 +160,14 @@ async def test_a_timed_out_attempt_cannot_spawn_so_the_retry_numbers_its_childre
                 await asyncio.Event().wait()
             except asyncio.CancelledError:
                 try:  # user code that swallows its cancellation and carries on spawning
-                    await kid.aio_run_no_wait()
+                    await kid.aio_run(wait_for_result=False)
                 except StaleAttemptError as error:
                     refused.append(error.task_run_id)
                 raise
         return await kid.aio_run()
 
     async with hatchet.worker("w", slots=2, workflows=[parent, kid]):
-        ref = parent.run_no_wait()
+        ref = parent.run(wait_for_result=False)
         await settle()
         flowsim_clock.advance(5)
         assert await ref.aio_result() == {"kid": True}
@@ -193,7 +193,7 @@ def test_sync_task_sees_exit_flag_on_timeout_and_its_late_result_is_ignored(
         return {"late": True}
 
     with hatchet.worker("w", slots=1, workflows=[loop]):
-        ref = loop.run_no_wait()
+        ref = loop.run(wait_for_result=False)
         assert started.wait(5)
         flowsim_clock.advance(2)
         with pytest.raises(FailedTaskRunExceptionGroup, match="Task exceeded timeout of 2s"):
@@ -218,9 +218,9 @@ async def test_schedule_timeout_cancels_a_run_that_never_got_a_slot(
         return {"ran": True}
 
     async with hatchet.worker("w", slots=1, workflows=[blocker, starved]):
-        blocking = blocker.run_no_wait()
+        blocking = blocker.run(wait_for_result=False)
         await settle()
-        ref = starved.run_no_wait()
+        ref = starved.run(wait_for_result=False)
         await settle()
         flowsim_clock.advance(10)
         try:
@@ -242,7 +242,7 @@ def test_schedule_timeout_applies_with_no_worker_running(
     def unserved(input: EmptyModel, ctx: Context) -> dict[str, Any]:
         return {"ran": True}
 
-    ref = unserved.run_no_wait()
+    ref = unserved.run(wait_for_result=False)
     flowsim_clock.advance(9.9)
     assert hatchet.runs.view(ref.workflow_run_id).status == "QUEUED"
     flowsim_clock.advance(0.1)

@@ -52,7 +52,7 @@ async def test_chunks_then_the_tasks_output_then_the_runs_end(hatchet: Hatchet) 
     heard = threading.Event()
     streamer = _streamer(hatchet, heard)
     async with hatchet.worker("w", slots=1, workflows=[streamer]):
-        ref = await streamer.aio_run_no_wait()
+        ref = await streamer.aio_run(wait_for_result=False)
         events = await asyncio.wait_for(_listen(ref, heard), 30)
         output = await ref.aio_result()
     streamed = [e.payload for e in events if e.type is T.STEP_RUN_EVENT_TYPE_STREAM]
@@ -69,7 +69,7 @@ async def test_a_failed_attempt_is_reported_before_the_retry_completes(hatchet: 
     heard = threading.Event()
     streamer = _streamer(hatchet, heard, fail_first=True)
     async with hatchet.worker("w", slots=1, workflows=[streamer]):
-        ref = await streamer.aio_run_no_wait()
+        ref = await streamer.aio_run(wait_for_result=False)
         events = await asyncio.wait_for(_listen(ref, heard), 30)
     kinds = [e.type for e in events if e.type is not T.STEP_RUN_EVENT_TYPE_STREAM]
     assert kinds == [T.STEP_RUN_EVENT_TYPE_FAILED] + [T.STEP_RUN_EVENT_TYPE_COMPLETED] * 2
@@ -93,7 +93,7 @@ async def test_a_dags_later_task_is_reported_started_and_each_task_completed(
         return {"n": 2}
 
     async with hatchet.worker("w", slots=2, workflows=[dag]):
-        ref = await dag.aio_run_no_wait()
+        ref = await dag.aio_run(wait_for_result=False)
         listener = ref.stream().__aiter__()
         pending = asyncio.ensure_future(_drain(listener))
         await asyncio.sleep(0.2)  # the listener's first read, while the first task waits
@@ -122,7 +122,7 @@ async def test_a_run_that_has_ended_gives_its_last_event_alone(
         return {"ok": True}
 
     async with hatchet.worker("w", slots=1, workflows=[quick]):
-        ref = await quick.aio_run_no_wait()
+        ref = await quick.aio_run(wait_for_result=False)
         if fails:
             with pytest.raises(FailedTaskRunExceptionGroup):
                 await ref.aio_result()
@@ -138,7 +138,7 @@ def test_sync_iteration_hears_the_same_events(hatchet: Hatchet) -> None:
     heard = threading.Event()
     streamer = _streamer(hatchet, heard)
     with hatchet.worker("w", slots=1, workflows=[streamer]):
-        ref = streamer.run_no_wait()
+        ref = streamer.run(wait_for_result=False)
         events = []
         with pytest.warns(DeprecationWarning, match="Iterating over streams in sync tasks"):
             for event in ref.stream():
@@ -153,7 +153,7 @@ async def test_the_listener_client_streams_a_run_by_its_id(hatchet: Hatchet) -> 
     heard = threading.Event()
     streamer = _streamer(hatchet, heard)
     async with hatchet.worker("w", slots=1, workflows=[streamer]):
-        run_id = (await streamer.aio_run_no_wait()).workflow_run_id
+        run_id = (await streamer.aio_run(wait_for_result=False)).workflow_run_id
         events = await asyncio.wait_for(_listen_to(hatchet.listener.stream(run_id), heard), 30)
         output = (await hatchet.runs.get_run_ref(run_id).aio_result())["streamer"]
     assert [e.payload for e in events if e.type is T.STEP_RUN_EVENT_TYPE_STREAM][-2:] == [
@@ -182,7 +182,7 @@ async def test_the_deprecated_listener_calls_warn_and_stop_signal_ends_before_th
         return {"ok": True}
 
     async with hatchet.worker("w", slots=1, workflows=[quick]):
-        run_id = (await quick.aio_run_no_wait()).workflow_run_id
+        run_id = (await quick.aio_run(wait_for_result=False)).workflow_run_id
         handled: list[StepRunEvent] = []
         with pytest.warns(DeprecationWarning, match="`on` method is deprecated"):
             await asyncio.wait_for(hatchet.listener.on(run_id, handled.append), 30)

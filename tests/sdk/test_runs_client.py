@@ -34,7 +34,7 @@ async def test_get_status_and_views_read_runs_back_on_every_backend(hatchet: Hat
         return {"child_attempt": result["flaky"]["attempt"]}
 
     async with hatchet.worker("w", slots=2, workflows=[child, parent]):
-        ref = await parent.aio_run_no_wait()
+        ref = await parent.aio_run(wait_for_result=False)
         assert await ref.aio_result() == {"child_attempt": 2}
 
     assert hatchet.runs.get_status(ref.workflow_run_id) == RunStatus.COMPLETED
@@ -74,12 +74,14 @@ async def test_a_ref_got_by_run_id_waits_for_the_run_and_returns_its_result(
         return Doubled(value=input.value * 2)
 
     async with hatchet.worker("w", slots=2, workflows=[pipeline, double]):
-        run_id = (await pipeline.aio_run_no_wait()).workflow_run_id
+        run_id = (await pipeline.aio_run(wait_for_result=False)).workflow_run_id
         ref = hatchet.runs.get_run_ref(run_id)
         assert ref.workflow_run_id == run_id
         assert await ref.aio_result() == {"first": {"n": 1}, "second": {"n": 2}}
 
-        task_run_id = (await double.aio_run_no_wait(Doubled(value=21))).workflow_run_id
+        task_run_id = (
+            await double.aio_run(Doubled(value=21), wait_for_result=False)
+        ).workflow_run_id
         assert await double.aio_get_result(task_run_id) == Doubled(value=42)
         assert await double.get_run_ref(task_run_id).aio_result() == Doubled(value=42)
         with pytest.raises(RunNotFoundError, match="run of workflow 'ref-pipeline', not of"):
@@ -101,13 +103,13 @@ async def test_get_result_reads_an_ended_run_and_does_not_guess_for_one_still_qu
     async def boom(input: EmptyModel, ctx: Context) -> None:
         raise ValueError("boom")
 
-    queued = await ok.aio_run_no_wait()  # no worker yet: it stays queued
+    queued = await ok.aio_run(wait_for_result=False)  # no worker yet: it stays queued
     with pytest.raises(RunNotFinishedError, match=r"QUEUED.*get_run_ref\(run_id\)\.result\(\)"):
         hatchet.runs.get_result(queued.workflow_run_id)
 
     async with hatchet.worker("w", slots=2, workflows=[ok, boom]):
         await queued.aio_result()
-        failed = await boom.aio_run_no_wait()
+        failed = await boom.aio_run(wait_for_result=False)
         with pytest.raises(FailedTaskRunExceptionGroup):
             await failed.aio_result()
 
@@ -151,7 +153,7 @@ async def test_get_returns_hatchets_rest_details_of_a_dag_with_a_retry(hatchet: 
         return None
 
     async with hatchet.worker("w", slots=2, workflows=[dag]):
-        ref = await dag.aio_run_no_wait()
+        ref = await dag.aio_run(wait_for_result=False)
         assert await ref.aio_result() == {"first": {"n": 1}, "flaky": {"n": 2}}
 
     details = await hatchet.runs.aio_get(ref.workflow_run_id)
@@ -210,9 +212,9 @@ async def test_get_of_a_cancelled_run_shows_it_cancelled_without_output(hatchet:
         return {"done": True}
 
     async with hatchet.worker("w", slots=1, workflows=[hog]):
-        held = await hog.aio_run_no_wait()
+        held = await hog.aio_run(wait_for_result=False)
         await eventually(lambda: hatchet.runs.get_status(held.workflow_run_id) == "RUNNING")
-        queued = await hog.aio_run_no_wait()
+        queued = await hog.aio_run(wait_for_result=False)
         await hatchet.runs.aio_cancel(queued.workflow_run_id)
         release.set()
         await held.aio_result()
@@ -252,9 +254,11 @@ async def test_list_finds_runs_and_tasks_as_hatchets_rest_listing_does(hatchet: 
 
     tagged = {"test_run_id": "abc"}
     async with hatchet.worker("w", slots=4, workflows=[pipeline, parent, failing]):
-        parent_ref = await parent.aio_run_no_wait(additional_metadata=tagged)
+        parent_ref = await parent.aio_run(additional_metadata=tagged, wait_for_result=False)
         assert await parent_ref.aio_result() == {"spawned": 2}
-        failed_ref = await failing.aio_run_no_wait(additional_metadata={"test_run_id": "other"})
+        failed_ref = await failing.aio_run(
+            additional_metadata={"test_run_id": "other"}, wait_for_result=False
+        )
         with pytest.raises(FailedTaskRunExceptionGroup):
             await failed_ref.aio_result()
 
@@ -306,7 +310,7 @@ async def test_get_task_run_summarises_one_task_run_by_its_id(hatchet: Hatchet) 
         return {"n": 7}
 
     async with hatchet.worker("w", slots=1, workflows=[summarised]):
-        ref = await summarised.aio_run_no_wait()
+        ref = await summarised.aio_run(wait_for_result=False)
         await ref.aio_result()
 
     (task_run_id,) = seen
@@ -343,7 +347,7 @@ async def test_get_details_is_the_engines_view_that_the_sync_result_polls(
         raise RuntimeError("boom")
 
     async with hatchet.worker("w", slots=2, workflows=[dag]):
-        ref = await dag.aio_run_no_wait(additional_metadata={"k": "v"})
+        ref = await dag.aio_run(additional_metadata={"k": "v"}, wait_for_result=False)
         with pytest.raises(FailedTaskRunExceptionGroup):
             await ref.aio_result()
 
@@ -377,7 +381,7 @@ async def test_list_with_pagination_lists_each_utc_day_of_the_window_apart(
     async with hatchet.worker("w", slots=1, workflows=[daily]):
         for gap in (0, 100, 6_900, 100):  # two runs on day 3, two on day 4
             flowsim_clock.advance(gap)
-            ref = await daily.aio_run_no_wait()
+            ref = await daily.aio_run(wait_for_result=False)
             await ref.aio_result()
             ids.append(ref.workflow_run_id)
     since = datetime.fromtimestamp(3 * 86_400, UTC)

@@ -85,7 +85,7 @@ async def test_replay_reruns_a_completed_run_under_the_same_ids(hatchet: Hatchet
         return {"call": len(calls)}
 
     async with hatchet.worker("w", slots=1, workflows=[counted]):
-        ref = await counted.aio_run_no_wait()
+        ref = await counted.aio_run(wait_for_result=False)
         assert await ref.aio_result() == {"call": 1}
         task_id = hatchet.runs.view(ref.workflow_run_id).tasks["counted"].id
         await hatchet.runs.aio_replay(ref.workflow_run_id)
@@ -119,7 +119,7 @@ async def test_a_replayed_task_has_its_whole_retry_budget_back(hatchet: Hatchet)
         return {"retry_count": ctx.retry_count}
 
     async with hatchet.worker("w", slots=1, workflows=[stubborn]):
-        ref = await stubborn.aio_run_no_wait()
+        ref = await stubborn.aio_run(wait_for_result=False)
         with pytest.raises(FailedTaskRunExceptionGroup, match="attempt 1"):
             await ref.aio_result()  # two attempts: its one retry is spent
         hatchet.runs.replay(ref.workflow_run_id)
@@ -144,7 +144,7 @@ async def test_a_replayed_parent_gets_back_the_children_it_spawned(hatchet: Hatc
         return {"sum": sum(result["n"] for result in results)}
 
     async with hatchet.worker("w", slots=3, workflows=[parent, child]):
-        ref = await parent.aio_run_no_wait()
+        ref = await parent.aio_run(wait_for_result=False)
         assert await ref.aio_result() == {"sum": 3}
         hatchet.runs.replay(ref.workflow_run_id)
         again = await hatchet.runs.get_run_ref(ref.workflow_run_id).aio_result()
@@ -165,7 +165,7 @@ async def test_replay_leaves_a_running_run_alone(hatchet: Hatchet) -> None:
         return {"done": 1}
 
     async with hatchet.worker("w", slots=1, workflows=[slow]):
-        ref = await slow.aio_run_no_wait()
+        ref = await slow.aio_run(wait_for_result=False)
         await running.wait()
         await hatchet.runs.aio_replay(ref.workflow_run_id)  # no error: nothing to replay
         release.set()
@@ -200,7 +200,7 @@ async def test_a_replayed_dag_task_reruns_with_what_is_downstream_of_it(
         return {"stored": ctx.task_output(transform)["rows"]}
 
     async with hatchet.worker("w", slots=2, workflows=[pipeline]):
-        ref = await pipeline.aio_run_no_wait()
+        ref = await pipeline.aio_run(wait_for_result=False)
         with pytest.raises(FailedTaskRunExceptionGroup, match="the source was down"):
             await ref.aio_result()
         before = hatchet.runs.view(ref.workflow_run_id)
@@ -289,9 +289,9 @@ async def test_what_flowsim_cannot_replay_is_refused_before_anything_is_replayed
         return {"c": 3}
 
     async with hatchet.worker("w", slots=2, workflows=[pipeline, plain]):
-        dag = await pipeline.aio_run_no_wait()
+        dag = await pipeline.aio_run(wait_for_result=False)
         await dag.aio_result()
-        single = await plain.aio_run_no_wait()
+        single = await plain.aio_run(wait_for_result=False)
         await single.aio_result()
     ids = [single.workflow_run_id, dag.workflow_run_id]
     with pytest.raises(
@@ -313,8 +313,12 @@ async def test_runs_are_cancelled_and_replayed_by_filter_in_chunks(hatchet: Hatc
     def tagged(tag: str) -> TriggerWorkflowOptions:
         return TriggerWorkflowOptions(additional_metadata={"batch": tag})
 
-    cancel_me = [await filtered.aio_run_no_wait(options=tagged("a")) for _ in range(3)]
-    keep = await filtered.aio_run_no_wait(options=tagged("b"))  # no worker yet: all queued
+    cancel_me = [
+        await filtered.aio_run(options=tagged("a"), wait_for_result=False) for _ in range(3)
+    ]
+    keep = await filtered.aio_run(
+        options=tagged("b"), wait_for_result=False
+    )  # no worker yet: all queued
     since = datetime.now(tz=UTC) - timedelta(minutes=1)
     hatchet.runs.bulk_cancel(
         BulkCancelReplayOpts(filters=RunFilter(since=since, additional_metadata={"batch": "a"}))
@@ -331,7 +335,7 @@ async def test_runs_are_cancelled_and_replayed_by_filter_in_chunks(hatchet: Hatc
             result = await hatchet.runs.get_run_ref(ref.workflow_run_id).aio_result()
             assert result == {"filtered": {"retry_count": 1}}
     assert hatchet.runs.view(keep.workflow_run_id).tasks["filtered"].retry_count == 0
-    late = await filtered.aio_run_no_wait()
+    late = await filtered.aio_run(wait_for_result=False)
     hatchet.runs.bulk_cancel_by_filters_with_pagination(since=since)  # RUNNING or QUEUED
     assert hatchet.runs.get_status(late.workflow_run_id) is RunStatus.CANCELLED
     assert hatchet.runs.get_status(keep.workflow_run_id) is RunStatus.COMPLETED
@@ -358,7 +362,7 @@ async def test_a_replayed_durable_task_replays_its_event_log(
         return {"child": spawned["n"], "invocations": ctx.invocation_count}
 
     async with hatchet.worker("w", slots=2, workflows=[child, durable]):
-        ref = await durable.aio_run_no_wait()
+        ref = await durable.aio_run(wait_for_result=False)
 
         def sleeping() -> bool:  # the durable sleep is in the task's event log
             task = hatchet.runs.view(ref.workflow_run_id).tasks["logged-durable"]

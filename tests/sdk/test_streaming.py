@@ -47,7 +47,7 @@ async def test_a_subscriber_gets_what_is_put_while_it_listens_in_order_until_the
         return {"pings": pings}
 
     async with hatchet.worker("w", slots=1, workflows=[streamer]):
-        ref = await streamer.aio_run_no_wait()
+        ref = await streamer.aio_run(wait_for_result=False)
         await eventually(early_put.is_set)
         chunks = await asyncio.wait_for(_collect(hatchet, ref.workflow_run_id, heard), 30)
         result = await ref.aio_result()
@@ -64,7 +64,7 @@ async def test_a_run_that_already_ended_streams_nothing(hatchet: Hatchet) -> Non
         ctx.put_stream("said before anyone listened")
 
     async with hatchet.worker("w", slots=1, workflows=[streamer]):
-        ref = await streamer.aio_run_no_wait()
+        ref = await streamer.aio_run(wait_for_result=False)
         await ref.aio_result()
         assert [c async for c in hatchet.runs.subscribe_to_stream(ref.workflow_run_id)] == []
 
@@ -81,7 +81,7 @@ async def test_sync_tasks_stream_too_and_bytes_arrive_as_text(hatchet: Hatchet) 
         ctx.put_stream(b"\xff bad byte")
 
     async with hatchet.worker("w", slots=1, workflows=[streamer]):
-        ref = await streamer.aio_run_no_wait()
+        ref = await streamer.aio_run(wait_for_result=False)
         chunks = await asyncio.wait_for(_collect(hatchet, ref.workflow_run_id, heard), 30)
 
     assert set(chunks[:-3]) == {"ping"}
@@ -128,7 +128,7 @@ async def test_a_subscription_to_a_deadlocked_run_does_not_hang(hatchet: Hatchet
         await child.aio_run()
 
     async with hatchet.worker("w", slots=1, workflows=[parent, child]):
-        ref = await parent.aio_run_no_wait()
+        ref = await parent.aio_run(wait_for_result=False)
         try:
             chunks = await asyncio.wait_for(_collect(hatchet, ref.workflow_run_id, heard), 30)
         except SlotDeadlockError:
@@ -147,7 +147,7 @@ async def test_a_subscriber_that_stops_early_leaves_the_run_to_finish(hatchet: H
         return {"done": 50}
 
     async with hatchet.worker("w", slots=1, workflows=[streamer]):
-        ref = await streamer.aio_run_no_wait()
+        ref = await streamer.aio_run(wait_for_result=False)
         async for _ in hatchet.runs.subscribe_to_stream(ref.workflow_run_id):
             break
         assert await ref.aio_result() == {"done": 50}

@@ -35,7 +35,7 @@ SCRIPT = textwrap.dedent(
         time.sleep(0.3)
         return {"finished": True}
 
-    ref = slow.run_no_wait()
+    ref = slow.run(wait_for_result=False)
     hatchet.worker("drainer", slots=1, workflows=[slow]).start()
     run = hatchet.runs.view(ref.workflow_run_id)
     print("after start():", run.status, run.result())
@@ -112,8 +112,8 @@ async def test_draining_fails_a_parent_waiting_on_children_only_this_worker_woul
 
     worker = hatchet.worker("w", slots=2, workflows=[hog, late_kid, waiting_parent])
     async with worker:
-        hog.run_no_wait()
-        ref = waiting_parent.run_no_wait()
+        hog.run(wait_for_result=False)
+        ref = waiting_parent.run(wait_for_result=False)
         await settle()  # both slots taken: the hog runs, the parent waits on a queued kid
         drain = asyncio.ensure_future(worker.aio_stop())
         await eventually(lambda: hatchet.runs.view(ref.workflow_run_id).status == "FAILED")
@@ -144,7 +144,7 @@ async def test_a_reset_backend_is_not_kept_alive_by_its_timers(hatchet: Hatchet)
 
     async with hatchet.worker("w", slots=2, workflows=[quick, backs_off]):
         await quick.aio_run_many([quick.create_bulk_run_item() for _ in range(10)])
-        backs_off.run_no_wait()
+        backs_off.run(wait_for_result=False)
         await settle()
     engine = weakref.ref(hatchet.engine)
     backend.reset()
@@ -209,7 +209,7 @@ def test_a_start_serving_in_a_thread_drains_and_returns_when_stopped_from_outsid
     worker = hatchet.worker("served", slots=1, workflows=[slow])
     serving = threading.Thread(target=worker.start, daemon=True)
     serving.start()
-    ref = slow.run_no_wait()
+    ref = slow.run(wait_for_result=False)
     started = time.monotonic()
     while hatchet.runs.view(ref.workflow_run_id).status != "RUNNING":
         assert time.monotonic() - started < 5, "the worker never took the run"

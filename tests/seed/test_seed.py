@@ -39,8 +39,8 @@ def test_the_seeds_worker_does_not_register_the_parent(
     assert "test-worker registers first-task" in message
 
 
-def test_run_no_wait_still_queues_an_unregistered_workflow(hatchet: Hatchet) -> None:
-    ref = parent.run_no_wait()
+def test_a_run_not_waited_for_still_queues_an_unregistered_workflow(hatchet: Hatchet) -> None:
+    ref = parent.run(wait_for_result=False)
     assert hatchet.runs.view(ref.workflow_run_id).status == "QUEUED"
     with hatchet.worker("test-worker", slots=2, workflows=[child_task, parent]):
         assert ref.result() == EXPECTED

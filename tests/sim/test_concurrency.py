@@ -108,7 +108,7 @@ def test_cancel_in_progress_in_virtual_time_keeps_the_newest_run() -> None:
         async with hatchet.worker("w", slots=10, workflows=[wf]):
             refs = []
             for _ in range(4):
-                refs.append(await wf.aio_run_no_wait(Grouped(group="A")))
+                refs.append(await wf.aio_run(Grouped(group="A"), wait_for_result=False))
                 await asyncio.sleep(5)
             for ref in refs:
                 await ref.aio_result()  # a cancelled run's returns nothing, as in hatchet_sdk
@@ -137,10 +137,10 @@ def test_a_debounced_group_runs_the_first_and_the_latest_arrival_in_virtual_time
             await asyncio.sleep(10)
 
         async with hatchet.worker("w", slots=10, workflows=[wf]):
-            refs = [await wf.aio_run_no_wait(Grouped(group="index"))]
+            refs = [await wf.aio_run(Grouped(group="index"), wait_for_result=False)]
             for _ in range(5):
                 await asyncio.sleep(1)
-                refs.append(await wf.aio_run_no_wait(Grouped(group="index")))
+                refs.append(await wf.aio_run(Grouped(group="index"), wait_for_result=False))
             outcomes = []
             for ref in refs:
                 await ref.aio_result()  # a cancelled run's returns nothing, as in hatchet_sdk

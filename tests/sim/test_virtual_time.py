@@ -82,7 +82,7 @@ def test_retry_backoff_and_timeouts_run_on_virtual_time() -> None:
             return {"attempt": ctx.attempt_number}
 
         async with hatchet.worker("w", slots=1, workflows=[flaky]):
-            ref = flaky.run_no_wait()
+            ref = flaky.run(wait_for_result=False)
             assert await ref.aio_result() == {"attempt": 3}
         run = hatchet.engine.store.get_run(ref.workflow_run_id)
         return [a.started_at for a in run.tasks["slow-then-ok"].attempts]
@@ -106,7 +106,7 @@ def test_requested_retry_delays_run_on_virtual_time() -> None:
             return {"attempt": ctx.attempt_number}
 
         async with hatchet.worker("w", slots=1, workflows=[limited]):
-            ref = limited.run_no_wait()
+            ref = limited.run(wait_for_result=False)
             assert await ref.aio_result() == {"attempt": 3}
         run = hatchet.engine.store.get_run(ref.workflow_run_id)
         return [a.started_at for a in run.tasks["rate-limited"].attempts]
@@ -164,8 +164,8 @@ def test_a_cancelled_run_frees_its_slot_at_that_virtual_instant() -> None:
             return await sleeper.aio_run()
 
         async with hatchet.worker("w", slots=2, workflows=[sleeper, spawner]):
-            first = await spawner.aio_run_no_wait()
-            second = await sleeper.aio_run_no_wait()
+            first = await spawner.aio_run(wait_for_result=False)
+            second = await sleeper.aio_run(wait_for_result=False)
             await asyncio.sleep(5)
             await hatchet.runs.aio_cancel(first.workflow_run_id)
             result = await second.aio_result()
@@ -243,7 +243,7 @@ def test_a_stream_is_heard_at_the_virtual_instants_its_chunks_are_put() -> None:
                 await asyncio.sleep(600)
 
         async with hatchet.worker("w", slots=1, workflows=[ticker]):
-            ref = await ticker.aio_run_no_wait()
+            ref = await ticker.aio_run(wait_for_result=False)
             stream = hatchet.runs.subscribe_to_stream(ref.workflow_run_id)
             return [(chunk, loop.time()) async for chunk in stream]
 

@@ -12,7 +12,7 @@ def test_clients_on_one_url_share_state_and_other_urls_are_isolated() -> None:
     def hello(input: EmptyModel, ctx: Context) -> dict[str, str]:
         return {"hello": "world"}
 
-    ref = hello.run_no_wait()
+    ref = hello.run(wait_for_result=False)
     assert first.engine is second.engine
     assert ref.workflow_run_id in second.engine.store.runs
     assert other.engine.store.runs == {}

@@ -111,7 +111,7 @@ def test_a_trigger_whose_input_lacks_a_key_field_creates_nothing(hatchet: Hatche
         return None
 
     with pytest.raises(InvalidInputError, match=r"rate limit key 'input\.user_id'"):
-        wf.run_no_wait({})
+        wf.run({}, wait_for_result=False)
     assert hatchet.runs.views() == []
 
 

@@ -78,7 +78,7 @@ async def test_a_declined_charge_is_retried_with_backoff(
     monkeypatch.setattr(payments, "charge", gateway)
 
     async with hatchet.worker("shop-worker", slots=2, workflows=[charge_card]):
-        ref = charge_card.run_no_wait(EmptyModel())
+        ref = charge_card.run(EmptyModel(), wait_for_result=False)
         await run_for(flowsim_clock, 10)
         result = await ref.aio_result()
 
@@ -94,7 +94,7 @@ async def test_a_gateway_that_never_answers_exhausts_the_retries(
     monkeypatch.setattr(payments, "charge", gateway)
 
     async with hatchet.worker("shop-worker", slots=2, workflows=[charge_card]):
-        ref = charge_card.run_no_wait(EmptyModel())
+        ref = charge_card.run(EmptyModel(), wait_for_result=False)
         await run_for(flowsim_clock, 30)
         with pytest.raises(FailedTaskRunExceptionGroup, match="gateway timeout \\(call 4\\)"):
             await ref.aio_result()
