@@ -29,8 +29,9 @@ from flowsim.sdk.workflow import BaseWorkflow
 
 #: the BaseWorkflow methods that start runs of that workflow
 SPAWN_METHODS = frozenset(
-    {"run", "aio_run", "run_many", "aio_run_many", "run_no_wait", "aio_run_no_wait"}
-)
+    {"run", "aio_run", "run_many", "aio_run_many", "run_no_wait", "aio_run_no_wait",
+     "run_many_no_wait", "aio_run_many_no_wait"}
+)  # fmt: skip
 #: how many levels of helper functions to follow from a task
 HELPER_DEPTH = 3
 

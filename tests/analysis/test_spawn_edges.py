@@ -10,7 +10,7 @@ from flowsim.analysis import (
     spawn_edges_from_code,
     spawn_edges_from_simulation,
 )
-from tests.analysis.apps import HIDDEN_SPAWNS, write
+from tests.analysis.apps import HEADER, HIDDEN_SPAWNS, write
 
 SCENARIOS = Path(__file__).parents[2] / "scenarios"
 
@@ -108,3 +108,23 @@ def test_dag_and_registration_edges() -> None:
     assert registers == {("worker:worker", "workflow:etl"), ("worker:worker", "workflow:call-api")}
     assert graph.nodes["worker:worker"]["declared"] is False
     assert graph.nodes["task:call-api/call-api"]["retries"] == 5
+
+
+def test_every_method_that_starts_runs_is_a_spawn_edge(tmp_path: Path) -> None:
+    """The deprecated ``*_no_wait`` forms start runs as ``run`` does (hatchet_sdk warns,
+    and runs them): code still using them spawns all the same."""
+    methods = ["run", "aio_run", "run_many", "aio_run_many", "run_no_wait", "aio_run_no_wait",
+               "run_many_no_wait", "aio_run_many_no_wait"]  # fmt: skip
+    calls = "\n".join(f"    child.{method}([])" for method in methods)
+    source = (
+        HEADER
+        + f"""
+
+@hatchet.task(name="caller")
+def caller(input: EmptyModel, ctx: Context) -> None:
+{calls}
+"""
+    )
+    discovered = discover(write(tmp_path, "every_method", source))
+    found = spawn_edges_from_code(discovered.workflows.values())
+    assert sorted(c.method for c in found if c.child_name == "child") == sorted(methods)
