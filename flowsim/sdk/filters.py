@@ -30,10 +30,16 @@ from flowsim.store.records import JSON
 
 #: what a filter expression may name
 ROOTS = ("input", "additional_metadata", "payload", "event_key", "event_id")
+
+
+def parse_expression(expression: str, where: str) -> Predicate:
+    """A filter's CEL expression over ``ROOTS``; ``WorkflowDefinitionError`` naming
+    ``where`` for anything outside the modelled subset."""
+    return parse_predicate(expression, ROOTS, where, "filter expression")
+
+
 #: the predicate of a stored filter this flowsim cannot parse
-NEVER = parse_predicate("false", ROOTS, "flowsim", "filter expression")
-#: stored filters read for one push at most (Hatchet's server reads 20,000)
-MAX_FILTERS = DEFAULT_FILTER_LIMIT
+NEVER = parse_expression("false", "flowsim")
 
 
 class DefaultFilter(BaseModel):
@@ -72,7 +78,7 @@ def to_filters(value: Any, workflow: str) -> tuple[EventFilter, ...]:
                 f"{where}: {item!r} is not a DefaultFilter(expression=, scope=, payload=): "
                 f"{exc.errors()[0]['msg']}"
             ) from None
-        predicate = parse_predicate(given.expression, ROOTS, where, "filter expression")
+        predicate = parse_expression(given.expression, where)
         filters.append(EventFilter(given.scope, predicate, dict(given.payload)))
     return tuple(filters)
 
@@ -83,7 +89,7 @@ def stored_predicate(expression: str) -> Predicate:
     parse (stored by another version) never holds, as a CEL failure triggers nothing in
     Hatchet; it still counts as a filter of its workflow."""
     try:
-        return parse_predicate(expression, ROOTS, "stored event filter", "filter expression")
+        return parse_expression(expression, "stored event filter")
     except WorkflowDefinitionError:
         return NEVER
 
@@ -94,7 +100,8 @@ def runtime_filters(
     """The stored filters of these workflows, by workflow id, oldest first."""
     if not workflow_ids:
         return {}
-    rows, _ = store.list_filters(list(workflow_ids), None, MAX_FILTERS, 0)
+    # at most as many as Hatchet's server reads for one push (20,000)
+    rows, _ = store.list_filters(list(workflow_ids), None, DEFAULT_FILTER_LIMIT, 0)
     found: dict[str, list[EventFilter]] = {}
     for row in reversed(rows):
         item = EventFilter(row.scope, stored_predicate(row.expression), dict(row.payload))

@@ -25,9 +25,8 @@ from typing import TYPE_CHECKING, Any
 from pydantic import BaseModel
 from pydantic_core import to_jsonable_python
 
-from flowsim.cel_predicate import parse_predicate
 from flowsim.errors import FilterNotFoundError, InvalidInputError, WorkflowDefinitionError
-from flowsim.sdk.filters import ROOTS
+from flowsim.sdk.filters import parse_expression
 from flowsim.sdk.run_details import TENANT_ID, APIResourceMeta, PaginationResponse, resource_meta
 from flowsim.sdk.types import JSONSerializableMapping
 from flowsim.store.event_filters import (
@@ -93,7 +92,7 @@ def _checked_expression(expression: object, where: str) -> str:
     if not isinstance(expression, str):
         raise InvalidInputError(f"{where}: expression must be a string, got {expression!r}")
     try:
-        parse_predicate(expression, ROOTS, where, "filter expression")
+        parse_expression(expression, where)
     except WorkflowDefinitionError as exc:
         raise InvalidInputError(str(exc)) from None
     return expression
