@@ -547,6 +547,38 @@ def make_parity_machine(
                     )
                 history.append((ref_claim.token, other_claim.token))
 
+        @rule(worker=st.sampled_from(WORKERS))
+        def run_guarded_to_its_on_failure_task(self, worker: str) -> None:
+            """A ``guarded`` run taken straight to its end through its on-failure task (its
+            first task fails, the on-failure task completes), so that replays meet one:
+            the random rules alone seldom get a run that far. Every step is compared."""
+            self._create([RunRequest(WORKFLOWS["guarded"], {"n": 0}, {}, 1)], None,
+                         "create_runs (guarded)")  # fmt: skip
+            ref_id, other_id = self.runs[-1]
+            for name, failing in (("first", True), ("handler", False)):
+                self._claim(worker, SlotPool.DEFAULT, ["guarded"], 3, LEASES[1])
+                task = self.ref.get_runs([ref_id])[0].tasks.get(name)
+                if task is None or task.status is not RunStatus.RUNNING:
+                    return  # another guarded run was claimed first: enough for this step
+                ref_token, other_token = self.tokens[task.id][-1]
+                other_task = self.task_ids[task.id]
+                what = f"run_guarded_to_its_on_failure_task: {name} (now={self.now})"
+                if failing:
+                    error = TaskRunError("injected", "ValueError", "trace", task.id)
+                    other_error = TaskRunError("injected", "ValueError", "trace", other_task)
+                    ref = self.ref.fail(task.id, ref_token, error, True, self.now)
+                    other = self.other.fail(other_task, other_token, other_error, True, self.now)
+                else:
+                    output = {"handled": True}
+                    ref = self.ref.complete(task.id, ref_token, output, self.now)
+                    other = self.other.complete(other_task, other_token, output, self.now)
+                self._same_outcome(what, ref, other)
+                (ref_view,) = self.ref.get_runs([ref_id])
+                (other_view,) = self.other.get_runs([other_id])
+                for task_name, created in ref_view.tasks.items():  # the on-failure task
+                    if task_name in other_view.tasks:
+                        self._map(self.task_ids, created.id, other_view.tasks[task_name].id, what)
+
         @precondition(lambda self: bool(self.tokens))
         @rule(data=st.data(), stale=STALE, value=st.integers(0, 9))
         def complete(self, data: st.DataObject, stale: bool, value: int) -> None:
