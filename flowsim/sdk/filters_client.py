@@ -33,6 +33,7 @@ from flowsim.store.event_filters import (
     DEFAULT_FILTER_LIMIT,
     FilterChange,
     StoredFilter,
+    identity,
     payload_key,
     refuse_duplicate,
 )
@@ -133,12 +134,14 @@ class FiltersClient:
     def _refuse_declared_twin(self, wanted: StoredFilter) -> None:
         """A filter equal to one a workflow of this process declares is refused as Hatchet
         refuses it (its server stores the declared ones too)."""
+        key = identity(wanted)
         for workflow in self._defined():
             if workflow.id != wanted.workflow_id:
                 continue
             for declared in workflow.default_filters:
-                same = (declared.scope, declared.predicate.source, payload_key(declared.payload))
-                if same == (wanted.scope, wanted.expression, payload_key(wanted.payload)):
+                twin = (workflow.id, declared.scope, declared.predicate.source,
+                        payload_key(declared.payload))  # fmt: skip
+                if twin == key:
                     raise refuse_duplicate(wanted, f"declared by workflow {workflow.name!r}")
 
     def create(
