@@ -28,6 +28,7 @@ from flowsim.idempotency import Collision
 from flowsim.placement import LabelValue
 from flowsim.rules import SlotPool
 from flowsim.store.conditions import ConditionSpec
+from flowsim.store.cron_records import StoredCron
 from flowsim.store.durable_log import DurableStep
 from flowsim.store.event_filters import FilterChange, StoredFilter
 from flowsim.store.placement_filter import Deferrals
@@ -48,6 +49,7 @@ from flowsim_postgres import (
     batch,
     claims,
     conditions,
+    crons,
     durable,
     errors,
     filters,
@@ -441,6 +443,20 @@ class PostgresStore:
             lambda s: filters.list_filters(s.conn, workflow_ids, scopes, limit, offset),
             read_only=True,
         )
+
+    # ------------------------------------------------------------ crons
+
+    def create_cron(self, new: StoredCron) -> StoredCron:
+        return self._run("create_cron", lambda s: crons.create_cron(s, new))
+
+    def get_cron(self, cron_id: str) -> StoredCron | None:
+        return self._run("get_cron", lambda s: crons.get_cron(s.conn, cron_id), read_only=True)
+
+    def delete_cron(self, cron_id: str) -> StoredCron | None:
+        return self._run("delete_cron", lambda s: crons.delete_cron(s, cron_id))
+
+    def list_crons(self) -> list[StoredCron]:
+        return self._run("list_crons", lambda s: crons.list_crons(s.conn), read_only=True)
 
     def open_wait(
         self, wait_id: str, task_run_id: str, specs: Sequence[ConditionSpec], now: float

@@ -37,6 +37,7 @@ from flowsim.idempotency import Collision
 from flowsim.placement import LabelValue
 from flowsim.rules import SlotPool
 from flowsim.store.conditions import ConditionSpec
+from flowsim.store.cron_records import StoredCron
 from flowsim.store.durable_log import DurableStep
 from flowsim.store.event_filters import FilterChange, StoredFilter
 from flowsim.store.placement_filter import Deferrals
@@ -56,6 +57,7 @@ from flowsim.store.records import JSON
 from flowsim_sqlite import (
     claims,
     conditions,
+    crons,
     durable,
     errors,
     filters,
@@ -428,6 +430,20 @@ class SqliteStore:
         offset: int,
     ) -> tuple[list[StoredFilter], int]:
         return self._read("list_filters", filters.list_filters, workflow_ids, scopes, limit, offset)
+
+    # ------------------------------------------------------------ crons
+
+    def create_cron(self, new: StoredCron) -> StoredCron:
+        return self._write("create_cron", crons.create_cron, new)
+
+    def get_cron(self, cron_id: str) -> StoredCron | None:
+        return self._read("get_cron", crons.get_cron, cron_id)
+
+    def delete_cron(self, cron_id: str) -> StoredCron | None:
+        return self._write("delete_cron", crons.delete_cron, cron_id)
+
+    def list_crons(self) -> list[StoredCron]:
+        return self._read("list_crons", crons.list_crons)
 
     def open_wait(
         self, wait_id: str, task_run_id: str, specs: Sequence[ConditionSpec], now: float

@@ -24,6 +24,7 @@ from flowsim.errors import RunNotFoundError, TaskRunError
 from flowsim.idempotency import Claim, Collision
 from flowsim.rules import RunStatus, SlotPool
 from flowsim.store import conditions as cond
+from flowsim.store.cron_records import CronRecords
 from flowsim.store.dag import advance, replay_now
 from flowsim.store.durable_log import StepLog
 from flowsim.store.event_filters import FilterTable
@@ -68,6 +69,8 @@ class StoreCore(ABC):
         self.streams = StreamLog()
         #: event filters created at runtime (``hatchet.filters``)
         self.filters = FilterTable()
+        #: crons created at runtime (``hatchet.cron.create``)
+        self.crons = CronRecords()
         #: evicted task runs waiting for runs to end: task run id -> (task run, its
         #: queueing's sequence, the awaited run ids)
         self._parked: dict[str, tuple[TaskRun, int, tuple[str, ...]]] = {}

@@ -104,6 +104,7 @@ from flowsim.placement import LabelValue
 from flowsim.quick_init import quick_init
 from flowsim.rules import RunStatus, SlotPool
 from flowsim.store.conditions import ConditionSpec
+from flowsim.store.cron_records import CronStore
 from flowsim.store.durable_log import DurableLogStore, EvictingStore
 from flowsim.store.event_filters import FilterStore
 from flowsim.store.records import JSON, TriggeringEvent, WorkflowSpec
@@ -319,7 +320,7 @@ class Snapshot:
 
 
 @runtime_checkable
-class RunStore(DurableLogStore, EvictingStore, FilterStore, Protocol):
+class RunStore(DurableLogStore, EvictingStore, FilterStore, CronStore, Protocol):
     """A durable run store. Synchronous and inline: the engine calls it on its loop, as
     hatchet_sdk's sync ``run(wait_for_result=False)`` makes a blocking call to the server;
     SQLite and memory need no thread hop (a hop costs ~120 µs here, a SQLite transaction

@@ -18,6 +18,7 @@ from flowsim.idempotency import Collision
 from flowsim.placement import LabelValue, Peer
 from flowsim.rules import RunStatus, SlotPool
 from flowsim.store.conditions import ConditionSpec
+from flowsim.store.cron_records import StoredCron
 from flowsim.store.durable_log import DurableStep
 from flowsim.store.event_filters import FilterChange, StoredFilter
 from flowsim.store.failures import lease_lost_reason
@@ -404,6 +405,20 @@ class ReferenceStore:
         offset: int,
     ) -> tuple[list[StoredFilter], int]:
         return self.inner.filters.list_filters(workflow_ids, scopes, limit, offset)
+
+    # ------------------------------------------------------------ crons
+
+    def create_cron(self, new: StoredCron) -> StoredCron:
+        return self.inner.crons.create_cron(new)
+
+    def get_cron(self, cron_id: str) -> StoredCron | None:
+        return self.inner.crons.get_cron(cron_id)
+
+    def delete_cron(self, cron_id: str) -> StoredCron | None:
+        return self.inner.crons.delete_cron(cron_id)
+
+    def list_crons(self) -> list[StoredCron]:
+        return self.inner.crons.list_crons()
 
     def open_wait(
         self, wait_id: str, task_run_id: str, conditions: Sequence[ConditionSpec], now: float

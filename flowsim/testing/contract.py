@@ -54,6 +54,7 @@ from flowsim.store.records import JSON, TaskSpec, TriggeringEvent, WorkflowSpec
 from flowsim.store.views import with_progress, without_attempts
 from flowsim.testing.contract_concurrency import ConcurrencyContract
 from flowsim.testing.contract_conditions import ConditionsContract
+from flowsim.testing.contract_crons import CronContract
 from flowsim.testing.contract_filters import FilterContract
 from flowsim.testing.contract_idempotency import IdempotencyContract
 from flowsim.testing.contract_placement import PlacementContract
@@ -355,6 +356,7 @@ class RunStoreContract(
     StreamContract,
     ReplayContract,
     FilterContract,
+    CronContract,
 ):
     """Inherit this in a ``Test...`` class that defines a ``store`` fixture (a fresh,
     migrated store, closed afterwards)."""

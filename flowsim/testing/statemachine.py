@@ -42,6 +42,7 @@ from flowsim.idempotency import STATUS, TTL, Collision, IdempotencyRule
 from flowsim.rate_limits import RateLimitSpec
 from flowsim.rules import ConcurrencyStrategy, RunStatus, SlotPool
 from flowsim.store.conditions import Action, ConditionSpec
+from flowsim.store.cron_records import StoredCron
 from flowsim.store.dag import replayed_tasks, unmet_parent
 from flowsim.store.event_filters import FilterChange, StoredFilter
 from flowsim.store.protocol import (
@@ -191,8 +192,8 @@ class ParityError(AssertionError):
 FILTER_WORKFLOWS = ("00000000-0000-5000-8000-00000000000a", "00000000-0000-5000-8000-00000000000b")
 
 
-def _filter_result(operation: Callable[..., StoredFilter | None], *args: Any) -> object:
-    """What a filter operation returned, or why it refused."""
+def _answer(operation: Callable[..., object], *args: Any) -> object:
+    """What a filter or cron operation returned, or why it refused."""
     try:
         return operation(*args)
     except InvalidInputError as exc:
@@ -743,13 +744,13 @@ def make_parity_machine(
             filter_id = f"00000000-0000-4000-8000-{number:012d}"
             wanted = StoredFilter(filter_id, workflow, scope, "true", payload, self.now, self.now)
             if action == "create":
-                results = [_filter_result(store.create_filter, wanted) for store in self.stores]
+                results = [_answer(store.create_filter, wanted) for store in self.stores]
             elif action == "update":
                 change = FilterChange(scope=scope, payload=payload)
-                results = [_filter_result(store.update_filter, filter_id, change, self.now)
+                results = [_answer(store.update_filter, filter_id, change, self.now)
                            for store in self.stores]  # fmt: skip
             else:
-                results = [_filter_result(store.delete_filter, filter_id) for store in self.stores]
+                results = [_answer(store.delete_filter, filter_id) for store in self.stores]
             what = f"{action}_filter({filter_id}, {workflow}, {scope}, {payload})"
             if results[0] != results[1]:
                 raise ParityError(f"{what}: reference {results[0]} != store {results[1]}")
@@ -765,6 +766,33 @@ def make_parity_machine(
                         f"list_filters({workflows}, {scopes}) after {what}: reference {ref} != "
                         f"store {other}"
                     )
+
+        @rule(
+            number=st.integers(0, 3),
+            workflow=st.sampled_from(("wa", "wb")),
+            name=st.sampled_from(("n1", "n2")),
+            expression=st.sampled_from(("* * * * *", "0 * * * *")),
+            delete=st.booleans(),
+        )
+        def change_crons(
+            self, number: int, workflow: str, name: str, expression: str, delete: bool
+        ) -> None:
+            """Crons (``hatchet.cron``): the same creation or deletion, refused or not, in
+            both stores, then the same crons listed."""
+            cron_id = f"00000000-0000-4000-8000-{number:012d}"
+            if delete:
+                what = f"delete_cron({cron_id})"
+                results = [_answer(store.delete_cron, cron_id) for store in self.stores]
+            else:
+                metadata = {"n": number}
+                wanted = StoredCron(cron_id, workflow, name, expression, {}, metadata, 1, self.now)
+                what = f"create_cron({cron_id}, {workflow}, {name}, {expression!r})"
+                results = [_answer(store.create_cron, wanted) for store in self.stores]
+            if results[0] != results[1]:
+                raise ParityError(f"{what}: reference {results[0]} != store {results[1]}")
+            ref, other = [store.list_crons() for store in self.stores]
+            if ref != other:
+                raise ParityError(f"list_crons() after {what}: reference {ref} != store {other}")
 
         @precondition(lambda self: bool(self.runs))
         @rule(index=st.integers(0, MAX_RUNS))
