@@ -88,6 +88,10 @@ class FilterNotFoundError(FlowsimError, LookupError):
     """The backend has no event filter with this id (``hatchet.filters``)."""
 
 
+class CronNotFoundError(FlowsimError, LookupError):
+    """The backend has no cron with this id (``hatchet.cron``)."""
+
+
 class RunNotFinishedError(FlowsimError, RuntimeError):
     """A run's result was read (``hatchet.runs.get_result``) while it is still queued or
     running; nothing waits for it there."""

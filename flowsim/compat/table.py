@@ -22,6 +22,7 @@ from flowsim.engine import run_events
 from flowsim.sdk import (
     concurrency,
     conditions,
+    cron_client,
     dependencies,
     events,
     eviction,
@@ -54,8 +55,12 @@ FLOWSIM: Final[Mapping[str, object]] = {
     "UserEventCondition": conditions.UserEventCondition,
     "or_": conditions.or_,
     "Context": sdk.Context,
-    "CronClient": scheduling.CronClient,
-    "CronWorkflows": scheduling.CronWorkflows,
+    "CronClient": cron_client.CronClient,
+    "CronWorkflows": cron_client.CronWorkflows,
+    "CronWorkflowsList": cron_client.CronWorkflowsList,
+    "CronWorkflowsMethod": cron_client.CronWorkflowsMethod,
+    "CronWorkflowsOrderByField": cron_client.CronWorkflowsOrderByField,
+    "WorkflowRunOrderByDirection": cron_client.WorkflowRunOrderByDirection,
     "DEFAULT_DURABLE_TASK_EVICTION_POLICY": eviction.DEFAULT_DURABLE_TASK_EVICTION_POLICY,
     "EvictionPolicy": eviction.EvictionPolicy,
     "NonDeterminismError": errors.NonDeterminismError,
@@ -241,6 +246,8 @@ class AliasSpec:
 
 #: the REST models ``hatchet.runs.get`` returns (``flowsim.sdk.run_details``)
 _RUN_DETAILS = (
+    "CronWorkflows CronWorkflowsList CronWorkflowsMethod CronWorkflowsOrderByField "
+    "WorkflowRunOrderByDirection "
     "PaginationResponse V1Filter V1FilterList V1TaskEvent V1TaskEventType V1TaskStatus "
     "V1TaskSummary V1TaskSummaryList V1UpdateFilterRequest V1WorkflowRun V1WorkflowRunDetails"
 )
@@ -356,6 +363,15 @@ MODULES: Final[Mapping[str, AliasSpec]] = {
         "PaginationResponse V1TaskSummary V1TaskSummaryList"
     ),
     f"{ROOT}.clients.rest.models.pagination_response": _spec("PaginationResponse"),
+    f"{ROOT}.clients.rest.models.cron_workflows": _spec("CronWorkflows CronWorkflowsMethod"),
+    f"{ROOT}.clients.rest.models.cron_workflows_list": _spec(
+        "CronWorkflows CronWorkflowsList PaginationResponse"
+    ),
+    f"{ROOT}.clients.rest.models.cron_workflows_method": _spec("CronWorkflowsMethod"),
+    f"{ROOT}.clients.rest.models.cron_workflows_order_by_field": _spec("CronWorkflowsOrderByField"),
+    f"{ROOT}.clients.rest.models.workflow_run_order_by_direction": _spec(
+        "WorkflowRunOrderByDirection"
+    ),
     f"{ROOT}.clients.rest.models.v1_filter": _spec("V1Filter"),
     f"{ROOT}.clients.rest.models.v1_filter_list": _spec("PaginationResponse V1Filter V1FilterList"),
     f"{ROOT}.clients.rest.models.v1_update_filter_request": _spec("V1UpdateFilterRequest"),

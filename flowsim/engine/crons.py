@@ -3,14 +3,22 @@
 Hatchet's server fires crons; here the engine of every process that runs a worker does, on
 its injected clock (so a simulated day of ``*/5 * * * *`` is 288 runs in milliseconds).
 Several processes sharing a SQLite file or a Postgres database fire the same tick; the run
-is created with a trigger key naming the tick (``rules.trigger_spawn_key``), so the store
-creates it once. Ticks pass only while a worker runs (the engine has a loop): ticks missed
-while none ran are not back-filled, as a Hatchet server that was down does not either.
+is created with a trigger key naming the cron and the tick (``rules.trigger_spawn_key``),
+so the store creates it once. Ticks pass only while a worker runs (the engine has a loop):
+ticks missed while none ran are not back-filled, as a Hatchet server that was down does
+not either.
+
+Two kinds of cron: a workflow's ``on_crons=``, which the engine of a worker registering
+the workflow adds, and crons made at runtime (``hatchet.cron.create``), which live in the
+store (``flowsim.store.cron_records``) and which the engine mirrors with ``sync_stored``
+whenever it is told of a change and, on a shared store, at every heartbeat: a cron made or
+deleted by another process is fired or stopped here within a third of a lease.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import builtins
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
 
@@ -18,6 +26,7 @@ from croniter import croniter
 
 from flowsim.clock import Clock, TimerHandle
 from flowsim.errors import WorkflowDefinitionError
+from flowsim.store.cron_records import StoredCron
 from flowsim.store.records import JSON, WorkflowSpec
 from flowsim.store.transitions import NewRun
 
@@ -49,12 +58,22 @@ class CronTrigger:
     input: JSON
     additional_metadata: dict[str, JSON] = field(default_factory=dict)
     priority: int = 1
+    #: made at runtime and kept in the store (else declared with ``on_crons=``)
+    stored: bool = False
 
     def run_at_tick(self, tick: float) -> NewRun:
-        key = f"cron:{self.spec.name}:{self.name}:{tick!r}"
+        key = f"cron:{self.id}:{tick!r}"
         return NewRun(
             self.spec, self.input, dict(self.additional_metadata), self.priority, trigger_key=key
         )
+
+
+def stored_trigger(cron: StoredCron, spec: WorkflowSpec) -> CronTrigger:
+    """The trigger of a cron kept in the store, for a workflow this engine serves."""
+    return CronTrigger(
+        cron.id, cron.name, spec, cron.expression, cron.input,
+        dict(cron.additional_metadata), cron.priority, stored=True,
+    )  # fmt: skip
 
 
 @runtime_checkable
@@ -77,6 +96,7 @@ class CronTable:
         self._post = post
         self._fire = fire
         self._crons: dict[str, CronTrigger] = {}
+        self._added: dict[str, float] = {}
         self._timers: dict[str, TimerHandle] = {}
         self._running = False
 
@@ -86,10 +106,30 @@ class CronTable:
     def list(self) -> list[CronTrigger]:
         return list(self._crons.values())
 
+    def added_at(self, cron_id: str) -> float:
+        """When the cron was added here (a declared cron's "created at": when a worker
+        registered its workflow)."""
+        return self._added[cron_id]
+
+    def declared(self) -> builtins.list[CronTrigger]:
+        return [cron for cron in self._crons.values() if not cron.stored]
+
+    def sync_stored(self, wanted: Iterable[CronTrigger]) -> None:
+        """Make the stored crons here those of ``wanted``: add the new ones, remove those
+        deleted (a stored cron never changes: it is made and deleted, never updated)."""
+        wanted_by_id = {cron.id: cron for cron in wanted}
+        gone = [i for i, cron in self._crons.items() if cron.stored and i not in wanted_by_id]
+        for cron_id in gone:
+            self.remove(cron_id)
+        for cron_id, cron in wanted_by_id.items():
+            if cron_id not in self._crons:
+                self.add(cron)
+
     def add(self, cron: CronTrigger) -> None:
         """Register (or replace) a cron; its first tick is the next one after now."""
         self.remove(cron.id)
         self._crons[cron.id] = cron
+        self._added[cron.id] = self._clock.now()
         if self._running:
             self._arm(cron, self._clock.now())
 
@@ -97,6 +137,7 @@ class CronTable:
         timer = self._timers.pop(cron_id, None)
         if timer is not None:
             timer.cancel()
+        self._added.pop(cron_id, None)
         return self._crons.pop(cron_id, None) is not None
 
     def start(self) -> None:

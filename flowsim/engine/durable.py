@@ -48,6 +48,7 @@ from flowsim.errors import (
 )
 from flowsim.idempotency import Collision
 from flowsim.rules import RunStatus, SlotPool
+from flowsim.store.cron_records import CronStore
 from flowsim.store.durable_log import DurableLogStore
 from flowsim.store.event_filters import FilterStore
 from flowsim.store.protocol import (
@@ -305,6 +306,9 @@ class DurableEngine(DurableConditionWaits, Engine):
     def event_filters(self) -> FilterStore:
         return self.run_store
 
+    def cron_store(self) -> CronStore:
+        return self.run_store
+
     # ------------------------------------------------------------ streams
 
     def put_stream(self, run_id: str, task_run_id: str, index: int, data: str) -> None:
@@ -547,6 +551,7 @@ class DurableEngine(DurableConditionWaits, Engine):
                 self.run_store.heartbeat(worker.id, now, self.lease_seconds)
             self._write_unsaved()
             self._notice_cancelled()
+            self.sync_crons()  # crons another process made or deleted
 
     def _between_batches(self) -> None:
         """The heartbeat runs on the event loop, which a bulk trigger does not return to

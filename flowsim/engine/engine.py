@@ -27,7 +27,7 @@ from flowsim.clock import Clock, SystemClock
 from flowsim.deadlines import DeadlineQueue
 from flowsim.engine.changes import Generation
 from flowsim.engine.conditions import ConditionWaits
-from flowsim.engine.crons import CronTable, DeclaresCrons
+from flowsim.engine.crons import CronTable, DeclaresCrons, stored_trigger
 from flowsim.engine.eager import resume
 from flowsim.engine.eviction import Evictions
 from flowsim.engine.missing import MissingTask
@@ -52,6 +52,7 @@ from flowsim.errors import (
 from flowsim.idempotency import Collision
 from flowsim.placement import check_labels
 from flowsim.rules import RunStatus, SlotPool
+from flowsim.store.cron_records import CronStore
 from flowsim.store.durable_log import DurableLogStore, StepKind
 from flowsim.store.event_filters import FilterStore
 from flowsim.store.memory import MemoryStore
@@ -188,6 +189,7 @@ class Engine(ConditionWaits, Waiting):
                     for cron in workflow.cron_triggers():
                         self.crons.add(cron)
             self.crons.start()
+        self.sync_crons()
         self.request_dispatch()
         return runtime
 
@@ -809,6 +811,30 @@ class Engine(ConditionWaits, Waiting):
         """Where ``hatchet.filters`` keeps the event filters it creates: this engine's
         memory here, the shared store on a durable backend."""
         return self.store.filters
+
+    # ------------------------------------------------------------ crons
+
+    def cron_store(self) -> CronStore:
+        """Where ``hatchet.cron`` keeps the crons it creates: this engine's memory here,
+        the shared store on a durable backend."""
+        return self.store.crons
+
+    def sync_crons(self) -> None:
+        """Fire the stored crons of the workflows a worker of this engine registered, and
+        no others (``CronTable.sync_stored``): after this process made or deleted one,
+        when a worker starts, and on a shared store at every heartbeat."""
+        stored = self.cron_store().list_crons()
+        with self._lock:
+            specs = {
+                name: workflow.spec
+                for runtime in self._workers.values()
+                for name, workflow in runtime.workflows.items()
+            }
+            self.crons.sync_stored(
+                stored_trigger(cron, specs[cron.workflow])
+                for cron in stored
+                if cron.workflow in specs
+            )
 
     # ------------------------------------------------------------ streams
 

@@ -14,6 +14,7 @@ from flowsim.clock import Clock
 from flowsim.engine.engine import Engine
 from flowsim.errors import UnknownWorkflowError, UnsupportedFeatureError
 from flowsim.placement import Sticky
+from flowsim.sdk.cron_client import CronClient
 from flowsim.sdk.events import EventClient
 from flowsim.sdk.eviction import DEFAULT_DURABLE_TASK_EVICTION_POLICY, EvictionPolicy
 from flowsim.sdk.filters import DefaultFilter
@@ -25,7 +26,7 @@ from flowsim.sdk.listener import RunEventListenerClient
 from flowsim.sdk.not_modelled import refuse
 from flowsim.sdk.rate_limit import RateLimitsClient
 from flowsim.sdk.runs import RunsClient
-from flowsim.sdk.scheduling import CronClient, ScheduledClient
+from flowsim.sdk.scheduling import ScheduledClient
 from flowsim.sdk.task import (
     DEFAULT_EXECUTION_TIMEOUT,
     DEFAULT_SCHEDULE_TIMEOUT,
@@ -175,8 +176,9 @@ class Hatchet:
 
     @property
     def cron(self) -> CronClient:
-        """Cron triggers by workflow name (``on_crons=``, ``wf.create_cron``)."""
-        return CronClient(self)
+        """hatchet_sdk's cron client: crons made here are kept in the backend's store and
+        fired by every worker process sharing it that serves their workflow."""
+        return CronClient(lambda: self.engine, self.defined_workflow)
 
     def defined_workflow(self, name: str) -> BaseWorkflow:
         """A workflow defined through this client, for the by-name APIs."""

@@ -1,23 +1,19 @@
-"""Scheduled and cron runs: ``wf.schedule``, ``on_crons=``, ``wf.create_cron``,
-``hatchet.scheduled`` and ``hatchet.cron``.
+"""Scheduled runs: ``wf.schedule`` and ``hatchet.scheduled`` (crons:
+``flowsim.sdk.cron_client``).
 
 A scheduled run is stored at once, as a QUEUED run whose tasks are not claimable before
 ``run_at`` (the store's not-before time, the one a retry's backoff uses): any worker process
 sharing the store claims it when due, and the run is in ``hatchet.runs.views()`` from the
-start (Hatchet keeps a separate scheduled record until it fires). Crons are fired by the
-engine (``flowsim.engine.crons``) on its clock.
+start (Hatchet keeps a separate scheduled record until it fires).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from flowsim import rules
-from flowsim.engine.crons import CronTrigger, check_expression
-from flowsim.errors import InvalidInputError, RunNotFoundError
+from flowsim.errors import InvalidInputError
 from flowsim.rules import RunStatus
 from flowsim.sdk.idempotency import created_or_raise
 from flowsim.sdk.not_modelled import refuse
@@ -27,7 +23,6 @@ from flowsim.store.records import JSON
 from flowsim.store.transitions import NewRun
 
 if TYPE_CHECKING:
-    from flowsim.engine.engine import Engine
     from flowsim.sdk.workflow import BaseWorkflow
 
 
@@ -53,19 +48,6 @@ class ScheduledRun:
     @property
     def id(self) -> str:
         return self.metadata.id
-
-
-@dataclass(frozen=True, slots=True)
-class CronWorkflows:
-    """What ``wf.create_cron`` / ``hatchet.cron.create`` return and ``list`` lists."""
-
-    metadata: ResourceMeta
-    workflow_name: str
-    name: str
-    cron: str
-    input: JSON
-    additional_metadata: dict[str, JSON] = field(default_factory=dict)
-    priority: int = rules.DEFAULT_PRIORITY
 
 
 def _timestamp(run_at: datetime, where: str) -> float:
@@ -105,52 +87,6 @@ def schedule_run(
         metadata,
         run.id,
     )
-
-
-def cron_trigger(
-    workflow: BaseWorkflow,
-    name: str,
-    expression: str,
-    input: Any,
-    additional_metadata: JSONSerializableMapping | None,
-    priority: int | None,
-) -> CronTrigger:
-    where = f"workflow {workflow.name!r} cron {name!r}"
-    return CronTrigger(
-        id=f"{workflow.name}:{name}",
-        name=name,
-        spec=workflow.spec,
-        expression=check_expression(expression, where),
-        input=validate_input(workflow, input),
-        additional_metadata={**workflow.default_additional_metadata, **(additional_metadata or {})},
-        priority=workflow.default_priority if priority is None else int(priority),
-    )
-
-
-def describe(cron: CronTrigger) -> CronWorkflows:
-    return CronWorkflows(
-        ResourceMeta(cron.id),
-        cron.spec.name,
-        cron.name,
-        cron.expression,
-        cron.input,
-        dict(cron.additional_metadata),
-        cron.priority,
-    )
-
-
-def create_cron(
-    workflow: BaseWorkflow,
-    cron_name: str,
-    expression: str,
-    input: Any,
-    additional_metadata: JSONSerializableMapping | None,
-    priority: int | None,
-) -> CronWorkflows:
-    """Register a cron on this process's engine (fired while one of its workers runs)."""
-    cron = cron_trigger(workflow, cron_name, expression, input, additional_metadata, priority)
-    workflow.client.engine.crons.add(cron)
-    return describe(cron)
 
 
 @refuse(
@@ -198,62 +134,3 @@ class ScheduledClient:
         runs = self._hatchet.runs
         if runs.view(scheduled_id).status is RunStatus.QUEUED:
             await runs.aio_cancel(scheduled_id)
-
-
-@refuse(
-    "hatchet.cron",
-    "a Hatchet server's cron records by id",
-    "hatchet.cron.list() returns every cron with its id",
-    "get", "aio_get",
-)  # fmt: skip
-class CronClient:
-    """``hatchet.cron``: create, list and delete crons by workflow name."""
-
-    def __init__(self, hatchet: Any) -> None:
-        self._hatchet = hatchet
-
-    def _engine(self) -> Engine:
-        engine: Engine = self._hatchet.engine
-        return engine
-
-    def create(
-        self,
-        workflow_name: str,
-        cron_name: str,
-        expression: str,
-        input: JSONSerializableMapping | None = None,
-        additional_metadata: JSONSerializableMapping | None = None,
-        priority: int | None = None,
-    ) -> CronWorkflows:
-        workflow = self._hatchet.defined_workflow(workflow_name)
-        return create_cron(workflow, cron_name, expression, input, additional_metadata, priority)
-
-    async def aio_create(
-        self,
-        workflow_name: str,
-        cron_name: str,
-        expression: str,
-        input: JSONSerializableMapping | None = None,
-        additional_metadata: JSONSerializableMapping | None = None,
-        priority: int | None = None,
-    ) -> CronWorkflows:
-        return self.create(
-            workflow_name, cron_name, expression, input, additional_metadata, priority
-        )
-
-    def list(self) -> Sequence[CronWorkflows]:
-        return [describe(cron) for cron in self._engine().crons.list()]
-
-    async def aio_list(self) -> Sequence[CronWorkflows]:
-        return self.list()
-
-    def delete(self, cron_id: str) -> None:
-        """Stop firing the cron (runs it already created are left alone, as in Hatchet)."""
-        if not self._engine().crons.remove(cron_id):
-            raise RunNotFoundError(
-                f"no cron trigger with id {cron_id!r} on this client; ids come from "
-                "hatchet.cron.create(...).metadata.id or hatchet.cron.list()"
-            )
-
-    async def aio_delete(self, cron_id: str) -> None:
-        self.delete(cron_id)

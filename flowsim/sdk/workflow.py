@@ -21,6 +21,7 @@ from flowsim.errors import RunNotFoundError, UnsupportedFeatureError, WorkflowDe
 from flowsim.placement import Sticky
 from flowsim.sdk.concurrency import to_limits
 from flowsim.sdk.conditions import Condition, OrGroup
+from flowsim.sdk.cron_client import CronWorkflows, create_cron, declared_trigger
 from flowsim.sdk.eviction import DEFAULT_DURABLE_TASK_EVICTION_POLICY, EvictionPolicy
 from flowsim.sdk.filters import to_filters
 from flowsim.sdk.filters_client import V1Filter
@@ -30,13 +31,7 @@ from flowsim.sdk.labels import DesiredLabels
 from flowsim.sdk.not_modelled import refuse
 from flowsim.sdk.refs import TaskRunRef, WorkflowRunRef, outcome, outcome_or_error
 from flowsim.sdk.run_details import minted_id
-from flowsim.sdk.scheduling import (
-    CronWorkflows,
-    ScheduledRun,
-    create_cron,
-    cron_trigger,
-    schedule_run,
-)
+from flowsim.sdk.scheduling import ScheduledRun, schedule_run
 from flowsim.sdk.task import (
     DEFAULT_EXECUTION_TIMEOUT,
     DEFAULT_SCHEDULE_TIMEOUT,
@@ -239,10 +234,7 @@ class BaseWorkflow:
 
     def cron_triggers(self) -> list[CronTrigger]:
         """The ``on_crons=`` of this workflow, for the engine of a worker registering it."""
-        return [
-            cron_trigger(self, expression, expression, self.cron_input, None, None)
-            for expression in self.on_crons
-        ]
+        return [declared_trigger(self, expression, self.cron_input) for expression in self.on_crons]
 
     def schedule(
         self,

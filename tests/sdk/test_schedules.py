@@ -13,6 +13,7 @@ from pydantic import BaseModel
 from flowsim import Context, EmptyModel, Hatchet, RunStatus
 from flowsim.clock import ManualClock
 from flowsim.errors import (
+    CronNotFoundError,
     InvalidInputError,
     RunNotFoundError,
     UnknownWorkflowError,
@@ -127,7 +128,7 @@ async def test_create_cron_list_and_delete(hatchet: Hatchet, flowsim_clock: Manu
         seen.append(input.n)
 
     cron = hourly.create_cron("report", "0 * * * *", Job(n=1))
-    assert [c.metadata.id for c in hatchet.cron.list()] == [cron.metadata.id]
+    assert [c.metadata.id for c in hatchet.cron.list().rows or []] == [cron.metadata.id]
     async with hatchet.worker("w", slots=1, workflows=[hourly]):
         flowsim_clock.advance(3600.0)
         for _ in range(20):
@@ -137,8 +138,8 @@ async def test_create_cron_list_and_delete(hatchet: Hatchet, flowsim_clock: Manu
         for _ in range(20):
             await settle()
     assert seen == [1]
-    assert hatchet.cron.list() == []
-    with pytest.raises(RunNotFoundError, match="report"):
+    assert hatchet.cron.list().rows == []
+    with pytest.raises(CronNotFoundError, match=cron.metadata.id):
         hatchet.cron.delete(cron.metadata.id)
 
 
