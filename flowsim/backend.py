@@ -9,6 +9,7 @@ anything.
 
 from __future__ import annotations
 
+import math
 import os
 import threading
 from collections.abc import Iterator
@@ -18,11 +19,15 @@ from importlib.metadata import entry_points
 from urllib.parse import urlsplit
 
 from flowsim.clock import Clock
+from flowsim.dsn import mask_url
 from flowsim.engine.engine import Engine
 from flowsim.errors import ConfigurationError
 from flowsim.store.plugin import ENTRY_POINT_GROUP, BackendPlugin
 
 ENV_VAR = "FLOWSIM_BACKEND"
+#: the lease length every durable engine of the process uses (``flowsim worker
+#: --lease-seconds`` sets it)
+LEASE_VAR = "FLOWSIM_LEASE_SECONDS"
 DEFAULT_URL = "memory://"
 MEMORY = "in-process, the default: memory:// or memory://NAME for a separate one"
 
@@ -42,40 +47,31 @@ def resolve_url(explicit: str | None = None) -> str:
     return validate_url(url)
 
 
-def mask_url(url: str) -> str:
-    """The URL with its password replaced by ``***``: how a DSN appears in errors, logs
-    and reports."""
-    try:
-        parts = urlsplit(url)
-    except ValueError:
-        return "<malformed URL>"
-    if parts.password is None:
-        return url
-    user = parts.username or ""
-    host = parts.netloc.rsplit("@", 1)[1]
-    return parts._replace(netloc=f"{user}:***@{host}").geturl()
-
-
 @cache
-def plugins() -> dict[str, BackendPlugin]:
-    """Backends installed through the ``flowsim.backends`` entry-point group, by scheme."""
+def _discovered() -> tuple[dict[str, BackendPlugin], dict[str, str]]:
+    """The backends installed through the ``flowsim.backends`` entry-point group, by
+    scheme, and why each entry point that could not be used failed, by its name. A broken
+    third-party package must not hide the others: it fails only the URLs of its scheme."""
     found: dict[str, BackendPlugin] = {}
+    broken: dict[str, str] = {}
     for entry in entry_points(group=ENTRY_POINT_GROUP):
+        where = f"the flowsim backend entry point {entry.name!r} ({entry.value})"
         try:
             plugin = entry.load()
-        except Exception as exc:  # a broken third-party package must not hide the others
-            raise ConfigurationError(
-                f"the flowsim backend entry point {entry.name!r} ({entry.value}) failed to "
-                f"load: {type(exc).__name__}: {exc}"
-            ) from exc
+        except Exception as exc:
+            broken[entry.name] = f"{where} failed to load: {type(exc).__name__}: {exc}"
+            continue
         if not isinstance(plugin, BackendPlugin):
-            raise ConfigurationError(
-                f"the flowsim backend entry point {entry.name!r} ({entry.value}) is not a "
-                "flowsim.store.plugin.BackendPlugin"
-            )
+            broken[entry.name] = f"{where} is not a flowsim.store.plugin.BackendPlugin"
+            continue
         for scheme in plugin.schemes:
             found.setdefault(scheme, plugin)
-    return found
+    return found, broken
+
+
+def plugins() -> dict[str, BackendPlugin]:
+    """Backends installed through the ``flowsim.backends`` entry-point group, by scheme."""
+    return _discovered()[0]
 
 
 def available() -> dict[str, str]:
@@ -95,13 +91,29 @@ def _listing() -> str:
 
 
 def validate_url(url: str) -> str:
-    scheme = urlsplit(url).scheme if "://" in url else ""
+    """``url`` if its scheme names an installed backend, else a ``ConfigurationError``
+    that lists them (and a malformed URL one that says so, without echoing it)."""
+    source = f" (from ${ENV_VAR})" if os.environ.get(ENV_VAR) == url else ""
+    try:
+        scheme = urlsplit(url).scheme if "://" in url else ""
+    except ValueError as exc:
+        raise ConfigurationError(
+            f"malformed flowsim backend URL{source}: {exc}; write it as scheme://... "
+            f"(percent-encode special characters in a password), with a scheme of: "
+            f"{_listing()}"
+        ) from None
+    if scheme == "memory":
+        return url
+    broken = _discovered()[1].get(scheme)
+    if broken is not None and scheme not in plugins():
+        raise ConfigurationError(
+            f"cannot open {mask_url(url)!r}{source}: {broken}; reinstall or fix the package "
+            "that provides it (its entry point is named after the scheme)"
+        )
     if scheme not in available():
-        listed = _listing()
-        source = f" (from ${ENV_VAR})" if os.environ.get(ENV_VAR) == url else ""
         raise ConfigurationError(
             f"unknown flowsim backend URL {mask_url(url)!r}{source}: the scheme must be one "
-            f"of: {listed}"
+            f"of: {_listing()}"
         )
     return url
 
@@ -112,12 +124,28 @@ def _open(url: str, clock: Clock | None) -> Engine:
         return Engine(url, clock)
     from flowsim.engine.durable import DurableEngine
 
+    lease = os.environ.get(LEASE_VAR)
+    seconds = checked_lease(lease, f"${LEASE_VAR}") if lease else None
     store = plugins()[scheme].open_store(url)  # migrated: the plugin's promise
-    lease = os.environ.get("FLOWSIM_LEASE_SECONDS")
     engine = DurableEngine(url, store, clock)
-    if lease:
-        engine.lease_seconds = float(lease)
+    if seconds is not None:
+        engine.lease_seconds = seconds
     return engine
+
+
+def checked_lease(value: object, source: str) -> float:
+    """A lease length in seconds: a finite number above 0. A lease of 0 expires as it is
+    taken, so every worker would reclaim every running task at once, forever."""
+    try:
+        seconds = float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        seconds = math.nan
+    if not 0 < seconds < math.inf:
+        raise ConfigurationError(
+            f"{source} = {value!r} is not a lease length: give a number of seconds above 0 "
+            "(default 30; a worker renews its leases every third of it)"
+        )
+    return seconds
 
 
 def engine_for(url: str, clock: Clock | None = None) -> Engine:

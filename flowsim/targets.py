@@ -14,6 +14,7 @@ from __future__ import annotations
 import functools
 import importlib
 import importlib.util
+import inspect
 import os
 import sys
 import traceback
@@ -89,9 +90,12 @@ def resolve(target: str) -> Any:
 
 
 def built(target: str, value: Any, wanted: type) -> Any:
-    """``value``, or what calling it returns when it is a factory (callable, and not
-    itself a ``wanted``)."""
-    if not callable(value) or isinstance(value, wanted):
+    """``value``, or what calling it returns when it is a factory: a function (or method,
+    or ``functools.partial``), not itself a ``wanted``. Other callables are returned as
+    they are, not called: a task object is callable too, and calling it would run the
+    user's task body."""
+    factory = inspect.isroutine(value) or isinstance(value, functools.partial)
+    if not factory or isinstance(value, wanted):
         return value
     try:
         return value()

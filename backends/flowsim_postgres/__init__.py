@@ -10,9 +10,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from flowsim.dsn import mask_url
 from flowsim.errors import ConfigurationError
 from flowsim.store.plugin import BackendPlugin
-from flowsim_postgres.urls import SCHEMES, mask_url, parse_url
+from flowsim_postgres.urls import SCHEMES, parse_url
 
 if TYPE_CHECKING:
     from flowsim_postgres.store import PostgresStore

@@ -61,7 +61,9 @@ class Outage:
             self.since = now
         elapsed = now - self.since
         if elapsed >= self.window:
-            raise DatabaseLostError(self.display_url, elapsed, reason(exc), action) from exc
+            # the cause without its frames: psycopg.connect's show the connection string
+            cause = exc.with_traceback(None)
+            raise DatabaseLostError(self.display_url, elapsed, reason(exc), action) from cause
         time.sleep(min(self._delay, self.window - elapsed))
         self._delay = min(self._delay * 2, MAX_BACKOFF)
 

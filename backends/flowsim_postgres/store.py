@@ -125,7 +125,8 @@ class PostgresStore:
         server that is down should be said at once, not after the reconnect window."""
         down = self._unreachable()
         if down is not None:
-            raise errors.unreachable(self.display_url, down) from down
+            # the cause without its frames: psycopg.connect's show the connection string
+            raise errors.unreachable(self.display_url, down) from down.with_traceback(None)
 
     def _configure(self, conn: Conn) -> None:
         """Every pooled connection finds the store's tables, sequences only in its schema.
@@ -527,6 +528,19 @@ class PostgresStore:
             "heartbeat",
             lambda s: workers.heartbeat(s.conn, worker_id, now, lease_seconds),
             idempotent=True,
+        )
+
+    def server_time(self) -> float:
+        """The database server's clock, which every machine sharing it reads alike
+        (``flowsim.engine.clock_skew``)."""
+        return float(
+            self._run(
+                "server_time",
+                lambda s: s.conn.execute("SELECT extract(epoch FROM clock_timestamp())").fetchone()[
+                    0
+                ],  # type: ignore[index]
+                read_only=True,
+            )
         )
 
     def set_worker_labels(self, worker_id: str, labels: dict[str, LabelValue]) -> None:

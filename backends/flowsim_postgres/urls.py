@@ -13,8 +13,9 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TypeVar
-from urllib.parse import unquote_plus, urlsplit, urlunsplit
+from urllib.parse import unquote_plus, urlsplit
 
+from flowsim.dsn import mask_url, with_query
 from flowsim.errors import ConfigurationError
 
 N = TypeVar("N", int, float)
@@ -31,26 +32,6 @@ DEFAULT_RECONNECT_SECONDS = 30.0
 #: (Postgres truncates longer names): one spelling whether quoted or not
 SCHEMA_NAME = re.compile(r"[a-z_][a-z0-9_]{0,62}")
 _OURS = ("schema", "pool_min", "pool_max", "reconnect_seconds")
-_PASSWORD_PARAMETER = re.compile(r"(?i)(\bpassword\s*=\s*)('[^']*'|[^&\s]*)")
-
-
-def mask_url(url: str) -> str:
-    """The URL with any password (in the user part or a ``password=`` parameter) replaced
-    by ``***``: how a DSN appears in errors, logs and reports. A URL too malformed to parse
-    is not echoed at all, since we cannot tell where its password is."""
-    try:
-        parts = urlsplit(url)
-        parts.port  # noqa: B018 - raises ValueError for a non-numeric port
-    except ValueError:
-        return "<malformed URL>"
-    masked = url  # otherwise exactly as given: memory:// stays memory://
-    if parts.password is not None:
-        userinfo, host = parts.netloc.rsplit("@", 1)
-        start = url.index("//") + 2  # the netloc is the text right after it
-        masked = f"{url[:start]}{userinfo.split(':', 1)[0]}:***@{host}"
-        masked += url[start + len(parts.netloc) :]
-    # a password=... parameter, in the query or in a libpq "key=value" string
-    return _PASSWORD_PARAMETER.sub(r"\1***", masked)
 
 
 def _query_items(query: str) -> list[tuple[str, str, str]]:
@@ -97,6 +78,12 @@ def parse_url(url: str) -> PostgresURL:
         parts.port  # noqa: B018
     except ValueError as exc:
         raise ConfigurationError(f"malformed postgresql:// URL {display!r}: {exc}") from None
+    if parts.netloc.count("@") > 1:
+        raise ConfigurationError(
+            f"{display!r}: the user name or password holds an '@'; percent-encode it as %40 "
+            "(e.g. postgresql://user:p%40ss@host/db), as libpq reads the first '@' as the end "
+            "of the password"
+        )
     if parts.scheme not in SCHEMES:
         raise ConfigurationError(
             f"{display!r} is not a Postgres URL: the scheme must be postgresql:// or postgres://"
@@ -124,7 +111,7 @@ def parse_url(url: str) -> PostgresURL:
             f"{display!r}: pool_min={pool_min} is larger than pool_max={pool_max}"
         )
     reconnect_seconds = _seconds(display, options, "reconnect_seconds", DEFAULT_RECONNECT_SECONDS)
-    conninfo = urlunsplit(parts._replace(query="&".join(raw for _, raw in passed)))
+    conninfo = with_query(url, "&".join(raw for _, raw in passed))
     return PostgresURL(
         conninfo=conninfo,
         display=display,

@@ -16,8 +16,10 @@ import typer
 
 from flowsim import backend, compat, targets
 from flowsim.cli.gc_policy import serve_with_frozen_startup
+from flowsim.dsn import mask_url
 from flowsim.errors import ConfigurationError, DatabaseLostError, FlowsimError
 from flowsim.sdk.worker import Worker
+from flowsim.sdk.workflow import BaseWorkflow
 
 
 def load_worker(target: str) -> Worker:
@@ -30,9 +32,10 @@ def load_worker(target: str) -> Worker:
     except targets.TargetError as exc:
         raise ConfigurationError(f"{target!r}: {exc}") from exc
     if not isinstance(value, Worker):
+        what = "a workflow or task" if isinstance(value, BaseWorkflow) else "not a worker"
         raise ConfigurationError(
-            f"{target!r} is {type(value).__name__}, not a worker made with "
-            "hatchet.worker(...) (or a function returning one)"
+            f"{target!r} is {type(value).__name__} ({what}): point flowsim worker at a worker "
+            "made with hatchet.worker(..., workflows=[...]) or a function returning one"
         )
     return value
 
@@ -82,13 +85,14 @@ def worker_command(
                 "inside one process)"
             )
         if lease_seconds is not None:
-            os.environ["FLOWSIM_LEASE_SECONDS"] = str(lease_seconds)
+            backend.checked_lease(lease_seconds, "--lease-seconds")
+            os.environ[backend.LEASE_VAR] = str(lease_seconds)
         with backend.redirected(url):
             worker = load_worker(target)
             backend.engine_for(url)  # open and migrate now: a bad URL fails before serving
             names = ", ".join(wf.name for wf in worker.workflows)
             typer.echo(
-                f"flowsim worker {worker.name!r} on {backend.mask_url(url)}: "
+                f"flowsim worker {worker.name!r} on {mask_url(url)}: "
                 f"slots {worker.slot_config}, workflows {names}",
                 err=True,
             )

@@ -32,6 +32,7 @@ from flowsim.concurrency import cancels_running
 from flowsim.engine.attempt_waits import AttemptWaits
 from flowsim.engine.batching import CompletionBuffer, claim_batch_from_environment
 from flowsim.engine.changes import ChangeFeed
+from flowsim.engine.clock_skew import check_clock
 from flowsim.engine.deadlock import DeadlockReport
 from flowsim.engine.durable_conditions import DurableConditionWaits
 from flowsim.engine.engine import Engine
@@ -124,6 +125,8 @@ class DurableEngine(DurableConditionWaits, Engine):
         self._specs: dict[str, WorkflowSpec] = {}
         self._wake_timer = EarliestTimer(self.clock, lambda: self.post(self._on_wake))
         self._heartbeat: TimerHandle | None = None
+        #: whether this machine's clock was checked against the database's (clock_skew)
+        self._clock_checked = False
         #: when (clock time) the leases are next due for renewal
         self._beat_due = 0.0
         #: results not written because the database was lost (see _store_result)
@@ -516,6 +519,9 @@ class DurableEngine(DurableConditionWaits, Engine):
         workflows: Sequence[Registrable],
         labels: dict[str, str | int] | None = None,
     ) -> WorkerRuntime:
+        if not self._clock_checked:
+            check_clock(self.run_store, self.clock, self.lease_seconds, self.display_url)
+            self._clock_checked = True
         runtime = super().add_worker(name, capacity, workflows, labels)
         for workflow in workflows:
             self._specs[workflow.spec.name] = workflow.spec

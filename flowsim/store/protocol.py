@@ -320,6 +320,14 @@ class Snapshot:
 
 
 @runtime_checkable
+class ServerClock(Protocol):
+    """A store whose database has a clock every machine sharing it reads alike (Postgres):
+    a worker checks its own clock against it before it starts (``flowsim.engine.clock_skew``)."""
+
+    def server_time(self) -> float: ...
+
+
+@runtime_checkable
 class RunStore(DurableLogStore, EvictingStore, FilterStore, CronStore, Protocol):
     """A durable run store. Synchronous and inline: the engine calls it on its loop, as
     hatchet_sdk's sync ``run(wait_for_result=False)`` makes a blocking call to the server;

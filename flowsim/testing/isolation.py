@@ -16,7 +16,14 @@ import os
 import uuid
 from collections.abc import Callable
 from pathlib import Path
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+from typing import TYPE_CHECKING, Any
+from urllib.parse import parse_qsl, urlencode, urlsplit
+
+from flowsim.dsn import MaskedUrl, mask_url, with_query
+from flowsim.errors import ConfigurationError
+
+if TYPE_CHECKING:
+    import psycopg
 
 Cleanup = Callable[[], None]
 _numbers = itertools.count(1)
@@ -27,17 +34,18 @@ def _nothing() -> None:
 
 
 def isolated(url: str, tmp_dir: Path) -> tuple[str, Cleanup]:
-    """The URL one test should use for base ``url``, and how to clean up after it."""
+    """The URL one test should use for base ``url``, and how to clean up after it. The
+    URLs are ``MaskedUrl``s: a traceback through these frames shows no password."""
     parts = urlsplit(url)
     if parts.scheme == "sqlite":
         return f"sqlite:///{tmp_dir / 'flowsim.db'}", _nothing
     if parts.scheme in ("postgresql", "postgres"):
         query = [(k, v) for k, v in parse_qsl(parts.query) if k != "schema"]
-        server = urlunsplit(parts._replace(scheme="postgresql", query=urlencode(query)))
+        server = MaskedUrl(with_query(f"postgresql:{url.split(':', 1)[1]}", urlencode(query)))
         spares = _spare_schemas.setdefault(server, [])
         schema = spares.pop() if spares else _new_schema_name()
         query.append(("schema", schema))
-        test_url = urlunsplit(parts._replace(query=urlencode(query)))
+        test_url = MaskedUrl(with_query(url, urlencode(query)))
         return test_url, lambda: _hand_on(server, schema)
     return url, _nothing
 
@@ -72,6 +80,19 @@ def drop_spare_schemas() -> None:
             drop_schema(server, schema)
 
 
+def _connect(dsn: str, purpose: str, autocommit: bool = False) -> psycopg.Connection[Any]:
+    """A connection to the test server, or a ``ConfigurationError`` that names it with
+    its password masked (psycopg's own frames would show the connection string)."""
+    import psycopg
+
+    try:
+        return psycopg.connect(dsn, autocommit=autocommit, connect_timeout=5)
+    except psycopg.OperationalError as exc:
+        raise ConfigurationError(
+            f"cannot reach the Postgres server at {mask_url(dsn)} to {purpose}: {str(exc).strip()}"
+        ) from None
+
+
 #: the migrator's record of applied migrations: the one table emptying keeps
 VERSION_TABLE = "flowsim_schema"
 
@@ -83,10 +104,9 @@ def empty_schema(dsn: str, schema: str, lock_timeout_ms: int = 0) -> None:
     TRUNCATE gives every table and index a new file, ~25 ms and a dead catalog row each,
     where a test's few rows take ~2 ms to delete. A schema that does not exist is left so.
     ``lock_timeout_ms`` > 0 bounds the wait for a lock someone else holds (then it raises)."""
-    import psycopg
     from psycopg import sql
 
-    with psycopg.connect(dsn, connect_timeout=5) as connection:
+    with _connect(dsn, "empty a test schema") as connection:
         if lock_timeout_ms > 0:
             connection.execute(f"SET LOCAL lock_timeout = {int(lock_timeout_ms)}")
         tables = connection.execute(
@@ -129,10 +149,9 @@ def drop_schema(dsn: str, schema: str) -> None:
     migration 514 ms instead of 206 after VACUUM FULL). So every ``VACUUM_EVERY`` drops,
     if autovacuum is off, the catalogs are vacuumed here (a role that does not own them
     only gets a warning)."""
-    import psycopg
     from psycopg import sql
 
-    with psycopg.connect(dsn, autocommit=True, connect_timeout=5) as connection:
+    with _connect(dsn, "drop a test schema", autocommit=True) as connection:
         connection.execute(
             sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(schema))
         )

@@ -23,6 +23,7 @@ import pytest
 
 from flowsim import backend, compat
 from flowsim.clock import ManualClock
+from flowsim.dsn import MaskedUrl, mask_url
 from flowsim.sdk.client import Hatchet
 from flowsim.sdk.worker import Worker
 from flowsim.sdk.workflow import BaseWorkflow
@@ -121,7 +122,7 @@ def pytest_unconfigure(config: pytest.Config) -> None:
 
 
 def pytest_report_header(config: pytest.Config) -> list[str]:
-    lines = [f"flowsim: backend {backend.mask_url(config.stash[_URL_KEY])}"]
+    lines = [f"flowsim: backend {mask_url(config.stash[_URL_KEY])}"]
     source, _installed_here = config.stash.get(_COMPAT_KEY, (None, False))
     if source is not None:
         lines.append(f"flowsim: hatchet_sdk imports served by flowsim (from {source})")
@@ -137,8 +138,8 @@ _COMPAT_KEY = pytest.StashKey[tuple[str | None, bool]]()
 @pytest.fixture
 def flowsim_base_url(request: pytest.FixtureRequest) -> str:
     """The backend chosen for the session; override it (e.g. parametrized) in a conftest
-    to run tests on several backends."""
-    return request.config.stash[_URL_KEY]
+    to run tests on several backends. Its ``repr`` (what a traceback shows) is masked."""
+    return MaskedUrl(request.config.stash[_URL_KEY])
 
 
 @pytest.fixture(autouse=True)

@@ -24,9 +24,11 @@ from pathlib import Path
 
 import pytest
 
+from tests.backends.servers import under_ci
+
 
 def _unavailable(reason: str) -> None:
-    if os.environ.get("CI"):
+    if under_ci():
         pytest.fail(f"{reason} (CI is set, so this fails instead of skipping)", pytrace=False)
     pytest.skip(reason)
 

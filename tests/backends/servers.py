@@ -17,13 +17,19 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
-from flowsim.backend import mask_url
+from flowsim.dsn import mask_url
 from flowsim.store.protocol import RunStore
 from flowsim.testing.isolation import drop_schema
 from flowsim.testing.isolation import empty_schema as empty_schema  # the tests' too
 
 DSN_VARIABLE = "FLOWSIM_TEST_POSTGRES_DSN"
 DEFAULT_DSN = "postgresql://postgres@127.0.0.1:5432/test"
+
+
+def under_ci() -> bool:
+    """Whether ``$CI`` says this is a CI run (set, and not ``0``, ``false`` or ``no``):
+    there a missing Postgres fails the tests instead of skipping them."""
+    return os.environ.get("CI", "").strip().lower() not in ("", "0", "false", "no", "off")
 
 
 def require_driver(module: bool = False) -> None:
@@ -34,7 +40,7 @@ def require_driver(module: bool = False) -> None:
     if importlib.util.find_spec("psycopg") is not None:
         return
     reason = "psycopg is not installed: pip install -e '.[postgres]'"
-    if os.environ.get("CI"):
+    if under_ci():
         pytest.fail(f"{reason} (CI is set, so this fails instead of skipping)", pytrace=False)
     pytest.skip(reason, allow_module_level=module)
 
@@ -52,7 +58,7 @@ def postgres_dsn() -> str:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         reason = f"PostgreSQL at {mask_url(dsn)} is unreachable ({first}); set {DSN_VARIABLE}"
     if reason is not None:
-        if os.environ.get("CI"):
+        if under_ci():
             pytest.fail(f"{reason} (CI is set, so this fails instead of skipping)", pytrace=False)
         pytest.skip(reason)
     return dsn

@@ -892,6 +892,23 @@ def test_passwords_are_masked_in_urls() -> None:
         assert mask_url(untouched) == untouched
 
 
+def test_an_at_sign_in_a_password_is_refused_and_an_empty_host_is_kept() -> None:
+    """libpq reads the first '@' as the end of the password, flowsim's parser the last:
+    such a URL is refused (naming no part of the password) rather than half-read. An
+    empty host (libpq: the ``host=`` parameter, or the local socket) stays empty."""
+    with pytest.raises(ConfigurationError, match="percent-encode it as %40") as raised:
+        parse_url("postgresql://u:p@ss@127.0.0.1:1/x")
+    assert "p@ss" not in str(raised.value) and "ss@127" not in str(raised.value)
+    parsed = parse_url("postgresql:///test?host=127.0.0.1&user=postgres&schema=s1")
+    assert parsed.conninfo == "postgresql:///test?host=127.0.0.1&user=postgres"
+
+
+def test_the_server_clock_is_read_for_the_workers_clock_check(store: Any) -> None:
+    """On the same machine the database's clock and ours agree (flowsim.engine.clock_skew
+    refuses a worker whose clock is off by a sixth of the lease)."""
+    assert store.server_time() == pytest.approx(time.time(), abs=1.0)
+
+
 def test_flowsim_query_parameters_are_taken_out_of_the_libpq_url() -> None:
     parsed = parse_url("postgresql://u:pw@h/db?sslmode=disable&schema=runs_1&pool_max=3")
     assert parsed.conninfo == "postgresql://u:pw@h/db?sslmode=disable"

@@ -196,7 +196,8 @@ def seed_project(tmp_path: Path) -> Path:
         ),
         (
             {"deployments": [{"name": "d", "workers_from": "app:parent"}]},
-            "tool.flowsim.deployments[0].workers_from: calling app:parent raised",
+            "tool.flowsim.deployments[0].workers_from: app:parent is Standalone; expected a "
+            "Worker made with hatchet.worker(...)",
         ),
         (
             {"properties": [{"kind": "deadlock_free", "workflow": "parnet"}]},

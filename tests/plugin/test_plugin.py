@@ -81,6 +81,32 @@ def test_a_bad_backend_url_stops_the_session_with_a_clear_error(
     result.stderr.fnmatch_lines(["*unknown flowsim backend URL 'mongodb://x'*memory://*"])
 
 
+def test_a_malformed_backend_url_stops_the_session_without_echoing_it(
+    user_repo: pytest.Pytester,
+) -> None:
+    url = "postgresql://u:s3cret@[::1"
+    result = user_repo.runpytest("-p", "no:asyncio", "--flowsim-backend", url)
+    assert result.ret != 0
+    result.stderr.fnmatch_lines(["*malformed flowsim backend URL*"])
+    assert "s3cret" not in str(result.stdout) + str(result.stderr)
+
+
+def test_an_unreachable_database_fails_the_tests_without_showing_its_password(
+    user_repo: pytest.Pytester,
+) -> None:
+    """Failures and teardown errors show the URL masked: the plugin's fixtures hold it as
+    a ``MaskedUrl`` (a traceback shows arguments by their repr) and psycopg's frames,
+    which show the connection string, are cut from the causes flowsim raises."""
+    pytest.importorskip("psycopg")
+    url = "postgresql://u:s3cret@127.0.0.1:1/x?password=s3cret"
+    result = user_repo.runpytest("-p", "no:asyncio", "--flowsim-backend", url)
+    lines = [*result.stdout.lines, *result.stderr.lines]
+    output = "\n".join(line for line in lines if not line.startswith("URL "))  # the test's own
+    assert result.ret != 0
+    assert "cannot open the Postgres run store at postgresql://u:***@127.0.0.1:1/x" in output
+    assert "s3cret" not in output
+
+
 def test_clock_fixture_drives_time(pytester: pytest.Pytester) -> None:
     pytester.makepyfile(
         test_clock="""

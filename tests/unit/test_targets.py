@@ -114,3 +114,21 @@ def test_a_factory_is_called_and_one_that_raises_is_named(project: Path) -> None
     assert built(f"{name}:good", resolve(f"{name}:good"), int) == 7
     with pytest.raises(TargetError, match=rf"^calling {name}:bad raised KeyError: 'slots' \(at "):
         built(f"{name}:bad", resolve(f"{name}:bad"), int)
+
+
+def test_a_task_is_never_called_as_a_factory(project: Path) -> None:
+    """A task object is callable too; calling it would run the user's task body (a
+    customer charged at ``flowsim worker`` startup). Only functions are factories."""
+    name = _module(
+        project,
+        "from flowsim import Hatchet\n"
+        "hatchet = Hatchet()\n"
+        "ran = []\n"
+        "@hatchet.task(name='charge')\n"
+        "def charge(input=None, ctx=None):\n"
+        "    ran.append(1)\n"
+        "    return {}\n",
+    )
+    task = resolve(f"{name}:charge")
+    assert built(f"{name}:charge", task, int) is task
+    assert sys.modules[name].ran == []
