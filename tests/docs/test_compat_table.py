@@ -96,3 +96,14 @@ def test_the_served_table_is_what_the_alias_serves() -> None:
     )
     assert f"({len(MODULES['hatchet_sdk'].refused)} of its 140 names" in text
     assert f"{len(MODULES['hatchet_sdk'].served)} of the 140 top-level names are served" in text
+
+
+def test_the_backend_guide_counts_the_contracts_behaviours_right() -> None:
+    """docs/writing-a-backend.md says how many behaviours the shipped contract checks: the
+    number is the suite's, not one that went stale."""
+
+    from flowsim.testing.contract import RunStoreContract
+
+    text = (Path(__file__).parents[2] / "docs" / "writing-a-backend.md").read_text()
+    (said,) = re.findall(r"It checks (\d+) behaviours", text)
+    assert int(said) == len([name for name in dir(RunStoreContract) if name.startswith("test_")])
