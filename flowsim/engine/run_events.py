@@ -168,8 +168,11 @@ class RunEventListener:
                 finished = ended.done()
                 if finished:
                     ended.result()  # a run that can never end raises here
-                chunks = await engine.aio_read_stream(run.id, watch.stream_after)
+                # the view first: a chunk is written before its task ends, so every chunk
+                # of a task this view shows ended is in the read after it (read the other
+                # way round, a task ending in between was reported before its last chunk)
                 (view,) = engine.run_views([run.id])
+                chunks = await engine.aio_read_stream(run.id, watch.stream_after)
                 for event in watch.events(chunks, view):
                     yield event
                 if finished:  # read after the end was seen: nothing is left behind
@@ -210,8 +213,8 @@ class RunEventListener:
             finished = not waiter.is_alive()
             if finished and outcome and outcome[0] is not None:
                 raise outcome[0]
+            (view,) = engine.run_views([run.id])  # the view first, as in _events
             chunks = engine.read_stream(run.id, watch.stream_after)
-            (view,) = engine.run_views([run.id])
             yield from watch.events(chunks, view)
             if finished:
                 yield ended_event(view)
