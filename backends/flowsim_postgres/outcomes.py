@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from flowsim import rules
+from flowsim import concurrency, rules
 from flowsim.errors import TaskRunError
 from flowsim.rules import RunStatus
 from flowsim.store import sql_waits
@@ -250,7 +250,8 @@ def replay_tasks(session: Session, task_run_ids: Sequence[str], now: float) -> O
     """Each ended task run named replayed, run by run in the order first named (each
     run's row locked, as a completion locks it): queued at once, or (a DAG parent of it
     replayed too) marked to wait for its parents (``dag.replay_now``); its run no longer
-    ended."""
+    ended. With concurrency limits the replay arrives in its groups as a newcomer, as the
+    in-memory store's ``replay_run`` says."""
     conn = session.conn
     found = {
         row[0]: row
@@ -283,8 +284,6 @@ def replay_tasks(session: Session, task_run_ids: Sequence[str], now: float) -> O
         if not ids:
             continue
         at_once = replay_now(run.spec, ids)
-        for name in at_once:
-            conn.execute(_REPLAY, {"id": ids[name], "priority": rules.RETRY_PRIORITY, "now": now})
         later = [task_id for name, task_id in ids.items() if name not in at_once]
         conn.execute("UPDATE task_runs SET replay_pending = true WHERE id = ANY(%s)", (later,))
         conn.execute(
@@ -292,9 +291,44 @@ def replay_tasks(session: Session, task_run_ids: Sequence[str], now: float) -> O
             "WHERE id = %s",
             (run_id,),
         )
+        if run.spec.limited:
+            _replay_limited(session, run, ids, at_once, now)
+        else:
+            for name in at_once:
+                replayed = {"id": ids[name], "priority": rules.RETRY_PRIORITY, "now": now}
+                conn.execute(_REPLAY, replayed)
         queued += len(at_once)
     session.changed = session.changed or bool(queued)
-    return Outcome(True, (), queued)
+    cancelled = tuple(dict.fromkeys(session.cancelled_by_limits))
+    return places.settled(session, Outcome(True, cancelled, queued), now)
+
+
+def _replay_limited(
+    session: Session, run: LockedRun, ids: dict[str, str], at_once: list[str], now: float
+) -> None:
+    """Queue a limited run's replayed task runs as newcomers to their groups: the run
+    first (if it had left its places), then each task run with task-level limits."""
+    conn = session.conn
+    session.limited_runs.add(run.id)
+    row = conn.execute(
+        "SELECT input, additional_metadata FROM runs WHERE id = %s", (run.id,)
+    ).fetchone()
+    assert row is not None
+    given = (row[0], row[1])
+    plan = None
+    if run.spec.concurrency and not places.placed(conn, run.id):
+        (arrival,) = conn.execute("SELECT nextval('claim_seq')").fetchone()  # type: ignore[misc]
+        gates = concurrency.run_gates(run.spec, *given)
+        plan = places.arrive(session, run.id, run.id, gates, int(arrival), now)
+    cancel_run = plan is not None and plan.cancel_new
+    for name in at_once:
+        conn.execute(_REPLAY, {"id": ids[name], "priority": rules.RETRY_PRIORITY, "now": now})
+        if not cancel_run and run.spec.tasks[name].concurrency:
+            places.arrive_task(session, ids[name], run.id, name, given, now)
+    if plan is not None and not plan.admit and not cancel_run:
+        places.park(conn, [ids[name] for name in at_once])
+    if cancel_run:
+        places.cancel_unit(session, run.id, now)
 
 
 _CANCEL = f"""

@@ -54,6 +54,12 @@ def _count(conn: Conn, group: Group, holding: bool) -> int:
     return int(row[0]) if row is not None else 0
 
 
+def placed(conn: Conn, unit: str) -> bool:
+    """Whether the unit holds or waits for places (it arrived and has not ended)."""
+    row = conn.execute("SELECT 1 FROM concurrency_slots WHERE unit_id = %s LIMIT 1", (unit,))
+    return row.fetchone() is not None
+
+
 def _waiting(conn: Conn, unit: str) -> bool:
     row = conn.execute(
         "SELECT 1 FROM concurrency_slots WHERE unit_id = %s AND NOT holding LIMIT 1", (unit,)
@@ -103,7 +109,8 @@ def cancel_unit(session: Session, unit: str, now: float) -> None:
     reason = rules.CONCURRENCY_CANCEL_REASON
     conn = session.conn
     if conn.execute("SELECT 1 FROM runs WHERE id = %s", (unit,)).fetchone() is not None:
-        outcomes.cancel_run(session, unit, reason, now)
+        ended = outcomes.cancel_run(session, unit, reason, now)
+        session.cancelled_by_limits.extend(ended.finished)
         return
     row = conn.execute("SELECT run_id, name FROM task_runs WHERE id = %s", (unit,)).fetchone()
     if row is None:
@@ -114,7 +121,8 @@ def cancel_unit(session: Session, unit: str, now: float) -> None:
     state = conditions.dag_state(conn, row[0])
     if not state.statuses[row[1]].is_terminal:
         conn.execute("SELECT 1 FROM task_runs WHERE id = %s FOR NO KEY UPDATE", (unit,))
-        outcomes.cancel_tasks(session, run, state, [(unit, row[1])], reason, now)
+        ended = outcomes.cancel_tasks(session, run, state, [(unit, row[1])], reason, now)
+        session.cancelled_by_limits.extend(ended.finished)
 
 
 def arrive_task(

@@ -123,6 +123,9 @@ class Session:
     changed: bool = False
     #: runs with concurrency limits whose tasks ended: ``places.settle`` frees their places
     limited_runs: set[str] = field(default_factory=set)
+    #: runs a concurrency strategy ended in this transaction (``places.cancel_unit``), for
+    #: the outcome of an operation that reports what ended (``replay_tasks``)
+    cancelled_by_limits: list[str] = field(default_factory=list)
 
 
 @dataclass(slots=True)

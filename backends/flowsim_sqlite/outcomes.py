@@ -10,7 +10,7 @@ from __future__ import annotations
 import itertools
 from collections.abc import Mapping, Sequence
 
-from flowsim import rules
+from flowsim import concurrency, rules
 from flowsim.errors import TaskRunError
 from flowsim.rules import RunStatus
 from flowsim.store.dag import replay_now
@@ -30,8 +30,16 @@ from flowsim_sqlite.dag import (
     outcome,
 )
 from flowsim_sqlite.durable import parked_ready, release_parked
-from flowsim_sqlite.places import late_queued, settle
-from flowsim_sqlite.rows import SpecCache, Tx, dumps, id_list
+from flowsim_sqlite.places import (
+    arrive,
+    arrive_task,
+    cancel_unit,
+    late_queued,
+    park,
+    placed,
+    settle,
+)
+from flowsim_sqlite.rows import SpecCache, Tx, dumps, id_list, loads
 from flowsim_sqlite.workers import next_wakeup
 
 #: ends the running (last) attempt; its finish time is bound as JSON text (json(?)),
@@ -245,7 +253,8 @@ def replay_tasks(tx: Tx, specs: SpecCache, task_run_ids: Sequence[str], now: flo
     """Each ended task run named replayed, run by run in the order first named: queued
     at once, or (a DAG parent of it replayed too) marked to wait for its parents
     (``dag.replay_now``); its run no longer ended (QUEUED: a reader sees RUNNING once
-    it has an attempt, ``rows.RUN_STATUS``)."""
+    it has an attempt, ``rows.RUN_STATUS``). With concurrency limits the replay arrives
+    in its groups as a newcomer, as the in-memory store's ``replay_run`` says."""
     found = {
         row[0]: row
         for row in tx.execute(
@@ -267,10 +276,8 @@ def replay_tasks(tx: Tx, specs: SpecCache, task_run_ids: Sequence[str], now: flo
     for run_id, (spec_id, ids) in by_run.items():
         if not ids:
             continue
-        at_once = replay_now(specs.spec(tx, spec_id), ids)
-        for name in at_once:
-            seq = tx.sequence(1)
-            tx.execute(_REPLAY, (rules.RETRY_PRIORITY, seq, now, now, now, seq, ids[name]))
+        spec = specs.spec(tx, spec_id)
+        at_once = replay_now(spec, ids)
         later = [task_id for name, task_id in ids.items() if name not in at_once]
         tx.execute(
             "UPDATE task_runs SET replay_pending = 1 WHERE id IN (SELECT value FROM json_each(?))",
@@ -279,8 +286,35 @@ def replay_tasks(tx: Tx, specs: SpecCache, task_run_ids: Sequence[str], now: flo
         # finish_seq stays: the run's next end takes one above it (were it cleared, the
         # next could reuse it, and a reader past it would miss that end)
         tx.execute("UPDATE runs SET status = 'QUEUED', finished_at = NULL WHERE id = ?", (run_id,))
+        given = _limited_input(tx, run_id) if spec.limited else None
+        plan = None
+        if given is not None and spec.concurrency and not placed(tx, run_id):
+            gates = concurrency.run_gates(spec, *given)
+            plan = arrive(tx, specs, run_id, run_id, gates, tx.sequence(1), now, changes)
+        cancel_run = plan is not None and plan.cancel_new
+        for name in at_once:
+            seq = tx.sequence(1)
+            tx.execute(_REPLAY, (rules.RETRY_PRIORITY, seq, now, now, now, seq, ids[name]))
+            if given is not None and not cancel_run and spec.tasks[name].concurrency:
+                arrive_task(tx, specs, (ids[name], run_id, spec_id, name, seq), given, now,
+                            changes)  # fmt: skip
+        if plan is not None and not plan.admit and not cancel_run:
+            park(tx, [ids[name] for name in at_once])
+        if cancel_run:
+            cancel_unit(tx, specs, run_id, now, changes)
+        if given is not None:
+            changes.limited_runs.add(run_id)
         changes.queued += len(at_once)
+    settle(tx, specs, now, changes)
     return changes
+
+
+def _limited_input(tx: Tx, run_id: str) -> tuple[JSON, JSON]:
+    """A run's input and additional metadata, which its concurrency keys are read from."""
+    input_text, metadata_text = tx.execute(
+        "SELECT input, additional_metadata FROM runs WHERE id = ?", (run_id,)
+    ).fetchone()
+    return loads(input_text), loads(metadata_text)
 
 
 #: the queued and running task runs of a run and of every run it spawned, at any depth, in

@@ -167,6 +167,14 @@ def parked_deadline(tx: Tx) -> float | None:
     return None if row is None else float(row[0])
 
 
+def placed(tx: Tx, unit: str) -> bool:
+    """Whether the unit holds or waits for places (it arrived and has not ended)."""
+    return (
+        tx.execute("SELECT 1 FROM concurrency_slots WHERE unit_id = ?", (unit,)).fetchone()
+        is not None
+    )
+
+
 def _waiting(tx: Tx, unit: str) -> bool:
     row = tx.execute(
         "SELECT 1 FROM concurrency_slots WHERE unit_id = ? AND holding = 0 LIMIT 1", (unit,)

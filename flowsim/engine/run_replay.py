@@ -10,11 +10,15 @@ again under its id as its next retry, with its whole retry budget back: at once 
 parent of it is replayed, else when its parents complete again
 (``flowsim.store.dag.replay_now``).
 
-Refused, naming the run, before anything is replayed: a run of a workflow with concurrency
-limits (Hatchet evaluates the keys again) or with ``wait_for`` / ``skip_if`` /
-``cancel_if`` conditions, and a run of a workflow this process does not define (its DAG
-is needed to know what is downstream); a task replayed without a parent of it that did
-not complete (it could never run) is an ``InvalidInputError``.
+A replayed run of a workflow with concurrency limits arrives in its groups again as a
+newcomer (Hatchet evaluates the keys of a replayed task again): the store's
+``replay_tasks`` does it.
+
+Refused, naming the run, before anything is replayed: a run of a workflow with
+``wait_for`` / ``skip_if`` / ``cancel_if`` conditions, and a run of a workflow this
+process does not define (its DAG is needed to know what is downstream); a task replayed
+without a parent of it that did not complete (it could never run) is an
+``InvalidInputError``.
 """
 
 from __future__ import annotations
@@ -108,11 +112,6 @@ def _replayable_spec(view: RunView, spec: WorkflowSpec | None, call: str) -> Wor
             f"its workflow {view.workflow!r} is defined neither through this Hatchet client "
             "nor in this process, and its DAG says what a replay re-runs; replay it through "
             "the client that defines it (import its module)"
-        )
-    elif spec.limited:
-        reason = (
-            f"{spec.name!r} has concurrency limits, whose keys Hatchet evaluates again on a "
-            "replay; flowsim does not model that"
         )
     elif any(task.conditions for task in spec.tasks.values()):
         reason = (

@@ -407,7 +407,7 @@ class StoreCore(ABC):
         transition = Transition()
         for run, names in by_run.values():
             if names:
-                transition.queued += self.replay_run(run, names, now).queued
+                transition.merge(self.replay_run(run, names, now))
         return transition
 
     def replay_run(self, run: WorkflowRun, names: Collection[str], now: float) -> Transition:
@@ -417,18 +417,36 @@ class StoreCore(ABC):
         again re-attaches to the children it spawned), at once if no DAG parent of it is
         replayed, else when its parents complete again (``dag.replay_now``). The run is
         no longer ended: RUNNING if any task run of it ever started (as a SQL store reads
-        a run with an attempt), else QUEUED."""
+        a run with an attempt), else QUEUED.
+
+        With concurrency limits the replay arrives in its groups as a newcomer, as Hatchet
+        evaluates the keys of a replayed task again: the run (if it had ended, and so
+        left its workflow-level places) and each task run queued at once with task-level
+        limits; it holds a place, waits for one, or is cancelled as its strategy says
+        (``_arrive``). A task run queued later, when its parents complete, arrives then."""
         now_names = replay_now(run.spec, names)
         for name in names:
             run.tasks[name].replay_pending = name not in now_names
-        for name in now_names:
-            task_run = run.tasks[name]
-            self._requeue_replayed(task_run, rules.RETRY_PRIORITY, now)
-            self._enqueue(task_run, now)
         started = any(task.attempts for task in run.tasks.values())
         run.status = RunStatus.RUNNING if started else RunStatus.QUEUED
         run.finished_at = None
-        return Transition(queued=len(now_names))
+        cancel_run = (
+            bool(run.spec.concurrency)
+            and not self._places.is_placed(run.id)
+            and self._arrive(
+                run.id, concurrency.run_gates(run.spec, run.input, run.additional_metadata), now
+            )
+        )
+        for name in now_names:
+            task_run = run.tasks[name]
+            self._requeue_replayed(task_run, rules.RETRY_PRIORITY, now)
+            cancel_task = not cancel_run and self._arrive_task(task_run, now)
+            self._enqueue(task_run, now)
+            if cancel_task:
+                self._cancel_unit(task_run.id, now)
+        if cancel_run:
+            self._cancel_unit(run.id, now)
+        return self._settle(Transition(queued=len(now_names)))
 
     def _requeue_replayed(self, task_run: TaskRun, priority: int, now: float) -> None:
         """A replayed task run's state as it is queued again (not yet enqueued)."""

@@ -46,6 +46,10 @@ class Places:
     def is_waiting(self, unit: str) -> bool:
         return unit in self._waiting
 
+    def is_placed(self, unit: str) -> bool:
+        """Whether the unit holds or waits for places (it arrived and has not ended)."""
+        return unit in self._holding or unit in self._waiting
+
     def arrive(self, gates: tuple[Gate, ...]) -> rules.Arrival:
         return plan_arrival(gates, self.holders, self.waiters)
 

@@ -310,7 +310,8 @@ class ReferenceStore:
 
     def replay_tasks(self, task_run_ids: Sequence[str], now: float) -> Outcome:
         task_runs = [self._task_run(task_run_id) for task_run_id in task_run_ids]
-        return _merge([self.inner.replay(task_runs, now)])
+        # a replay arriving in its groups may cancel runs (concurrency strategies)
+        return self._record(self._outcome([self.inner.replay(task_runs, now)]))
 
     def cancel_run(self, run_id: str, reason: str, now: float) -> Outcome:
         cancelled, transition = self.inner.cancel_family(run_id, reason, now)

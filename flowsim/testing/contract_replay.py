@@ -14,8 +14,9 @@ import pytest
 import flowsim.testing.contract as c
 from flowsim import rules
 from flowsim.errors import RunNotFoundError
-from flowsim.rules import RunStatus
+from flowsim.rules import ConcurrencyStrategy, RunStatus
 from flowsim.store.protocol import Claim, RunStore, RunView
+from flowsim.testing.contract_concurrency import by_group, limited
 
 
 def _ended_once(
@@ -289,3 +290,57 @@ class ReplayContract:
         run = c.get_run(store, view.id)
         assert run.status is RunStatus.FAILED
         assert (run.tasks["h"].output, run.tasks["h"].retry_count) == ({"handled": 2}, 1)
+
+    # ------------------------------------------------------------ concurrency limits
+
+    def _limited_runs(
+        self, store: RunStore, strategy: ConcurrencyStrategy, level: str = "workflow"
+    ) -> tuple[RunView, RunView, Claim]:
+        """Two runs of one group with one place: the first ended at 2.0, the second
+        claimed at 3.0 and running (it holds the place), with its claim."""
+        spec = limited(c.single_spec("limited"), by_group(1, strategy),
+                       task="t" if level == "task" else None)  # fmt: skip
+        first = c.create_run(store, spec, 0.0, {"group": "A"})
+        (claim,) = c.claim_all(store, ["limited"], 1.0)
+        store.complete(claim.task_run_id, claim.token, {"n": 1}, 2.0)
+        second = c.create_run(store, spec, 2.5, {"group": "A"})
+        (holder,) = c.claim_all(store, ["limited"], 3.0)
+        assert holder.run_id == second.id
+        return first, second, holder
+
+    @pytest.mark.parametrize("level", ["workflow", "task"])
+    def test_a_replayed_run_waits_for_a_place_in_its_group_as_a_newcomer(
+        self, store: RunStore, level: str
+    ) -> None:
+        first, _, holder = self._limited_runs(store, ConcurrencyStrategy.GROUP_ROUND_ROBIN, level)
+        store.replay_tasks([first.tasks["t"].id], 10.0)
+        assert c.claim_all(store, ["limited"], 11.0) == []  # the second run holds the place
+        assert {task.run_id for task in store.snapshot(11.0).queued} == {first.id}
+        outcome = store.complete(holder.task_run_id, holder.token, {"n": 2}, 12.0)
+        assert outcome.queued >= 1  # the place freed admits the replay
+        (again,) = c.claim_all(store, ["limited"], 13.0)
+        assert (again.run_id, again.retry_count) == (first.id, 1)
+
+    def test_a_replayed_run_cancels_the_run_in_progress_of_its_group(self, store: RunStore) -> None:
+        first, second, _ = self._limited_runs(store, ConcurrencyStrategy.CANCEL_IN_PROGRESS)
+        outcome = store.replay_tasks([first.tasks["t"].id], 10.0)
+        assert second.id in outcome.finished
+        cancelled = c.get_run(store, second.id)
+        assert cancelled.status is RunStatus.CANCELLED
+        assert cancelled.tasks["t"].error is not None
+        assert cancelled.tasks["t"].error.exc == rules.CONCURRENCY_CANCEL_REASON
+        (again,) = c.claim_all(store, ["limited"], 11.0)
+        assert (again.run_id, again.retry_count) == (first.id, 1)
+
+    def test_a_replayed_run_meeting_a_full_group_is_cancelled_by_cancel_newest(
+        self, store: RunStore
+    ) -> None:
+        first, second, _ = self._limited_runs(store, ConcurrencyStrategy.CANCEL_NEWEST)
+        outcome = store.replay_tasks([first.tasks["t"].id], 10.0)
+        assert first.id in outcome.finished
+        replayed = c.get_run(store, first.id)
+        assert (replayed.status, replayed.tasks["t"].retry_count) == (RunStatus.CANCELLED, 1)
+        assert replayed.tasks["t"].error is not None
+        assert replayed.tasks["t"].error.exc == rules.CONCURRENCY_CANCEL_REASON
+        assert c.get_run(store, second.id).status is RunStatus.RUNNING
+        assert c.claim_all(store, ["limited"], 11.0) == []

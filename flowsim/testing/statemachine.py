@@ -203,9 +203,12 @@ def _answer(operation: Callable[..., object], *args: Any) -> object:
 StoreFactory = Callable[[], RunStore]
 
 
-#: the workflows above whose runs ``replay`` replays: no concurrency limit, no conditions
-#: (rate limits and on-failure tasks are fine)
-REPLAYABLE = frozenset({"single", "durable", "limited", "diamond", "heavy", "guarded"})
+#: the workflows above whose runs ``replay`` replays: all but those with conditions
+#: (rate limits, concurrency limits and on-failure tasks are fine)
+REPLAYABLE = frozenset({
+    "single", "durable", "limited", "diamond", "heavy", "guarded", "throttled", "newest",
+    "debounced", "exclusive",
+})  # fmt: skip
 
 
 def parity_settings(max_examples: int, stateful_step_count: int) -> settings:

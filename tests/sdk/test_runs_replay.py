@@ -18,6 +18,7 @@ from flowsim import (
     Hatchet,
     InvalidInputError,
     ManualClock,
+    ParentCondition,
     RunFilter,
     RunNotFoundError,
     RunStatus,
@@ -275,14 +276,17 @@ async def test_a_replayed_run_runs_its_on_failure_task_again_only_if_it_fails_ag
 async def test_what_flowsim_cannot_replay_is_refused_before_anything_is_replayed(
     hatchet: Hatchet,
 ) -> None:
-    limit = ConcurrencyExpression(
-        expression="'all'", max_runs=1, limit_strategy=ConcurrencyLimitStrategy.GROUP_ROUND_ROBIN
-    )
-    pipeline = hatchet.workflow(name="replayed-with-a-limit", concurrency=limit)
+    pipeline = hatchet.workflow(name="replayed-with-a-condition")
 
     @pipeline.task()
     async def first(input: EmptyModel, ctx: Context) -> dict[str, int]:
         return {"a": 1}
+
+    @pipeline.task(
+        parents=[first], skip_if=[ParentCondition(parent=first, expression="output.a > 5")]
+    )
+    async def second(input: EmptyModel, ctx: Context) -> dict[str, int]:
+        return {"b": 2}
 
     @hatchet.task(name="plain")
     async def plain(input: EmptyModel, ctx: Context) -> dict[str, int]:
@@ -295,7 +299,7 @@ async def test_what_flowsim_cannot_replay_is_refused_before_anything_is_replayed
         await single.aio_result()
     ids = [single.workflow_run_id, dag.workflow_run_id]
     with pytest.raises(
-        UnsupportedFeatureError, match=rf"cannot replay run {dag.workflow_run_id}: .*concurrency"
+        UnsupportedFeatureError, match=rf"cannot replay run {dag.workflow_run_id}: .*conditions"
     ):
         hatchet.runs.bulk_replay(BulkCancelReplayOpts(ids=ids))
     with pytest.raises(RunNotFoundError, match=r"'no-such-run'.*nothing was replayed"):
@@ -303,6 +307,43 @@ async def test_what_flowsim_cannot_replay_is_refused_before_anything_is_replayed
     for run_id in ids:  # neither was touched
         assert hatchet.runs.get_status(run_id) is RunStatus.COMPLETED
     assert hatchet.runs.view(single.workflow_run_id).tasks["plain"].retry_count == 0
+
+
+async def test_a_replayed_run_with_a_concurrency_limit_waits_for_its_place_again(
+    hatchet: Hatchet,
+) -> None:
+    """Hatchet evaluates a replayed task's concurrency keys again: the replay is a newcomer
+    to its group, and with one place (GROUP_ROUND_ROBIN) it waits while another run of the
+    group holds it, then runs."""
+    limit = ConcurrencyExpression(
+        expression="'all'", max_runs=1, limit_strategy=ConcurrencyLimitStrategy.GROUP_ROUND_ROBIN
+    )
+    release = asyncio.Event()
+    calls: list[str] = []
+
+    @hatchet.task(name="one-at-a-time", concurrency=limit)
+    async def exclusive(input: EmptyModel, ctx: Context) -> dict[str, int]:
+        calls.append(ctx.workflow_run_id)
+        if len(calls) == 2:  # the second run holds the place until released
+            await release.wait()
+        return {"n": len(calls)}
+
+    async with hatchet.worker("w", slots=2, workflows=[exclusive]):
+        done = await exclusive.aio_run(wait_for_result=False)
+        await done.aio_result()
+        holder = await exclusive.aio_run(wait_for_result=False)
+        await eventually(lambda: len(calls) == 2)
+        await hatchet.runs.aio_replay(done.workflow_run_id)
+        for _ in range(20):
+            await asyncio.sleep(0)
+        assert len(calls) == 2  # the replay waits: the place is held
+        assert hatchet.runs.view(done.workflow_run_id).tasks["one-at-a-time"].status is (
+            RunStatus.QUEUED
+        )
+        release.set()
+        assert await holder.aio_result() == {"n": 2}
+        assert await done.aio_result() == {"n": 3}
+    assert calls == [done.workflow_run_id, holder.workflow_run_id, done.workflow_run_id]
 
 
 async def test_runs_are_cancelled_and_replayed_by_filter_in_chunks(hatchet: Hatchet) -> None:
