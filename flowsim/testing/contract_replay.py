@@ -308,10 +308,17 @@ class ReplayContract:
         assert holder.run_id == second.id
         return first, second, holder
 
-    @pytest.mark.parametrize("level", ["workflow", "task"])
     def test_a_replayed_run_waits_for_a_place_in_its_group_as_a_newcomer(
-        self, store: RunStore, level: str
+        self, store: RunStore
     ) -> None:
+        self._replay_waits_for_a_place(store, "workflow")
+
+    def test_a_replayed_task_waits_for_a_place_in_its_task_level_group(
+        self, store: RunStore
+    ) -> None:
+        self._replay_waits_for_a_place(store, "task")
+
+    def _replay_waits_for_a_place(self, store: RunStore, level: str) -> None:
         first, _, holder = self._limited_runs(store, ConcurrencyStrategy.GROUP_ROUND_ROBIN, level)
         store.replay_tasks([first.tasks["t"].id], 10.0)
         assert c.claim_all(store, ["limited"], 11.0) == []  # the second run holds the place
