@@ -23,14 +23,20 @@ from flowsim.store.protocol import RunStore, ServerClock
 
 #: an offset worth a warning, though far from unsafe with the default lease
 WARN_SECONDS = 1.0
+#: a round trip longer than this (a database reconnecting) measures nothing: half of it
+#: could be taken for skew
+MAX_ROUND_TRIP = 0.5
 
 
-def clock_offset(store: ServerClock) -> float:
+def clock_offset(store: ServerClock) -> float | None:
     """How far the database's clock is ahead of this machine's (negative: behind),
-    taking this machine's time halfway through the round trip."""
+    taking this machine's time halfway through the round trip; None when the round trip
+    took too long to tell."""
     before = time.time()
     server = store.server_time()
     after = time.time()
+    if after - before > MAX_ROUND_TRIP:
+        return None
     return server - (before + after) / 2
 
 
@@ -40,6 +46,15 @@ def check_clock(store: RunStore, clock: Clock, lease_seconds: float, where: str)
     if not isinstance(clock, SystemClock) or not isinstance(store, ServerClock):
         return
     offset = clock_offset(store)
+    if offset is None:
+        warnings.warn(
+            f"the database at {where} answered too slowly to compare this machine's clock "
+            "with its own; the worker starts unchecked (workers on machines whose clocks "
+            "differ by part of the lease reclaim each other's running tasks)",
+            RuntimeWarning,
+            stacklevel=2,
+        )
+        return
     direction = "behind" if offset > 0 else "ahead of"
     said = (
         f"this machine's clock is {abs(offset):.1f} s {direction} the database server's "

@@ -18,6 +18,7 @@ deleted by another process is fired or stopped here within a third of a lease.
 from __future__ import annotations
 
 import builtins
+import functools
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
@@ -84,17 +85,25 @@ class DeclaresCrons(Protocol):
 
 
 class CronTable:
-    """The engine's crons and one clock timer per cron, re-armed after every tick."""
+    """The engine's crons and one clock timer per cron, re-armed after every tick.
+
+    The table is changed by whoever holds the engine's lock, from any thread (a sync
+    test's ``hatchet.cron.create`` runs on the test's thread, its worker's loop on
+    another); its timers are set and cancelled only through ``on_loop``, on the engine
+    loop, where a system clock's timers live (asyncio's ``call_later`` is not safe from
+    another thread)."""
 
     def __init__(
         self,
         clock: Clock,
         post: Callable[[Callable[[], None]], None],
         fire: Callable[[NewRun], object],
+        on_loop: Callable[[Callable[[], None]], None],
     ) -> None:
         self._clock = clock
         self._post = post
         self._fire = fire
+        self._on_loop = on_loop
         self._crons: dict[str, CronTrigger] = {}
         self._added: dict[str, float] = {}
         self._timers: dict[str, TimerHandle] = {}
@@ -110,6 +119,11 @@ class CronTable:
         """When the cron was added here (a declared cron's "created at": when a worker
         registered its workflow)."""
         return self._added[cron_id]
+
+    def drop_declared(self, gone: Callable[[CronTrigger], bool]) -> None:
+        """Remove the declared crons ``gone`` says (their workflow is no longer served)."""
+        for cron in [cron for cron in self._crons.values() if not cron.stored and gone(cron)]:
+            self.remove(cron.id)
 
     def declared(self) -> builtins.list[CronTrigger]:
         return [cron for cron in self._crons.values() if not cron.stored]
@@ -129,30 +143,38 @@ class CronTable:
         """Register (or replace) a cron; its first tick is the next one after now."""
         self.remove(cron.id)
         self._crons[cron.id] = cron
-        self._added[cron.id] = self._clock.now()
+        now = self._added[cron.id] = self._clock.now()
         if self._running:
-            self._arm(cron, self._clock.now())
+            self._on_loop(lambda: self._arm_if_current(cron, now))
 
     def remove(self, cron_id: str) -> bool:
+        """Remove the cron; whether there was one. A tick already on its way finds it gone
+        and fires nothing."""
+        self._added.pop(cron_id, None)
+        existed = self._crons.pop(cron_id, None) is not None
         timer = self._timers.pop(cron_id, None)
         if timer is not None:
-            timer.cancel()
-        self._added.pop(cron_id, None)
-        return self._crons.pop(cron_id, None) is not None
+            self._on_loop(timer.cancel)
+        return existed
 
     def start(self) -> None:
         """A worker started: ticks from now on are fired."""
         self._running = True
         now = self._clock.now()
         for cron in self._crons.values():
-            if cron.id not in self._timers:
-                self._arm(cron, now)
+            self._on_loop(functools.partial(self._arm_if_current, cron, now))
 
     def stop(self) -> None:
         self._running = False
-        for timer in self._timers.values():
-            timer.cancel()
-        self._timers.clear()
+        timers, self._timers = list(self._timers.values()), {}
+        for timer in timers:
+            self._on_loop(timer.cancel)
+
+    def _arm_if_current(self, cron: CronTrigger, after: float) -> None:
+        """Arm the cron, unless it was removed, replaced or armed meanwhile, or the table
+        stopped."""
+        if self._running and self._crons.get(cron.id) is cron and cron.id not in self._timers:
+            self._arm(cron, after)
 
     def _arm(self, cron: CronTrigger, after: float) -> None:
         tick = next_tick(cron.expression, after)

@@ -529,10 +529,15 @@ class DurableEngine(DurableConditionWaits, Engine):
             runtime.id, name, dict(capacity), tuple(runtime.workflows), dict(runtime.labels)
         )
         self.run_store.register_worker(info, self.clock.now(), self.lease_seconds)
-        self._beat()
+        # both set things up on the loop (a timer, a task): from a sync test's thread they
+        # are posted to it, as asyncio wants
+        self.on_loop_locked(self._beat)
+        self.on_loop_locked(self._start_listening)
+        return runtime
+
+    def _start_listening(self) -> None:
         if self._listener is None and self._loop is not None:
             self._listener = self._loop.create_task(self._listen())
-        return runtime
 
     def set_worker_labels(self, runtime: WorkerRuntime, labels: dict[str, str | int]) -> None:
         super().set_worker_labels(runtime, labels)

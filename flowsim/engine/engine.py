@@ -27,7 +27,7 @@ from flowsim.clock import Clock, SystemClock
 from flowsim.deadlines import DeadlineQueue
 from flowsim.engine.changes import Generation
 from flowsim.engine.conditions import ConditionWaits
-from flowsim.engine.crons import CronTable, DeclaresCrons, stored_trigger
+from flowsim.engine.crons import CronTable, CronTrigger, DeclaresCrons, stored_trigger
 from flowsim.engine.eager import resume
 from flowsim.engine.eviction import Evictions
 from flowsim.engine.missing import MissingTask
@@ -139,7 +139,9 @@ class Engine(ConditionWaits, Waiting):
         self.workers_expected = 0
         self.closed = False
         #: cron triggers (``on_crons=``, ``wf.create_cron``), fired while a worker runs
-        self.crons = CronTable(self.clock, self.post, lambda item: self.trigger([item]))
+        self.crons = CronTable(
+            self.clock, self.post, lambda item: self.trigger([item]), self.on_loop_locked
+        )
         #: waiting durable attempts, evicted by their eviction policy (flowsim.engine.eviction)
         self.evictions = Evictions(
             self.clock.now, self.clock.call_at, self.post, self.evict_attempt
@@ -213,8 +215,7 @@ class Engine(ConditionWaits, Waiting):
             await asyncio.wait(list(runtime.tasks))
         with self._lock:
             self._workers.pop(runtime.id, None)
-            if not self._workers:
-                self.crons.stop()
+        self._crons_after_a_worker_left()
         runtime.executor.shutdown(wait=False, cancel_futures=True)
         self.request_stall_check()
 
@@ -236,6 +237,7 @@ class Engine(ConditionWaits, Waiting):
                     attempt.task.cancel()
             lost = [attempt.task_run for attempt in runtime.holders.values()]
             runtime.holders.clear()
+            self._crons_after_a_worker_left()
             if lost:
                 reason = f"worker {runtime.name!r} was lost; reclaimed after its lease expired"
                 self.clock.call_at(
@@ -822,19 +824,61 @@ class Engine(ConditionWaits, Waiting):
     def sync_crons(self) -> None:
         """Fire the stored crons of the workflows a worker of this engine registered, and
         no others (``CronTable.sync_stored``): after this process made or deleted one,
-        when a worker starts, and on a shared store at every heartbeat."""
+        when a worker starts or leaves, and on a shared store at every heartbeat."""
         stored = self.cron_store().list_crons()
         with self._lock:
-            specs = {
-                name: workflow.spec
-                for runtime in self._workers.values()
-                for name, workflow in runtime.workflows.items()
-            }
+            specs = self._served_specs()
             self.crons.sync_stored(
                 stored_trigger(cron, specs[cron.workflow])
                 for cron in stored
                 if cron.workflow in specs
             )
+
+    def _served_specs(self) -> dict[str, WorkflowSpec]:
+        """The workflows the running workers of this engine serve, by name."""
+        return {
+            name: workflow.spec
+            for runtime in self._workers.values()
+            for name, workflow in runtime.workflows.items()
+        }
+
+    def _crons_after_a_worker_left(self) -> None:
+        """Fire no cron of a workflow no remaining worker serves: declared ones are
+        dropped (a worker registering the workflow adds them again), stored ones synced;
+        with no worker left the table stops."""
+        with self._lock:
+            served = self._served_specs()
+            self.crons.drop_declared(lambda cron: cron.spec.name not in served)
+            if not self._workers:
+                self.crons.stop()
+        self.sync_crons()
+
+    def remove_declared_cron(self, cron_id: str) -> bool:
+        """Stop firing one of this process's declared crons (``hatchet.cron.delete``);
+        False if there is none by that id. On the engine loop, as the table's timers."""
+        with self._lock:
+            if cron_id not in {cron.id for cron in self.crons.declared()}:
+                return False
+            return self.crons.remove(cron_id)
+
+    def on_loop_locked(self, callback: Callable[[], None]) -> None:
+        """Run ``callback`` under the engine lock on the engine loop: at once when this is
+        that loop (or none runs), else posted to it from this thread."""
+
+        def locked() -> None:
+            with self._lock:
+                callback()
+
+        if self.on_engine_loop() or self.loop is None:
+            locked()
+        else:
+            self.post(locked)
+
+    def listed_crons(self) -> list[tuple[CronTrigger, float]]:
+        """This process's declared crons with when each was added, read under the lock
+        (the heartbeat may be changing the table)."""
+        with self._lock:
+            return [(cron, self.crons.added_at(cron.id)) for cron in self.crons.declared()]
 
     # ------------------------------------------------------------ streams
 

@@ -14,6 +14,7 @@ from collections.abc import Callable, Coroutine
 from typing import Any, TypeVar
 
 from flowsim.clock import Clock, SystemClock
+from flowsim.dsn import mask_url
 from flowsim.errors import BlockingCallError
 
 T = TypeVar("T")
@@ -80,7 +81,8 @@ class LoopHost:
                     loop.run_until_complete(loop.shutdown_default_executor())
                     loop.close()
 
-            thread = threading.Thread(target=serve, name=f"flowsim-engine[{self.url}]", daemon=True)
+            name = f"flowsim-engine[{mask_url(self.url)}]"  # shown by an error in the thread
+            thread = threading.Thread(target=serve, name=name, daemon=True)
             thread.start()
             ready.wait()
             self._owned_thread = thread

@@ -246,8 +246,7 @@ class CronClient:
     def _all(self) -> builtins.list[CronWorkflows]:
         engine = self._engine()
         stored = [stored_rest(cron) for cron in engine.cron_store().list_crons()]
-        table = engine.crons
-        return stored + [declared_rest(cron, table.added_at(cron.id)) for cron in table.declared()]
+        return stored + [declared_rest(cron, added) for cron, added in engine.listed_crons()]
 
     def list(
         self,
@@ -316,7 +315,7 @@ class CronClient:
         engine = self._engine()
         if engine.cron_store().delete_cron(str(cron_id)) is not None:
             engine.sync_crons()
-        elif not engine.crons.remove(str(cron_id)):
+        elif not engine.remove_declared_cron(str(cron_id)):
             raise self._unknown("delete", cron_id)
 
     async def aio_delete(self, cron_id: str) -> None:

@@ -196,3 +196,52 @@ async def test_a_cron_another_process_makes_is_fired_by_this_ones_worker(
         other_process(f"hatchet.cron.delete({made.metadata.id!r})")
         await _advance(flowsim_clock, 180.0)
     assert seen == ["there", "there"]  # the next heartbeat (10 s) saw the delete
+
+
+async def test_crons_stop_with_the_last_worker_serving_their_workflow(
+    hatchet: Hatchet, flowsim_clock: ManualClock
+) -> None:
+    """A declared cron and a stored one fire only while a worker of this process serves
+    their workflow: when it stops, no more runs are created, though another worker (of
+    another workflow) keeps the engine running."""
+    seen: list[str] = []
+    wf = hatchet.workflow(
+        name="minutely", input_validator=Report, on_crons=["* * * * *"],
+        cron_input=Report(customer="declared"),
+    )  # fmt: skip
+
+    @wf.task()
+    async def run(input: Report, ctx: Context) -> None:
+        seen.append(input.customer)
+
+    other = _report(hatchet, [], name="other")
+    wf.create_cron("stored", "* * * * *", Report(customer="stored"))
+    async with hatchet.worker("keeps-running", slots=1, workflows=[other]):
+        async with hatchet.worker("serves-minutely", slots=2, workflows=[wf]):
+            await _advance(flowsim_clock, 60.0)
+            assert sorted(seen) == ["declared", "stored"]
+        created = len(hatchet.runs.views())
+        await _advance(flowsim_clock, 180.0)
+        assert len(hatchet.runs.views()) == created  # no run made for nobody to claim
+
+
+def test_crons_are_made_and_deleted_from_a_thread_other_than_the_workers_loop(
+    hatchet: Hatchet, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A sync test's worker runs its loop on a thread of its own; a cron made or deleted
+    from the test's thread is armed and disarmed on that loop (asyncio's debug mode, on
+    here, raises for a timer set from another thread)."""
+    monkeypatch.setenv("PYTHONASYNCIODEBUG", "1")
+    wf = hatchet.workflow(name="nightly", input_validator=Report, on_crons=["0 0 * * *"],
+                          cron_input=Report(customer="all"))  # fmt: skip
+
+    @wf.task()
+    def run(input: Report, ctx: Context) -> None:
+        return None
+
+    with hatchet.worker("w", slots=1, workflows=[wf]):
+        made = hatchet.cron.create("nightly", "noon", "0 12 * * *", {"customer": "a"})
+        (declared,) = [row for row in hatchet.cron.list().rows or [] if row.name == "0 0 * * *"]
+        hatchet.cron.delete(declared.metadata.id)
+        hatchet.cron.delete(made.metadata.id)
+        assert hatchet.cron.list().rows == []

@@ -52,3 +52,19 @@ def test_a_clock_off_by_seconds_warns_and_a_close_one_is_quiet() -> None:
 def test_an_injected_clock_or_a_store_without_a_clock_is_not_checked() -> None:
     check_clock(DatabaseClock(3600.0), ManualClock(), 30.0, "postgresql://db/app")
     check_clock(ReferenceStore(), SystemClock(), 30.0, "sqlite:///one-machine.db")
+
+
+class SlowDatabaseClock(DatabaseClock):
+    """A database that takes a second to answer (say, reconnecting)."""
+
+    def server_time(self) -> float:
+        time.sleep(1.0)
+        return time.time() + self.offset
+
+
+def test_a_slow_answer_is_not_taken_for_skew() -> None:
+    """Half of a long round trip would look like skew: the check says it could not tell
+    and lets the worker start."""
+    assert clock_offset(SlowDatabaseClock(0.0)) is None
+    with pytest.warns(RuntimeWarning, match="answered too slowly"):
+        check_clock(SlowDatabaseClock(0.0), SystemClock(), 30.0, "postgresql://db/app")
