@@ -36,6 +36,20 @@ def _report(hatchet: Hatchet, seen: list[str], name: str = "report") -> Any:
     return report
 
 
+def _minutely(hatchet: Hatchet, seen: list[str], customer: str) -> Any:
+    """A workflow declaring a cron for every minute, with ``customer`` as its input."""
+    wf = hatchet.workflow(
+        name="minutely", input_validator=Report, on_crons=["* * * * *"],
+        cron_input=Report(customer=customer),
+    )  # fmt: skip
+
+    @wf.task()
+    async def run(input: Report, ctx: Context) -> None:
+        seen.append(input.customer)
+
+    return wf
+
+
 async def _advance(clock: ManualClock, seconds: float) -> None:
     """Move the clock in steps of a few seconds, letting the engine's loop run the timers
     each step posts (heartbeats, cron ticks, the runs they create)."""
@@ -140,15 +154,7 @@ async def test_declared_crons_are_listed_once_a_worker_registers_them_and_can_be
     hatchet: Hatchet, flowsim_clock: ManualClock
 ) -> None:
     runs: list[str] = []
-    wf = hatchet.workflow(
-        name="minutely", input_validator=Report, on_crons=["* * * * *"],
-        cron_input=Report(customer="all"),
-    )  # fmt: skip
-
-    @wf.task()
-    async def run(input: Report, ctx: Context) -> None:
-        runs.append(input.customer)
-
+    wf = _minutely(hatchet, runs, "all")
     assert hatchet.cron.list().rows == []  # no worker registered it yet
     async with hatchet.worker("w", slots=1, workflows=[wf]):
         (declared,) = hatchet.cron.list().rows or []
@@ -205,15 +211,7 @@ async def test_crons_stop_with_the_last_worker_serving_their_workflow(
     their workflow: when it stops, no more runs are created, though another worker (of
     another workflow) keeps the engine running."""
     seen: list[str] = []
-    wf = hatchet.workflow(
-        name="minutely", input_validator=Report, on_crons=["* * * * *"],
-        cron_input=Report(customer="declared"),
-    )  # fmt: skip
-
-    @wf.task()
-    async def run(input: Report, ctx: Context) -> None:
-        seen.append(input.customer)
-
+    wf = _minutely(hatchet, seen, "declared")
     other = _report(hatchet, [], name="other")
     wf.create_cron("stored", "* * * * *", Report(customer="stored"))
     async with hatchet.worker("keeps-running", slots=1, workflows=[other]):
