@@ -448,3 +448,36 @@ def test_a_loop_blocked_past_the_execution_timeout_lets_the_lease_lapse(
     result, outcomes, _ = _blocked(shared_url, tmp_path, "block-past-timeout", 6.0)
     assert result == {"attempt": 2}
     assert outcomes == ["LOST", "COMPLETED"]
+
+
+def test_a_cron_made_by_this_process_is_fired_by_a_worker_process_until_deleted(
+    shared_url: str, tmp_path: Path
+) -> None:
+    """A cron lives in the store: one made here (no worker in this process) is fired by
+    the worker process serving its workflow, and one deleted here stops there from its
+    next heartbeat. (Every second: croniter's sixth field is seconds.)"""
+    workers = Workers(shared_url, "tests.backends.refflows:worker", tmp_path)
+    with backend.redirected(shared_url):
+        made = refflows.counter.create_cron("every-second", "* * * * * *", refflows.Count(upto=3))
+        workers.start()
+        try:
+            runs = refflows.hatchet.runs
+
+            def fired() -> int:
+                return sum(1 for view in runs.views() if view.workflow == "ref-counter")
+
+            def completed() -> bool:
+                return any(
+                    view.workflow == "ref-counter" and view.status is RunStatus.COMPLETED
+                    for view in runs.views()
+                )
+
+            wait_until(lambda: fired() >= 2, 60)
+            wait_until(completed, 60)
+            refflows.hatchet.cron.delete(made.metadata.id)
+            time.sleep(3.0)  # the worker's next heartbeat (a third of the lease) saw it
+            settled = fired()
+            time.sleep(3.0)
+            assert fired() == settled
+        finally:
+            workers.stop_all()
