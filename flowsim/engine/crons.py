@@ -17,7 +17,6 @@ deleted by another process is fired or stopped here within a third of a lease.
 
 from __future__ import annotations
 
-import builtins
 import functools
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -109,12 +108,6 @@ class CronTable:
         self._timers: dict[str, TimerHandle] = {}
         self._running = False
 
-    def __len__(self) -> int:
-        return len(self._crons)
-
-    def list(self) -> list[CronTrigger]:
-        return list(self._crons.values())
-
     def added_at(self, cron_id: str) -> float:
         """When the cron was added here (a declared cron's "created at": when a worker
         registered its workflow)."""
@@ -125,8 +118,14 @@ class CronTable:
         for cron in [cron for cron in self._crons.values() if not cron.stored and gone(cron)]:
             self.remove(cron.id)
 
-    def declared(self) -> builtins.list[CronTrigger]:
+    def declared(self) -> list[CronTrigger]:
         return [cron for cron in self._crons.values() if not cron.stored]
+
+    def remove_declared(self, cron_id: str) -> bool:
+        """Remove a declared cron; False if there is none by that id (a stored one is the
+        store's to delete)."""
+        cron = self._crons.get(cron_id)
+        return cron is not None and not cron.stored and self.remove(cron_id)
 
     def sync_stored(self, wanted: Iterable[CronTrigger]) -> None:
         """Make the stored crons here those of ``wanted``: add the new ones, remove those

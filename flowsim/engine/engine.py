@@ -855,11 +855,9 @@ class Engine(ConditionWaits, Waiting):
 
     def remove_declared_cron(self, cron_id: str) -> bool:
         """Stop firing one of this process's declared crons (``hatchet.cron.delete``);
-        False if there is none by that id. On the engine loop, as the table's timers."""
+        False if there is none by that id."""
         with self._lock:
-            if cron_id not in {cron.id for cron in self.crons.declared()}:
-                return False
-            return self.crons.remove(cron_id)
+            return self.crons.remove_declared(cron_id)
 
     def on_loop_locked(self, callback: Callable[[], None]) -> None:
         """Run ``callback`` under the engine lock on the engine loop: at once when this is

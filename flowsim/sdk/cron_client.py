@@ -301,9 +301,13 @@ class CronClient:
         )  # fmt: skip
 
     def get(self, cron_id: str) -> CronWorkflows:
-        for row in self._all():
-            if row.metadata.id == str(cron_id):
-                return row
+        engine = self._engine()
+        stored = engine.cron_store().get_cron(str(cron_id))
+        if stored is not None:
+            return stored_rest(stored)
+        for cron, added in engine.listed_crons():
+            if cron.id == str(cron_id):
+                return declared_rest(cron, added)
         raise self._unknown("get", cron_id)
 
     async def aio_get(self, cron_id: str) -> CronWorkflows:
