@@ -44,6 +44,7 @@ from flowsim.errors import (
     BlockingCallError,
     DatabaseLostError,
     FlowsimError,
+    RunNotFoundError,
     SlotDeadlockError,
     TaskRunError,
 )
@@ -129,7 +130,7 @@ class DurableEngine(DurableConditionWaits, Engine):
         self._clock_checked = False
         #: when (clock time) the leases are next due for renewal
         self._beat_due = 0.0
-        #: results not written because the database was lost (see _store_result)
+        #: results whose write failed, for the next heartbeat to write (see _store_result)
         self._unsaved: list[Callable[[], Outcome]] = []
         self._listener: asyncio.Task[None] | None = None
         #: completions of this loop turn, written together (see flowsim.engine.batching)
@@ -359,20 +360,11 @@ class DurableEngine(DurableConditionWaits, Engine):
 
     def _flush_completions(self) -> None:
         """Write what is buffered: on the engine loop after the turn whose attempts
-        finished, before a dispatch, or from a caller about to wait."""
+        finished, before a dispatch, or from a caller about to wait. A write that fails
+        is kept for the next heartbeat (``_store_result``)."""
         with self._lock:
-            if not len(self._completions):
-                return
-            try:
+            if len(self._completions):
                 self._apply(self._write_completions())
-            except FlowsimError as exc:  # a backend's StoreError: the write failed
-                if self._loop is None:
-                    raise
-                # not the caller's error (it may only be about to wait): reported through
-                # the loop, as a result that cannot be written always was; the task runs
-                # stay held until their leases lapse, and then run again
-                message = "flowsim: buffered task results could not be written"
-                self._loop.call_exception_handler({"message": message, "exception": exc})
 
     def _write_completions(self) -> Transition:
         """Write every buffered completion in one ``complete_many``. Called before any
@@ -417,20 +409,26 @@ class DurableEngine(DurableConditionWaits, Engine):
         )
 
     def _store_result(self, write: Callable[[], Outcome]) -> Transition:
-        """Write an attempt's result. One that gives up because the database was lost for
-        longer than the reconnect window is kept and written again by the next heartbeat
-        that reaches the database: the attempt has ended here, and its task run, still
-        held by this worker's renewed lease, would otherwise never end (the token makes
-        a late write harmless if the lease lapsed and another attempt took over)."""
+        """Write an attempt's result. One that fails (the database lost for longer than
+        the reconnect window, or any other store error: a restart's aborted pipeline, a
+        write lock held past the busy timeout) is kept and written again by the next
+        heartbeat that gets through. The attempt has ended here, and its task run, still
+        held under this worker's renewed lease, would otherwise never end; a late write
+        is harmless, its fencing token refuses it if the lease lapsed meanwhile."""
         try:
             outcome = write()
-        except DatabaseLostError as exc:
+        except RunNotFoundError:
+            raise  # the run is gone: writing again would fail again
+        except FlowsimError as exc:
             self._unsaved.append(write)
             if self._loop is None:
                 raise
-            # reported now, through the loop (``flowsim worker`` exits on it), rather than
-            # left in the attempt's Task to be logged whenever it is garbage-collected
-            message = "flowsim: a task's result is kept until the database is back"
+            # reported now, through the loop (``flowsim worker`` exits on a lost
+            # database), rather than left in the attempt's Task to be logged whenever it
+            # is garbage-collected, or swallowed by a flush nobody awaits
+            message = (
+                "flowsim: a task's result could not be written; the next heartbeat tries again"
+            )
             self._loop.call_exception_handler({"message": message, "exception": exc})
             return Transition()
         self.changes.bump()

@@ -1,0 +1,103 @@
+"""A task's result whose write fails is kept and written by the next heartbeat.
+
+The worker still holds the task run (its heartbeats renew the lease), so a result dropped
+after a failed write would leave the run RUNNING for as long as the worker lives, and its
+parent waiting with it. Here the store refuses one write with the backend's own
+``StoreError`` (what a Postgres restart's aborted pipeline or a SQLite write lock held past
+the busy timeout raise): not a lost database, after which the result was always kept. On
+``memory://`` there is no store write to fail, so those cases skip.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib
+from typing import Any
+
+import pytest
+
+from flowsim import Context, EmptyModel, Hatchet
+from flowsim.engine.durable import DurableEngine
+from flowsim.errors import FlowsimError
+
+#: a short lease: the next heartbeat (a third of it) comes soon
+LEASE_SECONDS = 0.9
+#: the run ends within a few heartbeats with the fix, never without it
+DEADLINE = 15.0
+
+
+def _durable(hatchet: Hatchet) -> DurableEngine:
+    engine = hatchet.engine
+    if not isinstance(engine, DurableEngine):
+        pytest.skip("the in-memory backend has no store write to fail")
+    engine.lease_seconds = LEASE_SECONDS
+    return engine
+
+
+def _fail_once(monkeypatch: pytest.MonkeyPatch, engine: DurableEngine, method: str) -> list[str]:
+    """Make the store's ``method`` raise its backend's StoreError at the first call (the
+    write is not made); returns the record of calls, 'refused' or 'written'."""
+    store = engine.run_store
+    backend_errors = importlib.import_module(type(store).__module__.split(".")[0] + ".errors")
+    real = getattr(store, method)
+    calls: list[str] = []
+
+    def failing_once(*args: Any, **kwargs: Any) -> Any:
+        if not calls:
+            calls.append("refused")
+            raise backend_errors.StoreError(f"{method} failed: pipeline aborted (injected)")
+        calls.append("written")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(store, method, failing_once)
+    return calls
+
+
+def _reported(loop: asyncio.AbstractEventLoop) -> list[dict[str, Any]]:
+    contexts: list[dict[str, Any]] = []
+    loop.set_exception_handler(lambda _loop, context: contexts.append(context))
+    return contexts
+
+
+async def test_a_completion_whose_write_fails_is_written_by_the_next_heartbeat(
+    hatchet: Hatchet, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    engine = _durable(hatchet)
+    calls = _fail_once(monkeypatch, engine, "complete_many")
+    ran: list[int] = []
+
+    @hatchet.task(name="unwritten-ok")
+    async def task(input: EmptyModel, ctx: Context) -> dict[str, int]:
+        ran.append(ctx.attempt_number)
+        return {"done": 1}
+
+    reports = _reported(asyncio.get_running_loop())
+    async with hatchet.worker("unwritten-worker", slots=2, workflows=[task]):
+        result = await asyncio.wait_for(task.aio_run(), DEADLINE)
+    assert result == {"done": 1}
+    assert ran == [1]  # written, not re-run after a lapsed lease
+    assert calls[:2] == ["refused", "written"]
+    (report,) = [c for c in reports if isinstance(c.get("exception"), FlowsimError)]
+    assert "next heartbeat tries again" in report["message"]
+    assert "pipeline aborted (injected)" in str(report["exception"])
+
+
+async def test_a_failure_whose_write_fails_is_written_by_the_next_heartbeat(
+    hatchet: Hatchet, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    engine = _durable(hatchet)
+    calls = _fail_once(monkeypatch, engine, "fail")
+    ran: list[int] = []
+
+    @hatchet.task(name="unwritten-failing", retries=0)
+    async def task(input: EmptyModel, ctx: Context) -> dict[str, int]:
+        ran.append(ctx.attempt_number)
+        raise RuntimeError("the task's own error")
+
+    _reported(asyncio.get_running_loop())
+    async with hatchet.worker("unwritten-worker", slots=2, workflows=[task]):
+        ref = await task.aio_run(wait_for_result=False)
+        with pytest.raises(Exception, match="the task's own error"):
+            await asyncio.wait_for(ref.aio_result(), DEADLINE)
+    assert ran == [1]
+    assert calls[:2] == ["refused", "written"]
