@@ -7,6 +7,8 @@ advancing time, not by sleeping; the simulator supplies a virtual clock of its o
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import heapq
 import itertools
 import threading
@@ -38,25 +40,59 @@ class _ThreadTimer:
         self._timer.cancel()
 
 
+class _LoopTimer:
+    """A timer set on an event loop from another thread. asyncio's ``call_later`` may be
+    called only on the loop's own thread (debug mode raises; otherwise a timer set from
+    elsewhere may wait for the loop's next wake-up), so the timer is armed on the loop
+    with ``call_soon_threadsafe``; a cancel before or after arming stops it either way."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, when: float, clock: SystemClock,
+                 callback: Callable[[], None]) -> None:  # fmt: skip
+        self._loop, self._when, self._clock, self._callback = loop, when, clock, callback
+        self._handle: asyncio.TimerHandle | None = None
+        self._cancelled = False
+        loop.call_soon_threadsafe(self._arm)
+
+    def _arm(self) -> None:
+        if not self._cancelled:
+            delay = max(0.0, self._when - self._clock.now())
+            self._handle = self._loop.call_later(delay, self._fire)
+
+    def _fire(self) -> None:
+        if not self._cancelled:
+            self._callback()
+
+    def cancel(self) -> None:
+        self._cancelled = True  # enough on any thread: _arm and _fire check it
+        handle = self._handle
+        if handle is not None:
+            with contextlib.suppress(RuntimeError):  # the loop closed meanwhile
+                self._loop.call_soon_threadsafe(handle.cancel)
+
+
 class SystemClock:
     """Wall-clock time. Timers run on the engine loop when one is attached, which is the
     normal case (the engine attaches itself); a thread timer is only the fallback."""
 
     def __init__(self) -> None:
-        self._scheduler: Callable[[float, Callable[[], None]], TimerHandle] | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._loop_thread: int | None = None
 
-    def attach(self, scheduler: Callable[[float, Callable[[], None]], TimerHandle] | None) -> None:
-        """Let the engine route timers through its event loop (cheap, no threads)."""
-        self._scheduler = scheduler
+    def attach(self, loop: asyncio.AbstractEventLoop | None, thread: int | None = None) -> None:
+        """Let the engine route timers through its event loop (cheap, no threads);
+        ``thread`` is the loop's, where a timer is set directly."""
+        self._loop, self._loop_thread = loop, thread
 
     def now(self) -> float:
         return time.time()
 
     def call_at(self, when: float, callback: Callable[[], None]) -> TimerHandle:
-        delay = max(0.0, when - self.now())
-        if self._scheduler is not None:
-            return self._scheduler(delay, callback)
-        timer = threading.Timer(delay, callback)
+        loop = self._loop
+        if loop is not None and not loop.is_closed():
+            if threading.get_ident() == self._loop_thread:
+                return loop.call_later(max(0.0, when - self.now()), callback)
+            return _LoopTimer(loop, when, self, callback)
+        timer = threading.Timer(max(0.0, when - self.now()), callback)
         timer.daemon = True
         timer.start()
         return _ThreadTimer(timer)

@@ -44,7 +44,7 @@ class LoopHost:
         self._loop = loop
         self._loop_thread = thread
         if isinstance(self.clock, SystemClock):
-            self.clock.attach(loop.call_later)
+            self.clock.attach(loop, thread)
 
     def _unbind(self) -> None:
         self._loop = None

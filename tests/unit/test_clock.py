@@ -1,4 +1,9 @@
+import asyncio
+import threading
+import time
+
 from flowsim import ManualClock
+from flowsim.clock import SystemClock
 
 
 def test_manual_clock_fires_due_timers_in_time_then_creation_order() -> None:
@@ -22,3 +27,60 @@ def test_timers_scheduled_by_timers_fire_within_the_same_advance() -> None:
     clock.call_at(1.0, lambda: clock.call_at(1.5, lambda: fired.append(clock.now())))
     clock.advance(2)
     assert fired == [1.5]
+
+
+def _debug_loop_thread() -> tuple[asyncio.AbstractEventLoop, threading.Thread, list[object]]:
+    """An event loop in debug mode (which raises for a timer set from another thread),
+    running on a thread of its own, as a sync test's worker loop does."""
+    loop = asyncio.new_event_loop()
+    loop.set_debug(True)
+    errors: list[object] = []
+    loop.set_exception_handler(lambda _loop, context: errors.append(context))
+    thread = threading.Thread(target=loop.run_forever, daemon=True)
+    thread.start()
+    return loop, thread, errors
+
+
+def _stopped(loop: asyncio.AbstractEventLoop, thread: threading.Thread) -> None:
+    loop.call_soon_threadsafe(loop.stop)
+    thread.join(timeout=5)
+    loop.close()
+
+
+def test_a_system_clock_timer_set_from_another_thread_fires_on_the_loop() -> None:
+    loop, thread, errors = _debug_loop_thread()
+    clock = SystemClock()
+    clock.attach(loop, thread.ident)
+    fired: list[tuple[int | None, float]] = []
+    done = threading.Event()
+
+    def record() -> None:
+        fired.append((threading.get_ident(), clock.now()))
+        done.set()
+
+    try:
+        due = clock.now() + 0.05
+        clock.call_at(due, record)  # from this thread: asyncio's call_later would raise
+        assert done.wait(5), "the timer never fired"
+    finally:
+        _stopped(loop, thread)
+    ((where, when),) = fired
+    assert where == thread.ident and when >= due
+    assert errors == []
+
+
+def test_a_system_clock_timer_cancelled_from_another_thread_never_fires() -> None:
+    loop, thread, errors = _debug_loop_thread()
+    clock = SystemClock()
+    clock.attach(loop, thread.ident)
+    fired: list[str] = []
+    try:
+        at_once = clock.call_at(clock.now(), lambda: fired.append("at once"))
+        at_once.cancel()  # most likely before it is armed on the loop
+        armed = clock.call_at(clock.now() + 0.2, lambda: fired.append("armed"))
+        time.sleep(0.05)  # armed on the loop by now
+        armed.cancel()
+        time.sleep(0.3)
+    finally:
+        _stopped(loop, thread)
+    assert fired == [] and errors == []
