@@ -18,7 +18,7 @@ deleted by another process is fired or stopped here within a third of a lease.
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
 
@@ -30,21 +30,49 @@ from flowsim.store.cron_records import StoredCron
 from flowsim.store.records import JSON, WorkflowSpec
 from flowsim.store.transitions import NewRun
 
+#: Hatchet's ticker parses crons with gocron's ``CronJob(expression, withSeconds=true)``:
+#: five fields, or six with the seconds *first* (``30 */5 * * * *`` is second 30 of every
+#: fifth minute). croniter reads a sixth field as seconds last unless told otherwise.
+SECONDS_FIRST = True
+
+
+def is_cron_expression(expression: object) -> bool:
+    """Five or six fields (seconds first), or an alias such as ``@daily``."""
+    if not isinstance(expression, str):
+        return False
+    fields = expression.split()
+    if not fields or (not fields[0].startswith("@") and len(fields) not in (5, 6)):
+        return False  # croniter would also take a seventh field, a year: Hatchet does not
+    return bool(croniter.is_valid(expression, second_at_beginning=SECONDS_FIRST))
+
 
 def check_expression(expression: str, where: str) -> str:
-    """A cron expression croniter understands (five fields, or ``@daily`` and the like)."""
-    if not isinstance(expression, str) or not croniter.is_valid(expression):
+    """A cron expression Hatchet's server would schedule."""
+    if not is_cron_expression(expression):
         raise WorkflowDefinitionError(
             f"{where}: {expression!r} is not a cron expression; use five fields "
-            "(minute hour day-of-month month day-of-week, in UTC), e.g. '*/5 * * * *', "
-            "or an alias such as '@daily'"
+            "(minute hour day-of-month month day-of-week, in UTC), e.g. '*/5 * * * *', six "
+            "with seconds first, e.g. '*/10 * * * * *', or an alias such as '@daily'"
         )
     return expression
 
 
+def ticks_after(expression: str, after: float) -> Iterator[float]:
+    """The ticks strictly after ``after`` (seconds since the epoch, UTC), in order."""
+    ticks = croniter(expression, after, second_at_beginning=SECONDS_FIRST)
+    while True:
+        yield float(ticks.get_next(float))
+
+
 def next_tick(expression: str, after: float) -> float:
-    """The first tick strictly after ``after`` (seconds since the epoch, UTC)."""
-    return float(croniter(expression, after).get_next(float))
+    """The first tick strictly after ``after``."""
+    return next(ticks_after(expression, after))
+
+
+#: additional metadata Hatchet's ticker adds to every run a cron makes (its keys win over
+#: the cron's own metadata of the same names)
+CRON_EXPRESSION_KEY = "hatchet__cron_expression"
+CRON_NAME_KEY = "hatchet__cron_name"
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,9 +91,11 @@ class CronTrigger:
 
     def run_at_tick(self, tick: float) -> NewRun:
         key = f"cron:{self.id}:{tick!r}"
-        return NewRun(
-            self.spec, self.input, dict(self.additional_metadata), self.priority, trigger_key=key
-        )
+        # a declared cron has no name in Hatchet's store (NULL), which its ticker passes on
+        # as '' (flowsim lists it under its expression)
+        metadata = {**self.additional_metadata, CRON_EXPRESSION_KEY: self.expression,
+                    CRON_NAME_KEY: self.name if self.stored else ""}  # fmt: skip
+        return NewRun(self.spec, self.input, metadata, self.priority, trigger_key=key)
 
 
 def stored_trigger(cron: StoredCron, spec: WorkflowSpec) -> CronTrigger:

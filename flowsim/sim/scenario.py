@@ -9,6 +9,7 @@ the person reading the error is editing that file.
 
 from __future__ import annotations
 
+import itertools
 import math
 import re
 import tomllib
@@ -16,7 +17,6 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from croniter import croniter
 from pydantic import (
     BaseModel,
     ConfigDict,
@@ -27,6 +27,7 @@ from pydantic import (
     model_validator,
 )
 
+from flowsim.engine.crons import is_cron_expression, ticks_after
 from flowsim.errors import ScenarioError
 from flowsim.rate_limits import RateLimitDuration
 from flowsim.sdk.labels import DesiredWorkerLabel, WorkerLabelComparator
@@ -139,9 +140,10 @@ class Arrival(_Strict):
         given = [name for name in patterns if getattr(self, name) is not None]
         if len(given) > 1:
             raise ValueError(f"give one of at / every / rate / cron, not {' and '.join(given)}")
-        if self.cron is not None and not croniter.is_valid(self.cron):
+        if self.cron is not None and not is_cron_expression(self.cron):
             raise ValueError(
-                f"cron {self.cron!r} is not a cron expression; use five fields, e.g. '*/5 * * * *'"
+                f"cron {self.cron!r} is not a cron expression; use five fields, e.g. "
+                "'*/5 * * * *', or six with seconds first, e.g. '*/10 * * * * *'"
             )
         if self.at is not None and any(t < 0 for t in self.at):
             raise ValueError("arrival times must be >= 0")
@@ -380,8 +382,7 @@ def arrival_times(arrival: Arrival, rng_uniform: Any) -> list[float]:
     if arrival.every is not None:
         return [arrival.start + i * arrival.every for i in range(arrival.count)]
     if arrival.cron is not None:
-        ticks = croniter(arrival.cron, arrival.start)
-        return [float(ticks.get_next(float)) for _ in range(arrival.count)]
+        return list(itertools.islice(ticks_after(arrival.cron, arrival.start), arrival.count))
     if arrival.rate is not None:
         times: list[float] = []
         now = arrival.start

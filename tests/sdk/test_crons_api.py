@@ -95,6 +95,8 @@ def test_bad_crons_are_refused_saying_what_to_do_and_nothing_is_stored(hatchet: 
         hatchet.cron.create("report", "", "0 12 * * *", {"customer": "a"})
     with pytest.raises(WorkflowDefinitionError, match="five fields"):
         hatchet.cron.create("report", "bad", "every day at noon", {"customer": "a"})
+    with pytest.raises(WorkflowDefinitionError, match="six with seconds first"):
+        hatchet.cron.create("report", "a-year", "0 0 12 * * * 2030", {"customer": "a"})
     with pytest.raises(InvalidInputError, match="customer"):
         hatchet.cron.create("report", "no-input", "0 12 * * *", {})
     with pytest.raises(UnknownWorkflowError, match="nowhere"):
@@ -148,6 +150,41 @@ async def test_a_cron_fires_at_each_tick_with_its_input_until_deleted(
     assert len(seen) == 2
     with pytest.raises(CronNotFoundError):
         hatchet.cron.get(cron.metadata.id)
+
+
+async def test_six_fields_read_seconds_first_and_runs_carry_hatchets_cron_metadata(
+    hatchet: Hatchet, flowsim_clock: ManualClock
+) -> None:
+    """Hatchet's ticker (gocron with seconds) reads a sixth field as seconds, first:
+    ``30 */5 * * * *`` is second 30 of every fifth minute (croniter's default, seconds
+    last, would make it minute 30 of every fifth hour, every second). Each run a cron
+    makes carries the expression and the cron's name in its additional metadata, under
+    Hatchet's keys; a declared cron has no name there."""
+    ticks: list[tuple[float, dict[str, Any]]] = []
+
+    @hatchet.task(name="half-past", input_validator=Report)
+    async def stored(input: Report, ctx: Context) -> None:
+        ticks.append((flowsim_clock.now(), dict(ctx.additional_metadata)))
+
+    declared_seen: list[dict[str, Any]] = []
+    wf = hatchet.workflow(name="declared", on_crons=["0 */10 * * * *"])
+
+    @wf.task()
+    async def run(input: Any, ctx: Context) -> None:
+        declared_seen.append(dict(ctx.additional_metadata))
+
+    start = flowsim_clock.now()
+    async with hatchet.worker("w", slots=2, workflows=[stored, wf]):
+        hatchet.cron.create("half-past", "every-5", "30 */5 * * * *", {"customer": "a"},
+                            {"team": "x", "hatchet__cron_name": "mine"})  # fmt: skip
+        await _advance(flowsim_clock, 660.0)
+    assert [round(at - start) % 300 for at, _ in ticks] == [30, 30, 30], ticks
+    assert ticks[0][1] == {
+        "team": "x", "hatchet__cron_expression": "30 */5 * * * *", "hatchet__cron_name": "every-5"
+    }  # fmt: skip
+    assert len(declared_seen) == 1  # minute 10, second 0 (read seconds last: none by then)
+    assert declared_seen[0] == {"hatchet__cron_expression": "0 */10 * * * *",
+                                "hatchet__cron_name": ""}  # fmt: skip
 
 
 async def test_declared_crons_are_listed_once_a_worker_registers_them_and_can_be_deleted(
