@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 from pydantic import BaseModel
 
 from flowsim.engine.crons import CronTrigger, check_expression
-from flowsim.errors import CronNotFoundError, InvalidInputError
+from flowsim.errors import CronNotFoundError, InvalidInputError, WorkflowDefinitionError
 from flowsim.sdk.run_details import (
     TENANT_ID,
     APIResourceMeta,
@@ -85,6 +85,27 @@ class CronWorkflows(BaseModel):
 class CronWorkflowsList(BaseModel):
     rows: list[CronWorkflows] | None = None
     pagination: PaginationResponse | None = None
+
+
+#: the aliases hatchet_sdk's ``CronClient`` lets through to the server
+_CLIENT_ALIASES = frozenset({"@yearly", "@annually", "@monthly", "@weekly", "@daily", "@hourly"})
+
+
+def _as_the_client_checks(expression: str, where: str) -> str:
+    """hatchet_sdk's ``CronClient`` checks an expression (one ``check_expression`` took)
+    before sending it, more strictly than the server parses one: an alias of its list, or
+    fields each ``*`` or digits with ``*/``, ``-`` and ``,`` (no names such as ``MON``,
+    no ``?``). A declared ``on_crons=`` expression skips this check there, and here."""
+    if expression.strip() in _CLIENT_ALIASES:
+        return expression
+    for part in expression.split():
+        digits = part.replace("*/", "").replace("-", "").replace(",", "")
+        if part != "*" and not digits.isdigit():
+            raise WorkflowDefinitionError(
+                f"{where}: invalid cron expression part {part!r}: hatchet_sdk's CronClient "
+                "takes only '*' or digits with '*/', '-' and ',' in each field"
+            )
+    return expression
 
 
 def declared_trigger(workflow: BaseWorkflow, expression: str, input: Any) -> CronTrigger:
@@ -167,7 +188,7 @@ def new_cron(
         id=str(uuid.uuid4()),
         workflow=workflow.name,
         name=name,
-        expression=check_expression(expression, where),
+        expression=_as_the_client_checks(check_expression(expression, where), where),
         input=validate_input(workflow, input),
         additional_metadata=metadata,
         priority=workflow.default_priority if priority is None else int(priority),

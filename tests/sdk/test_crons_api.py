@@ -97,6 +97,8 @@ def test_bad_crons_are_refused_saying_what_to_do_and_nothing_is_stored(hatchet: 
         hatchet.cron.create("report", "bad", "every day at noon", {"customer": "a"})
     with pytest.raises(WorkflowDefinitionError, match="six with seconds first"):
         hatchet.cron.create("report", "a-year", "0 0 12 * * * 2030", {"customer": "a"})
+    with pytest.raises(WorkflowDefinitionError, match=r"'MON'.*hatchet_sdk's CronClient"):
+        hatchet.cron.create("report", "mondays", "0 12 * * MON", {"customer": "a"})
     with pytest.raises(InvalidInputError, match="customer"):
         hatchet.cron.create("report", "no-input", "0 12 * * *", {})
     with pytest.raises(UnknownWorkflowError, match="nowhere"):
