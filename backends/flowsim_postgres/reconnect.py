@@ -33,10 +33,18 @@ TRANSACTION_ID = "SELECT pg_current_xact_id()::text"
 _LOST_SQLSTATES = frozenset({"57P01", "57P02", "57P03"})
 
 
-def is_lost(conn: Conn, exc: psycopg.Error) -> bool:
+def is_lost(conn: Conn, exc: psycopg.Error, commit_sent: bool = False) -> bool:
     """Whether ``exc`` means the connection (or the server) went away, rather than the
-    server refusing the statement (after which the connection is still good)."""
+    server refusing the statement (after which the connection is still good).
+
+    Once COMMIT was sent, an error of the driver's own (no SQLSTATE) counts as lost too:
+    psycopg's "cannot exit pipeline mode while busy", seen when the server ended the
+    session as the transaction committed, leaves the connection looking healthy and the
+    outcome unknown, so it must be settled like a lost COMMIT, not simply run again (a
+    claim run twice holds task runs under a token nobody has, renewed for ever)."""
     state = exc.sqlstate or ""
+    if commit_sent and exc.sqlstate is None:
+        return True
     return conn.broken or conn.closed or state.startswith("08") or state in _LOST_SQLSTATES
 
 

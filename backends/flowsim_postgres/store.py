@@ -184,7 +184,7 @@ class PostgresStore:
             except RunNotFoundError as exc:  # name the store, as every error here does
                 raise RunNotFoundError(f"{exc} ({self.display_url})") from None
             except psycopg.Error as exc:
-                failure, lost = exc, reconnect.is_lost(conn, exc)
+                failure, lost = exc, reconnect.is_lost(conn, exc, commit.sent)
             finally:
                 self._pool.putconn(conn)  # first: settling a lost COMMIT needs a connection
             if lost:

@@ -111,6 +111,46 @@ def test_a_commit_cut_off_is_applied_exactly_once(
     assert cutter.cuts == [when] * 4  # every cut really happened, at a COMMIT
 
 
+def test_a_driver_error_after_commit_is_settled_not_run_again(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The server ending a session as it commits can surface as an error of psycopg's own,
+    with no SQLSTATE and the connection still looking healthy ("cannot exit pipeline mode
+    while busy", seen in a restart). The transaction may have committed: a claim run again
+    would take more task runs under a new token and leave the first ones held by this
+    worker's heartbeats for ever. Here COMMIT goes through and the error is raised after
+    it, once per operation: each must be settled by the transaction's id, applied once."""
+    real_commit = psycopg.Connection.commit
+    raised: list[str] = []
+
+    def commit_then_fail(conn: psycopg.Connection[Any]) -> None:
+        real_commit(conn)
+        if armed:
+            armed.clear()
+            raised.append("after commit")
+            raise psycopg.OperationalError("cannot exit pipeline mode while busy")
+
+    armed: list[bool] = []
+    monkeypatch.setattr(psycopg.Connection, "commit", commit_then_fail)
+    with servers.postgres_schema("aftercommit") as (dsn, schema):
+        store: Any = open_store(with_query(dsn, schema=schema, reconnect_seconds=10))
+        try:
+            armed.append(True)
+            (parent,) = store.create_runs([RunRequest(PARENT, {})], 0.0)
+            armed.append(True)
+            claims = store.claim("w1", ["cut-parent"], SlotPool.DEFAULT, 10, 1.0, 30.0)
+            armed.append(True)
+            outcome = store.complete(claims[0].task_run_id, claims[0].token, {"ok": 1}, 2.0)
+        finally:
+            store.close()
+        assert raised == ["after commit"] * 3  # each operation really met the error
+        assert rows(dsn, f"SELECT id FROM {schema}.runs") == [(parent.id,)]  # created once
+        assert [c.run_id for c in claims] == [parent.id]
+        taken = rows(dsn, f"SELECT token, attempt_count, status FROM {schema}.task_runs")
+        assert taken == [(claims[0].token, 1, "COMPLETED")]  # claimed once, by that token
+        assert outcome.accepted and outcome.finished == (parent.id,)
+
+
 def test_a_transaction_left_open_by_a_lost_session_is_ended_so_its_fate_is_known() -> None:
     """When the server has not yet noticed that a client is gone, its transaction is still
     in progress: asking about it ends that session (same pid and transaction only), after
