@@ -16,7 +16,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import contextvars
+import functools
 import itertools
+import sys
 import threading
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -28,7 +30,6 @@ from flowsim.deadlines import DeadlineQueue
 from flowsim.engine.changes import Generation
 from flowsim.engine.conditions import ConditionWaits
 from flowsim.engine.crons import CronTable, CronTrigger, DeclaresCrons, stored_trigger
-from flowsim.engine.eager import resume
 from flowsim.engine.eviction import Evictions
 from flowsim.engine.missing import MissingTask
 from flowsim.engine.placing import claim_filter, has_placement_rules, placed
@@ -512,21 +513,46 @@ class Engine(ConditionWaits, Waiting):
         worker.holders[task_run.id] = attempt
         self._exec_deadlines.push(task_run.spec.execution_timeout, now, attempt, 0)
         self._exec_timer.arm(attempt.deadline)
+        # Each attempt is an asyncio Task of its own from its first line, as on a Hatchet
+        # worker: ``asyncio.timeout()``, ``TaskGroup`` and ``current_task()`` in the body
+        # need one (a body's first step once ran inline in the dispatcher, outside any Task
+        # or inside the caller's, whose timeout then cancelled the caller). On Python 3.12+
+        # the first step still runs at once (eager start): a child that never suspends
+        # finishes here, with no extra loop turn.
         context = contextvars.Context()  # a fresh context, as on a worker: nothing leaks in
         body = self._execute(attempt)
-        try:
-            pending = context.run(body.send, None)
-        except StopIteration:
-            return  # finished without suspending: no Task needed
-        task = self._loop.create_task(resume(body, pending), context=context)
+        if sys.version_info >= (3, 12):
+            task = asyncio.Task(body, loop=self._loop, context=context, eager_start=True)
+            if task.done():
+                return
+        else:
+            task = self._loop.create_task(body, context=context)
         attempt.task = task
         if attempt.finished:
-            task.cancel()  # cancelled before its first suspension (``await ctx.aio_cancel()``)
+            task.cancel()  # cancelled in its first step (``await ctx.aio_cancel()``)
         worker.tasks.add(task)
-        task.add_done_callback(worker.tasks.discard)
-        # a Task cancelled before its first step never drives the body: close it here, in
-        # its own context, rather than leave it to the garbage collector
-        task.add_done_callback(lambda _: body.close(), context=context)
+        task.add_done_callback(functools.partial(self._attempt_task_done, worker, attempt))
+
+    def _attempt_task_done(
+        self, worker: WorkerRuntime, attempt: AttemptState, task: asyncio.Task[None]
+    ) -> None:
+        """A Task cancelled before its first step (the loop or the engine shutting down)
+        never ran the body, whose own handler would have recorded the stop."""
+        worker.tasks.discard(task)
+        if task.cancelled() and not attempt.finished:
+            self._record_stopped(attempt)
+
+    def _record_stopped(self, attempt: AttemptState) -> None:
+        self._record_failure(
+            attempt,
+            TaskRunError(
+                "the worker was stopped while the task ran",
+                "CancelledError",
+                "",
+                attempt.task_run.id,
+            ),
+            non_retryable=False,
+        )
 
     def _expire_attempts(self) -> None:
         with self._lock:
@@ -553,16 +579,7 @@ class Engine(ConditionWaits, Waiting):
             output = runnable.serialize_output(value)
         except asyncio.CancelledError:
             if not attempt.finished:
-                self._record_failure(
-                    attempt,
-                    TaskRunError(
-                        "the worker was stopped while the task ran",
-                        "CancelledError",
-                        "",
-                        attempt.task_run.id,
-                    ),
-                    non_retryable=False,
-                )
+                self._record_stopped(attempt)
             raise
         except Exception as exc:  # the user's task failed: record it as Hatchet does
             if self._overran(attempt):

@@ -165,8 +165,9 @@ def test_a_cancelled_run_frees_its_slot_at_that_virtual_instant() -> None:
 
         async with hatchet.worker("w", slots=2, workflows=[sleeper, spawner]):
             first = await spawner.aio_run(wait_for_result=False)
+            await asyncio.sleep(1)  # the parent and its child hold both slots by now
             second = await sleeper.aio_run(wait_for_result=False)
-            await asyncio.sleep(5)
+            await asyncio.sleep(4)
             await hatchet.runs.aio_cancel(first.workflow_run_id)
             result = await second.aio_result()
         statuses = [(view.workflow, view.status.value) for view in hatchet.runs.views()]

@@ -75,10 +75,10 @@ def test_a_system_clock_timer_cancelled_from_another_thread_never_fires() -> Non
     clock.attach(loop, thread.ident)
     fired: list[str] = []
     try:
-        at_once = clock.call_at(clock.now(), lambda: fired.append("at once"))
-        at_once.cancel()  # most likely before it is armed on the loop
-        armed = clock.call_at(clock.now() + 0.2, lambda: fired.append("armed"))
-        time.sleep(0.05)  # armed on the loop by now
+        soon = clock.call_at(clock.now() + 0.1, lambda: fired.append("soon"))
+        soon.cancel()  # most likely before it is armed on the loop
+        armed = clock.call_at(clock.now() + 0.1, lambda: fired.append("armed"))
+        time.sleep(0.05)  # armed on the loop by now, not yet due
         armed.cancel()
         time.sleep(0.3)
     finally:

@@ -1,0 +1,93 @@
+"""Each task attempt runs in an asyncio Task of its own, from its first line, as on a
+Hatchet worker (hatchet_sdk's runner starts every action with ``asyncio.create_task``).
+
+Code that asks for the current Task works in a task body then: ``asyncio.timeout()``,
+``asyncio.TaskGroup``, ``asyncio.current_task()``. Hatchet's ``child_keys`` example wraps
+a child's run in ``asyncio.timeout(3)``. The body's first step once ran inline in the
+dispatcher: outside any Task when a sync call triggered it, or inside the caller's Task,
+so a timeout in a child cancelled its parent or the test itself.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from flowsim import Context, EmptyModel, Hatchet
+
+
+def test_a_task_body_sees_its_own_current_task_from_its_first_line(hatchet: Hatchet) -> None:
+    """Triggered from sync code, where no Task runs around the dispatcher."""
+    seen: list[bool] = []
+
+    @hatchet.task(name="own-task")
+    async def task(input: EmptyModel, ctx: Context) -> dict[str, bool]:
+        seen.append(asyncio.current_task() is not None)
+        async with asyncio.timeout(5):  # needs a current Task
+            await asyncio.sleep(0)
+        return {"ok": True}
+
+    with hatchet.worker("own-task-worker", slots=2, workflows=[task]):
+        assert task.run() == {"ok": True}
+    assert seen == [True]
+
+
+async def test_a_timeout_in_a_child_fails_the_child_not_the_parent_or_the_caller(
+    hatchet: Hatchet,
+) -> None:
+    @hatchet.task(name="slow-child", retries=0)
+    async def child(input: EmptyModel, ctx: Context) -> dict[str, str]:
+        async with asyncio.timeout(0.05):
+            await asyncio.sleep(5)
+        return {"never": "here"}
+
+    @hatchet.task(name="patient-parent", retries=0)
+    async def parent(input: EmptyModel, ctx: Context) -> dict[str, str]:
+        try:
+            await child.aio_run()
+        except Exception as exc:  # the child's failure, as hatchet_sdk raises it
+            return {"child": type(exc).__name__, "error": str(exc)}
+        return {"child": "completed"}
+
+    caller = asyncio.current_task()
+    async with hatchet.worker("timeouts", slots=4, workflows=[parent, child]):
+        result = await parent.aio_run()
+    assert caller is not None and not caller.cancelling()  # the test's own Task untouched
+    assert result["child"] == "FailedTaskRunExceptionGroup", result
+    assert "TimeoutError" in result["error"], result
+
+
+async def test_a_task_group_in_a_task_body_runs_its_tasks(hatchet: Hatchet) -> None:
+    @hatchet.task(name="grouped")
+    async def grouped(input: EmptyModel, ctx: Context) -> dict[str, list[int]]:
+        async def square(i: int) -> int:
+            await asyncio.sleep(0)
+            return i * i
+
+        async with asyncio.TaskGroup() as group:
+            tasks = [group.create_task(square(i)) for i in range(4)]
+        return {"squares": [t.result() for t in tasks]}
+
+    async with hatchet.worker("grouped-worker", slots=2, workflows=[grouped]):
+        assert await grouped.aio_run() == {"squares": [0, 1, 4, 9]}
+
+
+@pytest.mark.parametrize("when", ["before", "after"])
+async def test_a_task_cancelling_itself_in_its_first_step_is_cancelled(
+    hatchet: Hatchet, when: str
+) -> None:
+    """``await ctx.aio_cancel()`` before any other await, or after one."""
+
+    @hatchet.task(name=f"self-cancel-{when}")
+    async def task(input: EmptyModel, ctx: Context) -> dict[str, str]:
+        if when == "after":
+            await asyncio.sleep(0)
+        await ctx.aio_cancel()
+        await asyncio.sleep(5)
+        return {"not": "reached"}
+
+    async with hatchet.worker("self-cancel", slots=1, workflows=[task]):
+        ref = await task.aio_run(wait_for_result=False)
+        assert await asyncio.wait_for(ref.aio_result(), 10) == {}
+    assert hatchet.runs.get_status(ref.workflow_run_id).value == "CANCELLED"
