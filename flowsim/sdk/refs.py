@@ -7,7 +7,12 @@ from typing import Any, Generic, TypeVar
 
 from flowsim.engine.engine import Engine
 from flowsim.engine.run_events import RunEventListener
-from flowsim.errors import FailedTaskRunExceptionGroup, FlowsimError, SlotDeadlockError
+from flowsim.errors import (
+    FailedTaskRunExceptionGroup,
+    FlowsimError,
+    SlotDeadlockError,
+    TaskRunError,
+)
 from flowsim.rules import RunStatus
 from flowsim.sdk.types import hatchet_parameters
 from flowsim.store.records import WorkflowRun
@@ -37,11 +42,25 @@ def outcome(engine: Engine, run: WorkflowRun, *, sync: bool) -> dict[str, Any]:
         return run.result()
     if run.status is RunStatus.FAILED and (report := engine.deadlock_for(run)) is not None:
         raise SlotDeadlockError(report)
-    if run.status is RunStatus.CANCELLED:
+    failures = _failures(run)
+    if run.status is RunStatus.CANCELLED and (sync or not failures):
         if sync:
             raise RunCancelledError(f"Workflow run {run.id} was cancelled.")
         return run.result()
-    raise FailedTaskRunExceptionGroup(f"Workflow run {run.id} failed.", run.errors())
+    raise FailedTaskRunExceptionGroup(f"Workflow run {run.id} failed.", failures or run.errors())
+
+
+def _failures(run: WorkflowRun) -> list[TaskRunError]:
+    """The errors hatchet_sdk puts in the exception group: those of the tasks that failed.
+    A cancelled task reaches it with no error (flowsim keeps the reason on the task), so
+    a run cancelled while another of its tasks failed raises that failure alone from
+    ``aio_result`` (the finished-run event's results), and a failed run's group holds no
+    cancellation."""
+    return [
+        task.error
+        for task in run.tasks.values()
+        if task.status is RunStatus.FAILED and task.error is not None
+    ]
 
 
 def outcome_or_error(

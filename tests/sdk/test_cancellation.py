@@ -15,10 +15,12 @@ from flowsim import (
     Context,
     DurableContext,
     EmptyModel,
+    FailedTaskRunExceptionGroup,
     Hatchet,
     RunCancelledError,
     RunNotFoundError,
     RunStatus,
+    V1TaskStatus,
 )
 from tests.helpers import eventually
 
@@ -206,3 +208,41 @@ async def test_bulk_cancel_cancels_every_run_named_and_nothing_when_one_is_unkno
     ]  # fmt: skip
     hatchet.runs.bulk_cancel(BulkCancelReplayOpts(ids=ids))  # ended runs are left alone
     assert hatchet.runs.get_status(ids[2]) is RunStatus.COMPLETED
+
+
+async def test_a_task_failure_is_raised_though_its_run_was_cancelled_after_it(
+    hatchet: Hatchet,
+) -> None:
+    """hatchet_sdk's ``aio_result`` raises whenever a task's result carries an error, and
+    a cancelled task's carries none; its sync ``result()`` groups the errors of the run's
+    details, where a cancelled task has none: either way the group holds the failure
+    alone, not the cancellation of the task still running."""
+    wf = hatchet.workflow(name="fail-then-cancel")
+
+    @wf.task(retries=0)
+    async def fail_fast(input: EmptyModel, ctx: Context) -> None:
+        raise RuntimeError("boom")
+
+    @wf.task()
+    async def slow(input: EmptyModel, ctx: Context) -> dict[str, int]:
+        await asyncio.sleep(30)
+        return {"ok": 1}
+
+    async with hatchet.worker("w", slots=3, workflows=[wf]):
+        ref = await wf.aio_run(wait_for_result=False)
+        await eventually(
+            lambda: (
+                hatchet.runs.get_details(ref.workflow_run_id).task_runs["fail_fast"].status
+                == V1TaskStatus.FAILED
+            )
+        )
+        await hatchet.runs.aio_cancel(ref.workflow_run_id)
+        with pytest.raises(FailedTaskRunExceptionGroup) as raised:
+            await ref.aio_result()
+        with pytest.raises(FailedTaskRunExceptionGroup) as raised_sync:
+            await asyncio.to_thread(ref.result)
+        details = hatchet.runs.get_details(ref.workflow_run_id)
+    assert details.status == RunStatus.FAILED  # as Hatchet's run_details example expects
+    assert details.task_runs["slow"].status == V1TaskStatus.CANCELLED
+    for group in (raised.value, raised_sync.value):
+        assert [(e.exc_type, e.exc) for e in group.exceptions] == [("RuntimeError", "boom")]
