@@ -10,10 +10,12 @@ sharing it claims them. Wildcards: ``*`` in a subscription matches any run of ch
 
 from __future__ import annotations
 
+import json
 import re
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, Field
@@ -65,12 +67,20 @@ class BulkPushEventOptions(BulkPushEventWithMetadata):
 
 @dataclass(frozen=True, slots=True)
 class Event:
-    """What ``push`` returns: the event, and (flowsim's addition) the runs it started."""
+    """What ``push`` returns, shaped as hatchet_sdk returns the server's ``Event``:
+    ``payload`` and ``additional_metadata`` are JSON text (``json.loads(event.payload)``,
+    as Hatchet's own tests read it), ``scope`` is ``""`` when none was given and
+    ``tenant_id`` is ``""`` (flowsim has no tenants); ``event_timestamp`` is a UTC
+    ``datetime`` where hatchet_sdk has a protobuf ``Timestamp``. Plus, flowsim's addition,
+    the ids of the runs it started."""
 
     event_id: str
     key: str
-    payload: JSON
-    additional_metadata: dict[str, JSON] = field(default_factory=dict)
+    payload: str
+    additional_metadata: str = "{}"
+    scope: str = ""
+    tenant_id: str = ""
+    event_timestamp: datetime | None = None
     workflow_run_ids: tuple[str, ...] = ()
 
 
@@ -164,8 +174,17 @@ def push_events(
             started[index].append(run.id)
     for push in pushes:
         engine.push_condition_event(push.event.key, push.payload, push.metadata)
+    pushed_at = datetime.fromtimestamp(engine.clock.now(), UTC)
     return [
-        Event(push.event.id, push.event.key, push.payload, push.metadata, tuple(run_ids))
+        Event(
+            event_id=push.event.id,
+            key=push.event.key,
+            payload=json.dumps(push.payload),
+            additional_metadata=json.dumps(push.metadata),
+            scope=push.scope or "",
+            event_timestamp=pushed_at,
+            workflow_run_ids=tuple(run_ids),
+        )
         for push, run_ids in zip(pushes, started, strict=True)
     ]
 

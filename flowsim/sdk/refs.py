@@ -121,6 +121,12 @@ class TaskRunRef(Generic[R]):
         self._extract = extract
         self.workflow_run_id = ref.workflow_run_id
 
+    @property
+    def _wrr(self) -> WorkflowRunRef:
+        """The run's ``WorkflowRunRef``, under hatchet_sdk's private name: Hatchet's own
+        streaming example iterates ``ref._wrr.stream()``."""
+        return self._ref
+
     def __str__(self) -> str:
         return self.workflow_run_id
 

@@ -3,6 +3,7 @@ workflow subscribed with ``on_events=``, the payload as its input (Hatchet's eve
 "every matching workflow gets a new run"; ``*`` is a wildcard)."""
 
 import asyncio
+import json
 from typing import Any
 
 import pytest
@@ -51,7 +52,12 @@ async def test_push_runs_every_subscribed_workflow_with_the_payload(hatchet: Hat
         event = await hatchet.event.aio_push(
             "order:created", {"id": 7}, additional_metadata={"source": "test"}
         )
-        assert event.key == "order:created" and event.payload == {"id": 7}
+        assert event.key == "order:created"
+        # JSON text, as hatchet_sdk returns the server's Event (Hatchet's tests json.loads it)
+        assert json.loads(event.payload) == {"id": 7}
+        assert json.loads(event.additional_metadata) == {"source": "test"}
+        assert (event.scope, event.tenant_id) == ("", "")
+        assert event.event_timestamp is not None and event.event_timestamp.tzinfo is not None
         assert len(event.workflow_run_ids) == 2
         views = [await finished(hatchet, run_id) for run_id in event.workflow_run_ids]
     assert [view.status for view in views] == [RunStatus.COMPLETED] * 2

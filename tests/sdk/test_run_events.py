@@ -130,6 +130,8 @@ async def test_a_run_that_has_ended_gives_its_last_event_alone(
             await ref.aio_result()
     kind = T.STEP_RUN_EVENT_TYPE_FAILED if fails else T.STEP_RUN_EVENT_TYPE_COMPLETED
     assert [event async for event in ref.stream()] == [StepRunEvent(type=kind, payload="")]
+    # hatchet_sdk's private name for the run's ref, which Hatchet's streaming example uses
+    assert [event async for event in ref._wrr.stream()] == [StepRunEvent(type=kind, payload="")]
     with pytest.warns(DeprecationWarning, match="Iterating over streams in sync tasks"):
         assert list(ref.stream()) == [StepRunEvent(type=kind, payload="")]  # as hatchet_sdk
 
