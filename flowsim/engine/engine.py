@@ -18,7 +18,6 @@ import contextlib
 import contextvars
 import functools
 import itertools
-import sys
 import threading
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -516,20 +515,13 @@ class Engine(ConditionWaits, Waiting):
         # Each attempt is an asyncio Task of its own from its first line, as on a Hatchet
         # worker: ``asyncio.timeout()``, ``TaskGroup`` and ``current_task()`` in the body
         # need one (a body's first step once ran inline in the dispatcher, outside any Task
-        # or inside the caller's, whose timeout then cancelled the caller). On Python 3.12+
-        # the first step still runs at once (eager start): a child that never suspends
-        # finishes here, with no extra loop turn.
+        # or inside the caller's, whose timeout then cancelled the caller). It starts on
+        # the loop's next turn, as a worker starts an action it was sent; not eagerly on
+        # Python 3.12+ either, so the order of events at one instant, and a simulation's
+        # trace, is the same on every Python.
         context = contextvars.Context()  # a fresh context, as on a worker: nothing leaks in
-        body = self._execute(attempt)
-        if sys.version_info >= (3, 12):
-            task = asyncio.Task(body, loop=self._loop, context=context, eager_start=True)
-            if task.done():
-                return
-        else:
-            task = self._loop.create_task(body, context=context)
+        task = self._loop.create_task(self._execute(attempt), context=context)
         attempt.task = task
-        if attempt.finished:
-            task.cancel()  # cancelled in its first step (``await ctx.aio_cancel()``)
         worker.tasks.add(task)
         task.add_done_callback(functools.partial(self._attempt_task_done, worker, attempt))
 
