@@ -16,7 +16,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import contextvars
-import functools
 import itertools
 import threading
 from collections.abc import Awaitable, Callable, Mapping, Sequence
@@ -522,17 +521,7 @@ class Engine(ConditionWaits, Waiting):
         context = contextvars.Context()  # a fresh context, as on a worker: nothing leaks in
         task = self._loop.create_task(self._execute(attempt), context=context)
         attempt.task = task
-        worker.tasks.add(task)
-        task.add_done_callback(functools.partial(self._attempt_task_done, worker, attempt))
-
-    def _attempt_task_done(
-        self, worker: WorkerRuntime, attempt: AttemptState, task: asyncio.Task[None]
-    ) -> None:
-        """A Task cancelled before its first step (the loop or the engine shutting down)
-        never ran the body, whose own handler would have recorded the stop."""
-        worker.tasks.discard(task)
-        if task.cancelled() and not attempt.finished:
-            self._record_stopped(attempt)
+        worker.tasks.add(task)  # left by ``_execute`` (a done callback costs a handle each)
 
     def _record_stopped(self, attempt: AttemptState) -> None:
         self._record_failure(
@@ -587,6 +576,8 @@ class Engine(ConditionWaits, Waiting):
                 self._record_success(attempt, output)
         finally:
             CURRENT_ATTEMPT.reset(token)
+            if attempt.task is not None:
+                attempt.worker.tasks.discard(attempt.task)
 
     async def _invoke(self, attempt: AttemptState, context: Any, injected: dict[str, Any]) -> Any:
         """The user's function: awaited, or in the worker's thread pool if sync (inline on

@@ -43,10 +43,13 @@ def durable_event_tasks(hatchet: Hatchet) -> dict[str, Any]:
 
 
 async def waiting(hatchet: Hatchet, ref: Any) -> None:
-    """Until the task started (its wait opens before its first suspension)."""
+    """Until the task is waiting: claimed, then its body runs (in a Task of its own, from
+    the loop's next turn) up to ``aio_wait_for``, which opens the wait before suspending.
+    An event pushed before that is not the one it waits for, as in Hatchet."""
     await eventually(
         lambda: any(t.attempts for t in hatchet.runs.view(ref.workflow_run_id).tasks.values())
     )
+    await settle()
 
 
 async def run_with_events(hatchet: Hatchet, task: Any, *payloads: dict[str, str]) -> Any:
