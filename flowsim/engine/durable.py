@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import json
 import time
 import uuid
@@ -376,11 +377,14 @@ class DurableEngine(DurableConditionWaits, Engine):
             return Transition()
         now = self.clock.now()
 
-        def write() -> Outcome:
-            outcomes = self.run_store.complete_many(items, now)
+        def write(batch: list[Completion] = items) -> Outcome:
+            outcomes = self.run_store.complete_many(batch, now)
             return Outcome(queued=sum(outcome.queued for outcome in outcomes))
 
-        return self._store_result(write)
+        def one_by_one() -> list[Callable[[], Outcome]]:
+            return [functools.partial(write, [item]) for item in items]
+
+        return self._store_result(write, one_by_one)
 
     def _after_concurrency(self, may_cancel: bool) -> None:
         """A concurrency strategy may have cancelled runs (waiters re-read on the change
@@ -408,7 +412,11 @@ class DurableEngine(DurableConditionWaits, Engine):
             lambda: self.run_store.fail(task_run.id, token, error, non_retryable, now, retry_after)
         )
 
-    def _store_result(self, write: Callable[[], Outcome]) -> Transition:
+    def _store_result(
+        self,
+        write: Callable[[], Outcome],
+        parts: Callable[[], list[Callable[[], Outcome]]] | None = None,
+    ) -> Transition:
         """Write an attempt's result. One that fails (the database lost for longer than
         the reconnect window, or any other store error: a restart's aborted pipeline, a
         write lock held past the busy timeout) is kept and written again by the next
@@ -420,7 +428,9 @@ class DurableEngine(DurableConditionWaits, Engine):
         except RunNotFoundError:
             raise  # the run is gone: writing again would fail again
         except FlowsimError as exc:
-            self._unsaved.append(write)
+            # a batch is kept as its ``parts``, written one by one: one result the store
+            # refuses for good then holds back no other
+            self._unsaved.extend(parts() if parts is not None else [write])
             if self._loop is None:
                 raise
             # reported now, through the loop (``flowsim worker`` exits on a lost
@@ -435,11 +445,32 @@ class DurableEngine(DurableConditionWaits, Engine):
         return Transition(queued=outcome.queued)
 
     def _write_unsaved(self) -> None:
-        """The results kept by ``_store_result``, in order; one that fails stays first."""
-        written = bool(self._unsaved)
-        while self._unsaved:
-            self._unsaved[0]()
-            self._unsaved.pop(0)
+        """The results kept by ``_store_result``, in order. One that fails again is kept
+        for the next heartbeat and reported, and the others are still written: a write the
+        store refuses for good must not hold back the rest, nor the heartbeat's other work
+        (noticing cancels, syncing crons)."""
+        kept: list[Callable[[], Outcome]] = []
+        failures: list[FlowsimError] = []
+        written = False
+        for index, write in enumerate(self._unsaved):
+            try:
+                write()
+            except DatabaseLostError:
+                # the database is still away: the next heartbeat tries the rest
+                self._unsaved = kept + self._unsaved[index:]
+                raise
+            except FlowsimError as exc:
+                kept.append(write)
+                failures.append(exc)
+            else:
+                written = True
+        self._unsaved = kept
+        if failures and self._loop is not None:
+            message = (
+                f"flowsim: {len(failures)} task result(s) still could not be written; "
+                "the next heartbeat tries again"
+            )
+            self._loop.call_exception_handler({"message": message, "exception": failures[0]})
         if written:
             self.changes.bump()
             self.request_dispatch()

@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import contextvars
+import functools
 import itertools
 import threading
 from collections.abc import Awaitable, Callable, Mapping, Sequence
@@ -518,10 +519,22 @@ class Engine(ConditionWaits, Waiting):
         # the loop's next turn, as a worker starts an action it was sent; not eagerly on
         # Python 3.12+ either, so the order of events at one instant, and a simulation's
         # trace, is the same on every Python.
+        # ``asyncio.Task`` itself, not ``loop.create_task``: the loop may be the user's,
+        # with an eager task factory that would run the body before ``attempt.task`` is set
         context = contextvars.Context()  # a fresh context, as on a worker: nothing leaks in
-        task = self._loop.create_task(self._execute(attempt), context=context)
+        task = asyncio.Task(self._execute(attempt), loop=self._loop, context=context)
         attempt.task = task
-        worker.tasks.add(task)  # left by ``_execute`` (a done callback costs a handle each)
+        worker.tasks.add(task)
+        task.add_done_callback(functools.partial(self._attempt_task_done, worker, attempt))
+
+    def _attempt_task_done(
+        self, worker: WorkerRuntime, attempt: AttemptState, task: asyncio.Task[None]
+    ) -> None:
+        """A Task cancelled before its first step (by whoever cancels every task of the
+        loop at shutdown) never ran the body, whose own handler records the stop."""
+        worker.tasks.discard(task)
+        if task.cancelled() and not attempt.finished:
+            self._record_stopped(attempt)
 
     def _record_stopped(self, attempt: AttemptState) -> None:
         self._record_failure(
@@ -576,8 +589,6 @@ class Engine(ConditionWaits, Waiting):
                 self._record_success(attempt, output)
         finally:
             CURRENT_ATTEMPT.reset(token)
-            if attempt.task is not None:
-                attempt.worker.tasks.discard(attempt.task)
 
     async def _invoke(self, attempt: AttemptState, context: Any, injected: dict[str, Any]) -> Any:
         """The user's function: awaited, or in the worker's thread pool if sync (inline on

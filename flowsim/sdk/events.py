@@ -67,21 +67,33 @@ class BulkPushEventOptions(BulkPushEventWithMetadata):
 
 @dataclass(frozen=True, slots=True)
 class Event:
-    """What ``push`` returns, shaped as hatchet_sdk returns the server's ``Event``:
-    ``payload`` and ``additional_metadata`` are JSON text (``json.loads(event.payload)``,
-    as Hatchet's own tests read it), ``scope`` is ``""`` when none was given and
-    ``tenant_id`` is ``""`` (flowsim has no tenants); ``event_timestamp`` is a UTC
-    ``datetime`` where hatchet_sdk has a protobuf ``Timestamp``. Plus, flowsim's addition,
-    the ids of the runs it started."""
+    """What ``push`` returns, shaped as hatchet_sdk's ``Event`` (built from the server's
+    answer): ``payload`` and ``additional_metadata`` are JSON text
+    (``json.loads(event.payload)``, as Hatchet's own tests read it), ``scope`` is None when
+    none was given, ``tenant_id`` is ``""`` (flowsim has no tenants), ``seen_at`` the push's
+    time; ``event_timestamp`` is that time as a UTC ``datetime`` where hatchet_sdk has a
+    protobuf ``Timestamp``. Plus, flowsim's addition, the ids of the runs it started."""
 
     event_id: str
     key: str
     payload: str
-    additional_metadata: str = "{}"
-    scope: str = ""
+    seen_at: datetime
+    additional_metadata: str | None = None
+    scope: str | None = None
     tenant_id: str = ""
-    event_timestamp: datetime | None = None
     workflow_run_ids: tuple[str, ...] = ()
+
+    @property
+    def event_timestamp(self) -> datetime:
+        return self.seen_at
+
+    @property
+    def eventTimestamp(self) -> datetime:  # noqa: N802 - hatchet_sdk's alias
+        return self.seen_at
+
+    @property
+    def additionalMetadata(self) -> str | None:  # noqa: N802 - hatchet_sdk's alias
+        return self.additional_metadata
 
 
 def subscribers(engine: Engine, defined: Iterable[BaseWorkflow]) -> list[BaseWorkflow]:
@@ -180,9 +192,9 @@ def push_events(
             event_id=push.event.id,
             key=push.event.key,
             payload=json.dumps(push.payload),
+            seen_at=pushed_at,
             additional_metadata=json.dumps(push.metadata),
-            scope=push.scope or "",
-            event_timestamp=pushed_at,
+            scope=push.scope,
             workflow_run_ids=tuple(run_ids),
         )
         for push, run_ids in zip(pushes, started, strict=True)

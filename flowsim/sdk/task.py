@@ -297,12 +297,20 @@ class Task(Generic[R]):
                 "dataclass that serializes to a JSON object"
             )
         try:
-            return to_jsonable_python(value)
+            output: JSON = to_jsonable_python(value)
         except Exception as exc:
             raise IllegalTaskOutputError(
                 f"task {self.name!r} of workflow {self.workflow.name!r}: output is not "
                 f"JSON-serializable: {exc}"
             ) from exc
+        if _holds_null_character(output):
+            # hatchet_sdk's runner refuses it too: Postgres cannot store it in JSON
+            raise IllegalTaskOutputError(
+                f"task {self.name!r} of workflow {self.workflow.name!r}: task outputs cannot "
+                "contain the unicode null character \\u0000; remove it from the output's "
+                "strings (hatchet_sdk offers remove_null_unicode_character for this)"
+            )
+        return output
 
     def parse_output(self, output: JSON) -> Any:
         """Turn stored JSON back into the task's declared return type (ctx.task_output)."""
@@ -343,6 +351,17 @@ def validate_input(workflow: BaseWorkflow, value: Any) -> JSON:
     if isinstance(validated, BaseModel):
         return validated.model_dump(mode="json")
     return to_jsonable_python(validated)
+
+
+def _holds_null_character(value: JSON) -> bool:
+    """Whether a JSON value has the null character in any string, key or value."""
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any("\x00" in key or _holds_null_character(item) for key, item in value.items())
+    if isinstance(value, list):
+        return any(_holds_null_character(item) for item in value)
+    return False
 
 
 __all__ = ["Task", "TaskSettings", "validate_input", "validate_inputs", "with_rate_limits"]

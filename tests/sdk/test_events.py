@@ -56,8 +56,8 @@ async def test_push_runs_every_subscribed_workflow_with_the_payload(hatchet: Hat
         # JSON text, as hatchet_sdk returns the server's Event (Hatchet's tests json.loads it)
         assert json.loads(event.payload) == {"id": 7}
         assert json.loads(event.additional_metadata) == {"source": "test"}
-        assert (event.scope, event.tenant_id) == ("", "")
-        assert event.event_timestamp is not None and event.event_timestamp.tzinfo is not None
+        assert (event.scope, event.tenant_id) == (None, "")
+        assert event.seen_at.tzinfo is not None and event.eventTimestamp == event.seen_at
         assert len(event.workflow_run_ids) == 2
         views = [await finished(hatchet, run_id) for run_id in event.workflow_run_ids]
     assert [view.status for view in views] == [RunStatus.COMPLETED] * 2

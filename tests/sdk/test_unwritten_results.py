@@ -19,6 +19,8 @@ import pytest
 from flowsim import Context, EmptyModel, Hatchet
 from flowsim.engine.durable import DurableEngine
 from flowsim.errors import FlowsimError
+from flowsim.rules import RunStatus
+from tests.helpers import eventually
 
 #: a short lease: the next heartbeat (a third of it) comes soon
 LEASE_SECONDS = 0.9
@@ -101,3 +103,50 @@ async def test_a_failure_whose_write_fails_is_written_by_the_next_heartbeat(
             await asyncio.wait_for(ref.aio_result(), DEADLINE)
     assert ran == [1]
     assert calls[:2] == ["refused", "written"]
+
+
+async def test_a_result_the_store_refuses_for_good_holds_back_no_other(
+    hatchet: Hatchet, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two tasks of a run end in one loop turn, so one ``complete_many`` writes both; the
+    store refuses one of them every time. The batch is kept as single results, so the
+    other is written at the next heartbeat, and the refused one is tried (and reported)
+    at each heartbeat without stopping the heartbeat's other work."""
+    engine = _durable(hatchet)
+    store = engine.run_store
+    backend_errors = importlib.import_module(type(store).__module__.split(".")[0] + ".errors")
+    real = store.complete_many
+    refused: list[int] = []
+
+    def refusing(items: Any, now: float) -> Any:
+        if any(item.output == {"task": "refused"} for item in items):
+            refused.append(len(items))
+            raise backend_errors.StoreError("complete_many failed: refused for good (injected)")
+        return real(items, now)
+
+    monkeypatch.setattr(store, "complete_many", refusing)
+    wf = hatchet.workflow(name="one-refused")
+
+    @wf.task()
+    async def accepted(input: EmptyModel, ctx: Context) -> dict[str, str]:
+        return {"task": "accepted"}
+
+    @wf.task()
+    async def refused_task(input: EmptyModel, ctx: Context) -> dict[str, str]:
+        return {"task": "refused"}
+
+    reports = _reported(asyncio.get_running_loop())
+    async with hatchet.worker("refusing", slots=2, workflows=[wf]):
+        ref = await wf.aio_run(wait_for_result=False)
+
+        def written() -> bool:
+            tasks = hatchet.runs.view(ref.workflow_run_id).tasks
+            return tasks["accepted"].status is RunStatus.COMPLETED
+
+        await eventually(written, within=DEADLINE)
+        await eventually(lambda: len(refused) >= 3, within=DEADLINE)  # tried at each beat
+        tasks = hatchet.runs.view(ref.workflow_run_id).tasks
+        assert tasks["refused_task"].status is RunStatus.RUNNING
+        await hatchet.runs.aio_cancel(ref.workflow_run_id)
+    assert refused[0] == 2 and set(refused[1:]) == {1}  # the batch, then that result alone
+    assert any("still could not be written" in r["message"] for r in reports)
