@@ -516,11 +516,10 @@ class Engine(ConditionWaits, Waiting):
         # worker: ``asyncio.timeout()``, ``TaskGroup`` and ``current_task()`` in the body
         # need one (a body's first step once ran inline in the dispatcher, outside any Task
         # or inside the caller's, whose timeout then cancelled the caller). It starts on
-        # the loop's next turn, as a worker starts an action it was sent; not eagerly on
-        # Python 3.12+ either, so the order of events at one instant, and a simulation's
-        # trace, is the same on every Python.
-        # ``asyncio.Task`` itself, not ``loop.create_task``: the loop may be the user's,
-        # with an eager task factory that would run the body before ``attempt.task`` is set
+        # the loop's next turn, as a worker starts an action it was sent, on every Python,
+        # so the order of events at one instant (a simulation's trace) is the same on all.
+        # Made with ``asyncio.Task``, not ``loop.create_task``: the loop may be the user's,
+        # whose eager task factory would run the body before ``attempt.task`` is set.
         context = contextvars.Context()  # a fresh context, as on a worker: nothing leaks in
         task = asyncio.Task(self._execute(attempt), loop=self._loop, context=context)
         attempt.task = task

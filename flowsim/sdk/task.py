@@ -308,7 +308,7 @@ class Task(Generic[R]):
             raise IllegalTaskOutputError(
                 f"task {self.name!r} of workflow {self.workflow.name!r}: task outputs cannot "
                 "contain the unicode null character \\u0000; remove it from the output's "
-                "strings (hatchet_sdk offers remove_null_unicode_character for this)"
+                "strings, e.g. with text.replace('\\x00', '')"
             )
         return output
 
