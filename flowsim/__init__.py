@@ -80,6 +80,7 @@ from flowsim.sdk.labels import (
 from flowsim.sdk.listener import WorkflowRunEventType
 from flowsim.sdk.rate_limit import RateLimit, RateLimitDuration
 from flowsim.sdk.runs import BulkCancelReplayOpts, RunFilter, V1TaskStatus
+from flowsim.sdk.serde import remove_null_unicode_character
 from flowsim.sdk.task_defaults import TaskDefaults
 from flowsim.sdk.types import ScheduleTriggerWorkflowOptions
 
@@ -167,4 +168,5 @@ __all__ = [
     "WorkflowRunTriggerConfig",
     "__version__",
     "or_",
+    "remove_null_unicode_character",
 ]

@@ -35,6 +35,7 @@ from flowsim.sdk import (
     rate_limit,
     run_details,
     scheduling,
+    serde,
     task_defaults,
 )
 from flowsim.sdk import runs as sdk_runs
@@ -54,6 +55,7 @@ FLOWSIM: Final[Mapping[str, object]] = {
     "SleepCondition": conditions.SleepCondition,
     "UserEventCondition": conditions.UserEventCondition,
     "or_": conditions.or_,
+    "remove_null_unicode_character": serde.remove_null_unicode_character,
     "Context": sdk.Context,
     "CronClient": cron_client.CronClient,
     "CronWorkflows": cron_client.CronWorkflows,
@@ -173,7 +175,7 @@ REFUSED_NAMES: Final[Mapping[str, str]] = _names(
         "WorkflowTriggerCronRef WorkflowTriggerEventRef WorkflowTriggers WorkflowVersion "
         "WorkflowVersionDefinition WorkflowVersionMeta",
         "runs-api": "FiltersClient RunsClient",
-        "serde": "is_in_hatchet_serialization_context remove_null_unicode_character",
+        "serde": "is_in_hatchet_serialization_context",
         "slot-types": "SlotType",
         "stubs": "StubsClient",
         "webhooks": "WebhooksClient",
@@ -298,7 +300,7 @@ MODULES: Final[Mapping[str, AliasSpec]] = {
         "ScheduleTriggerWorkflowOptions SleepCondition StickyStrategy "
         "Task TaskDefaults TaskRunError TaskRunRef TriggerWorkflowOptions UserEventCondition "
         "V1TaskStatus Worker WorkerContext WorkerLabel WorkerLabelComparator WorkflowRunEventType "
-        "WorkflowRunRef WorkflowRunTriggerConfig or_",
+        "WorkflowRunRef WorkflowRunTriggerConfig or_ remove_null_unicode_character",
         # every other export of hatchet_sdk 1.43.1
         "APIError APIErrors APIMeta APIMetaAuth APIMetaIntegration APIResourceMeta APIToken "
         "AcceptInviteRequest "
@@ -323,7 +325,7 @@ MODULES: Final[Mapping[str, AliasSpec]] = {
         "WorkflowRun WorkflowRunList WorkflowRunStatus "
         "WorkflowRunTriggeredBy WorkflowTag WorkflowTriggerCronRef WorkflowTriggerEventRef "
         "WorkflowTriggers WorkflowVersion WorkflowVersionDefinition WorkflowVersionMeta "
-        "is_in_hatchet_serialization_context remove_null_unicode_character",
+        "is_in_hatchet_serialization_context",
         package=True,
     ),
     f"{ROOT}.hatchet": _spec(

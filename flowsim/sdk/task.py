@@ -308,7 +308,7 @@ class Task(Generic[R]):
             raise IllegalTaskOutputError(
                 f"task {self.name!r} of workflow {self.workflow.name!r}: task outputs cannot "
                 "contain the unicode null character \\u0000; remove it from the output's "
-                "strings, e.g. with text.replace('\\x00', '')"
+                "strings (remove_null_unicode_character, from hatchet_sdk or flowsim)"
             )
         return output
 
