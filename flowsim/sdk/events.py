@@ -145,6 +145,21 @@ def checked_event(
     )
 
 
+#: additional metadata Hatchet's engine puts on every run an event starts
+EVENT_ID_KEY = "hatchet__event_id"
+EVENT_KEY_KEY = "hatchet__event_key"
+
+
+def run_metadata(defaults: Mapping[str, JSON], push: CheckedEvent) -> dict[str, JSON]:
+    """A pushed run's additional metadata, as Hatchet's trigger path makes it: the event's
+    own ``hatchet__`` keys dropped (reserved), the event's id and key added."""
+    merged = {**defaults, **push.metadata}
+    metadata = {key: value for key, value in merged.items() if not key.startswith("hatchet__")}
+    metadata[EVENT_ID_KEY] = push.event.id
+    metadata[EVENT_KEY_KEY] = push.event.key
+    return metadata
+
+
 def push_events(
     engine: Engine, workflows: Iterable[BaseWorkflow], pushes: Sequence[CheckedEvent]
 ) -> list[Event]:
@@ -173,7 +188,7 @@ def push_events(
                     NewRun(
                         workflow.spec,
                         push.payload,
-                        {**workflow.default_additional_metadata, **push.metadata},
+                        run_metadata(workflow.default_additional_metadata, push),
                         workflow.default_priority if push.priority is None else push.priority,
                         triggering_event=replace(push.event, filter_payload=filter_payload),
                     )

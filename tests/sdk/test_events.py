@@ -62,7 +62,10 @@ async def test_push_runs_every_subscribed_workflow_with_the_payload(hatchet: Hat
         views = [await finished(hatchet, run_id) for run_id in event.workflow_run_ids]
     assert [view.status for view in views] == [RunStatus.COMPLETED] * 2
     assert {view.workflow for view in views} == {"on-created", "any-order"}
-    assert sorted(seen) == [("any", 7, {"source": "test"}), ("created", 7, {"source": "test"})]
+    # the run's metadata: the event's, and its id and key under Hatchet's reserved keys
+    tagged = {"source": "test", "hatchet__event_id": event.event_id,
+              "hatchet__event_key": "order:created"}  # fmt: skip
+    assert sorted(seen) == [("any", 7, tagged), ("created", 7, tagged)]
 
 
 async def test_a_pushed_run_knows_its_triggering_event_and_a_run_triggered_otherwise_none(
@@ -122,10 +125,14 @@ async def test_bulk_push_pushes_every_event_in_order_with_its_own_runs(hatchet: 
         ("bulk-audit", 3, RunStatus.COMPLETED),
         ("bulk-paid", 3, RunStatus.COMPLETED),
     ]
+
+    def tagged(event: Any, **metadata: Any) -> dict[str, Any]:
+        return {**metadata, "hatchet__event_id": event.event_id, "hatchet__event_key": event.key}
+
     assert sorted(seen) == [
         (-2, events[1].event_id, {}),
-        (1, "order:created", {"n": 1}),
-        (2, "order:paid", {}),
+        (1, "order:created", tagged(events[0], n=1)),
+        (2, "order:paid", tagged(events[1])),
     ]
 
 
@@ -177,3 +184,25 @@ def test_bad_pushes_and_subscriptions_are_named(hatchet: Hatchet) -> None:
         hatchet.workflow(name="bad", on_events=[""])
     with pytest.raises(WorkflowDefinitionError, match=r"default_filters\[0\].*not a DefaultFilter"):
         hatchet.workflow(name="filtered", on_events=["k"], default_filters=[object()])
+
+
+async def test_an_events_reserved_metadata_keys_are_replaced_as_hatchets_engine_does(
+    hatchet: Hatchet,
+) -> None:
+    """Hatchet's trigger path drops the ``hatchet__`` keys of a pushed event's metadata and
+    puts the event's own id and key there."""
+    seen: list[dict[str, Any]] = []
+
+    @hatchet.task(name="reserved-keys", input_validator=Order, on_events=["order:shipped"])
+    async def shipped(input: Order, ctx: Context) -> None:
+        seen.append(dict(ctx.additional_metadata))
+
+    async with hatchet.worker("w", slots=1, workflows=[shipped]):
+        event = await hatchet.event.aio_push(
+            "order:shipped", {"id": 1},
+            additional_metadata={"hatchet__event_key": "forged", "hatchet__other": 1, "k": 2},
+        )  # fmt: skip
+        await finished(hatchet, event.workflow_run_ids[0])
+    assert seen == [
+        {"k": 2, "hatchet__event_id": event.event_id, "hatchet__event_key": "order:shipped"}
+    ]
