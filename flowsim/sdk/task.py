@@ -25,6 +25,7 @@ from flowsim.sdk.dependencies import dependencies_of, enter_dependencies, in_thr
 from flowsim.sdk.eviction import DEFAULT_DURABLE_TASK_EVICTION_POLICY, EvictionPolicy
 from flowsim.sdk.labels import DesiredLabels, desired_labels
 from flowsim.sdk.rate_limit import to_specs
+from flowsim.sdk.serde import holds_null_character
 from flowsim.sdk.types import (
     Duration,
     EmptyModel,
@@ -303,7 +304,7 @@ class Task(Generic[R]):
                 f"task {self.name!r} of workflow {self.workflow.name!r}: output is not "
                 f"JSON-serializable: {exc}"
             ) from exc
-        if _holds_null_character(output):
+        if holds_null_character(output):
             # hatchet_sdk's runner refuses it too: Postgres cannot store it in JSON
             raise IllegalTaskOutputError(
                 f"task {self.name!r} of workflow {self.workflow.name!r}: task outputs cannot "
@@ -351,17 +352,6 @@ def validate_input(workflow: BaseWorkflow, value: Any) -> JSON:
     if isinstance(validated, BaseModel):
         return validated.model_dump(mode="json")
     return to_jsonable_python(validated)
-
-
-def _holds_null_character(value: JSON) -> bool:
-    """Whether a JSON value has the null character in any string, key or value."""
-    if isinstance(value, str):
-        return "\x00" in value
-    if isinstance(value, dict):
-        return any("\x00" in key or _holds_null_character(item) for key, item in value.items())
-    if isinstance(value, list):
-        return any(_holds_null_character(item) for item in value)
-    return False
 
 
 __all__ = ["Task", "TaskSettings", "validate_input", "validate_inputs", "with_rate_limits"]

@@ -36,18 +36,24 @@ def _durable(hatchet: Hatchet) -> DurableEngine:
     return engine
 
 
+def _store_error(store: object, message: str) -> Exception:
+    """The store's own backend's ``StoreError`` (flowsim_sqlite's or flowsim_postgres's)."""
+    backend = importlib.import_module(type(store).__module__.split(".")[0] + ".errors")
+    error: Exception = backend.StoreError(message)
+    return error
+
+
 def _fail_once(monkeypatch: pytest.MonkeyPatch, engine: DurableEngine, method: str) -> list[str]:
     """Make the store's ``method`` raise its backend's StoreError at the first call (the
     write is not made); returns the record of calls, 'refused' or 'written'."""
     store = engine.run_store
-    backend_errors = importlib.import_module(type(store).__module__.split(".")[0] + ".errors")
     real = getattr(store, method)
     calls: list[str] = []
 
     def failing_once(*args: Any, **kwargs: Any) -> Any:
         if not calls:
             calls.append("refused")
-            raise backend_errors.StoreError(f"{method} failed: pipeline aborted (injected)")
+            raise _store_error(store, f"{method} failed: pipeline aborted (injected)")
         calls.append("written")
         return real(*args, **kwargs)
 
@@ -114,14 +120,13 @@ async def test_a_result_the_store_refuses_for_good_holds_back_no_other(
     at each heartbeat without stopping the heartbeat's other work."""
     engine = _durable(hatchet)
     store = engine.run_store
-    backend_errors = importlib.import_module(type(store).__module__.split(".")[0] + ".errors")
     real = store.complete_many
     refused: list[int] = []
 
     def refusing(items: Any, now: float) -> Any:
         if any(item.output == {"task": "refused"} for item in items):
             refused.append(len(items))
-            raise backend_errors.StoreError("complete_many failed: refused for good (injected)")
+            raise _store_error(store, "complete_many failed: refused for good (injected)")
         return real(items, now)
 
     monkeypatch.setattr(store, "complete_many", refusing)
